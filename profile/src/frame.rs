@@ -1,0 +1,148 @@
+//! Frames as they cross the network and as storage interns them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The GNU build-id of an ELF object: the key under which debug info is found.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct BuildId(Vec<u8>);
+
+/// A build-id that is not a non-empty, even-length hex string of sane size.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid build-id {text:?}: {reason}")]
+pub struct BuildIdError {
+    text: String,
+    reason: &'static str,
+}
+
+impl BuildId {
+    /// Longest build-id accepted; real ones are 16 (md5) to 20 (sha1) bytes.
+    pub const MAX_LEN: usize = 64;
+
+    /// Wraps raw build-id bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BuildIdError> {
+        if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
+            return Err(BuildIdError {
+                text: hex(bytes),
+                reason: "length must be 1..=64 bytes",
+            });
+        }
+        Ok(Self(bytes.to_vec()))
+    }
+
+    /// Parses the lowercase or uppercase hex form.
+    pub fn parse_hex(text: &str) -> Result<Self, BuildIdError> {
+        let err = |reason| BuildIdError {
+            text: text.chars().take(140).collect(),
+            reason,
+        };
+        if text.len() % 2 != 0 {
+            return Err(err("odd number of hex digits"));
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| err("not a hex string"))?;
+        Self::from_bytes(&bytes).map_err(|e| err(e.reason))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Lowercase hex, the form used in paths, URLs and debuginfod.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl fmt::Display for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BuildId({self})")
+    }
+}
+
+impl From<BuildId> for String {
+    fn from(id: BuildId) -> String {
+        id.to_hex()
+    }
+}
+
+impl TryFrom<String> for BuildId {
+    type Error = BuildIdError;
+    fn try_from(text: String) -> Result<Self, BuildIdError> {
+        Self::parse_hex(&text)
+    }
+}
+
+/// One frame of a stack as the agent reports it and storage interns it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RawFrame {
+    /// A user-space frame, normalized to its ELF object.
+    User {
+        /// Build-id of the mapped object.
+        build_id: BuildId,
+        /// Offset of the instruction within the object file.
+        file_offset: u64,
+    },
+    /// A kernel frame, named on the host where `/proc/kallsyms` was read.
+    Kernel {
+        /// Function name, `[unknown]` when kallsyms had none.
+        function: String,
+        /// Module name for frames in loadable modules.
+        module: Option<String>,
+    },
+    /// A frame that could not be normalized on the host; `reason` says why
+    /// (for example `anonymous memory` or `no build-id`). It keeps its place
+    /// in the stack so callers are not misattributed.
+    Unknown {
+        /// A short, stable, human-readable reason.
+        reason: String,
+    },
+}
+
+/// What a frame means in source terms: one entry per inlined function, with
+/// the innermost first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Symbol {
+    /// Demangled function name.
+    pub function: String,
+    /// Source file, when debug info has it.
+    pub file: Option<String>,
+    /// Source line, when debug info has it.
+    pub line: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_id_hex_round_trip() {
+        let id = BuildId::parse_hex("00ffA1").unwrap();
+        assert_eq!(id.as_bytes(), &[0x00, 0xff, 0xa1]);
+        assert_eq!(id.to_hex(), "00ffa1");
+    }
+
+    #[test]
+    fn build_id_rejects_paths_and_garbage() {
+        assert!(BuildId::parse_hex("../../etc/passwd").is_err());
+        assert!(BuildId::parse_hex("abc").is_err());
+        assert!(BuildId::parse_hex("").is_err());
+        assert!(BuildId::parse_hex(&"ab".repeat(65)).is_err());
+    }
+}

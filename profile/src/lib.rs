@@ -1,0 +1,14 @@
+//! The profile data model every Augur stage shares.
+//!
+//! A sample travels as a [`RawFrame`] stack from the agent to storage: user
+//! frames are `(build-id, file offset)` pairs and never raw virtual addresses,
+//! kernel frames are already named on the host. At query time storage joins the
+//! symbols known *now* onto those raw frames and hands out a [`Profile`], which
+//! the renderers in [`render`] and the pprof encoder in `augur-wire` consume.
+
+mod frame;
+mod profile;
+pub mod render;
+
+pub use frame::{BuildId, BuildIdError, RawFrame, Symbol};
+pub use profile::{FunctionTotals, Location, Profile, ProfileType, Sample};

@@ -1,0 +1,402 @@
+//! Batches on the wire: compression with hard size limits, and validation of
+//! a decoded [`Batch`] into plain Rust types the aggregator can trust.
+//!
+//! The limits are checked before any allocation that depends on the input:
+//! the compressed size first, then the decompressed size while streaming, so
+//! a zstd bomb costs at most `max_decompressed + one buffer` of memory.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use augur_profile::{BuildId, ProfileType, RawFrame};
+use prost::Message;
+
+use crate::ingest::{Batch, frame};
+
+/// Size and shape limits applied to every incoming batch.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest accepted compressed payload, in bytes.
+    pub max_compressed: usize,
+    /// Largest accepted payload after decompression, in bytes.
+    pub max_decompressed: usize,
+    /// Deepest accepted stack, in frames.
+    pub max_stack_depth: usize,
+    /// Most labels on one process.
+    pub max_labels: usize,
+    /// Longest label name or value, in bytes.
+    pub max_label_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_compressed: 4 << 20,
+            max_decompressed: 64 << 20,
+            max_stack_depth: 1024,
+            max_labels: 64,
+            max_label_len: 1024,
+        }
+    }
+}
+
+/// Why a batch was refused. [`BatchError::reason`] names the metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The compressed payload exceeds the limit.
+    #[error("payload of {size} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// Compressed size received.
+        size: usize,
+        /// Configured limit.
+        limit: usize,
+    },
+    /// The payload inflates beyond the limit (a zstd bomb or a huge batch).
+    #[error("payload inflates beyond the {limit}-byte limit")]
+    InflatesTooLarge {
+        /// Configured limit.
+        limit: usize,
+    },
+    /// The payload is not a zstd frame.
+    #[error("payload is not valid zstd: {source}")]
+    Compression {
+        /// Decoder error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The decompressed bytes are not a `Batch` message.
+    #[error("payload is not a valid Batch message: {source}")]
+    Decode {
+        /// Protobuf error.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// The message decoded but breaks a rule of the protocol.
+    #[error("invalid batch: {0}")]
+    Invalid(String),
+}
+
+impl BatchError {
+    /// A short, stable name for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BatchError::TooLarge { .. } => "too_large",
+            BatchError::InflatesTooLarge { .. } => "inflates_too_large",
+            BatchError::Compression { .. } => "bad_compression",
+            BatchError::Decode { .. } => "bad_protobuf",
+            BatchError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// Encodes and compresses a batch for [`crate::ingest::PushRequest::payload`].
+pub fn compress(batch: &Batch, level: i32) -> std::io::Result<Vec<u8>> {
+    zstd::bulk::compress(&batch.encode_to_vec(), level)
+}
+
+/// Decompresses and decodes a payload within `limits`.
+pub fn decompress(payload: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
+    if payload.len() > limits.max_compressed {
+        return Err(BatchError::TooLarge {
+            size: payload.len(),
+            limit: limits.max_compressed,
+        });
+    }
+    let decoder = zstd::stream::read::Decoder::with_buffer(payload)
+        .map_err(|source| BatchError::Compression { source })?;
+    let mut bytes = Vec::new();
+    // Read one byte past the limit to tell "exactly at" from "beyond".
+    decoder
+        .take(limits.max_decompressed as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| BatchError::Compression { source })?;
+    if bytes.len() > limits.max_decompressed {
+        return Err(BatchError::InflatesTooLarge {
+            limit: limits.max_decompressed,
+        });
+    }
+    Batch::decode(bytes.as_slice()).map_err(|source| BatchError::Decode { source })
+}
+
+/// One process's labels; shared by all its samples.
+pub type Labels = Arc<BTreeMap<String, String>>;
+
+/// A validated sample: labels, leaf-first frames and a count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidSample {
+    /// Labels of the process; always contains `service`.
+    pub labels: Labels,
+    /// Frames, leaf first.
+    pub frames: Vec<RawFrame>,
+    /// Number of samples.
+    pub count: u64,
+}
+
+/// A batch whose every index, id and label has been checked.
+#[derive(Clone, Debug)]
+pub struct ValidBatch {
+    /// Reporting host.
+    pub host: String,
+    /// Window start, Unix nanoseconds.
+    pub start_unix_nanos: i64,
+    /// Window end, Unix nanoseconds.
+    pub end_unix_nanos: i64,
+    /// What the samples measure.
+    pub profile_type: ProfileType,
+    /// Value of one sample in the profile type's unit.
+    pub period: u64,
+    /// Objects referenced, with the path on the reporting host.
+    pub binaries: Vec<(BuildId, String)>,
+    /// Samples.
+    pub samples: Vec<ValidSample>,
+    /// What the agent lost before sending, by reason.
+    pub dropped: BTreeMap<String, u64>,
+}
+
+impl ValidBatch {
+    /// Total sample count.
+    pub fn total_samples(&self) -> u64 {
+        self.samples.iter().map(|s| s.count).sum()
+    }
+}
+
+/// Checks every reference in `batch` and converts it to plain types.
+pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError> {
+    let invalid = |msg: String| BatchError::Invalid(msg);
+    if batch.profile_type.is_empty() || batch.unit.is_empty() {
+        return Err(invalid("profile_type and unit are required".into()));
+    }
+    if batch.period == 0 {
+        return Err(invalid("period must be positive".into()));
+    }
+    if batch.end_unix_nanos < batch.start_unix_nanos {
+        return Err(invalid("window ends before it starts".into()));
+    }
+    let binaries = batch
+        .binaries
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            BuildId::from_bytes(&b.build_id)
+                .map(|id| (id, b.path))
+                .map_err(|e| invalid(format!("binary {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let processes = batch
+        .processes
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if p.labels.len() > limits.max_labels {
+                return Err(invalid(format!(
+                    "process {i}: {} labels exceed the limit of {}",
+                    p.labels.len(),
+                    limits.max_labels
+                )));
+            }
+            for (k, v) in &p.labels {
+                if k.is_empty() || k.len() > limits.max_label_len || v.len() > limits.max_label_len
+                {
+                    return Err(invalid(format!(
+                        "process {i}: label {k:.40?} is empty or too long"
+                    )));
+                }
+            }
+            match p.labels.get("service") {
+                Some(s) if !s.is_empty() => {}
+                _ => return Err(invalid(format!("process {i} has no service label"))),
+            }
+            Ok(Arc::new(p.labels.into_iter().collect::<BTreeMap<_, _>>()))
+        })
+        .collect::<Result<Vec<Labels>, _>>()?;
+
+    let mut samples = Vec::with_capacity(batch.samples.len());
+    for (i, sample) in batch.samples.into_iter().enumerate() {
+        let labels = processes
+            .get(sample.process as usize)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "sample {i}: process index {} out of range",
+                    sample.process
+                ))
+            })?
+            .clone();
+        if sample.frames.is_empty() {
+            return Err(invalid(format!("sample {i} has no frames")));
+        }
+        if sample.frames.len() > limits.max_stack_depth {
+            return Err(invalid(format!(
+                "sample {i}: {} frames exceed the depth limit of {}",
+                sample.frames.len(),
+                limits.max_stack_depth
+            )));
+        }
+        if sample.count == 0 {
+            continue;
+        }
+        let frames = sample
+            .frames
+            .into_iter()
+            .map(|f| match f.kind {
+                Some(frame::Kind::User(u)) => binaries
+                    .get(u.binary as usize)
+                    .map(|(id, _)| RawFrame::User {
+                        build_id: id.clone(),
+                        file_offset: u.file_offset,
+                    })
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "sample {i}: binary index {} out of range",
+                            u.binary
+                        ))
+                    }),
+                Some(frame::Kind::Kernel(k)) if !k.function.is_empty() => Ok(RawFrame::Kernel {
+                    function: k.function,
+                    module: (!k.module.is_empty()).then_some(k.module),
+                }),
+                Some(frame::Kind::Unknown(reason)) => Ok(RawFrame::Unknown { reason }),
+                _ => Err(invalid(format!("sample {i} has an empty frame"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        samples.push(ValidSample {
+            labels,
+            frames,
+            count: sample.count,
+        });
+    }
+    Ok(ValidBatch {
+        host: batch.host,
+        start_unix_nanos: batch.start_unix_nanos,
+        end_unix_nanos: batch.end_unix_nanos,
+        profile_type: ProfileType {
+            name: batch.profile_type,
+            unit: batch.unit,
+        },
+        period: batch.period,
+        binaries,
+        samples,
+        dropped: batch.dropped.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Binary, Frame, KernelFrame, Process, Sample, UserFrame};
+
+    fn good_batch() -> Batch {
+        Batch {
+            host: "h".into(),
+            start_unix_nanos: 0,
+            end_unix_nanos: 10,
+            profile_type: "cpu".into(),
+            unit: "nanoseconds".into(),
+            period: 1_000_000,
+            binaries: vec![Binary {
+                build_id: vec![0xab; 20],
+                path: "/bin/x".into(),
+            }],
+            processes: vec![Process {
+                pid: 7,
+                labels: [("service".to_string(), "x".to_string())].into(),
+            }],
+            samples: vec![Sample {
+                process: 0,
+                frames: vec![
+                    Frame {
+                        kind: Some(frame::Kind::User(UserFrame {
+                            binary: 0,
+                            file_offset: 0x1234,
+                        })),
+                    },
+                    Frame {
+                        kind: Some(frame::Kind::Kernel(KernelFrame {
+                            function: "do_syscall_64".into(),
+                            module: String::new(),
+                        })),
+                    },
+                ],
+                count: 3,
+            }],
+            dropped: Default::default(),
+        }
+    }
+
+    #[test]
+    fn round_trip_validates() {
+        let limits = Limits::default();
+        let payload = compress(&good_batch(), 3).unwrap();
+        let batch = validate(decompress(&payload, &limits).unwrap(), &limits).unwrap();
+        assert_eq!(batch.total_samples(), 3);
+        assert_eq!(batch.samples[0].labels["service"], "x");
+        assert!(matches!(
+            batch.samples[0].frames[0],
+            RawFrame::User {
+                file_offset: 0x1234,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn zstd_bomb_is_refused_with_bounded_output() {
+        let limits = Limits {
+            max_decompressed: 1 << 20,
+            ..Limits::default()
+        };
+        let zeros = vec![0u8; 64 << 20];
+        let bomb = zstd::bulk::compress(&zeros, 19).unwrap();
+        assert!(
+            bomb.len() < 64 << 10,
+            "bomb should be small, is {}",
+            bomb.len()
+        );
+        let err = decompress(&bomb, &limits).unwrap_err();
+        assert_eq!(err.reason(), "inflates_too_large");
+    }
+
+    #[test]
+    fn oversized_and_corrupt_payloads_are_refused() {
+        let limits = Limits {
+            max_compressed: 16,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decompress(&[0u8; 17], &limits).unwrap_err().reason(),
+            "too_large"
+        );
+        let limits = Limits::default();
+        assert_eq!(
+            decompress(b"not zstd at all", &limits)
+                .unwrap_err()
+                .reason(),
+            "bad_compression"
+        );
+        let not_proto = zstd::bulk::compress(&[0xff; 32], 1).unwrap();
+        assert_eq!(
+            decompress(&not_proto, &limits).unwrap_err().reason(),
+            "bad_protobuf"
+        );
+    }
+
+    #[test]
+    fn dangling_indices_and_missing_service_are_invalid() {
+        let limits = Limits::default();
+        let mut b = good_batch();
+        b.samples[0].process = 9;
+        assert!(validate(b, &limits).is_err());
+        let mut b = good_batch();
+        b.processes[0].labels.clear();
+        assert!(validate(b, &limits).is_err());
+        let mut b = good_batch();
+        b.samples[0].frames[0].kind = Some(frame::Kind::User(UserFrame {
+            binary: 5,
+            file_offset: 0,
+        }));
+        assert!(validate(b, &limits).is_err());
+        let mut b = good_batch();
+        b.samples[0].frames = vec![b.samples[0].frames[0].clone(); limits.max_stack_depth + 1];
+        assert!(validate(b, &limits).is_err());
+    }
+}

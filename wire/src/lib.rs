@@ -1,0 +1,21 @@
+//! The Augur wire crate: the only crate that knows protobuf.
+//!
+//! - [`ingest`]: the agent -> aggregator gRPC service and its batch format,
+//!   with [`batch`] helpers that compress, bound and validate payloads.
+//! - [`pprof`]: Google's `profile.proto`, and the encoder from our
+//!   [`augur_profile::Profile`] to gzipped pprof.
+
+pub mod batch;
+pub mod pprof;
+
+/// Generated types of `augur.ingest.v1`.
+pub mod ingest {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("augur.ingest.v1");
+}
+
+/// Generated types of pprof's `perftools.profiles`.
+pub mod pprof_proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("perftools.profiles");
+}

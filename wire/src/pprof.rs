@@ -1,0 +1,1 @@
+//! pprof encoding (being written).
