@@ -1,1 +1,231 @@
-//! placeholder
+//! The Augur host agent.
+//!
+//! A sampling thread owns the BPF [`sampler`], drains it every window, and
+//! [`resolve`]s the raw stacks into a batch whose user frames are
+//! `(build-id, file offset)` and whose processes carry [`identity`] labels.
+//! The async [`ship`]per compresses and pushes batches to the aggregator.
+//! [`Collector`] is the sampling half on its own, for `augur record`.
+//!
+//! Cost grows with sample frequency x CPUs (map entries per drain) and with
+//! process churn (maps and build-ids read once per process), never with the
+//! workload's own throughput.
+
+pub mod identity;
+pub mod metrics;
+pub mod resolve;
+pub mod sampler;
+pub mod ship;
+
+use std::mem::MaybeUninit;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use augur_wire::batch::ValidBatch;
+use libbpf_rs::OpenObject;
+use tokio::sync::mpsc;
+
+pub use metrics::AgentMetrics;
+pub use sampler::{SamplerError, SamplerOptions};
+
+use resolve::{FrameResolver, ResolveStats};
+use sampler::Sampler;
+
+/// Agent settings.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Aggregator URL, e.g. `http://127.0.0.1:7070`.
+    pub server: String,
+    /// Samples per second per CPU.
+    pub frequency_hz: u64,
+    /// How often maps are drained and a batch is sent.
+    pub window: Duration,
+    /// Host name put on every process.
+    pub host: String,
+    /// Batches kept in memory while the server is away.
+    pub max_backlog: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            server: "http://127.0.0.1:7070".into(),
+            frequency_hz: 19,
+            window: Duration::from_secs(10),
+            host: host_name(),
+            max_backlog: 360,
+        }
+    }
+}
+
+/// The host's name, from the kernel.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// The sampling half of the agent: BPF sampler plus frame resolution.
+pub struct Collector<'obj> {
+    sampler: Sampler<'obj>,
+    resolver: FrameResolver,
+    host: String,
+    period_nanos: u64,
+    window_start: SystemTime,
+}
+
+impl<'obj> Collector<'obj> {
+    /// Starts sampling; `object` holds the BPF object for the collector's life.
+    pub fn start(
+        options: &SamplerOptions,
+        host: String,
+        object: &'obj mut MaybeUninit<OpenObject>,
+    ) -> Result<Self, SamplerError> {
+        let sampler = Sampler::start(options, object)?;
+        Ok(Self {
+            sampler,
+            resolver: FrameResolver::new(host.clone()),
+            host,
+            period_nanos: 1_000_000_000 / options.frequency_hz.max(1),
+            window_start: SystemTime::now(),
+        })
+    }
+
+    /// Number of CPUs sampled.
+    pub fn cpus(&self) -> usize {
+        self.sampler.cpus()
+    }
+
+    /// Drains the kernel maps and resolves what they held since the last call.
+    pub fn collect(&mut self) -> Result<(ValidBatch, ResolveStats), SamplerError> {
+        let end = SystemTime::now();
+        let drained = self.sampler.drain()?;
+        let start = std::mem::replace(&mut self.window_start, end);
+        Ok(self
+            .resolver
+            .resolve(&self.host, &drained, self.period_nanos, unix_nanos(start), unix_nanos(end)))
+    }
+}
+
+/// Errors that stop the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Sampling could not start.
+    #[error(transparent)]
+    Sampler(#[from] SamplerError),
+    /// The sampling thread died.
+    #[error("the sampling thread panicked")]
+    ThreadPanicked,
+}
+
+/// A running agent; [`RunningAgent::stop`] drains, ships the last window and
+/// waits for both halves to finish.
+pub struct RunningAgent {
+    stop: std_mpsc::Sender<()>,
+    sampling: std::thread::JoinHandle<Result<(), SamplerError>>,
+    shipping: tokio::task::JoinHandle<()>,
+}
+
+impl RunningAgent {
+    /// Stops sampling, sends what is left, and waits.
+    pub async fn stop(self) -> Result<(), AgentError> {
+        drop(self.stop);
+        let sampling = tokio::task::spawn_blocking(move || self.sampling.join())
+            .await
+            .map_err(|_| AgentError::ThreadPanicked)?
+            .map_err(|_| AgentError::ThreadPanicked)?;
+        let _ = self.shipping.await;
+        Ok(sampling?)
+    }
+}
+
+/// Starts the agent: a sampling thread and a shipping task on the current
+/// tokio runtime. Returns once sampling is attached on every CPU.
+pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<RunningAgent, AgentError> {
+    let (batch_tx, batch_rx) = mpsc::channel::<(String, ValidBatch)>(16);
+    let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<usize, SamplerError>>();
+    let thread_metrics = metrics.clone();
+    let thread_config = config.clone();
+    let sampling = std::thread::Builder::new()
+        .name("augur-sampler".into())
+        .spawn(move || sampling_loop(thread_config, batch_tx, stop_rx, ready_tx, thread_metrics))
+        .expect("spawning the sampler thread");
+    let shipper = ship::ShipperConfig {
+        server: config.server.clone(),
+        max_backlog: config.max_backlog,
+        compression_level: 3,
+    };
+    let shipping = tokio::spawn(ship::ship(shipper, batch_rx, metrics));
+    match ready_rx.await {
+        Ok(Ok(cpus)) => {
+            tracing::info!(cpus, frequency_hz = config.frequency_hz, window = ?config.window, "agent sampling");
+            Ok(RunningAgent {
+                stop: stop_tx,
+                sampling,
+                shipping,
+            })
+        }
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(AgentError::ThreadPanicked),
+    }
+}
+
+fn sampling_loop(
+    config: AgentConfig,
+    batches: mpsc::Sender<(String, ValidBatch)>,
+    stop: std_mpsc::Receiver<()>,
+    ready: tokio::sync::oneshot::Sender<Result<usize, SamplerError>>,
+    metrics: AgentMetrics,
+) -> Result<(), SamplerError> {
+    let mut object = MaybeUninit::uninit();
+    let options = SamplerOptions {
+        frequency_hz: config.frequency_hz,
+        filter_tgid: None,
+    };
+    let mut collector = match Collector::start(&options, config.host.clone(), &mut object) {
+        Ok(c) => {
+            let _ = ready.send(Ok(c.cpus()));
+            c
+        }
+        Err(e) => {
+            // The error is reported through `ready`; `start` returns it.
+            let _ = ready.send(Err(e));
+            return Ok(());
+        }
+    };
+    let agent_id = format!("{}-{}", config.host, unix_nanos(SystemTime::now()));
+    let mut sequence: u64 = 0;
+    let mut next = Instant::now() + config.window;
+    loop {
+        let stopping = match stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Err(std_mpsc::RecvTimeoutError::Timeout) => false,
+            Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => true,
+        };
+        next += config.window;
+        let (batch, stats) = collector.collect()?;
+        metrics.drains.inc();
+        metrics.samples.inc_by(batch.total_samples());
+        for (reason, n) in &batch.dropped {
+            metrics.lost(reason, *n);
+        }
+        if stats.stack_lost > 0 {
+            tracing::debug!(samples = stats.stack_lost, "samples with a lost stack");
+        }
+        if !batch.samples.is_empty() {
+            sequence += 1;
+            let id = format!("{agent_id}-{sequence}");
+            if batches.blocking_send((id, batch)).is_err() {
+                return Ok(());
+            }
+        }
+        if stopping {
+            return Ok(());
+        }
+    }
+}

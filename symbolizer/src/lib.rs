@@ -1,1 +1,179 @@
-//! placeholder
+//! Resolves `(build-id, file offset)` frames to functions, files and lines.
+//!
+//! A [`Symbolizer`] owns one blazesym instance (blazesym is single-threaded),
+//! so each worker thread gets its own. It finds the object for a build-id in
+//! [`DebugInfoLocator`], checks that the file really carries that build-id (a
+//! path hint from an agent may point at a newer binary after a deploy), and
+//! returns one [`FrameResult`] per requested frame: symbols, or the reason why
+//! there are none. One bad frame never fails the others.
+
+mod locate;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use augur_profile::{BuildId, Symbol};
+use blazesym::symbolize::{self, Symbolized};
+
+pub use locate::DebugInfoLocator;
+
+/// One frame to symbolize.
+#[derive(Clone, Debug)]
+pub struct FrameRequest<'a> {
+    /// Build-id of the object the frame is in.
+    pub build_id: &'a BuildId,
+    /// Offset in the object file.
+    pub file_offset: u64,
+    /// Paths where reporting hosts had the object (hints, verified before use).
+    pub path_hints: &'a [String],
+}
+
+/// Why a frame has no symbols.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unsymbolized {
+    /// No file with this build-id was found.
+    #[error("no debug info for build-id {0}")]
+    NoDebugInfo(String),
+    /// The object was found but has no symbol covering the offset.
+    #[error("no symbol at offset {offset:#x}: {reason}")]
+    NoSymbol {
+        /// Offset asked for.
+        offset: u64,
+        /// blazesym's reason.
+        reason: String,
+    },
+    /// Reading the object failed.
+    #[error("reading {path}: {message}")]
+    Read {
+        /// Object path.
+        path: String,
+        /// Error text.
+        message: String,
+    },
+}
+
+impl Unsymbolized {
+    /// Stable name for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Unsymbolized::NoDebugInfo(_) => "no_debuginfo",
+            Unsymbolized::NoSymbol { .. } => "no_symbol",
+            Unsymbolized::Read { .. } => "read_error",
+        }
+    }
+}
+
+/// The outcome for one frame: its inline chain (innermost first) or a reason.
+pub type FrameResult = Result<Vec<Symbol>, Unsymbolized>;
+
+/// A single-threaded symbolizer over local files.
+pub struct Symbolizer {
+    inner: symbolize::Symbolizer,
+    locator: DebugInfoLocator,
+}
+
+impl Symbolizer {
+    /// A symbolizer that looks for objects with `locator`.
+    pub fn new(locator: DebugInfoLocator) -> Self {
+        let inner = symbolize::Symbolizer::builder()
+            .enable_code_info(true)
+            .enable_inlined_fns(true)
+            .enable_demangling(true)
+            .enable_auto_reload(true)
+            .build();
+        Self { inner, locator }
+    }
+
+    /// Symbolizes `frames`; the result has one entry per request, in order.
+    pub fn symbolize(&mut self, frames: &[FrameRequest<'_>]) -> Vec<FrameResult> {
+        let mut results: Vec<Option<FrameResult>> = vec![None; frames.len()];
+        // Group by build-id so each object is opened and searched once.
+        let mut by_object: HashMap<&BuildId, Vec<usize>> = HashMap::new();
+        for (i, frame) in frames.iter().enumerate() {
+            by_object.entry(frame.build_id).or_default().push(i);
+        }
+        for (build_id, indices) in by_object {
+            let hints = frames[indices[0]].path_hints;
+            let Some(path) = self.locator.locate(build_id, hints) else {
+                for &i in &indices {
+                    results[i] = Some(Err(Unsymbolized::NoDebugInfo(build_id.to_hex())));
+                }
+                continue;
+            };
+            let offsets: Vec<u64> = indices.iter().map(|&i| frames[i].file_offset).collect();
+            match self.symbolize_object(&path, &offsets) {
+                Ok(per_offset) => {
+                    for (&i, result) in indices.iter().zip(per_offset) {
+                        results[i] = Some(result);
+                    }
+                }
+                Err(message) => {
+                    let err = Unsymbolized::Read {
+                        path: path.display().to_string(),
+                        message,
+                    };
+                    for &i in &indices {
+                        results[i] = Some(Err(err.clone()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every request index is filled exactly once"))
+            .collect()
+    }
+
+    fn symbolize_object(&self, path: &PathBuf, offsets: &[u64]) -> Result<Vec<FrameResult>, String> {
+        let mut elf = symbolize::source::Elf::new(path);
+        elf.debug_syms = true;
+        let source = symbolize::source::Source::Elf(elf);
+        let symbolized = self
+            .inner
+            .symbolize(&source, symbolize::Input::FileOffset(offsets))
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(symbolized
+            .into_iter()
+            .zip(offsets)
+            .map(|(s, &offset)| match s {
+                Symbolized::Sym(sym) => Ok(inline_chain(&sym)),
+                Symbolized::Unknown(reason) => Err(Unsymbolized::NoSymbol {
+                    offset,
+                    reason: reason.to_string(),
+                }),
+            })
+            .collect())
+    }
+}
+
+/// Converts blazesym's outermost-first symbol and inline list into our
+/// innermost-first chain. The instruction's own location belongs to the
+/// innermost function; each inlined function's call site lies in its parent.
+fn inline_chain(sym: &symbolize::Sym<'_>) -> Vec<Symbol> {
+    let location = |info: Option<&symbolize::CodeInfo<'_>>| {
+        info.map(|c| (Some(c.to_path().display().to_string()), c.line))
+            .unwrap_or((None, None))
+    };
+    let mut names: Vec<&str> = std::iter::once(sym.name.as_ref())
+        .chain(sym.inlined.iter().map(|f| f.name.as_ref()))
+        .collect();
+    // Location of each frame, outermost first: frame k (k > 0) is called from
+    // frame k-1 at inlined[k-1].code_info; the innermost is at sym.code_info.
+    let mut locations: Vec<(Option<String>, Option<u32>)> = sym
+        .inlined
+        .iter()
+        .map(|f| location(f.code_info.as_ref()))
+        .collect();
+    locations.push(location(sym.code_info.as_deref()));
+    names.reverse();
+    locations.reverse();
+    names
+        .into_iter()
+        .zip(locations)
+        .map(|(function, (file, line))| Symbol {
+            function: function.to_owned(),
+            file,
+            line,
+        })
+        .collect()
+}

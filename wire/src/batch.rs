@@ -280,6 +280,96 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
     })
 }
 
+/// Encodes a validated batch for the wire, interning binaries and processes.
+pub fn to_wire(batch: &ValidBatch) -> Batch {
+    use std::collections::HashMap;
+
+    use crate::ingest::{Binary, Frame, KernelFrame, Process, Sample, UserFrame};
+
+    let binary_index: HashMap<&BuildId, u32> = batch
+        .binaries
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id, i as u32))
+        .collect();
+    let mut binaries: Vec<Binary> = batch
+        .binaries
+        .iter()
+        .map(|(id, path)| Binary {
+            build_id: id.as_bytes().to_vec(),
+            path: path.clone(),
+        })
+        .collect();
+    let mut extra_binaries: HashMap<BuildId, u32> = HashMap::new();
+    let mut processes: Vec<Process> = Vec::new();
+    let mut process_index: HashMap<*const BTreeMap<String, String>, u32> = HashMap::new();
+    let mut samples = Vec::with_capacity(batch.samples.len());
+    for sample in &batch.samples {
+        let process = *process_index
+            .entry(Arc::as_ptr(&sample.labels))
+            .or_insert_with(|| {
+                processes.push(Process {
+                    pid: 0,
+                    labels: sample
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                });
+                processes.len() as u32 - 1
+            });
+        let frames = sample
+            .frames
+            .iter()
+            .map(|frame| Frame {
+                kind: Some(match frame {
+                    RawFrame::User {
+                        build_id,
+                        file_offset,
+                    } => {
+                        let binary = match binary_index.get(build_id) {
+                            Some(&i) => i,
+                            None => *extra_binaries.entry(build_id.clone()).or_insert_with(|| {
+                                binaries.push(Binary {
+                                    build_id: build_id.as_bytes().to_vec(),
+                                    path: String::new(),
+                                });
+                                binaries.len() as u32 - 1
+                            }),
+                        };
+                        frame::Kind::User(UserFrame {
+                            binary,
+                            file_offset: *file_offset,
+                        })
+                    }
+                    RawFrame::Kernel { function, module } => frame::Kind::Kernel(KernelFrame {
+                        function: function.clone(),
+                        module: module.clone().unwrap_or_default(),
+                    }),
+                    RawFrame::Unknown { reason } => frame::Kind::Unknown(reason.clone()),
+                }),
+            })
+            .collect();
+        samples.push(Sample {
+            process,
+            frames,
+            count: sample.count,
+        });
+    }
+    Batch {
+        host: batch.host.clone(),
+        start_unix_nanos: batch.start_unix_nanos,
+        end_unix_nanos: batch.end_unix_nanos,
+        profile_type: batch.profile_type.name.clone(),
+        unit: batch.profile_type.unit.clone(),
+        period: batch.period,
+        binaries,
+        processes,
+        samples,
+        dropped: batch.dropped.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +427,16 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn to_wire_round_trips_through_validate() {
+        let limits = Limits::default();
+        let valid = validate(good_batch(), &limits).unwrap();
+        let again = validate(to_wire(&valid), &limits).unwrap();
+        assert_eq!(again.samples, valid.samples);
+        assert_eq!(again.binaries, valid.binaries);
+        assert_eq!(again.period, valid.period);
     }
 
     #[test]

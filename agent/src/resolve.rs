@@ -1,0 +1,272 @@
+//! Turns a raw drain into a batch that may leave the host.
+//!
+//! User instruction pointers become `(build-id, file offset)` through
+//! blazesym's normalizer; kernel ones are named here from kallsyms. A
+//! return address points after its call, so every frame but the leaf is
+//! looked up one byte earlier to land inside the calling instruction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use augur_bpf::SampleKey;
+use augur_profile::{BuildId, ProfileType, RawFrame};
+use augur_wire::batch::{ValidBatch, ValidSample};
+use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
+use blazesym::symbolize::{self, Symbolized};
+
+use crate::identity::ProcessIdentity;
+use crate::sampler::Drained;
+
+const EFAULT: i32 = 14;
+
+/// Resolves drains into batches; keeps caches across drains.
+pub struct FrameResolver {
+    identity: ProcessIdentity,
+    normalizer: Normalizer,
+    kernel: symbolize::Symbolizer,
+    kernel_names: HashMap<u64, RawFrame>,
+    drains_since_refresh: u32,
+}
+
+/// What one resolution produced besides the batch.
+#[derive(Debug, Default)]
+pub struct ResolveStats {
+    /// Samples whose process was gone before its mappings could be read.
+    pub process_exited: u64,
+    /// Samples carrying a stack that the kernel could not record.
+    pub stack_lost: u64,
+}
+
+impl FrameResolver {
+    /// Kernel names cached at most; cleared when exceeded.
+    const MAX_KERNEL_NAMES: usize = 200_000;
+    /// Drains after which process caches are rebuilt, dropping dead pids.
+    const REFRESH_EVERY: u32 = 30;
+
+    /// A resolver labelling processes of `host`.
+    pub fn new(host: String) -> Self {
+        Self {
+            identity: ProcessIdentity::new(host, "/proc"),
+            normalizer: new_normalizer(),
+            kernel: symbolize::Symbolizer::new(),
+            kernel_names: HashMap::new(),
+            drains_since_refresh: 0,
+        }
+    }
+
+    /// Builds the batch for `drained`, which covers `[start, end)`.
+    pub fn resolve(
+        &mut self,
+        host: &str,
+        drained: &Drained,
+        period_nanos: u64,
+        start_unix_nanos: i64,
+        end_unix_nanos: i64,
+    ) -> (ValidBatch, ResolveStats) {
+        let mut stats = ResolveStats::default();
+        let mut binaries: Vec<(BuildId, String)> = Vec::new();
+        let mut binary_index: HashMap<BuildId, usize> = HashMap::new();
+
+        // Normalize each process's user addresses in one call.
+        let mut user_addrs: HashMap<u32, Vec<u64>> = HashMap::new();
+        let mut kernel_addrs: Vec<u64> = Vec::new();
+        for (key, _) in &drained.counts {
+            if let Some(ips) = drained.stacks.get(&key.user_stack_id) {
+                user_addrs.entry(key.tgid).or_default().extend(lookup_addrs(ips));
+            }
+            if let Some(ips) = drained.stacks.get(&key.kernel_stack_id) {
+                kernel_addrs.extend(lookup_addrs(ips).filter(|a| !self.kernel_names.contains_key(a)));
+            }
+        }
+        self.name_kernel_addrs(kernel_addrs);
+
+        let mut user_frames: HashMap<(u32, u64), RawFrame> = HashMap::new();
+        let mut exited: std::collections::HashSet<u32> = Default::default();
+        for (pid, mut addrs) in user_addrs {
+            addrs.sort_unstable();
+            addrs.dedup();
+            match self.normalize(pid, &addrs) {
+                Ok(frames) => {
+                    for (addr, (frame, path)) in addrs.iter().zip(frames) {
+                        if let (RawFrame::User { build_id, .. }, Some(path)) = (&frame, path) {
+                            binary_index.entry(build_id.clone()).or_insert_with(|| {
+                                binaries.push((build_id.clone(), path));
+                                binaries.len() - 1
+                            });
+                        }
+                        user_frames.insert((pid, *addr), frame);
+                    }
+                }
+                Err(_) => {
+                    exited.insert(pid);
+                }
+            }
+        }
+
+        let mut samples = Vec::with_capacity(drained.counts.len());
+        for (key, count) in &drained.counts {
+            let comm = comm_of(key);
+            let labels = self.identity.labels(key.tgid, &comm);
+            let mut frames = Vec::new();
+            match drained.stacks.get(&key.kernel_stack_id) {
+                Some(ips) => frames.extend(lookup_addrs(ips).map(|a| self.kernel_names[&a].clone())),
+                None if key.kernel_stack_id != -EFAULT && key.kernel_stack_id < 0 => {
+                    stats.stack_lost += count;
+                    frames.push(unknown("kernel stack lost"));
+                }
+                None => {}
+            }
+            match drained.stacks.get(&key.user_stack_id) {
+                Some(_) if exited.contains(&key.tgid) => {
+                    stats.process_exited += count;
+                    frames.push(unknown("process exited"));
+                }
+                Some(ips) => frames.extend(lookup_addrs(ips).map(|a| user_frames[&(key.tgid, a)].clone())),
+                None if key.user_stack_id != -EFAULT && key.user_stack_id < 0 => {
+                    stats.stack_lost += count;
+                    frames.push(unknown("user stack lost"));
+                }
+                None => {}
+            }
+            if frames.is_empty() {
+                frames.push(unknown("no stack"));
+            }
+            samples.push(ValidSample {
+                labels,
+                frames,
+                count: *count,
+            });
+        }
+
+        self.drains_since_refresh += 1;
+        if self.drains_since_refresh >= Self::REFRESH_EVERY {
+            self.drains_since_refresh = 0;
+            self.normalizer = new_normalizer();
+            self.identity.evict_exited();
+        }
+
+        let mut dropped: BTreeMap<String, u64> = drained
+            .drops
+            .iter()
+            .map(|(reason, n)| (reason.name().to_owned(), *n))
+            .collect();
+        if stats.process_exited > 0 {
+            dropped.insert("process_exited".to_owned(), stats.process_exited);
+        }
+        let batch = ValidBatch {
+            host: host.to_owned(),
+            start_unix_nanos,
+            end_unix_nanos,
+            profile_type: ProfileType::cpu(),
+            period: period_nanos,
+            binaries,
+            samples,
+            dropped,
+        };
+        (batch, stats)
+    }
+
+    /// Normalizes sorted, unique `addrs` of `pid`. A stale VMA cache (a
+    /// mapping added since it was filled) is detected by unknown outputs and
+    /// answered with a fresh read of the process's maps.
+    fn normalize(&self, pid: u32, addrs: &[u64]) -> Result<Vec<(RawFrame, Option<String>)>, blazesym::Error> {
+        let opts = NormalizeOpts {
+            sorted_addrs: true,
+            ..Default::default()
+        };
+        let output = self.normalizer.normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
+        let stale = output
+            .outputs
+            .iter()
+            .any(|&(_, meta)| matches!(output.meta.get(meta), Some(UserMeta::Unknown(_))));
+        let convert = |output: blazesym::normalize::UserOutput<'_>| {
+            output
+                .outputs
+                .iter()
+                .map(|&(offset, meta)| user_frame(offset, output.meta.get(meta)))
+                .collect::<Vec<_>>()
+        };
+        if stale {
+            let fresh = Normalizer::builder().enable_build_ids(true).build();
+            if let Ok(output) = fresh.normalize_user_addrs_opts(pid.into(), addrs, &opts) {
+                return Ok(convert(output));
+            }
+        }
+        Ok(convert(output))
+    }
+
+    fn name_kernel_addrs(&mut self, mut addrs: Vec<u64>) {
+        if addrs.is_empty() {
+            return;
+        }
+        addrs.sort_unstable();
+        addrs.dedup();
+        if self.kernel_names.len() + addrs.len() > Self::MAX_KERNEL_NAMES {
+            self.kernel_names.clear();
+        }
+        let source = symbolize::source::Source::Kernel(symbolize::source::Kernel::default());
+        let named = self
+            .kernel
+            .symbolize(&source, symbolize::Input::AbsAddr(&addrs))
+            .unwrap_or_else(|_| addrs.iter().map(|_| Symbolized::Unknown(symbolize::Reason::Unsupported)).collect());
+        for (addr, sym) in addrs.into_iter().zip(named) {
+            let frame = match sym {
+                Symbolized::Sym(sym) => RawFrame::Kernel {
+                    function: sym.name.into_owned(),
+                    module: sym
+                        .module
+                        .map(|m| m.to_string_lossy().trim_matches(['[', ']']).to_owned())
+                        .filter(|m| !m.is_empty() && m != "kernel" && !m.starts_with('/')),
+                },
+                Symbolized::Unknown(_) => RawFrame::Kernel {
+                    function: "[unknown kernel]".to_owned(),
+                    module: None,
+                },
+            };
+            self.kernel_names.insert(addr, frame);
+        }
+    }
+}
+
+fn new_normalizer() -> Normalizer {
+    Normalizer::builder()
+        .enable_vma_caching(true)
+        .enable_build_ids(true)
+        .enable_build_id_caching(true)
+        .build()
+}
+
+/// Addresses to look up for a leaf-first stack: return addresses minus one.
+fn lookup_addrs(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    ips.iter()
+        .enumerate()
+        .map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
+}
+
+fn user_frame(offset: u64, meta: Option<&UserMeta<'_>>) -> (RawFrame, Option<String>) {
+    match meta {
+        Some(UserMeta::Elf(elf)) => match elf.build_id.as_deref().map(BuildId::from_bytes) {
+            Some(Ok(build_id)) => (
+                RawFrame::User {
+                    build_id,
+                    file_offset: offset,
+                },
+                Some(elf.path.to_string_lossy().into_owned()),
+            ),
+            _ => (unknown("no build-id"), None),
+        },
+        Some(UserMeta::Sym(sym)) => (unknown(&format!("vdso {}", sym.name)), None),
+        Some(UserMeta::Unknown(u)) => (unknown(&u.reason.to_string()), None),
+        _ => (unknown("unmapped"), None),
+    }
+}
+
+fn unknown(reason: &str) -> RawFrame {
+    RawFrame::Unknown {
+        reason: reason.to_owned(),
+    }
+}
+
+fn comm_of(key: &SampleKey) -> String {
+    let end = key.comm.iter().position(|&b| b == 0).unwrap_or(key.comm.len());
+    String::from_utf8_lossy(&key.comm[..end]).into_owned()
+}
