@@ -38,7 +38,12 @@ impl ProcessIdentity {
         let dir = self.proc_root.join(pid.to_string());
         let cgroup = std::fs::read_to_string(dir.join("cgroup")).ok();
         let exe = std::fs::read_link(dir.join("exe")).ok();
-        let labels = Arc::new(labels_for(&self.host, comm, exe.as_deref(), cgroup.as_deref()));
+        let labels = Arc::new(labels_for(
+            &self.host,
+            comm,
+            exe.as_deref(),
+            cgroup.as_deref(),
+        ));
         // Only cache what came from a live process; a vanished one may be a
         // recycled pid next time.
         if exe.is_some() {
@@ -50,20 +55,35 @@ impl ProcessIdentity {
     /// Forgets processes that no longer exist.
     pub fn evict_exited(&mut self) {
         let root = self.proc_root.clone();
-        self.cache.retain(|pid, _| root.join(pid.to_string()).exists());
+        self.cache
+            .retain(|pid, _| root.join(pid.to_string()).exists());
     }
 }
 
 /// Builds labels from what `/proc` said about a process.
-pub fn labels_for(host: &str, comm: &str, exe: Option<&Path>, cgroup: Option<&str>) -> BTreeMap<String, String> {
+pub fn labels_for(
+    host: &str,
+    comm: &str,
+    exe: Option<&Path>,
+    cgroup: Option<&str>,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     labels.insert("host".to_owned(), host.to_owned());
     let exe_name = exe
         .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().trim_end_matches(" (deleted)").to_owned())
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned()
+        })
         .filter(|n| !n.is_empty());
     if let Some(path) = exe {
-        labels.insert("exe".to_owned(), path.to_string_lossy().trim_end_matches(" (deleted)").to_owned());
+        labels.insert(
+            "exe".to_owned(),
+            path.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned(),
+        );
     }
     let mut service = None;
     if let Some(cgroup) = cgroup {
@@ -76,9 +96,13 @@ pub fn labels_for(host: &str, comm: &str, exe: Option<&Path>, cgroup: Option<&st
             labels.insert("container_id".to_owned(), id);
         }
     }
-    let service = service
-        .or(exe_name)
-        .unwrap_or_else(|| if comm.is_empty() { "unknown".to_owned() } else { comm.to_owned() });
+    let service = service.or(exe_name).unwrap_or_else(|| {
+        if comm.is_empty() {
+            "unknown".to_owned()
+        } else {
+            comm.to_owned()
+        }
+    });
     labels.insert("service".to_owned(), service);
     labels
 }
@@ -97,7 +121,9 @@ impl CgroupFacts {
             // `hierarchy:controllers:path`; cgroup v2 is `0::path`, and the
             // v1 systemd hierarchy is `N:name=systemd:path`.
             let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
             if !(controllers.is_empty() || controllers == "name=systemd") {
@@ -119,7 +145,9 @@ impl CgroupFacts {
 /// A system service unit that names a workload; per-user managers and
 /// container scopes do not.
 fn is_service_unit(segment: &str) -> bool {
-    segment.ends_with(".service") && !segment.starts_with("user@") && container_id(segment).is_none()
+    segment.ends_with(".service")
+        && !segment.starts_with("user@")
+        && container_id(segment).is_none()
 }
 
 /// Extracts a 64-hex-digit container id from `docker-<id>.scope`,
@@ -183,6 +211,9 @@ mod tests {
     #[test]
     fn v1_systemd_hierarchy_is_read() {
         let text = "4:memory:/x\n1:name=systemd:/system.slice/cron.service\n0::/\n";
-        assert_eq!(CgroupFacts::parse(text).unit.as_deref(), Some("cron.service"));
+        assert_eq!(
+            CgroupFacts::parse(text).unit.as_deref(),
+            Some("cron.service")
+        );
     }
 }

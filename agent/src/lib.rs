@@ -67,7 +67,9 @@ pub fn host_name() -> String {
 }
 
 fn unix_nanos(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// The sampling half of the agent: BPF sampler plus frame resolution.
@@ -106,9 +108,13 @@ impl<'obj> Collector<'obj> {
         let end = SystemTime::now();
         let drained = self.sampler.drain()?;
         let start = std::mem::replace(&mut self.window_start, end);
-        Ok(self
-            .resolver
-            .resolve(&self.host, &drained, self.period_nanos, unix_nanos(start), unix_nanos(end)))
+        Ok(self.resolver.resolve(
+            &self.host,
+            &drained,
+            self.period_nanos,
+            unix_nanos(start),
+            unix_nanos(end),
+        ))
     }
 }
 

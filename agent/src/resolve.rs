@@ -71,10 +71,14 @@ impl FrameResolver {
         let mut kernel_addrs: Vec<u64> = Vec::new();
         for (key, _) in &drained.counts {
             if let Some(ips) = drained.stacks.get(&key.user_stack_id) {
-                user_addrs.entry(key.tgid).or_default().extend(lookup_addrs(ips));
+                user_addrs
+                    .entry(key.tgid)
+                    .or_default()
+                    .extend(lookup_addrs(ips));
             }
             if let Some(ips) = drained.stacks.get(&key.kernel_stack_id) {
-                kernel_addrs.extend(lookup_addrs(ips).filter(|a| !self.kernel_names.contains_key(a)));
+                kernel_addrs
+                    .extend(lookup_addrs(ips).filter(|a| !self.kernel_names.contains_key(a)));
             }
         }
         self.name_kernel_addrs(kernel_addrs);
@@ -108,7 +112,9 @@ impl FrameResolver {
             let labels = self.identity.labels(key.tgid, &comm);
             let mut frames = Vec::new();
             match drained.stacks.get(&key.kernel_stack_id) {
-                Some(ips) => frames.extend(lookup_addrs(ips).map(|a| self.kernel_names[&a].clone())),
+                Some(ips) => {
+                    frames.extend(lookup_addrs(ips).map(|a| self.kernel_names[&a].clone()))
+                }
                 None if key.kernel_stack_id != -EFAULT && key.kernel_stack_id < 0 => {
                     stats.stack_lost += count;
                     frames.push(unknown("kernel stack lost"));
@@ -120,7 +126,9 @@ impl FrameResolver {
                     stats.process_exited += count;
                     frames.push(unknown("process exited"));
                 }
-                Some(ips) => frames.extend(lookup_addrs(ips).map(|a| user_frames[&(key.tgid, a)].clone())),
+                Some(ips) => {
+                    frames.extend(lookup_addrs(ips).map(|a| user_frames[&(key.tgid, a)].clone()))
+                }
                 None if key.user_stack_id != -EFAULT && key.user_stack_id < 0 => {
                     stats.stack_lost += count;
                     frames.push(unknown("user stack lost"));
@@ -168,12 +176,18 @@ impl FrameResolver {
     /// Normalizes sorted, unique `addrs` of `pid`. A stale VMA cache (a
     /// mapping added since it was filled) is detected by unknown outputs and
     /// answered with a fresh read of the process's maps.
-    fn normalize(&self, pid: u32, addrs: &[u64]) -> Result<Vec<(RawFrame, Option<String>)>, blazesym::Error> {
+    fn normalize(
+        &self,
+        pid: u32,
+        addrs: &[u64],
+    ) -> Result<Vec<(RawFrame, Option<String>)>, blazesym::Error> {
         let opts = NormalizeOpts {
             sorted_addrs: true,
             ..Default::default()
         };
-        let output = self.normalizer.normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
+        let output = self
+            .normalizer
+            .normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
         let stale = output
             .outputs
             .iter()
@@ -207,7 +221,12 @@ impl FrameResolver {
         let named = self
             .kernel
             .symbolize(&source, symbolize::Input::AbsAddr(&addrs))
-            .unwrap_or_else(|_| addrs.iter().map(|_| Symbolized::Unknown(symbolize::Reason::Unsupported)).collect());
+            .unwrap_or_else(|_| {
+                addrs
+                    .iter()
+                    .map(|_| Symbolized::Unknown(symbolize::Reason::Unsupported))
+                    .collect()
+            });
         for (addr, sym) in addrs.into_iter().zip(named) {
             let frame = match sym {
                 Symbolized::Sym(sym) => RawFrame::Kernel {
@@ -267,6 +286,10 @@ fn unknown(reason: &str) -> RawFrame {
 }
 
 fn comm_of(key: &SampleKey) -> String {
-    let end = key.comm.iter().position(|&b| b == 0).unwrap_or(key.comm.len());
+    let end = key
+        .comm
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(key.comm.len());
     String::from_utf8_lossy(&key.comm[..end]).into_owned()
 }

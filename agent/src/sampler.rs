@@ -90,9 +90,15 @@ impl<'obj> Sampler<'obj> {
             .open(object)
             .map_err(|source| SamplerError::Load { source })?;
         if let Some(tgid) = options.filter_tgid {
-            open.maps.rodata_data.as_deref_mut().expect("sampler has .rodata").filter_tgid = tgid;
+            open.maps
+                .rodata_data
+                .as_deref_mut()
+                .expect("sampler has .rodata")
+                .filter_tgid = tgid;
         }
-        let skel = open.load().map_err(|source| SamplerError::Load { source })?;
+        let skel = open
+            .load()
+            .map_err(|source| SamplerError::Load { source })?;
 
         let prog_fd = skel
             .progs
@@ -106,7 +112,8 @@ impl<'obj> Sampler<'obj> {
             let perf_err = |source| SamplerError::PerfEvent { cpu, source };
             let mut opts = Opts::default();
             opts.sample_on = SampleOn::Freq(options.frequency_hz);
-            let counter = Counter::new(Software::CpuClock, (Proc::ALL, Cpu(cpu)), &opts).map_err(perf_err)?;
+            let counter =
+                Counter::new(Software::CpuClock, (Proc::ALL, Cpu(cpu)), &opts).map_err(perf_err)?;
             counter.attach_bpf(&prog_file).map_err(perf_err)?;
             counter.enable().map_err(perf_err)?;
             counters.push(counter);
@@ -129,7 +136,12 @@ impl<'obj> Sampler<'obj> {
     pub fn drain(&mut self) -> Result<Drained, SamplerError> {
         let old = self.generation & 1;
         self.generation = self.generation.wrapping_add(1);
-        let bss = self.skel.maps.bss_data.as_deref_mut().expect("sampler has .bss");
+        let bss = self
+            .skel
+            .maps
+            .bss_data
+            .as_deref_mut()
+            .expect("sampler has .bss");
         // SAFETY: `bss` is the live mmap of the BPF program's .bss; a volatile
         // write makes the flip visible to the program immediately.
         unsafe { std::ptr::write_volatile(&mut bss.generation, self.generation) };
@@ -149,7 +161,10 @@ impl<'obj> Sampler<'obj> {
         for key_bytes in &keys {
             let value = counts_map
                 .lookup(key_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map { map: "counts", source })?;
+                .map_err(|source| SamplerError::Map {
+                    map: "counts",
+                    source,
+                })?;
             let (Some(value), Ok(key)) = (value, plain::from_bytes::<SampleKey>(key_bytes)) else {
                 continue;
             };
@@ -168,7 +183,10 @@ impl<'obj> Sampler<'obj> {
             let id = i32::from_ne_bytes(id_bytes[..4].try_into().expect("u32 key"));
             if let Some(value) = stacks_map
                 .lookup(id_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map { map: "stacks", source })?
+                .map_err(|source| SamplerError::Map {
+                    map: "stacks",
+                    source,
+                })?
             {
                 let ips: Vec<u64> = value
                     .chunks_exact(8)
@@ -185,7 +203,10 @@ impl<'obj> Sampler<'obj> {
             let per_cpu = maps
                 .drops
                 .lookup_percpu(&index, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map { map: "drops", source })?
+                .map_err(|source| SamplerError::Map {
+                    map: "drops",
+                    source,
+                })?
                 .unwrap_or_default();
             let total: u64 = per_cpu
                 .iter()
@@ -204,7 +225,8 @@ impl<'obj> Sampler<'obj> {
 /// CPUs listed in `/sys/devices/system/cpu/online` (e.g. `0-3,5`).
 fn online_cpus() -> std::io::Result<Vec<u32>> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
-    parse_cpu_list(&text).ok_or_else(|| std::io::Error::other(format!("unparsable CPU list {text:?}")))
+    parse_cpu_list(&text)
+        .ok_or_else(|| std::io::Error::other(format!("unparsable CPU list {text:?}")))
 }
 
 fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {

@@ -36,7 +36,11 @@ struct Pending {
 
 /// Sends every batch received on `batches` until the channel closes, then
 /// makes one last attempt to flush the backlog.
-pub async fn ship(config: ShipperConfig, mut batches: mpsc::Receiver<(String, ValidBatch)>, metrics: AgentMetrics) {
+pub async fn ship(
+    config: ShipperConfig,
+    mut batches: mpsc::Receiver<(String, ValidBatch)>,
+    metrics: AgentMetrics,
+) {
     let channel = match Endpoint::from_shared(config.server.clone()) {
         Ok(endpoint) => endpoint
             .connect_timeout(Duration::from_secs(5))
@@ -78,7 +82,13 @@ pub async fn ship(config: ShipperConfig, mut batches: mpsc::Receiver<(String, Va
     }
 }
 
-fn enqueue(config: &ShipperConfig, backlog: &mut VecDeque<Pending>, id: String, batch: &ValidBatch, metrics: &AgentMetrics) {
+fn enqueue(
+    config: &ShipperConfig,
+    backlog: &mut VecDeque<Pending>,
+    id: String,
+    batch: &ValidBatch,
+    metrics: &AgentMetrics,
+) {
     let samples = batch.total_samples();
     let payload = match compress(&to_wire(batch), config.compression_level) {
         Ok(payload) => payload,
@@ -94,13 +104,20 @@ fn enqueue(config: &ShipperConfig, backlog: &mut VecDeque<Pending>, id: String, 
         }
     }
     backlog.push_back(Pending {
-        request: PushRequest { batch_id: id, payload },
+        request: PushRequest {
+            batch_id: id,
+            payload,
+        },
         samples,
     });
 }
 
 /// Sends the backlog in order; returns false if the server should be given time.
-async fn flush(client: &mut IngestClient<Channel>, backlog: &mut VecDeque<Pending>, metrics: &AgentMetrics) -> bool {
+async fn flush(
+    client: &mut IngestClient<Channel>,
+    backlog: &mut VecDeque<Pending>,
+    metrics: &AgentMetrics,
+) -> bool {
     while let Some(pending) = backlog.front() {
         match client.push(pending.request.clone()).await {
             Ok(_) => {

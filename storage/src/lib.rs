@@ -1,1 +1,30 @@
-//! placeholder
+//! Augur storage: profiles in one SQLite file, interned so that a hot stack
+//! costs one small row per window, not one string per sample.
+//!
+//! Data arrives from the aggregator as a [`BatchWrite`] and is stored in one
+//! transaction, idempotent by batch id. The symbolizer asks for
+//! [`Store::pending_frames`] and answers with [`Store::record_symbols`];
+//! queries join the symbols known *at query time*, so a frame named late
+//! names old samples too. The web crate reads [`Store::query_profile`] and
+//! [`Store::services`].
+//!
+//! This is the only crate that knows SQL. Code map:
+//! - `schema`: tables, migrations, connection settings.
+//! - `ingest`: the write path and the writer's intern caches (`intern`).
+//! - `symbolization`: pending frames and symbol results.
+//! - `query`: merged profiles, services, counters.
+//! - `store`: the [`Store`] handle tying the connections together.
+
+mod error;
+mod ingest;
+mod intern;
+mod query;
+mod schema;
+mod store;
+mod symbolization;
+
+pub use error::StorageError;
+pub use ingest::{BatchWrite, WindowWrite, WriteOutcome};
+pub use query::{ProfileQuery, ServiceSummary, StoreStats};
+pub use store::Store;
+pub use symbolization::{FrameSymbols, PendingFrame};

@@ -84,6 +84,11 @@ impl Symbolizer {
         Self { inner, locator }
     }
 
+    /// Forgets which build-ids were not found, so newly arrived files are used.
+    pub fn forget_misses(&mut self) {
+        self.locator.forget_misses();
+    }
+
     /// Symbolizes `frames`; the result has one entry per request, in order.
     pub fn symbolize(&mut self, frames: &[FrameRequest<'_>]) -> Vec<FrameResult> {
         let mut results: Vec<Option<FrameResult>> = vec![None; frames.len()];
@@ -124,7 +129,11 @@ impl Symbolizer {
             .collect()
     }
 
-    fn symbolize_object(&self, path: &PathBuf, offsets: &[u64]) -> Result<Vec<FrameResult>, String> {
+    fn symbolize_object(
+        &self,
+        path: &PathBuf,
+        offsets: &[u64],
+    ) -> Result<Vec<FrameResult>, String> {
         let mut elf = symbolize::source::Elf::new(path);
         elf.debug_syms = true;
         let source = symbolize::source::Source::Elf(elf);

@@ -46,10 +46,11 @@ impl DebugInfoLocator {
             }
         }
         let hex = build_id.to_hex();
-        let by_layout = self
-            .debug_dirs
-            .iter()
-            .map(|dir| dir.join(".build-id").join(&hex[..2]).join(format!("{}.debug", &hex[2..])));
+        let by_layout = self.debug_dirs.iter().map(|dir| {
+            dir.join(".build-id")
+                .join(&hex[..2])
+                .join(format!("{}.debug", &hex[2..]))
+        });
         let hinted = hints
             .iter()
             .filter(|_| self.use_path_hints)

@@ -1,1 +1,100 @@
-//! placeholder
+//! The Augur web server: the last stage of the data flow, and the only crate
+//! that knows HTTP and JSON.
+//!
+//! It answers queries from [`augur_storage::Store`] over HTTP:
+//! - `GET /api/v1/services` and `GET /api/v1/profile` (JSON, pprof, folded,
+//!   SVG), described in `web/API.md`;
+//! - `GET /`, a single self-contained page to browse flame graphs;
+//! - `GET /metrics` (Prometheus text) and `GET /healthz`.
+//!
+//! [`serve`] runs it on a listener the caller bound, until a shutdown future
+//! resolves. Parameter rules live in `params`, time parsing in [`parse_time`],
+//! the handlers in `handlers`.
+
+mod error;
+mod handlers;
+mod metrics;
+mod params;
+mod time;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use augur_storage::Store;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+
+pub use error::ApiError;
+pub use params::{PROFILE_TYPES, ParamError};
+pub use time::{TimeError, format_rfc3339, parse_time};
+
+/// Returns the Prometheus text of the other stages; `/metrics` serves it
+/// followed by the web server's own counters.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What every handler shares.
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    metrics: MetricsFn,
+    requests: Arc<metrics::RequestCounters>,
+}
+
+/// Serves the API and the page on `listener` until `shutdown` resolves, then
+/// lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    metrics: MetricsFn,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "web server listening");
+    axum::serve(listener, router(store, metrics))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!(%address, "web server stopped");
+    Ok(())
+}
+
+/// The routes, for callers that run their own server.
+pub fn router(store: Store, metrics: MetricsFn) -> Router {
+    let state = AppState {
+        store,
+        metrics,
+        requests: Arc::default(),
+    };
+    Router::new()
+        .route("/", get(handlers::page))
+        .route("/api/v1/services", get(handlers::services))
+        .route("/api/v1/profile", get(handlers::profile))
+        .route("/metrics", get(handlers::metrics))
+        .route("/healthz", get(handlers::healthz))
+        .fallback(handlers::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.requests.clone(),
+            count_and_harden,
+        ))
+        .with_state(state)
+}
+
+/// Counts every answered request (including 404s) and marks responses so
+/// browsers never sniff a download into something executable.
+async fn count_and_harden(
+    State(requests): State<Arc<metrics::RequestCounters>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = metrics::route_label(request.uri().path());
+    let mut response = next.run(request).await;
+    requests.record(route, response.status());
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

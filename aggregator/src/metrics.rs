@@ -1,0 +1,116 @@
+//! The aggregator's self-metrics: batches and samples accepted and refused by
+//! reason, symbolization outcomes, and how long things take.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type ReasonLabel = Vec<(&'static str, String)>;
+
+/// Counters of the ingest path and the symbolization worker.
+#[derive(Debug, Clone)]
+pub struct AggregatorMetrics {
+    /// Batches stored.
+    pub batches_accepted: Counter,
+    /// Retried batches recognised by their id and not counted again.
+    pub batches_duplicate: Counter,
+    /// Batches refused, by reason.
+    pub batches_rejected: Family<ReasonLabel, Counter>,
+    /// Samples stored.
+    pub samples_accepted: Counter,
+    /// Samples agents reported lost before sending, by reason.
+    pub agent_samples_lost: Family<ReasonLabel, Counter>,
+    /// Seconds from receipt to durable storage.
+    pub ingest_seconds: Histogram,
+    /// Frames symbolized.
+    pub frames_symbolized: Counter,
+    /// Frames that could not be symbolized, by reason (retried later).
+    pub frames_unsymbolized: Family<ReasonLabel, Counter>,
+    /// Seconds per symbolization round.
+    pub symbolize_seconds: Histogram,
+    /// Frames waiting for symbols at the last check.
+    pub frames_pending: Gauge,
+}
+
+impl Default for AggregatorMetrics {
+    fn default() -> Self {
+        Self {
+            batches_accepted: Counter::default(),
+            batches_duplicate: Counter::default(),
+            batches_rejected: Family::default(),
+            samples_accepted: Counter::default(),
+            agent_samples_lost: Family::default(),
+            ingest_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            frames_symbolized: Counter::default(),
+            frames_unsymbolized: Family::default(),
+            symbolize_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            frames_pending: Gauge::default(),
+        }
+    }
+}
+
+impl AggregatorMetrics {
+    /// Registers every metric under `augur_aggregator_`.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("augur_aggregator");
+        r.register(
+            "batches_accepted",
+            "Batches stored",
+            self.batches_accepted.clone(),
+        );
+        r.register(
+            "batches_duplicate",
+            "Retried batches stored before, not counted again",
+            self.batches_duplicate.clone(),
+        );
+        r.register(
+            "batches_rejected",
+            "Batches refused, by reason",
+            self.batches_rejected.clone(),
+        );
+        r.register(
+            "samples_accepted",
+            "Samples stored",
+            self.samples_accepted.clone(),
+        );
+        r.register(
+            "agent_samples_lost",
+            "Samples agents lost before sending, by reason",
+            self.agent_samples_lost.clone(),
+        );
+        r.register(
+            "ingest_seconds",
+            "Time from receipt to durable storage",
+            self.ingest_seconds.clone(),
+        );
+        r.register(
+            "frames_symbolized",
+            "Frames given symbols",
+            self.frames_symbolized.clone(),
+        );
+        r.register(
+            "frames_unsymbolized",
+            "Frames without symbols after an attempt, by reason",
+            self.frames_unsymbolized.clone(),
+        );
+        r.register(
+            "symbolize_seconds",
+            "Time per symbolization round",
+            self.symbolize_seconds.clone(),
+        );
+        r.register(
+            "frames_pending",
+            "Frames waiting for symbols",
+            self.frames_pending.clone(),
+        );
+    }
+
+    /// Counts a refused batch.
+    pub fn rejected(&self, reason: &str) {
+        self.batches_rejected
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+}

@@ -1,0 +1,119 @@
+//! The symbolization worker: gives stored frames their names.
+//!
+//! Frames are stored as `(build-id, offset)` first and named here afterwards,
+//! so ingest never waits on debug info, and a frame whose debug info arrives
+//! late is named on a later round without re-ingesting anything. The worker
+//! owns its blazesym instance on its own thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use augur_storage::{FrameSymbols, Store};
+use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
+use tokio::sync::Notify;
+
+use crate::metrics::AggregatorMetrics;
+
+/// How the worker finds debug info and how often it retries misses.
+#[derive(Clone, Debug)]
+pub struct SymbolizeConfig {
+    /// Directories with `.build-id/xx/rest.debug` trees.
+    pub debug_dirs: Vec<std::path::PathBuf>,
+    /// Trust agents' path hints (only when the aggregator shares their files).
+    pub use_path_hints: bool,
+    /// Frames that failed are tried again after this long.
+    pub retry_after: Duration,
+    /// Frames per round.
+    pub batch_size: usize,
+}
+
+impl Default for SymbolizeConfig {
+    fn default() -> Self {
+        Self {
+            debug_dirs: vec!["/usr/lib/debug".into()],
+            use_path_hints: true,
+            retry_after: Duration::from_secs(60),
+            batch_size: 2000,
+        }
+    }
+}
+
+/// Runs rounds until `stop` is set; wakes on `new_frames` or every second.
+pub fn run_worker(
+    config: SymbolizeConfig,
+    store: Store,
+    metrics: AggregatorMetrics,
+    new_frames: Arc<Notify>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    runtime: tokio::runtime::Handle,
+) {
+    let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(
+        config.debug_dirs.clone(),
+        config.use_path_hints,
+    ));
+    let mut last_forget = Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if last_forget.elapsed() >= config.retry_after {
+            symbolizer.forget_misses();
+            last_forget = Instant::now();
+        }
+        let did = match round(&config, &store, &mut symbolizer, &metrics) {
+            Ok(n) => n,
+            Err(error) => {
+                tracing::warn!(%error, "symbolization round failed");
+                0
+            }
+        };
+        if did < config.batch_size {
+            // Caught up: wait for new frames, but look again at least every second.
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(1), new_frames.notified()).await;
+            });
+        }
+    }
+}
+
+fn round(
+    config: &SymbolizeConfig,
+    store: &Store,
+    symbolizer: &mut Symbolizer,
+    metrics: &AggregatorMetrics,
+) -> Result<usize, augur_storage::StorageError> {
+    let pending = store.pending_frames(config.retry_after, config.batch_size)?;
+    metrics.frames_pending.set(pending.len() as i64);
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let started = Instant::now();
+    let requests: Vec<FrameRequest<'_>> = pending
+        .iter()
+        .map(|f| FrameRequest {
+            build_id: &f.build_id,
+            file_offset: f.file_offset,
+            path_hints: &f.paths,
+        })
+        .collect();
+    let results = symbolizer.symbolize(&requests);
+    let outcomes: Vec<FrameSymbols> = pending
+        .iter()
+        .zip(results)
+        .map(|(frame, result)| {
+            match &result {
+                Ok(_) => metrics.frames_symbolized.inc(),
+                Err(why) => metrics
+                    .frames_unsymbolized
+                    .get_or_create(&vec![("reason", why.reason().to_owned())])
+                    .inc(),
+            };
+            FrameSymbols {
+                frame_id: frame.frame_id,
+                outcome: result.map_err(|e| e.to_string()),
+            }
+        })
+        .collect();
+    store.record_symbols(&outcomes)?;
+    metrics
+        .symbolize_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(pending.len())
+}

@@ -1,0 +1,288 @@
+//! `augur up`, `augur agent` and `augur server`: the long-running roles,
+//! composed from the component libraries exactly as a fleet runs them.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use augur_agent::{AgentConfig, AgentMetrics};
+use augur_aggregator::{AggregatorConfig, AggregatorMetrics};
+use augur_storage::Store;
+use clap::{Args, ValueEnum};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::{DEFAULT_HTTP, DEFAULT_INGEST, default_data_dir, parse_addr, parse_duration};
+
+/// Sampling settings shared by `up` and `agent`.
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// Samples per second on each CPU.
+    #[arg(long, default_value_t = 19)]
+    frequency: u64,
+    /// How often the agent drains its maps and sends a batch (e.g. 10s).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    window: Duration,
+}
+
+/// Arguments of `augur up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the SQLite database lives.
+    #[arg(long, default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Address of the web UI and HTTP API.
+    #[arg(long, default_value = DEFAULT_HTTP, value_parser = parse_addr)]
+    http: SocketAddr,
+    /// Address of the gRPC ingest endpoint.
+    #[arg(long, default_value = DEFAULT_INGEST, value_parser = parse_addr)]
+    ingest: SocketAddr,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+/// Arguments of `augur agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Aggregator ingest URL.
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    server: String,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+/// What a server node does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Accept batches from agents.
+    Ingest,
+    /// Serve the web UI and API.
+    Query,
+    /// Both.
+    Both,
+}
+
+/// Arguments of `augur server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Which parts to run.
+    #[arg(long, value_enum, default_value = "both")]
+    role: Role,
+    /// Where the SQLite database lives.
+    #[arg(long, default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Address of the web UI and HTTP API (query role).
+    #[arg(long, default_value = DEFAULT_HTTP, value_parser = parse_addr)]
+    http: SocketAddr,
+    /// Address of the gRPC ingest endpoint (ingest role).
+    #[arg(long, default_value = DEFAULT_INGEST, value_parser = parse_addr)]
+    ingest: SocketAddr,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn until_stopped(
+    mut rx: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+}
+
+fn metrics_fn(registry: Registry) -> augur_web::MetricsFn {
+    let registry = Arc::new(registry);
+    Arc::new(move || {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            text.clear();
+        }
+        text
+    })
+}
+
+fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let path = data_dir.join("augur.db");
+    Store::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// Servers started by `up` and `server`.
+struct Servers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    ingest: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+}
+
+impl Servers {
+    async fn start(
+        role: Role,
+        store: Store,
+        ingest: SocketAddr,
+        http: SocketAddr,
+        mut registry: Registry,
+        extra: impl FnOnce(&mut Registry),
+    ) -> anyhow::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let aggregator_metrics = AggregatorMetrics::default();
+        aggregator_metrics.register(&mut registry);
+        extra(&mut registry);
+        let mut ingest_addr = None;
+        if matches!(role, Role::Ingest | Role::Both) {
+            let listener = TcpListener::bind(ingest)
+                .await
+                .with_context(|| format!("binding ingest address {ingest}"))?;
+            ingest_addr = Some(listener.local_addr()?);
+            let (store, shutdown) = (store.clone(), until_stopped(stopped.clone()));
+            tasks.push(tokio::spawn(async move {
+                augur_aggregator::serve(
+                    AggregatorConfig::default(),
+                    listener,
+                    store,
+                    aggregator_metrics,
+                    shutdown,
+                )
+                .await
+                .context("ingest server")
+            }));
+        }
+        let mut http_addr = None;
+        if matches!(role, Role::Query | Role::Both) {
+            let listener = TcpListener::bind(http)
+                .await
+                .with_context(|| format!("binding HTTP address {http}"))?;
+            http_addr = Some(listener.local_addr()?);
+            let metrics = metrics_fn(registry);
+            let shutdown = until_stopped(stopped.clone());
+            tasks.push(tokio::spawn(async move {
+                augur_web::serve(listener, store, metrics, shutdown)
+                    .await
+                    .context("web server")
+            }));
+        }
+        Ok(Self {
+            stop,
+            tasks,
+            ingest: ingest_addr,
+            http: http_addr,
+        })
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.context("server task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+fn announce(servers: &Servers) {
+    let mut out = std::io::stdout().lock();
+    if let Some(addr) = servers.ingest {
+        let _ = writeln!(out, "augur: ingest listening on http://{addr}");
+    }
+    if let Some(addr) = servers.http {
+        let _ = writeln!(out, "Augur is up: http://{addr}/");
+    }
+    let _ = out.flush();
+}
+
+/// `augur up`.
+pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let store = open_store(&args.data_dir)?;
+        let agent_metrics = AgentMetrics::default();
+        let servers = Servers::start(
+            Role::Both,
+            store,
+            args.ingest,
+            args.http,
+            Registry::default(),
+            |r| agent_metrics.register(r),
+        )
+        .await?;
+        let ingest = servers.ingest.expect("both roles bind ingest");
+        let config = AgentConfig {
+            server: format!("http://{ingest}"),
+            frequency_hz: args.sampling.frequency,
+            window: args.sampling.window,
+            ..AgentConfig::default()
+        };
+        let agent = match augur_agent::start(config, agent_metrics).await {
+            Ok(agent) => agent,
+            Err(error) => {
+                servers.shutdown().await?;
+                return Err(error)
+                    .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)");
+            }
+        };
+        announce(&servers);
+        termination().await;
+        tracing::info!("stopping: sending the last window");
+        agent.stop().await.context("stopping the agent")?;
+        servers.shutdown().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `augur agent`.
+pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let config = AgentConfig {
+            server: args.server,
+            frequency_hz: args.sampling.frequency,
+            window: args.sampling.window,
+            ..AgentConfig::default()
+        };
+        let agent = augur_agent::start(config, AgentMetrics::default())
+            .await
+            .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")?;
+        termination().await;
+        agent.stop().await.context("stopping the agent")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `augur server`.
+pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let store = open_store(&args.data_dir)?;
+        let servers = Servers::start(
+            args.role,
+            store,
+            args.ingest,
+            args.http,
+            Registry::default(),
+            |_| {},
+        )
+        .await?;
+        announce(&servers);
+        termination().await;
+        servers.shutdown().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

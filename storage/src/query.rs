@@ -1,0 +1,438 @@
+//! The read path: merged profiles, the service list and counters.
+//!
+//! A profile query costs a fixed number of statements however many stacks
+//! match: one sums counts per stack, one walks the prefix tree up from every
+//! leaf at once (a recursive CTE), one loads the frames and one their
+//! symbols. Stacks are then rebuilt in memory. Each query runs in one read
+//! transaction, so it sees a single snapshot while the writer goes on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use augur_profile::{Location, Profile, ProfileType, Sample};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{Context, StorageError};
+use crate::schema::{self, status};
+use crate::symbolization;
+
+/// Which samples to merge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileQuery {
+    /// Service name.
+    pub service: String,
+    /// Profile type name, e.g. `cpu`.
+    pub profile_type: String,
+    /// Windows starting at or after this instant are included, Unix nanoseconds.
+    pub start_unix_nanos: i64,
+    /// Windows starting at or after this instant are excluded, Unix nanoseconds.
+    pub end_unix_nanos: i64,
+}
+
+/// One service and how much data it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSummary {
+    /// Service name.
+    pub name: String,
+    /// Sum of all its sample counts, over every profile type.
+    pub total_samples: u64,
+    /// Start of its oldest window, Unix nanoseconds.
+    pub first_window_unix_nanos: i64,
+    /// Start of its newest window, Unix nanoseconds.
+    pub last_window_unix_nanos: i64,
+}
+
+/// Row counts, for `/metrics` and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Distinct frames of every kind.
+    pub frames: u64,
+    /// User frames with symbols.
+    pub frames_symbolized: u64,
+    /// User frames whose last symbolization attempt failed.
+    pub frames_failed: u64,
+    /// User frames never attempted.
+    pub frames_pending: u64,
+    /// Nodes of the stack prefix tree.
+    pub stacks: u64,
+    /// Sample rows (service, type, window, stack, period).
+    pub sample_rows: u64,
+    /// Batches stored.
+    pub batches: u64,
+}
+
+pub(crate) fn profile(
+    conn: &mut Connection,
+    query: &ProfileQuery,
+) -> Result<Profile, StorageError> {
+    let tx = conn.transaction().context("begin a profile query")?;
+    let unit: Option<String> = tx
+        .prepare_cached("SELECT unit FROM profile_types WHERE name = ?1")
+        .and_then(|mut s| s.query_row([&query.profile_type], |r| r.get(0)).optional())
+        .context("look up a profile type")?;
+    let mut profile = Profile {
+        service: query.service.clone(),
+        profile_type: ProfileType {
+            name: query.profile_type.clone(),
+            // A type never stored has no samples, so no unit to report.
+            unit: unit.unwrap_or_default(),
+        },
+        period: 0,
+        start_unix_nanos: query.start_unix_nanos,
+        end_unix_nanos: query.end_unix_nanos,
+        samples: Vec::new(),
+    };
+    let service_id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM services WHERE name = ?1")
+        .and_then(|mut s| s.query_row([&query.service], |r| r.get(0)).optional())
+        .context("look up a service")?;
+    let Some(service_id) = service_id else {
+        return Ok(profile);
+    };
+
+    let rows = counts_per_stack(&tx, service_id, query)?;
+    if rows.is_empty() {
+        return Ok(profile);
+    }
+    let (period, mut totals) = merge_periods(&rows);
+    if rows.iter().any(|r| r.period != period) {
+        tracing::warn!(
+            service = query.service,
+            period,
+            "windows sampled at different periods; counts rescaled to the most common one"
+        );
+    }
+    let nodes = stack_nodes(&tx, totals.iter().map(|&(id, _)| id).collect())?;
+    let frame_ids = {
+        let mut ids: Vec<i64> = nodes.values().map(|&(_, frame)| frame).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Rc::new(ids.into_iter().map(Value::Integer).collect::<Vec<_>>())
+    };
+    let mut locations = frames(&tx, Rc::clone(&frame_ids))?;
+    for (frame_id, symbols) in symbolization::symbols_of(&tx, frame_ids)? {
+        if let Some(location) = locations.get_mut(&frame_id) {
+            location.symbols = symbols;
+        }
+    }
+
+    // Hottest first; the stack id only makes the order deterministic.
+    totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    profile.period = period;
+    profile.samples = totals
+        .into_iter()
+        .map(|(stack_id, count)| {
+            Ok(Sample {
+                locations: rebuild_stack(stack_id, &nodes, &locations)?,
+                count,
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    Ok(profile)
+}
+
+/// One `(stack, period)` group of the matching sample rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StackCount {
+    stack_id: i64,
+    period: u64,
+    count: u64,
+}
+
+fn counts_per_stack(
+    tx: &Transaction<'_>,
+    service_id: i64,
+    query: &ProfileQuery,
+) -> Result<Vec<StackCount>, StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT stack_id, period, SUM(count) FROM samples
+             WHERE service_id = ?1 AND profile_type = ?2
+               AND window_start >= ?3 AND window_start < ?4
+             GROUP BY stack_id, period",
+        )
+        .context("prepare the sample sum")?;
+    let rows = stmt
+        .query_map(
+            params![
+                service_id,
+                query.profile_type,
+                query.start_unix_nanos,
+                query.end_unix_nanos
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .context("sum samples")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (stack_id, period, count) = row.context("read a sample sum")?;
+        let (Ok(period), Ok(count)) = (u64::try_from(period), u64::try_from(count)) else {
+            return Err(StorageError::Corrupt {
+                what: format!("stack {stack_id} has period {period} and count {count}"),
+            });
+        };
+        out.push(StackCount {
+            stack_id,
+            period,
+            count,
+        });
+    }
+    Ok(out)
+}
+
+/// Picks the period that carries the most samples (the smaller on a tie) and
+/// expresses every count in it, so `count * period` keeps its value. Rows of
+/// other periods are rounded to the nearest sample, and never to zero, so a
+/// stack does not vanish. Returns the period and one count per stack.
+fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
+    let mut weight: BTreeMap<u64, u128> = BTreeMap::new();
+    for row in rows {
+        *weight.entry(row.period).or_default() += u128::from(row.count);
+    }
+    let period = weight
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map_or(0, |(&period, _)| period);
+    let mut per_stack: HashMap<i64, u64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let count = if row.period == period || period == 0 {
+            row.count
+        } else {
+            let value = u128::from(row.count) * u128::from(row.period);
+            let scaled = (value + u128::from(period) / 2) / u128::from(period);
+            u64::try_from(scaled).unwrap_or(u64::MAX).max(1)
+        };
+        let total = per_stack.entry(row.stack_id).or_default();
+        *total = total.saturating_add(count);
+    }
+    (period, per_stack.into_iter().collect())
+}
+
+/// Every node on the paths from the given leaves to the root, as
+/// `node -> (parent, frame)`, one query per tree level.
+fn stack_nodes(
+    tx: &Transaction<'_>,
+    leaves: Vec<i64>,
+) -> Result<HashMap<i64, (i64, i64)>, StorageError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT id, parent_id, frame_id FROM stacks WHERE id IN rarray(?1)")
+        .context("prepare the stack walk")?;
+    let mut nodes: HashMap<i64, (i64, i64)> = HashMap::with_capacity(leaves.len());
+    // Sorted ids walk the table's B-tree in order, which is much faster.
+    let mut level = leaves;
+    level.sort_unstable();
+    while !level.is_empty() {
+        let ids = Rc::new(level.drain(..).map(Value::Integer).collect::<Vec<_>>());
+        let mut rows = stmt.query([ids]).context("walk stacks")?;
+        while let Some(r) = rows.next().context("read a stack node")? {
+            let id: i64 = r.get(0).context("read a stack node")?;
+            let parent: i64 = r.get(1).context("read a stack node")?;
+            let frame: i64 = r.get(2).context("read a stack node")?;
+            nodes.insert(id, (parent, frame));
+            if parent != 0 {
+                level.push(parent);
+            }
+        }
+        level.sort_unstable();
+        level.dedup();
+        level.retain(|id| !nodes.contains_key(id));
+    }
+    Ok(nodes)
+}
+
+/// The frames with the given ids as locations without symbols yet; user
+/// frames get the first path their binary was reported under.
+fn frames(
+    tx: &Transaction<'_>,
+    frame_ids: Rc<Vec<Value>>,
+) -> Result<HashMap<i64, Location>, StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT f.id, f.kind, b.build_id, f.file_offset, f.name, f.module,
+                    (SELECT p.path FROM binary_paths p
+                     WHERE p.binary_id = f.binary_id ORDER BY p.id LIMIT 1)
+             FROM frames f LEFT JOIN binaries b ON b.id = f.binary_id
+             WHERE f.id IN rarray(?1)",
+        )
+        .context("prepare the frame lookup")?;
+    let mut rows = stmt.query([frame_ids]).context("look up frames")?;
+    let mut locations = HashMap::new();
+    while let Some(r) = rows.next().context("read a frame")? {
+        let id: i64 = r.get(0).context("read a frame")?;
+        let frame = schema::frame_from_columns(
+            id,
+            r.get(1).context("read a frame")?,
+            r.get(2).context("read a frame")?,
+            r.get(3).context("read a frame")?,
+            r.get(4).context("read a frame")?,
+            r.get(5).context("read a frame")?,
+        )?;
+        let path: Option<String> = r.get(6).context("read a frame")?;
+        locations.insert(
+            id,
+            Location {
+                frame,
+                path,
+                symbols: Vec::new(),
+            },
+        );
+    }
+    Ok(locations)
+}
+
+/// The locations of one stack, leaf first.
+fn rebuild_stack(
+    leaf: i64,
+    nodes: &HashMap<i64, (i64, i64)>,
+    locations: &HashMap<i64, Location>,
+) -> Result<Vec<Location>, StorageError> {
+    let mut stack = Vec::new();
+    let mut node = leaf;
+    while node != 0 {
+        let &(parent, frame_id) = nodes.get(&node).ok_or_else(|| StorageError::Corrupt {
+            what: format!("stack node {node} (of stack {leaf}) is missing"),
+        })?;
+        let location = locations
+            .get(&frame_id)
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("frame {frame_id} (of stack node {node}) is missing"),
+            })?;
+        stack.push(location.clone());
+        // A path longer than the number of nodes can only be a cycle.
+        if stack.len() > nodes.len() {
+            return Err(StorageError::Corrupt {
+                what: format!("stack {leaf} loops"),
+            });
+        }
+        node = parent;
+    }
+    Ok(stack)
+}
+
+pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT sv.name, SUM(sa.count), MIN(sa.window_start), MAX(sa.window_start)
+             FROM samples sa JOIN services sv ON sv.id = sa.service_id
+             GROUP BY sa.service_id
+             ORDER BY sv.name",
+        )
+        .context("prepare the service list")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(ServiceSummary {
+                name: r.get(0)?,
+                total_samples: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                first_window_unix_nanos: r.get(2)?,
+                last_window_unix_nanos: r.get(3)?,
+            })
+        })
+        .context("list services")?;
+    rows.map(|row| row.context("read a service")).collect()
+}
+
+pub(crate) fn stats(conn: &mut Connection) -> Result<StoreStats, StorageError> {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    conn.prepare_cached(
+        "SELECT (SELECT COUNT(*) FROM frames),
+                (SELECT COUNT(*) FROM symbolization WHERE status = ?1),
+                (SELECT COUNT(*) FROM symbolization WHERE status = ?2),
+                (SELECT COUNT(*) FROM symbolization WHERE status = ?3),
+                (SELECT COUNT(*) FROM stacks),
+                (SELECT COUNT(*) FROM samples),
+                (SELECT COUNT(*) FROM batches)",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![status::SYMBOLIZED, status::FAILED, status::PENDING],
+            |r| {
+                Ok(StoreStats {
+                    frames: count(r.get(0)?),
+                    frames_symbolized: count(r.get(1)?),
+                    frames_failed: count(r.get(2)?),
+                    frames_pending: count(r.get(3)?),
+                    stacks: count(r.get(4)?),
+                    sample_rows: count(r.get(5)?),
+                    batches: count(r.get(6)?),
+                })
+            },
+        )
+    })
+    .context("count rows")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(stack_id: i64, period: u64, count: u64) -> StackCount {
+        StackCount {
+            stack_id,
+            period,
+            count,
+        }
+    }
+
+    fn sorted(mut v: Vec<(i64, u64)>) -> Vec<(i64, u64)> {
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn one_period_sums_per_stack() {
+        let (period, totals) = merge_periods(&[row(1, 10, 3), row(2, 10, 4)]);
+        assert_eq!(period, 10);
+        assert_eq!(sorted(totals), vec![(1, 3), (2, 4)]);
+    }
+
+    #[test]
+    fn mixed_periods_keep_their_value_in_the_dominant_one() {
+        // Period 10 carries 100 samples, period 20 only 6.
+        let (period, totals) = merge_periods(&[row(1, 10, 100), row(1, 20, 5), row(2, 20, 1)]);
+        assert_eq!(period, 10);
+        assert_eq!(sorted(totals), vec![(1, 110), (2, 2)]);
+    }
+
+    #[test]
+    fn rescaling_rounds_but_never_drops_a_stack() {
+        let (period, totals) = merge_periods(&[row(1, 1000, 50), row(2, 1, 1)]);
+        assert_eq!(period, 1000);
+        assert_eq!(sorted(totals), vec![(1, 50), (2, 1)]);
+    }
+
+    #[test]
+    fn ties_pick_the_finer_period() {
+        let (period, _) = merge_periods(&[row(1, 20, 5), row(2, 10, 5)]);
+        assert_eq!(period, 10);
+    }
+
+    #[test]
+    fn rebuild_detects_missing_nodes_and_loops() {
+        let location = Location {
+            frame: augur_profile::RawFrame::Unknown { reason: "x".into() },
+            path: None,
+            symbols: vec![],
+        };
+        let locations = HashMap::from([(7, location)]);
+        let looped = HashMap::from([(1, (2, 7)), (2, (1, 7))]);
+        assert!(matches!(
+            rebuild_stack(1, &looped, &locations),
+            Err(StorageError::Corrupt { .. })
+        ));
+        let dangling = HashMap::from([(1, (5, 7))]);
+        assert!(matches!(
+            rebuild_stack(1, &dangling, &locations),
+            Err(StorageError::Corrupt { .. })
+        ));
+        let fine = HashMap::from([(1, (2, 7)), (2, (0, 7))]);
+        assert_eq!(rebuild_stack(1, &fine, &locations).unwrap().len(), 2);
+        assert!(rebuild_stack(0, &fine, &locations).unwrap().is_empty());
+    }
+}

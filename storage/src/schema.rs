@@ -1,0 +1,373 @@
+//! The SQLite schema, its migrations, and how connections are configured.
+//!
+//! Everything is interned: a sample row points at a stack, a stack is the id
+//! of its leaf in a prefix tree of frames, and a frame is stored once however
+//! many stacks use it. Symbols live beside frames, keyed by frame id, so a
+//! frame symbolized late names every old sample that uses it.
+//!
+//! `PRAGMA user_version` holds the schema version; [`MIGRATIONS`] are applied
+//! in order, each file moving forward from the version it has.
+
+use std::path::Path;
+use std::time::Duration;
+
+use augur_profile::{BuildId, RawFrame};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Context, StorageError};
+
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Schema version 1.
+///
+/// Frames use non-null sentinels (`0`, `''`) for the columns their kind does
+/// not use, because SQLite treats NULLs as distinct in UNIQUE constraints.
+/// Binary and frame ids start at 1, so `binary_id = 0` never joins, and stack
+/// node 0 is the (implicit) root.
+const V1: &str = "
+CREATE TABLE services (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+
+-- One unit per profile type name, so merged values stay comparable.
+CREATE TABLE profile_types (
+    name TEXT PRIMARY KEY,
+    unit TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE binaries (
+    id       INTEGER PRIMARY KEY,
+    build_id BLOB NOT NULL UNIQUE
+);
+
+-- Paths under which hosts reported a binary; the lowest id is the first seen.
+CREATE TABLE binary_paths (
+    id        INTEGER PRIMARY KEY,
+    binary_id INTEGER NOT NULL REFERENCES binaries (id),
+    path      TEXT NOT NULL,
+    UNIQUE (binary_id, path)
+);
+
+-- kind 0 = user (binary_id, file_offset), 1 = kernel (name, module),
+-- 2 = unknown (name = reason).
+CREATE TABLE frames (
+    id          INTEGER PRIMARY KEY,
+    kind        INTEGER NOT NULL,
+    binary_id   INTEGER NOT NULL,
+    file_offset INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    module      TEXT NOT NULL,
+    UNIQUE (kind, binary_id, file_offset, name, module)
+);
+
+-- Inline chain of a user frame, innermost first (depth 0).
+CREATE TABLE symbols (
+    frame_id INTEGER NOT NULL,
+    depth    INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    file     TEXT,
+    line     INTEGER,
+    PRIMARY KEY (frame_id, depth)
+) WITHOUT ROWID;
+
+-- One row per user frame: status 0 = pending, 1 = symbolized, 2 = failed.
+CREATE TABLE symbolization (
+    frame_id            INTEGER PRIMARY KEY,
+    status              INTEGER NOT NULL,
+    reason              TEXT,
+    attempted_unix_secs INTEGER
+);
+CREATE INDEX symbolization_due ON symbolization (status, attempted_unix_secs);
+
+-- A prefix tree of frames, interned root first; a stack is its leaf node.
+CREATE TABLE stacks (
+    id        INTEGER PRIMARY KEY,
+    parent_id INTEGER NOT NULL,
+    frame_id  INTEGER NOT NULL,
+    UNIQUE (parent_id, frame_id)
+);
+
+-- period is part of the key so that windows sampled at different rates are
+-- never added together as if they were the same unit of time.
+CREATE TABLE samples (
+    service_id   INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    stack_id     INTEGER NOT NULL,
+    period       INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (service_id, profile_type, window_start, stack_id, period)
+) WITHOUT ROWID;
+
+CREATE TABLE batches (
+    batch_id            TEXT PRIMARY KEY,
+    received_unix_nanos INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// `symbolization.status` values.
+pub(crate) mod status {
+    pub(crate) const PENDING: i64 = 0;
+    pub(crate) const SYMBOLIZED: i64 = 1;
+    pub(crate) const FAILED: i64 = 2;
+}
+
+/// `frames.kind` values.
+mod kind {
+    pub(super) const USER: i64 = 0;
+    pub(super) const KERNEL: i64 = 1;
+    pub(super) const UNKNOWN: i64 = 2;
+}
+
+/// Opens the writer connection, creating the file and schema if missing.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StorageError> {
+    let open_err = |source| StorageError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // In-memory and some network file systems cannot do WAL; readers
+        // then wait for the writer instead of running beside it.
+        tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
+    }
+    // FULL: a batch acknowledged to an agent survives a power cut, which
+    // NORMAL does not promise in WAL mode.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a connection for queries. It never writes, so a bug cannot make a
+/// reader race the writer.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StorageError> {
+    let open_err = |source| StorageError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(open_err)?;
+    rusqlite::vtab::array::load_module(&conn).map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Brings the schema of `conn` to the newest version, in one transaction.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageError> {
+    let supported = MIGRATIONS.len() as i64;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("begin the schema migration")?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .context("read the schema version")?;
+    let from = match usize::try_from(found) {
+        Ok(from) if from <= MIGRATIONS.len() => from,
+        _ => {
+            return Err(StorageError::UnsupportedSchema {
+                path: path.to_owned(),
+                found,
+                supported,
+            });
+        }
+    };
+    if from == MIGRATIONS.len() {
+        return Ok(());
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        tx.execute_batch(sql).context("migrate the schema")?;
+        tracing::info!(path = %path.display(), version = version + 1, "migrated database schema");
+    }
+    tx.pragma_update(None, "user_version", supported)
+        .context("write the schema version")?;
+    tx.commit().context("commit the schema migration")
+}
+
+/// A [`RawFrame`] as the columns of `frames`, except that user frames carry
+/// their build-id, which the caller turns into a `binary_id`.
+pub(crate) struct FrameColumns<'a> {
+    pub(crate) kind: i64,
+    pub(crate) build_id: Option<&'a BuildId>,
+    pub(crate) file_offset: i64,
+    pub(crate) name: &'a str,
+    pub(crate) module: &'a str,
+}
+
+impl<'a> FrameColumns<'a> {
+    pub(crate) fn of(frame: &'a RawFrame) -> Self {
+        match frame {
+            RawFrame::User {
+                build_id,
+                file_offset,
+            } => FrameColumns {
+                kind: kind::USER,
+                build_id: Some(build_id),
+                file_offset: offset_to_sql(*file_offset),
+                name: "",
+                module: "",
+            },
+            RawFrame::Kernel { function, module } => FrameColumns {
+                kind: kind::KERNEL,
+                build_id: None,
+                file_offset: 0,
+                name: function,
+                // `None` and `Some("")` both mean "not in a module"; the
+                // wire format cannot tell them apart either.
+                module: module.as_deref().unwrap_or(""),
+            },
+            RawFrame::Unknown { reason } => FrameColumns {
+                kind: kind::UNKNOWN,
+                build_id: None,
+                file_offset: 0,
+                name: reason,
+                module: "",
+            },
+        }
+    }
+
+    pub(crate) fn is_user(&self) -> bool {
+        self.kind == kind::USER
+    }
+}
+
+/// Rebuilds a frame from its stored columns; `build_id` is the joined
+/// `binaries.build_id` (NULL for kernel and unknown frames).
+pub(crate) fn frame_from_columns(
+    frame_id: i64,
+    kind: i64,
+    build_id: Option<Vec<u8>>,
+    file_offset: i64,
+    name: String,
+    module: String,
+) -> Result<RawFrame, StorageError> {
+    match kind {
+        kind::USER => {
+            let bytes = build_id.ok_or_else(|| StorageError::Corrupt {
+                what: format!("user frame {frame_id} has no binary"),
+            })?;
+            let build_id = BuildId::from_bytes(&bytes).map_err(|e| StorageError::Corrupt {
+                what: format!("user frame {frame_id}: {e}"),
+            })?;
+            Ok(RawFrame::User {
+                build_id,
+                file_offset: offset_from_sql(file_offset),
+            })
+        }
+        kind::KERNEL => Ok(RawFrame::Kernel {
+            function: name,
+            module: (!module.is_empty()).then_some(module),
+        }),
+        kind::UNKNOWN => Ok(RawFrame::Unknown { reason: name }),
+        other => Err(StorageError::Corrupt {
+            what: format!("frame {frame_id} has unknown kind {other}"),
+        }),
+    }
+}
+
+/// SQLite integers are signed; offsets keep all 64 bits by reinterpretation.
+pub(crate) fn offset_to_sql(offset: u64) -> i64 {
+    offset as i64
+}
+
+/// Inverse of [`offset_to_sql`].
+pub(crate) fn offset_from_sql(offset: i64) -> u64 {
+    offset as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_keep_all_bits() {
+        for offset in [0, 1, 0x7fff_ffff_ffff_ffff, 0x8000_0000_0000_0000, u64::MAX] {
+            assert_eq!(offset_from_sql(offset_to_sql(offset)), offset);
+        }
+    }
+
+    #[test]
+    fn frames_survive_their_columns() {
+        let frames = [
+            RawFrame::User {
+                build_id: BuildId::parse_hex("abcd").unwrap(),
+                file_offset: u64::MAX,
+            },
+            RawFrame::Kernel {
+                function: "schedule".into(),
+                module: None,
+            },
+            RawFrame::Kernel {
+                function: "nvme_irq".into(),
+                module: Some("nvme".into()),
+            },
+            RawFrame::Unknown {
+                reason: "anonymous memory".into(),
+            },
+        ];
+        for frame in frames {
+            let c = FrameColumns::of(&frame);
+            let build_id = c.build_id.map(|b| b.as_bytes().to_vec());
+            let back = frame_from_columns(
+                1,
+                c.kind,
+                build_id,
+                c.file_offset,
+                c.name.into(),
+                c.module.into(),
+            )
+            .unwrap();
+            assert_eq!(back, frame);
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_and_missing_binaries_are_corruption_not_panics() {
+        let err = frame_from_columns(7, 9, None, 0, String::new(), String::new()).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        let err =
+            frame_from_columns(7, kind::USER, None, 0, String::new(), String::new()).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        let err = frame_from_columns(7, kind::USER, Some(vec![]), 0, String::new(), String::new())
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("augur.db");
+        drop(open_writer(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = open_writer(&path).unwrap_err();
+        assert!(
+            matches!(err, StorageError::UnsupportedSchema { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("augur.db");
+        drop(open_writer(&path).unwrap());
+        let conn = open_writer(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,184 @@
+//! [`Store`], the shared handle: one writer connection behind a mutex and a
+//! small pool of reader connections, which WAL mode lets run beside it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use augur_profile::Profile;
+use rusqlite::Connection;
+
+use crate::error::StorageError;
+use crate::ingest::{BatchWrite, WriteOutcome, Writer};
+use crate::query::{self, ProfileQuery, ServiceSummary, StoreStats};
+use crate::schema;
+use crate::symbolization::{self, FrameSymbols, PendingFrame};
+
+/// Reader connections kept open between queries; more may be open at once.
+const MAX_IDLE_READERS: usize = 4;
+
+/// A profile database in one SQLite file. Cheap to clone; every clone shares
+/// the same connections.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    idle_readers: Mutex<Vec<Connection>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path`, creating the file and the schema if
+    /// missing and migrating an older schema. The directory must exist.
+    pub fn open(path: &Path) -> Result<Store, StorageError> {
+        let writer = Writer::new(schema::open_writer(path)?);
+        // Opening one reader now reports a bad path at startup, not at the
+        // first query.
+        let reader = schema::open_reader(path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                idle_readers: Mutex::new(vec![reader]),
+            }),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stores a batch atomically, in one durable transaction.
+    ///
+    /// Idempotent by `batch_id`: a batch id already stored changes nothing
+    /// and returns [`WriteOutcome::Duplicate`], also after a restart. Counts
+    /// of a stack already stored for the same window are added to.
+    pub fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
+        self.writer().write_batch(batch)
+    }
+
+    /// Every service with samples, by name.
+    pub fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
+        self.with_reader(query::services)
+    }
+
+    /// Merged stacks of one service and profile type over the windows whose
+    /// start lies in `[start, end)`, with the symbols known now, hottest
+    /// stack first. An unknown service or type gives an empty profile.
+    pub fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
+        self.with_reader(|conn| query::profile(conn, query))
+    }
+
+    /// Up to `limit` user frames without symbols: first those never tried,
+    /// then those whose last failed attempt is at least `retry_failed_after`
+    /// old (`Duration::ZERO` retries every failure at once).
+    pub fn pending_frames(
+        &self,
+        retry_failed_after: Duration,
+        limit: usize,
+    ) -> Result<Vec<PendingFrame>, StorageError> {
+        self.with_reader(|conn| {
+            symbolization::pending(conn, retry_failed_after, limit, now_unix_secs())
+        })
+    }
+
+    /// Records symbolization outcomes in one transaction. Symbols replace
+    /// any known for the frame; a failure stores its reason and time so the
+    /// frame is retried later, and never erases symbols already known.
+    /// Results for ids that are not user frames are skipped.
+    pub fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
+        self.writer().record_symbols(results, now_unix_secs())
+    }
+
+    /// Row counts.
+    pub fn stats(&self) -> Result<StoreStats, StorageError> {
+        self.with_reader(query::stats)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.inner.writer.lock().unwrap_or_else(|poisoned| {
+            // A panic mid-write rolled its transaction back when it unwound,
+            // but the cached ids may include that transaction's.
+            let mut writer = poisoned.into_inner();
+            writer.forget_caches();
+            self.inner.writer.clear_poison();
+            writer
+        })
+    }
+
+    /// Runs `read` on an idle reader connection, or a new one.
+    fn with_reader<T>(
+        &self,
+        read: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let idle = self
+            .inner
+            .idle_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => schema::open_reader(&self.inner.path)?,
+        };
+        let result = read(&mut conn);
+        // After an error the connection's state is unknown; let it go.
+        if result.is_ok() {
+            let mut idle = self
+                .inner
+                .idle_readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn now_unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_a_shareable_handle() {
+        fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+        assert_send_sync_clone::<Store>();
+    }
+
+    #[test]
+    fn opening_in_a_missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open(&dir.path().join("missing/augur.db")).unwrap_err();
+        assert!(matches!(err, StorageError::Open { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("augur.db");
+        std::fs::write(&path, b"not sqlite at all, just some text long enough").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StorageError::Open { .. }), "{err}");
+    }
+}

@@ -1,0 +1,4 @@
+//! The storage crate's integration tests, against real SQLite files in
+//! temporary directories. The cases live in `suite/`.
+
+mod suite;

@@ -1,0 +1,263 @@
+//! The HTTP handlers: the JSON API, the downloads, the page, `/metrics` and
+//! `/healthz`.
+//!
+//! Storage is blocking (SQLite), and rendering a large flame graph is CPU
+//! work, so both run together on tokio's blocking pool; the async handlers
+//! only parse parameters and shape responses.
+
+use std::time::SystemTime;
+
+use augur_profile::{Profile, ProfileType};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::{Format, ParamError, ProfileParams, ProfileRequest};
+use crate::time::format_rfc3339;
+
+/// The page, embedded in the binary.
+const PAGE: &str = include_str!("page.html");
+
+/// `GET /`: the flame graph browser.
+pub(crate) async fn page() -> Response {
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        Html(PAGE),
+    )
+        .into_response()
+}
+
+/// `GET /healthz`.
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /metrics`: the other stages' metrics, then ours.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let others = state.metrics.clone();
+    // The callback may take locks or read files; keep it off the reactor.
+    let mut text = tokio::task::spawn_blocking(move || others()).await?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&state.requests.render());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Any path without a route.
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        path: uri.path().chars().take(100).collect(),
+    }
+}
+
+#[derive(Serialize)]
+struct ServicesJson {
+    services: Vec<ServiceJson>,
+}
+
+#[derive(Serialize)]
+struct ServiceJson {
+    name: String,
+    samples: u64,
+    first_seen: String,
+    last_seen: String,
+}
+
+/// `GET /api/v1/services`: every service with data, sorted by name.
+pub(crate) async fn services(
+    State(state): State<AppState>,
+) -> Result<Json<impl Serialize>, ApiError> {
+    let store = state.store.clone();
+    let mut summaries = tokio::task::spawn_blocking(move || store.services()).await??;
+    summaries.sort_by(|a, b| a.name.cmp(&b.name));
+    let services = summaries
+        .into_iter()
+        .map(|s| ServiceJson {
+            first_seen: format_rfc3339(s.first_window_unix_nanos),
+            last_seen: format_rfc3339(s.last_window_unix_nanos),
+            name: s.name,
+            samples: s.total_samples,
+        })
+        .collect();
+    Ok(Json(ServicesJson { services }))
+}
+
+/// `GET /api/v1/profile`: one service's merged profile over a time range,
+/// as JSON, pprof, folded stacks or SVG.
+pub(crate) async fn profile(
+    State(state): State<AppState>,
+    params: Result<Query<ProfileParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
+    let request = ProfileRequest::from_params(&params, SystemTime::now())?;
+    let store = state.store.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let profile = store.query_profile(&request.query())?;
+        render(&request, &profile)
+    })
+    .await??;
+    Ok(rendered)
+}
+
+fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiError> {
+    let response = match request.format {
+        Format::Json => Json(profile_json(request, profile)).into_response(),
+        Format::Folded => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            augur_profile::render::folded(profile),
+        )
+            .into_response(),
+        Format::Svg => {
+            let title = format!(
+                "{} ({}), {} to {}",
+                request.service,
+                request.profile_type,
+                format_rfc3339(request.from_unix_nanos),
+                format_rfc3339(request.to_unix_nanos),
+            );
+            let svg =
+                augur_profile::render::svg(profile, &title).map_err(|source| ApiError::Render {
+                    format: "svg",
+                    source,
+                })?;
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("image/svg+xml"),
+                )],
+                Body::from(svg),
+            )
+                .into_response()
+        }
+        Format::Pprof => {
+            let bytes = augur_wire::pprof::encode(profile).map_err(|source| ApiError::Render {
+                format: "pprof",
+                source,
+            })?;
+            let disposition = format!(
+                "attachment; filename=\"{}.pb.gz\"",
+                file_name(&request.service)
+            );
+            let disposition = HeaderValue::try_from(disposition).unwrap_or_else(|_| {
+                HeaderValue::from_static("attachment; filename=\"profile.pb.gz\"")
+            });
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/octet-stream"),
+                    ),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                Body::from(bytes),
+            )
+                .into_response()
+        }
+    };
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct ProfileJson<'a> {
+    service: &'a str,
+    profile_type: &'a ProfileType,
+    period: u64,
+    from: String,
+    to: String,
+    total_samples: u64,
+    stacks: Vec<StackJson>,
+    top_functions: Vec<FunctionJson>,
+}
+
+#[derive(Serialize)]
+struct StackJson {
+    /// Function names, root first.
+    frames: Vec<String>,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct FunctionJson {
+    name: String,
+    #[serde(rename = "self")]
+    self_count: u64,
+    total: u64,
+}
+
+fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> ProfileJson<'a> {
+    ProfileJson {
+        service: &request.service,
+        profile_type: &profile.profile_type,
+        period: profile.period,
+        from: format_rfc3339(request.from_unix_nanos),
+        to: format_rfc3339(request.to_unix_nanos),
+        total_samples: profile.total(),
+        stacks: profile
+            .folded_stacks()
+            .into_iter()
+            .map(|(frames, count)| StackJson { frames, count })
+            .collect(),
+        top_functions: profile
+            .top_functions()
+            .into_iter()
+            .map(|f| FunctionJson {
+                name: f.name,
+                self_count: f.self_count,
+                total: f.total_count,
+            })
+            .collect(),
+    }
+}
+
+/// A download file name from a service name: only characters every
+/// filesystem and header parser accept.
+fn file_name(service: &str) -> String {
+    let name: String = service
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches('.');
+    if name.is_empty() {
+        "profile".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names_are_safe() {
+        assert_eq!(file_name("checkout-api"), "checkout-api");
+        assert_eq!(file_name("a b/\"c\"\r\n"), "a_b__c___");
+        assert_eq!(file_name("../../etc"), "_.._etc");
+        assert_eq!(file_name("..."), "profile");
+        assert_eq!(file_name("服务"), "__");
+    }
+}

@@ -1,0 +1,257 @@
+//! Query parameters of the profile endpoint, validated into a typed
+//! [`ProfileRequest`] before anything touches storage.
+//!
+//! Kept apart from the handlers so the rules (defaults, accepted formats and
+//! types, time range checks) are plain functions with unit tests.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use augur_storage::ProfileQuery;
+use serde::Deserialize;
+
+use crate::time::{TimeError, format_rfc3339, parse_time};
+
+/// Profile types the API accepts in `type=`. `cpu` is the cpu-clock
+/// profile; the others are perf event names the agent uses for
+/// hardware-counter and software-event profiles.
+pub const PROFILE_TYPES: &[&str] = &[
+    "cpu",
+    "cycles",
+    "instructions",
+    "cache-misses",
+    "branch-misses",
+    "page-faults",
+    "context-switches",
+];
+
+/// Longest accepted service name, in bytes (the ingest label limit).
+const MAX_SERVICE_LEN: usize = 1024;
+/// How much of a rejected value an error message quotes.
+const QUOTE_LEN: usize = 100;
+
+/// The profile endpoint's query string as sent. Unknown keys are ignored so
+/// that links may carry extra state (the flame graph keeps its zoom there).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ProfileParams {
+    service: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(rename = "type")]
+    profile_type: Option<String>,
+    format: Option<String>,
+}
+
+/// How the profile endpoint renders its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Stacks and top functions as JSON.
+    Json,
+    /// Gzipped pprof `profile.proto`.
+    Pprof,
+    /// Folded stacks, one `root;...;leaf count` per line.
+    Folded,
+    /// An interactive inferno flame graph.
+    Svg,
+}
+
+impl FromStr for Format {
+    type Err = ParamError;
+
+    fn from_str(text: &str) -> Result<Self, ParamError> {
+        match text {
+            "json" => Ok(Self::Json),
+            "pprof" => Ok(Self::Pprof),
+            "folded" => Ok(Self::Folded),
+            "svg" => Ok(Self::Svg),
+            _ => Err(ParamError::UnknownFormat(quote(text))),
+        }
+    }
+}
+
+/// A validated request for one service's profile over a time range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProfileRequest {
+    pub service: String,
+    pub profile_type: String,
+    pub from_unix_nanos: i64,
+    pub to_unix_nanos: i64,
+    pub format: Format,
+}
+
+impl ProfileRequest {
+    /// Applies defaults (`from=-1h`, `to=now`, `type=cpu`, `format=json`)
+    /// and checks every parameter; relative times are taken from `now`.
+    pub fn from_params(params: &ProfileParams, now: SystemTime) -> Result<Self, ParamError> {
+        let service = params
+            .service
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ParamError::MissingService)?;
+        if service.len() > MAX_SERVICE_LEN {
+            return Err(ParamError::ServiceTooLong {
+                limit: MAX_SERVICE_LEN,
+            });
+        }
+        let time = |param: &'static str, value: &Option<String>, default: &str| {
+            parse_time(value.as_deref().unwrap_or(default), now)
+                .map_err(|source| ParamError::Time { param, source })
+        };
+        let from_unix_nanos = time("from", &params.from, "-1h")?;
+        let to_unix_nanos = time("to", &params.to, "now")?;
+        if from_unix_nanos >= to_unix_nanos {
+            return Err(ParamError::EmptyRange {
+                from: format_rfc3339(from_unix_nanos),
+                to: format_rfc3339(to_unix_nanos),
+            });
+        }
+        let profile_type = params.profile_type.as_deref().unwrap_or("cpu");
+        if !PROFILE_TYPES.contains(&profile_type) {
+            return Err(ParamError::UnknownType(quote(profile_type)));
+        }
+        let format = params.format.as_deref().unwrap_or("json").parse()?;
+        Ok(Self {
+            service: service.to_owned(),
+            profile_type: profile_type.to_owned(),
+            from_unix_nanos,
+            to_unix_nanos,
+            format,
+        })
+    }
+
+    /// The storage query this request asks for.
+    pub fn query(&self) -> ProfileQuery {
+        ProfileQuery {
+            service: self.service.clone(),
+            profile_type: self.profile_type.clone(),
+            start_unix_nanos: self.from_unix_nanos,
+            end_unix_nanos: self.to_unix_nanos,
+        }
+    }
+}
+
+/// A request parameter that cannot be served; answered with 400.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    /// The query string itself is malformed (bad escapes, repeated keys).
+    #[error("invalid query string: {0}")]
+    Query(String),
+    /// No `service=` given.
+    #[error("missing required parameter `service`")]
+    MissingService,
+    /// The service name is longer than any service can be.
+    #[error("parameter `service` is longer than {limit} bytes")]
+    ServiceTooLong {
+        /// Longest accepted name.
+        limit: usize,
+    },
+    /// `from` or `to` does not parse.
+    #[error("invalid `{param}`: {source}")]
+    Time {
+        /// Which parameter.
+        param: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: TimeError,
+    },
+    /// `from` is not before `to`.
+    #[error("`from` ({from}) must be before `to` ({to})")]
+    EmptyRange {
+        /// The start, as understood.
+        from: String,
+        /// The end, as understood.
+        to: String,
+    },
+    /// `format=` names no known format.
+    #[error("unknown format {0:?}; use json, pprof, folded or svg")]
+    UnknownFormat(String),
+    /// `type=` names no known profile type.
+    #[error("unknown profile type {0:?}; known types: {known}", known = KnownTypes)]
+    UnknownType(String),
+}
+
+struct KnownTypes;
+
+impl fmt::Display for KnownTypes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&PROFILE_TYPES.join(", "))
+    }
+}
+
+fn quote(text: &str) -> String {
+    text.chars().take(QUOTE_LEN).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    const NOW: i64 = 1_795_532_400_000_000_000;
+
+    fn request(pairs: &[(&str, &str)]) -> Result<ProfileRequest, ParamError> {
+        let mut params = ProfileParams::default();
+        for (key, value) in pairs {
+            let value = Some((*value).to_owned());
+            match *key {
+                "service" => params.service = value,
+                "from" => params.from = value,
+                "to" => params.to = value,
+                "type" => params.profile_type = value,
+                "format" => params.format = value,
+                _ => unreachable!("test uses only known keys"),
+            }
+        }
+        let now = UNIX_EPOCH + Duration::from_nanos(NOW as u64);
+        ProfileRequest::from_params(&params, now)
+    }
+
+    #[test]
+    fn defaults_are_last_hour_cpu_json() {
+        let r = request(&[("service", "api")]).unwrap();
+        assert_eq!(
+            r,
+            ProfileRequest {
+                service: "api".into(),
+                profile_type: "cpu".into(),
+                from_unix_nanos: NOW - 3_600_000_000_000,
+                to_unix_nanos: NOW,
+                format: Format::Json,
+            }
+        );
+    }
+
+    #[test]
+    fn explicit_values_are_used() {
+        let r = request(&[
+            ("service", "api"),
+            ("from", "2026-11-24T14:00:00Z"),
+            ("to", "-15m"),
+            ("type", "page-faults"),
+            ("format", "svg"),
+        ])
+        .unwrap();
+        assert_eq!(r.from_unix_nanos, NOW - 3_600_000_000_000);
+        assert_eq!(r.to_unix_nanos, NOW - 900_000_000_000);
+        assert_eq!(r.profile_type, "page-faults");
+        assert_eq!(r.format, Format::Svg);
+    }
+
+    #[test]
+    fn bad_parameters_say_what_is_wrong() {
+        let message = |pairs: &[(&str, &str)]| request(pairs).unwrap_err().to_string();
+        assert!(message(&[]).contains("service"));
+        assert!(message(&[("service", "  ")]).contains("service"));
+        assert!(message(&[("service", &"x".repeat(2000))]).contains("longer"));
+        assert!(message(&[("service", "a"), ("from", "yesterday")]).contains("`from`"));
+        assert!(message(&[("service", "a"), ("to", "soon")]).contains("`to`"));
+        assert!(message(&[("service", "a"), ("from", "now")]).contains("before"));
+        assert!(message(&[("service", "a"), ("from", "-1h"), ("to", "-2h")]).contains("before"));
+        assert!(message(&[("service", "a"), ("format", "png")]).contains("json, pprof"));
+        let unknown_type = message(&[("service", "a"), ("type", "heap")]);
+        assert!(unknown_type.contains("\"heap\"") && unknown_type.contains("cpu"));
+    }
+}

@@ -1,0 +1,9 @@
+//! Test cases, one file per area, with the shared fixture and HTTP client.
+
+mod client;
+mod fixture;
+
+mod errors;
+mod profile;
+mod server;
+mod services;

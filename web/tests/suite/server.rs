@@ -1,0 +1,107 @@
+//! The page, `/healthz`, `/metrics`, headers and shutdown.
+
+use super::client::{get, request};
+use super::fixture::{OTHER_METRICS, Server};
+
+#[tokio::test]
+async fn healthz_says_ok() {
+    let server = Server::start().await;
+    let response = get(server.address, "/healthz").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "ok");
+}
+
+#[tokio::test]
+async fn page_is_one_self_contained_html_document() {
+    let server = Server::start().await;
+    let response = get(server.address, "/").await;
+    assert_eq!(response.status, 200);
+    assert!(response.content_type().starts_with("text/html"));
+    let html = response.text();
+    assert!(html.starts_with("<!doctype html>"));
+    for needle in [
+        "<select id=\"service\"",
+        "api/v1/services",
+        "api/v1/profile",
+        "\"15m\", \"1h\", \"6h\", \"24h\", \"7d\"",
+        "image/svg+xml",
+        "download-pprof",
+        "download-folded",
+        "download-svg",
+        "Top functions",
+        "URLSearchParams(location.search)",
+    ] {
+        assert!(html.contains(needle), "page lacks {needle}");
+    }
+    // No external assets: every script and style is inline.
+    for external in ["<link", "src=\"http", "src='http", "@import", "<script src"] {
+        assert!(!html.contains(external), "page loads {external}");
+    }
+    // The same page whatever the view in the query string.
+    let with_view = get(server.address, "/?service=checkout&range=6h").await;
+    assert_eq!(with_view.status, 200);
+    assert_eq!(with_view.body, response.body);
+    let head = request(server.address, "HEAD", "/").await;
+    assert_eq!(head.status, 200);
+}
+
+#[tokio::test]
+async fn metrics_append_request_counters_to_the_other_stages() {
+    let server = Server::start().await;
+    assert_eq!(get(server.address, "/healthz").await.status, 200);
+    assert_eq!(get(server.address, "/api/v1/profile").await.status, 400);
+    assert_eq!(get(server.address, "/no/such/path").await.status, 404);
+    assert_eq!(get(server.address, "/wp-login.php").await.status, 404);
+
+    let response = get(server.address, "/metrics").await;
+    assert_eq!(response.status, 200);
+    assert!(response.content_type().starts_with("text/plain"));
+    let text = response.text();
+    assert!(text.starts_with(OTHER_METRICS), "{text}");
+    assert!(text.contains(&format!("{OTHER_METRICS}\n# HELP augur_web_requests_total")));
+    for line in [
+        "# TYPE augur_web_requests_total counter",
+        "augur_web_requests_total{route=\"/healthz\",status=\"2xx\"} 1",
+        "augur_web_requests_total{route=\"/api/v1/profile\",status=\"4xx\"} 1",
+        "augur_web_requests_total{route=\"other\",status=\"4xx\"} 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "metrics lack {line}:\n{text}"
+        );
+    }
+    assert!(!text.contains("wp-login"));
+
+    // This scrape is counted in the next one.
+    let again = get(server.address, "/metrics").await;
+    assert!(
+        again
+            .text()
+            .contains("augur_web_requests_total{route=\"/metrics\",status=\"2xx\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn responses_are_not_sniffed() {
+    let server = Server::start().await;
+    for target in ["/", "/healthz", "/api/v1/services", "/nope"] {
+        let response = get(server.address, target).await;
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{target}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_returns_once_shutdown_resolves() {
+    let server = Server::start().await;
+    let address = server.address;
+    assert_eq!(get(address, "/healthz").await.status, 200);
+    server.stop().await.expect("serve returns Ok");
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "the listener is closed"
+    );
+}
