@@ -72,7 +72,7 @@ mod tests {
     }
 
     fn random_batch(rng: &mut Rng) -> ValidBatch {
-        let services: Vec<_> = (0..1 + rng.below(4))
+        let services: Vec<augur_wire::batch::Labels> = (0..1 + rng.below(4))
             .map(|i| {
                 Arc::new(
                     [("service".to_string(), format!("svc{i}"))]

@@ -1,0 +1,2 @@
+//! Agent benchmark (being written).
+fn main() {}
