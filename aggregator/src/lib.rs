@@ -23,6 +23,9 @@ use tokio::sync::Notify;
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
+/// How long shutdown waits for open ingest connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Aggregator settings.
 #[derive(Clone, Debug)]
 pub struct AggregatorConfig {
@@ -88,10 +91,28 @@ pub async fn serve(
     // client gets our message; far larger messages stop at the transport.
     let max_message = config.limits.max_compressed + (64 << 10);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
+    let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
         .add_service(IngestServer::new(service).max_decoding_message_size(max_message))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = drain_rx.await;
+        });
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = shutdown => {
+            let _ = drain_tx.send(());
+            // In-flight pushes finish; a client that never closes its
+            // connection does not hold shutdown hostage.
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(grace = ?SHUTDOWN_GRACE, "ingest connections still open at shutdown; closing them");
+                    Ok(())
+                }
+            }
+        }
+    };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     new_frames.notify_one();
     let _ = tokio::task::spawn_blocking(move || worker.join()).await;

@@ -193,8 +193,16 @@ impl Servers {
 
     async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            task.await.context("server task panicked")??;
+        for mut task in self.tasks {
+            // Each server bounds its own drain; this only guards against a
+            // server that fails to.
+            match tokio::time::timeout(Duration::from_secs(15), &mut task).await {
+                Ok(joined) => joined.context("server task panicked")??,
+                Err(_) => {
+                    tracing::warn!("a server did not stop within 15 s; abandoning it");
+                    task.abort();
+                }
+            }
         }
         Ok(())
     }

@@ -1,1 +1,297 @@
-//! placeholder
+//! Harness for Augur's end-to-end tests: finds the real `augur` binary,
+//! builds fixture programs, starts servers on loopback ports with temporary
+//! data directories, and talks to them over HTTP.
+//!
+//! Tests that need a capability this machine lacks (root for eBPF, `go` for
+//! pprof checks) call [`require`], which skips loudly, or fails when
+//! `AUGUR_REQUIRE_ALL=1` says the capability must be there (as in CI).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The `augur` binary under test: `$AUGUR_BIN`, or the one cargo built next
+/// to this test executable.
+pub fn augur_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("AUGUR_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/augur
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("augur");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p augur` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Returns true if the test may go on; otherwise prints a loud skip notice,
+/// or panics when `AUGUR_REQUIRE_ALL=1`.
+pub fn require(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var("AUGUR_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("{what} is required (AUGUR_REQUIRE_ALL=1) but not available");
+    }
+    eprintln!("\n*** SKIPPED: {what} is not available on this machine ***\n");
+    false
+}
+
+/// True when `program` runs.
+pub fn have(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Path of a fixture source in `tests/fixtures`.
+pub fn fixture_source(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+/// Builds the 75/25 split fixture with frame pointers into `dir` and returns
+/// its path. The executable name, `augur-fixture-split`, is its service name.
+pub fn build_split_fixture(dir: &Path) -> anyhow::Result<PathBuf> {
+    let out = dir.join("augur-fixture-split");
+    let status = Command::new("cc")
+        .args([
+            "-O1",
+            "-g",
+            "-fno-omit-frame-pointer",
+            "-mno-omit-leaf-frame-pointer",
+            "-fno-optimize-sibling-calls",
+            "-fno-inline",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(fixture_source("split.c"))
+        .status()
+        .context("running cc")?;
+    if !status.success() {
+        bail!("cc failed to build the split fixture: {status}");
+    }
+    Ok(out)
+}
+
+/// A running `augur` server process; killed when dropped.
+pub struct AugurProcess {
+    child: Child,
+    /// Web base URL, e.g. `http://127.0.0.1:1234/`.
+    pub http: Option<String>,
+    /// Ingest URL, e.g. `http://127.0.0.1:1235`.
+    pub ingest: Option<String>,
+}
+
+impl AugurProcess {
+    /// Starts `augur ARGS` and waits for it to announce its addresses.
+    pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = Command::new(augur_bin())
+            .args(args)
+            .env("AUGUR_LOG", "info")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting augur")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("[augur stdout] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let wants_http = !args.contains(&"ingest");
+        let wants_ingest = !args.contains(&"query");
+        let mut process = Self {
+            child,
+            http: None,
+            ingest: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while (wants_http && process.http.is_none()) || (wants_ingest && process.ingest.is_none()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => bail!("augur {args:?} did not announce its addresses within 60 s"),
+            };
+            if let Some(url) = line.strip_prefix("Augur is up: ") {
+                process.http = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("augur: ingest listening on ") {
+                process.ingest = Some(url.trim().to_owned());
+            }
+        }
+        Ok(process)
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits up to 30 s for a clean exit.
+    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        // SAFETY: kill with a pid we own and a valid signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("augur did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for AugurProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET `url`; returns status and body.
+pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut response = ureq::get(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().with_config().limit(1 << 30).read_to_vec()?;
+    Ok((status, body))
+}
+
+/// GET `url` and parse JSON, requiring 200.
+pub fn http_json(url: &str) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = http_get(url)?;
+    if status != 200 {
+        bail!("GET {url}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Samples per function in a JSON profile's stacks: (total where the
+/// function is anywhere on the stack, total where it is the leaf).
+pub fn function_counts(profile: &serde_json::Value, function: &str) -> (u64, u64) {
+    let mut total = 0;
+    let mut leaf = 0;
+    for stack in profile["stacks"].as_array().into_iter().flatten() {
+        let frames: Vec<&str> = stack["frames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).collect();
+        let count = stack["count"].as_u64().unwrap_or(0);
+        if frames.contains(&function) {
+            total += count;
+        }
+        if frames.last() == Some(&function) {
+            leaf += count;
+        }
+    }
+    (total, leaf)
+}
+
+/// Samples whose stack contains `chain` as consecutive frames (root first).
+pub fn chain_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
+    stacks
+        .iter()
+        .filter(|(frames, _)| frames.windows(chain.len()).any(|w| w.iter().map(String::as_str).eq(chain.iter().copied())))
+        .map(|(_, count)| count)
+        .sum()
+}
+
+/// Root-first stacks of a JSON profile.
+pub fn json_stacks(profile: &serde_json::Value) -> Vec<(Vec<String>, u64)> {
+    profile["stacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let frames = s["frames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect();
+            (frames, s["count"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Parses folded text into root-first stacks.
+pub fn parse_folded(text: &str) -> Vec<(Vec<String>, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (stack, count) = line.rsplit_once(' ')?;
+            Some((stack.split(';').map(str::to_owned).collect(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Asserts the 75/25 split and full call chains of the split fixture.
+pub fn assert_split(stacks: &[(Vec<String>, u64)], context: &str) {
+    let a = chain_count(stacks, &["hot_a"]);
+    let b = chain_count(stacks, &["hot_b"]);
+    assert!(a + b >= 100, "{context}: only {a}+{b} samples in hot_a/hot_b; stacks: {stacks:?}");
+    let share = a as f64 / (a + b) as f64;
+    assert!(
+        (share - 0.75).abs() <= 0.10,
+        "{context}: hot_a share {share:.3} is not within 10 points of 0.75 (hot_a {a}, hot_b {b})"
+    );
+    let chain_a = chain_count(stacks, &["main", "caller_a", "hot_a"]);
+    let chain_b = chain_count(stacks, &["main", "caller_b", "hot_b"]);
+    assert!(
+        chain_a as f64 >= 0.9 * a as f64 && chain_b as f64 >= 0.9 * b as f64,
+        "{context}: full chains main->caller_x->hot_x cover only {chain_a}/{a} and {chain_b}/{b} samples"
+    );
+}
+
+/// Runs `go tool pprof -top` offline on `file` and returns its output.
+pub fn go_pprof_top(file: &Path, scratch: &Path) -> anyhow::Result<String> {
+    let output = Command::new("go")
+        .args(["tool", "pprof", "-top", "-nodecount=20"])
+        .arg(file)
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOCACHE", scratch.join("gocache"))
+        .env("GOPATH", scratch.join("gopath"))
+        .env("HOME", scratch)
+        .env("PPROF_TMPDIR", scratch)
+        .output()
+        .context("running go tool pprof")?;
+    if !output.status.success() {
+        bail!("go tool pprof failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The function named on the first data row of `pprof -top` output.
+pub fn pprof_top_function(top: &str) -> Option<String> {
+    top.lines()
+        .skip_while(|l| !l.trim_start().starts_with("flat"))
+        .nth(1)
+        .and_then(|row| row.split_whitespace().nth(5).map(str::to_owned))
+}

@@ -1,0 +1,99 @@
+//! `augur up` on this host: a fixture's samples travel from the kernel to the
+//! HTTP API, the pprof export and `go tool pprof`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use augur_tests::*;
+
+#[test]
+fn fixture_split_reaches_api_and_pprof() {
+    if !require(is_root(), "root (eBPF sampling)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = build_split_fixture(dir.path()).unwrap();
+    let data = dir.path().join("data");
+    let up = AugurProcess::start(&[
+        "up",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        "127.0.0.1:0",
+        "--window",
+        "2s",
+        "--frequency",
+        "99",
+    ])
+    .unwrap();
+    let base = up.http.clone().unwrap();
+
+    let status = Command::new(&fixture).arg("8").status().unwrap();
+    assert!(status.success());
+
+    // Wait until the samples are stored and their frames symbolized.
+    let url = format!("{base}api/v1/profile?service=augur-fixture-split&from=-10m&to=now");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let profile = loop {
+        let profile = http_json(&url).unwrap();
+        let (a, _) = function_counts(&profile, "hot_a");
+        let (b, _) = function_counts(&profile, "hot_b");
+        if a + b >= 400 {
+            break profile;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fixture samples did not arrive symbolized in time: {profile}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(profile["service"], "augur-fixture-split");
+    assert_eq!(profile["profile_type"]["name"], "cpu");
+    assert_split(&json_stacks(&profile), "augur up API");
+
+    let services = http_json(&format!("{base}api/v1/services")).unwrap();
+    assert!(
+        services["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "augur-fixture-split"),
+        "service missing from {services}"
+    );
+
+    // The same profile through the CLI export, read by Go's pprof.
+    let pprof = dir.path().join("profile.pb.gz");
+    let export = Command::new(augur_bin())
+        .args(["export", "--server", base.trim_end_matches('/'), "--service", "augur-fixture-split"])
+        .args(["--from", "-10m", "--format", "pprof", "-o"])
+        .arg(&pprof)
+        .status()
+        .unwrap();
+    assert!(export.success(), "augur export failed");
+    let bytes = std::fs::read(&pprof).unwrap();
+    let decoded = augur_wire::pprof::decode(&bytes, 256 << 20).unwrap();
+    assert_eq!(decoded.service, "augur-fixture-split");
+    assert_eq!(decoded.period, 1_000_000_000 / 99);
+    let top = decoded.top_functions();
+    assert_eq!(top[0].name, "hot_a", "pprof top function: {top:?}");
+
+    let services_cli = Command::new(augur_bin())
+        .args(["services", "--server", base.trim_end_matches('/')])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&services_cli.stdout).contains("augur-fixture-split"));
+
+    if require(have("go", "version"), "go (Debian's golang-go) for `go tool pprof`") {
+        let text = go_pprof_top(&pprof, dir.path()).unwrap();
+        assert_eq!(
+            pprof_top_function(&text).as_deref(),
+            Some("hot_a"),
+            "go tool pprof -top:\n{text}"
+        );
+    }
+
+    let exit = up.terminate().unwrap();
+    assert!(exit.success(), "augur up exited with {exit}");
+}
