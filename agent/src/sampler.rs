@@ -110,8 +110,10 @@ impl<'obj> Sampler<'obj> {
         let mut counters = Vec::new();
         for cpu in online_cpus().map_err(SamplerError::OnlineCpus)? {
             let perf_err = |source| SamplerError::PerfEvent { cpu, source };
-            let mut opts = Opts::default();
-            opts.sample_on = SampleOn::Freq(options.frequency_hz);
+            let opts = Opts {
+                sample_on: SampleOn::Freq(options.frequency_hz),
+                ..Opts::default()
+            };
             let counter =
                 Counter::new(Software::CpuClock, (Proc::ALL, Cpu(cpu)), &opts).map_err(perf_err)?;
             counter.attach_bpf(&prog_file).map_err(perf_err)?;

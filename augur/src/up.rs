@@ -102,12 +102,8 @@ async fn termination() {
     }
 }
 
-fn until_stopped(
-    mut rx: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|stopped| *stopped).await;
-    }
+async fn until_stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stopped| *stopped).await;
 }
 
 fn metrics_fn(registry: Registry) -> augur_web::MetricsFn {

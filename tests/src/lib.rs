@@ -22,7 +22,10 @@ pub fn augur_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/augur
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = profile_dir.join("augur");
     assert!(
         bin.exists(),
@@ -63,13 +66,16 @@ pub fn have(program: &str, arg: &str) -> bool {
 
 /// Path of a fixture source in `tests/fixtures`.
 pub fn fixture_source(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
-/// Builds the 75/25 split fixture with frame pointers into `dir` and returns
-/// its path. The executable name, `augur-fixture-split`, is its service name.
-pub fn build_split_fixture(dir: &Path) -> anyhow::Result<PathBuf> {
-    let out = dir.join("augur-fixture-split");
+/// Builds the 75/25 split fixture with frame pointers as `dir/name` and
+/// returns its path. The executable name is its service name, so tests
+/// running side by side use different names.
+pub fn build_split_fixture(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let out = dir.join(name);
     let status = Command::new("cc")
         .args([
             "-O1",
@@ -182,7 +188,11 @@ pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
         .call()
         .with_context(|| format!("GET {url}"))?;
     let status = response.status().as_u16();
-    let body = response.body_mut().with_config().limit(1 << 30).read_to_vec()?;
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()?;
     Ok((status, body))
 }
 
@@ -190,7 +200,10 @@ pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
 pub fn http_json(url: &str) -> anyhow::Result<serde_json::Value> {
     let (status, body) = http_get(url)?;
     if status != 200 {
-        bail!("GET {url}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+        bail!(
+            "GET {url}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     Ok(serde_json::from_slice(&body)?)
 }
@@ -201,7 +214,12 @@ pub fn function_counts(profile: &serde_json::Value, function: &str) -> (u64, u64
     let mut total = 0;
     let mut leaf = 0;
     for stack in profile["stacks"].as_array().into_iter().flatten() {
-        let frames: Vec<&str> = stack["frames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).collect();
+        let frames: Vec<&str> = stack["frames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str())
+            .collect();
         let count = stack["count"].as_u64().unwrap_or(0);
         if frames.contains(&function) {
             total += count;
@@ -217,7 +235,11 @@ pub fn function_counts(profile: &serde_json::Value, function: &str) -> (u64, u64
 pub fn chain_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
     stacks
         .iter()
-        .filter(|(frames, _)| frames.windows(chain.len()).any(|w| w.iter().map(String::as_str).eq(chain.iter().copied())))
+        .filter(|(frames, _)| {
+            frames
+                .windows(chain.len())
+                .any(|w| w.iter().map(String::as_str).eq(chain.iter().copied()))
+        })
         .map(|(_, count)| count)
         .sum()
 }
@@ -245,7 +267,10 @@ pub fn parse_folded(text: &str) -> Vec<(Vec<String>, u64)> {
     text.lines()
         .filter_map(|line| {
             let (stack, count) = line.rsplit_once(' ')?;
-            Some((stack.split(';').map(str::to_owned).collect(), count.parse().ok()?))
+            Some((
+                stack.split(';').map(str::to_owned).collect(),
+                count.parse().ok()?,
+            ))
         })
         .collect()
 }
@@ -254,7 +279,10 @@ pub fn parse_folded(text: &str) -> Vec<(Vec<String>, u64)> {
 pub fn assert_split(stacks: &[(Vec<String>, u64)], context: &str) {
     let a = chain_count(stacks, &["hot_a"]);
     let b = chain_count(stacks, &["hot_b"]);
-    assert!(a + b >= 100, "{context}: only {a}+{b} samples in hot_a/hot_b; stacks: {stacks:?}");
+    assert!(
+        a + b >= 100,
+        "{context}: only {a}+{b} samples in hot_a/hot_b; stacks: {stacks:?}"
+    );
     let share = a as f64 / (a + b) as f64;
     assert!(
         (share - 0.75).abs() <= 0.10,
@@ -283,7 +311,10 @@ pub fn go_pprof_top(file: &Path, scratch: &Path) -> anyhow::Result<String> {
         .output()
         .context("running go tool pprof")?;
     if !output.status.success() {
-        bail!("go tool pprof failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "go tool pprof failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -4,7 +4,9 @@
 use augur_tests::*;
 use augur_wire::batch::compress;
 use augur_wire::ingest::ingest_client::IngestClient;
-use augur_wire::ingest::{Batch, Binary, Frame, KernelFrame, Process, PushRequest, Sample, UserFrame, frame};
+use augur_wire::ingest::{
+    Batch, Binary, Frame, KernelFrame, Process, PushRequest, Sample, UserFrame, frame,
+};
 
 fn good_batch(service: &str) -> Batch {
     let now = std::time::SystemTime::now()
@@ -61,7 +63,10 @@ fn good_batch(service: &str) -> Batch {
 }
 
 fn total_samples(base: &str, service: &str) -> u64 {
-    let profile = http_json(&format!("{base}api/v1/profile?service={service}&from=-1h&to=now")).unwrap();
+    let profile = http_json(&format!(
+        "{base}api/v1/profile?service={service}&from=-1h&to=now"
+    ))
+    .unwrap();
     profile["total_samples"].as_u64().unwrap()
 }
 
@@ -82,7 +87,10 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut client = IngestClient::connect(ingest.clone()).await.unwrap();
 
@@ -95,7 +103,11 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
-        assert!(err.message().contains("zstd"), "unclear message: {}", err.message());
+        assert!(
+            err.message().contains("zstd"),
+            "unclear message: {}",
+            err.message()
+        );
 
         // Valid zstd, but not a Batch message.
         let err = client
@@ -106,7 +118,11 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
-        assert!(err.message().contains("Batch"), "unclear message: {}", err.message());
+        assert!(
+            err.message().contains("Batch"),
+            "unclear message: {}",
+            err.message()
+        );
 
         // A well-formed batch that breaks the protocol's rules.
         let mut dangling = good_batch("svc");
@@ -119,7 +135,11 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
-        assert!(err.message().contains("out of range"), "unclear message: {}", err.message());
+        assert!(
+            err.message().contains("out of range"),
+            "unclear message: {}",
+            err.message()
+        );
 
         // Over the 4 MiB compressed limit: refused before decompression.
         let err = client
@@ -130,7 +150,11 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
-        assert!(err.message().contains("exceeds"), "unclear message: {}", err.message());
+        assert!(
+            err.message().contains("exceeds"),
+            "unclear message: {}",
+            err.message()
+        );
 
         // A zstd bomb: tiny on the wire, beyond the inflated limit.
         let bomb = zstd::bulk::compress(&vec![0u8; 256 << 20], 19).unwrap();
@@ -143,7 +167,11 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
-        assert!(err.message().contains("inflates"), "unclear message: {}", err.message());
+        assert!(
+            err.message().contains("inflates"),
+            "unclear message: {}",
+            err.message()
+        );
 
         // Far over any limit: stopped at the transport, still a clear error.
         let err = client
@@ -184,9 +212,17 @@ fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
     assert_eq!(total_samples(&base, "ingest-test"), 42);
 
     let metrics = String::from_utf8(http_get(&format!("{base}metrics")).unwrap().1).unwrap();
-    for reason in ["bad_compression", "bad_protobuf", "invalid", "too_large", "inflates_too_large"] {
+    for reason in [
+        "bad_compression",
+        "bad_protobuf",
+        "invalid",
+        "too_large",
+        "inflates_too_large",
+    ] {
         assert!(
-            metrics.contains(&format!("augur_aggregator_batches_rejected_total{{reason=\"{reason}\"}} 1")),
+            metrics.contains(&format!(
+                "augur_aggregator_batches_rejected_total{{reason=\"{reason}\"}} 1"
+            )),
             "rejection {reason} not counted:\n{metrics}"
         );
     }

@@ -10,7 +10,7 @@ fn record_gives_the_same_split() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let fixture = build_split_fixture(dir.path()).unwrap();
+    let fixture = build_split_fixture(dir.path(), "augur-fixture-record").unwrap();
 
     let folded = dir.path().join("out.folded");
     let status = Command::new(augur_bin())
@@ -36,7 +36,10 @@ fn record_gives_the_same_split() {
         .unwrap();
     assert!(status.success(), "augur record exited with {status}");
     let profile = augur_wire::pprof::decode(&std::fs::read(&pprof).unwrap(), 256 << 20).unwrap();
-    assert_split(&profile.folded_stacks(), "augur record pprof of a child process");
+    assert_split(
+        &profile.folded_stacks(),
+        "augur record pprof of a child process",
+    );
 }
 
 #[test]
@@ -45,7 +48,7 @@ fn record_passes_the_exit_code_through() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let fixture = build_split_fixture(dir.path()).unwrap();
+    let fixture = build_split_fixture(dir.path(), "augur-fixture-record").unwrap();
     let out = dir.path().join("out.svg");
     let status = Command::new(augur_bin())
         .args(["record", "--format", "svg", "-o"])
@@ -56,5 +59,8 @@ fn record_passes_the_exit_code_through() {
         .unwrap();
     assert_eq!(status.code(), Some(7));
     let svg = std::fs::read_to_string(&out).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("hot_a"), "SVG lacks the hot function");
+    assert!(
+        svg.contains("<svg") && svg.contains("hot_a"),
+        "SVG lacks the hot function"
+    );
 }

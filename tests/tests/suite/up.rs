@@ -12,7 +12,7 @@ fn fixture_split_reaches_api_and_pprof() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let fixture = build_split_fixture(dir.path()).unwrap();
+    let fixture = build_split_fixture(dir.path(), "augur-fixture-up").unwrap();
     let data = dir.path().join("data");
     let up = AugurProcess::start(&[
         "up",
@@ -34,22 +34,26 @@ fn fixture_split_reaches_api_and_pprof() {
     assert!(status.success());
 
     // Wait until the samples are stored and their frames symbolized.
-    let url = format!("{base}api/v1/profile?service=augur-fixture-split&from=-10m&to=now");
+    let url = format!("{base}api/v1/profile?service=augur-fixture-up&from=-10m&to=now");
+    // The fixture has exited: the last window arrives within a few seconds,
+    // so wait until the symbolized count stops growing.
     let deadline = Instant::now() + Duration::from_secs(90);
+    let mut previous = 0;
     let profile = loop {
         let profile = http_json(&url).unwrap();
         let (a, _) = function_counts(&profile, "hot_a");
         let (b, _) = function_counts(&profile, "hot_b");
-        if a + b >= 400 {
+        if a + b >= 150 && a + b == previous {
             break profile;
         }
+        previous = a + b;
         assert!(
             Instant::now() < deadline,
             "fixture samples did not arrive symbolized in time: {profile}"
         );
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(3));
     };
-    assert_eq!(profile["service"], "augur-fixture-split");
+    assert_eq!(profile["service"], "augur-fixture-up");
     assert_eq!(profile["profile_type"]["name"], "cpu");
     assert_split(&json_stacks(&profile), "augur up API");
 
@@ -59,14 +63,20 @@ fn fixture_split_reaches_api_and_pprof() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s["name"] == "augur-fixture-split"),
+            .any(|s| s["name"] == "augur-fixture-up"),
         "service missing from {services}"
     );
 
     // The same profile through the CLI export, read by Go's pprof.
     let pprof = dir.path().join("profile.pb.gz");
     let export = Command::new(augur_bin())
-        .args(["export", "--server", base.trim_end_matches('/'), "--service", "augur-fixture-split"])
+        .args([
+            "export",
+            "--server",
+            base.trim_end_matches('/'),
+            "--service",
+            "augur-fixture-up",
+        ])
         .args(["--from", "-10m", "--format", "pprof", "-o"])
         .arg(&pprof)
         .status()
@@ -74,7 +84,7 @@ fn fixture_split_reaches_api_and_pprof() {
     assert!(export.success(), "augur export failed");
     let bytes = std::fs::read(&pprof).unwrap();
     let decoded = augur_wire::pprof::decode(&bytes, 256 << 20).unwrap();
-    assert_eq!(decoded.service, "augur-fixture-split");
+    assert_eq!(decoded.service, "augur-fixture-up");
     assert_eq!(decoded.period, 1_000_000_000 / 99);
     let top = decoded.top_functions();
     assert_eq!(top[0].name, "hot_a", "pprof top function: {top:?}");
@@ -83,9 +93,12 @@ fn fixture_split_reaches_api_and_pprof() {
         .args(["services", "--server", base.trim_end_matches('/')])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&services_cli.stdout).contains("augur-fixture-split"));
+    assert!(String::from_utf8_lossy(&services_cli.stdout).contains("augur-fixture-up"));
 
-    if require(have("go", "version"), "go (Debian's golang-go) for `go tool pprof`") {
+    if require(
+        have("go", "version"),
+        "go (Debian's golang-go) for `go tool pprof`",
+    ) {
         let text = go_pprof_top(&pprof, dir.path()).unwrap();
         assert_eq!(
             pprof_top_function(&text).as_deref(),
