@@ -214,7 +214,19 @@ fn sampling_loop(
             Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => true,
         };
         next += config.window;
-        let (batch, stats) = collector.collect()?;
+        let (batch, stats) = match collector.collect() {
+            Ok(collected) => collected,
+            Err(error) => {
+                // One failed drain must not stop the agent; the next one
+                // picks up whatever the maps still hold.
+                tracing::error!(%error, "draining the sampler failed");
+                metrics.drain_failures.inc();
+                if stopping {
+                    return Err(error);
+                }
+                continue;
+            }
+        };
         metrics.drains.inc();
         metrics.samples.inc_by(batch.total_samples());
         for (reason, n) in &batch.dropped {

@@ -26,6 +26,8 @@ pub struct AgentMetrics {
     pub backlog: Gauge,
     /// Drains performed.
     pub drains: Counter,
+    /// Drains that failed (their samples stay in the maps for the next one).
+    pub drain_failures: Counter,
 }
 
 impl AgentMetrics {
@@ -68,6 +70,7 @@ impl AgentMetrics {
             self.backlog.clone(),
         );
         r.register("drains", "BPF map drains performed", self.drains.clone());
+        r.register("drain_failures", "BPF map drains that failed", self.drain_failures.clone());
     }
 
     /// Counts `n` samples lost for `reason`.

@@ -63,6 +63,9 @@ impl FrameResolver {
         end_unix_nanos: i64,
     ) -> (ValidBatch, ResolveStats) {
         let mut stats = ResolveStats::default();
+        if self.kernel_names.len() > Self::MAX_KERNEL_NAMES {
+            self.kernel_names.clear();
+        }
         let mut binaries: Vec<(BuildId, String)> = Vec::new();
         let mut binary_index: HashMap<BuildId, usize> = HashMap::new();
 
@@ -214,9 +217,6 @@ impl FrameResolver {
         }
         addrs.sort_unstable();
         addrs.dedup();
-        if self.kernel_names.len() + addrs.len() > Self::MAX_KERNEL_NAMES {
-            self.kernel_names.clear();
-        }
         let source = symbolize::source::Source::Kernel(symbolize::source::Kernel::default());
         let named = self
             .kernel

@@ -52,6 +52,9 @@ pub struct AgentArgs {
     /// Aggregator ingest URL.
     #[arg(long, default_value = "http://127.0.0.1:7070")]
     server: String,
+    /// Where to serve the agent's own /metrics.
+    #[arg(long, default_value = "127.0.0.1:7071", value_parser = parse_addr)]
+    metrics: SocketAddr,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -112,6 +115,11 @@ fn metrics_fn(registry: Registry) -> augur_web::MetricsFn {
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
             text.clear();
+        }
+        // Other stages append their own lines; the OpenMetrics end marker
+        // would hide them from strict parsers.
+        if text.ends_with("# EOF\n") {
+            text.truncate(text.len() - "# EOF\n".len());
         }
         text
     })
@@ -262,11 +270,27 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
             window: args.sampling.window,
             ..AgentConfig::default()
         };
-        let agent = augur_agent::start(config, AgentMetrics::default())
+        let metrics = AgentMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let listener = TcpListener::bind(args.metrics)
+            .await
+            .with_context(|| format!("binding metrics address {}", args.metrics))?;
+        let metrics_addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let metrics_server = tokio::spawn(augur_web::serve_metrics(
+            listener,
+            metrics_fn(registry),
+            until_stopped(stopped),
+        ));
+        let agent = augur_agent::start(config, metrics)
             .await
             .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")?;
+        println!("augur: agent metrics on http://{metrics_addr}/metrics");
         termination().await;
         agent.stop().await.context("stopping the agent")?;
+        let _ = stop.send(true);
+        let _ = metrics_server.await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -61,6 +61,36 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves only `/metrics` (and `/healthz`): for daemons without the web UI,
+/// such as `augur agent`.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: MetricsFn,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "metrics server listening");
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    let text = tokio::task::spawn_blocking(move || metrics()).await.unwrap_or_default();
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
 /// The routes, for callers that run their own server.
 pub fn router(store: Store, metrics: MetricsFn) -> Router {
     let state = AppState {

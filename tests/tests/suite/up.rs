@@ -107,6 +107,21 @@ fn fixture_split_reaches_api_and_pprof() {
         );
     }
 
+    // Every stage reports on /metrics, including what it lost and why.
+    let metrics = String::from_utf8(http_get(&format!("{base}metrics")).unwrap().1).unwrap();
+    for counter in [
+        "augur_agent_samples_total",
+        "augur_agent_batches_sent_total",
+        "augur_aggregator_samples_accepted_total",
+        "augur_aggregator_frames_symbolized_total",
+    ] {
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(counter).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{counter} missing from /metrics:\n{metrics}"));
+        assert!(value > 0.0, "{counter} is {value}");
+    }
+
     let exit = up.terminate().unwrap();
     assert!(exit.success(), "augur up exited with {exit}");
 }
