@@ -52,6 +52,11 @@ impl ProcessIdentity {
         labels
     }
 
+    /// Forgets one process (its pid is being reused).
+    pub fn forget(&mut self, pid: u32) {
+        self.cache.remove(&pid);
+    }
+
     /// Forgets processes that no longer exist.
     pub fn evict_exited(&mut self) {
         let root = self.proc_root.clone();

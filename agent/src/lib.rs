@@ -30,6 +30,9 @@ pub use sampler::{SamplerError, SamplerOptions};
 use resolve::{FrameResolver, ResolveStats};
 use sampler::Sampler;
 
+/// How often newly sampled processes are looked for and snapshotted.
+pub const NEW_PROCESS_POLL: Duration = Duration::from_millis(20);
+
 /// Agent settings.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -101,6 +104,17 @@ impl<'obj> Collector<'obj> {
     /// Number of CPUs sampled.
     pub fn cpus(&self) -> usize {
         self.sampler.cpus()
+    }
+
+    /// Snapshots processes the BPF program saw for the first time. Call this
+    /// often (every few tens of milliseconds): a process that exits before
+    /// its snapshot is taken cannot be normalized.
+    pub fn track_new_processes(&mut self) -> usize {
+        let pids = self.sampler.new_pids();
+        for &pid in &pids {
+            self.resolver.prepare(pid);
+        }
+        pids.len()
     }
 
     /// Drains the kernel maps and resolves what they held since the last call.
@@ -193,6 +207,7 @@ fn sampling_loop(
     let options = SamplerOptions {
         frequency_hz: config.frequency_hz,
         filter_tgid: None,
+        drain_interval: config.window,
     };
     let mut collector = match Collector::start(&options, config.host.clone(), &mut object) {
         Ok(c) => {
@@ -209,11 +224,22 @@ fn sampling_loop(
     let mut sequence: u64 = 0;
     let mut next = Instant::now() + config.window;
     loop {
-        let stopping = match stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(NEW_PROCESS_POLL);
+        let stopping = match stop.recv_timeout(wait) {
             Err(std_mpsc::RecvTimeoutError::Timeout) => false,
             Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => true,
         };
+        collector.track_new_processes();
+        if !stopping && Instant::now() < next {
+            continue;
+        }
         next += config.window;
+        if next < Instant::now() {
+            // A slow drain must not cause a burst of catch-up drains.
+            next = Instant::now() + config.window;
+        }
         let (batch, stats) = match collector.collect() {
             Ok(collected) => collected,
             Err(error) => {

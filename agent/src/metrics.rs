@@ -70,7 +70,11 @@ impl AgentMetrics {
             self.backlog.clone(),
         );
         r.register("drains", "BPF map drains performed", self.drains.clone());
-        r.register("drain_failures", "BPF map drains that failed", self.drain_failures.clone());
+        r.register(
+            "drain_failures",
+            "BPF map drains that failed",
+            self.drain_failures.clone(),
+        );
     }
 
     /// Counts `n` samples lost for `reason`.

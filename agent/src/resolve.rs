@@ -6,8 +6,9 @@
 //! looked up one byte earlier to land inside the calling instruction.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
-use augur_bpf::SampleKey;
+use augur_bpf::{STACK_LOST, STACK_NONE, SampleKey};
 use augur_profile::{BuildId, ProfileType, RawFrame};
 use augur_wire::batch::{ValidBatch, ValidSample};
 use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
@@ -16,15 +17,16 @@ use blazesym::symbolize::{self, Symbolized};
 use crate::identity::ProcessIdentity;
 use crate::sampler::Drained;
 
-const EFAULT: i32 = 14;
-
 /// Resolves drains into batches; keeps caches across drains.
+///
+/// Each sampled process gets its own normalizer holding a snapshot of its
+/// memory maps, taken as soon as the BPF program first sees the process, so
+/// a process that exits before the next drain is still normalized.
 pub struct FrameResolver {
     identity: ProcessIdentity,
-    normalizer: Normalizer,
+    processes: HashMap<u32, Normalizer>,
     kernel: symbolize::Symbolizer,
     kernel_names: HashMap<u64, RawFrame>,
-    drains_since_refresh: u32,
 }
 
 /// What one resolution produced besides the batch.
@@ -39,18 +41,32 @@ pub struct ResolveStats {
 impl FrameResolver {
     /// Kernel names cached at most; cleared when exceeded.
     const MAX_KERNEL_NAMES: usize = 200_000;
-    /// Drains after which process caches are rebuilt, dropping dead pids.
-    const REFRESH_EVERY: u32 = 30;
 
     /// A resolver labelling processes of `host`.
     pub fn new(host: String) -> Self {
         Self {
             identity: ProcessIdentity::new(host, "/proc"),
-            normalizer: new_normalizer(),
+            processes: HashMap::new(),
             kernel: symbolize::Symbolizer::new(),
             kernel_names: HashMap::new(),
-            drains_since_refresh: 0,
         }
+    }
+
+    /// Snapshots a newly sampled process: its labels and its memory maps.
+    /// A recycled pid replaces the old snapshot.
+    pub fn prepare(&mut self, pid: u32) {
+        self.identity.forget(pid);
+        let _ = self.identity.labels(pid, "");
+        let normalizer = new_normalizer();
+        // Normalizing one (unmapped) address fills the VMA cache.
+        if normalizer.normalize_user_addrs(pid.into(), &[0]).is_ok() {
+            self.processes.insert(pid, normalizer);
+        }
+    }
+
+    /// Processes with a snapshot.
+    pub fn tracked_processes(&self) -> usize {
+        self.processes.len()
     }
 
     /// Builds the batch for `drained`, which covers `[start, end)`.
@@ -72,14 +88,15 @@ impl FrameResolver {
         // Normalize each process's user addresses in one call.
         let mut user_addrs: HashMap<u32, Vec<u64>> = HashMap::new();
         let mut kernel_addrs: Vec<u64> = Vec::new();
+        debug_assert!(!drained.stacks.contains_key(&STACK_LOST));
         for (key, _) in &drained.counts {
-            if let Some(ips) = drained.stacks.get(&key.user_stack_id) {
+            if let Some(ips) = drained.stacks.get(&key.user_stack) {
                 user_addrs
                     .entry(key.tgid)
                     .or_default()
                     .extend(lookup_addrs(ips));
             }
-            if let Some(ips) = drained.stacks.get(&key.kernel_stack_id) {
+            if let Some(ips) = drained.stacks.get(&key.kernel_stack) {
                 kernel_addrs
                     .extend(lookup_addrs(ips).filter(|a| !self.kernel_names.contains_key(a)));
             }
@@ -114,17 +131,17 @@ impl FrameResolver {
             let comm = comm_of(key);
             let labels = self.identity.labels(key.tgid, &comm);
             let mut frames = Vec::new();
-            match drained.stacks.get(&key.kernel_stack_id) {
+            match drained.stacks.get(&key.kernel_stack) {
                 Some(ips) => {
                     frames.extend(lookup_addrs(ips).map(|a| self.kernel_names[&a].clone()))
                 }
-                None if key.kernel_stack_id != -EFAULT && key.kernel_stack_id < 0 => {
+                None if key.kernel_stack != STACK_NONE => {
                     stats.stack_lost += count;
                     frames.push(unknown("kernel stack lost"));
                 }
                 None => {}
             }
-            match drained.stacks.get(&key.user_stack_id) {
+            match drained.stacks.get(&key.user_stack) {
                 Some(_) if exited.contains(&key.tgid) => {
                     stats.process_exited += count;
                     frames.push(unknown("process exited"));
@@ -132,7 +149,7 @@ impl FrameResolver {
                 Some(ips) => {
                     frames.extend(lookup_addrs(ips).map(|a| user_frames[&(key.tgid, a)].clone()))
                 }
-                None if key.user_stack_id != -EFAULT && key.user_stack_id < 0 => {
+                None if key.user_stack != STACK_NONE => {
                     stats.stack_lost += count;
                     frames.push(unknown("user stack lost"));
                 }
@@ -148,12 +165,11 @@ impl FrameResolver {
             });
         }
 
-        self.drains_since_refresh += 1;
-        if self.drains_since_refresh >= Self::REFRESH_EVERY {
-            self.drains_since_refresh = 0;
-            self.normalizer = new_normalizer();
-            self.identity.evict_exited();
-        }
+        // Snapshots of processes that have exited are no longer needed: their
+        // last samples were just resolved.
+        self.processes
+            .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
+        self.identity.evict_exited();
 
         let mut dropped: BTreeMap<String, u64> = drained
             .drops
@@ -180,7 +196,7 @@ impl FrameResolver {
     /// mapping added since it was filled) is detected by unknown outputs and
     /// answered with a fresh read of the process's maps.
     fn normalize(
-        &self,
+        &mut self,
         pid: u32,
         addrs: &[u64],
     ) -> Result<Vec<(RawFrame, Option<String>)>, blazesym::Error> {
@@ -188,9 +204,8 @@ impl FrameResolver {
             sorted_addrs: true,
             ..Default::default()
         };
-        let output = self
-            .normalizer
-            .normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
+        let normalizer = self.processes.entry(pid).or_insert_with(new_normalizer);
+        let output = normalizer.normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
         let stale = output
             .outputs
             .iter()
@@ -203,9 +218,13 @@ impl FrameResolver {
                 .collect::<Vec<_>>()
         };
         if stale {
-            let fresh = Normalizer::builder().enable_build_ids(true).build();
+            // A mapping added since the snapshot (dlopen, JIT): read the maps
+            // again and keep the fresh snapshot if the process still exists.
+            let fresh = new_normalizer();
             if let Ok(output) = fresh.normalize_user_addrs_opts(pid.into(), addrs, &opts) {
-                return Ok(convert(output));
+                let frames = convert(output);
+                self.processes.insert(pid, fresh);
+                return Ok(frames);
             }
         }
         Ok(convert(output))

@@ -12,9 +12,9 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use augur_bpf::sampler::{OpenSamplerSkel, SamplerSkel, SamplerSkelBuilder};
-use augur_bpf::{DropReason, SampleKey};
+use augur_bpf::{DropReason, SampleKey, Stack};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 use perf_event_open::config::{Cpu, Opts, Proc, SampleOn};
 use perf_event_open::count::Counter;
 use perf_event_open::event::sw::Software;
@@ -59,6 +59,19 @@ pub struct SamplerOptions {
     pub frequency_hz: u64,
     /// Only sample this process and its descendants.
     pub filter_tgid: Option<u32>,
+    /// Longest expected time between drains; sizes the maps.
+    pub drain_interval: Duration,
+}
+
+impl SamplerOptions {
+    /// Entries of each stacks and counts map: room for every sample of one
+    /// drain interval having distinct user and kernel stacks, with headroom
+    /// for a late drain. Bounded, since the maps are preallocated.
+    pub fn map_entries(&self, cpus: usize) -> u32 {
+        let per_window = self.frequency_hz as f64 * self.drain_interval.as_secs_f64() * cpus as f64;
+        let wanted = (per_window * 2.0 * 2.0).ceil() as u64;
+        wanted.clamp(1024, 262_144).next_power_of_two() as u32
+    }
 }
 
 /// One drain's worth of raw data, still in kernel terms.
@@ -66,8 +79,8 @@ pub struct SamplerOptions {
 pub struct Drained {
     /// (key, samples) pairs from the counts map.
     pub counts: Vec<(SampleKey, u64)>,
-    /// Stack id -> instruction pointers, leaf first.
-    pub stacks: HashMap<i32, Vec<u64>>,
+    /// Stack hash -> instruction pointers, leaf first.
+    pub stacks: HashMap<u64, Vec<u64>>,
     /// Samples lost in the kernel since the previous drain, by reason.
     pub drops: Vec<(DropReason, u64)>,
 }
@@ -76,6 +89,7 @@ pub struct Drained {
 pub struct Sampler<'obj> {
     skel: SamplerSkel<'obj>,
     counters: Vec<Counter>,
+    _exit_link: Option<Link>,
     generation: u32,
     drops_seen: [u64; DropReason::ALL.len()],
 }
@@ -89,6 +103,18 @@ impl<'obj> Sampler<'obj> {
         let mut open: OpenSamplerSkel<'obj> = SamplerSkelBuilder::default()
             .open(object)
             .map_err(|source| SamplerError::Load { source })?;
+        let cpus = online_cpus().map_err(SamplerError::OnlineCpus)?;
+        let entries = options.map_entries(cpus.len());
+        for map in [
+            &mut open.maps.stacks_0,
+            &mut open.maps.stacks_1,
+            &mut open.maps.counts_0,
+            &mut open.maps.counts_1,
+        ] {
+            map.set_max_entries(entries)
+                .map_err(|source| SamplerError::Load { source })?;
+        }
+        tracing::debug!(entries, cpus = cpus.len(), "sizing sampler maps");
         if let Some(tgid) = options.filter_tgid {
             open.maps
                 .rodata_data
@@ -99,6 +125,15 @@ impl<'obj> Sampler<'obj> {
         let skel = open
             .load()
             .map_err(|source| SamplerError::Load { source })?;
+        // Without the exit hook a recycled pid is not re-announced; its
+        // process is then normalized at drain time, which still works.
+        let exit_link = match skel.progs.process_exit.attach() {
+            Ok(link) => Some(link),
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch process exits; recycled pids are normalized late");
+                None
+            }
+        };
 
         let prog_fd = skel
             .progs
@@ -108,7 +143,7 @@ impl<'obj> Sampler<'obj> {
             .map_err(|e| SamplerError::PerfEvent { cpu: 0, source: e })?;
         let prog_file = File::from(prog_fd);
         let mut counters = Vec::new();
-        for cpu in online_cpus().map_err(SamplerError::OnlineCpus)? {
+        for cpu in cpus {
             let perf_err = |source| SamplerError::PerfEvent { cpu, source };
             let opts = Opts {
                 sample_on: SampleOn::Freq(options.frequency_hz),
@@ -123,6 +158,7 @@ impl<'obj> Sampler<'obj> {
         Ok(Self {
             skel,
             counters,
+            _exit_link: exit_link,
             generation: 0,
             drops_seen: [0; DropReason::ALL.len()],
         })
@@ -131,6 +167,18 @@ impl<'obj> Sampler<'obj> {
     /// Number of CPUs being sampled.
     pub fn cpus(&self) -> usize {
         self.counters.len()
+    }
+
+    /// Processes sampled for the first time since the last call.
+    pub fn new_pids(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        // A queue pops with an empty key; None means empty.
+        while let Ok(Some(value)) = self.skel.maps.new_pids.lookup_and_delete(&[]) {
+            if let Ok(bytes) = value[..4].try_into() {
+                pids.push(u32::from_ne_bytes(bytes));
+            }
+        }
+        pids
     }
 
     /// Switches the BPF program to the other map generation and returns
@@ -178,26 +226,24 @@ impl<'obj> Sampler<'obj> {
             let _ = counts_map.delete(key_bytes);
         }
 
-        // Read every stack the counts reference, then clear the whole stack
-        // map, including entries whose sample was lost to a full counts map.
+        // Read every stack, then clear the whole map, including entries
+        // whose sample was lost to a full counts map.
         let stack_keys: Vec<Vec<u8>> = stacks_map.keys().collect();
-        for id_bytes in &stack_keys {
-            let id = i32::from_ne_bytes(id_bytes[..4].try_into().expect("u32 key"));
-            if let Some(value) = stacks_map
-                .lookup(id_bytes, MapFlags::ANY)
+        for hash_bytes in &stack_keys {
+            let hash = u64::from_ne_bytes(hash_bytes[..8].try_into().expect("u64 key"));
+            let value = stacks_map
+                .lookup(hash_bytes, MapFlags::ANY)
                 .map_err(|source| SamplerError::Map {
                     map: "stacks",
                     source,
-                })?
+                })?;
+            if let Some(stack) = value
+                .as_deref()
+                .and_then(|v| plain::from_bytes::<Stack>(v).ok())
             {
-                let ips: Vec<u64> = value
-                    .chunks_exact(8)
-                    .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
-                    .take_while(|&ip| ip != 0)
-                    .collect();
-                drained.stacks.insert(id, ips);
+                drained.stacks.insert(hash, stack.frames().to_vec());
             }
-            let _ = stacks_map.delete(id_bytes);
+            let _ = stacks_map.delete(hash_bytes);
         }
 
         for reason in DropReason::ALL {
@@ -245,6 +291,18 @@ fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::parse_cpu_list;
+
+    #[test]
+    fn maps_hold_a_window_and_stay_bounded() {
+        let options = |hz, secs| super::SamplerOptions {
+            frequency_hz: hz,
+            filter_tgid: None,
+            drain_interval: std::time::Duration::from_secs(secs),
+        };
+        assert_eq!(options(19, 10).map_entries(2), 2048);
+        assert!(options(99, 10).map_entries(2) as u64 >= 99 * 10 * 2 * 2);
+        assert_eq!(options(999, 60).map_entries(512), 262_144);
+    }
 
     #[test]
     fn cpu_lists() {

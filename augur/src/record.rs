@@ -81,6 +81,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let options = SamplerOptions {
         frequency_hz: args.frequency,
         filter_tgid: Some(child.id()),
+        drain_interval: DRAIN_EVERY,
     };
     let mut collector = match Collector::start(&options, augur_agent::host_name(), &mut object) {
         Ok(c) => c,
@@ -99,6 +100,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let mut paths: HashMap<BuildId, String> = HashMap::new();
     let mut lost: HashMap<String, u64> = HashMap::new();
     let mut accumulate = |collector: &mut Collector<'_>| -> anyhow::Result<()> {
+        collector.track_new_processes();
         let (batch, _) = collector.collect().context("draining the sampler")?;
         for (id, path) in batch.binaries {
             paths.entry(id).or_insert(path);
@@ -116,7 +118,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         if let Some(status) = child.try_wait().context("waiting for the command")? {
             break status;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(augur_agent::NEW_PROCESS_POLL);
+        collector.track_new_processes();
         if Instant::now() >= next_drain {
             next_drain += DRAIN_EVERY;
             accumulate(&mut collector)?;

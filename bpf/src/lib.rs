@@ -20,8 +20,12 @@ pub mod sampler {
 
 /// Length of `comm` in the kernel's `task_struct`.
 pub const TASK_COMM_LEN: usize = 16;
-/// Deepest stack a stack map entry holds.
+/// Deepest stack the sampler records.
 pub const MAX_STACK_DEPTH: usize = 127;
+/// Stack hash meaning "this sample has no such stack".
+pub const STACK_NONE: u64 = 0;
+/// Stack hash meaning "the stack existed but could not be recorded".
+pub const STACK_LOST: u64 = 1;
 
 /// Mirror of `struct sample_key`.
 #[repr(C)]
@@ -29,12 +33,13 @@ pub const MAX_STACK_DEPTH: usize = 127;
 pub struct SampleKey {
     /// Process id (thread group id).
     pub tgid: u32,
-    /// Stack id in the generation's stack map, or a negative errno.
-    pub user_stack_id: i32,
-    /// Stack id in the generation's stack map, or a negative errno.
-    pub kernel_stack_id: i32,
     /// Padding, always zero.
     pub pad: u32,
+    /// Hash of the user stack in the generation's stacks map, or
+    /// [`STACK_NONE`] / [`STACK_LOST`].
+    pub user_stack: u64,
+    /// Hash of the kernel stack, or [`STACK_NONE`] / [`STACK_LOST`].
+    pub kernel_stack: u64,
     /// Task name, NUL-padded.
     pub comm: [u8; TASK_COMM_LEN],
 }
@@ -43,40 +48,61 @@ pub struct SampleKey {
 // explicit padding, so every bit pattern is a valid value.
 unsafe impl plain::Plain for SampleKey {}
 
+/// Mirror of `struct stack`: instruction pointers, leaf first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Stack {
+    /// Number of valid entries in `ips`.
+    pub len: u64,
+    /// Instruction pointers, leaf first.
+    pub ips: [u64; MAX_STACK_DEPTH],
+}
+
+// SAFETY: Stack is repr(C) and made only of u64s.
+unsafe impl plain::Plain for Stack {}
+
+impl Stack {
+    /// The valid instruction pointers, leaf first.
+    pub fn frames(&self) -> &[u64] {
+        &self.ips[..(self.len as usize).min(MAX_STACK_DEPTH)]
+    }
+}
+
 /// Indices of the per-CPU `drops` array, mirroring `enum drop_reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum DropReason {
-    /// The user stack collided with another in the stack map's hash bucket.
-    UserStackCollision = 0,
-    /// The kernel stack collided with another in the stack map's hash bucket.
-    KernelStackCollision = 1,
-    /// The user stack could not be taken for another reason.
-    UserStackOther = 2,
-    /// The kernel stack could not be taken for another reason.
-    KernelStackOther = 3,
+    /// The user stack could not be read (not "absent": that is normal).
+    UserStackError = 0,
+    /// The kernel stack could not be read.
+    KernelStackError = 1,
+    /// The stacks map was full; the stack is recorded as lost.
+    StacksFull = 2,
     /// The counts map was full; the whole sample is lost.
-    CountsFull = 4,
+    CountsFull = 3,
+    /// The new-process queue was full; the process is normalized at drain
+    /// time instead, which fails if it has exited by then.
+    NewPidQueueFull = 4,
 }
 
 impl DropReason {
     /// Every reason, in index order.
     pub const ALL: [DropReason; 5] = [
-        DropReason::UserStackCollision,
-        DropReason::KernelStackCollision,
-        DropReason::UserStackOther,
-        DropReason::KernelStackOther,
+        DropReason::UserStackError,
+        DropReason::KernelStackError,
+        DropReason::StacksFull,
         DropReason::CountsFull,
+        DropReason::NewPidQueueFull,
     ];
 
     /// Stable name for metrics labels.
     pub fn name(self) -> &'static str {
         match self {
-            DropReason::UserStackCollision => "user_stack_collision",
-            DropReason::KernelStackCollision => "kernel_stack_collision",
-            DropReason::UserStackOther => "user_stack_error",
-            DropReason::KernelStackOther => "kernel_stack_error",
+            DropReason::UserStackError => "user_stack_error",
+            DropReason::KernelStackError => "kernel_stack_error",
+            DropReason::StacksFull => "stacks_map_full",
             DropReason::CountsFull => "counts_map_full",
+            DropReason::NewPidQueueFull => "new_pid_queue_full",
         }
     }
 }
@@ -85,7 +111,8 @@ impl DropReason {
 mod tests {
     #[test]
     fn sample_key_matches_c_layout() {
-        // 4 + 4 + 4 + 4 + 16, no implicit padding.
-        assert_eq!(std::mem::size_of::<super::SampleKey>(), 32);
+        // 4 + 4 + 8 + 8 + 16, no implicit padding.
+        assert_eq!(std::mem::size_of::<super::SampleKey>(), 40);
+        assert_eq!(std::mem::size_of::<super::Stack>(), 8 * 128);
     }
 }
