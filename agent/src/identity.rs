@@ -1,52 +1,67 @@
-//! Who a process is: the labels that decide which service its samples belong to.
+//! Who a process is: the labels that decide which service its samples
+//! belong to.
 //!
-//! The service name comes from the process's systemd unit when it runs in one
-//! (`nginx.service` -> `nginx`), and otherwise from its executable's name.
-//! Container ids found in cgroup paths become a label. Richer identity
-//! (relabel rules, Kubernetes) builds on this.
+//! Facts come from `/proc/PID`: the executable and its build-id, the cgroup
+//! path (systemd unit, container id, Kubernetes pod), and, when configured,
+//! one environment variable naming the version. Default rules name the
+//! service after the systemd unit when the process runs in one
+//! (`nginx.service` -> `nginx`), else after the executable. Then the
+//! operator's [`relabel`](crate::relabel) rules run and may rename, prune or
+//! drop.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::relabel::{self, Rule};
 
 /// Labels of one process.
 pub type Labels = Arc<BTreeMap<String, String>>;
+
+/// How processes are named.
+#[derive(Clone, Debug, Default)]
+pub struct IdentityConfig {
+    /// Environment variable whose value becomes the `version` label; the
+    /// main binary's build-id is used when unset or absent.
+    pub version_env: Option<String>,
+    /// Relabel rules, applied in order after the defaults.
+    pub rules: Vec<Rule>,
+}
 
 /// Caches process labels by pid; processes are looked up once while alive.
 #[derive(Debug)]
 pub struct ProcessIdentity {
     host: String,
-    proc_root: std::path::PathBuf,
-    cache: HashMap<u32, Labels>,
+    proc_root: PathBuf,
+    config: IdentityConfig,
+    /// `None`: a rule dropped the process.
+    cache: HashMap<u32, Option<Labels>>,
 }
 
 impl ProcessIdentity {
     /// Labels processes of `host`, reading `/proc` under `proc_root`.
-    pub fn new(host: String, proc_root: impl Into<std::path::PathBuf>) -> Self {
+    pub fn new(host: String, proc_root: impl Into<PathBuf>, config: IdentityConfig) -> Self {
         Self {
             host,
             proc_root: proc_root.into(),
+            config,
             cache: HashMap::new(),
         }
     }
 
-    /// Labels of `pid`; `comm` names processes that are already gone.
-    pub fn labels(&mut self, pid: u32, comm: &str) -> Labels {
+    /// Labels of `pid`, or `None` if relabel rules drop it. `comm` names
+    /// processes that are already gone.
+    pub fn labels(&mut self, pid: u32, comm: &str) -> Option<Labels> {
         if let Some(labels) = self.cache.get(&pid) {
             return labels.clone();
         }
-        let dir = self.proc_root.join(pid.to_string());
-        let cgroup = std::fs::read_to_string(dir.join("cgroup")).ok();
-        let exe = std::fs::read_link(dir.join("exe")).ok();
-        let labels = Arc::new(labels_for(
-            &self.host,
-            comm,
-            exe.as_deref(),
-            cgroup.as_deref(),
-        ));
+        let facts = ProcessFacts::read(&self.proc_root.join(pid.to_string()), self.config.version_env.as_deref());
+        let alive = facts.exe.is_some();
+        let labels = relabel::apply(&self.config.rules, facts.labels(&self.host, pid, comm)).map(Arc::new);
         // Only cache what came from a live process; a vanished one may be a
         // recycled pid next time.
-        if exe.is_some() {
+        if alive {
             self.cache.insert(pid, labels.clone());
         }
         labels
@@ -60,63 +75,159 @@ impl ProcessIdentity {
     /// Forgets processes that no longer exist.
     pub fn evict_exited(&mut self) {
         let root = self.proc_root.clone();
-        self.cache
-            .retain(|pid, _| root.join(pid.to_string()).exists());
+        self.cache.retain(|pid, _| root.join(pid.to_string()).exists());
     }
 }
 
-/// Builds labels from what `/proc` said about a process.
-pub fn labels_for(
-    host: &str,
-    comm: &str,
-    exe: Option<&Path>,
-    cgroup: Option<&str>,
-) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    labels.insert("host".to_owned(), host.to_owned());
-    let exe_name = exe
-        .and_then(|p| p.file_name())
-        .map(|n| {
-            n.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_owned()
-        })
-        .filter(|n| !n.is_empty());
-    if let Some(path) = exe {
-        labels.insert(
-            "exe".to_owned(),
-            path.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_owned(),
-        );
-    }
-    let mut service = None;
-    if let Some(cgroup) = cgroup {
-        let facts = CgroupFacts::parse(cgroup);
-        if let Some(unit) = facts.unit {
-            service = unit.strip_suffix(".service").map(str::to_owned);
-            labels.insert("unit".to_owned(), unit);
-        }
-        if let Some(id) = facts.container_id {
-            labels.insert("container_id".to_owned(), id);
-        }
-    }
-    let service = service.or(exe_name).unwrap_or_else(|| {
-        if comm.is_empty() {
-            "unknown".to_owned()
+/// What `/proc/PID` says about a process.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProcessFacts {
+    /// Executable path (`(deleted)` suffix removed).
+    pub exe: Option<String>,
+    /// Build-id of the executable, hex.
+    pub build_id: Option<String>,
+    /// Contents of `/proc/PID/cgroup`.
+    pub cgroup: Option<String>,
+    /// Value of the configured version variable.
+    pub version: Option<String>,
+    /// `HOSTNAME` from the environment (the pod name in Kubernetes).
+    pub hostname_env: Option<String>,
+    /// Kubernetes namespace from the pod's service-account mount.
+    pub namespace: Option<String>,
+}
+
+/// Longest environment read from a process.
+const MAX_ENVIRON: u64 = 256 << 10;
+
+impl ProcessFacts {
+    /// Reads the facts of the process whose `/proc` directory is `dir`.
+    pub fn read(dir: &Path, version_env: Option<&str>) -> Self {
+        let exe_link = std::fs::read_link(dir.join("exe")).ok();
+        let exe = exe_link
+            .as_ref()
+            .map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_owned());
+        // `/proc/PID/exe` opens the running binary even if it was deleted or
+        // replaced by a deploy.
+        let build_id = exe.as_ref().and_then(|_| read_build_id(&dir.join("exe")));
+        let cgroup = std::fs::read_to_string(dir.join("cgroup")).ok();
+        let in_pod = cgroup.as_deref().map(CgroupFacts::parse).is_some_and(|f| f.pod_uid.is_some());
+        let environ = if version_env.is_some() || in_pod {
+            read_environ(&dir.join("environ"))
         } else {
-            comm.to_owned()
+            HashMap::new()
+        };
+        let namespace = in_pod
+            .then(|| std::fs::read_to_string(dir.join("root/var/run/secrets/kubernetes.io/serviceaccount/namespace")).ok())
+            .flatten()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        Self {
+            exe,
+            build_id,
+            cgroup,
+            version: version_env.and_then(|name| environ.get(name).cloned()),
+            hostname_env: in_pod.then(|| environ.get("HOSTNAME").cloned()).flatten(),
+            namespace,
         }
-    });
-    labels.insert("service".to_owned(), service);
-    labels
+    }
+
+    /// Default labels plus meta labels (`__comm`, `__cgroup`, `__pid`) for
+    /// relabel rules to use.
+    pub fn labels(&self, host: &str, pid: u32, comm: &str) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        let mut put = |k: &str, v: &str| {
+            if !v.is_empty() {
+                labels.insert(k.to_owned(), v.to_owned());
+            }
+        };
+        put("host", host);
+        put("__comm", comm);
+        put("__pid", &pid.to_string());
+        if let Some(exe) = &self.exe {
+            put("exe", exe);
+        }
+        if let Some(id) = &self.build_id {
+            put("build_id", id);
+        }
+        let version = self
+            .version
+            .clone()
+            .or_else(|| self.build_id.as_ref().map(|id| id.chars().take(12).collect()));
+        if let Some(version) = &version {
+            put("version", version);
+        }
+        let facts = self.cgroup.as_deref().map(CgroupFacts::parse).unwrap_or_default();
+        if let Some(path) = &facts.path {
+            put("__cgroup", path);
+        }
+        if let Some(unit) = &facts.unit {
+            put("unit", unit);
+        }
+        if let Some(id) = &facts.container_id {
+            put("container_id", id);
+        }
+        if let Some(uid) = &facts.pod_uid {
+            put("pod_uid", uid);
+            if let Some(pod) = &self.hostname_env {
+                put("pod", pod);
+            }
+            if let Some(ns) = &self.namespace {
+                put("namespace", ns);
+            }
+        }
+        let exe_name = self
+            .exe
+            .as_deref()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty());
+        let service = facts
+            .unit
+            .as_deref()
+            .and_then(|u| u.strip_suffix(".service"))
+            .map(str::to_owned)
+            .or(exe_name)
+            .unwrap_or_else(|| if comm.is_empty() { "unknown".to_owned() } else { comm.to_owned() });
+        put("service", &service);
+        labels
+    }
+}
+
+fn read_environ(path: &Path) -> HashMap<String, String> {
+    let mut bytes = Vec::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(MAX_ENVIRON).read_to_end(&mut bytes);
+    }
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let text = std::str::from_utf8(entry).ok()?;
+            let (k, v) = text.split_once('=')?;
+            Some((k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// The GNU build-id of the ELF file at `path`, hex.
+pub fn read_build_id(path: &Path) -> Option<String> {
+    use object::Object;
+
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: read-only map; a file truncated underneath us could fault,
+    // the accepted risk of every mmap-based ELF reader.
+    let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let elf = object::File::parse(&*data).ok()?;
+    let id = elf.build_id().ok()??;
+    Some(id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// What a `/proc/PID/cgroup` file tells about identity.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct CgroupFacts {
+    path: Option<String>,
     unit: Option<String>,
     container_id: Option<String>,
+    pod_uid: Option<String>,
 }
 
 impl CgroupFacts {
@@ -126,17 +237,20 @@ impl CgroupFacts {
             // `hierarchy:controllers:path`; cgroup v2 is `0::path`, and the
             // v1 systemd hierarchy is `N:name=systemd:path`.
             let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
             if !(controllers.is_empty() || controllers == "name=systemd") {
                 continue;
             }
+            if path != "/" && (facts.path.is_none() || controllers.is_empty()) {
+                facts.path = Some(path.to_owned());
+            }
             for segment in path.split('/').filter(|s| !s.is_empty()) {
                 if let Some(id) = container_id(segment) {
                     facts.container_id = Some(id);
+                } else if let Some(uid) = pod_uid(segment) {
+                    facts.pod_uid = Some(uid);
                 } else if is_service_unit(segment) {
                     // The innermost service wins (a unit inside a container's init).
                     facts.unit = Some(segment.to_owned());
@@ -150,9 +264,7 @@ impl CgroupFacts {
 /// A system service unit that names a workload; per-user managers and
 /// container scopes do not.
 fn is_service_unit(segment: &str) -> bool {
-    segment.ends_with(".service")
-        && !segment.starts_with("user@")
-        && container_id(segment).is_none()
+    segment.ends_with(".service") && !segment.starts_with("user@") && container_id(segment).is_none()
 }
 
 /// Extracts a 64-hex-digit container id from `docker-<id>.scope`,
@@ -163,62 +275,93 @@ fn container_id(segment: &str) -> Option<String> {
     (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
 }
 
+/// Extracts a pod UID from `kubepods-burstable-pod<uid>.slice` (systemd
+/// driver, `_` for `-`) or `pod<uid>` (cgroupfs driver).
+fn pod_uid(segment: &str) -> Option<String> {
+    let trimmed = segment.strip_suffix(".slice").unwrap_or(segment);
+    let start = trimmed.rfind("pod")? + 3;
+    let uid = trimmed[start..].replace('_', "-");
+    let looks_like_uid = uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    looks_like_uid.then_some(uid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn facts(exe: &str, cgroup: &str) -> ProcessFacts {
+        ProcessFacts {
+            exe: Some(exe.to_owned()),
+            cgroup: Some(cgroup.to_owned()),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn systemd_service_names_the_service() {
-        let l = labels_for(
-            "h",
-            "nginx",
-            Some(Path::new("/usr/sbin/nginx")),
-            Some("0::/system.slice/web-frontend.service\n"),
-        );
+        let l = facts("/usr/sbin/nginx", "0::/system.slice/web-frontend.service\n").labels("h", 1, "nginx");
         assert_eq!(l["service"], "web-frontend");
         assert_eq!(l["unit"], "web-frontend.service");
         assert_eq!(l["exe"], "/usr/sbin/nginx");
         assert_eq!(l["host"], "h");
+        assert_eq!(l["__cgroup"], "/system.slice/web-frontend.service");
     }
 
     #[test]
     fn sessions_and_user_managers_fall_back_to_the_executable() {
-        let l = labels_for(
-            "h",
-            "fixture",
-            Some(Path::new("/tmp/x/fixture (deleted)")),
-            Some("0::/user.slice/user-0.slice/user@0.service/app.slice/session-3.scope\n"),
-        );
+        let l = facts(
+            "/tmp/x/fixture",
+            "0::/user.slice/user-0.slice/user@0.service/app.slice/session-3.scope\n",
+        )
+        .labels("h", 1, "fixture");
         assert_eq!(l["service"], "fixture");
-        assert_eq!(l["exe"], "/tmp/x/fixture");
         assert!(!l.contains_key("unit"));
     }
 
     #[test]
-    fn container_ids_are_labels() {
+    fn containers_and_pods_are_labels() {
         let id = "a".repeat(64);
-        let l = labels_for(
-            "h",
-            "redis-server",
-            Some(Path::new("/usr/bin/redis-server")),
-            Some(&format!("0::/system.slice/docker-{id}.scope\n")),
+        let cg = format!(
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-{id}.scope\n"
         );
+        let mut f = facts("/usr/bin/redis-server", &cg);
+        f.hostname_env = Some("cache-7d9f8b-x2k4q".into());
+        f.namespace = Some("shop".into());
+        let l = f.labels("h", 1, "redis-server");
         assert_eq!(l["container_id"], id);
+        assert_eq!(l["pod_uid"], "1b2c3d4e-0000-1111-2222-333344445555");
+        assert_eq!(l["pod"], "cache-7d9f8b-x2k4q");
+        assert_eq!(l["namespace"], "shop");
         assert_eq!(l["service"], "redis-server");
     }
 
     #[test]
+    fn version_comes_from_the_environment_or_the_build_id() {
+        let mut f = facts("/srv/app", "0::/\n");
+        f.build_id = Some("0123456789abcdef0123".into());
+        assert_eq!(f.labels("h", 1, "app")["version"], "0123456789ab");
+        f.version = Some("v2.3.1".into());
+        assert_eq!(f.labels("h", 1, "app")["version"], "v2.3.1");
+    }
+
+    #[test]
     fn vanished_process_uses_comm() {
-        let l = labels_for("h", "kworker/0:1", None, None);
+        let l = ProcessFacts::default().labels("h", 1, "kworker/0:1");
         assert_eq!(l["service"], "kworker/0:1");
     }
 
     #[test]
     fn v1_systemd_hierarchy_is_read() {
         let text = "4:memory:/x\n1:name=systemd:/system.slice/cron.service\n0::/\n";
-        assert_eq!(
-            CgroupFacts::parse(text).unit.as_deref(),
-            Some("cron.service")
-        );
+        assert_eq!(CgroupFacts::parse(text).unit.as_deref(), Some("cron.service"));
+    }
+
+    #[test]
+    fn own_process_facts_are_read_from_proc() {
+        let me = ProcessFacts::read(Path::new("/proc/self"), Some("PATH"));
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(me.exe.as_deref(), Some(exe.to_str().unwrap()));
+        assert!(me.version.is_some(), "PATH is set in the test environment");
+        assert!(me.cgroup.is_some());
     }
 }

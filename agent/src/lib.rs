@@ -10,8 +10,10 @@
 //! process churn (maps and build-ids read once per process), never with the
 //! workload's own throughput.
 
+pub mod config;
 pub mod identity;
 pub mod metrics;
+pub mod relabel;
 pub mod resolve;
 pub mod sampler;
 pub mod ship;
@@ -24,6 +26,7 @@ use augur_wire::batch::ValidBatch;
 use libbpf_rs::OpenObject;
 use tokio::sync::mpsc;
 
+pub use identity::IdentityConfig;
 pub use metrics::AgentMetrics;
 pub use sampler::{SamplerError, SamplerOptions};
 
@@ -46,6 +49,8 @@ pub struct AgentConfig {
     pub host: String,
     /// Batches kept in memory while the server is away.
     pub max_backlog: usize,
+    /// How processes are named and which are profiled.
+    pub identity: IdentityConfig,
 }
 
 impl Default for AgentConfig {
@@ -56,6 +61,7 @@ impl Default for AgentConfig {
             window: Duration::from_secs(10),
             host: host_name(),
             max_backlog: 360,
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -89,12 +95,13 @@ impl<'obj> Collector<'obj> {
     pub fn start(
         options: &SamplerOptions,
         host: String,
+        identity: IdentityConfig,
         object: &'obj mut MaybeUninit<OpenObject>,
     ) -> Result<Self, SamplerError> {
         let sampler = Sampler::start(options, object)?;
         Ok(Self {
             sampler,
-            resolver: FrameResolver::new(host.clone()),
+            resolver: FrameResolver::new(host.clone(), identity),
             host,
             period_nanos: 1_000_000_000 / options.frequency_hz.max(1),
             window_start: SystemTime::now(),
@@ -209,7 +216,7 @@ fn sampling_loop(
         filter_tgid: None,
         drain_interval: config.window,
     };
-    let mut collector = match Collector::start(&options, config.host.clone(), &mut object) {
+    let mut collector = match Collector::start(&options, config.host.clone(), config.identity.clone(), &mut object) {
         Ok(c) => {
             let _ = ready.send(Ok(c.cpus()));
             c

@@ -14,7 +14,7 @@ use augur_wire::batch::{ValidBatch, ValidSample};
 use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
 use blazesym::symbolize::{self, Symbolized};
 
-use crate::identity::ProcessIdentity;
+use crate::identity::{IdentityConfig, ProcessIdentity};
 use crate::sampler::Drained;
 
 /// Resolves drains into batches; keeps caches across drains.
@@ -36,16 +36,18 @@ pub struct ResolveStats {
     pub process_exited: u64,
     /// Samples carrying a stack that the kernel could not record.
     pub stack_lost: u64,
+    /// Samples of processes that relabel rules drop (deliberate, not a loss).
+    pub filtered: u64,
 }
 
 impl FrameResolver {
     /// Kernel names cached at most; cleared when exceeded.
     const MAX_KERNEL_NAMES: usize = 200_000;
 
-    /// A resolver labelling processes of `host`.
-    pub fn new(host: String) -> Self {
+    /// A resolver labelling processes of `host` as `identity` says.
+    pub fn new(host: String, identity: IdentityConfig) -> Self {
         Self {
-            identity: ProcessIdentity::new(host, "/proc"),
+            identity: ProcessIdentity::new(host, "/proc", identity),
             processes: HashMap::new(),
             kernel: symbolize::Symbolizer::new(),
             kernel_names: HashMap::new(),
@@ -129,7 +131,10 @@ impl FrameResolver {
         let mut samples = Vec::with_capacity(drained.counts.len());
         for (key, count) in &drained.counts {
             let comm = comm_of(key);
-            let labels = self.identity.labels(key.tgid, &comm);
+            let Some(labels) = self.identity.labels(key.tgid, &comm) else {
+                stats.filtered += count;
+                continue;
+            };
             let mut frames = Vec::new();
             match drained.stacks.get(&key.kernel_stack) {
                 Some(ips) => {

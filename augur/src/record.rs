@@ -83,7 +83,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         filter_tgid: Some(child.id()),
         drain_interval: DRAIN_EVERY,
     };
-    let mut collector = match Collector::start(&options, augur_agent::host_name(), &mut object) {
+    let mut collector = match Collector::start(
+        &options,
+        augur_agent::host_name(),
+        augur_agent::IdentityConfig::default(),
+        &mut object,
+    ) {
         Ok(c) => c,
         Err(error) => {
             let _ = child.kill();

@@ -76,7 +76,9 @@ pub async fn serve_metrics(
             get(move || {
                 let metrics = metrics.clone();
                 async move {
-                    let text = tokio::task::spawn_blocking(move || metrics()).await.unwrap_or_default();
+                    let text = tokio::task::spawn_blocking(move || metrics())
+                        .await
+                        .unwrap_or_default();
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,
@@ -88,7 +90,9 @@ pub async fn serve_metrics(
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }));
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The routes, for callers that run their own server.

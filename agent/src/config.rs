@@ -1,0 +1,195 @@
+//! The agent's TOML configuration file: parsed with unknown keys refused,
+//! then validated into an [`AgentConfig`](crate::AgentConfig). Every
+//! setting is optional; the commented example is `docs/agent.example.toml`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::identity::IdentityConfig;
+use crate::relabel::{self, RuleConfig};
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    /// Aggregator ingest URL.
+    pub server: Option<String>,
+    /// Samples per second per CPU.
+    pub frequency_hz: Option<u64>,
+    /// Drain and send interval, e.g. `10s`.
+    pub window: Option<String>,
+    /// Host label; the kernel's host name by default.
+    pub host: Option<String>,
+    /// Process identity settings.
+    #[serde(default)]
+    pub identity: IdentitySection,
+    /// Relabel rules, applied in order.
+    #[serde(default)]
+    pub relabel: Vec<RuleConfig>,
+}
+
+/// `[identity]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// Environment variable holding the version of a process.
+    pub version_env: Option<String>,
+}
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("parsing {path}: {message}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid {key}: {message}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A relabel rule is unusable.
+    #[error(transparent)]
+    Relabel(#[from] relabel::RuleError),
+}
+
+/// Reads and parses `path`.
+pub fn load(path: &Path) -> Result<AgentFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text).map_err(|e| match e {
+        ConfigError::Parse { message, .. } => ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Parses configuration text.
+pub fn parse(text: &str) -> Result<AgentFile, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: "<text>".into(),
+        message: e.to_string(),
+    })
+}
+
+impl AgentFile {
+    /// Validates the file and writes its settings into `config`.
+    pub fn apply(self, config: &mut crate::AgentConfig) -> Result<(), ConfigError> {
+        if let Some(server) = self.server {
+            if !(server.starts_with("http://") || server.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "server",
+                    message: format!("{server:?} is not an http:// or https:// URL"),
+                });
+            }
+            config.server = server;
+        }
+        if let Some(hz) = self.frequency_hz {
+            validate_frequency(hz)?;
+            config.frequency_hz = hz;
+        }
+        if let Some(window) = self.window {
+            config.window = parse_window(&window)?;
+        }
+        if let Some(host) = self.host {
+            if host.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "host",
+                    message: "must not be empty".into(),
+                });
+            }
+            config.host = host;
+        }
+        config.identity = IdentityConfig {
+            version_env: self.identity.version_env.filter(|v| !v.is_empty()),
+            rules: relabel::compile(&self.relabel)?,
+        };
+        Ok(())
+    }
+}
+
+/// Accepts 1..=10000 Hz.
+pub fn validate_frequency(hz: u64) -> Result<(), ConfigError> {
+    if (1..=10_000).contains(&hz) {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key: "frequency_hz",
+            message: format!("{hz} is outside 1..=10000"),
+        })
+    }
+}
+
+/// Parses a window such as `10s`, accepting 100 ms to 10 min.
+pub fn parse_window(text: &str) -> Result<Duration, ConfigError> {
+    let window = humantime::parse_duration(text).map_err(|e| ConfigError::Invalid {
+        key: "window",
+        message: format!("{text:?}: {e}"),
+    })?;
+    if window < Duration::from_millis(100) || window > Duration::from_secs(600) {
+        return Err(ConfigError::Invalid {
+            key: "window",
+            message: format!("{text} is outside 100ms..=10m"),
+        });
+    }
+    Ok(window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../docs/agent.example.toml");
+        let mut config = crate::AgentConfig::default();
+        parse(text).unwrap().apply(&mut config).unwrap();
+        assert_eq!(config.frequency_hz, 19);
+        assert_eq!(config.window, Duration::from_secs(10));
+        assert!(!config.identity.rules.is_empty());
+    }
+
+    #[test]
+    fn empty_file_keeps_defaults() {
+        let mut config = crate::AgentConfig::default();
+        parse("").unwrap().apply(&mut config).unwrap();
+        assert_eq!(config.frequency_hz, 19);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_clear_errors() {
+        let err = parse("frequncy_hz = 19\n").unwrap_err().to_string();
+        assert!(err.contains("frequncy_hz"), "{err}");
+        let mut config = crate::AgentConfig::default();
+        let err = parse("frequency_hz = 0\n").unwrap().apply(&mut config).unwrap_err();
+        assert!(err.to_string().contains("frequency_hz"));
+        let err = parse("window = \"3 fortnights\"\n").unwrap().apply(&mut config).unwrap_err();
+        assert!(err.to_string().contains("window"));
+        let err = parse("server = \"127.0.0.1:7070\"\n").unwrap().apply(&mut config).unwrap_err();
+        assert!(err.to_string().contains("server"));
+        let err = parse("[[relabel]]\naction = \"keep\"\n").unwrap().apply(&mut config).unwrap_err();
+        assert!(err.to_string().contains("rule 1"));
+    }
+}
