@@ -13,6 +13,7 @@
 pub mod config;
 pub mod identity;
 pub mod metrics;
+pub mod profiles;
 pub mod relabel;
 pub mod resolve;
 pub mod sampler;
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 
 pub use identity::IdentityConfig;
 pub use metrics::AgentMetrics;
+pub use profiles::{ProfileKind, ProfileSpec, SampleRate};
 pub use sampler::{SamplerError, SamplerOptions};
 
 use resolve::{FrameResolver, ResolveStats};
@@ -51,6 +53,17 @@ pub struct AgentConfig {
     pub max_backlog: usize,
     /// How processes are named and which are profiled.
     pub identity: IdentityConfig,
+    /// Counter profiles taken besides on-CPU time.
+    pub counter_profiles: Vec<ProfileSpec>,
+}
+
+impl AgentConfig {
+    /// Every profile to take: on-CPU time first, then the counters.
+    pub fn profiles(&self) -> Vec<ProfileSpec> {
+        std::iter::once(ProfileSpec::cpu(self.frequency_hz))
+            .chain(self.counter_profiles.iter().copied())
+            .collect()
+    }
 }
 
 impl Default for AgentConfig {
@@ -62,6 +75,7 @@ impl Default for AgentConfig {
             host: host_name(),
             max_backlog: 360,
             identity: IdentityConfig::default(),
+            counter_profiles: Vec::new(),
         }
     }
 }
@@ -81,61 +95,116 @@ fn unix_nanos(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-/// The sampling half of the agent: BPF sampler plus frame resolution.
+/// The sampling half of the agent: one BPF sampler per profile, and one
+/// frame resolver they share.
 pub struct Collector<'obj> {
-    sampler: Sampler<'obj>,
+    samplers: Vec<(ProfileSpec, Sampler<'obj>)>,
+    unavailable: Vec<(ProfileKind, String)>,
     resolver: FrameResolver,
     host: String,
-    period_nanos: u64,
     window_start: SystemTime,
 }
 
 impl<'obj> Collector<'obj> {
-    /// Starts sampling; `object` holds the BPF object for the collector's life.
+    /// Starts one sampler per profile in `profiles`; `objects` holds their
+    /// BPF objects for the collector's life and needs one slot per profile.
+    /// A counter profile the machine cannot take (no PMU: ENOENT) is
+    /// reported in [`Collector::unavailable`] and skipped; on-CPU sampling
+    /// failing is an error.
     pub fn start(
+        profiles: &[ProfileSpec],
         options: &SamplerOptions,
         host: String,
         identity: IdentityConfig,
-        object: &'obj mut MaybeUninit<OpenObject>,
+        objects: &'obj mut [MaybeUninit<OpenObject>],
     ) -> Result<Self, SamplerError> {
-        let sampler = Sampler::start(options, object)?;
+        assert!(
+            objects.len() >= profiles.len(),
+            "one BPF object slot per profile"
+        );
+        let mut samplers = Vec::new();
+        let mut unavailable = Vec::new();
+        for (spec, object) in profiles.iter().zip(objects.iter_mut()) {
+            let options = SamplerOptions {
+                profile: *spec,
+                ..options.clone()
+            };
+            match Sampler::start(&options, object) {
+                Ok(sampler) => samplers.push((*spec, sampler)),
+                Err(error) if spec.kind != ProfileKind::Cpu => {
+                    let reason = match &error {
+                        SamplerError::PerfEvent { source, .. }
+                            if source.raw_os_error() == Some(libc::ENOENT) =>
+                        {
+                            "no hardware PMU for this event (ENOENT)".to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(profile = %spec.kind, reason, "profile unavailable; continuing without it");
+                    unavailable.push((spec.kind, reason));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if samplers.is_empty() {
+            let reasons: Vec<String> = unavailable
+                .iter()
+                .map(|(kind, why)| format!("{kind}: {why}"))
+                .collect();
+            return Err(SamplerError::NothingToSample(reasons.join("; ")));
+        }
         Ok(Self {
-            sampler,
+            samplers,
+            unavailable,
             resolver: FrameResolver::new(host.clone(), identity),
             host,
-            period_nanos: 1_000_000_000 / options.frequency_hz.max(1),
             window_start: SystemTime::now(),
         })
     }
 
     /// Number of CPUs sampled.
     pub fn cpus(&self) -> usize {
-        self.sampler.cpus()
+        self.samplers.first().map_or(0, |(_, s)| s.cpus())
     }
 
-    /// Snapshots processes the BPF program saw for the first time. Call this
-    /// often (every few tens of milliseconds): a process that exits before
-    /// its snapshot is taken cannot be normalized.
+    /// Profiles that could not be started, with the reason.
+    pub fn unavailable(&self) -> &[(ProfileKind, String)] {
+        &self.unavailable
+    }
+
+    /// Snapshots processes the BPF programs saw for the first time. Call
+    /// this often (every few tens of milliseconds): a process that exits
+    /// before its snapshot is taken cannot be normalized.
     pub fn track_new_processes(&mut self) -> usize {
-        let pids = self.sampler.new_pids();
-        for &pid in &pids {
-            self.resolver.prepare(pid);
+        let mut count = 0;
+        for (_, sampler) in &self.samplers {
+            for pid in sampler.new_pids() {
+                self.resolver.prepare(pid);
+                count += 1;
+            }
         }
-        pids.len()
+        count
     }
 
-    /// Drains the kernel maps and resolves what they held since the last call.
-    pub fn collect(&mut self) -> Result<(ValidBatch, ResolveStats), SamplerError> {
+    /// Drains every sampler and resolves what it held since the last call:
+    /// one batch per profile.
+    pub fn collect(&mut self) -> Result<Vec<(ValidBatch, ResolveStats)>, SamplerError> {
         let end = SystemTime::now();
-        let drained = self.sampler.drain()?;
         let start = std::mem::replace(&mut self.window_start, end);
-        Ok(self.resolver.resolve(
-            &self.host,
-            &drained,
-            self.period_nanos,
-            unix_nanos(start),
-            unix_nanos(end),
-        ))
+        let mut batches = Vec::with_capacity(self.samplers.len());
+        for (spec, sampler) in &mut self.samplers {
+            let drained = sampler.drain()?;
+            batches.push(self.resolver.resolve(
+                &self.host,
+                &drained,
+                spec.kind.profile_type(),
+                spec.sample_value(),
+                unix_nanos(start),
+                unix_nanos(end),
+            ));
+        }
+        self.resolver.forget_exited();
+        Ok(batches)
     }
 }
 
@@ -210,13 +279,22 @@ fn sampling_loop(
     ready: tokio::sync::oneshot::Sender<Result<usize, SamplerError>>,
     metrics: AgentMetrics,
 ) -> Result<(), SamplerError> {
-    let mut object = MaybeUninit::uninit();
+    let profiles = config.profiles();
+    let mut objects: Vec<MaybeUninit<OpenObject>> =
+        profiles.iter().map(|_| MaybeUninit::uninit()).collect();
     let options = SamplerOptions {
-        frequency_hz: config.frequency_hz,
+        profile: ProfileSpec::cpu(config.frequency_hz),
         filter_tgid: None,
         drain_interval: config.window,
     };
-    let mut collector = match Collector::start(&options, config.host.clone(), config.identity.clone(), &mut object) {
+    let started = Collector::start(
+        &profiles,
+        &options,
+        config.host.clone(),
+        config.identity.clone(),
+        &mut objects,
+    );
+    let mut collector = match started {
         Ok(c) => {
             let _ = ready.send(Ok(c.cpus()));
             c
@@ -247,7 +325,7 @@ fn sampling_loop(
             // A slow drain must not cause a burst of catch-up drains.
             next = Instant::now() + config.window;
         }
-        let (batch, stats) = match collector.collect() {
+        let collected = match collector.collect() {
             Ok(collected) => collected,
             Err(error) => {
                 // One failed drain must not stop the agent; the next one
@@ -261,14 +339,17 @@ fn sampling_loop(
             }
         };
         metrics.drains.inc();
-        metrics.samples.inc_by(batch.total_samples());
-        for (reason, n) in &batch.dropped {
-            metrics.lost(reason, *n);
-        }
-        if stats.stack_lost > 0 {
-            tracing::debug!(samples = stats.stack_lost, "samples with a lost stack");
-        }
-        if !batch.samples.is_empty() {
+        for (batch, stats) in collected {
+            metrics.samples.inc_by(batch.total_samples());
+            for (reason, n) in &batch.dropped {
+                metrics.lost(reason, *n);
+            }
+            if stats.stack_lost > 0 {
+                tracing::debug!(samples = stats.stack_lost, "samples with a lost stack");
+            }
+            if batch.samples.is_empty() {
+                continue;
+            }
             sequence += 1;
             let id = format!("{agent_id}-{sequence}");
             if batches.blocking_send((id, batch)).is_err() {

@@ -66,6 +66,14 @@ impl FrameResolver {
         }
     }
 
+    /// Drops snapshots of processes that have exited; call after every
+    /// sampler of a window was resolved, since their last samples are in.
+    pub fn forget_exited(&mut self) {
+        self.processes
+            .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
+        self.identity.evict_exited();
+    }
+
     /// Processes with a snapshot.
     pub fn tracked_processes(&self) -> usize {
         self.processes.len()
@@ -76,7 +84,8 @@ impl FrameResolver {
         &mut self,
         host: &str,
         drained: &Drained,
-        period_nanos: u64,
+        profile_type: ProfileType,
+        period: u64,
         start_unix_nanos: i64,
         end_unix_nanos: i64,
     ) -> (ValidBatch, ResolveStats) {
@@ -188,8 +197,8 @@ impl FrameResolver {
             host: host.to_owned(),
             start_unix_nanos,
             end_unix_nanos,
-            profile_type: ProfileType::cpu(),
-            period: period_nanos,
+            profile_type,
+            period,
             binaries,
             samples,
             dropped,

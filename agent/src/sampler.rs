@@ -15,9 +15,10 @@ use augur_bpf::sampler::{OpenSamplerSkel, SamplerSkel, SamplerSkelBuilder};
 use augur_bpf::{DropReason, SampleKey, Stack};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
-use perf_event_open::config::{Cpu, Opts, Proc, SampleOn};
+use perf_event_open::config::{Opts, SampleOn};
 use perf_event_open::count::Counter;
-use perf_event_open::event::sw::Software;
+
+use crate::profiles::{ProfileSpec, SampleRate};
 
 /// Errors while setting up or draining the sampler.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,8 @@ pub enum SamplerError {
         #[source]
         source: libbpf_rs::Error,
     },
-    /// A perf event could not be opened or attached on a CPU.
+    /// A perf event could not be opened or attached on a CPU. ENOENT for a
+    /// hardware event means the machine has no PMU for it.
     #[error("perf event on CPU {cpu}: {source}")]
     PerfEvent {
         /// CPU number.
@@ -38,6 +40,9 @@ pub enum SamplerError {
         #[source]
         source: std::io::Error,
     },
+    /// No profile could be started.
+    #[error("no profile could be started: {0}")]
+    NothingToSample(String),
     /// The list of online CPUs could not be read.
     #[error("reading online CPUs: {0}")]
     OnlineCpus(#[source] std::io::Error),
@@ -55,8 +60,8 @@ pub enum SamplerError {
 /// How to sample.
 #[derive(Clone, Debug)]
 pub struct SamplerOptions {
-    /// Samples per second per CPU.
-    pub frequency_hz: u64,
+    /// Which event, how often.
+    pub profile: ProfileSpec,
     /// Only sample this process and its descendants.
     pub filter_tgid: Option<u32>,
     /// Longest expected time between drains; sizes the maps.
@@ -68,7 +73,12 @@ impl SamplerOptions {
     /// drain interval having distinct user and kernel stacks, with headroom
     /// for a late drain. Bounded, since the maps are preallocated.
     pub fn map_entries(&self, cpus: usize) -> u32 {
-        let per_window = self.frequency_hz as f64 * self.drain_interval.as_secs_f64() * cpus as f64;
+        // Counter profiles have no fixed rate; assume a busy 1000/s per CPU.
+        let per_second = match self.profile.rate {
+            SampleRate::Frequency(hz) => hz,
+            SampleRate::Period(_) => 1000,
+        };
+        let per_window = per_second as f64 * self.drain_interval.as_secs_f64() * cpus as f64;
         let wanted = (per_window * 2.0 * 2.0).ceil() as u64;
         wanted.clamp(1024, 262_144).next_power_of_two() as u32
     }
@@ -146,11 +156,17 @@ impl<'obj> Sampler<'obj> {
         for cpu in cpus {
             let perf_err = |source| SamplerError::PerfEvent { cpu, source };
             let opts = Opts {
-                sample_on: SampleOn::Freq(options.frequency_hz),
+                sample_on: match options.profile.rate {
+                    SampleRate::Frequency(hz) => SampleOn::Freq(hz),
+                    SampleRate::Period(n) => SampleOn::Count(n),
+                },
                 ..Opts::default()
             };
-            let counter =
-                Counter::new(Software::CpuClock, (Proc::ALL, Cpu(cpu)), &opts).map_err(perf_err)?;
+            let counter = options
+                .profile
+                .kind
+                .open_counter(cpu, &opts)
+                .map_err(perf_err)?;
             counter.attach_bpf(&prog_file).map_err(perf_err)?;
             counter.enable().map_err(perf_err)?;
             counters.push(counter);
@@ -295,7 +311,7 @@ mod tests {
     #[test]
     fn maps_hold_a_window_and_stay_bounded() {
         let options = |hz, secs| super::SamplerOptions {
-            frequency_hz: hz,
+            profile: crate::profiles::ProfileSpec::cpu(hz),
             filter_tgid: None,
             drain_interval: std::time::Duration::from_secs(secs),
         };

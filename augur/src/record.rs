@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use augur_agent::{Collector, SamplerOptions};
-use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample};
+use augur_agent::{Collector, ProfileSpec, SamplerOptions};
+use augur_profile::{BuildId, Location, Profile, RawFrame, Sample};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
 use clap::Args;
 
@@ -25,9 +25,13 @@ use crate::Format;
 /// Arguments of `augur record`.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Samples per second on each CPU.
+    /// Samples per second on each CPU (for the cpu profile).
     #[arg(long, default_value_t = 99)]
     frequency: u64,
+    /// What to sample: cpu, or a counter as NAME[:PERIOD] (page-faults,
+    /// context-switches, cycles, instructions, cache-misses, branch-misses).
+    #[arg(long = "profile", default_value = "cpu", value_parser = parse_profile_name)]
+    profile_name: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "pprof")]
     format: Format,
@@ -37,6 +41,10 @@ pub struct RecordArgs {
     /// The command to run, after `--`.
     #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
     command: Vec<String>,
+}
+
+fn parse_profile_name(text: &str) -> Result<String, String> {
+    ProfileSpec::parse(text, 99).map(|_| text.to_owned())
 }
 
 /// How often maps are drained while the command runs.
@@ -77,17 +85,20 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     drop(gate_read);
     let started = Instant::now();
 
-    let mut object = MaybeUninit::uninit();
+    let spec =
+        ProfileSpec::parse(&args.profile_name, args.frequency).map_err(anyhow::Error::msg)?;
+    let mut objects = [MaybeUninit::uninit()];
     let options = SamplerOptions {
-        frequency_hz: args.frequency,
+        profile: spec,
         filter_tgid: Some(child.id()),
         drain_interval: DRAIN_EVERY,
     };
     let mut collector = match Collector::start(
+        &[spec],
         &options,
         augur_agent::host_name(),
         augur_agent::IdentityConfig::default(),
-        &mut object,
+        &mut objects,
     ) {
         Ok(c) => c,
         Err(error) => {
@@ -106,15 +117,16 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let mut lost: HashMap<String, u64> = HashMap::new();
     let mut accumulate = |collector: &mut Collector<'_>| -> anyhow::Result<()> {
         collector.track_new_processes();
-        let (batch, _) = collector.collect().context("draining the sampler")?;
-        for (id, path) in batch.binaries {
-            paths.entry(id).or_insert(path);
-        }
-        for (reason, n) in batch.dropped {
-            *lost.entry(reason).or_default() += n;
-        }
-        for sample in batch.samples {
-            *stacks.entry(sample.frames).or_default() += sample.count;
+        for (batch, _) in collector.collect().context("draining the sampler")? {
+            for (id, path) in batch.binaries {
+                paths.entry(id).or_insert(path);
+            }
+            for (reason, n) in batch.dropped {
+                *lost.entry(reason).or_default() += n;
+            }
+            for sample in batch.samples {
+                *stacks.entry(sample.frames).or_default() += sample.count;
+            }
         }
         Ok(())
     };
@@ -134,7 +146,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let elapsed = started.elapsed();
     drop(collector);
 
-    let profile = build_profile(&args, stacks, &paths, elapsed);
+    let profile = build_profile(&args, spec, stacks, &paths, elapsed);
     let bytes = match args.format {
         Format::Pprof => augur_wire::pprof::encode(&profile).context("encoding pprof")?,
         Format::Folded => augur_profile::render::folded(&profile).into_bytes(),
@@ -169,6 +181,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
 
 fn build_profile(
     args: &RecordArgs,
+    spec: ProfileSpec,
     stacks: HashMap<Vec<RawFrame>, u64>,
     paths: &HashMap<BuildId, String>,
     elapsed: Duration,
@@ -246,8 +259,8 @@ fn build_profile(
         .unwrap_or_else(|| args.command[0].clone());
     Profile {
         service,
-        profile_type: ProfileType::cpu(),
-        period: 1_000_000_000 / args.frequency.max(1),
+        profile_type: spec.kind.profile_type(),
+        period: spec.sample_value(),
         start_unix_nanos: end - elapsed.as_nanos() as i64,
         end_unix_nanos: end,
         samples,

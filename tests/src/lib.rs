@@ -75,6 +75,12 @@ pub fn fixture_source(name: &str) -> PathBuf {
 /// returns its path. The executable name is its service name, so tests
 /// running side by side use different names.
 pub fn build_split_fixture(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    build_fixture(dir, "split.c", name)
+}
+
+/// Builds `tests/fixtures/SOURCE` with frame pointers, without inlining or
+/// sibling calls, as `dir/name`.
+pub fn build_fixture(dir: &Path, source: &str, name: &str) -> anyhow::Result<PathBuf> {
     let out = dir.join(name);
     let status = Command::new("cc")
         .args([
@@ -87,11 +93,11 @@ pub fn build_split_fixture(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
             "-o",
         ])
         .arg(&out)
-        .arg(fixture_source("split.c"))
+        .arg(fixture_source(source))
         .status()
         .context("running cc")?;
     if !status.success() {
-        bail!("cc failed to build the split fixture: {status}");
+        bail!("cc failed to build fixture {source}: {status}");
     }
     Ok(out)
 }

@@ -1,5 +1,6 @@
 //! The end-to-end suite, one module per journey.
 
+mod counters;
 mod ingest_errors;
 mod record;
 mod up;
