@@ -183,13 +183,25 @@ mod tests {
         let err = parse("frequncy_hz = 19\n").unwrap_err().to_string();
         assert!(err.contains("frequncy_hz"), "{err}");
         let mut config = crate::AgentConfig::default();
-        let err = parse("frequency_hz = 0\n").unwrap().apply(&mut config).unwrap_err();
+        let err = parse("frequency_hz = 0\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err();
         assert!(err.to_string().contains("frequency_hz"));
-        let err = parse("window = \"3 fortnights\"\n").unwrap().apply(&mut config).unwrap_err();
+        let err = parse("window = \"3 fortnights\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err();
         assert!(err.to_string().contains("window"));
-        let err = parse("server = \"127.0.0.1:7070\"\n").unwrap().apply(&mut config).unwrap_err();
+        let err = parse("server = \"127.0.0.1:7070\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err();
         assert!(err.to_string().contains("server"));
-        let err = parse("[[relabel]]\naction = \"keep\"\n").unwrap().apply(&mut config).unwrap_err();
+        let err = parse("[[relabel]]\naction = \"keep\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err();
         assert!(err.to_string().contains("rule 1"));
     }
 }

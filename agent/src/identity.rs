@@ -56,9 +56,13 @@ impl ProcessIdentity {
         if let Some(labels) = self.cache.get(&pid) {
             return labels.clone();
         }
-        let facts = ProcessFacts::read(&self.proc_root.join(pid.to_string()), self.config.version_env.as_deref());
+        let facts = ProcessFacts::read(
+            &self.proc_root.join(pid.to_string()),
+            self.config.version_env.as_deref(),
+        );
         let alive = facts.exe.is_some();
-        let labels = relabel::apply(&self.config.rules, facts.labels(&self.host, pid, comm)).map(Arc::new);
+        let labels =
+            relabel::apply(&self.config.rules, facts.labels(&self.host, pid, comm)).map(Arc::new);
         // Only cache what came from a live process; a vanished one may be a
         // recycled pid next time.
         if alive {
@@ -75,7 +79,8 @@ impl ProcessIdentity {
     /// Forgets processes that no longer exist.
     pub fn evict_exited(&mut self) {
         let root = self.proc_root.clone();
-        self.cache.retain(|pid, _| root.join(pid.to_string()).exists());
+        self.cache
+            .retain(|pid, _| root.join(pid.to_string()).exists());
     }
 }
 
@@ -103,21 +108,31 @@ impl ProcessFacts {
     /// Reads the facts of the process whose `/proc` directory is `dir`.
     pub fn read(dir: &Path, version_env: Option<&str>) -> Self {
         let exe_link = std::fs::read_link(dir.join("exe")).ok();
-        let exe = exe_link
-            .as_ref()
-            .map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_owned());
+        let exe = exe_link.as_ref().map(|p| {
+            p.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned()
+        });
         // `/proc/PID/exe` opens the running binary even if it was deleted or
         // replaced by a deploy.
         let build_id = exe.as_ref().and_then(|_| read_build_id(&dir.join("exe")));
         let cgroup = std::fs::read_to_string(dir.join("cgroup")).ok();
-        let in_pod = cgroup.as_deref().map(CgroupFacts::parse).is_some_and(|f| f.pod_uid.is_some());
+        let in_pod = cgroup
+            .as_deref()
+            .map(CgroupFacts::parse)
+            .is_some_and(|f| f.pod_uid.is_some());
         let environ = if version_env.is_some() || in_pod {
             read_environ(&dir.join("environ"))
         } else {
             HashMap::new()
         };
         let namespace = in_pod
-            .then(|| std::fs::read_to_string(dir.join("root/var/run/secrets/kubernetes.io/serviceaccount/namespace")).ok())
+            .then(|| {
+                std::fs::read_to_string(
+                    dir.join("root/var/run/secrets/kubernetes.io/serviceaccount/namespace"),
+                )
+                .ok()
+            })
             .flatten()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty());
@@ -149,14 +164,19 @@ impl ProcessFacts {
         if let Some(id) = &self.build_id {
             put("build_id", id);
         }
-        let version = self
-            .version
-            .clone()
-            .or_else(|| self.build_id.as_ref().map(|id| id.chars().take(12).collect()));
+        let version = self.version.clone().or_else(|| {
+            self.build_id
+                .as_ref()
+                .map(|id| id.chars().take(12).collect())
+        });
         if let Some(version) = &version {
             put("version", version);
         }
-        let facts = self.cgroup.as_deref().map(CgroupFacts::parse).unwrap_or_default();
+        let facts = self
+            .cgroup
+            .as_deref()
+            .map(CgroupFacts::parse)
+            .unwrap_or_default();
         if let Some(path) = &facts.path {
             put("__cgroup", path);
         }
@@ -187,7 +207,13 @@ impl ProcessFacts {
             .and_then(|u| u.strip_suffix(".service"))
             .map(str::to_owned)
             .or(exe_name)
-            .unwrap_or_else(|| if comm.is_empty() { "unknown".to_owned() } else { comm.to_owned() });
+            .unwrap_or_else(|| {
+                if comm.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    comm.to_owned()
+                }
+            });
         put("service", &service);
         labels
     }
@@ -237,7 +263,9 @@ impl CgroupFacts {
             // `hierarchy:controllers:path`; cgroup v2 is `0::path`, and the
             // v1 systemd hierarchy is `N:name=systemd:path`.
             let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
             if !(controllers.is_empty() || controllers == "name=systemd") {
@@ -264,7 +292,9 @@ impl CgroupFacts {
 /// A system service unit that names a workload; per-user managers and
 /// container scopes do not.
 fn is_service_unit(segment: &str) -> bool {
-    segment.ends_with(".service") && !segment.starts_with("user@") && container_id(segment).is_none()
+    segment.ends_with(".service")
+        && !segment.starts_with("user@")
+        && container_id(segment).is_none()
 }
 
 /// Extracts a 64-hex-digit container id from `docker-<id>.scope`,
@@ -299,7 +329,8 @@ mod tests {
 
     #[test]
     fn systemd_service_names_the_service() {
-        let l = facts("/usr/sbin/nginx", "0::/system.slice/web-frontend.service\n").labels("h", 1, "nginx");
+        let l = facts("/usr/sbin/nginx", "0::/system.slice/web-frontend.service\n")
+            .labels("h", 1, "nginx");
         assert_eq!(l["service"], "web-frontend");
         assert_eq!(l["unit"], "web-frontend.service");
         assert_eq!(l["exe"], "/usr/sbin/nginx");
@@ -353,7 +384,10 @@ mod tests {
     #[test]
     fn v1_systemd_hierarchy_is_read() {
         let text = "4:memory:/x\n1:name=systemd:/system.slice/cron.service\n0::/\n";
-        assert_eq!(CgroupFacts::parse(text).unit.as_deref(), Some("cron.service"));
+        assert_eq!(
+            CgroupFacts::parse(text).unit.as_deref(),
+            Some("cron.service")
+        );
     }
 
     #[test]

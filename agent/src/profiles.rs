@@ -21,6 +21,9 @@ use perf_event_open::event::sw::Software;
 pub enum ProfileKind {
     /// On-CPU time (cpu-clock), in nanoseconds.
     Cpu,
+    /// Time blocked off CPU, in nanoseconds, from `sched_switch`; its
+    /// "period" is the shortest block counted.
+    OffCpu,
     /// Page faults (software event).
     PageFaults,
     /// Context switches (software event).
@@ -37,8 +40,9 @@ pub enum ProfileKind {
 
 impl ProfileKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ProfileKind; 7] = [
+    pub const ALL: [ProfileKind; 8] = [
         ProfileKind::Cpu,
+        ProfileKind::OffCpu,
         ProfileKind::PageFaults,
         ProfileKind::ContextSwitches,
         ProfileKind::Cycles,
@@ -51,6 +55,7 @@ impl ProfileKind {
     pub fn name(self) -> &'static str {
         match self {
             ProfileKind::Cpu => "cpu",
+            ProfileKind::OffCpu => "off-cpu",
             ProfileKind::PageFaults => "page-faults",
             ProfileKind::ContextSwitches => "context-switches",
             ProfileKind::Cycles => "cycles",
@@ -64,6 +69,10 @@ impl ProfileKind {
     pub fn profile_type(self) -> ProfileType {
         match self {
             ProfileKind::Cpu => ProfileType::cpu(),
+            ProfileKind::OffCpu => ProfileType {
+                name: "off-cpu".to_owned(),
+                unit: "nanoseconds".to_owned(),
+            },
             other => ProfileType {
                 name: other.name().to_owned(),
                 unit: "count".to_owned(),
@@ -86,6 +95,7 @@ impl ProfileKind {
     pub fn default_period(self) -> u64 {
         match self {
             ProfileKind::Cpu => 0,
+            ProfileKind::OffCpu => 1_000_000,
             ProfileKind::PageFaults => 100,
             ProfileKind::ContextSwitches => 10,
             ProfileKind::Cycles | ProfileKind::Instructions => 10_000_000,
@@ -98,6 +108,10 @@ impl ProfileKind {
         let target = (Proc::ALL, Cpu(cpu));
         match self {
             ProfileKind::Cpu => Counter::new(Software::CpuClock, target, opts),
+            ProfileKind::OffCpu => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "off-CPU time comes from sched_switch, not a perf event",
+            )),
             ProfileKind::PageFaults => Counter::new(Software::PageFault, target, opts),
             ProfileKind::ContextSwitches => Counter::new(Software::CtxSwitch, target, opts),
             ProfileKind::Cycles => Counter::new(Hardware::CpuCycle, target, opts),
@@ -142,7 +156,8 @@ impl ProfileSpec {
     }
 
     /// Parses `NAME` or `NAME:PERIOD` (e.g. `page-faults:1`); `cpu` takes
-    /// `cpu_hz` as its frequency.
+    /// `cpu_hz` as its frequency; for `off-cpu` the number is the shortest
+    /// block counted, in nanoseconds.
     pub fn parse(text: &str, cpu_hz: u64) -> Result<Self, String> {
         let (name, period) = match text.split_once(':') {
             Some((name, period)) => (name, Some(period)),
@@ -176,8 +191,12 @@ impl ProfileSpec {
         })
     }
 
-    /// Value of one sample in the profile's unit.
+    /// Value of one sample in the profile's unit. Off-CPU counts are
+    /// nanoseconds already.
     pub fn sample_value(&self) -> u64 {
+        if self.kind == ProfileKind::OffCpu {
+            return 1;
+        }
         match self.rate {
             SampleRate::Frequency(hz) => 1_000_000_000 / hz.max(1),
             SampleRate::Period(n) => n,
@@ -215,5 +234,9 @@ mod tests {
         assert_eq!(ProfileKind::PageFaults.profile_type().name, "page-faults");
         assert_eq!(ProfileSpec::cpu(100).sample_value(), 10_000_000);
         assert!(ProfileKind::Cycles.is_hardware() && !ProfileKind::PageFaults.is_hardware());
+        let off = ProfileSpec::parse("off-cpu:5000000", 19).unwrap();
+        assert_eq!(off.rate, SampleRate::Period(5_000_000));
+        assert_eq!(off.sample_value(), 1);
+        assert_eq!(off.kind.profile_type().unit, "nanoseconds");
     }
 }

@@ -111,11 +111,12 @@ pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
         .enumerate()
         .map(|(i, r)| {
             let index = i + 1;
-            let regex = Regex::new(&format!("^(?:{})$", r.regex)).map_err(|source| RuleError::Regex {
-                index,
-                regex: r.regex.clone(),
-                source,
-            })?;
+            let regex =
+                Regex::new(&format!("^(?:{})$", r.regex)).map_err(|source| RuleError::Regex {
+                    index,
+                    regex: r.regex.clone(),
+                    source,
+                })?;
             match r.action {
                 Action::Replace if r.target_label.as_deref().is_none_or(str::is_empty) => {
                     return Err(RuleError::MissingTarget { index });
@@ -142,7 +143,10 @@ pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
 
 /// Applies `rules` in order. Returns `None` when a rule drops the process;
 /// otherwise the final labels without meta labels.
-pub fn apply(rules: &[Rule], mut labels: BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+pub fn apply(
+    rules: &[Rule],
+    mut labels: BTreeMap<String, String>,
+) -> Option<BTreeMap<String, String>> {
     for rule in rules {
         let value = || {
             rule.source_labels
@@ -175,7 +179,9 @@ pub fn apply(rules: &[Rule], mut labels: BTreeMap<String, String>) -> Option<BTr
                 }
             }
             Action::LabelDrop => labels.retain(|name, _| !rule.regex.is_match(name)),
-            Action::LabelKeep => labels.retain(|name, _| name.starts_with("__") || rule.regex.is_match(name)),
+            Action::LabelKeep => {
+                labels.retain(|name, _| name.starts_with("__") || rule.regex.is_match(name))
+            }
         }
     }
     labels.retain(|name, _| !name.starts_with("__"));
@@ -196,7 +202,10 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -212,7 +221,11 @@ mod tests {
         );
         let out = apply(
             &r,
-            labels(&[("service", "python3"), ("unit", "payments-api.service"), ("__comm", "python3")]),
+            labels(&[
+                ("service", "python3"),
+                ("unit", "payments-api.service"),
+                ("__comm", "python3"),
+            ]),
         )
         .unwrap();
         assert_eq!(out["service"], "payments");
@@ -236,20 +249,38 @@ mod tests {
 
     #[test]
     fn keep_and_drop_decide_whether_a_process_is_profiled() {
-        let keep = rules("[[relabel]]\naction = \"keep\"\nsource_labels = [\"service\"]\nregex = \"web|db\"\n");
+        let keep = rules(
+            "[[relabel]]\naction = \"keep\"\nsource_labels = [\"service\"]\nregex = \"web|db\"\n",
+        );
         assert!(apply(&keep, labels(&[("service", "web")])).is_some());
         assert!(apply(&keep, labels(&[("service", "cron")])).is_none());
-        let drop = rules("[[relabel]]\naction = \"drop\"\nsource_labels = [\"__comm\"]\nregex = \"kworker/.*\"\n");
-        assert!(apply(&drop, labels(&[("service", "k"), ("__comm", "kworker/0:1")])).is_none());
+        let drop = rules(
+            "[[relabel]]\naction = \"drop\"\nsource_labels = [\"__comm\"]\nregex = \"kworker/.*\"\n",
+        );
+        assert!(
+            apply(
+                &drop,
+                labels(&[("service", "k"), ("__comm", "kworker/0:1")])
+            )
+            .is_none()
+        );
     }
 
     #[test]
     fn labeldrop_and_labelkeep_prune_names() {
         let r = rules("[[relabel]]\naction = \"labeldrop\"\nregex = \"exe|unit\"\n");
-        let out = apply(&r, labels(&[("service", "s"), ("exe", "/x"), ("unit", "u")])).unwrap();
+        let out = apply(
+            &r,
+            labels(&[("service", "s"), ("exe", "/x"), ("unit", "u")]),
+        )
+        .unwrap();
         assert_eq!(out.keys().collect::<Vec<_>>(), ["service"]);
         let r = rules("[[relabel]]\naction = \"labelkeep\"\nregex = \"service|host\"\n");
-        let out = apply(&r, labels(&[("service", "s"), ("host", "h"), ("exe", "/x")])).unwrap();
+        let out = apply(
+            &r,
+            labels(&[("service", "s"), ("host", "h"), ("exe", "/x")]),
+        )
+        .unwrap();
         assert_eq!(out.keys().collect::<Vec<_>>(), ["host", "service"]);
     }
 
@@ -265,7 +296,11 @@ mod tests {
             replacement = "$1/$2"
             "#,
         );
-        let out = apply(&r, labels(&[("namespace", "shop"), ("pod", "cart-7d9f8b-x2k4q")])).unwrap();
+        let out = apply(
+            &r,
+            labels(&[("namespace", "shop"), ("pod", "cart-7d9f8b-x2k4q")]),
+        )
+        .unwrap();
         assert_eq!(out["service"], "shop/cart");
     }
 
@@ -279,7 +314,10 @@ mod tests {
             let file: File = toml::from_str(text).unwrap();
             compile(&file.relabel).unwrap_err().to_string()
         };
-        assert!(bad("[[relabel]]\nsource_labels=[\"a\"]\nregex = \"(\"\ntarget_label=\"b\"\n").contains("rule 1"));
+        assert!(
+            bad("[[relabel]]\nsource_labels=[\"a\"]\nregex = \"(\"\ntarget_label=\"b\"\n")
+                .contains("rule 1")
+        );
         assert!(bad("[[relabel]]\nsource_labels=[\"a\"]\n").contains("needs target_label"));
         assert!(bad("[[relabel]]\naction=\"drop\"\n").contains("needs source_labels"));
     }

@@ -146,9 +146,18 @@ impl FrameResolver {
             };
             let mut frames = Vec::new();
             match drained.stacks.get(&key.kernel_stack) {
-                Some(ips) => {
-                    frames.extend(lookup_addrs(ips).map(|a| self.kernel_names[&a].clone()))
-                }
+                Some(ips) => frames.extend(
+                    lookup_addrs(ips)
+                        .map(|a| {
+                            self.kernel_names
+                                .get(&a)
+                                .cloned()
+                                .unwrap_or_else(|| unknown("kernel address not resolved"))
+                        })
+                        // A stack taken inside a tracepoint starts with the
+                        // BPF program and its trampoline; they are ours.
+                        .skip_while(is_bpf_frame),
+                ),
                 None if key.kernel_stack != STACK_NONE => {
                     stats.stack_lost += count;
                     frames.push(unknown("kernel stack lost"));
@@ -160,9 +169,12 @@ impl FrameResolver {
                     stats.process_exited += count;
                     frames.push(unknown("process exited"));
                 }
-                Some(ips) => {
-                    frames.extend(lookup_addrs(ips).map(|a| user_frames[&(key.tgid, a)].clone()))
-                }
+                Some(ips) => frames.extend(lookup_addrs(ips).map(|a| {
+                    user_frames
+                        .get(&(key.tgid, a))
+                        .cloned()
+                        .unwrap_or_else(|| unknown("not normalized"))
+                })),
                 None if key.user_stack != STACK_NONE => {
                     stats.stack_lost += count;
                     frames.push(unknown("user stack lost"));
@@ -178,12 +190,6 @@ impl FrameResolver {
                 count: *count,
             });
         }
-
-        // Snapshots of processes that have exited are no longer needed: their
-        // last samples were just resolved.
-        self.processes
-            .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
-        self.identity.evict_exited();
 
         let mut dropped: BTreeMap<String, u64> = drained
             .drops
@@ -310,6 +316,11 @@ fn user_frame(offset: u64, meta: Option<&UserMeta<'_>>) -> (RawFrame, Option<Str
         Some(UserMeta::Unknown(u)) => (unknown(&u.reason.to_string()), None),
         _ => (unknown("unmapped"), None),
     }
+}
+
+fn is_bpf_frame(frame: &RawFrame) -> bool {
+    matches!(frame, RawFrame::Kernel { function, .. }
+        if function.starts_with("bpf_prog_") || function.starts_with("bpf_trace_run"))
 }
 
 fn unknown(reason: &str) -> RawFrame {

@@ -1,5 +1,6 @@
-//! The kernel half of the agent: loads the BPF sampler, opens one cpu-clock
-//! perf event per online CPU, and drains the idle map generation.
+//! The kernel half of the agent: loads a BPF program (the perf-event
+//! sampler with one perf event per online CPU, or the off-CPU program on
+//! `sched_switch`), and drains the idle map generation.
 //!
 //! Draining flips the generation the BPF program writes to, waits for
 //! programs already running to finish, then reads and clears the old maps at
@@ -11,14 +12,15 @@ use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use augur_bpf::sampler::{OpenSamplerSkel, SamplerSkel, SamplerSkelBuilder};
+use augur_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
+use augur_bpf::sampler::{SamplerSkel, SamplerSkelBuilder};
 use augur_bpf::{DropReason, SampleKey, Stack};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, MapMut, OpenObject};
 use perf_event_open::config::{Opts, SampleOn};
 use perf_event_open::count::Counter;
 
-use crate::profiles::{ProfileSpec, SampleRate};
+use crate::profiles::{ProfileKind, ProfileSpec, SampleRate};
 
 /// Errors while setting up or draining the sampler.
 #[derive(Debug, thiserror::Error)]
@@ -95,101 +97,153 @@ pub struct Drained {
     pub drops: Vec<(DropReason, u64)>,
 }
 
+/// The loaded BPF program behind a sampler.
+enum Program<'obj> {
+    /// `sampler.bpf.c`, fed by perf events.
+    PerfEvent(SamplerSkel<'obj>),
+    /// `offcpu.bpf.c`, on `sched_switch`.
+    OffCpu(OffcpuSkel<'obj>),
+}
+
+/// The maps both programs share, borrowed for one drain.
+struct SharedMaps<'a, 'obj> {
+    counts: [&'a MapMut<'obj>; 2],
+    stacks: [&'a MapMut<'obj>; 2],
+    drops: &'a MapMut<'obj>,
+    generation: &'a mut u32,
+}
+
+macro_rules! shared_maps {
+    ($skel:expr) => {{
+        let maps = &mut $skel.maps;
+        SharedMaps {
+            counts: [&maps.counts_0, &maps.counts_1],
+            stacks: [&maps.stacks_0, &maps.stacks_1],
+            drops: &maps.drops,
+            generation: &mut maps.bss_data.as_deref_mut().expect("program has .bss").generation,
+        }
+    }};
+}
+
+/// Sizes the generation maps and sets the process filter before loading.
+macro_rules! configure {
+    ($open:expr, $entries:expr, $filter:expr) => {{
+        for map in [
+            &mut $open.maps.stacks_0,
+            &mut $open.maps.stacks_1,
+            &mut $open.maps.counts_0,
+            &mut $open.maps.counts_1,
+        ] {
+            map.set_max_entries($entries).map_err(|source| SamplerError::Load { source })?;
+        }
+        if let Some(tgid) = $filter {
+            $open.maps.rodata_data.as_deref_mut().expect("program has .rodata").filter_tgid = tgid;
+        }
+    }};
+}
+
+impl<'obj> Program<'obj> {
+    fn shared(&mut self) -> SharedMaps<'_, 'obj> {
+        match self {
+            Program::PerfEvent(skel) => shared_maps!(skel),
+            Program::OffCpu(skel) => shared_maps!(skel),
+        }
+    }
+
+    fn new_pids_map(&self) -> &MapMut<'obj> {
+        match self {
+            Program::PerfEvent(skel) => &skel.maps.new_pids,
+            Program::OffCpu(skel) => &skel.maps.new_pids,
+        }
+    }
+}
+
+/// Stacks kept from earlier drains, for off-CPU counts that arrive after the
+/// drain that cleared their stacks (a thread blocked across a window).
+const STACK_GENERATIONS_KEPT: u32 = 6;
+
 /// A loaded, attached sampler. Dropping it detaches everything.
 pub struct Sampler<'obj> {
-    skel: SamplerSkel<'obj>,
-    counters: Vec<Counter>,
-    _exit_link: Option<Link>,
+    program: Program<'obj>,
+    /// Perf events feeding the program; closing them stops sampling.
+    _counters: Vec<Counter>,
+    _links: Vec<Link>,
+    cpus: usize,
     generation: u32,
     drops_seen: [u64; DropReason::ALL.len()],
+    /// Off-CPU only: stack hash -> (frames, drain in which it was last seen).
+    recent_stacks: HashMap<u64, (Vec<u64>, u32)>,
 }
 
 impl<'obj> Sampler<'obj> {
-    /// Loads the BPF program and starts sampling on every online CPU.
-    pub fn start(
-        options: &SamplerOptions,
-        object: &'obj mut MaybeUninit<OpenObject>,
-    ) -> Result<Self, SamplerError> {
-        let mut open: OpenSamplerSkel<'obj> = SamplerSkelBuilder::default()
-            .open(object)
-            .map_err(|source| SamplerError::Load { source })?;
+    /// Loads the BPF program for `options.profile` and starts sampling on
+    /// every online CPU.
+    pub fn start(options: &SamplerOptions, object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self, SamplerError> {
         let cpus = online_cpus().map_err(SamplerError::OnlineCpus)?;
         let entries = options.map_entries(cpus.len());
-        for map in [
-            &mut open.maps.stacks_0,
-            &mut open.maps.stacks_1,
-            &mut open.maps.counts_0,
-            &mut open.maps.counts_1,
-        ] {
-            map.set_max_entries(entries)
-                .map_err(|source| SamplerError::Load { source })?;
-        }
-        tracing::debug!(entries, cpus = cpus.len(), "sizing sampler maps");
-        if let Some(tgid) = options.filter_tgid {
-            open.maps
-                .rodata_data
-                .as_deref_mut()
-                .expect("sampler has .rodata")
-                .filter_tgid = tgid;
-        }
-        let skel = open
-            .load()
-            .map_err(|source| SamplerError::Load { source })?;
-        // Without the exit hook a recycled pid is not re-announced; its
-        // process is then normalized at drain time, which still works.
-        let exit_link = match skel.progs.process_exit.attach() {
-            Ok(link) => Some(link),
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch process exits; recycled pids are normalized late");
-                None
-            }
-        };
-
-        let prog_fd = skel
-            .progs
-            .sample_stack
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| SamplerError::PerfEvent { cpu: 0, source: e })?;
-        let prog_file = File::from(prog_fd);
+        tracing::debug!(entries, cpus = cpus.len(), profile = %options.profile.kind, "sizing sampler maps");
+        let load = |source| SamplerError::Load { source };
+        let mut links = Vec::new();
         let mut counters = Vec::new();
-        for cpu in cpus {
-            let perf_err = |source| SamplerError::PerfEvent { cpu, source };
-            let opts = Opts {
-                sample_on: match options.profile.rate {
-                    SampleRate::Frequency(hz) => SampleOn::Freq(hz),
-                    SampleRate::Period(n) => SampleOn::Count(n),
-                },
-                ..Opts::default()
-            };
-            let counter = options
-                .profile
-                .kind
-                .open_counter(cpu, &opts)
-                .map_err(perf_err)?;
-            counter.attach_bpf(&prog_file).map_err(perf_err)?;
-            counter.enable().map_err(perf_err)?;
-            counters.push(counter);
-        }
+        let program = if options.profile.kind == ProfileKind::OffCpu {
+            let mut open = OffcpuSkelBuilder::default().open(object).map_err(load)?;
+            configure!(open, entries, options.filter_tgid);
+            if let SampleRate::Period(min_block_ns) = options.profile.rate {
+                open.maps.rodata_data.as_deref_mut().expect("program has .rodata").min_block_ns = min_block_ns;
+            }
+            let skel = open.load().map_err(load)?;
+            links.push(skel.progs.switch_task.attach().map_err(load)?);
+            links.extend(exit_hook(skel.progs.process_exit.attach()));
+            Program::OffCpu(skel)
+        } else {
+            let mut open = SamplerSkelBuilder::default().open(object).map_err(load)?;
+            configure!(open, entries, options.filter_tgid);
+            let skel = open.load().map_err(load)?;
+            links.extend(exit_hook(skel.progs.process_exit.attach()));
+            let prog_fd = skel
+                .progs
+                .sample_stack
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| SamplerError::PerfEvent { cpu: 0, source: e })?;
+            let prog_file = File::from(prog_fd);
+            for &cpu in &cpus {
+                let perf_err = |source| SamplerError::PerfEvent { cpu, source };
+                let opts = Opts {
+                    sample_on: match options.profile.rate {
+                        SampleRate::Frequency(hz) => SampleOn::Freq(hz),
+                        SampleRate::Period(n) => SampleOn::Count(n),
+                    },
+                    ..Opts::default()
+                };
+                let counter = options.profile.kind.open_counter(cpu, &opts).map_err(perf_err)?;
+                counter.attach_bpf(&prog_file).map_err(perf_err)?;
+                counter.enable().map_err(perf_err)?;
+                counters.push(counter);
+            }
+            Program::PerfEvent(skel)
+        };
         Ok(Self {
-            skel,
-            counters,
-            _exit_link: exit_link,
+            program,
+            _counters: counters,
+            _links: links,
+            cpus: cpus.len(),
             generation: 0,
             drops_seen: [0; DropReason::ALL.len()],
+            recent_stacks: HashMap::new(),
         })
     }
 
     /// Number of CPUs being sampled.
     pub fn cpus(&self) -> usize {
-        self.counters.len()
+        self.cpus
     }
 
     /// Processes sampled for the first time since the last call.
     pub fn new_pids(&self) -> Vec<u32> {
         let mut pids = Vec::new();
         // A queue pops with an empty key; None means empty.
-        while let Ok(Some(value)) = self.skel.maps.new_pids.lookup_and_delete(&[]) {
+        while let Ok(Some(value)) = self.program.new_pids_map().lookup_and_delete(&[]) {
             if let Ok(bytes) = value[..4].try_into() {
                 pids.push(u32::from_ne_bytes(bytes));
             }
@@ -197,40 +251,49 @@ impl<'obj> Sampler<'obj> {
         pids
     }
 
+    /// Off-CPU counts can arrive a window after their stacks were drained
+    /// (the thread blocked across a drain): fill them in from stacks kept
+    /// from recent drains, and keep this drain's stacks for later.
+    fn remember_stacks(&mut self, drained: &mut Drained) {
+        let now = self.generation;
+        for (hash, frames) in &drained.stacks {
+            self.recent_stacks.insert(*hash, (frames.clone(), now));
+        }
+        for (key, _) in &drained.counts {
+            for hash in [key.user_stack, key.kernel_stack] {
+                if let (false, Some((frames, seen))) =
+                    (drained.stacks.contains_key(&hash), self.recent_stacks.get_mut(&hash))
+                {
+                    *seen = now;
+                    drained.stacks.insert(hash, frames.clone());
+                }
+            }
+        }
+        self.recent_stacks
+            .retain(|_, (_, seen)| now.wrapping_sub(*seen) < STACK_GENERATIONS_KEPT);
+    }
+
     /// Switches the BPF program to the other map generation and returns
     /// everything the previous one collected.
     pub fn drain(&mut self) -> Result<Drained, SamplerError> {
-        let old = self.generation & 1;
+        let off_cpu = matches!(self.program, Program::OffCpu(_));
+        let old = (self.generation & 1) as usize;
         self.generation = self.generation.wrapping_add(1);
-        let bss = self
-            .skel
-            .maps
-            .bss_data
-            .as_deref_mut()
-            .expect("sampler has .bss");
-        // SAFETY: `bss` is the live mmap of the BPF program's .bss; a volatile
-        // write makes the flip visible to the program immediately.
-        unsafe { std::ptr::write_volatile(&mut bss.generation, self.generation) };
-        // A perf-event BPF program runs for microseconds with preemption off;
-        // after this pause none can still be writing the old generation.
+        let maps = self.program.shared();
+        // SAFETY: `generation` lives in the live mmap of the program's .bss; a
+        // volatile write makes the flip visible to the program immediately.
+        unsafe { std::ptr::write_volatile(maps.generation, self.generation) };
+        // A BPF program runs for microseconds with preemption off; after
+        // this pause none can still be writing the old generation.
         std::thread::sleep(Duration::from_millis(5));
-
-        let maps = &self.skel.maps;
-        let (counts_map, stacks_map) = if old == 0 {
-            (&maps.counts_0, &maps.stacks_0)
-        } else {
-            (&maps.counts_1, &maps.stacks_1)
-        };
+        let (counts_map, stacks_map) = (maps.counts[old], maps.stacks[old]);
 
         let mut drained = Drained::default();
         let keys: Vec<Vec<u8>> = counts_map.keys().collect();
         for key_bytes in &keys {
             let value = counts_map
                 .lookup(key_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map {
-                    map: "counts",
-                    source,
-                })?;
+                .map_err(|source| SamplerError::Map { map: "counts", source })?;
             let (Some(value), Ok(key)) = (value, plain::from_bytes::<SampleKey>(key_bytes)) else {
                 continue;
             };
@@ -249,23 +312,17 @@ impl<'obj> Sampler<'obj> {
             let hash = u64::from_ne_bytes(hash_bytes[..8].try_into().expect("u64 key"));
             let value = stacks_map
                 .lookup(hash_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map {
-                    map: "stacks",
-                    source,
-                })?;
-            if let Some(stack) = value
-                .as_deref()
-                .and_then(|v| plain::from_bytes::<Stack>(v).ok())
-            {
+                .map_err(|source| SamplerError::Map { map: "stacks", source })?;
+            if let Some(stack) = value.as_deref().and_then(|v| plain::from_bytes::<Stack>(v).ok()) {
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
             let _ = stacks_map.delete(hash_bytes);
         }
+        let drops_map = maps.drops;
 
         for reason in DropReason::ALL {
             let index = (reason as u32).to_ne_bytes();
-            let per_cpu = maps
-                .drops
+            let per_cpu = drops_map
                 .lookup_percpu(&index, MapFlags::ANY)
                 .map_err(|source| SamplerError::Map {
                     map: "drops",
@@ -282,8 +339,19 @@ impl<'obj> Sampler<'obj> {
             }
             *slot = total;
         }
+        if off_cpu {
+            self.remember_stacks(&mut drained);
+        }
         Ok(drained)
     }
+}
+
+fn exit_hook(attached: Result<Link, libbpf_rs::Error>) -> Option<Link> {
+    // Without the exit hook a recycled pid is not re-announced; its process
+    // is then normalized at drain time, which still works.
+    attached
+        .inspect_err(|error| tracing::warn!(%error, "cannot watch process exits; recycled pids are normalized late"))
+        .ok()
 }
 
 /// CPUs listed in `/sys/devices/system/cpu/online` (e.g. `0-3,5`).

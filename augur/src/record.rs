@@ -160,7 +160,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", args.output.display()))?;
     let total = profile.total();
     eprintln!(
-        "augur record: {total} samples over {:.1}s written to {}{}",
+        "augur record: {} {} of {} over {:.1}s written to {}{}",
+        total.saturating_mul(profile.period),
+        profile.profile_type.unit,
+        profile.profile_type.name,
         elapsed.as_secs_f64(),
         args.output.display(),
         if lost.is_empty() {

@@ -1,5 +1,9 @@
 //! Augur's BPF programs and the ABI user space shares with them.
 //!
+//! Programs: `sampler` counts stacks on perf event overflows (on-CPU time,
+//! counters); `offcpu` weighs stacks by the time threads spent blocked. Both
+//! share the stack capture in `src/bpf/stacks.h`.
+//!
 //! `build.rs` compiles `src/bpf/*.bpf.c` with clang (via libbpf-cargo) against
 //! the checked-in `include/vmlinux.h` and generates a libbpf-rs skeleton for
 //! each. This crate exposes those skeletons and `#[repr(C)]` mirrors of the
@@ -16,6 +20,19 @@ pub mod sampler {
         rust_2018_idioms
     )]
     include!(concat!(env!("OUT_DIR"), "/sampler.skel.rs"));
+}
+
+/// Generated skeleton of `offcpu.bpf.c`.
+pub mod offcpu {
+    #![allow(
+        missing_docs,
+        clippy::all,
+        clippy::pedantic,
+        non_camel_case_types,
+        unsafe_op_in_unsafe_fn,
+        rust_2018_idioms
+    )]
+    include!(concat!(env!("OUT_DIR"), "/offcpu.skel.rs"));
 }
 
 /// Length of `comm` in the kernel's `task_struct`.

@@ -2,5 +2,6 @@
 
 mod counters;
 mod ingest_errors;
+mod offcpu;
 mod record;
 mod up;

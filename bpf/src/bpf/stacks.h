@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Stack capture shared by the BPF programs: stacks are stored under a 64-bit
+ * hash of their frames in generation-swapped hash maps, with per-CPU scratch
+ * space and per-CPU drop counters. Include once per program, after
+ * vmlinux.h and the libbpf headers.
+ */
+#ifndef AUGUR_STACKS_H
+#define AUGUR_STACKS_H
+
+#include "sampler.h"
+
+#define EFAULT 14
+#define EEXIST 17
+#define MAX_ANCESTRY 16
+
+/* Only sample this process and its descendants when non-zero (augur record). */
+const volatile __u32 filter_tgid = 0;
+
+/* Which generation of maps the program writes to; flipped by the agent. */
+__u32 generation = 0;
+
+#define STACKS_MAP(name)                                                       \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_HASH);                               \
+		__type(key, __u64);                                            \
+		__type(value, struct stack);                                   \
+		__uint(max_entries, 16384);                                    \
+	} name SEC(".maps")
+
+#define COUNTS_MAP(name)                                                       \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_HASH);                               \
+		__type(key, struct sample_key);                                \
+		__type(value, __u64);                                          \
+		__uint(max_entries, 16384);                                    \
+	} name SEC(".maps")
+
+STACKS_MAP(stacks_0);
+STACKS_MAP(stacks_1);
+COUNTS_MAP(counts_0);
+COUNTS_MAP(counts_1);
+
+/* Scratch space for one stack; too big for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct stack);
+	__uint(max_entries, 1);
+} scratch SEC(".maps");
+
+/* Processes already announced to the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 32768);
+} seen_pids SEC(".maps");
+
+/*
+ * Processes sampled for the first time: the agent reads their memory maps
+ * right away, so a process that exits before the next drain is still
+ * normalized.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(value_size, sizeof(__u32));
+	__uint(max_entries, 4096);
+} new_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, DROP_REASON_COUNT);
+} drops SEC(".maps");
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *slot = bpf_map_lookup_elem(&drops, &reason);
+
+	if (slot)
+		*slot += 1;
+}
+
+/* True when the current task belongs to filter_tgid's process tree. */
+static __always_inline int in_filtered_tree(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	for (int i = 0; i < MAX_ANCESTRY; i++) {
+		if (!task)
+			return 0;
+		if (BPF_CORE_READ(task, tgid) == filter_tgid)
+			return 1;
+		task = BPF_CORE_READ(task, real_parent);
+	}
+	return 0;
+}
+
+/*
+ * Takes the user or kernel stack into scratch space, stores it in `stacks`
+ * under its hash if it is new, and returns the hash (or STACK_NONE or
+ * STACK_LOST).
+ */
+static __always_inline __u64 take_stack(void *ctx, void *stacks, __u64 flags,
+					__u32 error_reason)
+{
+	__u32 zero = 0;
+	struct stack *st = bpf_map_lookup_elem(&scratch, &zero);
+	long bytes;
+	__u64 hash = 0xcbf29ce484222325ULL;
+
+	if (!st)
+		return STACK_LOST;
+	bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), flags);
+	if (bytes == 0 || bytes == -EFAULT)
+		return STACK_NONE;
+	if (bytes < 0) {
+		count_drop(error_reason);
+		return STACK_LOST;
+	}
+	st->len = bytes / sizeof(__u64);
+	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
+		if (i >= st->len)
+			break;
+		/* FNV-1a over whole words, then a final avalanche below. */
+		hash = (hash ^ st->ips[i]) * 0x100000001b3ULL;
+	}
+	hash ^= hash >> 33;
+	hash *= 0xff51afd7ed558ccdULL;
+	hash ^= hash >> 33;
+	if (hash <= STACK_LOST)
+		hash += 2;
+
+	if (bpf_map_lookup_elem(stacks, &hash))
+		return hash;
+	long err = bpf_map_update_elem(stacks, &hash, st, BPF_NOEXIST);
+	if (err == 0 || err == -EEXIST)
+		return hash;
+	count_drop(DROP_STACKS_FULL);
+	return STACK_LOST;
+}
+
+
+/* Adds `value` to the count of `key` in `counts`. */
+static __always_inline void add_count(void *counts, struct sample_key *key, __u64 value)
+{
+	__u64 *count = bpf_map_lookup_elem(counts, key);
+
+	if (count) {
+		__sync_fetch_and_add(count, value);
+		return;
+	}
+	if (bpf_map_update_elem(counts, key, &value, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU may have inserted the same key meanwhile. */
+	count = bpf_map_lookup_elem(counts, key);
+	if (count)
+		__sync_fetch_and_add(count, value);
+	else
+		count_drop(DROP_COUNTS_FULL);
+}
+
+/* Announces a process sampled for the first time to the agent. */
+static __always_inline void announce(__u32 tgid)
+{
+	__u8 yes = 1;
+
+	if (bpf_map_lookup_elem(&seen_pids, &tgid))
+		return;
+	bpf_map_update_elem(&seen_pids, &tgid, &yes, BPF_ANY);
+	if (bpf_map_push_elem(&new_pids, &tgid, 0))
+		count_drop(DROP_NEW_PID_QUEUE_FULL);
+}
+
+/* A process exited: forget it, so a new process reusing the pid is announced. */
+SEC("tp_btf/sched_process_exit")
+int process_exit(u64 *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	/* Only the thread group leader's exit ends the process. */
+	if ((__u32)id == tgid)
+		bpf_map_delete_elem(&seen_pids, &tgid);
+	return 0;
+}
+
+#endif
