@@ -3,7 +3,8 @@
 //! A sampling thread owns the BPF [`sampler`], drains it every window, and
 //! [`resolve`]s the raw stacks into a batch whose user frames are
 //! `(build-id, file offset)` and whose processes carry [`identity`] labels.
-//! The async [`ship`]per compresses and pushes batches to the aggregator.
+//! The async [`ship`]per compresses batches into a durable on-disk [`spool`]
+//! and pushes them from there to the aggregator.
 //! [`Collector`] is the sampling half on its own, for `augur record`.
 //!
 //! Cost grows with sample frequency x CPUs (map entries per drain) and with
@@ -13,13 +14,16 @@
 pub mod config;
 pub mod identity;
 pub mod metrics;
+pub mod perfmap;
 pub mod profiles;
 pub mod relabel;
 pub mod resolve;
 pub mod sampler;
 pub mod ship;
+pub mod spool;
 
 use std::mem::MaybeUninit;
+use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,12 +53,18 @@ pub struct AgentConfig {
     pub window: Duration,
     /// Host name put on every process.
     pub host: String,
-    /// Batches kept in memory while the server is away.
+    /// Unused since batches wait in the on-disk spool (`spool_max_bytes`
+    /// bounds it); kept so existing configurations still build.
     pub max_backlog: usize,
     /// How processes are named and which are profiled.
     pub identity: IdentityConfig,
     /// Counter profiles taken besides on-CPU time.
     pub counter_profiles: Vec<ProfileSpec>,
+    /// Directory of the on-disk spool: batches wait there until the server
+    /// acknowledged them, across restarts.
+    pub spool_dir: PathBuf,
+    /// Bound of the spool in bytes; beyond it the oldest batches are dropped.
+    pub spool_max_bytes: u64,
 }
 
 impl AgentConfig {
@@ -76,6 +86,8 @@ impl Default for AgentConfig {
             max_backlog: 360,
             identity: IdentityConfig::default(),
             counter_profiles: Vec::new(),
+            spool_dir: PathBuf::from("/var/lib/augur/spool"),
+            spool_max_bytes: spool::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -217,6 +229,9 @@ pub enum AgentError {
     /// The sampling thread died.
     #[error("the sampling thread panicked")]
     ThreadPanicked,
+    /// Shipping could not start (spool directory, server URL).
+    #[error(transparent)]
+    Shipper(#[from] ship::ShipperError),
 }
 
 /// A running agent; [`RunningAgent::stop`] drains, ships the last window and
@@ -225,6 +240,7 @@ pub struct RunningAgent {
     stop: std_mpsc::Sender<()>,
     sampling: std::thread::JoinHandle<Result<(), SamplerError>>,
     shipping: tokio::task::JoinHandle<()>,
+    metrics: AgentMetrics,
 }
 
 impl RunningAgent {
@@ -236,6 +252,7 @@ impl RunningAgent {
             .map_err(|_| AgentError::ThreadPanicked)?
             .map_err(|_| AgentError::ThreadPanicked)?;
         let _ = self.shipping.await;
+        tracing::info!(summary = %self.metrics.summary(), "agent stopped");
         Ok(sampling?)
     }
 }
@@ -243,6 +260,13 @@ impl RunningAgent {
 /// Starts the agent: a sampling thread and a shipping task on the current
 /// tokio runtime. Returns once sampling is attached on every CPU.
 pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<RunningAgent, AgentError> {
+    let shipper = ship::ShipperConfig {
+        server: config.server.clone(),
+        spool_dir: config.spool_dir.clone(),
+        spool_max_bytes: config.spool_max_bytes,
+        compression_level: 3,
+    };
+    let shipper = ship::Shipper::open(shipper, metrics.clone())?;
     let (batch_tx, batch_rx) = mpsc::channel::<(String, ValidBatch)>(16);
     let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<usize, SamplerError>>();
@@ -252,12 +276,7 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
         .name("augur-sampler".into())
         .spawn(move || sampling_loop(thread_config, batch_tx, stop_rx, ready_tx, thread_metrics))
         .expect("spawning the sampler thread");
-    let shipper = ship::ShipperConfig {
-        server: config.server.clone(),
-        max_backlog: config.max_backlog,
-        compression_level: 3,
-    };
-    let shipping = tokio::spawn(ship::ship(shipper, batch_rx, metrics));
+    let shipping = tokio::spawn(shipper.run(batch_rx));
     match ready_rx.await {
         Ok(Ok(cpus)) => {
             tracing::info!(cpus, frequency_hz = config.frequency_hz, window = ?config.window, "agent sampling");
@@ -265,6 +284,7 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
                 stop: stop_tx,
                 sampling,
                 shipping,
+                metrics,
             })
         }
         Ok(Err(error)) => Err(error.into()),

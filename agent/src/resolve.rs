@@ -15,6 +15,7 @@ use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
 use blazesym::symbolize::{self, Symbolized};
 
 use crate::identity::{IdentityConfig, ProcessIdentity};
+use crate::perfmap::PerfMaps;
 use crate::sampler::Drained;
 
 /// Resolves drains into batches; keeps caches across drains.
@@ -27,6 +28,7 @@ pub struct FrameResolver {
     processes: HashMap<u32, Normalizer>,
     kernel: symbolize::Symbolizer,
     kernel_names: HashMap<u64, RawFrame>,
+    perf_maps: PerfMaps,
 }
 
 /// What one resolution produced besides the batch.
@@ -51,6 +53,7 @@ impl FrameResolver {
             processes: HashMap::new(),
             kernel: symbolize::Symbolizer::new(),
             kernel_names: HashMap::new(),
+            perf_maps: PerfMaps::default(),
         }
     }
 
@@ -72,6 +75,7 @@ impl FrameResolver {
         self.processes
             .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
         self.identity.evict_exited();
+        self.perf_maps.retain_alive();
     }
 
     /// Processes with a snapshot.
@@ -121,7 +125,19 @@ impl FrameResolver {
             addrs.dedup();
             match self.normalize(pid, &addrs) {
                 Ok(frames) => {
-                    for (addr, (frame, path)) in addrs.iter().zip(frames) {
+                    for (addr, (mut frame, path)) in addrs.iter().zip(frames) {
+                        // Code outside any file, such as a JIT's: its perf
+                        // map, if it writes one, names it.
+                        if matches!(frame, RawFrame::Unknown { .. }) {
+                            if let Some(name) =
+                                self.perf_maps.get(pid).and_then(|m| m.lookup(*addr))
+                            {
+                                frame = RawFrame::Named {
+                                    function: name.to_owned(),
+                                    origin: "jit".to_owned(),
+                                };
+                            }
+                        }
                         if let (RawFrame::User { build_id, .. }, Some(path)) = (&frame, path) {
                             binary_index.entry(build_id.clone()).or_insert_with(|| {
                                 binaries.push((build_id.clone(), path));
@@ -312,7 +328,14 @@ fn user_frame(offset: u64, meta: Option<&UserMeta<'_>>) -> (RawFrame, Option<Str
             ),
             _ => (unknown("no build-id"), None),
         },
-        Some(UserMeta::Sym(sym)) => (unknown(&format!("vdso {}", sym.name)), None),
+        // blazesym names what only this host can: the vDSO.
+        Some(UserMeta::Sym(sym)) => (
+            RawFrame::Named {
+                function: sym.name.to_string(),
+                origin: "vdso".to_owned(),
+            },
+            None,
+        ),
         Some(UserMeta::Unknown(u)) => (unknown(&u.reason.to_string()), None),
         _ => (unknown("unmapped"), None),
     }

@@ -106,6 +106,15 @@ pub enum RawFrame {
         /// Module name for frames in loadable modules.
         module: Option<String>,
     },
+    /// A user-space frame that only its host could name, because no file
+    /// off the host describes it: JIT-compiled code named by a perf map
+    /// (`/tmp/perf-PID.map`), or the vDSO.
+    Named {
+        /// Function name as the host knew it.
+        function: String,
+        /// Where the name came from, e.g. `jit` or `vdso`.
+        origin: String,
+    },
     /// A frame that could not be normalized on the host; `reason` says why
     /// (for example `anonymous memory` or `no build-id`). It keeps its place
     /// in the stack so callers are not misattributed.

@@ -61,6 +61,7 @@ impl Location {
                 Some(m) => format!("{function} [{m}]"),
                 None => function.clone(),
             },
+            RawFrame::Named { function, .. } => function.clone(),
             RawFrame::Unknown { reason } => format!("[{reason}]"),
         }]
     }

@@ -122,6 +122,8 @@ mod kind {
     pub(super) const USER: i64 = 0;
     pub(super) const KERNEL: i64 = 1;
     pub(super) const UNKNOWN: i64 = 2;
+    /// A user frame named on its host (JIT, vDSO); `module` is the origin.
+    pub(super) const NAMED: i64 = 3;
 }
 
 /// Opens the writer connection, creating the file and schema if missing.
@@ -227,6 +229,13 @@ impl<'a> FrameColumns<'a> {
                 // wire format cannot tell them apart either.
                 module: module.as_deref().unwrap_or(""),
             },
+            RawFrame::Named { function, origin } => FrameColumns {
+                kind: kind::NAMED,
+                build_id: None,
+                file_offset: 0,
+                name: function,
+                module: origin,
+            },
             RawFrame::Unknown { reason } => FrameColumns {
                 kind: kind::UNKNOWN,
                 build_id: None,
@@ -270,6 +279,10 @@ pub(crate) fn frame_from_columns(
             module: (!module.is_empty()).then_some(module),
         }),
         kind::UNKNOWN => Ok(RawFrame::Unknown { reason: name }),
+        kind::NAMED => Ok(RawFrame::Named {
+            function: name,
+            origin: module,
+        }),
         other => Err(StorageError::Corrupt {
             what: format!("frame {frame_id} has unknown kind {other}"),
         }),
@@ -314,6 +327,10 @@ mod tests {
             },
             RawFrame::Unknown {
                 reason: "anonymous memory".into(),
+            },
+            RawFrame::Named {
+                function: "LazyCompile:*fib app.js:3".into(),
+                origin: "jit".into(),
             },
         ];
         for frame in frames {

@@ -256,6 +256,12 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
                     module: (!k.module.is_empty()).then_some(k.module),
                 }),
                 Some(frame::Kind::Unknown(reason)) => Ok(RawFrame::Unknown { reason }),
+                Some(frame::Kind::Named(n)) if !n.function.is_empty() && !n.origin.is_empty() => {
+                    Ok(RawFrame::Named {
+                        function: n.function,
+                        origin: n.origin,
+                    })
+                }
                 _ => Err(invalid(format!("sample {i} has an empty frame"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -347,6 +353,12 @@ pub fn to_wire(batch: &ValidBatch) -> Batch {
                         module: module.clone().unwrap_or_default(),
                     }),
                     RawFrame::Unknown { reason } => frame::Kind::Unknown(reason.clone()),
+                    RawFrame::Named { function, origin } => {
+                        frame::Kind::Named(crate::ingest::NamedFrame {
+                            function: function.clone(),
+                            origin: origin.clone(),
+                        })
+                    }
                 }),
             })
             .collect();
@@ -437,6 +449,28 @@ mod tests {
         assert_eq!(again.samples, valid.samples);
         assert_eq!(again.binaries, valid.binaries);
         assert_eq!(again.period, valid.period);
+    }
+
+    #[test]
+    fn host_named_frames_cross_the_wire() {
+        let limits = Limits::default();
+        let mut valid = validate(good_batch(), &limits).unwrap();
+        valid.samples[0].frames.push(RawFrame::Named {
+            function: "jit_hot_loop".into(),
+            origin: "jit".into(),
+        });
+        let again = validate(to_wire(&valid), &limits).unwrap();
+        assert_eq!(again.samples, valid.samples);
+        let mut empty = to_wire(&valid);
+        empty.samples[0].frames.last_mut().unwrap().kind =
+            Some(frame::Kind::Named(crate::ingest::NamedFrame {
+                function: String::new(),
+                origin: "jit".into(),
+            }));
+        assert!(
+            validate(empty, &limits).is_err(),
+            "a nameless named frame is invalid"
+        );
     }
 
     #[test]

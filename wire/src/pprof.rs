@@ -149,6 +149,8 @@ fn placeholder_symbol(location: &Location) -> Symbol {
                     .map_or_else(|| KERNEL_FILE.to_owned(), |m| format!("[{m}]")),
             ),
         ),
+        // Host-named frames keep their origin in braces, apart from modules.
+        RawFrame::Named { function, origin } => (function.clone(), Some(format!("{{{origin}}}"))),
         // One name for frames without symbols: `[object+0xoffset]` or `[reason]`.
         RawFrame::User { .. } | RawFrame::Unknown { .. } => (location.names().swap_remove(0), None),
     };
@@ -284,7 +286,9 @@ fn to_proto(profile: &Profile) -> pb::Profile {
                     build_id,
                     file_offset,
                 } => (mapping_ids[build_id], *file_offset),
-                RawFrame::Kernel { .. } | RawFrame::Unknown { .. } => (0, 0),
+                RawFrame::Kernel { .. } | RawFrame::Named { .. } | RawFrame::Unknown { .. } => {
+                    (0, 0)
+                }
             };
             let symbols = if location.symbols.is_empty() {
                 Cow::Owned(vec![placeholder_symbol(location)])
@@ -426,6 +430,7 @@ fn frame_size(location: &Location) -> usize {
         RawFrame::Kernel { function, module } => {
             function.len() + module.as_ref().map_or(0, String::len)
         }
+        RawFrame::Named { function, origin } => function.len() + origin.len(),
         RawFrame::Unknown { reason } => reason.len(),
     };
     size_of::<Location>() + frame + location.path.as_ref().map_or(0, String::len)
@@ -544,6 +549,18 @@ fn frame_without_mapping(symbols: &[Symbol], address: u64) -> RawFrame {
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
     };
+    let braced = innermost
+        .file
+        .as_deref()
+        .and_then(|f| f.strip_prefix('{'))
+        .and_then(|f| f.strip_suffix('}'))
+        .filter(|f| !f.is_empty());
+    if let Some(origin) = braced {
+        return RawFrame::Named {
+            function,
+            origin: origin.to_owned(),
+        };
+    }
     match innermost.file.as_deref() {
         Some(KERNEL_FILE) => RawFrame::Kernel {
             function,

@@ -2,6 +2,7 @@
 
 mod counters;
 mod ingest_errors;
+mod jit;
 mod offcpu;
 mod record;
 mod up;
