@@ -1,4 +1,5 @@
-//! The agent's self-metrics: what it collected, lost and shipped, by reason.
+//! The agent's self-metrics: what it collected, spooled, shipped and lost, by
+//! reason.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,16 +15,28 @@ pub struct AgentMetrics {
     pub samples: Counter,
     /// Samples lost or degraded, by reason (kernel drops, exited processes).
     pub samples_lost: Family<ReasonLabel, Counter>,
-    /// Batches acknowledged by the server.
+    /// Batches written durably to the spool, to be sent.
+    pub batches_spooled: Counter,
+    /// Batches acknowledged by the server (duplicates included).
     pub batches_sent: Counter,
+    /// Acknowledgements saying the server already had the batch: a retry
+    /// after a lost reply, counted once by the server.
+    pub batches_duplicate: Counter,
     /// Push attempts that failed and will be retried.
     pub send_failures: Counter,
     /// Batches given up on, by reason; their samples are lost.
     pub batches_dropped: Family<ReasonLabel, Counter>,
     /// Samples in dropped batches.
     pub samples_dropped_unsent: Counter,
-    /// Batches waiting to be sent.
+    /// Samples in dropped batches, by reason.
+    pub samples_dropped: Family<ReasonLabel, Counter>,
+    /// Batches waiting in the spool (same value as `spool_batches`; the
+    /// name predates the spool).
     pub backlog: Gauge,
+    /// Batches waiting in the spool.
+    pub spool_batches: Gauge,
+    /// Bytes on disk of the batches waiting in the spool.
+    pub spool_bytes: Gauge,
     /// Drains performed.
     pub drains: Counter,
     /// Drains that failed (their samples stay in the maps for the next one).
@@ -45,9 +58,19 @@ impl AgentMetrics {
             self.samples_lost.clone(),
         );
         r.register(
+            "batches_spooled",
+            "Batches written durably to the on-disk spool",
+            self.batches_spooled.clone(),
+        );
+        r.register(
             "batches_sent",
             "Batches acknowledged by the server",
             self.batches_sent.clone(),
+        );
+        r.register(
+            "batches_duplicate",
+            "Acknowledged batches the server already had (retries counted once)",
+            self.batches_duplicate.clone(),
         );
         r.register(
             "send_failures",
@@ -65,9 +88,24 @@ impl AgentMetrics {
             self.samples_dropped_unsent.clone(),
         );
         r.register(
+            "samples_dropped",
+            "Samples in batches given up on, by reason",
+            self.samples_dropped.clone(),
+        );
+        r.register(
             "backlog_batches",
-            "Batches waiting to be sent",
+            "Batches waiting to be sent (same as spool_batches)",
             self.backlog.clone(),
+        );
+        r.register(
+            "spool_batches",
+            "Batches waiting in the on-disk spool",
+            self.spool_batches.clone(),
+        );
+        r.register(
+            "spool_bytes",
+            "Bytes on disk of the batches waiting in the spool",
+            self.spool_bytes.clone(),
         );
         r.register("drains", "BPF map drains performed", self.drains.clone());
         r.register(
@@ -86,9 +124,50 @@ impl AgentMetrics {
 
     /// Counts one batch dropped for `reason`.
     pub fn dropped_batch(&self, reason: &str, samples: u64) {
-        self.batches_dropped
-            .get_or_create(&vec![("reason", reason.to_owned())])
-            .inc();
+        let label = vec![("reason", reason.to_owned())];
+        self.batches_dropped.get_or_create(&label).inc();
+        self.samples_dropped.get_or_create(&label).inc_by(samples);
         self.samples_dropped_unsent.inc_by(samples);
+    }
+
+    /// Sets the spool gauges.
+    pub fn spool_depth(&self, batches: usize, bytes: u64) {
+        self.spool_batches.set(batches as i64);
+        self.backlog.set(batches as i64);
+        self.spool_bytes.set(bytes.try_into().unwrap_or(i64::MAX));
+    }
+
+    /// What the agent did so far, for the line it prints when it stops.
+    pub fn summary(&self) -> AgentSummary {
+        AgentSummary {
+            samples_collected: self.samples.get(),
+            batches_sent: self.batches_sent.get(),
+            batches_spooled: self.spool_batches.get().max(0) as u64,
+            samples_dropped: self.samples_dropped_unsent.get(),
+        }
+    }
+}
+
+/// Totals of one agent run. Displays as
+/// `collected N samples, sent M batches, K batches spooled, D samples dropped`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentSummary {
+    /// Samples collected into batches.
+    pub samples_collected: u64,
+    /// Batches the server acknowledged.
+    pub batches_sent: u64,
+    /// Batches still in the spool, sent by the next run.
+    pub batches_spooled: u64,
+    /// Samples in batches given up on.
+    pub samples_dropped: u64,
+}
+
+impl std::fmt::Display for AgentSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "collected {} samples, sent {} batches, {} batches spooled, {} samples dropped",
+            self.samples_collected, self.batches_sent, self.batches_spooled, self.samples_dropped
+        )
     }
 }

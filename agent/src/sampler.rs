@@ -120,7 +120,11 @@ macro_rules! shared_maps {
             counts: [&maps.counts_0, &maps.counts_1],
             stacks: [&maps.stacks_0, &maps.stacks_1],
             drops: &maps.drops,
-            generation: &mut maps.bss_data.as_deref_mut().expect("program has .bss").generation,
+            generation: &mut maps
+                .bss_data
+                .as_deref_mut()
+                .expect("program has .bss")
+                .generation,
         }
     }};
 }
@@ -134,10 +138,16 @@ macro_rules! configure {
             &mut $open.maps.counts_0,
             &mut $open.maps.counts_1,
         ] {
-            map.set_max_entries($entries).map_err(|source| SamplerError::Load { source })?;
+            map.set_max_entries($entries)
+                .map_err(|source| SamplerError::Load { source })?;
         }
         if let Some(tgid) = $filter {
-            $open.maps.rodata_data.as_deref_mut().expect("program has .rodata").filter_tgid = tgid;
+            $open
+                .maps
+                .rodata_data
+                .as_deref_mut()
+                .expect("program has .rodata")
+                .filter_tgid = tgid;
         }
     }};
 }
@@ -178,7 +188,10 @@ pub struct Sampler<'obj> {
 impl<'obj> Sampler<'obj> {
     /// Loads the BPF program for `options.profile` and starts sampling on
     /// every online CPU.
-    pub fn start(options: &SamplerOptions, object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self, SamplerError> {
+    pub fn start(
+        options: &SamplerOptions,
+        object: &'obj mut MaybeUninit<OpenObject>,
+    ) -> Result<Self, SamplerError> {
         let cpus = online_cpus().map_err(SamplerError::OnlineCpus)?;
         let entries = options.map_entries(cpus.len());
         tracing::debug!(entries, cpus = cpus.len(), profile = %options.profile.kind, "sizing sampler maps");
@@ -189,7 +202,11 @@ impl<'obj> Sampler<'obj> {
             let mut open = OffcpuSkelBuilder::default().open(object).map_err(load)?;
             configure!(open, entries, options.filter_tgid);
             if let SampleRate::Period(min_block_ns) = options.profile.rate {
-                open.maps.rodata_data.as_deref_mut().expect("program has .rodata").min_block_ns = min_block_ns;
+                open.maps
+                    .rodata_data
+                    .as_deref_mut()
+                    .expect("program has .rodata")
+                    .min_block_ns = min_block_ns;
             }
             let skel = open.load().map_err(load)?;
             links.push(skel.progs.switch_task.attach().map_err(load)?);
@@ -216,7 +233,11 @@ impl<'obj> Sampler<'obj> {
                     },
                     ..Opts::default()
                 };
-                let counter = options.profile.kind.open_counter(cpu, &opts).map_err(perf_err)?;
+                let counter = options
+                    .profile
+                    .kind
+                    .open_counter(cpu, &opts)
+                    .map_err(perf_err)?;
                 counter.attach_bpf(&prog_file).map_err(perf_err)?;
                 counter.enable().map_err(perf_err)?;
                 counters.push(counter);
@@ -261,9 +282,10 @@ impl<'obj> Sampler<'obj> {
         }
         for (key, _) in &drained.counts {
             for hash in [key.user_stack, key.kernel_stack] {
-                if let (false, Some((frames, seen))) =
-                    (drained.stacks.contains_key(&hash), self.recent_stacks.get_mut(&hash))
-                {
+                if let (false, Some((frames, seen))) = (
+                    drained.stacks.contains_key(&hash),
+                    self.recent_stacks.get_mut(&hash),
+                ) {
                     *seen = now;
                     drained.stacks.insert(hash, frames.clone());
                 }
@@ -293,7 +315,10 @@ impl<'obj> Sampler<'obj> {
         for key_bytes in &keys {
             let value = counts_map
                 .lookup(key_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map { map: "counts", source })?;
+                .map_err(|source| SamplerError::Map {
+                    map: "counts",
+                    source,
+                })?;
             let (Some(value), Ok(key)) = (value, plain::from_bytes::<SampleKey>(key_bytes)) else {
                 continue;
             };
@@ -312,8 +337,14 @@ impl<'obj> Sampler<'obj> {
             let hash = u64::from_ne_bytes(hash_bytes[..8].try_into().expect("u64 key"));
             let value = stacks_map
                 .lookup(hash_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map { map: "stacks", source })?;
-            if let Some(stack) = value.as_deref().and_then(|v| plain::from_bytes::<Stack>(v).ok()) {
+                .map_err(|source| SamplerError::Map {
+                    map: "stacks",
+                    source,
+                })?;
+            if let Some(stack) = value
+                .as_deref()
+                .and_then(|v| plain::from_bytes::<Stack>(v).ok())
+            {
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
             let _ = stacks_map.delete(hash_bytes);

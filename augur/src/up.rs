@@ -55,6 +55,14 @@ pub struct AgentArgs {
     /// Where to serve the agent's own /metrics.
     #[arg(long, default_value = "127.0.0.1:7071", value_parser = parse_addr)]
     metrics: SocketAddr,
+    /// Where batches wait until the server acknowledged them (created if
+    /// missing); a restarted agent sends what an earlier one left there.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/augur/spool")]
+    spool_dir: PathBuf,
+    /// Bound of the spool in bytes; when full, the oldest batches are
+    /// dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = augur_agent::spool::DEFAULT_MAX_BYTES)]
+    spool_max_bytes: u64,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -223,6 +231,13 @@ fn announce(servers: &Servers) {
     let _ = out.flush();
 }
 
+/// The agent's last words on stdout, one line that scripts and tests parse.
+fn print_summary(metrics: &AgentMetrics) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "augur: agent stopped: {}", metrics.summary());
+    let _ = out.flush();
+}
+
 /// `augur up`.
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
@@ -242,9 +257,10 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             server: format!("http://{ingest}"),
             frequency_hz: args.sampling.frequency,
             window: args.sampling.window,
+            spool_dir: args.data_dir.join("spool"),
             ..AgentConfig::default()
         };
-        let agent = match augur_agent::start(config, agent_metrics).await {
+        let agent = match augur_agent::start(config, agent_metrics.clone()).await {
             Ok(agent) => agent,
             Err(error) => {
                 servers.shutdown().await?;
@@ -256,6 +272,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         termination().await;
         tracing::info!("stopping: sending the last window");
         agent.stop().await.context("stopping the agent")?;
+        print_summary(&agent_metrics);
         servers.shutdown().await?;
         Ok(ExitCode::SUCCESS)
     })
@@ -268,6 +285,8 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
             server: args.server,
             frequency_hz: args.sampling.frequency,
             window: args.sampling.window,
+            spool_dir: args.spool_dir,
+            spool_max_bytes: args.spool_max_bytes,
             ..AgentConfig::default()
         };
         let metrics = AgentMetrics::default();
@@ -283,12 +302,13 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
             metrics_fn(registry),
             until_stopped(stopped),
         ));
-        let agent = augur_agent::start(config, metrics)
+        let agent = augur_agent::start(config, metrics.clone())
             .await
             .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")?;
         println!("augur: agent metrics on http://{metrics_addr}/metrics");
         termination().await;
         agent.stop().await.context("stopping the agent")?;
+        print_summary(&metrics);
         let _ = stop.send(true);
         let _ = metrics_server.await;
         Ok(ExitCode::SUCCESS)

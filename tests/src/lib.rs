@@ -102,9 +102,13 @@ pub fn build_fixture(dir: &Path, source: &str, name: &str) -> anyhow::Result<Pat
     Ok(out)
 }
 
-/// A running `augur` server process; killed when dropped.
+/// A running `augur` process; killed when dropped. Its stdout lines are
+/// echoed to the test output and kept for [`AugurProcess::wait_for_line`]
+/// and [`AugurProcess::output`].
 pub struct AugurProcess {
     child: Child,
+    lines: mpsc::Receiver<String>,
+    output: Vec<String>,
     /// Web base URL, e.g. `http://127.0.0.1:1234/`.
     pub http: Option<String>,
     /// Ingest URL, e.g. `http://127.0.0.1:1235`.
@@ -112,8 +116,8 @@ pub struct AugurProcess {
 }
 
 impl AugurProcess {
-    /// Starts `augur ARGS` and waits for it to announce its addresses.
-    pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+    /// Starts `augur ARGS` without waiting for anything.
+    pub fn spawn(args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(augur_bin())
             .args(args)
             .env("AUGUR_LOG", "info")
@@ -128,19 +132,24 @@ impl AugurProcess {
                 let _ = tx.send(line);
             }
         });
-        let wants_http = !args.contains(&"ingest");
-        let wants_ingest = !args.contains(&"query");
-        let mut process = Self {
+        Ok(Self {
             child,
+            lines: rx,
+            output: Vec::new(),
             http: None,
             ingest: None,
-        };
+        })
+    }
+
+    /// Starts `augur ARGS` and waits for it to announce its addresses.
+    pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+        let mut process = Self::spawn(args)?;
+        let wants_http = !args.contains(&"ingest");
+        let wants_ingest = !args.contains(&"query");
         let deadline = Instant::now() + Duration::from_secs(60);
         while (wants_http && process.http.is_none()) || (wants_ingest && process.ingest.is_none()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(_) => bail!("augur {args:?} did not announce its addresses within 60 s"),
+            let Some(line) = process.next_line(deadline) else {
+                bail!("augur {args:?} did not announce its addresses within 60 s");
             };
             if let Some(url) = line.strip_prefix("Augur is up: ") {
                 process.http = Some(url.trim().to_owned());
@@ -149,6 +158,44 @@ impl AugurProcess {
             }
         }
         Ok(process)
+    }
+
+    /// Starts `augur ARGS` and waits up to 60 s for a stdout line starting
+    /// with `prefix`; returns the process and the rest of that line, e.g.
+    /// `start_and_wait_for(&["agent", ...], "augur: agent metrics on ")`.
+    pub fn start_and_wait_for(args: &[&str], prefix: &str) -> anyhow::Result<(Self, String)> {
+        let mut process = Self::spawn(args)?;
+        let rest = process
+            .wait_for_line(prefix, Duration::from_secs(60))
+            .with_context(|| format!("augur {args:?}"))?;
+        Ok((process, rest))
+    }
+
+    /// Waits for the next stdout line starting with `prefix` and returns
+    /// the rest of it. Lines printed before this call are not searched.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(line) = self.next_line(deadline) else {
+                bail!("no stdout line starting with {prefix:?} within {timeout:?}");
+            };
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Ok(rest.to_owned());
+            }
+        }
+    }
+
+    /// The next stdout line, or None at the deadline or end of output.
+    fn next_line(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = self.lines.recv_timeout(left).ok()?;
+        self.output.push(line.clone());
+        Some(line)
+    }
+
+    /// Every stdout line read so far.
+    pub fn output(&self) -> &[String] {
+        &self.output
     }
 
     /// Process id.
@@ -162,19 +209,37 @@ impl AugurProcess {
     }
 
     /// Sends SIGTERM and waits up to 30 s for a clean exit.
-    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+    pub fn terminate(self) -> anyhow::Result<std::process::ExitStatus> {
+        Ok(self.terminate_with_output()?.0)
+    }
+
+    /// Sends SIGTERM, waits up to 30 s for a clean exit, and returns the
+    /// exit status with every line the process printed.
+    pub fn terminate_with_output(
+        mut self,
+    ) -> anyhow::Result<(std::process::ExitStatus, Vec<String>)> {
         // SAFETY: kill with a pid we own and a valid signal.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let status = loop {
             if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
+                break status;
             }
             if Instant::now() > deadline {
                 bail!("augur did not exit within 30 s of SIGTERM");
             }
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
+        // The pipe closes at exit; collect what is still in flight.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.next_line(deadline).is_some() {}
+        Ok((status, std::mem::take(&mut self.output)))
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        self.child.kill().context("killing augur")?;
+        Ok(self.child.wait()?)
     }
 }
 

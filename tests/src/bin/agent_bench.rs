@@ -1,2 +1,908 @@
-//! Agent benchmark (being written).
-fn main() {}
+//! `agent-bench`: what always-on profiling costs on this host, next to
+//! `perf record`.
+//!
+//! Keeps every CPU busy with the split fixture, starts an `augur server` for
+//! the agent to ship to, then runs, one after the other for the same
+//! duration: `augur agent` at 19 Hz, `augur agent` at 99 Hz, and
+//! `perf record -F 99 -a -g`. Each is reaped with `wait4`, whose rusage gives
+//! its CPU time (user + system) and peak RSS; perf's post-processing after
+//! `sleep` ends is part of its cost and counted. Samples come from the
+//! server's `/metrics` (agent) and perf's own summary line.
+//!
+//! In-kernel sampling work (the BPF program, perf's callchain walk) runs in
+//! the interrupted task and is charged to the workload, not to the profiler,
+//! for both tools alike. For the agent it is measured separately from its BPF
+//! programs' run-time statistics and shown in its own column.
+//!
+//! Prints a Markdown table and a verdict for the target: the agent at 99 Hz
+//! uses no more CPU than `perf record` and stays under 64 MiB RSS. A missed
+//! target is a result, not an error: the exit code is non-zero only when the
+//! benchmark could not run (1), or on bad usage or without root (2).
+//!
+//! Usage: `agent-bench [--duration SECS] [--augur PATH] [--perf PATH]`
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use augur_tests::{build_split_fixture, http_get, is_root};
+
+/// The agent's RSS must stay under this.
+const RSS_TARGET_MIB: f64 = 64.0;
+
+/// How often the agent drains and ships (its default).
+const AGENT_WINDOW: Duration = Duration::from_secs(10);
+
+/// The steady-state CPU rate is measured from this long after a profiler
+/// starts: past startup and the agent's first drain, which reads every
+/// process's mappings and build-ids once.
+const WARM_UP: Duration = Duration::from_secs(15);
+
+const USAGE: &str = "\
+usage: agent-bench [--duration SECS] [--augur PATH] [--perf PATH]
+
+Measures CPU time and peak RSS of `augur agent` at 19 Hz and 99 Hz and of
+`perf record -F 99 -a -g`, each for SECS seconds (default 60) while every CPU
+runs a busy workload, and prints a table. Needs root.
+
+  --duration SECS  how long each profiler runs (default 60)
+  --augur PATH     the augur binary (default: `augur` next to this program)
+  --perf PATH      the perf binary (default: /usr/bin/perf)";
+
+struct Options {
+    duration: Duration,
+    augur: PathBuf,
+    perf: PathBuf,
+}
+
+enum Parsed {
+    Run(Options),
+    Help,
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
+    let mut duration = Duration::from_secs(60);
+    let mut augur = None;
+    let mut perf = PathBuf::from("/usr/bin/perf");
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--duration" => {
+                let text = value()?;
+                let secs: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .with_context(|| format!("--duration {text:?} is not a positive number"))?;
+                duration = Duration::from_secs_f64(secs);
+            }
+            "--augur" => augur = Some(PathBuf::from(value()?)),
+            "--perf" => perf = PathBuf::from(value()?),
+            "-h" | "--help" => return Ok(Parsed::Help),
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    let augur = match augur {
+        Some(path) => path,
+        None => {
+            // target/<profile>/agent-bench -> target/<profile>/augur
+            let exe = std::env::current_exe().context("finding this program's path")?;
+            exe.with_file_name("augur")
+        }
+    };
+    Ok(Parsed::Run(Options {
+        duration,
+        augur,
+        perf,
+    }))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Parsed::Run(options)) => options,
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("agent-bench: {error:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if !is_root() {
+        eprintln!(
+            "agent-bench: needs root: the agent samples with eBPF and perf records \
+             system-wide (run it with sudo)"
+        );
+        return ExitCode::from(2);
+    }
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("agent-bench: error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// One profiler's cost over one run.
+struct Measurement {
+    tool: &'static str,
+    frequency_hz: u32,
+    wall: Duration,
+    cpu: Duration,
+    /// CPU rate once started, before stopping: CPU seconds per second.
+    steady: Option<f64>,
+    peak_rss_kib: u64,
+    samples: u64,
+    /// Samples the agent lost before sending, by reason; `None` for perf.
+    lost: Option<BTreeMap<String, u64>>,
+    /// Run time of the agent's BPF programs, charged to the sampled tasks.
+    in_kernel: Option<Duration>,
+}
+
+impl Measurement {
+    fn cpu_percent(&self) -> f64 {
+        100.0 * self.cpu.as_secs_f64() / self.wall.as_secs_f64()
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.peak_rss_kib as f64 / 1024.0
+    }
+}
+
+fn run(options: &Options) -> anyhow::Result<()> {
+    if !options.augur.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p augur` or pass --augur",
+            options.augur.display()
+        );
+    }
+    if !options.perf.exists() {
+        bail!(
+            "{} is missing: install perf (Debian: apt-get install linux-perf) or pass --perf",
+            options.perf.display()
+        );
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("agent-bench-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let dir = scratch.path();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let secs = options.duration.as_secs_f64();
+
+    eprintln!("agent-bench: building the workload and starting the server");
+    // Long enough for all three runs; it is killed at the end, and ends by
+    // itself should this program die first.
+    let workload_secs = 3.0 * secs + 600.0;
+    let mut workload = Workload::start(dir, cpus, workload_secs)?;
+    let server = Server::start(&options.augur, dir)?;
+    // Let the workload settle before the first measurement.
+    std::thread::sleep(Duration::from_secs(2));
+
+    let _stats = BpfStats::enable().context("enabling BPF run-time statistics")?;
+    let mut results = Vec::new();
+    for frequency_hz in [19, 99] {
+        workload.check()?;
+        eprintln!("agent-bench: augur agent at {frequency_hz} Hz for {secs} s");
+        results.push(measure_agent(options, &server, frequency_hz, dir)?);
+    }
+    workload.check()?;
+    eprintln!("agent-bench: perf record -F 99 -a -g for {secs} s");
+    results.push(measure_perf(options, dir)?);
+    workload.check()?;
+
+    server.stop()?;
+    drop(workload);
+
+    print_table(&results, cpus, secs);
+    print_losses(&results);
+    print_verdict(&results);
+    Ok(())
+}
+
+/// Busy processes, one per CPU, killed on drop.
+struct Workload {
+    children: Vec<Child>,
+}
+
+impl Workload {
+    fn start(dir: &Path, cpus: usize, secs: f64) -> anyhow::Result<Self> {
+        let binary = build_split_fixture(dir, "bench-split")?;
+        let mut workload = Self {
+            children: Vec::new(),
+        };
+        for _ in 0..cpus {
+            let child = Command::new(&binary)
+                .arg(format!("{secs}"))
+                .stdin(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", binary.display()))?;
+            workload.children.push(child);
+        }
+        Ok(workload)
+    }
+
+    /// Fails if a workload process has ended: the runs would not compare.
+    fn check(&mut self) -> anyhow::Result<()> {
+        for child in &mut self.children {
+            if let Some(status) = child.try_wait()? {
+                bail!("workload process {} ended early ({status})", child.id());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `augur server` the agents ship to; not measured.
+struct Server {
+    child: Child,
+    /// Ingest URL, e.g. `http://127.0.0.1:1234`.
+    ingest: String,
+    /// Web base URL, e.g. `http://127.0.0.1:1235/`.
+    http: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(augur: &Path, dir: &Path) -> anyhow::Result<Self> {
+        let log = dir.join("server.log");
+        let mut child = Command::new(augur)
+            .args(["server", "--role", "both", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(["--http", "127.0.0.1:0", "--ingest", "127.0.0.1:0"])
+            .env("AUGUR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).context("creating the server log")?)
+            .spawn()
+            .with_context(|| format!("starting {} server", augur.display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Keeps reading so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut ingest, mut http) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ingest.is_none() || http.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "augur server did not announce its addresses within 30 s; its log:\n{}",
+                    log_tail(&log)
+                );
+            };
+            if let Some(url) = line.strip_prefix("augur: ingest listening on ") {
+                ingest = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("Augur is up: ") {
+                http = Some(url.trim().to_owned());
+            }
+        }
+        Ok(Self {
+            child,
+            ingest: ingest.expect("announced"),
+            http: http.expect("announced"),
+            log,
+        })
+    }
+
+    fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}metrics", self.http);
+        let (status, body) = http_get(&url)?;
+        if status != 200 {
+            bail!("GET {url}: HTTP {status}");
+        }
+        String::from_utf8(body).with_context(|| format!("GET {url}: not UTF-8"))
+    }
+
+    /// The server's sample counters so far.
+    fn counts(&self) -> anyhow::Result<SampleCounts> {
+        const ACCEPTED: &str = "augur_aggregator_samples_accepted_total";
+        const LOST: &str = "augur_aggregator_agent_samples_lost_total";
+        let text = self.metrics()?;
+        let accepted = metric_series(&text, ACCEPTED);
+        if accepted.is_empty() {
+            bail!("the server's /metrics has no {ACCEPTED}");
+        }
+        Ok(SampleCounts {
+            accepted: accepted.iter().map(|(_, v)| *v as u64).sum(),
+            lost: metric_series(&text, LOST)
+                .into_iter()
+                .map(|(labels, v)| (labels, v as u64))
+                .collect(),
+        })
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        // SAFETY: kill with a pid we own and a valid signal.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                bail!(
+                    "augur server did not exit within 30 s of SIGTERM; its log:\n{}",
+                    log_tail(&self.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Samples stored by the server, and samples agents reported lost before
+/// sending, by their labels (the reason).
+struct SampleCounts {
+    accepted: u64,
+    lost: BTreeMap<String, u64>,
+}
+
+impl SampleCounts {
+    /// What changed from `before` to `self`.
+    fn since(&self, before: &SampleCounts) -> SampleCounts {
+        let lost = self
+            .lost
+            .iter()
+            .map(|(labels, n)| {
+                let was = before.lost.get(labels).copied().unwrap_or(0);
+                (labels.clone(), n.saturating_sub(was))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        SampleCounts {
+            accepted: self.accepted.saturating_sub(before.accepted),
+            lost,
+        }
+    }
+}
+
+/// Every series of the Prometheus metric `name` in `text`: its labels
+/// (`{...}`, empty without labels) and value.
+fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
+    let mut series = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        // `name value` or `name{labels} value`, not a longer name.
+        let (labels, value) = match rest.strip_prefix('{') {
+            Some(_) => match rest.rsplit_once("} ") {
+                Some((labels, value)) => (format!("{labels}}}"), value),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(value) => (String::new(), value),
+                None => continue,
+            },
+        };
+        if let Ok(value) = value.trim().parse::<f64>() {
+            series.push((labels, value));
+        }
+    }
+    series
+}
+
+fn measure_agent(
+    options: &Options,
+    server: &Server,
+    frequency_hz: u32,
+    dir: &Path,
+) -> anyhow::Result<Measurement> {
+    let before = server.counts()?;
+    let log = dir.join(format!("agent-{frequency_hz}hz.log"));
+    let start = Instant::now();
+    let child = Command::new(&options.augur)
+        .args(["agent", "--server", &server.ingest, "--frequency"])
+        .arg(frequency_hz.to_string())
+        .args(["--window", &format!("{}s", AGENT_WINDOW.as_secs())])
+        .env("AUGUR_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).context("creating the agent log")?)
+        .spawn()
+        .with_context(|| format!("starting {} agent", options.augur.display()))?;
+    let pid = child.id() as libc::pid_t;
+    // The child is reaped with wait4 below, never through `Child`.
+    drop(child);
+
+    let steady = run_until(
+        pid,
+        start + options.duration,
+        steady_window(start, options.duration),
+    )
+    .with_context(|| {
+        format!(
+            "augur agent at {frequency_hz} Hz; its log:\n{}",
+            log_tail(&log)
+        )
+    })?;
+    // The programs go away with the agent: read their totals while it runs.
+    let in_kernel = bpf_run_time(pid);
+    // SAFETY: kill with a pid we spawned and have not reaped.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let (status, usage) = reap_within(pid, Duration::from_secs(60))
+        .with_context(|| format!("stopping augur agent at {frequency_hz} Hz"))?;
+    let wall = start.elapsed();
+    if !status.success() {
+        bail!(
+            "augur agent at {frequency_hz} Hz failed ({status}); its log:\n{}",
+            log_tail(&log)
+        );
+    }
+    let counts = server.counts()?.since(&before);
+    Ok(Measurement {
+        tool: "augur agent",
+        frequency_hz,
+        wall,
+        cpu: cpu_time(&usage),
+        steady,
+        peak_rss_kib: usage.ru_maxrss as u64,
+        samples: counts.accepted,
+        lost: Some(counts.lost),
+        in_kernel,
+    })
+}
+
+fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
+    const FREQUENCY_HZ: u32 = 99;
+    let log = dir.join("perf.log");
+    let data = dir.join("perf.data");
+    let start = Instant::now();
+    let child = Command::new(&options.perf)
+        .args(["record", "-F", &FREQUENCY_HZ.to_string(), "-a", "-g", "-o"])
+        .arg(&data)
+        .args([
+            "--",
+            "sleep",
+            &format!("{}", options.duration.as_secs_f64()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).context("creating the perf log")?)
+        .spawn()
+        .with_context(|| format!("starting {} record", options.perf.display()))?;
+    let pid = child.id() as libc::pid_t;
+    drop(child);
+    // Stop watching a little before `sleep` ends, while perf still samples.
+    let sampling_end = start + options.duration.mul_f64(0.98);
+    let steady = run_until(pid, sampling_end, steady_window(start, options.duration))
+        .with_context(|| {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            format!("perf record:\n{output}")
+        })?;
+    // perf ends by itself once `sleep` does and it has written its build-ids.
+    let (status, usage) = reap_within(pid, options.duration + Duration::from_secs(600))
+        .context("waiting for perf record")?;
+    let wall = start.elapsed();
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    if !status.success() {
+        bail!("perf record failed ({status}):\n{output}");
+    }
+    let samples = perf_samples(&output)
+        .with_context(|| format!("no sample count in perf record's output:\n{output}"))?;
+    Ok(Measurement {
+        tool: "perf record -g",
+        frequency_hz: FREQUENCY_HZ,
+        wall,
+        cpu: cpu_time(&usage),
+        steady,
+        peak_rss_kib: usage.ru_maxrss as u64,
+        samples,
+        lost: None,
+        in_kernel: None,
+    })
+}
+
+/// The steady-state window of a run starting at `start`: from [`WARM_UP`] for
+/// whole agent windows, each spanning one drain, ending a second or more
+/// before the run does; `None` if the run is too short for one window.
+fn steady_window(start: Instant, duration: Duration) -> Option<(Instant, Instant)> {
+    let room = duration.checked_sub(WARM_UP + Duration::from_secs(1))?;
+    let windows = (room.as_secs_f64() / AGENT_WINDOW.as_secs_f64()).floor() as u32;
+    (windows > 0).then(|| (start + WARM_UP, start + WARM_UP + AGENT_WINDOW * windows))
+}
+
+/// Lets `pid` run until `end`, failing if it exits first, and returns its
+/// steady CPU rate in CPU seconds per second, measured over `steady` if given.
+fn run_until(
+    pid: libc::pid_t,
+    end: Instant,
+    steady: Option<(Instant, Instant)>,
+) -> anyhow::Result<Option<f64>> {
+    let mut marks = steady.map(|(from, to)| [from, to]).into_iter().flatten();
+    let mut next_mark = marks.next();
+    let mut readings = Vec::new();
+    loop {
+        if let Some((status, _)) = try_reap(pid)? {
+            bail!("exited early ({status})");
+        }
+        let now = Instant::now();
+        if next_mark.is_some_and(|mark| now >= mark) {
+            readings.push((now, CpuReading::take(pid)));
+            next_mark = marks.next();
+        }
+        if now >= end && next_mark.is_none() {
+            let rate = match readings.as_slice() {
+                [(t0, Some(c0)), (t1, Some(c1))] => c1
+                    .since(c0)
+                    .map(|cpu| cpu.as_secs_f64() / (*t1 - *t0).as_secs_f64()),
+                _ => None,
+            };
+            return Ok(rate);
+        }
+        // The next reading or the end, whichever comes first and is still ahead.
+        let wake = [next_mark, Some(end)]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+            .unwrap_or(now);
+        std::thread::sleep(
+            wake.saturating_duration_since(now)
+                .min(Duration::from_millis(250)),
+        );
+    }
+}
+
+/// CPU time of a live process so far.
+struct CpuReading {
+    /// Nanoseconds on CPU per thread (`/proc/PID/task/TID/schedstat`).
+    threads: BTreeMap<u32, u64>,
+    /// User + system time of the whole process (`/proc/PID/stat`), also
+    /// counting exited threads, at clock-tick resolution.
+    ticks: Duration,
+}
+
+impl CpuReading {
+    fn take(pid: libc::pid_t) -> Option<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after `(comm)`: state is field 3, utime 14, stime 15.
+        let (_, rest) = stat.rsplit_once(") ")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if hz <= 0 {
+            return None;
+        }
+        let mut threads = BTreeMap::new();
+        for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            let entry = entry.ok()?;
+            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let Ok(schedstat) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+                continue;
+            };
+            if let Some(ns) = schedstat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+            {
+                threads.insert(tid, ns);
+            }
+        }
+        Some(Self {
+            threads,
+            ticks: Duration::from_secs_f64(ticks as f64 / hz as f64),
+        })
+    }
+
+    /// CPU time used since `earlier`: nanosecond-exact when the same threads
+    /// ran throughout, else from the coarser process totals.
+    fn since(&self, earlier: &CpuReading) -> Option<Duration> {
+        if !self.threads.is_empty() && self.threads.keys().eq(earlier.threads.keys()) {
+            let now: u64 = self.threads.values().sum();
+            let then: u64 = earlier.threads.values().sum();
+            return Some(Duration::from_nanos(now.saturating_sub(then)));
+        }
+        Some(self.ticks.saturating_sub(earlier.ticks))
+    }
+}
+
+/// N from perf's `[ perf record: Captured and wrote X MB FILE (N samples) ]`.
+fn perf_samples(output: &str) -> Option<u64> {
+    let line = output
+        .lines()
+        .find(|l| l.contains("perf record: Captured and wrote"))?;
+    let (_, tail) = line.rsplit_once('(')?;
+    tail.split_whitespace().next()?.parse().ok()
+}
+
+fn cpu_time(usage: &libc::rusage) -> Duration {
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Reaps `pid` if it has exited, returning its status and resource usage
+/// (its own plus that of the children it reaped).
+fn try_reap(pid: libc::pid_t) -> anyhow::Result<Option<(ExitStatus, libc::rusage)>> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to locals; pid is our unreaped child.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            return Ok(Some((ExitStatus::from_raw(status), usage)));
+        }
+        if reaped == 0 {
+            return Ok(None);
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error).with_context(|| format!("wait4({pid})"));
+        }
+    }
+}
+
+/// Waits up to `limit` for `pid` to exit, then kills it and fails.
+fn reap_within(pid: libc::pid_t, limit: Duration) -> anyhow::Result<(ExitStatus, libc::rusage)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(reaped) = try_reap(pid)? {
+            return Ok(reaped);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill and wait on a pid we spawned and have not reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            bail!("process {pid} did not exit within {limit:?}; killed it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Keeps the kernel's BPF run-time statistics on while alive
+/// (`BPF_ENABLE_STATS`; closing the fd turns them off again, even on a crash).
+struct BpfStats {
+    _fd: std::os::fd::OwnedFd,
+}
+
+impl BpfStats {
+    fn enable() -> anyhow::Result<Self> {
+        use std::os::fd::FromRawFd;
+        const BPF_ENABLE_STATS: libc::c_long = 32;
+        const BPF_STATS_RUN_TIME: u32 = 0;
+        // `union bpf_attr` is larger; the kernel zero-checks the bytes past
+        // the size we pass, so a bare `enable_stats.type` is enough.
+        let attr = BPF_STATS_RUN_TIME;
+        // SAFETY: bpf(2) reads `size_of::<u32>()` bytes from a valid pointer.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_ENABLE_STATS,
+                &attr as *const u32,
+                std::mem::size_of::<u32>() as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("bpf(BPF_ENABLE_STATS)");
+        }
+        // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        Ok(Self { _fd: fd })
+    }
+}
+
+/// Total run time of the BPF programs `pid` holds open, from their fdinfo.
+fn bpf_run_time(pid: libc::pid_t) -> Option<Duration> {
+    let mut seen = HashSet::new();
+    let mut total_ns: u64 = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()? {
+        let Ok(info) = std::fs::read_to_string(entry.ok()?.path()) else {
+            continue;
+        };
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        // Only program fds carry `prog_id`; one program may be open twice.
+        let (Some(id), Some(ns)) = (field("prog_id:"), field("run_time_ns:")) else {
+            continue;
+        };
+        if seen.insert(id) {
+            total_ns += ns;
+        }
+    }
+    (!seen.is_empty()).then(|| Duration::from_nanos(total_ns))
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
+    println!(
+        "\nEach profiler ran for {secs} s while {cpus} busy processes kept all {cpus} CPUs busy."
+    );
+    println!(
+        "CPU = user + system time of the profiler process (rusage); % is of one core over the wall time."
+    );
+    println!(
+        "Steady CPU = CPU time per wall second over whole {}-s agent windows from {} s in, past startup.",
+        AGENT_WINDOW.as_secs(),
+        WARM_UP.as_secs()
+    );
+    println!(
+        "In-kernel = run time of the agent's BPF programs, charged to the sampled tasks, not the agent.\n"
+    );
+    println!(
+        "| tool | Hz | wall s | CPU s | CPU % of 1 core | steady CPU ms/s | peak RSS MiB | samples | lost | in-kernel s |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for m in results {
+        let in_kernel = m
+            .in_kernel
+            .map_or_else(|| "n/a".to_owned(), |d| format!("{:.3}", d.as_secs_f64()));
+        let lost = m.lost.as_ref().map_or_else(
+            || "n/a".to_owned(),
+            |lost| lost.values().sum::<u64>().to_string(),
+        );
+        let steady = m
+            .steady
+            .map_or_else(|| "n/a".to_owned(), |rate| format!("{:.2}", 1000.0 * rate));
+        println!(
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} |",
+            m.tool,
+            m.frequency_hz,
+            m.wall.as_secs_f64(),
+            m.cpu.as_secs_f64(),
+            m.cpu_percent(),
+            steady,
+            m.peak_rss_mib(),
+            m.samples,
+            lost,
+            in_kernel,
+        );
+    }
+}
+
+fn print_losses(results: &[Measurement]) {
+    for m in results {
+        for (labels, n) in m.lost.iter().flatten() {
+            println!(
+                "\n{} at {} Hz lost {n} samples before sending: {labels}",
+                m.tool, m.frequency_hz
+            );
+        }
+    }
+}
+
+fn print_verdict(results: &[Measurement]) {
+    let agent = results
+        .iter()
+        .find(|m| m.tool == "augur agent" && m.frequency_hz == 99);
+    let perf = results.iter().find(|m| m.tool != "augur agent");
+    let (Some(agent), Some(perf)) = (agent, perf) else {
+        return;
+    };
+    let cpu_ok = agent.cpu <= perf.cpu;
+    let rss_ok = agent.peak_rss_mib() < RSS_TARGET_MIB;
+    let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "\nTarget: agent at 99 Hz CPU <= perf record CPU: {:.2} s vs {:.2} s ({:.0}% of perf): {}",
+        agent.cpu.as_secs_f64(),
+        perf.cpu.as_secs_f64(),
+        100.0 * agent.cpu.as_secs_f64() / perf.cpu.as_secs_f64().max(f64::MIN_POSITIVE),
+        mark(cpu_ok),
+    );
+    println!(
+        "Target: agent at 99 Hz peak RSS < {RSS_TARGET_MIB} MiB: {:.1} MiB: {}",
+        agent.peak_rss_mib(),
+        mark(rss_ok),
+    );
+    println!(
+        "Verdict: {}",
+        if cpu_ok && rss_ok {
+            "target met"
+        } else {
+            "target missed"
+        }
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_perf_summary() {
+        let out = "[ perf record: Woken up 1 times to write data ]\n\
+                   [ perf record: Captured and wrote 0.093 MB /tmp/x (399 samples) ]\n";
+        assert_eq!(perf_samples(out), Some(399));
+        assert_eq!(perf_samples("nothing"), None);
+    }
+
+    #[test]
+    fn reads_metric_series() {
+        let text = "# HELP x\n\
+                    augur_aggregator_samples_accepted_total 12\n\
+                    augur_aggregator_samples_accepted_total_extra 5\n\
+                    augur_aggregator_agent_samples_lost_total{reason=\"a\"} 2\n\
+                    augur_aggregator_agent_samples_lost_total{reason=\"b c\"} 3\n";
+        assert_eq!(
+            metric_series(text, "augur_aggregator_samples_accepted_total"),
+            [(String::new(), 12.0)]
+        );
+        assert_eq!(
+            metric_series(text, "augur_aggregator_agent_samples_lost_total"),
+            [
+                ("{reason=\"a\"}".to_owned(), 2.0),
+                ("{reason=\"b c\"}".to_owned(), 3.0)
+            ]
+        );
+        assert!(metric_series(text, "missing").is_empty());
+    }
+
+    #[test]
+    fn steady_window_spans_whole_agent_windows() {
+        let start = Instant::now();
+        let window = |secs| {
+            steady_window(start, Duration::from_secs(secs))
+                .map(|(from, to)| ((from - start).as_secs(), (to - start).as_secs()))
+        };
+        assert_eq!(window(60), Some((15, 55)));
+        assert_eq!(window(26), Some((15, 25)));
+        assert_eq!(window(25), None);
+        assert_eq!(window(8), None);
+    }
+
+    #[test]
+    fn parses_arguments() {
+        let args = |a: &[&str]| parse_args(a.iter().map(|s| s.to_string()));
+        let Ok(Parsed::Run(o)) = args(&["--duration", "5", "--augur=/x/augur"]) else {
+            panic!("expected options");
+        };
+        assert_eq!(o.duration, Duration::from_secs(5));
+        assert_eq!(o.augur, PathBuf::from("/x/augur"));
+        assert!(args(&["--duration", "0"]).is_err());
+        assert!(args(&["--duration"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+        assert!(matches!(args(&["--help"]), Ok(Parsed::Help)));
+    }
+}

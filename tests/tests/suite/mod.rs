@@ -4,5 +4,8 @@ mod counters;
 mod ingest_errors;
 mod jit;
 mod offcpu;
+mod privileges;
 mod record;
+mod relabel;
+mod spool;
 mod up;

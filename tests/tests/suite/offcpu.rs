@@ -45,9 +45,16 @@ fn blocked_time_lands_in_the_blocking_function() {
         "wait_in_known_place has {blocked_ns} of {total_ns} blocked ns"
     );
     assert!(
-        chain_count(&stacks, &["wait_in_known_place", "entry_SYSCALL_64_after_hwframe"]) > 0
+        chain_count(
+            &stacks,
+            &["wait_in_known_place", "entry_SYSCALL_64_after_hwframe"]
+        ) > 0
             || chain_count(&stacks, &["wait_in_known_place", "entry_SYSCALL_64"]) > 0,
         "the kernel half of the blocked stack is missing: {stacks:?}"
     );
-    assert_eq!(chain_count(&stacks, &["compute"]), 0, "compute never blocks");
+    assert_eq!(
+        chain_count(&stacks, &["compute"]),
+        0,
+        "compute never blocks"
+    );
 }
