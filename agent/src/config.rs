@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::identity::IdentityConfig;
+use crate::profiles::{ProfileKind, ProfileSpec};
 use crate::relabel::{self, RuleConfig};
 
 /// The file as written.
@@ -25,9 +26,26 @@ pub struct AgentFile {
     /// Process identity settings.
     #[serde(default)]
     pub identity: IdentitySection,
+    /// Profiles taken besides on-CPU time: `off-cpu[:MIN_BLOCK_NS]`,
+    /// `page-faults[:PERIOD]`, `context-switches`, `cycles`, ...
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// On-disk spool settings.
+    #[serde(default)]
+    pub spool: SpoolSection,
     /// Relabel rules, applied in order.
     #[serde(default)]
     pub relabel: Vec<RuleConfig>,
+}
+
+/// `[spool]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolSection {
+    /// Directory of the spool.
+    pub dir: Option<std::path::PathBuf>,
+    /// Bound in bytes.
+    pub max_bytes: Option<u64>,
 }
 
 /// `[identity]`.
@@ -122,12 +140,50 @@ impl AgentFile {
             }
             config.host = host;
         }
+        config.counter_profiles = parse_profiles(&self.profiles, config.frequency_hz)?;
+        if let Some(dir) = self.spool.dir {
+            config.spool_dir = dir;
+        }
+        if let Some(max_bytes) = self.spool.max_bytes {
+            if max_bytes < 1 << 20 {
+                return Err(ConfigError::Invalid {
+                    key: "spool.max_bytes",
+                    message: format!("{max_bytes} is below the 1 MiB minimum"),
+                });
+            }
+            config.spool_max_bytes = max_bytes;
+        }
         config.identity = IdentityConfig {
             version_env: self.identity.version_env.filter(|v| !v.is_empty()),
             rules: relabel::compile(&self.relabel)?,
         };
         Ok(())
     }
+}
+
+/// Parses the extra profiles; on-CPU time is always taken and not listed.
+pub fn parse_profiles(names: &[String], cpu_hz: u64) -> Result<Vec<ProfileSpec>, ConfigError> {
+    let mut specs: Vec<ProfileSpec> = Vec::new();
+    for name in names {
+        let spec = ProfileSpec::parse(name, cpu_hz).map_err(|message| ConfigError::Invalid {
+            key: "profiles",
+            message,
+        })?;
+        if spec.kind == ProfileKind::Cpu {
+            return Err(ConfigError::Invalid {
+                key: "profiles",
+                message: "cpu is always profiled; list only the others".into(),
+            });
+        }
+        if specs.iter().any(|s| s.kind == spec.kind) {
+            return Err(ConfigError::Invalid {
+                key: "profiles",
+                message: format!("{} is listed twice", spec.kind),
+            });
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
 }
 
 /// Accepts 1..=10000 Hz.
@@ -169,6 +225,8 @@ mod tests {
         assert_eq!(config.frequency_hz, 19);
         assert_eq!(config.window, Duration::from_secs(10));
         assert!(!config.identity.rules.is_empty());
+        assert_eq!(config.counter_profiles.len(), 1);
+        assert_eq!(config.counter_profiles[0].kind, ProfileKind::OffCpu);
     }
 
     #[test]
@@ -198,6 +256,19 @@ mod tests {
             .apply(&mut config)
             .unwrap_err();
         assert!(err.to_string().contains("server"));
+        for (text, expected) in [
+            ("profiles = [\"off-cpu\", \"off-cpu\"]\n", "twice"),
+            ("profiles = [\"cpu\"]\n", "always"),
+            ("profiles = [\"gpu-time\"]\n", "unknown profile"),
+            ("[spool]\nmax_bytes = 10\n", "spool.max_bytes"),
+        ] {
+            let err = parse(text)
+                .unwrap()
+                .apply(&mut config)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
         let err = parse("[[relabel]]\naction = \"keep\"\n")
             .unwrap()
             .apply(&mut config)

@@ -53,9 +53,6 @@ pub struct AgentConfig {
     pub window: Duration,
     /// Host name put on every process.
     pub host: String,
-    /// Unused since batches wait in the on-disk spool (`spool_max_bytes`
-    /// bounds it); kept so existing configurations still build.
-    pub max_backlog: usize,
     /// How processes are named and which are profiled.
     pub identity: IdentityConfig,
     /// Counter profiles taken besides on-CPU time.
@@ -83,7 +80,6 @@ impl Default for AgentConfig {
             frequency_hz: 19,
             window: Duration::from_secs(10),
             host: host_name(),
-            max_backlog: 360,
             identity: IdentityConfig::default(),
             counter_profiles: Vec::new(),
             spool_dir: PathBuf::from("/var/lib/augur/spool"),
@@ -177,6 +173,24 @@ impl<'obj> Collector<'obj> {
     /// Number of CPUs sampled.
     pub fn cpus(&self) -> usize {
         self.samplers.first().map_or(0, |(_, s)| s.cpus())
+    }
+
+    /// Kernel time (ns) and runs of every BPF program, per profile.
+    pub fn program_stats(&self) -> Vec<(String, u64, u64)> {
+        self.samplers
+            .iter()
+            .flat_map(|(spec, sampler)| {
+                sampler
+                    .program_stats()
+                    .into_iter()
+                    .map(move |(program, ns, runs)| (format!("{}/{program}", spec.kind), ns, runs))
+            })
+            .collect()
+    }
+
+    /// Processes with a memory-map snapshot.
+    pub fn tracked_processes(&self) -> usize {
+        self.resolver.tracked_processes()
     }
 
     /// Profiles that could not be started, with the reason.
@@ -292,6 +306,53 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
     }
 }
 
+/// Own CPU, memory and BPF cost, refreshed every drain.
+fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
+    for (program, ns, runs) in collector.program_stats() {
+        let label = vec![("program", program)];
+        metrics
+            .bpf_run_seconds
+            .get_or_create(&label)
+            .set(ns as f64 / 1e9);
+        metrics.bpf_runs.get_or_create(&label).set(runs as i64);
+    }
+    metrics
+        .tracked_processes
+        .set(collector.tracked_processes() as i64);
+    // SAFETY: sysconf has no preconditions.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the parenthesised command: utime and stime are 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let cpu: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        if ticks > 0 {
+            metrics.cpu_seconds.set(cpu as f64 / ticks as f64);
+        }
+    }
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+        if let Some(pages) = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i64>().ok())
+        {
+            metrics.resident_bytes.set(pages * page.max(1));
+        }
+    }
+}
+
 fn sampling_loop(
     config: AgentConfig,
     batches: mpsc::Sender<(String, ValidBatch)>,
@@ -316,6 +377,16 @@ fn sampling_loop(
     );
     let mut collector = match started {
         Ok(c) => {
+            for (kind, reason) in c.unavailable() {
+                metrics
+                    .profile_unavailable
+                    .get_or_create(&vec![
+                        ("profile", kind.to_string()),
+                        ("reason", reason.clone()),
+                    ])
+                    .set(1);
+                println!("augur: profile {kind} unavailable on this host: {reason}");
+            }
             let _ = ready.send(Ok(c.cpus()));
             c
         }
@@ -359,8 +430,10 @@ fn sampling_loop(
             }
         };
         metrics.drains.inc();
+        record_self_metrics(&collector, &metrics);
         for (batch, stats) in collected {
             metrics.samples.inc_by(batch.total_samples());
+            metrics.samples_filtered.inc_by(stats.filtered);
             for (reason, n) in &batch.dropped {
                 metrics.lost(reason, *n);
             }

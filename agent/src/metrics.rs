@@ -3,6 +3,8 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -41,12 +43,61 @@ pub struct AgentMetrics {
     pub drains: Counter,
     /// Drains that failed (their samples stay in the maps for the next one).
     pub drain_failures: Counter,
+    /// Samples of processes that relabel rules drop (deliberate, not a loss).
+    pub samples_filtered: Counter,
+    /// Profiles configured but not available here, by profile and reason.
+    pub profile_unavailable: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Kernel time spent in each BPF program (needs `kernel.bpf_stats_enabled=1`).
+    pub bpf_run_seconds: Family<Vec<(&'static str, String)>, Gauge<f64, AtomicU64>>,
+    /// Runs of each BPF program (needs `kernel.bpf_stats_enabled=1`).
+    pub bpf_runs: Family<Vec<(&'static str, String)>, Gauge>,
+    /// The agent's own CPU time, user plus system.
+    pub cpu_seconds: Gauge<f64, AtomicU64>,
+    /// The agent's resident memory.
+    pub resident_bytes: Gauge,
+    /// Processes with a memory-map snapshot.
+    pub tracked_processes: Gauge,
 }
 
 impl AgentMetrics {
     /// Registers every metric under `augur_agent_`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("augur_agent");
+        r.register(
+            "samples_filtered",
+            "Samples of processes dropped by relabel rules",
+            self.samples_filtered.clone(),
+        );
+        r.register(
+            "profile_unavailable",
+            "Configured profiles this host cannot take, by reason (1 = unavailable)",
+            self.profile_unavailable.clone(),
+        );
+        r.register(
+            "bpf_run_seconds",
+            "Kernel time spent in each BPF program since it was loaded",
+            self.bpf_run_seconds.clone(),
+        );
+        r.register(
+            "bpf_runs",
+            "Runs of each BPF program since it was loaded",
+            self.bpf_runs.clone(),
+        );
+        r.register(
+            "cpu_seconds",
+            "The agent's own CPU time (user + system)",
+            self.cpu_seconds.clone(),
+        );
+        r.register(
+            "resident_bytes",
+            "The agent's resident memory",
+            self.resident_bytes.clone(),
+        );
+        r.register(
+            "tracked_processes",
+            "Processes with a memory-map snapshot",
+            self.tracked_processes.clone(),
+        );
         r.register(
             "samples",
             "Samples collected and resolved",

@@ -229,6 +229,12 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_is_a_known_profile_type() {
+        let names: Vec<&str> = ProfileKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, augur_profile::PROFILE_TYPES);
+    }
+
+    #[test]
     fn types_and_units() {
         assert_eq!(ProfileKind::Cpu.profile_type().unit, "nanoseconds");
         assert_eq!(ProfileKind::PageFaults.profile_type().name, "page-faults");

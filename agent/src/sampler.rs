@@ -260,6 +260,25 @@ impl<'obj> Sampler<'obj> {
         self.cpus
     }
 
+    /// Kernel time (ns) and run count of each of this sampler's BPF
+    /// programs, as the kernel accounts them with `kernel.bpf_stats_enabled`.
+    pub fn program_stats(&self) -> Vec<(&'static str, u64, u64)> {
+        let programs: Vec<(&'static str, std::os::fd::BorrowedFd<'_>)> = match &self.program {
+            Program::PerfEvent(skel) => vec![
+                ("sample_stack", skel.progs.sample_stack.as_fd()),
+                ("process_exit", skel.progs.process_exit.as_fd()),
+            ],
+            Program::OffCpu(skel) => vec![
+                ("switch_task", skel.progs.switch_task.as_fd()),
+                ("process_exit", skel.progs.process_exit.as_fd()),
+            ],
+        };
+        programs
+            .into_iter()
+            .filter_map(|(name, fd)| program_info(fd).map(|(ns, runs)| (name, ns, runs)))
+            .collect()
+    }
+
     /// Processes sampled for the first time since the last call.
     pub fn new_pids(&self) -> Vec<u32> {
         let mut pids = Vec::new();
@@ -375,6 +394,19 @@ impl<'obj> Sampler<'obj> {
         }
         Ok(drained)
     }
+}
+
+fn program_info(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+
+    use libbpf_rs::libbpf_sys;
+
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: `info` is a properly sized, writable bpf_prog_info and `len`
+    // holds its size; the fd is a live BPF program.
+    let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+    (ret == 0).then_some((info.run_time_ns, info.run_cnt))
 }
 
 fn exit_hook(attached: Result<Link, libbpf_rs::Error>) -> Option<Link> {

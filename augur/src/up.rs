@@ -19,15 +19,49 @@ use tokio::sync::watch;
 
 use crate::{DEFAULT_HTTP, DEFAULT_INGEST, default_data_dir, parse_addr, parse_duration};
 
-/// Sampling settings shared by `up` and `agent`.
+/// Agent settings shared by `up` and `agent`. A flag given here overrides
+/// the same setting in the config file.
 #[derive(Debug, Args)]
 pub struct SamplingArgs {
-    /// Samples per second on each CPU.
-    #[arg(long, default_value_t = 19)]
-    frequency: u64,
-    /// How often the agent drains its maps and sends a batch (e.g. 10s).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    window: Duration,
+    /// Agent configuration file (TOML; see docs/agent.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Samples per second on each CPU [default: 19].
+    #[arg(long)]
+    frequency: Option<u64>,
+    /// How often the agent drains its maps and sends a batch [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    window: Option<Duration>,
+    /// A profile to take besides on-CPU time; repeatable: off-cpu[:MIN_NS],
+    /// page-faults[:PERIOD], context-switches[:PERIOD], cycles,
+    /// instructions, cache-misses, branch-misses.
+    #[arg(long = "profile", value_name = "NAME[:N]")]
+    profiles: Vec<String>,
+}
+
+impl SamplingArgs {
+    /// The agent configuration: defaults, then the config file, then the
+    /// environment (`AUGUR_HOST`), then these flags.
+    fn agent_config(&self, mut config: AgentConfig) -> anyhow::Result<AgentConfig> {
+        if let Some(path) = &self.config {
+            augur_agent::config::load(path)?.apply(&mut config)?;
+        }
+        if let Some(host) = std::env::var("AUGUR_HOST").ok().filter(|h| !h.is_empty()) {
+            config.host = host;
+        }
+        if let Some(hz) = self.frequency {
+            augur_agent::config::validate_frequency(hz)?;
+            config.frequency_hz = hz;
+        }
+        if let Some(window) = self.window {
+            config.window = window;
+        }
+        if !self.profiles.is_empty() {
+            config.counter_profiles =
+                augur_agent::config::parse_profiles(&self.profiles, config.frequency_hz)?;
+        }
+        Ok(config)
+    }
 }
 
 /// Arguments of `augur up`.
@@ -49,20 +83,21 @@ pub struct UpArgs {
 /// Arguments of `augur agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Aggregator ingest URL.
-    #[arg(long, default_value = "http://127.0.0.1:7070")]
-    server: String,
+    /// Aggregator ingest URL [default: http://127.0.0.1:7070].
+    #[arg(long)]
+    server: Option<String>,
     /// Where to serve the agent's own /metrics.
     #[arg(long, default_value = "127.0.0.1:7071", value_parser = parse_addr)]
     metrics: SocketAddr,
     /// Where batches wait until the server acknowledged them (created if
-    /// missing); a restarted agent sends what an earlier one left there.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/augur/spool")]
-    spool_dir: PathBuf,
+    /// missing); a restarted agent sends what an earlier one left there
+    /// [default: /var/lib/augur/spool].
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
     /// Bound of the spool in bytes; when full, the oldest batches are
-    /// dropped and counted.
-    #[arg(long, value_name = "N", default_value_t = augur_agent::spool::DEFAULT_MAX_BYTES)]
-    spool_max_bytes: u64,
+    /// dropped and counted [default: 268435456].
+    #[arg(long, value_name = "N")]
+    spool_max_bytes: Option<u64>,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -253,13 +288,12 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         let ingest = servers.ingest.expect("both roles bind ingest");
-        let config = AgentConfig {
-            server: format!("http://{ingest}"),
-            frequency_hz: args.sampling.frequency,
-            window: args.sampling.window,
+        let mut config = args.sampling.agent_config(AgentConfig {
             spool_dir: args.data_dir.join("spool"),
             ..AgentConfig::default()
-        };
+        })?;
+        // All in one process: the agent always ships to this process.
+        config.server = format!("http://{ingest}");
         let agent = match augur_agent::start(config, agent_metrics.clone()).await {
             Ok(agent) => agent,
             Err(error) => {
@@ -281,14 +315,16 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
 /// `augur agent`.
 pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let config = AgentConfig {
-            server: args.server,
-            frequency_hz: args.sampling.frequency,
-            window: args.sampling.window,
-            spool_dir: args.spool_dir,
-            spool_max_bytes: args.spool_max_bytes,
-            ..AgentConfig::default()
-        };
+        let mut config = args.sampling.agent_config(AgentConfig::default())?;
+        if let Some(server) = args.server {
+            config.server = server;
+        }
+        if let Some(dir) = args.spool_dir {
+            config.spool_dir = dir;
+        }
+        if let Some(max_bytes) = args.spool_max_bytes {
+            config.spool_max_bytes = max_bytes;
+        }
         let metrics = AgentMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);

@@ -11,4 +11,4 @@ mod profile;
 pub mod render;
 
 pub use frame::{BuildId, BuildIdError, RawFrame, Symbol};
-pub use profile::{FunctionTotals, Location, Profile, ProfileType, Sample};
+pub use profile::{FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample};

@@ -15,6 +15,20 @@ pub struct ProfileType {
     pub unit: String,
 }
 
+/// Names of every profile type Augur produces: on-CPU time, off-CPU time,
+/// and the perf-event counters. Agents produce only these; the API accepts
+/// only these.
+pub const PROFILE_TYPES: &[&str] = &[
+    "cpu",
+    "off-cpu",
+    "page-faults",
+    "context-switches",
+    "cycles",
+    "instructions",
+    "cache-misses",
+    "branch-misses",
+];
+
 impl ProfileType {
     /// On-CPU time sampled from the cpu-clock software event.
     pub fn cpu() -> Self {

@@ -35,8 +35,11 @@ pub struct ProfileQuery {
 pub struct ServiceSummary {
     /// Service name.
     pub name: String,
-    /// Sum of all its sample counts, over every profile type.
+    /// Its on-CPU samples (profile type `cpu`); other types weigh in other
+    /// units and are not added in.
     pub total_samples: u64,
+    /// Profile types it has data for, sorted.
+    pub profile_types: Vec<String>,
     /// Start of its oldest window, Unix nanoseconds.
     pub first_window_unix_nanos: i64,
     /// Start of its newest window, Unix nanoseconds.
@@ -319,7 +322,8 @@ fn rebuild_stack(
 pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, StorageError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT sv.name, SUM(sa.count), MIN(sa.window_start), MAX(sa.window_start)
+            "SELECT sv.name, SUM(CASE WHEN sa.profile_type = 'cpu' THEN sa.count ELSE 0 END),
+                    MIN(sa.window_start), MAX(sa.window_start), GROUP_CONCAT(DISTINCT sa.profile_type)
              FROM samples sa JOIN services sv ON sv.id = sa.service_id
              GROUP BY sa.service_id
              ORDER BY sv.name",
@@ -327,11 +331,20 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
         .context("prepare the service list")?;
     let rows = stmt
         .query_map([], |r| {
+            let mut profile_types: Vec<String> = r
+                .get::<_, Option<String>>(4)?
+                .unwrap_or_default()
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            profile_types.sort();
             Ok(ServiceSummary {
                 name: r.get(0)?,
                 total_samples: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
                 first_window_unix_nanos: r.get(2)?,
                 last_window_unix_nanos: r.get(3)?,
+                profile_types,
             })
         })
         .context("list services")?;

@@ -72,7 +72,9 @@ struct ServicesJson {
 #[derive(Serialize)]
 struct ServiceJson {
     name: String,
+    /// On-CPU samples.
     samples: u64,
+    profile_types: Vec<String>,
     first_seen: String,
     last_seen: String,
 }
@@ -91,6 +93,7 @@ pub(crate) async fn services(
             last_seen: format_rfc3339(s.last_window_unix_nanos),
             name: s.name,
             samples: s.total_samples,
+            profile_types: s.profile_types,
         })
         .collect();
     Ok(Json(ServicesJson { services }))

@@ -13,18 +13,8 @@ use serde::Deserialize;
 
 use crate::time::{TimeError, format_rfc3339, parse_time};
 
-/// Profile types the API accepts in `type=`. `cpu` is the cpu-clock
-/// profile; the others are perf event names the agent uses for
-/// hardware-counter and software-event profiles.
-pub const PROFILE_TYPES: &[&str] = &[
-    "cpu",
-    "cycles",
-    "instructions",
-    "cache-misses",
-    "branch-misses",
-    "page-faults",
-    "context-switches",
-];
+/// Profile types the API accepts in `type=`: the ones agents produce.
+pub use augur_profile::PROFILE_TYPES;
 
 /// Longest accepted service name, in bytes (the ingest label limit).
 const MAX_SERVICE_LEN: usize = 1024;

@@ -207,12 +207,14 @@ fn services_report_totals_and_window_bounds() {
                 total_samples: 6,
                 first_window_unix_nanos: 10 * SEC,
                 last_window_unix_nanos: 50 * SEC,
+                profile_types: vec!["cpu".into()],
             },
             ServiceSummary {
                 name: "web".into(),
                 total_samples: 4,
                 first_window_unix_nanos: 20 * SEC,
                 last_window_unix_nanos: 20 * SEC,
+                profile_types: vec!["cpu".into()],
             },
         ]
     );
@@ -279,4 +281,32 @@ fn invalid_batches_are_refused_whole() {
     assert!(!err.is_transient());
     assert_eq!(store.stats().unwrap().batches, 0);
     assert_eq!(store.stats().unwrap().frames, 0);
+}
+
+#[test]
+fn service_totals_count_on_cpu_samples_and_list_every_profile_type() {
+    let (_dir, _path, store) = temp_store();
+    let stack = vec![user("aa01", 0x10)];
+    let mut off_cpu = window("api", 10 * SEC, vec![(stack.clone(), 5_000_000_000)]);
+    off_cpu.profile_type = augur_profile::ProfileType {
+        name: "off-cpu".into(),
+        unit: "nanoseconds".into(),
+    };
+    off_cpu.period = 1;
+    store
+        .write_batch(&batch(
+            "b1",
+            vec![window("api", 10 * SEC, vec![(stack, 7)]), off_cpu],
+        ))
+        .unwrap();
+    let services = store.services().unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(
+        services[0].total_samples, 7,
+        "off-CPU nanoseconds are not samples"
+    );
+    assert_eq!(
+        services[0].profile_types,
+        vec!["cpu".to_string(), "off-cpu".to_string()]
+    );
 }

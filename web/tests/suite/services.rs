@@ -20,6 +20,7 @@ async fn lists_every_service_sorted_by_name_with_totals_and_times() {
         json!({
             "name": "checkout",
             "samples": 11,
+            "profile_types": ["cpu"],
             "first_seen": T0_TEXT,
             "last_seen": "2026-11-24T14:01:00Z",
         })
