@@ -14,7 +14,7 @@ use augur_wire::batch::{ValidBatch, ValidSample};
 use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
 use blazesym::symbolize::{self, Symbolized};
 
-use crate::identity::{IdentityConfig, ProcessIdentity};
+use crate::identity::{self, IdentityConfig, ProcessIdentity};
 use crate::perfmap::PerfMaps;
 use crate::sampler::Drained;
 
@@ -25,7 +25,7 @@ use crate::sampler::Drained;
 /// a process that exits before the next drain is still normalized.
 pub struct FrameResolver {
     identity: ProcessIdentity,
-    processes: HashMap<u32, Normalizer>,
+    processes: HashMap<u32, ProcessSnapshot>,
     kernel: symbolize::Symbolizer,
     kernel_names: HashMap<u64, RawFrame>,
     perf_maps: PerfMaps,
@@ -62,10 +62,9 @@ impl FrameResolver {
     pub fn prepare(&mut self, pid: u32) {
         self.identity.forget(pid);
         let _ = self.identity.labels(pid, "");
-        let normalizer = new_normalizer();
-        // Normalizing one (unmapped) address fills the VMA cache.
-        if normalizer.normalize_user_addrs(pid.into(), &[0]).is_ok() {
-            self.processes.insert(pid, normalizer);
+        let snapshot = ProcessSnapshot::take(pid);
+        if snapshot.complete {
+            self.processes.insert(pid, snapshot);
         }
     }
 
@@ -230,7 +229,7 @@ impl FrameResolver {
 
     /// Normalizes sorted, unique `addrs` of `pid`. A stale VMA cache (a
     /// mapping added since it was filled) is detected by unknown outputs and
-    /// answered with a fresh read of the process's maps.
+    /// answered with a fresh snapshot of the process.
     fn normalize(
         &mut self,
         pid: u32,
@@ -240,30 +239,37 @@ impl FrameResolver {
             sorted_addrs: true,
             ..Default::default()
         };
-        let normalizer = self.processes.entry(pid).or_insert_with(new_normalizer);
-        let output = normalizer.normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
+        let snapshot = self
+            .processes
+            .entry(pid)
+            .or_insert_with(|| ProcessSnapshot::take(pid));
+        // A deploy may have replaced a binary since the snapshot; while the
+        // process lives, its maps say so (and its mapped files can be read).
+        let live = replaced_mappings(pid);
+        if !live.is_empty() || Path::new(&format!("/proc/{pid}")).exists() {
+            snapshot.replaced = live;
+        }
+        let output = snapshot
+            .normalizer
+            .normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
         let stale = output
             .outputs
             .iter()
             .any(|&(_, meta)| matches!(output.meta.get(meta), Some(UserMeta::Unknown(_))));
-        let convert = |output: blazesym::normalize::UserOutput<'_>| {
-            output
-                .outputs
-                .iter()
-                .map(|&(offset, meta)| user_frame(offset, output.meta.get(meta)))
-                .collect::<Vec<_>>()
-        };
         if stale {
-            // A mapping added since the snapshot (dlopen, JIT): read the maps
-            // again and keep the fresh snapshot if the process still exists.
-            let fresh = new_normalizer();
-            if let Ok(output) = fresh.normalize_user_addrs_opts(pid.into(), addrs, &opts) {
-                let frames = convert(output);
+            // A mapping added since the snapshot (dlopen, JIT): take a fresh
+            // snapshot and keep it if the process still exists.
+            let fresh = ProcessSnapshot::take(pid);
+            if let Ok(output) = fresh
+                .normalizer
+                .normalize_user_addrs_opts(pid.into(), addrs, &opts)
+            {
+                let frames = fresh.convert(addrs, &output);
                 self.processes.insert(pid, fresh);
                 return Ok(frames);
             }
         }
-        Ok(convert(output))
+        Ok(snapshot.convert(addrs, &output))
     }
 
     fn name_kernel_addrs(&mut self, mut addrs: Vec<u64>) {
@@ -299,6 +305,130 @@ impl FrameResolver {
             self.kernel_names.insert(addr, frame);
         }
     }
+}
+
+/// What the resolver keeps of one process: its memory maps (inside a
+/// blazesym normalizer) and the true build-ids of mappings whose file was
+/// deleted or replaced on disk since it was mapped (a deploy).
+struct ProcessSnapshot {
+    normalizer: Normalizer,
+    replaced: Vec<ReplacedMapping>,
+    /// False when the process was gone before its maps could be read.
+    complete: bool,
+}
+
+/// A mapping whose path no longer names the mapped file.
+struct ReplacedMapping {
+    start: u64,
+    end: u64,
+    path: String,
+    /// Build-id of the file actually mapped, when it could be read.
+    build_id: Option<BuildId>,
+}
+
+impl ProcessSnapshot {
+    fn take(pid: u32) -> Self {
+        let normalizer = new_normalizer();
+        // Normalizing one (unmapped) address fills the VMA cache.
+        let complete = normalizer.normalize_user_addrs(pid.into(), &[0]).is_ok();
+        Self {
+            normalizer,
+            replaced: replaced_mappings(pid),
+            complete,
+        }
+    }
+
+    /// Frames for `addrs` from a normalization of them. blazesym reads a
+    /// build-id from the file now at a mapping's path, which after a deploy
+    /// is the new binary: such frames get the mapped file's own build-id, or
+    /// stay unknown when it cannot be read; never the new binary's.
+    fn convert(
+        &self,
+        addrs: &[u64],
+        output: &blazesym::normalize::UserOutput<'_>,
+    ) -> Vec<(RawFrame, Option<String>)> {
+        addrs
+            .iter()
+            .zip(&output.outputs)
+            .map(|(&addr, &(offset, meta))| {
+                let meta = output.meta.get(meta);
+                let replaced = self
+                    .replaced
+                    .iter()
+                    .find(|m| (m.start..m.end).contains(&addr));
+                match (replaced, meta) {
+                    (Some(mapping), Some(UserMeta::Elf(_))) => match &mapping.build_id {
+                        Some(build_id) => (
+                            RawFrame::User {
+                                build_id: build_id.clone(),
+                                file_offset: offset,
+                            },
+                            Some(mapping.path.clone()),
+                        ),
+                        None => (unknown("binary replaced on disk"), None),
+                    },
+                    _ => user_frame(offset, meta),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Mappings of `pid` whose file was deleted or replaced, with the build-id of
+/// the mapped file read through `/proc/PID/map_files` (needs CAP_SYS_ADMIN)
+/// or, for the main executable, `/proc/PID/exe`.
+fn replaced_mappings(pid: u32) -> Vec<ReplacedMapping> {
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        return Vec::new();
+    };
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| {
+            p.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned()
+        });
+    let mut by_path: HashMap<String, Option<BuildId>> = HashMap::new();
+    let mut replaced = Vec::new();
+    for line in maps.lines() {
+        let Some(path) = line.strip_suffix(" (deleted)") else {
+            continue;
+        };
+        let mut fields = path.split_whitespace();
+        let (Some(range), Some(path)) = (fields.next(), path.split_whitespace().nth(5)) else {
+            continue;
+        };
+        let Some((start, end)) = range.split_once('-').and_then(|(s, e)| {
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+            ))
+        }) else {
+            continue;
+        };
+        let build_id = by_path
+            .entry(path.to_owned())
+            .or_insert_with(|| {
+                let via_map_files =
+                    identity::read_build_id(Path::new(&format!("/proc/{pid}/map_files/{range}")));
+                let via_exe = || {
+                    (exe.as_deref() == Some(path))
+                        .then(|| identity::read_build_id(Path::new(&format!("/proc/{pid}/exe"))))
+                        .flatten()
+                };
+                via_map_files
+                    .or_else(via_exe)
+                    .and_then(|hex| BuildId::parse_hex(&hex).ok())
+            })
+            .clone();
+        replaced.push(ReplacedMapping {
+            start,
+            end,
+            path: path.to_owned(),
+            build_id,
+        });
+    }
+    replaced
 }
 
 fn new_normalizer() -> Normalizer {

@@ -64,6 +64,25 @@ impl SamplingArgs {
     }
 }
 
+/// Where the aggregator finds debug info.
+#[derive(Debug, Args)]
+pub struct SymbolArgs {
+    /// A directory with a `.build-id/xx/rest.debug` tree, searched before
+    /// the agents' path hints; repeatable [default: /usr/lib/debug].
+    #[arg(long = "debug-dir", value_name = "DIR")]
+    debug_dirs: Vec<PathBuf>,
+}
+
+impl SymbolArgs {
+    fn aggregator_config(&self) -> AggregatorConfig {
+        let mut config = AggregatorConfig::default();
+        if !self.debug_dirs.is_empty() {
+            config.symbolize.debug_dirs = self.debug_dirs.clone();
+        }
+        config
+    }
+}
+
 /// Arguments of `augur up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -76,6 +95,8 @@ pub struct UpArgs {
     /// Address of the gRPC ingest endpoint.
     #[arg(long, default_value = DEFAULT_INGEST, value_parser = parse_addr)]
     ingest: SocketAddr,
+    #[command(flatten)]
+    symbols: SymbolArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -128,6 +149,8 @@ pub struct ServerArgs {
     /// Address of the gRPC ingest endpoint (ingest role).
     #[arg(long, default_value = DEFAULT_INGEST, value_parser = parse_addr)]
     ingest: SocketAddr,
+    #[command(flatten)]
+    symbols: SymbolArgs,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -189,6 +212,7 @@ impl Servers {
         store: Store,
         ingest: SocketAddr,
         http: SocketAddr,
+        aggregator_config: AggregatorConfig,
         mut registry: Registry,
         extra: impl FnOnce(&mut Registry),
     ) -> anyhow::Result<Self> {
@@ -206,7 +230,7 @@ impl Servers {
             let (store, shutdown) = (store.clone(), until_stopped(stopped.clone()));
             tasks.push(tokio::spawn(async move {
                 augur_aggregator::serve(
-                    AggregatorConfig::default(),
+                    aggregator_config,
                     listener,
                     store,
                     aggregator_metrics,
@@ -283,6 +307,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             store,
             args.ingest,
             args.http,
+            args.symbols.aggregator_config(),
             Registry::default(),
             |r| agent_metrics.register(r),
         )
@@ -360,6 +385,7 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             store,
             args.ingest,
             args.http,
+            args.symbols.aggregator_config(),
             Registry::default(),
             |_| {},
         )

@@ -81,6 +81,16 @@ pub fn build_split_fixture(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// Builds `tests/fixtures/SOURCE` with frame pointers, without inlining or
 /// sibling calls, as `dir/name`.
 pub fn build_fixture(dir: &Path, source: &str, name: &str) -> anyhow::Result<PathBuf> {
+    build_fixture_with(dir, source, name, &[])
+}
+
+/// [`build_fixture`] with extra compiler arguments (e.g. `-DAUGUR_VARIANT=2`).
+pub fn build_fixture_with(
+    dir: &Path,
+    source: &str,
+    name: &str,
+    extra: &[&str],
+) -> anyhow::Result<PathBuf> {
     let out = dir.join(name);
     let status = Command::new("cc")
         .args([
@@ -90,8 +100,9 @@ pub fn build_fixture(dir: &Path, source: &str, name: &str) -> anyhow::Result<Pat
             "-mno-omit-leaf-frame-pointer",
             "-fno-optimize-sibling-calls",
             "-fno-inline",
-            "-o",
         ])
+        .args(extra)
+        .arg("-o")
         .arg(&out)
         .arg(fixture_source(source))
         .status()
