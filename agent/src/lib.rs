@@ -22,13 +22,15 @@ pub mod sampler;
 pub mod ship;
 pub mod spool;
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur_wire::batch::ValidBatch;
-use libbpf_rs::OpenObject;
+use libbpf_rs::{OpenObject, RingBuffer, RingBufferBuilder};
 use tokio::sync::mpsc;
 
 pub use identity::IdentityConfig;
@@ -39,8 +41,9 @@ pub use sampler::{SamplerError, SamplerOptions};
 use resolve::{FrameResolver, ResolveStats};
 use sampler::Sampler;
 
-/// How often newly sampled processes are looked for and snapshotted.
-pub const NEW_PROCESS_POLL: Duration = Duration::from_millis(20);
+/// Longest the sampling thread sleeps between checks for a stop request
+/// when no new process wakes it.
+pub const STOP_CHECK: Duration = Duration::from_millis(250);
 
 /// Agent settings.
 #[derive(Clone, Debug)]
@@ -108,6 +111,10 @@ fn unix_nanos(t: SystemTime) -> i64 {
 pub struct Collector<'obj> {
     samplers: Vec<(ProfileSpec, Sampler<'obj>)>,
     unavailable: Vec<(ProfileKind, String)>,
+    /// Every sampler's new-process ring buffer, behind one epoll.
+    new_processes: RingBuffer<'static>,
+    /// Pids the ring buffer callbacks collected, not yet snapshotted.
+    announced: Rc<RefCell<Vec<u32>>>,
     resolver: FrameResolver,
     host: String,
     window_start: SystemTime,
@@ -161,9 +168,27 @@ impl<'obj> Collector<'obj> {
                 .collect();
             return Err(SamplerError::NothingToSample(reasons.join("; ")));
         }
+        let announced: Rc<RefCell<Vec<u32>>> = Rc::default();
+        let mut builder = RingBufferBuilder::new();
+        for (_, sampler) in &samplers {
+            let announced = announced.clone();
+            builder
+                .add(sampler.new_pids_map(), move |record: &[u8]| {
+                    if let Some(bytes) = record.get(..4).and_then(|b| b.try_into().ok()) {
+                        announced.borrow_mut().push(u32::from_ne_bytes(bytes));
+                    }
+                    0
+                })
+                .map_err(|source| SamplerError::Load { source })?;
+        }
+        let new_processes = builder
+            .build()
+            .map_err(|source| SamplerError::Load { source })?;
         Ok(Self {
             samplers,
             unavailable,
+            new_processes,
+            announced,
             resolver: FrameResolver::new(host.clone(), identity),
             host,
             window_start: SystemTime::now(),
@@ -198,18 +223,32 @@ impl<'obj> Collector<'obj> {
         &self.unavailable
     }
 
-    /// Snapshots processes the BPF programs saw for the first time. Call
-    /// this often (every few tens of milliseconds): a process that exits
-    /// before its snapshot is taken cannot be normalized.
-    pub fn track_new_processes(&mut self) -> usize {
-        let mut count = 0;
-        for (_, sampler) in &self.samplers {
-            for pid in sampler.new_pids() {
-                self.resolver.prepare(pid);
-                count += 1;
-            }
+    /// Sleeps until a BPF program announces a process it sees for the
+    /// first time, or `timeout`, then snapshots the announced processes.
+    /// Processes are snapshotted within moments of their first sample, so
+    /// one that exits before the next drain is still normalized; the thread
+    /// wakes for process churn, not on a timer.
+    pub fn wait_for_new_processes(&mut self, timeout: Duration) -> usize {
+        if let Err(error) = self.new_processes.poll(timeout) {
+            tracing::debug!(%error, "waiting on the new-process ring buffer");
         }
-        count
+        self.snapshot_announced()
+    }
+
+    /// Snapshots processes announced so far, without waiting.
+    pub fn track_new_processes(&mut self) -> usize {
+        if let Err(error) = self.new_processes.consume() {
+            tracing::debug!(%error, "reading the new-process ring buffer");
+        }
+        self.snapshot_announced()
+    }
+
+    fn snapshot_announced(&mut self) -> usize {
+        let pids = std::mem::take(&mut *self.announced.borrow_mut());
+        for &pid in &pids {
+            self.resolver.prepare(pid);
+        }
+        pids.len()
     }
 
     /// Drains every sampler and resolves what it held since the last call:
@@ -402,12 +441,12 @@ fn sampling_loop(
     loop {
         let wait = next
             .saturating_duration_since(Instant::now())
-            .min(NEW_PROCESS_POLL);
-        let stopping = match stop.recv_timeout(wait) {
-            Err(std_mpsc::RecvTimeoutError::Timeout) => false,
-            Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => true,
+            .min(STOP_CHECK);
+        collector.wait_for_new_processes(wait);
+        let stopping = match stop.try_recv() {
+            Err(std_mpsc::TryRecvError::Empty) => false,
+            Ok(()) | Err(std_mpsc::TryRecvError::Disconnected) => true,
         };
-        collector.track_new_processes();
         if !stopping && Instant::now() < next {
             continue;
         }

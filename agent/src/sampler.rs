@@ -279,16 +279,10 @@ impl<'obj> Sampler<'obj> {
             .collect()
     }
 
-    /// Processes sampled for the first time since the last call.
-    pub fn new_pids(&self) -> Vec<u32> {
-        let mut pids = Vec::new();
-        // A queue pops with an empty key; None means empty.
-        while let Ok(Some(value)) = self.program.new_pids_map().lookup_and_delete(&[]) {
-            if let Ok(bytes) = value[..4].try_into() {
-                pids.push(u32::from_ne_bytes(bytes));
-            }
-        }
-        pids
+    /// The ring buffer on which the program announces processes it sees
+    /// for the first time (a `u32` pid per record).
+    pub fn new_pids_map(&self) -> &MapMut<'obj> {
+        self.program.new_pids_map()
     }
 
     /// Off-CPU counts can arrive a window after their stacks were drained

@@ -135,8 +135,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         if let Some(status) = child.try_wait().context("waiting for the command")? {
             break status;
         }
-        std::thread::sleep(augur_agent::NEW_PROCESS_POLL);
-        collector.track_new_processes();
+        // Wakes as soon as the command's tree starts a new process.
+        collector.wait_for_new_processes(Duration::from_millis(20));
         if Instant::now() >= next_drain {
             next_drain += DRAIN_EVERY;
             accumulate(&mut collector)?;

@@ -63,9 +63,8 @@ struct {
  * normalized.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_QUEUE);
-	__uint(value_size, sizeof(__u32));
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
 } new_pids SEC(".maps");
 
 struct {
@@ -170,7 +169,9 @@ static __always_inline void announce(__u32 tgid)
 	if (bpf_map_lookup_elem(&seen_pids, &tgid))
 		return;
 	bpf_map_update_elem(&seen_pids, &tgid, &yes, BPF_ANY);
-	if (bpf_map_push_elem(&new_pids, &tgid, 0))
+	/* The agent sleeps on this ring buffer: it wakes for new processes
+	 * (churn), not on a timer. */
+	if (bpf_ringbuf_output(&new_pids, &tgid, sizeof(tgid), 0))
 		count_drop(DROP_NEW_PID_QUEUE_FULL);
 }
 

@@ -39,8 +39,8 @@ const RSS_TARGET_MIB: f64 = 64.0;
 const AGENT_WINDOW: Duration = Duration::from_secs(10);
 
 /// The steady-state CPU rate is measured from this long after a profiler
-/// starts: past startup and the agent's first drain, which reads every
-/// process's mappings and build-ids once.
+/// starts: past startup and the agent's first drain, which loads the
+/// kernel's symbols.
 const WARM_UP: Duration = Duration::from_secs(15);
 
 const USAGE: &str = "\
@@ -65,11 +65,10 @@ enum Parsed {
     Help,
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
     let mut duration = Duration::from_secs(60);
     let mut augur = None;
     let mut perf = PathBuf::from("/usr/bin/perf");
-    let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
@@ -84,12 +83,12 @@ fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
         match flag.as_str() {
             "--duration" => {
                 let text = value()?;
-                let secs: f64 = text
+                duration = text
                     .parse()
                     .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .filter(|d| !d.is_zero())
                     .with_context(|| format!("--duration {text:?} is not a positive number"))?;
-                duration = Duration::from_secs_f64(secs);
             }
             "--augur" => augur = Some(PathBuf::from(value()?)),
             "--perf" => perf = PathBuf::from(value()?),
@@ -154,6 +153,9 @@ struct Measurement {
     lost: Option<BTreeMap<String, u64>>,
     /// Run time of the agent's BPF programs, charged to the sampled tasks.
     in_kernel: Option<Duration>,
+    /// Processes and threads created on the host during the run: the
+    /// agent's cost grows with process churn, so this says how quiet it was.
+    host_forks: Option<u64>,
 }
 
 impl Measurement {
@@ -427,6 +429,7 @@ fn measure_agent(
 ) -> anyhow::Result<Measurement> {
     let before = server.counts()?;
     let log = dir.join(format!("agent-{frequency_hz}hz.log"));
+    let forks_before = host_forks();
     let start = Instant::now();
     let child = Command::new(&options.augur)
         .args(["agent", "--server", &server.ingest, "--frequency"])
@@ -460,6 +463,9 @@ fn measure_agent(
     let (status, usage) = reap_within(pid, Duration::from_secs(60))
         .with_context(|| format!("stopping augur agent at {frequency_hz} Hz"))?;
     let wall = start.elapsed();
+    let host_forks = forks_before
+        .zip(host_forks())
+        .map(|(a, b)| b.saturating_sub(a));
     if !status.success() {
         bail!(
             "augur agent at {frequency_hz} Hz failed ({status}); its log:\n{}",
@@ -477,6 +483,7 @@ fn measure_agent(
         samples: counts.accepted,
         lost: Some(counts.lost),
         in_kernel,
+        host_forks,
     })
 }
 
@@ -484,6 +491,7 @@ fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
     const FREQUENCY_HZ: u32 = 99;
     let log = dir.join("perf.log");
     let data = dir.join("perf.data");
+    let forks_before = host_forks();
     let start = Instant::now();
     let child = Command::new(&options.perf)
         .args(["record", "-F", &FREQUENCY_HZ.to_string(), "-a", "-g", "-o"])
@@ -511,6 +519,9 @@ fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
     let (status, usage) = reap_within(pid, options.duration + Duration::from_secs(600))
         .context("waiting for perf record")?;
     let wall = start.elapsed();
+    let host_forks = forks_before
+        .zip(host_forks())
+        .map(|(a, b)| b.saturating_sub(a));
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     if !status.success() {
         bail!("perf record failed ({status}):\n{output}");
@@ -527,6 +538,7 @@ fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
         samples,
         lost: None,
         in_kernel: None,
+        host_forks,
     })
 }
 
@@ -560,9 +572,9 @@ fn run_until(
         }
         if now >= end && next_mark.is_none() {
             let rate = match readings.as_slice() {
-                [(t0, Some(c0)), (t1, Some(c1))] => c1
-                    .since(c0)
-                    .map(|cpu| cpu.as_secs_f64() / (*t1 - *t0).as_secs_f64()),
+                [(t0, Some(c0)), (t1, Some(c1))] => {
+                    Some(c1.since(c0).as_secs_f64() / (*t1 - *t0).as_secs_f64())
+                }
                 _ => None,
             };
             return Ok(rate);
@@ -628,13 +640,13 @@ impl CpuReading {
 
     /// CPU time used since `earlier`: nanosecond-exact when the same threads
     /// ran throughout, else from the coarser process totals.
-    fn since(&self, earlier: &CpuReading) -> Option<Duration> {
+    fn since(&self, earlier: &CpuReading) -> Duration {
         if !self.threads.is_empty() && self.threads.keys().eq(earlier.threads.keys()) {
             let now: u64 = self.threads.values().sum();
             let then: u64 = earlier.threads.values().sum();
-            return Some(Duration::from_nanos(now.saturating_sub(then)));
+            return Duration::from_nanos(now.saturating_sub(then));
         }
-        Some(self.ticks.saturating_sub(earlier.ticks))
+        self.ticks.saturating_sub(earlier.ticks)
     }
 }
 
@@ -726,6 +738,17 @@ impl BpfStats {
     }
 }
 
+/// Processes and threads created since boot (`processes` in `/proc/stat`).
+fn host_forks() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("processes "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Total run time of the BPF programs `pid` holds open, from their fdinfo.
 fn bpf_run_time(pid: libc::pid_t) -> Option<Duration> {
     let mut seen = HashSet::new();
@@ -769,12 +792,15 @@ fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
         WARM_UP.as_secs()
     );
     println!(
-        "In-kernel = run time of the agent's BPF programs, charged to the sampled tasks, not the agent.\n"
+        "In-kernel = run time of the agent's BPF programs, charged to the sampled tasks, not the agent."
     );
     println!(
-        "| tool | Hz | wall s | CPU s | CPU % of 1 core | steady CPU ms/s | peak RSS MiB | samples | lost | in-kernel s |"
+        "Host forks = processes and threads created on the host during the run (other activity).\n"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| tool | Hz | wall s | CPU s | CPU % of 1 core | steady CPU ms/s | peak RSS MiB | samples | lost | in-kernel s | host forks |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for m in results {
         let in_kernel = m
             .in_kernel
@@ -787,7 +813,7 @@ fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
             .steady
             .map_or_else(|| "n/a".to_owned(), |rate| format!("{:.2}", 1000.0 * rate));
         println!(
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} | {} |",
             m.tool,
             m.frequency_hz,
             m.wall.as_secs_f64(),
@@ -798,6 +824,8 @@ fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
             m.samples,
             lost,
             in_kernel,
+            m.host_forks
+                .map_or_else(|| "n/a".to_owned(), |n| n.to_string()),
         );
     }
 }
