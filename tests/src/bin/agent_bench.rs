@@ -44,18 +44,20 @@ const AGENT_WINDOW: Duration = Duration::from_secs(10);
 const WARM_UP: Duration = Duration::from_secs(15);
 
 const USAGE: &str = "\
-usage: agent-bench [--duration SECS] [--augur PATH] [--perf PATH]
+usage: agent-bench [--duration SECS] [--idle-processes N] [--augur PATH] [--perf PATH]
 
 Measures CPU time and peak RSS of `augur agent` at 19 Hz and 99 Hz and of
 `perf record -F 99 -a -g`, each for SECS seconds (default 60) while every CPU
-runs a busy workload, and prints a table. Needs root.
+runs a busy workload beside N idle processes, and prints a table. Needs root.
 
   --duration SECS  how long each profiler runs (default 60)
+  --idle-processes N  sleeping processes kept alive during the runs (default 200)
   --augur PATH     the augur binary (default: `augur` next to this program)
   --perf PATH      the perf binary (default: /usr/bin/perf)";
 
 struct Options {
     duration: Duration,
+    idle_processes: usize,
     augur: PathBuf,
     perf: PathBuf,
 }
@@ -67,6 +69,7 @@ enum Parsed {
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
     let mut duration = Duration::from_secs(60);
+    let mut idle_processes = 200;
     let mut augur = None;
     let mut perf = PathBuf::from("/usr/bin/perf");
     while let Some(arg) = args.next() {
@@ -90,6 +93,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> 
                     .filter(|d| !d.is_zero())
                     .with_context(|| format!("--duration {text:?} is not a positive number"))?;
             }
+            "--idle-processes" => {
+                let text = value()?;
+                idle_processes = text
+                    .parse()
+                    .with_context(|| format!("--idle-processes {text:?} is not a count"))?;
+            }
             "--augur" => augur = Some(PathBuf::from(value()?)),
             "--perf" => perf = PathBuf::from(value()?),
             "-h" | "--help" => return Ok(Parsed::Help),
@@ -106,6 +115,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> 
     };
     Ok(Parsed::Run(Options {
         duration,
+        idle_processes,
         augur,
         perf,
     }))
@@ -193,7 +203,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
     // Long enough for all three runs; it is killed at the end, and ends by
     // itself should this program die first.
     let workload_secs = 3.0 * secs + 600.0;
-    let mut workload = Workload::start(dir, cpus, workload_secs)?;
+    let mut workload = Workload::start(dir, cpus, options.idle_processes, workload_secs)?;
     let server = Server::start(&options.augur, dir)?;
     // Let the workload settle before the first measurement.
     std::thread::sleep(Duration::from_secs(2));
@@ -219,17 +229,29 @@ fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Busy processes, one per CPU, killed on drop.
+/// Busy processes, one per CPU, and idle ones, killed on drop.
 struct Workload {
     children: Vec<Child>,
+    idle: Vec<Child>,
 }
 
 impl Workload {
-    fn start(dir: &Path, cpus: usize, secs: f64) -> anyhow::Result<Self> {
+    fn start(dir: &Path, cpus: usize, idle: usize, secs: f64) -> anyhow::Result<Self> {
         let binary = build_split_fixture(dir, "bench-split")?;
         let mut workload = Self {
             children: Vec::new(),
+            idle: Vec::new(),
         };
+        // Mostly idle processes, as on a real host: the agent must not pay
+        // for processes that never run.
+        for _ in 0..idle {
+            let child = Command::new("sleep")
+                .arg(format!("{}", secs.ceil() as u64 + 60))
+                .stdin(Stdio::null())
+                .spawn()
+                .context("starting an idle process")?;
+            workload.idle.push(child);
+        }
         for _ in 0..cpus {
             let child = Command::new(&binary)
                 .arg(format!("{secs}"))
@@ -254,7 +276,7 @@ impl Workload {
 
 impl Drop for Workload {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        for child in self.children.iter_mut().chain(&mut self.idle) {
             let _ = child.kill();
             let _ = child.wait();
         }
