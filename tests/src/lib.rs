@@ -261,6 +261,27 @@ impl Drop for AugurProcess {
     }
 }
 
+/// Starts `augur up` with its data in `data_dir`, on free loopback ports,
+/// draining every 2 s at 99 Hz (for test speed), plus `extra` arguments.
+pub fn start_up(data_dir: &Path, extra: &[&str]) -> anyhow::Result<AugurProcess> {
+    let data = data_dir.to_str().context("data dir is not UTF-8")?;
+    let mut args = vec![
+        "up",
+        "--data-dir",
+        data,
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        "127.0.0.1:0",
+        "--window",
+        "2s",
+        "--frequency",
+        "99",
+    ];
+    args.extend_from_slice(extra);
+    AugurProcess::start(&args)
+}
+
 /// GET `url`; returns status and body.
 pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut response = ureq::get(url)
@@ -288,6 +309,35 @@ pub fn http_json(url: &str) -> anyhow::Result<serde_json::Value> {
         );
     }
     Ok(serde_json::from_slice(&body)?)
+}
+
+/// Polls `base`'s JSON profile of `service` over the last `range` (e.g.
+/// `-10m`) until the split fixture's `hot_a` and `hot_b` hold at least `min`
+/// symbolized samples and the count stopped changing between two polls 3 s
+/// apart: the last window has arrived and been named. Panics after 90 s.
+pub fn wait_for_split_profile(
+    base: &str,
+    service: &str,
+    range: &str,
+    min: u64,
+) -> serde_json::Value {
+    let url = format!("{base}api/v1/profile?service={service}&from={range}&to=now");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut previous = 0;
+    loop {
+        let profile = http_json(&url).unwrap();
+        let (a, _) = function_counts(&profile, "hot_a");
+        let (b, _) = function_counts(&profile, "hot_b");
+        if a + b >= min && a + b == previous {
+            return profile;
+        }
+        previous = a + b;
+        assert!(
+            Instant::now() < deadline,
+            "samples of {service} did not arrive symbolized in time: {profile}"
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
 }
 
 /// Samples per function in a JSON profile's stacks: (total where the

@@ -3,7 +3,7 @@
 //! that build's debug info once the server has it.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use augur_profile::RawFrame;
 use augur_tests::*;
@@ -118,22 +118,7 @@ fn replaced_binary_is_named_from_its_own_debug_info() {
     std::fs::copy(&b.v1, &debug_file).unwrap();
 
     let data = b.dir.path().join("data");
-    let up = AugurProcess::start(&[
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--window",
-        "2s",
-        "--frequency",
-        "99",
-        "--debug-dir",
-        debug.to_str().unwrap(),
-    ])
-    .unwrap();
+    let up = start_up(&data, &["--debug-dir", debug.to_str().unwrap()]).unwrap();
     let base = up.http.clone().unwrap();
     let app_dir = b.dir.path().join("app");
     std::fs::create_dir(&app_dir).unwrap();
@@ -144,23 +129,7 @@ fn replaced_binary_is_named_from_its_own_debug_info() {
     std::fs::rename(&b.v2, &app).unwrap();
     assert!(running.wait().unwrap().success());
 
-    let url = format!("{base}api/v1/profile?service={NAME}&from=-10m&to=now");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut previous = 0;
-    let profile = loop {
-        let profile = http_json(&url).unwrap();
-        let (a, _) = function_counts(&profile, "hot_a");
-        let (b, _) = function_counts(&profile, "hot_b");
-        if a + b >= 150 && a + b == previous {
-            break profile;
-        }
-        previous = a + b;
-        assert!(
-            Instant::now() < deadline,
-            "samples of the replaced binary were not named: {profile}"
-        );
-        std::thread::sleep(Duration::from_secs(3));
-    };
+    let profile = wait_for_split_profile(&base, NAME, "-10m", 150);
     assert_split(&json_stacks(&profile), "replaced binary");
     let (status, bytes) = http_get(&format!(
         "{base}api/v1/profile?service={NAME}&from=-10m&format=pprof"

@@ -117,23 +117,7 @@ fn agent_as_unprivileged_user_with_four_capabilities() {
     );
 
     assert!(Command::new(&fixture).arg("6").status().unwrap().success());
-    let url = format!("{base}api/v1/profile?service=augur-fixture-unpriv&from=-10m&to=now");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut previous = 0;
-    let profile = loop {
-        let profile = http_json(&url).unwrap();
-        let (a, _) = function_counts(&profile, "hot_a");
-        let (b, _) = function_counts(&profile, "hot_b");
-        if a + b >= 100 && a + b == previous {
-            break profile;
-        }
-        previous = a + b;
-        assert!(
-            Instant::now() < deadline,
-            "no symbolized samples from the unprivileged agent: {profile}"
-        );
-        std::thread::sleep(Duration::from_secs(3));
-    };
+    let profile = wait_for_split_profile(&base, "augur-fixture-unpriv", "-10m", 150);
     assert_split(&json_stacks(&profile), "unprivileged agent");
 
     // SAFETY: signalling a child we started.

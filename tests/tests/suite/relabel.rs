@@ -3,7 +3,6 @@
 //! give it, and a process a rule drops is not profiled at all.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use augur_tests::*;
 
@@ -67,22 +66,7 @@ regex = ".*/augur-fixture-dropped"
     )
     .unwrap();
     let data = dir.path().join("data");
-    let up = AugurProcess::start(&[
-        "up",
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--window",
-        "2s",
-        "--frequency",
-        "99",
-    ])
-    .unwrap();
+    let up = start_up(&data, &["--config", config.to_str().unwrap()]).unwrap();
     let base = up.http.clone().unwrap();
 
     // Join the unit's cgroup before exec, as systemd would.
@@ -101,23 +85,7 @@ regex = ".*/augur-fixture-dropped"
     assert!(in_unit.wait().unwrap().success());
     assert!(other.wait().unwrap().success());
 
-    let url = format!("{base}api/v1/profile?service=checkout-payments&from=-10m&to=now");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut previous = 0;
-    let profile = loop {
-        let profile = http_json(&url).unwrap();
-        let (a, _) = function_counts(&profile, "hot_a");
-        let (b, _) = function_counts(&profile, "hot_b");
-        if a + b >= 100 && a + b == previous {
-            break profile;
-        }
-        previous = a + b;
-        assert!(
-            Instant::now() < deadline,
-            "no symbolized samples for checkout-payments: {profile}"
-        );
-        std::thread::sleep(Duration::from_secs(3));
-    };
+    let profile = wait_for_split_profile(&base, "checkout-payments", "-10m", 150);
     assert_split(&json_stacks(&profile), "relabelled service");
 
     let services = http_json(&format!("{base}api/v1/services")).unwrap();

@@ -190,23 +190,7 @@ fn two_minutes_without_a_server_lose_nothing_and_count_nothing_twice() {
 
     // The fixture ran only while the server was away; its profile arrived
     // intact. Wait until symbolization stops changing the counts.
-    let url = format!("{base}api/v1/profile?service=augur-fixture-spool&from=-30m&to=now");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut previous = 0;
-    let profile = loop {
-        let profile = http_json(&url).unwrap();
-        let (a, _) = function_counts(&profile, "hot_a");
-        let (b, _) = function_counts(&profile, "hot_b");
-        if a + b >= 150 && a + b == previous {
-            break profile;
-        }
-        previous = a + b;
-        assert!(
-            Instant::now() < deadline,
-            "fixture samples did not arrive symbolized in time: {profile}"
-        );
-        std::thread::sleep(Duration::from_secs(3));
-    };
+    let profile = wait_for_split_profile(&base, "augur-fixture-spool", "-30m", 150);
     assert_split(&json_stacks(&profile), "after the outage");
 
     let exit = server.terminate().unwrap();

@@ -2,7 +2,6 @@
 //! HTTP API, the pprof export and `go tool pprof`.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use augur_tests::*;
 
@@ -14,45 +13,14 @@ fn fixture_split_reaches_api_and_pprof() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = build_split_fixture(dir.path(), "augur-fixture-up").unwrap();
     let data = dir.path().join("data");
-    let up = AugurProcess::start(&[
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--window",
-        "2s",
-        "--frequency",
-        "99",
-    ])
-    .unwrap();
+    let up = start_up(&data, &[]).unwrap();
     let base = up.http.clone().unwrap();
 
     let status = Command::new(&fixture).arg("8").status().unwrap();
     assert!(status.success());
 
     // Wait until the samples are stored and their frames symbolized.
-    let url = format!("{base}api/v1/profile?service=augur-fixture-up&from=-10m&to=now");
-    // The fixture has exited: the last window arrives within a few seconds,
-    // so wait until the symbolized count stops growing.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut previous = 0;
-    let profile = loop {
-        let profile = http_json(&url).unwrap();
-        let (a, _) = function_counts(&profile, "hot_a");
-        let (b, _) = function_counts(&profile, "hot_b");
-        if a + b >= 150 && a + b == previous {
-            break profile;
-        }
-        previous = a + b;
-        assert!(
-            Instant::now() < deadline,
-            "fixture samples did not arrive symbolized in time: {profile}"
-        );
-        std::thread::sleep(Duration::from_secs(3));
-    };
+    let profile = wait_for_split_profile(&base, "augur-fixture-up", "-10m", 150);
     assert_eq!(profile["service"], "augur-fixture-up");
     assert_eq!(profile["profile_type"]["name"], "cpu");
     assert_split(&json_stacks(&profile), "augur up API");
