@@ -143,7 +143,8 @@ pub struct ServerArgs {
     /// Where the SQLite database lives.
     #[arg(long, default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
-    /// Address of the web UI and HTTP API (query role).
+    /// Address of the web UI and HTTP API (query role), or of /metrics alone
+    /// (ingest role).
     #[arg(long, default_value = DEFAULT_HTTP, value_parser = parse_addr)]
     http: SocketAddr,
     /// Address of the gRPC ingest endpoint (ingest role).
@@ -241,17 +242,27 @@ impl Servers {
             }));
         }
         let mut http_addr = None;
+        // Every role serves /metrics on the HTTP address; only query roles
+        // serve the UI and API there.
+        let listener = TcpListener::bind(http)
+            .await
+            .with_context(|| format!("binding HTTP address {http}"))?;
+        let bound = listener.local_addr()?;
+        let metrics = metrics_fn(registry);
+        let shutdown = until_stopped(stopped.clone());
         if matches!(role, Role::Query | Role::Both) {
-            let listener = TcpListener::bind(http)
-                .await
-                .with_context(|| format!("binding HTTP address {http}"))?;
-            http_addr = Some(listener.local_addr()?);
-            let metrics = metrics_fn(registry);
-            let shutdown = until_stopped(stopped.clone());
+            http_addr = Some(bound);
             tasks.push(tokio::spawn(async move {
                 augur_web::serve(listener, store, metrics, shutdown)
                     .await
                     .context("web server")
+            }));
+        } else {
+            println!("augur: metrics on http://{bound}/metrics");
+            tasks.push(tokio::spawn(async move {
+                augur_web::serve_metrics(listener, metrics, shutdown)
+                    .await
+                    .context("metrics server")
             }));
         }
         Ok(Self {
