@@ -25,6 +25,8 @@ pub struct SymbolizeConfig {
     pub retry_after: Duration,
     /// Frames per round.
     pub batch_size: usize,
+    /// debuginfod servers to ask for debug info, if any.
+    pub debuginfod: Option<augur_symbolizer::DebuginfodConfig>,
 }
 
 impl Default for SymbolizeConfig {
@@ -34,6 +36,7 @@ impl Default for SymbolizeConfig {
             use_path_hints: true,
             retry_after: Duration::from_secs(60),
             batch_size: 2000,
+            debuginfod: None,
         }
     }
 }
@@ -47,10 +50,13 @@ pub fn run_worker(
     stop: Arc<std::sync::atomic::AtomicBool>,
     runtime: tokio::runtime::Handle,
 ) {
-    let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(
-        config.debug_dirs.clone(),
-        config.use_path_hints,
-    ));
+    let mut locator = DebugInfoLocator::new(config.debug_dirs.clone(), config.use_path_hints);
+    if let Some(debuginfod) = &config.debuginfod {
+        let mut debuginfod = debuginfod.clone();
+        debuginfod.retry_after = config.retry_after;
+        locator = locator.with_debuginfod(augur_symbolizer::DebuginfodClient::new(debuginfod));
+    }
+    let mut symbolizer = Symbolizer::new(locator);
     let mut last_forget = Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         if last_forget.elapsed() >= config.retry_after {

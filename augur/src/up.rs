@@ -71,13 +71,31 @@ pub struct SymbolArgs {
     /// the agents' path hints; repeatable [default: /usr/lib/debug].
     #[arg(long = "debug-dir", value_name = "DIR")]
     debug_dirs: Vec<PathBuf>,
+    /// A debuginfod server asked for debug info by build-id when no local
+    /// file has full symbols; repeatable. Downloads are cached in the data
+    /// directory.
+    #[arg(long = "debuginfod", value_name = "URL")]
+    debuginfod_urls: Vec<String>,
+    /// How long a frame that could not be named waits before it is tried
+    /// again (new debug info names old samples then) [default: 60s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    symbol_retry: Option<Duration>,
 }
 
 impl SymbolArgs {
-    fn aggregator_config(&self) -> AggregatorConfig {
+    fn aggregator_config(&self, data_dir: &std::path::Path) -> AggregatorConfig {
         let mut config = AggregatorConfig::default();
         if !self.debug_dirs.is_empty() {
             config.symbolize.debug_dirs = self.debug_dirs.clone();
+        }
+        if let Some(retry) = self.symbol_retry {
+            config.symbolize.retry_after = retry;
+        }
+        if !self.debuginfod_urls.is_empty() {
+            config.symbolize.debuginfod = Some(augur_symbolizer::DebuginfodConfig::new(
+                self.debuginfod_urls.clone(),
+                data_dir.join("debuginfod-cache"),
+            ));
         }
         config
     }
@@ -318,7 +336,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             store,
             args.ingest,
             args.http,
-            args.symbols.aggregator_config(),
+            args.symbols.aggregator_config(&args.data_dir),
             Registry::default(),
             |r| agent_metrics.register(r),
         )
@@ -396,7 +414,7 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             store,
             args.ingest,
             args.http,
-            args.symbols.aggregator_config(),
+            args.symbols.aggregator_config(&args.data_dir),
             Registry::default(),
             |_| {},
         )

@@ -7,15 +7,16 @@
 //! returns one [`FrameResult`] per requested frame: symbols, or the reason why
 //! there are none. One bad frame never fails the others.
 
+pub mod debuginfod;
 mod locate;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use augur_profile::{BuildId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
-pub use locate::DebugInfoLocator;
+pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
+pub use locate::{DebugInfoLocator, Located};
 
 /// One frame to symbolize.
 #[derive(Clone, Debug)]
@@ -99,14 +100,15 @@ impl Symbolizer {
         }
         for (build_id, indices) in by_object {
             let hints = frames[indices[0]].path_hints;
-            let Some(path) = self.locator.locate(build_id, hints) else {
+            let Some(located) = self.locator.locate(build_id, hints) else {
                 for &i in &indices {
                     results[i] = Some(Err(Unsymbolized::NoDebugInfo(build_id.to_hex())));
                 }
                 continue;
             };
             let offsets: Vec<u64> = indices.iter().map(|&i| frames[i].file_offset).collect();
-            match self.symbolize_object(&path, &offsets) {
+            let path = located.symbols.clone();
+            match self.symbolize_object(&located, &offsets) {
                 Ok(per_offset) => {
                     for (&i, result) in indices.iter().zip(per_offset) {
                         results[i] = Some(result);
@@ -131,24 +133,47 @@ impl Symbolizer {
 
     fn symbolize_object(
         &self,
-        path: &PathBuf,
+        located: &Located,
         offsets: &[u64],
     ) -> Result<Vec<FrameResult>, String> {
-        let mut elf = symbolize::source::Elf::new(path);
+        let mut elf = symbolize::source::Elf::new(&located.symbols);
         elf.debug_syms = true;
         let source = symbolize::source::Source::Elf(elf);
-        let symbolized = self
+        let to_result = |s: Symbolized<'_>, offset: u64| match s {
+            Symbolized::Sym(sym) => Ok(inline_chain(&sym)),
+            Symbolized::Unknown(reason) => Err(Unsymbolized::NoSymbol {
+                offset,
+                reason: reason.to_string(),
+            }),
+        };
+        let Some(layout) = &located.layout else {
+            let symbolized = self
+                .inner
+                .symbolize(&source, symbolize::Input::FileOffset(offsets))
+                .map_err(|e| format!("{e:#}"))?;
+            return Ok(symbolized
+                .into_iter()
+                .zip(offsets)
+                .map(|(s, &o)| to_result(s, o))
+                .collect());
+        };
+        // A separate debug file: map offsets with the original binary's
+        // program headers, then look the addresses up in the debug file.
+        let addresses = locate::file_offsets_to_addresses(layout, offsets)?;
+        let known: Vec<u64> = addresses.iter().flatten().copied().collect();
+        let mut symbolized = self
             .inner
-            .symbolize(&source, symbolize::Input::FileOffset(offsets))
-            .map_err(|e| format!("{e:#}"))?;
-        Ok(symbolized
-            .into_iter()
+            .symbolize(&source, symbolize::Input::VirtOffset(&known))
+            .map_err(|e| format!("{e:#}"))?
+            .into_iter();
+        Ok(addresses
+            .iter()
             .zip(offsets)
-            .map(|(s, &offset)| match s {
-                Symbolized::Sym(sym) => Ok(inline_chain(&sym)),
-                Symbolized::Unknown(reason) => Err(Unsymbolized::NoSymbol {
+            .map(|(address, &offset)| match address {
+                Some(_) => to_result(symbolized.next().expect("one result per address"), offset),
+                None => Err(Unsymbolized::NoSymbol {
                     offset,
-                    reason: reason.to_string(),
+                    reason: "offset outside the binary's loadable segments".into(),
                 }),
             })
             .collect())

@@ -1,22 +1,32 @@
 //! Finding the object file for a build-id on this machine.
 //!
-//! Candidates are, in order: the path hints agents reported (useful when the
-//! aggregator shares the host's files, as in `augur up`), and the standard
-//! `.build-id/xx/rest.debug` layout under each debug directory. A candidate is
-//! used only if its own build-id matches, so a binary replaced by a deploy is
-//! never used for the old build's frames. Results are cached, misses too.
+//! Candidates are, in order: the standard `.build-id/xx/rest.debug` layout
+//! under each debug directory; the path hints agents reported (useful when
+//! the aggregator shares the host's files, as in `augur up`) if the file
+//! there has full symbols; debuginfod servers, when configured; and last a
+//! stripped hinted file, whose dynamic symbols name exported functions until
+//! something better turns up. A candidate is used only if its own build-id
+//! matches, so a binary replaced by a deploy is never used for the old
+//! build's frames. Results are cached, misses too, until `forget_misses`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use augur_profile::BuildId;
 
+use crate::debuginfod::DebuginfodClient;
+
 /// Locates objects by build-id; caches answers per build-id.
 #[derive(Debug)]
 pub struct DebugInfoLocator {
     debug_dirs: Vec<PathBuf>,
     use_path_hints: bool,
+    debuginfod: Option<DebuginfodClient>,
+    /// Files with full symbols, and misses (`None`).
     cache: HashMap<BuildId, Option<PathBuf>>,
+    /// Stripped files (dynamic symbols only), used while nothing better is
+    /// known; asked about again whenever misses are forgotten.
+    weak: HashMap<BuildId, PathBuf>,
 }
 
 impl DebugInfoLocator {
@@ -29,21 +39,57 @@ impl DebugInfoLocator {
         Self {
             debug_dirs,
             use_path_hints,
+            debuginfod: None,
             cache: HashMap::new(),
+            weak: HashMap::new(),
         }
+    }
+
+    /// Also asks debuginfod servers, after local directories and unstripped
+    /// path hints and before stripped ones.
+    pub fn with_debuginfod(mut self, client: DebuginfodClient) -> Self {
+        self.debuginfod = Some(client);
+        self
     }
 
     /// Forgets cached misses, so objects that appeared since are found.
     pub fn forget_misses(&mut self) {
         self.cache.retain(|_, found| found.is_some());
+        self.weak.clear();
+        if let Some(client) = &mut self.debuginfod {
+            client.forget_misses();
+        }
     }
 
-    /// The path of a file carrying `build_id`, if one is reachable.
-    pub fn locate(&mut self, build_id: &BuildId, hints: &[String]) -> Option<PathBuf> {
+    /// The files to symbolize `build_id` with, if any is reachable.
+    pub fn locate(&mut self, build_id: &BuildId, hints: &[String]) -> Option<Located> {
+        let symbols = self.locate_symbols(build_id, hints)?;
+        if !is_debug_only(&symbols) {
+            return Some(Located {
+                symbols,
+                layout: None,
+            });
+        }
+        // A separate debug file keeps no code, so file offsets must be
+        // translated with the original binary's program headers.
+        let layout = hints
+            .iter()
+            .filter(|_| self.use_path_hints)
+            .map(PathBuf::from)
+            .find(|p| p.is_absolute() && read_build_id(p).as_ref() == Some(build_id))
+            .or_else(|| self.debuginfod.as_mut()?.fetch_executable(build_id).ok());
+        Some(Located { symbols, layout })
+    }
+
+    /// The file with the best symbols for `build_id`.
+    fn locate_symbols(&mut self, build_id: &BuildId, hints: &[String]) -> Option<PathBuf> {
         if let Some(found) = self.cache.get(build_id) {
             if found.as_deref().is_none_or(Path::exists) {
                 return found.clone();
             }
+        }
+        if let Some(weak) = self.weak.get(build_id) {
+            return Some(weak.clone());
         }
         let hex = build_id.to_hex();
         let by_layout = self.debug_dirs.iter().map(|dir| {
@@ -51,20 +97,129 @@ impl DebugInfoLocator {
                 .join(&hex[..2])
                 .join(format!("{}.debug", &hex[2..]))
         });
-        let hinted = hints
+        let hinted: Vec<PathBuf> = hints
             .iter()
             .filter(|_| self.use_path_hints)
             .map(PathBuf::from)
-            .filter(|p| p.is_absolute());
-        let found = by_layout
-            .chain(hinted)
-            .find(|candidate| read_build_id(candidate).as_ref() == Some(build_id));
+            .filter(|p| p.is_absolute() && read_build_id(p).as_ref() == Some(build_id))
+            .collect();
+        let (full, stripped): (Vec<PathBuf>, Vec<PathBuf>) =
+            hinted.into_iter().partition(|p| has_symbols(p));
+        let mut found = by_layout
+            .filter(|candidate| read_build_id(candidate).as_ref() == Some(build_id))
+            .chain(full)
+            .next();
+        if found.is_none() {
+            if let Some(client) = &mut self.debuginfod {
+                match client.fetch(build_id) {
+                    Ok(path) => found = Some(path),
+                    Err(miss) => tracing::debug!(build_id = %hex, ?miss, "debuginfod has no file"),
+                }
+            }
+        }
         if self.cache.len() >= Self::MAX_CACHED {
             self.cache.clear();
+            self.weak.clear();
         }
-        self.cache.insert(build_id.clone(), found.clone());
-        found
+        match (found, stripped.into_iter().next()) {
+            (Some(path), _) => {
+                self.cache.insert(build_id.clone(), Some(path.clone()));
+                Some(path)
+            }
+            (None, Some(weak)) => {
+                self.weak.insert(build_id.clone(), weak.clone());
+                Some(weak)
+            }
+            (None, None) => {
+                self.cache.insert(build_id.clone(), None);
+                None
+            }
+        }
     }
+}
+
+/// Where a build-id's symbols come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The file with symbols (and DWARF, if any).
+    pub symbols: PathBuf,
+    /// For a separate debug file, the original binary whose program headers
+    /// map file offsets to addresses; `None` when `symbols` has its own.
+    pub layout: Option<PathBuf>,
+}
+
+/// Whether an ELF file is debug info only (`objcopy --only-keep-debug`): its
+/// loadable segments hold no file contents.
+fn is_debug_only(path: &Path) -> bool {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    // SAFETY: read-only map, as in `read_build_id`.
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return false;
+    };
+    let Ok(elf) = ElfFile64::<object::Endianness>::parse(&*data) else {
+        return false;
+    };
+    let endian = elf.endian();
+    // The code segment has a size in memory but none in the file.
+    elf.elf_program_headers().iter().any(|ph| {
+        ph.p_type(endian) == object::elf::PT_LOAD
+            && ph.p_flags(endian) & object::elf::PF_X != 0
+            && ph.p_filesz(endian) == 0
+            && ph.p_memsz(endian) > 0
+    })
+}
+
+/// Translates file offsets into ELF virtual addresses with the program
+/// headers of `binary`; `None` for offsets outside every loadable segment.
+pub(crate) fn file_offsets_to_addresses(
+    binary: &Path,
+    offsets: &[u64],
+) -> Result<Vec<Option<u64>>, String> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+
+    let file = std::fs::File::open(binary).map_err(|e| e.to_string())?;
+    // SAFETY: read-only map, as in `read_build_id`.
+    let data = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
+    let elf = ElfFile64::<object::Endianness>::parse(&*data).map_err(|e| e.to_string())?;
+    let endian = elf.endian();
+    let loads: Vec<(u64, u64, u64)> = elf
+        .elf_program_headers()
+        .iter()
+        .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
+        .map(|ph| (ph.p_offset(endian), ph.p_filesz(endian), ph.p_vaddr(endian)))
+        .collect();
+    Ok(offsets
+        .iter()
+        .map(|&offset| {
+            loads
+                .iter()
+                .find(|(start, size, _)| (*start..start + size).contains(&offset))
+                .map(|(start, _, vaddr)| offset - start + vaddr)
+        })
+        .collect())
+}
+
+/// Whether an ELF file has a full symbol table or DWARF, not only the
+/// dynamic symbols a stripped binary keeps.
+fn has_symbols(path: &Path) -> bool {
+    use object::Object;
+
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    // SAFETY: read-only map, as in `read_build_id`.
+    let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return false;
+    };
+    object::File::parse(&*data)
+        .map(|elf| {
+            elf.section_by_name(".symtab").is_some() || elf.section_by_name(".debug_info").is_some()
+        })
+        .unwrap_or(false)
 }
 
 /// Reads the GNU build-id note of an ELF file.
@@ -93,7 +248,13 @@ mod tests {
         };
         let hint = vec![exe.display().to_string()];
         let mut locator = DebugInfoLocator::new(vec![], true);
-        assert_eq!(locator.locate(&id, &hint), Some(exe.clone()));
+        assert_eq!(
+            locator.locate(&id, &hint),
+            Some(Located {
+                symbols: exe.clone(),
+                layout: None
+            })
+        );
         let other = BuildId::from_bytes(&[1; 20]).unwrap();
         assert_eq!(locator.locate(&other, &hint), None);
         let mut no_hints = DebugInfoLocator::new(vec![], false);

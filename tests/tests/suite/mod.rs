@@ -1,6 +1,7 @@
 //! The end-to-end suite, one module per journey.
 
 mod counters;
+mod debuginfod;
 mod deploy;
 mod ingest_errors;
 mod jit;
