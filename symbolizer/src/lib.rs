@@ -181,33 +181,23 @@ impl Symbolizer {
 }
 
 /// Converts blazesym's outermost-first symbol and inline list into our
-/// innermost-first chain. The instruction's own location belongs to the
-/// innermost function; each inlined function's call site lies in its parent.
+/// innermost-first chain. blazesym gives each function of the chain its own
+/// location: the outermost function's line is where it calls the first
+/// inlined one, and each inlined function's line is where it stands (the
+/// innermost: the instruction itself). Checked by the inline fixture test.
 fn inline_chain(sym: &symbolize::Sym<'_>) -> Vec<Symbol> {
-    let location = |info: Option<&symbolize::CodeInfo<'_>>| {
-        info.map(|c| (Some(c.to_path().display().to_string()), c.line))
-            .unwrap_or((None, None))
+    let symbol = |name: &str, info: Option<&symbolize::CodeInfo<'_>>| Symbol {
+        function: name.to_owned(),
+        file: info.map(|c| c.to_path().display().to_string()),
+        line: info.and_then(|c| c.line),
     };
-    let mut names: Vec<&str> = std::iter::once(sym.name.as_ref())
-        .chain(sym.inlined.iter().map(|f| f.name.as_ref()))
+    let mut chain: Vec<Symbol> = std::iter::once(symbol(&sym.name, sym.code_info.as_deref()))
+        .chain(
+            sym.inlined
+                .iter()
+                .map(|f| symbol(&f.name, f.code_info.as_ref())),
+        )
         .collect();
-    // Location of each frame, outermost first: frame k (k > 0) is called from
-    // frame k-1 at inlined[k-1].code_info; the innermost is at sym.code_info.
-    let mut locations: Vec<(Option<String>, Option<u32>)> = sym
-        .inlined
-        .iter()
-        .map(|f| location(f.code_info.as_ref()))
-        .collect();
-    locations.push(location(sym.code_info.as_deref()));
-    names.reverse();
-    locations.reverse();
-    names
-        .into_iter()
-        .zip(locations)
-        .map(|(function, (file, line))| Symbol {
-            function: function.to_owned(),
-            file,
-            line,
-        })
-        .collect()
+    chain.reverse();
+    chain
 }

@@ -92,7 +92,12 @@ pub fn build_fixture_with(
     extra: &[&str],
 ) -> anyhow::Result<PathBuf> {
     let out = dir.join(name);
-    let status = Command::new("cc")
+    let compiler = if source.ends_with(".cpp") {
+        "c++"
+    } else {
+        "cc"
+    };
+    let status = Command::new(compiler)
         .args([
             "-O1",
             "-g",

@@ -10,4 +10,5 @@ mod privileges;
 mod record;
 mod relabel;
 mod spool;
+mod symbols;
 mod up;
