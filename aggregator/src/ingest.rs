@@ -6,13 +6,13 @@
 //! with the reason; storage trouble gets `UNAVAILABLE`, which agents retry.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur_storage::{BatchWrite, Store, WindowWrite, WriteOutcome};
 use augur_wire::batch::{self, Limits, ValidBatch};
 use augur_wire::ingest::ingest_server::Ingest;
 use augur_wire::ingest::{PushRequest, PushResponse};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tonic::{Request, Response, Status};
 
 use crate::merge::merge_batch;
@@ -28,7 +28,14 @@ pub struct IngestService {
     window_nanos: i64,
     metrics: AggregatorMetrics,
     new_frames: Arc<Notify>,
+    /// Batches being decoded or stored; bounds memory (each may inflate to
+    /// `limits.max_decompressed`) and the queue in front of storage.
+    in_flight: Arc<Semaphore>,
 }
+
+/// How long a push waits for a slot before it is answered with
+/// `RESOURCE_EXHAUSTED`, which tells the agent to spool and retry.
+const SLOT_WAIT: Duration = Duration::from_millis(200);
 
 impl IngestService {
     /// A service storing into `store`, merging into windows of `window_nanos`.
@@ -38,6 +45,7 @@ impl IngestService {
         window_nanos: i64,
         metrics: AggregatorMetrics,
         new_frames: Arc<Notify>,
+        max_in_flight: usize,
     ) -> Self {
         Self {
             store,
@@ -45,6 +53,7 @@ impl IngestService {
             window_nanos,
             metrics,
             new_frames,
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
         }
     }
 
@@ -79,10 +88,38 @@ pub fn batch_write(batch_id: String, batch: &ValidBatch, window_nanos: i64) -> B
     }
 }
 
+/// Counts a batch in `augur_aggregator_batches_in_flight` while it lives.
+struct InFlight<'a>(&'a AggregatorMetrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(metrics: &'a AggregatorMetrics) -> Self {
+        metrics.in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
 #[tonic::async_trait]
 impl Ingest for IngestService {
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
         let started = Instant::now();
+        // Backpressure: a bounded number of batches in flight; the rest are
+        // told to come back, and agents keep them in their spool meanwhile.
+        let _slot = match tokio::time::timeout(SLOT_WAIT, self.in_flight.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                self.metrics.rejected("backpressure");
+                return Err(Status::resource_exhausted(
+                    "too many batches in flight; keep this one and retry later",
+                ));
+            }
+        };
+        let _in_flight = InFlight::enter(&self.metrics);
         let PushRequest { batch_id, payload } = request.into_inner();
         if batch_id.is_empty() || batch_id.len() > MAX_BATCH_ID_LEN {
             return Err(self.reject(
@@ -145,5 +182,83 @@ impl Ingest for IngestService {
             .ingest_seconds
             .observe(started.elapsed().as_secs_f64());
         Ok(Response::new(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use augur_wire::ingest::{Batch, Process, Sample, frame};
+
+    use super::*;
+
+    fn service(dir: &std::path::Path, max_in_flight: usize) -> (IngestService, AggregatorMetrics) {
+        let store = Store::open(&dir.join("augur.db")).unwrap();
+        let metrics = AggregatorMetrics::default();
+        let service = IngestService::new(
+            store,
+            Limits::default(),
+            60_000_000_000,
+            metrics.clone(),
+            Arc::new(Notify::new()),
+            max_in_flight,
+        );
+        (service, metrics)
+    }
+
+    fn push(batch_id: &str) -> Request<PushRequest> {
+        let batch = Batch {
+            host: "h".into(),
+            start_unix_nanos: 0,
+            end_unix_nanos: 1,
+            profile_type: "cpu".into(),
+            unit: "nanoseconds".into(),
+            period: 1,
+            binaries: vec![],
+            processes: vec![Process {
+                pid: 1,
+                labels: [("service".to_string(), "s".to_string())].into(),
+            }],
+            samples: vec![Sample {
+                process: 0,
+                frames: vec![augur_wire::ingest::Frame {
+                    kind: Some(frame::Kind::Unknown("x".into())),
+                }],
+                count: 3,
+            }],
+            dropped: Default::default(),
+        };
+        Request::new(PushRequest {
+            batch_id: batch_id.into(),
+            payload: batch::compress(&batch, 1).unwrap(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_aggregator_answers_resource_exhausted_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, metrics) = service(dir.path(), 0);
+        let err = service.push(push("b1")).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(metrics.batches_accepted.get(), 0);
+        assert_eq!(
+            metrics
+                .batches_rejected
+                .get_or_create(&vec![("reason", "backpressure".to_string())])
+                .get(),
+            1
+        );
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_free_slot_stores_and_a_retry_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, metrics) = service(dir.path(), 1);
+        let first = service.push(push("b1")).await.unwrap().into_inner();
+        assert_eq!((first.duplicate, first.samples_accepted), (false, 3));
+        let retry = service.push(push("b1")).await.unwrap().into_inner();
+        assert!(retry.duplicate);
+        assert_eq!(metrics.samples_accepted.get(), 3);
+        assert_eq!(metrics.in_flight.get(), 0, "slots are given back");
     }
 }

@@ -35,6 +35,9 @@ pub struct AggregatorConfig {
     pub window: Duration,
     /// Symbolization settings.
     pub symbolize: SymbolizeConfig,
+    /// Batches decoded or stored at once; more wait briefly, then get
+    /// `RESOURCE_EXHAUSTED` (agents spool them and retry).
+    pub max_in_flight: usize,
 }
 
 impl Default for AggregatorConfig {
@@ -43,6 +46,7 @@ impl Default for AggregatorConfig {
             limits: Limits::default(),
             window: Duration::from_secs(60),
             symbolize: SymbolizeConfig::default(),
+            max_in_flight: 16,
         }
     }
 }
@@ -86,6 +90,7 @@ pub async fn serve(
         config.window.as_nanos() as i64,
         metrics,
         new_frames.clone(),
+        config.max_in_flight,
     );
     // Let our own size check answer payloads a little over the limit, so the
     // client gets our message; far larger messages stop at the transport.

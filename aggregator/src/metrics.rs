@@ -32,6 +32,8 @@ pub struct AggregatorMetrics {
     pub symbolize_seconds: Histogram,
     /// Frames waiting for symbols at the last check.
     pub frames_pending: Gauge,
+    /// Batches being decoded or stored right now.
+    pub in_flight: Gauge,
 }
 
 impl Default for AggregatorMetrics {
@@ -47,6 +49,7 @@ impl Default for AggregatorMetrics {
             frames_unsymbolized: Family::default(),
             symbolize_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             frames_pending: Gauge::default(),
+            in_flight: Gauge::default(),
         }
     }
 }
@@ -55,6 +58,11 @@ impl AggregatorMetrics {
     /// Registers every metric under `augur_aggregator_`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("augur_aggregator");
+        r.register(
+            "batches_in_flight",
+            "Batches being decoded or stored; bounded, beyond it pushes get RESOURCE_EXHAUSTED",
+            self.in_flight.clone(),
+        );
         r.register(
             "batches_accepted",
             "Batches stored",
