@@ -2,6 +2,7 @@
 //! subcommand to the library that implements it.
 
 mod client;
+mod loadgen;
 mod record;
 mod up;
 
@@ -34,6 +35,9 @@ enum Command {
     Services(client::ServicesArgs),
     /// Download a service's merged profile from a server.
     Export(client::ExportArgs),
+    /// Simulate many agents pushing batches to aggregators; report throughput
+    /// and latency.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// Output formats of a profile.
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Services(args) => client::services(args),
         Command::Export(args) => client::export(args),
+        Command::Loadgen(args) => loadgen::run(args),
     };
     match result {
         Ok(code) => code,

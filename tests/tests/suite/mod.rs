@@ -5,6 +5,7 @@ mod debuginfod;
 mod deploy;
 mod ingest_errors;
 mod jit;
+mod loadgen;
 mod offcpu;
 mod privileges;
 mod record;

@@ -1,0 +1,670 @@
+//! `augur loadgen`: many simulated agents pushing realistic batches to one or
+//! more aggregators over real gRPC, in the spirit of rpc-perf.
+//!
+//! Each simulated host belongs to one service, pushes one batch per interval
+//! with ids `loadgen-<seed>-<host>-<seq>`, and retries a batch the server
+//! could not take right now with the same id, as a real agent would. The
+//! report at the end says what was sent, acknowledged and lost, and how long
+//! acknowledged pushes took.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use augur_wire::batch::compress;
+use augur_wire::ingest::ingest_client::IngestClient;
+use augur_wire::ingest::{
+    Batch, Binary, Frame, KernelFrame, Process, PushRequest, Sample, UserFrame, frame,
+};
+use clap::{Args, ValueEnum};
+use tokio::sync::Semaphore;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::parse_duration;
+
+/// Arguments of `augur loadgen`.
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    /// Ingest URL to push to, e.g. http://127.0.0.1:7070; repeat to spread
+    /// the simulated hosts over several aggregators.
+    #[arg(long = "server", default_value = "http://127.0.0.1:7070")]
+    servers: Vec<String>,
+    /// Simulated agents.
+    #[arg(long, default_value_t = 100)]
+    hosts: u32,
+    /// Services the hosts are spread over.
+    #[arg(long, default_value_t = 10)]
+    services: u32,
+    /// Frames per stack.
+    #[arg(long, default_value_t = 20)]
+    stack_depth: u32,
+    /// Distinct stacks per service.
+    #[arg(long, default_value_t = 200)]
+    stacks: u32,
+    /// Distinct build-ids per service over the run (rolling deploys).
+    #[arg(long, default_value_t = 1)]
+    deploys: u32,
+    /// Each agent's batch interval.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    interval: Duration,
+    /// Cap on batches per second over all agents.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to generate new batches; retries may run a little longer.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Pushes in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seed of the synthetic stacks and build-ids; also part of batch ids.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "table")]
+    report: ReportFormat,
+}
+
+/// How the final report is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One JSON object on stdout.
+    Json,
+    /// A readable table.
+    Table,
+}
+
+/// Attempts per batch before it is given up and counted as an error.
+const MAX_ATTEMPTS: u32 = 12;
+/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Per-attempt deadline, so a hung connection becomes a retry.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sampling period the synthetic batches claim (19 Hz, the agent default).
+const PERIOD_NANOS: u64 = 1_000_000_000 / 19;
+/// Distinct sample rows per batch, at most.
+const ROWS_PER_BATCH: u32 = 64;
+
+/// Kernel frames put at the leaf of some stacks, leaf first.
+const KERNEL_STACKS: &[&[&str]] = &[
+    &[
+        "copy_user_enhanced_fast_string",
+        "tcp_recvmsg",
+        "sock_recvmsg",
+        "__sys_recvfrom",
+        "do_syscall_64",
+        "entry_SYSCALL_64_after_hwframe",
+    ],
+    &[
+        "clear_page_erms",
+        "handle_mm_fault",
+        "do_user_addr_fault",
+        "exc_page_fault",
+        "asm_exc_page_fault",
+    ],
+    &[
+        "_raw_spin_unlock_irqrestore",
+        "try_to_wake_up",
+        "futex_wake",
+        "do_futex",
+        "__x64_sys_futex",
+        "do_syscall_64",
+        "entry_SYSCALL_64_after_hwframe",
+    ],
+    &[
+        "ext4_file_write_iter",
+        "vfs_write",
+        "ksys_write",
+        "do_syscall_64",
+        "entry_SYSCALL_64_after_hwframe",
+    ],
+];
+
+/// splitmix64: a tiny deterministic generator, enough for synthetic data.
+#[derive(Clone, Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn new(parts: &[u64]) -> Self {
+        let mut state = 0x9e37_79b9_7f4a_7c15;
+        for &p in parts {
+            state = SplitMix(state ^ p).next_u64();
+        }
+        Self(state)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// The synthetic fleet: what every host runs, derived from the seed alone.
+#[derive(Clone, Debug)]
+struct Fleet {
+    seed: u64,
+    hosts: u32,
+    services: u32,
+    stack_depth: u32,
+    stacks: u32,
+    deploys: u32,
+}
+
+impl Fleet {
+    fn service_of(&self, host: u32) -> u32 {
+        host % self.services
+    }
+
+    /// The service's executable build-id in one deploy.
+    fn build_id(&self, service: u32, deploy: u32) -> Vec<u8> {
+        let mut rng = SplitMix::new(&[self.seed, 1, u64::from(service), u64::from(deploy)]);
+        (0..20).map(|_| rng.next_u64() as u8).collect()
+    }
+
+    /// A libc shared by every service.
+    fn libc_build_id(&self) -> Vec<u8> {
+        let mut rng = SplitMix::new(&[self.seed, 2]);
+        (0..20).map(|_| rng.next_u64() as u8).collect()
+    }
+
+    /// Stack `index` of `service`, leaf first. Stacks share their roots and
+    /// part ways towards the leaf, like a real call tree; binary 0 is the
+    /// executable, binary 1 libc.
+    fn stack(&self, service: u32, index: u32) -> Vec<Frame> {
+        let depth = self.stack_depth.max(1);
+        let kernel: &[&str] = if index % 4 == 0 {
+            KERNEL_STACKS[(index / 4) as usize % KERNEL_STACKS.len()]
+        } else {
+            &[]
+        };
+        let kernel_len = (kernel.len() as u32).min(depth.saturating_sub(1));
+        let user_len = depth - kernel_len;
+        let mut frames: Vec<Frame> = kernel[..kernel_len as usize]
+            .iter()
+            .map(|f| Frame {
+                kind: Some(frame::Kind::Kernel(KernelFrame {
+                    function: (*f).to_owned(),
+                    module: String::new(),
+                })),
+            })
+            .collect();
+        // Root first: level l's node depends on the prefix of the stack.
+        let mut user: Vec<Frame> = (0..user_len)
+            .map(|level| {
+                let node = u64::from(index) * u64::from(level + 1) / u64::from(user_len);
+                let mut rng =
+                    SplitMix::new(&[self.seed, 3, u64::from(service), u64::from(level), node]);
+                let libc_leaf = level + 1 == user_len && index % 3 == 1;
+                UserFrame {
+                    binary: u32::from(libc_leaf),
+                    file_offset: (0x1000 + rng.below(0x40_0000)) & !0xf,
+                }
+            })
+            .map(|u| Frame {
+                kind: Some(frame::Kind::User(u)),
+            })
+            .collect();
+        user.reverse();
+        frames.extend(user);
+        frames
+    }
+
+    /// Batch `seq` of `host`, covering `[start, end)`.
+    fn batch(&self, host: u32, seq: u64, deploy: u32, start: i64, end: i64) -> Batch {
+        let service = self.service_of(host);
+        let mut rng = SplitMix::new(&[self.seed, 4, u64::from(host), seq]);
+        let rows = self.stacks.clamp(1, ROWS_PER_BATCH);
+        // Skewed towards low indices: a few hot stacks, a long tail.
+        let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
+        for _ in 0..rows {
+            let u = rng.below(1 << 20) as f64 / f64::from(1 << 20);
+            let index = ((u * u * u) * f64::from(self.stacks.max(1))) as u32;
+            *counts.entry(index).or_default() += 1 + rng.below(20);
+        }
+        Batch {
+            host: format!("loadgen-host-{host}"),
+            start_unix_nanos: start,
+            end_unix_nanos: end,
+            profile_type: "cpu".into(),
+            unit: "nanoseconds".into(),
+            period: PERIOD_NANOS,
+            binaries: vec![
+                Binary {
+                    build_id: self.build_id(service, deploy),
+                    path: format!("/usr/bin/loadgen-svc-{service}"),
+                },
+                Binary {
+                    build_id: self.libc_build_id(),
+                    path: "/usr/lib/x86_64-linux-gnu/libc.so.6".into(),
+                },
+            ],
+            processes: vec![Process {
+                pid: 1000 + host,
+                labels: [
+                    ("service".to_owned(), format!("loadgen-svc-{service}")),
+                    ("host".to_owned(), format!("loadgen-host-{host}")),
+                ]
+                .into(),
+            }],
+            samples: counts
+                .into_iter()
+                .map(|(index, count)| Sample {
+                    process: 0,
+                    frames: self.stack(service, index),
+                    count,
+                })
+                .collect(),
+            dropped: Default::default(),
+        }
+    }
+}
+
+/// What happened to every push, for the report.
+#[derive(Debug, Default)]
+struct Tally {
+    sent: u64,
+    acknowledged: u64,
+    duplicates: u64,
+    retried: u64,
+    samples_sent: u64,
+    samples_acknowledged: u64,
+    /// Batches given up, by the code of their last attempt.
+    errors: BTreeMap<String, u64>,
+    /// Every failed attempt, retried or not, by code.
+    attempt_errors: BTreeMap<String, u64>,
+    /// Batches due before the end that were never sent.
+    behind_schedule: u64,
+    /// Latency of each acknowledged push's successful attempt, in µs.
+    latencies_us: Vec<u64>,
+}
+
+/// Codes that mean "not now": the batch is kept and retried with its id.
+fn retryable(code: tonic::Code) -> bool {
+    use tonic::Code;
+    // Unknown and Cancelled are what a connection torn down mid-call looks
+    // like to the client; the server never answers with them itself.
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::ResourceExhausted
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+    )
+}
+
+fn code_name(code: tonic::Code) -> String {
+    format!("{code:?}")
+}
+
+/// Pushes one batch until acknowledged, refused, or out of attempts.
+async fn push_batch(
+    mut client: IngestClient<Channel>,
+    batch_id: String,
+    payload: Vec<u8>,
+    samples: u64,
+    tally: Arc<Mutex<Tally>>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let started = Instant::now();
+        let mut request = tonic::Request::new(PushRequest {
+            batch_id: batch_id.clone(),
+            payload: payload.clone(),
+        });
+        request.set_timeout(PUSH_TIMEOUT);
+        let result = client.push(request).await;
+        let elapsed = started.elapsed();
+        if !record_attempt(&tally, result, elapsed, samples, attempt, &batch_id) {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Counts one attempt; true when the batch should be tried again.
+fn record_attempt(
+    tally: &Mutex<Tally>,
+    result: Result<tonic::Response<augur_wire::ingest::PushResponse>, tonic::Status>,
+    elapsed: Duration,
+    samples: u64,
+    attempt: u32,
+    batch_id: &str,
+) -> bool {
+    let mut tally = tally.lock().expect("tally lock");
+    match result {
+        Ok(response) => {
+            let response = response.into_inner();
+            tally.acknowledged += 1;
+            tally.duplicates += u64::from(response.duplicate);
+            tally.samples_acknowledged += samples;
+            tally.latencies_us.push(elapsed.as_micros() as u64);
+            false
+        }
+        Err(status) => {
+            let code = status.code();
+            *tally.attempt_errors.entry(code_name(code)).or_default() += 1;
+            if !retryable(code) || attempt == MAX_ATTEMPTS {
+                tracing::debug!(batch_id, %status, "batch given up");
+                *tally.errors.entry(code_name(code)).or_default() += 1;
+                return false;
+            }
+            tally.retried += 1;
+            true
+        }
+    }
+}
+
+fn unix_nanos(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs the load and prints the report.
+pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
+    if args.hosts == 0 || args.services == 0 || args.stacks == 0 || args.deploys == 0 {
+        bail!("--hosts, --services, --stacks and --deploys must be at least 1");
+    }
+    if args.stack_depth == 0 || args.stack_depth > 1024 {
+        bail!("--stack-depth must be 1..=1024");
+    }
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if args
+        .rate
+        .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
+    {
+        bail!("--rate must be a positive number of batches per second");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (tally, elapsed) = runtime.block_on(generate(&args))?;
+    let report = Report::new(&args, tally, elapsed);
+    match args.report {
+        ReportFormat::Json => println!("{}", report.json()),
+        ReportFormat::Table => print!("{}", report.table()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
+    let clients = args
+        .servers
+        .iter()
+        .map(|url| {
+            let endpoint = Endpoint::from_shared(url.clone())
+                .with_context(|| format!("invalid server URL {url:?}"))?
+                .connect_timeout(Duration::from_secs(2));
+            // Lazy: a server that is down at the start is retried like later.
+            Ok(IngestClient::new(endpoint.connect_lazy()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let fleet = Arc::new(Fleet {
+        seed: args.seed,
+        hosts: args.hosts,
+        services: args.services,
+        stack_depth: args.stack_depth,
+        stacks: args.stacks,
+        deploys: args.deploys,
+    });
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let slots = Arc::new(Semaphore::new(args.concurrency));
+    let rate_gap = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+
+    let start = Instant::now();
+    let end = start + args.duration;
+    // Hosts start spread over one interval, so load is smooth, not bursty.
+    let mut due: BinaryHeap<Reverse<(Instant, u32, u64)>> = (0..fleet.hosts)
+        .map(|h| {
+            let offset = args.interval.mul_f64(f64::from(h) / f64::from(fleet.hosts));
+            Reverse((start + offset, h, 0))
+        })
+        .collect();
+    let mut next_allowed = start;
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(Reverse((at, host, seq))) = due.pop() {
+        if at.max(next_allowed) >= end {
+            due.push(Reverse((at, host, seq)));
+            break;
+        }
+        // The agent's schedule stays nominal; a late send does not shift it.
+        let scheduled = at;
+        let at = at.max(next_allowed);
+        tokio::time::sleep_until(at.into()).await;
+        if let Some(gap) = rate_gap {
+            next_allowed = at + gap;
+        }
+        let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+        if Instant::now() >= end {
+            // Out of time while waiting for a slot: the servers fell behind.
+            due.push(Reverse((at, host, seq)));
+            break;
+        }
+        let now = SystemTime::now();
+        let deploy = ((start.elapsed().as_secs_f64() / args.duration.as_secs_f64())
+            * f64::from(fleet.deploys)) as u32;
+        let batch = fleet.batch(
+            host,
+            seq,
+            deploy.min(fleet.deploys - 1),
+            unix_nanos(now - args.interval),
+            unix_nanos(now),
+        );
+        let samples: u64 = batch.samples.iter().map(|s| s.count).sum();
+        let payload = compress(&batch, 3).context("compressing a batch")?;
+        {
+            let mut tally = tally.lock().expect("tally lock");
+            tally.sent += 1;
+            tally.samples_sent += samples;
+        }
+        let client = clients[host as usize % clients.len()].clone();
+        let batch_id = format!("loadgen-{}-{host}-{seq}", args.seed);
+        let tally = tally.clone();
+        tasks.spawn(async move {
+            push_batch(client, batch_id, payload, samples, tally).await;
+            drop(permit);
+        });
+        due.push(Reverse((scheduled + args.interval, host, seq + 1)));
+        // Reap finished tasks so the set does not grow with the run.
+        while tasks.try_join_next().is_some() {}
+    }
+    // What was scheduled before the end but never sent, since the servers
+    // (or --rate, or --concurrency) could not keep up.
+    let behind: u64 = due
+        .iter()
+        .filter(|Reverse((at, ..))| *at < end)
+        .map(|Reverse((at, ..))| {
+            (end - *at)
+                .as_nanos()
+                .div_ceil(args.interval.as_nanos().max(1)) as u64
+        })
+        .sum();
+    while tasks.join_next().await.is_some() {}
+    let elapsed = start.elapsed();
+    let mut tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
+    tally.behind_schedule = behind;
+    Ok((tally, elapsed))
+}
+
+/// The final numbers, computed once from the tally.
+struct Report {
+    tally: Tally,
+    elapsed: Duration,
+    servers: usize,
+    hosts: u32,
+    /// (name, µs) for p50, p90, p99, p99.9 and max.
+    percentiles: Vec<(&'static str, u64)>,
+}
+
+impl Report {
+    fn new(args: &LoadgenArgs, mut tally: Tally, elapsed: Duration) -> Self {
+        tally.latencies_us.sort_unstable();
+        let percentiles = [
+            ("p50", 0.5),
+            ("p90", 0.9),
+            ("p99", 0.99),
+            ("p99.9", 0.999),
+            ("max", 1.0),
+        ]
+        .into_iter()
+        .map(|(name, q)| (name, percentile(&tally.latencies_us, q)))
+        .collect();
+        Self {
+            tally,
+            elapsed,
+            servers: args.servers.len(),
+            hosts: args.hosts,
+            percentiles,
+        }
+    }
+
+    fn per_second(&self, n: u64) -> f64 {
+        n as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn errors_total(&self) -> u64 {
+        self.tally.errors.values().sum()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let t = &self.tally;
+        let latency: serde_json::Map<String, serde_json::Value> = self
+            .percentiles
+            .iter()
+            .map(|(name, us)| ((*name).to_owned(), (*us).into()))
+            .collect();
+        serde_json::json!({
+            "servers": self.servers,
+            "hosts": self.hosts,
+            "elapsed_seconds": self.elapsed.as_secs_f64(),
+            "sent": t.sent,
+            "behind_schedule": t.behind_schedule,
+            "acknowledged": t.acknowledged,
+            "duplicates": t.duplicates,
+            "retried": t.retried,
+            "errors": self.errors_total(),
+            "errors_by_code": t.errors,
+            "attempt_errors_by_code": t.attempt_errors,
+            "samples_sent": t.samples_sent,
+            "samples_acknowledged": t.samples_acknowledged,
+            "batches_per_second": self.per_second(t.acknowledged),
+            "samples_per_second": self.per_second(t.samples_acknowledged),
+            "latency_us": latency,
+        })
+    }
+
+    fn table(&self) -> String {
+        use std::fmt::Write;
+        let t = &self.tally;
+        let mut out = String::new();
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(out, "{name:<24} {value:>14}");
+        };
+        row("servers", self.servers.to_string());
+        row("hosts", self.hosts.to_string());
+        row("elapsed", format!("{:.2} s", self.elapsed.as_secs_f64()));
+        row("batches sent", t.sent.to_string());
+        row("not sent, behind", t.behind_schedule.to_string());
+        row("batches acknowledged", t.acknowledged.to_string());
+        row("  of which duplicates", t.duplicates.to_string());
+        row("retries", t.retried.to_string());
+        row("batches failed", self.errors_total().to_string());
+        for (code, n) in &t.errors {
+            row(&format!("  {code}"), n.to_string());
+        }
+        for (code, n) in &t.attempt_errors {
+            row(&format!("attempt errors {code}"), n.to_string());
+        }
+        row("samples sent", t.samples_sent.to_string());
+        row("samples acknowledged", t.samples_acknowledged.to_string());
+        row(
+            "throughput",
+            format!("{:.1} batches/s", self.per_second(t.acknowledged)),
+        );
+        row(
+            "",
+            format!("{:.0} samples/s", self.per_second(t.samples_acknowledged)),
+        );
+        for (name, us) in &self.percentiles {
+            row(
+                &format!("latency {name}"),
+                format!("{:.3} ms", *us as f64 / 1000.0),
+            );
+        }
+        out
+    }
+}
+
+/// Nearest-rank percentile of sorted values; 0 when there are none.
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use augur_wire::batch::{Limits, decompress, validate};
+
+    use super::*;
+
+    fn fleet() -> Fleet {
+        Fleet {
+            seed: 7,
+            hosts: 10,
+            services: 3,
+            stack_depth: 20,
+            stacks: 200,
+            deploys: 2,
+        }
+    }
+
+    #[test]
+    fn batches_are_valid_deterministic_and_as_deep_as_asked() {
+        let fleet = fleet();
+        let limits = Limits::default();
+        let batch = fleet.batch(4, 2, 1, 0, 10);
+        assert_eq!(batch, fleet.batch(4, 2, 1, 0, 10));
+        assert!(batch.samples.iter().all(|s| s.frames.len() == 20));
+        let total: u64 = batch.samples.iter().map(|s| s.count).sum();
+        let payload = compress(&batch, 3).unwrap();
+        let valid = validate(decompress(&payload, &limits).unwrap(), &limits).unwrap();
+        assert_eq!(valid.total_samples(), total);
+        assert_eq!(valid.samples[0].labels["service"], "loadgen-svc-1");
+    }
+
+    #[test]
+    fn deploys_change_the_build_id_and_services_differ() {
+        let fleet = fleet();
+        assert_ne!(fleet.build_id(0, 0), fleet.build_id(0, 1));
+        assert_ne!(fleet.build_id(0, 0), fleet.build_id(1, 0));
+        assert_eq!(fleet.build_id(2, 1), fleet.build_id(2, 1));
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let values: Vec<u64> = (1..=1000).collect();
+        assert_eq!(percentile(&values, 0.5), 500);
+        assert_eq!(percentile(&values, 0.999), 999);
+        assert_eq!(percentile(&values, 1.0), 1000);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+}

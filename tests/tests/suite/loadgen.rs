@@ -1,0 +1,151 @@
+//! `augur loadgen` against real servers: what it reports acknowledged is
+//! exactly what the server stores, even when the server is killed with
+//! SIGKILL mid-run and comes back on the same port and data directory.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use augur_tests::*;
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn start_server(data: &Path, ingest: &str) -> AugurProcess {
+    AugurProcess::start(&[
+        "server",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        ingest,
+    ])
+    .unwrap()
+}
+
+/// Runs `augur loadgen --report json ARGS` and parses its report.
+fn loadgen(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(augur_bin())
+        .arg("loadgen")
+        .args(["--report", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadgen failed: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("[loadgen report] {stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
+}
+
+/// Sum of `samples` over every service the server stores.
+fn stored_samples(base: &str) -> u64 {
+    let services = http_json(&format!("{base}api/v1/services")).unwrap();
+    services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["samples"].as_u64().unwrap())
+        .sum()
+}
+
+/// Waits up to 10 s for the stored total to reach `expected`; returns the
+/// last value seen.
+fn settle(base: &str, expected: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = stored_samples(base);
+        if stored == expected || Instant::now() > deadline {
+            return stored;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn acknowledged_samples_are_the_stored_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("data"), "127.0.0.1:0");
+    let base = server.http.clone().unwrap();
+    let ingest = server.ingest.clone().unwrap();
+    let report = loadgen(&[
+        "--server",
+        &ingest,
+        "--hosts",
+        "20",
+        "--services",
+        "3",
+        "--interval",
+        "200ms",
+        "--duration",
+        "5s",
+        "--seed",
+        "7",
+    ]);
+    let acknowledged = report["acknowledged"].as_u64().unwrap();
+    assert!(acknowledged > 0, "nothing acknowledged: {report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+    let samples = report["samples_acknowledged"].as_u64().unwrap();
+    assert_eq!(settle(&base, samples), samples, "{report}");
+    assert!(server.terminate().unwrap().success());
+}
+
+#[test]
+fn a_server_killed_mid_run_stores_every_acknowledged_batch_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = format!("127.0.0.1:{}", free_port());
+    let server = start_server(&data, &ingest);
+    let url = format!("http://{ingest}");
+    let load = std::thread::spawn(move || {
+        loadgen(&[
+            "--server",
+            &url,
+            "--hosts",
+            "50",
+            "--services",
+            "5",
+            "--interval",
+            "100ms",
+            "--duration",
+            "12s",
+            "--concurrency",
+            "64",
+            "--seed",
+            "11",
+        ])
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    // SAFETY: kill with a pid we own and a valid signal.
+    assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGKILL) }, 0);
+    drop(server);
+    std::thread::sleep(Duration::from_secs(1));
+    let server = start_server(&data, &ingest);
+    let report = load.join().unwrap();
+    let base = server.http.clone().unwrap();
+    assert!(
+        report["retried"].as_u64().unwrap() > 0,
+        "the outage caused no retries: {report}"
+    );
+    assert_eq!(
+        report["errors"].as_u64(),
+        Some(0),
+        "batches were given up: {report}"
+    );
+    let samples = report["samples_acknowledged"].as_u64().unwrap();
+    assert_eq!(
+        settle(&base, samples),
+        samples,
+        "stored samples differ from acknowledged ones: {report}"
+    );
+    assert!(server.terminate().unwrap().success());
+}
