@@ -266,6 +266,21 @@ impl Drop for AugurProcess {
     }
 }
 
+/// Starts `augur server` (both roles) with its data in `data_dir`, gRPC
+/// ingest on `ingest` (e.g. `127.0.0.1:0`) and HTTP on a free loopback port.
+pub fn start_server(data_dir: &Path, ingest: &str) -> anyhow::Result<AugurProcess> {
+    let data = data_dir.to_str().context("data dir is not UTF-8")?;
+    AugurProcess::start(&[
+        "server",
+        "--data-dir",
+        data,
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        ingest,
+    ])
+}
+
 /// Starts `augur up` with its data in `data_dir`, on free loopback ports,
 /// draining every 2 s at 99 Hz (for test speed), plus `extra` arguments.
 pub fn start_up(data_dir: &Path, extra: &[&str]) -> anyhow::Result<AugurProcess> {

@@ -74,16 +74,7 @@ fn total_samples(base: &str, service: &str) -> u64 {
 fn corrupt_and_oversized_batches_are_refused_and_good_ones_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut server = AugurProcess::start(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-    ])
-    .unwrap();
+    let mut server = start_server(&data, "127.0.0.1:0").unwrap();
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
 

@@ -3,7 +3,6 @@
 //! SIGKILL mid-run and comes back on the same port and data directory.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -13,19 +12,6 @@ use augur_tests::*;
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
-}
-
-fn start_server(data: &Path, ingest: &str) -> AugurProcess {
-    AugurProcess::start(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        ingest,
-    ])
-    .unwrap()
 }
 
 /// Runs `augur loadgen --report json ARGS` and parses its report.
@@ -74,7 +60,7 @@ fn settle(base: &str, expected: u64) -> u64 {
 #[test]
 fn acknowledged_samples_are_the_stored_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("data"), "127.0.0.1:0");
+    let server = start_server(&dir.path().join("data"), "127.0.0.1:0").unwrap();
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
     let report = loadgen(&[
@@ -104,7 +90,7 @@ fn a_server_killed_mid_run_stores_every_acknowledged_batch_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let ingest = format!("127.0.0.1:{}", free_port());
-    let server = start_server(&data, &ingest);
+    let server = start_server(&data, &ingest).unwrap();
     let url = format!("http://{ingest}");
     let load = std::thread::spawn(move || {
         loadgen(&[
@@ -129,7 +115,7 @@ fn a_server_killed_mid_run_stores_every_acknowledged_batch_once() {
     assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGKILL) }, 0);
     drop(server);
     std::thread::sleep(Duration::from_secs(1));
-    let server = start_server(&data, &ingest);
+    let server = start_server(&data, &ingest).unwrap();
     let report = load.join().unwrap();
     let base = server.http.clone().unwrap();
     assert!(

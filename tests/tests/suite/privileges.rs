@@ -32,16 +32,7 @@ fn agent_as_unprivileged_user_with_four_capabilities() {
     assert_eq!(unsafe { libc::chown(c_spool.as_ptr(), NOBODY, NOBODY) }, 0);
 
     let data = dir.path().join("data");
-    let server = AugurProcess::start(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-    ])
-    .unwrap();
+    let server = start_server(&data, "127.0.0.1:0").unwrap();
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
 

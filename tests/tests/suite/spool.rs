@@ -19,18 +19,9 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn start_server(data: &Path, port: u16) -> AugurProcess {
+fn start_server_on(data: &Path, port: u16) -> AugurProcess {
     let ingest = format!("127.0.0.1:{port}");
-    AugurProcess::start(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        &ingest,
-    ])
-    .unwrap()
+    start_server(data, &ingest).unwrap()
 }
 
 /// Starts `augur agent` and returns it with its metrics URL.
@@ -135,7 +126,7 @@ fn two_minutes_without_a_server_lose_nothing_and_count_nothing_twice() {
     let spool_dir = dir.path().join("spool");
     let port = free_port();
 
-    let server = start_server(&data, port);
+    let server = start_server_on(&data, port);
     let base = server.http.clone().unwrap();
     let (agent, agent_metrics) = start_agent(port, &spool_dir);
     // Batches flow while the server is up.
@@ -162,7 +153,7 @@ fn two_minutes_without_a_server_lose_nothing_and_count_nothing_twice() {
     );
     eprintln!("spooled during the outage: {late} batches, {late_samples} samples");
 
-    let server = start_server(&data, port);
+    let server = start_server_on(&data, port);
     let base = server.http.clone().unwrap();
     // The agent retries within its 30 s (+20%) backoff cap, then drains.
     wait_until("the spool drained", Duration::from_secs(120), || {
@@ -222,7 +213,7 @@ fn a_restarted_agent_sends_what_a_killed_one_spooled() {
     assert!(left_samples > 0);
 
     let (second, _) = start_agent(port, &spool_dir);
-    let server = start_server(&data, port);
+    let server = start_server_on(&data, port);
     let base = server.http.clone().unwrap();
     wait_until("the spool drained", Duration::from_secs(90), || {
         spooled(&spool_dir).0 == 0
