@@ -29,6 +29,9 @@ pub struct FrameResolver {
     kernel: symbolize::Symbolizer,
     kernel_names: HashMap<u64, RawFrame>,
     perf_maps: PerfMaps,
+    /// Processes whose replaced mappings were read this window: every
+    /// profile's resolve normalizes the same processes, once is enough.
+    replaced_checked: std::collections::HashSet<u32>,
 }
 
 /// What one resolution produced besides the batch.
@@ -54,6 +57,7 @@ impl FrameResolver {
             kernel: symbolize::Symbolizer::new(),
             kernel_names: HashMap::new(),
             perf_maps: PerfMaps::default(),
+            replaced_checked: Default::default(),
         }
     }
 
@@ -75,6 +79,7 @@ impl FrameResolver {
             .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
         self.identity.evict_exited();
         self.perf_maps.retain_alive();
+        self.replaced_checked.clear();
     }
 
     /// Processes with a snapshot.
@@ -239,15 +244,19 @@ impl FrameResolver {
             sorted_addrs: true,
             ..Default::default()
         };
+        let fresh = !self.processes.contains_key(&pid);
         let snapshot = self
             .processes
             .entry(pid)
             .or_insert_with(|| ProcessSnapshot::take(pid));
         // A deploy may have replaced a binary since the snapshot; while the
         // process lives, its maps say so (and its mapped files can be read).
-        let live = replaced_mappings(pid);
-        if !live.is_empty() || Path::new(&format!("/proc/{pid}")).exists() {
-            snapshot.replaced = live;
+        // Once per window: a fresh snapshot has just read them.
+        if self.replaced_checked.insert(pid) && !fresh {
+            let live = replaced_mappings(pid);
+            if !live.is_empty() || Path::new(&format!("/proc/{pid}")).exists() {
+                snapshot.replaced = live;
+            }
         }
         let output = snapshot
             .normalizer
