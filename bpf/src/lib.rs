@@ -9,31 +9,34 @@
 //! each. This crate exposes those skeletons and `#[repr(C)]` mirrors of the
 //! structs in `src/bpf/sampler.h`; it holds no policy.
 
-/// Generated skeleton of `sampler.bpf.c`.
-pub mod sampler {
-    #![allow(
-        missing_docs,
-        clippy::all,
-        clippy::pedantic,
-        non_camel_case_types,
-        unsafe_op_in_unsafe_fn,
-        rust_2018_idioms
-    )]
-    include!(concat!(env!("OUT_DIR"), "/sampler.skel.rs"));
+/// Declares the module holding one program's generated skeleton.
+macro_rules! skeleton {
+    ($(#[$doc:meta])* $name:ident, $file:literal) => {
+        $(#[$doc])*
+        pub mod $name {
+            #![allow(
+                missing_docs,
+                clippy::all,
+                clippy::pedantic,
+                non_camel_case_types,
+                unsafe_op_in_unsafe_fn,
+                rust_2018_idioms
+            )]
+            include!(concat!(env!("OUT_DIR"), "/", $file));
+        }
+    };
 }
 
-/// Generated skeleton of `offcpu.bpf.c`.
-pub mod offcpu {
-    #![allow(
-        missing_docs,
-        clippy::all,
-        clippy::pedantic,
-        non_camel_case_types,
-        unsafe_op_in_unsafe_fn,
-        rust_2018_idioms
-    )]
-    include!(concat!(env!("OUT_DIR"), "/offcpu.skel.rs"));
-}
+skeleton!(
+    /// Generated skeleton of `sampler.bpf.c`.
+    sampler,
+    "sampler.skel.rs"
+);
+skeleton!(
+    /// Generated skeleton of `offcpu.bpf.c`.
+    offcpu,
+    "offcpu.skel.rs"
+);
 
 /// Length of `comm` in the kernel's `task_struct`.
 pub const TASK_COMM_LEN: usize = 16;
