@@ -32,9 +32,6 @@ pub struct AgentMetrics {
     pub samples_dropped_unsent: Counter,
     /// Samples in dropped batches, by reason.
     pub samples_dropped: Family<ReasonLabel, Counter>,
-    /// Batches waiting in the spool (same value as `spool_batches`; the
-    /// name predates the spool).
-    pub backlog: Gauge,
     /// Batches waiting in the spool.
     pub spool_batches: Gauge,
     /// Bytes on disk of the batches waiting in the spool.
@@ -144,11 +141,6 @@ impl AgentMetrics {
             self.samples_dropped.clone(),
         );
         r.register(
-            "backlog_batches",
-            "Batches waiting to be sent (same as spool_batches)",
-            self.backlog.clone(),
-        );
-        r.register(
             "spool_batches",
             "Batches waiting in the on-disk spool",
             self.spool_batches.clone(),
@@ -184,7 +176,6 @@ impl AgentMetrics {
     /// Sets the spool gauges.
     pub fn spool_depth(&self, batches: usize, bytes: u64) {
         self.spool_batches.set(batches as i64);
-        self.backlog.set(batches as i64);
         self.spool_bytes.set(bytes.try_into().unwrap_or(i64::MAX));
     }
 
