@@ -36,6 +36,21 @@ pub struct AgentFile {
     /// Relabel rules, applied in order.
     #[serde(default)]
     pub relabel: Vec<RuleConfig>,
+    /// Debug-info upload settings.
+    #[serde(default)]
+    pub debuginfo: DebugInfoSection,
+}
+
+/// `[debuginfo]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebugInfoSection {
+    /// Offer binaries' symbols to the server (default true).
+    pub upload: Option<bool>,
+    /// Upload pace in bytes per second.
+    pub bytes_per_second: Option<u64>,
+    /// Largest debug file sent, in bytes.
+    pub max_file_bytes: Option<u64>,
 }
 
 /// `[spool]`.
@@ -153,6 +168,21 @@ impl AgentFile {
             }
             config.spool_max_bytes = max_bytes;
         }
+        if let Some(upload) = self.debuginfo.upload {
+            config.upload.enabled = upload;
+        }
+        if let Some(rate) = self.debuginfo.bytes_per_second {
+            if rate < 4096 {
+                return Err(ConfigError::Invalid {
+                    key: "debuginfo.bytes_per_second",
+                    message: format!("{rate} is below the 4096 minimum"),
+                });
+            }
+            config.upload.bytes_per_second = rate;
+        }
+        if let Some(max) = self.debuginfo.max_file_bytes {
+            config.upload.max_file_bytes = max;
+        }
         config.identity = IdentityConfig {
             version_env: self.identity.version_env.filter(|v| !v.is_empty()),
             rules: relabel::compile(&self.relabel)?,
@@ -240,6 +270,10 @@ mod tests {
     fn unknown_keys_and_bad_values_are_clear_errors() {
         let err = parse("frequncy_hz = 19\n").unwrap_err().to_string();
         assert!(err.contains("frequncy_hz"), "{err}");
+        let err = parse("[debuginfo]\nuplod = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uplod"), "{err}");
         let mut config = crate::AgentConfig::default();
         let err = parse("frequency_hz = 0\n")
             .unwrap()
@@ -261,6 +295,10 @@ mod tests {
             ("profiles = [\"cpu\"]\n", "always"),
             ("profiles = [\"gpu-time\"]\n", "unknown profile"),
             ("[spool]\nmax_bytes = 10\n", "spool.max_bytes"),
+            (
+                "[debuginfo]\nbytes_per_second = 1\n",
+                "debuginfo.bytes_per_second",
+            ),
         ] {
             let err = parse(text)
                 .unwrap()

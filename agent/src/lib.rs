@@ -12,6 +12,7 @@
 //! workload's own throughput.
 
 pub mod config;
+pub mod debuginfo;
 pub mod identity;
 pub mod metrics;
 pub mod perfmap;
@@ -65,6 +66,8 @@ pub struct AgentConfig {
     pub spool_dir: PathBuf,
     /// Bound of the spool in bytes; beyond it the oldest batches are dropped.
     pub spool_max_bytes: u64,
+    /// Debug-info upload for binaries the server cannot name otherwise.
+    pub upload: debuginfo::UploadConfig,
 }
 
 impl AgentConfig {
@@ -87,6 +90,7 @@ impl Default for AgentConfig {
             counter_profiles: Vec::new(),
             spool_dir: PathBuf::from("/var/lib/augur/spool"),
             spool_max_bytes: spool::DEFAULT_MAX_BYTES,
+            upload: debuginfo::UploadConfig::default(),
         }
     }
 }
@@ -293,6 +297,7 @@ pub struct RunningAgent {
     stop: std_mpsc::Sender<()>,
     sampling: std::thread::JoinHandle<Result<(), SamplerError>>,
     shipping: tokio::task::JoinHandle<()>,
+    uploading: Option<tokio::task::JoinHandle<()>>,
     metrics: AgentMetrics,
 }
 
@@ -305,6 +310,11 @@ impl RunningAgent {
             .map_err(|_| AgentError::ThreadPanicked)?
             .map_err(|_| AgentError::ThreadPanicked)?;
         let _ = self.shipping.await;
+        if let Some(uploading) = self.uploading {
+            // Uploads are best effort and may be long; the next run offers
+            // whatever this one did not finish.
+            uploading.abort();
+        }
         tracing::info!(summary = %self.metrics.summary(), "agent stopped");
         Ok(sampling?)
     }
@@ -320,6 +330,21 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
         compression_level: 3,
     };
     let shipper = ship::Shipper::open(shipper, metrics.clone())?;
+    let (offers, uploading) = if config.upload.enabled {
+        let (tx, rx) = mpsc::channel(1024);
+        let task = debuginfo::run(
+            config.upload.clone(),
+            config.spool_dir.clone(),
+            // Its own connection, without a call timeout: a paced upload
+            // may take minutes and must not hold up pushes.
+            ship::channel(&config.server, None)?,
+            rx,
+            metrics.clone(),
+        );
+        (Some(debuginfo::Offers::new(tx)), Some(tokio::spawn(task)))
+    } else {
+        (None, None)
+    };
     let (batch_tx, batch_rx) = mpsc::channel::<(String, ValidBatch)>(16);
     let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<usize, SamplerError>>();
@@ -327,7 +352,16 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
     let thread_config = config.clone();
     let sampling = std::thread::Builder::new()
         .name("augur-sampler".into())
-        .spawn(move || sampling_loop(thread_config, batch_tx, stop_rx, ready_tx, thread_metrics))
+        .spawn(move || {
+            sampling_loop(
+                thread_config,
+                batch_tx,
+                offers,
+                stop_rx,
+                ready_tx,
+                thread_metrics,
+            )
+        })
         .expect("spawning the sampler thread");
     let shipping = tokio::spawn(shipper.run(batch_rx));
     match ready_rx.await {
@@ -337,6 +371,7 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
                 stop: stop_tx,
                 sampling,
                 shipping,
+                uploading,
                 metrics,
             })
         }
@@ -395,6 +430,7 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
 fn sampling_loop(
     config: AgentConfig,
     batches: mpsc::Sender<(String, ValidBatch)>,
+    mut offers: Option<debuginfo::Offers>,
     stop: std_mpsc::Receiver<()>,
     ready: tokio::sync::oneshot::Sender<Result<usize, SamplerError>>,
     metrics: AgentMetrics,
@@ -481,6 +517,11 @@ fn sampling_loop(
             }
             if batch.samples.is_empty() {
                 continue;
+            }
+            if let Some(offers) = &mut offers {
+                for (build_id, path) in &batch.binaries {
+                    offers.offer(build_id, path);
+                }
             }
             sequence += 1;
             let id = format!("{agent_id}-{sequence}");

@@ -54,6 +54,12 @@ pub struct AgentMetrics {
     pub resident_bytes: Gauge,
     /// Processes with a memory-map snapshot.
     pub tracked_processes: Gauge,
+    /// Binaries considered for debug-info upload, by outcome: `uploaded`,
+    /// `not_wanted`, `no_symbols`, `too_large`, `replaced`, `unreadable`,
+    /// `failed`.
+    pub debuginfo_uploads: Family<ReasonLabel, Counter>,
+    /// Bytes of debug info uploaded.
+    pub debuginfo_upload_bytes: Counter,
 }
 
 impl AgentMetrics {
@@ -152,6 +158,16 @@ impl AgentMetrics {
         );
         r.register("drains", "BPF map drains performed", self.drains.clone());
         r.register(
+            "debuginfo_uploads",
+            "Binaries considered for debug-info upload, by outcome",
+            self.debuginfo_uploads.clone(),
+        );
+        r.register(
+            "debuginfo_upload_bytes",
+            "Bytes of debug info uploaded to the server",
+            self.debuginfo_upload_bytes.clone(),
+        );
+        r.register(
             "drain_failures",
             "BPF map drains that failed",
             self.drain_failures.clone(),
@@ -171,6 +187,13 @@ impl AgentMetrics {
         self.batches_dropped.get_or_create(&label).inc();
         self.samples_dropped.get_or_create(&label).inc_by(samples);
         self.samples_dropped_unsent.inc_by(samples);
+    }
+
+    /// Counts one binary's debug-info upload outcome.
+    pub fn debuginfo(&self, outcome: &str) {
+        self.debuginfo_uploads
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     /// Sets the spool gauges.

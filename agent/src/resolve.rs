@@ -109,6 +109,11 @@ impl FrameResolver {
         let mut kernel_addrs: Vec<u64> = Vec::new();
         debug_assert!(!drained.stacks.contains_key(&STACK_LOST));
         for (key, _) in &drained.counts {
+            // Processes the rules drop cost nothing more, and their binaries
+            // and paths never leave the host.
+            if self.identity.labels(key.tgid, &comm_of(key)).is_none() {
+                continue;
+            }
             if let Some(ips) = drained.stacks.get(&key.user_stack) {
                 user_addrs
                     .entry(key.tgid)

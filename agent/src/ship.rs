@@ -73,18 +73,28 @@ pub struct Shipper {
     metrics: AgentMetrics,
 }
 
+/// A lazy connection to the server at `url`: nothing connects until the
+/// first call, and a lost connection is made again on the next. Calls taking
+/// longer than `timeout` fail, if one is given.
+pub fn channel(url: &str, timeout: Option<Duration>) -> Result<Channel, ShipperError> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|source| ShipperError::ServerUrl {
+            url: url.to_owned(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(5));
+    Ok(match timeout {
+        Some(timeout) => endpoint.timeout(timeout),
+        None => endpoint,
+    }
+    .connect_lazy())
+}
+
 impl Shipper {
     /// Opens the spool (resuming what a previous run left) and prepares a
     /// lazy connection to the server; nothing is sent yet.
     pub fn open(config: ShipperConfig, metrics: AgentMetrics) -> Result<Self, ShipperError> {
-        let channel = Endpoint::from_shared(config.server.clone())
-            .map_err(|source| ShipperError::ServerUrl {
-                url: config.server.clone(),
-                source,
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy();
+        let channel = channel(&config.server, Some(Duration::from_secs(30)))?;
         let client = IngestClient::new(channel).max_encoding_message_size(64 << 20);
         let (spool, dropped) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
         count_dropped(&metrics, &dropped);

@@ -156,7 +156,8 @@ impl Ingest for IngestService {
             Ok(WriteOutcome::Stored { samples: stored }) => {
                 self.metrics.batches_accepted.inc();
                 self.metrics.samples_accepted.inc_by(stored);
-                self.new_frames.notify_one();
+                // Every shard's worker may have new frames.
+                self.new_frames.notify_waiters();
                 debug_assert_eq!(stored, samples);
                 PushResponse {
                     duplicate: false,

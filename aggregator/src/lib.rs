@@ -2,9 +2,11 @@
 //!
 //! [`ingest`] serves the gRPC `Push` call: it checks sizes before
 //! decompressing, validates, [`merge`]s samples per (service, window) and
-//! stores the batch durably before acknowledging it. The [`symbolize`]
-//! worker names stored frames in the background.
+//! stores the batch durably before acknowledging it. [`debuginfo`] serves
+//! agents' debug-info uploads. The [`symbolize`] workers name stored frames
+//! in the background, one thread per shard of binaries.
 
+pub mod debuginfo;
 pub mod ingest;
 pub mod merge;
 pub mod metrics;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use augur_storage::Store;
 use augur_wire::batch::Limits;
+use augur_wire::ingest::debug_info_server::DebugInfoServer;
 use augur_wire::ingest::ingest_server::IngestServer;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -38,6 +41,10 @@ pub struct AggregatorConfig {
     /// Batches decoded or stored at once; more wait briefly, then get
     /// `RESOURCE_EXHAUSTED` (agents spool them and retry).
     pub max_in_flight: usize,
+    /// Where agents' debug-info uploads are kept; `None` refuses uploads.
+    pub debuginfo_dir: Option<std::path::PathBuf>,
+    /// Largest debug-info upload accepted, in bytes.
+    pub max_debuginfo_bytes: u64,
 }
 
 impl Default for AggregatorConfig {
@@ -47,6 +54,8 @@ impl Default for AggregatorConfig {
             window: Duration::from_secs(60),
             symbolize: SymbolizeConfig::default(),
             max_in_flight: 16,
+            debuginfo_dir: None,
+            max_debuginfo_bytes: 1 << 30,
         }
     }
 }
@@ -57,10 +66,19 @@ pub enum AggregatorError {
     /// The gRPC server failed.
     #[error("ingest server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The debug-info directory cannot be used.
+    #[error("debug-info directory {path}: {source}")]
+    DebugInfoDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Serves ingest on `listener` until `shutdown` resolves, with a
-/// symbolization worker thread beside it.
+/// Serves ingest (and debug-info uploads) on `listener` until `shutdown`
+/// resolves, with the symbolization worker threads beside it.
 pub async fn serve(
     config: AggregatorConfig,
     listener: TcpListener,
@@ -70,20 +88,48 @@ pub async fn serve(
 ) -> Result<(), AggregatorError> {
     let new_frames = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
-    let worker = {
-        let (config, store, metrics, new_frames, stop) = (
-            config.symbolize.clone(),
+    let uploads = match &config.debuginfo_dir {
+        Some(dir) => Some(Arc::new(
+            debuginfo::DebugInfoStore::open(
+                dir,
+                config.symbolize.debug_dirs.clone(),
+                config.symbolize.use_path_hints,
+                config.max_debuginfo_bytes,
+            )
+            .map_err(|source| AggregatorError::DebugInfoDir {
+                path: dir.clone(),
+                source,
+            })?,
+        )),
+        None => None,
+    };
+    let context = symbolize::WorkerContext {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        new_frames: new_frames.clone(),
+        stop: stop.clone(),
+        uploads: uploads.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let count = config.symbolize.workers.clamp(1, 64) as u32;
+    let workers: Vec<_> = (0..count)
+        .map(|index| {
+            let (config, context) = (config.symbolize.clone(), context.clone());
+            let shard = augur_storage::Shard { index, count };
+            std::thread::Builder::new()
+                .name(format!("augur-symbolizer-{index}"))
+                .spawn(move || symbolize::run_worker(config, shard, context))
+                .expect("spawning a symbolizer thread")
+        })
+        .collect();
+    let debuginfo_service = uploads.map(|uploads| {
+        DebugInfoServer::new(debuginfo::DebugInfoService::new(
+            uploads,
             store.clone(),
             metrics.clone(),
             new_frames.clone(),
-            stop.clone(),
-        );
-        let runtime = tokio::runtime::Handle::current();
-        std::thread::Builder::new()
-            .name("augur-symbolizer".into())
-            .spawn(move || symbolize::run_worker(config, store, metrics, new_frames, stop, runtime))
-            .expect("spawning the symbolizer thread")
-    };
+        ))
+    });
     let service = ingest::IngestService::new(
         store,
         config.limits.clone(),
@@ -99,6 +145,7 @@ pub async fn serve(
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
         .add_service(IngestServer::new(service).max_decoding_message_size(max_message))
+        .add_optional_service(debuginfo_service)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = drain_rx.await;
         });
@@ -119,7 +166,12 @@ pub async fn serve(
         }
     };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    new_frames.notify_one();
-    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    new_frames.notify_waiters();
+    let _ = tokio::task::spawn_blocking(move || {
+        for worker in workers {
+            let _ = worker.join();
+        }
+    })
+    .await;
     Ok(result?)
 }

@@ -30,10 +30,17 @@ pub struct AggregatorMetrics {
     pub frames_unsymbolized: Family<ReasonLabel, Counter>,
     /// Seconds per symbolization round.
     pub symbolize_seconds: Histogram,
-    /// Frames waiting for symbols at the last check.
-    pub frames_pending: Gauge,
+    /// Frames waiting for symbols at the last check, per worker (at most
+    /// one round's worth).
+    pub frames_pending: Family<ReasonLabel, Gauge>,
     /// Batches being decoded or stored right now.
     pub in_flight: Gauge,
+    /// Debug-info uploads, by outcome (`stored` or the refusal reason).
+    pub debuginfo_uploads: Family<ReasonLabel, Counter>,
+    /// Bytes of debug info stored from uploads.
+    pub debuginfo_bytes: Counter,
+    /// Build-ids agents offered, by answer (`wanted`, `have`, `promised`).
+    pub debuginfo_offers: Family<ReasonLabel, Counter>,
 }
 
 impl Default for AggregatorMetrics {
@@ -48,8 +55,11 @@ impl Default for AggregatorMetrics {
             frames_symbolized: Counter::default(),
             frames_unsymbolized: Family::default(),
             symbolize_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
-            frames_pending: Gauge::default(),
+            frames_pending: Family::default(),
             in_flight: Gauge::default(),
+            debuginfo_uploads: Family::default(),
+            debuginfo_bytes: Counter::default(),
+            debuginfo_offers: Family::default(),
         }
     }
 }
@@ -110,8 +120,23 @@ impl AggregatorMetrics {
         );
         r.register(
             "frames_pending",
-            "Frames waiting for symbols",
+            "Frames waiting for symbols at a worker's last round (at most one round's worth)",
             self.frames_pending.clone(),
+        );
+        r.register(
+            "debuginfo_uploads",
+            "Debug-info uploads from agents, by outcome",
+            self.debuginfo_uploads.clone(),
+        );
+        r.register(
+            "debuginfo_bytes",
+            "Bytes of uploaded debug info stored",
+            self.debuginfo_bytes.clone(),
+        );
+        r.register(
+            "debuginfo_offers",
+            "Build-ids agents offered to upload, by answer",
+            self.debuginfo_offers.clone(),
         );
     }
 

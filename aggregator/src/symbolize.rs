@@ -1,17 +1,20 @@
-//! The symbolization worker: gives stored frames their names.
+//! The symbolization workers: give stored frames their names.
 //!
 //! Frames are stored as `(build-id, offset)` first and named here afterwards,
 //! so ingest never waits on debug info, and a frame whose debug info arrives
-//! late is named on a later round without re-ingesting anything. The worker
-//! owns its blazesym instance on its own thread.
+//! late is named on a later round without re-ingesting anything. Each worker
+//! owns its blazesym instance on its own thread, and the work is sharded by
+//! binary ([`Shard`]): one object's DWARF is parsed and cached by one worker
+//! only, and workers never contend for the same frames.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use augur_storage::{FrameSymbols, Store};
+use augur_storage::{FrameSymbols, Shard, Store};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
 use tokio::sync::Notify;
 
+use crate::debuginfo::DebugInfoStore;
 use crate::metrics::AggregatorMetrics;
 
 /// How the worker finds debug info and how often it retries misses.
@@ -27,6 +30,8 @@ pub struct SymbolizeConfig {
     pub batch_size: usize,
     /// debuginfod servers to ask for debug info, if any.
     pub debuginfod: Option<augur_symbolizer::DebuginfodConfig>,
+    /// Worker threads, each with its own symbolizer and share of binaries.
+    pub workers: usize,
 }
 
 impl Default for SymbolizeConfig {
@@ -37,20 +42,47 @@ impl Default for SymbolizeConfig {
             retry_after: Duration::from_secs(60),
             batch_size: 2000,
             debuginfod: None,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get().min(4))
+                .unwrap_or(1),
         }
     }
 }
 
-/// Runs rounds until `stop` is set; wakes on `new_frames` or every second.
-pub fn run_worker(
-    config: SymbolizeConfig,
-    store: Store,
-    metrics: AggregatorMetrics,
-    new_frames: Arc<Notify>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    runtime: tokio::runtime::Handle,
-) {
-    let mut locator = DebugInfoLocator::new(config.debug_dirs.clone(), config.use_path_hints);
+/// What a worker shares with the others and the server.
+#[derive(Clone)]
+pub struct WorkerContext {
+    /// Where frames come from and names go.
+    pub store: Store,
+    /// Counters.
+    pub metrics: AggregatorMetrics,
+    /// Notified when new frames were stored or debug info arrived.
+    pub new_frames: Arc<Notify>,
+    /// Set to stop.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Uploaded debug info, searched before the configured directories.
+    pub uploads: Option<Arc<DebugInfoStore>>,
+    /// For waiting on `new_frames` from a plain thread.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Runs rounds for `shard` until `stop` is set; wakes on `new_frames` or
+/// every second.
+pub fn run_worker(config: SymbolizeConfig, shard: Shard, cx: WorkerContext) {
+    let WorkerContext {
+        store,
+        metrics,
+        new_frames,
+        stop,
+        uploads,
+        runtime,
+    } = cx;
+    let debug_dirs = uploads
+        .iter()
+        .map(|u| u.root().to_owned())
+        .chain(config.debug_dirs.iter().cloned())
+        .collect();
+    let mut locator = DebugInfoLocator::new(debug_dirs, config.use_path_hints);
     if let Some(debuginfod) = &config.debuginfod {
         let mut debuginfod = debuginfod.clone();
         debuginfod.retry_after = config.retry_after;
@@ -58,12 +90,16 @@ pub fn run_worker(
     }
     let mut symbolizer = Symbolizer::new(locator);
     let mut last_forget = Instant::now();
+    let generation = || uploads.as_ref().map_or(0, |u| u.generation());
+    let mut seen_generation = generation();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        if last_forget.elapsed() >= config.retry_after {
+        // New uploads, or the retry interval: look for files again.
+        if last_forget.elapsed() >= config.retry_after || generation() != seen_generation {
+            seen_generation = generation();
             symbolizer.forget_misses();
             last_forget = Instant::now();
         }
-        let did = match round(&config, &store, &mut symbolizer, &metrics) {
+        let did = match round(&config, shard, &store, &mut symbolizer, &metrics) {
             Ok(n) => n,
             Err(error) => {
                 tracing::warn!(%error, "symbolization round failed");
@@ -81,12 +117,16 @@ pub fn run_worker(
 
 fn round(
     config: &SymbolizeConfig,
+    shard: Shard,
     store: &Store,
     symbolizer: &mut Symbolizer,
     metrics: &AggregatorMetrics,
 ) -> Result<usize, augur_storage::StorageError> {
-    let pending = store.pending_frames(config.retry_after, config.batch_size)?;
-    metrics.frames_pending.set(pending.len() as i64);
+    let pending = store.pending_frames(config.retry_after, config.batch_size, shard)?;
+    metrics
+        .frames_pending
+        .get_or_create(&vec![("worker", shard.index.to_string())])
+        .set(pending.len() as i64);
     if pending.is_empty() {
         return Ok(0);
     }

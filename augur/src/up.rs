@@ -80,14 +80,23 @@ pub struct SymbolArgs {
     /// again (new debug info names old samples then) [default: 60s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     symbol_retry: Option<Duration>,
+    /// Never read binaries at the paths agents report. Set it when the
+    /// server does not share the agents' files (any real fleet): names then
+    /// come from debug directories, uploads and debuginfod only.
+    #[arg(long)]
+    no_path_hints: bool,
 }
 
 impl SymbolArgs {
     fn aggregator_config(&self, data_dir: &std::path::Path) -> AggregatorConfig {
-        let mut config = AggregatorConfig::default();
+        let mut config = AggregatorConfig {
+            debuginfo_dir: Some(data_dir.join("debuginfo")),
+            ..AggregatorConfig::default()
+        };
         if !self.debug_dirs.is_empty() {
             config.symbolize.debug_dirs = self.debug_dirs.clone();
         }
+        config.symbolize.use_path_hints = !self.no_path_hints;
         if let Some(retry) = self.symbol_retry {
             config.symbolize.retry_after = retry;
         }

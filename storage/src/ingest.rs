@@ -181,6 +181,10 @@ impl Writer {
     ) -> Result<(), StorageError> {
         symbolization::record(&mut self.conn, results, now_unix_secs)
     }
+
+    pub(crate) fn requeue_binary(&mut self, build_id: &BuildId) -> Result<usize, StorageError> {
+        symbolization::requeue_binary(&mut self.conn, build_id)
+    }
 }
 
 fn write_in_transaction(

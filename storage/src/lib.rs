@@ -27,4 +27,4 @@ pub use error::StorageError;
 pub use ingest::{BatchWrite, WindowWrite, WriteOutcome};
 pub use query::{ProfileQuery, ServiceSummary, StoreStats};
 pub use store::Store;
-pub use symbolization::{FrameSymbols, PendingFrame};
+pub use symbolization::{FrameSymbols, PendingFrame, Shard};

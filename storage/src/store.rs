@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::Profile;
+use augur_profile::{BuildId, Profile};
 use rusqlite::Connection;
 
 use crate::error::StorageError;
 use crate::ingest::{BatchWrite, WriteOutcome, Writer};
 use crate::query::{self, ProfileQuery, ServiceSummary, StoreStats};
 use crate::schema;
-use crate::symbolization::{self, FrameSymbols, PendingFrame};
+use crate::symbolization::{self, FrameSymbols, PendingFrame, Shard};
 
 /// Reader connections kept open between queries; more may be open at once.
 const MAX_IDLE_READERS: usize = 4;
@@ -89,10 +89,17 @@ impl Store {
         &self,
         retry_failed_after: Duration,
         limit: usize,
+        shard: Shard,
     ) -> Result<Vec<PendingFrame>, StorageError> {
         self.with_reader(|conn| {
-            symbolization::pending(conn, retry_failed_after, limit, now_unix_secs())
+            symbolization::pending(conn, retry_failed_after, limit, now_unix_secs(), shard)
         })
+    }
+
+    /// Queues every frame of `build_id` for symbolization again, now: new
+    /// debug info for it arrived. Returns the frames queued.
+    pub fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+        self.writer().requeue_binary(build_id)
     }
 
     /// Records symbolization outcomes in one transaction. Symbols replace

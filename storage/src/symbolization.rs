@@ -45,14 +45,33 @@ pub struct FrameSymbols {
     pub outcome: Result<Vec<Symbol>, String>,
 }
 
+/// A slice of the binaries, for symbolization workers that split the work
+/// by build-id: worker `index` of `count` sees binaries whose id is
+/// `index` modulo `count`, so each object is opened by one worker only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This worker's slice, `0..count`.
+    pub index: u32,
+    /// Number of workers, at least 1.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Everything, for a single worker.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+}
+
 /// Up to `limit` frames that were never tried, then failed frames whose last
-/// attempt is at least `retry_failed_after` old, oldest attempt first.
+/// attempt is at least `retry_failed_after` old, oldest attempt first; only
+/// frames of binaries in `shard`.
 pub(crate) fn pending(
     conn: &mut Connection,
     retry_failed_after: Duration,
     limit: usize,
     now_unix_secs: i64,
+    shard: Shard,
 ) -> Result<Vec<PendingFrame>, StorageError> {
+    let (index, count) = (i64::from(shard.index), i64::from(shard.count.max(1)));
     let tx = conn.transaction().context("begin reading pending frames")?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Rounded up: a frame is never retried before the full interval passed.
@@ -67,8 +86,10 @@ pub(crate) fn pending(
     if limit > 0 {
         select_frames(
             &tx,
-            "WHERE z.status = ?1 AND z.attempted_unix_secs IS NULL ORDER BY z.frame_id LIMIT ?2",
-            params![status::PENDING, limit],
+            "WHERE z.status = ?1 AND z.attempted_unix_secs IS NULL
+               AND f.binary_id % ?3 = ?4
+             ORDER BY z.frame_id LIMIT ?2",
+            params![status::PENDING, limit, count, index],
             &mut rows,
         )?;
     }
@@ -77,8 +98,9 @@ pub(crate) fn pending(
         select_frames(
             &tx,
             "WHERE z.status = ?1 AND z.attempted_unix_secs <= ?2
+               AND f.binary_id % ?4 = ?5
              ORDER BY z.attempted_unix_secs, z.frame_id LIMIT ?3",
-            params![status::FAILED, due, left],
+            params![status::FAILED, due, left, count, index],
             &mut rows,
         )?;
     }
@@ -196,8 +218,13 @@ pub(crate) fn record(
                 Ok(symbols) if !symbols.is_empty() => {
                     store_symbols(&tx, result.frame_id, symbols, now_unix_secs)?;
                 }
-                // A late or racing failure must not hide names found before.
-                _ if current == status::SYMBOLIZED => {}
+                // A late or racing failure must not hide names found before
+                // (also of a frame queued again when new debug info came).
+                _ if current == status::SYMBOLIZED || has_symbols(&tx, result.frame_id)? => {
+                    if current != status::SYMBOLIZED {
+                        mark_symbolized(&tx, result.frame_id, now_unix_secs)?;
+                    }
+                }
                 Ok(_) => store_failure(&tx, result.frame_id, NO_SYMBOLS, now_unix_secs)?,
                 Err(reason) => store_failure(&tx, result.frame_id, reason, now_unix_secs)?,
             }
@@ -210,6 +237,49 @@ pub(crate) fn record(
         }
     }
     tx.commit().context("commit symbols")
+}
+
+fn has_symbols(tx: &Transaction<'_>, frame_id: i64) -> Result<bool, StorageError> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM symbols WHERE frame_id = ?1)")
+        .and_then(|mut s| s.query_row([frame_id], |r| r.get(0)))
+        .context("look up a frame's symbols")
+}
+
+fn mark_symbolized(
+    tx: &Transaction<'_>,
+    frame_id: i64,
+    now_unix_secs: i64,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "UPDATE symbolization SET status = ?2, reason = NULL, attempted_unix_secs = ?3
+         WHERE frame_id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![frame_id, status::SYMBOLIZED, now_unix_secs]))
+    .context("mark a frame symbolized")?;
+    Ok(())
+}
+
+/// Queues every user frame of `build_id` for symbolization again, at once:
+/// better debug info for it has arrived. Symbols already known stay until
+/// better ones replace them. Returns the frames queued.
+pub(crate) fn requeue_binary(
+    conn: &mut Connection,
+    build_id: &BuildId,
+) -> Result<usize, StorageError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("begin queueing a binary's frames")?;
+    let queued = tx
+        .execute(
+            "UPDATE symbolization SET status = ?1, attempted_unix_secs = NULL
+             WHERE frame_id IN (
+                 SELECT f.id FROM frames f JOIN binaries b ON b.id = f.binary_id
+                 WHERE b.build_id = ?2)",
+            params![status::PENDING, build_id.as_bytes()],
+        )
+        .context("queue a binary's frames")?;
+    tx.commit().context("commit queueing a binary's frames")?;
+    Ok(queued)
 }
 
 fn store_symbols(
@@ -318,6 +388,80 @@ pub(crate) fn symbols_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requeued_frames_keep_their_symbols_through_a_failed_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::schema::open_writer(&dir.path().join("a.db")).unwrap();
+        rusqlite::vtab::array::load_module(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO binaries (id, build_id) VALUES (1, x'0102'), (2, x'0304');
+             INSERT INTO frames (id, kind, binary_id, file_offset, name, module)
+             VALUES (1, 0, 1, 16, '', ''), (2, 0, 2, 32, '', '');
+             INSERT INTO symbolization (frame_id, status) VALUES (1, 0), (2, 0);",
+        )
+        .unwrap();
+        let sym = |f: &str| Symbol {
+            function: f.into(),
+            file: None,
+            line: None,
+        };
+        record(
+            &mut conn,
+            &[
+                FrameSymbols {
+                    frame_id: 1,
+                    outcome: Ok(vec![sym("weak_name")]),
+                },
+                FrameSymbols {
+                    frame_id: 2,
+                    outcome: Err("no debug info".into()),
+                },
+            ],
+            100,
+        )
+        .unwrap();
+        let id = BuildId::from_bytes(&[1, 2]).unwrap();
+        assert_eq!(requeue_binary(&mut conn, &id).unwrap(), 1);
+        let all = Shard::ALL;
+        let due = pending(&mut conn, Duration::from_secs(3600), 10, 100, all).unwrap();
+        assert_eq!(due.iter().map(|f| f.frame_id).collect::<Vec<_>>(), [1]);
+        // Shards split by binary: frame 1's binary is in shard 1 of 2.
+        let shard = |index| Shard { index, count: 2 };
+        assert_eq!(
+            pending(&mut conn, Duration::ZERO, 10, 100, shard(1))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            pending(&mut conn, Duration::ZERO, 10, 100, shard(0))
+                .unwrap()
+                .iter()
+                .map(|f| f.frame_id)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        // The retry fails: the old name stays and the frame is not pending.
+        record(
+            &mut conn,
+            &[FrameSymbols {
+                frame_id: 1,
+                outcome: Err("read error".into()),
+            }],
+            101,
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        let names = symbols_of(&tx, Rc::new(vec![Value::Integer(1)])).unwrap();
+        assert_eq!(names[&1], vec![sym("weak_name")]);
+        drop(tx);
+        assert!(
+            pending(&mut conn, Duration::from_secs(3600), 10, 200, all)
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn truncate_respects_char_boundaries() {

@@ -16,7 +16,7 @@ use augur_profile::{BuildId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
 pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
-pub use locate::{DebugInfoLocator, Located};
+pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id};
 
 /// One frame to symbolize.
 #[derive(Clone, Debug)]
@@ -186,10 +186,16 @@ impl Symbolizer {
 /// inlined one, and each inlined function's line is where it stands (the
 /// innermost: the instruction itself). Checked by the inline fixture test.
 fn inline_chain(sym: &symbolize::Sym<'_>) -> Vec<Symbol> {
-    let symbol = |name: &str, info: Option<&symbolize::CodeInfo<'_>>| Symbol {
-        function: name.to_owned(),
-        file: info.map(|c| c.to_path().display().to_string()),
-        line: info.and_then(|c| c.line),
+    // A line-table row with line 0 ("no source line") still names whatever
+    // file the table last mentioned, often an unrelated header; a file
+    // without a line would mislead, so it is dropped with the line.
+    let symbol = |name: &str, info: Option<&symbolize::CodeInfo<'_>>| {
+        let info = info.filter(|c| c.line.is_some());
+        Symbol {
+            function: name.to_owned(),
+            file: info.map(|c| c.to_path().display().to_string()),
+            line: info.and_then(|c| c.line),
+        }
     };
     let mut chain: Vec<Symbol> = std::iter::once(symbol(&sym.name, sym.code_info.as_deref()))
         .chain(

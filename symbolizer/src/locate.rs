@@ -205,7 +205,7 @@ pub(crate) fn file_offsets_to_addresses(
 
 /// Whether an ELF file has a full symbol table or DWARF, not only the
 /// dynamic symbols a stripped binary keeps.
-fn has_symbols(path: &Path) -> bool {
+pub fn has_symbols(path: &Path) -> bool {
     use object::Object;
 
     let Ok(file) = std::fs::File::open(path) else {
@@ -223,7 +223,7 @@ fn has_symbols(path: &Path) -> bool {
 }
 
 /// Reads the GNU build-id note of an ELF file.
-pub(crate) fn read_build_id(path: &Path) -> Option<BuildId> {
+pub fn read_build_id(path: &Path) -> Option<BuildId> {
     use object::Object;
 
     let file = std::fs::File::open(path).ok()?;

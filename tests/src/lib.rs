@@ -319,6 +319,27 @@ pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+/// The value of the Prometheus sample `name` (with its labels, as exposed:
+/// `x_total{outcome="stored"}`) at the metrics endpoint `url`, or `None`
+/// when the series is not exposed (yet).
+pub fn try_metric(url: &str, name: &str) -> Option<f64> {
+    let (_, body) = http_get(url).unwrap();
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// [`try_metric`], panicking when the series is missing.
+pub fn metric(url: &str, name: &str) -> f64 {
+    try_metric(url, name).unwrap_or_else(|| {
+        let (_, body) = http_get(url).unwrap();
+        panic!(
+            "{name} missing from {url}:\n{}",
+            String::from_utf8_lossy(&body)
+        )
+    })
+}
+
 /// GET `url` and parse JSON, requiring 200.
 pub fn http_json(url: &str) -> anyhow::Result<serde_json::Value> {
     let (status, body) = http_get(url)?;

@@ -1,7 +1,7 @@
 //! What goes in comes out: stacks, counts, frame kinds, order and ranges.
 
 use augur_profile::{ProfileType, RawFrame};
-use augur_storage::{ServiceSummary, StorageError, WriteOutcome};
+use augur_storage::{ServiceSummary, Shard, StorageError, WriteOutcome};
 
 use super::fixtures::*;
 
@@ -239,7 +239,9 @@ fn the_first_reported_path_names_a_binary() {
         profile.samples[0].locations[0].path.as_deref(),
         Some("/usr/bin/app")
     );
-    let pending = store.pending_frames(std::time::Duration::ZERO, 10).unwrap();
+    let pending = store
+        .pending_frames(std::time::Duration::ZERO, 10, Shard::ALL)
+        .unwrap();
     assert_eq!(
         pending[0].paths,
         vec![

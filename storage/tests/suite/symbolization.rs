@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use augur_profile::Symbol;
-use augur_storage::{FrameSymbols, PendingFrame};
+use augur_storage::{FrameSymbols, PendingFrame, Shard};
 
 use super::fixtures::*;
 
@@ -31,7 +31,7 @@ fn failed_frames_wait_for_the_retry_and_late_symbols_name_old_samples() {
         .unwrap();
 
     // Only user frames need symbols; kernel frames come named.
-    let pending = store.pending_frames(HOUR, 100).unwrap();
+    let pending = store.pending_frames(HOUR, 100, Shard::ALL).unwrap();
     let mut offsets: Vec<u64> = pending.iter().map(|p| p.file_offset).collect();
     offsets.sort();
     assert_eq!(offsets, vec![0x1000, 0x1010]);
@@ -61,7 +61,12 @@ fn failed_frames_wait_for_the_retry_and_late_symbols_name_old_samples() {
             },
         ])
         .unwrap();
-    assert!(store.pending_frames(HOUR, 100).unwrap().is_empty());
+    assert!(
+        store
+            .pending_frames(HOUR, 100, Shard::ALL)
+            .unwrap()
+            .is_empty()
+    );
     let stats = store.stats().unwrap();
     assert_eq!(
         (
@@ -72,7 +77,13 @@ fn failed_frames_wait_for_the_retry_and_late_symbols_name_old_samples() {
         (2, 0, 0)
     );
     // A zero interval retries at once.
-    assert_eq!(store.pending_frames(Duration::ZERO, 100).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .pending_frames(Duration::ZERO, 100, Shard::ALL)
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Debug info arrives: the old samples get names without re-ingesting.
     store
@@ -99,7 +110,9 @@ fn failed_frames_wait_for_the_retry_and_late_symbols_name_old_samples() {
         )]
     );
 
-    let retry: Vec<PendingFrame> = store.pending_frames(Duration::ZERO, 100).unwrap();
+    let retry: Vec<PendingFrame> = store
+        .pending_frames(Duration::ZERO, 100, Shard::ALL)
+        .unwrap();
     assert_eq!(retry.len(), 1);
     assert_eq!(retry[0].frame_id, main_id);
     let stats = store.stats().unwrap();
@@ -115,7 +128,7 @@ fn a_later_failure_keeps_known_symbols_and_new_symbols_replace_old() {
             vec![window("api", 0, vec![(vec![user("aa01", 1)], 1)])],
         ))
         .unwrap();
-    let frame_id = store.pending_frames(HOUR, 1).unwrap()[0].frame_id;
+    let frame_id = store.pending_frames(HOUR, 1, Shard::ALL).unwrap()[0].frame_id;
     let record = |outcome| {
         store
             .record_symbols(&[FrameSymbols { frame_id, outcome }])
@@ -134,7 +147,12 @@ fn a_later_failure_keeps_known_symbols_and_new_symbols_replace_old() {
     assert_eq!(names(), vec!["a", "b", "c"]);
     record(Ok(vec![symbol("d")]));
     assert_eq!(names(), vec!["d"]);
-    assert!(store.pending_frames(Duration::ZERO, 10).unwrap().is_empty());
+    assert!(
+        store
+            .pending_frames(Duration::ZERO, 10, Shard::ALL)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -150,7 +168,7 @@ fn results_for_unknown_frames_are_skipped_not_fatal() {
             )],
         ))
         .unwrap();
-    let frame_id = store.pending_frames(HOUR, 10).unwrap()[0].frame_id;
+    let frame_id = store.pending_frames(HOUR, 10, Shard::ALL).unwrap()[0].frame_id;
     store
         .record_symbols(&[
             FrameSymbols {
@@ -174,7 +192,7 @@ fn pending_respects_the_limit_and_prefers_untried_frames() {
     store
         .write_batch(&batch("b1", vec![window("api", 0, stacks)]))
         .unwrap();
-    let first = store.pending_frames(HOUR, 3).unwrap();
+    let first = store.pending_frames(HOUR, 3, Shard::ALL).unwrap();
     assert_eq!(first.len(), 3);
     store
         .record_symbols(
@@ -188,15 +206,20 @@ fn pending_respects_the_limit_and_prefers_untried_frames() {
         )
         .unwrap();
     // Seven untried frames come before the three failed ones.
-    let next = store.pending_frames(Duration::ZERO, 8).unwrap();
+    let next = store.pending_frames(Duration::ZERO, 8, Shard::ALL).unwrap();
     assert_eq!(next.len(), 8);
     let failed: Vec<i64> = first.iter().map(|p| p.frame_id).collect();
     assert!(next[..7].iter().all(|p| !failed.contains(&p.frame_id)));
     assert!(failed.contains(&next[7].frame_id));
-    assert!(store.pending_frames(HOUR, 0).unwrap().is_empty());
+    assert!(
+        store
+            .pending_frames(HOUR, 0, Shard::ALL)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store
-            .pending_frames(Duration::ZERO, usize::MAX)
+            .pending_frames(Duration::ZERO, usize::MAX, Shard::ALL)
             .unwrap()
             .len(),
         10

@@ -13,3 +13,4 @@ mod relabel;
 mod spool;
 mod symbols;
 mod up;
+mod upload;

@@ -73,14 +73,6 @@ fn stored_samples(base: &str) -> u64 {
 }
 
 /// One value from a Prometheus text page.
-fn metric(url: &str, name: &str) -> f64 {
-    let (_, body) = http_get(url).unwrap();
-    let text = String::from_utf8(body).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from {url}:\n{text}"))
-}
-
 /// The numbers of `augur: agent stopped: collected N samples, sent M
 /// batches, K batches spooled, D samples dropped`.
 #[derive(Debug)]

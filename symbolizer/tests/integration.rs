@@ -1,0 +1,3 @@
+//! Integration tests of the symbolizer on fixtures compiled at test time.
+
+mod suite;

@@ -1,0 +1,3 @@
+//! The suites, one file per area.
+
+mod symbols;
