@@ -74,6 +74,7 @@ pub fn batch_write(batch_id: String, batch: &ValidBatch, window_nanos: i64) -> B
         .into_iter()
         .map(|(key, stacks)| WindowWrite {
             service: key.service,
+            labels: key.labels,
             profile_type: batch.profile_type.clone(),
             period: batch.period,
             window_start_unix_nanos: key.window_start_unix_nanos,

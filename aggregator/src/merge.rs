@@ -1,4 +1,5 @@
-//! Pure merging of validated batches into per-(service, window) stack counts.
+//! Pure merging of validated batches into per-(service, labels, profile
+//! type, window) stack counts.
 //!
 //! No I/O and no async: given the same batch, the same windows come out, and
 //! the sum of counts is preserved exactly. Storage adds windows up, so merging
@@ -9,11 +10,14 @@ use std::collections::{BTreeMap, HashMap};
 use augur_profile::RawFrame;
 use augur_wire::batch::ValidBatch;
 
-/// Identifies one window of one service's profile.
+/// Identifies one window of one series: a service and the other labels of
+/// its processes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WindowKey {
     /// Service label.
     pub service: String,
+    /// The process labels other than `service`.
+    pub labels: BTreeMap<String, String>,
     /// Profile type name, e.g. `cpu`.
     pub profile_type: String,
     /// Window start, Unix nanoseconds, aligned to the window length.
@@ -32,18 +36,27 @@ pub fn window_start(t: i64, window_nanos: i64) -> i64 {
 /// window in which it started (agents send windows far shorter than ours).
 pub fn merge_batch(batch: &ValidBatch, window_nanos: i64) -> BTreeMap<WindowKey, WindowStacks> {
     let start = window_start(batch.start_unix_nanos, window_nanos);
+    // Samples of one process share its label map: build each key once.
+    let mut keys: HashMap<*const BTreeMap<String, String>, WindowKey> = HashMap::new();
     let mut windows: BTreeMap<WindowKey, WindowStacks> = BTreeMap::new();
     for sample in &batch.samples {
-        let key = WindowKey {
-            service: sample.labels.get("service").cloned().unwrap_or_default(),
-            profile_type: batch.profile_type.name.clone(),
-            window_start_unix_nanos: start,
-        };
-        *windows
-            .entry(key)
-            .or_default()
-            .entry(sample.frames.clone())
-            .or_default() += sample.count;
+        let key = keys
+            .entry(std::sync::Arc::as_ptr(&sample.labels))
+            .or_insert_with(|| {
+                let mut labels = (*sample.labels).clone();
+                WindowKey {
+                    service: labels.remove("service").unwrap_or_default(),
+                    labels,
+                    profile_type: batch.profile_type.name.clone(),
+                    window_start_unix_nanos: start,
+                }
+            });
+        if let Some(stacks) = windows.get_mut(key) {
+            *stacks.entry(sample.frames.clone()).or_default() += sample.count;
+        } else {
+            let stacks = WindowStacks::from([(sample.frames.clone(), sample.count)]);
+            windows.insert(key.clone(), stacks);
+        }
     }
     windows
 }
@@ -75,9 +88,12 @@ mod tests {
         let services: Vec<augur_wire::batch::Labels> = (0..1 + rng.below(4))
             .map(|i| {
                 Arc::new(
-                    [("service".to_string(), format!("svc{i}"))]
-                        .into_iter()
-                        .collect(),
+                    [
+                        ("service".to_string(), format!("svc{}", i % 2)),
+                        ("host".to_string(), format!("h{}", rng.below(2))),
+                    ]
+                    .into_iter()
+                    .collect(),
                 )
             })
             .collect();
@@ -106,26 +122,29 @@ mod tests {
     }
 
     #[test]
-    fn merging_preserves_totals_per_service_and_stack() {
+    fn merging_preserves_totals_per_series_and_stack() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..500 {
             let batch = random_batch(&mut rng);
             let window = 60_000_000_000;
             let merged = merge_batch(&batch, window);
-            let mut expected: HashMap<(String, Vec<RawFrame>), u64> = HashMap::new();
+            type Key = (BTreeMap<String, String>, Vec<RawFrame>);
+            let mut expected: HashMap<Key, u64> = HashMap::new();
             for s in &batch.samples {
                 *expected
-                    .entry((s.labels["service"].clone(), s.frames.clone()))
+                    .entry(((*s.labels).clone(), s.frames.clone()))
                     .or_default() += s.count;
             }
-            let mut got: HashMap<(String, Vec<RawFrame>), u64> = HashMap::new();
+            let mut got: HashMap<Key, u64> = HashMap::new();
             for (key, stacks) in &merged {
                 assert_eq!(key.window_start_unix_nanos % window, 0);
                 assert!(key.window_start_unix_nanos <= batch.start_unix_nanos);
                 assert!(batch.start_unix_nanos - key.window_start_unix_nanos < window);
                 for (stack, count) in stacks {
                     assert!(*count > 0);
-                    *got.entry((key.service.clone(), stack.clone())).or_default() += count;
+                    let mut labels = key.labels.clone();
+                    labels.insert("service".into(), key.service.clone());
+                    *got.entry((labels, stack.clone())).or_default() += count;
                 }
             }
             assert_eq!(got, expected);

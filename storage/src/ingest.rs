@@ -4,6 +4,8 @@
 //! The batch id is inserted in the same transaction, so a batch is stored
 //! exactly once however often an agent retries it, even across restarts.
 
+use std::collections::BTreeMap;
+
 use augur_profile::{BuildId, ProfileType, RawFrame};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -40,6 +42,9 @@ pub struct BatchWrite {
 pub struct WindowWrite {
     /// Service the samples belong to.
     pub service: String,
+    /// The other labels of the processes the samples came from; `service`
+    /// is not among them.
+    pub labels: BTreeMap<String, String>,
     /// What a sample measures.
     pub profile_type: ProfileType,
     /// Value of one sample in the profile type's unit; positive.
@@ -78,6 +83,11 @@ fn validate(batch: &BatchWrite) -> Result<(), StorageError> {
         if window.service.is_empty() {
             return Err(invalid(format!("window {i} has no service")));
         }
+        if window.labels.contains_key("service") || window.labels.keys().any(String::is_empty) {
+            return Err(invalid(format!(
+                "window {i} has an empty label name or `service` among its other labels"
+            )));
+        }
         if window.profile_type.name.is_empty() {
             return Err(invalid(format!("window {i} has no profile type")));
         }
@@ -106,6 +116,8 @@ pub(crate) struct Writer {
 
 struct Caches {
     services: TxCache<String, i64>,
+    /// `(service, canonical labels)` -> series.
+    series: TxCache<(i64, String), i64>,
     units: TxCache<String, String>,
     binaries: TxCache<BuildId, i64>,
     frames: TxCache<RawFrame, i64>,
@@ -117,6 +129,7 @@ impl Caches {
     fn new() -> Self {
         Self {
             services: TxCache::new(SMALL_CACHE_CAPACITY),
+            series: TxCache::new(SMALL_CACHE_CAPACITY),
             units: TxCache::new(SMALL_CACHE_CAPACITY),
             binaries: TxCache::new(SMALL_CACHE_CAPACITY),
             frames: TxCache::new(FRAME_CACHE_CAPACITY),
@@ -126,6 +139,7 @@ impl Caches {
 
     fn commit(&mut self) {
         self.services.commit();
+        self.series.commit();
         self.units.commit();
         self.binaries.commit();
         self.frames.commit();
@@ -134,6 +148,7 @@ impl Caches {
 
     fn rollback(&mut self) {
         self.services.rollback();
+        self.series.rollback();
         self.units.rollback();
         self.binaries.rollback();
         self.frames.rollback();
@@ -142,6 +157,7 @@ impl Caches {
 
     fn clear(&mut self) {
         self.services.clear();
+        self.series.clear();
         self.units.clear();
         self.binaries.clear();
         self.frames.clear();
@@ -228,12 +244,13 @@ fn write_window(
         return Ok(0);
     }
     let service_id = intern_service(tx, caches, &window.service)?;
+    let series_id = intern_series(tx, caches, service_id, &window.labels)?;
     check_unit(tx, caches, &window.profile_type)?;
     let mut upsert = tx
         .prepare_cached(
-            "INSERT INTO samples (service_id, profile_type, window_start, stack_id, period, count)
+            "INSERT INTO samples (series_id, profile_type, window_start, stack_id, period, count)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (service_id, profile_type, window_start, stack_id, period)
+             ON CONFLICT (series_id, profile_type, window_start, stack_id, period)
              DO UPDATE SET count = CASE
                  WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
                  ELSE count + excluded.count
@@ -250,7 +267,7 @@ fn write_window(
         let (period, count_sql) = (window.period as i64, *count as i64);
         upsert
             .execute(params![
-                service_id,
+                series_id,
                 window.profile_type.name,
                 window.window_start_unix_nanos,
                 stack_id,
@@ -423,6 +440,36 @@ fn intern_service(
     Ok(id)
 }
 
+/// The canonical text of a label set: a JSON object with sorted keys.
+pub(crate) fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).expect("a string map always serializes")
+}
+
+fn intern_series(
+    tx: &Transaction<'_>,
+    caches: &mut Caches,
+    service_id: i64,
+    labels: &BTreeMap<String, String>,
+) -> Result<i64, StorageError> {
+    let key = (service_id, labels_text(labels));
+    if let Some(id) = caches.series.get(&key) {
+        return Ok(id);
+    }
+    let existing = tx
+        .prepare_cached("SELECT id FROM series WHERE service_id = ?1 AND labels = ?2")
+        .and_then(|mut s| s.query_row(params![key.0, key.1], |r| r.get(0)).optional())
+        .context("look up a series")?;
+    let id = match existing {
+        Some(id) => id,
+        None => tx
+            .prepare_cached("INSERT INTO series (service_id, labels) VALUES (?1, ?2) RETURNING id")
+            .and_then(|mut s| s.query_row(params![key.0, key.1], |r| r.get(0)))
+            .context("insert a series")?,
+    };
+    caches.series.insert(key, id);
+    Ok(id)
+}
+
 /// Records the unit of a new profile type, or checks it against the stored one.
 fn check_unit(
     tx: &Transaction<'_>,
@@ -470,6 +517,7 @@ mod tests {
             binaries: vec![],
             windows: vec![WindowWrite {
                 service: "api".into(),
+                labels: BTreeMap::new(),
                 profile_type: ProfileType::cpu(),
                 period: 10,
                 window_start_unix_nanos: 0,

@@ -22,6 +22,8 @@ use crate::symbolization;
 pub struct ProfileQuery {
     /// Service name.
     pub service: String,
+    /// Only samples of processes with these labels (equality; empty: all).
+    pub labels: BTreeMap<String, String>,
     /// Profile type name, e.g. `cpu`.
     pub profile_type: String,
     /// Windows starting at or after this instant are included, Unix nanoseconds.
@@ -59,7 +61,7 @@ pub struct StoreStats {
     pub frames_pending: u64,
     /// Nodes of the stack prefix tree.
     pub stacks: u64,
-    /// Sample rows (service, type, window, stack, period).
+    /// Sample rows (series, type, window, stack, period).
     pub sample_rows: u64,
     /// Batches stored.
     pub batches: u64,
@@ -86,15 +88,12 @@ pub(crate) fn profile(
         end_unix_nanos: query.end_unix_nanos,
         samples: Vec::new(),
     };
-    let service_id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM services WHERE name = ?1")
-        .and_then(|mut s| s.query_row([&query.service], |r| r.get(0)).optional())
-        .context("look up a service")?;
-    let Some(service_id) = service_id else {
+    let series = matching_series(&tx, &query.service, &query.labels)?;
+    if series.is_empty() {
         return Ok(profile);
-    };
-
-    let rows = counts_per_stack(&tx, service_id, query)?;
+    }
+    let series = Rc::new(series.into_iter().map(Value::Integer).collect::<Vec<_>>());
+    let rows = counts_per_stack(&tx, series, query)?;
     if rows.is_empty() {
         return Ok(profile);
     }
@@ -143,15 +142,76 @@ struct StackCount {
     count: u64,
 }
 
+/// The series of `service` whose labels include every pair of `matchers`.
+fn matching_series(
+    tx: &Transaction<'_>,
+    service: &str,
+    matchers: &BTreeMap<String, String>,
+) -> Result<Vec<i64>, StorageError> {
+    let mut out = Vec::new();
+    for (id, labels) in series_of(tx, service)? {
+        if matchers.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// A series' labels besides `service`.
+type Labels = BTreeMap<String, String>;
+
+/// Every series of `service` with its labels.
+fn series_of(
+    tx: &Transaction<'_>,
+    service: &str,
+) -> Result<Vec<(i64, Labels)>, StorageError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT se.id, se.labels FROM series se JOIN services sv ON sv.id = se.service_id
+             WHERE sv.name = ?1",
+        )
+        .context("prepare the series lookup")?;
+    let rows = stmt
+        .query_map([service], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .context("look up series")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, text) = row.context("read a series")?;
+        let labels = serde_json::from_str(&text).map_err(|e| StorageError::Corrupt {
+            what: format!("labels of series {id}: {e}"),
+        })?;
+        out.push((id, labels));
+    }
+    Ok(out)
+}
+
+/// Label names of `service` with their values, for selectors.
+pub(crate) fn label_values(
+    conn: &mut Connection,
+    service: &str,
+) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
+    let tx = conn.transaction().context("begin a label query")?;
+    let mut values: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (_, labels) in series_of(&tx, service)? {
+        for (k, v) in labels {
+            values.entry(k).or_default().insert(v);
+        }
+    }
+    Ok(values
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect())
+}
+
 fn counts_per_stack(
     tx: &Transaction<'_>,
-    service_id: i64,
+    series: Rc<Vec<Value>>,
     query: &ProfileQuery,
 ) -> Result<Vec<StackCount>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "SELECT stack_id, period, SUM(count) FROM samples
-             WHERE service_id = ?1 AND profile_type = ?2
+             WHERE series_id IN rarray(?1) AND profile_type = ?2
                AND window_start >= ?3 AND window_start < ?4
              GROUP BY stack_id, period",
         )
@@ -159,7 +219,7 @@ fn counts_per_stack(
     let rows = stmt
         .query_map(
             params![
-                service_id,
+                series,
                 query.profile_type,
                 query.start_unix_nanos,
                 query.end_unix_nanos
@@ -324,8 +384,9 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
         .prepare_cached(
             "SELECT sv.name, SUM(CASE WHEN sa.profile_type = 'cpu' THEN sa.count ELSE 0 END),
                     MIN(sa.window_start), MAX(sa.window_start), GROUP_CONCAT(DISTINCT sa.profile_type)
-             FROM samples sa JOIN services sv ON sv.id = sa.service_id
-             GROUP BY sa.service_id
+             FROM samples sa JOIN series se ON se.id = sa.series_id
+                  JOIN services sv ON sv.id = se.service_id
+             GROUP BY se.service_id
              ORDER BY sv.name",
         )
         .context("prepare the service list")?;

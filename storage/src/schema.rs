@@ -107,8 +107,37 @@ CREATE TABLE batches (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 2: samples belong to a series, a service plus the labels
+/// of the processes they came from (host, version, pod, ...), so profiles
+/// can be filtered and compared by label. Version 1 data becomes one series
+/// per service without labels, with the same ids.
+const V2: &str = "
+-- labels: canonical JSON object (keys sorted, no `service` key).
+CREATE TABLE series (
+    id         INTEGER PRIMARY KEY,
+    service_id INTEGER NOT NULL REFERENCES services (id),
+    labels     TEXT NOT NULL,
+    UNIQUE (service_id, labels)
+);
+INSERT INTO series (id, service_id, labels) SELECT id, id, '{}' FROM services;
+
+CREATE TABLE samples_v2 (
+    series_id    INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    stack_id     INTEGER NOT NULL,
+    period       INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (series_id, profile_type, window_start, stack_id, period)
+) WITHOUT ROWID;
+INSERT INTO samples_v2 (series_id, profile_type, window_start, stack_id, period, count)
+SELECT service_id, profile_type, window_start, stack_id, period, count FROM samples;
+DROP TABLE samples;
+ALTER TABLE samples_v2 RENAME TO samples;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// `symbolization.status` values.
 pub(crate) mod status {
@@ -302,6 +331,41 @@ pub(crate) fn offset_from_sql(offset: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_1_files_migrate_to_one_unlabelled_series_per_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO services (id, name) VALUES (7, 'api');
+                 INSERT INTO samples VALUES (7, 'cpu', 0, 0, 10, 42), (7, 'cpu', 60, 0, 10, 8);",
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let (series, service, labels): (i64, i64, String) = conn
+            .query_row("SELECT id, service_id, labels FROM series", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((series, service, labels.as_str()), (7, 7, "{}"));
+        let total: i64 = conn
+            .query_row(
+                "SELECT SUM(count) FROM samples WHERE series_id = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(total, 50);
+    }
 
     #[test]
     fn offsets_keep_all_bits() {

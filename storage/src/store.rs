@@ -70,6 +70,15 @@ impl Store {
         self.writer().write_batch(batch)
     }
 
+    /// Label names of `service` and the values each has taken, sorted; an
+    /// unknown service has none.
+    pub fn label_values(
+        &self,
+        service: &str,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, StorageError> {
+        self.with_reader(|conn| query::label_values(conn, service))
+    }
+
     /// Every service with samples, by name.
     pub fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
         self.with_reader(query::services)

@@ -99,6 +99,37 @@ pub(crate) async fn services(
     Ok(Json(ServicesJson { services }))
 }
 
+/// `?service=` of the labels endpoint.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct LabelsParams {
+    service: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LabelsJson {
+    service: String,
+    /// Label name -> values seen, sorted.
+    labels: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `GET /api/v1/labels?service=S`: the label names of a service's series
+/// and the values each has taken, for selectors.
+pub(crate) async fn labels(
+    State(state): State<AppState>,
+    params: Result<Query<LabelsParams>, QueryRejection>,
+) -> Result<Json<impl Serialize>, ApiError> {
+    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
+    let service = params
+        .service
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or(ParamError::MissingService)?;
+    let store = state.store.clone();
+    let name = service.clone();
+    let labels = tokio::task::spawn_blocking(move || store.label_values(&name)).await??;
+    Ok(Json(LabelsJson { service, labels }))
+}
+
 /// `GET /api/v1/profile`: one service's merged profile over a time range,
 /// as JSON, pprof, folded stacks or SVG.
 pub(crate) async fn profile(
@@ -180,6 +211,8 @@ fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiEr
 #[derive(Serialize)]
 struct ProfileJson<'a> {
     service: &'a str,
+    /// The label matchers applied (empty: every series of the service).
+    labels: &'a std::collections::BTreeMap<String, String>,
     profile_type: &'a ProfileType,
     period: u64,
     from: String,
@@ -207,6 +240,7 @@ struct FunctionJson {
 fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> ProfileJson<'a> {
     ProfileJson {
         service: &request.service,
+        labels: &request.labels,
         profile_type: &profile.profile_type,
         period: profile.period,
         from: format_rfc3339(request.from_unix_nanos),

@@ -16,6 +16,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "/",
     "/api/v1/services",
     "/api/v1/profile",
+    "/api/v1/labels",
     "/metrics",
     "/healthz",
 ];

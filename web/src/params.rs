@@ -4,6 +4,7 @@
 //! Kept apart from the handlers so the rules (defaults, accepted formats and
 //! types, time range checks) are plain functions with unit tests.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
@@ -31,6 +32,46 @@ pub(crate) struct ProfileParams {
     #[serde(rename = "type")]
     profile_type: Option<String>,
     format: Option<String>,
+    labels: Option<String>,
+}
+
+/// Most label matchers in one request.
+const MAX_MATCHERS: usize = 32;
+
+/// Parses `labels=host=web-1,version=1.1` into equality matchers. Names are
+/// Prometheus-style (`[A-Za-z_][A-Za-z0-9_]*`); a value runs to the next
+/// comma and must not be empty; a name may appear once.
+pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, ParamError> {
+    let mut matchers = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &'static str| ParamError::Labels {
+            matcher: quote(part),
+            why,
+        };
+        let (name, value) = part.split_once('=').ok_or_else(|| bad("expected NAME=VALUE"))?;
+        let (name, value) = (name.trim(), value.trim());
+        let mut chars = name.chars();
+        let valid_name = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(bad("label names are letters, digits and _, not starting with a digit"));
+        }
+        if name == "service" {
+            return Err(bad("the service is its own parameter, `service=`"));
+        }
+        if value.is_empty() {
+            return Err(bad("empty value"));
+        }
+        if matchers.insert(name.to_owned(), value.to_owned()).is_some() {
+            return Err(bad("label given twice"));
+        }
+        if matchers.len() > MAX_MATCHERS {
+            return Err(bad("too many label matchers"));
+        }
+    }
+    Ok(matchers)
 }
 
 /// How the profile endpoint renders its answer.
@@ -64,6 +105,7 @@ impl FromStr for Format {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ProfileRequest {
     pub service: String,
+    pub labels: BTreeMap<String, String>,
     pub profile_type: String,
     pub from_unix_nanos: i64,
     pub to_unix_nanos: i64,
@@ -102,8 +144,10 @@ impl ProfileRequest {
             return Err(ParamError::UnknownType(quote(profile_type)));
         }
         let format = params.format.as_deref().unwrap_or("json").parse()?;
+        let labels = parse_labels(params.labels.as_deref().unwrap_or(""))?;
         Ok(Self {
             service: service.to_owned(),
+            labels,
             profile_type: profile_type.to_owned(),
             from_unix_nanos,
             to_unix_nanos,
@@ -115,6 +159,7 @@ impl ProfileRequest {
     pub fn query(&self) -> ProfileQuery {
         ProfileQuery {
             service: self.service.clone(),
+            labels: self.labels.clone(),
             profile_type: self.profile_type.clone(),
             start_unix_nanos: self.from_unix_nanos,
             end_unix_nanos: self.to_unix_nanos,
@@ -157,6 +202,14 @@ pub enum ParamError {
     /// `format=` names no known format.
     #[error("unknown format {0:?}; use json, pprof, folded or svg")]
     UnknownFormat(String),
+    /// A `labels=` matcher does not parse.
+    #[error("invalid label matcher {matcher:?} in `labels`: {why}")]
+    Labels {
+        /// The matcher as given.
+        matcher: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// `type=` names no known profile type.
     #[error("unknown profile type {0:?}; known types: {known}", known = KnownTypes)]
     UnknownType(String),
@@ -192,6 +245,7 @@ mod tests {
                 "to" => params.to = value,
                 "type" => params.profile_type = value,
                 "format" => params.format = value,
+                "labels" => params.labels = value,
                 _ => unreachable!("test uses only known keys"),
             }
         }
@@ -206,6 +260,7 @@ mod tests {
             r,
             ProfileRequest {
                 service: "api".into(),
+                labels: BTreeMap::new(),
                 profile_type: "cpu".into(),
                 from_unix_nanos: NOW - 3_600_000_000_000,
                 to_unix_nanos: NOW,
@@ -228,6 +283,9 @@ mod tests {
         assert_eq!(r.to_unix_nanos, NOW - 900_000_000_000);
         assert_eq!(r.profile_type, "page-faults");
         assert_eq!(r.format, Format::Svg);
+        let r = request(&[("service", "api"), ("labels", "host=web-1, version=v=2")]).unwrap();
+        assert_eq!(r.labels["host"], "web-1");
+        assert_eq!(r.labels["version"], "v=2");
     }
 
     #[test]
@@ -241,6 +299,16 @@ mod tests {
         assert!(message(&[("service", "a"), ("from", "now")]).contains("before"));
         assert!(message(&[("service", "a"), ("from", "-1h"), ("to", "-2h")]).contains("before"));
         assert!(message(&[("service", "a"), ("format", "png")]).contains("json, pprof"));
+        for (labels, expected) in [
+            ("host", "NAME=VALUE"),
+            ("1host=a", "label names"),
+            ("host=", "empty value"),
+            ("service=x", "its own parameter"),
+            ("host=a,host=b", "twice"),
+        ] {
+            let m = message(&[("service", "a"), ("labels", labels)]);
+            assert!(m.contains(expected) && m.contains("`labels`"), "{labels}: {m}");
+        }
         let unknown_type = message(&[("service", "a"), ("type", "heap")]);
         assert!(unknown_type.contains("\"heap\"") && unknown_type.contains("cpu"));
     }

@@ -47,6 +47,7 @@ pub fn unknown(reason: &str) -> RawFrame {
 pub fn window(service: &str, start: i64, stacks: Vec<(Vec<RawFrame>, u64)>) -> WindowWrite {
     WindowWrite {
         service: service.into(),
+        labels: Default::default(),
         profile_type: ProfileType::cpu(),
         period: PERIOD,
         window_start_unix_nanos: start,
@@ -71,6 +72,7 @@ pub fn batch(batch_id: &str, windows: Vec<WindowWrite>) -> BatchWrite {
 pub fn cpu(service: &str, start: i64, end: i64) -> ProfileQuery {
     ProfileQuery {
         service: service.into(),
+        labels: Default::default(),
         profile_type: "cpu".into(),
         start_unix_nanos: start,
         end_unix_nanos: end,

@@ -4,6 +4,7 @@ mod concurrency;
 mod failures;
 mod fixtures;
 mod idempotency;
+mod labels;
 mod round_trip;
 mod scale;
 mod symbolization;

@@ -102,6 +102,30 @@ regex = ".*/augur-fixture-dropped"
             .any(|n| n.contains("augur-fixture-dropped") || n.contains("augur-fixture-relabel")),
         "a dropped or renamed process kept its executable's name: {names:?}"
     );
+
+    // The process's labels are stored with its samples, and select them.
+    let labels = http_json(&format!("{base}api/v1/labels?service=checkout-payments")).unwrap();
+    let values = |name: &str| -> Vec<String> {
+        labels["labels"][name]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {name} label: {labels}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(values("unit"), ["payments-api.service"]);
+    assert_eq!(values("version"), ["v9.9.9"]);
+    assert!(values("exe")[0].ends_with("/augur-fixture-relabel"), "{labels}");
+    let selected = http_json(&format!(
+        "{base}api/v1/profile?service=checkout-payments&from=-10m&labels=version=v9.9.9"
+    ))
+    .unwrap();
+    assert_eq!(selected["total_samples"], profile["total_samples"]);
+    let none = http_json(&format!(
+        "{base}api/v1/profile?service=checkout-payments&from=-10m&labels=version=v0"
+    ))
+    .unwrap();
+    assert_eq!(none["total_samples"], 0);
     let exit = up.terminate().unwrap();
     assert!(exit.success());
 }

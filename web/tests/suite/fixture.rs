@@ -90,6 +90,7 @@ fn stack(leaf_first: &[&str]) -> Vec<RawFrame> {
 fn window(service: &str, start: i64, stacks: Vec<(Vec<RawFrame>, u64)>) -> WindowWrite {
     WindowWrite {
         service: service.to_owned(),
+        labels: Default::default(),
         profile_type: ProfileType::cpu(),
         period: PERIOD,
         window_start_unix_nanos: start,
