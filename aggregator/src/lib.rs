@@ -26,6 +26,9 @@ use tokio::sync::Notify;
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
+/// Concurrent requests one client connection may have open.
+const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+
 /// How long shutdown waits for open ingest connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -143,7 +146,10 @@ pub async fn serve(
     let max_message = config.limits.max_compressed + (64 << 10);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+    // Each waiting push holds its payload: bound the pushes one connection
+    // can have open, on top of the in-flight bound inside the service.
     let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(IngestServer::new(service).max_decoding_message_size(max_message))
         .add_optional_service(debuginfo_service)
         .serve_with_incoming_shutdown(incoming, async {

@@ -64,9 +64,14 @@ impl SamplingArgs {
     }
 }
 
-/// Where the aggregator finds debug info.
+/// Aggregator settings: where it finds debug info, and its ingest bound.
 #[derive(Debug, Args)]
-pub struct SymbolArgs {
+pub struct AggregatorArgs {
+    /// Batches decoded or stored at once; more wait up to 200 ms, then are
+    /// answered RESOURCE_EXHAUSTED and agents keep them in their spool.
+    /// Bounds the server's memory [default: 16].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_in_flight: Option<u32>,
     /// A directory with a `.build-id/xx/rest.debug` tree, searched before
     /// the agents' path hints; repeatable [default: /usr/lib/debug].
     #[arg(long = "debug-dir", value_name = "DIR")]
@@ -87,7 +92,7 @@ pub struct SymbolArgs {
     no_path_hints: bool,
 }
 
-impl SymbolArgs {
+impl AggregatorArgs {
     fn aggregator_config(&self, data_dir: &std::path::Path) -> AggregatorConfig {
         let mut config = AggregatorConfig {
             debuginfo_dir: Some(data_dir.join("debuginfo")),
@@ -97,6 +102,9 @@ impl SymbolArgs {
             config.symbolize.debug_dirs = self.debug_dirs.clone();
         }
         config.symbolize.use_path_hints = !self.no_path_hints;
+        if let Some(n) = self.max_in_flight {
+            config.max_in_flight = n as usize;
+        }
         if let Some(retry) = self.symbol_retry {
             config.symbolize.retry_after = retry;
         }
@@ -123,7 +131,7 @@ pub struct UpArgs {
     #[arg(long, default_value = DEFAULT_INGEST, value_parser = parse_addr)]
     ingest: SocketAddr,
     #[command(flatten)]
-    symbols: SymbolArgs,
+    symbols: AggregatorArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -178,7 +186,7 @@ pub struct ServerArgs {
     #[arg(long, default_value = DEFAULT_INGEST, value_parser = parse_addr)]
     ingest: SocketAddr,
     #[command(flatten)]
-    symbols: SymbolArgs,
+    symbols: AggregatorArgs,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -42,6 +42,9 @@ pub struct ServiceSummary {
     pub total_samples: u64,
     /// Profile types it has data for, sorted.
     pub profile_types: Vec<String>,
+    /// Total value per profile type, in that type's unit (samples times
+    /// their period: nanoseconds, events, ...).
+    pub totals: BTreeMap<String, u64>,
     /// Start of its oldest window, Unix nanoseconds.
     pub first_window_unix_nanos: i64,
     /// Start of its newest window, Unix nanoseconds.
@@ -406,10 +409,38 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
                 first_window_unix_nanos: r.get(2)?,
                 last_window_unix_nanos: r.get(3)?,
                 profile_types,
+                totals: BTreeMap::new(),
             })
         })
         .context("list services")?;
-    rows.map(|row| row.context("read a service")).collect()
+    let mut services: Vec<ServiceSummary> = rows
+        .map(|row| row.context("read a service"))
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT sv.name, sa.profile_type, SUM(sa.count * sa.period)
+             FROM samples sa JOIN series se ON se.id = sa.series_id
+                  JOIN services sv ON sv.id = se.service_id
+             GROUP BY se.service_id, sa.profile_type",
+        )
+        .context("prepare the service totals")?;
+    let totals = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                // SUM overflows to a float in SQLite past i64; saturate.
+                r.get::<_, f64>(2)?,
+            ))
+        })
+        .context("sum service totals")?;
+    for row in totals {
+        let (name, profile_type, total) = row.context("read a service total")?;
+        if let Some(service) = services.iter_mut().find(|s| s.name == name) {
+            service.totals.insert(profile_type, total.max(0.0) as u64);
+        }
+    }
+    Ok(services)
 }
 
 pub(crate) fn stats(conn: &mut Connection) -> Result<StoreStats, StorageError> {

@@ -75,8 +75,19 @@ struct ServiceJson {
     /// On-CPU samples.
     samples: u64,
     profile_types: Vec<String>,
+    /// Total per profile type in its unit (samples x period).
+    totals: std::collections::BTreeMap<String, u64>,
+    /// Instructions per cycle, where both hardware counters were sampled.
+    ipc: Option<f64>,
     first_seen: String,
     last_seen: String,
+}
+
+/// Instructions per cycle from the counter profiles' totals, when both exist.
+fn ipc(totals: &std::collections::BTreeMap<String, u64>) -> Option<f64> {
+    let cycles = *totals.get("cycles")?;
+    let instructions = *totals.get("instructions")?;
+    (cycles > 0).then(|| instructions as f64 / cycles as f64)
 }
 
 /// `GET /api/v1/services`: every service with data, sorted by name.
@@ -94,6 +105,8 @@ pub(crate) async fn services(
             name: s.name,
             samples: s.total_samples,
             profile_types: s.profile_types,
+            ipc: ipc(&s.totals),
+            totals: s.totals,
         })
         .collect();
     Ok(Json(ServicesJson { services }))

@@ -208,6 +208,7 @@ fn services_report_totals_and_window_bounds() {
                 first_window_unix_nanos: 10 * SEC,
                 last_window_unix_nanos: 50 * SEC,
                 profile_types: vec!["cpu".into()],
+                totals: [("cpu".to_owned(), 6 * PERIOD)].into(),
             },
             ServiceSummary {
                 name: "web".into(),
@@ -215,6 +216,7 @@ fn services_report_totals_and_window_bounds() {
                 first_window_unix_nanos: 20 * SEC,
                 last_window_unix_nanos: 20 * SEC,
                 profile_types: vec!["cpu".into()],
+                totals: [("cpu".to_owned(), 4 * PERIOD)].into(),
             },
         ]
     );

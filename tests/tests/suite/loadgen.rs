@@ -1,6 +1,7 @@
 //! `augur loadgen` against real servers: what it reports acknowledged is
 //! exactly what the server stores, even when the server is killed with
-//! SIGKILL mid-run and comes back on the same port and data directory.
+//! SIGKILL mid-run and comes back on the same port and data directory, and
+//! when a full queue pushes back (with the server's memory bounded).
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -132,6 +133,84 @@ fn a_server_killed_mid_run_stores_every_acknowledged_batch_once() {
         settle(&base, samples),
         samples,
         "stored samples differ from acknowledged ones: {report}"
+    );
+    assert!(server.terminate().unwrap().success());
+}
+
+/// Peak resident memory of a process, from `VmHWM` in /proc/PID/status.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    kib * 1024
+}
+
+/// Far more load than one batch in flight can take: the excess is answered
+/// RESOURCE_EXHAUSTED, loadgen retries it like an agent, every batch is
+/// stored once in the end, and the server's memory stays bounded.
+#[test]
+fn a_full_queue_pushes_back_and_memory_stays_bounded() {
+    /// Generous for a debug build holding one decoded batch at a time; an
+    /// unbounded queue of 64 pushers' batches would grow past it.
+    const RSS_BOUND: u64 = 256 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = AugurProcess::start(&[
+        "server",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        "127.0.0.1:0",
+        "--max-in-flight",
+        "1",
+    ])
+    .unwrap();
+    let base = server.http.clone().unwrap();
+    let ingest = server.ingest.clone().unwrap();
+    let report = loadgen(&[
+        "--server",
+        &ingest,
+        "--hosts",
+        "400",
+        "--services",
+        "8",
+        "--stacks",
+        "400",
+        "--stack-depth",
+        "40",
+        "--interval",
+        "100ms",
+        "--duration",
+        "8s",
+        "--concurrency",
+        "64",
+        "--seed",
+        "13",
+    ]);
+    let pushed_back = report["attempt_errors_by_code"]["ResourceExhausted"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(pushed_back > 0, "the server never pushed back: {report}");
+    let rejected = metric(
+        &format!("{base}metrics"),
+        "augur_aggregator_batches_rejected_total{reason=\"backpressure\"}",
+    );
+    assert!(rejected >= pushed_back as f64, "{rejected} < {pushed_back}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+    let samples = report["samples_acknowledged"].as_u64().unwrap();
+    assert_eq!(settle(&base, samples), samples, "{report}");
+    let peak = peak_rss_bytes(server.pid());
+    println!("server peak RSS under backpressure: {} MiB", peak >> 20);
+    assert!(
+        peak < RSS_BOUND,
+        "server peak RSS {} MiB over the {} MiB bound",
+        peak >> 20,
+        RSS_BOUND >> 20
     );
     assert!(server.terminate().unwrap().success());
 }
