@@ -17,13 +17,14 @@ pub mod extract;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use augur_profile::BuildId;
 use augur_wire::ingest::debug_info_client::DebugInfoClient;
 use augur_wire::ingest::{Binary, UploadChunk, WantedRequest};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -135,7 +136,7 @@ impl Pacer {
     async fn take(&mut self, bytes: usize) {
         let now = Instant::now();
         if self.next > now {
-            tokio::time::sleep(self.next - now).await;
+            tokio::time::sleep_until(self.next).await;
         }
         let cost = Duration::from_secs_f64(bytes as f64 / self.rate.max(1) as f64);
         self.next = self.next.max(now) + cost;
@@ -350,4 +351,53 @@ async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resul
         filled += n;
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_spreads_bytes_at_its_rate() {
+        let mut pacer = Pacer {
+            rate: 1 << 20,
+            next: Instant::now(),
+        };
+        let start = Instant::now();
+        // The first chunk goes at once; each later one waits for the time
+        // the bytes before it cost.
+        for _ in 0..5 {
+            pacer.take(256 << 10).await;
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(
+            elapsed,
+            Duration::from_secs(1),
+            "4 x 256 KiB waited for at 1 MiB/s"
+        );
+        // Idle time is not saved up into a burst.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let before = Instant::now();
+        pacer.take(512 << 10).await;
+        pacer.take(1).await;
+        assert_eq!(before.elapsed(), Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn offers_go_once_and_a_full_queue_offers_again_later() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut offers = Offers::new(tx);
+        let a = BuildId::from_bytes(&[1; 20]).unwrap();
+        let b = BuildId::from_bytes(&[2; 20]).unwrap();
+        offers.offer(&a, "/bin/a");
+        offers.offer(&a, "/bin/a");
+        // The queue holds one: b does not fit and is not marked as sent.
+        offers.offer(&b, "/bin/b");
+        assert_eq!(rx.recv().await.unwrap().build_id, a);
+        assert!(rx.try_recv().is_err());
+        offers.offer(&b, "/bin/b");
+        assert_eq!(rx.recv().await.unwrap().build_id, b);
+        offers.offer(&a, "/bin/a");
+        assert!(rx.try_recv().is_err());
+    }
 }
