@@ -175,9 +175,12 @@ pub struct ServerArgs {
     /// Which parts to run.
     #[arg(long, value_enum, default_value = "both")]
     role: Role,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives (and, with any backend, uploaded
+    /// debug info and the debuginfod cache).
     #[arg(long, default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
+    #[command(flatten)]
+    storage: StorageArgs,
     /// Address of the web UI and HTTP API (query role), or of /metrics alone
     /// (ingest role).
     #[arg(long, default_value = DEFAULT_HTTP, value_parser = parse_addr)]
@@ -422,10 +425,57 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Which storage backend `augur server` uses: SQLite in the data directory
+/// unless a ClickHouse server is named.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Store profiles in ClickHouse at this HTTP URL (e.g.
+    /// http://127.0.0.1:8123) instead of SQLite. The password, if any,
+    /// comes from the AUGUR_CLICKHOUSE_PASSWORD environment variable.
+    #[arg(long, value_name = "URL")]
+    clickhouse: Option<String>,
+    /// ClickHouse database for Augur's tables; created if missing.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "augur",
+        requires = "clickhouse"
+    )]
+    clickhouse_database: String,
+    /// ClickHouse user.
+    #[arg(long, value_name = "USER", requires = "clickhouse")]
+    clickhouse_user: Option<String>,
+    /// Shard tables over this cluster of the ClickHouse servers'
+    /// `remote_servers` configuration.
+    #[arg(long, value_name = "NAME", requires_all = ["clickhouse", "clickhouse_shard"])]
+    clickhouse_cluster: Option<String>,
+    /// HTTP URL of one shard of the cluster, to create its local tables;
+    /// give every shard.
+    #[arg(long, value_name = "URL", requires = "clickhouse_cluster")]
+    clickhouse_shard: Vec<String>,
+}
+
+impl StorageArgs {
+    fn open(&self, data_dir: &std::path::Path) -> anyhow::Result<Store> {
+        let Some(url) = &self.clickhouse else {
+            return open_store(data_dir);
+        };
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let mut config = augur_storage::ClickHouseConfig::single(url);
+        config.database = self.clickhouse_database.clone();
+        config.user = self.clickhouse_user.clone();
+        config.password = std::env::var("AUGUR_CLICKHOUSE_PASSWORD").ok();
+        config.cluster = self.clickhouse_cluster.clone();
+        config.shard_urls = self.clickhouse_shard.clone();
+        Store::clickhouse(config).with_context(|| format!("opening ClickHouse at {url}"))
+    }
+}
+
 /// `augur server`.
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let store = open_store(&args.data_dir)?;
+        let store = args.storage.open(&args.data_dir)?;
         let servers = Servers::start(
             args.role,
             store,

@@ -61,6 +61,16 @@ pub enum StorageError {
     /// Stored rows contradict each other (a stack node whose parent is
     /// missing, an unknown frame kind...). The file was damaged or written by
     /// something else.
+    /// ClickHouse refused a statement or could not be reached.
+    #[error("ClickHouse error while trying to {operation}: {message}")]
+    ClickHouse {
+        /// What was being done.
+        operation: &'static str,
+        /// The server's or the transport's message.
+        message: String,
+        /// Whether retrying later may help (unreachable, overloaded).
+        transient: bool,
+    },
     #[error("database is inconsistent: {what}")]
     Corrupt {
         /// What was found.
@@ -79,6 +89,7 @@ impl StorageError {
             StorageError::Sqlite { source, .. } if is_busy(source) => "busy",
             StorageError::Sqlite { .. } => "sqlite",
             StorageError::Corrupt { .. } => "corrupt",
+            StorageError::ClickHouse { .. } => "clickhouse",
         }
     }
 
@@ -90,6 +101,7 @@ impl StorageError {
             StorageError::Sqlite { source, .. } | StorageError::Open { source, .. } => {
                 is_busy(source) || source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
             }
+            StorageError::ClickHouse { transient, .. } => *transient,
             _ => false,
         }
     }

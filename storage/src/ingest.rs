@@ -69,7 +69,7 @@ pub enum WriteOutcome {
 
 /// Checks what SQLite cannot represent or what makes no sense, before any
 /// row is touched.
-fn validate(batch: &BatchWrite) -> Result<(), StorageError> {
+pub(crate) fn validate(batch: &BatchWrite) -> Result<(), StorageError> {
     let invalid = |reason: String| StorageError::InvalidBatch {
         batch_id: batch.batch_id.chars().take(140).collect(),
         reason,

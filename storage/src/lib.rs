@@ -15,6 +15,8 @@
 //! - `query`: merged profiles, services, counters.
 //! - `store`: the [`Store`] handle tying the connections together.
 
+mod backend;
+mod clickhouse;
 mod error;
 mod ingest;
 mod intern;
@@ -23,8 +25,10 @@ mod schema;
 mod store;
 mod symbolization;
 
+pub use backend::{Storage, Store};
+pub use clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use error::StorageError;
 pub use ingest::{BatchWrite, WindowWrite, WriteOutcome};
 pub use query::{ProfileQuery, ServiceSummary, StoreStats};
-pub use store::Store;
+pub use store::SqliteStore;
 pub use symbolization::{FrameSymbols, PendingFrame, Shard};

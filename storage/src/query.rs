@@ -139,10 +139,10 @@ pub(crate) fn profile(
 
 /// One `(stack, period)` group of the matching sample rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StackCount {
-    stack_id: i64,
-    period: u64,
-    count: u64,
+pub(crate) struct StackCount {
+    pub(crate) stack_id: i64,
+    pub(crate) period: u64,
+    pub(crate) count: u64,
 }
 
 /// The series of `service` whose labels include every pair of `matchers`.
@@ -164,10 +164,7 @@ fn matching_series(
 type Labels = BTreeMap<String, String>;
 
 /// Every series of `service` with its labels.
-fn series_of(
-    tx: &Transaction<'_>,
-    service: &str,
-) -> Result<Vec<(i64, Labels)>, StorageError> {
+fn series_of(tx: &Transaction<'_>, service: &str) -> Result<Vec<(i64, Labels)>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "SELECT se.id, se.labels FROM series se JOIN services sv ON sv.id = se.service_id
@@ -175,7 +172,9 @@ fn series_of(
         )
         .context("prepare the series lookup")?;
     let rows = stmt
-        .query_map([service], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .query_map([service], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .context("look up series")?;
     let mut out = Vec::new();
     for row in rows {
@@ -257,7 +256,7 @@ fn counts_per_stack(
 /// expresses every count in it, so `count * period` keeps its value. Rows of
 /// other periods are rounded to the nearest sample, and never to zero, so a
 /// stack does not vanish. Returns the period and one count per stack.
-fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
+pub(crate) fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
     let mut weight: BTreeMap<u64, u128> = BTreeMap::new();
     for row in rows {
         *weight.entry(row.period).or_default() += u128::from(row.count);

@@ -1,4 +1,4 @@
-//! [`Store`], the shared handle: one writer connection behind a mutex and a
+//! [`SqliteStore`], the embedded backend: one writer connection behind a mutex and a
 //! small pool of reader connections, which WAL mode lets run beside it.
 
 use std::fmt;
@@ -21,7 +21,7 @@ const MAX_IDLE_READERS: usize = 4;
 /// A profile database in one SQLite file. Cheap to clone; every clone shares
 /// the same connections.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
@@ -31,23 +31,23 @@ struct Inner {
     idle_readers: Mutex<Vec<Connection>>,
 }
 
-impl fmt::Debug for Store {
+impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens the database at `path`, creating the file and the schema if
     /// missing and migrating an older schema. The directory must exist.
-    pub fn open(path: &Path) -> Result<Store, StorageError> {
+    pub fn open(path: &Path) -> Result<SqliteStore, StorageError> {
         let writer = Writer::new(schema::open_writer(path)?);
         // Opening one reader now reports a bad path at startup, not at the
         // first query.
         let reader = schema::open_reader(path)?;
-        Ok(Store {
+        Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
@@ -179,13 +179,13 @@ mod tests {
     #[test]
     fn store_is_a_shareable_handle() {
         fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
-        assert_send_sync_clone::<Store>();
+        assert_send_sync_clone::<SqliteStore>();
     }
 
     #[test]
     fn opening_in_a_missing_directory_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Store::open(&dir.path().join("missing/augur.db")).unwrap_err();
+        let err = SqliteStore::open(&dir.path().join("missing/augur.db")).unwrap_err();
         assert!(matches!(err, StorageError::Open { .. }), "{err}");
     }
 
@@ -194,7 +194,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("augur.db");
         std::fs::write(&path, b"not sqlite at all, just some text long enough").unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let err = SqliteStore::open(&path).unwrap_err();
         assert!(matches!(err, StorageError::Open { .. }), "{err}");
     }
 }

@@ -1,6 +1,8 @@
 //! Test cases, one module per concern, and the fixtures they share.
 
+mod clickhouse_server;
 mod concurrency;
+mod conformance;
 mod failures;
 mod fixtures;
 mod idempotency;

@@ -83,7 +83,7 @@ async fn unknown_paths_are_404_and_other_methods_405() {
 async fn storage_failures_are_500_with_the_cause() {
     let server = Server::start().await;
     // Break the database under the running server: drop every table.
-    let path = server.store.path().to_owned();
+    let path = server.store.path().expect("a SQLite store").to_owned();
     let connection = rusqlite::Connection::open(&path).expect("open database");
     connection
         .execute_batch("PRAGMA foreign_keys = OFF")

@@ -1,0 +1,191 @@
+//! One storage interface, several backends.
+//!
+//! [`Storage`] is everything the aggregator, the symbolization workers and
+//! the web server ask of storage; none of them sees SQL. [`Store`] is the
+//! cheap, cloneable handle they hold, over SQLite ([`SqliteStore`], the
+//! embedded default) or ClickHouse ([`ClickHouseStore`], for fleets). The
+//! conformance suite in `tests/suite/conformance.rs` runs unchanged against
+//! both.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use augur_profile::{BuildId, Profile};
+
+use crate::clickhouse::{ClickHouseConfig, ClickHouseStore};
+use crate::error::StorageError;
+use crate::ingest::{BatchWrite, WriteOutcome};
+use crate::query::{ProfileQuery, ServiceSummary, StoreStats};
+use crate::store::SqliteStore;
+use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
+
+/// What every backend provides. Methods block; async callers run them on a
+/// blocking pool.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Stores a batch, exactly once per batch id: a batch id stored before
+    /// changes nothing and returns [`WriteOutcome::Duplicate`], also after a
+    /// restart. Durable when it returns.
+    fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError>;
+
+    /// Every service with samples, by name.
+    fn services(&self) -> Result<Vec<ServiceSummary>, StorageError>;
+
+    /// Label names of `service` and the values each has taken, sorted.
+    fn label_values(&self, service: &str) -> Result<BTreeMap<String, Vec<String>>, StorageError>;
+
+    /// Merged stacks of one service (and label matchers) and profile type
+    /// over the windows starting in `[start, end)`, with the symbols known
+    /// now, hottest stack first.
+    fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError>;
+
+    /// Up to `limit` user frames of `shard` without symbols: never tried
+    /// ones, requeued ones, and failures at least `retry_failed_after` old.
+    fn pending_frames(
+        &self,
+        retry_failed_after: Duration,
+        limit: usize,
+        shard: Shard,
+    ) -> Result<Vec<PendingFrame>, StorageError>;
+
+    /// Records symbolization outcomes. A failure never erases symbols
+    /// already known.
+    fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError>;
+
+    /// Queues every frame of `build_id` for symbolization again, now.
+    /// Returns the frames queued.
+    fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError>;
+
+    /// Row counts, for metrics and tests.
+    fn stats(&self) -> Result<StoreStats, StorageError>;
+}
+
+/// A shared handle on a storage backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Storage>,
+    /// The SQLite file, when that is the backend.
+    path: Option<std::path::PathBuf>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.backend.fmt(f)
+    }
+}
+
+impl Store {
+    /// The embedded backend: opens (creating or migrating) the SQLite file
+    /// at `path`. The directory must exist.
+    pub fn open(path: &Path) -> Result<Store, StorageError> {
+        Ok(Store {
+            backend: Arc::new(SqliteStore::open(path)?),
+            path: Some(path.to_owned()),
+        })
+    }
+
+    /// The fleet backend: connects to ClickHouse and creates the schema if
+    /// missing.
+    pub fn clickhouse(config: ClickHouseConfig) -> Result<Store, StorageError> {
+        Ok(Store {
+            backend: Arc::new(ClickHouseStore::open(config)?),
+            path: None,
+        })
+    }
+
+    /// Any backend.
+    pub fn from_backend(backend: Arc<dyn Storage>) -> Store {
+        Store {
+            backend,
+            path: None,
+        }
+    }
+
+    /// Path of the SQLite file, for the embedded backend.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// See [`Storage::write_batch`].
+    pub fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
+        self.backend.write_batch(batch)
+    }
+
+    /// See [`Storage::services`].
+    pub fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
+        self.backend.services()
+    }
+
+    /// See [`Storage::label_values`].
+    pub fn label_values(
+        &self,
+        service: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
+        self.backend.label_values(service)
+    }
+
+    /// See [`Storage::query_profile`].
+    pub fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
+        self.backend.query_profile(query)
+    }
+
+    /// See [`Storage::pending_frames`].
+    pub fn pending_frames(
+        &self,
+        retry_failed_after: Duration,
+        limit: usize,
+        shard: Shard,
+    ) -> Result<Vec<PendingFrame>, StorageError> {
+        self.backend
+            .pending_frames(retry_failed_after, limit, shard)
+    }
+
+    /// See [`Storage::record_symbols`].
+    pub fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
+        self.backend.record_symbols(results)
+    }
+
+    /// See [`Storage::requeue_binary`].
+    pub fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+        self.backend.requeue_binary(build_id)
+    }
+
+    /// See [`Storage::stats`].
+    pub fn stats(&self) -> Result<StoreStats, StorageError> {
+        self.backend.stats()
+    }
+}
+
+impl Storage for SqliteStore {
+    fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
+        SqliteStore::write_batch(self, batch)
+    }
+    fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
+        SqliteStore::services(self)
+    }
+    fn label_values(&self, service: &str) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
+        SqliteStore::label_values(self, service)
+    }
+    fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
+        SqliteStore::query_profile(self, query)
+    }
+    fn pending_frames(
+        &self,
+        retry_failed_after: Duration,
+        limit: usize,
+        shard: Shard,
+    ) -> Result<Vec<PendingFrame>, StorageError> {
+        SqliteStore::pending_frames(self, retry_failed_after, limit, shard)
+    }
+    fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
+        SqliteStore::record_symbols(self, results)
+    }
+    fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+        SqliteStore::requeue_binary(self, build_id)
+    }
+    fn stats(&self) -> Result<StoreStats, StorageError> {
+        SqliteStore::stats(self)
+    }
+}

@@ -1,0 +1,239 @@
+//! A small client for ClickHouse's HTTP interface: statements in the request
+//! body, rows in and out as `JSONEachRow`.
+//!
+//! Values are put into SQL only through [`quote`] (strings) or as numbers,
+//! so no client-sent text can change a statement's shape.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::StorageError;
+
+/// Settings sent with every request. 64-bit integers come back as numbers,
+/// long `IN (...)` lists fit, and inserts through a Distributed table reach
+/// their shards before the request returns.
+const SETTINGS: &[(&str, &str)] = &[
+    ("output_format_json_quote_64bit_integers", "0"),
+    ("max_query_size", "67108864"),
+    ("insert_distributed_sync", "1"),
+];
+
+/// One ClickHouse server, spoken to over HTTP.
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    agent: ureq::Agent,
+    base: String,
+    credentials: Vec<(&'static str, String)>,
+}
+
+impl Client {
+    /// A client of the server at `url` (e.g. `http://127.0.0.1:8123`).
+    pub(crate) fn new(
+        url: &str,
+        user: Option<&str>,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut credentials = Vec::new();
+        if let Some(user) = user {
+            credentials.push(("user", user.to_owned()));
+        }
+        if let Some(password) = password {
+            credentials.push(("password", password.to_owned()));
+        }
+        Self {
+            agent,
+            base: url.trim_end_matches('/').to_owned(),
+            credentials,
+        }
+    }
+
+    /// The server's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn url_with(&self, query: Option<&str>) -> String {
+        let mut url = format!("{}/?", self.base);
+        let mut first = true;
+        let mut push = |k: &str, v: &str| {
+            if !first {
+                url.push('&');
+            }
+            first = false;
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&percent_encode(v));
+        };
+        for (k, v) in SETTINGS {
+            push(k, v);
+        }
+        for (k, v) in &self.credentials {
+            push(k, v);
+        }
+        if let Some(query) = query {
+            push("query", query);
+        }
+        url
+    }
+
+    fn send(
+        &self,
+        operation: &'static str,
+        url: String,
+        body: &[u8],
+    ) -> Result<String, StorageError> {
+        let err = |message: String, transient: bool| StorageError::ClickHouse {
+            operation,
+            message,
+            transient,
+        };
+        let mut response = self
+            .agent
+            .post(&url)
+            .send(body)
+            .map_err(|e| err(format!("{}: {e}", self.base), true))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(|e| err(format!("reading the answer: {e}"), true))?;
+        if status != 200 {
+            let message: String = text.trim().chars().take(2000).collect();
+            // 5xx from a busy or restarting server is worth a retry; a
+            // refused statement is not.
+            return Err(err(
+                format!("HTTP {status}: {message}"),
+                status >= 500 && !message.contains("Syntax error"),
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Runs a statement that returns nothing.
+    pub(crate) fn execute(&self, operation: &'static str, sql: &str) -> Result<(), StorageError> {
+        self.send(operation, self.url_with(None), sql.as_bytes())
+            .map(drop)
+    }
+
+    /// Runs a `SELECT` and parses its rows; the statement must not carry a
+    /// `FORMAT` clause.
+    pub(crate) fn select<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        sql: &str,
+    ) -> Result<Vec<T>, StorageError> {
+        let text = self.send(
+            operation,
+            self.url_with(None),
+            format!("{sql} FORMAT JSONEachRow").as_bytes(),
+        )?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                serde_json::from_str(line).map_err(|e| StorageError::ClickHouse {
+                    operation,
+                    message: format!("unexpected row {line:?}: {e}"),
+                    transient: false,
+                })
+            })
+            .collect()
+    }
+
+    /// Inserts `rows` into `table`; nothing is sent for no rows.
+    pub(crate) fn insert<T: Serialize>(
+        &self,
+        operation: &'static str,
+        table: &str,
+        rows: &[T],
+    ) -> Result<(), StorageError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::with_capacity(rows.len() * 64);
+        for row in rows {
+            serde_json::to_writer(&mut body, row).expect("rows always serialize");
+            body.push(b'\n');
+        }
+        let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        self.send(operation, self.url_with(Some(&query)), &body)
+            .map(drop)
+    }
+}
+
+/// A ClickHouse string literal holding `text`.
+pub(crate) fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `a, b, c` of numbers, for `IN (...)`.
+pub(crate) fn number_list(values: impl IntoIterator<Item = u64>) -> String {
+    let mut out = String::new();
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&v.to_string());
+    }
+    out
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_everything_that_ends_a_literal() {
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("it's"), "'it\\'s'");
+        assert_eq!(
+            quote("a\\'); DROP TABLE x; --"),
+            "'a\\\\\\'); DROP TABLE x; --'"
+        );
+        assert_eq!(quote("line\nbreak\0"), "'line\\nbreak\\0'");
+    }
+
+    #[test]
+    fn urls_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("INSERT INTO t FORMAT X"),
+            "INSERT%20INTO%20t%20FORMAT%20X"
+        );
+        assert_eq!(percent_encode("a&b=c"), "a%26b%3Dc");
+    }
+}

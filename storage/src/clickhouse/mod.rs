@@ -1,0 +1,982 @@
+//! The fleet backend: profiles in ClickHouse, over its HTTP interface.
+//!
+//! ClickHouse has no transactions and no auto-increment ids, so the design
+//! differs from SQLite's while giving the same answers:
+//!
+//! - Frames and stacks are content-addressed: a frame's id is a 64-bit hash
+//!   of its columns, a stack's id a hash of its frame ids. Every ingest node
+//!   computes the same ids without asking anyone, and writing a frame or
+//!   stack twice only adds an identical row (`ReplacingMergeTree`).
+//! - Sample rows carry their batch id in the sorting key, so a retried batch
+//!   writes rows identical to the first attempt's and queries read samples
+//!   `FINAL`: a batch counts once even if two nodes stored it, or a node died
+//!   between writing samples and recording the batch. The `batches` row is
+//!   written last, so a `Duplicate` answer means everything is in.
+//! - Symbolization keeps one row per attempt in `symbols`, versioned by time;
+//!   the newest row is the frame's state.
+//!
+//! With `cluster` set, every table is a `*_local` table on each shard plus a
+//! `Distributed` table of the same name as the local one without the suffix,
+//! sharded so that rows that replace each other live on the same shard
+//! (samples by batch id, frames, stacks and symbols by their id). Statements
+//! only name the distributed tables, so one node or many is the same code.
+
+mod client;
+mod schema;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use serde::{Deserialize, Serialize};
+
+use self::client::{Client, number_list, quote};
+use crate::backend::Storage;
+use crate::error::StorageError;
+use crate::ingest::{BatchWrite, WriteOutcome, labels_text, validate};
+use crate::query::{ProfileQuery, ServiceSummary, StackCount, StoreStats, merge_periods};
+use crate::schema::{FrameColumns, frame_from_columns};
+use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
+
+/// Frame and stack ids remembered as written, per process; cleared past it.
+const MAX_KNOWN_IDS: usize = 1 << 20;
+
+/// Where ClickHouse is and how Augur's tables are laid out in it.
+#[derive(Clone, Debug)]
+pub struct ClickHouseConfig {
+    /// HTTP URL of the server statements go to, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding Augur's tables; created if missing.
+    pub database: String,
+    /// User and password, if the server wants them.
+    pub user: Option<String>,
+    /// See `user`.
+    pub password: Option<String>,
+    /// A cluster from the servers' `remote_servers` configuration: tables
+    /// are sharded over it. `None`: one server, plain tables.
+    pub cluster: Option<String>,
+    /// Every shard's HTTP URL, for creating the local tables (ClickHouse
+    /// cannot do `ON CLUSTER` without ZooKeeper). Only with `cluster`.
+    pub shard_urls: Vec<String>,
+    /// Longest a statement may take.
+    pub timeout: Duration,
+}
+
+impl ClickHouseConfig {
+    /// One server at `url`, database `augur`.
+    pub fn single(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            database: "augur".into(),
+            user: None,
+            password: None,
+            cluster: None,
+            shard_urls: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Profiles in ClickHouse.
+pub struct ClickHouseStore {
+    client: Client,
+    db: String,
+    /// Ids of frames and stacks this process wrote already.
+    known: Mutex<HashSet<u64>>,
+    /// Units of profile types, as stored.
+    units: Mutex<HashMap<String, String>>,
+    /// Last version given to a symbols row: strictly increasing.
+    last_version: AtomicU64,
+}
+
+impl fmt::Debug for ClickHouseStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseStore")
+            .field("url", &self.client.url())
+            .field("database", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `symbols.status` values, as in SQLite.
+mod status {
+    pub(super) const PENDING: u8 = 0;
+    pub(super) const SYMBOLIZED: u8 = 1;
+    pub(super) const FAILED: u8 = 2;
+}
+
+impl ClickHouseStore {
+    /// Connects and creates the database and tables if missing.
+    pub fn open(config: ClickHouseConfig) -> Result<Self, StorageError> {
+        let client = |url: &str| {
+            Client::new(
+                url,
+                config.user.as_deref(),
+                config.password.as_deref(),
+                config.timeout,
+            )
+        };
+        let main = client(&config.url);
+        match &config.cluster {
+            None => schema::create(&main, &config.database, None)?,
+            Some(cluster) => {
+                if config.shard_urls.is_empty() {
+                    return Err(StorageError::ClickHouse {
+                        operation: "create the schema",
+                        message: "a cluster needs the URL of every shard".into(),
+                        transient: false,
+                    });
+                }
+                for url in &config.shard_urls {
+                    schema::create(&client(url), &config.database, Some(cluster))?;
+                }
+            }
+        }
+        Ok(Self {
+            client: main,
+            db: config.database,
+            known: Mutex::new(HashSet::new()),
+            units: Mutex::new(HashMap::new()),
+            last_version: AtomicU64::new(0),
+        })
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.db)
+    }
+
+    /// A version for a symbols row: now in nanoseconds, strictly increasing.
+    fn next_version(&self) -> u64 {
+        let now = now_unix_nanos();
+        let mut last = self.last_version.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_version.compare_exchange(
+                last,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    fn check_unit(&self, profile_type: &ProfileType) -> Result<(), StorageError> {
+        let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = match units.get(&profile_type.name) {
+            Some(unit) => unit.clone(),
+            None => {
+                #[derive(Deserialize)]
+                struct Row {
+                    unit: String,
+                }
+                let rows: Vec<Row> = self.client.select(
+                    "look up a profile type",
+                    &format!(
+                        "SELECT any(unit) AS unit FROM {} WHERE name = {} GROUP BY name",
+                        self.table("profile_types"),
+                        quote(&profile_type.name)
+                    ),
+                )?;
+                let unit = match rows.into_iter().next() {
+                    Some(row) => row.unit,
+                    None => {
+                        self.client.insert(
+                            "insert a profile type",
+                            &self.table("profile_types"),
+                            &[serde_json::json!({
+                                "name": profile_type.name,
+                                "unit": profile_type.unit,
+                            })],
+                        )?;
+                        profile_type.unit.clone()
+                    }
+                };
+                units.insert(profile_type.name.clone(), unit.clone());
+                unit
+            }
+        };
+        if stored != profile_type.unit {
+            return Err(StorageError::UnitConflict {
+                profile_type: profile_type.name.clone(),
+                stored,
+                received: profile_type.unit.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn latest_symbols(&self, frame_ids: &[u64]) -> Result<HashMap<u64, SymbolState>, StorageError> {
+        if frame_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<SymbolState> = self.client.select(
+            "read symbols",
+            &format!(
+                "SELECT frame_id, argMax(functions, version) AS functions,
+                        argMax(files, version) AS files, argMax(lines, version) AS lines
+                 FROM {} WHERE frame_id IN ({}) GROUP BY frame_id",
+                self.table("symbols"),
+                number_list(frame_ids.iter().copied())
+            ),
+        )?;
+        Ok(rows.into_iter().map(|r| (r.frame_id, r)).collect())
+    }
+}
+
+/// The newest symbols row of a frame.
+#[derive(Debug, Deserialize)]
+struct SymbolState {
+    frame_id: u64,
+    functions: Vec<String>,
+    files: Vec<String>,
+    lines: Vec<u32>,
+}
+
+impl SymbolState {
+    fn symbols(&self) -> Vec<Symbol> {
+        self.functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Symbol {
+                function: f.clone(),
+                file: self.files.get(i).filter(|f| !f.is_empty()).cloned(),
+                line: self.lines.get(i).copied().filter(|&l| l > 0),
+            })
+            .collect()
+    }
+}
+
+#[derive(Serialize)]
+struct SymbolRow<'a> {
+    frame_id: u64,
+    version: u64,
+    status: u8,
+    reason: &'a str,
+    functions: Vec<&'a str>,
+    files: Vec<&'a str>,
+    lines: Vec<u32>,
+}
+
+impl<'a> SymbolRow<'a> {
+    fn new(
+        frame_id: u64,
+        version: u64,
+        status: u8,
+        reason: &'a str,
+        symbols: &'a [Symbol],
+    ) -> Self {
+        Self {
+            frame_id,
+            version,
+            status,
+            reason,
+            functions: symbols.iter().map(|s| s.function.as_str()).collect(),
+            files: symbols
+                .iter()
+                .map(|s| s.file.as_deref().unwrap_or(""))
+                .collect(),
+            lines: symbols.iter().map(|s| s.line.unwrap_or(0)).collect(),
+        }
+    }
+}
+
+fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// FNV-1a, 64 bits: stable across builds and machines, unlike std's hasher.
+fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A frame's content address.
+fn frame_id(frame: &RawFrame) -> u64 {
+    let c = FrameColumns::of(frame);
+    let mut h = fnv1a(&[c.kind as u8, 0xfe], FNV_OFFSET);
+    if let Some(id) = c.build_id {
+        h = fnv1a(id.as_bytes(), h);
+    }
+    h = fnv1a(&[0xfe], h);
+    h = fnv1a(&c.file_offset.to_le_bytes(), h);
+    h = fnv1a(c.name.as_bytes(), h);
+    h = fnv1a(&[0xff], h);
+    fnv1a(c.module.as_bytes(), h)
+}
+
+/// A stack's content address, from its leaf-first frame ids.
+fn stack_id(frames: &[u64]) -> u64 {
+    let mut h = fnv1a(&(frames.len() as u64).to_le_bytes(), FNV_OFFSET);
+    for f in frames {
+        h = fnv1a(&f.to_le_bytes(), h);
+    }
+    h
+}
+
+impl Storage for ClickHouseStore {
+    fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
+        validate(batch)?;
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let seen: Vec<Count> = self.client.select(
+            "look up a batch id",
+            &format!(
+                "SELECT count() AS n FROM {} WHERE batch_id = {}",
+                self.table("batches"),
+                quote(&batch.batch_id)
+            ),
+        )?;
+        if seen.first().is_some_and(|c| c.n > 0) {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        for window in &batch.windows {
+            if window.stacks.iter().any(|(_, c)| *c > 0) {
+                self.check_unit(&window.profile_type)?;
+            }
+        }
+
+        let mut frames: Vec<serde_json::Value> = Vec::new();
+        let mut stacks: Vec<serde_json::Value> = Vec::new();
+        let mut samples: Vec<serde_json::Value> = Vec::new();
+        let mut new_ids: Vec<u64> = Vec::new();
+        let mut total = 0u64;
+        {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let mut batch_ids: HashSet<u64> = HashSet::new();
+            for window in &batch.windows {
+                let labels = labels_text(&window.labels);
+                for (stack, count) in &window.stacks {
+                    if *count == 0 {
+                        continue;
+                    }
+                    let ids: Vec<u64> = stack.iter().map(frame_id).collect();
+                    for (frame, &id) in stack.iter().zip(&ids) {
+                        if !known.contains(&id) && batch_ids.insert(id) {
+                            let c = FrameColumns::of(frame);
+                            frames.push(serde_json::json!({
+                                "frame_id": id,
+                                "kind": c.kind,
+                                "build_id": c.build_id.map(BuildId::to_hex).unwrap_or_default(),
+                                "file_offset": c.file_offset as u64,
+                                "name": c.name,
+                                "module": c.module,
+                            }));
+                            new_ids.push(id);
+                        }
+                    }
+                    let sid = stack_id(&ids);
+                    if !known.contains(&sid) && batch_ids.insert(sid) {
+                        stacks.push(serde_json::json!({"stack_id": sid, "frame_ids": ids}));
+                        new_ids.push(sid);
+                    }
+                    samples.push(serde_json::json!({
+                        "service": window.service,
+                        "labels": labels,
+                        "profile_type": window.profile_type.name,
+                        "window_start": window.window_start_unix_nanos,
+                        "stack_id": sid,
+                        "period": window.period,
+                        "batch_id": batch.batch_id,
+                        "count": count,
+                    }));
+                    total = total.saturating_add(*count);
+                }
+            }
+        }
+        let paths: Vec<serde_json::Value> = batch
+            .binaries
+            .iter()
+            .map(|(id, path)| {
+                serde_json::json!({
+                    "build_id": id.to_hex(),
+                    "path": path,
+                    "first_seen": batch.received_unix_nanos,
+                })
+            })
+            .collect();
+        // Frames and stacks before the samples that point at them; the batch
+        // row last, so that it means "all of it is stored".
+        self.client
+            .insert("insert frames", &self.table("frames"), &frames)?;
+        self.client
+            .insert("insert stacks", &self.table("stacks"), &stacks)?;
+        self.client
+            .insert("insert binary paths", &self.table("binary_paths"), &paths)?;
+        self.client
+            .insert("insert samples", &self.table("samples"), &samples)?;
+        self.client.insert(
+            "record the batch",
+            &self.table("batches"),
+            &[serde_json::json!({
+                "batch_id": batch.batch_id,
+                "received": batch.received_unix_nanos,
+            })],
+        )?;
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() + new_ids.len() > MAX_KNOWN_IDS {
+            known.clear();
+        }
+        known.extend(new_ids);
+        Ok(WriteOutcome::Stored { samples: total })
+    }
+
+    fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            service: String,
+            profile_type: String,
+            samples: u64,
+            value: f64,
+            first: i64,
+            last: i64,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "list services",
+            &format!(
+                "SELECT service, profile_type, sum(count) AS samples,
+                        sum(toFloat64(count) * period) AS value,
+                        min(window_start) AS first, max(window_start) AS last
+                 FROM {} FINAL
+                 GROUP BY service, profile_type
+                 ORDER BY service, profile_type",
+                self.table("samples")
+            ),
+        )?;
+        let mut services: Vec<ServiceSummary> = Vec::new();
+        for row in rows {
+            if services.last().is_none_or(|s| s.name != row.service) {
+                services.push(ServiceSummary {
+                    name: row.service.clone(),
+                    total_samples: 0,
+                    profile_types: Vec::new(),
+                    totals: BTreeMap::new(),
+                    first_window_unix_nanos: row.first,
+                    last_window_unix_nanos: row.last,
+                });
+            }
+            let s = services.last_mut().expect("pushed above");
+            if row.profile_type == "cpu" {
+                s.total_samples = row.samples;
+            }
+            s.first_window_unix_nanos = s.first_window_unix_nanos.min(row.first);
+            s.last_window_unix_nanos = s.last_window_unix_nanos.max(row.last);
+            s.totals
+                .insert(row.profile_type.clone(), row.value.max(0.0) as u64);
+            s.profile_types.push(row.profile_type);
+        }
+        Ok(services)
+    }
+
+    fn label_values(&self, service: &str) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
+        let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for labels in self.series_labels(service)? {
+            for (k, v) in labels {
+                values.entry(k).or_default().insert(v);
+            }
+        }
+        Ok(values
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect())
+    }
+
+    fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
+        #[derive(Deserialize)]
+        struct Unit {
+            unit: String,
+        }
+        let unit: Vec<Unit> = self.client.select(
+            "look up a profile type",
+            &format!(
+                "SELECT any(unit) AS unit FROM {} WHERE name = {} GROUP BY name",
+                self.table("profile_types"),
+                quote(&query.profile_type)
+            ),
+        )?;
+        let mut profile = Profile {
+            service: query.service.clone(),
+            profile_type: ProfileType {
+                name: query.profile_type.clone(),
+                unit: unit.into_iter().next().map(|u| u.unit).unwrap_or_default(),
+            },
+            period: 0,
+            start_unix_nanos: query.start_unix_nanos,
+            end_unix_nanos: query.end_unix_nanos,
+            samples: Vec::new(),
+        };
+        let matching: Vec<String> = self
+            .series_labels(&query.service)?
+            .into_iter()
+            .filter(|labels| query.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|labels| quote(&labels_text(&labels)))
+            .collect();
+        if matching.is_empty() {
+            return Ok(profile);
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            stack_id: u64,
+            period: u64,
+            count: u64,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "sum samples",
+            &format!(
+                "SELECT stack_id, period, sum(count) AS count FROM {} FINAL
+                 WHERE service = {} AND profile_type = {}
+                   AND window_start >= {} AND window_start < {}
+                   AND labels IN ({})
+                 GROUP BY stack_id, period",
+                self.table("samples"),
+                quote(&query.service),
+                quote(&query.profile_type),
+                query.start_unix_nanos,
+                query.end_unix_nanos,
+                matching.join(", ")
+            ),
+        )?;
+        if rows.is_empty() {
+            return Ok(profile);
+        }
+        let counts: Vec<StackCount> = rows
+            .iter()
+            .map(|r| StackCount {
+                stack_id: r.stack_id as i64,
+                period: r.period,
+                count: r.count,
+            })
+            .collect();
+        let (period, mut totals) = merge_periods(&counts);
+
+        #[derive(Deserialize)]
+        struct StackRow {
+            stack_id: u64,
+            frame_ids: Vec<u64>,
+        }
+        let stacks: Vec<StackRow> = self.client.select(
+            "read stacks",
+            &format!(
+                "SELECT stack_id, any(frame_ids) AS frame_ids FROM {} WHERE stack_id IN ({}) GROUP BY stack_id",
+                self.table("stacks"),
+                number_list(totals.iter().map(|&(id, _)| id as u64))
+            ),
+        )?;
+        let stacks: HashMap<u64, Vec<u64>> = stacks
+            .into_iter()
+            .map(|s| (s.stack_id, s.frame_ids))
+            .collect();
+        let frame_ids: BTreeSet<u64> = stacks.values().flatten().copied().collect();
+        let mut locations = self.locations(&frame_ids)?;
+        let ids: Vec<u64> = frame_ids.into_iter().collect();
+        for (id, state) in self.latest_symbols(&ids)? {
+            if let Some(location) = locations.get_mut(&id) {
+                location.symbols = state.symbols();
+            }
+        }
+
+        totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        profile.period = period;
+        profile.samples = totals
+            .into_iter()
+            .map(|(stack_id, count)| {
+                let frames =
+                    stacks
+                        .get(&(stack_id as u64))
+                        .ok_or_else(|| StorageError::Corrupt {
+                            what: format!("stack {} has samples but no frames", stack_id as u64),
+                        })?;
+                let locations = frames
+                    .iter()
+                    .map(|id| {
+                        locations
+                            .get(id)
+                            .cloned()
+                            .ok_or_else(|| StorageError::Corrupt {
+                                what: format!("stack {} names missing frame {id}", stack_id as u64),
+                            })
+                    })
+                    .collect::<Result<Vec<Location>, StorageError>>()?;
+                Ok(Sample { locations, count })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(profile)
+    }
+
+    fn pending_frames(
+        &self,
+        retry_failed_after: Duration,
+        limit: usize,
+        shard: Shard,
+    ) -> Result<Vec<PendingFrame>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let due = now_unix_nanos()
+            .saturating_sub(u64::try_from(retry_failed_after.as_nanos()).unwrap_or(u64::MAX));
+        #[derive(Deserialize)]
+        struct Row {
+            frame_id: u64,
+            build_id: String,
+            file_offset: u64,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read pending frames",
+            &format!(
+                "SELECT frame_id, bid AS build_id, off AS file_offset
+                 FROM (SELECT frame_id, any(build_id) AS bid, any(file_offset) AS off
+                       FROM {frames} WHERE kind = 0 AND cityHash64(build_id) % {count} = {index}
+                       GROUP BY frame_id)
+                 ANY LEFT JOIN (SELECT frame_id, argMax(status, version) AS st, max(version) AS ver
+                                FROM {symbols} GROUP BY frame_id)
+                 USING frame_id
+                 WHERE ver = 0 OR st = {pending} OR (st = {failed} AND ver <= {due})
+                 ORDER BY ver, frame_id
+                 LIMIT {limit}",
+                frames = self.table("frames"),
+                symbols = self.table("symbols"),
+                count = shard.count.max(1),
+                index = shard.index,
+                pending = status::PENDING,
+                failed = status::FAILED,
+                limit = limit.min(1 << 30),
+            ),
+        )?;
+        let hexes: BTreeSet<&str> = rows.iter().map(|r| r.build_id.as_str()).collect();
+        let paths = self.paths(hexes)?;
+        rows.iter()
+            .map(|row| {
+                let build_id =
+                    BuildId::parse_hex(&row.build_id).map_err(|e| StorageError::Corrupt {
+                        what: format!("frame {}: {e}", row.frame_id),
+                    })?;
+                Ok(PendingFrame {
+                    frame_id: row.frame_id as i64,
+                    build_id,
+                    file_offset: row.file_offset,
+                    paths: paths.get(&row.build_id).cloned().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
+        let ids: Vec<u64> = results.iter().map(|r| r.frame_id as u64).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        #[derive(Deserialize)]
+        struct Id {
+            frame_id: u64,
+        }
+        let user: HashSet<u64> = self
+            .client
+            .select::<Id>(
+                "check frames",
+                &format!(
+                    "SELECT DISTINCT frame_id FROM {} WHERE kind = 0 AND frame_id IN ({})",
+                    self.table("frames"),
+                    number_list(ids.iter().copied())
+                ),
+            )?
+            .into_iter()
+            .map(|r| r.frame_id)
+            .collect();
+        let current = self.latest_symbols(&ids)?;
+        let kept: HashMap<u64, Vec<Symbol>> = current
+            .iter()
+            .map(|(&id, state)| (id, state.symbols()))
+            .collect();
+        let mut rows = Vec::new();
+        let mut skipped = 0usize;
+        for result in results {
+            let id = result.frame_id as u64;
+            if !user.contains(&id) {
+                skipped += 1;
+                continue;
+            }
+            let version = self.next_version();
+            let known = kept.get(&id).filter(|s| !s.is_empty());
+            rows.push(match (&result.outcome, known) {
+                (Ok(symbols), _) if !symbols.is_empty() => {
+                    SymbolRow::new(id, version, status::SYMBOLIZED, "", symbols)
+                }
+                // A failure never hides names found before.
+                (_, Some(known)) => SymbolRow::new(id, version, status::SYMBOLIZED, "", known),
+                (Ok(_), None) => {
+                    SymbolRow::new(id, version, status::FAILED, "no symbols found", &[])
+                }
+                (Err(reason), None) => SymbolRow::new(id, version, status::FAILED, reason, &[]),
+            });
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "symbols for frames that are not stored user frames"
+            );
+        }
+        self.client
+            .insert("record symbols", &self.table("symbols"), &rows)
+    }
+
+    fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+        #[derive(Deserialize)]
+        struct Id {
+            frame_id: u64,
+        }
+        let ids: Vec<u64> = self
+            .client
+            .select::<Id>(
+                "find a binary's frames",
+                &format!(
+                    "SELECT DISTINCT frame_id FROM {} WHERE kind = 0 AND build_id = {}",
+                    self.table("frames"),
+                    quote(&build_id.to_hex())
+                ),
+            )?
+            .into_iter()
+            .map(|r| r.frame_id)
+            .collect();
+        let current = self.latest_symbols(&ids)?;
+        let kept: HashMap<u64, Vec<Symbol>> = current
+            .iter()
+            .map(|(&id, state)| (id, state.symbols()))
+            .collect();
+        let empty = Vec::new();
+        let rows: Vec<SymbolRow<'_>> = ids
+            .iter()
+            .map(|&id| {
+                let symbols = kept.get(&id).unwrap_or(&empty);
+                SymbolRow::new(id, self.next_version(), status::PENDING, "", symbols)
+            })
+            .collect();
+        self.client
+            .insert("queue a binary's frames", &self.table("symbols"), &rows)?;
+        Ok(ids.len())
+    }
+
+    fn stats(&self) -> Result<StoreStats, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            frames: u64,
+            stacks: u64,
+            sample_rows: u64,
+            batches: u64,
+        }
+        let counts: Vec<Row> = self.client.select(
+            "count rows",
+            &format!(
+                "SELECT (SELECT uniqExact(frame_id) FROM {}) AS frames,
+                        (SELECT uniqExact(stack_id) FROM {}) AS stacks,
+                        (SELECT count() FROM {} FINAL) AS sample_rows,
+                        (SELECT uniqExact(batch_id) FROM {}) AS batches",
+                self.table("frames"),
+                self.table("stacks"),
+                self.table("samples"),
+                self.table("batches"),
+            ),
+        )?;
+        #[derive(Deserialize)]
+        struct Status {
+            st: u8,
+            n: u64,
+        }
+        let statuses: Vec<Status> = self.client.select(
+            "count symbolization states",
+            &format!(
+                "SELECT st, count() AS n FROM
+                   (SELECT frame_id FROM {} WHERE kind = 0 GROUP BY frame_id)
+                 ANY LEFT JOIN (SELECT frame_id, argMax(status, version) AS st FROM {} GROUP BY frame_id)
+                 USING frame_id
+                 GROUP BY st",
+                self.table("frames"),
+                self.table("symbols"),
+            ),
+        )?;
+        let row = counts
+            .into_iter()
+            .next()
+            .ok_or_else(|| StorageError::ClickHouse {
+                operation: "count rows",
+                message: "no answer row".into(),
+                transient: true,
+            })?;
+        let of = |s: u8| {
+            statuses
+                .iter()
+                .filter(|r| r.st == s)
+                .map(|r| r.n)
+                .sum::<u64>()
+        };
+        Ok(StoreStats {
+            frames: row.frames,
+            frames_symbolized: of(status::SYMBOLIZED),
+            frames_failed: of(status::FAILED),
+            frames_pending: of(status::PENDING),
+            stacks: row.stacks,
+            sample_rows: row.sample_rows,
+            batches: row.batches,
+        })
+    }
+}
+
+impl ClickHouseStore {
+    /// The label sets `service` has samples under.
+    fn series_labels(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            labels: String,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "list series",
+            &format!(
+                "SELECT DISTINCT labels FROM {} WHERE service = {}",
+                self.table("samples"),
+                quote(service)
+            ),
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_str(&r.labels).map_err(|e| StorageError::Corrupt {
+                    what: format!("labels {:?}: {e}", r.labels),
+                })
+            })
+            .collect()
+    }
+
+    /// First reported path of each binary (by hex build-id), in report order.
+    fn paths<'a>(
+        &self,
+        hexes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, Vec<String>>, StorageError> {
+        let list: Vec<String> = hexes.into_iter().map(quote).collect();
+        if list.is_empty() {
+            return Ok(HashMap::new());
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            build_id: String,
+            path: String,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read binary paths",
+            &format!(
+                "SELECT build_id, path FROM {} WHERE build_id IN ({})
+                 GROUP BY build_id, path ORDER BY build_id, min(first_seen), path",
+                self.table("binary_paths"),
+                list.join(", ")
+            ),
+        )?;
+        let mut paths: HashMap<String, Vec<String>> = HashMap::new();
+        for row in rows {
+            paths.entry(row.build_id).or_default().push(row.path);
+        }
+        Ok(paths)
+    }
+
+    /// Locations of frames, without symbols.
+    fn locations(&self, ids: &BTreeSet<u64>) -> Result<HashMap<u64, Location>, StorageError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            frame_id: u64,
+            kind: i64,
+            build_id: String,
+            file_offset: u64,
+            name: String,
+            module: String,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read frames",
+            &format!(
+                "SELECT frame_id, any(kind) AS kind, any(build_id) AS build_id,
+                        any(file_offset) AS file_offset, any(name) AS name, any(module) AS module
+                 FROM {} WHERE frame_id IN ({}) GROUP BY frame_id",
+                self.table("frames"),
+                number_list(ids.iter().copied())
+            ),
+        )?;
+        let hexes: BTreeSet<&str> = rows
+            .iter()
+            .filter(|r| !r.build_id.is_empty())
+            .map(|r| r.build_id.as_str())
+            .collect();
+        let paths = self.paths(hexes)?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let build_id = if row.build_id.is_empty() {
+                None
+            } else {
+                Some(
+                    BuildId::parse_hex(&row.build_id)
+                        .map_err(|e| StorageError::Corrupt {
+                            what: format!("frame {}: {e}", row.frame_id),
+                        })?
+                        .as_bytes()
+                        .to_vec(),
+                )
+            };
+            let frame = frame_from_columns(
+                row.frame_id as i64,
+                row.kind,
+                build_id,
+                row.file_offset as i64,
+                row.name.clone(),
+                row.module.clone(),
+            )?;
+            out.insert(
+                row.frame_id,
+                Location {
+                    frame,
+                    path: paths.get(&row.build_id).and_then(|p| p.first().cloned()),
+                    symbols: Vec::new(),
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_addresses_are_stable_and_tell_frames_apart() {
+        let user = |offset| RawFrame::User {
+            build_id: BuildId::parse_hex("abcd").unwrap(),
+            file_offset: offset,
+        };
+        assert_eq!(frame_id(&user(16)), frame_id(&user(16)));
+        assert_ne!(frame_id(&user(16)), frame_id(&user(17)));
+        let kernel = RawFrame::Kernel {
+            function: "ab".into(),
+            module: Some("c".into()),
+        };
+        let other = RawFrame::Kernel {
+            function: "a".into(),
+            module: Some("bc".into()),
+        };
+        assert_ne!(frame_id(&kernel), frame_id(&other));
+        // Ids are shared by every node and stored: the hash must be FNV-1a
+        // exactly (the published test vector), in every build.
+        assert_eq!(fnv1a(b"a", FNV_OFFSET), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(stack_id(&[1, 2]), stack_id(&[2, 1]));
+    }
+}

@@ -1,0 +1,111 @@
+//! Augur's tables in ClickHouse (18.16 and newer: MergeTree family only, no
+//! `LowCardinality`, no TTL), created if missing.
+//!
+//! Every table is a `ReplacingMergeTree`, so writing the same row twice is
+//! harmless: queries either read `FINAL` (samples) or collapse duplicates
+//! themselves (`any`, `argMax`, `DISTINCT`). Samples are partitioned by day,
+//! so retention can drop whole partitions.
+
+use super::client::Client;
+use crate::error::StorageError;
+
+/// `(name, columns and engine, sharding key)`.
+const TABLES: &[(&str, &str, &str)] = &[
+    (
+        "samples",
+        "(service String, labels String, profile_type String, window_start Int64,
+          stack_id UInt64, period UInt64, batch_id String, count UInt64)
+         ENGINE = ReplacingMergeTree()
+         PARTITION BY intDiv(window_start, 86400000000000)
+         ORDER BY (service, profile_type, window_start, labels, stack_id, period, batch_id)",
+        "cityHash64(batch_id)",
+    ),
+    (
+        "stacks",
+        "(stack_id UInt64, frame_ids Array(UInt64))
+         ENGINE = ReplacingMergeTree() ORDER BY stack_id",
+        "stack_id",
+    ),
+    (
+        "frames",
+        "(frame_id UInt64, kind UInt8, build_id String, file_offset UInt64,
+          name String, module String)
+         ENGINE = ReplacingMergeTree() ORDER BY frame_id",
+        "frame_id",
+    ),
+    (
+        "symbols",
+        "(frame_id UInt64, version UInt64, status UInt8, reason String,
+          functions Array(String), files Array(String), lines Array(UInt32))
+         ENGINE = ReplacingMergeTree(version) ORDER BY frame_id",
+        "frame_id",
+    ),
+    (
+        "binary_paths",
+        "(build_id String, path String, first_seen Int64)
+         ENGINE = ReplacingMergeTree() ORDER BY (build_id, path)",
+        "cityHash64(build_id)",
+    ),
+    (
+        "batches",
+        "(batch_id String, received Int64)
+         ENGINE = ReplacingMergeTree() ORDER BY batch_id",
+        "cityHash64(batch_id)",
+    ),
+    (
+        "profile_types",
+        "(name String, unit String)
+         ENGINE = ReplacingMergeTree() ORDER BY name",
+        "cityHash64(name)",
+    ),
+];
+
+/// Creates the database and tables on the server behind `client`: plain
+/// tables, or with `cluster`, `*_local` tables plus `Distributed` ones.
+pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result<(), StorageError> {
+    check_name(db)?;
+    client.execute(
+        "create the database",
+        &format!("CREATE DATABASE IF NOT EXISTS {db}"),
+    )?;
+    for (name, body, sharding) in TABLES {
+        match cluster {
+            None => client.execute(
+                "create a table",
+                &format!("CREATE TABLE IF NOT EXISTS {db}.{name} {body}"),
+            )?,
+            Some(cluster) => {
+                check_name(cluster)?;
+                client.execute(
+                    "create a local table",
+                    &format!("CREATE TABLE IF NOT EXISTS {db}.{name}_local {body}"),
+                )?;
+                client.execute(
+                    "create a distributed table",
+                    &format!(
+                        "CREATE TABLE IF NOT EXISTS {db}.{name} AS {db}.{name}_local
+                         ENGINE = Distributed({cluster}, {db}, {name}_local, {sharding})"
+                    ),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Database and cluster names go into statements unquoted: keep them plain.
+fn check_name(name: &str) -> Result<(), StorageError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::ClickHouse {
+            operation: "create the schema",
+            message: format!("{name:?} is not a plain identifier (letters, digits, _)"),
+            transient: false,
+        })
+    }
+}

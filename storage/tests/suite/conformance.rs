@@ -1,0 +1,321 @@
+//! The storage conformance suite: the same cases, unchanged, against every
+//! backend behind [`Store`]: SQLite, one ClickHouse server, and ClickHouse
+//! sharded over two servers (the harness starts real `clickhouse-server`
+//! processes; see `clickhouse_server.rs`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use augur_profile::{ProfileType, RawFrame, Symbol};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use augur_storage::{ClickHouseConfig, FrameSymbols, Shard, StorageError, Store, WriteOutcome};
+
+use super::clickhouse_server;
+use super::fixtures::*;
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh database on one ClickHouse server.
+fn clickhouse_single() -> Option<Store> {
+    let urls = clickhouse_server::urls()?;
+    let mut config = ClickHouseConfig::single(&urls[0]);
+    config.database = format!("augur_t{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    Some(Store::clickhouse(config).expect("open the ClickHouse store"))
+}
+
+/// A fresh database sharded over both servers, entered through the second.
+fn clickhouse_cluster() -> Option<Store> {
+    let urls = clickhouse_server::urls()?;
+    let mut config = ClickHouseConfig::single(&urls[1]);
+    config.database = format!("augur_c{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    config.cluster = Some(clickhouse_server::CLUSTER.into());
+    config.shard_urls = urls.to_vec();
+    Some(Store::clickhouse(config).expect("open the sharded ClickHouse store"))
+}
+
+/// Runs `case` on every backend that can run here.
+fn on_every_backend(case: impl Fn(&str, &Store)) {
+    let (_dir, _path, sqlite) = temp_store();
+    case("sqlite", &sqlite);
+    if let Some(store) = clickhouse_single() {
+        case("clickhouse", &store);
+    }
+    if let Some(store) = clickhouse_cluster() {
+        case("clickhouse-2-shards", &store);
+    }
+}
+
+fn stacks() -> Vec<(Vec<RawFrame>, u64)> {
+    vec![
+        (
+            vec![
+                user("aa01", 0x1010),
+                user("bb02", 0x2f00),
+                user("aa01", 0x1000),
+            ],
+            7,
+        ),
+        (
+            vec![
+                kernel("nvme_irq", Some("nvme")),
+                kernel("do_syscall_64", None),
+                user("bb02", 0x2f00),
+                user("aa01", 0x1000),
+            ],
+            3,
+        ),
+        (vec![unknown("anonymous memory"), user("aa01", 0x1000)], 1),
+        (
+            vec![
+                RawFrame::Named {
+                    function: "LazyCompile:*fib app.js:3".into(),
+                    origin: "jit".into(),
+                },
+                user("cc03", u64::MAX),
+            ],
+            2,
+        ),
+    ]
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_batch_round_trips_with_every_frame_kind_and_its_paths() {
+    on_every_backend(|backend, store| {
+        let outcome = store
+            .write_batch(&batch("b1", vec![window("api", 10 * SEC, stacks())]))
+            .unwrap();
+        assert_eq!(outcome, WriteOutcome::Stored { samples: 13 }, "{backend}");
+        let profile = store.query_profile(&cpu("api", 0, 60 * SEC)).unwrap();
+        assert_eq!(profile.profile_type, ProfileType::cpu(), "{backend}");
+        assert_eq!(profile.period, PERIOD, "{backend}");
+        assert_eq!(profile.samples, expected(&stacks()), "{backend}");
+        // Outside the range: nothing; unknown service: empty, not an error.
+        assert!(
+            store
+                .query_profile(&cpu("api", 60 * SEC, 120 * SEC))
+                .unwrap()
+                .samples
+                .is_empty()
+        );
+        assert!(
+            store
+                .query_profile(&cpu_all("nope"))
+                .unwrap()
+                .samples
+                .is_empty()
+        );
+    });
+}
+
+#[test]
+fn a_batch_id_counts_once_and_windows_add_up() {
+    on_every_backend(|backend, store| {
+        let stack = vec![user("aa01", 0x10), user("aa01", 0x20)];
+        let first = batch("b1", vec![window("api", 0, vec![(stack.clone(), 4)])]);
+        assert_eq!(
+            store.write_batch(&first).unwrap(),
+            WriteOutcome::Stored { samples: 4 }
+        );
+        assert_eq!(
+            store.write_batch(&first).unwrap(),
+            WriteOutcome::Duplicate,
+            "{backend}"
+        );
+        let second = batch("b2", vec![window("api", 0, vec![(stack.clone(), 6)])]);
+        store.write_batch(&second).unwrap();
+        let profile = store.query_profile(&cpu_all("api")).unwrap();
+        assert_eq!(by_frames(profile.samples), vec![(stack, 10)], "{backend}");
+        let stats = store.stats().unwrap();
+        assert_eq!(stats.batches, 2, "{backend}");
+    });
+}
+
+#[test]
+fn services_labels_and_matchers_agree() {
+    on_every_backend(|backend, store| {
+        let hot = vec![kernel("hot", None)];
+        let mut a = window("api", 0, vec![(hot.clone(), 30)]);
+        a.labels = labels(&[("host", "web-1"), ("version", "1.0")]);
+        let mut b = window("api", 60 * SEC, vec![(hot.clone(), 12)]);
+        b.labels = labels(&[("host", "web-2"), ("version", "1.1")]);
+        let web = window("web", 0, vec![(hot.clone(), 5)]);
+        store.write_batch(&batch("b1", vec![a, b, web])).unwrap();
+
+        let services = store.services().unwrap();
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["api", "web"], "{backend}");
+        assert_eq!(services[0].total_samples, 42, "{backend}");
+        assert_eq!(services[0].totals["cpu"], 42 * PERIOD, "{backend}");
+        assert_eq!(services[0].profile_types, ["cpu"], "{backend}");
+        assert_eq!(
+            (
+                services[0].first_window_unix_nanos,
+                services[0].last_window_unix_nanos
+            ),
+            (0, 60 * SEC),
+            "{backend}"
+        );
+        let values = store.label_values("api").unwrap();
+        assert_eq!(values["host"], ["web-1", "web-2"], "{backend}");
+        let mut query = cpu_all("api");
+        query.labels = labels(&[("version", "1.1")]);
+        assert_eq!(
+            store.query_profile(&query).unwrap().total(),
+            12,
+            "{backend}"
+        );
+        query.labels = labels(&[("version", "9")]);
+        assert_eq!(store.query_profile(&query).unwrap().total(), 0, "{backend}");
+    });
+}
+
+#[test]
+fn a_unit_conflict_is_refused_and_stores_nothing() {
+    on_every_backend(|backend, store| {
+        store
+            .write_batch(&batch(
+                "b1",
+                vec![window("api", 0, vec![(vec![kernel("f", None)], 1)])],
+            ))
+            .unwrap();
+        let mut w = window("api", 0, vec![(vec![kernel("g", None)], 1)]);
+        w.profile_type = ProfileType {
+            name: "cpu".into(),
+            unit: "samples".into(),
+        };
+        let err = store.write_batch(&batch("b2", vec![w])).unwrap_err();
+        assert!(
+            matches!(err, StorageError::UnitConflict { .. }),
+            "{backend}: {err}"
+        );
+        assert_eq!(
+            store.query_profile(&cpu_all("api")).unwrap().total(),
+            1,
+            "{backend}"
+        );
+    });
+}
+
+#[test]
+fn symbols_arrive_late_failures_keep_names_and_requeue_brings_frames_back() {
+    on_every_backend(|backend, store| {
+        let hot = user("aa01", 0x1010);
+        let main = user("aa01", 0x1000);
+        let other = user("bb02", 0x2000);
+        let stack = vec![
+            hot.clone(),
+            kernel("irq", None),
+            main.clone(),
+            other.clone(),
+        ];
+        store
+            .write_batch(&batch("b1", vec![window("api", 0, vec![(stack, 5)])]))
+            .unwrap();
+        let hour = Duration::from_secs(3600);
+        let pending = store.pending_frames(hour, 100, Shard::ALL).unwrap();
+        assert_eq!(pending.len(), 3, "{backend}: only user frames are pending");
+        let id_of = |offset: u64| {
+            pending
+                .iter()
+                .find(|p| p.file_offset == offset)
+                .map(|p| p.frame_id)
+                .unwrap()
+        };
+        let app = pending.iter().find(|p| p.file_offset == 0x1010).unwrap();
+        assert_eq!(app.build_id, build_id("aa01"), "{backend}");
+        assert_eq!(app.paths, ["/usr/bin/app"], "{backend}");
+        // Two shards split the frames by binary, and together have them all.
+        let halves: Vec<usize> = (0..2)
+            .map(|index| {
+                store
+                    .pending_frames(hour, 100, Shard { index, count: 2 })
+                    .unwrap()
+                    .len()
+            })
+            .collect();
+        assert_eq!(halves.iter().sum::<usize>(), 3, "{backend}: {halves:?}");
+
+        let name = |f: &str| Symbol {
+            function: f.into(),
+            file: Some("src/app.c".into()),
+            line: Some(12),
+        };
+        store
+            .record_symbols(&[
+                FrameSymbols {
+                    frame_id: id_of(0x1010),
+                    outcome: Ok(vec![name("inlined"), name("hot")]),
+                },
+                FrameSymbols {
+                    frame_id: id_of(0x1000),
+                    outcome: Err("no debug info".into()),
+                },
+                FrameSymbols {
+                    frame_id: id_of(0x2000),
+                    outcome: Err("no debug info".into()),
+                },
+            ])
+            .unwrap();
+        assert!(
+            store
+                .pending_frames(hour, 100, Shard::ALL)
+                .unwrap()
+                .is_empty(),
+            "{backend}"
+        );
+        let stats = store.stats().unwrap();
+        assert_eq!(
+            (stats.frames_symbolized, stats.frames_failed),
+            (1, 2),
+            "{backend}"
+        );
+        // Failures come back after the retry interval (zero: at once).
+        assert_eq!(
+            store
+                .pending_frames(Duration::ZERO, 100, Shard::ALL)
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let profile = store.query_profile(&cpu_all("api")).unwrap();
+        let leaf = &profile.samples[0].locations[0];
+        assert_eq!(
+            leaf.symbols,
+            vec![name("inlined"), name("hot")],
+            "{backend}"
+        );
+
+        // New debug info for aa01: its frames are queued again, the named
+        // one keeps its name through a failed retry.
+        assert_eq!(
+            store.requeue_binary(&build_id("aa01")).unwrap(),
+            2,
+            "{backend}"
+        );
+        let again = store.pending_frames(hour, 100, Shard::ALL).unwrap();
+        let mut offsets: Vec<u64> = again.iter().map(|p| p.file_offset).collect();
+        offsets.sort();
+        assert_eq!(offsets, [0x1000, 0x1010], "{backend}");
+        store
+            .record_symbols(&[FrameSymbols {
+                frame_id: id_of(0x1010),
+                outcome: Err("read error".into()),
+            }])
+            .unwrap();
+        let profile = store.query_profile(&cpu_all("api")).unwrap();
+        assert_eq!(
+            profile.samples[0].locations[0].symbols,
+            vec![name("inlined"), name("hot")],
+            "{backend}"
+        );
+    });
+}

@@ -1,0 +1,149 @@
+//! A fleet deployment on one machine: two `augur server --role ingest`
+//! nodes write into ClickHouse sharded over two real `clickhouse-server`
+//! processes, a `--role query` node reads it, and the profiles it serves
+//! equal those of one SQLite node that received the same batches.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use augur_tests::*;
+
+#[path = "../../../storage/tests/suite/clickhouse_server.rs"]
+mod clickhouse_server;
+
+/// `augur server` on ClickHouse with the two-shard cluster.
+fn clickhouse_node(
+    role: &str,
+    entry: &str,
+    urls: &[String; 2],
+    data: &std::path::Path,
+) -> AugurProcess {
+    AugurProcess::start(&[
+        "server",
+        "--role",
+        role,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        "127.0.0.1:0",
+        "--clickhouse",
+        entry,
+        "--clickhouse-database",
+        "fleet",
+        "--clickhouse-cluster",
+        clickhouse_server::CLUSTER,
+        "--clickhouse-shard",
+        &urls[0],
+        "--clickhouse-shard",
+        &urls[1],
+    ])
+    .unwrap()
+}
+
+/// Exactly one batch per simulated host, the same ones on every run: each
+/// host starts within the first interval and the run ends before any host's
+/// second batch. Hosts alternate between the given servers.
+fn push_fleet(servers: &[&str]) -> serde_json::Value {
+    let mut command = Command::new(augur_bin());
+    command.args(["loadgen", "--report", "json"]);
+    for server in servers {
+        command.args(["--server", server]);
+    }
+    let output = command
+        .args([
+            "--hosts",
+            "20",
+            "--services",
+            "3",
+            "--stacks",
+            "50",
+            "--interval",
+            "4s",
+            "--duration",
+            "3900ms",
+            "--seed",
+            "21",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["acknowledged"], 20, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    report
+}
+
+/// Root-first stacks with their counts, sorted.
+type Stacks = Vec<(Vec<String>, u64)>;
+
+/// `(service, its stacks)` from a node's API, for every service.
+fn profiles(base: &str) -> Vec<(String, Stacks)> {
+    let services = http_json(&format!("{base}api/v1/services")).unwrap();
+    let mut out = Vec::new();
+    for service in services["services"].as_array().unwrap() {
+        let name = service["name"].as_str().unwrap().to_owned();
+        let profile = http_json(&format!(
+            "{base}api/v1/profile?service={name}&from=-10m&to=now"
+        ))
+        .unwrap();
+        let mut stacks = json_stacks(&profile);
+        stacks.sort();
+        out.push((name, stacks));
+    }
+    out
+}
+
+#[test]
+fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
+    let Some(urls) = clickhouse_server::urls() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ingest_a = clickhouse_node("ingest", &urls[0], &urls, &dir.path().join("a"));
+    let ingest_b = clickhouse_node("ingest", &urls[1], &urls, &dir.path().join("b"));
+    let query = clickhouse_node("query", &urls[0], &urls, &dir.path().join("q"));
+    let single = start_server(&dir.path().join("single"), "127.0.0.1:0").unwrap();
+
+    let (a, b) = (
+        ingest_a.ingest.clone().unwrap(),
+        ingest_b.ingest.clone().unwrap(),
+    );
+    let report = push_fleet(&[&a, &b]);
+    let same = push_fleet(&[single.ingest.as_deref().unwrap()]);
+    assert_eq!(report["samples_acknowledged"], same["samples_acknowledged"]);
+
+    let fleet_base = query.http.clone().unwrap();
+    let single_base = single.http.clone().unwrap();
+    let expected = profiles(&single_base);
+    assert_eq!(expected.len(), 3, "three services");
+    assert!(expected.iter().all(|(_, stacks)| stacks.len() > 10));
+    // Distributed inserts are synchronous; allow a moment for the query
+    // node's first connection all the same.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = profiles(&fleet_base);
+    while got != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        got = profiles(&fleet_base);
+    }
+    assert_eq!(got, expected, "the sharded fleet differs from one node");
+
+    // Both shards hold part of the samples: the data really is spread.
+    for url in &urls {
+        let (status, body) = http_get(&format!(
+            "{url}/?query=SELECT%20count()%20FROM%20fleet.samples_local"
+        ))
+        .unwrap();
+        assert_eq!(status, 200);
+        let rows: u64 = String::from_utf8_lossy(&body).trim().parse().unwrap();
+        assert!(rows > 0, "shard {url} holds no samples");
+    }
+    for node in [ingest_a, ingest_b, query, single] {
+        assert!(node.terminate().unwrap().success());
+    }
+}
