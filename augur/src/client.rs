@@ -1,4 +1,5 @@
-//! `augur services` and `augur export`: thin clients of the web API.
+//! `augur services`, `augur export` and `augur sql`: thin clients of the
+//! web API.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,34 @@ pub struct ExportArgs {
     /// Output file.
     #[arg(short, long)]
     output: PathBuf,
+}
+
+/// Arguments of `augur sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query: one SELECT over the views in docs/sql.md, in the server's
+    /// SQL dialect (SQLite or ClickHouse).
+    query: String,
+    /// Server base URL, e.g. http://127.0.0.1:7080.
+    #[arg(long, default_value = "http://127.0.0.1:7080")]
+    server: String,
+    /// Most rows to return.
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    /// Output: aligned columns, tab-separated values, or the API's JSON.
+    #[arg(long, value_enum, default_value = "table")]
+    format: SqlFormat,
+}
+
+/// How `augur sql` prints rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlFormat {
+    /// Aligned columns with a header.
+    Table,
+    /// Tab-separated, header first.
+    Tsv,
+    /// The API's JSON answer.
+    Json,
 }
 
 fn get(url: &str) -> anyhow::Result<Vec<u8>> {
@@ -104,5 +133,85 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&args.output, &body)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("wrote {} bytes to {}", body.len(), args.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a SQL query on a server and prints the answer.
+pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let url = format!(
+        "{}/api/v1/sql?q={}&limit={}",
+        args.server.trim_end_matches('/'),
+        encode(&args.query),
+        args.limit
+    );
+    let body = get(&url)?;
+    if args.format == SqlFormat::Json {
+        println!("{}", String::from_utf8_lossy(&body));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&body).context("parsing the answer")?;
+    let columns: Vec<String> = answer["columns"]
+        .as_array()
+        .context("answer has no columns")?
+        .iter()
+        .map(|c| c.as_str().unwrap_or("?").to_owned())
+        .collect();
+    let rows: Vec<Vec<String>> = answer["rows"]
+        .as_array()
+        .context("answer has no rows")?
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "NULL".into(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    match args.format {
+        SqlFormat::Tsv => {
+            println!("{}", columns.join("\t"));
+            for row in &rows {
+                println!("{}", row.join("\t"));
+            }
+        }
+        _ => {
+            let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_owned()
+            };
+            println!("{}", line(&columns));
+            println!(
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
+            for row in &rows {
+                println!("{}", line(row));
+            }
+        }
+    }
+    if answer["truncated"].as_bool() == Some(true) {
+        eprintln!("augur: more rows than --limit {}; answer cut", args.limit);
+    }
     Ok(ExitCode::SUCCESS)
 }

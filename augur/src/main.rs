@@ -35,6 +35,8 @@ enum Command {
     Services(client::ServicesArgs),
     /// Download a service's merged profile from a server.
     Export(client::ExportArgs),
+    /// Run a read-only SQL query over a server's profiles (docs/sql.md).
+    Sql(client::SqlArgs),
     /// Simulate many agents pushing batches to aggregators; report throughput
     /// and latency.
     Loadgen(loadgen::LoadgenArgs),
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Services(args) => client::services(args),
         Command::Export(args) => client::export(args),
+        Command::Sql(args) => client::sql(args),
         Command::Loadgen(args) => loadgen::run(args),
     };
     match result {

@@ -60,6 +60,25 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Row counts, for metrics and tests.
     fn stats(&self) -> Result<StoreStats, StorageError>;
+
+    /// Runs a read-only SQL query over the documented views (`docs/sql.md`)
+    /// in the backend's dialect; at most `max_rows` rows come back and a
+    /// query running longer than [`SQL_TIMEOUT`] is stopped.
+    fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError>;
+}
+
+/// Longest a user's SQL query may run.
+pub const SQL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The answer to a SQL query.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SqlAnswer {
+    /// Column names, in order.
+    pub columns: Vec<String>,
+    /// Rows of values (numbers, strings or null).
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// True when more rows existed than were returned.
+    pub truncated: bool,
 }
 
 /// A shared handle on a storage backend. Cheap to clone.
@@ -156,6 +175,11 @@ impl Store {
     pub fn stats(&self) -> Result<StoreStats, StorageError> {
         self.backend.stats()
     }
+
+    /// See [`Storage::sql`].
+    pub fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
+        self.backend.sql(query, max_rows)
+    }
 }
 
 impl Storage for SqliteStore {
@@ -187,5 +211,8 @@ impl Storage for SqliteStore {
     }
     fn stats(&self) -> Result<StoreStats, StorageError> {
         SqliteStore::stats(self)
+    }
+    fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
+        SqliteStore::sql(self, query, max_rows)
     }
 }

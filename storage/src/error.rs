@@ -61,6 +61,13 @@ pub enum StorageError {
     /// Stored rows contradict each other (a stack node whose parent is
     /// missing, an unknown frame kind...). The file was damaged or written by
     /// something else.
+    /// A user's SQL query (`augur sql`) was refused: it does not parse, is
+    /// not read-only, or ran too long.
+    #[error("query refused: {message}")]
+    Query {
+        /// Why, in the backend's words.
+        message: String,
+    },
     /// ClickHouse refused a statement or could not be reached.
     #[error("ClickHouse error while trying to {operation}: {message}")]
     ClickHouse {
@@ -90,6 +97,7 @@ impl StorageError {
             StorageError::Sqlite { .. } => "sqlite",
             StorageError::Corrupt { .. } => "corrupt",
             StorageError::ClickHouse { .. } => "clickhouse",
+            StorageError::Query { .. } => "query",
         }
     }
 

@@ -25,7 +25,7 @@ mod schema;
 mod store;
 mod symbolization;
 
-pub use backend::{Storage, Store};
+pub use backend::{SQL_TIMEOUT, SqlAnswer, Storage, Store};
 pub use clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use error::StorageError;
 pub use ingest::{BatchWrite, WindowWrite, WriteOutcome};

@@ -472,6 +472,65 @@ pub(crate) fn stats(conn: &mut Connection) -> Result<StoreStats, StorageError> {
     .context("count rows")
 }
 
+/// Runs a user's read-only query (`augur sql`) on a reader connection: one
+/// statement, refused unless SQLite says it only reads, stopped after
+/// [`crate::backend::SQL_TIMEOUT`].
+pub(crate) fn user_sql(
+    conn: &mut Connection,
+    sql: &str,
+    max_rows: usize,
+) -> Result<crate::SqlAnswer, StorageError> {
+    use rusqlite::types::ValueRef;
+
+    let refused = |message: String| StorageError::Query { message };
+    let deadline = std::time::Instant::now() + crate::backend::SQL_TIMEOUT;
+    conn.progress_handler(10_000, Some(move || std::time::Instant::now() > deadline))
+        .context("install the query time limit")?;
+    let result = (|| {
+        let mut stmt = conn
+            .prepare(sql.trim().trim_end_matches(';'))
+            .map_err(|e| refused(e.to_string()))?;
+        if !stmt.readonly() {
+            return Err(refused(
+                "only read-only queries (SELECT, WITH) are allowed".into(),
+            ));
+        }
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let mut rows = stmt.query([]).map_err(|e| refused(e.to_string()))?;
+        let mut out = Vec::new();
+        let mut truncated = false;
+        while let Some(row) = rows.next().map_err(|e| refused(e.to_string()))? {
+            if out.len() == max_rows {
+                truncated = true;
+                break;
+            }
+            let values = (0..columns.len())
+                .map(|i| match row.get_ref(i) {
+                    Ok(ValueRef::Null) | Err(_) => serde_json::Value::Null,
+                    Ok(ValueRef::Integer(n)) => n.into(),
+                    Ok(ValueRef::Real(x)) => x.into(),
+                    Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned().into(),
+                    Ok(ValueRef::Blob(b)) => b
+                        .iter()
+                        .map(|x| format!("{x:02x}"))
+                        .collect::<String>()
+                        .into(),
+                })
+                .collect();
+            out.push(values);
+        }
+        Ok(crate::SqlAnswer {
+            columns,
+            rows: out,
+            truncated,
+        })
+    })();
+    // The connection goes back to the pool: drop the time limit.
+    conn.progress_handler(0, None::<fn() -> bool>)
+        .context("remove the query time limit")?;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

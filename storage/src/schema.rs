@@ -136,8 +136,46 @@ DROP TABLE samples;
 ALTER TABLE samples_v2 RENAME TO samples;
 ";
 
+/// Schema version 3: the documented SQL views (`docs/sql.md`), the same
+/// names and columns as on ClickHouse, for `augur sql`.
+const V3: &str = "
+CREATE VIEW sql_samples AS
+SELECT sv.name AS service, se.labels AS labels, sa.profile_type AS profile_type,
+       sa.window_start AS window_start, sa.stack_id AS stack_id,
+       COALESCE(st.frame_id, 0) AS leaf_frame_id, sa.period AS period,
+       sa.count AS count, sa.count * sa.period AS value
+FROM samples sa
+JOIN series se ON se.id = sa.series_id
+JOIN services sv ON sv.id = se.service_id
+LEFT JOIN stacks st ON st.id = sa.stack_id;
+
+CREATE VIEW sql_frames AS
+SELECT f.id AS frame_id,
+       CASE f.kind WHEN 0 THEN 'user' WHEN 1 THEN 'kernel' WHEN 2 THEN 'unknown' ELSE 'named' END AS kind,
+       COALESCE(lower(hex(b.build_id)), '') AS build_id,
+       f.file_offset AS file_offset,
+       COALESCE(s.function, CASE f.kind WHEN 0 THEN '' ELSE f.name END) AS function,
+       COALESCE(s.file, '') AS file,
+       COALESCE(s.line, 0) AS line,
+       f.module AS module
+FROM frames f
+LEFT JOIN binaries b ON b.id = f.binary_id
+LEFT JOIN symbols s ON s.frame_id = f.id AND s.depth = 0;
+
+CREATE VIEW sql_stack_frames AS
+WITH RECURSIVE walk(stack_id, node, depth) AS (
+    SELECT id, id, 0 FROM stacks
+    UNION ALL
+    SELECT w.stack_id, s.parent_id, w.depth + 1
+    FROM walk w JOIN stacks s ON s.id = w.node
+    WHERE s.parent_id != 0
+)
+SELECT w.stack_id AS stack_id, w.depth AS depth, s.frame_id AS frame_id
+FROM walk w JOIN stacks s ON s.id = w.node;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

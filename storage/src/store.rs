@@ -124,6 +124,11 @@ impl SqliteStore {
         self.with_reader(query::stats)
     }
 
+    /// A read-only query over the SQL views; see [`crate::Storage::sql`].
+    pub fn sql(&self, sql: &str, max_rows: usize) -> Result<crate::SqlAnswer, StorageError> {
+        self.with_reader(|conn| query::user_sql(conn, sql, max_rows))
+    }
+
     fn writer(&self) -> MutexGuard<'_, Writer> {
         self.inner.writer.lock().unwrap_or_else(|poisoned| {
             // A panic mid-write rolled its transaction back when it unwound,

@@ -46,6 +46,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            // A user's SQL that does not parse or is not read-only.
+            Self::Storage(augur_storage::StorageError::Query { .. }) => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Storage(_) | Self::Render { .. } | Self::Worker(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -57,7 +59,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut message = self.to_string();
+        let mut message = match &self {
+            Self::Storage(query @ augur_storage::StorageError::Query { .. }) => query.to_string(),
+            other => other.to_string(),
+        };
         if status.is_server_error() {
             let mut cause = self.source();
             while let Some(error) = cause {

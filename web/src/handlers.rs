@@ -143,6 +143,40 @@ pub(crate) async fn labels(
     Ok(Json(LabelsJson { service, labels }))
 }
 
+/// Parameters of the SQL endpoint.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct SqlParams {
+    q: Option<String>,
+    limit: Option<String>,
+}
+
+/// Rows a SQL answer holds at most.
+const MAX_SQL_ROWS: usize = 100_000;
+
+/// `GET /api/v1/sql?q=SELECT...`: a read-only query over the documented
+/// views, answered as columns and rows.
+pub(crate) async fn sql(
+    State(state): State<AppState>,
+    params: Result<Query<SqlParams>, QueryRejection>,
+) -> Result<Json<augur_storage::SqlAnswer>, ApiError> {
+    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
+    let query = params
+        .q
+        .filter(|q| !q.trim().is_empty())
+        .ok_or(ParamError::MissingQuery)?;
+    let limit = match params.limit {
+        None => 1000,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_SQL_ROWS).contains(n))
+            .ok_or(ParamError::BadLimit { max: MAX_SQL_ROWS })?,
+    };
+    let store = state.store.clone();
+    let answer = tokio::task::spawn_blocking(move || store.sql(&query, limit)).await??;
+    Ok(Json(answer))
+}
+
 /// `GET /api/v1/profile`: one service's merged profile over a time range,
 /// as JSON, pprof, folded stacks or SVG.
 pub(crate) async fn profile(

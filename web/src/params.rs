@@ -48,7 +48,9 @@ pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, Param
             matcher: quote(part),
             why,
         };
-        let (name, value) = part.split_once('=').ok_or_else(|| bad("expected NAME=VALUE"))?;
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=VALUE"))?;
         let (name, value) = (name.trim(), value.trim());
         let mut chars = name.chars();
         let valid_name = chars
@@ -56,7 +58,9 @@ pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, Param
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
-            return Err(bad("label names are letters, digits and _, not starting with a digit"));
+            return Err(bad(
+                "label names are letters, digits and _, not starting with a digit",
+            ));
         }
         if name == "service" {
             return Err(bad("the service is its own parameter, `service=`"));
@@ -210,6 +214,15 @@ pub enum ParamError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// `q=` is missing or empty on the SQL endpoint.
+    #[error("missing required parameter `q` (a SELECT over the views in docs/sql.md)")]
+    MissingQuery,
+    /// `limit=` is not a number in range.
+    #[error("`limit` must be a whole number from 1 to {max}")]
+    BadLimit {
+        /// Largest accepted.
+        max: usize,
+    },
     /// `type=` names no known profile type.
     #[error("unknown profile type {0:?}; known types: {known}", known = KnownTypes)]
     UnknownType(String),
@@ -307,7 +320,10 @@ mod tests {
             ("host=a,host=b", "twice"),
         ] {
             let m = message(&[("service", "a"), ("labels", labels)]);
-            assert!(m.contains(expected) && m.contains("`labels`"), "{labels}: {m}");
+            assert!(
+                m.contains(expected) && m.contains("`labels`"),
+                "{labels}: {m}"
+            );
         }
         let unknown_type = message(&[("service", "a"), ("type", "heap")]);
         assert!(unknown_type.contains("\"heap\"") && unknown_type.contains("cpu"));

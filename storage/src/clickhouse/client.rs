@@ -109,11 +109,13 @@ impl Client {
             .map_err(|e| err(format!("reading the answer: {e}"), true))?;
         if status != 200 {
             let message: String = text.trim().chars().take(2000).collect();
-            // 5xx from a busy or restarting server is worth a retry; a
-            // refused statement is not.
+            // A busy or restarting server is worth a retry; a refused
+            // statement (ClickHouse answers those with its own `Code: N`)
+            // is not, except code 210, a network error between shards.
+            let refused = message.starts_with("Code: ") && !message.starts_with("Code: 210,");
             return Err(err(
                 format!("HTTP {status}: {message}"),
-                status >= 500 && !message.contains("Syntax error"),
+                status >= 500 && !refused,
             ));
         }
         Ok(text)
@@ -147,6 +149,53 @@ impl Client {
                 })
             })
             .collect()
+    }
+
+    /// Runs a user's query read-only (the server refuses any write) in
+    /// database `db`, bounded in rows and time; answers columns and rows.
+    pub(crate) fn user_query(
+        &self,
+        db: &str,
+        sql: &str,
+        max_rows: usize,
+        timeout: Duration,
+    ) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), StorageError> {
+        let mut url = self.url_with(None);
+        url.push_str(&format!(
+            "&readonly=1&database={}&max_result_rows={}&result_overflow_mode=break&max_execution_time={}",
+            percent_encode(db),
+            max_rows.saturating_add(1),
+            timeout.as_secs().max(1)
+        ));
+        let body = format!("{} FORMAT JSONCompact", sql.trim().trim_end_matches(';'));
+        let text = self
+            .send("run a query", url, body.as_bytes())
+            .map_err(|e| match e {
+                StorageError::ClickHouse {
+                    message,
+                    transient: false,
+                    ..
+                } => StorageError::Query { message },
+                other => other,
+            })?;
+        #[derive(serde::Deserialize)]
+        struct Column {
+            name: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            meta: Vec<Column>,
+            data: Vec<Vec<serde_json::Value>>,
+        }
+        let answer: Answer = serde_json::from_str(&text).map_err(|e| StorageError::ClickHouse {
+            operation: "run a query",
+            message: format!("unexpected answer: {e}"),
+            transient: false,
+        })?;
+        Ok((
+            answer.meta.into_iter().map(|c| c.name).collect(),
+            answer.data,
+        ))
     }
 
     /// Inserts `rows` into `table`; nothing is sent for no rows.

@@ -769,6 +769,10 @@ impl Storage for ClickHouseStore {
         Ok(ids.len())
     }
 
+    fn sql(&self, query: &str, max_rows: usize) -> Result<crate::SqlAnswer, StorageError> {
+        self.user_sql(query, max_rows)
+    }
+
     fn stats(&self) -> Result<StoreStats, StorageError> {
         #[derive(Deserialize)]
         struct Row {
@@ -835,6 +839,19 @@ impl Storage for ClickHouseStore {
 }
 
 impl ClickHouseStore {
+    fn user_sql(&self, sql: &str, max_rows: usize) -> Result<crate::SqlAnswer, StorageError> {
+        let (columns, mut rows) =
+            self.client
+                .user_query(&self.db, sql, max_rows, crate::backend::SQL_TIMEOUT)?;
+        let truncated = rows.len() > max_rows;
+        rows.truncate(max_rows);
+        Ok(crate::SqlAnswer {
+            columns,
+            rows,
+            truncated,
+        })
+    }
+
     /// The label sets `service` has samples under.
     fn series_labels(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
         #[derive(Deserialize)]

@@ -90,8 +90,55 @@ pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result
             }
         }
     }
+    for (name, body) in VIEWS {
+        client.execute(
+            "create a view",
+            &format!(
+                "CREATE VIEW IF NOT EXISTS {db}.{name} AS {}",
+                body.replace("{db}", db)
+            ),
+        )?;
+    }
     Ok(())
 }
+
+/// The documented SQL views (`docs/sql.md`): the same names and columns as
+/// on SQLite. `{db}` is the database.
+const VIEWS: &[(&str, &str)] = &[
+    (
+        "sql_samples",
+        "SELECT service, labels, profile_type, window_start, stack_id, leaf_frame_id,
+                period, count, count * period AS value
+         FROM (SELECT service, labels, profile_type, window_start, stack_id, period, count
+               FROM {db}.samples FINAL)
+         ANY LEFT JOIN (SELECT stack_id, any(frame_ids)[1] AS leaf_frame_id
+                        FROM {db}.stacks GROUP BY stack_id)
+         USING stack_id",
+    ),
+    (
+        "sql_frames",
+        "SELECT frame_id,
+                multiIf(k = 0, 'user', k = 1, 'kernel', k = 2, 'unknown', 'named') AS kind,
+                bid AS build_id, off AS file_offset,
+                if(length(fns) > 0, fns[1], if(k = 0, '', nm)) AS function,
+                if(length(fis) > 0, fis[1], '') AS file,
+                if(length(lis) > 0, lis[1], 0) AS line,
+                md AS module
+         FROM (SELECT frame_id, any(kind) AS k, any(build_id) AS bid,
+                      any(file_offset) AS off, any(name) AS nm, any(module) AS md
+               FROM {db}.frames GROUP BY frame_id)
+         ANY LEFT JOIN (SELECT frame_id, argMax(functions, version) AS fns,
+                               argMax(files, version) AS fis, argMax(lines, version) AS lis
+                        FROM {db}.symbols GROUP BY frame_id)
+         USING frame_id",
+    ),
+    (
+        "sql_stack_frames",
+        "SELECT stack_id, pos - 1 AS depth, frame_id
+         FROM (SELECT stack_id, any(frame_ids) AS ids FROM {db}.stacks GROUP BY stack_id)
+         ARRAY JOIN ids AS frame_id, arrayEnumerate(ids) AS pos",
+    ),
+];
 
 /// Database and cluster names go into statements unquoted: keep them plain.
 fn check_name(name: &str) -> Result<(), StorageError> {

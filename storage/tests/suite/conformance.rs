@@ -319,3 +319,84 @@ fn symbols_arrive_late_failures_keep_names_and_requeue_brings_frames_back() {
         );
     });
 }
+
+/// The example queries of `docs/sql.md`, verbatim: its `sql` code blocks.
+pub fn documented_examples() -> Vec<String> {
+    let doc = include_str!("../../../docs/sql.md");
+    doc.split("```sql\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_documented_sql_examples_answer_the_same_on_every_backend() {
+    let examples = documented_examples();
+    assert_eq!(examples.len(), 2, "docs/sql.md has two examples");
+    let (services, top_functions) = (&examples[0], &examples[1]);
+    on_every_backend(|backend, store| {
+        let main = kernel("main", None);
+        let hot = vec![kernel("hot", None), main.clone()];
+        let warm = vec![kernel("warm", None), main.clone()];
+        let mut api = window("api", 0, vec![(hot.clone(), 30), (warm.clone(), 10)]);
+        api.labels = labels(&[("host", "web-1")]);
+        let web = window("web", 60 * SEC, vec![(warm.clone(), 25)]);
+        store.write_batch(&batch("b1", vec![api, web])).unwrap();
+
+        let answer = store.sql(services, 100).unwrap();
+        assert_eq!(answer.columns, ["service", "samples"], "{backend}");
+        assert_eq!(
+            answer.rows,
+            vec![
+                vec![serde_json::json!("api"), serde_json::json!(40)],
+                vec![serde_json::json!("web"), serde_json::json!(25)],
+            ],
+            "{backend}"
+        );
+        assert!(!answer.truncated);
+
+        let answer = store.sql(top_functions, 100).unwrap();
+        assert_eq!(answer.columns, ["function", "samples"], "{backend}");
+        assert_eq!(
+            answer.rows,
+            vec![
+                vec![serde_json::json!("warm"), serde_json::json!(35)],
+                vec![serde_json::json!("hot"), serde_json::json!(30)],
+            ],
+            "{backend}"
+        );
+
+        // Whole stacks, leaf first, through sql_stack_frames.
+        let answer = store
+            .sql(
+                "SELECT sf.depth AS depth, f.function AS function
+                 FROM sql_stack_frames AS sf JOIN sql_frames AS f ON f.frame_id = sf.frame_id
+                 WHERE sf.stack_id IN (SELECT stack_id FROM sql_samples WHERE service = 'web')
+                 ORDER BY depth",
+                100,
+            )
+            .unwrap();
+        assert_eq!(
+            answer.rows,
+            vec![
+                vec![serde_json::json!(0), serde_json::json!("warm")],
+                vec![serde_json::json!(1), serde_json::json!("main")],
+            ],
+            "{backend}"
+        );
+
+        // Row limits are honoured and said.
+        let answer = store.sql(top_functions, 1).unwrap();
+        assert_eq!(answer.rows.len(), 1, "{backend}");
+        assert!(answer.truncated, "{backend}");
+        // Writes and garbage are refused as queries, not storage failures.
+        for bad in ["DELETE FROM sql_samples", "DROP TABLE samples", "SELEKT 1"] {
+            let err = store.sql(bad, 10).unwrap_err();
+            assert!(
+                matches!(err, StorageError::Query { .. }),
+                "{backend}: {bad}: {err:?}"
+            );
+        }
+        assert_eq!(store.query_profile(&cpu_all("api")).unwrap().total(), 40);
+    });
+}

@@ -143,6 +143,38 @@ fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
         let rows: u64 = String::from_utf8_lossy(&body).trim().parse().unwrap();
         assert!(rows > 0, "shard {url} holds no samples");
     }
+    // `augur sql` answers the documented example the same on both backends.
+    let doc = include_str!("../../../docs/sql.md");
+    let example = doc
+        .split("```sql\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let sql = |base: &str| {
+        let output = Command::new(augur_bin())
+            .args(["sql", "--format", "tsv", "--server", base, example])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let (on_clickhouse, on_sqlite) = (sql(&fleet_base), sql(&single_base));
+    assert_eq!(on_clickhouse, on_sqlite);
+    let lines: Vec<&str> = on_sqlite.lines().collect();
+    assert_eq!(lines[0], "service\tsamples");
+    assert_eq!(lines.len(), 4, "three services: {on_sqlite}");
+    let total: u64 = lines[1..]
+        .iter()
+        .map(|l| l.split('\t').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(Some(total), same["samples_acknowledged"].as_u64());
+
     for node in [ingest_a, ingest_b, query, single] {
         assert!(node.terminate().unwrap().success());
     }

@@ -8,3 +8,4 @@ mod labels;
 mod profile;
 mod server;
 mod services;
+mod sql;
