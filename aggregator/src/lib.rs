@@ -48,6 +48,10 @@ pub struct AggregatorConfig {
     pub debuginfo_dir: Option<std::path::PathBuf>,
     /// Largest debug-info upload accepted, in bytes.
     pub max_debuginfo_bytes: u64,
+    /// How long windows are kept, and the byte bound.
+    pub retention: augur_storage::RetentionPolicy,
+    /// How often retention runs (rollups, expiry, the byte bound).
+    pub compact_every: Duration,
 }
 
 impl Default for AggregatorConfig {
@@ -59,6 +63,8 @@ impl Default for AggregatorConfig {
             max_in_flight: 16,
             debuginfo_dir: None,
             max_debuginfo_bytes: 1 << 30,
+            retention: augur_storage::RetentionPolicy::default(),
+            compact_every: Duration::from_secs(600),
         }
     }
 }
@@ -125,6 +131,12 @@ pub async fn serve(
                 .expect("spawning a symbolizer thread")
         })
         .collect();
+    let compactor = tokio::spawn(compact_periodically(
+        store.clone(),
+        config.retention.clone(),
+        config.compact_every,
+        metrics.clone(),
+    ));
     let debuginfo_service = uploads.map(|uploads| {
         DebugInfoServer::new(debuginfo::DebugInfoService::new(
             uploads,
@@ -171,6 +183,7 @@ pub async fn serve(
             }
         }
     };
+    compactor.abort();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     new_frames.notify_waiters();
     let _ = tokio::task::spawn_blocking(move || {
@@ -180,4 +193,43 @@ pub async fn serve(
     })
     .await;
     Ok(result?)
+}
+
+/// Applies the retention policy now and then every `every`. A failed run is
+/// logged and counted; the next one tries again.
+async fn compact_periodically(
+    store: Store,
+    policy: augur_storage::RetentionPolicy,
+    every: Duration,
+    metrics: AggregatorMetrics,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (store, policy) = (store.clone(), policy.clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || store.compact(&policy, now)).await {
+            Ok(Ok(report)) => {
+                metrics.compactions.inc();
+                metrics.rows_rolled_up.inc_by(report.minute_rows_rolled_up);
+                metrics
+                    .rows_expired
+                    .inc_by(report.hour_rows_expired + report.rows_evicted_for_space);
+                metrics.storage_bytes.set(report.bytes as i64);
+                tracing::info!(?report, took = ?started.elapsed(), "retention applied");
+            }
+            Ok(Err(error)) => {
+                metrics.compaction_failures.inc();
+                tracing::warn!(%error, "applying retention failed; trying again later");
+            }
+            Err(error) => {
+                metrics.compaction_failures.inc();
+                tracing::warn!(%error, "the retention task panicked");
+            }
+        }
+    }
 }

@@ -41,6 +41,16 @@ pub struct AggregatorMetrics {
     pub debuginfo_bytes: Counter,
     /// Build-ids agents offered, by answer (`wanted`, `have`, `promised`).
     pub debuginfo_offers: Family<ReasonLabel, Counter>,
+    /// Retention runs that completed.
+    pub compactions: Counter,
+    /// Retention runs that failed.
+    pub compaction_failures: Counter,
+    /// Minute rows rolled up into hour windows.
+    pub rows_rolled_up: Counter,
+    /// Rows deleted by retention or the byte bound.
+    pub rows_expired: Counter,
+    /// Bytes the stored profiles took after the last retention run.
+    pub storage_bytes: Gauge,
 }
 
 impl Default for AggregatorMetrics {
@@ -60,6 +70,11 @@ impl Default for AggregatorMetrics {
             debuginfo_uploads: Family::default(),
             debuginfo_bytes: Counter::default(),
             debuginfo_offers: Family::default(),
+            compactions: Counter::default(),
+            compaction_failures: Counter::default(),
+            rows_rolled_up: Counter::default(),
+            rows_expired: Counter::default(),
+            storage_bytes: Gauge::default(),
         }
     }
 }
@@ -132,6 +147,31 @@ impl AggregatorMetrics {
             "debuginfo_bytes",
             "Bytes of uploaded debug info stored",
             self.debuginfo_bytes.clone(),
+        );
+        r.register(
+            "compactions",
+            "Retention runs completed",
+            self.compactions.clone(),
+        );
+        r.register(
+            "compaction_failures",
+            "Retention runs that failed",
+            self.compaction_failures.clone(),
+        );
+        r.register(
+            "rows_rolled_up",
+            "Minute sample rows rolled up into hour windows",
+            self.rows_rolled_up.clone(),
+        );
+        r.register(
+            "rows_expired",
+            "Sample rows deleted by retention or the byte bound",
+            self.rows_expired.clone(),
+        );
+        r.register(
+            "storage_bytes",
+            "Bytes the stored profiles took after the last retention run",
+            self.storage_bytes.clone(),
         );
         r.register(
             "debuginfo_offers",

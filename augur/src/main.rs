@@ -77,9 +77,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86_400),
         _ => {
             return Err(format!(
-                "invalid duration unit in {text:?} (use ms, s, m or h)"
+                "invalid duration unit in {text:?} (use ms, s, m, h or d)"
             ));
         }
     };

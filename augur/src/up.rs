@@ -72,6 +72,17 @@ pub struct AggregatorArgs {
     /// Bounds the server's memory [default: 16].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     max_in_flight: Option<u32>,
+    /// How long one-minute windows are kept before they are rolled up into
+    /// one-hour windows [default: 7d]. On ClickHouse, whole days roll up.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    keep_minutes: Option<Duration>,
+    /// How long one-hour windows are kept [default: 90d].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    keep_hours: Option<Duration>,
+    /// Most bytes the stored profiles may take; the oldest windows are
+    /// deleted beyond it [default: no bound].
+    #[arg(long, value_name = "BYTES")]
+    max_storage_bytes: Option<u64>,
     /// A directory with a `.build-id/xx/rest.debug` tree, searched before
     /// the agents' path hints; repeatable [default: /usr/lib/debug].
     #[arg(long = "debug-dir", value_name = "DIR")]
@@ -105,6 +116,13 @@ impl AggregatorArgs {
         if let Some(n) = self.max_in_flight {
             config.max_in_flight = n as usize;
         }
+        if let Some(keep) = self.keep_minutes {
+            config.retention.minute_windows = keep;
+        }
+        if let Some(keep) = self.keep_hours {
+            config.retention.hour_windows = keep;
+        }
+        config.retention.max_bytes = self.max_storage_bytes;
         if let Some(retry) = self.symbol_retry {
             config.symbolize.retry_after = retry;
         }

@@ -19,6 +19,7 @@ use crate::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::error::StorageError;
 use crate::ingest::{BatchWrite, WriteOutcome};
 use crate::query::{ProfileQuery, ServiceSummary, StoreStats};
+use crate::retention::{CompactionReport, RetentionPolicy};
 use crate::store::SqliteStore;
 use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
 
@@ -65,6 +66,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// in the backend's dialect; at most `max_rows` rows come back and a
     /// query running longer than [`SQL_TIMEOUT`] is stopped.
     fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError>;
+
+    /// Rolls minute windows past their retention up into hour windows,
+    /// deletes hour windows past theirs, and keeps the stored bytes under
+    /// the policy's bound, as of `now_unix_nanos`. A query running at the
+    /// same time sees each window whole: before or after, never half.
+    fn compact(
+        &self,
+        policy: &RetentionPolicy,
+        now_unix_nanos: i64,
+    ) -> Result<CompactionReport, StorageError>;
 }
 
 /// Longest a user's SQL query may run.
@@ -180,6 +191,15 @@ impl Store {
     pub fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
         self.backend.sql(query, max_rows)
     }
+
+    /// See [`Storage::compact`].
+    pub fn compact(
+        &self,
+        policy: &RetentionPolicy,
+        now_unix_nanos: i64,
+    ) -> Result<CompactionReport, StorageError> {
+        self.backend.compact(policy, now_unix_nanos)
+    }
 }
 
 impl Storage for SqliteStore {
@@ -214,5 +234,12 @@ impl Storage for SqliteStore {
     }
     fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
         SqliteStore::sql(self, query, max_rows)
+    }
+    fn compact(
+        &self,
+        policy: &RetentionPolicy,
+        now_unix_nanos: i64,
+    ) -> Result<CompactionReport, StorageError> {
+        SqliteStore::compact(self, policy, now_unix_nanos)
     }
 }

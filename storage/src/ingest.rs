@@ -178,6 +178,17 @@ impl Writer {
         self.caches.clear();
     }
 
+    pub(crate) fn compact(
+        &mut self,
+        policy: &crate::retention::RetentionPolicy,
+        now_unix_nanos: i64,
+    ) -> Result<crate::retention::CompactionReport, StorageError> {
+        let report = crate::retention::compact(&mut self.conn, policy, now_unix_nanos);
+        // Series rows may have been deleted: cached ids must not outlive them.
+        self.caches.clear();
+        report
+    }
+
     pub(crate) fn write_batch(&mut self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
         validate(batch)?;
         let result = write_in_transaction(&mut self.conn, &mut self.caches, batch);

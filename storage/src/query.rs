@@ -212,9 +212,14 @@ fn counts_per_stack(
 ) -> Result<Vec<StackCount>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT stack_id, period, SUM(count) FROM samples
-             WHERE series_id IN rarray(?1) AND profile_type = ?2
-               AND window_start >= ?3 AND window_start < ?4
+            "SELECT stack_id, period, SUM(count) FROM (
+                 SELECT stack_id, period, count FROM samples
+                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                   AND window_start >= ?3 AND window_start < ?4
+                 UNION ALL
+                 SELECT stack_id, period, count FROM samples_hourly
+                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                   AND window_start >= ?3 AND window_start < ?4)
              GROUP BY stack_id, period",
         )
         .context("prepare the sample sum")?;
@@ -386,7 +391,7 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
         .prepare_cached(
             "SELECT sv.name, SUM(CASE WHEN sa.profile_type = 'cpu' THEN sa.count ELSE 0 END),
                     MIN(sa.window_start), MAX(sa.window_start), GROUP_CONCAT(DISTINCT sa.profile_type)
-             FROM samples sa JOIN series se ON se.id = sa.series_id
+             FROM all_samples sa JOIN series se ON se.id = sa.series_id
                   JOIN services sv ON sv.id = se.service_id
              GROUP BY se.service_id
              ORDER BY sv.name",
@@ -418,7 +423,7 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
     let mut stmt = conn
         .prepare_cached(
             "SELECT sv.name, sa.profile_type, SUM(sa.count * sa.period)
-             FROM samples sa JOIN series se ON se.id = sa.series_id
+             FROM all_samples sa JOIN series se ON se.id = sa.series_id
                   JOIN services sv ON sv.id = se.service_id
              GROUP BY se.service_id, sa.profile_type",
         )
@@ -450,7 +455,7 @@ pub(crate) fn stats(conn: &mut Connection) -> Result<StoreStats, StorageError> {
                 (SELECT COUNT(*) FROM symbolization WHERE status = ?2),
                 (SELECT COUNT(*) FROM symbolization WHERE status = ?3),
                 (SELECT COUNT(*) FROM stacks),
-                (SELECT COUNT(*) FROM samples),
+                (SELECT COUNT(*) FROM all_samples),
                 (SELECT COUNT(*) FROM batches)",
     )
     .and_then(|mut s| {

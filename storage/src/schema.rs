@@ -174,8 +174,43 @@ SELECT w.stack_id AS stack_id, w.depth AS depth, s.frame_id AS frame_id
 FROM walk w JOIN stacks s ON s.id = w.node;
 ";
 
+/// Schema version 4: hour windows. Minute windows past their retention are
+/// rolled up into `samples_hourly` (same columns; `window_start` is the
+/// hour's start) in the same transaction that deletes them, so a query sees
+/// either the minutes or their hour, never both or a part. `all_samples`
+/// reads both; `sql_samples` gains a `resolution` column.
+const V4: &str = "
+CREATE TABLE samples_hourly (
+    series_id    INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    stack_id     INTEGER NOT NULL,
+    period       INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (series_id, profile_type, window_start, stack_id, period)
+) WITHOUT ROWID;
+
+CREATE VIEW all_samples AS
+SELECT series_id, profile_type, window_start, stack_id, period, count, 'minute' AS resolution
+FROM samples
+UNION ALL
+SELECT series_id, profile_type, window_start, stack_id, period, count, 'hour' AS resolution
+FROM samples_hourly;
+
+DROP VIEW sql_samples;
+CREATE VIEW sql_samples AS
+SELECT sv.name AS service, se.labels AS labels, sa.profile_type AS profile_type,
+       sa.window_start AS window_start, sa.resolution AS resolution, sa.stack_id AS stack_id,
+       COALESCE(st.frame_id, 0) AS leaf_frame_id, sa.period AS period,
+       sa.count AS count, sa.count * sa.period AS value
+FROM all_samples sa
+JOIN series se ON se.id = sa.series_id
+JOIN services sv ON sv.id = se.service_id
+LEFT JOIN stacks st ON st.id = sa.stack_id;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

@@ -119,6 +119,15 @@ impl SqliteStore {
         self.writer().record_symbols(results, now_unix_secs())
     }
 
+    /// Rolls up and expires windows; see [`crate::RetentionPolicy`].
+    pub fn compact(
+        &self,
+        policy: &crate::RetentionPolicy,
+        now_unix_nanos: i64,
+    ) -> Result<crate::CompactionReport, StorageError> {
+        self.writer().compact(policy, now_unix_nanos)
+    }
+
     /// Row counts.
     pub fn stats(&self) -> Result<StoreStats, StorageError> {
         self.with_reader(query::stats)

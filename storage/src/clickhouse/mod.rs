@@ -38,6 +38,7 @@ use crate::backend::Storage;
 use crate::error::StorageError;
 use crate::ingest::{BatchWrite, WriteOutcome, labels_text, validate};
 use crate::query::{ProfileQuery, ServiceSummary, StackCount, StoreStats, merge_periods};
+use crate::retention::{CompactionReport, HOUR_NANOS, RetentionPolicy};
 use crate::schema::{FrameColumns, frame_from_columns};
 use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
 
@@ -83,6 +84,9 @@ impl ClickHouseConfig {
 /// Profiles in ClickHouse.
 pub struct ClickHouseStore {
     client: Client,
+    /// Every shard (or the one server), for partition operations.
+    shards: Vec<Client>,
+    clustered: bool,
     db: String,
     /// Ids of frames and stacks this process wrote already.
     known: Mutex<HashSet<u64>>,
@@ -120,6 +124,11 @@ impl ClickHouseStore {
             )
         };
         let main = client(&config.url);
+        let shards: Vec<Client> = if config.cluster.is_some() {
+            config.shard_urls.iter().map(|u| client(u)).collect()
+        } else {
+            vec![main.clone()]
+        };
         match &config.cluster {
             None => schema::create(&main, &config.database, None)?,
             Some(cluster) => {
@@ -135,8 +144,13 @@ impl ClickHouseStore {
                 }
             }
         }
+        for shard in &shards {
+            schema::create_views(shard, &config.database)?;
+        }
         Ok(Self {
             client: main,
+            shards,
+            clustered: config.cluster.is_some(),
             db: config.database,
             known: Mutex::new(HashSet::new()),
             units: Mutex::new(HashMap::new()),
@@ -451,10 +465,10 @@ impl Storage for ClickHouseStore {
                 "SELECT service, profile_type, sum(count) AS samples,
                         sum(toFloat64(count) * period) AS value,
                         min(window_start) AS first, max(window_start) AS last
-                 FROM {} FINAL
+                 FROM {}
                  GROUP BY service, profile_type
                  ORDER BY service, profile_type",
-                self.table("samples")
+                self.samples_source("1")
             ),
         )?;
         let mut services: Vec<ServiceSummary> = Vec::new();
@@ -537,17 +551,18 @@ impl Storage for ClickHouseStore {
         let rows: Vec<Row> = self.client.select(
             "sum samples",
             &format!(
-                "SELECT stack_id, period, sum(count) AS count FROM {} FINAL
-                 WHERE service = {} AND profile_type = {}
-                   AND window_start >= {} AND window_start < {}
-                   AND labels IN ({})
+                "SELECT stack_id, period, sum(count) AS count FROM {}
                  GROUP BY stack_id, period",
-                self.table("samples"),
-                quote(&query.service),
-                quote(&query.profile_type),
-                query.start_unix_nanos,
-                query.end_unix_nanos,
-                matching.join(", ")
+                self.samples_source(&format!(
+                    "service = {} AND profile_type = {}
+                     AND window_start >= {} AND window_start < {}
+                     AND labels IN ({})",
+                    quote(&query.service),
+                    quote(&query.profile_type),
+                    query.start_unix_nanos,
+                    query.end_unix_nanos,
+                    matching.join(", ")
+                ))
             ),
         )?;
         if rows.is_empty() {
@@ -773,6 +788,14 @@ impl Storage for ClickHouseStore {
         self.user_sql(query, max_rows)
     }
 
+    fn compact(
+        &self,
+        policy: &RetentionPolicy,
+        now_unix_nanos: i64,
+    ) -> Result<CompactionReport, StorageError> {
+        self.compact_days(policy, now_unix_nanos)
+    }
+
     fn stats(&self) -> Result<StoreStats, StorageError> {
         #[derive(Deserialize)]
         struct Row {
@@ -786,11 +809,11 @@ impl Storage for ClickHouseStore {
             &format!(
                 "SELECT (SELECT uniqExact(frame_id) FROM {}) AS frames,
                         (SELECT uniqExact(stack_id) FROM {}) AS stacks,
-                        (SELECT count() FROM {} FINAL) AS sample_rows,
+                        (SELECT count() FROM {}) AS sample_rows,
                         (SELECT uniqExact(batch_id) FROM {}) AS batches",
                 self.table("frames"),
                 self.table("stacks"),
-                self.table("samples"),
+                self.samples_source("1"),
                 self.table("batches"),
             ),
         )?;
@@ -839,6 +862,191 @@ impl Storage for ClickHouseStore {
 }
 
 impl ClickHouseStore {
+    /// Every sample row matching `filter` (a condition on the samples'
+    /// columns), at minute resolution for days not rolled up yet and hour
+    /// resolution for days that were, with a `resolution` column. Minute
+    /// rows of rolled days and hour rows of days not marked rolled are
+    /// ignored, so a query during a rollup sees each day whole, once.
+    fn samples_source(&self, filter: &str) -> String {
+        let watermark = schema::watermark(&self.db);
+        format!(
+            "(SELECT service, labels, profile_type, window_start, stack_id, period, count,
+                     'minute' AS resolution
+              FROM {minutes} FINAL WHERE window_start >= {watermark} AND ({filter})
+              UNION ALL
+              SELECT service, labels, profile_type, window_start, stack_id, period, count,
+                     'hour' AS resolution
+              FROM {hours} FINAL WHERE window_start < {watermark} AND ({filter}))",
+            minutes = self.table("samples"),
+            hours = self.table("samples_hourly"),
+        )
+    }
+
+    /// Runs `sql` on every shard (or the one server): partition drops must
+    /// address the local tables.
+    fn on_every_shard(&self, operation: &'static str, sql: &str) -> Result<(), StorageError> {
+        for client in &self.shards {
+            client.execute(operation, sql)?;
+        }
+        Ok(())
+    }
+
+    /// The table partitions are dropped from: the local table on a cluster.
+    fn local(&self, name: &str) -> String {
+        if self.clustered {
+            format!("{}.{name}_local", self.db)
+        } else {
+            self.table(name)
+        }
+    }
+
+    fn compact_days(
+        &self,
+        policy: &RetentionPolicy,
+        now: i64,
+    ) -> Result<CompactionReport, StorageError> {
+        const DAY: i64 = 86_400_000_000_000;
+        let mut report = CompactionReport::default();
+        let span = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        // Whole days only: a partition is a day.
+        let minute_cutoff = now
+            .saturating_sub(span(policy.minute_windows))
+            .div_euclid(DAY);
+        #[derive(Deserialize)]
+        struct Day {
+            day: i64,
+            rows: u64,
+        }
+        let days: Vec<Day> = self.client.select(
+            "find days to roll up",
+            &format!(
+                "SELECT intDiv(window_start, {DAY}) AS day, count() AS rows FROM {}
+                 WHERE window_start < {} GROUP BY day ORDER BY day",
+                self.table("samples"),
+                minute_cutoff.saturating_mul(DAY)
+            ),
+        )?;
+        for Day { day, rows } in days {
+            #[derive(Deserialize)]
+            struct Done {
+                n: u64,
+            }
+            let done: Vec<Done> = self.client.select(
+                "count rollups of a day",
+                &format!(
+                    "SELECT count() AS n FROM {} WHERE day = {day}",
+                    self.table("rollups")
+                ),
+            )?;
+            // A rollup cut short by a crash is redone with the same
+            // generation: its rows replace the first attempt's.
+            let generation = done.first().map_or(0, |d| d.n) + 1;
+            self.client.execute(
+                "roll a day up into hours",
+                &format!(
+                    "INSERT INTO {hours} (service, labels, profile_type, window_start, stack_id,
+                                          period, generation, count)
+                     SELECT service, labels, profile_type, intDiv(window_start, {HOUR_NANOS}) * {HOUR_NANOS} AS hour,
+                            stack_id, period, {generation}, sum(count)
+                     FROM {minutes} FINAL
+                     WHERE window_start >= {start} AND window_start < {end}
+                     GROUP BY service, labels, profile_type, hour, stack_id, period",
+                    hours = self.table("samples_hourly"),
+                    minutes = self.table("samples"),
+                    start = day * DAY,
+                    end = (day + 1) * DAY,
+                ),
+            )?;
+            self.client.insert(
+                "mark a day rolled up",
+                &self.table("rollups"),
+                &[serde_json::json!({"day": day, "generation": generation})],
+            )?;
+            self.on_every_shard(
+                "drop a rolled-up day",
+                &format!("ALTER TABLE {} DROP PARTITION {day}", self.local("samples")),
+            )?;
+            report.minute_rows_rolled_up += rows;
+        }
+
+        let hour_cutoff = now.saturating_sub(span(policy.hour_windows));
+        let expired: Vec<Day> = self.client.select(
+            "find expired hour days",
+            &format!(
+                "SELECT intDiv(window_start, {DAY}) AS day, count() AS rows FROM {}
+                 WHERE window_start < {} GROUP BY day HAVING max(window_start) < {hour_cutoff}
+                 ORDER BY day",
+                self.table("samples_hourly"),
+                hour_cutoff
+            ),
+        )?;
+        for Day { day, rows } in expired {
+            self.on_every_shard(
+                "drop an expired day",
+                &format!(
+                    "ALTER TABLE {} DROP PARTITION {day}",
+                    self.local("samples_hourly")
+                ),
+            )?;
+            report.hour_rows_expired += rows;
+        }
+
+        if let Some(max_bytes) = policy.max_bytes {
+            for _ in 0..10_000 {
+                if self.bytes()? <= max_bytes {
+                    break;
+                }
+                // Oldest first: hour days, then minute days.
+                let mut evicted = false;
+                for table in ["samples_hourly", "samples"] {
+                    let oldest: Vec<Day> = self.client.select(
+                        "find the oldest day",
+                        &format!(
+                            "SELECT intDiv(window_start, {DAY}) AS day, count() AS rows FROM {}
+                             GROUP BY day ORDER BY day LIMIT 1",
+                            self.table(table)
+                        ),
+                    )?;
+                    if let Some(Day { day, rows }) = oldest.into_iter().next() {
+                        self.on_every_shard(
+                            "evict the oldest day",
+                            &format!("ALTER TABLE {} DROP PARTITION {day}", self.local(table)),
+                        )?;
+                        report.rows_evicted_for_space += rows;
+                        evicted = true;
+                        break;
+                    }
+                }
+                if !evicted {
+                    break;
+                }
+            }
+        }
+        report.bytes = self.bytes()?;
+        Ok(report)
+    }
+
+    /// Bytes on disk of Augur's tables, over every shard.
+    fn bytes(&self) -> Result<u64, StorageError> {
+        #[derive(Deserialize)]
+        struct Bytes {
+            bytes: u64,
+        }
+        let mut total = 0;
+        for client in &self.shards {
+            let rows: Vec<Bytes> = client.select(
+                "measure the tables",
+                &format!(
+                    "SELECT sum(bytes_on_disk) AS bytes FROM system.parts
+                     WHERE active AND database = {}",
+                    quote(&self.db)
+                ),
+            )?;
+            total += rows.first().map_or(0, |r| r.bytes);
+        }
+        Ok(total)
+    }
+
     fn user_sql(&self, sql: &str, max_rows: usize) -> Result<crate::SqlAnswer, StorageError> {
         let (columns, mut rows) =
             self.client
@@ -861,9 +1069,8 @@ impl ClickHouseStore {
         let rows: Vec<Row> = self.client.select(
             "list series",
             &format!(
-                "SELECT DISTINCT labels FROM {} WHERE service = {}",
-                self.table("samples"),
-                quote(service)
+                "SELECT DISTINCT labels FROM {}",
+                self.samples_source(&format!("service = {}", quote(service)))
             ),
         )?;
         rows.into_iter()

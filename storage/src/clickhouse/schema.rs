@@ -21,6 +21,21 @@ const TABLES: &[(&str, &str, &str)] = &[
         "cityHash64(batch_id)",
     ),
     (
+        "samples_hourly",
+        "(service String, labels String, profile_type String, window_start Int64,
+          stack_id UInt64, period UInt64, generation UInt64, count UInt64)
+         ENGINE = ReplacingMergeTree()
+         PARTITION BY intDiv(window_start, 86400000000000)
+         ORDER BY (service, profile_type, window_start, labels, stack_id, period, generation)",
+        "cityHash64(service, labels, stack_id)",
+    ),
+    (
+        "rollups",
+        "(day Int64, generation UInt64)
+         ENGINE = ReplacingMergeTree() ORDER BY (day, generation)",
+        "day",
+    ),
+    (
         "stacks",
         "(stack_id UInt64, frame_ids Array(UInt64))
          ENGINE = ReplacingMergeTree() ORDER BY stack_id",
@@ -90,16 +105,31 @@ pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result
             }
         }
     }
+    Ok(())
+}
+
+/// Creates the SQL views on the server behind `client`; on a cluster, after
+/// every shard has its tables (a view's scalar subqueries reach them all).
+pub(super) fn create_views(client: &Client, db: &str) -> Result<(), StorageError> {
     for (name, body) in VIEWS {
         client.execute(
             "create a view",
             &format!(
                 "CREATE VIEW IF NOT EXISTS {db}.{name} AS {}",
-                body.replace("{db}", db)
+                body.replace("{watermark}", &watermark(db))
+                    .replace("{db}", db)
             ),
         )?;
     }
     Ok(())
+}
+
+/// The first instant whose minute windows are not rolled up, as a scalar
+/// subquery: the day after the last rolled-up day, or the earliest time.
+pub(super) fn watermark(db: &str) -> String {
+    format!(
+        "(SELECT if(count() = 0, toInt64(-9223372036854775808), (max(day) + 1) * 86400000000000) FROM {db}.rollups)"
+    )
 }
 
 /// The documented SQL views (`docs/sql.md`): the same names and columns as
@@ -107,10 +137,15 @@ pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result
 const VIEWS: &[(&str, &str)] = &[
     (
         "sql_samples",
-        "SELECT service, labels, profile_type, window_start, stack_id, leaf_frame_id,
+        "SELECT service, labels, profile_type, window_start, resolution, stack_id, leaf_frame_id,
                 period, count, count * period AS value
-         FROM (SELECT service, labels, profile_type, window_start, stack_id, period, count
-               FROM {db}.samples FINAL)
+         FROM (SELECT service, labels, profile_type, window_start, stack_id, period, count,
+                      'minute' AS resolution
+               FROM {db}.samples FINAL WHERE window_start >= {watermark}
+               UNION ALL
+               SELECT service, labels, profile_type, window_start, stack_id, period, count,
+                      'hour' AS resolution
+               FROM {db}.samples_hourly FINAL WHERE window_start < {watermark})
          ANY LEFT JOIN (SELECT stack_id, any(frame_ids)[1] AS leaf_frame_id
                         FROM {db}.stacks GROUP BY stack_id)
          USING stack_id",

@@ -400,3 +400,124 @@ fn the_documented_sql_examples_answer_the_same_on_every_backend() {
         assert_eq!(store.query_profile(&cpu_all("api")).unwrap().total(), 40);
     });
 }
+
+#[test]
+fn rollups_sum_exactly_the_minutes_they_replace_and_retention_deletes() {
+    use augur_storage::{HOUR_NANOS, RetentionPolicy};
+
+    const DAY: i64 = 24 * HOUR_NANOS;
+    on_every_backend(|backend, store| {
+        // Day 0: minutes in two hours, two stacks, two label sets; day 3:
+        // one minute, newer than the cutoff (whole hours on SQLite, whole
+        // days on ClickHouse), that stays a minute.
+        let hot = vec![kernel("hot", None), kernel("main", None)];
+        let cold = vec![kernel("cold", None), kernel("main", None)];
+        let minute = 60 * SEC;
+        let mut windows = Vec::new();
+        for (i, start) in [0, minute, 2 * minute, HOUR_NANOS, HOUR_NANOS + 5 * minute]
+            .into_iter()
+            .enumerate()
+        {
+            let mut w = window(
+                "api",
+                start,
+                vec![(hot.clone(), 10 + i as u64), (cold.clone(), 3)],
+            );
+            w.labels = labels(&[("host", if i % 2 == 0 { "a" } else { "b" })]);
+            windows.push(w);
+        }
+        windows.push(window(
+            "api",
+            3 * DAY + 2 * HOUR_NANOS,
+            vec![(hot.clone(), 7)],
+        ));
+        store.write_batch(&batch("b1", windows)).unwrap();
+
+        let range = |from: i64, to: i64| {
+            let profile = store.query_profile(&cpu("api", from, to)).unwrap();
+            by_frames(profile.samples)
+        };
+        let before_all = range(0, 4 * DAY);
+        let before_day0 = range(0, DAY);
+        let before_host_a = {
+            let mut q = cpu("api", 0, DAY);
+            q.labels = labels(&[("host", "a")]);
+            store.query_profile(&q).unwrap().total()
+        };
+        let services_before = store.services().unwrap();
+
+        // Day 4: minutes older than 1 day roll up; hours are kept 30 days.
+        let policy = RetentionPolicy {
+            minute_windows: Duration::from_secs(86_400),
+            hour_windows: Duration::from_secs(30 * 86_400),
+            max_bytes: None,
+        };
+        let report = store.compact(&policy, 4 * DAY + HOUR_NANOS).unwrap();
+        assert!(report.minute_rows_rolled_up >= 10, "{backend}: {report:?}");
+        assert_eq!(range(0, 4 * DAY), before_all, "{backend}: totals changed");
+        assert_eq!(range(0, DAY), before_day0, "{backend}");
+        let mut q = cpu("api", 0, DAY);
+        q.labels = labels(&[("host", "a")]);
+        assert_eq!(
+            store.query_profile(&q).unwrap().total(),
+            before_host_a,
+            "{backend}"
+        );
+        assert_eq!(
+            store.services().unwrap()[0].total_samples,
+            services_before[0].total_samples
+        );
+        // Day 0 is now two hour windows; day 3's minute stayed a minute.
+        let resolutions = store
+            .sql(
+                "SELECT resolution, window_start, SUM(count) AS samples FROM sql_samples
+                 GROUP BY resolution, window_start ORDER BY window_start",
+                100,
+            )
+            .unwrap();
+        assert_eq!(
+            resolutions.rows,
+            vec![
+                vec![
+                    serde_json::json!("hour"),
+                    serde_json::json!(0),
+                    serde_json::json!(42)
+                ],
+                vec![
+                    serde_json::json!("hour"),
+                    serde_json::json!(HOUR_NANOS),
+                    serde_json::json!(33)
+                ],
+                vec![
+                    serde_json::json!("minute"),
+                    serde_json::json!(3 * DAY + 2 * HOUR_NANOS),
+                    serde_json::json!(7)
+                ],
+            ],
+            "{backend}"
+        );
+        // Running it again changes nothing.
+        store.compact(&policy, 4 * DAY + HOUR_NANOS).unwrap();
+        assert_eq!(
+            range(0, 4 * DAY),
+            before_all,
+            "{backend}: a second compaction changed totals"
+        );
+
+        // Day 40: day 0's hours are past 30 days and go; day 3 is rolled
+        // up too and, at 37 days old, goes as well.
+        store.compact(&policy, 40 * DAY).unwrap();
+        assert!(
+            range(0, 4 * DAY).is_empty(),
+            "{backend}: expired data is still there"
+        );
+        assert_eq!(store.query_profile(&cpu_all("api")).unwrap().total(), 0);
+        let later = window("api", 40 * DAY, vec![(hot.clone(), 5)]);
+        store.write_batch(&batch("b2", vec![later])).unwrap();
+        assert_eq!(
+            store.query_profile(&cpu_all("api")).unwrap().total(),
+            5,
+            "{backend}"
+        );
+    });
+}
