@@ -1,5 +1,5 @@
-//! `augur services`, `augur export` and `augur sql`: thin clients of the
-//! web API.
+//! `augur services`, `augur export`, `augur sql` and `augur top`: thin
+//! clients of the web API.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +55,26 @@ pub struct SqlArgs {
     /// Output: aligned columns, tab-separated values, or the API's JSON.
     #[arg(long, value_enum, default_value = "table")]
     format: SqlFormat,
+}
+
+/// Arguments of `augur top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// What to rank: services, functions (by self time) or binaries.
+    #[arg(value_parser = ["services", "functions", "binaries"])]
+    report: String,
+    /// Server base URL, e.g. http://127.0.0.1:7080.
+    #[arg(long, default_value = "http://127.0.0.1:7080")]
+    server: String,
+    /// Start: RFC 3339 or relative like -15m.
+    #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
+    from: String,
+    /// End: RFC 3339, relative, or now.
+    #[arg(long, default_value = "now", allow_hyphen_values = true)]
+    to: String,
+    /// Lines to print.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
 }
 
 /// How `augur sql` prints rows.
@@ -212,6 +232,40 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     }
     if answer["truncated"].as_bool() == Some(true) {
         eprintln!("augur: more rows than --limit {}; answer cut", args.limit);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a fleet report: share, CPU seconds, samples and name per line.
+pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
+    let url = format!(
+        "{}/api/v1/fleet/{}?from={}&to={}&limit={}",
+        args.server.trim_end_matches('/'),
+        args.report,
+        encode(&args.from),
+        encode(&args.to),
+        args.limit
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&get(&url)?).context("parsing the report")?;
+    println!(
+        "# fleet {} from {} to {}",
+        args.report,
+        body["from"].as_str().unwrap_or("?"),
+        body["to"].as_str().unwrap_or("?")
+    );
+    println!(
+        "{:>7}  {:>12}  {:>10}  name",
+        "share", "cpu seconds", "samples"
+    );
+    for row in body["rows"].as_array().context("report has no rows")? {
+        println!(
+            "{:>6.2}%  {:>12.3}  {:>10}  {}",
+            row["share"].as_f64().unwrap_or(0.0) * 100.0,
+            row["cpu_ns"].as_f64().unwrap_or(0.0) / 1e9,
+            row["samples"],
+            row["name"].as_str().unwrap_or("?")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

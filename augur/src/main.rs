@@ -37,6 +37,8 @@ enum Command {
     Export(client::ExportArgs),
     /// Run a read-only SQL query over a server's profiles (docs/sql.md).
     Sql(client::SqlArgs),
+    /// Fleet-wide CPU by service, function or binary over a time range.
+    Top(client::TopArgs),
     /// Simulate many agents pushing batches to aggregators; report throughput
     /// and latency.
     Loadgen(loadgen::LoadgenArgs),
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
         Command::Services(args) => client::services(args),
         Command::Export(args) => client::export(args),
         Command::Sql(args) => client::sql(args),
+        Command::Top(args) => client::top(args),
         Command::Loadgen(args) => loadgen::run(args),
     };
     match result {

@@ -209,8 +209,17 @@ JOIN services sv ON sv.id = se.service_id
 LEFT JOIN stacks st ON st.id = sa.stack_id;
 ";
 
+/// Schema version 5: the `sql_binaries` view (build-id to first path).
+const V5: &str = "
+CREATE VIEW sql_binaries AS
+SELECT lower(hex(b.build_id)) AS build_id,
+       COALESCE((SELECT p.path FROM binary_paths p WHERE p.binary_id = b.id
+                 ORDER BY p.id LIMIT 1), '') AS path
+FROM binaries b;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

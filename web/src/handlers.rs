@@ -143,6 +143,65 @@ pub(crate) async fn labels(
     Ok(Json(LabelsJson { service, labels }))
 }
 
+/// Parameters of the fleet reports.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct FleetParams {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FleetJson {
+    report: &'static str,
+    from: String,
+    to: String,
+    rows: Vec<augur_storage::ReportRow>,
+}
+
+/// `GET /api/v1/fleet/{services|functions|binaries}`: the fleet's CPU by
+/// service, by function (self time) or by binary, over a time range.
+pub(crate) async fn fleet(
+    State(state): State<AppState>,
+    axum::extract::Path(report): axum::extract::Path<String>,
+    params: Result<Query<FleetParams>, QueryRejection>,
+) -> Result<Json<impl Serialize>, ApiError> {
+    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
+    let kind = augur_storage::FleetReport::parse(&report)
+        .ok_or_else(|| ParamError::UnknownReport(report.chars().take(100).collect()))?;
+    let now = SystemTime::now();
+    let time = |param: &'static str, value: &Option<String>, default: &str| {
+        crate::time::parse_time(value.as_deref().unwrap_or(default), now)
+            .map_err(|source| ParamError::Time { param, source })
+    };
+    let from = time("from", &params.from, "-1h")?;
+    let to = time("to", &params.to, "now")?;
+    if from >= to {
+        return Err(ParamError::EmptyRange {
+            from: format_rfc3339(from),
+            to: format_rfc3339(to),
+        }
+        .into());
+    }
+    let limit = match params.limit {
+        None => 20,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or(ParamError::BadLimit { max: 10_000 })?,
+    };
+    let store = state.store.clone();
+    let rows =
+        tokio::task::spawn_blocking(move || store.fleet_report(kind, from, to, limit)).await??;
+    Ok(Json(FleetJson {
+        report: kind.name(),
+        from: format_rfc3339(from),
+        to: format_rfc3339(to),
+        rows,
+    }))
+}
+
 /// Parameters of the SQL endpoint.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct SqlParams {

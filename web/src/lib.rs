@@ -108,6 +108,7 @@ pub fn router(store: Store, metrics: MetricsFn) -> Router {
         .route("/api/v1/profile", get(handlers::profile))
         .route("/api/v1/labels", get(handlers::labels))
         .route("/api/v1/sql", get(handlers::sql))
+        .route("/api/v1/fleet/{report}", get(handlers::fleet))
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::not_found)

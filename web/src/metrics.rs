@@ -18,6 +18,9 @@ pub(crate) const ROUTES: &[&str] = &[
     "/api/v1/profile",
     "/api/v1/labels",
     "/api/v1/sql",
+    "/api/v1/fleet/services",
+    "/api/v1/fleet/functions",
+    "/api/v1/fleet/binaries",
     "/metrics",
     "/healthz",
 ];

@@ -214,6 +214,9 @@ pub enum ParamError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The fleet report's name is not one we have.
+    #[error("unknown fleet report {0:?}; use services, functions or binaries")]
+    UnknownReport(String),
     /// `q=` is missing or empty on the SQL endpoint.
     #[error("missing required parameter `q` (a SELECT over the views in docs/sql.md)")]
     MissingQuery,

@@ -168,6 +168,11 @@ const VIEWS: &[(&str, &str)] = &[
          USING frame_id",
     ),
     (
+        "sql_binaries",
+        "SELECT build_id, argMin(path, first_seen) AS path
+         FROM {db}.binary_paths GROUP BY build_id",
+    ),
+    (
         "sql_stack_frames",
         "SELECT stack_id, pos - 1 AS depth, frame_id
          FROM (SELECT stack_id, any(frame_ids) AS ids FROM {db}.stacks GROUP BY stack_id)

@@ -521,3 +521,87 @@ fn rollups_sum_exactly_the_minutes_they_replace_and_retention_deletes() {
         );
     });
 }
+
+#[test]
+fn fleet_reports_rank_services_functions_and_binaries() {
+    use augur_storage::FleetReport;
+
+    on_every_backend(|backend, store| {
+        let main = user("aa01", 0x1000);
+        let in_libc = vec![user("bb02", 0x2f00), main.clone()];
+        let in_app = vec![user("aa01", 0x1010), main.clone()];
+        let in_kernel = vec![kernel("schedule", None), main.clone()];
+        store
+            .write_batch(&batch(
+                "b1",
+                vec![
+                    window(
+                        "api",
+                        0,
+                        vec![(in_libc.clone(), 50), (in_kernel.clone(), 10)],
+                    ),
+                    window("web", 0, vec![(in_app.clone(), 30)]),
+                    // Outside the range asked below.
+                    window("batch", 3600 * SEC, vec![(in_app.clone(), 99)]),
+                ],
+            ))
+            .unwrap();
+        let pending = store
+            .pending_frames(Duration::ZERO, 10, Shard::ALL)
+            .unwrap();
+        let named: Vec<FrameSymbols> = pending
+            .iter()
+            .map(|p| FrameSymbols {
+                frame_id: p.frame_id,
+                outcome: Ok(vec![Symbol {
+                    function: match p.file_offset {
+                        0x2f00 => "memcpy",
+                        0x1010 => "render",
+                        _ => "main",
+                    }
+                    .into(),
+                    file: None,
+                    line: None,
+                }]),
+            })
+            .collect();
+        store.record_symbols(&named).unwrap();
+
+        let report = |kind| {
+            store
+                .fleet_report(kind, 0, 600 * SEC, 10)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.name, r.samples, (r.share * 90.0).round() as u64))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            report(FleetReport::Services),
+            [("api".to_owned(), 60, 60), ("web".to_owned(), 30, 30)],
+            "{backend}"
+        );
+        assert_eq!(
+            report(FleetReport::Functions),
+            [
+                ("memcpy".to_owned(), 50, 50),
+                ("render".to_owned(), 30, 30),
+                ("schedule".to_owned(), 10, 10)
+            ],
+            "{backend}"
+        );
+        assert_eq!(
+            report(FleetReport::Binaries),
+            [
+                ("/usr/lib/libc.so.6".to_owned(), 50, 50),
+                ("/usr/bin/app".to_owned(), 30, 30),
+                ("[kernel]".to_owned(), 10, 10)
+            ],
+            "{backend}"
+        );
+        let top = store
+            .fleet_report(FleetReport::Services, 0, 600 * SEC, 1)
+            .unwrap();
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].cpu_ns, 60 * PERIOD, "{backend}");
+    });
+}

@@ -175,6 +175,26 @@ fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
         .sum();
     assert_eq!(Some(total), same["samples_acknowledged"].as_u64());
 
+    // Fleet reports agree too (the first line names the time range).
+    let top = |base: &str, report: &str| {
+        let output = Command::new(augur_bin())
+            .args(["top", report, "--from", "-10m", "--server", base])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8(output.stdout).unwrap();
+        text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>()
+    };
+    for report in ["services", "functions", "binaries"] {
+        let on_sqlite = top(&single_base, report);
+        assert!(on_sqlite.len() >= 3, "{report}: {on_sqlite:?}");
+        assert_eq!(top(&fleet_base, report), on_sqlite, "{report}");
+    }
+
     for node in [ingest_a, ingest_b, query, single] {
         assert!(node.terminate().unwrap().success());
     }

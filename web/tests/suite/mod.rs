@@ -4,6 +4,7 @@ mod client;
 mod fixture;
 
 mod errors;
+mod fleet;
 mod labels;
 mod profile;
 mod server;

@@ -1,0 +1,149 @@
+//! Fleet reports in the style of Google-Wide Profiling: the whole fleet's
+//! CPU by service, by function and by binary (shared library, executable,
+//! the kernel), over any time range.
+//!
+//! Each report is one query over the documented SQL views, written in the
+//! SQL that SQLite and ClickHouse share, so both backends answer it the same
+//! way through [`crate::Storage::sql`].
+
+use crate::backend::Store;
+use crate::error::StorageError;
+
+/// Which breakdown of the fleet's CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetReport {
+    /// Services, busiest first.
+    Services,
+    /// Functions by self time (the leaf of each stack), across services.
+    Functions,
+    /// Binaries by self time: the executable or shared library of the leaf
+    /// frame, `[kernel]`, `[jit]` or `[unknown]`.
+    Binaries,
+}
+
+impl FleetReport {
+    /// The report's name in the API and CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            FleetReport::Services => "services",
+            FleetReport::Functions => "functions",
+            FleetReport::Binaries => "binaries",
+        }
+    }
+
+    /// Parses [`FleetReport::name`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Services, Self::Functions, Self::Binaries]
+            .into_iter()
+            .find(|r| r.name() == text)
+    }
+
+    fn sql(self, start: i64, end: i64, limit: usize) -> String {
+        let range = format!(
+            "s.profile_type = 'cpu' AND s.window_start >= {start} AND s.window_start < {end}"
+        );
+        match self {
+            FleetReport::Services => format!(
+                "SELECT s.service AS name, SUM(s.value) AS cpu_ns, SUM(s.count) AS samples
+                 FROM sql_samples AS s
+                 WHERE {range}
+                 GROUP BY s.service
+                 ORDER BY cpu_ns DESC, name
+                 LIMIT {limit}"
+            ),
+            FleetReport::Functions => format!(
+                "SELECT CASE WHEN f.function = '' THEN '[unsymbolized]' ELSE f.function END AS name,
+                        SUM(s.value) AS cpu_ns, SUM(s.count) AS samples
+                 FROM sql_samples AS s
+                 JOIN sql_frames AS f ON f.frame_id = s.leaf_frame_id
+                 WHERE {range}
+                 GROUP BY name
+                 ORDER BY cpu_ns DESC, name
+                 LIMIT {limit}"
+            ),
+            // One JOIN per SELECT: ClickHouse 18 allows no more.
+            FleetReport::Binaries => format!(
+                "SELECT CASE x.kind WHEN 'kernel' THEN '[kernel]' WHEN 'named' THEN '[jit]'
+                                    WHEN 'unknown' THEN '[unknown]'
+                                    ELSE CASE WHEN b.path = '' THEN x.build_id ELSE b.path END
+                        END AS name,
+                        SUM(x.value) AS cpu_ns, SUM(x.count) AS samples
+                 FROM (SELECT f.kind AS kind, f.build_id AS build_id, s.value AS value,
+                              s.count AS count
+                       FROM sql_samples AS s
+                       JOIN sql_frames AS f ON f.frame_id = s.leaf_frame_id
+                       WHERE {range}) AS x
+                 LEFT JOIN sql_binaries AS b ON b.build_id = x.build_id
+                 GROUP BY name
+                 ORDER BY cpu_ns DESC, name
+                 LIMIT {limit}"
+            ),
+        }
+    }
+}
+
+/// One line of a fleet report.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ReportRow {
+    /// Service, function or binary.
+    pub name: String,
+    /// On-CPU time in the range, nanoseconds.
+    pub cpu_ns: u64,
+    /// On-CPU samples in the range.
+    pub samples: u64,
+    /// Share of the fleet's CPU in the range, 0 to 1.
+    pub share: f64,
+}
+
+impl Store {
+    /// The `limit` largest lines of `report` over windows starting in
+    /// `[start, end)`, with each line's share of the fleet's CPU.
+    pub fn fleet_report(
+        &self,
+        report: FleetReport,
+        start_unix_nanos: i64,
+        end_unix_nanos: i64,
+        limit: usize,
+    ) -> Result<Vec<ReportRow>, StorageError> {
+        let number = |v: &serde_json::Value| {
+            v.as_u64()
+                .or_else(|| v.as_f64().map(|f| f.max(0.0) as u64))
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0)
+        };
+        let total = self.sql(
+            &format!(
+                "SELECT SUM(s.value) AS cpu_ns FROM sql_samples AS s
+                 WHERE s.profile_type = 'cpu' AND s.window_start >= {start_unix_nanos}
+                   AND s.window_start < {end_unix_nanos}"
+            ),
+            1,
+        )?;
+        let total = total.rows.first().and_then(|r| r.first()).map_or(0, number);
+        let answer = self.sql(
+            &report.sql(start_unix_nanos, end_unix_nanos, limit.max(1)),
+            limit.max(1),
+        )?;
+        Ok(answer
+            .rows
+            .iter()
+            .map(|row| {
+                let cpu_ns = row.get(1).map_or(0, number);
+                ReportRow {
+                    name: row
+                        .first()
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    cpu_ns,
+                    samples: row.get(2).map_or(0, number),
+                    share: if total == 0 {
+                        0.0
+                    } else {
+                        cpu_ns as f64 / total as f64
+                    },
+                }
+            })
+            .collect())
+    }
+}
