@@ -139,6 +139,33 @@ impl DebugInfoStore {
         Ok(())
     }
 
+    /// Copies a debug file another node shared for `build_id` into the
+    /// tree, if there is one and this node has none; true when it did.
+    pub fn fetch_shared(&self, profiles: &Store, build_id: &BuildId) -> bool {
+        let target = self.path_of(build_id);
+        if target.exists() {
+            return false;
+        }
+        match profiles.fetch_debuginfo(build_id, &target) {
+            Ok(true) if augur_symbolizer::read_build_id(&target).as_ref() == Some(build_id) => {
+                tracing::info!(%build_id, "took debug info another node shared");
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+            Ok(true) => {
+                // Not what it claims to be: do not keep it.
+                let _ = std::fs::remove_file(&target);
+                tracing::warn!(%build_id, "shared debug info carries another build-id; ignored");
+                false
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::debug!(%build_id, %error, "fetching shared debug info failed");
+                false
+            }
+        }
+    }
+
     fn stored(&self, build_id: &BuildId) {
         self.promises
             .lock()
@@ -234,6 +261,7 @@ impl DebugInfo for DebugInfoService {
             )));
         }
         let store = self.store.clone();
+        let profiles = self.profiles.clone();
         let metrics = self.metrics.clone();
         // Answers read files (build-id checks); keep them off the reactor.
         let wanted = tokio::task::spawn_blocking(move || {
@@ -242,6 +270,8 @@ impl DebugInfo for DebugInfoService {
                 let Ok(build_id) = BuildId::from_bytes(&offer.build_id) else {
                     continue;
                 };
+                // Uploaded to another node on the same storage: take that.
+                store.fetch_shared(&profiles, &build_id);
                 let answer = match store.want(&build_id, &offer.path) {
                     Ok(()) => {
                         wanted.push(offer.build_id);
@@ -337,6 +367,15 @@ impl DebugInfo for DebugInfoService {
             let _ = dir.sync_all().await;
         }
         self.store.stored(&build_id);
+        // Every node on the same storage can use it from now on.
+        let (profiles, id, file) = (self.profiles.clone(), build_id.clone(), target.clone());
+        match tokio::task::spawn_blocking(move || profiles.share_debuginfo(&id, &file)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%build_id, %error, "sharing debug info with other nodes failed; only this node has it")
+            }
+            Err(error) => tracing::warn!(%build_id, %error, "sharing debug info panicked"),
+        }
         self.metrics
             .debuginfo_uploads
             .get_or_create(&vec![("outcome", "stored".to_owned())])

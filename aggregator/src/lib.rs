@@ -120,7 +120,8 @@ pub async fn serve(
         uploads: uploads.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
-    let count = config.symbolize.workers.clamp(1, 64) as u32;
+    // Zero workers: this node ingests only; others symbolize.
+    let count = config.symbolize.workers.min(64) as u32;
     let workers: Vec<_> = (0..count)
         .map(|index| {
             let (config, context) = (config.symbolize.clone(), context.clone());

@@ -10,6 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use augur_profile::BuildId;
 use augur_storage::{FrameSymbols, Shard, Store};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
 use tokio::sync::Notify;
@@ -92,6 +95,8 @@ pub fn run_worker(config: SymbolizeConfig, shard: Shard, cx: WorkerContext) {
     let mut last_forget = Instant::now();
     let generation = || uploads.as_ref().map_or(0, |u| u.generation());
     let mut seen_generation = generation();
+    // When each build-id was last looked for among other nodes' uploads.
+    let mut shared_checked: HashMap<BuildId, Instant> = HashMap::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         // New uploads, or the retry interval: look for files again.
         if last_forget.elapsed() >= config.retry_after || generation() != seen_generation {
@@ -99,7 +104,15 @@ pub fn run_worker(config: SymbolizeConfig, shard: Shard, cx: WorkerContext) {
             symbolizer.forget_misses();
             last_forget = Instant::now();
         }
-        let did = match round(&config, shard, &store, &mut symbolizer, &metrics) {
+        let did = match round(
+            &config,
+            shard,
+            &store,
+            &mut symbolizer,
+            &metrics,
+            uploads.as_deref(),
+            &mut shared_checked,
+        ) {
             Ok(n) => n,
             Err(error) => {
                 tracing::warn!(%error, "symbolization round failed");
@@ -121,8 +134,30 @@ fn round(
     store: &Store,
     symbolizer: &mut Symbolizer,
     metrics: &AggregatorMetrics,
+    uploads: Option<&DebugInfoStore>,
+    shared_checked: &mut HashMap<BuildId, Instant>,
 ) -> Result<usize, augur_storage::StorageError> {
     let pending = store.pending_frames(config.retry_after, config.batch_size, shard)?;
+    if let Some(uploads) = uploads {
+        // Debug info another ingest node received: fetch it before the
+        // locator looks, at most once per retry interval per build-id.
+        if shared_checked.len() > 65_536 {
+            shared_checked.clear();
+        }
+        let mut fetched = false;
+        for frame in &pending {
+            let due = shared_checked
+                .get(&frame.build_id)
+                .is_none_or(|at| at.elapsed() >= config.retry_after);
+            if due {
+                shared_checked.insert(frame.build_id.clone(), Instant::now());
+                fetched |= uploads.fetch_shared(store, &frame.build_id);
+            }
+        }
+        if fetched {
+            symbolizer.forget_misses();
+        }
+    }
     metrics
         .frames_pending
         .get_or_create(&vec![("worker", shard.index.to_string())])

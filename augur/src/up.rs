@@ -83,6 +83,11 @@ pub struct AggregatorArgs {
     /// deleted beyond it [default: no bound].
     #[arg(long, value_name = "BYTES")]
     max_storage_bytes: Option<u64>,
+    /// Symbolization threads, each with its own share of the binaries; 0
+    /// leaves symbolization to other nodes on the same storage
+    /// [default: CPUs, at most 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
+    symbolizer_threads: Option<u32>,
     /// A directory with a `.build-id/xx/rest.debug` tree, searched before
     /// the agents' path hints; repeatable [default: /usr/lib/debug].
     #[arg(long = "debug-dir", value_name = "DIR")]
@@ -123,6 +128,9 @@ impl AggregatorArgs {
             config.retention.hour_windows = keep;
         }
         config.retention.max_bytes = self.max_storage_bytes;
+        if let Some(n) = self.symbolizer_threads {
+            config.symbolize.workers = n as usize;
+        }
         if let Some(retry) = self.symbol_retry {
             config.symbolize.retry_after = retry;
         }

@@ -76,6 +76,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
         policy: &RetentionPolicy,
         now_unix_nanos: i64,
     ) -> Result<CompactionReport, StorageError>;
+
+    /// Shares an uploaded debug file with every node on this storage.
+    /// Backends that serve one node keep it only on local disk: `Ok(false)`.
+    fn share_debuginfo(&self, _build_id: &BuildId, _file: &Path) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    /// Copies a debug file another node shared into `dest`; `Ok(false)`
+    /// when nobody shared one for `build_id`.
+    fn fetch_debuginfo(&self, _build_id: &BuildId, _dest: &Path) -> Result<bool, StorageError> {
+        Ok(false)
+    }
 }
 
 /// Longest a user's SQL query may run.
@@ -190,6 +202,16 @@ impl Store {
     /// See [`Storage::sql`].
     pub fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
         self.backend.sql(query, max_rows)
+    }
+
+    /// See [`Storage::share_debuginfo`].
+    pub fn share_debuginfo(&self, build_id: &BuildId, file: &Path) -> Result<bool, StorageError> {
+        self.backend.share_debuginfo(build_id, file)
+    }
+
+    /// See [`Storage::fetch_debuginfo`].
+    pub fn fetch_debuginfo(&self, build_id: &BuildId, dest: &Path) -> Result<bool, StorageError> {
+        self.backend.fetch_debuginfo(build_id, dest)
     }
 
     /// See [`Storage::compact`].

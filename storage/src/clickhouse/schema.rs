@@ -68,6 +68,12 @@ const TABLES: &[(&str, &str, &str)] = &[
         "cityHash64(batch_id)",
     ),
     (
+        "debuginfo",
+        "(build_id String, chunk UInt32, data String)
+         ENGINE = ReplacingMergeTree() ORDER BY (build_id, chunk)",
+        "cityHash64(build_id)",
+    ),
+    (
         "profile_types",
         "(name String, unit String)
          ENGINE = ReplacingMergeTree() ORDER BY name",

@@ -605,3 +605,27 @@ fn fleet_reports_rank_services_functions_and_binaries() {
         assert_eq!(top[0].cpu_ns, 60 * PERIOD, "{backend}");
     });
 }
+
+#[test]
+fn shared_debug_info_comes_back_byte_for_byte_where_the_backend_shares() {
+    on_every_backend(|backend, store| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in.debug");
+        // Every byte value, and more than one chunk's worth.
+        let bytes: Vec<u8> = (0..(1 << 20) + 4096).map(|i| (i * 7 % 256) as u8).collect();
+        std::fs::write(&file, &bytes).unwrap();
+        let id = build_id("abcdef01");
+        let out = dir.path().join("sub/out.debug");
+        assert!(!store.fetch_debuginfo(&id, &out).unwrap(), "{backend}");
+        let shared = store.share_debuginfo(&id, &file).unwrap();
+        if backend == "sqlite" {
+            // One node: nothing to share with.
+            assert!(!shared);
+            return;
+        }
+        assert!(shared, "{backend}");
+        assert!(store.fetch_debuginfo(&id, &out).unwrap(), "{backend}");
+        assert_eq!(std::fs::read(&out).unwrap(), bytes, "{backend}");
+        assert!(!store.fetch_debuginfo(&build_id("abcdef02"), &out).unwrap());
+    });
+}
