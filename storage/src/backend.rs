@@ -42,6 +42,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// now, hottest stack first.
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError>;
 
+    /// Samples per window (start, count) of what `query` selects, oldest
+    /// first; windows without samples are absent.
+    fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError>;
+
     /// Up to `limit` user frames of `shard` without symbols: never tried
     /// ones, requeued ones, and failures at least `retry_failed_after` old.
     fn pending_frames(
@@ -173,6 +177,11 @@ impl Store {
         self.backend.query_profile(query)
     }
 
+    /// See [`Storage::timeline`].
+    pub fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
+        self.backend.timeline(query)
+    }
+
     /// See [`Storage::pending_frames`].
     pub fn pending_frames(
         &self,
@@ -236,6 +245,9 @@ impl Storage for SqliteStore {
     }
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
         SqliteStore::query_profile(self, query)
+    }
+    fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
+        SqliteStore::timeline(self, query)
     }
     fn pending_frames(
         &self,

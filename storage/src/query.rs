@@ -145,6 +145,49 @@ pub(crate) struct StackCount {
     pub(crate) count: u64,
 }
 
+/// Samples per window start for a query, oldest first.
+pub(crate) fn timeline(
+    conn: &mut Connection,
+    query: &ProfileQuery,
+) -> Result<Vec<(i64, u64)>, StorageError> {
+    let tx = conn.transaction().context("begin a timeline query")?;
+    let series = matching_series(&tx, &query.service, &query.labels)?;
+    if series.is_empty() {
+        return Ok(Vec::new());
+    }
+    let series = Rc::new(series.into_iter().map(Value::Integer).collect::<Vec<_>>());
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT window_start, SUM(count) FROM (
+                 SELECT window_start, count FROM samples
+                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                   AND window_start >= ?3 AND window_start < ?4
+                 UNION ALL
+                 SELECT window_start, count FROM samples_hourly
+                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                   AND window_start >= ?3 AND window_start < ?4)
+             GROUP BY window_start ORDER BY window_start",
+        )
+        .context("prepare the timeline")?;
+    let rows = stmt
+        .query_map(
+            params![
+                series,
+                query.profile_type,
+                query.start_unix_nanos,
+                query.end_unix_nanos
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .context("sum samples per window")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (start, count) = row.context("read a timeline point")?;
+        out.push((start, u64::try_from(count).unwrap_or(0)));
+    }
+    Ok(out)
+}
+
 /// The series of `service` whose labels include every pair of `matchers`.
 fn matching_series(
     tx: &Transaction<'_>,

@@ -91,6 +91,11 @@ impl SqliteStore {
         self.with_reader(|conn| query::profile(conn, query))
     }
 
+    /// Samples per window; see [`crate::Storage::timeline`].
+    pub fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
+        self.with_reader(|conn| query::timeline(conn, query))
+    }
+
     /// Up to `limit` user frames without symbols: first those never tried,
     /// then those whose last failed attempt is at least `retry_failed_after`
     /// old (`Duration::ZERO` retries every failure at once).

@@ -112,6 +112,51 @@ pub(crate) async fn services(
     Ok(Json(ServicesJson { services }))
 }
 
+#[derive(Serialize)]
+struct TimelineJson<'a> {
+    service: &'a str,
+    profile_type: &'a str,
+    from: String,
+    to: String,
+    /// Width of a storage window; rolled-up hours are one point each.
+    step_seconds: u64,
+    points: Vec<PointJson>,
+}
+
+#[derive(Serialize)]
+struct PointJson {
+    unix_nanos: i64,
+    samples: u64,
+}
+
+/// `GET /api/v1/timeline`: samples per window for the same selection as
+/// `/api/v1/profile` (the chart the UI's range is dragged on).
+pub(crate) async fn timeline(
+    State(state): State<AppState>,
+    params: Result<Query<ProfileParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
+    let request = ProfileRequest::from_params(&params, SystemTime::now())?;
+    let store = state.store.clone();
+    let query = request.query();
+    let points = tokio::task::spawn_blocking(move || store.timeline(&query)).await??;
+    Ok(Json(TimelineJson {
+        service: &request.service,
+        profile_type: &request.profile_type,
+        from: format_rfc3339(request.from_unix_nanos),
+        to: format_rfc3339(request.to_unix_nanos),
+        step_seconds: 60,
+        points: points
+            .into_iter()
+            .map(|(unix_nanos, samples)| PointJson {
+                unix_nanos,
+                samples,
+            })
+            .collect(),
+    })
+    .into_response())
+}
+
 /// `?service=` of the labels endpoint.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct LabelsParams {
@@ -286,6 +331,20 @@ fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiEr
             )
                 .into_response()
         }
+        Format::Speedscope => {
+            let disposition = format!(
+                "attachment; filename=\"{}.speedscope.json\"",
+                file_name(&request.service)
+            );
+            let disposition = HeaderValue::try_from(disposition).unwrap_or_else(|_| {
+                HeaderValue::from_static("attachment; filename=\"profile.speedscope.json\"")
+            });
+            (
+                [(header::CONTENT_DISPOSITION, disposition)],
+                Json(speedscope(request, profile)),
+            )
+                .into_response()
+        }
         Format::Pprof => {
             let bytes = augur_wire::pprof::encode(profile).map_err(|source| ApiError::Render {
                 format: "pprof",
@@ -367,6 +426,58 @@ fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> Profil
             })
             .collect(),
     }
+}
+
+/// The profile in speedscope's file format: one sampled profile whose
+/// samples are root-first indices into the shared frame list, weighted in
+/// the profile type's unit when it is time, else in samples.
+fn speedscope(request: &ProfileRequest, profile: &Profile) -> serde_json::Value {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut frames: Vec<serde_json::Value> = Vec::new();
+    let mut samples: Vec<Vec<usize>> = Vec::new();
+    let mut weights: Vec<u64> = Vec::new();
+    let timed = profile.profile_type.unit == "nanoseconds" && profile.period > 0;
+    for (names, count) in profile.folded_stacks() {
+        let stack = names
+            .into_iter()
+            .map(|name| {
+                *index.entry(name.clone()).or_insert_with(|| {
+                    frames.push(serde_json::json!({ "name": name }));
+                    frames.len() - 1
+                })
+            })
+            .collect();
+        samples.push(stack);
+        weights.push(if timed {
+            count.saturating_mul(profile.period)
+        } else {
+            count
+        });
+    }
+    let total: u64 = weights.iter().sum();
+    let name = format!(
+        "{} {} {} to {}",
+        request.service,
+        request.profile_type,
+        format_rfc3339(request.from_unix_nanos),
+        format_rfc3339(request.to_unix_nanos)
+    );
+    serde_json::json!({
+        "$schema": "https://www.speedscope.app/file-format-schema.json",
+        "exporter": "augur",
+        "name": name,
+        "activeProfileIndex": 0,
+        "shared": { "frames": frames },
+        "profiles": [{
+            "type": "sampled",
+            "name": name,
+            "unit": if timed { "nanoseconds" } else { "none" },
+            "startValue": 0,
+            "endValue": total,
+            "samples": samples,
+            "weights": weights,
+        }],
+    })
 }
 
 /// A download file name from a service name: only characters every

@@ -17,6 +17,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "/api/v1/services",
     "/api/v1/profile",
     "/api/v1/labels",
+    "/api/v1/timeline",
     "/api/v1/sql",
     "/api/v1/fleet/services",
     "/api/v1/fleet/functions",

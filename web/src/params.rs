@@ -89,6 +89,8 @@ pub(crate) enum Format {
     Folded,
     /// An interactive inferno flame graph.
     Svg,
+    /// speedscope's JSON file format (https://www.speedscope.app).
+    Speedscope,
 }
 
 impl FromStr for Format {
@@ -100,6 +102,7 @@ impl FromStr for Format {
             "pprof" => Ok(Self::Pprof),
             "folded" => Ok(Self::Folded),
             "svg" => Ok(Self::Svg),
+            "speedscope" => Ok(Self::Speedscope),
             _ => Err(ParamError::UnknownFormat(quote(text))),
         }
     }
@@ -204,7 +207,7 @@ pub enum ParamError {
         to: String,
     },
     /// `format=` names no known format.
-    #[error("unknown format {0:?}; use json, pprof, folded or svg")]
+    #[error("unknown format {0:?}; use json, pprof, folded, svg or speedscope")]
     UnknownFormat(String),
     /// A `labels=` matcher does not parse.
     #[error("invalid label matcher {matcher:?} in `labels`: {why}")]

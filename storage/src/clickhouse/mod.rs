@@ -636,6 +636,41 @@ impl Storage for ClickHouseStore {
         Ok(profile)
     }
 
+    fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
+        let matching: Vec<String> = self
+            .series_labels(&query.service)?
+            .into_iter()
+            .filter(|labels| query.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|labels| quote(&labels_text(&labels)))
+            .collect();
+        if matching.is_empty() {
+            return Ok(Vec::new());
+        }
+        #[derive(Deserialize)]
+        struct Point {
+            start: i64,
+            samples: u64,
+        }
+        let points: Vec<Point> = self.client.select(
+            "sum samples per window",
+            &format!(
+                "SELECT window_start AS start, sum(count) AS samples FROM {}
+                 GROUP BY start ORDER BY start",
+                self.samples_source(&format!(
+                    "service = {} AND profile_type = {}
+                     AND window_start >= {} AND window_start < {}
+                     AND labels IN ({})",
+                    quote(&query.service),
+                    quote(&query.profile_type),
+                    query.start_unix_nanos,
+                    query.end_unix_nanos,
+                    matching.join(", ")
+                ))
+            ),
+        )?;
+        Ok(points.into_iter().map(|p| (p.start, p.samples)).collect())
+    }
+
     fn pending_frames(
         &self,
         retry_failed_after: Duration,

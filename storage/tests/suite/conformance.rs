@@ -174,6 +174,18 @@ fn services_labels_and_matchers_agree() {
         );
         query.labels = labels(&[("version", "9")]);
         assert_eq!(store.query_profile(&query).unwrap().total(), 0, "{backend}");
+        // The timeline: one point per window, label matchers apply.
+        assert_eq!(
+            store.timeline(&cpu_all("api")).unwrap(),
+            [(0, 30), (60 * SEC, 12)],
+            "{backend}"
+        );
+        query.labels = labels(&[("host", "web-2")]);
+        assert_eq!(
+            store.timeline(&query).unwrap(),
+            [(60 * SEC, 12)],
+            "{backend}"
+        );
     });
 }
 

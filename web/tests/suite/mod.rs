@@ -10,3 +10,4 @@ mod profile;
 mod server;
 mod services;
 mod sql;
+mod timeline;
