@@ -2,6 +2,7 @@
 //! subcommand to the library that implements it.
 
 mod client;
+mod flame;
 mod loadgen;
 mod record;
 mod up;
@@ -39,6 +40,9 @@ enum Command {
     Sql(client::SqlArgs),
     /// Fleet-wide CPU by service, function or binary over a time range.
     Top(client::TopArgs),
+    /// A flame graph of any hierarchy: a JSON object of `/`-separated keys
+    /// (metrics.json) or folded text.
+    Flame(flame::FlameArgs),
     /// Simulate many agents pushing batches to aggregators; report throughput
     /// and latency.
     Loadgen(loadgen::LoadgenArgs),
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
         Command::Export(args) => client::export(args),
         Command::Sql(args) => client::sql(args),
         Command::Top(args) => client::top(args),
+        Command::Flame(args) => flame::run(args),
         Command::Loadgen(args) => loadgen::run(args),
     };
     match result {

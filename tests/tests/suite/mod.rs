@@ -3,6 +3,7 @@
 mod counters;
 mod debuginfod;
 mod deploy;
+mod flame;
 mod fleet;
 mod ingest_errors;
 mod jit;
