@@ -88,7 +88,7 @@ pub enum SqlFormat {
     Json,
 }
 
-fn get(url: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn get(url: &str) -> anyhow::Result<Vec<u8>> {
     let mut response = ureq::get(url)
         .config()
         .http_status_as_error(false)
@@ -108,7 +108,7 @@ fn get(url: &str) -> anyhow::Result<Vec<u8>> {
     Ok(body)
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

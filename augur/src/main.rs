@@ -2,6 +2,7 @@
 //! subcommand to the library that implements it.
 
 mod client;
+mod diff;
 mod flame;
 mod loadgen;
 mod record;
@@ -43,6 +44,9 @@ enum Command {
     /// A flame graph of any hierarchy: a JSON object of `/`-separated keys
     /// (metrics.json) or folded text.
     Flame(flame::FlameArgs),
+    /// Rank the functions that got slower or faster between two profiles
+    /// (files, or versions or ranges on a server), with significance.
+    Diff(diff::DiffArgs),
     /// Simulate many agents pushing batches to aggregators; report throughput
     /// and latency.
     Loadgen(loadgen::LoadgenArgs),
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
         Command::Sql(args) => client::sql(args),
         Command::Top(args) => client::top(args),
         Command::Flame(args) => flame::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Loadgen(args) => loadgen::run(args),
     };
     match result {

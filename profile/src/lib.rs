@@ -6,6 +6,7 @@
 //! symbols known *now* onto those raw frames and hands out a [`Profile`], which
 //! the renderers in [`render`] and the pprof encoder in `augur-wire` consume.
 
+pub mod diff;
 mod frame;
 mod profile;
 pub mod render;

@@ -42,6 +42,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// now, hottest stack first.
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError>;
 
+    /// The deploys of `service`: one per value of its `version` label,
+    /// oldest first.
+    fn deploys(&self, service: &str) -> Result<Vec<Deploy>, StorageError>;
+
     /// Samples per window (start, count) of what `query` selects, oldest
     /// first; windows without samples are absent.
     fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError>;
@@ -92,6 +96,24 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn fetch_debuginfo(&self, _build_id: &BuildId, _dest: &Path) -> Result<bool, StorageError> {
         Ok(false)
     }
+}
+
+/// One deploy of a service: the processes that carried one `version`
+/// label (a configured environment variable, or the main binary's build-id).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Deploy {
+    /// The version label.
+    pub version: String,
+    /// Build-ids of the main binaries seen with it.
+    pub build_ids: Vec<String>,
+    /// Hosts it ran on.
+    pub hosts: Vec<String>,
+    /// Start of its first and last window with samples, Unix nanoseconds.
+    pub first_seen_unix_nanos: i64,
+    /// See `first_seen_unix_nanos`.
+    pub last_seen_unix_nanos: i64,
+    /// Its on-CPU samples.
+    pub cpu_samples: u64,
 }
 
 /// Longest a user's SQL query may run.
@@ -177,6 +199,11 @@ impl Store {
         self.backend.query_profile(query)
     }
 
+    /// See [`Storage::deploys`].
+    pub fn deploys(&self, service: &str) -> Result<Vec<Deploy>, StorageError> {
+        self.backend.deploys(service)
+    }
+
     /// See [`Storage::timeline`].
     pub fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
         self.backend.timeline(query)
@@ -248,6 +275,9 @@ impl Storage for SqliteStore {
     }
     fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
         SqliteStore::timeline(self, query)
+    }
+    fn deploys(&self, service: &str) -> Result<Vec<Deploy>, StorageError> {
+        SqliteStore::deploys(self, service)
     }
     fn pending_frames(
         &self,

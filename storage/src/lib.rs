@@ -27,7 +27,7 @@ mod schema;
 mod store;
 mod symbolization;
 
-pub use backend::{SQL_TIMEOUT, SqlAnswer, Storage, Store};
+pub use backend::{Deploy, SQL_TIMEOUT, SqlAnswer, Storage, Store};
 pub use clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use error::StorageError;
 pub use ingest::{BatchWrite, WindowWrite, WriteOutcome};

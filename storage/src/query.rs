@@ -145,6 +145,52 @@ pub(crate) struct StackCount {
     pub(crate) count: u64,
 }
 
+/// A service's deploys from its series' `version`, `host` and `build_id`
+/// labels, oldest first.
+pub(crate) fn deploys(
+    conn: &mut Connection,
+    service: &str,
+) -> Result<Vec<crate::Deploy>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT json_extract(se.labels, '$.version') AS version,
+                    MIN(sa.window_start), MAX(sa.window_start),
+                    GROUP_CONCAT(DISTINCT json_extract(se.labels, '$.host')),
+                    GROUP_CONCAT(DISTINCT json_extract(se.labels, '$.build_id')),
+                    SUM(CASE WHEN sa.profile_type = 'cpu' THEN sa.count ELSE 0 END)
+             FROM all_samples sa
+             JOIN series se ON se.id = sa.series_id
+             JOIN services sv ON sv.id = se.service_id
+             WHERE sv.name = ?1 AND json_extract(se.labels, '$.version') IS NOT NULL
+             GROUP BY version
+             ORDER BY MIN(sa.window_start), version",
+        )
+        .context("prepare the deploy history")?;
+    let list = |text: Option<String>| -> Vec<String> {
+        let mut items: Vec<String> = text
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        items.sort();
+        items
+    };
+    let rows = stmt
+        .query_map([service], |r| {
+            Ok(crate::Deploy {
+                version: r.get(0)?,
+                first_seen_unix_nanos: r.get(1)?,
+                last_seen_unix_nanos: r.get(2)?,
+                hosts: list(r.get(3)?),
+                build_ids: list(r.get(4)?),
+                cpu_samples: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+            })
+        })
+        .context("read the deploy history")?;
+    rows.map(|row| row.context("read a deploy")).collect()
+}
+
 /// Samples per window start for a query, oldest first.
 pub(crate) fn timeline(
     conn: &mut Connection,

@@ -91,6 +91,11 @@ impl SqliteStore {
         self.with_reader(|conn| query::profile(conn, query))
     }
 
+    /// A service's deploys; see [`crate::Storage::deploys`].
+    pub fn deploys(&self, service: &str) -> Result<Vec<crate::Deploy>, StorageError> {
+        self.with_reader(|conn| query::deploys(conn, service))
+    }
+
     /// Samples per window; see [`crate::Storage::timeline`].
     pub fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
         self.with_reader(|conn| query::timeline(conn, query))

@@ -108,6 +108,8 @@ pub fn router(store: Store, metrics: MetricsFn) -> Router {
         .route("/api/v1/profile", get(handlers::profile))
         .route("/api/v1/labels", get(handlers::labels))
         .route("/api/v1/timeline", get(handlers::timeline))
+        .route("/api/v1/deploys", get(handlers::deploys))
+        .route("/api/v1/deploys/compare", get(handlers::compare))
         .route("/api/v1/sql", get(handlers::sql))
         .route("/api/v1/fleet/{report}", get(handlers::fleet))
         .route("/metrics", get(handlers::metrics))

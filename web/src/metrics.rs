@@ -18,6 +18,8 @@ pub(crate) const ROUTES: &[&str] = &[
     "/api/v1/profile",
     "/api/v1/labels",
     "/api/v1/timeline",
+    "/api/v1/deploys",
+    "/api/v1/deploys/compare",
     "/api/v1/sql",
     "/api/v1/fleet/services",
     "/api/v1/fleet/functions",

@@ -217,6 +217,12 @@ pub enum ParamError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// `base=` or `target=` missing on the deploy comparison.
+    #[error("missing required parameter `{0}` (a version of the service)")]
+    MissingDeploy(&'static str),
+    /// A version the service never had.
+    #[error("`base` or `target` is not a deploy of this service; see /api/v1/deploys")]
+    UnknownDeploy,
     /// The fleet report's name is not one we have.
     #[error("unknown fleet report {0:?}; use services, functions or binaries")]
     UnknownReport(String),

@@ -636,6 +636,48 @@ impl Storage for ClickHouseStore {
         Ok(profile)
     }
 
+    fn deploys(&self, service: &str) -> Result<Vec<crate::Deploy>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            version: String,
+            first: i64,
+            last: i64,
+            hosts: Vec<String>,
+            build_ids: Vec<String>,
+            samples: u64,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read the deploy history",
+            &format!(
+                "SELECT visitParamExtractString(labels, 'version') AS version,
+                        min(window_start) AS first, max(window_start) AS last,
+                        groupUniqArray(visitParamExtractString(labels, 'host')) AS hosts,
+                        groupUniqArray(visitParamExtractString(labels, 'build_id')) AS build_ids,
+                        sumIf(count, profile_type = 'cpu') AS samples
+                 FROM {}
+                 GROUP BY version HAVING version != ''
+                 ORDER BY first, version",
+                self.samples_source(&format!("service = {}", quote(service)))
+            ),
+        )?;
+        let sorted = |mut v: Vec<String>| {
+            v.retain(|s| !s.is_empty());
+            v.sort();
+            v
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::Deploy {
+                version: r.version,
+                build_ids: sorted(r.build_ids),
+                hosts: sorted(r.hosts),
+                first_seen_unix_nanos: r.first,
+                last_seen_unix_nanos: r.last,
+                cpu_samples: r.samples,
+            })
+            .collect())
+    }
+
     fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
         let matching: Vec<String> = self
             .series_labels(&query.service)?

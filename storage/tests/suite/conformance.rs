@@ -641,3 +641,61 @@ fn shared_debug_info_comes_back_byte_for_byte_where_the_backend_shares() {
         assert!(!store.fetch_debuginfo(&build_id("abcdef02"), &out).unwrap());
     });
 }
+
+#[test]
+fn deploys_are_the_versions_of_a_service_with_their_hosts_and_times() {
+    on_every_backend(|backend, store| {
+        let stack = vec![kernel("work", None)];
+        let version = |v: &str, host: &str, build: &str| {
+            labels(&[("version", v), ("host", host), ("build_id", build)])
+        };
+        let mut w1 = window("api", 0, vec![(stack.clone(), 10)]);
+        w1.labels = version("1.0", "web-1", "aa01");
+        let mut w2 = window("api", 60 * SEC, vec![(stack.clone(), 5)]);
+        w2.labels = version("1.0", "web-2", "aa01");
+        let mut w3 = window("api", 120 * SEC, vec![(stack.clone(), 7)]);
+        w3.labels = version("1.1", "web-1", "bb02");
+        let mut other = window("web", 0, vec![(stack.clone(), 1)]);
+        other.labels = version("9", "web-9", "cc03");
+        store
+            .write_batch(&batch("b1", vec![w1, w2, w3, other]))
+            .unwrap();
+        let deploys = store.deploys("api").unwrap();
+        let summary: Vec<_> = deploys
+            .iter()
+            .map(|d| {
+                (
+                    d.version.as_str(),
+                    d.hosts.clone(),
+                    d.build_ids.clone(),
+                    d.first_seen_unix_nanos,
+                    d.last_seen_unix_nanos,
+                    d.cpu_samples,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "1.0",
+                    vec!["web-1".to_owned(), "web-2".to_owned()],
+                    vec!["aa01".to_owned()],
+                    0,
+                    60 * SEC,
+                    15
+                ),
+                (
+                    "1.1",
+                    vec!["web-1".to_owned()],
+                    vec!["bb02".to_owned()],
+                    120 * SEC,
+                    120 * SEC,
+                    7
+                ),
+            ],
+            "{backend}"
+        );
+        assert!(store.deploys("nope").unwrap().is_empty());
+    });
+}

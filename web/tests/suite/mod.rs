@@ -3,6 +3,7 @@
 mod client;
 mod fixture;
 
+mod deploys;
 mod errors;
 mod fleet;
 mod labels;
