@@ -56,7 +56,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "PCT")]
     fail_on_regression: Option<f64>,
     /// Family-wise false-positive rate of the significance test.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.005)]
     alpha: f64,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]

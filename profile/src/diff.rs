@@ -2,11 +2,14 @@
 //! so that a regression between deploys is reported and noise is not.
 //!
 //! Each function's self samples are counted on both sides. The two sides
-//! rarely cover the same amount of work, so counts are normalized by the
-//! median ratio of target to base over functions well sampled on both sides
-//! (most functions do not change between two deploys; a global normalization
-//! by the total would make every other function look faster when one gets
-//! slower). For each function, conditional on its combined count
+//! rarely cover the same amount of work, so counts are normalized by a
+//! scale: the ratio of the two sides' totals over the functions that did
+//! not change. It is found by iterating: start from all functions, test,
+//! take the significant changes out of the totals, test again (a plain
+//! ratio of totals would make every other function look faster when one
+//! gets slower; a median of per-function ratios is too noisy when most
+//! functions have few samples). For each function, conditional on its
+//! combined count
 //! `a + b`, `b` is binomial with `p0 = s / (1 + s)` if it did not change
 //! (`s` the scale); the z-score of the observed `b` gives a two-sided
 //! p-value, Bonferroni-adjusted for the number of functions tested. A change
@@ -19,7 +22,9 @@ use std::collections::HashMap;
 /// Options of a comparison.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DiffOptions {
-    /// Family-wise false-positive rate, e.g. 0.01.
+    /// Family-wise false-positive rate (default 0.005: Bonferroni's bound
+    /// keeps the chance that any unchanged function is flagged under 1%
+    /// even where the normal approximation of small counts is loose).
     pub alpha: f64,
     /// Functions with fewer self samples on both sides together are not
     /// tested (too few to say anything).
@@ -29,7 +34,7 @@ pub struct DiffOptions {
 impl Default for DiffOptions {
     fn default() -> Self {
         Self {
-            alpha: 0.01,
+            alpha: 0.005,
             min_samples: 20,
         }
     }
@@ -66,7 +71,8 @@ pub struct Diff {
     pub base_total: u64,
     /// See `base_total`.
     pub target_total: u64,
-    /// Normalization: target samples per base sample for unchanged code.
+    /// Normalization: target samples per base sample for unchanged code
+    /// (the ratio of the totals of the functions that did not change).
     pub scale: f64,
     /// Functions tested.
     pub tested: usize,
@@ -102,8 +108,6 @@ pub fn compare(
     let mut names: Vec<&String> = base.keys().chain(target.keys()).collect();
     names.sort();
     names.dedup();
-    let scale = median_ratio(base, target, options.min_samples)
-        .unwrap_or_else(|| target_total.max(1) as f64 / base_total.max(1) as f64);
     let tested: Vec<&String> = names
         .into_iter()
         .filter(|n| {
@@ -112,36 +116,37 @@ pub fn compare(
         })
         .collect();
     let tests = tested.len().max(1) as f64;
-    let p0 = scale / (1.0 + scale);
-    let mut all: Vec<FunctionChange> = tested
-        .into_iter()
-        .map(|name| {
-            let a = base.get(name).copied().unwrap_or(0);
-            let b = target.get(name).copied().unwrap_or(0);
-            let n = (a + b) as f64;
-            let expected = n * p0;
-            let sd = (n * p0 * (1.0 - p0)).sqrt().max(f64::MIN_POSITIVE);
-            let z = (b as f64 - expected) / sd;
-            let p_value = (two_sided_p(z) * tests).min(1.0);
-            let scaled_base = a as f64 * scale;
-            let change = if scaled_base > 0.0 {
-                b as f64 / scaled_base - 1.0
-            } else {
-                f64::INFINITY
-            };
-            FunctionChange {
-                name: name.clone(),
-                base_self: a,
-                target_self: b,
-                base_share: a as f64 / base_total.max(1) as f64,
-                target_share: b as f64 / target_total.max(1) as f64,
-                change,
-                impact: (b as f64 - scaled_base) * period,
-                p_value,
-                significant: p_value < options.alpha,
-            }
-        })
-        .collect();
+    let mut scale = target_total.max(1) as f64 / base_total.max(1) as f64;
+    let mut all: Vec<FunctionChange> = Vec::new();
+    for _ in 0..4 {
+        all = test_all(&tested, base, target, scale, period, tests, options);
+        all.iter_mut().for_each(|c| {
+            c.base_share = c.base_self as f64 / base_total.max(1) as f64;
+            c.target_share = c.target_self as f64 / target_total.max(1) as f64;
+        });
+        // The scale over what did not change.
+        let (mut a, mut b) = (0u64, 0u64);
+        for c in all.iter().filter(|c| !c.significant) {
+            a += c.base_self;
+            b += c.target_self;
+        }
+        let unchanged: (u64, u64) = base
+            .iter()
+            .filter(|(n, _)| !all.iter().any(|c| &c.name == *n))
+            .map(|(n, &x)| (x, target.get(n).copied().unwrap_or(0)))
+            .fold((0, 0), |acc, (x, y)| (acc.0 + x, acc.1 + y));
+        a += unchanged.0;
+        b += unchanged.1;
+        let next = if a > 0 && b > 0 {
+            b as f64 / a as f64
+        } else {
+            scale
+        };
+        if (next - scale).abs() <= 1e-12 * scale {
+            break;
+        }
+        scale = next;
+    }
     all.sort_by(|x, y| {
         y.impact
             .abs()
@@ -169,29 +174,46 @@ pub fn compare(
     }
 }
 
-/// Median of target/base over functions with enough samples on each side.
-fn median_ratio(
+/// Tests every function against `scale`.
+fn test_all(
+    tested: &[&String],
     base: &HashMap<String, u64>,
     target: &HashMap<String, u64>,
-    min_samples: u64,
-) -> Option<f64> {
-    let mut ratios: Vec<f64> = base
+    scale: f64,
+    period: f64,
+    tests: f64,
+    options: DiffOptions,
+) -> Vec<FunctionChange> {
+    let p0 = scale / (1.0 + scale);
+    tested
         .iter()
-        .filter_map(|(name, &a)| {
-            let b = target.get(name).copied()?;
-            (a >= min_samples && b >= min_samples).then(|| b as f64 / a as f64)
+        .map(|name| {
+            let a = base.get(*name).copied().unwrap_or(0);
+            let b = target.get(*name).copied().unwrap_or(0);
+            let n = (a + b) as f64;
+            let expected = n * p0;
+            let sd = (n * p0 * (1.0 - p0)).sqrt().max(f64::MIN_POSITIVE);
+            let z = (b as f64 - expected) / sd;
+            let p_value = (two_sided_p(z) * tests).min(1.0);
+            let scaled_base = a as f64 * scale;
+            let change = if scaled_base > 0.0 {
+                b as f64 / scaled_base - 1.0
+            } else {
+                f64::INFINITY
+            };
+            FunctionChange {
+                name: (*name).clone(),
+                base_self: a,
+                target_self: b,
+                base_share: 0.0,
+                target_share: 0.0,
+                change,
+                impact: (b as f64 - scaled_base) * period,
+                p_value,
+                significant: p_value < options.alpha,
+            }
         })
-        .collect();
-    if ratios.is_empty() {
-        return None;
-    }
-    ratios.sort_by(f64::total_cmp);
-    let mid = ratios.len() / 2;
-    Some(if ratios.len() % 2 == 1 {
-        ratios[mid]
-    } else {
-        (ratios[mid - 1] + ratios[mid]) / 2.0
-    })
+        .collect()
 }
 
 /// Two-sided p-value of a standard normal z-score.

@@ -1,0 +1,259 @@
+//! `diff-bench`: how many samples a deploy comparison needs, and what it
+//! costs.
+//!
+//! 1. Power on simulated data. A service has 200 functions with Zipf-like
+//!    self shares; the target deploy makes one function (5% of the CPU)
+//!    slower by 5% or 10%, and both sides are drawn with Poisson noise at N
+//!    samples each. For each N, over many trials, it counts how often the
+//!    comparison (`augur_profile::diff`, as the server runs it) flags that
+//!    function (power) and how often it flags any other (false positives,
+//!    also measured with no change at all). The smallest N with power of
+//!    90% or more and a false-positive rate under 1% is what each side
+//!    needs.
+//! 2. Cost: one hour of one-minute windows per deploy (5,000 distinct
+//!    stacks per window, 20 frames deep) in a real SQLite store, then the
+//!    time to query both deploys' profiles and compare them.
+//!
+//! Run: `cargo build --release -p augur-tests && target/release/diff-bench`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use augur_profile::diff::{self, DiffOptions};
+use augur_profile::{ProfileType, RawFrame};
+use augur_storage::{BatchWrite, ProfileQuery, Store, WindowWrite};
+
+/// splitmix64: small, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform().max(1e-300), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// Poisson(lambda): Knuth below 30, a rounded normal above.
+    fn poisson(&mut self, lambda: f64) -> u64 {
+        if lambda < 30.0 {
+            let limit = (-lambda).exp();
+            let mut k = 0;
+            let mut p = 1.0;
+            loop {
+                p *= self.uniform();
+                if p <= limit {
+                    return k;
+                }
+                k += 1;
+            }
+        }
+        (lambda + lambda.sqrt() * self.normal()).round().max(0.0) as u64
+    }
+}
+
+const FUNCTIONS: usize = 200;
+const TRIALS: usize = 1000;
+
+/// Zipf-like shares with function `victim` at exactly 5%.
+fn shares() -> (Vec<f64>, usize) {
+    let mut w: Vec<f64> = (1..=FUNCTIONS)
+        .map(|i| 1.0 / (i as f64).powf(1.1))
+        .collect();
+    let victim = 4;
+    let rest: f64 = w
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, x)| x)
+        .sum();
+    for (i, x) in w.iter_mut().enumerate() {
+        *x = if i == victim { 0.05 } else { *x / rest * 0.95 };
+    }
+    (w, victim)
+}
+
+fn draw(rng: &mut Rng, shares: &[f64], n: f64) -> HashMap<String, u64> {
+    shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("f{i:03}"), rng.poisson(s * n)))
+        .collect()
+}
+
+/// (power, false-positive rate) at `n` samples per side for a slowdown.
+fn trial(n: u64, slowdown: f64, rng: &mut Rng) -> (f64, f64) {
+    let (base, victim) = shares();
+    let mut target = base.clone();
+    target[victim] *= 1.0 + slowdown;
+    let total: f64 = target.iter().sum();
+    for x in &mut target {
+        *x /= total;
+    }
+    let victim_name = format!("f{victim:03}");
+    let (mut hits, mut false_alarms) = (0, 0);
+    for _ in 0..TRIALS {
+        let a = draw(rng, &base, n as f64);
+        let b = draw(rng, &target, n as f64);
+        let d = diff::compare(&a, &b, 1.0, DiffOptions::default());
+        if d.regressions.iter().any(|c| c.name == victim_name) {
+            hits += 1;
+        }
+        let others = d
+            .regressions
+            .iter()
+            .chain(&d.improvements)
+            .any(|c| c.name != victim_name);
+        if others {
+            false_alarms += 1;
+        }
+    }
+    (
+        hits as f64 / TRIALS as f64,
+        false_alarms as f64 / TRIALS as f64,
+    )
+}
+
+fn power_table() {
+    let sizes = [
+        5_000u64, 20_000, 50_000, 100_000, 200_000, 300_000, 500_000, 1_000_000,
+    ];
+    let mut rng = Rng(42);
+    println!("### Samples per side to detect a slowdown of a function with 5% of the CPU\n");
+    println!(
+        "{FUNCTIONS} functions, Zipf-like shares, Poisson noise, {TRIALS} trials per cell, alpha {} (Bonferroni).\n",
+        DiffOptions::default().alpha
+    );
+    println!(
+        "| samples per side | power, +5% | power, +10% | false positives: no change | +5% | +10% |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut needed: BTreeMap<&str, Option<u64>> = BTreeMap::from([("5%", None), ("10%", None)]);
+    for n in sizes {
+        let (p5, f5) = trial(n, 0.05, &mut rng);
+        let (p10, f10) = trial(n, 0.10, &mut rng);
+        let (_, f0) = trial(n, 0.0, &mut rng);
+        println!(
+            "| {n} | {:.0}% | {:.0}% | {:.1}% | {:.1}% | {:.1}% |",
+            p5 * 100.0,
+            p10 * 100.0,
+            f0 * 100.0,
+            f5 * 100.0,
+            f10 * 100.0
+        );
+        for (key, power, fp) in [("5%", p5, f5.max(f0)), ("10%", p10, f10.max(f0))] {
+            let slot = needed.get_mut(key).expect("known key");
+            if slot.is_none() && power >= 0.9 && fp < 0.01 {
+                *slot = Some(n);
+            }
+        }
+    }
+    println!();
+    for (key, n) in needed {
+        match n {
+            Some(n) => println!(
+                "- a {key} slowdown: {n} samples per side (power >= 90%, false positives < 1%)"
+            ),
+            None => println!(
+                "- a {key} slowdown: more than {} samples per side",
+                sizes[sizes.len() - 1]
+            ),
+        }
+    }
+}
+
+fn frame(i: u64) -> RawFrame {
+    RawFrame::Kernel {
+        function: format!("function_{i:05}"),
+        module: None,
+    }
+}
+
+fn cost() -> anyhow::Result<()> {
+    const MINUTE: i64 = 60_000_000_000;
+    const STACKS: u64 = 5_000;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("augur.db"))?;
+    let mut rng = Rng(7);
+    let started = Instant::now();
+    for (version, offset) in [("1", 0), ("2", 60)] {
+        for minute in 0..60 {
+            let stacks = (0..STACKS)
+                .map(|s| {
+                    let depth = 20;
+                    let frames: Vec<RawFrame> = (0..depth)
+                        .map(|d| frame((s * 7 + d * 13) % 20_000))
+                        .collect();
+                    (frames, 1 + rng.next() % 50)
+                })
+                .collect();
+            let window = WindowWrite {
+                service: "shop".into(),
+                labels: BTreeMap::from([("version".to_owned(), version.to_owned())]),
+                profile_type: ProfileType::cpu(),
+                period: 10_101_010,
+                window_start_unix_nanos: (offset + minute) * MINUTE,
+                stacks,
+            };
+            store.write_batch(&BatchWrite {
+                batch_id: format!("{version}-{minute}"),
+                received_unix_nanos: 0,
+                binaries: vec![],
+                windows: vec![window],
+            })?;
+        }
+    }
+    let load = started.elapsed();
+    let query = |version: &str, from: i64| ProfileQuery {
+        service: "shop".into(),
+        labels: BTreeMap::from([("version".to_owned(), version.to_owned())]),
+        profile_type: "cpu".into(),
+        start_unix_nanos: from * MINUTE,
+        end_unix_nanos: (from + 60) * MINUTE,
+    };
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let a = store.query_profile(&query("1", 0))?;
+        let b = store.query_profile(&query("2", 60))?;
+        let queried = t.elapsed();
+        let d = diff::compare(
+            &diff::self_counts(&a.folded_stacks()),
+            &diff::self_counts(&b.folded_stacks()),
+            b.period as f64,
+            DiffOptions::default(),
+        );
+        times.push((queried, t.elapsed(), d.tested, a.total() + b.total()));
+    }
+    println!("\n### Cost of one automatic comparison, 1 hour per side (SQLite)\n");
+    println!(
+        "60 one-minute windows per deploy, {STACKS} distinct 20-frame stacks per window (loaded in {:.1} s).\n",
+        load.as_secs_f64()
+    );
+    println!("| run | query both profiles | query + compare | functions tested | samples |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for (i, (queried, total, tested, samples)) in times.iter().enumerate() {
+        println!(
+            "| {} | {:.0} ms | {:.0} ms | {tested} | {samples} |",
+            i + 1,
+            queried.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    power_table();
+    cost()
+}
