@@ -12,6 +12,7 @@
 //! workload's own throughput.
 
 pub mod config;
+pub mod cri;
 pub mod debuginfo;
 pub mod identity;
 pub mod metrics;
