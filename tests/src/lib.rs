@@ -6,6 +6,8 @@
 //! pprof checks) call [`require`], which skips loudly, or fails when
 //! `AUGUR_REQUIRE_ALL=1` says the capability must be there (as in CI).
 
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -2,6 +2,7 @@
 
 mod counters;
 mod debuginfod;
+mod browser;
 mod deploy;
 mod flame;
 mod fleet;

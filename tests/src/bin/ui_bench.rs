@@ -1,0 +1,245 @@
+//! `ui_bench`: how fast the web UI shows a big profile in headless Chromium.
+//!
+//! Starts `augur server`, fills it with `augur loadgen` (one service, many
+//! distinct deep stacks: about 100,000 call-tree nodes by default), opens the
+//! page over WebDriver with the range pinned, and reads the page's own
+//! timings (`window.augur.state().load`): request to first drawn flame graph,
+//! split into fetch, JSON parse, tree build and draw. Then it zooms in and out
+//! by clicking frames and breadcrumbs and reports the time each animation
+//! frame spent drawing and the intervals between frames. Prints Markdown;
+//! asserts nothing.
+//!
+//! ```sh
+//! cargo build --release -p augur -p augur-tests --bin ui_bench
+//! target/release/ui_bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16]
+//! ```
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use augur_tests::webdriver::{ChromeDriver, browser_available};
+use augur_tests::{augur_bin, http_get, http_json, start_server};
+use serde_json::Value;
+
+struct Options {
+    stacks: u32,
+    depth: u32,
+    runs: usize,
+    zooms: usize,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        stacks: 9000,
+        depth: 20,
+        runs: 7,
+        zooms: 16,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--stacks" => options.stacks = value.parse()?,
+            "--depth" => options.depth = value.parse()?,
+            "--runs" => options.runs = value.parse()?,
+            "--zooms" => options.zooms = value.parse()?,
+            _ => bail!("unknown flag {flag}; try --stacks, --depth, --runs, --zooms"),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    if !browser_available() {
+        bail!("chromium and chromedriver are needed: apt-get install chromium chromium-driver");
+    }
+    if std::env::var_os("AUGUR_BIN").is_none() {
+        // target/release/ui_bench -> target/release/augur
+        let sibling = std::env::current_exe()?.with_file_name("augur");
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var("AUGUR_BIN", sibling) };
+    }
+    let dir = tempfile::tempdir()?;
+    let server = start_server(&dir.path().join("data"), "127.0.0.1:0")?;
+    let base = server.http.clone().context("no HTTP address")?;
+    let ingest = server.ingest.clone().context("no ingest address")?;
+
+    let stacks = options.stacks.to_string();
+    let depth = options.depth.to_string();
+    let output = Command::new(augur_bin())
+        .args(["loadgen", "--report", "json", "--server", &ingest])
+        .args(["--hosts", "10", "--services", "1", "--interval", "1s"])
+        .args(["--duration", "4s", "--stacks", &stacks])
+        .args(["--rows-per-batch", &stacks, "--stack-depth", &depth])
+        .output()?;
+    if !output.status.success() {
+        bail!("loadgen: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let report: Value = serde_json::from_slice(&output.stdout)?;
+    let expected = report["samples_acknowledged"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored(&base)? != expected {
+        if Instant::now() > deadline {
+            bail!("the server did not store the {expected} acknowledged samples");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Pin the range so every run asks for the same profile.
+    let service = "loadgen-svc-0";
+    let json_url = format!("{base}api/v1/profile?service={service}&from=-1h&to=now");
+    let profile = http_json(&json_url)?;
+    let (from, to) = (
+        profile["from"].as_str().unwrap_or_default().to_owned(),
+        profile["to"].as_str().unwrap_or_default().to_owned(),
+    );
+    let pinned = format!("{base}api/v1/profile?service={service}&from={from}&to={to}");
+    let mut server_ms = Vec::new();
+    let mut json_bytes = 0;
+    for _ in 0..options.runs {
+        let started = Instant::now();
+        let (status, body) = http_get(&pinned)?;
+        server_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        if status != 200 {
+            bail!("GET {pinned}: HTTP {status}");
+        }
+        json_bytes = body.len();
+    }
+
+    let driver = ChromeDriver::start()?;
+    let session = driver.session(1600, 1000)?;
+    let page = format!("{base}?service={service}&from={from}&to={to}");
+    let mut loads: Vec<Value> = Vec::new();
+    let mut last = Value::Null;
+    for _ in 0..options.runs {
+        session.navigate(&page)?;
+        last = idle(&session)?;
+        loads.push(last["load"].clone());
+    }
+    let nodes = last["nodesTotal"].as_u64().unwrap_or(0);
+    let drawn = format!(
+        "{} boxes drawn at full view, {} of them \"other\" boxes standing for {} narrower frames",
+        last["nodesDrawn"], last["otherNodes"], last["mergedFrames"]
+    );
+
+    // Zoom in on the widest frame at growing depths, then back out.
+    session.execute("window.augur.resetZoomStats();", &[])?;
+    for i in 0..options.zooms {
+        if i % 4 == 3 {
+            let crumbs = session.find_all("[data-testid=crumb]")?;
+            session.click(crumbs.first().context("no breadcrumbs")?)?;
+        } else {
+            let rect = session.execute(
+                "return window.augur.frameRect(null, arguments[0]);",
+                &[Value::from(1 + 3 * (i % 4))],
+            )?;
+            let (Some(x), Some(y)) = (rect["centerX"].as_f64(), rect["centerY"].as_f64()) else {
+                continue;
+            };
+            session.click_at(x, y, false)?;
+        }
+        idle(&session)?;
+    }
+    let zoom = session.execute("return window.augur.zoomStats();", &[])?;
+
+    let field = |name: &str| -> Vec<f64> {
+        loads
+            .iter()
+            .filter_map(|l| l[name].as_f64())
+            .collect::<Vec<_>>()
+    };
+    println!(
+        "profile: {nodes} call-tree nodes, {} stacks, {} functions, {:.1} MB of JSON; {} runs",
+        profile["stacks"].as_array().map_or(0, Vec::len),
+        profile["top_functions"].as_array().map_or(0, Vec::len),
+        json_bytes as f64 / 1e6,
+        options.runs
+    );
+    println!("{drawn}");
+    println!();
+    println!("| step | median | min | max |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (label, values) in [
+        (
+            "**request to first drawn flame graph** (page)",
+            field("firstDrawMs"),
+        ),
+        ("  fetch: server + transfer", field("fetchMs")),
+        ("  `JSON.parse`", field("parseMs")),
+        ("  tree build + layout", field("buildMs")),
+        ("  first draw", field("drawMs")),
+        (
+            "request to painted (two animation frames)",
+            field("paintedMs"),
+        ),
+        ("server alone (same GET from Rust)", server_ms),
+    ] {
+        let (median, min, max) = spread(values);
+        println!("| {label} | {median:.1} ms | {min:.1} ms | {max:.1} ms |");
+    }
+    println!();
+    println!(
+        "| zooming ({} animation frames) | mean | p95 | max |",
+        zoom["work"]["frames"]
+    );
+    println!("| --- | ---: | ---: | ---: |");
+    for (label, key) in [
+        ("**draw time per frame**", "work"),
+        ("interval between frames", "interval"),
+    ] {
+        let z = &zoom[key];
+        println!(
+            "| {label} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            z["meanMs"].as_f64().unwrap_or(0.0),
+            z["p95Ms"].as_f64().unwrap_or(0.0),
+            z["maxMs"].as_f64().unwrap_or(0.0)
+        );
+    }
+    drop(session);
+    drop(driver);
+    server.terminate()?;
+    Ok(())
+}
+
+/// Waits until the page loads and animates nothing; returns its state.
+fn idle(session: &augur_tests::webdriver::Session<'_>) -> anyhow::Result<Value> {
+    let state = session.execute_async(
+        "const done = arguments[arguments.length - 1];\
+         (async () => { for (let i = 0; i < 600 && !window.augur; i++) await new Promise(r => setTimeout(r, 50)); \
+         const s = await window.augur.whenIdle(); \
+         await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); \
+         done(window.augur.state()); })();",
+        &[],
+    )?;
+    if !state["error"].as_str().unwrap_or_default().is_empty() {
+        bail!("the page shows an error: {state}");
+    }
+    Ok(state)
+}
+
+fn stored(base: &str) -> anyhow::Result<u64> {
+    let services = http_json(&format!("{base}api/v1/services"))?;
+    Ok(services["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["samples"].as_u64())
+        .sum())
+}
+
+/// Median, min and max.
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}

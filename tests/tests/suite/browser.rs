@@ -1,0 +1,627 @@
+//! The web UI in headless Chromium over WebDriver, against a real server
+//! holding real data: loadgen batches pushed over gRPC for most checks, and
+//! eBPF samples of the split fixture (two builds, so two versions) for the
+//! end-to-end one. The page is driven as a user would (select, click, type,
+//! drag) and observed through its `data-testid` attributes and
+//! `window.augur.state()`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use augur_tests::webdriver::{ChromeDriver, Session, browser_available};
+use augur_tests::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn have_browser() -> bool {
+    require(
+        browser_available(),
+        "chromium and chromedriver (apt-get install chromium chromium-driver)",
+    )
+}
+
+/// A server holding loadgen data: 2 services, 4 hosts (so each service has
+/// two `host` label values), a few seconds of batches drawing from `stacks`
+/// distinct stacks per service.
+struct LoadedServer {
+    _dir: tempfile::TempDir,
+    server: AugurProcess,
+    base: String,
+}
+
+fn loaded_server(seed: &str, stacks: u32) -> LoadedServer {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("data"), "127.0.0.1:0").unwrap();
+    let base = server.http.clone().unwrap();
+    let ingest = server.ingest.clone().unwrap();
+    let output = Command::new(augur_bin())
+        .args(["loadgen", "--report", "json", "--server", &ingest])
+        .args(["--hosts", "4", "--services", "2"])
+        .args(["--stacks", &stacks.to_string()])
+        .args(["--rows-per-batch", &stacks.min(1000).to_string()])
+        .args(["--interval", "500ms", "--duration", "3s", "--seed", seed])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "loadgen report is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(output.status.success(), "loadgen failed: {report}");
+    let expected = report["samples_acknowledged"].as_u64().unwrap();
+    assert!(expected > 0, "loadgen stored nothing: {report}");
+    // Acknowledged means committed; the services list must show it all.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let services = http_json(&format!("{base}api/v1/services")).unwrap();
+        let stored: u64 = services["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["samples"].as_u64().unwrap())
+            .sum();
+        if stored == expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stored {stored} of {expected}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    LoadedServer {
+        _dir: dir,
+        server,
+        base,
+    }
+}
+
+/// Waits until the page has nothing loading or animating; returns its state.
+fn idle(session: &Session<'_>) -> Value {
+    let state = session
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             (async () => { for (let i = 0; i < 600 && !window.augur; i++) await new Promise(r => setTimeout(r, 50)); \
+             done(await window.augur.whenIdle()); })();",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        state["errors"],
+        Value::Array(vec![]),
+        "page errors: {state}"
+    );
+    state
+}
+
+/// Selects `value` in the `<select>` with `data-testid=testid`.
+fn choose(session: &Session<'_>, testid: &str, value: &str) {
+    let option = session
+        .find(&format!(
+            "[data-testid=\"{testid}\"] option[value=\"{value}\"]"
+        ))
+        .unwrap_or_else(|e| panic!("no option {value} in {testid}: {e:#}"));
+    session.click(&option).unwrap();
+}
+
+fn click_test_id(session: &Session<'_>, testid: &str) {
+    let element = session.by_test_id(testid).unwrap();
+    session.click(&element).unwrap();
+}
+
+/// The client rectangle of a drawn flame-graph box (see `window.augur.frameRect`).
+fn frame_rect(session: &Session<'_>, name: Option<&str>, depth: u32) -> Value {
+    session
+        .execute(
+            "return window.augur.frameRect(arguments[0], arguments[1]);",
+            &[name.into(), depth.into()],
+        )
+        .unwrap()
+}
+
+fn center(rect: &Value) -> (f64, f64) {
+    (
+        rect["centerX"].as_f64().unwrap(),
+        rect["centerY"].as_f64().unwrap(),
+    )
+}
+
+/// Saves a screenshot to `$AUGUR_BROWSER_SCREENSHOTS/NAME.png` when that
+/// variable names a directory: a look at what the tests saw.
+fn snap(session: &Session<'_>, name: &str) {
+    if let Some(dir) = std::env::var_os("AUGUR_BROWSER_SCREENSHOTS") {
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        session.screenshot(&path).unwrap();
+        println!("screenshot: {}", path.display());
+    }
+}
+
+/// GETs the page's download link `testid` and saves the body to `path`.
+fn download(session: &Session<'_>, testid: &str, path: &std::path::Path) -> Vec<u8> {
+    let link = session.by_test_id(testid).unwrap();
+    let href = session.property(&link, "href").unwrap();
+    let href = href.as_str().expect("the download link has an href");
+    let (status, body) = http_get(href).unwrap();
+    assert_eq!(
+        status,
+        200,
+        "GET {href}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    std::fs::write(path, &body).unwrap();
+    body
+}
+
+fn timeline_exists(base: &str) -> bool {
+    let (status, _) = http_get(&format!("{base}api/v1/timeline?service=x")).unwrap();
+    status != 404
+}
+
+#[test]
+fn flame_graph_zooms_searches_reloads_and_downloads() {
+    if !have_browser() {
+        return;
+    }
+    let data = loaded_server("21", 2000);
+    let base = data.base.clone();
+    let driver = ChromeDriver::start().unwrap();
+    let session = driver.session(1400, 1000).unwrap();
+    session.navigate(&base).unwrap();
+    let first = idle(&session);
+    assert_eq!(first["service"], "loadgen-svc-0", "{first}");
+
+    // Select a service.
+    choose(&session, "service", "loadgen-svc-1");
+    let st = idle(&session);
+    assert_eq!(st["service"], "loadgen-svc-1", "{st}");
+    assert_eq!(st["view"], "flame");
+    assert!(st["totalSamples"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["nodesTotal"].as_u64().unwrap() > 100, "{st}");
+    assert!(
+        st["nodesDrawn"].as_u64().unwrap() > 10,
+        "nothing drawn: {st}"
+    );
+    assert!(st["lastRenderMs"].as_f64().unwrap() > 0.0, "{st}");
+    assert!(st["load"]["firstDrawMs"].as_f64().unwrap() > 0.0, "{st}");
+    println!("page timings (debug server, small profile): {}", st["load"]);
+    assert!(
+        session
+            .current_url()
+            .unwrap()
+            .contains("service=loadgen-svc-1"),
+        "the URL holds the service"
+    );
+
+    snap(&session, "flame");
+
+    // The samples-over-time chart, when the server has the endpoint.
+    if timeline_exists(&base) {
+        assert_eq!(st["timeline"]["available"], true, "{st}");
+        assert!(st["timeline"]["points"].as_u64().unwrap() >= 1, "{st}");
+    } else {
+        assert_eq!(st["timeline"]["available"], false, "{st}");
+        let hidden = session
+            .execute(
+                "return document.getElementById('timeline-box').hidden;",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(hidden, true, "the chart hides without the endpoint");
+    }
+
+    // A tooltip on hover, with self, total and share.
+    let rect = frame_rect(&session, None, 2);
+    assert!(rect.is_object(), "no box at depth 2: {st}");
+    let (x, y) = center(&rect);
+    session.hover_at(x, y).unwrap();
+    let tooltip = session
+        .wait_for(
+            "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').innerText",
+            WAIT,
+        )
+        .unwrap();
+    snap(&session, "tooltip");
+    let tooltip = tooltip.as_str().unwrap();
+    assert!(
+        tooltip.contains("Total") && tooltip.contains("Self") && tooltip.contains("% of all"),
+        "tooltip: {tooltip}"
+    );
+
+    // Frames too narrow to draw are merged into a visible box, not dropped.
+    assert!(st["otherNodes"].as_u64().unwrap() > 0, "{st}");
+    assert!(
+        st["mergedFrames"].as_u64().unwrap() > st["otherNodes"].as_u64().unwrap(),
+        "{st}"
+    );
+    let other = session
+        .execute("return window.augur.otherRect();", &[])
+        .unwrap();
+    let (ox, oy) = center(&other);
+    session.hover_at(ox, oy).unwrap();
+    let tip = session
+        .wait_for(
+            "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').innerText",
+            WAIT,
+        )
+        .unwrap();
+    assert!(
+        tip.as_str().unwrap().starts_with("other ("),
+        "tooltip: {tip}"
+    );
+
+    // Click to zoom: the zoom path and breadcrumbs follow.
+    let name = rect["name"].as_str().unwrap().to_owned();
+    session.click_at(x, y, false).unwrap();
+    let zoomed = idle(&session);
+    let path: Vec<&str> = zoomed["zoomPath"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(path.len(), 2, "{zoomed}");
+    assert_eq!(path[1], name, "{zoomed}");
+    let crumbs = session.find_all("[data-testid=crumb]").unwrap();
+    assert_eq!(crumbs.len(), 3, "all > depth 1 > depth 2");
+    assert_eq!(session.text(&crumbs[2]).unwrap(), name);
+    assert!(zoomed["nodesDrawn"].as_u64().unwrap() > 0, "{zoomed}");
+    // The zoomed frame now spans the graph.
+    let wide = frame_rect(&session, Some(&name), 2);
+    assert!(
+        wide["width"].as_f64().unwrap() > 1000.0,
+        "zoomed frame is {wide}"
+    );
+
+    // Search: kernel frames of the loadgen stacks, with the matched share.
+    let search = session.by_test_id("search").unwrap();
+    session.send_keys(&search, "do_syscall_64\u{E007}").unwrap();
+    let searched = idle(&session);
+    snap(&session, "zoom-search");
+    let share = searched["matchedShare"].as_f64().unwrap();
+    assert!(
+        share > 0.0 && share < 1.0,
+        "matched share {share}: {searched}"
+    );
+    let label = session
+        .text(&session.by_test_id("search-match").unwrap())
+        .unwrap();
+    assert!(label.contains('%'), "match label: {label}");
+
+    // Icicle layout.
+    click_test_id(&session, "layout-icicle");
+    let icicle = idle(&session);
+    snap(&session, "icicle");
+    assert_eq!(icicle["layout"], "icicle");
+    assert!(icicle["nodesDrawn"].as_u64().unwrap() > 0);
+
+    // A shared URL gives the same view in a fresh browser.
+    let url = session.current_url().unwrap();
+    assert!(
+        url.contains("zoom=") && url.contains("search=do_syscall_64"),
+        "{url}"
+    );
+    let other = driver.session(1400, 1000).unwrap();
+    other.navigate(&url).unwrap();
+    let shared = idle(&other);
+    for key in [
+        "service", "view", "layout", "zoomPath", "search", "from", "to",
+    ] {
+        assert_eq!(shared[key], icicle[key], "{key} differs after reload");
+    }
+    assert!(
+        (shared["matchedShare"].as_f64().unwrap() - share).abs() < 1e-9,
+        "{shared}"
+    );
+    assert!(shared["nodesDrawn"].as_u64().unwrap() > 0);
+    let crumbs = other.find_all("[data-testid=crumb]").unwrap();
+    assert_eq!(crumbs.len(), 3);
+    drop(other);
+
+    // Download the pprof through the page's link and read it with Go's pprof.
+    let dir = tempfile::tempdir().unwrap();
+    let pprof = dir.path().join("page.pb.gz");
+    let bytes = download(&session, "download-pprof", &pprof);
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "pprof is gzipped");
+    if require(have("go", "version"), "go (go tool pprof)") {
+        let top = go_pprof_top(&pprof, dir.path()).unwrap();
+        assert!(top.contains("flat%"), "go tool pprof -top: {top}");
+        assert!(pprof_top_function(&top).is_some(), "{top}");
+    }
+    let folded = download(&session, "download-folded", &dir.path().join("page.folded"));
+    let stacks = parse_folded(&String::from_utf8(folded).unwrap());
+    let folded_total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    assert_eq!(folded_total, st["totalSamples"].as_u64().unwrap());
+    let svg = download(&session, "download-svg", &dir.path().join("page.svg"));
+    assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+
+    // The speedscope file is generated in the page from the JSON profile.
+    let speedscope = session
+        .execute_async(
+            "const done = arguments[0];\
+             const orig = URL.createObjectURL;\
+             URL.createObjectURL = (blob) => { blob.text().then(done); return orig(blob); };\
+             document.querySelector('[data-testid=download-speedscope]').click();",
+            &[],
+        )
+        .unwrap();
+    let speedscope: Value = serde_json::from_str(speedscope.as_str().unwrap()).unwrap();
+    assert_eq!(speedscope["profiles"][0]["type"], "sampled");
+    assert_eq!(
+        speedscope["profiles"][0]["samples"]
+            .as_array()
+            .unwrap()
+            .len(),
+        stacks.len()
+    );
+
+    // Top functions: filter and sort.
+    let filter = session.by_test_id("top-filter").unwrap();
+    session.send_keys(&filter, "libc").unwrap();
+    session
+        .wait_for(
+            "[...document.querySelectorAll('[data-testid=top-row] td:first-child')].every(td => td.innerText.includes('libc'))",
+            WAIT,
+        )
+        .unwrap();
+    session.clear(&filter).unwrap();
+    session.send_keys(&filter, " ").unwrap();
+    let header = session
+        .find("[data-testid=top-table] th[data-sort=total]")
+        .unwrap();
+    session.click(&header).unwrap();
+    let sort = session.property(&header, "ariaSort").unwrap();
+    assert_eq!(sort, "descending");
+
+    // Sandwich view from the table.
+    let row = session
+        .find("[data-testid=top-row] td.name button")
+        .unwrap();
+    let function = session.text(&row).unwrap();
+    session.click(&row).unwrap();
+    let sandwich = idle(&session);
+    snap(&session, "sandwich");
+    assert_eq!(sandwich["view"], "sandwich", "{sandwich}");
+    assert_eq!(sandwich["fn"], function.as_str());
+    assert_eq!(sandwich["sandwich"]["ready"], true);
+    assert!(
+        sandwich["sandwich"]["samples"].as_u64().unwrap() > 0,
+        "{sandwich}"
+    );
+
+    // Fleet pages.
+    click_test_id(&session, "tab-fleet");
+    let fleet = idle(&session);
+    snap(&session, "fleet");
+    assert_eq!(fleet["view"], "fleet");
+    assert_eq!(fleet["fleet"]["services"], 2, "{fleet}");
+    assert!(fleet["fleet"]["functions"].as_u64().unwrap() > 0, "{fleet}");
+    let service_link = session
+        .find("[data-testid=fleet-services] td.name button")
+        .unwrap();
+    session.click(&service_link).unwrap();
+    let back = idle(&session);
+    assert_eq!(back["view"], "flame");
+    assert!(back["nodesDrawn"].as_u64().unwrap() > 0);
+
+    // A bad time is a clear message, not a broken page.
+    let from = session.by_test_id("from").unwrap();
+    session.clear(&from).unwrap();
+    session.send_keys(&from, "yesterday\u{E007}").unwrap();
+    let bad = idle(&session);
+    assert!(
+        bad["error"].as_str().unwrap().contains("yesterday"),
+        "{bad}"
+    );
+    session.execute("history.back();", &[]).unwrap();
+    let good = idle(&session);
+    assert_eq!(good["error"], "", "{good}");
+    assert!(good["nodesDrawn"].as_u64().unwrap() > 0, "{good}");
+
+    // Without the timeline endpoint (older servers) the chart hides and
+    // the rest works.
+    session
+        .execute(
+            "const real = window.fetch;\
+             window.fetch = (url, options) => String(url).includes('api/v1/timeline')\
+               ? Promise.resolve(new Response('{\"error\":\"no route\"}', {status: 404}))\
+               : real(url, options);",
+            &[],
+        )
+        .unwrap();
+    click_test_id(&session, "reload");
+    let degraded = idle(&session);
+    assert_eq!(degraded["timeline"]["available"], false, "{degraded}");
+    assert_eq!(degraded["timeline"]["status"], 404, "{degraded}");
+    assert_eq!(degraded["error"], "", "{degraded}");
+    assert!(degraded["nodesDrawn"].as_u64().unwrap() > 0, "{degraded}");
+    let hidden = session
+        .execute(
+            "return document.getElementById('timeline-box').hidden;",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(hidden, true);
+
+    // Browser history walks back through the views.
+    session.execute("history.back();", &[]).unwrap();
+    let previous = idle(&session);
+    assert_eq!(previous["view"], "fleet", "{previous}");
+
+    assert!(data.server.terminate().unwrap().success());
+}
+
+#[test]
+fn diff_view_compares_label_sets_and_time_ranges() {
+    if !have_browser() {
+        return;
+    }
+    let data = loaded_server("22", 300);
+    let base = data.base.clone();
+    let driver = ChromeDriver::start().unwrap();
+    let session = driver.session(1400, 1000).unwrap();
+    session
+        .navigate(&format!("{base}?service=loadgen-svc-0"))
+        .unwrap();
+    idle(&session);
+
+    // Default: this range against the one just before it.
+    click_test_id(&session, "tab-diff");
+    let st = idle(&session);
+    assert_eq!(st["view"], "diff", "{st}");
+    assert_eq!(st["dmode"], "time");
+    assert_eq!(st["diff"]["ready"], true, "{st}");
+    assert!(st["diff"]["second"].as_u64().unwrap() > 0, "{st}");
+    assert_eq!(
+        st["diff"]["first"], 0,
+        "the hour before holds nothing: {st}"
+    );
+    assert!(st["nodesDrawn"].as_u64().unwrap() > 0, "{st}");
+
+    // Two label sets: host 0 against host 2 (both run loadgen-svc-0).
+    click_test_id(&session, "diff-mode-labels");
+    idle(&session);
+    choose(&session, "label-host", "loadgen-host-2");
+    idle(&session);
+    choose(&session, "diff-label-host", "loadgen-host-0");
+    click_test_id(&session, "diff-apply");
+    let st = idle(&session);
+    snap(&session, "diff-labels");
+    assert_eq!(st["dmode"], "labels", "{st}");
+    assert_eq!(st["diff"]["firstLabels"], "host=loadgen-host-0", "{st}");
+    assert_eq!(st["diff"]["secondLabels"], "host=loadgen-host-2", "{st}");
+    assert!(st["diff"]["first"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["diff"]["second"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["nodesDrawn"].as_u64().unwrap() > 0, "{st}");
+    let changes =
+        st["diff"]["increases"].as_u64().unwrap() + st["diff"]["decreases"].as_u64().unwrap();
+    assert!(changes > 0, "two hosts' random draws differ: {st}");
+    let rows = session.find_all("[data-testid=diff-row]").unwrap();
+    assert!(!rows.is_empty());
+
+    // Zoom into the diff; a reload keeps all of it.
+    let rect = frame_rect(&session, None, 1);
+    let (x, y) = center(&rect);
+    session.click_at(x, y, false).unwrap();
+    let zoomed = idle(&session);
+    assert_eq!(zoomed["zoomPath"].as_array().unwrap().len(), 1, "{zoomed}");
+    session.refresh().unwrap();
+    let reloaded = idle(&session);
+    for key in ["view", "dmode", "labels", "alabels", "zoomPath", "service"] {
+        assert_eq!(reloaded[key], zoomed[key], "{key} differs after reload");
+    }
+    assert_eq!(reloaded["diff"]["ready"], true);
+
+    // Dragging on the chart picks an exact range.
+    if timeline_exists(&base) {
+        click_test_id(&session, "tab-flame");
+        let st = idle(&session);
+        assert_eq!(st["timeline"]["available"], true, "{st}");
+        let chart = session
+            .execute(
+                "const r = document.querySelector('[data-testid=timeline-canvas]').getBoundingClientRect();\
+                 return [r.left, r.top, r.width, r.height];",
+                &[],
+            )
+            .unwrap();
+        let [left, top, width, height] = [0, 1, 2, 3].map(|i| chart[i].as_f64().unwrap());
+        session
+            .drag(
+                (left + width * 0.02, top + height / 2.0),
+                (left + width * 0.999, top + height / 2.0),
+            )
+            .unwrap();
+        let st = idle(&session);
+        let from = st["from"].as_str().unwrap();
+        assert!(from.starts_with("20") && from.ends_with('Z'), "{st}");
+        assert!(st["totalSamples"].as_u64().unwrap() > 0, "{st}");
+        assert!(session.current_url().unwrap().contains("from=20"));
+    }
+    assert!(data.server.terminate().unwrap().success());
+}
+
+/// Real eBPF samples: two builds of the split fixture under one service
+/// name (so two `version` labels), named by the symbolizer; the page shows
+/// the 75/25 split, compares the deploys, and its pprof reads as `hot_a`.
+#[test]
+fn real_profile_split_and_deploy_diff() {
+    if !have_browser() || !require(is_root(), "root (eBPF sampling)") {
+        return;
+    }
+    const NAME: &str = "augur-fixture-browser";
+    let dir = tempfile::tempdir().unwrap();
+    let (v1_dir, v2_dir) = (dir.path().join("v1"), dir.path().join("v2"));
+    std::fs::create_dir(&v1_dir).unwrap();
+    std::fs::create_dir(&v2_dir).unwrap();
+    let v1 = build_fixture_with(&v1_dir, "split.c", NAME, &["-DAUGUR_VARIANT=1"]).unwrap();
+    let v2 = build_fixture_with(&v2_dir, "split.c", NAME, &["-DAUGUR_VARIANT=2"]).unwrap();
+    let up = start_up(&dir.path().join("data"), &[]).unwrap();
+    let base = up.http.clone().unwrap();
+    for build in [&v1, &v2] {
+        assert!(Command::new(build).arg("4").status().unwrap().success());
+    }
+    wait_for_split_profile(&base, NAME, "-10m", 150);
+    let deadline = Instant::now() + WAIT;
+    while http_json(&format!("{base}api/v1/labels?service={NAME}")).unwrap()["labels"]["version"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "two versions never showed up");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let driver = ChromeDriver::start().unwrap();
+    let session = driver.session(1400, 1000).unwrap();
+    session
+        .navigate(&format!("{base}?service={NAME}&from=-10m"))
+        .unwrap();
+    let st = idle(&session);
+    assert!(st["nodesDrawn"].as_u64().unwrap() > 0, "{st}");
+    let hot_a = frame_rect(&session, Some("hot_a"), 0);
+    assert!(hot_a.is_object(), "hot_a is not drawn: {st}");
+
+    let search = session.by_test_id("search").unwrap();
+    session.send_keys(&search, "hot_a\u{E007}").unwrap();
+    let st = idle(&session);
+    snap(&session, "real-search");
+    let share = st["matchedShare"].as_f64().unwrap();
+    assert!(
+        (share - 0.75).abs() <= 0.12,
+        "hot_a's share is {share}, not about 75%: {st}"
+    );
+
+    // Zoom into main by clicking it.
+    let main = frame_rect(&session, Some("main"), 0);
+    let (x, y) = center(&main);
+    session.click_at(x, y, false).unwrap();
+    let st = idle(&session);
+    assert_eq!(
+        st["zoomPath"].as_array().unwrap().last().unwrap(),
+        "main",
+        "{st}"
+    );
+
+    // Deploy diff: the two builds' versions.
+    click_test_id(&session, "tab-diff");
+    idle(&session);
+    click_test_id(&session, "diff-mode-version");
+    let st = idle(&session);
+    snap(&session, "diff-versions");
+    assert_eq!(st["dmode"], "version", "{st}");
+    assert_eq!(st["diff"]["ready"], true, "{st}");
+    assert_ne!(st["aversion"], st["bversion"], "{st}");
+    assert!(st["diff"]["first"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["diff"]["second"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["nodesDrawn"].as_u64().unwrap() > 0, "{st}");
+
+    // The pprof behind the page's link reads as the fixture.
+    click_test_id(&session, "tab-flame");
+    idle(&session);
+    let pprof = dir.path().join("browser.pb.gz");
+    download(&session, "download-pprof", &pprof);
+    if require(have("go", "version"), "go (go tool pprof)") {
+        let top = go_pprof_top(&pprof, dir.path()).unwrap();
+        assert_eq!(pprof_top_function(&top).as_deref(), Some("hot_a"), "{top}");
+    }
+    assert!(up.terminate().unwrap().success());
+}
