@@ -10,6 +10,8 @@
 pub mod debuginfod;
 mod locate;
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use augur_profile::{BuildId, Symbol};
@@ -71,6 +73,7 @@ pub type FrameResult = Result<Vec<Symbol>, Unsymbolized>;
 pub struct Symbolizer {
     inner: symbolize::Symbolizer,
     locator: DebugInfoLocator,
+    names: RefCell<HashMap<String, String>>,
 }
 
 impl Symbolizer {
@@ -79,10 +82,14 @@ impl Symbolizer {
         let inner = symbolize::Symbolizer::builder()
             .enable_code_info(true)
             .enable_inlined_fns(true)
-            .enable_demangling(true)
+            .enable_demangling(false)
             .enable_auto_reload(true)
             .build();
-        Self { inner, locator }
+        Self {
+            inner,
+            locator,
+            names: RefCell::default(),
+        }
     }
 
     /// Forgets which build-ids were not found, so newly arrived files are used.
@@ -140,7 +147,7 @@ impl Symbolizer {
         elf.debug_syms = true;
         let source = symbolize::source::Source::Elf(elf);
         let to_result = |s: Symbolized<'_>, offset: u64| match s {
-            Symbolized::Sym(sym) => Ok(inline_chain(&sym)),
+            Symbolized::Sym(sym) => Ok(inline_chain(&sym, &mut self.names.borrow_mut())),
             Symbolized::Unknown(reason) => Err(Unsymbolized::NoSymbol {
                 offset,
                 reason: reason.to_string(),
@@ -185,15 +192,15 @@ impl Symbolizer {
 /// location: the outermost function's line is where it calls the first
 /// inlined one, and each inlined function's line is where it stands (the
 /// innermost: the instruction itself). Checked by the inline fixture test.
-fn inline_chain(sym: &symbolize::Sym<'_>) -> Vec<Symbol> {
+fn inline_chain(sym: &symbolize::Sym<'_>, names: &mut HashMap<String, String>) -> Vec<Symbol> {
     // A line-table row with line 0 ("no source line") still names whatever
     // file the table last mentioned, often an unrelated header; a file
     // without a line would mislead, so it is dropped with the line.
-    let symbol = |name: &str, info: Option<&symbolize::CodeInfo<'_>>| {
+    let mut symbol = |name: &str, info: Option<&symbolize::CodeInfo<'_>>| {
         let info = info.filter(|c| c.line.is_some());
         Symbol {
-            function: name.to_owned(),
-            file: info.map(|c| c.to_path().display().to_string()),
+            function: demangled(names, name),
+            file: info.map(code_path),
             line: info.and_then(|c| c.line),
         }
     };
@@ -206,4 +213,32 @@ fn inline_chain(sym: &symbolize::Sym<'_>) -> Vec<Symbol> {
         .collect();
     chain.reverse();
     chain
+}
+
+fn demangled(cache: &mut HashMap<String, String>, name: &str) -> String {
+    if let Some(d) = cache.get(name) {
+        return d.clone();
+    }
+    let d = match rustc_demangle::try_demangle(name) {
+        Ok(d) => format!("{d:#}"),
+        Err(_) => cpp_demangle::Symbol::new(name)
+            .ok()
+            .and_then(|s| s.demangle().ok())
+            .unwrap_or_else(|| name.to_owned()),
+    };
+    if cache.len() >= 1 << 16 {
+        cache.clear();
+    }
+    cache.insert(name.to_owned(), d.clone());
+    d
+}
+
+fn code_path(c: &symbolize::CodeInfo<'_>) -> String {
+    match c.to_path() {
+        Cow::Borrowed(p) => p.to_string_lossy().into_owned(),
+        Cow::Owned(p) => p
+            .into_os_string()
+            .into_string()
+            .unwrap_or_else(|p| p.to_string_lossy().into_owned()),
+    }
 }
