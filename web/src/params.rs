@@ -40,10 +40,22 @@ const MAX_MATCHERS: usize = 32;
 
 /// Parses `labels=host=web-1,version=1.1` into equality matchers. Names are
 /// Prometheus-style (`[A-Za-z_][A-Za-z0-9_]*`); a value runs to the next
-/// comma and must not be empty; a name may appear once.
+/// comma not escaped as `\,` (`\\` is a backslash) and must not be empty;
+/// a name may appear once.
 pub(crate) fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, ParamError> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ',' => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    parts.push(current);
     let mut matchers = BTreeMap::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let bad = |why: &'static str| ParamError::Labels {
             matcher: quote(part),
             why,
@@ -311,6 +323,9 @@ mod tests {
         let r = request(&[("service", "api"), ("labels", "host=web-1, version=v=2")]).unwrap();
         assert_eq!(r.labels["host"], "web-1");
         assert_eq!(r.labels["version"], "v=2");
+        let r = request(&[("service", "api"), ("labels", r"pod=a\,b,path=c:\\d")]).unwrap();
+        assert_eq!(r.labels["pod"], "a,b");
+        assert_eq!(r.labels["path"], r"c:\d");
     }
 
     #[test]
