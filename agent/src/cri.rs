@@ -173,7 +173,10 @@ mod tests {
                 namespace: Some("shop".into()),
             })
         );
-        assert_eq!(names.lookup(&other).unwrap().container.as_deref(), Some("search"));
+        assert_eq!(
+            names.lookup(&other).unwrap().container.as_deref(),
+            Some("search")
+        );
         assert_eq!(names.lookup(&"bb".repeat(32)), None);
         // Ids are never paths.
         assert_eq!(names.lookup("../../etc"), None);

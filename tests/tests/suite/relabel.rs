@@ -115,7 +115,10 @@ regex = ".*/augur-fixture-dropped"
     };
     assert_eq!(values("unit"), ["payments-api.service"]);
     assert_eq!(values("version"), ["v9.9.9"]);
-    assert!(values("exe")[0].ends_with("/augur-fixture-relabel"), "{labels}");
+    assert!(
+        values("exe")[0].ends_with("/augur-fixture-relabel"),
+        "{labels}"
+    );
     let selected = http_json(&format!(
         "{base}api/v1/profile?service=checkout-payments&from=-10m&labels=version=v9.9.9"
     ))
