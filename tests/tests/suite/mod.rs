@@ -1,8 +1,8 @@
 //! The end-to-end suite, one module per journey.
 
+mod browser;
 mod counters;
 mod debuginfod;
-mod browser;
 mod deploy;
 mod flame;
 mod fleet;
