@@ -6,9 +6,10 @@
 //! here only saves it work; it never changes totals.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use augur_profile::RawFrame;
-use augur_wire::batch::ValidBatch;
+use augur_wire::batch::{Labels, ValidBatch};
 
 /// Identifies one window of one series: a service and the other labels of
 /// its processes.
@@ -24,8 +25,8 @@ pub struct WindowKey {
     pub window_start_unix_nanos: i64,
 }
 
-/// Stack counts of one window; stacks are leaf first.
-pub type WindowStacks = HashMap<Vec<RawFrame>, u64>;
+/// Stack counts of one window: distinct stacks, leaf first, in sorted order.
+pub type WindowStacks = Vec<(Vec<RawFrame>, u64)>;
 
 /// Start of the window of length `window_nanos` that contains `t`.
 pub fn window_start(t: i64, window_nanos: i64) -> i64 {
@@ -35,36 +36,96 @@ pub fn window_start(t: i64, window_nanos: i64) -> i64 {
 /// Merges `batch` into windows of `window_nanos`. A batch belongs to the
 /// window in which it started (agents send windows far shorter than ours).
 pub fn merge_batch(batch: &ValidBatch, window_nanos: i64) -> BTreeMap<WindowKey, WindowStacks> {
-    let start = window_start(batch.start_unix_nanos, window_nanos);
-    // Samples of one process share its label map: build each key once.
-    let mut keys: HashMap<*const BTreeMap<String, String>, WindowKey> = HashMap::new();
-    let mut windows: BTreeMap<WindowKey, WindowStacks> = BTreeMap::new();
-    for sample in &batch.samples {
-        let key = keys
-            .entry(std::sync::Arc::as_ptr(&sample.labels))
+    let samples = batch
+        .samples
+        .iter()
+        .map(|s| (&s.labels, s.frames.clone(), s.count));
+    merge_samples(
+        samples,
+        &batch.profile_type.name,
+        batch.start_unix_nanos,
+        window_nanos,
+    )
+}
+
+/// [`merge_batch`] for a batch that is not needed afterwards: its stacks are
+/// moved into the windows instead of copied.
+pub fn merge_batch_owned(
+    batch: ValidBatch,
+    window_nanos: i64,
+) -> BTreeMap<WindowKey, WindowStacks> {
+    let samples = batch
+        .samples
+        .into_iter()
+        .map(|s| (s.labels, s.frames, s.count));
+    merge_samples(
+        samples,
+        &batch.profile_type.name,
+        batch.start_unix_nanos,
+        window_nanos,
+    )
+}
+
+fn merge_samples<L: std::borrow::Borrow<Labels>>(
+    samples: impl Iterator<Item = (L, Vec<RawFrame>, u64)>,
+    profile_type: &str,
+    start_unix_nanos: i64,
+    window_nanos: i64,
+) -> BTreeMap<WindowKey, WindowStacks> {
+    let start = window_start(start_unix_nanos, window_nanos);
+    // Samples of one process share its label map: find its window once, by
+    // the map's address, rather than comparing label maps per sample. The
+    // map keeps each `Arc` alive, so no address is reused meanwhile.
+    let mut slots: HashMap<*const BTreeMap<String, String>, (Labels, usize)> = HashMap::new();
+    let mut windows: Vec<(WindowKey, WindowStacks)> = Vec::new();
+    for (labels, frames, count) in samples {
+        let labels = labels.borrow();
+        let slot = slots
+            .entry(Arc::as_ptr(labels))
             .or_insert_with(|| {
-                let mut labels = (*sample.labels).clone();
-                WindowKey {
-                    service: labels.remove("service").unwrap_or_default(),
-                    labels,
-                    profile_type: batch.profile_type.name.clone(),
+                let mut others = (**labels).clone();
+                let key = WindowKey {
+                    service: others.remove("service").unwrap_or_default(),
+                    labels: others,
+                    profile_type: profile_type.to_owned(),
                     window_start_unix_nanos: start,
-                }
-            });
-        if let Some(stacks) = windows.get_mut(key) {
-            *stacks.entry(sample.frames.clone()).or_default() += sample.count;
-        } else {
-            let stacks = WindowStacks::from([(sample.frames.clone(), sample.count)]);
-            windows.insert(key.clone(), stacks);
-        }
+                };
+                // Distinct label maps may still hold equal labels.
+                let slot = windows
+                    .iter()
+                    .position(|(k, _)| *k == key)
+                    .unwrap_or_else(|| {
+                        windows.push((key, WindowStacks::new()));
+                        windows.len() - 1
+                    });
+                (Arc::clone(labels), slot)
+            })
+            .1;
+        windows[slot].1.push((frames, count));
     }
     windows
+        .into_iter()
+        .map(|(key, stacks)| (key, sum_identical(stacks)))
+        .collect()
+}
+
+/// Adds up the counts of identical stacks. Sorting does it without hashing
+/// every stack, which cost more than the rest of merging put together, and
+/// its worst case does not depend on what a sender chooses to send.
+fn sum_identical(mut stacks: WindowStacks) -> WindowStacks {
+    stacks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    stacks.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    stacks
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use augur_profile::ProfileType;
     use augur_wire::batch::ValidSample;
 
@@ -140,6 +201,10 @@ mod tests {
                 assert_eq!(key.window_start_unix_nanos % window, 0);
                 assert!(key.window_start_unix_nanos <= batch.start_unix_nanos);
                 assert!(batch.start_unix_nanos - key.window_start_unix_nanos < window);
+                assert!(
+                    stacks.windows(2).all(|w| w[0].0 < w[1].0),
+                    "stacks are distinct and sorted"
+                );
                 for (stack, count) in stacks {
                     assert!(*count > 0);
                     let mut labels = key.labels.clone();
@@ -148,6 +213,19 @@ mod tests {
                 }
             }
             assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn merging_an_owned_batch_gives_the_same_windows() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..100 {
+            let batch = random_batch(&mut rng);
+            let window = 60_000_000_000;
+            assert_eq!(
+                merge_batch_owned(batch.clone(), window),
+                merge_batch(&batch, window)
+            );
         }
     }
 

@@ -44,6 +44,11 @@ pub struct LoadgenArgs {
     /// Distinct stacks per service.
     #[arg(long, default_value_t = 200)]
     stacks: u32,
+    /// Stacks drawn per batch (at most --stacks), skewed towards a few hot
+    /// ones; repeats add up, so a batch holds fewer distinct stacks (the
+    /// report says how many).
+    #[arg(long, default_value_t = 64)]
+    rows_per_batch: u32,
     /// Distinct build-ids per service over the run (rolling deploys).
     #[arg(long, default_value_t = 1)]
     deploys: u32,
@@ -85,8 +90,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sampling period the synthetic batches claim (19 Hz, the agent default).
 const PERIOD_NANOS: u64 = 1_000_000_000 / 19;
-/// Distinct sample rows per batch, at most.
-const ROWS_PER_BATCH: u32 = 64;
 
 /// Kernel frames put at the leaf of some stacks, leaf first.
 const KERNEL_STACKS: &[&[&str]] = &[
@@ -158,6 +161,7 @@ struct Fleet {
     services: u32,
     stack_depth: u32,
     stacks: u32,
+    rows_per_batch: u32,
     deploys: u32,
 }
 
@@ -224,7 +228,7 @@ impl Fleet {
     fn batch(&self, host: u32, seq: u64, deploy: u32, start: i64, end: i64) -> Batch {
         let service = self.service_of(host);
         let mut rng = SplitMix::new(&[self.seed, 4, u64::from(host), seq]);
-        let rows = self.stacks.clamp(1, ROWS_PER_BATCH);
+        let rows = self.rows_per_batch.min(self.stacks).max(1);
         // Skewed towards low indices: a few hot stacks, a long tail.
         let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
         for _ in 0..rows {
@@ -279,6 +283,8 @@ struct Tally {
     retried: u64,
     samples_sent: u64,
     samples_acknowledged: u64,
+    /// Distinct stacks over all batches sent.
+    stacks_sent: u64,
     /// Batches given up, by the code of their last attempt.
     errors: BTreeMap<String, u64>,
     /// Every failed attempt, retried or not, by code.
@@ -378,6 +384,9 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     if args.hosts == 0 || args.services == 0 || args.stacks == 0 || args.deploys == 0 {
         bail!("--hosts, --services, --stacks and --deploys must be at least 1");
     }
+    if args.rows_per_batch == 0 || args.rows_per_batch > 100_000 {
+        bail!("--rows-per-batch must be 1..=100000");
+    }
     if args.stack_depth == 0 || args.stack_depth > 1024 {
         bail!("--stack-depth must be 1..=1024");
     }
@@ -421,6 +430,7 @@ async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
         services: args.services,
         stack_depth: args.stack_depth,
         stacks: args.stacks,
+        rows_per_batch: args.rows_per_batch,
         deploys: args.deploys,
     });
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -472,6 +482,7 @@ async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
             let mut tally = tally.lock().expect("tally lock");
             tally.sent += 1;
             tally.samples_sent += samples;
+            tally.stacks_sent += batch.samples.len() as u64;
         }
         let client = clients[host as usize % clients.len()].clone();
         let batch_id = format!("loadgen-{}-{host}-{seq}", args.seed);
@@ -538,6 +549,11 @@ impl Report {
         n as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Mean distinct stacks in a batch sent.
+    fn stacks_per_batch(&self) -> f64 {
+        self.tally.stacks_sent as f64 / self.tally.sent.max(1) as f64
+    }
+
     fn errors_total(&self) -> u64 {
         self.tally.errors.values().sum()
     }
@@ -562,6 +578,7 @@ impl Report {
             "errors_by_code": t.errors,
             "attempt_errors_by_code": t.attempt_errors,
             "samples_sent": t.samples_sent,
+            "stacks_per_batch": self.stacks_per_batch(),
             "samples_acknowledged": t.samples_acknowledged,
             "batches_per_second": self.per_second(t.acknowledged),
             "samples_per_second": self.per_second(t.samples_acknowledged),
@@ -592,6 +609,10 @@ impl Report {
             row(&format!("attempt errors {code}"), n.to_string());
         }
         row("samples sent", t.samples_sent.to_string());
+        row(
+            "stacks per batch",
+            format!("{:.1} distinct", self.stacks_per_batch()),
+        );
         row("samples acknowledged", t.samples_acknowledged.to_string());
         row(
             "throughput",
@@ -633,6 +654,7 @@ mod tests {
             services: 3,
             stack_depth: 20,
             stacks: 200,
+            rows_per_batch: 64,
             deploys: 2,
         }
     }

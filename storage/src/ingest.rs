@@ -5,12 +5,13 @@
 //! exactly once however often an agent retries it, even across restarts.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use augur_profile::{BuildId, ProfileType, RawFrame};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{Context, StorageError};
-use crate::intern::TxCache;
+use crate::intern::{StackDigest, StackDigester, TxCache};
 use crate::schema::{FrameColumns, status};
 use crate::symbolization::{self, FrameSymbols};
 
@@ -21,6 +22,7 @@ const MAX_PATHS_PER_BINARY: i64 = 16;
 /// Committed entries each intern cache keeps (see [`TxCache`]).
 const FRAME_CACHE_CAPACITY: usize = 1 << 18;
 const NODE_CACHE_CAPACITY: usize = 1 << 20;
+const STACK_CACHE_CAPACITY: usize = 1 << 19;
 const SMALL_CACHE_CAPACITY: usize = 1 << 16;
 
 /// One batch from one agent, ready to store.
@@ -123,6 +125,9 @@ struct Caches {
     frames: TxCache<RawFrame, i64>,
     /// `(parent node, frame)` -> node.
     nodes: TxCache<(i64, i64), i64>,
+    /// Whole stacks -> leaf node: a known stack costs one lookup.
+    stacks: TxCache<StackDigest, i64>,
+    digester: StackDigester,
 }
 
 impl Caches {
@@ -134,6 +139,8 @@ impl Caches {
             binaries: TxCache::new(SMALL_CACHE_CAPACITY),
             frames: TxCache::new(FRAME_CACHE_CAPACITY),
             nodes: TxCache::new(NODE_CACHE_CAPACITY),
+            stacks: TxCache::new(STACK_CACHE_CAPACITY),
+            digester: StackDigester::default(),
         }
     }
 
@@ -144,6 +151,7 @@ impl Caches {
         self.binaries.commit();
         self.frames.commit();
         self.nodes.commit();
+        self.stacks.commit();
     }
 
     fn rollback(&mut self) {
@@ -153,6 +161,7 @@ impl Caches {
         self.binaries.rollback();
         self.frames.rollback();
         self.nodes.rollback();
+        self.stacks.rollback();
     }
 
     fn clear(&mut self) {
@@ -162,6 +171,7 @@ impl Caches {
         self.binaries.clear();
         self.frames.clear();
         self.nodes.clear();
+        self.stacks.clear();
     }
 }
 
@@ -257,38 +267,105 @@ fn write_window(
     let service_id = intern_service(tx, caches, &window.service)?;
     let series_id = intern_series(tx, caches, service_id, &window.labels)?;
     check_unit(tx, caches, &window.profile_type)?;
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO samples (series_id, profile_type, window_start, stack_id, period, count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (series_id, profile_type, window_start, stack_id, period)
-             DO UPDATE SET count = CASE
-                 WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
-                 ELSE count + excluded.count
-             END",
-        )
-        .context("prepare the sample upsert")?;
+    let mut rows: Vec<(i64, i64)> = Vec::with_capacity(window.stacks.len());
     let mut total = 0u64;
     for (frames, count) in &window.stacks {
         if *count == 0 {
             continue;
         }
-        let stack_id = intern_stack(tx, caches, frames)?;
-        // Both were range-checked by `validate`.
-        let (period, count_sql) = (window.period as i64, *count as i64);
-        upsert
-            .execute(params![
-                series_id,
-                window.profile_type.name,
-                window.window_start_unix_nanos,
-                stack_id,
-                period,
-                count_sql
-            ])
-            .context("add a sample count")?;
+        let digest = caches.digester.digest(frames);
+        let stack_id = match caches.stacks.get(&digest) {
+            Some(id) => id,
+            None => {
+                let id = intern_stack(tx, caches, frames)?;
+                caches.stacks.insert(digest, id);
+                id
+            }
+        };
+        // Range-checked by `validate`.
+        rows.push((stack_id, *count as i64));
         total = total.saturating_add(*count);
     }
+    let series = (
+        series_id,
+        window.profile_type.name.as_str(),
+        window.window_start_unix_nanos,
+        window.period as i64,
+    );
+    let mut chunks = rows.chunks_exact(UPSERT_ROWS);
+    if chunks.len() > 0 {
+        let mut upsert = tx
+            .prepare_cached(upsert_sql(UPSERT_ROWS))
+            .context("prepare the sample upsert")?;
+        for chunk in &mut chunks {
+            upsert_rows(&mut upsert, series, chunk)?;
+        }
+    }
+    if !chunks.remainder().is_empty() {
+        let mut upsert = tx
+            .prepare_cached(upsert_sql(1))
+            .context("prepare the sample upsert")?;
+        for row in chunks.remainder() {
+            upsert_rows(&mut upsert, series, std::slice::from_ref(row))?;
+        }
+    }
     Ok(total)
+}
+
+/// Sample rows one upsert statement adds, for all but the last few rows of a
+/// window: one statement per row spent more time stepping statements than
+/// changing rows.
+const UPSERT_ROWS: usize = 32;
+
+/// The sample upsert for `rows` rows (`UPSERT_ROWS` or 1). `?1`..`?4` are the
+/// series, profile type, window start and period shared by the rows; each
+/// row adds its stack and count. Rows are applied in order, so a stack twice
+/// in one statement adds up like two statements would.
+fn upsert_sql(rows: usize) -> &'static str {
+    static ONE: OnceLock<String> = OnceLock::new();
+    static MANY: OnceLock<String> = OnceLock::new();
+    let build = move || {
+        let values: Vec<String> = (0..rows)
+            .map(|i| format!("(?1, ?2, ?3, ?{}, ?4, ?{})", 5 + 2 * i, 6 + 2 * i))
+            .collect();
+        format!(
+            "INSERT INTO samples (series_id, profile_type, window_start, stack_id, period, count)
+             VALUES {}
+             ON CONFLICT (series_id, profile_type, window_start, stack_id, period)
+             DO UPDATE SET count = CASE
+                 WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
+                 ELSE count + excluded.count
+             END",
+            values.join(", ")
+        )
+    };
+    if rows == 1 {
+        ONE.get_or_init(build)
+    } else {
+        debug_assert_eq!(rows, UPSERT_ROWS);
+        MANY.get_or_init(build)
+    }
+}
+
+/// Runs one [`upsert_sql`] statement over `rows` of `(stack, count)`.
+fn upsert_rows(
+    upsert: &mut rusqlite::CachedStatement<'_>,
+    (series_id, profile_type, window_start, period): (i64, &str, i64, i64),
+    rows: &[(i64, i64)],
+) -> Result<(), StorageError> {
+    let bind = |upsert: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<usize> {
+        upsert.raw_bind_parameter(1, series_id)?;
+        upsert.raw_bind_parameter(2, profile_type)?;
+        upsert.raw_bind_parameter(3, window_start)?;
+        upsert.raw_bind_parameter(4, period)?;
+        for (i, (stack_id, count)) in rows.iter().enumerate() {
+            upsert.raw_bind_parameter(5 + 2 * i, stack_id)?;
+            upsert.raw_bind_parameter(6 + 2 * i, count)?;
+        }
+        upsert.raw_execute()
+    };
+    bind(upsert).context("add sample counts")?;
+    Ok(())
 }
 
 /// Interns a leaf-first stack root first and returns its leaf node.
@@ -571,6 +648,86 @@ mod tests {
         let mut b = batch();
         b.windows[0].profile_type.name.clear();
         assert!(validate(&b).is_err());
+    }
+
+    fn writer() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::new(crate::schema::open_writer(&dir.path().join("db")).unwrap());
+        (dir, writer)
+    }
+
+    /// 70 stacks: two full multi-row statements and six single rows. The
+    /// first two differ only in how they say "no module", which storage
+    /// does not tell apart: one stack, added up within one statement.
+    fn wide_batch(batch_id: &str) -> BatchWrite {
+        let kernel = |module: Option<&str>| RawFrame::Kernel {
+            function: "k".into(),
+            module: module.map(Into::into),
+        };
+        let mut stacks = vec![(vec![kernel(None)], 1), (vec![kernel(Some(""))], 2)];
+        stacks.extend((0..68).map(|i| {
+            let frame = RawFrame::User {
+                build_id: BuildId::parse_hex("aa").unwrap(),
+                file_offset: i,
+            };
+            (vec![frame, kernel(None)], 10 + i)
+        }));
+        let mut b = batch();
+        b.batch_id = batch_id.into();
+        b.windows[0].stacks = stacks;
+        b
+    }
+
+    fn rows_and_total(writer: &Writer) -> (i64, i64) {
+        writer
+            .conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM samples",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn many_rows_go_in_chunks_and_a_repeated_stack_adds_up() {
+        let (_dir, mut writer) = writer();
+        let expected: u64 = 1 + 2 + (0..68).map(|i| 10 + i).sum::<u64>();
+        assert_eq!(
+            writer.write_batch(&wide_batch("b1")).unwrap(),
+            WriteOutcome::Stored { samples: expected }
+        );
+        assert_eq!(rows_and_total(&writer), (69, expected as i64));
+        // Again under another id: every row is found and added to, now
+        // through the stack cache.
+        writer.write_batch(&wide_batch("b2")).unwrap();
+        assert_eq!(rows_and_total(&writer), (69, 2 * expected as i64));
+        assert_eq!(writer.caches.stacks.len(), 70);
+    }
+
+    #[test]
+    fn a_row_failing_inside_a_chunk_stores_nothing_and_forgets_the_stacks() {
+        let (_dir, mut writer) = writer();
+        // The 20th stack of the first chunk (count 10 + 18) fails.
+        writer
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER fail BEFORE INSERT ON samples WHEN NEW.count = 28
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+            )
+            .unwrap();
+        let err = writer.write_batch(&wide_batch("b1")).unwrap_err();
+        assert!(matches!(err, StorageError::Sqlite { .. }), "{err}");
+        assert_eq!(rows_and_total(&writer), (0, 0));
+        assert_eq!(writer.caches.stacks.len(), 0);
+        assert_eq!(writer.caches.nodes.len(), 0);
+        writer.conn.execute_batch("DROP TRIGGER fail").unwrap();
+        // The id was rolled back with the rest, so the retry is stored.
+        assert!(matches!(
+            writer.write_batch(&wide_batch("b1")).unwrap(),
+            WriteOutcome::Stored { .. }
+        ));
+        assert_eq!(rows_and_total(&writer).0, 69);
     }
 
     #[test]

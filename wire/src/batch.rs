@@ -5,6 +5,7 @@
 //! the compressed size first, then the decompressed size while streaming, so
 //! a zstd bomb costs at most `max_decompressed + one buffer` of memory.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
@@ -103,6 +104,65 @@ pub fn decompress(payload: &[u8], limits: &Limits) -> Result<Batch, BatchError> 
             limit: limits.max_compressed,
         });
     }
+    if let Some(decoded) = decode_declared(payload, limits.max_decompressed) {
+        return decoded;
+    }
+    let bytes = inflate_streaming(payload, limits)?;
+    Batch::decode(bytes.as_slice()).map_err(|source| BatchError::Decode { source })
+}
+
+/// Largest inflated buffer a thread keeps for the next batch.
+const KEPT_BUFFER: usize = 8 << 20;
+
+/// A thread's decompression context and output buffer, both reused: setting
+/// up a context costs about as much as inflating a typical batch, and a
+/// fresh large buffer per batch keeps the allocator busy.
+#[derive(Default)]
+struct Inflater {
+    context: Option<zstd::bulk::Decompressor<'static>>,
+    buffer: Vec<u8>,
+}
+
+thread_local! {
+    static INFLATER: RefCell<Inflater> = RefCell::new(Inflater::default());
+}
+
+/// The fast path for payloads whose frame header declares a size within the
+/// limit (what [`compress`] writes): inflate into a reused buffer and decode.
+/// `None` sends anything else (no declared size, more than one frame, a
+/// header that lies, corrupt data) to [`inflate_streaming`], which bounds
+/// the output itself and names the error.
+fn decode_declared(payload: &[u8], max_decompressed: usize) -> Option<Result<Batch, BatchError>> {
+    let declared = zstd::zstd_safe::get_frame_content_size(payload).ok()??;
+    let size = usize::try_from(declared)
+        .ok()
+        .filter(|&size| size <= max_decompressed)?;
+    INFLATER.with(|cell| {
+        let mut inflater = cell.try_borrow_mut().ok()?;
+        let Inflater { context, buffer } = &mut *inflater;
+        if context.is_none() {
+            *context = zstd::bulk::Decompressor::new().ok();
+        }
+        buffer.clear();
+        buffer.reserve(size);
+        // Output stops at the buffer's capacity, which only a declared size
+        // within the limit ever set; more than declared goes the slow way.
+        let inflated = context.as_mut()?.decompress_to_buffer(payload, buffer);
+        let decoded = match inflated {
+            Ok(n) if n == size => Some(
+                Batch::decode(buffer.as_slice()).map_err(|source| BatchError::Decode { source }),
+            ),
+            _ => None,
+        };
+        if buffer.capacity() > KEPT_BUFFER {
+            *buffer = Vec::new();
+        }
+        decoded
+    })
+}
+
+/// Inflates any zstd payload, reading at most one byte past the limit.
+fn inflate_streaming(payload: &[u8], limits: &Limits) -> Result<Vec<u8>, BatchError> {
     let decoder = zstd::stream::read::Decoder::with_buffer(payload)
         .map_err(|source| BatchError::Compression { source })?;
     let mut bytes = Vec::new();
@@ -116,7 +176,7 @@ pub fn decompress(payload: &[u8], limits: &Limits) -> Result<Batch, BatchError> 
             limit: limits.max_decompressed,
         });
     }
-    Batch::decode(bytes.as_slice()).map_err(|source| BatchError::Decode { source })
+    Ok(bytes)
 }
 
 /// One process's labels; shared by all its samples.
@@ -488,6 +548,35 @@ mod tests {
         );
         let err = decompress(&bomb, &limits).unwrap_err();
         assert_eq!(err.reason(), "inflates_too_large");
+    }
+
+    #[test]
+    fn payloads_without_a_true_declared_size_take_the_bounded_path() {
+        let limits = Limits::default();
+        let encoded = good_batch().encode_to_vec();
+        // Streamed: no content size in the header.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut encoder, &encoded).unwrap();
+        let streamed = encoder.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(),
+            None
+        );
+        assert_eq!(decompress(&streamed, &limits).unwrap(), good_batch());
+        // Two frames: the first header declares only its own size.
+        let half = encoded.len() / 2;
+        let mut two = zstd::bulk::compress(&encoded[..half], 3).unwrap();
+        two.extend(zstd::bulk::compress(&encoded[half..], 3).unwrap());
+        assert_eq!(decompress(&two, &limits).unwrap(), good_batch());
+        // Two frames that together inflate beyond the limit.
+        let small = Limits {
+            max_decompressed: encoded.len() - 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decompress(&two, &small).unwrap_err().reason(),
+            "inflates_too_large"
+        );
     }
 
     #[test]
