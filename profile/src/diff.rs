@@ -4,11 +4,12 @@
 //! Each function's self samples are counted on both sides. The two sides
 //! rarely cover the same amount of work, so counts are normalized by a
 //! scale: the ratio of the two sides' totals over the functions that did
-//! not change. It is found by iterating: start from all functions, test,
+//! not change. It is found by iterating: start from the median of
+//! per-function ratios (which one changed function cannot move), test,
 //! take the significant changes out of the totals, test again (a plain
 //! ratio of totals would make every other function look faster when one
-//! gets slower; a median of per-function ratios is too noisy when most
-//! functions have few samples). For each function, conditional on its
+//! gets slower; the median alone is too noisy when functions have few
+//! samples). For each function, conditional on its
 //! combined count
 //! `a + b`, `b` is binomial with `p0 = s / (1 + s)` if it did not change
 //! (`s` the scale); the z-score of the observed `b` gives a two-sided
@@ -116,7 +117,11 @@ pub fn compare(
         })
         .collect();
     let tests = tested.len().max(1) as f64;
-    let mut scale = target_total.max(1) as f64 / base_total.max(1) as f64;
+    // Start from the median per-function ratio, which one regressed
+    // function cannot move; then refine with the totals of what did not
+    // change, which are far less noisy.
+    let mut scale = median_ratio(base, target, options.min_samples)
+        .unwrap_or_else(|| target_total.max(1) as f64 / base_total.max(1) as f64);
     let mut all: Vec<FunctionChange> = Vec::new();
     for _ in 0..4 {
         all = test_all(&tested, base, target, scale, period, tests, options);
@@ -214,6 +219,31 @@ fn test_all(
             }
         })
         .collect()
+}
+
+/// Median of target/base over functions with enough samples on each side.
+fn median_ratio(
+    base: &HashMap<String, u64>,
+    target: &HashMap<String, u64>,
+    min_samples: u64,
+) -> Option<f64> {
+    let mut ratios: Vec<f64> = base
+        .iter()
+        .filter_map(|(name, &a)| {
+            let b = target.get(name).copied()?;
+            (a >= min_samples && b >= min_samples).then(|| b as f64 / a as f64)
+        })
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mid = ratios.len() / 2;
+    Some(if ratios.len() % 2 == 1 {
+        ratios[mid]
+    } else {
+        (ratios[mid - 1] + ratios[mid]) / 2.0
+    })
 }
 
 /// Two-sided p-value of a standard normal z-score.
