@@ -146,7 +146,8 @@ pub(crate) struct StackCount {
 }
 
 /// A service's deploys from its series' `version`, `host` and `build_id`
-/// labels, oldest first.
+/// labels, oldest first: by first window, then last window, then which
+/// series arrived first (two deploys inside one window keep their order).
 pub(crate) fn deploys(
     conn: &mut Connection,
     service: &str,
@@ -163,7 +164,7 @@ pub(crate) fn deploys(
              JOIN services sv ON sv.id = se.service_id
              WHERE sv.name = ?1 AND json_extract(se.labels, '$.version') IS NOT NULL
              GROUP BY version
-             ORDER BY MIN(sa.window_start), version",
+             ORDER BY MIN(sa.window_start), MAX(sa.window_start), MIN(se.id)",
         )
         .context("prepare the deploy history")?;
     let list = |text: Option<String>| -> Vec<String> {

@@ -656,7 +656,7 @@ impl Storage for ClickHouseStore {
                         sumIf(count, profile_type = 'cpu') AS samples
                  FROM {}
                  GROUP BY version HAVING version != ''
-                 ORDER BY first, version",
+                 ORDER BY first, last, version",
                 self.samples_source(&format!("service = {}", quote(service)))
             ),
         )?;
