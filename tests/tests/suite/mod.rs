@@ -12,7 +12,6 @@ mod loadgen;
 mod offcpu;
 mod privileges;
 mod record;
-mod regress;
 mod relabel;
 mod spool;
 mod symbols;
