@@ -163,14 +163,6 @@ impl Store {
         })
     }
 
-    /// Any backend.
-    pub fn from_backend(backend: Arc<dyn Storage>) -> Store {
-        Store {
-            backend,
-            path: None,
-        }
-    }
-
     /// Path of the SQLite file, for the embedded backend.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

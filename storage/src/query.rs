@@ -32,6 +32,29 @@ pub struct ProfileQuery {
     pub end_unix_nanos: i64,
 }
 
+impl ProfileQuery {
+    /// Whether a series with `labels` is selected: it has every matcher.
+    pub(crate) fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+/// Label names with the values they take across `series`, sorted.
+pub(crate) fn collect_label_values(
+    series: impl IntoIterator<Item = BTreeMap<String, String>>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut values: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for labels in series {
+        for (k, v) in labels {
+            values.entry(k).or_default().insert(v);
+        }
+    }
+    values
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
+}
+
 /// One service and how much data it has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSummary {
@@ -91,11 +114,9 @@ pub(crate) fn profile(
         end_unix_nanos: query.end_unix_nanos,
         samples: Vec::new(),
     };
-    let series = matching_series(&tx, &query.service, &query.labels)?;
-    if series.is_empty() {
+    let Some(series) = selected_series(&tx, query)? else {
         return Ok(profile);
-    }
-    let series = Rc::new(series.into_iter().map(Value::Integer).collect::<Vec<_>>());
+    };
     let rows = counts_per_stack(&tx, series, query)?;
     if rows.is_empty() {
         return Ok(profile);
@@ -198,11 +219,9 @@ pub(crate) fn timeline(
     query: &ProfileQuery,
 ) -> Result<Vec<(i64, u64)>, StorageError> {
     let tx = conn.transaction().context("begin a timeline query")?;
-    let series = matching_series(&tx, &query.service, &query.labels)?;
-    if series.is_empty() {
+    let Some(series) = selected_series(&tx, query)? else {
         return Ok(Vec::new());
-    }
-    let series = Rc::new(series.into_iter().map(Value::Integer).collect::<Vec<_>>());
+    };
     let mut stmt = tx
         .prepare_cached(
             "SELECT window_start, SUM(count) FROM (
@@ -235,19 +254,17 @@ pub(crate) fn timeline(
     Ok(out)
 }
 
-/// The series of `service` whose labels include every pair of `matchers`.
-fn matching_series(
+/// The series `query` selects, as a `rarray` parameter; `None` when none.
+fn selected_series(
     tx: &Transaction<'_>,
-    service: &str,
-    matchers: &BTreeMap<String, String>,
-) -> Result<Vec<i64>, StorageError> {
-    let mut out = Vec::new();
-    for (id, labels) in series_of(tx, service)? {
-        if matchers.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    query: &ProfileQuery,
+) -> Result<Option<Rc<Vec<Value>>>, StorageError> {
+    let ids: Vec<Value> = series_of(tx, &query.service)?
+        .into_iter()
+        .filter(|(_, labels)| query.selects(labels))
+        .map(|(id, _)| Value::Integer(id))
+        .collect();
+    Ok((!ids.is_empty()).then(|| Rc::new(ids)))
 }
 
 /// A series' labels besides `service`.
@@ -283,16 +300,10 @@ pub(crate) fn label_values(
     service: &str,
 ) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
     let tx = conn.transaction().context("begin a label query")?;
-    let mut values: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for (_, labels) in series_of(&tx, service)? {
-        for (k, v) in labels {
-            values.entry(k).or_default().insert(v);
-        }
-    }
-    Ok(values
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().collect()))
-        .collect())
+    let series = series_of(&tx, service)?;
+    Ok(collect_label_values(
+        series.into_iter().map(|(_, labels)| labels),
+    ))
 }
 
 fn counts_per_stack(

@@ -38,7 +38,9 @@ use self::client::{Client, number_list, quote};
 use crate::backend::Storage;
 use crate::error::StorageError;
 use crate::ingest::{BatchWrite, WriteOutcome, labels_text, validate};
-use crate::query::{ProfileQuery, ServiceSummary, StackCount, StoreStats, merge_periods};
+use crate::query::{
+    ProfileQuery, ServiceSummary, StackCount, StoreStats, collect_label_values, merge_periods,
+};
 use crate::retention::{CompactionReport, HOUR_NANOS, RetentionPolicy};
 use crate::schema::{FrameColumns, frame_from_columns};
 use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
@@ -501,16 +503,7 @@ impl Storage for ClickHouseStore {
     }
 
     fn label_values(&self, service: &str) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
-        let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for labels in self.series_labels(service)? {
-            for (k, v) in labels {
-                values.entry(k).or_default().insert(v);
-            }
-        }
-        Ok(values
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().collect()))
-            .collect())
+        Ok(collect_label_values(self.series_labels(service)?))
     }
 
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
@@ -537,15 +530,9 @@ impl Storage for ClickHouseStore {
             end_unix_nanos: query.end_unix_nanos,
             samples: Vec::new(),
         };
-        let matching: Vec<String> = self
-            .series_labels(&query.service)?
-            .into_iter()
-            .filter(|labels| query.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
-            .map(|labels| quote(&labels_text(&labels)))
-            .collect();
-        if matching.is_empty() {
+        let Some(selected) = self.selected_samples(query)? else {
             return Ok(profile);
-        }
+        };
         #[derive(Deserialize)]
         struct Row {
             stack_id: u64,
@@ -555,18 +542,8 @@ impl Storage for ClickHouseStore {
         let rows: Vec<Row> = self.client.select(
             "sum samples",
             &format!(
-                "SELECT stack_id, period, sum(count) AS count FROM {}
-                 GROUP BY stack_id, period",
-                self.samples_source(&format!(
-                    "service = {} AND profile_type = {}
-                     AND window_start >= {} AND window_start < {}
-                     AND labels IN ({})",
-                    quote(&query.service),
-                    quote(&query.profile_type),
-                    query.start_unix_nanos,
-                    query.end_unix_nanos,
-                    matching.join(", ")
-                ))
+                "SELECT stack_id, period, sum(count) AS count FROM {selected}
+                 GROUP BY stack_id, period"
             ),
         )?;
         if rows.is_empty() {
@@ -679,15 +656,9 @@ impl Storage for ClickHouseStore {
     }
 
     fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
-        let matching: Vec<String> = self
-            .series_labels(&query.service)?
-            .into_iter()
-            .filter(|labels| query.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
-            .map(|labels| quote(&labels_text(&labels)))
-            .collect();
-        if matching.is_empty() {
+        let Some(selected) = self.selected_samples(query)? else {
             return Ok(Vec::new());
-        }
+        };
         #[derive(Deserialize)]
         struct Point {
             start: i64,
@@ -696,18 +667,8 @@ impl Storage for ClickHouseStore {
         let points: Vec<Point> = self.client.select(
             "sum samples per window",
             &format!(
-                "SELECT window_start AS start, sum(count) AS samples FROM {}
-                 GROUP BY start ORDER BY start",
-                self.samples_source(&format!(
-                    "service = {} AND profile_type = {}
-                     AND window_start >= {} AND window_start < {}
-                     AND labels IN ({})",
-                    quote(&query.service),
-                    quote(&query.profile_type),
-                    query.start_unix_nanos,
-                    query.end_unix_nanos,
-                    matching.join(", ")
-                ))
+                "SELECT window_start AS start, sum(count) AS samples FROM {selected}
+                 GROUP BY start ORDER BY start"
             ),
         )?;
         Ok(points.into_iter().map(|p| (p.start, p.samples)).collect())
@@ -792,11 +753,7 @@ impl Storage for ClickHouseStore {
             .into_iter()
             .map(|r| r.frame_id)
             .collect();
-        let current = self.latest_symbols(&ids)?;
-        let kept: HashMap<u64, Vec<Symbol>> = current
-            .iter()
-            .map(|(&id, state)| (id, state.symbols()))
-            .collect();
+        let kept = self.known_symbols(&ids)?;
         let mut rows = Vec::new();
         let mut skipped = 0usize;
         for result in results {
@@ -847,11 +804,7 @@ impl Storage for ClickHouseStore {
             .into_iter()
             .map(|r| r.frame_id)
             .collect();
-        let current = self.latest_symbols(&ids)?;
-        let kept: HashMap<u64, Vec<Symbol>> = current
-            .iter()
-            .map(|(&id, state)| (id, state.symbols()))
-            .collect();
+        let kept = self.known_symbols(&ids)?;
         let empty = Vec::new();
         let rows: Vec<SymbolRow<'_>> = ids
             .iter()
@@ -1232,6 +1185,39 @@ impl ClickHouseStore {
             rows,
             truncated,
         })
+    }
+
+    /// The sample rows `query` selects (its service, type, range and label
+    /// matchers), as a subquery; `None` when no label set matches.
+    fn selected_samples(&self, query: &ProfileQuery) -> Result<Option<String>, StorageError> {
+        let matching: Vec<String> = self
+            .series_labels(&query.service)?
+            .into_iter()
+            .filter(|labels| query.selects(labels))
+            .map(|labels| quote(&labels_text(&labels)))
+            .collect();
+        if matching.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.samples_source(&format!(
+            "service = {} AND profile_type = {}
+             AND window_start >= {} AND window_start < {}
+             AND labels IN ({})",
+            quote(&query.service),
+            quote(&query.profile_type),
+            query.start_unix_nanos,
+            query.end_unix_nanos,
+            matching.join(", ")
+        ))))
+    }
+
+    /// The symbols known now for each of `frame_ids` (the newest attempt's).
+    fn known_symbols(&self, frame_ids: &[u64]) -> Result<HashMap<u64, Vec<Symbol>>, StorageError> {
+        Ok(self
+            .latest_symbols(frame_ids)?
+            .iter()
+            .map(|(&id, state)| (id, state.symbols()))
+            .collect())
     }
 
     /// The label sets `service` has samples under.
