@@ -188,21 +188,11 @@ fn read_file(path: &Path) -> anyhow::Result<Side> {
         })
     });
     if let Some(text) = text {
-        let mut stacks = Vec::new();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let (stack, count) = line
-                .rsplit_once(' ')
-                .with_context(|| format!("{label}:{}: expected `a;b;c COUNT`", i + 1))?;
-            let count: u64 = count
-                .trim()
-                .parse()
-                .with_context(|| format!("{label}:{}: {count:?} is not a count", i + 1))?;
-            stacks.push((stack.split(';').map(str::to_owned).collect(), count));
-        }
+        let stacks = augur_profile::render::parse_folded(text)
+            .with_context(|| label.clone())?
+            .into_iter()
+            .map(|(stack, count)| (stack.split(';').map(str::to_owned).collect(), count))
+            .collect();
         return Ok(Side {
             label,
             stacks,

@@ -101,7 +101,13 @@ pub fn run(args: FlameArgs) -> anyhow::Result<ExitCode> {
             )
             .context("rendering the flame graph")?
         }
-        FlameFormat::Speedscope => speedscope(&stacks, &title, total).into_bytes(),
+        FlameFormat::Speedscope => serde_json::to_vec(&augur_profile::render::speedscope(
+            "augur flame",
+            &title,
+            "none",
+            &stacks,
+            1,
+        ))?,
     };
     match &args.output {
         Some(path) => {
@@ -137,51 +143,6 @@ fn parse(text: &str, split: &str, weight: Weight) -> anyhow::Result<Vec<(Vec<Str
             split,
         ));
     }
-    let mut keys = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            continue;
-        }
-        let (stack, count) = line
-            .rsplit_once(' ')
-            .with_context(|| format!("line {}: expected `a;b;c COUNT`", i + 1))?;
-        let count: u64 = count
-            .parse()
-            .with_context(|| format!("line {}: {count:?} is not a count", i + 1))?;
-        keys.push((stack, count));
-    }
-    Ok(augur_profile::render::stacks_from_keys(keys, ";"))
-}
-
-fn speedscope(stacks: &[(Vec<String>, u64)], title: &str, total: u64) -> String {
-    let mut index = std::collections::HashMap::new();
-    let mut frames = Vec::new();
-    let samples: Vec<Vec<usize>> = stacks
-        .iter()
-        .map(|(stack, _)| {
-            stack
-                .iter()
-                .map(|name| {
-                    *index.entry(name.clone()).or_insert_with(|| {
-                        frames.push(serde_json::json!({ "name": name }));
-                        frames.len() - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    serde_json::json!({
-        "$schema": "https://www.speedscope.app/file-format-schema.json",
-        "exporter": "augur flame",
-        "name": title,
-        "shared": { "frames": frames },
-        "profiles": [{
-            "type": "sampled", "name": title, "unit": "none",
-            "startValue": 0, "endValue": total,
-            "samples": samples,
-            "weights": stacks.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
-        }],
-    })
-    .to_string()
+    let lines = augur_profile::render::parse_folded(text)?;
+    Ok(augur_profile::render::stacks_from_keys(lines, ";"))
 }

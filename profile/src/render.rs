@@ -52,6 +52,128 @@ pub fn stacks_from_keys<'a>(
     merged.into_iter().collect()
 }
 
+/// One line of folded text that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct FoldedError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The lines of folded text (`a;b;c COUNT`) as `(stack, count)`, the stack
+/// still `;`-joined; blank lines are skipped.
+pub fn parse_folded(text: &str) -> Result<Vec<(&str, u64)>, FoldedError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.trim().is_empty() {
+            continue;
+        }
+        let err = |message: String| FoldedError {
+            line: i + 1,
+            message,
+        };
+        let (stack, count) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| err("expected `a;b;c COUNT`".into()))?;
+        let count = count
+            .trim()
+            .parse()
+            .map_err(|_| err(format!("{count:?} is not a count")))?;
+        out.push((stack, count));
+    }
+    Ok(out)
+}
+
+/// A speedscope file (https://www.speedscope.app/file-format-schema.json)
+/// holding one sampled profile.
+#[derive(Debug, serde::Serialize)]
+pub struct Speedscope {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    exporter: &'static str,
+    name: String,
+    #[serde(rename = "activeProfileIndex")]
+    active_profile_index: usize,
+    shared: SpeedscopeShared,
+    profiles: [SpeedscopeProfile; 1],
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SpeedscopeShared {
+    frames: Vec<SpeedscopeFrame>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SpeedscopeFrame {
+    name: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SpeedscopeProfile {
+    r#type: &'static str,
+    name: String,
+    unit: &'static str,
+    #[serde(rename = "startValue")]
+    start_value: u64,
+    #[serde(rename = "endValue")]
+    end_value: u64,
+    samples: Vec<Vec<usize>>,
+    weights: Vec<u64>,
+}
+
+/// Root-first stacks as a speedscope file: frame names are shared, each
+/// stack weighs its count times `weight` in `unit` (`"nanoseconds"`, or
+/// `"none"` for plain counts).
+pub fn speedscope(
+    exporter: &'static str,
+    name: &str,
+    unit: &'static str,
+    stacks: &[(Vec<String>, u64)],
+    weight: u64,
+) -> Speedscope {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut frames = Vec::new();
+    let samples = stacks
+        .iter()
+        .map(|(stack, _)| {
+            stack
+                .iter()
+                .map(|frame| {
+                    *index.entry(frame).or_insert_with(|| {
+                        frames.push(SpeedscopeFrame {
+                            name: frame.clone(),
+                        });
+                        frames.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let weights: Vec<u64> = stacks
+        .iter()
+        .map(|(_, n)| n.saturating_mul(weight))
+        .collect();
+    Speedscope {
+        schema: "https://www.speedscope.app/file-format-schema.json",
+        exporter,
+        name: name.to_owned(),
+        active_profile_index: 0,
+        shared: SpeedscopeShared { frames },
+        profiles: [SpeedscopeProfile {
+            r#type: "sampled",
+            name: name.to_owned(),
+            unit,
+            start_value: 0,
+            end_value: weights.iter().sum(),
+            samples,
+            weights,
+        }],
+    }
+}
+
 /// Folded text of root-first stacks.
 pub fn folded_lines(stacks: &[(Vec<String>, u64)]) -> String {
     let mut out = String::new();

@@ -614,33 +614,10 @@ fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> Profil
     }
 }
 
-/// The profile in speedscope's file format: one sampled profile whose
-/// samples are root-first indices into the shared frame list, weighted in
-/// the profile type's unit when it is time, else in samples.
-fn speedscope(request: &ProfileRequest, profile: &Profile) -> serde_json::Value {
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut frames: Vec<serde_json::Value> = Vec::new();
-    let mut samples: Vec<Vec<usize>> = Vec::new();
-    let mut weights: Vec<u64> = Vec::new();
+/// The profile in speedscope's file format, weighted in nanoseconds for
+/// time profiles and in samples otherwise.
+fn speedscope(request: &ProfileRequest, profile: &Profile) -> augur_profile::render::Speedscope {
     let timed = profile.profile_type.unit == "nanoseconds" && profile.period > 0;
-    for (names, count) in profile.folded_stacks() {
-        let stack = names
-            .into_iter()
-            .map(|name| {
-                *index.entry(name.clone()).or_insert_with(|| {
-                    frames.push(serde_json::json!({ "name": name }));
-                    frames.len() - 1
-                })
-            })
-            .collect();
-        samples.push(stack);
-        weights.push(if timed {
-            count.saturating_mul(profile.period)
-        } else {
-            count
-        });
-    }
-    let total: u64 = weights.iter().sum();
     let name = format!(
         "{} {} {} to {}",
         request.service,
@@ -648,22 +625,13 @@ fn speedscope(request: &ProfileRequest, profile: &Profile) -> serde_json::Value 
         format_rfc3339(request.from_unix_nanos),
         format_rfc3339(request.to_unix_nanos)
     );
-    serde_json::json!({
-        "$schema": "https://www.speedscope.app/file-format-schema.json",
-        "exporter": "augur",
-        "name": name,
-        "activeProfileIndex": 0,
-        "shared": { "frames": frames },
-        "profiles": [{
-            "type": "sampled",
-            "name": name,
-            "unit": if timed { "nanoseconds" } else { "none" },
-            "startValue": 0,
-            "endValue": total,
-            "samples": samples,
-            "weights": weights,
-        }],
-    })
+    augur_profile::render::speedscope(
+        "augur",
+        &name,
+        if timed { "nanoseconds" } else { "none" },
+        &profile.folded_stacks(),
+        if timed { profile.period } else { 1 },
+    )
 }
 
 /// A download file name from a service name: only characters every
