@@ -244,14 +244,8 @@ fn deploy_params(params: &DeployParams) -> Result<(String, String, u64), ParamEr
             profile_type.chars().take(100).collect(),
         ));
     }
-    let min_samples = match &params.min_samples {
-        None => MIN_COMPARE_SAMPLES,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or(ParamError::BadLimit { max: usize::MAX })?,
-    };
+    let min_samples =
+        crate::params::parse_count(params.min_samples.as_deref(), MIN_COMPARE_SAMPLES, u64::MAX)?;
     Ok((service, profile_type, min_samples))
 }
 
@@ -400,28 +394,12 @@ pub(crate) async fn fleet(
     let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
     let kind = augur_storage::FleetReport::parse(&report)
         .ok_or_else(|| ParamError::UnknownReport(report.chars().take(100).collect()))?;
-    let now = SystemTime::now();
-    let time = |param: &'static str, value: &Option<String>, default: &str| {
-        crate::time::parse_time(value.as_deref().unwrap_or(default), now)
-            .map_err(|source| ParamError::Time { param, source })
-    };
-    let from = time("from", &params.from, "-1h")?;
-    let to = time("to", &params.to, "now")?;
-    if from >= to {
-        return Err(ParamError::EmptyRange {
-            from: format_rfc3339(from),
-            to: format_rfc3339(to),
-        }
-        .into());
-    }
-    let limit = match params.limit {
-        None => 20,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or(ParamError::BadLimit { max: 10_000 })?,
-    };
+    let (from, to) = crate::params::parse_range(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        SystemTime::now(),
+    )?;
+    let limit = crate::params::parse_count(params.limit.as_deref(), 20, 10_000)? as usize;
     let store = state.store.clone();
     let rows =
         tokio::task::spawn_blocking(move || store.fleet_report(kind, from, to, limit)).await??;
@@ -454,14 +432,8 @@ pub(crate) async fn sql(
         .q
         .filter(|q| !q.trim().is_empty())
         .ok_or(ParamError::MissingQuery)?;
-    let limit = match params.limit {
-        None => 1000,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_SQL_ROWS).contains(n))
-            .ok_or(ParamError::BadLimit { max: MAX_SQL_ROWS })?,
-    };
+    let limit =
+        crate::params::parse_count(params.limit.as_deref(), 1000, MAX_SQL_ROWS as u64)? as usize;
     let store = state.store.clone();
     let answer = tokio::task::spawn_blocking(move || store.sql(&query, limit)).await??;
     Ok(Json(answer))

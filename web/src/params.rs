@@ -35,6 +35,43 @@ pub(crate) struct ProfileParams {
     labels: Option<String>,
 }
 
+/// `from` and `to` (defaults `-1h` and `now`) as Unix nanoseconds, `from`
+/// strictly before `to`; relative times are taken from `now`.
+pub(crate) fn parse_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: SystemTime,
+) -> Result<(i64, i64), ParamError> {
+    let time = |param: &'static str, value: Option<&str>, default: &str| {
+        parse_time(value.unwrap_or(default), now)
+            .map_err(|source| ParamError::Time { param, source })
+    };
+    let from = time("from", from, "-1h")?;
+    let to = time("to", to, "now")?;
+    if from >= to {
+        return Err(ParamError::EmptyRange {
+            from: format_rfc3339(from),
+            to: format_rfc3339(to),
+        });
+    }
+    Ok((from, to))
+}
+
+/// A `limit`-style count: `default` when absent, else a whole number in
+/// `1..=max`.
+pub(crate) fn parse_count(text: Option<&str>, default: u64, max: u64) -> Result<u64, ParamError> {
+    match text {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or(ParamError::BadLimit {
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            }),
+    }
+}
+
 /// Most label matchers in one request.
 const MAX_MATCHERS: usize = 32;
 
@@ -146,18 +183,8 @@ impl ProfileRequest {
                 limit: MAX_SERVICE_LEN,
             });
         }
-        let time = |param: &'static str, value: &Option<String>, default: &str| {
-            parse_time(value.as_deref().unwrap_or(default), now)
-                .map_err(|source| ParamError::Time { param, source })
-        };
-        let from_unix_nanos = time("from", &params.from, "-1h")?;
-        let to_unix_nanos = time("to", &params.to, "now")?;
-        if from_unix_nanos >= to_unix_nanos {
-            return Err(ParamError::EmptyRange {
-                from: format_rfc3339(from_unix_nanos),
-                to: format_rfc3339(to_unix_nanos),
-            });
-        }
+        let (from_unix_nanos, to_unix_nanos) =
+            parse_range(params.from.as_deref(), params.to.as_deref(), now)?;
         let profile_type = params.profile_type.as_deref().unwrap_or("cpu");
         if !PROFILE_TYPES.contains(&profile_type) {
             return Err(ParamError::UnknownType(quote(profile_type)));
