@@ -6,6 +6,7 @@
 //! pprof checks) call [`require`], which skips loudly, or fails when
 //! `AUGUR_REQUIRE_ALL=1` says the capability must be there (as in CI).
 
+pub mod bench;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
@@ -271,8 +272,17 @@ impl Drop for AugurProcess {
 /// Starts `augur server` (both roles) with its data in `data_dir`, gRPC
 /// ingest on `ingest` (e.g. `127.0.0.1:0`) and HTTP on a free loopback port.
 pub fn start_server(data_dir: &Path, ingest: &str) -> anyhow::Result<AugurProcess> {
+    start_server_with(data_dir, ingest, &[])
+}
+
+/// [`start_server`] with more arguments (a role, storage, limits...).
+pub fn start_server_with(
+    data_dir: &Path,
+    ingest: &str,
+    extra: &[&str],
+) -> anyhow::Result<AugurProcess> {
     let data = data_dir.to_str().context("data dir is not UTF-8")?;
-    AugurProcess::start(&[
+    let mut args = vec![
         "server",
         "--data-dir",
         data,
@@ -280,7 +290,18 @@ pub fn start_server(data_dir: &Path, ingest: &str) -> anyhow::Result<AugurProces
         "127.0.0.1:0",
         "--ingest",
         ingest,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    AugurProcess::start(&args)
+}
+
+/// Polls `done` every 250 ms; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Starts `augur up` with its data in `data_dir`, on free loopback ports,

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use augur_profile::BuildId;
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, FrameResult, Symbolizer};
+use augur_tests::bench::Parsed;
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 /// Target: warm cost per address.
@@ -73,12 +74,7 @@ struct Options {
     llvm: PathBuf,
 }
 
-enum Parsed {
-    Run(Options),
-    Help,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
     let mut binaries = Vec::new();
     let mut addresses = 10_000;
     let mut rounds = 10;
@@ -131,24 +127,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> 
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Parsed::Run(options)) => options,
-        Ok(Parsed::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("symbol_bench: {error:#}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("symbol_bench: error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    augur_tests::bench::main(
+        "symbol_bench",
+        USAGE,
+        parse_args(std::env::args().skip(1)),
+        run,
+    )
 }
 
 /// What the benchmark learned about one binary.

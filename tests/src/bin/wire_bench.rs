@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_tests::bench::Parsed;
 use augur_wire::batch::{ValidBatch, ValidSample, compress, to_wire};
 use augur_wire::ingest::PushRequest;
 use prost::Message;
@@ -68,12 +69,7 @@ struct Options {
     seed: u64,
 }
 
-enum Parsed {
-    Run(Options),
-    Help,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
     let mut stacks = vec![200, 2000, 20_000];
     let mut samples_per_stack = 5.0;
     let mut seed = 1;
@@ -123,24 +119,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> 
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Parsed::Run(options)) => options,
-        Ok(Parsed::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("wire_bench: {error:#}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("wire_bench: error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    augur_tests::bench::main(
+        "wire_bench",
+        USAGE,
+        parse_args(std::env::args().skip(1)),
+        run,
+    )
 }
 
 /// One encoding of one batch.

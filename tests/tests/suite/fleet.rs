@@ -18,27 +18,24 @@ fn clickhouse_node(
     urls: &[String; 2],
     data: &std::path::Path,
 ) -> AugurProcess {
-    AugurProcess::start(&[
-        "server",
-        "--role",
-        role,
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
+    start_server_with(
+        data,
         "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--clickhouse",
-        entry,
-        "--clickhouse-database",
-        "fleet",
-        "--clickhouse-cluster",
-        clickhouse_server::CLUSTER,
-        "--clickhouse-shard",
-        &urls[0],
-        "--clickhouse-shard",
-        &urls[1],
-    ])
+        &[
+            "--role",
+            role,
+            "--clickhouse",
+            entry,
+            "--clickhouse-database",
+            "fleet",
+            "--clickhouse-cluster",
+            clickhouse_server::CLUSTER,
+            "--clickhouse-shard",
+            &urls[0],
+            "--clickhouse-shard",
+            &urls[1],
+        ],
+    )
     .unwrap()
 }
 

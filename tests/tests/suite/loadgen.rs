@@ -158,18 +158,7 @@ fn a_full_queue_pushes_back_and_memory_stays_bounded() {
     const RSS_BOUND: u64 = 256 << 20;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = AugurProcess::start(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--max-in-flight",
-        "1",
-    ])
-    .unwrap();
+    let server = start_server_with(&data, "127.0.0.1:0", &["--max-in-flight", "1"]).unwrap();
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
     let report = loadgen(&[

@@ -53,14 +53,6 @@ fn spooled(dir: &Path) -> (usize, u64) {
     (entries.len(), entries.iter().map(|e| e.samples).sum())
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// Sum of `samples` over every service the server stores.
 fn stored_samples(base: &str) -> u64 {
     let services = http_json(&format!("{base}api/v1/services")).unwrap();

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use augur_tests::*;
 
@@ -43,14 +43,6 @@ fn start_agent(ingest: &str, spool: &Path, config: &Path) -> (AugurProcess, Stri
     (agent, metrics.trim().to_owned())
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 #[test]
 fn uploaded_debug_info_names_frames_stored_before_it_and_is_sent_once() {
     if !require(is_root(), "root (eBPF sampling)") {
@@ -62,20 +54,17 @@ fn uploaded_debug_info_names_frames_stored_before_it_and_is_sent_once() {
     let no_debug = dir.path().join("no-debug");
     std::fs::create_dir(&no_debug).unwrap();
     let data = dir.path().join("data");
-    let server = AugurProcess::start(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
+    let server = start_server_with(
+        &data,
         "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--no-path-hints",
-        "--debug-dir",
-        no_debug.to_str().unwrap(),
-        "--symbol-retry",
-        "2s",
-    ])
+        &[
+            "--no-path-hints",
+            "--debug-dir",
+            no_debug.to_str().unwrap(),
+            "--symbol-retry",
+            "2s",
+        ],
+    )
     .unwrap();
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
