@@ -11,8 +11,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use augur_profile::BuildId;
 
 use crate::relabel::{self, Rule};
 
@@ -51,16 +54,24 @@ impl ProcessIdentity {
     }
 
     /// Labels of `pid`, or `None` if relabel rules drop it. `comm` names
-    /// processes that are already gone.
-    pub fn labels(&mut self, pid: u32, comm: &str) -> Option<Labels> {
+    /// processes that are already gone. `exe_build_id` gives the build-id
+    /// of the executable at a path, when the process is read.
+    pub fn labels(
+        &mut self,
+        pid: u32,
+        comm: &str,
+        exe_build_id: impl FnOnce(&str) -> Option<BuildId>,
+    ) -> Option<Labels> {
         if let Some(labels) = self.cache.get(&pid) {
             return labels.clone();
         }
         let facts = ProcessFacts::read(
             &self.proc_root.join(pid.to_string()),
             self.config.version_env.as_deref(),
+            exe_build_id,
         );
-        let alive = facts.exe.is_some();
+        // A kernel thread has no executable, but a cgroup.
+        let alive = facts.exe.is_some() || facts.cgroup.is_some();
         let labels =
             relabel::apply(&self.config.rules, facts.labels(&self.host, pid, comm)).map(Arc::new);
         // Only cache what came from a live process; a vanished one may be a
@@ -76,11 +87,69 @@ impl ProcessIdentity {
         self.cache.remove(&pid);
     }
 
-    /// Forgets processes that no longer exist.
-    pub fn evict_exited(&mut self) {
-        let root = self.proc_root.clone();
-        self.cache
-            .retain(|pid, _| root.join(pid.to_string()).exists());
+    /// Pids with cached labels.
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.cache.keys().copied()
+    }
+
+    /// Keeps only the processes `keep` accepts (the live ones).
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        self.cache.retain(|&pid, _| keep(pid));
+    }
+}
+
+/// Build-ids of ELF files, cached by file identity (device, inode, size,
+/// modification time): a binary that many processes map is parsed once,
+/// and a file rewritten in place is read again.
+#[derive(Debug, Default)]
+pub struct BuildIds {
+    by_file: HashMap<FileIdentity, Option<BuildId>>,
+}
+
+type FileIdentity = (u64, u64, u64, i64, i64);
+
+fn file_identity(meta: &std::fs::Metadata) -> FileIdentity {
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+}
+
+impl BuildIds {
+    /// Files remembered at most; all are forgotten beyond it.
+    const MAX_FILES: usize = 16_384;
+
+    /// The build-id of the ELF file at `path` (links followed, so
+    /// `/proc/PID/exe` and `/proc/PID/map_files/...` name the mapped file);
+    /// `Ok(None)` for a file without one, an error when it cannot be reached.
+    pub fn get(&mut self, path: &Path) -> std::io::Result<Option<BuildId>> {
+        // One stat on a hit; a file is opened once per identity.
+        let identity = file_identity(&std::fs::metadata(path)?);
+        if let Some(build_id) = self.by_file.get(&identity) {
+            return Ok(build_id.clone());
+        }
+        let file = std::fs::File::open(path)?;
+        // Keyed by the file actually opened, should the path have moved on.
+        let identity = file_identity(&file.metadata()?);
+        let build_id = elf_build_id(&file);
+        if self.by_file.len() >= Self::MAX_FILES {
+            self.by_file.clear();
+        }
+        self.by_file.insert(identity, build_id.clone());
+        Ok(build_id)
+    }
+
+    /// Files whose build-id (or lack of one) is cached.
+    pub fn len(&self) -> usize {
+        self.by_file.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.by_file.is_empty()
     }
 }
 
@@ -105,17 +174,22 @@ pub struct ProcessFacts {
 const MAX_ENVIRON: u64 = 256 << 10;
 
 impl ProcessFacts {
-    /// Reads the facts of the process whose `/proc` directory is `dir`.
-    pub fn read(dir: &Path, version_env: Option<&str>) -> Self {
+    /// Reads the facts of the process whose `/proc` directory is `dir`;
+    /// `exe_build_id` gives the build-id of the executable at a path (read
+    /// through `dir/exe`, which opens the running binary even if it was
+    /// deleted or replaced by a deploy).
+    pub fn read(
+        dir: &Path,
+        version_env: Option<&str>,
+        exe_build_id: impl FnOnce(&str) -> Option<BuildId>,
+    ) -> Self {
         let exe_link = std::fs::read_link(dir.join("exe")).ok();
         let exe = exe_link.as_ref().map(|p| {
             p.to_string_lossy()
                 .trim_end_matches(" (deleted)")
                 .to_owned()
         });
-        // `/proc/PID/exe` opens the running binary even if it was deleted or
-        // replaced by a deploy.
-        let build_id = exe.as_ref().and_then(|_| read_build_id(&dir.join("exe")));
+        let build_id = exe.as_deref().and_then(exe_build_id).map(|id| id.to_hex());
         let cgroup = std::fs::read_to_string(dir.join("cgroup")).ok();
         let in_pod = cgroup
             .as_deref()
@@ -236,15 +310,19 @@ fn read_environ(path: &Path) -> HashMap<String, String> {
 
 /// The GNU build-id of the ELF file at `path`, hex.
 pub fn read_build_id(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    elf_build_id(&file).map(|id| id.to_hex())
+}
+
+/// The GNU build-id of an open ELF file.
+fn elf_build_id(file: &std::fs::File) -> Option<BuildId> {
     use object::Object;
 
-    let file = std::fs::File::open(path).ok()?;
     // SAFETY: read-only map; a file truncated underneath us could fault,
     // the accepted risk of every mmap-based ELF reader.
-    let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let data = unsafe { memmap2::Mmap::map(file) }.ok()?;
     let elf = object::File::parse(&*data).ok()?;
-    let id = elf.build_id().ok()??;
-    Some(id.iter().map(|b| format!("{b:02x}")).collect())
+    BuildId::from_bytes(elf.build_id().ok()??).ok()
 }
 
 /// What a `/proc/PID/cgroup` file tells about identity.
@@ -392,10 +470,14 @@ mod tests {
 
     #[test]
     fn own_process_facts_are_read_from_proc() {
-        let me = ProcessFacts::read(Path::new("/proc/self"), Some("PATH"));
+        let mut build_ids = BuildIds::default();
+        let me = ProcessFacts::read(Path::new("/proc/self"), Some("PATH"), |_| {
+            build_ids.get(Path::new("/proc/self/exe")).ok().flatten()
+        });
         let exe = std::env::current_exe().unwrap();
         assert_eq!(me.exe.as_deref(), Some(exe.to_str().unwrap()));
         assert!(me.version.is_some(), "PATH is set in the test environment");
         assert!(me.cgroup.is_some());
+        assert_eq!(me.build_id, read_build_id(&exe));
     }
 }
