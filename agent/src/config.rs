@@ -69,6 +69,8 @@ pub struct SpoolSection {
 pub struct IdentitySection {
     /// Environment variable holding the version of a process.
     pub version_env: Option<String>,
+    /// The host's `/run` as the agent sees it (container runtimes' specs).
+    pub runtime_dir: Option<std::path::PathBuf>,
 }
 
 /// A configuration that cannot be used, with where and why.
@@ -186,6 +188,7 @@ impl AgentFile {
         config.identity = IdentityConfig {
             version_env: self.identity.version_env.filter(|v| !v.is_empty()),
             rules: relabel::compile(&self.relabel)?,
+            runtime_dir: self.identity.runtime_dir,
         };
         Ok(())
     }

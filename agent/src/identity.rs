@@ -3,17 +3,24 @@
 //!
 //! Facts come from `/proc/PID`: the executable and its build-id, the cgroup
 //! path (systemd unit, container id, Kubernetes pod), and, when configured,
-//! one environment variable naming the version. Default rules name the
-//! service after the systemd unit when the process runs in one
-//! (`nginx.service` -> `nginx`), else after the executable. Then the
+//! one environment variable naming the version. A container's Kubernetes
+//! names (container, pod, namespace) come from its runtime's spec on the
+//! host ([`cri`](crate::cri)). Default rules name the service after the
+//! systemd unit when the process runs in one (`nginx.service` -> `nginx`),
+//! after `namespace/container` in Kubernetes, else after the executable.
+//! Then the
 //! operator's [`relabel`](crate::relabel) rules run and may rename, prune or
 //! drop.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use augur_profile::BuildId;
+
+use crate::cri::{ContainerMeta, ContainerNames};
 use crate::relabel::{self, Rule};
 
 /// Labels of one process.
@@ -27,6 +34,10 @@ pub struct IdentityConfig {
     pub version_env: Option<String>,
     /// Relabel rules, applied in order after the defaults.
     pub rules: Vec<Rule>,
+    /// The host's `/run`, where container runtimes keep container specs;
+    /// `/run` when unset (a DaemonSet mounting the host's `/run` elsewhere
+    /// names that path).
+    pub runtime_dir: Option<PathBuf>,
 }
 
 /// Caches process labels by pid; processes are looked up once while alive.
@@ -35,6 +46,8 @@ pub struct ProcessIdentity {
     host: String,
     proc_root: PathBuf,
     config: IdentityConfig,
+    /// Kubernetes names of containers, from their runtime's specs.
+    containers: ContainerNames,
     /// `None`: a rule dropped the process.
     cache: HashMap<u32, Option<Labels>>,
 }
@@ -42,25 +55,45 @@ pub struct ProcessIdentity {
 impl ProcessIdentity {
     /// Labels processes of `host`, reading `/proc` under `proc_root`.
     pub fn new(host: String, proc_root: impl Into<PathBuf>, config: IdentityConfig) -> Self {
+        let runtime_dir = config
+            .runtime_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/run"));
         Self {
             host,
             proc_root: proc_root.into(),
             config,
+            containers: ContainerNames::new(runtime_dir),
             cache: HashMap::new(),
         }
     }
 
     /// Labels of `pid`, or `None` if relabel rules drop it. `comm` names
-    /// processes that are already gone.
-    pub fn labels(&mut self, pid: u32, comm: &str) -> Option<Labels> {
+    /// processes that are already gone. `exe_build_id` gives the build-id
+    /// of the executable at a path, when the process is read.
+    pub fn labels(
+        &mut self,
+        pid: u32,
+        comm: &str,
+        exe_build_id: impl FnOnce(&str) -> Option<BuildId>,
+    ) -> Option<Labels> {
         if let Some(labels) = self.cache.get(&pid) {
             return labels.clone();
         }
-        let facts = ProcessFacts::read(
+        let mut facts = ProcessFacts::read(
             &self.proc_root.join(pid.to_string()),
             self.config.version_env.as_deref(),
+            exe_build_id,
         );
-        let alive = facts.exe.is_some();
+        if let Some(id) = facts
+            .cgroup
+            .as_deref()
+            .and_then(|c| CgroupFacts::parse(c).container_id)
+        {
+            facts.container = self.containers.lookup(&id);
+        }
+        // A kernel thread has no executable, but a cgroup.
+        let alive = facts.exe.is_some() || facts.cgroup.is_some();
         let labels =
             relabel::apply(&self.config.rules, facts.labels(&self.host, pid, comm)).map(Arc::new);
         // Only cache what came from a live process; a vanished one may be a
@@ -76,11 +109,69 @@ impl ProcessIdentity {
         self.cache.remove(&pid);
     }
 
-    /// Forgets processes that no longer exist.
-    pub fn evict_exited(&mut self) {
-        let root = self.proc_root.clone();
-        self.cache
-            .retain(|pid, _| root.join(pid.to_string()).exists());
+    /// Pids with cached labels.
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.cache.keys().copied()
+    }
+
+    /// Keeps only the processes `keep` accepts (the live ones).
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        self.cache.retain(|&pid, _| keep(pid));
+    }
+}
+
+/// Build-ids of ELF files, cached by file identity (device, inode, size,
+/// modification time): a binary that many processes map is parsed once,
+/// and a file rewritten in place is read again.
+#[derive(Debug, Default)]
+pub struct BuildIds {
+    by_file: HashMap<FileIdentity, Option<BuildId>>,
+}
+
+type FileIdentity = (u64, u64, u64, i64, i64);
+
+fn file_identity(meta: &std::fs::Metadata) -> FileIdentity {
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+}
+
+impl BuildIds {
+    /// Files remembered at most; all are forgotten beyond it.
+    const MAX_FILES: usize = 16_384;
+
+    /// The build-id of the ELF file at `path` (links followed, so
+    /// `/proc/PID/exe` and `/proc/PID/map_files/...` name the mapped file);
+    /// `Ok(None)` for a file without one, an error when it cannot be reached.
+    pub fn get(&mut self, path: &Path) -> std::io::Result<Option<BuildId>> {
+        // One stat on a hit; a file is opened once per identity.
+        let identity = file_identity(&std::fs::metadata(path)?);
+        if let Some(build_id) = self.by_file.get(&identity) {
+            return Ok(build_id.clone());
+        }
+        let file = std::fs::File::open(path)?;
+        // Keyed by the file actually opened, should the path have moved on.
+        let identity = file_identity(&file.metadata()?);
+        let build_id = elf_build_id(&file);
+        if self.by_file.len() >= Self::MAX_FILES {
+            self.by_file.clear();
+        }
+        self.by_file.insert(identity, build_id.clone());
+        Ok(build_id)
+    }
+
+    /// Files whose build-id (or lack of one) is cached.
+    pub fn len(&self) -> usize {
+        self.by_file.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.by_file.is_empty()
     }
 }
 
@@ -99,23 +190,30 @@ pub struct ProcessFacts {
     pub hostname_env: Option<String>,
     /// Kubernetes namespace from the pod's service-account mount.
     pub namespace: Option<String>,
+    /// What the container runtime says of the process's container.
+    pub container: Option<ContainerMeta>,
 }
 
 /// Longest environment read from a process.
 const MAX_ENVIRON: u64 = 256 << 10;
 
 impl ProcessFacts {
-    /// Reads the facts of the process whose `/proc` directory is `dir`.
-    pub fn read(dir: &Path, version_env: Option<&str>) -> Self {
+    /// Reads the facts of the process whose `/proc` directory is `dir`;
+    /// `exe_build_id` gives the build-id of the executable at a path (read
+    /// through `dir/exe`, which opens the running binary even if it was
+    /// deleted or replaced by a deploy).
+    pub fn read(
+        dir: &Path,
+        version_env: Option<&str>,
+        exe_build_id: impl FnOnce(&str) -> Option<BuildId>,
+    ) -> Self {
         let exe_link = std::fs::read_link(dir.join("exe")).ok();
         let exe = exe_link.as_ref().map(|p| {
             p.to_string_lossy()
                 .trim_end_matches(" (deleted)")
                 .to_owned()
         });
-        // `/proc/PID/exe` opens the running binary even if it was deleted or
-        // replaced by a deploy.
-        let build_id = exe.as_ref().and_then(|_| read_build_id(&dir.join("exe")));
+        let build_id = exe.as_deref().and_then(exe_build_id).map(|id| id.to_hex());
         let cgroup = std::fs::read_to_string(dir.join("cgroup")).ok();
         let in_pod = cgroup
             .as_deref()
@@ -143,6 +241,7 @@ impl ProcessFacts {
             version: version_env.and_then(|name| environ.get(name).cloned()),
             hostname_env: in_pod.then(|| environ.get("HOSTNAME").cloned()).flatten(),
             namespace,
+            container: None,
         }
     }
 
@@ -186,14 +285,28 @@ impl ProcessFacts {
         if let Some(id) = &facts.container_id {
             put("container_id", id);
         }
+        // The runtime's names are authoritative; the process's own
+        // `HOSTNAME` and service-account mount are the fallback.
+        let runtime = self.container.clone().unwrap_or_default();
+        if let Some(container) = &runtime.container {
+            put("container", container);
+        }
+        let pod = runtime.pod.as_ref().or(self
+            .hostname_env
+            .as_ref()
+            .filter(|_| facts.pod_uid.is_some()));
+        let namespace = runtime
+            .namespace
+            .as_ref()
+            .or(self.namespace.as_ref().filter(|_| facts.pod_uid.is_some()));
         if let Some(uid) = &facts.pod_uid {
             put("pod_uid", uid);
-            if let Some(pod) = &self.hostname_env {
-                put("pod", pod);
-            }
-            if let Some(ns) = &self.namespace {
-                put("namespace", ns);
-            }
+        }
+        if let Some(pod) = pod {
+            put("pod", pod);
+        }
+        if let Some(ns) = namespace {
+            put("namespace", ns);
         }
         let exe_name = self
             .exe
@@ -201,11 +314,15 @@ impl ProcessFacts {
             .and_then(|p| Path::new(p).file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| !n.is_empty());
+        let kubernetes = namespace
+            .zip(runtime.container.as_ref())
+            .map(|(ns, container)| format!("{ns}/{container}"));
         let service = facts
             .unit
             .as_deref()
             .and_then(|u| u.strip_suffix(".service"))
             .map(str::to_owned)
+            .or(kubernetes)
             .or(exe_name)
             .unwrap_or_else(|| {
                 if comm.is_empty() {
@@ -236,15 +353,19 @@ fn read_environ(path: &Path) -> HashMap<String, String> {
 
 /// The GNU build-id of the ELF file at `path`, hex.
 pub fn read_build_id(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    elf_build_id(&file).map(|id| id.to_hex())
+}
+
+/// The GNU build-id of an open ELF file.
+fn elf_build_id(file: &std::fs::File) -> Option<BuildId> {
     use object::Object;
 
-    let file = std::fs::File::open(path).ok()?;
     // SAFETY: read-only map; a file truncated underneath us could fault,
     // the accepted risk of every mmap-based ELF reader.
-    let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let data = unsafe { memmap2::Mmap::map(file) }.ok()?;
     let elf = object::File::parse(&*data).ok()?;
-    let id = elf.build_id().ok()??;
-    Some(id.iter().map(|b| format!("{b:02x}")).collect())
+    BuildId::from_bytes(elf.build_id().ok()??).ok()
 }
 
 /// What a `/proc/PID/cgroup` file tells about identity.
@@ -367,6 +488,66 @@ mod tests {
     }
 
     #[test]
+    fn runtime_names_the_container_and_the_default_service() {
+        let id = "b".repeat(64);
+        let cg = format!(
+            "0::/kubepods.slice/kubepods-pod1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-{id}.scope\n"
+        );
+        let mut f = facts("/usr/bin/redis-server", &cg);
+        // The process's own HOSTNAME may be overridden; the runtime wins.
+        f.hostname_env = Some("not-the-pod".into());
+        f.container = Some(ContainerMeta {
+            container: Some("redis".into()),
+            pod: Some("cache-7d9f8b-x2k4q".into()),
+            namespace: Some("shop".into()),
+        });
+        let l = f.labels("h", 1, "redis-server");
+        assert_eq!(l["container"], "redis");
+        assert_eq!(l["pod"], "cache-7d9f8b-x2k4q");
+        assert_eq!(l["namespace"], "shop");
+        assert_eq!(l["service"], "shop/redis");
+    }
+
+    #[test]
+    fn identity_reads_container_names_from_the_runtime_dir() {
+        // A fake /proc entry in a containerd container, and containerd's
+        // spec for it under a fake /run.
+        let id = "c".repeat(64);
+        let root = tempfile::tempdir().unwrap();
+        let proc_dir = root.path().join("proc/4242");
+        std::fs::create_dir_all(&proc_dir).unwrap();
+        std::fs::write(
+            proc_dir.join("cgroup"),
+            format!("0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-{id}.scope\n"),
+        )
+        .unwrap();
+        let spec_dir = root
+            .path()
+            .join("run/containerd/io.containerd.runtime.v2.task/k8s.io")
+            .join(&id);
+        std::fs::create_dir_all(&spec_dir).unwrap();
+        std::fs::write(
+            spec_dir.join("config.json"),
+            r#"{"annotations":{"io.kubernetes.cri.container-name":"api","io.kubernetes.cri.sandbox-name":"api-5f6d-abcde","io.kubernetes.cri.sandbox-namespace":"payments"}}"#,
+        )
+        .unwrap();
+        let mut identity = ProcessIdentity::new(
+            "h".into(),
+            root.path().join("proc"),
+            IdentityConfig {
+                runtime_dir: Some(root.path().join("run")),
+                ..Default::default()
+            },
+        );
+        let l = identity.labels(4242, "api", |_| None).unwrap();
+        assert_eq!(l["container_id"], id);
+        assert_eq!(l["container"], "api");
+        assert_eq!(l["pod"], "api-5f6d-abcde");
+        assert_eq!(l["namespace"], "payments");
+        assert_eq!(l["service"], "payments/api");
+    }
+
+    #[test]
     fn version_comes_from_the_environment_or_the_build_id() {
         let mut f = facts("/srv/app", "0::/\n");
         f.build_id = Some("0123456789abcdef0123".into());
@@ -392,10 +573,14 @@ mod tests {
 
     #[test]
     fn own_process_facts_are_read_from_proc() {
-        let me = ProcessFacts::read(Path::new("/proc/self"), Some("PATH"));
+        let mut build_ids = BuildIds::default();
+        let me = ProcessFacts::read(Path::new("/proc/self"), Some("PATH"), |_| {
+            build_ids.get(Path::new("/proc/self/exe")).ok().flatten()
+        });
         let exe = std::env::current_exe().unwrap();
         assert_eq!(me.exe.as_deref(), Some(exe.to_str().unwrap()));
         assert!(me.version.is_some(), "PATH is set in the test environment");
         assert!(me.cgroup.is_some());
+        assert_eq!(me.build_id, read_build_id(&exe));
     }
 }

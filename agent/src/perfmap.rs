@@ -86,10 +86,14 @@ impl PerfMaps {
         self.maps.get(&pid)
     }
 
-    /// Forgets processes that no longer exist.
-    pub fn retain_alive(&mut self) {
-        self.maps
-            .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
+    /// Pids with a perf map read.
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.maps.keys().copied()
+    }
+
+    /// Keeps only the processes `keep` accepts (the live ones).
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        self.maps.retain(|&pid, _| keep(pid));
     }
 }
 

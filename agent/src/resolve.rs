@@ -1,37 +1,62 @@
 //! Turns a raw drain into a batch that may leave the host.
 //!
-//! User instruction pointers become `(build-id, file offset)` through
-//! blazesym's normalizer; kernel ones are named here from kallsyms. A
-//! return address points after its call, so every frame but the leaf is
-//! looked up one byte earlier to land inside the calling instruction.
+//! User instruction pointers become `(build-id, file offset)` through a
+//! snapshot of the process's executable mappings, taken when the process is
+//! first sampled; kernel ones arrive named by the sampler, or are named here
+//! from kallsyms where the kernel could not. A return address points after
+//! its call, so every frame but the leaf is looked up one byte earlier.
+//!
+//! Build-ids are those of the files actually mapped, so that a process in
+//! another mount namespace (a container) never gets the build-id of the
+//! host's file at the same path. On Linux 6.11+ the `PROCMAP_QUERY` ioctl
+//! lists the executable mappings and the kernel reads each build-id from
+//! the mapped file itself. Otherwise `/proc/PID/maps` is parsed and the
+//! files are read through the process: `/proc/PID/map_files/RANGE` (needs
+//! CAP_SYS_ADMIN), else the path as is for a process in the agent's mount
+//! namespace and under `/proc/PID/root` for one in another; those reads are
+//! cached by file identity, so a library mapped by a thousand processes is
+//! parsed once.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use augur_bpf::{STACK_LOST, STACK_NONE, SampleKey};
 use augur_profile::{BuildId, ProfileType, RawFrame};
 use augur_wire::batch::{ValidBatch, ValidSample};
-use blazesym::normalize::{NormalizeOpts, Normalizer, UserMeta};
-use blazesym::symbolize::{self, Symbolized};
+use blazesym::symbolize::{self, Reason, Symbolized};
 
-use crate::identity::{self, IdentityConfig, ProcessIdentity};
+use crate::identity::{BuildIds, IdentityConfig, ProcessIdentity};
 use crate::perfmap::PerfMaps;
-use crate::sampler::Drained;
+use crate::sampler::{Drained, KernelSymbol, lookup_addrs};
 
 /// Resolves drains into batches; keeps caches across drains.
 ///
-/// Each sampled process gets its own normalizer holding a snapshot of its
-/// memory maps, taken as soon as the BPF program first sees the process, so
-/// a process that exits before the next drain is still normalized.
+/// Each sampled process gets a snapshot of its memory maps, taken as soon
+/// as the BPF program first sees the process, so a process that exits
+/// before the next drain is still normalized.
 pub struct FrameResolver {
     identity: ProcessIdentity,
     processes: HashMap<u32, ProcessSnapshot>,
+    build_ids: BuildIds,
+    /// Whether the `PROCMAP_QUERY` ioctl is worth trying: false once the
+    /// kernel did not know it.
+    procmap_query: bool,
+    /// Whether `/proc/PID/map_files` is worth trying: false once it was
+    /// refused (the agent lacks CAP_SYS_ADMIN).
+    map_files: bool,
+    /// This process's mount namespace, to tell whose paths `/proc/PID/maps`
+    /// prints as they are.
+    own_mount_ns: Option<PathBuf>,
+    /// The vDSO's functions, read on first use.
+    vdso: Option<Option<Vdso>>,
     kernel: symbolize::Symbolizer,
     kernel_names: HashMap<u64, RawFrame>,
     perf_maps: PerfMaps,
-    /// Processes whose replaced mappings were read this window: every
-    /// profile's resolve normalizes the same processes, once is enough.
-    replaced_checked: std::collections::HashSet<u32>,
+    /// Processes whose maps were read this window: one whose sampled
+    /// addresses fall outside its snapshot is read again at most once per
+    /// window.
+    refreshed: HashSet<u32>,
 }
 
 /// What one resolution produced besides the batch.
@@ -54,10 +79,15 @@ impl FrameResolver {
         Self {
             identity: ProcessIdentity::new(host, "/proc", identity),
             processes: HashMap::new(),
+            build_ids: BuildIds::default(),
+            procmap_query: true,
+            map_files: true,
+            own_mount_ns: std::fs::read_link("/proc/self/ns/mnt").ok(),
+            vdso: None,
             kernel: symbolize::Symbolizer::new(),
             kernel_names: HashMap::new(),
             perf_maps: PerfMaps::default(),
-            replaced_checked: Default::default(),
+            refreshed: HashSet::new(),
         }
     }
 
@@ -65,21 +95,36 @@ impl FrameResolver {
     /// A recycled pid replaces the old snapshot.
     pub fn prepare(&mut self, pid: u32) {
         self.identity.forget(pid);
-        let _ = self.identity.labels(pid, "");
-        let snapshot = ProcessSnapshot::take(pid);
-        if snapshot.complete {
-            self.processes.insert(pid, snapshot);
+        match self.snapshot(pid) {
+            Some(snapshot) => {
+                self.processes.insert(pid, snapshot);
+                let _ = self.labels(pid, "");
+            }
+            // Gone already: nothing left to read.
+            None => {
+                self.processes.remove(&pid);
+            }
         }
     }
 
-    /// Drops snapshots of processes that have exited; call after every
+    /// Drops what is kept of processes that have exited; call after every
     /// sampler of a window was resolved, since their last samples are in.
     pub fn forget_exited(&mut self) {
-        self.processes
-            .retain(|pid, _| Path::new(&format!("/proc/{pid}")).exists());
-        self.identity.evict_exited();
-        self.perf_maps.retain_alive();
-        self.replaced_checked.clear();
+        let known: HashSet<u32> = self
+            .processes
+            .keys()
+            .copied()
+            .chain(self.identity.pids())
+            .chain(self.perf_maps.pids())
+            .collect();
+        let gone: HashSet<u32> = known
+            .into_iter()
+            .filter(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        self.processes.retain(|pid, _| !gone.contains(pid));
+        self.identity.retain(|pid| !gone.contains(&pid));
+        self.perf_maps.retain(|pid| !gone.contains(&pid));
+        self.refreshed.clear();
     }
 
     /// Processes with a snapshot.
@@ -104,14 +149,14 @@ impl FrameResolver {
         let mut binaries: Vec<(BuildId, String)> = Vec::new();
         let mut binary_index: HashMap<BuildId, usize> = HashMap::new();
 
-        // Normalize each process's user addresses in one call.
+        // Normalize each process's user addresses together.
         let mut user_addrs: HashMap<u32, Vec<u64>> = HashMap::new();
         let mut kernel_addrs: Vec<u64> = Vec::new();
         debug_assert!(!drained.stacks.contains_key(&STACK_LOST));
         for (key, _) in &drained.counts {
             // Processes the rules drop cost nothing more, and their binaries
             // and paths never leave the host.
-            if self.identity.labels(key.tgid, &comm_of(key)).is_none() {
+            if self.labels(key.tgid, &comm_of(key)).is_none() {
                 continue;
             }
             if let Some(ips) = drained.stacks.get(&key.user_stack) {
@@ -121,51 +166,52 @@ impl FrameResolver {
                     .extend(lookup_addrs(ips));
             }
             if let Some(ips) = drained.stacks.get(&key.kernel_stack) {
-                kernel_addrs
-                    .extend(lookup_addrs(ips).filter(|a| !self.kernel_names.contains_key(a)));
+                kernel_addrs.extend(lookup_addrs(ips).filter(|a| {
+                    !drained.kernel_names.contains_key(a) && !self.kernel_names.contains_key(a)
+                }));
             }
         }
         self.name_kernel_addrs(kernel_addrs);
 
         let mut user_frames: HashMap<(u32, u64), RawFrame> = HashMap::new();
-        let mut exited: std::collections::HashSet<u32> = Default::default();
+        let mut exited: HashSet<u32> = HashSet::new();
         for (pid, mut addrs) in user_addrs {
             addrs.sort_unstable();
             addrs.dedup();
-            match self.normalize(pid, &addrs) {
-                Ok(frames) => {
-                    for (addr, (mut frame, path)) in addrs.iter().zip(frames) {
-                        // Code outside any file, such as a JIT's: its perf
-                        // map, if it writes one, names it.
-                        if matches!(frame, RawFrame::Unknown { .. }) {
-                            if let Some(name) =
-                                self.perf_maps.get(pid).and_then(|m| m.lookup(*addr))
-                            {
-                                frame = RawFrame::Named {
-                                    function: name.to_owned(),
-                                    origin: "jit".to_owned(),
-                                };
-                            }
-                        }
-                        if let (RawFrame::User { build_id, .. }, Some(path)) = (&frame, path) {
-                            binary_index.entry(build_id.clone()).or_insert_with(|| {
-                                binaries.push((build_id.clone(), path));
-                                binaries.len() - 1
-                            });
-                        }
-                        user_frames.insert((pid, *addr), frame);
+            let Some(frames) = self.normalize(pid, &addrs) else {
+                exited.insert(pid);
+                continue;
+            };
+            // Code outside any file, such as a JIT's: its perf map, if it
+            // writes one, names it.
+            let perf_map = frames
+                .iter()
+                .any(|(frame, _)| matches!(frame, RawFrame::Unknown { .. }))
+                .then(|| self.perf_maps.get(pid))
+                .flatten();
+            for (addr, (mut frame, path)) in addrs.iter().zip(frames) {
+                if matches!(frame, RawFrame::Unknown { .. }) {
+                    if let Some(name) = perf_map.and_then(|m| m.lookup(*addr)) {
+                        frame = RawFrame::Named {
+                            function: name.to_owned(),
+                            origin: "jit".to_owned(),
+                        };
                     }
                 }
-                Err(_) => {
-                    exited.insert(pid);
+                if let (RawFrame::User { build_id, .. }, Some(path)) = (&frame, path) {
+                    binary_index.entry(build_id.clone()).or_insert_with(|| {
+                        binaries.push((build_id.clone(), path.to_string()));
+                        binaries.len() - 1
+                    });
                 }
+                user_frames.insert((pid, *addr), frame);
             }
         }
 
         let mut samples = Vec::with_capacity(drained.counts.len());
         for (key, count) in &drained.counts {
             let comm = comm_of(key);
-            let Some(labels) = self.identity.labels(key.tgid, &comm) else {
+            let Some(labels) = self.labels(key.tgid, &comm) else {
                 stats.filtered += count;
                 continue;
             };
@@ -173,11 +219,13 @@ impl FrameResolver {
             match drained.stacks.get(&key.kernel_stack) {
                 Some(ips) => frames.extend(
                     lookup_addrs(ips)
-                        .map(|a| {
-                            self.kernel_names
+                        .map(|a| match drained.kernel_names.get(&a) {
+                            Some(symbol) => kernel_frame(symbol.as_ref()),
+                            None => self
+                                .kernel_names
                                 .get(&a)
                                 .cloned()
-                                .unwrap_or_else(|| unknown("kernel address not resolved"))
+                                .unwrap_or_else(|| unknown("kernel address not resolved")),
                         })
                         // A stack taken inside a tracepoint starts with the
                         // BPF program and its trampoline; they are ours.
@@ -237,55 +285,208 @@ impl FrameResolver {
         (batch, stats)
     }
 
-    /// Normalizes sorted, unique `addrs` of `pid`. A stale VMA cache (a
-    /// mapping added since it was filled) is detected by unknown outputs and
-    /// answered with a fresh snapshot of the process.
-    fn normalize(
-        &mut self,
-        pid: u32,
-        addrs: &[u64],
-    ) -> Result<Vec<(RawFrame, Option<String>)>, blazesym::Error> {
-        let opts = NormalizeOpts {
-            sorted_addrs: true,
-            ..Default::default()
-        };
-        let fresh = !self.processes.contains_key(&pid);
-        let snapshot = self
-            .processes
-            .entry(pid)
-            .or_insert_with(|| ProcessSnapshot::take(pid));
-        // A deploy may have replaced a binary since the snapshot; while the
-        // process lives, its maps say so (and its mapped files can be read).
-        // Once per window: a fresh snapshot has just read them.
-        if self.replaced_checked.insert(pid) && !fresh {
-            let live = replaced_mappings(pid);
-            if !live.is_empty() || Path::new(&format!("/proc/{pid}")).exists() {
-                snapshot.replaced = live;
-            }
-        }
-        let output = snapshot
-            .normalizer
-            .normalize_user_addrs_opts(pid.into(), addrs, &opts)?;
-        let stale = output
-            .outputs
-            .iter()
-            .any(|&(_, meta)| matches!(output.meta.get(meta), Some(UserMeta::Unknown(_))));
-        if stale {
-            // A mapping added since the snapshot (dlopen, JIT): take a fresh
-            // snapshot and keep it if the process still exists.
-            let fresh = ProcessSnapshot::take(pid);
-            if let Ok(output) = fresh
-                .normalizer
-                .normalize_user_addrs_opts(pid.into(), addrs, &opts)
-            {
-                let frames = fresh.convert(addrs, &output);
-                self.processes.insert(pid, fresh);
-                return Ok(frames);
-            }
-        }
-        Ok(snapshot.convert(addrs, &output))
+    /// Labels of `pid` (see [`ProcessIdentity::labels`]): its executable's
+    /// build-id comes from its snapshot when the mapping is there, else is
+    /// read through `/proc/PID/exe`.
+    fn labels(&mut self, pid: u32, comm: &str) -> Option<crate::identity::Labels> {
+        let (processes, build_ids) = (&self.processes, &mut self.build_ids);
+        self.identity.labels(pid, comm, |exe| {
+            let mapped = processes.get(&pid).and_then(|snapshot| {
+                snapshot.mappings.iter().find_map(|m| match &m.code {
+                    Code::File {
+                        path,
+                        build_id: Some(build_id),
+                        ..
+                    } if **path == *exe => Some(build_id.clone()),
+                    _ => None,
+                })
+            });
+            mapped.or_else(|| {
+                build_ids
+                    .get(Path::new(&format!("/proc/{pid}/exe")))
+                    .ok()
+                    .flatten()
+            })
+        })
     }
 
+    /// Frames (and path hints) for the sorted, unique `addrs` of `pid`;
+    /// `None` when the process was gone before its maps could be read.
+    fn normalize(&mut self, pid: u32, addrs: &[u64]) -> Option<Vec<(RawFrame, Option<Arc<str>>)>> {
+        if !self.processes.contains_key(&pid) {
+            // Never announced (its announcement was lost): read it now.
+            let snapshot = self.snapshot(pid)?;
+            self.processes.insert(pid, snapshot);
+            self.refreshed.insert(pid);
+        }
+        let unmapped = {
+            let snapshot = &self.processes[&pid];
+            addrs
+                .iter()
+                .any(|&a| USER_CODE.contains(&a) && snapshot.mapping(a).is_none())
+        };
+        if unmapped && self.refreshed.insert(pid) {
+            // A mapping added since the snapshot (dlopen, JIT): read the
+            // maps again, and keep them if the process still exists.
+            if let Some(fresh) = self.snapshot(pid) {
+                self.processes.insert(pid, fresh);
+            }
+        }
+        if self.vdso.is_none() && self.processes[&pid].has_vdso_code(addrs) {
+            self.vdso = Some(Vdso::of_this_process());
+        }
+        let snapshot = &self.processes[&pid];
+        let vdso = self.vdso.as_ref().and_then(Option::as_ref);
+        Some(addrs.iter().map(|&a| snapshot.frame(a, vdso)).collect())
+    }
+
+    /// Reads the executable mappings of `pid` and the build-id of each
+    /// mapped file; `None` if the process is gone.
+    fn snapshot(&mut self, pid: u32) -> Option<ProcessSnapshot> {
+        let maps = std::fs::File::open(format!("/proc/{pid}/maps")).ok()?;
+        let listed = self.list_mappings(&maps)?;
+        let mut process = ProcessPaths {
+            pid,
+            exe: None,
+            same_mount_ns: None,
+        };
+        let mut by_path: HashMap<&str, (Option<BuildId>, Arc<str>)> = HashMap::new();
+        let mut mappings = Vec::with_capacity(listed.len());
+        for entry in &listed {
+            let code = match entry.name.as_str() {
+                "" => Code::Special(Reason::MissingComponent),
+                "[vdso]" => Code::Vdso,
+                special if special.starts_with('[') => Code::Special(Reason::Unsupported),
+                name => {
+                    let (path, replaced) = match name.strip_suffix(" (deleted)") {
+                        Some(path) => (path, true),
+                        None => (name, false),
+                    };
+                    let (build_id, path) = match by_path.get(path) {
+                        Some(known) => known.clone(),
+                        None => {
+                            let build_id = entry.build_id.clone().or_else(|| {
+                                self.mapped_build_id(&mut process, entry, path, replaced)
+                            });
+                            let known = (build_id, Arc::from(path));
+                            by_path.insert(path, known.clone());
+                            known
+                        }
+                    };
+                    Code::File {
+                        path,
+                        build_id,
+                        replaced,
+                    }
+                }
+            };
+            mappings.push(Mapping {
+                start: entry.start,
+                end: entry.end,
+                offset: entry.offset,
+                code,
+            });
+        }
+        // The kernel lists mappings by address; a snapshot relies on it.
+        mappings.sort_by_key(|m| m.start);
+        Some(ProcessSnapshot { mappings })
+    }
+
+    /// The executable mappings in an open `/proc/PID/maps`: from the
+    /// `PROCMAP_QUERY` ioctl (Linux 6.11), which also gives each mapped
+    /// file's build-id as the kernel reads it from the file itself, or else
+    /// from the text. `None` if the process is gone.
+    fn list_mappings(&mut self, maps: &std::fs::File) -> Option<Vec<ListedMapping>> {
+        if self.procmap_query {
+            match query_executable_mappings(maps) {
+                Ok(listed) => return Some(listed),
+                Err(error) if matches!(error.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL)) => {
+                    tracing::debug!(%error, "no PROCMAP_QUERY on this kernel; parsing /proc/PID/maps");
+                    self.procmap_query = false;
+                }
+                Err(_) => return None,
+            }
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut &*maps, &mut text).ok()?;
+        Some(
+            text.lines()
+                .filter_map(MapsLine::parse)
+                .filter(|line| line.executable)
+                .map(|line| ListedMapping {
+                    start: line.start,
+                    end: line.end,
+                    offset: line.offset,
+                    name: line.path.to_owned(),
+                    build_id: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The build-id of the file behind one mapping, read through the
+    /// process: never from another file that merely has the same path.
+    fn mapped_build_id(
+        &mut self,
+        process: &mut ProcessPaths,
+        mapping: &ListedMapping,
+        path: &str,
+        replaced: bool,
+    ) -> Option<BuildId> {
+        let pid = process.pid;
+        if self.map_files {
+            let link = format!(
+                "/proc/{pid}/map_files/{:x}-{:x}",
+                mapping.start, mapping.end
+            );
+            match self.build_ids.get(Path::new(&link)) {
+                Ok(build_id) => return build_id,
+                Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::debug!(%error, "reading build-ids by path: /proc/PID/map_files needs CAP_SYS_ADMIN");
+                    self.map_files = false;
+                }
+                // Gone meanwhile; the paths below fail too, or tell.
+                Err(_) => {}
+            }
+        }
+        if replaced {
+            // The path names another file now; of such files only the
+            // running executable can still be read.
+            let exe = process.exe.get_or_insert_with(|| {
+                std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .ok()
+                    .map(|p| {
+                        p.to_string_lossy()
+                            .trim_end_matches(" (deleted)")
+                            .to_owned()
+                    })
+            });
+            if exe.as_deref() != Some(path) {
+                return None;
+            }
+            let exe_link = format!("/proc/{pid}/exe");
+            return self.build_ids.get(Path::new(&exe_link)).ok().flatten();
+        }
+        if !path.starts_with('/') {
+            return None;
+        }
+        // Paths in /proc/PID/maps are relative to the root of the mount
+        // namespace the file was mapped in: ours, or the process's own.
+        let own_mount_ns = &self.own_mount_ns;
+        let same_mount_ns = *process.same_mount_ns.get_or_insert_with(|| {
+            own_mount_ns.is_some()
+                && std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok() == *own_mount_ns
+        });
+        let path = if same_mount_ns {
+            PathBuf::from(path)
+        } else {
+            PathBuf::from(format!("/proc/{pid}/root{path}"))
+        };
+        self.build_ids.get(&path).ok().flatten()
+    }
+
+    /// Names kernel addresses the sampler did not name, from
+    /// `/proc/kallsyms` (read once, on first use: ~60 ms of CPU).
     fn name_kernel_addrs(&mut self, mut addrs: Vec<u64>) {
         if addrs.is_empty() {
             return;
@@ -304,184 +505,324 @@ impl FrameResolver {
             });
         for (addr, sym) in addrs.into_iter().zip(named) {
             let frame = match sym {
-                Symbolized::Sym(sym) => RawFrame::Kernel {
+                Symbolized::Sym(sym) => kernel_frame(Some(&KernelSymbol {
                     function: sym.name.into_owned(),
                     module: sym
                         .module
-                        .map(|m| m.to_string_lossy().trim_matches(['[', ']']).to_owned())
-                        .filter(|m| !m.is_empty() && m != "kernel" && !m.starts_with('/')),
-                },
-                Symbolized::Unknown(_) => RawFrame::Kernel {
-                    function: "[unknown kernel]".to_owned(),
-                    module: None,
-                },
+                        .map(|m| m.to_string_lossy().trim_matches(['[', ']']).to_owned()),
+                })),
+                Symbolized::Unknown(_) => kernel_frame(None),
             };
             self.kernel_names.insert(addr, frame);
         }
     }
 }
 
-/// What the resolver keeps of one process: its memory maps (inside a
-/// blazesym normalizer) and the true build-ids of mappings whose file was
-/// deleted or replaced on disk since it was mapped (a deploy).
-struct ProcessSnapshot {
-    normalizer: Normalizer,
-    replaced: Vec<ReplacedMapping>,
-    /// False when the process was gone before its maps could be read.
-    complete: bool,
+/// Where user code can be: above `vm.mmap_min_addr`'s default, below the
+/// end of a 57-bit user address space. Frame-pointer walks end in junk
+/// such as 0 or 0xcccc...; it is no reason to read a process's maps again.
+const USER_CODE: std::ops::Range<u64> = 0x1_0000..0x0100_0000_0000_0000;
+
+/// What a snapshot learns about a process only when it needs it.
+struct ProcessPaths {
+    pid: u32,
+    /// Its executable's path, once read.
+    exe: Option<Option<String>>,
+    /// Whether it shares the agent's mount namespace, once read.
+    same_mount_ns: Option<bool>,
 }
 
-/// A mapping whose path no longer names the mapped file.
-struct ReplacedMapping {
+/// One executable mapping of a process, its build-id not settled yet.
+struct ListedMapping {
     start: u64,
     end: u64,
-    path: String,
-    /// Build-id of the file actually mapped, when it could be read.
+    offset: u64,
+    /// Path (` (deleted)` when unlinked), `[name]`, or empty for anonymous
+    /// memory.
+    name: String,
+    /// The build-id the kernel read from the mapped file, if it did.
     build_id: Option<BuildId>,
 }
 
+/// `struct procmap_query` of `linux/fs.h`.
+#[repr(C)]
+#[derive(Default)]
+struct ProcmapQuery {
+    size: u64,
+    query_flags: u64,
+    query_addr: u64,
+    vma_start: u64,
+    vma_end: u64,
+    vma_flags: u64,
+    vma_page_size: u64,
+    vma_offset: u64,
+    inode: u64,
+    dev_major: u32,
+    dev_minor: u32,
+    vma_name_size: u32,
+    build_id_size: u32,
+    vma_name_addr: u64,
+    build_id_addr: u64,
+}
+
+/// `_IOWR('f', 17, struct procmap_query)`.
+const PROCMAP_QUERY: u64 = 0xC068_6611;
+const PROCMAP_QUERY_VMA_EXECUTABLE: u64 = 0x04;
+const PROCMAP_QUERY_COVERING_OR_NEXT_VMA: u64 = 0x10;
+
+/// Every executable mapping of the process whose maps file is `maps`, one
+/// ioctl each, with the build-ids the kernel reads from the mapped files.
+fn query_executable_mappings(maps: &std::fs::File) -> std::io::Result<Vec<ListedMapping>> {
+    use std::os::fd::AsRawFd;
+
+    let mut name = vec![0u8; libc::PATH_MAX as usize];
+    let mut build_id = [0u8; BuildId::MAX_LEN];
+    let mut listed = Vec::new();
+    let mut addr = 0;
+    loop {
+        let mut query = ProcmapQuery {
+            size: std::mem::size_of::<ProcmapQuery>() as u64,
+            query_flags: PROCMAP_QUERY_VMA_EXECUTABLE | PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+            query_addr: addr,
+            vma_name_size: name.len() as u32,
+            vma_name_addr: name.as_mut_ptr() as u64,
+            build_id_size: build_id.len() as u32,
+            build_id_addr: build_id.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: `query` is a procmap_query of the size it declares, and
+        // its buffers are as large as it says and live across the call.
+        let ret = unsafe { libc::ioctl(maps.as_raw_fd(), PROCMAP_QUERY as _, &mut query) };
+        if ret < 0 {
+            let error = std::io::Error::last_os_error();
+            // No executable mapping at or above `addr`: done.
+            if error.raw_os_error() == Some(libc::ENOENT) {
+                return Ok(listed);
+            }
+            return Err(error);
+        }
+        let name_len = (query.vma_name_size as usize)
+            .saturating_sub(1)
+            .min(name.len());
+        let id_len = (query.build_id_size as usize).min(build_id.len());
+        listed.push(ListedMapping {
+            start: query.vma_start,
+            end: query.vma_end,
+            offset: query.vma_offset,
+            name: String::from_utf8_lossy(&name[..name_len]).into_owned(),
+            build_id: BuildId::from_bytes(&build_id[..id_len]).ok(),
+        });
+        if query.vma_end <= addr {
+            return Ok(listed);
+        }
+        addr = query.vma_end;
+    }
+}
+
+/// What the resolver keeps of one process: its executable mappings as they
+/// were when it was first sampled, each file with the build-id of the file
+/// mapped then. It outlives the process, and a binary replaced on disk by a
+/// deploy keeps the build-id that ran.
+struct ProcessSnapshot {
+    /// By start address.
+    mappings: Vec<Mapping>,
+}
+
+/// One executable mapping.
+struct Mapping {
+    start: u64,
+    end: u64,
+    /// File offset mapped at `start`.
+    offset: u64,
+    code: Code,
+}
+
+/// What an executable mapping holds.
+enum Code {
+    /// Part of a file; `replaced` when its path no longer names it.
+    File {
+        path: Arc<str>,
+        build_id: Option<BuildId>,
+        replaced: bool,
+    },
+    /// The kernel's vDSO.
+    Vdso,
+    /// Anonymous memory (JIT code) or another special mapping.
+    Special(Reason),
+}
+
 impl ProcessSnapshot {
-    fn take(pid: u32) -> Self {
-        let normalizer = new_normalizer();
-        // Normalizing one (unmapped) address fills the VMA cache.
-        let complete = normalizer.normalize_user_addrs(pid.into(), &[0]).is_ok();
-        Self {
-            normalizer,
-            replaced: replaced_mappings(pid),
-            complete,
+    /// The mapping holding `addr`.
+    fn mapping(&self, addr: u64) -> Option<&Mapping> {
+        let i = self.mappings.partition_point(|m| m.start <= addr);
+        let mapping = self.mappings.get(i.checked_sub(1)?)?;
+        (addr < mapping.end).then_some(mapping)
+    }
+
+    fn has_vdso_code(&self, addrs: &[u64]) -> bool {
+        addrs.iter().any(|&a| {
+            matches!(
+                self.mapping(a),
+                Some(Mapping {
+                    code: Code::Vdso,
+                    ..
+                })
+            )
+        })
+    }
+
+    /// The frame of `addr`, and the path of its binary as a hint for
+    /// finding debug info.
+    fn frame(&self, addr: u64, vdso: Option<&Vdso>) -> (RawFrame, Option<Arc<str>>) {
+        let Some(mapping) = self.mapping(addr) else {
+            return (unknown(&Reason::Unmapped.to_string()), None);
+        };
+        let file_offset = addr - mapping.start + mapping.offset;
+        match &mapping.code {
+            Code::File {
+                build_id: Some(build_id),
+                path,
+                ..
+            } => (
+                RawFrame::User {
+                    build_id: build_id.clone(),
+                    file_offset,
+                },
+                Some(path.clone()),
+            ),
+            Code::File { replaced: true, .. } => (unknown("binary replaced on disk"), None),
+            Code::File { .. } => (unknown("no build-id"), None),
+            // Only this host can name the vDSO.
+            Code::Vdso => match vdso.and_then(|v| v.function(file_offset)) {
+                Some(name) => (
+                    RawFrame::Named {
+                        function: name.to_owned(),
+                        origin: "vdso".to_owned(),
+                    },
+                    None,
+                ),
+                None => (unknown(&Reason::UnknownAddr.to_string()), None),
+            },
+            Code::Special(reason) => (unknown(&reason.to_string()), None),
         }
     }
+}
 
-    /// Frames for `addrs` from a normalization of them. blazesym reads a
-    /// build-id from the file now at a mapping's path, which after a deploy
-    /// is the new binary: such frames get the mapped file's own build-id, or
-    /// stay unknown when it cannot be read; never the new binary's.
-    fn convert(
-        &self,
-        addrs: &[u64],
-        output: &blazesym::normalize::UserOutput<'_>,
-    ) -> Vec<(RawFrame, Option<String>)> {
-        addrs
+/// The fields of one `/proc/PID/maps` line that matter here.
+#[derive(Debug, PartialEq, Eq)]
+struct MapsLine<'a> {
+    start: u64,
+    end: u64,
+    executable: bool,
+    offset: u64,
+    /// Path, `[name]` of a special mapping, or empty for anonymous memory.
+    path: &'a str,
+}
+
+impl<'a> MapsLine<'a> {
+    /// Parses `START-END PERMS OFFSET DEV INODE [PATH]`.
+    fn parse(line: &'a str) -> Option<Self> {
+        let mut rest = line;
+        let mut field = || {
+            let trimmed = rest.trim_start_matches(' ');
+            let end = trimmed.find(' ').unwrap_or(trimmed.len());
+            let (field, tail) = trimmed.split_at(end);
+            rest = tail;
+            field
+        };
+        let (start, end) = field().split_once('-')?;
+        let perms = field();
+        let offset = field();
+        let (_dev, _inode) = (field(), field());
+        Some(Self {
+            start: u64::from_str_radix(start, 16).ok()?,
+            end: u64::from_str_radix(end, 16).ok()?,
+            executable: perms.as_bytes().get(2) == Some(&b'x'),
+            offset: u64::from_str_radix(offset, 16).ok()?,
+            path: rest.trim_start_matches(' '),
+        })
+    }
+}
+
+/// The functions of the vDSO, which is the same image in every process of
+/// this kernel: read from the agent's own copy.
+struct Vdso {
+    /// (file offset, size, virtual address) of each loaded segment.
+    segments: Vec<(u64, u64, u64)>,
+    /// (start, end, name) by virtual address.
+    functions: Vec<(u64, u64, String)>,
+}
+
+impl Vdso {
+    fn of_this_process() -> Option<Self> {
+        use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        let vdso = maps
+            .lines()
+            .filter_map(MapsLine::parse)
+            .find(|line| line.path == "[vdso]")?;
+        // SAFETY: the kernel maps the vDSO readable at this range for the
+        // whole life of the process.
+        let image = unsafe {
+            std::slice::from_raw_parts(vdso.start as *const u8, (vdso.end - vdso.start) as usize)
+        };
+        let elf = object::File::parse(image).ok()?;
+        let segments = elf
+            .segments()
+            .map(|s| {
+                let (offset, size) = s.file_range();
+                (offset, size, s.address())
+            })
+            .collect();
+        let mut functions: Vec<(u64, u64, String)> = elf
+            .dynamic_symbols()
+            .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
+            .filter_map(|s| {
+                Some((
+                    s.address(),
+                    s.address() + s.size(),
+                    s.name().ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        functions.sort();
+        functions.dedup_by_key(|(start, _, _)| *start);
+        Some(Self {
+            segments,
+            functions,
+        })
+    }
+
+    /// The function at `file_offset` in the vDSO image.
+    fn function(&self, file_offset: u64) -> Option<&str> {
+        let &(offset, _, address) = self
+            .segments
             .iter()
-            .zip(&output.outputs)
-            .map(|(&addr, &(offset, meta))| {
-                let meta = output.meta.get(meta);
-                let replaced = self
-                    .replaced
-                    .iter()
-                    .find(|m| (m.start..m.end).contains(&addr));
-                match (replaced, meta) {
-                    (Some(mapping), Some(UserMeta::Elf(_))) => match &mapping.build_id {
-                        Some(build_id) => (
-                            RawFrame::User {
-                                build_id: build_id.clone(),
-                                file_offset: offset,
-                            },
-                            Some(mapping.path.clone()),
-                        ),
-                        None => (unknown("binary replaced on disk"), None),
-                    },
-                    _ => user_frame(offset, meta),
-                }
-            })
-            .collect()
+            .find(|(offset, size, _)| (*offset..offset + size).contains(&file_offset))?;
+        let addr = file_offset - offset + address;
+        let i = self
+            .functions
+            .partition_point(|(start, _, _)| *start <= addr);
+        let (_, end, name) = self.functions.get(i.checked_sub(1)?)?;
+        (addr < *end).then_some(name.as_str())
     }
 }
 
-/// Mappings of `pid` whose file was deleted or replaced, with the build-id of
-/// the mapped file read through `/proc/PID/map_files` (needs CAP_SYS_ADMIN)
-/// or, for the main executable, `/proc/PID/exe`.
-fn replaced_mappings(pid: u32) -> Vec<ReplacedMapping> {
-    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
-        return Vec::new();
-    };
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| {
-            p.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_owned()
-        });
-    let mut by_path: HashMap<String, Option<BuildId>> = HashMap::new();
-    let mut replaced = Vec::new();
-    for line in maps.lines() {
-        let Some(path) = line.strip_suffix(" (deleted)") else {
-            continue;
-        };
-        let mut fields = path.split_whitespace();
-        let (Some(range), Some(path)) = (fields.next(), path.split_whitespace().nth(5)) else {
-            continue;
-        };
-        let Some((start, end)) = range.split_once('-').and_then(|(s, e)| {
-            Some((
-                u64::from_str_radix(s, 16).ok()?,
-                u64::from_str_radix(e, 16).ok()?,
-            ))
-        }) else {
-            continue;
-        };
-        let build_id = by_path
-            .entry(path.to_owned())
-            .or_insert_with(|| {
-                let via_map_files =
-                    identity::read_build_id(Path::new(&format!("/proc/{pid}/map_files/{range}")));
-                let via_exe = || {
-                    (exe.as_deref() == Some(path))
-                        .then(|| identity::read_build_id(Path::new(&format!("/proc/{pid}/exe"))))
-                        .flatten()
-                };
-                via_map_files
-                    .or_else(via_exe)
-                    .and_then(|hex| BuildId::parse_hex(&hex).ok())
-            })
-            .clone();
-        replaced.push(ReplacedMapping {
-            start,
-            end,
-            path: path.to_owned(),
-            build_id,
-        });
-    }
-    replaced
-}
-
-fn new_normalizer() -> Normalizer {
-    Normalizer::builder()
-        .enable_vma_caching(true)
-        .enable_build_ids(true)
-        .enable_build_id_caching(true)
-        .build()
-}
-
-/// Addresses to look up for a leaf-first stack: return addresses minus one.
-fn lookup_addrs(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
-    ips.iter()
-        .enumerate()
-        .map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
-}
-
-fn user_frame(offset: u64, meta: Option<&UserMeta<'_>>) -> (RawFrame, Option<String>) {
-    match meta {
-        Some(UserMeta::Elf(elf)) => match elf.build_id.as_deref().map(BuildId::from_bytes) {
-            Some(Ok(build_id)) => (
-                RawFrame::User {
-                    build_id,
-                    file_offset: offset,
-                },
-                Some(elf.path.to_string_lossy().into_owned()),
-            ),
-            _ => (unknown("no build-id"), None),
+/// The frame of a kernel function; `None` is an address nobody could name.
+fn kernel_frame(symbol: Option<&KernelSymbol>) -> RawFrame {
+    match symbol {
+        Some(symbol) => RawFrame::Kernel {
+            function: symbol.function.clone(),
+            module: symbol
+                .module
+                .clone()
+                .filter(|m| !m.is_empty() && m != "kernel" && !m.starts_with('/')),
         },
-        // blazesym names what only this host can: the vDSO.
-        Some(UserMeta::Sym(sym)) => (
-            RawFrame::Named {
-                function: sym.name.to_string(),
-                origin: "vdso".to_owned(),
-            },
-            None,
-        ),
-        Some(UserMeta::Unknown(u)) => (unknown(&u.reason.to_string()), None),
-        _ => (unknown("unmapped"), None),
+        None => RawFrame::Kernel {
+            function: "[unknown kernel]".to_owned(),
+            module: None,
+        },
     }
 }
 
@@ -503,4 +844,146 @@ fn comm_of(key: &SampleKey) -> String {
         .position(|&b| b == 0)
         .unwrap_or(key.comm.len());
     String::from_utf8_lossy(&key.comm[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_are_parsed() {
+        let line = MapsLine::parse(
+            "7f2321e37000-7f2321f6f000 r-xp 00037000 00:20 1808269                    /usr/lib64/libgnutls.so.30 (deleted)",
+        );
+        assert_eq!(
+            line,
+            Some(MapsLine {
+                start: 0x7f23_21e3_7000,
+                end: 0x7f23_21f6_f000,
+                executable: true,
+                offset: 0x37000,
+                path: "/usr/lib64/libgnutls.so.30 (deleted)",
+            })
+        );
+        let anonymous = MapsLine::parse("00400000-00452000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!((anonymous.start, anonymous.path), (0x40_0000, ""));
+        assert!(!anonymous.executable);
+        let spaced = MapsLine::parse("1000-2000 r-xp 00000000 08:01 42   /opt/my app/bin").unwrap();
+        assert_eq!(spaced.path, "/opt/my app/bin");
+        assert_eq!(MapsLine::parse("garbage"), None);
+    }
+
+    #[test]
+    fn own_code_is_normalized_to_this_binary() {
+        for procmap_query in [true, false] {
+            own_code_is_normalized(procmap_query);
+        }
+    }
+
+    fn own_code_is_normalized(procmap_query: bool) {
+        let mut resolver = FrameResolver::new("h".into(), IdentityConfig::default());
+        resolver.procmap_query = procmap_query;
+        let here = own_code_is_normalized_to_this_binary as fn() as usize as u64;
+        let frames = resolver.normalize(std::process::id(), &[here]).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let expected = crate::identity::read_build_id(&exe).expect("test binaries have a build-id");
+        match &frames[0] {
+            (RawFrame::User { build_id, .. }, Some(path)) => {
+                assert_eq!(build_id.to_hex(), expected);
+                assert_eq!(Path::new(&**path), exe);
+            }
+            other => panic!("not a user frame: {other:?}"),
+        }
+        // Another snapshot stats the files again but parses none of them.
+        let files = resolver.build_ids.len();
+        assert!(resolver.snapshot(std::process::id()).is_some());
+        assert_eq!(resolver.build_ids.len(), files);
+    }
+
+    /// A process in another mount namespace whose executable's path names
+    /// a different file on the host (a container's `/usr/bin/app` is not
+    /// the host's) gets the build-id of the file it runs: from the kernel
+    /// (`PROCMAP_QUERY`), through `/proc/PID/map_files` and through
+    /// `/proc/PID/root`.
+    #[test]
+    fn build_ids_are_read_in_the_process_mount_namespace() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!(
+                "SKIPPED build_ids_are_read_in_the_process_mount_namespace: needs root for unshare -m and mount --bind"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (app, runs) = (dir.path().join("app"), dir.path().join("runs"));
+        // The host has `true` at the path; the process runs `sleep` there.
+        std::fs::copy("/usr/bin/true", &app).unwrap();
+        std::fs::copy("/usr/bin/sleep", &runs).unwrap();
+        let host_id = crate::identity::read_build_id(&app).unwrap();
+        let running_id = crate::identity::read_build_id(&runs).unwrap();
+        assert_ne!(host_id, running_id);
+        let mut child = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(r#"mount --bind "$1" "$2" && exec "$2" 30"#)
+            .arg("sh")
+            .arg(&runs)
+            .arg(&app)
+            .spawn()
+            .expect("running unshare");
+        let pid = child.id();
+        let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while comm().trim() != "app" && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut outcomes = Vec::new();
+        for (procmap_query, map_files) in [(true, false), (false, true), (false, false)] {
+            let mut resolver = FrameResolver::new("h".into(), IdentityConfig::default());
+            resolver.procmap_query = procmap_query;
+            resolver.map_files = map_files;
+            let snapshot = resolver.snapshot(pid).expect("the process is alive");
+            let build_id = snapshot.mappings.iter().find_map(|m| match &m.code {
+                Code::File { path, build_id, .. } if path.ends_with("/app") => {
+                    Some(build_id.as_ref().map(BuildId::to_hex))
+                }
+                _ => None,
+            });
+            let labels = resolver.labels(pid, "");
+            let exe_id = labels.and_then(|l| l.get("build_id").cloned());
+            let how = if procmap_query {
+                "PROCMAP_QUERY"
+            } else if map_files {
+                "map_files"
+            } else {
+                "root"
+            };
+            outcomes.push((how, build_id, exe_id));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        for (how, build_id, exe_id) in outcomes {
+            assert_eq!(
+                build_id,
+                Some(Some(running_id.clone())),
+                "mapping's build-id, read through {how}"
+            );
+            assert_eq!(
+                exe_id.as_ref(),
+                Some(&running_id),
+                "executable's build-id label"
+            );
+        }
+    }
+
+    #[test]
+    fn vdso_code_is_named() {
+        let Some(vdso) = Vdso::of_this_process() else {
+            eprintln!("no vDSO in this process; skipping");
+            return;
+        };
+        let (start, _, name) = &vdso.functions[0];
+        // The vDSO is linked at its file offsets' addresses or a fixed bias.
+        let &(offset, _, address) = &vdso.segments[0];
+        assert_eq!(vdso.function(start - address + offset), Some(name.as_str()));
+    }
 }

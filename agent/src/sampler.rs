@@ -5,6 +5,10 @@
 //! Draining flips the generation the BPF program writes to, waits for
 //! programs already running to finish, then reads and clears the old maps at
 //! leisure: no sample is read while half-written, none lost between drains.
+//! The kernel addresses of a drain are named here too, by the kernel itself
+//! (`name_kernel_addrs`, a `syscall` BPF program printing them with `%ps`):
+//! a lookup per new address instead of parsing all of `/proc/kallsyms`,
+//! which costs more CPU than the rest of the agent's first minute.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,9 +18,9 @@ use std::time::Duration;
 
 use augur_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
 use augur_bpf::sampler::{SamplerSkel, SamplerSkelBuilder};
-use augur_bpf::{DropReason, SampleKey, Stack};
+use augur_bpf::{DropReason, KSYM_BATCH, SampleKey, Stack};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapMut, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, MapMut, OpenObject, ProgramInput};
 use perf_event_open::config::{Opts, SampleOn};
 use perf_event_open::count::Counter;
 
@@ -95,6 +99,50 @@ pub struct Drained {
     pub stacks: HashMap<u64, Vec<u64>>,
     /// Samples lost in the kernel since the previous drain, by reason.
     pub drops: Vec<(DropReason, u64)>,
+    /// Names of the kernel stacks' [`lookup_addrs`], as the kernel gave
+    /// them; `None` for an address kallsyms does not know. An address
+    /// missing here was not named (no `name_kernel_addrs` on this kernel, or
+    /// a name too long for it): the resolver names it from `/proc/kallsyms`.
+    pub kernel_names: HashMap<u64, Option<KernelSymbol>>,
+}
+
+/// A kernel function, named by the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelSymbol {
+    /// Function name.
+    pub function: String,
+    /// Module holding it; `None` in the kernel image (and BPF programs).
+    pub module: Option<String>,
+}
+
+impl KernelSymbol {
+    /// Parses what `%ps` prints: `function`, `function [module]`, or the
+    /// address as `0x...` when kallsyms does not know it (`Some(None)`).
+    /// `None` when there is nothing to parse.
+    fn parse(text: &str) -> Option<Option<Self>> {
+        if text.is_empty() {
+            return None;
+        }
+        if text.starts_with("0x") {
+            return Some(None);
+        }
+        let (function, module) = match text.strip_suffix(']').and_then(|t| t.rsplit_once(" [")) {
+            Some((function, module)) => (function, Some(module.to_owned())),
+            None => (text, None),
+        };
+        Some(Some(Self {
+            function: function.to_owned(),
+            module,
+        }))
+    }
+}
+
+/// Addresses to look up for a leaf-first stack: return addresses minus one,
+/// so that each lands inside its call instruction.
+pub fn lookup_addrs(ips: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    ips.iter()
+        .enumerate()
+        .map(|(i, &ip)| if i == 0 { ip } else { ip.saturating_sub(1) })
 }
 
 /// The loaded BPF program behind a sampler.
@@ -152,7 +200,52 @@ macro_rules! configure {
     }};
 }
 
+/// Names up to [`KSYM_BATCH`] kernel addresses with the skeleton's
+/// `name_kernel_addrs` program, through its mmapped `.bss`.
+macro_rules! name_kernel_addrs {
+    ($skel:expr, $addrs:expr) => {{
+        let addrs: &[u64] = $addrs;
+        {
+            let bss = $skel
+                .maps
+                .bss_data
+                .as_deref_mut()
+                .expect("program has .bss");
+            bss.ksym_addrs[..addrs.len()].copy_from_slice(addrs);
+            bss.ksym_count = addrs.len() as u32;
+        }
+        $skel
+            .progs
+            .name_kernel_addrs
+            .test_run(ProgramInput::default())?;
+        let bss = $skel.maps.bss_data.as_deref().expect("program has .bss");
+        Ok(bss.ksym_names[..addrs.len()]
+            .iter()
+            .map(|name| {
+                let bytes: Vec<u8> = name
+                    .iter()
+                    .take_while(|&&c| c != 0)
+                    .map(|&c| c as u8)
+                    .collect();
+                KernelSymbol::parse(&String::from_utf8_lossy(&bytes))
+            })
+            .collect())
+    }};
+}
+
 impl<'obj> Program<'obj> {
+    /// Names at most [`KSYM_BATCH`] kernel addresses: see [`KernelSymbol::parse`].
+    fn name_kernel_addrs(
+        &mut self,
+        addrs: &[u64],
+    ) -> Result<Vec<Option<Option<KernelSymbol>>>, libbpf_rs::Error> {
+        debug_assert!(addrs.len() <= KSYM_BATCH);
+        match self {
+            Program::PerfEvent(skel) => name_kernel_addrs!(skel, addrs),
+            Program::OffCpu(skel) => name_kernel_addrs!(skel, addrs),
+        }
+    }
+
     fn shared(&mut self) -> SharedMaps<'_, 'obj> {
         match self {
             Program::PerfEvent(skel) => shared_maps!(skel),
@@ -172,6 +265,33 @@ impl<'obj> Program<'obj> {
 /// drain that cleared their stacks (a thread blocked across a window).
 const STACK_GENERATIONS_KEPT: u32 = 6;
 
+/// Kernel names a sampler keeps at most; all are forgotten beyond it.
+const MAX_KERNEL_NAMES: usize = 200_000;
+
+/// Whether this kernel runs `name_kernel_addrs`: `syscall` programs
+/// (5.14) calling `bpf_snprintf` (5.13, needs CAP_PERFMON). Probed once.
+fn kernel_names_itself() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        use libbpf_rs::libbpf_sys;
+        // SAFETY: probes with no options; loads and frees a tiny program.
+        let probe = unsafe {
+            libbpf_sys::libbpf_probe_bpf_helper(
+                libbpf_sys::BPF_PROG_TYPE_SYSCALL,
+                libbpf_sys::BPF_FUNC_snprintf,
+                std::ptr::null(),
+            )
+        };
+        if probe <= 0 {
+            tracing::info!(
+                probe,
+                "this kernel cannot name addresses for BPF; reading /proc/kallsyms instead"
+            );
+        }
+        probe > 0
+    })
+}
+
 /// A loaded, attached sampler. Dropping it detaches everything.
 pub struct Sampler<'obj> {
     program: Program<'obj>,
@@ -183,6 +303,10 @@ pub struct Sampler<'obj> {
     drops_seen: [u64; DropReason::ALL.len()],
     /// Off-CPU only: stack hash -> (frames, drain in which it was last seen).
     recent_stacks: HashMap<u64, (Vec<u64>, u32)>,
+    /// Whether `name_kernel_addrs` is loaded and working.
+    names_kernel: bool,
+    /// Kernel lookup address -> name, across drains.
+    kernel_names: HashMap<u64, Option<KernelSymbol>>,
 }
 
 impl<'obj> Sampler<'obj> {
@@ -198,9 +322,11 @@ impl<'obj> Sampler<'obj> {
         let load = |source| SamplerError::Load { source };
         let mut links = Vec::new();
         let mut counters = Vec::new();
+        let names_kernel = kernel_names_itself();
         let program = if options.profile.kind == ProfileKind::OffCpu {
             let mut open = OffcpuSkelBuilder::default().open(object).map_err(load)?;
             configure!(open, entries, options.filter_tgid);
+            open.progs.name_kernel_addrs.set_autoload(names_kernel);
             if let SampleRate::Period(min_block_ns) = options.profile.rate {
                 open.maps
                     .rodata_data
@@ -215,6 +341,7 @@ impl<'obj> Sampler<'obj> {
         } else {
             let mut open = SamplerSkelBuilder::default().open(object).map_err(load)?;
             configure!(open, entries, options.filter_tgid);
+            open.progs.name_kernel_addrs.set_autoload(names_kernel);
             let skel = open.load().map_err(load)?;
             links.extend(exit_hook(skel.progs.process_exit.attach()));
             let prog_fd = skel
@@ -252,6 +379,8 @@ impl<'obj> Sampler<'obj> {
             generation: 0,
             drops_seen: [0; DropReason::ALL.len()],
             recent_stacks: HashMap::new(),
+            names_kernel,
+            kernel_names: HashMap::new(),
         })
     }
 
@@ -324,44 +453,18 @@ impl<'obj> Sampler<'obj> {
         let (counts_map, stacks_map) = (maps.counts[old], maps.stacks[old]);
 
         let mut drained = Drained::default();
-        let keys: Vec<Vec<u8>> = counts_map.keys().collect();
-        for key_bytes in &keys {
-            let value = counts_map
-                .lookup(key_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map {
-                    map: "counts",
-                    source,
-                })?;
-            let (Some(value), Ok(key)) = (value, plain::from_bytes::<SampleKey>(key_bytes)) else {
-                continue;
-            };
-            let count = u64::from_ne_bytes(value[..8].try_into().expect("u64 value"));
-            drained.counts.push((*key, count));
-        }
-        for key_bytes in &keys {
-            // A key can vanish only if we deleted it; ignore ENOENT-style errors.
-            let _ = counts_map.delete(key_bytes);
-        }
-
-        // Read every stack, then clear the whole map, including entries
-        // whose sample was lost to a full counts map.
-        let stack_keys: Vec<Vec<u8>> = stacks_map.keys().collect();
-        for hash_bytes in &stack_keys {
-            let hash = u64::from_ne_bytes(hash_bytes[..8].try_into().expect("u64 key"));
-            let value = stacks_map
-                .lookup(hash_bytes, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map {
-                    map: "stacks",
-                    source,
-                })?;
-            if let Some(stack) = value
-                .as_deref()
-                .and_then(|v| plain::from_bytes::<Stack>(v).ok())
-            {
+        take_all(counts_map, "counts", |key, value| {
+            if let (Ok(key), Some(count)) = (plain::from_bytes::<SampleKey>(key), u64_at(value)) {
+                drained.counts.push((*key, count));
+            }
+        })?;
+        // Every stack, including those whose sample was lost to a full
+        // counts map: the map must end up empty.
+        take_all(stacks_map, "stacks", |hash, value| {
+            if let (Some(hash), Ok(stack)) = (u64_at(hash), plain::from_bytes::<Stack>(value)) {
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
-            let _ = stacks_map.delete(hash_bytes);
-        }
+        })?;
         let drops_map = maps.drops;
 
         for reason in DropReason::ALL {
@@ -386,8 +489,138 @@ impl<'obj> Sampler<'obj> {
         if off_cpu {
             self.remember_stacks(&mut drained);
         }
+        if self.names_kernel {
+            self.name_kernel_stacks(&mut drained);
+        }
         Ok(drained)
     }
+
+    /// Fills `drained.kernel_names`, asking the kernel only about addresses
+    /// no earlier drain saw. A failing program is reported once and left
+    /// alone; the resolver then reads `/proc/kallsyms` instead.
+    fn name_kernel_stacks(&mut self, drained: &mut Drained) {
+        if self.kernel_names.len() > MAX_KERNEL_NAMES {
+            self.kernel_names.clear();
+        }
+        let mut addrs: Vec<u64> = drained
+            .counts
+            .iter()
+            .filter_map(|(key, _)| drained.stacks.get(&key.kernel_stack))
+            .flat_map(|ips| lookup_addrs(ips))
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let new: Vec<u64> = addrs
+            .iter()
+            .copied()
+            .filter(|a| !self.kernel_names.contains_key(a))
+            .collect();
+        for batch in new.chunks(KSYM_BATCH) {
+            match self.program.name_kernel_addrs(batch) {
+                Ok(names) => {
+                    for (&addr, name) in batch.iter().zip(names) {
+                        if let Some(name) = name {
+                            self.kernel_names.insert(addr, name);
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "naming kernel addresses in the kernel failed; reading /proc/kallsyms instead");
+                    self.names_kernel = false;
+                    break;
+                }
+            }
+        }
+        drained.kernel_names = addrs
+            .into_iter()
+            .filter_map(|a| Some((a, self.kernel_names.get(&a)?.clone())))
+            .collect();
+    }
+}
+
+/// Entries moved per `BPF_MAP_LOOKUP_AND_DELETE_BATCH` call.
+const DRAIN_BATCH: usize = 256;
+
+/// Reads and deletes every entry of a hash map that no program writes to
+/// any more, a batch of entries per system call (rather than three calls
+/// per entry: next key, lookup, delete).
+fn take_all(
+    map: &MapMut<'_>,
+    name: &'static str,
+    mut each: impl FnMut(&[u8], &[u8]),
+) -> Result<(), SamplerError> {
+    use std::os::fd::AsRawFd;
+
+    use libbpf_rs::libbpf_sys;
+
+    let (key_size, value_size) = (map.key_size() as usize, map.value_size() as usize);
+    let mut keys = vec![0u8; key_size * DRAIN_BATCH];
+    let mut values = vec![0u8; value_size * DRAIN_BATCH];
+    // The position to resume from: a bucket index (u32) for hash maps.
+    let mut position = [0u64; 1];
+    let mut next = [0u64; 1];
+    let opts = libbpf_sys::bpf_map_batch_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+        ..Default::default()
+    };
+    let mut first = true;
+    loop {
+        let mut count = DRAIN_BATCH as u32;
+        // SAFETY: the buffers hold DRAIN_BATCH keys and values of the map's
+        // sizes, the positions 8 bytes; the fd is a live map.
+        let ret = unsafe {
+            libbpf_sys::bpf_map_lookup_and_delete_batch(
+                map.as_fd().as_raw_fd(),
+                if first {
+                    std::ptr::null_mut()
+                } else {
+                    position.as_mut_ptr().cast()
+                },
+                next.as_mut_ptr().cast(),
+                keys.as_mut_ptr().cast(),
+                values.as_mut_ptr().cast(),
+                &mut count,
+                &opts,
+            )
+        };
+        let error = (ret < 0).then(|| std::io::Error::from_raw_os_error(-ret));
+        if error
+            .as_ref()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::Interrupted)
+        {
+            continue;
+        }
+        // With ENOENT (the end), `count` entries were still returned.
+        let count = if error.is_none() || ret == -libc::ENOENT {
+            (count as usize).min(DRAIN_BATCH)
+        } else {
+            0
+        };
+        for (key, value) in keys
+            .chunks_exact(key_size)
+            .zip(values.chunks_exact(value_size))
+            .take(count)
+        {
+            each(key, value);
+        }
+        match error {
+            None => {}
+            Some(_) if ret == -libc::ENOENT => return Ok(()),
+            Some(error) => {
+                return Err(SamplerError::Map {
+                    map: name,
+                    source: libbpf_rs::Error::from(error),
+                });
+            }
+        }
+        position = next;
+        first = false;
+    }
+}
+
+/// The native-endian u64 at the start of `bytes`.
+fn u64_at(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_ne_bytes(bytes.get(..8)?.try_into().ok()?))
 }
 
 fn program_info(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
@@ -443,6 +676,64 @@ mod tests {
         assert_eq!(options(19, 10).map_entries(2), 2048);
         assert!(options(99, 10).map_entries(2) as u64 >= 99 * 10 * 2 * 2);
         assert_eq!(options(999, 60).map_entries(512), 262_144);
+    }
+
+    #[test]
+    fn kernel_symbols_are_parsed_as_printed() {
+        use super::KernelSymbol;
+        let symbol = |f: &str, m: Option<&str>| {
+            Some(Some(KernelSymbol {
+                function: f.to_owned(),
+                module: m.map(str::to_owned),
+            }))
+        };
+        assert_eq!(KernelSymbol::parse("vfs_read"), symbol("vfs_read", None));
+        assert_eq!(
+            KernelSymbol::parse("nf_hook_slow [nf_tables]"),
+            symbol("nf_hook_slow", Some("nf_tables"))
+        );
+        assert_eq!(KernelSymbol::parse("0xffffffffc0201000"), Some(None));
+        assert_eq!(KernelSymbol::parse(""), None);
+    }
+
+    /// The kernel names its own addresses as /proc/kallsyms lists them.
+    #[test]
+    fn the_kernel_names_kernel_addresses() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED the_kernel_names_kernel_addresses: loading BPF needs root");
+            return;
+        }
+        if !super::kernel_names_itself() {
+            eprintln!("SKIPPED the_kernel_names_kernel_addresses: this kernel cannot");
+            return;
+        }
+        let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+        let address = |name: &str| {
+            kallsyms
+                .lines()
+                .find_map(|l| {
+                    let mut f = l.split_whitespace();
+                    let (addr, kind, sym) = (f.next()?, f.next()?, f.next()?);
+                    (sym == name && kind.eq_ignore_ascii_case("t"))
+                        .then(|| u64::from_str_radix(addr, 16).ok())
+                        .flatten()
+                })
+                .unwrap_or_else(|| panic!("{name} is not in /proc/kallsyms"))
+        };
+        let options = super::SamplerOptions {
+            profile: crate::profiles::ProfileSpec::cpu(19),
+            filter_tgid: None,
+            drain_interval: std::time::Duration::from_secs(1),
+        };
+        let mut object = std::mem::MaybeUninit::uninit();
+        let mut sampler = super::Sampler::start(&options, &mut object).unwrap();
+        let addrs = [address("vfs_read") + 1, address("schedule"), 0x1000];
+        let names = sampler.program.name_kernel_addrs(&addrs).unwrap();
+        let function = |i: usize| names[i].clone().flatten().map(|s| s.function);
+        assert_eq!(function(0).as_deref(), Some("vfs_read"));
+        assert_eq!(function(1).as_deref(), Some("schedule"));
+        assert_eq!(names[2], Some(None), "0x1000 is no kernel function");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Programs: `sampler` counts stacks on perf event overflows (on-CPU time,
 //! counters); `offcpu` weighs stacks by the time threads spent blocked. Both
-//! share the stack capture in `src/bpf/stacks.h`.
+//! share the stack capture in `src/bpf/stacks.h`, and with it
+//! `name_kernel_addrs`, a `syscall` program the agent runs to have the
+//! kernel name kernel addresses (`%ps`) instead of parsing `/proc/kallsyms`.
 //!
 //! `build.rs` compiles `src/bpf/*.bpf.c` with clang (via libbpf-cargo) against
 //! the checked-in `include/vmlinux.h` and generates a libbpf-rs skeleton for
@@ -42,6 +44,10 @@ skeleton!(
 pub const TASK_COMM_LEN: usize = 16;
 /// Deepest stack the sampler records.
 pub const MAX_STACK_DEPTH: usize = 127;
+/// Kernel addresses named per run of the `name_kernel_addrs` program.
+pub const KSYM_BATCH: usize = 128;
+/// Bytes for each name `name_kernel_addrs` writes, NUL included.
+pub const KSYM_NAME_SIZE: usize = 256;
 /// Stack hash meaning "this sample has no such stack".
 pub const STACK_NONE: u64 = 0;
 /// Stack hash meaning "the stack existed but could not be recorded".

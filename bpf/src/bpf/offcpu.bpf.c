@@ -47,15 +47,14 @@ static __always_inline long task_state(struct task_struct *task)
 	return BPF_CORE_READ((struct task_struct___pre_5_14 *)task, state);
 }
 
-static __always_inline void block(void *ctx, void *stacks, __u32 tid, __u32 tgid, __u64 now)
+static __always_inline void block(void *ctx, __u32 tid, __u32 tgid, __u64 now)
 {
 	struct blocked entry = {};
 
 	entry.since = now;
 	entry.key.tgid = tgid;
 	bpf_get_current_comm(&entry.key.comm, sizeof(entry.key.comm));
-	entry.key.user_stack = take_stack(ctx, stacks, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
-	entry.key.kernel_stack = take_stack(ctx, stacks, 0, DROP_KERNEL_STACK_ERROR);
+	take_stacks(ctx, generation & 1, &entry.key);
 	bpf_map_update_elem(&blocked, &tid, &entry, BPF_ANY);
 }
 
@@ -71,11 +70,7 @@ int BPF_PROG(switch_task, bool preempt, struct task_struct *prev, struct task_st
 	/* A thread going to sleep: remember when and where. */
 	if (!preempt && prev_tgid != 0 && task_state(prev) != 0 &&
 	    (!filter_tgid || in_filtered_tree())) {
-		announce(prev_tgid);
-		if (generation & 1)
-			block(ctx, &stacks_1, prev_tid, prev_tgid, now);
-		else
-			block(ctx, &stacks_0, prev_tid, prev_tgid, now);
+		block(ctx, prev_tid, prev_tgid, now);
 	}
 
 	/* A thread waking up: count how long it was blocked. */

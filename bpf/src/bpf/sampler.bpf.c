@@ -24,22 +24,12 @@
 
 #include "stacks.h"
 
-static __always_inline void record(struct bpf_perf_event_data *ctx, void *stacks, void *counts,
-				   __u32 tgid)
-{
-	struct sample_key key = {};
-
-	key.tgid = tgid;
-	bpf_get_current_comm(&key.comm, sizeof(key.comm));
-	key.user_stack = take_stack(ctx, stacks, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
-	key.kernel_stack = take_stack(ctx, stacks, 0, DROP_KERNEL_STACK_ERROR);
-	add_count(counts, &key, 1);
-}
-
 SEC("perf_event")
 int sample_stack(struct bpf_perf_event_data *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sample_key key = {};
+	__u32 gen = generation & 1;
 
 	/* The idle task: the CPU had nothing to run. */
 	if (tgid == 0)
@@ -47,11 +37,13 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	if (filter_tgid && !in_filtered_tree())
 		return 0;
 
-	announce(tgid);
-	if (generation & 1)
-		record(ctx, &stacks_1, &counts_1, tgid);
+	key.tgid = tgid;
+	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	take_stacks(ctx, gen, &key);
+	if (gen)
+		add_count(&counts_1, &key, 1);
 	else
-		record(ctx, &stacks_0, &counts_0, tgid);
+		add_count(&counts_0, &key, 1);
 	return 0;
 }
 

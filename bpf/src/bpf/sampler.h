@@ -29,6 +29,11 @@ struct sample_key {
 	char comm[TASK_COMM_LEN];
 };
 
+/* Kernel addresses named per run of name_kernel_addrs, and the room for
+ * each name ("function [module]", NUL-terminated). */
+#define KSYM_BATCH 128
+#define KSYM_NAME_SIZE 256
+
 /* Indices of the per-CPU `drops` array: samples (or parts) lost, by reason. */
 enum drop_reason {
 	DROP_USER_STACK_ERROR = 0,

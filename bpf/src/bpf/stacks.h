@@ -97,18 +97,67 @@ static __always_inline int in_filtered_tree(void)
 	return 0;
 }
 
+/* Announces a process sampled for the first time to the agent. */
+static __always_inline void announce(__u32 tgid)
+{
+	__u8 yes = 1;
+
+	if (bpf_map_lookup_elem(&seen_pids, &tgid))
+		return;
+	bpf_map_update_elem(&seen_pids, &tgid, &yes, BPF_ANY);
+	/* The agent sleeps on this ring buffer: it wakes for new processes
+	 * (churn), not on a timer. */
+	if (bpf_ringbuf_output(&new_pids, &tgid, sizeof(tgid), 0))
+		count_drop(DROP_NEW_PID_QUEUE_FULL);
+}
+
 /*
- * Takes the user or kernel stack into scratch space, stores it in `stacks`
- * under its hash if it is new, and returns the hash (or STACK_NONE or
- * STACK_LOST).
+ * FNV-1a over the frames as whole words, then a final avalanche; never
+ * STACK_NONE or STACK_LOST. A global function: the verifier checks its
+ * bounded loop once, not once per call site.
  */
-static __always_inline __u64 take_stack(void *ctx, void *stacks, __u64 flags,
-					__u32 error_reason)
+__noinline __u64 hash_stack(struct stack *st)
+{
+	__u64 hash = 0xcbf29ce484222325ULL;
+
+	if (!st)
+		return STACK_LOST;
+	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
+		if (i >= st->len)
+			break;
+		hash = (hash ^ st->ips[i]) * 0x100000001b3ULL;
+	}
+	hash ^= hash >> 33;
+	hash *= 0xff51afd7ed558ccdULL;
+	hash ^= hash >> 33;
+	if (hash <= STACK_LOST)
+		hash += 2;
+	return hash;
+}
+
+/* Stores `st` under `hash` in `stacks` unless it is there already. */
+static __always_inline __u64 store_stack(void *stacks, __u64 hash, struct stack *st)
+{
+	if (bpf_map_lookup_elem(stacks, &hash))
+		return hash;
+	long err = bpf_map_update_elem(stacks, &hash, st, BPF_NOEXIST);
+	if (err == 0 || err == -EEXIST)
+		return hash;
+	count_drop(DROP_STACKS_FULL);
+	return STACK_LOST;
+}
+
+/*
+ * Takes the user or kernel stack into scratch space, stores it in
+ * generation `gen`'s stacks map under its hash if it is new, and returns
+ * the hash (or STACK_NONE or STACK_LOST).
+ */
+static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32 error_reason)
 {
 	__u32 zero = 0;
 	struct stack *st = bpf_map_lookup_elem(&scratch, &zero);
 	long bytes;
-	__u64 hash = 0xcbf29ce484222325ULL;
+	__u64 hash;
 
 	if (!st)
 		return STACK_LOST;
@@ -120,27 +169,24 @@ static __always_inline __u64 take_stack(void *ctx, void *stacks, __u64 flags,
 		return STACK_LOST;
 	}
 	st->len = bytes / sizeof(__u64);
-	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
-		if (i >= st->len)
-			break;
-		/* FNV-1a over whole words, then a final avalanche below. */
-		hash = (hash ^ st->ips[i]) * 0x100000001b3ULL;
-	}
-	hash ^= hash >> 33;
-	hash *= 0xff51afd7ed558ccdULL;
-	hash ^= hash >> 33;
-	if (hash <= STACK_LOST)
-		hash += 2;
-
-	if (bpf_map_lookup_elem(stacks, &hash))
-		return hash;
-	long err = bpf_map_update_elem(stacks, &hash, st, BPF_NOEXIST);
-	if (err == 0 || err == -EEXIST)
-		return hash;
-	count_drop(DROP_STACKS_FULL);
-	return STACK_LOST;
+	hash = hash_stack(st);
+	if (gen & 1)
+		return store_stack(&stacks_1, hash, st);
+	return store_stack(&stacks_0, hash, st);
 }
 
+/*
+ * Takes both stacks of the current task into `key`, and announces the
+ * process if it has a user stack: kernel threads have nothing for the
+ * agent to read.
+ */
+static __always_inline void take_stacks(void *ctx, __u32 gen, struct sample_key *key)
+{
+	key->user_stack = take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
+	key->kernel_stack = take_stack(ctx, gen, 0, DROP_KERNEL_STACK_ERROR);
+	if (key->user_stack != STACK_NONE)
+		announce(key->tgid);
+}
 
 /* Adds `value` to the count of `key` in `counts`. */
 static __always_inline void add_count(void *counts, struct sample_key *key, __u64 value)
@@ -161,18 +207,42 @@ static __always_inline void add_count(void *counts, struct sample_key *key, __u6
 		count_drop(DROP_COUNTS_FULL);
 }
 
-/* Announces a process sampled for the first time to the agent. */
-static __always_inline void announce(__u32 tgid)
-{
-	__u8 yes = 1;
+/*
+ * Kernel symbolization by the kernel: the agent writes up to KSYM_BATCH
+ * return-adjusted kernel addresses to ksym_addrs and their number to
+ * ksym_count, runs name_kernel_addrs (BPF_PROG_TEST_RUN), and reads
+ * "function" or "function [module]" back from ksym_names: one kallsyms
+ * lookup per address, instead of reading and parsing all of /proc/kallsyms
+ * (5 MB of text the kernel formats, ~60 ms of agent CPU) in user space.
+ * An address kallsyms does not know comes back as "0x..."; a name cut off
+ * by KSYM_NAME_SIZE comes back empty.
+ */
+__u64 ksym_addrs[KSYM_BATCH];
+char ksym_names[KSYM_BATCH][KSYM_NAME_SIZE];
+__u32 ksym_count = 0;
 
-	if (bpf_map_lookup_elem(&seen_pids, &tgid))
-		return;
-	bpf_map_update_elem(&seen_pids, &tgid, &yes, BPF_ANY);
-	/* The agent sleeps on this ring buffer: it wakes for new processes
-	 * (churn), not on a timer. */
-	if (bpf_ringbuf_output(&new_pids, &tgid, sizeof(tgid), 0))
-		count_drop(DROP_NEW_PID_QUEUE_FULL);
+/* bpf_snprintf takes its format from read-only data. */
+static const char ksym_format[] = "%ps";
+
+static long name_one(__u32 i, void *unused)
+{
+	long len;
+
+	if (i >= KSYM_BATCH)
+		return 1;
+	len = bpf_snprintf(ksym_names[i], KSYM_NAME_SIZE, ksym_format, &ksym_addrs[i],
+			   sizeof(__u64));
+	if (len > KSYM_NAME_SIZE)
+		ksym_names[i][0] = 0;
+	return 0;
+}
+
+SEC("syscall")
+int name_kernel_addrs(void *ctx)
+{
+	/* bpf_loop: verified once, whatever the batch size. */
+	bpf_loop(ksym_count < KSYM_BATCH ? ksym_count : KSYM_BATCH, name_one, NULL, 0);
+	return 0;
 }
 
 /* A process exited: forget it, so a new process reusing the pid is announced. */

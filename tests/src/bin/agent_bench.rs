@@ -15,9 +15,10 @@
 //! programs' run-time statistics and shown in its own column.
 //!
 //! Prints a Markdown table and a verdict for the target: the agent at 99 Hz
-//! uses no more CPU than `perf record` and stays under 64 MiB RSS. A missed
-//! target is a result, not an error: the exit code is non-zero only when the
-//! benchmark could not run (1), or on bad usage or without root (2).
+//! uses no more CPU than `perf record` and stays under 64 MiB RSS; then the
+//! fleet target, at most a quarter of `perf record`'s CPU. A missed target is
+//! a result, not an error: the exit code is non-zero only when the benchmark
+//! could not run (1), or on bad usage or without root (2).
 //!
 //! Usage: `agent-bench [--duration SECS] [--augur PATH] [--perf PATH]`
 
@@ -34,6 +35,10 @@ use augur_tests::{build_split_fixture, http_get, is_root};
 
 /// The agent's RSS must stay under this.
 const RSS_TARGET_MIB: f64 = 64.0;
+
+/// The fleet target: the agent at 99 Hz uses at most this share of the CPU
+/// `perf record` uses over the same run.
+const FLEET_CPU_SHARE: f64 = 0.25;
 
 /// How often the agent drains and ships (its default).
 const AGENT_WINDOW: Duration = Duration::from_secs(10);
@@ -893,6 +898,13 @@ fn print_verdict(results: &[Measurement]) {
         } else {
             "target missed"
         }
+    );
+    let share = agent.cpu.as_secs_f64() / perf.cpu.as_secs_f64().max(f64::MIN_POSITIVE);
+    println!(
+        "Fleet target: agent at 99 Hz CPU <= {FLEET_CPU_SHARE}x perf record CPU: {:.3} s vs {:.3} s ({share:.2}x): {}",
+        agent.cpu.as_secs_f64(),
+        perf.cpu.as_secs_f64(),
+        mark(share <= FLEET_CPU_SHARE),
     );
 }
 

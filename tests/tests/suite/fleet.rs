@@ -18,25 +18,34 @@ fn clickhouse_node(
     urls: &[String; 2],
     data: &std::path::Path,
 ) -> AugurProcess {
-    start_server_with(
-        data,
-        "127.0.0.1:0",
-        &[
-            "--role",
-            role,
-            "--clickhouse",
-            entry,
-            "--clickhouse-database",
-            "fleet",
-            "--clickhouse-cluster",
-            clickhouse_server::CLUSTER,
-            "--clickhouse-shard",
-            &urls[0],
-            "--clickhouse-shard",
-            &urls[1],
-        ],
-    )
-    .unwrap()
+    clickhouse_node_with(role, entry, urls, data, "fleet", &[])
+}
+
+/// [`clickhouse_node`] in database `db`, with more arguments.
+fn clickhouse_node_with(
+    role: &str,
+    entry: &str,
+    urls: &[String; 2],
+    data: &std::path::Path,
+    db: &str,
+    extra: &[&str],
+) -> AugurProcess {
+    let mut args = vec![
+        "--role",
+        role,
+        "--clickhouse",
+        entry,
+        "--clickhouse-database",
+        db,
+        "--clickhouse-cluster",
+        clickhouse_server::CLUSTER,
+        "--clickhouse-shard",
+        &urls[0],
+        "--clickhouse-shard",
+        &urls[1],
+    ];
+    args.extend_from_slice(extra);
+    start_server_with(data, "127.0.0.1:0", &args).unwrap()
 }
 
 /// Exactly one batch per simulated host, the same ones on every run: each
@@ -193,6 +202,106 @@ fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
     }
 
     for node in [ingest_a, ingest_b, query, single] {
+        assert!(node.terminate().unwrap().success());
+    }
+}
+
+/// Debug info an agent uploaded to one ingest node names frames on another:
+/// node A only ingests (`--symbolizer-threads 0`), node B only symbolizes,
+/// and neither can read the agent's files (`--no-path-hints`).
+#[test]
+fn debug_info_uploaded_to_one_ingest_node_is_used_by_another() {
+    if !require(is_root(), "root (eBPF sampling)") {
+        return;
+    }
+    let Some(urls) = clickhouse_server::urls() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = "augur-fixture-shared-debug";
+    let fixture = build_fixture(dir.path(), "split.c", name).unwrap();
+    let empty = dir.path().join("no-debug");
+    std::fs::create_dir(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+    let isolated = [
+        "--no-path-hints",
+        "--debug-dir",
+        empty,
+        "--symbol-retry",
+        "2s",
+    ];
+    let mut only_ingest = isolated.to_vec();
+    only_ingest.extend(["--symbolizer-threads", "0"]);
+    let a = clickhouse_node_with(
+        "ingest",
+        &urls[0],
+        &urls,
+        &dir.path().join("a"),
+        "shared",
+        &only_ingest,
+    );
+    let data_b = dir.path().join("b");
+    let b = clickhouse_node_with("ingest", &urls[1], &urls, &data_b, "shared", &isolated);
+    let query = clickhouse_node_with(
+        "query",
+        &urls[0],
+        &urls,
+        &dir.path().join("q"),
+        "shared",
+        &[],
+    );
+
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[debuginfo]\nupload = true\n[[relabel]]\naction = \"keep\"\nsource_labels = [\"exe\"]\nregex = \".*/{name}\"\n"
+        ),
+    )
+    .unwrap();
+    let (agent, agent_metrics) = AugurProcess::start_and_wait_for(
+        &[
+            "agent",
+            "--server",
+            a.ingest.as_deref().unwrap(),
+            "--window",
+            "2s",
+            "--frequency",
+            "99",
+            "--spool-dir",
+            dir.path().join("spool").to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "augur: agent metrics on ",
+    )
+    .unwrap();
+    let agent_metrics = agent_metrics.trim().to_owned();
+    assert!(Command::new(&fixture).arg("4").status().unwrap().success());
+    let uploaded = "augur_agent_debuginfo_uploads_total{outcome=\"uploaded\"}";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_metric(&agent_metrics, uploaded) != Some(1.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not upload to node A"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(agent.terminate().unwrap().success());
+
+    // Node B names the frames with the file node A received.
+    let base = query.http.clone().unwrap();
+    let profile = wait_for_split_profile(&base, name, "-10m", 150);
+    assert_split(&json_stacks(&profile), "named by another ingest node");
+    let fetched = std::fs::read_dir(data_b.join("debuginfo/.build-id"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .any(|f| f.file_name().to_string_lossy().ends_with(".debug"));
+    assert!(fetched, "node B holds no copy of the shared debug file");
+    for node in [a, b, query] {
         assert!(node.terminate().unwrap().success());
     }
 }
