@@ -263,6 +263,30 @@ mod tests {
     }
 
     #[test]
+    fn the_daemonset_config_is_valid() {
+        let manifest = include_str!("../../deploy/kubernetes/augur-agent.yaml");
+        let block = manifest
+            .split_once("agent.toml: |\n")
+            .expect("the ConfigMap holds agent.toml")
+            .1
+            .split_once("\n---")
+            .expect("the ConfigMap ends before the DaemonSet")
+            .0;
+        let text: String = block
+            .lines()
+            .map(|l| l.strip_prefix("    ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut config = crate::AgentConfig::default();
+        parse(&text).unwrap().apply(&mut config).unwrap();
+        assert_eq!(
+            config.identity.runtime_dir.as_deref(),
+            Some(std::path::Path::new("/host/run"))
+        );
+        assert_eq!(config.identity.rules.len(), 2);
+    }
+
+    #[test]
     fn empty_file_keeps_defaults() {
         let mut config = crate::AgentConfig::default();
         parse("").unwrap().apply(&mut config).unwrap();
