@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-install_packages "${BUILD_PACKAGES[@]}" g++ golang-go ca-certificates debuginfod binutils clickhouse-server chromium chromium-driver
+install_packages "${BUILD_PACKAGES[@]}" g++ golang-go ca-certificates debuginfod binutils python3 clickhouse-server chromium chromium-driver
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod sampler;
 pub mod ship;
 pub mod spool;
+pub mod unwind;
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
