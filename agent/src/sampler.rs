@@ -337,6 +337,7 @@ impl<'obj> Sampler<'obj> {
             let skel = open.load().map_err(load)?;
             links.push(skel.progs.switch_task.attach().map_err(load)?);
             links.extend(exit_hook(skel.progs.process_exit.attach()));
+            links.extend(exec_hook(skel.progs.process_exec.attach()));
             Program::OffCpu(skel)
         } else {
             let mut open = SamplerSkelBuilder::default().open(object).map_err(load)?;
@@ -344,6 +345,7 @@ impl<'obj> Sampler<'obj> {
             open.progs.name_kernel_addrs.set_autoload(names_kernel);
             let skel = open.load().map_err(load)?;
             links.extend(exit_hook(skel.progs.process_exit.attach()));
+            links.extend(exec_hook(skel.progs.process_exec.attach()));
             let prog_fd = skel
                 .progs
                 .sample_stack
@@ -396,10 +398,12 @@ impl<'obj> Sampler<'obj> {
             Program::PerfEvent(skel) => vec![
                 ("sample_stack", skel.progs.sample_stack.as_fd()),
                 ("process_exit", skel.progs.process_exit.as_fd()),
+                ("process_exec", skel.progs.process_exec.as_fd()),
             ],
             Program::OffCpu(skel) => vec![
                 ("switch_task", skel.progs.switch_task.as_fd()),
                 ("process_exit", skel.progs.process_exit.as_fd()),
+                ("process_exec", skel.progs.process_exec.as_fd()),
             ],
         };
         programs
@@ -641,6 +645,15 @@ fn exit_hook(attached: Result<Link, libbpf_rs::Error>) -> Option<Link> {
     // is then normalized at drain time, which still works.
     attached
         .inspect_err(|error| tracing::warn!(%error, "cannot watch process exits; recycled pids are normalized late"))
+        .ok()
+}
+
+fn exec_hook(attached: Result<Link, libbpf_rs::Error>) -> Option<Link> {
+    // Without the exec hook a process keeps the labels and mappings of the
+    // program it ran when first sampled; mappings are still re-read when an
+    // address falls outside them.
+    attached
+        .inspect_err(|error| tracing::warn!(%error, "cannot watch exec; a process that execs keeps its first labels"))
         .ok()
 }
 

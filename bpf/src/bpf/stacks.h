@@ -258,4 +258,18 @@ int process_exit(u64 *ctx)
 	return 0;
 }
 
+/*
+ * A process called exec: it is a new program under the same pid, with new
+ * mappings and possibly a new cgroup, executable and service. Forget it, so
+ * its next sample announces it again and the agent reads it afresh.
+ */
+SEC("tp_btf/sched_process_exec")
+int process_exec(u64 *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	bpf_map_delete_elem(&seen_pids, &tgid);
+	return 0;
+}
+
 #endif

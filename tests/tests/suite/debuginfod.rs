@@ -41,7 +41,10 @@ fn debuginfod_names_stripped_frames_once_it_is_reachable() {
     }
     let dir = tempfile::tempdir().unwrap();
     let name = "augur-fixture-stripped";
-    let fixture = build_fixture(dir.path(), "split.c", name).unwrap();
+    // A build-id of its own: other tests run the same fixture source, and
+    // the agent of this test's `augur up` samples every process on the
+    // host, so their unstripped copies would offer this server symbols.
+    let fixture = build_fixture_with(dir.path(), "split.c", name, &["-DAUGUR_VARIANT=31"]).unwrap();
     let served = dir.path().join("served");
     std::fs::create_dir(&served).unwrap();
     let debug_file = served.join(format!("{name}.debug"));
