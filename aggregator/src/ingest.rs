@@ -1,21 +1,26 @@
-//! The gRPC ingest service: validate, merge, store durably, then acknowledge.
+//! The gRPC ingest service: validate, log durably, hold, then acknowledge.
 //!
-//! A batch is acknowledged only after its storage transaction committed, and
-//! its id is recorded in that same transaction, so a retry after a lost reply
-//! is recognised and counted once. Malformed input gets `INVALID_ARGUMENT`
-//! with the reason; storage trouble gets `UNAVAILABLE`, which agents retry.
+//! A batch is acknowledged only after its payload is fsynced in the ingest
+//! log and its decoded windows are held in the [`IngestBuffer`], which
+//! stores them with many others at its next flush, batch ids included, so
+//! a retry after a lost reply is recognised and counted once: while held by
+//! the buffer, and once stored by storage. Malformed input gets
+//! `INVALID_ARGUMENT` with the reason; trouble with the log or storage gets
+//! `UNAVAILABLE`, and a full buffer `RESOURCE_EXHAUSTED`; agents retry both.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur_storage::{BatchWrite, Store, WindowWrite, WriteOutcome};
+use augur_storage::{BatchWrite, HeldBatch, HeldWindow, StackInterner, WindowWrite};
 use augur_wire::batch::{self, Limits, ValidBatch};
 use augur_wire::ingest::ingest_server::Ingest;
 use augur_wire::ingest::{PushRequest, PushResponse};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
+use crate::buffer::{IngestBuffer, Reserve};
+use crate::ingest_log::encode_record;
 use crate::merge::merge_batch_owned;
 use crate::metrics::AggregatorMetrics;
 
@@ -24,65 +29,36 @@ const MAX_BATCH_ID_LEN: usize = 256;
 
 /// Implementation of `augur.ingest.v1.Ingest`.
 pub struct IngestService {
-    store: Store,
+    buffer: IngestBuffer,
     limits: Limits,
     window_nanos: i64,
     metrics: AggregatorMetrics,
-    new_frames: Arc<Notify>,
-    /// Batches being decoded or stored; bounds memory (each may inflate to
-    /// `limits.max_decompressed`) and the queue in front of storage.
+    /// Batches being decoded or logged; bounds memory (each may inflate to
+    /// `limits.max_decompressed`) and the queue in front of the log.
     in_flight: Arc<Semaphore>,
-    /// When the symbolizer workers were last woken.
-    last_wake: Mutex<Option<Instant>>,
 }
 
 /// How long a push waits for a slot before it is answered with
 /// `RESOURCE_EXHAUSTED`, which tells the agent to spool and retry.
 const SLOT_WAIT: Duration = Duration::from_millis(200);
 
-/// Least time between two wake-ups of the symbolizer workers. Each wake-up
-/// costs them a scan for pending frames; woken per batch at 1,000 batches/s
-/// they took an eighth of the server's CPU. A batch that is not followed by
-/// a wake-up still has its frames picked up by the workers' own one-second
-/// look.
-const WAKE_INTERVAL: Duration = Duration::from_millis(50);
-
 impl IngestService {
-    /// A service storing into `store`, merging into windows of `window_nanos`.
+    /// A service holding batches in `buffer`, merged into windows of
+    /// `window_nanos`.
     pub fn new(
-        store: Store,
+        buffer: IngestBuffer,
         limits: Limits,
         window_nanos: i64,
         metrics: AggregatorMetrics,
-        new_frames: Arc<Notify>,
         max_in_flight: usize,
     ) -> Self {
         Self {
-            store,
+            buffer,
             limits,
             window_nanos,
             metrics,
-            new_frames,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
-            last_wake: Mutex::new(None),
         }
-    }
-
-    /// Tells the symbolizer workers about new frames, at most once per
-    /// [`WAKE_INTERVAL`].
-    fn wake_symbolizers(&self) {
-        let now = Instant::now();
-        let mut last = self
-            .last_wake
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if last.is_some_and(|at| now.duration_since(at) < WAKE_INTERVAL) {
-            return;
-        }
-        *last = Some(now);
-        drop(last);
-        // Every shard's worker may have new frames.
-        self.new_frames.notify_waiters();
     }
 
     fn reject(&self, reason: &str, message: String) -> Status {
@@ -90,15 +66,38 @@ impl IngestService {
         tracing::warn!(reason, message, "batch rejected");
         Status::invalid_argument(message)
     }
+
+    fn duplicate(&self, started: Instant) -> Response<PushResponse> {
+        self.metrics.batches_duplicate.inc();
+        self.metrics
+            .ingest_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Response::new(PushResponse {
+            duplicate: true,
+            samples_accepted: 0,
+        })
+    }
+}
+
+fn now_unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// The storage write for a validated batch: its windows, merged. The batch
 /// is consumed, so its stacks move into the write rather than being copied.
-pub fn batch_write(batch_id: String, mut batch: ValidBatch, window_nanos: i64) -> BatchWrite {
-    let received_unix_nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+pub fn batch_write(batch_id: String, batch: ValidBatch, window_nanos: i64) -> BatchWrite {
+    batch_write_at(batch_id, batch, window_nanos, now_unix_nanos())
+}
+
+fn batch_write_at(
+    batch_id: String,
+    mut batch: ValidBatch,
+    window_nanos: i64,
+    received_unix_nanos: i64,
+) -> BatchWrite {
     let binaries = std::mem::take(&mut batch.binaries);
     let (profile_type, period) = (batch.profile_type.clone(), batch.period);
     let windows = merge_batch_owned(batch, window_nanos)
@@ -120,26 +119,59 @@ pub fn batch_write(batch_id: String, mut batch: ValidBatch, window_nanos: i64) -
     }
 }
 
-/// A batch decoded, validated and merged, ready for storage.
-struct Prepared {
-    write: BatchWrite,
-    samples: u64,
-    /// What the agent lost before sending, by reason.
-    dropped: BTreeMap<String, u64>,
+/// A write as the buffer holds it: its stacks shared through `interner`.
+pub(crate) fn hold(write: BatchWrite, interner: &mut StackInterner) -> HeldBatch {
+    HeldBatch {
+        batch_id: write.batch_id,
+        received_unix_nanos: write.received_unix_nanos,
+        binaries: write.binaries,
+        windows: write
+            .windows
+            .into_iter()
+            .map(|w| HeldWindow {
+                service: w.service,
+                labels: w.labels,
+                profile_type: w.profile_type,
+                period: w.period,
+                window_start_unix_nanos: w.window_start_unix_nanos,
+                stacks: w
+                    .stacks
+                    .into_iter()
+                    .map(|(frames, count)| (interner.intern(frames), count))
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
-/// Everything a push needs before storage, as one piece of CPU work.
-fn prepare(
+/// A batch decoded, validated, merged and ready to hold.
+pub(crate) struct Prepared {
+    pub(crate) batch: HeldBatch,
+    pub(crate) samples: u64,
+    /// What the agent lost before sending, by reason.
+    pub(crate) dropped: BTreeMap<String, u64>,
+}
+
+/// Everything a push needs before the log, as one piece of CPU work; also
+/// what a replay of the log does with each record.
+pub(crate) fn prepare(
     batch_id: String,
     payload: &[u8],
     limits: &Limits,
     window_nanos: i64,
+    received_unix_nanos: i64,
+    hold: impl FnOnce(BatchWrite) -> HeldBatch,
 ) -> Result<Prepared, batch::BatchError> {
     let mut batch = batch::decompress(payload, limits).and_then(|b| batch::validate(b, limits))?;
     let dropped = std::mem::take(&mut batch.dropped);
     let samples = batch.total_samples();
     Ok(Prepared {
-        write: batch_write(batch_id, batch, window_nanos),
+        batch: hold(batch_write_at(
+            batch_id,
+            batch,
+            window_nanos,
+            received_unix_nanos,
+        )),
         samples,
         dropped,
     })
@@ -159,6 +191,14 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.dec();
     }
+}
+
+/// What the blocking part of a push found.
+enum Decoded {
+    /// Storage has the id: a retry of a flushed batch.
+    Stored,
+    /// Ready to log: the record, the batch and its counts.
+    Ready(Vec<u8>, Prepared),
 }
 
 #[tonic::async_trait]
@@ -184,90 +224,164 @@ impl Ingest for IngestService {
                 format!("batch_id must be 1..={MAX_BATCH_ID_LEN} bytes"),
             ));
         }
+        let reservation = match self.buffer.reserve(&batch_id) {
+            Reserve::Reserved(reservation) => reservation,
+            Reserve::Held => return Ok(self.duplicate(started)),
+            Reserve::InFlight => {
+                self.metrics.rejected("in_flight_retry");
+                return Err(Status::unavailable(
+                    "this batch id is being stored by another push; retry later",
+                ));
+            }
+            Reserve::Full => {
+                self.metrics.rejected("buffer_full");
+                return Err(Status::resource_exhausted(
+                    "the ingest buffer is full; keep this batch and retry later",
+                ));
+            }
+        };
         let (limits, window_nanos) = (self.limits.clone(), self.window_nanos);
-        let store = self.store.clone();
+        let buffer = self.buffer.clone();
         let id = batch_id.clone();
-        // Decompression, decoding and merging are CPU work and storage
-        // blocks: one trip to the blocking pool for both, off the reactor.
-        let stored = tokio::task::spawn_blocking(move || {
-            let prepared = prepare(id, &payload, &limits, window_nanos)?;
-            let outcome = store.write_batch(&prepared.write);
-            Ok::<_, batch::BatchError>((outcome, prepared.samples, prepared.dropped))
+        // The id lookup, decompression, decoding and merging are blocking
+        // and CPU work: one trip to the blocking pool, off the reactor.
+        let decoded = tokio::task::spawn_blocking(move || {
+            match buffer.store().batch_stored(&id) {
+                Ok(true) => return Ok(Ok(Decoded::Stored)),
+                Ok(false) => {}
+                Err(error) => return Ok(Err(error)),
+            }
+            let received = now_unix_nanos();
+            let prepared = prepare(id, &payload, &limits, window_nanos, received, |write| {
+                buffer.with_interner(|interner| hold(write, interner))
+            })?;
+            let mut record = Vec::with_capacity(payload.len() + 64);
+            encode_record(&prepared.batch.batch_id, received, &payload, &mut record);
+            Ok::<_, batch::BatchError>(Ok(Decoded::Ready(record, prepared)))
         })
         .await
         .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?;
-        let (outcome, samples, dropped) = match stored {
-            Ok(stored) => stored,
+        let (record, prepared) = match decoded {
+            Ok(Ok(Decoded::Ready(record, prepared))) => (record, prepared),
+            Ok(Ok(Decoded::Stored)) => return Ok(self.duplicate(started)),
+            Ok(Err(error)) => {
+                self.metrics.rejected("storage_error");
+                tracing::error!(%error, batch_id, "looking up a batch id failed");
+                return Err(Status::unavailable(format!(
+                    "storage failed, retry later: {error}"
+                )));
+            }
             Err(error) => {
                 return Err(self.reject(error.reason(), format!("batch {batch_id}: {error}")));
             }
         };
+        let Prepared {
+            batch,
+            samples,
+            dropped,
+        } = prepared;
+        if let Err(error) = self.buffer.append(record, batch, reservation).await {
+            self.metrics.rejected("log_error");
+            return Err(Status::unavailable(format!(
+                "the ingest log failed, retry later: {error}"
+            )));
+        }
         for (reason, n) in dropped {
             self.metrics
                 .agent_samples_lost
                 .get_or_create(&vec![("reason", reason)])
                 .inc_by(n);
         }
-        let response = match outcome {
-            Ok(WriteOutcome::Stored { samples: stored }) => {
-                self.metrics.batches_accepted.inc();
-                self.metrics.samples_accepted.inc_by(stored);
-                self.wake_symbolizers();
-                debug_assert_eq!(stored, samples);
-                PushResponse {
-                    duplicate: false,
-                    samples_accepted: stored,
-                }
-            }
-            Ok(WriteOutcome::Duplicate) => {
-                self.metrics.batches_duplicate.inc();
-                PushResponse {
-                    duplicate: true,
-                    samples_accepted: 0,
-                }
-            }
-            Err(error) => {
-                self.metrics.rejected("storage_error");
-                tracing::error!(%error, batch_id, "storing a batch failed");
-                return Err(Status::unavailable(format!(
-                    "storage failed, retry later: {error}"
-                )));
-            }
-        };
+        self.metrics.batches_accepted.inc();
+        self.metrics.samples_accepted.inc_by(samples);
         self.metrics
             .ingest_seconds
             .observe(started.elapsed().as_secs_f64());
-        Ok(Response::new(response))
+        Ok(Response::new(PushResponse {
+            duplicate: false,
+            samples_accepted: samples,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use augur_storage::Store;
     use augur_wire::ingest::{Batch, Process, Sample, frame};
+    use tokio::sync::Notify;
 
     use super::*;
+    use crate::buffer::{BufferConfig, BufferThreads};
 
-    fn service(dir: &std::path::Path, max_in_flight: usize) -> (IngestService, AggregatorMetrics) {
+    const WINDOW: i64 = 60_000_000_000;
+
+    struct Fixture {
+        service: IngestService,
+        metrics: AggregatorMetrics,
+        store: Store,
+        buffer: IngestBuffer,
+        threads: BufferThreads,
+    }
+
+    /// A service over a buffer that never flushes by itself: tests flush.
+    fn fixture(dir: &Path, max_in_flight: usize, max_bytes: u64) -> Fixture {
         let store = Store::open(&dir.join("augur.db")).unwrap();
         let metrics = AggregatorMetrics::default();
+        let (buffer, threads) = open_buffer(dir, &store, &metrics, max_bytes);
         let service = IngestService::new(
-            store,
+            buffer.clone(),
             Limits::default(),
-            60_000_000_000,
+            WINDOW,
             metrics.clone(),
-            Arc::new(Notify::new()),
             max_in_flight,
         );
-        (service, metrics)
+        Fixture {
+            service,
+            metrics,
+            store,
+            buffer,
+            threads,
+        }
+    }
+
+    fn open_buffer(
+        dir: &Path,
+        store: &Store,
+        metrics: &AggregatorMetrics,
+        max_bytes: u64,
+    ) -> (IngestBuffer, BufferThreads) {
+        let config = BufferConfig {
+            dir: dir.join("ingest-log"),
+            flush_interval: Duration::from_secs(3600),
+            max_bytes,
+            max_log_bytes: 1 << 30,
+            limits: Limits::default(),
+            window_nanos: WINDOW,
+        };
+        IngestBuffer::open(
+            config,
+            store.clone(),
+            metrics.clone(),
+            Arc::new(Notify::new()),
+        )
+        .unwrap()
     }
 
     fn push(batch_id: &str) -> Request<PushRequest> {
+        push_in(batch_id, "nanoseconds")
+    }
+
+    /// A push of 3 `cpu` samples in `unit`; any unit but the first one
+    /// stored is refused by storage.
+    fn push_in(batch_id: &str, unit: &str) -> Request<PushRequest> {
         let batch = Batch {
             host: "h".into(),
             start_unix_nanos: 0,
             end_unix_nanos: 1,
             profile_type: "cpu".into(),
-            unit: "nanoseconds".into(),
+            unit: unit.into(),
             period: 1,
             binaries: vec![],
             processes: vec![Process {
@@ -289,32 +403,201 @@ mod tests {
         })
     }
 
+    fn stored(store: &Store) -> (u64, u64) {
+        let services = store.services().unwrap();
+        let samples = services.iter().map(|s| s.total_samples).sum();
+        (store.stats().unwrap().batches, samples)
+    }
+
     #[tokio::test]
     async fn a_full_aggregator_answers_resource_exhausted_and_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, metrics) = service(dir.path(), 0);
-        let err = service.push(push("b1")).await.unwrap_err();
+        let f = fixture(dir.path(), 0, 1 << 30);
+        let err = f.service.push(push("b1")).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted);
-        assert_eq!(metrics.batches_accepted.get(), 0);
+        assert_eq!(f.metrics.batches_accepted.get(), 0);
         assert_eq!(
-            metrics
+            f.metrics
                 .batches_rejected
                 .get_or_create(&vec![("reason", "backpressure".to_string())])
                 .get(),
             1
         );
-        assert_eq!(metrics.in_flight.get(), 0);
+        assert_eq!(f.metrics.in_flight.get(), 0);
+        f.threads.shutdown();
+        assert_eq!(stored(&f.store), (0, 0));
     }
 
     #[tokio::test]
-    async fn a_free_slot_stores_and_a_retry_counts_once() {
+    async fn a_retry_is_a_duplicate_while_held_and_once_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, metrics) = service(dir.path(), 1);
-        let first = service.push(push("b1")).await.unwrap().into_inner();
+        let f = fixture(dir.path(), 1, 1 << 30);
+        let first = f.service.push(push("b1")).await.unwrap().into_inner();
         assert_eq!((first.duplicate, first.samples_accepted), (false, 3));
-        let retry = service.push(push("b1")).await.unwrap().into_inner();
-        assert!(retry.duplicate);
-        assert_eq!(metrics.samples_accepted.get(), 3);
-        assert_eq!(metrics.in_flight.get(), 0, "slots are given back");
+        // Acknowledged, held, not stored yet.
+        assert_eq!(stored(&f.store), (0, 0));
+        assert_eq!(f.metrics.memtable_batches.get(), 1);
+        let retry = f.service.push(push("b1")).await.unwrap().into_inner();
+        assert!(retry.duplicate, "a retry of a held batch");
+        f.buffer.flush().unwrap();
+        assert_eq!(stored(&f.store), (1, 3));
+        assert_eq!(f.metrics.memtable_batches.get(), 0);
+        assert_eq!(f.metrics.ingest_log_segments.get(), 0);
+        let retry = f.service.push(push("b1")).await.unwrap().into_inner();
+        assert!(retry.duplicate, "a retry of a stored batch");
+        assert_eq!(f.metrics.samples_accepted.get(), 3);
+        assert_eq!(f.metrics.batches_duplicate.get(), 2);
+        assert_eq!(f.metrics.in_flight.get(), 0, "slots are given back");
+        f.threads.shutdown();
+        assert_eq!(stored(&f.store), (1, 3));
+        assert!(
+            crate::ingest_log::list_segments(&dir.path().join("ingest-log"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_answers_resource_exhausted_until_it_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Any held batch fills it.
+        let f = fixture(dir.path(), 4, 1);
+        f.service.push(push("b1")).await.unwrap();
+        let err = f.service.push(push("b2")).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            f.metrics
+                .batches_rejected
+                .get_or_create(&vec![("reason", "buffer_full".to_string())])
+                .get(),
+            1
+        );
+        assert!(f.metrics.memtable_bytes.get() > 1);
+        f.buffer.flush().unwrap();
+        // The shared stacks are kept for the next batches; what the held
+        // batches took is free again.
+        let interned = f.buffer.with_interner(|i| i.bytes()) as i64;
+        assert_eq!(f.metrics.memtable_bytes.get(), interned);
+        let f = {
+            f.threads.shutdown();
+            fixture(dir.path(), 4, 1)
+        };
+        f.service.push(push("b2")).await.unwrap();
+        f.threads.shutdown();
+        assert_eq!(stored(&f.store), (2, 6));
+    }
+
+    #[tokio::test]
+    async fn a_crash_loses_and_doubles_nothing_the_log_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ingest-log");
+        let f = fixture(dir.path(), 4, 1 << 30);
+        for id in ["b1", "b2", "b3"] {
+            f.service.push(push(id)).await.unwrap();
+        }
+        // Stopped like a `kill -9`: nothing flushed.
+        f.threads.abandon();
+        assert_eq!(stored(&f.store), (0, 0));
+        // An append the crash cut short, never acknowledged.
+        let segments = crate::ingest_log::list_segments(&log).unwrap();
+        assert_eq!(segments.len(), 1);
+        let mut torn = Vec::new();
+        crate::ingest_log::encode_record("b4", 0, b"lost", &mut torn);
+        let mut bytes = std::fs::read(&segments[0].1).unwrap();
+        bytes.extend_from_slice(&torn[..torn.len() - 2]);
+        std::fs::write(&segments[0].1, &bytes).unwrap();
+        // Keep the log as it is now, to replay it again after it was stored.
+        let kept = std::fs::read(&segments[0].1).unwrap();
+
+        let metrics = AggregatorMetrics::default();
+        let (buffer, threads) = open_buffer(dir.path(), &f.store, &metrics, 1 << 30);
+        assert_eq!(metrics.batches_replayed.get(), 3);
+        assert_eq!(metrics.memtable_batches.get(), 3);
+        // A retry of a replayed batch is known before it is stored.
+        let service = IngestService::new(
+            buffer.clone(),
+            Limits::default(),
+            WINDOW,
+            metrics.clone(),
+            4,
+        );
+        assert!(
+            service
+                .push(push("b2"))
+                .await
+                .unwrap()
+                .into_inner()
+                .duplicate
+        );
+        buffer.flush().unwrap();
+        assert_eq!(stored(&f.store), (3, 9));
+        assert!(crate::ingest_log::list_segments(&log).unwrap().is_empty());
+        threads.abandon();
+
+        // Crashed after the flush committed but before the segment was
+        // deleted: the replay skips every stored batch.
+        std::fs::write(&segments[0].1, &kept).unwrap();
+        let metrics = AggregatorMetrics::default();
+        let (buffer, threads) = open_buffer(dir.path(), &f.store, &metrics, 1 << 30);
+        assert_eq!(metrics.batches_replayed.get(), 0);
+        buffer.flush().unwrap();
+        threads.shutdown();
+        assert_eq!(stored(&f.store), (3, 9));
+        assert!(crate::ingest_log::list_segments(&log).unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_pushes_share_fsyncs_and_each_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fixture(dir.path(), 16, 1 << 30);
+        let service = Arc::new(f.service);
+        let mut pushes = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let service = service.clone();
+            pushes.spawn(async move {
+                let request = match i {
+                    // The same batch twice at once: one is stored, the other
+                    // is a duplicate or told to retry.
+                    8 | 9 => push("twice"),
+                    i => push(&format!("b{i}")),
+                };
+                (i, service.push(request).await)
+            });
+        }
+        let (mut fresh, mut duplicates, mut retry) = (0, 0, 0);
+        while let Some(done) = pushes.join_next().await {
+            match done.unwrap().1 {
+                Ok(answer) if answer.get_ref().duplicate => duplicates += 1,
+                Ok(_) => fresh += 1,
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+                    retry += 1;
+                }
+            }
+        }
+        assert_eq!((fresh, duplicates + retry), (39, 1));
+        assert!(f.metrics.ingest_log_syncs.get() <= 39);
+        f.threads.shutdown();
+        assert_eq!(stored(&f.store), (39, 39 * 3));
+    }
+
+    #[tokio::test]
+    async fn a_batch_storage_refuses_at_its_flush_is_dropped_alone_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fixture(dir.path(), 4, 1 << 30);
+        f.service.push(push("b1")).await.unwrap();
+        // Another unit for `cpu`: decodes fine, refused by storage.
+        f.service.push(push_in("b2", "bytes")).await.unwrap();
+        f.service.push(push("b3")).await.unwrap();
+        f.buffer.flush().unwrap();
+        assert_eq!(stored(&f.store), (2, 6));
+        assert_eq!(
+            f.metrics
+                .batches_dropped_at_flush
+                .get_or_create(&vec![("reason", "unit_conflict".to_string())])
+                .get(),
+            1
+        );
+        f.threads.shutdown();
     }
 }

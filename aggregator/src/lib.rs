@@ -1,13 +1,16 @@
 //! The Augur aggregator: where a fleet's batches meet.
 //!
 //! [`ingest`] serves the gRPC `Push` call: it checks sizes before
-//! decompressing, validates, [`merge`]s samples per (service, window) and
-//! stores the batch durably before acknowledging it. [`debuginfo`] serves
+//! decompressing, validates, [`merge`]s samples per (service, window), and
+//! acknowledges once the batch is durable in the [`ingest_log`] and held by
+//! the [`buffer`], whose flusher stores many batches at a time. [`debuginfo`] serves
 //! agents' debug-info uploads. The [`symbolize`] workers name stored frames
 //! in the background, one thread per shard of binaries.
 
+pub mod buffer;
 pub mod debuginfo;
 pub mod ingest;
+pub mod ingest_log;
 pub mod merge;
 pub mod metrics;
 pub mod symbolize;
@@ -52,6 +55,17 @@ pub struct AggregatorConfig {
     pub retention: augur_storage::RetentionPolicy,
     /// How often retention runs (rollups, expiry, the byte bound).
     pub compact_every: Duration,
+    /// Where the ingest log lives; `None`: `ingest-log` beside the SQLite
+    /// file.
+    pub ingest_log_dir: Option<std::path::PathBuf>,
+    /// Longest an acknowledged batch waits in memory before it is stored,
+    /// and so how far queries may lag ingest.
+    pub flush_interval: Duration,
+    /// Most bytes of acknowledged batches held in memory; beyond it pushes
+    /// get `RESOURCE_EXHAUSTED`.
+    pub max_buffered_bytes: u64,
+    /// Most bytes of payloads in the ingest log; beyond it likewise.
+    pub max_log_bytes: u64,
 }
 
 impl Default for AggregatorConfig {
@@ -65,6 +79,10 @@ impl Default for AggregatorConfig {
             max_debuginfo_bytes: 1 << 30,
             retention: augur_storage::RetentionPolicy::default(),
             compact_every: Duration::from_secs(600),
+            ingest_log_dir: None,
+            flush_interval: Duration::from_secs(1),
+            max_buffered_bytes: 128 << 20,
+            max_log_bytes: 1 << 30,
         }
     }
 }
@@ -84,6 +102,12 @@ pub enum AggregatorError {
         #[source]
         source: std::io::Error,
     },
+    /// The ingest log could not be opened or replayed.
+    #[error(transparent)]
+    Buffer(#[from] buffer::BufferError),
+    /// No directory for the ingest log was given and the store has none.
+    #[error("the ingest log needs a directory: set AggregatorConfig::ingest_log_dir")]
+    NoIngestLogDir,
 }
 
 /// Serves ingest (and debug-info uploads) on `listener` until `shutdown`
@@ -146,12 +170,42 @@ pub async fn serve(
             new_frames.clone(),
         ))
     });
+    let log_dir = match (&config.ingest_log_dir, store.path()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(db)) => db.with_file_name("ingest-log"),
+        (None, None) => return Err(AggregatorError::NoIngestLogDir),
+    };
+    let buffer_config = buffer::BufferConfig {
+        dir: log_dir,
+        flush_interval: config.flush_interval,
+        max_bytes: config.max_buffered_bytes,
+        max_log_bytes: config.max_log_bytes,
+        limits: config.limits.clone(),
+        window_nanos: config.window.as_nanos() as i64,
+    };
+    let (buffer, buffer_threads) = {
+        let (store, metrics, new_frames) = (store.clone(), metrics.clone(), new_frames.clone());
+        // Replaying the log decodes and looks up ids: blocking work.
+        tokio::task::spawn_blocking(move || {
+            buffer::IngestBuffer::open(buffer_config, store, metrics, new_frames)
+        })
+        .await
+        .expect("opening the ingest buffer panicked")?
+    };
+    // Queries in this process see every batch acknowledged before them.
+    let weak = buffer.downgrade();
+    store.set_before_query(Some(Arc::new(move || {
+        if let Some(buffer) = weak.upgrade() {
+            if let Err(error) = buffer.flush() {
+                tracing::warn!(%error, "storing held batches before a query failed");
+            }
+        }
+    })));
     let service = ingest::IngestService::new(
-        store,
+        buffer,
         config.limits.clone(),
         config.window.as_nanos() as i64,
         metrics,
-        new_frames.clone(),
         config.max_in_flight,
     );
     // Let our own size check answer payloads a little over the limit, so the
@@ -185,6 +239,9 @@ pub async fn serve(
         }
     };
     compactor.abort();
+    // What is held is stored before the symbolizers stop.
+    store.set_before_query(None);
+    let _ = tokio::task::spawn_blocking(move || buffer_threads.shutdown()).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     new_frames.notify_waiters();
     let _ = tokio::task::spawn_blocking(move || {

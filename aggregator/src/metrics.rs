@@ -1,5 +1,6 @@
 //! The aggregator's self-metrics: batches and samples accepted and refused by
-//! reason, symbolization outcomes, and how long things take.
+//! reason, the ingest buffer (memtable, log, flushes), symbolization
+//! outcomes, and how long things take.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -12,18 +13,46 @@ type ReasonLabel = Vec<(&'static str, String)>;
 /// Counters of the ingest path and the symbolization worker.
 #[derive(Debug, Clone)]
 pub struct AggregatorMetrics {
-    /// Batches stored.
+    /// Batches acknowledged: durable in the ingest log and held.
     pub batches_accepted: Counter,
     /// Retried batches recognised by their id and not counted again.
     pub batches_duplicate: Counter,
     /// Batches refused, by reason.
     pub batches_rejected: Family<ReasonLabel, Counter>,
-    /// Samples stored.
+    /// Samples acknowledged.
     pub samples_accepted: Counter,
     /// Samples agents reported lost before sending, by reason.
     pub agent_samples_lost: Family<ReasonLabel, Counter>,
-    /// Seconds from receipt to durable storage.
+    /// Seconds from receipt to acknowledgement (durable in the log).
     pub ingest_seconds: Histogram,
+    /// Batches held in memory, not yet stored.
+    pub memtable_batches: Gauge,
+    /// Sample rows (stack, count) held in memory.
+    pub memtable_rows: Gauge,
+    /// Approximate bytes held in memory: batches and the stacks they share.
+    pub memtable_bytes: Gauge,
+    /// Bytes in the ingest log not yet stored.
+    pub ingest_log_bytes: Gauge,
+    /// Segment files of the ingest log not yet stored.
+    pub ingest_log_segments: Gauge,
+    /// Writes (each with one fsync) to the ingest log.
+    pub ingest_log_syncs: Counter,
+    /// Seconds per ingest log write and fsync.
+    pub ingest_log_sync_seconds: Histogram,
+    /// Batches sharing one ingest log fsync.
+    pub ingest_log_group_batches: Histogram,
+    /// Flushes of held batches into storage that committed.
+    pub flushes: Counter,
+    /// Flushes that failed (retried next interval; the log keeps the data).
+    pub flush_failures: Counter,
+    /// Seconds per flush.
+    pub flush_seconds: Histogram,
+    /// Batches a flush stored.
+    pub batches_flushed: Counter,
+    /// Acknowledged batches storage refused at their flush, by reason.
+    pub batches_dropped_at_flush: Family<ReasonLabel, Counter>,
+    /// Batches replayed from the ingest log at start.
+    pub batches_replayed: Counter,
     /// Frames symbolized.
     pub frames_symbolized: Counter,
     /// Frames that could not be symbolized, by reason (retried later).
@@ -62,6 +91,20 @@ impl Default for AggregatorMetrics {
             samples_accepted: Counter::default(),
             agent_samples_lost: Family::default(),
             ingest_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            memtable_batches: Gauge::default(),
+            memtable_rows: Gauge::default(),
+            memtable_bytes: Gauge::default(),
+            ingest_log_bytes: Gauge::default(),
+            ingest_log_segments: Gauge::default(),
+            ingest_log_syncs: Counter::default(),
+            ingest_log_sync_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            ingest_log_group_batches: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            flushes: Counter::default(),
+            flush_failures: Counter::default(),
+            flush_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            batches_flushed: Counter::default(),
+            batches_dropped_at_flush: Family::default(),
+            batches_replayed: Counter::default(),
             frames_symbolized: Counter::default(),
             frames_unsymbolized: Family::default(),
             symbolize_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
@@ -90,12 +133,12 @@ impl AggregatorMetrics {
         );
         r.register(
             "batches_accepted",
-            "Batches stored",
+            "Batches acknowledged (durable in the ingest log, stored at the next flush)",
             self.batches_accepted.clone(),
         );
         r.register(
             "batches_duplicate",
-            "Retried batches stored before, not counted again",
+            "Retried batches held or stored before, not counted again",
             self.batches_duplicate.clone(),
         );
         r.register(
@@ -105,7 +148,7 @@ impl AggregatorMetrics {
         );
         r.register(
             "samples_accepted",
-            "Samples stored",
+            "Samples acknowledged",
             self.samples_accepted.clone(),
         );
         r.register(
@@ -115,8 +158,78 @@ impl AggregatorMetrics {
         );
         r.register(
             "ingest_seconds",
-            "Time from receipt to durable storage",
+            "Time from receipt to acknowledgement (durable in the ingest log)",
             self.ingest_seconds.clone(),
+        );
+        r.register(
+            "memtable_batches",
+            "Acknowledged batches held in memory, not yet stored",
+            self.memtable_batches.clone(),
+        );
+        r.register(
+            "memtable_rows",
+            "Sample rows held in memory, not yet stored",
+            self.memtable_rows.clone(),
+        );
+        r.register(
+            "memtable_bytes",
+            "Approximate bytes held in memory; at the bound pushes get RESOURCE_EXHAUSTED",
+            self.memtable_bytes.clone(),
+        );
+        r.register(
+            "ingest_log_bytes",
+            "Bytes in the ingest log not yet stored",
+            self.ingest_log_bytes.clone(),
+        );
+        r.register(
+            "ingest_log_segments",
+            "Ingest log segment files not yet stored",
+            self.ingest_log_segments.clone(),
+        );
+        r.register(
+            "ingest_log_syncs",
+            "Ingest log writes, each with one fsync",
+            self.ingest_log_syncs.clone(),
+        );
+        r.register(
+            "ingest_log_sync_seconds",
+            "Time per ingest log write and fsync",
+            self.ingest_log_sync_seconds.clone(),
+        );
+        r.register(
+            "ingest_log_group_batches",
+            "Batches sharing one ingest log fsync",
+            self.ingest_log_group_batches.clone(),
+        );
+        r.register(
+            "flushes",
+            "Flushes of held batches into storage",
+            self.flushes.clone(),
+        );
+        r.register(
+            "flush_failures",
+            "Flushes that failed; the log keeps their batches and the next interval retries",
+            self.flush_failures.clone(),
+        );
+        r.register(
+            "flush_seconds",
+            "Time per flush into storage",
+            self.flush_seconds.clone(),
+        );
+        r.register(
+            "batches_flushed",
+            "Batches stored by flushes",
+            self.batches_flushed.clone(),
+        );
+        r.register(
+            "batches_dropped_at_flush",
+            "Acknowledged batches storage refused at their flush, by reason",
+            self.batches_dropped_at_flush.clone(),
+        );
+        r.register(
+            "batches_replayed",
+            "Batches replayed from the ingest log at start",
+            self.batches_replayed.clone(),
         );
         r.register(
             "frames_symbolized",

@@ -10,14 +10,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use augur_profile::{BuildId, Profile};
 
 use crate::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::error::StorageError;
-use crate::ingest::{BatchWrite, WriteOutcome};
+use crate::ingest::{BatchWrite, HeldBatch, WriteOutcome, refused_batch};
 use crate::query::{ProfileQuery, ServiceSummary, StoreStats};
 use crate::retention::{CompactionReport, RetentionPolicy};
 use crate::store::SqliteStore;
@@ -30,6 +30,34 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// changes nothing and returns [`WriteOutcome::Duplicate`], also after a
     /// restart. Durable when it returns.
     fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError>;
+
+    /// Stores many batches, each exactly once by its id, as if each were
+    /// given to [`Storage::write_batch`]: every batch gets its own outcome,
+    /// and one refused for itself (invalid, a unit conflict) is refused
+    /// alone. The outer error is storage's own trouble; the caller retries
+    /// the whole slice later, which ids make safe. Durable when it returns.
+    ///
+    /// The default writes the batches one by one; SQLite writes them in one
+    /// transaction, identical rows summed first.
+    fn write_batches(
+        &self,
+        batches: &[HeldBatch],
+    ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches {
+            match self.write_batch(&batch.to_batch_write()) {
+                Err(error) if !refused_batch(&error) => return Err(error),
+                outcome => outcomes.push(outcome),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Whether a batch id is stored. A backend that cannot tell cheaply
+    /// answers `false`; [`Storage::write_batches`] still stores it once.
+    fn batch_stored(&self, _batch_id: &str) -> Result<bool, StorageError> {
+        Ok(false)
+    }
 
     /// Every service with samples, by name.
     fn services(&self) -> Result<Vec<ServiceSummary>, StorageError>;
@@ -130,12 +158,17 @@ pub struct SqlAnswer {
     pub truncated: bool,
 }
 
+/// Run before each query a user asks; see [`Store::set_before_query`].
+pub type BeforeQuery = Arc<dyn Fn() + Send + Sync>;
+
 /// A shared handle on a storage backend. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Storage>,
     /// The SQLite file, when that is the backend.
     path: Option<std::path::PathBuf>,
+    /// Shared by every clone, also those made before it was set.
+    before_query: Arc<RwLock<Option<BeforeQuery>>>,
 }
 
 impl fmt::Debug for Store {
@@ -151,6 +184,7 @@ impl Store {
         Ok(Store {
             backend: Arc::new(SqliteStore::open(path)?),
             path: Some(path.to_owned()),
+            before_query: Arc::default(),
         })
     }
 
@@ -160,7 +194,31 @@ impl Store {
         Ok(Store {
             backend: Arc::new(ClickHouseStore::open(config)?),
             path: None,
+            before_query: Arc::default(),
         })
+    }
+
+    /// Runs `hook` before every query a user asks (services, label values,
+    /// profiles, deploys, timelines, SQL), on every clone of this handle;
+    /// `None` removes it. The aggregator sets one that stores the batches
+    /// it holds, so a query in the same process sees every batch
+    /// acknowledged before it began.
+    pub fn set_before_query(&self, hook: Option<BeforeQuery>) {
+        *self
+            .before_query
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = hook;
+    }
+
+    fn before_query(&self) {
+        let hook = self
+            .before_query
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     /// Path of the SQLite file, for the embedded backend.
@@ -173,8 +231,22 @@ impl Store {
         self.backend.write_batch(batch)
     }
 
+    /// See [`Storage::write_batches`].
+    pub fn write_batches(
+        &self,
+        batches: &[HeldBatch],
+    ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+        self.backend.write_batches(batches)
+    }
+
+    /// See [`Storage::batch_stored`].
+    pub fn batch_stored(&self, batch_id: &str) -> Result<bool, StorageError> {
+        self.backend.batch_stored(batch_id)
+    }
+
     /// See [`Storage::services`].
     pub fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
+        self.before_query();
         self.backend.services()
     }
 
@@ -183,21 +255,25 @@ impl Store {
         &self,
         service: &str,
     ) -> Result<BTreeMap<String, Vec<String>>, StorageError> {
+        self.before_query();
         self.backend.label_values(service)
     }
 
     /// See [`Storage::query_profile`].
     pub fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
+        self.before_query();
         self.backend.query_profile(query)
     }
 
     /// See [`Storage::deploys`].
     pub fn deploys(&self, service: &str) -> Result<Vec<Deploy>, StorageError> {
+        self.before_query();
         self.backend.deploys(service)
     }
 
     /// See [`Storage::timeline`].
     pub fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
+        self.before_query();
         self.backend.timeline(query)
     }
 
@@ -229,6 +305,7 @@ impl Store {
 
     /// See [`Storage::sql`].
     pub fn sql(&self, query: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
+        self.before_query();
         self.backend.sql(query, max_rows)
     }
 
@@ -255,6 +332,15 @@ impl Store {
 impl Storage for SqliteStore {
     fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
         SqliteStore::write_batch(self, batch)
+    }
+    fn write_batches(
+        &self,
+        batches: &[HeldBatch],
+    ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+        SqliteStore::write_batches(self, batches)
+    }
+    fn batch_stored(&self, batch_id: &str) -> Result<bool, StorageError> {
+        SqliteStore::batch_stored(self, batch_id)
     }
     fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
         SqliteStore::services(self)

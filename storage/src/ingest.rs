@@ -3,9 +3,11 @@
 //!
 //! The batch id is inserted in the same transaction, so a batch is stored
 //! exactly once however often an agent retries it, even across restarts.
+//! [`HeldBatch`]es, which the aggregator keeps in memory until it flushes
+//! them, go in many to one transaction, their identical rows summed first.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use augur_profile::{BuildId, ProfileType, RawFrame};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -69,19 +71,137 @@ pub enum WriteOutcome {
     Duplicate,
 }
 
+/// The frames of one stack, leaf first, shared by every held batch that has
+/// it: a hot stack is kept once in memory, not once per batch.
+pub type SharedStack = Arc<[RawFrame]>;
+
+/// A batch the aggregator holds in memory until it flushes many at once
+/// ([`crate::Store::write_batches`]): a [`BatchWrite`] whose stacks are
+/// shared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldBatch {
+    /// Idempotency key: a batch id is stored at most once.
+    pub batch_id: String,
+    /// When the aggregator received the batch, Unix nanoseconds.
+    pub received_unix_nanos: i64,
+    /// Objects referenced by user frames, with their path on the reporting
+    /// host.
+    pub binaries: Vec<(BuildId, String)>,
+    /// Merged windows, one per series and profile type.
+    pub windows: Vec<HeldWindow>,
+}
+
+/// The samples of one series and profile type in one window of a
+/// [`HeldBatch`]; see [`WindowWrite`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldWindow {
+    /// Service the samples belong to.
+    pub service: String,
+    /// The other labels; `service` is not among them.
+    pub labels: BTreeMap<String, String>,
+    /// What a sample measures.
+    pub profile_type: ProfileType,
+    /// Value of one sample in the profile type's unit; positive.
+    pub period: u64,
+    /// Start of the window, Unix nanoseconds.
+    pub window_start_unix_nanos: i64,
+    /// Distinct stacks with their sample counts.
+    pub stacks: Vec<(SharedStack, u64)>,
+}
+
+impl HeldBatch {
+    /// The same batch as a [`BatchWrite`], for backends that store batches
+    /// one by one.
+    pub fn to_batch_write(&self) -> BatchWrite {
+        BatchWrite {
+            batch_id: self.batch_id.clone(),
+            received_unix_nanos: self.received_unix_nanos,
+            binaries: self.binaries.clone(),
+            windows: self
+                .windows
+                .iter()
+                .map(|w| WindowWrite {
+                    service: w.service.clone(),
+                    labels: w.labels.clone(),
+                    profile_type: w.profile_type.clone(),
+                    period: w.period,
+                    window_start_unix_nanos: w.window_start_unix_nanos,
+                    stacks: w.stacks.iter().map(|(s, c)| (s.to_vec(), *c)).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Sum of the counts.
+    pub fn samples(&self) -> u64 {
+        self.windows
+            .iter()
+            .flat_map(|w| &w.stacks)
+            .fold(0u64, |n, (_, c)| n.saturating_add(*c))
+    }
+}
+
+/// Whether a failed write is the batch's fault (it would fail again, so
+/// it is refused) rather than storage's (retry later).
+pub fn refused_batch(error: &StorageError) -> bool {
+    matches!(
+        error,
+        StorageError::InvalidBatch { .. } | StorageError::UnitConflict { .. }
+    )
+}
+
 /// Checks what SQLite cannot represent or what makes no sense, before any
 /// row is touched.
 pub(crate) fn validate(batch: &BatchWrite) -> Result<(), StorageError> {
+    validate_parts(
+        &batch.batch_id,
+        batch.windows.iter().map(|w| WindowShape {
+            service: &w.service,
+            labels: &w.labels,
+            profile_type: &w.profile_type,
+            period: w.period,
+            max_count: w.stacks.iter().map(|(_, c)| *c).max().unwrap_or(0),
+        }),
+    )
+}
+
+/// [`validate`] for a held batch.
+pub(crate) fn validate_held(batch: &HeldBatch) -> Result<(), StorageError> {
+    validate_parts(
+        &batch.batch_id,
+        batch.windows.iter().map(|w| WindowShape {
+            service: &w.service,
+            labels: &w.labels,
+            profile_type: &w.profile_type,
+            period: w.period,
+            max_count: w.stacks.iter().map(|(_, c)| *c).max().unwrap_or(0),
+        }),
+    )
+}
+
+/// What [`validate_parts`] checks of a window.
+struct WindowShape<'a> {
+    service: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    profile_type: &'a ProfileType,
+    period: u64,
+    max_count: u64,
+}
+
+fn validate_parts<'a>(
+    batch_id: &str,
+    windows: impl Iterator<Item = WindowShape<'a>>,
+) -> Result<(), StorageError> {
     let invalid = |reason: String| StorageError::InvalidBatch {
-        batch_id: batch.batch_id.chars().take(140).collect(),
+        batch_id: batch_id.chars().take(140).collect(),
         reason,
     };
-    if batch.batch_id.is_empty() || batch.batch_id.len() > MAX_BATCH_ID_LEN {
+    if batch_id.is_empty() || batch_id.len() > MAX_BATCH_ID_LEN {
         return Err(invalid(format!(
             "batch id must be 1..={MAX_BATCH_ID_LEN} bytes"
         )));
     }
-    for (i, window) in batch.windows.iter().enumerate() {
+    for (i, window) in windows.enumerate() {
         if window.service.is_empty() {
             return Err(invalid(format!("window {i} has no service")));
         }
@@ -99,12 +219,11 @@ pub(crate) fn validate(batch: &BatchWrite) -> Result<(), StorageError> {
                 window.period
             )));
         }
-        if let Some((_, count)) = window
-            .stacks
-            .iter()
-            .find(|(_, count)| i64::try_from(*count).is_err())
-        {
-            return Err(invalid(format!("window {i} has a count of {count}")));
+        if i64::try_from(window.max_count).is_err() {
+            return Err(invalid(format!(
+                "window {i} has a count of {}",
+                window.max_count
+            )));
         }
     }
     Ok(())
@@ -211,6 +330,23 @@ impl Writer {
         result
     }
 
+    /// Writes many held batches in one transaction (one commit, one fsync),
+    /// their identical rows summed first. Each batch gets its own outcome:
+    /// stored, a duplicate of a stored id, or refused (invalid, or a unit
+    /// conflict), in which case nothing of it is stored. The outer error is
+    /// storage's: nothing was stored and the whole write may be retried.
+    pub(crate) fn write_batches(
+        &mut self,
+        batches: &[HeldBatch],
+    ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+        let result = write_held_in_transaction(&mut self.conn, &mut self.caches, batches);
+        match result {
+            Ok(_) => self.caches.commit(),
+            Err(_) => self.caches.rollback(),
+        }
+        result
+    }
+
     pub(crate) fn record_symbols(
         &mut self,
         results: &[FrameSymbols],
@@ -256,6 +392,174 @@ fn write_in_transaction(
     Ok(WriteOutcome::Stored { samples })
 }
 
+/// Hashes addresses of shared stacks: one multiply, as keyed hashing of a
+/// pointer no one outside chooses buys nothing.
+#[derive(Default)]
+struct BuildAddressHasher;
+
+impl std::hash::BuildHasher for BuildAddressHasher {
+    type Hasher = AddressHasher;
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        // Allocations are 8-aligned: the low bits carry nothing.
+        self.0 = ((n as u64) >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+/// One sample row of a multi-batch write before it is summed: series,
+/// profile type (an index into the write's type names), window start,
+/// period, stack, count.
+type HeldRow = (i64, u32, i64, i64, i64, i64);
+
+fn write_held_in_transaction(
+    conn: &mut Connection,
+    caches: &mut Caches,
+    batches: &[HeldBatch],
+) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("begin a flush")?;
+    let mut outcomes = Vec::with_capacity(batches.len());
+    let mut rows: Vec<HeldRow> = Vec::new();
+    let mut type_names: Vec<&str> = Vec::new();
+    // Held stacks are shared: a stack seen earlier in this write is found by
+    // its address, without digesting its frames again. The batches outlive
+    // this map, so no address is reused meanwhile.
+    let mut stack_ids: HashMap<*const RawFrame, i64, BuildAddressHasher> = HashMap::default();
+    for batch in batches {
+        if let Err(invalid) = validate_held(batch) {
+            outcomes.push(Err(invalid));
+            continue;
+        }
+        // One batch has one profile type; a conflict refuses it whole,
+        // before its id is recorded.
+        let mut conflict = None;
+        for window in batch
+            .windows
+            .iter()
+            .filter(|w| w.stacks.iter().any(|(_, c)| *c > 0))
+        {
+            if let Err(error) = check_unit(&tx, caches, &window.profile_type) {
+                conflict = Some(error);
+                break;
+            }
+        }
+        if let Some(error) = conflict {
+            if !refused_batch(&error) {
+                return Err(error);
+            }
+            outcomes.push(Err(error));
+            continue;
+        }
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO batches (batch_id, received_unix_nanos) VALUES (?1, ?2)
+                 ON CONFLICT (batch_id) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![batch.batch_id, batch.received_unix_nanos]))
+            .context("record the batch id")?;
+        if inserted == 0 {
+            outcomes.push(Ok(WriteOutcome::Duplicate));
+            continue;
+        }
+        for (build_id, path) in &batch.binaries {
+            let binary_id = intern_binary(&tx, caches, build_id)?;
+            if !path.is_empty() {
+                record_path(&tx, binary_id, path)?;
+            }
+        }
+        let mut samples = 0u64;
+        for window in &batch.windows {
+            if window.stacks.iter().all(|(_, count)| *count == 0) {
+                continue;
+            }
+            let service_id = intern_service(&tx, caches, &window.service)?;
+            let series_id = intern_series(&tx, caches, service_id, &window.labels)?;
+            let type_index = match type_names
+                .iter()
+                .position(|n| *n == window.profile_type.name)
+            {
+                Some(i) => i,
+                None => {
+                    type_names.push(&window.profile_type.name);
+                    type_names.len() - 1
+                }
+            } as u32;
+            for (frames, count) in &window.stacks {
+                if *count == 0 {
+                    continue;
+                }
+                let stack_id = match stack_ids.get(&frames.as_ptr()) {
+                    Some(&id) => id,
+                    None => {
+                        let digest = caches.digester.digest(frames);
+                        let id = match caches.stacks.get(&digest) {
+                            Some(id) => id,
+                            None => {
+                                let id = intern_stack(&tx, caches, frames)?;
+                                caches.stacks.insert(digest, id);
+                                id
+                            }
+                        };
+                        stack_ids.insert(frames.as_ptr(), id);
+                        id
+                    }
+                };
+                // Range-checked by `validate_held`.
+                rows.push((
+                    series_id,
+                    type_index,
+                    window.window_start_unix_nanos,
+                    window.period as i64,
+                    stack_id,
+                    *count as i64,
+                ));
+                samples = samples.saturating_add(*count);
+            }
+        }
+        outcomes.push(Ok(WriteOutcome::Stored { samples }));
+    }
+    // Sum identical rows, then add them in key order: neighbouring rows
+    // share B-tree pages.
+    rows.sort_unstable();
+    let mut group: Vec<(i64, i64)> = Vec::new();
+    let mut current: Option<(i64, u32, i64, i64)> = None;
+    for (series_id, type_index, window_start, period, stack_id, count) in rows {
+        let key = (series_id, type_index, window_start, period);
+        if current != Some(key) {
+            if let Some((s, t, w, p)) = current {
+                upsert_group(&tx, (s, type_names[t as usize], w, p), &group)?;
+            }
+            group.clear();
+            current = Some(key);
+        }
+        match group.last_mut() {
+            Some((last, sum)) if *last == stack_id => *sum = sum.saturating_add(count),
+            _ => group.push((stack_id, count)),
+        }
+    }
+    if let Some((s, t, w, p)) = current {
+        upsert_group(&tx, (s, type_names[t as usize], w, p), &group)?;
+    }
+    tx.commit().context("commit a flush")?;
+    Ok(outcomes)
+}
+
 fn write_window(
     tx: &Transaction<'_>,
     caches: &mut Caches,
@@ -292,6 +596,17 @@ fn write_window(
         window.window_start_unix_nanos,
         window.period as i64,
     );
+    upsert_group(tx, series, &rows)?;
+    Ok(total)
+}
+
+/// Adds `rows` of `(stack, count)` to one series, type, window and period:
+/// in [`UPSERT_ROWS`]-row statements, then the rest one by one.
+fn upsert_group(
+    tx: &Transaction<'_>,
+    series: (i64, &str, i64, i64),
+    rows: &[(i64, i64)],
+) -> Result<(), StorageError> {
     let mut chunks = rows.chunks_exact(UPSERT_ROWS);
     if chunks.len() > 0 {
         let mut upsert = tx
@@ -309,7 +624,7 @@ fn write_window(
             upsert_rows(&mut upsert, series, std::slice::from_ref(row))?;
         }
     }
-    Ok(total)
+    Ok(())
 }
 
 /// Sample rows one upsert statement adds, for all but the last few rows of a
@@ -728,6 +1043,114 @@ mod tests {
             WriteOutcome::Stored { .. }
         ));
         assert_eq!(rows_and_total(&writer).0, 69);
+    }
+
+    fn held(batch_id: &str, stacks: &[(&SharedStack, u64)], unit: &str) -> HeldBatch {
+        let mut profile_type = ProfileType::cpu();
+        profile_type.unit = unit.into();
+        HeldBatch {
+            batch_id: batch_id.into(),
+            received_unix_nanos: 0,
+            binaries: vec![(BuildId::parse_hex("aa").unwrap(), "/bin/a".into())],
+            windows: vec![HeldWindow {
+                service: "api".into(),
+                labels: BTreeMap::new(),
+                profile_type,
+                period: 10,
+                window_start_unix_nanos: 0,
+                stacks: stacks.iter().map(|(s, c)| ((*s).clone(), *c)).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn held_batches_go_in_one_write_summed_each_with_its_outcome() {
+        let (_dir, mut writer) = writer();
+        let user = |offset| RawFrame::User {
+            build_id: BuildId::parse_hex("aa").unwrap(),
+            file_offset: offset,
+        };
+        let a: SharedStack = Arc::from(vec![user(1), user(2)]);
+        // Equal to `a` but another copy: found by its digest, not its address.
+        let a_copy: SharedStack = Arc::from(vec![user(1), user(2)]);
+        let b: SharedStack = Arc::from(vec![user(3)]);
+        assert_eq!(
+            writer
+                .write_batch(&held("b0", &[(&b, 1)], "nanoseconds").to_batch_write())
+                .unwrap(),
+            WriteOutcome::Stored { samples: 1 }
+        );
+        let mut invalid = held("bad", &[(&a, 1)], "nanoseconds");
+        invalid.windows[0].service.clear();
+        let outcomes = writer
+            .write_batches(&[
+                held("b1", &[(&a, 2), (&b, 3)], "nanoseconds"),
+                held("b2", &[(&a_copy, 4)], "nanoseconds"),
+                held("b0", &[(&a, 100)], "nanoseconds"),
+                held("b3", &[(&a, 100)], "bytes"),
+                invalid,
+                held("b1", &[(&a, 100)], "nanoseconds"),
+                held("b4", &[(&b, 5), (&a, 0)], "nanoseconds"),
+            ])
+            .unwrap();
+        assert!(matches!(
+            outcomes[0],
+            Ok(WriteOutcome::Stored { samples: 5 })
+        ));
+        assert!(matches!(
+            outcomes[1],
+            Ok(WriteOutcome::Stored { samples: 4 })
+        ));
+        assert!(matches!(outcomes[2], Ok(WriteOutcome::Duplicate)));
+        assert!(matches!(
+            outcomes[3],
+            Err(StorageError::UnitConflict { .. })
+        ));
+        assert!(matches!(
+            outcomes[4],
+            Err(StorageError::InvalidBatch { .. })
+        ));
+        assert!(matches!(outcomes[5], Ok(WriteOutcome::Duplicate)));
+        assert!(matches!(
+            outcomes[6],
+            Ok(WriteOutcome::Stored { samples: 5 })
+        ));
+        // Two rows: a = 2 + 4, b = 1 + 3 + 5.
+        assert_eq!(rows_and_total(&writer), (2, 15));
+        let ids: i64 = writer
+            .conn
+            .query_row("SELECT COUNT(*) FROM batches", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ids, 4);
+    }
+
+    #[test]
+    fn a_failed_held_write_stores_nothing_and_can_be_retried() {
+        let (_dir, mut writer) = writer();
+        let a: SharedStack = Arc::from(vec![RawFrame::Unknown { reason: "x".into() }]);
+        writer
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER fail BEFORE INSERT ON samples WHEN NEW.count = 7
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+            )
+            .unwrap();
+        let batches = [
+            held("b1", &[(&a, 3)], "nanoseconds"),
+            held("b2", &[(&a, 4)], "nanoseconds"),
+        ];
+        let err = writer.write_batches(&batches).unwrap_err();
+        assert!(matches!(err, StorageError::Sqlite { .. }), "{err}");
+        assert_eq!(rows_and_total(&writer), (0, 0));
+        assert_eq!(writer.caches.stacks.len(), 0);
+        writer.conn.execute_batch("DROP TRIGGER fail").unwrap();
+        let outcomes = writer.write_batches(&batches).unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Ok(WriteOutcome::Stored { .. })))
+        );
+        assert_eq!(rows_and_total(&writer), (1, 7));
     }
 
     #[test]

@@ -8,12 +8,164 @@
 //!
 //! A whole stack is remembered under a [`StackDigest`] of its frames, so a
 //! stack seen before costs one lookup instead of one per frame and per node.
+//!
+//! [`StackInterner`] is the aggregator's side of the same idea: batches held
+//! in memory before a flush share one copy of each stack.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use augur_profile::RawFrame;
+
+use crate::ingest::SharedStack;
+
+/// Shares identical stacks: [`StackInterner::intern`] gives back the one
+/// copy of a stack it keeps, so batches held in memory cost a pointer per
+/// stack instead of its frames.
+#[derive(Debug)]
+pub struct StackInterner {
+    stacks: HashSet<SharedStack, FrameHashBuilder>,
+    /// Approximate heap bytes of the kept stacks.
+    bytes: u64,
+    /// Most bytes kept; beyond it the interner starts over (stacks held
+    /// elsewhere stay alive, only sharing with new copies is lost).
+    max_bytes: u64,
+}
+
+impl StackInterner {
+    /// An interner keeping at most about `max_bytes` of stacks.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            stacks: HashSet::with_hasher(FrameHashBuilder::new()),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// The shared copy of `frames`.
+    pub fn intern(&mut self, frames: Vec<RawFrame>) -> SharedStack {
+        if let Some(shared) = self.stacks.get(frames.as_slice()) {
+            return shared.clone();
+        }
+        let size = stack_bytes(&frames);
+        if self.bytes + size > self.max_bytes {
+            self.stacks.clear();
+            self.bytes = 0;
+        }
+        let shared: SharedStack = Arc::from(frames);
+        self.stacks.insert(shared.clone());
+        self.bytes += size;
+        shared
+    }
+
+    /// Approximate heap bytes of the stacks kept.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Stacks kept.
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Whether no stack is kept.
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+}
+
+/// Approximate heap bytes of one stack's frames.
+pub fn stack_bytes(frames: &[RawFrame]) -> u64 {
+    let heap: usize = frames
+        .iter()
+        .map(|frame| match frame {
+            RawFrame::User { build_id, .. } => build_id.as_bytes().len(),
+            RawFrame::Kernel { function, module } => {
+                function.len() + module.as_ref().map_or(0, String::len)
+            }
+            RawFrame::Named { function, origin } => function.len() + origin.len(),
+            RawFrame::Unknown { reason } => reason.len(),
+        })
+        .sum();
+    (std::mem::size_of_val(frames) + heap + 16) as u64
+}
+
+/// A fast keyed hash for stacks: frames feed many small writes, which
+/// SipHash makes slow. Each word is folded in with a multiply by a secret
+/// per-process key (the folded multiply of foldhash and aHash), so inputs
+/// that collide cannot be prepared without the key, and a lookup never
+/// trusts the hash: equal hashes are compared frame by frame.
+#[derive(Clone, Debug)]
+struct FrameHashBuilder {
+    seed: u64,
+    key: u64,
+}
+
+impl FrameHashBuilder {
+    fn new() -> Self {
+        let random = std::hash::RandomState::new();
+        Self {
+            seed: random.hash_one(1u64),
+            // Odd, so no product loses every bit of a word.
+            key: random.hash_one(2u64) | 1,
+        }
+    }
+}
+
+impl BuildHasher for FrameHashBuilder {
+    type Hasher = FrameHasher;
+    fn build_hasher(&self) -> FrameHasher {
+        FrameHasher {
+            state: self.seed,
+            key: self.key,
+        }
+    }
+}
+
+struct FrameHasher {
+    state: u64,
+    key: u64,
+}
+
+impl FrameHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word) * u128::from(self.key);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for FrameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
 
 /// A map from a key to the value the database assigned it, aware of the
 /// current transaction.
@@ -223,5 +375,30 @@ mod tests {
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.get(&3), Some(3));
         assert_eq!(cache.get(&1), None);
+    }
+
+    #[test]
+    fn the_interner_shares_equal_stacks_and_stays_bounded() {
+        let user = |offset| RawFrame::User {
+            build_id: BuildId::parse_hex("aabb").unwrap(),
+            file_offset: offset,
+        };
+        let mut interner = StackInterner::new(1 << 20);
+        let a = interner.intern(vec![user(1), user(2)]);
+        let b = interner.intern(vec![user(1), user(2)]);
+        let c = interner.intern(vec![user(2), user(1)]);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(interner.len(), 2);
+        let one = stack_bytes(&[user(1), user(2)]);
+        assert_eq!(interner.bytes(), 2 * one);
+        // Past the bound it starts over; stacks handed out stay valid.
+        let mut small = StackInterner::new(one * 3 / 2);
+        let first = small.intern(vec![user(1), user(2)]);
+        let second = small.intern(vec![user(3), user(4)]);
+        assert_eq!(small.len(), 1);
+        assert_eq!(small.bytes(), one);
+        assert_eq!(first[0], user(1));
+        assert_eq!(second[1], user(4));
     }
 }

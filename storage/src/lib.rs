@@ -1,8 +1,9 @@
 //! Augur storage: profiles in one SQLite file, interned so that a hot stack
 //! costs one small row per window, not one string per sample.
 //!
-//! Data arrives from the aggregator as a [`BatchWrite`] and is stored in one
-//! transaction, idempotent by batch id. The symbolizer asks for
+//! Data arrives from the aggregator as [`HeldBatch`]es, many stored in one
+//! transaction ([`Store::write_batches`]), or as one [`BatchWrite`];
+//! either way idempotent by batch id. The symbolizer asks for
 //! [`Store::pending_frames`] and answers with [`Store::record_symbols`];
 //! queries join the symbols known *at query time*, so a frame named late
 //! names old samples too. The web crate reads [`Store::query_profile`] and
@@ -27,10 +28,13 @@ mod schema;
 mod store;
 mod symbolization;
 
-pub use backend::{Deploy, SQL_TIMEOUT, SqlAnswer, Storage, Store};
+pub use backend::{BeforeQuery, Deploy, SQL_TIMEOUT, SqlAnswer, Storage, Store};
 pub use clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use error::StorageError;
-pub use ingest::{BatchWrite, WindowWrite, WriteOutcome};
+pub use ingest::{
+    BatchWrite, HeldBatch, HeldWindow, SharedStack, WindowWrite, WriteOutcome, refused_batch,
+};
+pub use intern::{StackInterner, stack_bytes};
 pub use query::{ProfileQuery, ServiceSummary, StoreStats};
 pub use reports::{FleetReport, ReportRow};
 pub use retention::{CompactionReport, HOUR_NANOS, RetentionPolicy, hour_start};

@@ -10,7 +10,7 @@ use augur_profile::{BuildId, Profile};
 use rusqlite::Connection;
 
 use crate::error::StorageError;
-use crate::ingest::{BatchWrite, WriteOutcome, Writer};
+use crate::ingest::{BatchWrite, HeldBatch, WriteOutcome, Writer};
 use crate::query::{self, ProfileQuery, ServiceSummary, StoreStats};
 use crate::schema;
 use crate::symbolization::{self, FrameSymbols, PendingFrame, Shard};
@@ -68,6 +68,27 @@ impl SqliteStore {
     /// of a stack already stored for the same window are added to.
     pub fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
         self.writer().write_batch(batch)
+    }
+
+    /// Stores many held batches in one transaction; see
+    /// [`crate::Storage::write_batches`].
+    pub fn write_batches(
+        &self,
+        batches: &[HeldBatch],
+    ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+        self.writer().write_batches(batches)
+    }
+
+    /// Whether `batch_id` is stored, read beside the writer.
+    pub fn batch_stored(&self, batch_id: &str) -> Result<bool, StorageError> {
+        self.with_reader(|conn| {
+            conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM batches WHERE batch_id = ?1)")
+                .and_then(|mut s| s.query_row([batch_id], |r| r.get(0)))
+                .map_err(|source| StorageError::Sqlite {
+                    operation: "look up a batch id",
+                    source,
+                })
+        })
     }
 
     /// Label names of `service` and the values each has taken, sorted; an

@@ -1,7 +1,8 @@
 //! `augur loadgen` against real servers: what it reports acknowledged is
 //! exactly what the server stores, even when the server is killed with
-//! SIGKILL mid-run and comes back on the same port and data directory, and
-//! when a full queue pushes back (with the server's memory bounded).
+//! SIGKILL mid-run, holding acknowledged batches only in its ingest log, and
+//! comes back on the same port and data directory, and when a full queue
+//! pushes back (with the server's memory bounded).
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -91,7 +92,9 @@ fn a_server_killed_mid_run_stores_every_acknowledged_batch_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let ingest = format!("127.0.0.1:{}", free_port());
-    let server = start_server(&data, &ingest).unwrap();
+    // Nothing is flushed before the kill: every batch acknowledged by then
+    // lives only in the ingest log and memory.
+    let server = start_server_with(&data, &ingest, &["--flush-interval", "1h"]).unwrap();
     let url = format!("http://{ingest}");
     let load = std::thread::spawn(move || {
         loadgen(&[
@@ -119,6 +122,14 @@ fn a_server_killed_mid_run_stores_every_acknowledged_batch_once() {
     let server = start_server(&data, &ingest).unwrap();
     let report = load.join().unwrap();
     let base = server.http.clone().unwrap();
+    let replayed = metric(
+        &format!("{base}metrics"),
+        "augur_aggregator_batches_replayed_total",
+    );
+    assert!(
+        replayed > 0.0,
+        "the restart replayed nothing from the ingest log"
+    );
     assert!(
         report["retried"].as_u64().unwrap() > 0,
         "the outage caused no retries: {report}"
