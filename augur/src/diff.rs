@@ -4,8 +4,9 @@
 //! The two sides are two local files (pprof, as `augur export` or `go tool
 //! pprof` write them, or folded text), or two selections on a server: two
 //! versions of a service, or two time ranges. The comparison itself is
-//! [`augur_profile::diff`]; `--fail-on-regression PCT` exits 1 when a
-//! significant regression of at least PCT percent is found.
+//! [`augur_profile::diff`] (a quasi-binomial test: the noise between the
+//! two sides is measured, not assumed); `--fail-on-regression PCT` exits 1
+//! when a significant regression of at least PCT percent is found.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -142,8 +143,14 @@ fn print_table(base: &Side, target: &Side, diff: &Diff) {
         _ => format!("{value:+.0}"),
     };
     println!(
-        "base {}: {} samples; target {}: {} samples; scale {:.3}; {} functions tested",
-        base.label, diff.base_total, target.label, diff.target_total, diff.scale, diff.tested
+        "base {}: {} samples; target {}: {} samples; scale {:.3}; {} functions tested; noise {:.2}x binomial",
+        base.label,
+        diff.base_total,
+        target.label,
+        diff.target_total,
+        diff.scale,
+        diff.tested,
+        diff.dispersion
     );
     for (title, changes) in [
         ("regressions", &diff.regressions),

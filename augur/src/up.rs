@@ -101,6 +101,11 @@ pub struct AggregatorArgs {
     /// again (new debug info names old samples then) [default: 60s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     symbol_retry: Option<Duration>,
+    /// Longest an acknowledged batch is held in memory (and in the ingest
+    /// log) before it is stored; queries lag ingest by at most this much
+    /// [default: 1s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    flush_interval: Option<Duration>,
     /// Never read binaries at the paths agents report. Set it when the
     /// server does not share the agents' files (any real fleet): names then
     /// come from debug directories, uploads and debuginfod only.
@@ -112,8 +117,12 @@ impl AggregatorArgs {
     fn aggregator_config(&self, data_dir: &std::path::Path) -> AggregatorConfig {
         let mut config = AggregatorConfig {
             debuginfo_dir: Some(data_dir.join("debuginfo")),
+            ingest_log_dir: Some(data_dir.join("ingest-log")),
             ..AggregatorConfig::default()
         };
+        if let Some(interval) = self.flush_interval {
+            config.flush_interval = interval;
+        }
         if !self.debug_dirs.is_empty() {
             config.symbolize.debug_dirs = self.debug_dirs.clone();
         }
@@ -144,6 +153,30 @@ impl AggregatorArgs {
     }
 }
 
+/// How the query role compares each new deploy with the previous one.
+#[derive(Debug, Args)]
+pub struct DeployCompareArgs {
+    /// On-CPU samples each of two deploys needs before the server compares
+    /// them on its own (and the API's default `min_samples`).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    compare_min_samples: u64,
+    /// How often the server looks for new deploys and new data to compare.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    compare_interval: Duration,
+}
+
+impl DeployCompareArgs {
+    fn web_options(&self) -> augur_web::WebOptions {
+        augur_web::WebOptions {
+            deploys: augur_web::DeployCompareOptions {
+                min_samples: self.compare_min_samples,
+                interval: self.compare_interval,
+                ..augur_web::DeployCompareOptions::default()
+            },
+        }
+    }
+}
+
 /// Arguments of `augur up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -158,6 +191,8 @@ pub struct UpArgs {
     ingest: SocketAddr,
     #[command(flatten)]
     symbols: AggregatorArgs,
+    #[command(flatten)]
+    deploys: DeployCompareArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -216,6 +251,8 @@ pub struct ServerArgs {
     ingest: SocketAddr,
     #[command(flatten)]
     symbols: AggregatorArgs,
+    #[command(flatten)]
+    deploys: DeployCompareArgs,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -272,12 +309,15 @@ struct Servers {
 }
 
 impl Servers {
+    // One value per part the server composes.
+    #[allow(clippy::too_many_arguments)]
     async fn start(
         role: Role,
         store: Store,
         ingest: SocketAddr,
         http: SocketAddr,
         aggregator_config: AggregatorConfig,
+        web: augur_web::WebOptions,
         mut registry: Registry,
         extra: impl FnOnce(&mut Registry),
     ) -> anyhow::Result<Self> {
@@ -317,7 +357,7 @@ impl Servers {
         if matches!(role, Role::Query | Role::Both) {
             http_addr = Some(bound);
             tasks.push(tokio::spawn(async move {
-                augur_web::serve(listener, store, metrics, shutdown)
+                augur_web::serve_with(listener, store, metrics, web, shutdown)
                     .await
                     .context("web server")
             }));
@@ -383,6 +423,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             args.ingest,
             args.http,
             args.symbols.aggregator_config(&args.data_dir),
+            args.deploys.web_options(),
             Registry::default(),
             |r| agent_metrics.register(r),
         )
@@ -508,6 +549,7 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             args.ingest,
             args.http,
             args.symbols.aggregator_config(&args.data_dir),
+            args.deploys.web_options(),
             Registry::default(),
             |_| {},
         )

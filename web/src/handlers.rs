@@ -47,6 +47,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         text.push('\n');
     }
     text.push_str(&state.requests.render());
+    text.push_str(&state.deploys.render_metrics());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -157,186 +158,6 @@ pub(crate) async fn timeline(
     .into_response())
 }
 
-/// Parameters of the deploy endpoints.
-#[derive(Debug, serde::Deserialize)]
-pub(crate) struct DeployParams {
-    service: Option<String>,
-    #[serde(rename = "type")]
-    profile_type: Option<String>,
-    base: Option<String>,
-    target: Option<String>,
-    min_samples: Option<String>,
-}
-
-/// Samples each side needs before deploys are compared, by default.
-const MIN_COMPARE_SAMPLES: u64 = 500;
-
-#[derive(Serialize)]
-struct DeployJson {
-    version: String,
-    build_ids: Vec<String>,
-    hosts: Vec<String>,
-    first_seen: String,
-    last_seen: String,
-    cpu_samples: u64,
-}
-
-#[derive(Serialize)]
-struct ComparisonJson {
-    base: String,
-    target: String,
-    /// False until both sides have enough samples.
-    ready: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diff: Option<augur_profile::diff::Diff>,
-}
-
-/// The merged profile of one deploy, over the windows it ran in.
-fn deploy_profile(
-    store: &augur_storage::Store,
-    service: &str,
-    profile_type: &str,
-    deploy: &augur_storage::Deploy,
-) -> Result<Profile, augur_storage::StorageError> {
-    store.query_profile(&augur_storage::ProfileQuery {
-        service: service.to_owned(),
-        labels: [("version".to_owned(), deploy.version.clone())].into(),
-        profile_type: profile_type.to_owned(),
-        start_unix_nanos: deploy.first_seen_unix_nanos,
-        // Windows are at most an hour (rolled up); the last one is included.
-        end_unix_nanos: deploy
-            .last_seen_unix_nanos
-            .saturating_add(augur_storage::HOUR_NANOS),
-    })
-}
-
-/// Compares two deploys' profiles function by function.
-fn compare_deploys(
-    store: &augur_storage::Store,
-    service: &str,
-    profile_type: &str,
-    base: &augur_storage::Deploy,
-    target: &augur_storage::Deploy,
-) -> Result<augur_profile::diff::Diff, augur_storage::StorageError> {
-    let a = deploy_profile(store, service, profile_type, base)?;
-    let b = deploy_profile(store, service, profile_type, target)?;
-    let mut diff = augur_profile::diff::compare(
-        &augur_profile::diff::self_counts(&a.folded_stacks()),
-        &augur_profile::diff::self_counts(&b.folded_stacks()),
-        b.period as f64,
-        augur_profile::diff::DiffOptions::default(),
-    );
-    diff.all.truncate(100);
-    Ok(diff)
-}
-
-fn deploy_params(params: &DeployParams) -> Result<(String, String, u64), ParamError> {
-    let service = params
-        .service
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or(ParamError::MissingService)?
-        .to_owned();
-    let profile_type = params.profile_type.clone().unwrap_or_else(|| "cpu".into());
-    if !crate::params::PROFILE_TYPES.contains(&profile_type.as_str()) {
-        return Err(ParamError::UnknownType(
-            profile_type.chars().take(100).collect(),
-        ));
-    }
-    let min_samples =
-        crate::params::parse_count(params.min_samples.as_deref(), MIN_COMPARE_SAMPLES, u64::MAX)?;
-    Ok((service, profile_type, min_samples))
-}
-
-/// `GET /api/v1/deploys?service=S`: the service's deploys (its `version`
-/// labels), oldest first, each compared with the one before once both
-/// have enough samples.
-pub(crate) async fn deploys(
-    State(state): State<AppState>,
-    params: Result<Query<DeployParams>, QueryRejection>,
-) -> Result<Json<impl Serialize>, ApiError> {
-    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
-    let (service, profile_type, min_samples) = deploy_params(&params)?;
-    let store = state.store.clone();
-    let name = service.clone();
-    let (deploys, comparisons) = tokio::task::spawn_blocking(move || {
-        let deploys = store.deploys(&name)?;
-        let mut comparisons = Vec::new();
-        for pair in deploys.windows(2) {
-            let ready = pair[0].cpu_samples >= min_samples && pair[1].cpu_samples >= min_samples;
-            let diff = if ready {
-                Some(compare_deploys(
-                    &store,
-                    &name,
-                    &profile_type,
-                    &pair[0],
-                    &pair[1],
-                )?)
-            } else {
-                None
-            };
-            comparisons.push(ComparisonJson {
-                base: pair[0].version.clone(),
-                target: pair[1].version.clone(),
-                ready,
-                diff,
-            });
-        }
-        Ok::<_, augur_storage::StorageError>((deploys, comparisons))
-    })
-    .await??;
-    Ok(Json(serde_json::json!({
-        "service": service,
-        "deploys": deploys.into_iter().map(|d| DeployJson {
-            first_seen: format_rfc3339(d.first_seen_unix_nanos),
-            last_seen: format_rfc3339(d.last_seen_unix_nanos),
-            version: d.version,
-            build_ids: d.build_ids,
-            hosts: d.hosts,
-            cpu_samples: d.cpu_samples,
-        }).collect::<Vec<_>>(),
-        "comparisons": comparisons,
-    })))
-}
-
-/// `GET /api/v1/deploys/compare?service=S&base=V1&target=V2`: the full
-/// comparison of two deploys, whatever their sample counts.
-pub(crate) async fn compare(
-    State(state): State<AppState>,
-    params: Result<Query<DeployParams>, QueryRejection>,
-) -> Result<Json<impl Serialize>, ApiError> {
-    let Query(params) = params.map_err(|rejection| ParamError::Query(rejection.body_text()))?;
-    let (service, profile_type, _) = deploy_params(&params)?;
-    let base = params
-        .base
-        .clone()
-        .ok_or(ParamError::MissingDeploy("base"))?;
-    let target = params
-        .target
-        .clone()
-        .ok_or(ParamError::MissingDeploy("target"))?;
-    let store = state.store.clone();
-    let name = service.clone();
-    let (base_version, target_version) = (base.clone(), target.clone());
-    let diff = tokio::task::spawn_blocking(move || {
-        let deploys = store.deploys(&name)?;
-        let find = |v: &str| deploys.iter().find(|d| d.version == v).cloned();
-        match (find(&base_version), find(&target_version)) {
-            (Some(a), Some(b)) => compare_deploys(&store, &name, &profile_type, &a, &b).map(Some),
-            _ => Ok(None),
-        }
-    })
-    .await??
-    .ok_or(ParamError::UnknownDeploy)?;
-    Ok(Json(serde_json::json!({
-        "service": service,
-        "base": base,
-        "target": target,
-        "diff": diff,
-    })))
-}
-
 /// `?service=` of the labels endpoint.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct LabelsParams {
@@ -440,7 +261,7 @@ pub(crate) async fn sql(
 }
 
 /// `GET /api/v1/profile`: one service's merged profile over a time range,
-/// as JSON, pprof, folded stacks or SVG.
+/// as JSON, a binary call tree, pprof, folded stacks, SVG or speedscope.
 pub(crate) async fn profile(
     State(state): State<AppState>,
     params: Result<Query<ProfileParams>, QueryRejection>,
@@ -449,8 +270,19 @@ pub(crate) async fn profile(
     let request = ProfileRequest::from_params(&params, SystemTime::now())?;
     let store = state.store.clone();
     let rendered = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let profile = store.query_profile(&request.query())?;
-        render(&request, &profile)
+        let queried = started.elapsed();
+        let rendered = render(&request, &profile);
+        tracing::debug!(
+            service = request.service,
+            format = ?request.format,
+            stacks = profile.samples.len(),
+            query_ms = queried.as_secs_f64() * 1e3,
+            render_ms = (started.elapsed() - queried).as_secs_f64() * 1e3,
+            "profile answered"
+        );
+        rendered
     })
     .await??;
     Ok(rendered)
@@ -459,6 +291,31 @@ pub(crate) async fn profile(
 fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiError> {
     let response = match request.format {
         Format::Json => Json(profile_json(request, profile)).into_response(),
+        Format::Tree => {
+            let header = TreeHeader {
+                service: &request.service,
+                labels: &request.labels,
+                profile_type: &profile.profile_type,
+                period: profile.period,
+                from: format_rfc3339(request.from_unix_nanos),
+                to: format_rfc3339(request.to_unix_nanos),
+                total_samples: profile.total(),
+            };
+            let bytes = crate::tree::CallTree::build(profile)
+                .encode(&header)
+                .map_err(|source| ApiError::Render {
+                    format: "tree",
+                    source: source.into(),
+                })?;
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(crate::tree::CONTENT_TYPE),
+                )],
+                Body::from(bytes),
+            )
+                .into_response()
+        }
         Format::Folded => (
             [(
                 header::CONTENT_TYPE,
@@ -543,6 +400,19 @@ struct ProfileJson<'a> {
     total_samples: u64,
     stacks: Vec<StackJson>,
     top_functions: Vec<FunctionJson>,
+}
+
+/// The JSON header of `format=tree`: the profile JSON's fields without
+/// the stacks and top functions, which the arrays carry.
+#[derive(Serialize)]
+struct TreeHeader<'a> {
+    service: &'a str,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    profile_type: &'a ProfileType,
+    period: u64,
+    from: String,
+    to: String,
+    total_samples: u64,
 }
 
 #[derive(Serialize)]

@@ -4,18 +4,22 @@
 //! It answers queries from [`augur_storage::Store`] over HTTP:
 //! - `GET /api/v1/services` and `GET /api/v1/profile` (JSON, pprof, folded,
 //!   SVG), described in `web/API.md`;
+//! - `GET /api/v1/deploys`, each deploy compared with the previous one by a
+//!   background task once both have enough samples (`deploys`);
 //! - `GET /`, a single self-contained page to browse flame graphs;
 //! - `GET /metrics` (Prometheus text) and `GET /healthz`.
 //!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
-//! resolves. Parameter rules live in `params`, time parsing in [`parse_time`],
+//! resolves ([`serve_with`] also takes [`WebOptions`]). Parameter rules live in `params`, time parsing in [`parse_time`],
 //! the handlers in `handlers`.
 
+mod deploys;
 mod error;
 mod handlers;
 mod metrics;
 mod params;
 mod time;
+mod tree;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
+pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
 pub use params::{PROFILE_TYPES, ParamError};
 pub use time::{TimeError, format_rfc3339, parse_time};
@@ -42,21 +47,50 @@ struct AppState {
     store: Store,
     metrics: MetricsFn,
     requests: Arc<metrics::RequestCounters>,
+    deploys: Arc<DeployComparisons>,
+}
+
+/// Settings of the web server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebOptions {
+    /// Automatic deploy comparisons.
+    pub deploys: DeployCompareOptions,
 }
 
 /// Serves the API and the page on `listener` until `shutdown` resolves, then
-/// lets in-flight requests finish.
+/// lets in-flight requests finish; default [`WebOptions`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     metrics: MetricsFn,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, store, metrics, WebOptions::default(), shutdown).await
+}
+
+/// [`serve`] with options; also runs the deploy comparison watcher until
+/// `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    metrics: MetricsFn,
+    options: WebOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "web server listening");
-    axum::serve(listener, router(store, metrics))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let comparisons = Arc::new(DeployComparisons::new(options.deploys));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
+    let result = axum::serve(listener, router_with(store, metrics, comparisons))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+    // A pass in flight finishes on the blocking pool; nothing waits for it.
+    watcher.abort();
+    result?;
     tracing::info!(%address, "web server stopped");
     Ok(())
 }
@@ -95,12 +129,19 @@ pub async fn serve_metrics(
         .await
 }
 
-/// The routes, for callers that run their own server.
+/// The routes, for callers that run their own server (deploys are compared
+/// on request only: no watcher runs).
 pub fn router(store: Store, metrics: MetricsFn) -> Router {
+    let comparisons = Arc::new(DeployComparisons::new(DeployCompareOptions::default()));
+    router_with(store, metrics, comparisons)
+}
+
+fn router_with(store: Store, metrics: MetricsFn, deploys: Arc<DeployComparisons>) -> Router {
     let state = AppState {
         store,
         metrics,
         requests: Arc::default(),
+        deploys,
     };
     Router::new()
         .route("/", get(handlers::page))
@@ -108,8 +149,8 @@ pub fn router(store: Store, metrics: MetricsFn) -> Router {
         .route("/api/v1/profile", get(handlers::profile))
         .route("/api/v1/labels", get(handlers::labels))
         .route("/api/v1/timeline", get(handlers::timeline))
-        .route("/api/v1/deploys", get(handlers::deploys))
-        .route("/api/v1/deploys/compare", get(handlers::compare))
+        .route("/api/v1/deploys", get(deploys::deploys))
+        .route("/api/v1/deploys/compare", get(deploys::compare))
         .route("/api/v1/sql", get(handlers::sql))
         .route("/api/v1/fleet/{report}", get(handlers::fleet))
         .route("/metrics", get(handlers::metrics))

@@ -140,6 +140,8 @@ pub(crate) enum Format {
     Svg,
     /// speedscope's JSON file format (https://www.speedscope.app).
     Speedscope,
+    /// The call tree in flat binary arrays, for the page (`tree.rs`).
+    Tree,
 }
 
 impl FromStr for Format {
@@ -152,6 +154,7 @@ impl FromStr for Format {
             "folded" => Ok(Self::Folded),
             "svg" => Ok(Self::Svg),
             "speedscope" => Ok(Self::Speedscope),
+            "tree" => Ok(Self::Tree),
             _ => Err(ParamError::UnknownFormat(quote(text))),
         }
     }
@@ -246,7 +249,7 @@ pub enum ParamError {
         to: String,
     },
     /// `format=` names no known format.
-    #[error("unknown format {0:?}; use json, pprof, folded, svg or speedscope")]
+    #[error("unknown format {0:?}; use json, tree, pprof, folded, svg or speedscope")]
     UnknownFormat(String),
     /// A `labels=` matcher does not parse.
     #[error("invalid label matcher {matcher:?} in `labels`: {why}")]
@@ -343,6 +346,12 @@ mod tests {
             ("format", "svg"),
         ])
         .unwrap();
+        assert_eq!(
+            request(&[("service", "api"), ("format", "tree")])
+                .unwrap()
+                .format,
+            Format::Tree
+        );
         assert_eq!(r.from_unix_nanos, NOW - 3_600_000_000_000);
         assert_eq!(r.to_unix_nanos, NOW - 900_000_000_000);
         assert_eq!(r.profile_type, "page-faults");
@@ -365,7 +374,7 @@ mod tests {
         assert!(message(&[("service", "a"), ("to", "soon")]).contains("`to`"));
         assert!(message(&[("service", "a"), ("from", "now")]).contains("before"));
         assert!(message(&[("service", "a"), ("from", "-1h"), ("to", "-2h")]).contains("before"));
-        assert!(message(&[("service", "a"), ("format", "png")]).contains("json, pprof"));
+        assert!(message(&[("service", "a"), ("format", "png")]).contains("json, tree, pprof"));
         for (labels, expected) in [
             ("host", "NAME=VALUE"),
             ("1host=a", "label names"),

@@ -10,6 +10,9 @@
 //!    also measured with no change at all). The smallest N with power of
 //!    90% or more and a false-positive rate under 1% is what each side
 //!    needs.
+//!    The same with overdispersed counts (samples in bursts: gamma-Poisson
+//!    with three times the Poisson variance), for the binomial test and the
+//!    quasi-binomial one the server runs.
 //! 2. Cost: one hour of one-minute windows per deploy (5,000 distinct
 //!    stacks per window, 20 frames deep) in a real SQLite store, then the
 //!    time to query both deploys' profiles and compare them.
@@ -19,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use augur_profile::diff::{self, DiffOptions};
+use augur_profile::diff::{self, DiffOptions, Noise};
 use augur_profile::{ProfileType, RawFrame};
 use augur_storage::{BatchWrite, ProfileQuery, Store, WindowWrite};
 
@@ -60,6 +63,34 @@ impl Rng {
         }
         (lambda + lambda.sqrt() * self.normal()).round().max(0.0) as u64
     }
+
+    /// Gamma(shape, 1), Marsaglia and Tsang.
+    fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let u = self.uniform().max(1e-300);
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            let u = self.uniform().max(1e-300);
+            if v > 0.0 && u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// Mean `lambda`, variance `phi * lambda`: Poisson when `phi` is 1,
+    /// else gamma-Poisson (bursts of samples).
+    fn count(&mut self, lambda: f64, phi: f64) -> u64 {
+        if phi <= 1.0 || lambda <= 0.0 {
+            return self.poisson(lambda);
+        }
+        let rate = self.gamma(lambda / (phi - 1.0)) * (phi - 1.0);
+        self.poisson(rate)
+    }
 }
 
 const FUNCTIONS: usize = 200;
@@ -83,16 +114,22 @@ fn shares() -> (Vec<f64>, usize) {
     (w, victim)
 }
 
-fn draw(rng: &mut Rng, shares: &[f64], n: f64) -> HashMap<String, u64> {
+fn draw(rng: &mut Rng, shares: &[f64], n: f64, phi: f64) -> HashMap<String, u64> {
     shares
         .iter()
         .enumerate()
-        .map(|(i, s)| (format!("f{i:03}"), rng.poisson(s * n)))
+        .map(|(i, s)| (format!("f{i:03}"), rng.count(s * n, phi)))
         .collect()
 }
 
-/// (power, false-positive rate) at `n` samples per side for a slowdown.
+/// (power, false-positive rate) at `n` samples per side for a slowdown,
+/// Poisson counts, the server's test.
 fn trial(n: u64, slowdown: f64, rng: &mut Rng) -> (f64, f64) {
+    trial_with(n, slowdown, 1.0, DiffOptions::default(), rng)
+}
+
+/// [`trial`] with counts of dispersion `phi` and any options.
+fn trial_with(n: u64, slowdown: f64, phi: f64, options: DiffOptions, rng: &mut Rng) -> (f64, f64) {
     let (base, victim) = shares();
     let mut target = base.clone();
     target[victim] *= 1.0 + slowdown;
@@ -103,9 +140,9 @@ fn trial(n: u64, slowdown: f64, rng: &mut Rng) -> (f64, f64) {
     let victim_name = format!("f{victim:03}");
     let (mut hits, mut false_alarms) = (0, 0);
     for _ in 0..TRIALS {
-        let a = draw(rng, &base, n as f64);
-        let b = draw(rng, &target, n as f64);
-        let d = diff::compare(&a, &b, 1.0, DiffOptions::default());
+        let a = draw(rng, &base, n as f64, phi);
+        let b = draw(rng, &target, n as f64, phi);
+        let d = diff::compare(&a, &b, 1.0, options);
         if d.regressions.iter().any(|c| c.name == victim_name) {
             hits += 1;
         }
@@ -131,7 +168,7 @@ fn power_table() {
     let mut rng = Rng(42);
     println!("### Samples per side to detect a slowdown of a function with 5% of the CPU\n");
     println!(
-        "{FUNCTIONS} functions, Zipf-like shares, Poisson noise, {TRIALS} trials per cell, alpha {} (Bonferroni).\n",
+        "{FUNCTIONS} functions, Zipf-like shares, Poisson noise, {TRIALS} trials per cell, alpha {} (Bonferroni), quasi-binomial test.\n",
         DiffOptions::default().alpha
     );
     println!(
@@ -169,6 +206,34 @@ fn power_table() {
                 sizes[sizes.len() - 1]
             ),
         }
+    }
+}
+
+fn overdispersed_table() {
+    const PHI: f64 = 3.0;
+    let mut rng = Rng(43);
+    println!("\n### Samples in bursts: counts with {PHI}x the Poisson variance\n");
+    println!(
+        "Same service, gamma-Poisson counts; no change, and a 10% slowdown of the 5% function.\n"
+    );
+    println!(
+        "| samples per side | false positives, binomial test | false positives, quasi-binomial | power +10%, quasi-binomial |"
+    );
+    println!("| ---: | ---: | ---: | ---: |");
+    let binomial = DiffOptions {
+        noise: Noise::Binomial,
+        ..DiffOptions::default()
+    };
+    for n in [50_000u64, 200_000, 1_000_000] {
+        let (_, old) = trial_with(n, 0.0, PHI, binomial, &mut rng);
+        let (_, new) = trial_with(n, 0.0, PHI, DiffOptions::default(), &mut rng);
+        let (power, _) = trial_with(n, 0.10, PHI, DiffOptions::default(), &mut rng);
+        println!(
+            "| {n} | {:.1}% | {:.1}% | {:.0}% |",
+            old * 100.0,
+            new * 100.0,
+            power * 100.0
+        );
     }
 }
 
@@ -255,5 +320,6 @@ fn cost() -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     power_table();
+    overdispersed_table();
     cost()
 }

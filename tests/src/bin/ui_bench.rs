@@ -4,7 +4,9 @@
 //! distinct deep stacks: about 100,000 call-tree nodes by default), opens the
 //! page over WebDriver with the range pinned, and reads the page's own
 //! timings (`window.augur.state().load`): request to first drawn flame graph,
-//! split into fetch, JSON parse, tree build and draw. Then it zooms in and out
+//! split into fetch, decode, tree build and draw. The same profile is also
+//! fetched from Rust in each format the page might use (`json`, `tree`), to
+//! time the server alone. Then it zooms in and out
 //! by clicking frames and breadcrumbs and reports the time each animation
 //! frame spent drawing and the intervals between frames. Prints Markdown;
 //! asserts nothing.
@@ -98,16 +100,22 @@ fn main() -> anyhow::Result<()> {
         profile["to"].as_str().unwrap_or_default().to_owned(),
     );
     let pinned = format!("{base}api/v1/profile?service={service}&from={from}&to={to}");
-    let mut server_ms = Vec::new();
-    let mut json_bytes = 0;
-    for _ in 0..options.runs {
-        let started = Instant::now();
-        let (status, body) = http_get(&pinned)?;
-        server_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        if status != 200 {
-            bail!("GET {pinned}: HTTP {status}");
+    // (format, times in ms, bytes of the last answer)
+    let mut server_times = Vec::new();
+    for format in ["json", "tree"] {
+        let url = format!("{pinned}&format={format}");
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..options.runs {
+            let started = Instant::now();
+            let (status, body) = http_get(&url)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            if status != 200 {
+                bail!("GET {url}: HTTP {status}");
+            }
+            bytes = body.len();
         }
-        json_bytes = body.len();
+        server_times.push((format, times, bytes));
     }
 
     let driver = ChromeDriver::start()?;
@@ -152,32 +160,40 @@ fn main() -> anyhow::Result<()> {
             .filter_map(|l| l[name].as_f64())
             .collect::<Vec<_>>()
     };
+    let sizes: Vec<String> = server_times
+        .iter()
+        .map(|(format, _, bytes)| format!("{:.1} MB as {format}", *bytes as f64 / 1e6))
+        .collect();
     println!(
-        "profile: {nodes} call-tree nodes, {} stacks, {} functions, {:.1} MB of JSON; {} runs",
+        "profile: {nodes} call-tree nodes, {} stacks, {} functions, {}; {} runs",
         profile["stacks"].as_array().map_or(0, Vec::len),
         profile["top_functions"].as_array().map_or(0, Vec::len),
-        json_bytes as f64 / 1e6,
+        sizes.join(", "),
         options.runs
     );
+    println!("the page fetched {} bytes", last["load"]["bytes"]);
     println!("{drawn}");
     println!();
     println!("| step | median | min | max |");
     println!("| --- | ---: | ---: | ---: |");
-    for (label, values) in [
+    let mut rows = vec![
         (
-            "**request to first drawn flame graph** (page)",
+            "**request to first drawn flame graph** (page)".to_owned(),
             field("firstDrawMs"),
         ),
-        ("  fetch: server + transfer", field("fetchMs")),
-        ("  `JSON.parse`", field("parseMs")),
-        ("  tree build + layout", field("buildMs")),
-        ("  first draw", field("drawMs")),
+        ("  fetch: server + transfer".to_owned(), field("fetchMs")),
+        ("  decode the answer".to_owned(), field("parseMs")),
+        ("  tree build + layout".to_owned(), field("buildMs")),
+        ("  first draw".to_owned(), field("drawMs")),
         (
-            "request to painted (two animation frames)",
+            "request to painted (two animation frames)".to_owned(),
             field("paintedMs"),
         ),
-        ("server alone (same GET from Rust)", server_ms),
-    ] {
+    ];
+    for (format, times, _) in server_times {
+        rows.push((format!("server alone: `format={format}` from Rust"), times));
+    }
+    for (label, values) in rows {
         let (median, min, max) = spread(values);
         println!("| {label} | {median:.1} ms | {min:.1} ms | {max:.1} ms |");
     }

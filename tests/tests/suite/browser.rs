@@ -334,7 +334,7 @@ fn flame_graph_zooms_searches_reloads_and_downloads() {
     let svg = download(&session, "download-svg", &dir.path().join("page.svg"));
     assert!(String::from_utf8_lossy(&svg).contains("<svg"));
 
-    // The speedscope file is generated in the page from the JSON profile.
+    // The speedscope file is generated in the page from the call tree.
     let speedscope = session
         .execute_async(
             "const done = arguments[0];\
@@ -383,8 +383,26 @@ fn flame_graph_zooms_searches_reloads_and_downloads() {
     assert_eq!(sandwich["view"], "sandwich", "{sandwich}");
     assert_eq!(sandwich["fn"], function.as_str());
     assert_eq!(sandwich["sandwich"]["ready"], true);
-    assert!(
-        sandwich["sandwich"]["samples"].as_u64().unwrap() > 0,
+    // Its samples are the function's total in the JSON answer for the range.
+    let json = http_json(&format!(
+        "{base}api/v1/profile?service={}&from={}&to={}",
+        sandwich["service"].as_str().unwrap(),
+        sandwich["resolvedFrom"].as_str().unwrap(),
+        sandwich["resolvedTo"].as_str().unwrap()
+    ))
+    .unwrap();
+    let expected = json["top_functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == function.as_str())
+        .unwrap_or_else(|| panic!("{function} is a top function"))["total"]
+        .as_u64()
+        .unwrap();
+    assert!(expected > 0);
+    assert_eq!(
+        sandwich["sandwich"]["samples"].as_u64().unwrap(),
+        expected,
         "{sandwich}"
     );
 
@@ -624,4 +642,171 @@ fn real_profile_split_and_deploy_diff() {
         assert_eq!(pprof_top_function(&top).as_deref(), Some("hot_a"), "{top}");
     }
     assert!(up.terminate().unwrap().success());
+}
+
+/// Two deploys of `shop` written straight into a store (the tests crate
+/// links `augur-storage`): `1.0`, then `2.0` ten minutes later in which
+/// `render` takes 30% more samples while twenty other functions hold still.
+fn write_two_deploys(db: &std::path::Path) -> (i64, i64) {
+    use augur_profile::{ProfileType, RawFrame};
+    use augur_storage::{BatchWrite, Store, WindowWrite};
+    const MINUTE: i64 = 60_000_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let first = now - now % MINUTE - 20 * MINUTE;
+    let second = first + 10 * MINUTE;
+    let frame = |f: &str| RawFrame::Kernel {
+        function: f.into(),
+        module: None,
+    };
+    let window = |version: &str, start: i64, render: u64| WindowWrite {
+        service: "shop".into(),
+        labels: [
+            ("version".to_owned(), version.to_owned()),
+            ("host".to_owned(), "web-1".to_owned()),
+            ("build_id".to_owned(), format!("b{version}")),
+        ]
+        .into(),
+        profile_type: ProfileType::cpu(),
+        period: 10_000_000,
+        window_start_unix_nanos: start,
+        stacks: (0..20)
+            .map(|i| (vec![frame(&format!("f{i:02}")), frame("main")], 400))
+            .chain([(vec![frame("render"), frame("main")], render)])
+            .collect(),
+    };
+    let store = Store::open(db).unwrap();
+    store
+        .write_batch(&BatchWrite {
+            batch_id: "browser-deploys".into(),
+            received_unix_nanos: now,
+            binaries: vec![],
+            windows: vec![window("1.0", first, 4000), window("2.0", second, 5200)],
+        })
+        .unwrap();
+    (first, second)
+}
+
+#[test]
+fn deploys_view_lists_history_and_compares_with_the_previous() {
+    if !have_browser() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_two_deploys(&data.join("augur.db"));
+    let server = start_server(&data, "127.0.0.1:0").unwrap();
+    let base = server.http.clone().unwrap();
+    let driver = ChromeDriver::start().unwrap();
+    let session = driver.session(1400, 1000).unwrap();
+    session.navigate(&format!("{base}?service=shop")).unwrap();
+    idle(&session);
+    click_test_id(&session, "tab-deploys");
+    let st = idle(&session);
+    snap(&session, "deploys");
+    assert_eq!(st["view"], "deploys", "{st}");
+    assert_eq!(st["error"], "", "{st}");
+    // The latest deploy is selected, against the one before it.
+    assert_eq!(st["deploy"], "2.0", "{st}");
+    assert_eq!(st["deploys"]["ready"], true, "{st}");
+    assert_eq!(st["deploys"]["deploys"], 2, "{st}");
+    assert_eq!(st["deploys"]["base"], "1.0", "{st}");
+    assert_eq!(st["deploys"]["first"], 12_000, "{st}");
+    assert_eq!(st["deploys"]["second"], 13_200, "{st}");
+    assert!(st["deploys"]["nodes"].as_u64().unwrap() >= 22, "{st}");
+    let url = session.current_url().unwrap();
+    assert!(
+        url.contains("view=deploys") && url.contains("deploy=2.0"),
+        "{url}"
+    );
+
+    // History: one row per deploy, oldest first, with hosts and samples.
+    let rows = session
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=deploy-row]')]\
+               .map(r => [...r.cells].map(c => c.innerText));",
+            &[],
+        )
+        .unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0][0], "1.0");
+    assert_eq!(rows[1][0], "2.0");
+    for (row, samples) in rows.iter().zip(["12,000", "13,200"]) {
+        assert_eq!(row[1], format!("b{}", row[0].as_str().unwrap()), "{row}");
+        assert_eq!(row[4], "web-1", "{row}");
+        assert_eq!(row[5], samples, "{row}");
+    }
+    assert_eq!(rows[0][6], "first deploy");
+    assert_eq!(rows[1][6], "1 regression, 0 improvements");
+
+    // The comparison: `render` flagged first, +30%, 0.40 -> ... of self.
+    let changes = session
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=deploy-change-row]')]\
+               .map(r => [...r.cells].map(c => c.innerText));",
+            &[],
+        )
+        .unwrap();
+    let changes = changes.as_array().unwrap();
+    assert!(!changes.is_empty(), "no comparison rows");
+    let render = &changes[0];
+    assert_eq!(render[0], "render", "{changes:?}");
+    assert_eq!(render[1], "regression", "{render}");
+    // Self share 4000/12000 -> 5200/13200; normalized change +30%.
+    assert_eq!(render[2], "33.3% \u{2192} 39.4%", "{render}");
+    assert_eq!(render[3], "33.3% \u{2192} 39.4%", "{render}");
+    assert_eq!(render[4], "+30.0%", "{render}");
+    // 1,200 extra samples of 10 ms.
+    assert_eq!(render[5], "+12.00 CPU-s", "{render}");
+    assert_eq!(render[7], "yes", "{render}");
+    // Nothing else is flagged; the steady functions did not change.
+    for row in &changes[1..] {
+        assert_eq!(row[7], "no", "{row}");
+        if row[0].as_str().unwrap().starts_with('f') {
+            assert_eq!(row[1], "same", "{row}");
+            assert_eq!(row[4], "\u{b1}0.0%", "{row}");
+        }
+    }
+    // The timeline is not part of this view.
+    let timeline_hidden = session
+        .execute(
+            "return document.getElementById('timeline-box').hidden;",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(timeline_hidden, true);
+
+    // A reload of the URL restores the view.
+    session.refresh().unwrap();
+    let reloaded = idle(&session);
+    assert_eq!(reloaded["view"], "deploys", "{reloaded}");
+    assert_eq!(reloaded["deploy"], "2.0", "{reloaded}");
+    for key in [
+        "deploys", "base", "changes", "flagged", "first", "second", "nodes",
+    ] {
+        assert_eq!(
+            reloaded["deploys"][key], st["deploys"][key],
+            "{key} differs after reload"
+        );
+    }
+    let reloaded_rows = session
+        .execute(
+            "return document.querySelectorAll('[data-testid=deploy-row]').length;",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(reloaded_rows, 2);
+
+    // Picking the first deploy has nothing to compare it with.
+    session
+        .navigate(&format!("{base}?service=shop&view=deploys&deploy=1.0"))
+        .unwrap();
+    let first = idle(&session);
+    assert_eq!(first["deploy"], "1.0", "{first}");
+    assert_eq!(first["deploys"]["changes"], 0, "{first}");
+    assert!(server.terminate().unwrap().success());
 }

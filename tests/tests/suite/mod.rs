@@ -12,6 +12,7 @@ mod loadgen;
 mod offcpu;
 mod privileges;
 mod record;
+mod regress;
 mod relabel;
 mod spool;
 mod symbols;

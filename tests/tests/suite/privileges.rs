@@ -65,6 +65,7 @@ fn agent_as_unprivileged_user_with_four_capabilities() {
         .spawn()
         .unwrap();
     let agent_pid = agent.id();
+    let _kill = KillOnPanic(agent_pid as i32);
     let stdout = agent.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -116,4 +117,17 @@ fn agent_as_unprivileged_user_with_four_capabilities() {
     let exit = agent.wait().unwrap();
     assert!(exit.success(), "the agent exited with {exit}");
     assert!(server.terminate().unwrap().success());
+}
+
+/// Kills the agent when the test fails before stopping it: a `Child` is not
+/// killed on drop, and an agent left running outlives its temporary spool.
+struct KillOnPanic(i32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: signalling a child we started and have not reaped.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
 }

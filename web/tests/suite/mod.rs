@@ -12,3 +12,4 @@ mod server;
 mod services;
 mod sql;
 mod timeline;
+mod tree;
