@@ -98,7 +98,10 @@ impl FrameResolver {
         match self.snapshot(pid) {
             Some(snapshot) => {
                 self.processes.insert(pid, snapshot);
-                let _ = self.labels(pid, "");
+                // The labels are cached from here on, so relabel rules on
+                // `__comm` need the process's name now.
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                let _ = self.labels(pid, comm.trim_end_matches('\n'));
             }
             // Gone already: nothing left to read.
             None => {
@@ -871,6 +874,30 @@ mod tests {
         let spaced = MapsLine::parse("1000-2000 r-xp 00000000 08:01 42   /opt/my app/bin").unwrap();
         assert_eq!(spaced.path, "/opt/my app/bin");
         assert_eq!(MapsLine::parse("garbage"), None);
+    }
+
+    #[test]
+    fn relabel_rules_see_the_name_of_an_announced_process() {
+        let pid = std::process::id();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        let rule = |action: &str| crate::relabel::RuleConfig {
+            action: toml::Value::String(action.into()).try_into().unwrap(),
+            source_labels: vec!["__comm".into()],
+            separator: ";".into(),
+            regex: regex::escape(comm.trim_end()),
+            target_label: None,
+            replacement: "$1".into(),
+        };
+        for (action, kept) in [("keep", true), ("drop", false)] {
+            let identity = IdentityConfig {
+                rules: crate::relabel::compile(&[rule(action)]).unwrap(),
+                ..Default::default()
+            };
+            let mut resolver = FrameResolver::new("h".into(), identity);
+            resolver.prepare(pid);
+            // Later lookups (a thread's comm may differ) use what prepare saw.
+            assert_eq!(resolver.labels(pid, "").is_some(), kept, "{action}");
+        }
     }
 
     #[test]
