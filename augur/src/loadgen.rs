@@ -6,6 +6,18 @@
 //! could not take right now with the same id, as a real agent would. The
 //! report at the end says what was sent, acknowledged and lost, and how long
 //! acknowledged pushes took.
+//!
+//! With `--simulate`, the hosts live on a simulated clock instead: every
+//! host's batches carry sample timestamps from `--start` on, advancing by
+//! `--interval` per batch, and are pushed as fast as the servers take them
+//! (bounded by `--concurrency`), so a day of a fleet loads in minutes. Each
+//! host then draws `--samples-per-minute` samples one by one from its
+//! service's stacks. Before the last `--full-resolution` of the span a host
+//! sends one batch per hour carrying the whole hour's samples instead of one
+//! per interval: once the server rolls minutes up into hours (retention),
+//! that hour is stored exactly as the hour's minute batches would have left
+//! it, at a sixtieth of the pushes. `docs/benchmarks.md` ("A simulated day")
+//! says how this differs from a real day.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -59,8 +71,27 @@ pub struct LoadgenArgs {
     #[arg(long)]
     rate: Option<f64>,
     /// How long to generate new batches; retries may run a little longer.
+    /// Ignored with --simulate.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
+    /// Simulate this span of time on a simulated clock, pushing as fast as
+    /// the servers accept, instead of pushing in real time.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    simulate: Option<Duration>,
+    /// Start of the simulated span: RFC 3339, `now` or `-DUR` before now
+    /// [default: the span before now]. Only with --simulate.
+    #[arg(long, value_name = "TIME", requires = "simulate")]
+    start: Option<String>,
+    /// The last part of the simulated span sent as one batch per host per
+    /// --interval; before it, one batch per host per hour holding the
+    /// hour's samples. Start and the end of the hour batches must fall on
+    /// whole hours [default: the whole span]. Only with --simulate.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "simulate")]
+    full_resolution: Option<Duration>,
+    /// Samples per host per simulated minute, drawn one by one (19 Hz on 2
+    /// CPUs half busy: 1,140). Only with --simulate.
+    #[arg(long, default_value_t = 1140, requires = "simulate")]
+    samples_per_minute: u32,
     /// Pushes in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -90,6 +121,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sampling period the synthetic batches claim (19 Hz, the agent default).
 const PERIOD_NANOS: u64 = 1_000_000_000 / 19;
+/// One minute and one hour in nanoseconds.
+const MINUTE_NANOS: i64 = 60_000_000_000;
+const HOUR_NANOS: i64 = 3_600_000_000_000;
 
 /// Kernel frames put at the leaf of some stacks, leaf first.
 const KERNEL_STACKS: &[&[&str]] = &[
@@ -163,6 +197,9 @@ struct Fleet {
     stacks: u32,
     rows_per_batch: u32,
     deploys: u32,
+    /// With `Some(n)`, batches hold `n` samples per minute they cover, drawn
+    /// one at a time, instead of `rows_per_batch` draws of 1-20 samples.
+    samples_per_minute: Option<u32>,
 }
 
 impl Fleet {
@@ -228,13 +265,26 @@ impl Fleet {
     fn batch(&self, host: u32, seq: u64, deploy: u32, start: i64, end: i64) -> Batch {
         let service = self.service_of(host);
         let mut rng = SplitMix::new(&[self.seed, 4, u64::from(host), seq]);
-        let rows = self.rows_per_batch.min(self.stacks).max(1);
         // Skewed towards low indices: a few hot stacks, a long tail.
-        let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
-        for _ in 0..rows {
+        let draw = |rng: &mut SplitMix| {
             let u = rng.below(1 << 20) as f64 / f64::from(1 << 20);
-            let index = ((u * u * u) * f64::from(self.stacks.max(1))) as u32;
-            *counts.entry(index).or_default() += 1 + rng.below(20);
+            ((u * u * u) * f64::from(self.stacks.max(1))) as u32
+        };
+        let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
+        match self.samples_per_minute {
+            Some(per_minute) => {
+                let minutes = (end - start).max(0) as f64 / MINUTE_NANOS as f64;
+                let samples = (f64::from(per_minute) * minutes).round() as u64;
+                for _ in 0..samples {
+                    *counts.entry(draw(&mut rng)).or_default() += 1;
+                }
+            }
+            None => {
+                for _ in 0..self.rows_per_batch.min(self.stacks).max(1) {
+                    let index = draw(&mut rng);
+                    *counts.entry(index).or_default() += 1 + rng.below(20);
+                }
+            }
         }
         Batch {
             host: format!("loadgen-host-{host}"),
@@ -399,12 +449,20 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("--rate must be a positive number of batches per second");
     }
+    let simulation = args
+        .simulate
+        .map(|span| Simulation::new(&args, span))
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (tally, elapsed) = runtime.block_on(generate(&args))?;
-    let report = Report::new(&args, tally, elapsed);
+    let (tally, elapsed) = match &simulation {
+        Some(simulation) => runtime.block_on(simulate(&args, simulation))?,
+        None => runtime.block_on(generate(&args))?,
+    };
+    let mut report = Report::new(&args, tally, elapsed);
+    report.simulation = simulation;
     match args.report {
         ReportFormat::Json => println!("{}", report.json()),
         ReportFormat::Table => print!("{}", report.table()),
@@ -412,9 +470,9 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
-    let clients = args
-        .servers
+/// One lazily connected client per server URL.
+fn clients(args: &LoadgenArgs) -> anyhow::Result<Vec<IngestClient<Channel>>> {
+    args.servers
         .iter()
         .map(|url| {
             let endpoint = Endpoint::from_shared(url.clone())
@@ -423,8 +481,11 @@ async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
             // Lazy: a server that is down at the start is retried like later.
             Ok(IngestClient::new(endpoint.connect_lazy()))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let fleet = Arc::new(Fleet {
+        .collect()
+}
+
+fn fleet(args: &LoadgenArgs) -> Fleet {
+    Fleet {
         seed: args.seed,
         hosts: args.hosts,
         services: args.services,
@@ -432,7 +493,134 @@ async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
         stacks: args.stacks,
         rows_per_batch: args.rows_per_batch,
         deploys: args.deploys,
-    });
+        samples_per_minute: args.simulate.map(|_| args.samples_per_minute),
+    }
+}
+
+/// The simulated clock of `--simulate`: which span, and where hour batches
+/// give way to batches of one interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Simulation {
+    start: i64,
+    end: i64,
+    /// From here on, one batch per interval; before it, one per hour.
+    full_from: i64,
+    interval: i64,
+}
+
+impl Simulation {
+    fn new(args: &LoadgenArgs, span: Duration) -> anyhow::Result<Self> {
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        let (span, interval) = (nanos(span), nanos(args.interval));
+        if span <= 0 || interval <= 0 || interval > HOUR_NANOS {
+            bail!("--simulate must be positive and --interval within 1ns..=1h");
+        }
+        if args.samples_per_minute == 0 || args.samples_per_minute > 1_000_000 {
+            bail!("--samples-per-minute must be 1..=1000000");
+        }
+        let start = match &args.start {
+            Some(text) => augur_web::parse_time(text, SystemTime::now())
+                .map_err(|e| anyhow::anyhow!("--start: {e}"))?,
+            None => unix_nanos(SystemTime::now()).saturating_sub(span),
+        };
+        let end = start.saturating_add(span);
+        let full = args.full_resolution.map_or(span, nanos).min(span);
+        let full_from = end - full;
+        if full_from > start && (start % HOUR_NANOS != 0 || full_from % HOUR_NANOS != 0) {
+            bail!(
+                "with --full-resolution shorter than --simulate, --start and the start of \
+                 the full-resolution part must fall on whole hours"
+            );
+        }
+        Ok(Self {
+            start,
+            end,
+            full_from,
+            interval,
+        })
+    }
+
+    /// The span of the batch a host sends at simulated time `at`.
+    fn batch_end(&self, at: i64) -> i64 {
+        let step = if at < self.full_from {
+            HOUR_NANOS
+        } else {
+            self.interval
+        };
+        (at + step).min(self.end)
+    }
+
+    /// Batches one host sends over the whole span.
+    fn batches_per_host(&self) -> u64 {
+        let hours = (self.full_from - self.start).max(0) / HOUR_NANOS;
+        let rest = (self.end - self.full_from.max(self.start)) as u64;
+        hours as u64 + rest.div_ceil(self.interval as u64)
+    }
+}
+
+/// Pushes every host's batches of the simulated span, oldest simulated time
+/// first across the fleet, as fast as the in-flight slots free up.
+async fn simulate(args: &LoadgenArgs, sim: &Simulation) -> anyhow::Result<(Tally, Duration)> {
+    let clients = clients(args)?;
+    let fleet = Arc::new(fleet(args));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let slots = Arc::new(Semaphore::new(args.concurrency));
+    let rate_gap = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let started = Instant::now();
+    let mut next_allowed = started;
+    let mut due: BinaryHeap<Reverse<(i64, u32, u64)>> = (0..fleet.hosts)
+        .map(|h| Reverse((sim.start, h, 0)))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(Reverse((at, host, seq))) = due.pop() {
+        if at >= sim.end {
+            continue;
+        }
+        if let Some(gap) = rate_gap {
+            tokio::time::sleep_until(next_allowed.into()).await;
+            next_allowed = next_allowed.max(Instant::now()) + gap;
+        }
+        let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+        let end = sim.batch_end(at);
+        let progress = (at - sim.start) as f64 / (sim.end - sim.start) as f64;
+        let deploy = ((progress * f64::from(fleet.deploys)) as u32).min(fleet.deploys - 1);
+        let client = clients[host as usize % clients.len()].clone();
+        let batch_id = format!("loadgen-{}-{host}-{seq}", args.seed);
+        let (fleet, tally) = (fleet.clone(), tally.clone());
+        // Drawing and compressing run on the runtime's threads, in parallel.
+        tasks.spawn(async move {
+            let batch = fleet.batch(host, seq, deploy, at, end);
+            let samples: u64 = batch.samples.iter().map(|s| s.count).sum();
+            match compress(&batch, 3) {
+                Ok(payload) => {
+                    {
+                        let mut tally = tally.lock().expect("tally lock");
+                        tally.sent += 1;
+                        tally.samples_sent += samples;
+                        tally.stacks_sent += batch.samples.len() as u64;
+                    }
+                    push_batch(client, batch_id, payload, samples, tally).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, batch_id, "compressing a batch failed");
+                    let mut tally = tally.lock().expect("tally lock");
+                    *tally.errors.entry("compress".into()).or_default() += 1;
+                }
+            }
+            drop(permit);
+        });
+        due.push(Reverse((end, host, seq + 1)));
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    let tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
+    Ok((tally, elapsed))
+}
+
+async fn generate(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration)> {
+    let clients = clients(args)?;
+    let fleet = Arc::new(fleet(args));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let slots = Arc::new(Semaphore::new(args.concurrency));
     let rate_gap = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -521,6 +709,8 @@ struct Report {
     hosts: u32,
     /// (name, µs) for p50, p90, p99, p99.9 and max.
     percentiles: Vec<(&'static str, u64)>,
+    /// The simulated span, with `--simulate`.
+    simulation: Option<Simulation>,
 }
 
 impl Report {
@@ -542,6 +732,7 @@ impl Report {
             servers: args.servers.len(),
             hosts: args.hosts,
             percentiles,
+            simulation: None,
         }
     }
 
@@ -565,7 +756,17 @@ impl Report {
             .iter()
             .map(|(name, us)| ((*name).to_owned(), (*us).into()))
             .collect();
+        let simulated = self.simulation.map(|sim| {
+            serde_json::json!({
+                "start_unix_nanos": sim.start,
+                "end_unix_nanos": sim.end,
+                "full_resolution_from_unix_nanos": sim.full_from,
+                "interval_nanos": sim.interval,
+                "batches_per_host": sim.batches_per_host(),
+            })
+        });
         serde_json::json!({
+            "simulated": simulated,
             "servers": self.servers,
             "hosts": self.hosts,
             "elapsed_seconds": self.elapsed.as_secs_f64(),
@@ -595,6 +796,21 @@ impl Report {
         };
         row("servers", self.servers.to_string());
         row("hosts", self.hosts.to_string());
+        if let Some(sim) = &self.simulation {
+            row(
+                "simulated",
+                format!(
+                    "{} to {}",
+                    augur_web::format_rfc3339(sim.start),
+                    augur_web::format_rfc3339(sim.end)
+                ),
+            );
+            row(
+                "  one batch an interval",
+                format!("from {}", augur_web::format_rfc3339(sim.full_from)),
+            );
+            row("  batches per host", sim.batches_per_host().to_string());
+        }
         row("elapsed", format!("{:.2} s", self.elapsed.as_secs_f64()));
         row("batches sent", t.sent.to_string());
         row("not sent, behind", t.behind_schedule.to_string());
@@ -656,6 +872,7 @@ mod tests {
             stacks: 200,
             rows_per_batch: 64,
             deploys: 2,
+            samples_per_minute: None,
         }
     }
 
@@ -679,6 +896,62 @@ mod tests {
         assert_ne!(fleet.build_id(0, 0), fleet.build_id(0, 1));
         assert_ne!(fleet.build_id(0, 0), fleet.build_id(1, 0));
         assert_eq!(fleet.build_id(2, 1), fleet.build_id(2, 1));
+    }
+
+    fn args(line: &[&str]) -> LoadgenArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: LoadgenArgs,
+        }
+        let mut argv = vec!["loadgen"];
+        argv.extend_from_slice(line);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn simulated_batches_hold_the_samples_of_their_span() {
+        let fleet = Fleet {
+            samples_per_minute: Some(1140),
+            ..fleet()
+        };
+        let minute = fleet.batch(1, 0, 0, 0, MINUTE_NANOS);
+        let hour = fleet.batch(1, 1, 0, 0, HOUR_NANOS);
+        let total = |b: &Batch| b.samples.iter().map(|s| s.count).sum::<u64>();
+        assert_eq!(total(&minute), 1140);
+        assert_eq!(total(&hour), 68_400);
+        assert!(hour.samples.len() > minute.samples.len());
+    }
+
+    #[test]
+    fn the_simulated_clock_sends_hours_then_intervals() {
+        let a = args(&[
+            "--simulate",
+            "24h",
+            "--start",
+            "2026-11-23T03:00:00Z",
+            "--full-resolution",
+            "3h",
+            "--interval",
+            "60s",
+        ]);
+        let sim = Simulation::new(&a, a.simulate.unwrap()).unwrap();
+        assert_eq!(sim.end - sim.start, 24 * HOUR_NANOS);
+        assert_eq!(sim.end - sim.full_from, 3 * HOUR_NANOS);
+        assert_eq!(sim.batch_end(sim.start), sim.start + HOUR_NANOS);
+        assert_eq!(sim.batch_end(sim.full_from), sim.full_from + MINUTE_NANOS);
+        assert_eq!(sim.batches_per_host(), 21 + 180);
+        // Hour batches need whole hours.
+        let odd = args(&[
+            "--simulate",
+            "24h",
+            "--start",
+            "2026-11-23T03:30:00Z",
+            "--full-resolution",
+            "3h",
+        ]);
+        assert!(Simulation::new(&odd, odd.simulate.unwrap()).is_err());
     }
 
     #[test]

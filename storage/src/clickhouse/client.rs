@@ -198,6 +198,22 @@ impl Client {
         ))
     }
 
+    /// Inserts `lines`, rows already encoded as `JSONEachRow` lines, into
+    /// `table`; nothing is sent for no rows.
+    pub(crate) fn insert_lines(
+        &self,
+        operation: &'static str,
+        table: &str,
+        lines: &[u8],
+    ) -> Result<(), StorageError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        self.send(operation, self.url_with(Some(&query)), lines)
+            .map(drop)
+    }
+
     /// Inserts `rows` into `table`; nothing is sent for no rows.
     pub(crate) fn insert<T: Serialize>(
         &self,

@@ -27,8 +27,8 @@ mod schema;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use self::client::{Client, number_list, quote};
 use crate::backend::Storage;
 use crate::error::StorageError;
-use crate::ingest::{BatchWrite, WriteOutcome, labels_text, validate};
+use crate::ingest::{BatchWrite, HeldBatch, WriteOutcome, labels_text, refused_batch, validate};
 use crate::query::{
     ProfileQuery, ServiceSummary, StackCount, StoreStats, collect_label_values, merge_periods,
 };
@@ -47,6 +47,9 @@ use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
 
 /// Bytes of a debug file per row of the `debuginfo` table.
 const DEBUGINFO_CHUNK: usize = 1 << 20;
+
+/// Sample rows (JSON) per INSERT of a group flush, about.
+const FLUSH_BYTES: usize = 64 << 20;
 
 /// Frame and stack ids remembered as written, per process; cleared past it.
 const MAX_KNOWN_IDS: usize = 1 << 20;
@@ -100,6 +103,10 @@ pub struct ClickHouseStore {
     units: Mutex<HashMap<String, String>>,
     /// Last version given to a symbols row: strictly increasing.
     last_version: AtomicU64,
+    /// Batches encoded and waiting for the next group flush.
+    queue: Mutex<Vec<Queued>>,
+    /// Held by the one caller flushing the queue.
+    flushing: Mutex<()>,
 }
 
 impl fmt::Debug for ClickHouseStore {
@@ -161,6 +168,8 @@ impl ClickHouseStore {
             known: Mutex::new(HashSet::new()),
             units: Mutex::new(HashMap::new()),
             last_version: AtomicU64::new(0),
+            queue: Mutex::new(Vec::new()),
+            flushing: Mutex::new(()),
         })
     }
 
@@ -346,34 +355,139 @@ fn stack_id(frames: &[u64]) -> u64 {
     h
 }
 
-impl Storage for ClickHouseStore {
-    fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
+/// One batch's rows, encoded as `JSONEachRow` lines, waiting in the group
+/// queue for the next flush.
+struct Queued {
+    batch_id: String,
+    /// `(frame id, line)` of frames this process has not written yet.
+    frames: Vec<(u64, Vec<u8>)>,
+    /// `(stack id, line)`, likewise.
+    stacks: Vec<(u64, Vec<u8>)>,
+    paths: Vec<u8>,
+    samples: Vec<u8>,
+    batch_row: Vec<u8>,
+    total: u64,
+    /// Where the flush leaves this batch's answer.
+    answer: Arc<Mutex<Option<Result<WriteOutcome, StorageError>>>>,
+}
+
+#[derive(Serialize)]
+struct FrameRow<'a> {
+    frame_id: u64,
+    kind: i64,
+    build_id: String,
+    file_offset: u64,
+    name: &'a str,
+    module: &'a str,
+}
+
+#[derive(Serialize)]
+struct StackRow<'a> {
+    stack_id: u64,
+    frame_ids: &'a [u64],
+}
+
+#[derive(Serialize)]
+struct SampleRow<'a> {
+    service: &'a str,
+    labels: &'a str,
+    profile_type: &'a str,
+    window_start: i64,
+    stack_id: u64,
+    period: u64,
+    batch_id: &'a str,
+    count: u64,
+}
+
+fn json_line(row: &impl Serialize, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, row).expect("rows always serialize");
+    out.push(b'\n');
+}
+
+/// The same error for every batch of a failed flush.
+fn shared_error(error: &StorageError) -> StorageError {
+    match error {
+        StorageError::ClickHouse {
+            operation,
+            message,
+            transient,
+        } => StorageError::ClickHouse {
+            operation,
+            message: message.clone(),
+            transient: *transient,
+        },
+        other => StorageError::ClickHouse {
+            operation: "store a group of batches",
+            message: other.to_string(),
+            transient: other.is_transient(),
+        },
+    }
+}
+
+impl ClickHouseStore {
+    /// Stores `batches`, each exactly once, and answers for each in order.
+    ///
+    /// Group commit: every caller encodes its rows and queues them; whoever
+    /// holds the flush lock next inserts everything queued so far as one
+    /// block per table (frames, stacks, paths, samples, then the batch rows
+    /// last), so concurrent writers share a few large INSERTs instead of
+    /// five small ones each, which ClickHouse would turn into a part each.
+    /// A caller returns once the flush that carried its rows succeeded (or
+    /// with that flush's error), so an answer still means durable.
+    fn write_group(&self, batches: &[&BatchWrite]) -> Vec<Result<WriteOutcome, StorageError>> {
+        let mut answers: Vec<Result<WriteOutcome, StorageError>> =
+            Vec::with_capacity(batches.len());
+        let mut waiting = Vec::new();
+        for batch in batches {
+            match self.encode(batch) {
+                Ok(queued) => {
+                    waiting.push((answers.len(), queued.answer.clone()));
+                    answers.push(Ok(WriteOutcome::Duplicate));
+                    self.queue
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(queued);
+                }
+                Err(error) => answers.push(Err(error)),
+            }
+        }
+        if waiting.is_empty() {
+            return answers;
+        }
+        let _flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = |slot: &Mutex<Option<Result<WriteOutcome, StorageError>>>| {
+            slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+        };
+        if waiting
+            .iter()
+            .any(|(_, slot)| slot.lock().unwrap_or_else(|p| p.into_inner()).is_none())
+        {
+            let group = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            self.flush(group);
+        }
+        for (i, slot) in waiting {
+            answers[i] = taken(&slot).unwrap_or_else(|| {
+                Err(StorageError::ClickHouse {
+                    operation: "store a batch",
+                    message: "the batch was not flushed".into(),
+                    transient: true,
+                })
+            });
+        }
+        answers
+    }
+
+    /// Checks a batch and encodes its rows for the group queue.
+    fn encode(&self, batch: &BatchWrite) -> Result<Queued, StorageError> {
         validate(batch)?;
-        #[derive(Deserialize)]
-        struct Count {
-            n: u64,
-        }
-        let seen: Vec<Count> = self.client.select(
-            "look up a batch id",
-            &format!(
-                "SELECT count() AS n FROM {} WHERE batch_id = {}",
-                self.table("batches"),
-                quote(&batch.batch_id)
-            ),
-        )?;
-        if seen.first().is_some_and(|c| c.n > 0) {
-            return Ok(WriteOutcome::Duplicate);
-        }
         for window in &batch.windows {
             if window.stacks.iter().any(|(_, c)| *c > 0) {
                 self.check_unit(&window.profile_type)?;
             }
         }
-
-        let mut frames: Vec<serde_json::Value> = Vec::new();
-        let mut stacks: Vec<serde_json::Value> = Vec::new();
-        let mut samples: Vec<serde_json::Value> = Vec::new();
-        let mut new_ids: Vec<u64> = Vec::new();
+        let mut frames = Vec::new();
+        let mut stacks = Vec::new();
+        let mut samples = Vec::new();
         let mut total = 0u64;
         {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
@@ -388,71 +502,234 @@ impl Storage for ClickHouseStore {
                     for (frame, &id) in stack.iter().zip(&ids) {
                         if !known.contains(&id) && batch_ids.insert(id) {
                             let c = FrameColumns::of(frame);
-                            frames.push(serde_json::json!({
-                                "frame_id": id,
-                                "kind": c.kind,
-                                "build_id": c.build_id.map(BuildId::to_hex).unwrap_or_default(),
-                                "file_offset": c.file_offset as u64,
-                                "name": c.name,
-                                "module": c.module,
-                            }));
-                            new_ids.push(id);
+                            let mut line = Vec::new();
+                            json_line(
+                                &FrameRow {
+                                    frame_id: id,
+                                    kind: c.kind,
+                                    build_id: c.build_id.map(BuildId::to_hex).unwrap_or_default(),
+                                    file_offset: c.file_offset as u64,
+                                    name: c.name,
+                                    module: c.module,
+                                },
+                                &mut line,
+                            );
+                            frames.push((id, line));
                         }
                     }
                     let sid = stack_id(&ids);
                     if !known.contains(&sid) && batch_ids.insert(sid) {
-                        stacks.push(serde_json::json!({"stack_id": sid, "frame_ids": ids}));
-                        new_ids.push(sid);
+                        let mut line = Vec::new();
+                        json_line(
+                            &StackRow {
+                                stack_id: sid,
+                                frame_ids: &ids,
+                            },
+                            &mut line,
+                        );
+                        stacks.push((sid, line));
                     }
-                    samples.push(serde_json::json!({
-                        "service": window.service,
-                        "labels": labels,
-                        "profile_type": window.profile_type.name,
-                        "window_start": window.window_start_unix_nanos,
-                        "stack_id": sid,
-                        "period": window.period,
-                        "batch_id": batch.batch_id,
-                        "count": count,
-                    }));
+                    json_line(
+                        &SampleRow {
+                            service: &window.service,
+                            labels: &labels,
+                            profile_type: &window.profile_type.name,
+                            window_start: window.window_start_unix_nanos,
+                            stack_id: sid,
+                            period: window.period,
+                            batch_id: &batch.batch_id,
+                            count: *count,
+                        },
+                        &mut samples,
+                    );
                     total = total.saturating_add(*count);
                 }
             }
         }
-        let paths: Vec<serde_json::Value> = batch
-            .binaries
-            .iter()
-            .map(|(id, path)| {
-                serde_json::json!({
+        let mut paths = Vec::new();
+        for (id, path) in &batch.binaries {
+            json_line(
+                &serde_json::json!({
                     "build_id": id.to_hex(),
                     "path": path,
                     "first_seen": batch.received_unix_nanos,
-                })
-            })
-            .collect();
-        // Frames and stacks before the samples that point at them; the batch
-        // row last, so that it means "all of it is stored".
-        self.client
-            .insert("insert frames", &self.table("frames"), &frames)?;
-        self.client
-            .insert("insert stacks", &self.table("stacks"), &stacks)?;
-        self.client
-            .insert("insert binary paths", &self.table("binary_paths"), &paths)?;
-        self.client
-            .insert("insert samples", &self.table("samples"), &samples)?;
-        self.client.insert(
-            "record the batch",
-            &self.table("batches"),
-            &[serde_json::json!({
+                }),
+                &mut paths,
+            );
+        }
+        let mut batch_row = Vec::new();
+        json_line(
+            &serde_json::json!({
                 "batch_id": batch.batch_id,
                 "received": batch.received_unix_nanos,
-            })],
-        )?;
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        if known.len() + new_ids.len() > MAX_KNOWN_IDS {
-            known.clear();
+            }),
+            &mut batch_row,
+        );
+        Ok(Queued {
+            batch_id: batch.batch_id.clone(),
+            frames,
+            stacks,
+            paths,
+            samples,
+            batch_row,
+            total,
+            answer: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Writes a group of queued batches and leaves each one's answer.
+    fn flush(&self, group: Vec<Queued>) {
+        if group.is_empty() {
+            return;
         }
-        known.extend(new_ids);
-        Ok(WriteOutcome::Stored { samples: total })
+        let answer = |q: &Queued, result: Result<WriteOutcome, StorageError>| {
+            *q.answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        };
+        #[derive(Deserialize)]
+        struct Seen {
+            batch_id: String,
+        }
+        let ids: BTreeSet<&str> = group.iter().map(|q| q.batch_id.as_str()).collect();
+        let seen = self.client.select::<Seen>(
+            "look up batch ids",
+            &format!(
+                "SELECT DISTINCT batch_id FROM {} WHERE batch_id IN ({})",
+                self.table("batches"),
+                ids.iter()
+                    .map(|id| quote(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        let seen: HashSet<String> = match seen {
+            Ok(rows) => rows.into_iter().map(|r| r.batch_id).collect(),
+            Err(error) => {
+                for q in &group {
+                    answer(q, Err(shared_error(&error)));
+                }
+                return;
+            }
+        };
+        // A batch stored before, or twice in this group, is a duplicate.
+        let mut fresh: Vec<&Queued> = Vec::new();
+        let mut in_group: HashSet<&str> = HashSet::new();
+        for q in &group {
+            if seen.contains(&q.batch_id) || !in_group.insert(&q.batch_id) {
+                answer(q, Ok(WriteOutcome::Duplicate));
+            } else {
+                fresh.push(q);
+            }
+        }
+        // Blocks of at most about FLUSH_BYTES of sample rows each.
+        let mut chunk: Vec<&Queued> = Vec::new();
+        let mut bytes = 0;
+        let mut failed: Option<StorageError> = None;
+        for q in fresh {
+            if let Some(error) = &failed {
+                answer(q, Err(shared_error(error)));
+                continue;
+            }
+            bytes += q.samples.len();
+            chunk.push(q);
+            if bytes >= FLUSH_BYTES {
+                failed = self.write_chunk(&std::mem::take(&mut chunk)).err();
+                bytes = 0;
+            }
+        }
+        if failed.is_none() && !chunk.is_empty() {
+            self.write_chunk(&chunk).ok();
+        }
+    }
+
+    /// Inserts the rows of `chunk` as one block per table and answers each.
+    fn write_chunk(&self, chunk: &[&Queued]) -> Result<(), StorageError> {
+        let mut new_ids: HashSet<u64> = HashSet::new();
+        let mut frames = Vec::new();
+        let mut stacks = Vec::new();
+        let (mut paths, mut samples, mut batch_rows) = (Vec::new(), Vec::new(), Vec::new());
+        for q in chunk {
+            for (id, line) in &q.frames {
+                if new_ids.insert(*id) {
+                    frames.extend_from_slice(line);
+                }
+            }
+            for (id, line) in &q.stacks {
+                if new_ids.insert(*id) {
+                    stacks.extend_from_slice(line);
+                }
+            }
+            paths.extend_from_slice(&q.paths);
+            samples.extend_from_slice(&q.samples);
+            batch_rows.extend_from_slice(&q.batch_row);
+        }
+        // Frames and stacks before the samples that point at them; the batch
+        // rows last, so that one means "all of it is stored".
+        let written = self
+            .client
+            .insert_lines("insert frames", &self.table("frames"), &frames)
+            .and_then(|()| {
+                self.client
+                    .insert_lines("insert stacks", &self.table("stacks"), &stacks)
+            })
+            .and_then(|()| {
+                self.client
+                    .insert_lines("insert binary paths", &self.table("binary_paths"), &paths)
+            })
+            .and_then(|()| {
+                self.client
+                    .insert_lines("insert samples", &self.table("samples"), &samples)
+            })
+            .and_then(|()| {
+                self.client
+                    .insert_lines("record the batches", &self.table("batches"), &batch_rows)
+            });
+        let answer = |q: &Queued, result: Result<WriteOutcome, StorageError>| {
+            *q.answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        };
+        match written {
+            Ok(()) => {
+                let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+                if known.len() + new_ids.len() > MAX_KNOWN_IDS {
+                    known.clear();
+                }
+                known.extend(new_ids);
+                drop(known);
+                for q in chunk {
+                    answer(q, Ok(WriteOutcome::Stored { samples: q.total }));
+                }
+                Ok(())
+            }
+            Err(error) => {
+                for q in chunk {
+                    answer(q, Err(shared_error(&error)));
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Storage for ClickHouseStore {
+    fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
+        self.write_group(&[batch])
+            .pop()
+            .expect("one result per batch")
+    }
+
+    fn write_batches(
+        &self,
+        batches: &[HeldBatch],
+    ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
+        let writes: Vec<BatchWrite> = batches.iter().map(HeldBatch::to_batch_write).collect();
+        let mut outcomes = self.write_group(&writes.iter().collect::<Vec<_>>());
+        // Storage trouble fails the whole call; refusals stay per batch.
+        if let Some(i) = outcomes
+            .iter()
+            .position(|o| o.as_ref().is_err_and(|e| !refused_batch(e)))
+        {
+            return Err(outcomes.swap_remove(i).expect_err("an error"));
+        }
+        Ok(outcomes)
     }
 
     fn services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
@@ -1190,8 +1467,23 @@ impl ClickHouseStore {
     /// The sample rows `query` selects (its service, type, range and label
     /// matchers), as a subquery; `None` when no label set matches.
     fn selected_samples(&self, query: &ProfileQuery) -> Result<Option<String>, StorageError> {
+        let range = format!(
+            "service = {} AND profile_type = {}
+             AND window_start >= {} AND window_start < {}",
+            quote(&query.service),
+            quote(&query.profile_type),
+            query.start_unix_nanos,
+            query.end_unix_nanos,
+        );
+        if query.labels.is_empty() {
+            // Every series: no need to list them first.
+            return Ok(Some(self.samples_source(&range)));
+        }
+        // Only the label sets present in the range: the sorting key starts
+        // with (service, profile_type, window_start), so this reads the
+        // range alone, not the service's whole history.
         let matching: Vec<String> = self
-            .series_labels(&query.service)?
+            .labels_where(&range)?
             .into_iter()
             .filter(|labels| query.selects(labels))
             .map(|labels| quote(&labels_text(&labels)))
@@ -1200,13 +1492,7 @@ impl ClickHouseStore {
             return Ok(None);
         }
         Ok(Some(self.samples_source(&format!(
-            "service = {} AND profile_type = {}
-             AND window_start >= {} AND window_start < {}
-             AND labels IN ({})",
-            quote(&query.service),
-            quote(&query.profile_type),
-            query.start_unix_nanos,
-            query.end_unix_nanos,
+            "{range} AND labels IN ({})",
             matching.join(", ")
         ))))
     }
@@ -1222,6 +1508,11 @@ impl ClickHouseStore {
 
     /// The label sets `service` has samples under.
     fn series_labels(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
+        self.labels_where(&format!("service = {}", quote(service)))
+    }
+
+    /// The label sets of the sample rows matching `filter`.
+    fn labels_where(&self, filter: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
         #[derive(Deserialize)]
         struct Row {
             labels: String,
@@ -1230,7 +1521,7 @@ impl ClickHouseStore {
             "list series",
             &format!(
                 "SELECT DISTINCT labels FROM {}",
-                self.samples_source(&format!("service = {}", quote(service)))
+                self.samples_source(filter)
             ),
         )?;
         rows.into_iter()

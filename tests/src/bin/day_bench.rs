@@ -1,0 +1,692 @@
+//! `day_bench`: a simulated day of a 1,000-host fleet on each storage
+//! backend, then its size on disk and the latency of the queries people run.
+//!
+//! For each backend (SQLite in a temporary data directory; ClickHouse: a
+//! `clickhouse-server` this command starts on loopback with temporary
+//! directories), it starts `augur server`, loads one simulated day with
+//! `augur loadgen --simulate` (see `docs/benchmarks.md`, "A simulated day"),
+//! waits until the server stored every acknowledged sample, stops it, applies
+//! the retention policy as of the simulated day's end (the same
+//! `Store::compact` the server runs every 10 minutes), measures bytes on disk
+//! against the stored sample count, starts the server again and times, over
+//! its HTTP API, a flame graph of one service over the last hour and over the
+//! day, and the fleet's top functions over the last hour. Prints Markdown;
+//! asserts nothing.
+//!
+//! The simulated day ends `--full-resolution` after a UTC midnight, so both
+//! backends keep the same windows after retention: SQLite rolls up whole
+//! hours, ClickHouse whole days, and both roll up exactly the day before that
+//! midnight.
+//!
+//! ```sh
+//! cargo build --release -p augur -p augur-tests
+//! target/release/day_bench [--backend both] [--hosts 1000] [--repeat 9]
+//! ```
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use augur_storage::{ClickHouseConfig, RetentionPolicy, Store};
+use augur_tests::bench::Parsed;
+use augur_tests::{http_get, http_json, start_server_with};
+
+const USAGE: &str = "\
+usage: day_bench [--backend sqlite|clickhouse|both] [--hosts N]
+                 [--clickhouse-hosts N] [--services N]
+                 [--stacks N] [--full-resolution-hours H] [--concurrency N]
+                 [--repeat N]
+
+Loads a simulated day of a fleet with `augur loadgen --simulate` into each
+backend, applies retention (minute windows for the last H hours, hour windows
+before), and prints bytes on disk per stored sample and the latency of flame
+graphs (1 h, 24 h) and fleet top functions (1 h) through the HTTP API.";
+
+const HOUR_NANOS: i64 = 3_600_000_000_000;
+const DAY_NANOS: i64 = 24 * HOUR_NANOS;
+/// The ClickHouse database the benchmark writes.
+const CH_DATABASE: &str = "augur_day";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    ClickHouse,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::ClickHouse => "ClickHouse",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Options {
+    backends: Vec<Backend>,
+    hosts: u32,
+    /// Hosts of the ClickHouse run, when it cannot take the full fleet in time.
+    clickhouse_hosts: Option<u32>,
+    services: u32,
+    stacks: u32,
+    full_resolution_hours: i64,
+    concurrency: usize,
+    repeat: usize,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
+    let mut options = Options {
+        backends: vec![Backend::Sqlite, Backend::ClickHouse],
+        hosts: 1000,
+        clickhouse_hosts: None,
+        services: 10,
+        stacks: 1000,
+        full_resolution_hours: 1,
+        concurrency: 32,
+        repeat: 9,
+    };
+    while let Some(flag) = args.next() {
+        if matches!(flag.as_str(), "-h" | "--help") {
+            return Ok(Parsed::Help);
+        }
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        let number = |what: &str| -> anyhow::Result<u64> {
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("{what} {value:?} is not a positive number"))
+        };
+        match flag.as_str() {
+            "--backend" => {
+                options.backends = match value.as_str() {
+                    "sqlite" => vec![Backend::Sqlite],
+                    "clickhouse" => vec![Backend::ClickHouse],
+                    "both" => vec![Backend::Sqlite, Backend::ClickHouse],
+                    other => bail!("--backend {other:?} is not sqlite, clickhouse or both"),
+                }
+            }
+            "--hosts" => options.hosts = number(&flag)? as u32,
+            "--clickhouse-hosts" => options.clickhouse_hosts = Some(number(&flag)? as u32),
+            "--services" => options.services = number(&flag)? as u32,
+            "--stacks" => options.stacks = number(&flag)? as u32,
+            "--full-resolution-hours" => {
+                options.full_resolution_hours = number(&flag)?.min(23) as i64
+            }
+            "--concurrency" => options.concurrency = number(&flag)? as usize,
+            "--repeat" => options.repeat = number(&flag)? as usize,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    Ok(Parsed::Run(options))
+}
+
+fn main() -> ExitCode {
+    augur_tests::bench::main(
+        "day_bench",
+        USAGE,
+        parse_args(std::env::args().skip(1)),
+        run,
+    )
+}
+
+/// The simulated day: `[end - 24 h, end)`, `end` a whole number of hours
+/// after the latest UTC midnight that leaves it in the past.
+#[derive(Clone, Copy, Debug)]
+struct Day {
+    end: i64,
+    full_resolution_hours: i64,
+}
+
+impl Day {
+    fn new(full_resolution_hours: i64) -> Self {
+        let now = now_nanos();
+        let full = full_resolution_hours * HOUR_NANOS;
+        let midnight = (now - full).div_euclid(DAY_NANOS) * DAY_NANOS;
+        Self {
+            end: midnight + full,
+            full_resolution_hours,
+        }
+    }
+
+    fn start(&self) -> i64 {
+        self.end - DAY_NANOS
+    }
+
+    /// Retention as the benchmark configures it: minutes for the
+    /// full-resolution hours, hours for 30 days.
+    fn policy(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            minute_windows: Duration::from_secs(self.full_resolution_hours as u64 * 3600),
+            hour_windows: Duration::from_secs(30 * 86_400),
+            max_bytes: None,
+        }
+    }
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// 1-, 5- and 15-minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Median and max of some timings, in milliseconds.
+#[derive(Clone, Debug, Default)]
+struct Timing {
+    first_ms: f64,
+    median_ms: f64,
+    max_ms: f64,
+    /// The answer of a request that failed, which ends the series.
+    error: Option<String>,
+}
+
+/// What one backend measured.
+#[derive(Debug, Default)]
+struct Outcome {
+    backend: &'static str,
+    hosts: u32,
+    load_seconds: f64,
+    load_avg_load: (String, String),
+    batches: u64,
+    retried: u64,
+    failed: u64,
+    samples_acknowledged: u64,
+    samples_stored: u64,
+    compaction_seconds: f64,
+    minute_rows_rolled_up: u64,
+    bytes_on_disk: u64,
+    /// What the bytes are: files, or parts per table.
+    bytes_detail: Vec<(String, u64)>,
+    flame_1h: Timing,
+    flame_24h: Timing,
+    top_1h: Timing,
+    flame_1h_stacks: u64,
+    flame_24h_stacks: u64,
+    load_avg_queries: (String, String),
+}
+
+fn run(options: &Options) -> anyhow::Result<()> {
+    if std::env::var_os("AUGUR_BIN").is_none() {
+        // target/release/day_bench -> target/release/augur
+        let sibling = std::env::current_exe()?.with_file_name("augur");
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var("AUGUR_BIN", sibling) };
+    }
+    let day = Day::new(options.full_resolution_hours);
+    println!(
+        "simulated day {} to {}; minute windows kept for the last {} h; {} hosts, {} services, {} stacks a service\n",
+        rfc3339(day.start()),
+        rfc3339(day.end),
+        day.full_resolution_hours,
+        options.hosts,
+        options.services,
+        options.stacks
+    );
+    let mut outcomes = Vec::new();
+    for &backend in &options.backends {
+        eprintln!("day_bench: {} ...", backend.name());
+        let outcome = run_backend(options, backend, &day)
+            .with_context(|| format!("the {} run", backend.name()))?;
+        eprintln!("{}", table(std::slice::from_ref(&outcome)));
+        outcomes.push(outcome);
+    }
+    print!("{}", table(&outcomes));
+    Ok(())
+}
+
+/// Unix nanoseconds as RFC 3339 in UTC, whole seconds.
+fn rfc3339(unix_nanos: i64) -> String {
+    let secs = unix_nanos.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result<Outcome> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let clickhouse = match backend {
+        Backend::Sqlite => None,
+        Backend::ClickHouse => Some(ClickHouse::start(&dir.path().join("clickhouse"))?),
+    };
+    let mut server_args: Vec<String> = vec!["--max-in-flight".into(), "64".into()];
+    if let Some(ch) = &clickhouse {
+        server_args.extend([
+            "--clickhouse".into(),
+            ch.url.clone(),
+            "--clickhouse-database".into(),
+            CH_DATABASE.into(),
+        ]);
+    }
+    let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
+    let mut outcome = Outcome {
+        backend: backend.name(),
+        ..Outcome::default()
+    };
+
+    // Load.
+    let server = start_server_with(&data, "127.0.0.1:0", &args)?;
+    let base = server.http.clone().context("no HTTP address")?;
+    let ingest = server.ingest.clone().context("no ingest address")?;
+    let load_before = load_average();
+    let started = Instant::now();
+    let hosts = match backend {
+        Backend::ClickHouse => options.clickhouse_hosts.unwrap_or(options.hosts),
+        Backend::Sqlite => options.hosts,
+    };
+    outcome.hosts = hosts;
+    let report = loadgen(options, hosts, day, &ingest)?;
+    outcome.load_seconds = started.elapsed().as_secs_f64();
+    outcome.load_avg_load = (load_before, load_average());
+    let number = |key: &str| report[key].as_u64().unwrap_or(0);
+    outcome.batches = number("acknowledged");
+    outcome.retried = number("retried");
+    outcome.failed = number("errors");
+    outcome.samples_acknowledged = number("samples_acknowledged");
+    // Acknowledged is durable; wait until queries see all of it too.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while stored_samples(&base)? < outcome.samples_acknowledged {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {} acknowledged samples are stored after 10 minutes",
+                stored_samples(&base)?,
+                outcome.samples_acknowledged
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop(server);
+
+    // Retention as of the simulated day's end.
+    let store = match &clickhouse {
+        None => Store::open(&data.join("augur.db"))?,
+        Some(ch) => Store::clickhouse(ClickHouseConfig {
+            database: CH_DATABASE.into(),
+            timeout: Duration::from_secs(600),
+            ..ClickHouseConfig::single(&ch.url)
+        })?,
+    };
+    let started = Instant::now();
+    let compaction = store.compact(&day.policy(), day.end)?;
+    outcome.compaction_seconds = started.elapsed().as_secs_f64();
+    outcome.minute_rows_rolled_up = compaction.minute_rows_rolled_up;
+    outcome.samples_stored = store
+        .services()?
+        .iter()
+        .map(|s| s.total_samples)
+        .sum::<u64>();
+    drop(store);
+    (outcome.bytes_on_disk, outcome.bytes_detail) = match &clickhouse {
+        None => sqlite_bytes(&data)?,
+        Some(ch) => ch.bytes(CH_DATABASE)?,
+    };
+
+    // Queries, on a fresh server over what retention left.
+    let server = start_server_with(&data, "127.0.0.1:0", &args)?;
+    let base = server.http.clone().context("no HTTP address")?;
+    let load_before = load_average();
+    let (from_1h, from_24h, to) = (
+        rfc3339(day.end - HOUR_NANOS),
+        rfc3339(day.start()),
+        rfc3339(day.end),
+    );
+    let flame =
+        |from: &str| format!("{base}api/v1/profile?service=loadgen-svc-0&from={from}&to={to}");
+    let (timing, stacks) = time_get(&flame(&from_1h), options.repeat)?;
+    (outcome.flame_1h, outcome.flame_1h_stacks) = (timing, stacks);
+    let (timing, stacks) = time_get(&flame(&from_24h), options.repeat)?;
+    (outcome.flame_24h, outcome.flame_24h_stacks) = (timing, stacks);
+    let top = format!("{base}api/v1/fleet/functions?from={from_1h}&to={to}&limit=20");
+    outcome.top_1h = time_get(&top, options.repeat)?.0;
+    outcome.load_avg_queries = (load_before, load_average());
+    stop(server);
+    drop(clickhouse);
+    Ok(outcome)
+}
+
+/// Stops a server; one that does not exit within 30 s of SIGTERM is killed,
+/// which loses nothing here: everything acknowledged was stored before.
+fn stop(server: augur_tests::AugurProcess) {
+    if let Err(error) = server.terminate() {
+        eprintln!("day_bench: {error:#}; killed");
+    }
+}
+
+/// Runs `augur loadgen` for the simulated day; its JSON report.
+fn loadgen(
+    options: &Options,
+    hosts: u32,
+    day: &Day,
+    ingest: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let output = Command::new(augur_tests::augur_bin())
+        .args(["loadgen", "--report", "json", "--server", ingest])
+        .args(["--hosts", &hosts.to_string()])
+        .args(["--services", &options.services.to_string()])
+        .args(["--stacks", &options.stacks.to_string()])
+        .args(["--simulate", "24h", "--start", &rfc3339(day.start())])
+        .args([
+            "--full-resolution",
+            &format!("{}h", day.full_resolution_hours),
+        ])
+        .args(["--interval", "60s"])
+        .args(["--concurrency", &options.concurrency.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running augur loadgen")?;
+    if !output.status.success() {
+        bail!("augur loadgen failed: {}", output.status);
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("parsing loadgen's report")?;
+    eprintln!("day_bench: loadgen {report}");
+    Ok(report)
+}
+
+/// On-CPU samples the server's API lists over every service.
+fn stored_samples(base: &str) -> anyhow::Result<u64> {
+    let services = http_json(&format!("{base}api/v1/services"))?;
+    Ok(services["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["samples"].as_u64().unwrap_or(0))
+        .sum())
+}
+
+/// GETs `url` once cold and `repeat` more times; the timings and, for a
+/// JSON profile, its distinct stacks.
+fn time_get(url: &str, repeat: usize) -> anyhow::Result<(Timing, u64)> {
+    let mut times = Vec::with_capacity(repeat);
+    let mut first_ms = 0.0;
+    let mut stacks = 0;
+    for i in 0..=repeat {
+        let started = Instant::now();
+        let (status, body) = http_get(url)?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status != 200 {
+            let text: String = String::from_utf8_lossy(&body).chars().take(160).collect();
+            let error = format!("HTTP {status} after {ms:.0} ms: {text}");
+            eprintln!("day_bench: GET {url}: {error}");
+            return Ok((
+                Timing {
+                    error: Some(error),
+                    ..Timing::default()
+                },
+                0,
+            ));
+        }
+        if i == 0 {
+            first_ms = ms;
+            let json: serde_json::Value = serde_json::from_slice(&body)?;
+            stacks = json["stacks"].as_array().map_or(0, |s| s.len() as u64);
+        } else {
+            times.push(ms);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((
+        Timing {
+            first_ms,
+            median_ms: times[times.len() / 2],
+            max_ms: *times.last().expect("repeat >= 1"),
+            error: None,
+        },
+        stacks,
+    ))
+}
+
+/// SQLite's files: the database, its WAL and shared memory.
+fn sqlite_bytes(data: &Path) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
+    let mut detail = Vec::new();
+    for name in ["augur.db", "augur.db-wal", "augur.db-shm"] {
+        let bytes = std::fs::metadata(data.join(name)).map_or(0, |m| m.len());
+        detail.push((name.to_owned(), bytes));
+    }
+    Ok((detail.iter().map(|(_, b)| b).sum(), detail))
+}
+
+/// A `clickhouse-server` on loopback with its data in a temporary directory,
+/// killed on drop (and by a watcher shell if this process dies first).
+struct ClickHouse {
+    url: String,
+    pid_file: PathBuf,
+    _watcher: std::process::Child,
+}
+
+impl ClickHouse {
+    fn start(dir: &Path) -> anyhow::Result<Self> {
+        let found = Command::new("sh")
+            .args(["-c", "command -v clickhouse-server"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            bail!("clickhouse-server is not installed (apt-get install clickhouse-server)");
+        }
+        std::fs::create_dir_all(dir)?;
+        let (http, tcp) = (free_port()?, free_port()?);
+        std::fs::write(dir.join("users.xml"), CLICKHOUSE_USERS)?;
+        let config = dir.join("config.xml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><console>1</console></logger>
+    <http_port>{http}</http_port>
+    <tcp_port>{tcp}</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{dir}/data/</path>
+    <tmp_path>{dir}/tmp/</tmp_path>
+    <user_files_path>{dir}/user_files/</user_files_path>
+    <format_schema_path>{dir}/format_schemas/</format_schema_path>
+    <users_config>{dir}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>536870912</mark_cache_size>
+</yandex>
+"#,
+                dir = dir.display()
+            ),
+        )?;
+        let pid_file = dir.join("server.pid");
+        let me = std::process::id();
+        let script = format!(
+            "clickhouse-server --config-file={config} >{dir}/server.log 2>&1 & ch=$!; echo $ch >{pid}; \
+             while kill -0 {me} 2>/dev/null && kill -0 $ch 2>/dev/null; do sleep 1; done; kill -9 $ch",
+            config = config.display(),
+            dir = dir.display(),
+            pid = pid_file.display(),
+        );
+        let watcher = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting clickhouse-server")?;
+        let server = Self {
+            url: format!("http://127.0.0.1:{http}"),
+            pid_file,
+            _watcher: watcher,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&format!("{}/ping", server.url)).call().is_err() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                bail!("clickhouse-server did not start within 60 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(server)
+    }
+
+    /// Bytes on disk of the database's active parts, in total and by table.
+    fn bytes(&self, database: &str) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
+        let sql = format!(
+            "SELECT table, toUInt64(sum(bytes_on_disk)) AS bytes, toUInt64(sum(rows)) AS rows,
+                    toUInt64(count()) AS parts
+             FROM system.parts WHERE active AND database = '{database}'
+             GROUP BY table ORDER BY bytes DESC FORMAT JSONEachRow"
+        );
+        let mut response = ureq::post(&format!(
+            "{}/?output_format_json_quote_64bit_integers=0",
+            self.url
+        ))
+        .send(sql.as_bytes())?;
+        let text = response.body_mut().read_to_string()?;
+        let mut detail = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let row: serde_json::Value = serde_json::from_str(line)?;
+            detail.push((
+                format!(
+                    "{} ({} rows, {} parts)",
+                    row["table"].as_str().unwrap_or("?"),
+                    row["rows"],
+                    row["parts"]
+                ),
+                row["bytes"].as_u64().unwrap_or(0),
+            ));
+        }
+        Ok((detail.iter().map(|(_, b)| b).sum(), detail))
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            // SAFETY: kill with the pid of the server this value started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+const CLICKHOUSE_USERS: &str = r#"<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users><default><password></password>
+        <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+        <profile>default</profile><quota>default</quota></default></users>
+    <quotas><default></default></quotas>
+</yandex>
+"#;
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn table(outcomes: &[Outcome]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = write!(out, "| |");
+    for o in outcomes {
+        let _ = write!(out, " {} |", o.backend);
+    }
+    let _ = write!(out, "\n| --- |");
+    for _ in outcomes {
+        let _ = write!(out, " ---: |");
+    }
+    out.push('\n');
+    let mut row = |name: &str, cell: &dyn Fn(&Outcome) -> String| {
+        let _ = write!(out, "| {name} |");
+        for o in outcomes {
+            let _ = write!(out, " {} |", cell(o));
+        }
+        out.push('\n');
+    };
+    let timing = |t: &Timing| {
+        if let Some(error) = &t.error {
+            return format!("failed: {}", error.replace('|', "/"));
+        }
+        format!(
+            "{:.1} / {:.1} ms (first {:.1})",
+            t.median_ms, t.max_ms, t.first_ms
+        )
+    };
+    row("hosts", &|o| o.hosts.to_string());
+    row("load: wall time", &|o| format!("{:.0} s", o.load_seconds));
+    row("load: batches acknowledged", &|o| o.batches.to_string());
+    row("load: batches/s", &|o| {
+        format!("{:.0}", o.batches as f64 / o.load_seconds.max(1e-9))
+    });
+    row("load: retried pushes / failed batches", &|o| {
+        format!("{} / {}", o.retried, o.failed)
+    });
+    row("load average at start / end of load", &|o| {
+        format!("{} / {}", o.load_avg_load.0, o.load_avg_load.1)
+    });
+    row("samples acknowledged", &|o| {
+        o.samples_acknowledged.to_string()
+    });
+    row("samples stored after retention", &|o| {
+        o.samples_stored.to_string()
+    });
+    row("retention: minute rows rolled up", &|o| {
+        format!(
+            "{} in {:.1} s",
+            o.minute_rows_rolled_up, o.compaction_seconds
+        )
+    });
+    row("bytes on disk", &|o| o.bytes_on_disk.to_string());
+    row("**bytes per stored sample**", &|o| {
+        format!(
+            "**{:.3}**",
+            o.bytes_on_disk as f64 / o.samples_stored.max(1) as f64
+        )
+    });
+    row("bytes detail", &|o| {
+        o.bytes_detail
+            .iter()
+            .map(|(name, bytes)| format!("{name}: {bytes}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    row("flame graph 1 h (median / max)", &|o| timing(&o.flame_1h));
+    row("flame graph 24 h (median / max)", &|o| timing(&o.flame_24h));
+    row("fleet top functions 1 h (median / max)", &|o| {
+        timing(&o.top_1h)
+    });
+    row("stacks in the 1 h / 24 h flame graph", &|o| {
+        format!("{} / {}", o.flame_1h_stacks, o.flame_24h_stacks)
+    });
+    row("load average at start / end of queries", &|o| {
+        format!("{} / {}", o.load_avg_queries.0, o.load_avg_queries.1)
+    });
+    out
+}
