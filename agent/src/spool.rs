@@ -347,7 +347,16 @@ impl Spool {
         let seq = self.next_seq;
         let path = record_path(&self.dir, seq);
         let temp = self.dir.join(format!("{seq:020}{TEMP_SUFFIX}"));
-        let written = write_durably(&temp, &path, &self.dir, &record);
+        let mut written = write_durably(&temp, &path, &self.dir, &record);
+        let vanished = matches!(&written, Err(SpoolError::Io { source, .. })
+            if source.kind() == io::ErrorKind::NotFound);
+        if vanished && !self.dir.exists() {
+            // Someone removed the directory (a cleanup job, an operator):
+            // spooling into a new one beats dropping every batch from now on.
+            tracing::warn!(dir = %self.dir.display(), "the spool directory vanished; creating it again");
+            fs::create_dir_all(&self.dir).map_err(io_error("creating", &self.dir))?;
+            written = write_durably(&temp, &path, &self.dir, &record);
+        }
         if written.is_err() {
             let _ = fs::remove_file(&temp);
         }
@@ -751,6 +760,22 @@ mod tests {
         let mut version = record;
         version[8] = 9;
         assert_eq!(decode_record(&version), Err(RecordError::Version(9)));
+    }
+
+    #[test]
+    fn a_vanished_directory_is_created_again() {
+        let dir = TempDir::new();
+        let (mut spool, _) = Spool::open(&dir.0, DEFAULT_MAX_BYTES).unwrap();
+        spool.push("before", 1, b"one").unwrap();
+        fs::remove_dir_all(&dir.0).unwrap();
+        spool.push("after", 2, b"two").unwrap();
+        assert_eq!(batch_files(&dir.0).len(), 1, "the new batch is on disk");
+        // The batch whose file went with the directory is reported lost;
+        // the new one comes out whole.
+        let (head, dropped) = spool.head().unwrap();
+        let head = head.expect("the new batch");
+        assert_eq!(head.batch_id, "after");
+        assert_eq!(dropped.iter().map(|d| d.samples).sum::<u64>(), 1);
     }
 
     #[test]
