@@ -582,7 +582,7 @@ pub fn encode_record(batch_id: &str, samples: u64, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(batch_id.as_bytes());
     out.extend_from_slice(payload);
-    let crc = crc32(&out);
+    let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
@@ -620,7 +620,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<SpooledBatch, RecordError> {
     }
     let body = &bytes[..expected - CHECKSUM_LEN];
     let stored = u32_at(expected - CHECKSUM_LEN);
-    let computed = crc32(body);
+    let computed = crc32fast::hash(body);
     if stored != computed {
         return Err(RecordError::Checksum { stored, computed });
     }
@@ -636,34 +636,6 @@ pub fn decode_record(bytes: &[u8]) -> Result<SpooledBatch, RecordError> {
         samples,
         payload: body[HEADER_LEN + id_len..].to_vec(),
     })
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as zlib and gzip compute it).
-pub fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc = TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
 }
 
 #[cfg(test)]
@@ -723,8 +695,8 @@ mod tests {
 
     #[test]
     fn crc32_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32fast::hash(b""), 0);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn encode_record(
     out.extend_from_slice(id);
     out.extend_from_slice(&received_unix_nanos.to_le_bytes());
     out.extend_from_slice(payload);
-    let crc = crc32(&out[body_start..]);
+    let crc = crc32fast::hash(&out[body_start..]);
     out[body_start - 4..body_start].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
 }
@@ -100,7 +100,7 @@ fn decode_record(bytes: &[u8]) -> Option<(LogRecord, usize)> {
         return None;
     }
     let body = bytes.get(RECORD_HEADER..RECORD_HEADER + body_len)?;
-    if crc32(body) != crc {
+    if crc32fast::hash(body) != crc {
         return None;
     }
     let id_len = u16::from_le_bytes(body.get(..2)?.try_into().ok()?) as usize;
@@ -205,42 +205,14 @@ impl SegmentWriter {
     }
 }
 
-/// CRC-32 (IEEE), as zlib computes it.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    static TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn crc32_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32fast::hash(b""), 0);
     }
 
     fn record(id: &str, payload: &[u8]) -> LogRecord {
