@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use augur_profile::rng::SplitMix64;
 use augur_wire::batch::compress;
 use augur_wire::ingest::ingest_client::IngestClient;
 use augur_wire::ingest::{
@@ -160,33 +161,6 @@ const KERNEL_STACKS: &[&[&str]] = &[
     ],
 ];
 
-/// splitmix64: a tiny deterministic generator, enough for synthetic data.
-#[derive(Clone, Debug)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn new(parts: &[u64]) -> Self {
-        let mut state = 0x9e37_79b9_7f4a_7c15;
-        for &p in parts {
-            state = SplitMix(state ^ p).next_u64();
-        }
-        Self(state)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
 /// The synthetic fleet: what every host runs, derived from the seed alone.
 #[derive(Clone, Debug)]
 struct Fleet {
@@ -209,13 +183,14 @@ impl Fleet {
 
     /// The service's executable build-id in one deploy.
     fn build_id(&self, service: u32, deploy: u32) -> Vec<u8> {
-        let mut rng = SplitMix::new(&[self.seed, 1, u64::from(service), u64::from(deploy)]);
+        let mut rng =
+            SplitMix64::from_parts(&[self.seed, 1, u64::from(service), u64::from(deploy)]);
         (0..20).map(|_| rng.next_u64() as u8).collect()
     }
 
     /// A libc shared by every service.
     fn libc_build_id(&self) -> Vec<u8> {
-        let mut rng = SplitMix::new(&[self.seed, 2]);
+        let mut rng = SplitMix64::from_parts(&[self.seed, 2]);
         (0..20).map(|_| rng.next_u64() as u8).collect()
     }
 
@@ -244,8 +219,13 @@ impl Fleet {
         let mut user: Vec<Frame> = (0..user_len)
             .map(|level| {
                 let node = u64::from(index) * u64::from(level + 1) / u64::from(user_len);
-                let mut rng =
-                    SplitMix::new(&[self.seed, 3, u64::from(service), u64::from(level), node]);
+                let mut rng = SplitMix64::from_parts(&[
+                    self.seed,
+                    3,
+                    u64::from(service),
+                    u64::from(level),
+                    node,
+                ]);
                 let libc_leaf = level + 1 == user_len && index % 3 == 1;
                 UserFrame {
                     binary: u32::from(libc_leaf),
@@ -264,9 +244,9 @@ impl Fleet {
     /// Batch `seq` of `host`, covering `[start, end)`.
     fn batch(&self, host: u32, seq: u64, deploy: u32, start: i64, end: i64) -> Batch {
         let service = self.service_of(host);
-        let mut rng = SplitMix::new(&[self.seed, 4, u64::from(host), seq]);
+        let mut rng = SplitMix64::from_parts(&[self.seed, 4, u64::from(host), seq]);
         // Skewed towards low indices: a few hot stacks, a long tail.
-        let draw = |rng: &mut SplitMix| {
+        let draw = |rng: &mut SplitMix64| {
             let u = rng.below(1 << 20) as f64 / f64::from(1 << 20);
             ((u * u * u) * f64::from(self.stacks.max(1))) as u32
         };

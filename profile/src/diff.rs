@@ -495,6 +495,7 @@ fn ln_gamma(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SplitMix64;
 
     fn counts(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
         pairs.iter().map(|(n, c)| (n.to_string(), *c)).collect()
@@ -576,7 +577,7 @@ mod tests {
     fn the_dispersion_estimate_recovers_the_variance_and_ignores_real_changes() {
         // z-scores of unchanged functions with variance 4, and two real
         // changes far out.
-        let mut rng = Rng(11);
+        let mut rng = Rng(SplitMix64(11));
         let mut z: Vec<f64> = (0..400).map(|_| 2.0 * rng.normal()).collect();
         z.extend([40.0, -35.0]);
         let (phi, df) = estimate_dispersion(&z);
@@ -588,16 +589,12 @@ mod tests {
         assert_eq!(estimate_dispersion(&[1.0, 2.0]), (1.0, 0.0));
     }
 
-    /// splitmix64, with the draws the simulations need.
-    struct Rng(u64);
+    /// The draws the simulations need, from the shared splitmix64.
+    struct Rng(SplitMix64);
 
     impl Rng {
         fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
+            self.0.next_u64()
         }
 
         fn uniform(&mut self) -> f64 {
@@ -668,7 +665,7 @@ mod tests {
     /// binomial variance): how often an unchanged function is flagged, and
     /// how often `hot_path` is the top significant regression.
     fn overdispersed_trials(noise: Noise, hot_after: f64, n: f64) -> (f64, f64) {
-        let mut rng = Rng(2026);
+        let mut rng = Rng(SplitMix64(2026));
         let options = DiffOptions {
             noise,
             ..DiffOptions::default()
@@ -718,7 +715,7 @@ mod tests {
         // Poisson counts (phi = 1): the estimate stays near the floor and a
         // 30% regression at 6,000 samples a side is still found (the
         // binomial test needs about 4,000 for the same power).
-        let mut rng = Rng(7);
+        let mut rng = Rng(SplitMix64(7));
         let (mut caught, mut dispersion) = (0, 0.0);
         for _ in 0..200 {
             let base = fixture_side(&mut rng, 6000.0, 8.0, 1.0 + 1e-9);

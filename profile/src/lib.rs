@@ -10,6 +10,7 @@ pub mod diff;
 mod frame;
 mod profile;
 pub mod render;
+pub mod rng;
 
 pub use frame::{BuildId, BuildIdError, RawFrame, Symbol};
 pub use profile::{FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample};

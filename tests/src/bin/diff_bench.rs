@@ -23,19 +23,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use augur_profile::diff::{self, DiffOptions, Noise};
+use augur_profile::rng::SplitMix64;
 use augur_profile::{ProfileType, RawFrame};
 use augur_storage::{BatchWrite, ProfileQuery, Store, WindowWrite};
 
-/// splitmix64: small, deterministic.
-struct Rng(u64);
+/// The draws the simulations need, from the shared splitmix64.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn uniform(&mut self) -> f64 {
@@ -165,7 +162,7 @@ fn power_table() {
     let sizes = [
         5_000u64, 20_000, 50_000, 100_000, 200_000, 300_000, 500_000, 1_000_000,
     ];
-    let mut rng = Rng(42);
+    let mut rng = Rng(SplitMix64(42));
     println!("### Samples per side to detect a slowdown of a function with 5% of the CPU\n");
     println!(
         "{FUNCTIONS} functions, Zipf-like shares, Poisson noise, {TRIALS} trials per cell, alpha {} (Bonferroni), quasi-binomial test.\n",
@@ -211,7 +208,7 @@ fn power_table() {
 
 fn overdispersed_table() {
     const PHI: f64 = 3.0;
-    let mut rng = Rng(43);
+    let mut rng = Rng(SplitMix64(43));
     println!("\n### Samples in bursts: counts with {PHI}x the Poisson variance\n");
     println!(
         "Same service, gamma-Poisson counts; no change, and a 10% slowdown of the 5% function.\n"
@@ -249,7 +246,7 @@ fn cost() -> anyhow::Result<()> {
     const STACKS: u64 = 5_000;
     let dir = tempfile::tempdir()?;
     let store = Store::open(&dir.path().join("augur.db"))?;
-    let mut rng = Rng(7);
+    let mut rng = Rng(SplitMix64(7));
     let started = Instant::now();
     for (version, offset) in [("1", 0), ("2", 60)] {
         for minute in 0..60 {

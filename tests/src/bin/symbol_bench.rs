@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use augur_profile::BuildId;
+use augur_profile::rng::SplitMix64;
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, FrameResult, Symbolizer};
 use augur_tests::bench::Parsed;
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
@@ -287,11 +288,11 @@ fn inspect(
             (s.address(), offset, size)
         })
         .collect();
-    let mut rng = SplitMix(0x5eed);
+    let mut rng = SplitMix64(0x5eed);
     let addresses = (0..count)
         .map(|i| {
             let (start, size) = functions[i * functions.len() / count % functions.len()];
-            let virtual_address = start + rng.next() % size;
+            let virtual_address = start + rng.next_u64() % size;
             let file_offset = segments
                 .iter()
                 .find(|(address, _, size)| (*address..address + size).contains(&virtual_address))
@@ -664,17 +665,4 @@ fn ms(d: Duration) -> f64 {
 fn short(path: &str) -> String {
     let parts: Vec<&str> = path.rsplit('/').take(2).collect();
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
-}
-
-/// splitmix64, for reproducible offsets inside functions.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }

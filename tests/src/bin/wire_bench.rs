@@ -34,6 +34,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use augur_profile::rng::SplitMix64;
 use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
 use augur_tests::bench::Parsed;
 use augur_wire::batch::{ValidBatch, ValidSample, compress, to_wire};
@@ -557,9 +558,9 @@ const REGISTRY: &str = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b55
 
 impl Program {
     fn new(seed: u64) -> Self {
-        let mut rng = SplitMix::new(&[seed, 1]);
-        let id = |rng: &mut SplitMix| {
-            let bytes: Vec<u8> = (0..20).map(|_| rng.next() as u8).collect();
+        let mut rng = SplitMix64::from_parts(&[seed, 1]);
+        let id = |rng: &mut SplitMix64| {
+            let bytes: Vec<u8> = (0..20).map(|_| rng.next_u64() as u8).collect();
             BuildId::from_bytes(&bytes).expect("20 bytes is a valid build-id")
         };
         let exe_id = id(&mut rng);
@@ -606,7 +607,7 @@ impl Program {
 
     /// `count` distinct stacks, leaf first, with their sample counts.
     fn stacks(&self, seed: u64, count: usize, samples_per_stack: f64) -> Vec<(Vec<Frame>, u64)> {
-        let mut rng = SplitMix::new(&[seed, 2, count as u64]);
+        let mut rng = SplitMix64::from_parts(&[seed, 2, count as u64]);
         // The call tree: a node is a call site, reached from its parent by
         // taking one of the parent's branches.
         let mut sites: Vec<Frame> = Vec::new();
@@ -792,7 +793,7 @@ impl Program {
 }
 
 /// A Rust-looking demangled function name (no hash) and its source file.
-fn rust_function(rng: &mut SplitMix) -> (String, String) {
+fn rust_function(rng: &mut SplitMix64) -> (String, String) {
     let mut pick = |list: &[&'static str]| list[rng.below(list.len() as u64) as usize];
     let (module, module2, ty, ty2, method, tr) = (
         pick(MODULES),
@@ -828,31 +829,4 @@ fn rust_function(rng: &mut SplitMix) -> (String, String) {
         _ => format!("{owner}::{module}::{method}::{{{{closure}}}}"),
     };
     (name, file)
-}
-
-/// splitmix64: deterministic synthetic data from a seed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn new(parts: &[u64]) -> Self {
-        let mut rng = Self(0x9e37_79b9_7f4a_7c15);
-        for &p in parts {
-            rng.0 ^= p;
-            rng.0 = rng.next();
-        }
-        rng
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
