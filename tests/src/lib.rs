@@ -295,6 +295,36 @@ pub fn start_server_with(
     AugurProcess::start(&args)
 }
 
+/// Starts `augur agent` sending to `ingest`, spooling in `spool`, with the
+/// config file `config`, draining every 2 s at 99 Hz; returns it with its
+/// metrics URL.
+pub fn start_agent_with_config(
+    ingest: &str,
+    spool: &Path,
+    config: &Path,
+) -> (AugurProcess, String) {
+    let (agent, metrics) = AugurProcess::start_and_wait_for(
+        &[
+            "agent",
+            "--server",
+            ingest,
+            "--window",
+            "2s",
+            "--frequency",
+            "99",
+            "--spool-dir",
+            spool.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "augur: agent metrics on ",
+    )
+    .unwrap();
+    (agent, metrics.trim().to_owned())
+}
+
 /// Polls `done` every 250 ms; panics naming `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

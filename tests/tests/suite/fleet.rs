@@ -259,26 +259,11 @@ fn debug_info_uploaded_to_one_ingest_node_is_used_by_another() {
         ),
     )
     .unwrap();
-    let (agent, agent_metrics) = AugurProcess::start_and_wait_for(
-        &[
-            "agent",
-            "--server",
-            a.ingest.as_deref().unwrap(),
-            "--window",
-            "2s",
-            "--frequency",
-            "99",
-            "--spool-dir",
-            dir.path().join("spool").to_str().unwrap(),
-            "--metrics",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        "augur: agent metrics on ",
-    )
-    .unwrap();
-    let agent_metrics = agent_metrics.trim().to_owned();
+    let (agent, agent_metrics) = start_agent_with_config(
+        a.ingest.as_deref().unwrap(),
+        &dir.path().join("spool"),
+        &config,
+    );
     assert!(Command::new(&fixture).arg("4").status().unwrap().success());
     let uploaded = "augur_agent_debuginfo_uploads_total{outcome=\"uploaded\"}";
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -4,7 +4,6 @@
 //! frames stored before are named too, and a second agent offering the same
 //! build-id is told it is not needed.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,30 +17,6 @@ action = \"keep\"
 source_labels = [\"exe\"]
 regex = \".*/augur-fixture-upload\"
 ";
-
-/// Starts `augur agent` with `config` and returns it with its metrics URL.
-fn start_agent(ingest: &str, spool: &Path, config: &Path) -> (AugurProcess, String) {
-    let (agent, metrics) = AugurProcess::start_and_wait_for(
-        &[
-            "agent",
-            "--server",
-            ingest,
-            "--window",
-            "2s",
-            "--frequency",
-            "99",
-            "--spool-dir",
-            spool.to_str().unwrap(),
-            "--metrics",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        "augur: agent metrics on ",
-    )
-    .unwrap();
-    (agent, metrics.trim().to_owned())
-}
 
 #[test]
 fn uploaded_debug_info_names_frames_stored_before_it_and_is_sent_once() {
@@ -77,7 +52,7 @@ fn uploaded_debug_info_names_frames_stored_before_it_and_is_sent_once() {
         format!("[debuginfo]\nupload = false\n{ONLY_FIXTURE}"),
     )
     .unwrap();
-    let (agent, _) = start_agent(&ingest, &dir.path().join("spool-1"), &no_upload);
+    let (agent, _) = start_agent_with_config(&ingest, &dir.path().join("spool-1"), &no_upload);
     assert!(Command::new(&fixture).arg("4").status().unwrap().success());
     let profile_url = format!("{base}api/v1/profile?service={name}&from=-10m&to=now");
     let mut first = serde_json::Value::Null;
@@ -106,7 +81,8 @@ fn uploaded_debug_info_names_frames_stored_before_it_and_is_sent_once() {
         format!("[debuginfo]\nupload = true\n{ONLY_FIXTURE}"),
     )
     .unwrap();
-    let (agent, agent_metrics) = start_agent(&ingest, &dir.path().join("spool-2"), &upload);
+    let (agent, agent_metrics) =
+        start_agent_with_config(&ingest, &dir.path().join("spool-2"), &upload);
     assert!(Command::new(&fixture).arg("4").status().unwrap().success());
     let uploaded = "augur_agent_debuginfo_uploads_total{outcome=\"uploaded\"}";
     wait_until(
@@ -158,7 +134,8 @@ fn uploaded_debug_info_names_frames_stored_before_it_and_is_sent_once() {
     }
 
     // 3. Another agent offering the same build-id is told no.
-    let (agent, agent_metrics) = start_agent(&ingest, &dir.path().join("spool-3"), &upload);
+    let (agent, agent_metrics) =
+        start_agent_with_config(&ingest, &dir.path().join("spool-3"), &upload);
     assert!(Command::new(&fixture).arg("3").status().unwrap().success());
     let not_wanted = "augur_agent_debuginfo_uploads_total{outcome=\"not_wanted\"}";
     wait_until(
