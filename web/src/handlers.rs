@@ -292,15 +292,7 @@ fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiEr
     let response = match request.format {
         Format::Json => Json(profile_json(request, profile)).into_response(),
         Format::Tree => {
-            let header = TreeHeader {
-                service: &request.service,
-                labels: &request.labels,
-                profile_type: &profile.profile_type,
-                period: profile.period,
-                from: format_rfc3339(request.from_unix_nanos),
-                to: format_rfc3339(request.to_unix_nanos),
-                total_samples: profile.total(),
-            };
+            let header = profile_head(request, profile);
             let bytes = crate::tree::CallTree::build(profile)
                 .encode(&header)
                 .map_err(|source| ApiError::Render {
@@ -390,6 +382,17 @@ fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiEr
 
 #[derive(Serialize)]
 struct ProfileJson<'a> {
+    #[serde(flatten)]
+    head: ProfileHead<'a>,
+    stacks: Vec<StackJson>,
+    top_functions: Vec<FunctionJson>,
+}
+
+/// What a profile answer says about itself: the first fields of the JSON
+/// format and the whole JSON header of `format=tree`, whose arrays carry
+/// the stacks and top functions.
+#[derive(Serialize)]
+struct ProfileHead<'a> {
     service: &'a str,
     /// The label matchers applied (empty: every series of the service).
     labels: &'a std::collections::BTreeMap<String, String>,
@@ -398,21 +401,18 @@ struct ProfileJson<'a> {
     from: String,
     to: String,
     total_samples: u64,
-    stacks: Vec<StackJson>,
-    top_functions: Vec<FunctionJson>,
 }
 
-/// The JSON header of `format=tree`: the profile JSON's fields without
-/// the stacks and top functions, which the arrays carry.
-#[derive(Serialize)]
-struct TreeHeader<'a> {
-    service: &'a str,
-    labels: &'a std::collections::BTreeMap<String, String>,
-    profile_type: &'a ProfileType,
-    period: u64,
-    from: String,
-    to: String,
-    total_samples: u64,
+fn profile_head<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> ProfileHead<'a> {
+    ProfileHead {
+        service: &request.service,
+        labels: &request.labels,
+        profile_type: &profile.profile_type,
+        period: profile.period,
+        from: format_rfc3339(request.from_unix_nanos),
+        to: format_rfc3339(request.to_unix_nanos),
+        total_samples: profile.total(),
+    }
 }
 
 #[derive(Serialize)]
@@ -432,13 +432,7 @@ struct FunctionJson {
 
 fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> ProfileJson<'a> {
     ProfileJson {
-        service: &request.service,
-        labels: &request.labels,
-        profile_type: &profile.profile_type,
-        period: profile.period,
-        from: format_rfc3339(request.from_unix_nanos),
-        to: format_rfc3339(request.to_unix_nanos),
-        total_samples: profile.total(),
+        head: profile_head(request, profile),
         stacks: profile
             .folded_stacks()
             .into_iter()
