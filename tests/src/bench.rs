@@ -39,3 +39,16 @@ pub fn main<T>(
         }
     }
 }
+
+/// The 1-, 5- and 15-minute load averages, as `/proc/loadavg` gives them,
+/// for benchmark reports (`?` where unreadable).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "?".into())
+}

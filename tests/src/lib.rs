@@ -325,6 +325,15 @@ pub fn start_agent_with_config(
     (agent, metrics.trim().to_owned())
 }
 
+/// A loopback port nobody listens on right now (another process may take it
+/// before it is used; the tests accept that).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a loopback port")
+        .port()
+}
+
 /// Polls `done` every 250 ms; panics naming `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

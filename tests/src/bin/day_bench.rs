@@ -23,15 +23,14 @@
 //! target/release/day_bench [--backend both] [--hosts 1000] [--repeat 9]
 //! ```
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use augur_storage::{ClickHouseConfig, RetentionPolicy, Store};
-use augur_tests::bench::Parsed;
-use augur_tests::{http_get, http_json, start_server_with};
+use augur_tests::bench::{Parsed, load_average};
+use augur_tests::{free_port, http_get, http_json, start_server_with};
 
 const USAGE: &str = "\
 usage: day_bench [--backend sqlite|clickhouse|both] [--hosts N]
@@ -173,18 +172,6 @@ fn now_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// Median and max of some timings, in milliseconds.
@@ -497,7 +484,7 @@ impl ClickHouse {
             bail!("clickhouse-server is not installed (apt-get install clickhouse-server)");
         }
         std::fs::create_dir_all(dir)?;
-        let (http, tcp) = (free_port()?, free_port()?);
+        let (http, tcp) = (free_port(), free_port());
         std::fs::write(dir.join("users.xml"), CLICKHOUSE_USERS)?;
         let config = dir.join("config.xml");
         std::fs::write(
@@ -606,10 +593,6 @@ const CLICKHOUSE_USERS: &str = r#"<?xml version="1.0"?>
     <quotas><default></default></quotas>
 </yandex>
 "#;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 fn table(outcomes: &[Outcome]) -> String {
     use std::fmt::Write;

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use augur_agent::unwind::{UnwindTable, build_table_from_path};
-use augur_tests::bench::Parsed;
+use augur_tests::bench::{Parsed, load_average};
 
 const USAGE: &str = "\
 usage: unwind-bench [--binary PATH]... [--runs N]
@@ -130,12 +130,6 @@ fn main() -> ExitCode {
         parse_args(std::env::args().skip(1)),
         run,
     )
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".to_owned())
 }
 
 struct Measured {

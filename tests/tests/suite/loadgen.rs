@@ -4,17 +4,10 @@
 //! comes back on the same port and data directory, and when a full queue
 //! pushes back (with the server's memory bounded).
 
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use augur_tests::*;
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// Runs `augur loadgen --report json ARGS` and parses its report.
 fn loadgen(args: &[&str]) -> serde_json::Value {

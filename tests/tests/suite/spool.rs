@@ -2,7 +2,6 @@
 //! batch on disk, and when the server returns the backlog arrives complete
 //! and counted once, even across an agent killed with SIGKILL.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,12 +11,6 @@ use augur_tests::*;
 
 /// How long the server stays away in the outage test (the 2 minutes).
 const OUTAGE: Duration = Duration::from_secs(120);
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 fn start_server_on(data: &Path, port: u16) -> AugurProcess {
     let ingest = format!("127.0.0.1:{port}");
