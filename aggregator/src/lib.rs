@@ -5,8 +5,10 @@
 //! acknowledges once the batch is durable in the [`ingest_log`] and held by
 //! the [`buffer`], whose flusher stores many batches at a time. [`debuginfo`] serves
 //! agents' debug-info uploads. The [`symbolize`] workers name stored frames
-//! in the background, one thread per shard of binaries.
+//! in the background, one thread per shard of binaries. [`auth`] decides
+//! who may connect: TLS, client certificates and bearer tokens.
 
+pub mod auth;
 pub mod buffer;
 pub mod debuginfo;
 pub mod ingest;
@@ -66,6 +68,8 @@ pub struct AggregatorConfig {
     pub max_buffered_bytes: u64,
     /// Most bytes of payloads in the ingest log; beyond it likewise.
     pub max_log_bytes: u64,
+    /// TLS and tokens on the ingest port.
+    pub security: auth::IngestSecurity,
 }
 
 impl Default for AggregatorConfig {
@@ -83,6 +87,7 @@ impl Default for AggregatorConfig {
             flush_interval: Duration::from_secs(1),
             max_buffered_bytes: 128 << 20,
             max_log_bytes: 1 << 30,
+            security: auth::IngestSecurity::default(),
         }
     }
 }
@@ -108,6 +113,9 @@ pub enum AggregatorError {
     /// No directory for the ingest log was given and the store has none.
     #[error("the ingest log needs a directory: set AggregatorConfig::ingest_log_dir")]
     NoIngestLogDir,
+    /// TLS or token settings refused, or anonymous ingest not allowed here.
+    #[error(transparent)]
+    Security(#[from] auth::SecurityError),
 }
 
 /// Serves ingest (and debug-info uploads) on `listener` until `shutdown`
@@ -119,6 +127,9 @@ pub async fn serve(
     metrics: AggregatorMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AggregatorError> {
+    if let Ok(addr) = listener.local_addr() {
+        config.security.check_exposure(addr)?;
+    }
     let new_frames = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
     let uploads = match &config.debuginfo_dir {
@@ -215,8 +226,16 @@ pub async fn serve(
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     // Each waiting push holds its payload: bound the pushes one connection
     // can have open, on top of the in-flight bound inside the service.
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.security.tls {
+        builder = builder.tls_config(tls.config())?;
+    }
+    let server = builder
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        // Every call of every service shows a token first (if any is set).
+        .layer(tonic::service::InterceptorLayer::new(
+            config.security.token_check(),
+        ))
         .add_service(IngestServer::new(service).max_decoding_message_size(max_message))
         .add_optional_service(debuginfo_service)
         .serve_with_incoming_shutdown(incoming, async {

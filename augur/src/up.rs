@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::security::{GrpcClientArgs, ServerSecurityArgs};
 use crate::{DEFAULT_HTTP, DEFAULT_INGEST, default_data_dir, parse_addr, parse_duration};
 
 /// Agent settings shared by `up` and `agent`. A flag given here overrides
@@ -173,6 +174,7 @@ impl DeployCompareArgs {
                 interval: self.compare_interval,
                 ..augur_web::DeployCompareOptions::default()
             },
+            ..augur_web::WebOptions::default()
         }
     }
 }
@@ -195,6 +197,8 @@ pub struct UpArgs {
     deploys: DeployCompareArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    security: ServerSecurityArgs,
 }
 
 /// Arguments of `augur agent`.
@@ -217,6 +221,8 @@ pub struct AgentArgs {
     spool_max_bytes: Option<u64>,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    transport: GrpcClientArgs,
 }
 
 /// What a server node does.
@@ -253,6 +259,8 @@ pub struct ServerArgs {
     symbols: AggregatorArgs,
     #[command(flatten)]
     deploys: DeployCompareArgs,
+    #[command(flatten)]
+    security: ServerSecurityArgs,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -300,11 +308,28 @@ fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
     Store::open(&path).with_context(|| format!("opening {}", path.display()))
 }
 
+/// The aggregator and web settings with their TLS and tokens, files read
+/// now so a bad one stops the start.
+fn secured(
+    security: &ServerSecurityArgs,
+    symbols: &AggregatorArgs,
+    deploys: &DeployCompareArgs,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(AggregatorConfig, augur_web::WebOptions)> {
+    let mut config = symbols.aggregator_config(data_dir);
+    config.security = security.ingest_security()?;
+    let mut web = deploys.web_options();
+    web.auth = security.web_auth()?;
+    Ok((config, web))
+}
+
 /// Servers started by `up` and `server`.
 struct Servers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     ingest: Option<SocketAddr>,
+    /// `https` when ingest is served over TLS.
+    ingest_scheme: &'static str,
     http: Option<SocketAddr>,
 }
 
@@ -327,6 +352,10 @@ impl Servers {
         aggregator_metrics.register(&mut registry);
         extra(&mut registry);
         let mut ingest_addr = None;
+        let ingest_scheme = match aggregator_config.security.tls {
+            Some(_) => "https",
+            None => "http",
+        };
         if matches!(role, Role::Ingest | Role::Both) {
             let listener = TcpListener::bind(ingest)
                 .await
@@ -364,7 +393,7 @@ impl Servers {
         } else {
             println!("augur: metrics on http://{bound}/metrics");
             tasks.push(tokio::spawn(async move {
-                augur_web::serve_metrics(listener, metrics, shutdown)
+                augur_web::serve_metrics_with(listener, metrics, web.auth, shutdown)
                     .await
                     .context("metrics server")
             }));
@@ -373,6 +402,7 @@ impl Servers {
             stop,
             tasks,
             ingest: ingest_addr,
+            ingest_scheme,
             http: http_addr,
         })
     }
@@ -397,7 +427,8 @@ impl Servers {
 fn announce(servers: &Servers) {
     let mut out = std::io::stdout().lock();
     if let Some(addr) = servers.ingest {
-        let _ = writeln!(out, "augur: ingest listening on http://{addr}");
+        let scheme = servers.ingest_scheme;
+        let _ = writeln!(out, "augur: ingest listening on {scheme}://{addr}");
     }
     if let Some(addr) = servers.http {
         let _ = writeln!(out, "Augur is up: http://{addr}/");
@@ -415,6 +446,11 @@ fn print_summary(metrics: &AgentMetrics) {
 /// `augur up`.
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
+        let (aggregator_config, web) =
+            secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
+        aggregator_config.security.check_exposure(args.ingest)?;
+        // The embedded agent shows the server's own token.
+        let token = aggregator_config.security.tokens.first().cloned();
         let store = open_store(&args.data_dir)?;
         let agent_metrics = AgentMetrics::default();
         let servers = Servers::start(
@@ -422,8 +458,8 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             store,
             args.ingest,
             args.http,
-            args.symbols.aggregator_config(&args.data_dir),
-            args.deploys.web_options(),
+            aggregator_config,
+            web,
             Registry::default(),
             |r| agent_metrics.register(r),
         )
@@ -433,8 +469,12 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             spool_dir: args.data_dir.join("spool"),
             ..AgentConfig::default()
         })?;
-        // All in one process: the agent always ships to this process.
-        config.server = format!("http://{ingest}");
+        // All in one process: the agent always ships to this process; with
+        // TLS it trusts what the config file's [tls] says.
+        config.server = format!("{}://{ingest}", servers.ingest_scheme);
+        if token.is_some() {
+            config.security.token = token;
+        }
         let agent = match augur_agent::start(config, agent_metrics.clone()).await {
             Ok(agent) => agent,
             Err(error) => {
@@ -460,6 +500,7 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
         if let Some(server) = args.server {
             config.server = server;
         }
+        args.transport.apply(&mut config.security)?;
         if let Some(dir) = args.spool_dir {
             config.spool_dir = dir;
         }
@@ -542,14 +583,20 @@ impl StorageArgs {
 /// `augur server`.
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
+        let (aggregator_config, web) =
+            secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
+        // A query node has no ingest port to refuse.
+        if args.role != Role::Query {
+            aggregator_config.security.check_exposure(args.ingest)?;
+        }
         let store = args.storage.open(&args.data_dir)?;
         let servers = Servers::start(
             args.role,
             store,
             args.ingest,
             args.http,
-            args.symbols.aggregator_config(&args.data_dir),
-            args.deploys.web_options(),
+            aggregator_config,
+            web,
             Registry::default(),
             |_| {},
         )
