@@ -14,6 +14,7 @@ mod privileges;
 mod record;
 mod regress;
 mod relabel;
+mod security;
 mod spool;
 mod symbols;
 mod up;
