@@ -660,3 +660,41 @@ fn anonymous_ingest_beyond_loopback_refuses_to_start() {
     );
     assert!(!ok && stderr.contains("short.tokens"), "{stderr}");
 }
+
+#[test]
+fn up_with_an_ingest_token_feeds_its_own_agent() {
+    if !require(is_root(), "root (eBPF) for augur up") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = write(dir.path(), "ingest.tokens", INGEST_TOKEN);
+    let read_tokens = write(dir.path(), "read.tokens", READ_TOKEN);
+    let up = start_up(
+        &dir.path().join("data"),
+        &[
+            "--ingest-token-file",
+            &tokens,
+            "--read-token-file",
+            &read_tokens,
+        ],
+    )
+    .unwrap();
+    let base = up.http.clone().unwrap();
+    let read = bearer(READ_TOKEN);
+    // The embedded agent shows the server's token: its batches are stored.
+    wait_until(
+        "the embedded agent's samples",
+        Duration::from_secs(30),
+        || {
+            let (status, body, _) = get(&format!("{base}api/v1/services"), Some(&read));
+            assert_eq!(status, 200, "{body}");
+            let services: serde_json::Value = serde_json::from_str(&body).unwrap();
+            !services["services"].as_array().unwrap().is_empty()
+        },
+    );
+    // Other clients still need it.
+    let ingest = up.ingest.clone().unwrap();
+    let err = push(&ingest, &ClientSecurity::default(), "up-1", "stranger").unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert!(up.terminate().unwrap().success());
+}
