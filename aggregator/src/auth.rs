@@ -18,6 +18,8 @@ use augur_wire::auth::{TokenSet, presented_token};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 
+use crate::metrics::AggregatorMetrics;
+
 /// Longest a TLS handshake may take: a client that stalls it holds a
 /// connection slot for no more than this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,6 +158,7 @@ impl IngestSecurity {
     pub fn token_check(&self) -> TokenCheck {
         TokenCheck {
             tokens: self.tokens.clone(),
+            metrics: None,
         }
     }
 }
@@ -165,9 +168,17 @@ impl IngestSecurity {
 #[derive(Clone, Debug)]
 pub struct TokenCheck {
     tokens: TokenSet,
+    metrics: Option<AggregatorMetrics>,
 }
 
 impl TokenCheck {
+    /// Counts each refusal as a rejected batch with reason
+    /// `unauthenticated` (a refused debug-info call counts there too).
+    pub fn counting(mut self, metrics: AggregatorMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// The check itself, apart from tonic's types.
     pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), Status> {
         if self.tokens.is_empty() {
@@ -194,6 +205,9 @@ impl tonic::service::Interceptor for TokenCheck {
         match self.check(header) {
             Ok(()) => Ok(request),
             Err(status) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.rejected("unauthenticated");
+                }
                 let peer = request.remote_addr();
                 tracing::warn!(?peer, message = status.message(), "ingest call refused");
                 Err(status)

@@ -212,6 +212,7 @@ pub async fn serve(
             }
         }
     })));
+    let token_check = config.security.token_check().counting(metrics.clone());
     let service = ingest::IngestService::new(
         buffer,
         config.limits.clone(),
@@ -233,9 +234,7 @@ pub async fn serve(
     let server = builder
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         // Every call of every service shows a token first (if any is set).
-        .layer(tonic::service::InterceptorLayer::new(
-            config.security.token_check(),
-        ))
+        .layer(tonic::service::InterceptorLayer::new(token_check))
         .add_service(IngestServer::new(service).max_decoding_message_size(max_message))
         .add_optional_service(debuginfo_service)
         .serve_with_incoming_shutdown(incoming, async {

@@ -306,6 +306,14 @@ fn tokens_guard_ingest_and_the_api() {
         ..ClientSecurity::default()
     };
     push(&ingest, &good, "accepted-1", "guarded").unwrap();
+    // Each refusal is counted.
+    let (_, metrics, _) = get(&format!("{base}metrics"), Some(&read));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "augur_aggregator_batches_rejected_total{reason=\"unauthenticated\"} 3"),
+        "{metrics}"
+    );
     assert_eq!(settle(&base, "guarded", Some(&read), 25), 25);
 
     // loadgen: refused without the token, stored with it.
