@@ -1,10 +1,14 @@
 //! The read path: merged profiles, the service list and counters.
 //!
-//! A profile query costs a fixed number of statements however many stacks
-//! match: one sums counts per stack, one walks the prefix tree up from every
-//! leaf at once (a recursive CTE), one loads the frames and one their
-//! symbols. Stacks are then rebuilt in memory. Each query runs in one read
-//! transaction, so it sees a single snapshot while the writer goes on.
+//! A profile query costs a few statements however many stacks match: one
+//! sums counts per stack, one per level of the prefix tree walks up from
+//! every leaf at once, one loads the frames and one their symbols. Stacks
+//! are then rebuilt in memory. Each query runs in one read transaction, so
+//! it sees a single snapshot while the writer goes on.
+//!
+//! A query without label matchers sums the per-service rows
+//! (`service_samples`), one per window and stack whatever the number of
+//! hosts; one with matchers sums the rows of the series it selects.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -114,10 +118,10 @@ pub(crate) fn profile(
         end_unix_nanos: query.end_unix_nanos,
         samples: Vec::new(),
     };
-    let Some(series) = selected_series(&tx, query)? else {
+    let Some(source) = selected_source(&tx, query)? else {
         return Ok(profile);
     };
-    let rows = counts_per_stack(&tx, series, query)?;
+    let rows = counts_per_stack(&tx, &source, query)?;
     if rows.is_empty() {
         return Ok(profile);
     }
@@ -219,26 +223,27 @@ pub(crate) fn timeline(
     query: &ProfileQuery,
 ) -> Result<Vec<(i64, u64)>, StorageError> {
     let tx = conn.transaction().context("begin a timeline query")?;
-    let Some(series) = selected_series(&tx, query)? else {
+    let Some(source) = selected_source(&tx, query)? else {
         return Ok(Vec::new());
     };
+    let (minutes, hours, owner) = source.tables();
     let mut stmt = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT window_start, SUM(count) FROM (
-                 SELECT window_start, count FROM samples
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT window_start, count FROM {minutes}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4
                  UNION ALL
-                 SELECT window_start, count FROM samples_hourly
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT window_start, count FROM {hours}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4)
-             GROUP BY window_start ORDER BY window_start",
-        )
+             GROUP BY window_start ORDER BY window_start"
+        ))
         .context("prepare the timeline")?;
     let rows = stmt
         .query_map(
             params![
-                series,
+                source.ids(),
                 query.profile_type,
                 query.start_unix_nanos,
                 query.end_unix_nanos
@@ -254,17 +259,48 @@ pub(crate) fn timeline(
     Ok(out)
 }
 
-/// The series `query` selects, as a `rarray` parameter; `None` when none.
-fn selected_series(
+/// Which rows a query sums: the service's own (no label matchers), or
+/// those of the series it selects.
+enum Source {
+    Service(Rc<Vec<Value>>),
+    Series(Rc<Vec<Value>>),
+}
+
+impl Source {
+    /// Minute table, hour table and owner column.
+    fn tables(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Source::Service(_) => ("service_samples", "service_samples_hourly", "service_id"),
+            Source::Series(_) => ("samples", "samples_hourly", "series_id"),
+        }
+    }
+
+    /// The owners' ids, as a `rarray` parameter.
+    fn ids(&self) -> Rc<Vec<Value>> {
+        match self {
+            Source::Service(ids) | Source::Series(ids) => Rc::clone(ids),
+        }
+    }
+}
+
+/// The rows `query` sums; `None` when it selects nothing.
+fn selected_source(
     tx: &Transaction<'_>,
     query: &ProfileQuery,
-) -> Result<Option<Rc<Vec<Value>>>, StorageError> {
+) -> Result<Option<Source>, StorageError> {
+    if query.labels.is_empty() {
+        let id: Option<i64> = tx
+            .prepare_cached("SELECT id FROM services WHERE name = ?1")
+            .and_then(|mut s| s.query_row([&query.service], |r| r.get(0)).optional())
+            .context("look up a service")?;
+        return Ok(id.map(|id| Source::Service(Rc::new(vec![Value::Integer(id)]))));
+    }
     let ids: Vec<Value> = series_of(tx, &query.service)?
         .into_iter()
         .filter(|(_, labels)| query.selects(labels))
         .map(|(id, _)| Value::Integer(id))
         .collect();
-    Ok((!ids.is_empty()).then(|| Rc::new(ids)))
+    Ok((!ids.is_empty()).then(|| Source::Series(Rc::new(ids))))
 }
 
 /// A series' labels besides `service`.
@@ -308,26 +344,27 @@ pub(crate) fn label_values(
 
 fn counts_per_stack(
     tx: &Transaction<'_>,
-    series: Rc<Vec<Value>>,
+    source: &Source,
     query: &ProfileQuery,
 ) -> Result<Vec<StackCount>, StorageError> {
+    let (minutes, hours, owner) = source.tables();
     let mut stmt = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT stack_id, period, SUM(count) FROM (
-                 SELECT stack_id, period, count FROM samples
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT stack_id, period, count FROM {minutes}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4
                  UNION ALL
-                 SELECT stack_id, period, count FROM samples_hourly
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT stack_id, period, count FROM {hours}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4)
-             GROUP BY stack_id, period",
-        )
+             GROUP BY stack_id, period"
+        ))
         .context("prepare the sample sum")?;
     let rows = stmt
         .query_map(
             params![
-                series,
+                source.ids(),
                 query.profile_type,
                 query.start_unix_nanos,
                 query.end_unix_nanos
@@ -419,20 +456,24 @@ fn stack_nodes(
 }
 
 /// The frames with the given ids as locations without symbols yet; user
-/// frames get the first path their binary was reported under.
+/// frames get the first path their binary was reported under, looked up
+/// once per binary (a profile has tens of thousands of frames in a few
+/// dozen binaries).
 fn frames(
     tx: &Transaction<'_>,
     frame_ids: Rc<Vec<Value>>,
 ) -> Result<HashMap<i64, Location>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT f.id, f.kind, b.build_id, f.file_offset, f.name, f.module,
-                    (SELECT p.path FROM binary_paths p
-                     WHERE p.binary_id = f.binary_id ORDER BY p.id LIMIT 1)
+            "SELECT f.id, f.kind, b.build_id, f.file_offset, f.name, f.module, f.binary_id
              FROM frames f LEFT JOIN binaries b ON b.id = f.binary_id
              WHERE f.id IN rarray(?1)",
         )
         .context("prepare the frame lookup")?;
+    let mut path_of = tx
+        .prepare_cached("SELECT path FROM binary_paths WHERE binary_id = ?1 ORDER BY id LIMIT 1")
+        .context("prepare the path lookup")?;
+    let mut paths: HashMap<i64, Option<String>> = HashMap::new();
     let mut rows = stmt.query([frame_ids]).context("look up frames")?;
     let mut locations = HashMap::new();
     while let Some(r) = rows.next().context("read a frame")? {
@@ -445,7 +486,22 @@ fn frames(
             r.get(4).context("read a frame")?,
             r.get(5).context("read a frame")?,
         )?;
-        let path: Option<String> = r.get(6).context("read a frame")?;
+        let binary_id: i64 = r.get(6).context("read a frame")?;
+        let path = if binary_id == 0 {
+            None
+        } else {
+            match paths.get(&binary_id) {
+                Some(path) => path.clone(),
+                None => {
+                    let path: Option<String> = path_of
+                        .query_row([binary_id], |r| r.get(0))
+                        .optional()
+                        .context("look up a binary's path")?;
+                    paths.insert(binary_id, path.clone());
+                    path
+                }
+            }
+        };
         locations.insert(
             id,
             Location {
@@ -492,9 +548,8 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
         .prepare_cached(
             "SELECT sv.name, SUM(CASE WHEN sa.profile_type = 'cpu' THEN sa.count ELSE 0 END),
                     MIN(sa.window_start), MAX(sa.window_start), GROUP_CONCAT(DISTINCT sa.profile_type)
-             FROM all_samples sa JOIN series se ON se.id = sa.series_id
-                  JOIN services sv ON sv.id = se.service_id
-             GROUP BY se.service_id
+             FROM all_service_samples sa JOIN services sv ON sv.id = sa.service_id
+             GROUP BY sa.service_id
              ORDER BY sv.name",
         )
         .context("prepare the service list")?;
@@ -524,9 +579,8 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
     let mut stmt = conn
         .prepare_cached(
             "SELECT sv.name, sa.profile_type, SUM(sa.count * sa.period)
-             FROM all_samples sa JOIN series se ON se.id = sa.series_id
-                  JOIN services sv ON sv.id = se.service_id
-             GROUP BY se.service_id, sa.profile_type",
+             FROM all_service_samples sa JOIN services sv ON sv.id = sa.service_id
+             GROUP BY sa.service_id, sa.profile_type",
         )
         .context("prepare the service totals")?;
     let totals = stmt
