@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use augur_profile::{Location, Profile, ProfileType, Sample};
+use augur_profile::{Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -97,16 +97,24 @@ pub struct StoreStats {
     pub batches: u64,
 }
 
-pub(crate) fn profile(
-    conn: &mut Connection,
-    query: &ProfileQuery,
-) -> Result<Profile, StorageError> {
-    let tx = conn.transaction().context("begin a profile query")?;
+/// What a profile query read: counts per stack, the prefix-tree nodes on
+/// their paths and the locations of their frames, symbols included.
+struct Loaded {
+    period: u64,
+    /// `(stack, count)`, hottest first (the stack id breaks ties).
+    totals: Vec<(i64, u64)>,
+    /// `node -> (parent, frame)`.
+    nodes: HashMap<i64, (i64, i64)>,
+    locations: HashMap<i64, Location>,
+}
+
+/// An empty profile of `query`, with the type's unit if it is known.
+fn empty_profile(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Profile, StorageError> {
     let unit: Option<String> = tx
         .prepare_cached("SELECT unit FROM profile_types WHERE name = ?1")
         .and_then(|mut s| s.query_row([&query.profile_type], |r| r.get(0)).optional())
         .context("look up a profile type")?;
-    let mut profile = Profile {
+    Ok(Profile {
         service: query.service.clone(),
         profile_type: ProfileType {
             name: query.profile_type.clone(),
@@ -117,14 +125,20 @@ pub(crate) fn profile(
         start_unix_nanos: query.start_unix_nanos,
         end_unix_nanos: query.end_unix_nanos,
         samples: Vec::new(),
+    })
+}
+
+/// Reads what `query` selects; `None` when it selects no samples.
+fn load(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Option<Loaded>, StorageError> {
+    let began = std::time::Instant::now();
+    let Some(source) = selected_source(tx, query)? else {
+        return Ok(None);
     };
-    let Some(source) = selected_source(&tx, query)? else {
-        return Ok(profile);
-    };
-    let rows = counts_per_stack(&tx, &source, query)?;
+    let rows = counts_per_stack(tx, &source, query)?;
     if rows.is_empty() {
-        return Ok(profile);
+        return Ok(None);
     }
+    let summed = began.elapsed();
     let (period, mut totals) = merge_periods(&rows);
     if rows.iter().any(|r| r.period != period) {
         tracing::warn!(
@@ -133,33 +147,148 @@ pub(crate) fn profile(
             "windows sampled at different periods; counts rescaled to the most common one"
         );
     }
-    let nodes = stack_nodes(&tx, totals.iter().map(|&(id, _)| id).collect())?;
+    let nodes = stack_nodes(tx, totals.iter().map(|&(id, _)| id).collect())?;
+    let walked = began.elapsed();
     let frame_ids = {
         let mut ids: Vec<i64> = nodes.values().map(|&(_, frame)| frame).collect();
         ids.sort_unstable();
         ids.dedup();
         Rc::new(ids.into_iter().map(Value::Integer).collect::<Vec<_>>())
     };
-    let mut locations = frames(&tx, Rc::clone(&frame_ids))?;
-    for (frame_id, symbols) in symbolization::symbols_of(&tx, frame_ids)? {
+    let mut locations = frames(tx, Rc::clone(&frame_ids))?;
+    for (frame_id, symbols) in symbolization::symbols_of(tx, frame_ids)? {
         if let Some(location) = locations.get_mut(&frame_id) {
             location.symbols = symbols;
         }
     }
-
     // Hottest first; the stack id only makes the order deterministic.
     totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    profile.period = period;
-    profile.samples = totals
-        .into_iter()
-        .map(|(stack_id, count)| {
+    tracing::debug!(
+        service = query.service,
+        rows = rows.len(),
+        stacks = totals.len(),
+        nodes = nodes.len(),
+        frames = locations.len(),
+        sum_ms = summed.as_secs_f64() * 1e3,
+        walk_ms = (walked - summed).as_secs_f64() * 1e3,
+        frames_ms = (began.elapsed() - walked).as_secs_f64() * 1e3,
+        "profile query read"
+    );
+    Ok(Some(Loaded {
+        period,
+        totals,
+        nodes,
+        locations,
+    }))
+}
+
+pub(crate) fn profile(
+    conn: &mut Connection,
+    query: &ProfileQuery,
+) -> Result<Profile, StorageError> {
+    let tx = conn.transaction().context("begin a profile query")?;
+    let mut profile = empty_profile(&tx, query)?;
+    let Some(loaded) = load(&tx, query)? else {
+        return Ok(profile);
+    };
+    profile.period = loaded.period;
+    profile.samples = loaded
+        .totals
+        .iter()
+        .map(|&(stack_id, count)| {
             Ok(Sample {
-                locations: rebuild_stack(stack_id, &nodes, &locations)?,
+                locations: rebuild_stack(stack_id, &loaded.nodes, &loaded.locations)?,
                 count,
             })
         })
         .collect::<Result<_, StorageError>>()?;
     Ok(profile)
+}
+
+/// The same samples as [`profile`], handed over as the stored prefix tree:
+/// no stack is spelled out and no location copied per frame.
+pub(crate) fn stack_tree(
+    conn: &mut Connection,
+    query: &ProfileQuery,
+) -> Result<StackTree, StorageError> {
+    let tx = conn.transaction().context("begin a profile query")?;
+    let mut tree = StackTree::empty_like(&empty_profile(&tx, query)?);
+    let Some(Loaded {
+        period,
+        totals,
+        nodes,
+        mut locations,
+    }) = load(&tx, query)?
+    else {
+        return Ok(tree);
+    };
+    tree.period = period;
+    let mut location_index: HashMap<i64, u32> = HashMap::with_capacity(locations.len());
+    let mut node_index: HashMap<i64, u32> = HashMap::with_capacity(nodes.len());
+    // Parents before children: place each node after placing its missing
+    // ancestors (ids grow from the root, so this rarely climbs).
+    let mut ids: Vec<i64> = nodes.keys().copied().collect();
+    ids.sort_unstable();
+    let mut path = Vec::new();
+    for id in ids {
+        let mut at = id;
+        while at != 0 && !node_index.contains_key(&at) {
+            path.push(at);
+            if path.len() > nodes.len() {
+                return Err(StorageError::Corrupt {
+                    what: format!("stack node {id} loops"),
+                });
+            }
+            at = nodes
+                .get(&at)
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: format!("stack node {at} is missing"),
+                })?
+                .0;
+        }
+        while let Some(node) = path.pop() {
+            let (parent, frame) = nodes[&node];
+            let location = match location_index.get(&frame) {
+                Some(&index) => index,
+                None => {
+                    let location =
+                        locations
+                            .remove(&frame)
+                            .ok_or_else(|| StorageError::Corrupt {
+                                what: format!("frame {frame} (of stack node {node}) is missing"),
+                            })?;
+                    tree.locations.push(location);
+                    let index = (tree.locations.len() - 1) as u32;
+                    location_index.insert(frame, index);
+                    index
+                }
+            };
+            tree.nodes.push(StackNode {
+                parent: if parent == 0 {
+                    ROOT
+                } else {
+                    node_index[&parent]
+                },
+                location,
+                count: 0,
+            });
+            node_index.insert(node, (tree.nodes.len() - 1) as u32);
+        }
+    }
+    for (stack_id, count) in totals {
+        // Stack 0 is the empty stack: no frame to charge.
+        let slot = match node_index.get(&stack_id) {
+            Some(&index) => &mut tree.nodes[index as usize].count,
+            None if stack_id == 0 => &mut tree.root_count,
+            None => {
+                return Err(StorageError::Corrupt {
+                    what: format!("stack {stack_id} has samples but no node"),
+                });
+            }
+        };
+        *slot = slot.saturating_add(count);
+    }
+    Ok(tree)
 }
 
 /// One `(stack, period)` group of the matching sample rows.

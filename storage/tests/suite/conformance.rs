@@ -813,3 +813,40 @@ fn a_profile_without_matchers_is_the_sum_of_every_series_through_retries_and_ret
         assert_eq!(check("expired", 0, 3 * DAY), 0, "{backend}");
     });
 }
+
+#[test]
+fn the_stack_tree_holds_the_profiles_stacks_each_location_once() {
+    on_every_backend(|backend, store| {
+        let mut all = stacks();
+        // A stack that is a prefix of others, and an empty one.
+        all.push((vec![user("aa01", 0x1000)], 4));
+        all.push((vec![], 2));
+        let mut w = window("api", 0, all);
+        w.labels = labels(&[("host", "a")]);
+        store.write_batch(&batch("t1", vec![w])).unwrap();
+        let query = cpu("api", 0, 60 * SEC);
+        let profile = store.query_profile(&query).unwrap();
+        let tree = store.query_stack_tree(&query).unwrap();
+        assert!(tree.is_well_formed(), "{backend}");
+        assert_eq!(tree.total(), profile.total(), "{backend}");
+        assert_eq!(tree.root_count, 2, "{backend}");
+        assert_eq!(tree.period, profile.period, "{backend}");
+        assert_eq!(tree.profile_type, profile.profile_type, "{backend}");
+        let mut from_tree: Vec<(Vec<RawFrame>, u64)> = tree
+            .stacks()
+            .into_iter()
+            .map(|(locations, count)| (locations.iter().map(|l| l.frame.clone()).collect(), count))
+            .collect();
+        from_tree.sort();
+        assert_eq!(from_tree, by_frames(profile.samples.clone()), "{backend}");
+        // Every distinct frame once, with the same symbols and paths.
+        let mut distinct: Vec<&augur_profile::Location> =
+            profile.samples.iter().flat_map(|s| &s.locations).collect();
+        distinct.sort_by(|a, b| a.frame.cmp(&b.frame));
+        distinct.dedup();
+        assert_eq!(tree.locations.len(), distinct.len(), "{backend}");
+        for location in &tree.locations {
+            assert!(distinct.contains(&location), "{backend}: {location:?}");
+        }
+    });
+}
