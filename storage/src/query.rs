@@ -11,6 +11,7 @@
 //! hosts; one with matchers sums the rows of the series it selects.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use augur_profile::{Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
@@ -20,6 +21,31 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use crate::error::{Context, StorageError};
 use crate::schema::{self, status};
 use crate::symbolization;
+
+/// Row ids from our own tables, hashed by one multiply: a profile query
+/// looks up hundreds of thousands of them, and SipHash's protection against
+/// chosen keys buys nothing for ids SQLite assigned.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        // The high bits carry the product's mixing; hashbrown uses the top
+        // seven for its control bytes and the low ones for the bucket.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+/// A map keyed by row id.
+pub(crate) type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
 
 /// Which samples to merge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,8 +130,8 @@ struct Loaded {
     /// `(stack, count)`, hottest first (the stack id breaks ties).
     totals: Vec<(i64, u64)>,
     /// `node -> (parent, frame)`.
-    nodes: HashMap<i64, (i64, i64)>,
-    locations: HashMap<i64, Location>,
+    nodes: IdMap<(i64, i64)>,
+    locations: IdMap<Location>,
 }
 
 /// An empty profile of `query`, with the type's unit if it is known.
@@ -223,8 +249,10 @@ pub(crate) fn stack_tree(
         return Ok(tree);
     };
     tree.period = period;
-    let mut location_index: HashMap<i64, u32> = HashMap::with_capacity(locations.len());
-    let mut node_index: HashMap<i64, u32> = HashMap::with_capacity(nodes.len());
+    let mut location_index: IdMap<u32> =
+        IdMap::with_capacity_and_hasher(locations.len(), Default::default());
+    let mut node_index: IdMap<u32> =
+        IdMap::with_capacity_and_hasher(nodes.len(), Default::default());
     // Parents before children: place each node after placing its missing
     // ancestors (ids grow from the root, so this rarely climbs).
     let mut ids: Vec<i64> = nodes.keys().copied().collect();
@@ -537,7 +565,7 @@ pub(crate) fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
         .iter()
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
         .map_or(0, |(&period, _)| period);
-    let mut per_stack: HashMap<i64, u64> = HashMap::with_capacity(rows.len());
+    let mut per_stack: IdMap<u64> = IdMap::with_capacity_and_hasher(rows.len(), Default::default());
     for row in rows {
         let count = if row.period == period || period == 0 {
             row.count
@@ -554,14 +582,12 @@ pub(crate) fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
 
 /// Every node on the paths from the given leaves to the root, as
 /// `node -> (parent, frame)`, one query per tree level.
-fn stack_nodes(
-    tx: &Transaction<'_>,
-    leaves: Vec<i64>,
-) -> Result<HashMap<i64, (i64, i64)>, StorageError> {
+fn stack_nodes(tx: &Transaction<'_>, leaves: Vec<i64>) -> Result<IdMap<(i64, i64)>, StorageError> {
     let mut stmt = tx
         .prepare_cached("SELECT id, parent_id, frame_id FROM stacks WHERE id IN rarray(?1)")
         .context("prepare the stack walk")?;
-    let mut nodes: HashMap<i64, (i64, i64)> = HashMap::with_capacity(leaves.len());
+    let mut nodes: IdMap<(i64, i64)> =
+        IdMap::with_capacity_and_hasher(leaves.len(), Default::default());
     // Sorted ids walk the table's B-tree in order, which is much faster.
     let mut level = leaves;
     level.sort_unstable();
@@ -591,7 +617,7 @@ fn stack_nodes(
 fn frames(
     tx: &Transaction<'_>,
     frame_ids: Rc<Vec<Value>>,
-) -> Result<HashMap<i64, Location>, StorageError> {
+) -> Result<IdMap<Location>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "SELECT f.id, f.kind, b.build_id, f.file_offset, f.name, f.module, f.binary_id
@@ -602,9 +628,9 @@ fn frames(
     let mut path_of = tx
         .prepare_cached("SELECT path FROM binary_paths WHERE binary_id = ?1 ORDER BY id LIMIT 1")
         .context("prepare the path lookup")?;
-    let mut paths: HashMap<i64, Option<String>> = HashMap::new();
+    let mut paths: IdMap<Option<String>> = IdMap::default();
     let mut rows = stmt.query([frame_ids]).context("look up frames")?;
-    let mut locations = HashMap::new();
+    let mut locations = IdMap::default();
     while let Some(r) = rows.next().context("read a frame")? {
         let id: i64 = r.get(0).context("read a frame")?;
         let frame = schema::frame_from_columns(
@@ -646,8 +672,8 @@ fn frames(
 /// The locations of one stack, leaf first.
 fn rebuild_stack(
     leaf: i64,
-    nodes: &HashMap<i64, (i64, i64)>,
-    locations: &HashMap<i64, Location>,
+    nodes: &IdMap<(i64, i64)>,
+    locations: &IdMap<Location>,
 ) -> Result<Vec<Location>, StorageError> {
     let mut stack = Vec::new();
     let mut node = leaf;
@@ -872,18 +898,18 @@ mod tests {
             path: None,
             symbols: vec![],
         };
-        let locations = HashMap::from([(7, location)]);
-        let looped = HashMap::from([(1, (2, 7)), (2, (1, 7))]);
+        let locations = IdMap::from_iter([(7, location)]);
+        let looped = IdMap::from_iter([(1, (2, 7)), (2, (1, 7))]);
         assert!(matches!(
             rebuild_stack(1, &looped, &locations),
             Err(StorageError::Corrupt { .. })
         ));
-        let dangling = HashMap::from([(1, (5, 7))]);
+        let dangling = IdMap::from_iter([(1, (5, 7))]);
         assert!(matches!(
             rebuild_stack(1, &dangling, &locations),
             Err(StorageError::Corrupt { .. })
         ));
-        let fine = HashMap::from([(1, (2, 7)), (2, (0, 7))]);
+        let fine = IdMap::from_iter([(1, (2, 7)), (2, (0, 7))]);
         assert_eq!(rebuild_stack(1, &fine, &locations).unwrap().len(), 2);
         assert!(rebuild_stack(0, &fine, &locations).unwrap().is_empty());
     }

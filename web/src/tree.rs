@@ -178,9 +178,9 @@ impl<'a> Builder<'a> {
         builder
     }
 
-    /// The child of `node` named `frame`, created if new.
-    fn child(&mut self, node: u32, frame: Name<'a, '_>) -> u32 {
-        let index = match self.interned.get(frame.as_str()) {
+    /// The index of a function name.
+    fn intern(&mut self, frame: Name<'a, '_>) -> u32 {
+        match self.interned.get(frame.as_str()) {
             Some(&index) => index,
             None => {
                 let index = self.names.len() as u32;
@@ -189,7 +189,11 @@ impl<'a> Builder<'a> {
                 self.interned.insert(frame, index);
                 index
             }
-        };
+        }
+    }
+
+    /// The child of `node` with name index `index`, created if new.
+    fn child_named(&mut self, node: u32, index: u32) -> u32 {
         let key = (u64::from(node) << 32) | u64::from(index);
         *self.children.entry(key).or_insert_with(|| {
             self.parent.push(node);
@@ -198,20 +202,25 @@ impl<'a> Builder<'a> {
             (self.parent.len() - 1) as u32
         })
     }
-
-    /// Below `node`, the nodes of `location`'s names, root first.
-    fn descend(&mut self, mut node: u32, location: &'a Location, scratch: &mut String) -> u32 {
-        location_names(location, scratch, |frame| node = self.child(node, frame));
-        node
-    }
 }
 
 impl<'a> CallTree<'a> {
-    /// The call tree of storage's prefix tree of stacks: each stored node's
-    /// names are looked up once, not once per stack through it.
+    /// The call tree of storage's prefix tree of stacks: each location's
+    /// names are interned once, each stored node costs one child lookup per
+    /// name, and no stack is walked twice.
     pub fn from_stack_tree(tree: &'a StackTree) -> Self {
         let mut builder = Builder::with_capacity(tree.nodes.len());
         let mut scratch = String::new();
+        // Name indexes of every location, root first, flat.
+        let mut name_start: Vec<u32> = Vec::with_capacity(tree.locations.len() + 1);
+        let mut name_list: Vec<u32> = Vec::with_capacity(tree.locations.len());
+        for location in &tree.locations {
+            name_start.push(name_list.len() as u32);
+            location_names(location, &mut scratch, |frame| {
+                name_list.push(builder.intern(frame));
+            });
+        }
+        name_start.push(name_list.len() as u32);
         // Call-tree node of each stored node; parents come first.
         let mut at: Vec<u32> = Vec::with_capacity(tree.nodes.len());
         for stored in &tree.nodes {
@@ -219,10 +228,14 @@ impl<'a> CallTree<'a> {
                 ROOT => 0,
                 p => at.get(p as usize).copied().unwrap_or(0),
             };
-            let node = match tree.locations.get(stored.location as usize) {
-                Some(location) => builder.descend(parent, location, &mut scratch),
-                None => parent,
+            let l = stored.location as usize;
+            let names = match (name_start.get(l), name_start.get(l + 1)) {
+                (Some(&from), Some(&to)) => &name_list[from as usize..to as usize],
+                _ => &[],
             };
+            let node = names
+                .iter()
+                .fold(parent, |node, &index| builder.child_named(node, index));
             builder.self_count[node as usize] += stored.count;
             at.push(node);
         }
