@@ -1,7 +1,8 @@
 //! The Augur aggregator: where a fleet's batches meet.
 //!
 //! [`ingest`] serves the gRPC `Push` call: it checks sizes before
-//! decompressing, validates, [`merge`]s samples per (service, window), and
+//! decompressing, validates, bounds each service's label values
+//! ([`cardinality`]), [`merge`]s samples per (service, window), and
 //! acknowledges once the batch is durable in the [`ingest_log`] and held by
 //! the [`buffer`], whose flusher stores many batches at a time. [`debuginfo`] serves
 //! agents' debug-info uploads. The [`symbolize`] workers name stored frames
@@ -10,6 +11,7 @@
 
 pub mod auth;
 pub mod buffer;
+pub mod cardinality;
 pub mod debuginfo;
 pub mod ingest;
 pub mod ingest_log;
@@ -28,11 +30,15 @@ use augur_wire::ingest::ingest_server::IngestServer;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub use cardinality::CardinalityConfig;
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
 /// Concurrent requests one client connection may have open.
 const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+
+/// Default memory every batch being decoded at once shares.
+pub const DECODE_MEMORY: usize = 256 << 20;
 
 /// How long shutdown waits for open ingest connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -42,6 +48,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct AggregatorConfig {
     /// Size and shape limits for incoming batches.
     pub limits: Limits,
+    /// Bounds on distinct label values per service.
+    pub label_cardinality: CardinalityConfig,
     /// Length of a storage window.
     pub window: Duration,
     /// Symbolization settings.
@@ -75,7 +83,11 @@ pub struct AggregatorConfig {
 impl Default for AggregatorConfig {
     fn default() -> Self {
         Self {
-            limits: Limits::default(),
+            limits: Limits {
+                decode_memory: Some(augur_wire::batch::DecodeMemory::new(DECODE_MEMORY)),
+                ..Limits::default()
+            },
+            label_cardinality: CardinalityConfig::default(),
             window: Duration::from_secs(60),
             symbolize: SymbolizeConfig::default(),
             max_in_flight: 16,
@@ -186,12 +198,21 @@ pub async fn serve(
         (None, Some(db)) => db.with_file_name("ingest-log"),
         (None, None) => return Err(AggregatorError::NoIngestLogDir),
     };
+    let labels = Arc::new(cardinality::LabelCardinality::new(
+        config.label_cardinality.clone(),
+    ));
     let buffer_config = buffer::BufferConfig {
         dir: log_dir,
         flush_interval: config.flush_interval,
         max_bytes: config.max_buffered_bytes,
         max_log_bytes: config.max_log_bytes,
-        limits: config.limits.clone(),
+        // Replayed batches were acknowledged: never told to wait for memory
+        // (replay runs alone, before ingest starts).
+        limits: Limits {
+            decode_memory: None,
+            ..config.limits.clone()
+        },
+        labels: labels.clone(),
         window_nanos: config.window.as_nanos() as i64,
     };
     let (buffer, buffer_threads) = {
@@ -216,6 +237,7 @@ pub async fn serve(
     let service = ingest::IngestService::new(
         buffer,
         config.limits.clone(),
+        labels,
         config.window.as_nanos() as i64,
         metrics,
         config.max_in_flight,

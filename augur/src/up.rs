@@ -112,6 +112,101 @@ pub struct AggregatorArgs {
     /// come from debug directories, uploads and debuginfod only.
     #[arg(long)]
     no_path_hints: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limits on what agents send. Each hit is counted in
+/// `augur_aggregator_limit_hits_total{limit=...}`; a refused batch gets
+/// INVALID_ARGUMENT with the reason.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest compressed batch, in bytes; larger ones are refused before
+    /// anything is decompressed [default: 4194304].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=(1 << 30)))]
+    max_batch_bytes: Option<u64>,
+    /// Most bytes a batch may inflate to; decompression stops there and
+    /// the batch is refused (zstd bombs) [default: 67108864].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=(4 << 30)))]
+    max_batch_inflated_bytes: Option<u64>,
+    /// Memory all batches being decoded at once may take together; a batch
+    /// that does not fit beside the others gets RESOURCE_EXHAUSTED and is
+    /// sent again later (one alone always fits) [default: 268435456].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range((1 << 20)..))]
+    max_decode_memory: Option<u64>,
+    /// Most stacks (samples) in one batch; more refuse it [default: 262144].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
+    max_stacks_per_batch: Option<u64>,
+    /// Most decoded items (frames, samples, processes, labels, binaries)
+    /// in one batch; bounds a decoded batch's memory at tens of bytes each
+    /// [default: 8388608].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    max_batch_items: Option<u64>,
+    /// Deepest stack kept; deeper ones keep their leaf-most frames and end
+    /// in a `[truncated]` frame, within this depth [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=65536))]
+    max_stack_depth: Option<u64>,
+    /// Most labels on one process, `service` included; the rest are
+    /// dropped [default: 64].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_labels: Option<u64>,
+    /// Longest label name or value, in bytes: longer values are shortened,
+    /// labels with longer names dropped [default: 1024].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_label_length: Option<u64>,
+    /// Distinct values one label of one service may take within
+    /// --label-values-window; further values are stored as `__overflow__`
+    /// [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    max_label_values: Option<u64>,
+    /// How long a label value keeps its place after it was last seen; 0
+    /// keeps it forever [default: 1h].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    label_values_window: Option<Duration>,
+    /// Distinct services within --label-values-window; further services
+    /// are stored as `__overflow__` [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    max_services: Option<u64>,
+    /// Label values tracked at once over all services, about 40 bytes each;
+    /// beyond it new values are stored as `__overflow__` [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 28)))]
+    max_tracked_label_values: Option<u64>,
+    /// Largest debug-info upload, in bytes [default: 1073741824].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_debuginfo_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    fn apply(&self, config: &mut AggregatorConfig) {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let limits = &mut config.limits;
+        let labels = &mut config.label_cardinality;
+        for (flag, field) in [
+            (self.max_batch_bytes, &mut limits.max_compressed),
+            (self.max_batch_inflated_bytes, &mut limits.max_decompressed),
+            (self.max_stacks_per_batch, &mut limits.max_stacks),
+            (self.max_batch_items, &mut limits.max_items),
+            (self.max_stack_depth, &mut limits.max_stack_depth),
+            (self.max_labels, &mut limits.max_labels),
+            (self.max_label_length, &mut limits.max_label_len),
+            (self.max_label_values, &mut labels.max_values),
+            (self.max_services, &mut labels.max_services),
+            (self.max_tracked_label_values, &mut labels.max_tracked),
+        ] {
+            if let Some(n) = flag {
+                *field = size(n);
+            }
+        }
+        if let Some(n) = self.max_decode_memory {
+            limits.decode_memory = Some(augur_wire::batch::DecodeMemory::new(size(n)));
+        }
+        if let Some(window) = self.label_values_window {
+            labels.window = window;
+        }
+        if let Some(n) = self.max_debuginfo_bytes {
+            config.max_debuginfo_bytes = n;
+        }
+    }
 }
 
 impl AggregatorArgs {
@@ -128,6 +223,7 @@ impl AggregatorArgs {
             config.symbolize.debug_dirs = self.debug_dirs.clone();
         }
         config.symbolize.use_path_hints = !self.no_path_hints;
+        self.limits.apply(&mut config);
         if let Some(n) = self.max_in_flight {
             config.max_in_flight = n as usize;
         }

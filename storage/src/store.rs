@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, Profile};
+use augur_profile::{BuildId, Profile, StackTree};
 use rusqlite::Connection;
 
 use crate::error::StorageError;
@@ -110,6 +110,11 @@ impl SqliteStore {
     /// stack first. An unknown service or type gives an empty profile.
     pub fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
         self.with_reader(|conn| query::profile(conn, query))
+    }
+
+    /// The same samples as a prefix tree; see [`crate::Storage::query_stack_tree`].
+    pub fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        self.with_reader(|conn| query::stack_tree(conn, query))
     }
 
     /// A service's deploys; see [`crate::Storage::deploys`].

@@ -8,6 +8,7 @@ mod flame;
 mod fleet;
 mod ingest_errors;
 mod jit;
+mod limits;
 mod loadgen;
 mod offcpu;
 mod privileges;
