@@ -367,14 +367,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn termination() {
+/// Installs SIGINT and SIGTERM handlers now, before the caller announces
+/// that it is up (a signal sent right after that line must stop it
+/// cleanly, not kill it), and resolves on either.
+fn termination() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 async fn until_stopped(mut rx: watch::Receiver<bool>) {
@@ -579,8 +584,9 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
                     .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)");
             }
         };
+        let terminated = termination()?;
         announce(&servers);
-        termination().await;
+        terminated.await;
         tracing::info!("stopping: sending the last window");
         agent.stop().await.context("stopping the agent")?;
         print_summary(&agent_metrics);
@@ -619,8 +625,9 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let agent = augur_agent::start(config, metrics.clone())
             .await
             .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")?;
+        let terminated = termination()?;
         println!("augur: agent metrics on http://{metrics_addr}/metrics");
-        termination().await;
+        terminated.await;
         agent.stop().await.context("stopping the agent")?;
         print_summary(&metrics);
         let _ = stop.send(true);
@@ -697,8 +704,9 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             |_| {},
         )
         .await?;
+        let terminated = termination()?;
         announce(&servers);
-        termination().await;
+        terminated.await;
         servers.shutdown().await?;
         Ok(ExitCode::SUCCESS)
     })
