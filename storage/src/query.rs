@@ -47,6 +47,60 @@ impl Hasher for IdHasher {
 /// A map keyed by row id.
 pub(crate) type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
 
+/// Prefix-tree nodes and frames read by earlier queries, shared by every
+/// reader of one database. Both are immutable once committed (nothing
+/// updates or deletes them, and readers only ever see committed rows), so a
+/// cached entry is never stale; symbols change and are always read afresh.
+/// Each map is cleared when it would pass its bound, which keeps memory
+/// bounded without bookkeeping per entry.
+pub(crate) struct ReadCache {
+    nodes: std::sync::Mutex<IdMap<(i64, i64)>>,
+    frames: std::sync::Mutex<IdMap<Location>>,
+    max_nodes: usize,
+    max_frames: usize,
+}
+
+impl ReadCache {
+    /// About 40 MB at most: enough for the nodes and frames of a few
+    /// profiles of 100,000+ nodes.
+    pub(crate) fn new() -> Self {
+        Self::with_bounds(1 << 20, 1 << 18)
+    }
+
+    pub(crate) fn with_bounds(max_nodes: usize, max_frames: usize) -> Self {
+        Self {
+            nodes: Default::default(),
+            frames: Default::default(),
+            max_nodes,
+            max_frames,
+        }
+    }
+
+    fn nodes(&self) -> std::sync::MutexGuard<'_, IdMap<(i64, i64)>> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, IdMap<Location>> {
+        self.frames
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Adds `new` entries to a cache map, clearing it first if they would not
+/// fit under `max`.
+fn remember<V>(map: &mut IdMap<V>, max: usize, new: impl ExactSizeIterator<Item = (i64, V)>) {
+    if new.len() > max {
+        return;
+    }
+    if map.len() + new.len() > max {
+        map.clear();
+    }
+    map.extend(new);
+}
+
 /// Which samples to merge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileQuery {
@@ -155,7 +209,11 @@ fn empty_profile(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Profile, 
 }
 
 /// Reads what `query` selects; `None` when it selects no samples.
-fn load(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Option<Loaded>, StorageError> {
+fn load(
+    tx: &Transaction<'_>,
+    query: &ProfileQuery,
+    cache: &ReadCache,
+) -> Result<Option<Loaded>, StorageError> {
     let began = std::time::Instant::now();
     let Some(source) = selected_source(tx, query)? else {
         return Ok(None);
@@ -173,15 +231,21 @@ fn load(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Option<Loaded>, St
             "windows sampled at different periods; counts rescaled to the most common one"
         );
     }
-    let nodes = stack_nodes(tx, totals.iter().map(|&(id, _)| id).collect())?;
+    let nodes = stack_nodes(tx, totals.iter().map(|&(id, _)| id).collect(), cache)?;
     let walked = began.elapsed();
     let frame_ids = {
         let mut ids: Vec<i64> = nodes.values().map(|&(_, frame)| frame).collect();
         ids.sort_unstable();
         ids.dedup();
-        Rc::new(ids.into_iter().map(Value::Integer).collect::<Vec<_>>())
+        ids
     };
-    let mut locations = frames(tx, Rc::clone(&frame_ids))?;
+    let mut locations = frames(tx, &frame_ids, cache)?;
+    let frame_ids = Rc::new(
+        frame_ids
+            .into_iter()
+            .map(Value::Integer)
+            .collect::<Vec<_>>(),
+    );
     for (frame_id, symbols) in symbolization::symbols_of(tx, frame_ids)? {
         if let Some(location) = locations.get_mut(&frame_id) {
             location.symbols = symbols;
@@ -211,10 +275,11 @@ fn load(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Option<Loaded>, St
 pub(crate) fn profile(
     conn: &mut Connection,
     query: &ProfileQuery,
+    cache: &ReadCache,
 ) -> Result<Profile, StorageError> {
     let tx = conn.transaction().context("begin a profile query")?;
     let mut profile = empty_profile(&tx, query)?;
-    let Some(loaded) = load(&tx, query)? else {
+    let Some(loaded) = load(&tx, query, cache)? else {
         return Ok(profile);
     };
     profile.period = loaded.period;
@@ -236,6 +301,7 @@ pub(crate) fn profile(
 pub(crate) fn stack_tree(
     conn: &mut Connection,
     query: &ProfileQuery,
+    cache: &ReadCache,
 ) -> Result<StackTree, StorageError> {
     let tx = conn.transaction().context("begin a profile query")?;
     let mut tree = StackTree::empty_like(&empty_profile(&tx, query)?);
@@ -244,7 +310,7 @@ pub(crate) fn stack_tree(
         totals,
         nodes,
         mut locations,
-    }) = load(&tx, query)?
+    }) = load(&tx, query, cache)?
     else {
         return Ok(tree);
     };
@@ -581,31 +647,64 @@ pub(crate) fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
 }
 
 /// Every node on the paths from the given leaves to the root, as
-/// `node -> (parent, frame)`, one query per tree level.
-fn stack_nodes(tx: &Transaction<'_>, leaves: Vec<i64>) -> Result<IdMap<(i64, i64)>, StorageError> {
+/// `node -> (parent, frame)`: from the cache, then one query per tree level
+/// for the rest.
+fn stack_nodes(
+    tx: &Transaction<'_>,
+    leaves: Vec<i64>,
+    cache: &ReadCache,
+) -> Result<IdMap<(i64, i64)>, StorageError> {
     let mut stmt = tx
         .prepare_cached("SELECT id, parent_id, frame_id FROM stacks WHERE id IN rarray(?1)")
         .context("prepare the stack walk")?;
     let mut nodes: IdMap<(i64, i64)> =
         IdMap::with_capacity_and_hasher(leaves.len(), Default::default());
-    // Sorted ids walk the table's B-tree in order, which is much faster.
+    let mut fetched: Vec<(i64, (i64, i64))> = Vec::new();
     let mut level = leaves;
-    level.sort_unstable();
+    let mut missing: Vec<i64> = Vec::new();
     while !level.is_empty() {
-        let ids = Rc::new(level.drain(..).map(Value::Integer).collect::<Vec<_>>());
+        // What the cache knows climbs at once; the rest is read per level.
+        {
+            let cached = cache.nodes();
+            for id in level.drain(..) {
+                let mut at = id;
+                while at != 0 && !nodes.contains_key(&at) {
+                    match cached.get(&at) {
+                        Some(&(parent, frame)) => {
+                            nodes.insert(at, (parent, frame));
+                            at = parent;
+                        }
+                        None => {
+                            missing.push(at);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        // Sorted ids walk the table's B-tree in order, which is much faster.
+        missing.sort_unstable();
+        missing.dedup();
+        let ids = Rc::new(missing.drain(..).map(Value::Integer).collect::<Vec<_>>());
         let mut rows = stmt.query([ids]).context("walk stacks")?;
         while let Some(r) = rows.next().context("read a stack node")? {
             let id: i64 = r.get(0).context("read a stack node")?;
             let parent: i64 = r.get(1).context("read a stack node")?;
             let frame: i64 = r.get(2).context("read a stack node")?;
             nodes.insert(id, (parent, frame));
-            if parent != 0 {
+            fetched.push((id, (parent, frame)));
+            if parent != 0 && !nodes.contains_key(&parent) {
                 level.push(parent);
             }
         }
         level.sort_unstable();
         level.dedup();
-        level.retain(|id| !nodes.contains_key(id));
+    }
+    if !fetched.is_empty() {
+        remember(&mut cache.nodes(), cache.max_nodes, fetched.into_iter());
     }
     Ok(nodes)
 }
@@ -615,6 +714,39 @@ fn stack_nodes(tx: &Transaction<'_>, leaves: Vec<i64>) -> Result<IdMap<(i64, i64
 /// once per binary (a profile has tens of thousands of frames in a few
 /// dozen binaries).
 fn frames(
+    tx: &Transaction<'_>,
+    frame_ids: &[i64],
+    cache: &ReadCache,
+) -> Result<IdMap<Location>, StorageError> {
+    let mut locations: IdMap<Location> =
+        IdMap::with_capacity_and_hasher(frame_ids.len(), Default::default());
+    let mut missing: Vec<Value> = Vec::new();
+    {
+        let cached = cache.frames();
+        for &id in frame_ids {
+            match cached.get(&id) {
+                Some(location) => {
+                    locations.insert(id, location.clone());
+                }
+                None => missing.push(Value::Integer(id)),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(locations);
+    }
+    let read = read_frames(tx, Rc::new(missing))?;
+    remember(
+        &mut cache.frames(),
+        cache.max_frames,
+        read.iter().map(|(&id, location)| (id, location.clone())),
+    );
+    locations.extend(read);
+    Ok(locations)
+}
+
+/// [`frames`] from the database.
+fn read_frames(
     tx: &Transaction<'_>,
     frame_ids: Rc<Vec<Value>>,
 ) -> Result<IdMap<Location>, StorageError> {
@@ -912,5 +1044,112 @@ mod tests {
         let fine = IdMap::from_iter([(1, (2, 7)), (2, (0, 7))]);
         assert_eq!(rebuild_stack(1, &fine, &locations).unwrap().len(), 2);
         assert!(rebuild_stack(0, &fine, &locations).unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::{BatchWrite, SqliteStore, WindowWrite};
+    use augur_profile::RawFrame;
+
+    fn kernel(name: &str) -> RawFrame {
+        RawFrame::Kernel {
+            function: name.into(),
+            module: None,
+        }
+    }
+
+    fn write(store: &SqliteStore, id: &str, stacks: Vec<(Vec<RawFrame>, u64)>) {
+        store
+            .write_batch(&BatchWrite {
+                batch_id: id.into(),
+                received_unix_nanos: 1,
+                binaries: vec![],
+                windows: vec![WindowWrite {
+                    service: "svc".into(),
+                    labels: BTreeMap::new(),
+                    profile_type: ProfileType {
+                        name: "cpu".into(),
+                        unit: "nanoseconds".into(),
+                    },
+                    period: 10,
+                    window_start_unix_nanos: 0,
+                    stacks,
+                }],
+            })
+            .unwrap();
+    }
+
+    fn query() -> ProfileQuery {
+        ProfileQuery {
+            service: "svc".into(),
+            labels: BTreeMap::new(),
+            profile_type: "cpu".into(),
+            start_unix_nanos: 0,
+            end_unix_nanos: 60_000_000_000,
+        }
+    }
+
+    #[test]
+    fn cached_nodes_and_frames_give_the_same_profiles_however_small_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let deep: Vec<RawFrame> = (0..12).map(|i| kernel(&format!("f{i}"))).collect();
+        write(
+            &store,
+            "a",
+            vec![
+                (deep.clone(), 3),
+                (deep[4..].to_vec(), 2),
+                (vec![kernel("x"), kernel("f11")], 1),
+            ],
+        );
+        let mut conn = schema::open_reader(&path).unwrap();
+        let uncached = || {
+            let mut fresh = schema::open_reader(&path).unwrap();
+            profile(&mut fresh, &query(), &ReadCache::with_bounds(0, 0)).unwrap()
+        };
+        let stacks_of = |tree: &StackTree| {
+            let mut stacks: Vec<(Vec<Location>, u64)> = tree
+                .stacks()
+                .into_iter()
+                .map(|(l, n)| (l.into_iter().cloned().collect(), n))
+                .collect();
+            stacks.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            stacks
+        };
+        for (nodes, frames) in [(1 << 20, 1 << 18), (5, 3), (1, 1), (0, 0)] {
+            let expected = uncached();
+            let cache = ReadCache::with_bounds(nodes, frames);
+            for round in 0..3 {
+                assert_eq!(
+                    profile(&mut conn, &query(), &cache).unwrap(),
+                    expected,
+                    "bounds ({nodes}, {frames}), round {round}"
+                );
+                assert!(cache.nodes().len() <= nodes && cache.frames().len() <= frames);
+            }
+            // New stacks under cached prefixes are read, not missed.
+            write(
+                &store,
+                &format!("b{nodes}"),
+                vec![(vec![kernel("new"), kernel("f11")], 1)],
+            );
+            let after = profile(&mut conn, &query(), &cache).unwrap();
+            assert_eq!(
+                after,
+                uncached(),
+                "bounds ({nodes}, {frames}) after a write"
+            );
+            assert_eq!(after.total(), expected.total() + 1);
+            let tree = stack_tree(&mut conn, &query(), &cache).unwrap();
+            assert!(tree.is_well_formed());
+            assert_eq!(
+                stacks_of(&tree),
+                stacks_of(&StackTree::from_profile(&after))
+            );
+        }
     }
 }
