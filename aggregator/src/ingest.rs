@@ -736,21 +736,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_storage_refuses_at_its_flush_is_dropped_alone_and_counted() {
+    async fn another_unit_for_a_type_is_refused_before_it_is_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let f = fixture(dir.path(), 4, 1 << 30);
         f.service.push(push("b1")).await.unwrap();
-        // Another unit for `cpu`: decodes fine, refused by storage.
-        f.service.push(push_in("b2", "bytes")).await.unwrap();
-        f.service.push(push("b3")).await.unwrap();
+        let error = f.service.push(push_in("b2", "bytes")).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(error.message().contains("nanoseconds"), "{error}");
         f.buffer.flush().unwrap();
-        assert_eq!(stored(&f.store), (2, 6));
+        assert_eq!(stored(&f.store), (1, 3));
+        f.threads.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_batch_storage_refuses_at_its_flush_is_dropped_alone_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fixture(dir.path(), 4, 1 << 30);
+        // A database that already counts `cpu` in another unit (written by
+        // an older version): pushes pass validation, storage refuses them
+        // when they are flushed.
+        f.store
+            .write_batch(&augur_storage::BatchWrite {
+                batch_id: "legacy".into(),
+                received_unix_nanos: 1,
+                binaries: vec![],
+                windows: vec![augur_storage::WindowWrite {
+                    service: "legacy".into(),
+                    labels: Default::default(),
+                    profile_type: augur_profile::ProfileType {
+                        name: "cpu".into(),
+                        unit: "bytes".into(),
+                    },
+                    period: 1,
+                    window_start_unix_nanos: 0,
+                    stacks: vec![(vec![], 1)],
+                }],
+            })
+            .unwrap();
+        f.service.push(push("b1")).await.unwrap();
+        f.service.push(push("b2")).await.unwrap();
+        f.buffer.flush().unwrap();
+        assert_eq!(stored(&f.store).0, 1, "only the legacy batch");
         assert_eq!(
             f.metrics
                 .batches_dropped_at_flush
                 .get_or_create(&vec![("reason", "unit_conflict".to_string())])
                 .get(),
-            1
+            2
         );
         f.threads.shutdown();
     }

@@ -688,6 +688,24 @@ pub fn validate_counted(
     if batch.profile_type.is_empty() || batch.unit.is_empty() {
         return Err(invalid("profile_type and unit are required".into()));
     }
+    // Checked before the batch is acknowledged: storage keeps one unit per
+    // type and would refuse another one only when the batch is flushed.
+    match augur_profile::canonical_unit(&batch.profile_type) {
+        Some(unit) if unit == batch.unit => {}
+        Some(unit) => {
+            return Err(invalid(format!(
+                "profile type {:?} is counted in {unit:?}, not {:?}",
+                batch.profile_type, batch.unit
+            )));
+        }
+        None => {
+            return Err(invalid(format!(
+                "unknown profile type {:?} (known: {})",
+                batch.profile_type,
+                augur_profile::PROFILE_TYPES.join(", ")
+            )));
+        }
+    }
     if batch.period == 0 {
         return Err(invalid("period must be positive".into()));
     }
@@ -950,6 +968,23 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_profile_type_needs_its_own_unit_and_a_known_name() {
+        let limits = Limits::default();
+        let mut counter = good_batch();
+        counter.profile_type = "page-faults".into();
+        counter.unit = "count".into();
+        assert!(validate(counter, &limits).is_ok());
+        let mut wrong = good_batch();
+        wrong.unit = "bytes".into();
+        let error = validate(wrong, &limits).unwrap_err().to_string();
+        assert!(error.contains("counted in \"nanoseconds\""), "{error}");
+        let mut unknown = good_batch();
+        unknown.profile_type = "wall".into();
+        let error = validate(unknown, &limits).unwrap_err().to_string();
+        assert!(error.contains("unknown profile type \"wall\""), "{error}");
     }
 
     #[test]
