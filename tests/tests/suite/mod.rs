@@ -4,6 +4,7 @@ mod browser;
 mod counters;
 mod debuginfod;
 mod deploy;
+mod faults;
 mod flame;
 mod fleet;
 mod ingest_errors;
