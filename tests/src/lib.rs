@@ -402,6 +402,30 @@ pub fn metric(url: &str, name: &str) -> f64 {
     })
 }
 
+/// Sum of `samples` over every service the server at `base` stores.
+pub fn stored_samples(base: &str) -> u64 {
+    let services = http_json(&format!("{base}api/v1/services")).unwrap();
+    services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["samples"].as_u64().unwrap())
+        .sum()
+}
+
+/// Waits up to `timeout` for the stored total at `base` to reach
+/// `expected`; returns the last value seen.
+pub fn settle_stored(base: &str, expected: u64, timeout: Duration) -> u64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stored = stored_samples(base);
+        if stored == expected || Instant::now() > deadline {
+            return stored;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// GET `url` and parse JSON, requiring 200.
 pub fn http_json(url: &str) -> anyhow::Result<serde_json::Value> {
     let (status, body) = http_get(url)?;

@@ -75,28 +75,10 @@ fn attempts_failed(report: &serde_json::Value, code: &str) -> u64 {
     report["attempt_errors_by_code"][code].as_u64().unwrap_or(0)
 }
 
-/// Sum of `samples` over every service the server stores.
-fn stored_samples(base: &str) -> u64 {
-    let services = http_json(&format!("{base}api/v1/services")).unwrap();
-    services["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["samples"].as_u64().unwrap())
-        .sum()
-}
-
 /// Waits up to 30 s for the stored total to reach `expected`; returns the
 /// last value seen.
 fn settle(base: &str, expected: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stored = stored_samples(base);
-        if stored == expected || Instant::now() > deadline {
-            return stored;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    settle_stored(base, expected, Duration::from_secs(30))
 }
 
 /// The acknowledged-samples check every test ends with.

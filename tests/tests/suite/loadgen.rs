@@ -5,7 +5,7 @@
 //! pushes back (with the server's memory bounded).
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use augur_tests::*;
 
@@ -28,28 +28,10 @@ fn loadgen(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
 }
 
-/// Sum of `samples` over every service the server stores.
-fn stored_samples(base: &str) -> u64 {
-    let services = http_json(&format!("{base}api/v1/services")).unwrap();
-    services["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["samples"].as_u64().unwrap())
-        .sum()
-}
-
 /// Waits up to 10 s for the stored total to reach `expected`; returns the
 /// last value seen.
 fn settle(base: &str, expected: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stored = stored_samples(base);
-        if stored == expected || Instant::now() > deadline {
-            return stored;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    settle_stored(base, expected, Duration::from_secs(10))
 }
 
 #[test]

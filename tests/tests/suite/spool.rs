@@ -46,17 +46,6 @@ fn spooled(dir: &Path) -> (usize, u64) {
     (entries.len(), entries.iter().map(|e| e.samples).sum())
 }
 
-/// Sum of `samples` over every service the server stores.
-fn stored_samples(base: &str) -> u64 {
-    let services = http_json(&format!("{base}api/v1/services")).unwrap();
-    services["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["samples"].as_u64().unwrap())
-        .sum()
-}
-
 /// One value from a Prometheus text page.
 /// The numbers of `augur: agent stopped: collected N samples, sent M
 /// batches, K batches spooled, D samples dropped`.
