@@ -202,14 +202,33 @@ pub fn svg_from_folded(text: &str, title: &str, count_name: &str) -> io::Result<
         )
         .into_bytes());
     }
+    // inferno reads folded text a little differently from us (it trims
+    // lines; `#` starts a comment) and on some such input computes a frame
+    // of infinite width, whose colour overflows: a panic where overflow is
+    // checked. A renderer's panic becomes this request's error.
     let mut out = Vec::new();
-    inferno::flamegraph::from_lines(&mut options, text.lines(), &mut out)?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        inferno::flamegraph::from_lines(&mut options, text.lines(), &mut out)
+    }))
+    .map_err(|_| io::Error::other("the flame graph renderer failed on this input"))??;
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_that_overflows_inferno_is_an_error_not_a_panic() {
+        // Found by the folded_import fuzz target (inferno 0.12.8,
+        // flamegraph/color/mod.rs:421).
+        let data = include_bytes!("../../fuzz/corpus/folded_import/regression-e8f58c26e232");
+        let text = String::from_utf8_lossy(data);
+        let stacks = stacks_from_keys(parse_folded(&text).unwrap_or_default(), ";");
+        let folded = folded_lines(&stacks);
+        let drawn = std::panic::catch_unwind(|| svg_from_folded(&folded, "fuzz", "samples"));
+        assert!(drawn.is_ok(), "inferno's panic escaped svg_from_folded");
+    }
 
     #[test]
     fn keys_split_into_stacks_that_add_up() {
