@@ -40,6 +40,15 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .try_fold(0u64, |sum, (_, count)| sum.checked_add(*count));
     if data.len() <= MAX_DRAWN && total.is_some() {
-        let _ = render::svg_from_folded(&folded, "fuzz", "samples");
+        // svg_from_folded turns a panic inside inferno into an error; the
+        // fuzzer's own panic hook would abort before that catch ran, so it
+        // is set aside for the call (the fuzzer runs one input at a time).
+        // A panic that escapes still unwinds into the fuzzer and fails.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let drawn =
+            std::panic::catch_unwind(|| render::svg_from_folded(&folded, "fuzz", "samples"));
+        std::panic::set_hook(hook);
+        assert!(drawn.is_ok(), "a panic escaped svg_from_folded");
     }
 });
