@@ -107,6 +107,17 @@ pub struct AggregatorArgs {
     /// [default: 1s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     flush_interval: Option<Duration>,
+    /// Most bytes of acknowledged batches held in memory before they are
+    /// stored; beyond it pushes are answered RESOURCE_EXHAUSTED (agents
+    /// spool them) until a flush frees room. It bounds memory while
+    /// storage is slow or down [default: 134217728].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range((1 << 20)..))]
+    max_buffered_bytes: Option<u64>,
+    /// Most bytes the ingest log (acknowledged, not yet stored batches) may
+    /// take on disk; beyond it pushes are answered RESOURCE_EXHAUSTED
+    /// [default: 1073741824].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range((1 << 20)..))]
+    max_log_bytes: Option<u64>,
     /// Never read binaries at the paths agents report. Set it when the
     /// server does not share the agents' files (any real fleet): names then
     /// come from debug directories, uploads and debuginfod only.
@@ -218,6 +229,12 @@ impl AggregatorArgs {
         };
         if let Some(interval) = self.flush_interval {
             config.flush_interval = interval;
+        }
+        if let Some(bytes) = self.max_buffered_bytes {
+            config.max_buffered_bytes = bytes;
+        }
+        if let Some(bytes) = self.max_log_bytes {
+            config.max_log_bytes = bytes;
         }
         if !self.debug_dirs.is_empty() {
             config.symbolize.debug_dirs = self.debug_dirs.clone();

@@ -26,6 +26,13 @@ const FRAME_CACHE_CAPACITY: usize = 1 << 18;
 const NODE_CACHE_CAPACITY: usize = 1 << 20;
 const STACK_CACHE_CAPACITY: usize = 1 << 19;
 const SMALL_CACHE_CAPACITY: usize = 1 << 16;
+/// How long a symbol write waits for a lock another process holds. Symbol
+/// writes share the writer (and its mutex) with the flusher, and a failed
+/// one is only redone by a later round: waiting the full
+/// [`crate::schema::BUSY_TIMEOUT`] would queue the flusher behind every
+/// symbolization thread in turn while the database is locked, hiding the
+/// outage from `flush_failures_total` for tens of seconds.
+const SYMBOL_WRITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One batch from one agent, ready to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,11 +359,30 @@ impl Writer {
         results: &[FrameSymbols],
         now_unix_secs: i64,
     ) -> Result<(), StorageError> {
-        symbolization::record(&mut self.conn, results, now_unix_secs)
+        self.with_short_busy_timeout(|conn| symbolization::record(conn, results, now_unix_secs))
     }
 
     pub(crate) fn requeue_binary(&mut self, build_id: &BuildId) -> Result<usize, StorageError> {
-        symbolization::requeue_binary(&mut self.conn, build_id)
+        self.with_short_busy_timeout(|conn| symbolization::requeue_binary(conn, build_id))
+    }
+
+    /// Runs a symbol write with [`SYMBOL_WRITE_BUSY_TIMEOUT`], then puts the
+    /// connection's usual timeout back.
+    fn with_short_busy_timeout<T>(
+        &mut self,
+        write: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        self.conn
+            .busy_timeout(SYMBOL_WRITE_BUSY_TIMEOUT)
+            .context("shorten the busy timeout")?;
+        let result = write(&mut self.conn);
+        let restored = self
+            .conn
+            .busy_timeout(crate::schema::BUSY_TIMEOUT)
+            .context("restore the busy timeout");
+        let value = result?;
+        restored?;
+        Ok(value)
     }
 }
 

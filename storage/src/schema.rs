@@ -20,7 +20,7 @@ use crate::error::{Context, StorageError};
 const WRITER_CACHE_KIB: i64 = 64 << 10;
 
 /// How long a statement waits for another connection's lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema version 1.
 ///

@@ -10,8 +10,10 @@
 //! `UNAVAILABLE` (nothing is acknowledged), while a store that cannot
 //! write (SQLite locked, a ClickHouse node down) leaves acknowledged
 //! batches in the log and memory, and the flusher retries them every
-//! interval until they land. Only past the buffer's bounds (128 MiB held,
-//! 1 GiB logged) would such an outage turn into `RESOURCE_EXHAUSTED`.
+//! interval until they land. Past the buffer's bounds (`--max-buffered-bytes`
+//! held, 128 MiB by default; `--max-log-bytes` logged, 1 GiB) such an
+//! outage turns into `RESOURCE_EXHAUSTED`, which one test drives with a
+//! 1 MiB bound.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -281,6 +283,67 @@ fn a_locked_database_delays_storage_and_a_crash_meanwhile_loses_nothing() {
         &base,
         report["samples_acknowledged"].as_u64().unwrap(),
         "locked database and a crash",
+    );
+    assert!(server.terminate().unwrap().success());
+}
+
+/// A storage outage that outlasts the buffer: with `--max-buffered-bytes`
+/// at its 1 MiB minimum, a locked database soon fills what the server may
+/// hold, and from then on pushes are answered `RESOURCE_EXHAUSTED` (the
+/// agents keep and retry them) instead of being acknowledged into an
+/// ever-growing memtable. Once the lock goes, the held batches are stored,
+/// the refused ones come back, and every acknowledged sample is stored.
+#[test]
+fn a_storage_outage_past_the_buffer_bound_answers_backpressure_and_loses_nothing() {
+    if !require(have("sqlite3", "-version"), "the sqlite3 shell") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = format!("127.0.0.1:{}", free_port());
+    let server = start_server_with(&data, &ingest, &["--max-buffered-bytes", "1048576"]).unwrap();
+    let base = server.http.clone().unwrap();
+    let metrics = format!("{base}metrics");
+    let load = loadgen_in_background(&format!("http://{ingest}"), "20s", "33");
+
+    std::thread::sleep(Duration::from_secs(2));
+    let lock = WriteLock::take(&data.join("augur.db"));
+    // The outage shows as failed flushes (each after SQLite's 10-s busy
+    // wait), not hidden behind symbol writes queued on the same writer.
+    wait_for_metric(
+        &metrics,
+        "augur_aggregator_flush_failures_total",
+        Duration::from_secs(30),
+    );
+    let full = r#"augur_aggregator_batches_rejected_total{reason="buffer_full"}"#;
+    wait_until(
+        "pushes refused because the buffer is full",
+        Duration::from_secs(60),
+        || try_metric(&metrics, full).is_some_and(|n| n > 0.0),
+    );
+    // The bound holds while refusing: what is held stays near 1 MiB (one
+    // batch in flight past the check each), far from the unbounded growth
+    // a locked store would otherwise cause.
+    std::thread::sleep(Duration::from_secs(2));
+    let held = metric(&metrics, "augur_aggregator_memtable_bytes");
+    assert!(
+        held <= 2.0 * 1048576.0,
+        "{held} bytes held with a 1 MiB bound"
+    );
+    let refused_during_outage = metric(&metrics, full);
+    lock.release();
+
+    let report = load.join().unwrap();
+    assert_eq!(report["errors"], 0, "batches given up: {report}");
+    assert!(
+        attempts_failed(&report, "ResourceExhausted") > 0,
+        "loadgen saw no RESOURCE_EXHAUSTED: {report}"
+    );
+    println!("{refused_during_outage} pushes refused with a full buffer during the outage");
+    assert_nothing_lost(
+        &base,
+        report["samples_acknowledged"].as_u64().unwrap(),
+        "storage outage past the buffer bound",
     );
     assert!(server.terminate().unwrap().success());
 }
