@@ -5,6 +5,7 @@ mod client;
 mod diff;
 mod flame;
 mod loadgen;
+mod memory;
 mod record;
 mod security;
 mod up;

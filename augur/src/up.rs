@@ -415,6 +415,7 @@ fn metrics_fn(registry: Registry) -> augur_web::MetricsFn {
         if text.ends_with("# EOF\n") {
             text.truncate(text.len() - "# EOF\n".len());
         }
+        text.push_str(&crate::memory::metrics_text());
         text
     })
 }

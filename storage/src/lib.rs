@@ -40,3 +40,11 @@ pub use reports::{FleetReport, ReportRow};
 pub use retention::{CompactionReport, HOUR_NANOS, RetentionPolicy, hour_start};
 pub use store::SqliteStore;
 pub use symbolization::{FrameSymbols, PendingFrame, Shard};
+
+/// Bytes SQLite has allocated in this process right now (page caches,
+/// statements, schema), across every connection.
+pub fn sqlite_memory_used() -> i64 {
+    // SAFETY: sqlite3_memory_used only reads SQLite's global counter, which
+    // the bundled library keeps thread-safe.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
+}

@@ -7,6 +7,7 @@
 //! the capacity with a short `augur loadgen` run that offers far more than
 //! any server takes (unless `--capacity` gives it), then runs `augur
 //! loadgen` offering twice that for `--duration`, sampling the server's RSS
+//! (and, from its `/metrics`, the heap in use and SQLite's share)
 //! every second. It prints Markdown: batches per second sustained and
 //! refused (`RESOURCE_EXHAUSTED`), latency, peak and final RSS, and
 //! acknowledged against stored samples. It exits 1 when they differ.
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use augur_tests::bench::{Parsed, load_average};
-use augur_tests::{AugurProcess, http_json, start_server_with};
+use augur_tests::{AugurProcess, http_json, start_server_with, try_metric};
 
 const USAGE: &str = "\
 usage: soak [--duration DUR] [--capacity N] [--calibrate DUR] [--overload X]
@@ -137,26 +138,54 @@ fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Samples `pid`'s RSS every second until `running` clears; returns
-/// (peak, every sample).
-fn sample_rss(pid: u32, running: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, Vec<u64>)> {
+/// What the sampler saw of the server's memory.
+#[derive(Debug, Default)]
+struct MemorySamples {
+    /// RSS every second.
+    rss: Vec<u64>,
+    /// Heap in use (`augur_heap_in_use_bytes`) every 10 s.
+    heap: Vec<u64>,
+    /// SQLite's allocations (`augur_sqlite_memory_bytes`) every 10 s.
+    sqlite: Vec<u64>,
+}
+
+/// Samples `pid`'s RSS every second, and the heap and SQLite gauges of
+/// its `/metrics` every ten, until `running` clears.
+fn sample_memory(
+    pid: u32,
+    metrics: String,
+    running: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<MemorySamples> {
     std::thread::spawn(move || {
-        let mut samples = Vec::new();
+        let mut samples = MemorySamples::default();
         let started = Instant::now();
+        let mut ticks = 0u64;
         while running.load(Ordering::Relaxed) {
             if let Some(rss) = status_bytes(pid, "VmRSS:") {
-                samples.push(rss);
-                if samples.len() % 30 == 0 {
-                    eprintln!(
-                        "soak: {:>4} s, server RSS {} MiB",
-                        started.elapsed().as_secs(),
-                        rss >> 20
-                    );
+                samples.rss.push(rss);
+            }
+            if ticks % 10 == 0 {
+                let gauge = |name| try_metric(&metrics, name).map(|v| v as u64);
+                if let Some(heap) = gauge("augur_heap_in_use_bytes") {
+                    samples.heap.push(heap);
+                }
+                if let Some(sqlite) = gauge("augur_sqlite_memory_bytes") {
+                    samples.sqlite.push(sqlite);
                 }
             }
+            if ticks % 30 == 29 {
+                eprintln!(
+                    "soak: {:>4} s, server RSS {} MiB, heap in use {} MiB, SQLite {} MiB",
+                    started.elapsed().as_secs(),
+                    samples.rss.last().copied().unwrap_or(0) >> 20,
+                    samples.heap.last().copied().unwrap_or(0) >> 20,
+                    samples.sqlite.last().copied().unwrap_or(0) >> 20,
+                );
+            }
+            ticks += 1;
             std::thread::sleep(Duration::from_secs(1));
         }
-        (samples.iter().copied().max().unwrap_or(0), samples)
+        samples
     })
 }
 
@@ -275,7 +304,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
     );
 
     let running = Arc::new(AtomicBool::new(true));
-    let rss = sample_rss(server.pid(), running.clone());
+    let memory = sample_memory(server.pid(), format!("{base}metrics"), running.clone());
     let started = Instant::now();
     let report = loadgen(
         &ingest,
@@ -297,7 +326,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
     );
     let elapsed = started.elapsed();
     running.store(false, Ordering::Relaxed);
-    let (peak_rss, rss_samples) = rss.join().expect("RSS sampler");
+    let memory = memory.join().expect("memory sampler");
     let report = report?;
 
     let acknowledged = number(&report, "samples_acknowledged")
@@ -323,10 +352,9 @@ fn run(options: &Options) -> anyhow::Result<()> {
         soak_hosts: &soak_hosts,
         report: &report,
         elapsed,
-        peak_rss,
         hwm,
         final_rss,
-        rss_samples: &rss_samples,
+        memory: &memory,
         acknowledged,
         stored,
         load: (load_before, load_after),
@@ -351,10 +379,9 @@ struct Summary<'a> {
     soak_hosts: &'a str,
     report: &'a serde_json::Value,
     elapsed: Duration,
-    peak_rss: u64,
     hwm: u64,
     final_rss: u64,
-    rss_samples: &'a [u64],
+    memory: &'a MemorySamples,
     acknowledged: u64,
     stored: u64,
     load: (String, String),
@@ -380,7 +407,7 @@ fn print_report(s: &Summary<'_>) {
         })
         .unwrap_or(0);
     // RSS in the second half of the run: flat if memory is bounded.
-    let half = &s.rss_samples[s.rss_samples.len() / 2..];
+    let half = &s.memory.rss[s.memory.rss.len() / 2..];
     let (half_min, half_max) = (
         half.iter().copied().min().unwrap_or(0),
         half.iter().copied().max().unwrap_or(0),
@@ -446,7 +473,7 @@ fn print_report(s: &Summary<'_>) {
     );
     println!(
         "| server RSS peak / final | {} / {} (VmHWM {}) |",
-        mib(s.peak_rss),
+        mib(s.memory.rss.iter().copied().max().unwrap_or(0)),
         mib(s.final_rss),
         mib(s.hwm)
     );
@@ -454,6 +481,33 @@ fn print_report(s: &Summary<'_>) {
         "| server RSS, second half of the run | {} to {} |",
         mib(half_min),
         mib(half_max)
+    );
+    let minutes: Vec<String> = s
+        .memory
+        .rss
+        .iter()
+        .skip(59)
+        .step_by(60)
+        .map(|&b| (b >> 20).to_string())
+        .collect();
+    println!(
+        "| server RSS at each minute (MiB) | {} |",
+        minutes.join(", ")
+    );
+    let peak_and_last = |v: &[u64]| {
+        format!(
+            "{} / {}",
+            mib(v.iter().copied().max().unwrap_or(0)),
+            mib(v.last().copied().unwrap_or(0))
+        )
+    };
+    println!(
+        "| server heap in use, peak / final (`augur_heap_in_use_bytes`) | {} |",
+        peak_and_last(&s.memory.heap)
+    );
+    println!(
+        "| of it SQLite, peak / final (`augur_sqlite_memory_bytes`) | {} |",
+        peak_and_last(&s.memory.sqlite)
     );
     println!(
         "| samples acknowledged / stored | {} / {} |",

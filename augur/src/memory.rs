@@ -1,0 +1,90 @@
+//! Where the server's memory is, for `/metrics`: resident set, the heap as
+//! the allocator sees it (in use and free but kept), and SQLite's share.
+//!
+//! The gap between resident memory and the heap in use is memory the allocator keeps
+//! for reuse; it tells fragmentation apart from data that grows, which is
+//! what a soak needs to know to call memory bounded.
+
+use std::fmt::Write;
+
+/// Prometheus text lines (gauges) for the process's memory now.
+pub fn metrics_text() -> String {
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, value: i64| {
+        let _ = writeln!(text, "# HELP {name} {help}");
+        let _ = writeln!(text, "# TYPE {name} gauge");
+        let _ = writeln!(text, "{name} {value}");
+    };
+    if let Some(bytes) = resident_bytes() {
+        gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            bytes,
+        );
+    }
+    let (in_use, free) = heap_bytes();
+    gauge(
+        "augur_heap_in_use_bytes",
+        "Bytes the allocator has handed out and not got back.",
+        in_use,
+    );
+    gauge(
+        "augur_heap_free_bytes",
+        "Bytes the allocator holds free for reuse (not returned to the system).",
+        free,
+    );
+    gauge(
+        "augur_sqlite_memory_bytes",
+        "Bytes SQLite has allocated (page caches, statements), part of the heap in use.",
+        augur_storage::sqlite_memory_used(),
+    );
+    text
+}
+
+/// Resident set size from `/proc/self/statm`.
+fn resident_bytes() -> Option<i64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page as i64)
+}
+
+/// `(in use, free)` heap bytes from glibc's `mallinfo2`, over all arenas.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_bytes() -> (i64, i64) {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { libc::mallinfo2() };
+    let in_use = info.uordblks.saturating_add(info.hblkhd);
+    (
+        i64::try_from(in_use).unwrap_or(i64::MAX),
+        i64::try_from(info.fordblks).unwrap_or(i64::MAX),
+    )
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_bytes() -> (i64, i64) {
+    (0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_resident_and_heap_bytes() {
+        // Hold a known amount so the heap cannot read as empty.
+        let held = vec![1u8; 8 << 20];
+        let text = metrics_text();
+        let value = |name: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        };
+        assert!(value("process_resident_memory_bytes") >= 8 << 20);
+        assert!(value("augur_heap_in_use_bytes") >= 8 << 20);
+        assert!(value("augur_heap_free_bytes") >= 0);
+        assert!(value("augur_sqlite_memory_bytes") >= 0);
+        drop(held);
+    }
+}
