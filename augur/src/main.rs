@@ -126,6 +126,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if matches!(
+        cli.command,
+        Command::Up(_) | Command::Agent(_) | Command::Server(_)
+    ) {
+        memory::bound_allocator_arenas();
+    }
     let result = match cli.command {
         Command::Up(args) => up::run_up(args),
         Command::Agent(args) => up::run_agent(args),

@@ -1,6 +1,9 @@
 //! Where the server's memory is, for `/metrics`: resident set, the heap as
 //! the allocator sees it (in use and free but kept), and SQLite's share.
 //!
+//! It also bounds glibc's malloc arenas for the long-running commands
+//! ([`bound_allocator_arenas`]).
+//!
 //! The gap between resident memory and the heap in use is memory the allocator keeps
 //! for reuse; it tells fragmentation apart from data that grows, which is
 //! what a soak needs to know to call memory bounded.
@@ -39,6 +42,28 @@ pub fn metrics_text() -> String {
         augur_storage::sqlite_memory_used(),
     );
     text
+}
+
+/// Caps glibc's malloc arenas at the number of CPUs (2 to 8), unless
+/// `MALLOC_ARENA_MAX` says otherwise. Call it before threads start.
+///
+/// glibc gives threads up to eight arenas per CPU, and each keeps the
+/// memory freed into it at its own high-water mark. The server's decoding
+/// runs on a pool of blocking threads that come and go, so under a long
+/// overload its resident memory kept growing arena by arena while the heap
+/// in use stayed flat (`docs/reliability.md`, the soak).
+pub fn bound_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let arenas = cpus.clamp(2, 8) as libc::c_int;
+        // SAFETY: mallopt only sets a malloc parameter, under malloc's own
+        // lock; arenas made before it stay, which is why it runs first.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    }
 }
 
 /// Resident set size from `/proc/self/statm`.

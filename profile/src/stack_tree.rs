@@ -8,6 +8,7 @@
 //! that end at it. Nothing is spelled out twice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::{Location, Profile, ProfileType};
 
@@ -39,8 +40,9 @@ pub struct StackTree {
     pub start_unix_nanos: i64,
     /// End of the range, Unix nanoseconds.
     pub end_unix_nanos: i64,
-    /// Distinct locations.
-    pub locations: Vec<Location>,
+    /// Distinct locations, shared: storage hands out the copies its read
+    /// cache keeps instead of cloning tens of thousands of them per query.
+    pub locations: Vec<Arc<Location>>,
     /// Nodes, each after its parent.
     pub nodes: Vec<StackNode>,
     /// Samples with an empty stack (no frame to charge them to).
@@ -72,7 +74,7 @@ impl StackTree {
             let mut node = ROOT;
             for location in sample.locations.iter().rev() {
                 let index = *location_index.entry(location).or_insert_with(|| {
-                    tree.locations.push(location.clone());
+                    tree.locations.push(Arc::new(location.clone()));
                     (tree.locations.len() - 1) as u32
                 });
                 node = *child.entry((node, index)).or_insert_with(|| {
@@ -124,7 +126,7 @@ impl StackTree {
             let mut at = i as u32;
             while at != ROOT {
                 let n = &self.nodes[at as usize];
-                stack.push(&self.locations[n.location as usize]);
+                stack.push(&*self.locations[n.location as usize]);
                 at = n.parent;
             }
             out.push((stack, node.count));

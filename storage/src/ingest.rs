@@ -358,7 +358,7 @@ impl Writer {
         &mut self,
         results: &[FrameSymbols],
         now_unix_secs: i64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<symbolization::Recorded, StorageError> {
         self.with_short_busy_timeout(|conn| symbolization::record(conn, results, now_unix_secs))
     }
 

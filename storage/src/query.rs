@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use augur_profile::{Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
 use rusqlite::types::Value;
@@ -47,17 +48,34 @@ impl Hasher for IdHasher {
 /// A map keyed by row id.
 pub(crate) type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
 
-/// Prefix-tree nodes and frames read by earlier queries, shared by every
-/// reader of one database. Both are immutable once committed (nothing
-/// updates or deletes them, and readers only ever see committed rows), so a
-/// cached entry is never stale; symbols change and are always read afresh.
+/// Prefix-tree nodes and frames (with their symbols) read by earlier
+/// queries, shared by every reader of one database.
+///
+/// Nodes and frames are immutable once committed (nothing updates or
+/// deletes them, and readers only ever see committed rows), so a cached
+/// node is never stale. Symbols do change, and the database counts every
+/// transaction that changes them (`symbols_epoch`, schema version 7). The
+/// cached frames are true for [`FrameCache::epoch`]: this process's own
+/// symbol writes drop exactly the frames they changed and move the epoch
+/// on ([`ReadCache::symbols_changed`]); a query whose snapshot shows
+/// another epoch (another process wrote symbols, or this one is between
+/// its commit and that call) neither trusts nor fills the frame cache, and
+/// one that shows a newer epoch nobody here accounted for empties it.
+///
 /// Each map is cleared when it would pass its bound, which keeps memory
 /// bounded without bookkeeping per entry.
 pub(crate) struct ReadCache {
     nodes: std::sync::Mutex<IdMap<(i64, i64)>>,
-    frames: std::sync::Mutex<IdMap<Location>>,
+    frames: std::sync::Mutex<FrameCache>,
     max_nodes: usize,
     max_frames: usize,
+}
+
+/// Locations with their symbols as of `epoch`.
+#[derive(Default)]
+pub(crate) struct FrameCache {
+    map: IdMap<Arc<Location>>,
+    epoch: i64,
 }
 
 impl ReadCache {
@@ -82,10 +100,26 @@ impl ReadCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn frames(&self) -> std::sync::MutexGuard<'_, IdMap<Location>> {
+    fn frames(&self) -> std::sync::MutexGuard<'_, FrameCache> {
         self.frames
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// This process committed new symbols for `frames`, which moved the
+    /// symbols epoch to `epoch`: forget those frames, keep the rest.
+    pub(crate) fn symbols_changed(&self, epoch: i64, frames: &[i64]) {
+        let mut cache = self.frames();
+        for id in frames {
+            cache.map.remove(id);
+        }
+        if epoch == cache.epoch + 1 {
+            cache.epoch = epoch;
+        } else {
+            // Another writer changed symbols too: nothing here is known true.
+            cache.map.clear();
+            cache.epoch = cache.epoch.max(epoch);
+        }
     }
 }
 
@@ -185,7 +219,7 @@ struct Loaded {
     totals: Vec<(i64, u64)>,
     /// `node -> (parent, frame)`.
     nodes: IdMap<(i64, i64)>,
-    locations: IdMap<Location>,
+    locations: IdMap<Arc<Location>>,
 }
 
 /// An empty profile of `query`, with the type's unit if it is known.
@@ -239,18 +273,7 @@ fn load(
         ids.dedup();
         ids
     };
-    let mut locations = frames(tx, &frame_ids, cache)?;
-    let frame_ids = Rc::new(
-        frame_ids
-            .into_iter()
-            .map(Value::Integer)
-            .collect::<Vec<_>>(),
-    );
-    for (frame_id, symbols) in symbolization::symbols_of(tx, frame_ids)? {
-        if let Some(location) = locations.get_mut(&frame_id) {
-            location.symbols = symbols;
-        }
-    }
+    let locations = frames(tx, &frame_ids, cache)?;
     // Hottest first; the stack id only makes the order deterministic.
     totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     tracing::debug!(
@@ -309,7 +332,7 @@ pub(crate) fn stack_tree(
         period,
         totals,
         nodes,
-        mut locations,
+        locations,
     }) = load(&tx, query, cache)?
     else {
         return Ok(tree);
@@ -317,62 +340,64 @@ pub(crate) fn stack_tree(
     tree.period = period;
     let mut location_index: IdMap<u32> =
         IdMap::with_capacity_and_hasher(locations.len(), Default::default());
-    let mut node_index: IdMap<u32> =
-        IdMap::with_capacity_and_hasher(nodes.len(), Default::default());
-    // Parents before children: place each node after placing its missing
-    // ancestors (ids grow from the root, so this rarely climbs).
-    let mut ids: Vec<i64> = nodes.keys().copied().collect();
-    ids.sort_unstable();
-    let mut path = Vec::new();
-    for id in ids {
-        let mut at = id;
-        while at != 0 && !node_index.contains_key(&at) {
-            path.push(at);
-            if path.len() > nodes.len() {
-                return Err(StorageError::Corrupt {
-                    what: format!("stack node {id} loops"),
-                });
-            }
-            at = nodes
-                .get(&at)
-                .ok_or_else(|| StorageError::Corrupt {
-                    what: format!("stack node {at} is missing"),
-                })?
-                .0;
+    // Stored nodes by id. A node's id is larger than its parent's: nodes
+    // are only ever added, a parent before its children, and SQLite gives
+    // each new row the largest id yet. So ascending ids put parents first,
+    // and a node's parent is most often the node just before it (a new
+    // stack's nodes are made in one go).
+    let mut stored: Vec<(i64, i64, i64)> = nodes
+        .iter()
+        .map(|(&id, &(parent, frame))| (id, parent, frame))
+        .collect();
+    drop(nodes);
+    stored.sort_unstable_by_key(|&(id, ..)| id);
+    let position = |id: i64, hint: usize| -> Option<usize> {
+        match stored.get(hint) {
+            Some(&(at, ..)) if at == id => Some(hint),
+            _ => stored.binary_search_by_key(&id, |&(at, ..)| at).ok(),
         }
-        while let Some(node) = path.pop() {
-            let (parent, frame) = nodes[&node];
-            let location = match location_index.get(&frame) {
-                Some(&index) => index,
-                None => {
-                    let location =
-                        locations
-                            .remove(&frame)
-                            .ok_or_else(|| StorageError::Corrupt {
-                                what: format!("frame {frame} (of stack node {node}) is missing"),
-                            })?;
-                    tree.locations.push(location);
-                    let index = (tree.locations.len() - 1) as u32;
-                    location_index.insert(frame, index);
-                    index
+    };
+    tree.nodes.reserve_exact(stored.len());
+    for (i, &(id, parent, frame)) in stored.iter().enumerate() {
+        let parent = if parent == 0 {
+            ROOT
+        } else {
+            match position(parent, i.wrapping_sub(1)) {
+                Some(p) if p < i => p as u32,
+                Some(_) => {
+                    return Err(StorageError::Corrupt {
+                        what: format!("stack node {id} is older than its parent {parent}"),
+                    });
                 }
-            };
-            tree.nodes.push(StackNode {
-                parent: if parent == 0 {
-                    ROOT
-                } else {
-                    node_index[&parent]
-                },
-                location,
-                count: 0,
-            });
-            node_index.insert(node, (tree.nodes.len() - 1) as u32);
-        }
+                None => {
+                    return Err(StorageError::Corrupt {
+                        what: format!("stack node {parent} (parent of {id}) is missing"),
+                    });
+                }
+            }
+        };
+        let location = match location_index.get(&frame) {
+            Some(&index) => index,
+            None => {
+                let location = locations.get(&frame).ok_or_else(|| StorageError::Corrupt {
+                    what: format!("frame {frame} (of stack node {id}) is missing"),
+                })?;
+                tree.locations.push(Arc::clone(location));
+                let index = (tree.locations.len() - 1) as u32;
+                location_index.insert(frame, index);
+                index
+            }
+        };
+        tree.nodes.push(StackNode {
+            parent,
+            location,
+            count: 0,
+        });
     }
     for (stack_id, count) in totals {
         // Stack 0 is the empty stack: no frame to charge.
-        let slot = match node_index.get(&stack_id) {
-            Some(&index) => &mut tree.nodes[index as usize].count,
+        let slot = match position(stack_id, usize::MAX) {
+            Some(index) => &mut tree.nodes[index].count,
             None if stack_id == 0 => &mut tree.root_count,
             None => {
                 return Err(StorageError::Corrupt {
@@ -709,38 +734,67 @@ fn stack_nodes(
     Ok(nodes)
 }
 
-/// The frames with the given ids as locations without symbols yet; user
-/// frames get the first path their binary was reported under, looked up
-/// once per binary (a profile has tens of thousands of frames in a few
-/// dozen binaries).
+/// The frames with the given ids as locations, symbols included: from the
+/// read cache when it holds them and is true for this snapshot's symbols
+/// epoch, else from the database (and then remembered). User frames get
+/// the first path their binary was reported under, looked up once per
+/// binary (a profile has tens of thousands of frames in a few dozen
+/// binaries).
 fn frames(
     tx: &Transaction<'_>,
     frame_ids: &[i64],
     cache: &ReadCache,
-) -> Result<IdMap<Location>, StorageError> {
-    let mut locations: IdMap<Location> =
+) -> Result<IdMap<Arc<Location>>, StorageError> {
+    let epoch = symbolization::symbols_epoch(tx)?;
+    let mut locations: IdMap<Arc<Location>> =
         IdMap::with_capacity_and_hasher(frame_ids.len(), Default::default());
-    let mut missing: Vec<Value> = Vec::new();
+    let mut missing: Vec<i64> = Vec::new();
     {
-        let cached = cache.frames();
-        for &id in frame_ids {
-            match cached.get(&id) {
-                Some(location) => {
-                    locations.insert(id, location.clone());
+        let mut cached = cache.frames();
+        if epoch > cached.epoch {
+            cached.map.clear();
+            cached.epoch = epoch;
+        }
+        if epoch == cached.epoch {
+            for &id in frame_ids {
+                match cached.map.get(&id) {
+                    Some(location) => {
+                        locations.insert(id, Arc::clone(location));
+                    }
+                    None => missing.push(id),
                 }
-                None => missing.push(Value::Integer(id)),
             }
+        } else {
+            missing.extend_from_slice(frame_ids);
         }
     }
     if missing.is_empty() {
         return Ok(locations);
     }
-    let read = read_frames(tx, Rc::new(missing))?;
-    remember(
-        &mut cache.frames(),
-        cache.max_frames,
-        read.iter().map(|(&id, location)| (id, location.clone())),
-    );
+    let missing = Rc::new(missing.into_iter().map(Value::Integer).collect::<Vec<_>>());
+    let mut read = read_frames(tx, missing.clone())?;
+    for (frame_id, symbols) in symbolization::symbols_of(tx, missing)? {
+        if let Some(location) = read.get_mut(&frame_id) {
+            location.symbols = symbols;
+        }
+    }
+    let read: Vec<(i64, Arc<Location>)> = read
+        .into_iter()
+        .map(|(id, location)| (id, Arc::new(location)))
+        .collect();
+    {
+        let mut cached = cache.frames();
+        // Symbols read in this snapshot are only true for its epoch.
+        if cached.epoch == epoch {
+            let max = cache.max_frames;
+            remember(
+                &mut cached.map,
+                max,
+                read.iter()
+                    .map(|(id, location)| (*id, Arc::clone(location))),
+            );
+        }
+    }
     locations.extend(read);
     Ok(locations)
 }
@@ -805,7 +859,7 @@ fn read_frames(
 fn rebuild_stack(
     leaf: i64,
     nodes: &IdMap<(i64, i64)>,
-    locations: &IdMap<Location>,
+    locations: &IdMap<Arc<Location>>,
 ) -> Result<Vec<Location>, StorageError> {
     let mut stack = Vec::new();
     let mut node = leaf;
@@ -818,7 +872,7 @@ fn rebuild_stack(
             .ok_or_else(|| StorageError::Corrupt {
                 what: format!("frame {frame_id} (of stack node {node}) is missing"),
             })?;
-        stack.push(location.clone());
+        stack.push(Location::clone(location));
         // A path longer than the number of nodes can only be a cycle.
         if stack.len() > nodes.len() {
             return Err(StorageError::Corrupt {
@@ -1030,7 +1084,7 @@ mod tests {
             path: None,
             symbols: vec![],
         };
-        let locations = IdMap::from_iter([(7, location)]);
+        let locations = IdMap::from_iter([(7, Arc::new(location))]);
         let looped = IdMap::from_iter([(1, (2, 7)), (2, (1, 7))]);
         assert!(matches!(
             rebuild_stack(1, &looped, &locations),
@@ -1129,7 +1183,7 @@ mod cache_tests {
                     expected,
                     "bounds ({nodes}, {frames}), round {round}"
                 );
-                assert!(cache.nodes().len() <= nodes && cache.frames().len() <= frames);
+                assert!(cache.nodes().len() <= nodes && cache.frames().map.len() <= frames);
             }
             // New stacks under cached prefixes are read, not missed.
             write(
@@ -1151,5 +1205,96 @@ mod cache_tests {
                 stacks_of(&StackTree::from_profile(&after))
             );
         }
+    }
+
+    /// Symbols cached with their frames change when new ones are recorded:
+    /// by this store (which drops just those frames), or by another
+    /// connection to the file, as another process would (the epoch it
+    /// moved empties the cache).
+    #[test]
+    fn cached_frames_show_symbols_recorded_later_here_or_by_another_writer() {
+        use crate::{FrameSymbols, Shard};
+        use augur_profile::{BuildId, Symbol};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let user = |offset| RawFrame::User {
+            build_id: BuildId::parse_hex("abcd").unwrap(),
+            file_offset: offset,
+        };
+        write(
+            &store,
+            "a",
+            vec![(vec![user(0x10), user(0x20)], 2), (vec![kernel("k")], 1)],
+        );
+        let names = |store: &SqliteStore| -> Vec<Vec<String>> {
+            let tree = store.query_stack_tree(&query()).unwrap();
+            let mut names: Vec<Vec<String>> = tree.locations.iter().map(|l| l.names()).collect();
+            names.sort();
+            names
+        };
+        let symbol = |name: &str| Symbol {
+            function: name.into(),
+            file: None,
+            line: None,
+        };
+        let pending = store
+            .pending_frames(std::time::Duration::ZERO, 10, Shard::ALL)
+            .unwrap();
+        let leaf = pending.iter().find(|f| f.file_offset == 0x10).unwrap();
+        let caller = pending.iter().find(|f| f.file_offset == 0x20).unwrap();
+        let before = names(&store);
+        assert_eq!(names(&store), before, "a second read, now from the cache");
+        assert!(
+            before.iter().any(|n| n[0].starts_with("[abcd")),
+            "{before:?}"
+        );
+
+        // This store names the leaf: only it changes.
+        store
+            .record_symbols(&[FrameSymbols {
+                frame_id: leaf.frame_id,
+                outcome: Ok(vec![symbol("hot")]),
+            }])
+            .unwrap();
+        let after_here = names(&store);
+        assert!(
+            after_here.contains(&vec!["hot".to_owned()]),
+            "{after_here:?}"
+        );
+        assert_eq!(after_here.len(), before.len());
+
+        // Another store on the same file (another process) renames both.
+        let other = SqliteStore::open(&path).unwrap();
+        other
+            .record_symbols(&[
+                FrameSymbols {
+                    frame_id: leaf.frame_id,
+                    outcome: Ok(vec![symbol("hotter")]),
+                },
+                FrameSymbols {
+                    frame_id: caller.frame_id,
+                    outcome: Ok(vec![symbol("caller")]),
+                },
+            ])
+            .unwrap();
+        let after_there = names(&store);
+        for name in ["hotter", "caller", "k"] {
+            assert!(
+                after_there.contains(&vec![name.to_owned()]),
+                "{name} missing from {after_there:?}"
+            );
+        }
+        assert!(!after_there.contains(&vec!["hot".to_owned()]));
+        // And what the cache holds again is the new truth.
+        assert_eq!(names(&store), after_there);
+        // A failure recorded later does not erase names, cached or not.
+        store
+            .record_symbols(&[FrameSymbols {
+                frame_id: leaf.frame_id,
+                outcome: Err("no debug info".into()),
+            }])
+            .unwrap();
+        assert_eq!(names(&store), after_there);
     }
 }

@@ -279,8 +279,20 @@ JOIN services sv ON sv.id = sa.service_id
 LEFT JOIN stacks st ON st.id = sa.stack_id;
 ";
 
+/// Schema version 7: a counter of symbol changes. Every transaction that
+/// writes or replaces a frame's symbols adds one, so a process that keeps
+/// symbols in memory (the read cache) can tell whether any writer, in this
+/// process or another, changed them since it last looked.
+const V7: &str = "
+CREATE TABLE symbols_epoch (
+    id    INTEGER PRIMARY KEY CHECK (id = 0),
+    epoch INTEGER NOT NULL
+);
+INSERT INTO symbols_epoch (id, epoch) VALUES (0, 0);
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

@@ -155,7 +155,13 @@ impl SqliteStore {
     /// frame is retried later, and never erases symbols already known.
     /// Results for ids that are not user frames are skipped.
     pub fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
-        self.writer().record_symbols(results, now_unix_secs())
+        let recorded = self.writer().record_symbols(results, now_unix_secs())?;
+        if !recorded.changed.is_empty() {
+            self.inner
+                .cache
+                .symbols_changed(recorded.epoch, &recorded.changed);
+        }
+        Ok(())
     }
 
     /// Rolls up and expires windows; see [`crate::RetentionPolicy`].

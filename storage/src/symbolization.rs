@@ -192,14 +192,23 @@ pub(crate) fn paths_of(
 /// Stores symbolization outcomes in one transaction. Results for ids that
 /// are not stored user frames are skipped with a warning: one bad result
 /// must not lose the others. A failure never erases symbols already known.
+/// What [`record`] changed: the frames whose symbols it wrote, and the
+/// symbols epoch after the commit (unchanged when `changed` is empty).
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    pub(crate) changed: Vec<i64>,
+    pub(crate) epoch: i64,
+}
+
 pub(crate) fn record(
     conn: &mut Connection,
     results: &[FrameSymbols],
     now_unix_secs: i64,
-) -> Result<(), StorageError> {
+) -> Result<Recorded, StorageError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("begin recording symbols")?;
+    let mut recorded = Recorded::default();
     {
         let mut status_of = tx
             .prepare_cached("SELECT status FROM symbolization WHERE frame_id = ?1")
@@ -217,6 +226,7 @@ pub(crate) fn record(
             match &result.outcome {
                 Ok(symbols) if !symbols.is_empty() => {
                     store_symbols(&tx, result.frame_id, symbols, now_unix_secs)?;
+                    recorded.changed.push(result.frame_id);
                 }
                 // A late or racing failure must not hide names found before
                 // (also of a frame queued again when new debug info came).
@@ -235,8 +245,23 @@ pub(crate) fn record(
                 "symbols for frames that are not stored user frames"
             );
         }
+        recorded.epoch = if recorded.changed.is_empty() {
+            symbols_epoch(&tx)?
+        } else {
+            tx.prepare_cached("UPDATE symbols_epoch SET epoch = epoch + 1 RETURNING epoch")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .context("advance the symbols epoch")?
+        };
     }
-    tx.commit().context("commit symbols")
+    tx.commit().context("commit symbols")?;
+    Ok(recorded)
+}
+
+/// The symbols epoch as the transaction sees it (see schema version 7).
+pub(crate) fn symbols_epoch(tx: &Transaction<'_>) -> Result<i64, StorageError> {
+    tx.prepare_cached("SELECT epoch FROM symbols_epoch WHERE id = 0")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .context("read the symbols epoch")
 }
 
 fn has_symbols(tx: &Transaction<'_>, frame_id: i64) -> Result<bool, StorageError> {

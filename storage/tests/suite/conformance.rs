@@ -846,7 +846,7 @@ fn the_stack_tree_holds_the_profiles_stacks_each_location_once() {
         distinct.dedup();
         assert_eq!(tree.locations.len(), distinct.len(), "{backend}");
         for location in &tree.locations {
-            assert!(distinct.contains(&location), "{backend}: {location:?}");
+            assert!(distinct.contains(&&**location), "{backend}: {location:?}");
         }
     });
 }
