@@ -130,7 +130,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Up(_) | Command::Agent(_) | Command::Server(_)
     ) {
-        memory::bound_allocator_arenas();
+        memory::tame_allocator();
     }
     let result = match cli.command {
         Command::Up(args) => up::run_up(args),

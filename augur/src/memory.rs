@@ -1,8 +1,8 @@
 //! Where the server's memory is, for `/metrics`: resident set, the heap as
 //! the allocator sees it (in use and free but kept), and SQLite's share.
 //!
-//! It also bounds glibc's malloc arenas for the long-running commands
-//! ([`bound_allocator_arenas`]).
+//! It also keeps glibc's malloc from hoarding freed memory in the
+//! long-running commands ([`tame_allocator`]).
 //!
 //! The gap between resident memory and the heap in use is memory the allocator keeps
 //! for reuse; it tells fragmentation apart from data that grows, which is
@@ -44,25 +44,52 @@ pub fn metrics_text() -> String {
     text
 }
 
-/// Caps glibc's malloc arenas at the number of CPUs (2 to 8), unless
-/// `MALLOC_ARENA_MAX` says otherwise. Call it before threads start.
+/// Keeps glibc's malloc from holding on to freed memory, for the
+/// long-running commands; call it before threads start.
 ///
-/// glibc gives threads up to eight arenas per CPU, and each keeps the
-/// memory freed into it at its own high-water mark. The server's decoding
-/// runs on a pool of blocking threads that come and go, so under a long
-/// overload its resident memory kept growing arena by arena while the heap
-/// in use stayed flat (`docs/reliability.md`, the soak).
-pub fn bound_allocator_arenas() {
+/// - Arenas are capped at the number of CPUs (2 to 8), unless
+///   `MALLOC_ARENA_MAX` says otherwise. glibc gives threads up to eight
+///   arenas per CPU, each keeping what is freed into it at its own
+///   high-water mark, and the server decodes on a pool of blocking threads
+///   that come and go.
+/// - Blocks of 512 KiB and more (decoded batches, query answers) are
+///   always mapped and unmapped on their own, unless
+///   `MALLOC_MMAP_THRESHOLD_` is set: glibc otherwise raises that
+///   threshold to the largest block freed, after which big blocks come
+///   from the heap and leave holes.
+/// - A thread gives free pages inside the heap back every 10 s
+///   (`malloc_trim`), which glibc never does on its own.
+///
+/// Without these, the server's resident memory kept growing under a long
+/// overload while the heap in use stayed flat (`docs/reliability.md`).
+pub fn tame_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-            return;
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+            let arenas = cpus.clamp(2, 8) as libc::c_int;
+            // SAFETY: mallopt only sets a malloc parameter, under malloc's
+            // own lock; arenas made before it stay, which is why it runs
+            // first.
+            unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
         }
-        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-        let arenas = cpus.clamp(2, 8) as libc::c_int;
-        // SAFETY: mallopt only sets a malloc parameter, under malloc's own
-        // lock; arenas made before it stay, which is why it runs first.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: as above.
+            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 10) };
+        }
+        let trimmer = std::thread::Builder::new()
+            .name("augur-malloc-trim".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(10));
+                    // SAFETY: malloc_trim only releases free memory, under
+                    // the arenas' locks.
+                    unsafe { libc::malloc_trim(0) };
+                }
+            });
+        if let Err(error) = trimmer {
+            tracing::warn!(%error, "could not start the malloc trim thread");
+        }
     }
 }
 
