@@ -7,6 +7,7 @@
 //! `AUGUR_REQUIRE_ALL=1` says the capability must be there (as in CI).
 
 pub mod bench;
+pub mod clickhouse;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};

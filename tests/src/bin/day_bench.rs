@@ -23,14 +23,15 @@
 //! target/release/day_bench [--backend both] [--hosts 1000] [--repeat 9]
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use augur_storage::{ClickHouseConfig, RetentionPolicy, Store};
 use augur_tests::bench::{Parsed, load_average};
-use augur_tests::{free_port, http_get, http_json, start_server_with};
+use augur_tests::clickhouse::ClickHouseNode;
+use augur_tests::{http_get, http_json, start_server_with};
 
 const USAGE: &str = "\
 usage: day_bench [--backend sqlite|clickhouse|both] [--hosts N]
@@ -266,7 +267,10 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
     let data = dir.path().join("data");
     let clickhouse = match backend {
         Backend::Sqlite => None,
-        Backend::ClickHouse => Some(ClickHouse::start(&dir.path().join("clickhouse"))?),
+        Backend::ClickHouse => Some(ClickHouseNode::start(
+            &dir.path().join("clickhouse"),
+            536_870_912,
+        )?),
     };
     let mut server_args: Vec<String> = vec!["--max-in-flight".into(), "64".into()];
     if let Some(ch) = &clickhouse {
@@ -337,7 +341,7 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
     drop(store);
     (outcome.bytes_on_disk, outcome.bytes_detail) = match &clickhouse {
         None => sqlite_bytes(&data)?,
-        Some(ch) => ch.bytes(CH_DATABASE)?,
+        Some(ch) => clickhouse_bytes(&ch.url, CH_DATABASE)?,
     };
 
     // Queries, on a fresh server over what retention left.
@@ -465,134 +469,33 @@ fn sqlite_bytes(data: &Path) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
     Ok((detail.iter().map(|(_, b)| b).sum(), detail))
 }
 
-/// A `clickhouse-server` on loopback with its data in a temporary directory,
-/// killed on drop (and by a watcher shell if this process dies first).
-struct ClickHouse {
-    url: String,
-    pid_file: PathBuf,
-    _watcher: std::process::Child,
-}
-
-impl ClickHouse {
-    fn start(dir: &Path) -> anyhow::Result<Self> {
-        let found = Command::new("sh")
-            .args(["-c", "command -v clickhouse-server"])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            bail!("clickhouse-server is not installed (apt-get install clickhouse-server)");
-        }
-        std::fs::create_dir_all(dir)?;
-        let (http, tcp) = (free_port(), free_port());
-        std::fs::write(dir.join("users.xml"), CLICKHOUSE_USERS)?;
-        let config = dir.join("config.xml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<?xml version="1.0"?>
-<yandex>
-    <logger><level>warning</level><console>1</console></logger>
-    <http_port>{http}</http_port>
-    <tcp_port>{tcp}</tcp_port>
-    <listen_host>127.0.0.1</listen_host>
-    <path>{dir}/data/</path>
-    <tmp_path>{dir}/tmp/</tmp_path>
-    <user_files_path>{dir}/user_files/</user_files_path>
-    <format_schema_path>{dir}/format_schemas/</format_schema_path>
-    <users_config>{dir}/users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <mark_cache_size>536870912</mark_cache_size>
-</yandex>
-"#,
-                dir = dir.display()
-            ),
-        )?;
-        let pid_file = dir.join("server.pid");
-        let me = std::process::id();
-        let script = format!(
-            "clickhouse-server --config-file={config} >{dir}/server.log 2>&1 & ch=$!; echo $ch >{pid}; \
-             while kill -0 {me} 2>/dev/null && kill -0 $ch 2>/dev/null; do sleep 1; done; kill -9 $ch",
-            config = config.display(),
-            dir = dir.display(),
-            pid = pid_file.display(),
-        );
-        let watcher = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting clickhouse-server")?;
-        let server = Self {
-            url: format!("http://127.0.0.1:{http}"),
-            pid_file,
-            _watcher: watcher,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while ureq::get(&format!("{}/ping", server.url)).call().is_err() {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                bail!("clickhouse-server did not start within 60 s:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Ok(server)
-    }
-
-    /// Bytes on disk of the database's active parts, in total and by table.
-    fn bytes(&self, database: &str) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
-        let sql = format!(
-            "SELECT table, toUInt64(sum(bytes_on_disk)) AS bytes, toUInt64(sum(rows)) AS rows,
+/// Bytes on disk of `database`'s active parts on the server at `url`, in
+/// total and by table.
+fn clickhouse_bytes(url: &str, database: &str) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
+    let sql = format!(
+        "SELECT table, toUInt64(sum(bytes_on_disk)) AS bytes, toUInt64(sum(rows)) AS rows,
                     toUInt64(count()) AS parts
              FROM system.parts WHERE active AND database = '{database}'
              GROUP BY table ORDER BY bytes DESC FORMAT JSONEachRow"
-        );
-        let mut response = ureq::post(&format!(
-            "{}/?output_format_json_quote_64bit_integers=0",
-            self.url
-        ))
+    );
+    let mut response = ureq::post(&format!("{url}/?output_format_json_quote_64bit_integers=0"))
         .send(sql.as_bytes())?;
-        let text = response.body_mut().read_to_string()?;
-        let mut detail = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let row: serde_json::Value = serde_json::from_str(line)?;
-            detail.push((
-                format!(
-                    "{} ({} rows, {} parts)",
-                    row["table"].as_str().unwrap_or("?"),
-                    row["rows"],
-                    row["parts"]
-                ),
-                row["bytes"].as_u64().unwrap_or(0),
-            ));
-        }
-        Ok((detail.iter().map(|(_, b)| b).sum(), detail))
+    let text = response.body_mut().read_to_string()?;
+    let mut detail = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        detail.push((
+            format!(
+                "{} ({} rows, {} parts)",
+                row["table"].as_str().unwrap_or("?"),
+                row["rows"],
+                row["parts"]
+            ),
+            row["bytes"].as_u64().unwrap_or(0),
+        ));
     }
+    Ok((detail.iter().map(|(_, b)| b).sum(), detail))
 }
-
-impl Drop for ClickHouse {
-    fn drop(&mut self) {
-        if let Some(pid) = std::fs::read_to_string(&self.pid_file)
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        {
-            // SAFETY: kill with the pid of the server this value started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-const CLICKHOUSE_USERS: &str = r#"<?xml version="1.0"?>
-<yandex>
-    <profiles><default></default></profiles>
-    <users><default><password></password>
-        <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-        <profile>default</profile><quota>default</quota></default></users>
-    <quotas><default></default></quotas>
-</yandex>
-"#;
 
 fn table(outcomes: &[Outcome]) -> String {
     use std::fmt::Write;

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use augur_tests::clickhouse::{ClickHouseNode, clickhouse_installed};
 use augur_tests::*;
 
 /// Runs `augur loadgen --report json ARGS` and parses its report.
@@ -348,126 +349,6 @@ fn a_storage_outage_past_the_buffer_bound_answers_backpressure_and_loses_nothing
     assert!(server.terminate().unwrap().success());
 }
 
-/// One `clickhouse-server` on fixed ports and a data directory that
-/// outlive it, so it can be killed and started again as the same node.
-struct ClickHouseNode {
-    dir: PathBuf,
-    url: String,
-    /// The shell that runs the server and kills it once this test process
-    /// is gone.
-    watcher: Option<Child>,
-}
-
-impl ClickHouseNode {
-    /// Starts a node in `dir`, or `None` (skipped loudly) without
-    /// `clickhouse-server`.
-    fn start(dir: &Path) -> Option<Self> {
-        let found = Command::new("sh")
-            .args(["-c", "command -v clickhouse-server"])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !require(found, "clickhouse-server") {
-            return None;
-        }
-        std::fs::create_dir_all(dir).unwrap();
-        let (http, tcp) = (free_port(), free_port());
-        std::fs::write(
-            dir.join("users.xml"),
-            r#"<?xml version="1.0"?>
-<yandex>
-    <profiles><default></default></profiles>
-    <users><default><password></password>
-        <networks><ip>127.0.0.1</ip></networks>
-        <profile>default</profile><quota>default</quota></default></users>
-    <quotas><default></default></quotas>
-</yandex>
-"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("config.xml"),
-            format!(
-                r#"<?xml version="1.0"?>
-<yandex>
-    <logger><level>warning</level><console>1</console></logger>
-    <http_port>{http}</http_port>
-    <tcp_port>{tcp}</tcp_port>
-    <listen_host>127.0.0.1</listen_host>
-    <path>{dir}/data/</path>
-    <tmp_path>{dir}/tmp/</tmp_path>
-    <user_files_path>{dir}/user_files/</user_files_path>
-    <format_schema_path>{dir}/format_schemas/</format_schema_path>
-    <users_config>{dir}/users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <mark_cache_size>5368709</mark_cache_size>
-</yandex>
-"#,
-                dir = dir.display()
-            ),
-        )
-        .unwrap();
-        let mut node = Self {
-            dir: dir.to_owned(),
-            url: format!("http://127.0.0.1:{http}"),
-            watcher: None,
-        };
-        node.run();
-        Some(node)
-    }
-
-    /// Starts the server process and waits until it answers.
-    fn run(&mut self) {
-        let me = std::process::id();
-        let dir = self.dir.display();
-        let script = format!(
-            "clickhouse-server --config-file={dir}/config.xml >>{dir}/server.log 2>&1 & ch=$!; \
-             echo $ch >{dir}/server.pid; \
-             while kill -0 {me} 2>/dev/null && kill -0 $ch 2>/dev/null; do sleep 1; done; kill -9 $ch"
-        );
-        self.watcher = Some(
-            Command::new("sh")
-                .args(["-c", &script])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting clickhouse-server"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !http_get(&format!("{}/ping", self.url)).is_ok_and(|(s, _)| s == 200) {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-                panic!("clickhouse-server did not answer within 60 s:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Kills the server with SIGKILL, as a crashed or unplugged node.
-    fn kill(&mut self) {
-        let pid: i32 = std::fs::read_to_string(self.dir.join("server.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // SAFETY: kill with the pid of the server this node started.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-        if let Some(mut watcher) = self.watcher.take() {
-            watcher.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for ClickHouseNode {
-    fn drop(&mut self) {
-        if self.watcher.is_some() {
-            self.kill();
-        }
-    }
-}
-
 /// One small valid batch for a direct push.
 fn small_batch() -> Vec<u8> {
     use augur_wire::ingest::{Batch, Frame, KernelFrame, Process, Sample, frame};
@@ -531,9 +412,10 @@ fn push(ingest: &str, batch_id: &str, payload: Vec<u8>) -> Result<u32, tonic::St
 #[test]
 fn a_clickhouse_node_that_dies_and_returns_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(mut node) = ClickHouseNode::start(&dir.path().join("clickhouse")) else {
+    if !require(clickhouse_installed(), "clickhouse-server") {
         return;
-    };
+    }
+    let mut node = ClickHouseNode::start(&dir.path().join("clickhouse"), 5_368_709).unwrap();
     // A long flush interval: batches acknowledged just before the node
     // dies are still held, not stored.
     let server = start_server_with(
@@ -556,7 +438,7 @@ fn a_clickhouse_node_that_dies_and_returns_loses_nothing() {
     let before = loadgen_in_background(&ingest, "3s", "41").join().unwrap();
     assert_eq!(before["errors"], 0, "{before}");
     let held = metric(&metrics, "augur_aggregator_memtable_batches");
-    node.kill();
+    node.kill().unwrap();
     println!("ClickHouse killed with {held} acknowledged batches not yet stored");
 
     // ClickHouse cannot say cheaply whether it has a batch id, so pushes
@@ -576,7 +458,7 @@ fn a_clickhouse_node_that_dies_and_returns_loses_nothing() {
 
     let during = loadgen_in_background(&ingest, "8s", "42");
     std::thread::sleep(Duration::from_secs(3));
-    node.run();
+    node.run().unwrap();
     let during = during.join().unwrap();
     assert_eq!(during["errors"], 0, "batches given up: {during}");
     // A retry of the probe is acknowledged again: only an id still held
