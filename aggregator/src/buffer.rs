@@ -10,8 +10,8 @@
 //! crash is replayed, skipping batch ids already stored, so a `kill -9`
 //! neither loses nor doubles an acknowledged batch.
 //!
-//! Every held batch id is known here, so a retry is recognised before the
-//! flush; past `max_bytes` held (or `max_log_bytes` logged) pushes are
+//! Every held batch id is known here, and the ids the last flushes stored,
+//! so a retry is recognised without asking storage; past `max_bytes` held (or `max_log_bytes` logged) pushes are
 //! answered `RESOURCE_EXHAUSTED` and agents keep them in their spool.
 //! Queries see a batch after its flush: at most `flush_interval` (plus the
 //! flush itself) after it was acknowledged.
@@ -78,8 +78,8 @@ pub enum Reserve {
     /// The id is new: the reservation holds it while the batch is decoded
     /// and logged.
     Reserved(Reservation),
-    /// The id is held (logged, not yet flushed): a retry of an accepted
-    /// batch.
+    /// The id is held (logged, not yet flushed) or was stored by one of
+    /// the last flushes: a retry of an accepted batch.
     Held,
     /// Another push of the same id is being logged right now.
     InFlight,
@@ -163,6 +163,11 @@ fn held_size(batch: &HeldBatch) -> (u64, u64) {
 
 struct State {
     ids: HashMap<String, IdState>,
+    /// Ids of batches the last flushes stored, so that a retry of one is
+    /// answered as the duplicate it is without asking storage (which
+    /// ClickHouse cannot answer cheaply; it would acknowledge the retry as
+    /// new and only its flush would find it stored).
+    recent: RecentIds,
     /// What the log thread adds to.
     current: Generation,
     /// Generations cut off from the log, oldest first, waiting to be stored.
@@ -178,6 +183,35 @@ enum Stop {
     /// Stop at once, as a crash would (tests).
     #[cfg(test)]
     Abandon,
+}
+
+/// The ids of the last [`RECENT_IDS`] batches stored, oldest first out.
+#[derive(Default)]
+struct RecentIds {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+/// Batch ids remembered after their flush: at 1,000 batches a second,
+/// retries up to a minute late (a few MB of ids).
+const RECENT_IDS: usize = 1 << 16;
+
+impl RecentIds {
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: &str) {
+        if !self.set.insert(id.to_owned()) {
+            return;
+        }
+        self.order.push_back(id.to_owned());
+        if self.order.len() > RECENT_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
+    }
 }
 
 impl State {
@@ -364,6 +398,7 @@ impl IngestBuffer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 ids,
+                recent: RecentIds::default(),
                 current: Generation::default(),
                 sealed,
                 flush_requested,
@@ -420,6 +455,7 @@ impl IngestBuffer {
         match state.ids.get(batch_id) {
             Some(IdState::Held) => return Reserve::Held,
             Some(IdState::InFlight) => return Reserve::InFlight,
+            None if state.recent.contains(batch_id) => return Reserve::Held,
             None => {}
         }
         let config = &self.shared.config;
@@ -713,8 +749,13 @@ fn flush(shared: &Shared) -> Result<(), StorageError> {
                 .sealed
                 .pop_front()
                 .expect("only the flush removes sealed generations");
-            for batch in &batches {
+            for (batch, outcome) in batches.iter().zip(&outcomes) {
                 state.ids.remove(&batch.batch_id);
+                // A refused batch is not stored: its retry must not be
+                // told it is.
+                if outcome.is_ok() {
+                    state.recent.insert(&batch.batch_id);
+                }
             }
             shared.publish(&mut state);
             generation.segments

@@ -384,7 +384,11 @@ fn small_batch() -> Vec<u8> {
 }
 
 /// What a push of `payload` as `batch_id` gets.
-fn push(ingest: &str, batch_id: &str, payload: Vec<u8>) -> Result<u32, tonic::Status> {
+fn push(
+    ingest: &str,
+    batch_id: &str,
+    payload: Vec<u8>,
+) -> Result<augur_wire::ingest::PushResponse, tonic::Status> {
     use augur_wire::ingest::PushRequest;
     use augur_wire::ingest::ingest_client::IngestClient;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -398,10 +402,7 @@ fn push(ingest: &str, batch_id: &str, payload: Vec<u8>) -> Result<u32, tonic::St
             payload,
         });
         request.set_timeout(Duration::from_secs(30));
-        client
-            .push(request)
-            .await
-            .map(|r| r.into_inner().samples_accepted as u32)
+        client.push(request).await.map(|r| r.into_inner())
     })
 }
 
@@ -443,7 +444,8 @@ fn a_clickhouse_node_that_dies_and_returns_loses_nothing() {
 
     // ClickHouse cannot say cheaply whether it has a batch id, so pushes
     // do not touch it: the log takes them while the node is away.
-    assert_eq!(push(&ingest, "fault-probe-1", small_batch()).unwrap(), 5);
+    let probe = push(&ingest, "fault-probe-1", small_batch()).unwrap();
+    assert_eq!((probe.duplicate, probe.samples_accepted), (false, 5));
     wait_for_metric(
         &metrics,
         "augur_aggregator_flush_failures_total",
@@ -461,15 +463,16 @@ fn a_clickhouse_node_that_dies_and_returns_loses_nothing() {
     node.run().unwrap();
     let during = during.join().unwrap();
     assert_eq!(during["errors"], 0, "batches given up: {during}");
-    // A retry of the probe is acknowledged again: only an id still held
-    // is recognised at the push, as ClickHouse cannot say cheaply whether
-    // it has one. The flush stores it once all the same (the total below).
-    push(&ingest, "fault-probe-1", small_batch()).unwrap();
-
     let acknowledged = before["samples_acknowledged"].as_u64().unwrap()
         + during["samples_acknowledged"].as_u64().unwrap()
         + 5;
     assert_nothing_lost(&base, acknowledged, "ClickHouse node outage");
+    // The probe is stored now. A retry of it is answered as a duplicate
+    // (the buffer remembers the ids its last flushes stored, as
+    // ClickHouse cannot say cheaply whether it has one), and stored once.
+    let retry = push(&ingest, "fault-probe-1", small_batch()).unwrap();
+    assert_eq!((retry.duplicate, retry.samples_accepted), (true, 0));
+    assert_nothing_lost(&base, acknowledged, "a retried probe");
     assert!(server.terminate().unwrap().success());
 }
 
