@@ -504,6 +504,21 @@ impl Servers {
         let shutdown = until_stopped(stopped.clone());
         if matches!(role, Role::Query | Role::Both) {
             http_addr = Some(bound);
+            // The first views after a start should not pay for reading
+            // every stack and frame cold. Not a task to wait for at stop.
+            let warm = store.clone();
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                match warm.warm_caches() {
+                    Ok((nodes, frames)) => tracing::info!(
+                        nodes,
+                        frames,
+                        took = ?started.elapsed(),
+                        "read cache warmed"
+                    ),
+                    Err(error) => tracing::warn!(%error, "warming the read cache failed"),
+                }
+            });
             tasks.push(tokio::spawn(async move {
                 augur_web::serve_with(listener, store, metrics, web, shutdown)
                     .await

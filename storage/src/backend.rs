@@ -121,6 +121,15 @@ pub trait Storage: Send + Sync + fmt::Debug {
         now_unix_nanos: i64,
     ) -> Result<CompactionReport, StorageError>;
 
+    /// Fills in-memory read caches with the newest stored stacks and their
+    /// frames, so the first profile views after a start are as fast as
+    /// later ones. Slow (seconds on a big store): run it off the request
+    /// path. Returns how many nodes and frames it cached; a backend
+    /// without such caches does nothing.
+    fn warm_caches(&self) -> Result<(usize, usize), StorageError> {
+        Ok((0, 0))
+    }
+
     /// Shares an uploaded debug file with every node on this storage.
     /// Backends that serve one node keep it only on local disk: `Ok(false)`.
     fn share_debuginfo(&self, _build_id: &BuildId, _file: &Path) -> Result<bool, StorageError> {
@@ -279,6 +288,11 @@ impl Store {
         self.backend.query_stack_tree(query)
     }
 
+    /// See [`Storage::warm_caches`].
+    pub fn warm_caches(&self) -> Result<(usize, usize), StorageError> {
+        self.backend.warm_caches()
+    }
+
     /// See [`Storage::deploys`].
     pub fn deploys(&self, service: &str) -> Result<Vec<Deploy>, StorageError> {
         self.before_query();
@@ -367,6 +381,10 @@ impl Storage for SqliteStore {
     }
     fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
         SqliteStore::query_stack_tree(self, query)
+    }
+
+    fn warm_caches(&self) -> Result<(usize, usize), StorageError> {
+        SqliteStore::warm_caches(self)
     }
     fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
         SqliteStore::timeline(self, query)

@@ -410,6 +410,47 @@ pub(crate) fn stack_tree(
     Ok(tree)
 }
 
+/// Fills `cache` with the newest stack nodes (as many as it holds) and
+/// the frames they use (likewise), symbols included, as queries would.
+/// Newest first because recent windows are what people look at, and a
+/// stack's nodes were mostly made when it was first seen.
+pub(crate) fn warm(
+    conn: &mut Connection,
+    cache: &ReadCache,
+) -> Result<(usize, usize), StorageError> {
+    let tx = conn.transaction().context("begin warming the read cache")?;
+    let mut nodes: Vec<(i64, (i64, i64))> = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT id, parent_id, frame_id FROM stacks ORDER BY id DESC LIMIT ?1")
+            .context("prepare the cache warm-up")?;
+        let mut rows = stmt
+            .query([cache.max_nodes as i64])
+            .context("read stack nodes")?;
+        while let Some(r) = rows.next().context("read a stack node")? {
+            let id: i64 = r.get(0).context("read a stack node")?;
+            let parent: i64 = r.get(1).context("read a stack node")?;
+            let frame: i64 = r.get(2).context("read a stack node")?;
+            nodes.push((id, (parent, frame)));
+        }
+    }
+    let mut frame_ids: Vec<i64> = Vec::new();
+    let mut seen: IdMap<()> = IdMap::default();
+    for &(_, (_, frame)) in &nodes {
+        if frame_ids.len() == cache.max_frames {
+            break;
+        }
+        if seen.insert(frame, ()).is_none() {
+            frame_ids.push(frame);
+        }
+    }
+    let node_count = nodes.len();
+    remember(&mut cache.nodes(), cache.max_nodes, nodes.into_iter());
+    frame_ids.sort_unstable();
+    let frames = frames(&tx, &frame_ids, cache)?.len();
+    Ok((node_count, frames))
+}
+
 /// One `(stack, period)` group of the matching sample rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StackCount {
@@ -1296,5 +1337,38 @@ mod cache_tests {
             }])
             .unwrap();
         assert_eq!(names(&store), after_there);
+    }
+
+    /// Warming fills the cache from the newest nodes and their frames, and
+    /// what is then read from it is what a cold read gives.
+    #[test]
+    fn a_warmed_cache_holds_the_newest_nodes_and_gives_the_same_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let deep: Vec<RawFrame> = (0..12).map(|i| kernel(&format!("f{i}"))).collect();
+        write(
+            &store,
+            "a",
+            vec![(deep.clone(), 3), (vec![kernel("x"), kernel("f11")], 1)],
+        );
+        let cold = SqliteStore::open(&path)
+            .unwrap()
+            .query_profile(&query())
+            .unwrap();
+        // 12 nodes for the deep stack, one more for x; 13 frames.
+        assert_eq!(store.warm_caches().unwrap(), (13, 13));
+        let fresh = SqliteStore::open(&path).unwrap();
+        assert_eq!(fresh.warm_caches().unwrap(), (13, 13));
+        assert_eq!(fresh.query_profile(&query()).unwrap(), cold);
+        // A small cache keeps the newest: the last node made is `x`'s.
+        let mut conn = schema::open_reader(&path).unwrap();
+        let small = ReadCache::with_bounds(1, 1);
+        assert_eq!(warm(&mut conn, &small).unwrap(), (1, 1));
+        let newest: i64 = conn
+            .query_row("SELECT MAX(id) FROM stacks", [], |r| r.get(0))
+            .unwrap();
+        assert!(small.nodes().contains_key(&newest));
+        assert_eq!(profile(&mut conn, &query(), &small).unwrap(), cold);
     }
 }

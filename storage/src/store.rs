@@ -64,6 +64,12 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// Reads the newest stack nodes and their frames into the read cache;
+    /// see [`crate::Storage::warm_caches`].
+    pub fn warm_caches(&self) -> Result<(usize, usize), StorageError> {
+        self.with_reader(|conn| query::warm(conn, &self.inner.cache))
+    }
+
     /// Stores a batch atomically, in one durable transaction.
     ///
     /// Idempotent by `batch_id`: a batch id already stored changes nothing
