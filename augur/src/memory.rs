@@ -1,8 +1,8 @@
 //! Where the server's memory is, for `/metrics`: resident set, the heap as
 //! the allocator sees it (in use and free but kept), and SQLite's share.
 //!
-//! It also keeps glibc's malloc from hoarding freed memory in the
-//! long-running commands ([`tame_allocator`]).
+//! It also keeps glibc's malloc from hoarding freed memory in the server
+//! ([`tame_allocator`]).
 //!
 //! The gap between resident memory and the heap in use is memory the allocator keeps
 //! for reuse; it tells fragmentation apart from data that grows, which is
@@ -44,8 +44,8 @@ pub fn metrics_text() -> String {
     text
 }
 
-/// Keeps glibc's malloc from holding on to freed memory, for the
-/// long-running commands; call it before threads start.
+/// Keeps glibc's malloc from holding on to freed memory, for `server` and
+/// `up`; call it before threads start.
 ///
 /// - Arenas are capped at the number of CPUs (2 to 8), unless
 ///   `MALLOC_ARENA_MAX` says otherwise. glibc gives threads up to eight
