@@ -254,6 +254,13 @@ struct Caches {
     /// Whole stacks -> leaf node: a known stack costs one lookup.
     stacks: TxCache<StackDigest, i64>,
     digester: StackDigester,
+    /// Nodes the current transaction inserted, `(id, (parent, frame))`;
+    /// after a commit the store hands them to its read cache
+    /// ([`Writer::take_new_nodes`]), so queries of new stacks find their
+    /// nodes in memory.
+    new_nodes: Vec<(i64, (i64, i64))>,
+    /// Whether the last transaction committed what `new_nodes` holds.
+    new_nodes_committed: bool,
 }
 
 impl Caches {
@@ -267,6 +274,8 @@ impl Caches {
             nodes: TxCache::new(NODE_CACHE_CAPACITY),
             stacks: TxCache::new(STACK_CACHE_CAPACITY),
             digester: StackDigester::default(),
+            new_nodes: Vec::new(),
+            new_nodes_committed: false,
         }
     }
 
@@ -278,9 +287,12 @@ impl Caches {
         self.frames.commit();
         self.nodes.commit();
         self.stacks.commit();
+        self.new_nodes_committed = true;
     }
 
     fn rollback(&mut self) {
+        self.new_nodes.clear();
+        self.new_nodes_committed = false;
         self.services.rollback();
         self.series.rollback();
         self.units.rollback();
@@ -291,6 +303,8 @@ impl Caches {
     }
 
     fn clear(&mut self) {
+        self.new_nodes.clear();
+        self.new_nodes_committed = false;
         self.services.clear();
         self.series.clear();
         self.units.clear();
@@ -352,6 +366,14 @@ impl Writer {
             Err(_) => self.caches.rollback(),
         }
         result
+    }
+
+    /// The stack nodes the last write committed (empty after a rollback),
+    /// taken once.
+    pub(crate) fn take_new_nodes(&mut self) -> Vec<(i64, (i64, i64))> {
+        let committed = std::mem::replace(&mut self.caches.new_nodes_committed, false);
+        let nodes = std::mem::take(&mut self.caches.new_nodes);
+        if committed { nodes } else { Vec::new() }
     }
 
     pub(crate) fn record_symbols(
@@ -811,6 +833,7 @@ fn intern_node(
         .and_then(|mut s| s.query_row(params![parent_id, frame_id], |r| r.get(0)))
         .context("insert a stack node")?;
     caches.nodes.insert((parent_id, frame_id), id);
+    caches.new_nodes.push((id, (parent_id, frame_id)));
     Ok((id, true))
 }
 

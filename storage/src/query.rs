@@ -106,6 +106,19 @@ impl ReadCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    #[cfg(test)]
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes().len()
+    }
+
+    /// The writer committed these stack nodes: remember them, as a query
+    /// reading them would (nodes never change once committed).
+    pub(crate) fn nodes_added(&self, nodes: Vec<(i64, (i64, i64))>) {
+        if !nodes.is_empty() {
+            remember(&mut self.nodes(), self.max_nodes, nodes.into_iter());
+        }
+    }
+
     /// This process committed new symbols for `frames`, which moved the
     /// symbols epoch to `epoch`: forget those frames, keep the rest.
     pub(crate) fn symbols_changed(&self, epoch: i64, frames: &[i64]) {
@@ -1370,5 +1383,34 @@ mod cache_tests {
             .unwrap();
         assert!(small.nodes().contains_key(&newest));
         assert_eq!(profile(&mut conn, &query(), &small).unwrap(), cold);
+    }
+
+    /// Nodes a write commits go straight into the read cache; a write that
+    /// does not commit (a duplicate) adds none.
+    #[test]
+    fn written_nodes_are_cached_as_they_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let deep: Vec<RawFrame> = (0..12).map(|i| kernel(&format!("f{i}"))).collect();
+        write(&store, "a", vec![(deep.clone(), 3)]);
+        assert_eq!(store.cached_nodes(), 12);
+        write(&store, "a", vec![(vec![kernel("other")], 3)]);
+        assert_eq!(
+            store.cached_nodes(),
+            12,
+            "a duplicate batch commits nothing"
+        );
+        write(
+            &store,
+            "b",
+            vec![(deep[6..].to_vec(), 1), (vec![kernel("y")], 1)],
+        );
+        assert_eq!(store.cached_nodes(), 13, "only y is new");
+        let cold = SqliteStore::open(&path)
+            .unwrap()
+            .query_profile(&query())
+            .unwrap();
+        assert_eq!(store.query_profile(&query()).unwrap(), cold);
     }
 }

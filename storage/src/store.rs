@@ -59,6 +59,12 @@ impl SqliteStore {
         })
     }
 
+    /// Stack nodes in the read cache (tests).
+    #[cfg(test)]
+    pub(crate) fn cached_nodes(&self) -> usize {
+        self.inner.cache.node_count()
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -76,7 +82,10 @@ impl SqliteStore {
     /// and returns [`WriteOutcome::Duplicate`], also after a restart. Counts
     /// of a stack already stored for the same window are added to.
     pub fn write_batch(&self, batch: &BatchWrite) -> Result<WriteOutcome, StorageError> {
-        self.writer().write_batch(batch)
+        let mut writer = self.writer();
+        let outcome = writer.write_batch(batch);
+        self.inner.cache.nodes_added(writer.take_new_nodes());
+        outcome
     }
 
     /// Stores many held batches in one transaction; see
@@ -85,7 +94,10 @@ impl SqliteStore {
         &self,
         batches: &[HeldBatch],
     ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
-        self.writer().write_batches(batches)
+        let mut writer = self.writer();
+        let outcomes = writer.write_batches(batches);
+        self.inner.cache.nodes_added(writer.take_new_nodes());
+        outcomes
     }
 
     /// Whether `batch_id` is stored, read beside the writer.
