@@ -29,6 +29,7 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,6 +71,8 @@ pub struct AgentConfig {
     pub spool_max_bytes: u64,
     /// Debug-info upload for binaries the server cannot name otherwise.
     pub upload: debuginfo::UploadConfig,
+    /// How user stacks are walked.
+    pub unwinder: unwind::Unwinder,
 }
 
 impl AgentConfig {
@@ -93,6 +96,7 @@ impl Default for AgentConfig {
             spool_dir: PathBuf::from("/var/lib/augur/spool"),
             spool_max_bytes: spool::DEFAULT_MAX_BYTES,
             upload: debuginfo::UploadConfig::default(),
+            unwinder: unwind::Unwinder::default(),
         }
     }
 }
@@ -122,6 +126,9 @@ pub struct Collector<'obj> {
     /// Pids the ring buffer callbacks collected, not yet snapshotted.
     announced: Rc<RefCell<Vec<u32>>>,
     resolver: FrameResolver,
+    /// The in-kernel unwinder's tables, unless frame pointers are forced
+    /// (or its maps could not be set up).
+    unwind: Option<unwind::kernel::KernelUnwindTables>,
     host: String,
     window_start: SystemTime,
 }
@@ -145,13 +152,20 @@ impl<'obj> Collector<'obj> {
         );
         let mut samplers = Vec::new();
         let mut unavailable = Vec::new();
+        let mut unwind_maps: Option<Arc<unwind::kernel::UnwindMapFds>> = None;
         for (spec, object) in profiles.iter().zip(objects.iter_mut()) {
             let options = SamplerOptions {
                 profile: *spec,
+                unwind_maps: unwind_maps.clone(),
                 ..options.clone()
             };
             match Sampler::start(&options, object) {
-                Ok(sampler) => samplers.push((*spec, sampler)),
+                Ok(sampler) => {
+                    if unwind_maps.is_none() {
+                        unwind_maps = sampler.unwind_map_fds().map(Arc::new);
+                    }
+                    samplers.push((*spec, sampler));
+                }
                 Err(error) if spec.kind != ProfileKind::Cpu => {
                     let reason = match &error {
                         SamplerError::PerfEvent { source, .. }
@@ -190,11 +204,19 @@ impl<'obj> Collector<'obj> {
         let new_processes = builder
             .build()
             .map_err(|source| SamplerError::Load { source })?;
+        let unwind = unwind_maps.and_then(|fds| {
+            unwind::kernel::KernelUnwindTables::new(fds, unwind::CacheLimits::default())
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "cannot map the unwind tables; frame pointers only");
+                })
+                .ok()
+        });
         Ok(Self {
             samplers,
             unavailable,
             new_processes,
             announced,
+            unwind,
             resolver: FrameResolver::new(host.clone(), identity),
             host,
             window_start: SystemTime::now(),
@@ -222,6 +244,39 @@ impl<'obj> Collector<'obj> {
     /// Processes with a memory-map snapshot.
     pub fn tracked_processes(&self) -> usize {
         self.resolver.tracked_processes()
+    }
+
+    /// Instructions the verifier processed for each BPF program, per profile.
+    pub fn verified_insns(&self) -> Vec<(String, u32)> {
+        self.samplers
+            .iter()
+            .flat_map(|(spec, sampler)| {
+                sampler
+                    .verified_insns()
+                    .into_iter()
+                    .map(move |(program, insns)| (format!("{}/{program}", spec.kind), insns))
+            })
+            .collect()
+    }
+
+    /// The unwind tables' cost and the BPF unwinder's counters; `None`
+    /// when stacks are walked by frame pointers only.
+    pub fn unwind_stats(&self) -> Option<unwind::kernel::KernelTableStats> {
+        self.unwind.as_ref().map(|u| u.stats())
+    }
+
+    /// Gives the unwinder the tables of processes whose snapshot changed.
+    fn sync_unwind_tables(&mut self) {
+        let changed = self.resolver.take_changed();
+        let Some(unwind) = &mut self.unwind else {
+            return;
+        };
+        for pid in changed {
+            match self.resolver.exec_mappings(pid) {
+                Some(mappings) => unwind.update_process(pid, &mappings),
+                None => unwind.forget_process(pid),
+            }
+        }
     }
 
     /// Profiles that could not be started, with the reason.
@@ -254,6 +309,7 @@ impl<'obj> Collector<'obj> {
         for &pid in &pids {
             self.resolver.prepare(pid);
         }
+        self.sync_unwind_tables();
         pids.len()
     }
 
@@ -274,7 +330,12 @@ impl<'obj> Collector<'obj> {
                 unix_nanos(end),
             ));
         }
-        self.resolver.forget_exited();
+        self.sync_unwind_tables();
+        for pid in self.resolver.forget_exited() {
+            if let Some(unwind) = &mut self.unwind {
+                unwind.forget_process(pid);
+            }
+        }
         Ok(batches)
     }
 }
@@ -395,6 +456,15 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
     metrics
         .tracked_processes
         .set(collector.tracked_processes() as i64);
+    for (program, insns) in collector.verified_insns() {
+        metrics
+            .bpf_verified_insns
+            .get_or_create(&vec![("program", program)])
+            .set(i64::from(insns));
+    }
+    if let Some(stats) = collector.unwind_stats() {
+        metrics.record_unwind(&stats);
+    }
     // SAFETY: sysconf has no preconditions.
     let (ticks, page) = unsafe {
         (
@@ -444,6 +514,8 @@ fn sampling_loop(
         profile: ProfileSpec::cpu(config.frequency_hz),
         filter_tgid: None,
         drain_interval: config.window,
+        unwinder: config.unwinder,
+        unwind_maps: None,
     };
     let started = Collector::start(
         &profiles,
@@ -511,6 +583,7 @@ fn sampling_loop(
         for (batch, stats) in collected {
             metrics.samples.inc_by(batch.total_samples());
             metrics.samples_filtered.inc_by(stats.filtered);
+            metrics.samples_truncated.inc_by(stats.truncated);
             for (reason, n) in &batch.dropped {
                 metrics.lost(reason, *n);
             }

@@ -60,6 +60,32 @@ pub struct AgentMetrics {
     pub debuginfo_uploads: Family<ReasonLabel, Counter>,
     /// Bytes of debug info uploaded.
     pub debuginfo_upload_bytes: Counter,
+    /// Instructions the verifier processed to load each BPF program.
+    pub bpf_verified_insns: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Samples whose user stack the unwinder cut short (sent with a final
+    /// `[truncated]` frame).
+    pub samples_truncated: Counter,
+    /// Unwind tables built.
+    pub unwind_tables_built: Counter,
+    /// Rows of the unwind tables built.
+    pub unwind_rows_built: Counter,
+    /// Time spent building unwind tables.
+    pub unwind_build_seconds: Counter<f64, AtomicU64>,
+    /// Binaries without a table, by reason.
+    pub unwind_table_failures: Family<ReasonLabel, Counter>,
+    /// Unwind tables held (in use or idle).
+    pub unwind_tables: Gauge,
+    /// Rows of the tables held.
+    pub unwind_rows: Gauge,
+    /// Memory of the tables held.
+    pub unwind_bytes: Gauge,
+    /// Rows in the kernel's array.
+    pub unwind_kernel_rows: Gauge,
+    /// Processes the BPF unwinder has tables for.
+    pub unwind_processes: Gauge,
+    /// The BPF unwinder's counters: stacks walked, frames by method,
+    /// truncations by reason.
+    pub unwind_events: Family<Vec<(&'static str, String)>, Counter>,
 }
 
 impl AgentMetrics {
@@ -172,6 +198,115 @@ impl AgentMetrics {
             "BPF map drains that failed",
             self.drain_failures.clone(),
         );
+        r.register(
+            "bpf_verified_insns",
+            "Instructions the verifier processed to load each BPF program",
+            self.bpf_verified_insns.clone(),
+        );
+        r.register(
+            "samples_truncated",
+            "Samples whose user stack the unwinder cut short",
+            self.samples_truncated.clone(),
+        );
+        r.register(
+            "unwind_tables_built",
+            "Unwind tables built from .eh_frame/.debug_frame",
+            self.unwind_tables_built.clone(),
+        );
+        r.register(
+            "unwind_rows_built",
+            "Rows of the unwind tables built",
+            self.unwind_rows_built.clone(),
+        );
+        r.register(
+            "unwind_build_seconds",
+            "Time spent building unwind tables",
+            self.unwind_build_seconds.clone(),
+        );
+        r.register(
+            "unwind_table_failures",
+            "Binaries without an unwind table, by reason",
+            self.unwind_table_failures.clone(),
+        );
+        r.register(
+            "unwind_tables",
+            "Unwind tables held (in use or idle)",
+            self.unwind_tables.clone(),
+        );
+        r.register(
+            "unwind_rows",
+            "Rows of the unwind tables held",
+            self.unwind_rows.clone(),
+        );
+        r.register(
+            "unwind_bytes",
+            "Memory of the unwind tables held",
+            self.unwind_bytes.clone(),
+        );
+        r.register(
+            "unwind_kernel_rows",
+            "Unwind rows in the kernel's array",
+            self.unwind_kernel_rows.clone(),
+        );
+        r.register(
+            "unwind_processes",
+            "Processes the BPF unwinder has tables for",
+            self.unwind_processes.clone(),
+        );
+        r.register(
+            "unwind_events",
+            "The BPF unwinder's counters: stacks, frames by method, truncations by reason",
+            self.unwind_events.clone(),
+        );
+    }
+
+    /// Brings the unwinder's metrics up to `stats` (totals since start).
+    pub fn record_unwind(&self, stats: &crate::unwind::kernel::KernelTableStats) {
+        fn raise(counter: &Counter, total: u64) {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let cache = &stats.cache;
+        raise(&self.unwind_tables_built, cache.builds);
+        raise(&self.unwind_rows_built, cache.rows_built);
+        let seconds = cache.build_seconds - self.unwind_build_seconds.get();
+        if seconds > 0.0 {
+            self.unwind_build_seconds.inc_by(seconds);
+        }
+        let mut failures: Vec<(&str, u64)> = cache.failures.iter().map(|(r, n)| (*r, *n)).collect();
+        failures.push(("kernel_rows_full", stats.rows_full));
+        failures.push(("kernel_processes_full", stats.processes_full));
+        for (reason, total) in failures {
+            raise(
+                &self
+                    .unwind_table_failures
+                    .get_or_create(&vec![("reason", reason.to_owned())]),
+                total,
+            );
+        }
+        self.unwind_tables.set(cache.tables as i64);
+        self.unwind_rows
+            .set(cache.rows.try_into().unwrap_or(i64::MAX));
+        self.unwind_bytes
+            .set(cache.bytes.try_into().unwrap_or(i64::MAX));
+        self.unwind_kernel_rows
+            .set(stats.rows_used.try_into().unwrap_or(i64::MAX));
+        self.unwind_processes.set(stats.processes as i64);
+        for stat in augur_bpf::UnwindStat::ALL {
+            let event = match stat {
+                augur_bpf::UnwindStat::Stacks => "stacks",
+                augur_bpf::UnwindStat::FramesTable => "frames_table",
+                augur_bpf::UnwindStat::FramesFramePointer => "frames_frame_pointer",
+                augur_bpf::UnwindStat::TruncatedUnsupported => "truncated_unsupported",
+                augur_bpf::UnwindStat::TruncatedRead => "truncated_read",
+                augur_bpf::UnwindStat::TruncatedDepth => "truncated_depth",
+            };
+            raise(
+                &self
+                    .unwind_events
+                    .get_or_create(&vec![("event", event.to_owned())]),
+                stats.kernel[stat as usize],
+            );
+        }
     }
 
     /// Counts `n` samples lost for `reason`.

@@ -92,6 +92,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         profile: spec,
         filter_tgid: Some(child.id()),
         drain_interval: DRAIN_EVERY,
+        unwinder: Default::default(),
+        unwind_maps: None,
     };
     let mut collector = match Collector::start(
         &[spec],

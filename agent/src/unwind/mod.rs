@@ -33,10 +33,12 @@
 //! the innermost, search with the return address minus one: a call that
 //! does not return may be a function's last instruction, and its return
 //! address then belongs to the next function's rows. [`UnwindTable::lookup`]
-//! is the same search in Rust, used by the tests.
+//! is the same search in Rust, used by the tests. [`kernel`] fills those
+//! maps; `bpf/src/bpf/unwind.h` is the program.
 
 pub mod build;
 pub mod cache;
+pub mod kernel;
 pub mod row;
 
 #[cfg(test)]
@@ -48,6 +50,32 @@ use std::time::Duration;
 pub use build::{build_table, build_table_from_path};
 pub use cache::{CacheLimits, CacheStats, UnwindTableCache};
 pub use row::{CfaRule, RaRule, RbpRule, Rules, UnwindRow, rows_as_bytes};
+
+/// How user stacks are walked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unwinder {
+    /// With unwind tables for processes whose binaries have them (a
+    /// binary without one is stepped by frame pointer), else by frame
+    /// pointers.
+    #[default]
+    Auto,
+    /// By frame pointers only.
+    FramePointers,
+}
+
+impl std::str::FromStr for Unwinder {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Unwinder::Auto),
+            "frame-pointers" => Ok(Unwinder::FramePointers),
+            other => Err(format!(
+                "{other:?} is not an unwinder (auto, frame-pointers)"
+            )),
+        }
+    }
+}
 
 /// Why a binary has no table.
 #[derive(Debug, thiserror::Error)]

@@ -16,13 +16,37 @@
  * in-flight programs to finish, and then drains the idle generation at leisure:
  * nothing is read while it is written, and nothing is lost between drains.
  * Per-event work is bounded: two stack walks, two hash loops of at most
- * MAX_STACK_DEPTH steps, and a few map operations.
+ * MAX_STACK_DEPTH steps, and a few map operations. The user stack of a
+ * process the agent gave unwind tables for is walked by unwind.h (at most
+ * MAX_STACK_DEPTH steps of two binary searches each), else by frame
+ * pointers.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
+#include "unwind.h"
 #include "stacks.h"
+
+/*
+ * The user stack by the unwinder when the agent gave tables for this
+ * process; STACK_NONE (take it by frame pointers) otherwise.
+ */
+static __always_inline __u64 take_unwound_stack(__u32 gen, __u32 tgid)
+{
+	struct unwind_process *proc;
+	struct stack *st;
+
+	if (!unwind_enabled)
+		return STACK_NONE;
+	proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (!proc)
+		return STACK_NONE;
+	st = scratch_stack();
+	if (!st || unwind_user_stack(proc, st) || st->len == 0)
+		return STACK_NONE;
+	return keep_stack(gen, st);
+}
 
 SEC("perf_event")
 int sample_stack(struct bpf_perf_event_data *ctx)
@@ -39,6 +63,7 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 
 	key.tgid = tgid;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	key.user_stack = take_unwound_stack(gen, tgid);
 	take_stacks(ctx, gen, &key);
 	if (gen)
 		add_count(&counts_1, &key, 1);

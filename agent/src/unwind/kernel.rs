@@ -1,0 +1,538 @@
+//! The unwind tables as the BPF unwinder reads them (`bpf/src/bpf/unwind.h`):
+//! every loaded binary's rows one after another in the mmapped
+//! `unwind_rows` array, and per process its executable mappings with the
+//! slice of rows of each (`unwind_procs`).
+//!
+//! A process's tables are acquired from the [`UnwindTableCache`] when its
+//! mapping snapshot is taken or refreshed (a `dlopen` shows as a sampled
+//! address outside the snapshot, and the resolver reads the maps again),
+//! and released when it exits. A binary's rows are copied into the array
+//! once, however many processes map it, and their room is freed when the
+//! last of them is gone. A process none of whose binaries has a table gets
+//! no entry: the BPF program then takes its stack by frame pointers.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use augur_bpf::{MAX_UNWIND_MAPPINGS, UNWIND_ROW_SIZE, UnwindMapping, UnwindProcess, UnwindStat};
+use augur_profile::BuildId;
+use libbpf_rs::libbpf_sys;
+
+use super::{CacheLimits, CacheStats, UnwindTable, UnwindTableCache};
+
+/// Rows the kernel array holds (12 bytes each: 24 MiB).
+pub const ROW_CAPACITY: u32 = 1 << 21;
+/// Processes the unwinder knows at once (4 KiB each).
+pub const MAX_PROCESSES: u32 = 2048;
+
+/// File descriptors of the unwinder's maps, shared by every perf-event
+/// sampler of the agent (the first one creates them, the others reuse them).
+#[derive(Debug)]
+pub struct UnwindMapFds {
+    /// `unwind_rows`.
+    pub rows: OwnedFd,
+    /// `unwind_procs`.
+    pub procs: OwnedFd,
+    /// `unwind_stats`.
+    pub stats: OwnedFd,
+    /// Rows `unwind_rows` holds.
+    pub row_capacity: u32,
+}
+
+/// One executable mapping of a process, from its snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecMapping {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// File offset mapped at `start`.
+    pub offset: u64,
+    /// Build-id of the mapped file, if it is a file with one.
+    pub build_id: Option<BuildId>,
+    /// Its path as `/proc/PID/maps` shows it, for a file.
+    pub path: Option<Arc<str>>,
+}
+
+/// First-fit allocation of row slices in the kernel array.
+#[derive(Debug)]
+pub struct RowAllocator {
+    /// Free ranges (start, length), sorted, never adjacent.
+    free: Vec<(u32, u32)>,
+}
+
+impl RowAllocator {
+    /// All of `capacity` rows free.
+    pub fn new(capacity: u32) -> Self {
+        Self {
+            free: if capacity > 0 {
+                vec![(0, capacity)]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The first row of `rows` consecutive free rows, now taken.
+    pub fn alloc(&mut self, rows: u32) -> Option<u32> {
+        if rows == 0 {
+            return None;
+        }
+        let i = self.free.iter().position(|&(_, len)| len >= rows)?;
+        let (start, len) = self.free[i];
+        if len == rows {
+            self.free.remove(i);
+        } else {
+            self.free[i] = (start + rows, len - rows);
+        }
+        Some(start)
+    }
+
+    /// Gives back `rows` rows from `start`, merging with free neighbours.
+    pub fn release(&mut self, start: u32, rows: u32) {
+        if rows == 0 {
+            return;
+        }
+        let i = self.free.partition_point(|&(s, _)| s < start);
+        let mut range = (start, rows);
+        if let Some(&(next, len)) = self.free.get(i)
+            && start + rows == next
+        {
+            range.1 += len;
+            self.free.remove(i);
+        }
+        if i > 0 {
+            let (prev, len) = self.free[i - 1];
+            if prev + len == start {
+                self.free[i - 1].1 += range.1;
+                return;
+            }
+        }
+        self.free.insert(i, range);
+    }
+
+    /// Rows free in all.
+    pub fn free_rows(&self) -> u64 {
+        self.free.iter().map(|&(_, len)| u64::from(len)).sum()
+    }
+}
+
+/// The `unwind_procs` value for `mappings` (any order), each with its
+/// binary's row slice `(first, rows)` or `None`; mappings beyond
+/// [`MAX_UNWIND_MAPPINGS`] are left out (those without rows first), and
+/// their number returned.
+pub fn process_entry(mappings: &[(ExecMapping, Option<(u32, u32)>)]) -> (UnwindProcess, usize) {
+    let mut kept: Vec<&(ExecMapping, Option<(u32, u32)>)> = mappings.iter().collect();
+    let dropped = kept.len().saturating_sub(MAX_UNWIND_MAPPINGS);
+    if dropped > 0 {
+        // Keep the mappings with tables; the others unwind by frame
+        // pointer either way.
+        kept.sort_by_key(|(m, rows)| (rows.is_none(), m.start));
+        kept.truncate(MAX_UNWIND_MAPPINGS);
+    }
+    kept.sort_by_key(|(m, _)| m.start);
+    let mut entry = UnwindProcess {
+        len: kept.len() as u32,
+        ..UnwindProcess::default()
+    };
+    for (slot, (m, rows)) in entry.mappings.iter_mut().zip(kept) {
+        let (first_row, rows) = rows.unwrap_or((0, 0));
+        *slot = UnwindMapping {
+            start: m.start,
+            end: m.end,
+            file_offset: m.offset,
+            first_row,
+            rows,
+        };
+    }
+    (entry, dropped)
+}
+
+/// The `unwind_rows` array mapped into the agent.
+struct RowsMemory {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl RowsMemory {
+    fn map(fd: &OwnedFd, rows: u32) -> std::io::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let len = (rows as usize * UNWIND_ROW_SIZE).div_ceil(page) * page;
+        // SAFETY: a shared read-write mapping of a BPF_F_MMAPABLE array of at
+        // least `len` bytes (its value area rounded up to pages); the result
+        // is checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// Copies `bytes` to row `first` on.
+    fn write(&mut self, first: u32, bytes: &[u8]) -> bool {
+        let at = first as usize * UNWIND_ROW_SIZE;
+        if at.checked_add(bytes.len()).is_none_or(|end| end > self.len) {
+            return false;
+        }
+        // SAFETY: `at..at + bytes.len()` lies inside the mapping (checked
+        // above), which lives as long as `self`; the BPF program only reads
+        // rows of slices already published, never these.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(at), bytes.len()) };
+        true
+    }
+}
+
+impl Drop for RowsMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `map`.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// A binary's rows in the kernel array.
+#[derive(Debug)]
+struct Loaded {
+    first: u32,
+    rows: u32,
+    /// Processes using these rows.
+    users: u32,
+}
+
+/// What the kernel tables hold and what they could not take.
+#[derive(Clone, Debug, Default)]
+pub struct KernelTableStats {
+    /// The table cache's counters (tables built, rows, bytes, seconds).
+    pub cache: CacheStats,
+    /// Processes unwound with tables.
+    pub processes: usize,
+    /// Binaries whose rows are in the kernel array.
+    pub binaries: usize,
+    /// Rows of the kernel array in use.
+    pub rows_used: u64,
+    /// Tables that did not fit in the kernel array (frame pointers instead).
+    pub rows_full: u64,
+    /// Processes refused by a full `unwind_procs` map.
+    pub processes_full: u64,
+    /// Mappings left out of processes with more than the unwinder knows.
+    pub mappings_dropped: u64,
+    /// The BPF program's counters, totals since load (by [`UnwindStat`]).
+    pub kernel: [u64; UnwindStat::ALL.len()],
+}
+
+/// The unwinder's maps and the tables behind them; see the module docs.
+pub struct KernelUnwindTables {
+    fds: Arc<UnwindMapFds>,
+    memory: RowsMemory,
+    allocator: RowAllocator,
+    cache: UnwindTableCache,
+    loaded: HashMap<BuildId, Loaded>,
+    /// Per process: the build-ids it acquired, and whether it counts as a
+    /// user of their loaded rows.
+    processes: HashMap<u32, HashMap<BuildId, bool>>,
+    /// Processes with an `unwind_procs` entry.
+    in_kernel: std::collections::HashSet<u32>,
+    stats: KernelTableStats,
+}
+
+impl std::fmt::Debug for KernelUnwindTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelUnwindTables")
+            .field("processes", &self.processes.len())
+            .field("binaries", &self.loaded.len())
+            .finish()
+    }
+}
+
+impl KernelUnwindTables {
+    /// Tables for the maps behind `fds`, built within `limits`.
+    pub fn new(fds: Arc<UnwindMapFds>, limits: CacheLimits) -> std::io::Result<Self> {
+        let memory = RowsMemory::map(&fds.rows, fds.row_capacity)?;
+        Ok(Self {
+            allocator: RowAllocator::new(fds.row_capacity),
+            memory,
+            fds,
+            cache: UnwindTableCache::new(limits),
+            loaded: HashMap::new(),
+            processes: HashMap::new(),
+            in_kernel: Default::default(),
+            stats: KernelTableStats::default(),
+        })
+    }
+
+    /// Sets `pid`'s tables from its executable `mappings` (a new process,
+    /// or new mappings of a known one): acquires the binaries it did not
+    /// hold, writes its entry, releases those it no longer maps.
+    pub fn update_process(&mut self, pid: u32, mappings: &[ExecMapping]) {
+        let mut previous = self.processes.remove(&pid).unwrap_or_default();
+        let mut held: HashMap<BuildId, bool> = HashMap::new();
+        for m in mappings {
+            let Some(build_id) = &m.build_id else {
+                continue;
+            };
+            if held.contains_key(build_id) {
+                continue;
+            }
+            let loaded = match previous.remove(build_id) {
+                Some(loaded) => loaded,
+                None => self.acquire(pid, m, build_id),
+            };
+            held.insert(build_id.clone(), loaded);
+        }
+        let with_rows: Vec<(ExecMapping, Option<(u32, u32)>)> = mappings
+            .iter()
+            .map(|m| {
+                let rows = m
+                    .build_id
+                    .as_ref()
+                    .filter(|id| held.get(*id) == Some(&true))
+                    .and_then(|id| self.loaded.get(id))
+                    .map(|l| (l.first, l.rows));
+                (m.clone(), rows)
+            })
+            .collect();
+        if with_rows.iter().any(|(_, rows)| rows.is_some()) {
+            let (entry, dropped) = process_entry(&with_rows);
+            self.stats.mappings_dropped += dropped as u64;
+            self.write_entry(pid, &entry);
+        } else {
+            self.delete_entry(pid);
+        }
+        self.processes.insert(pid, held);
+        for (build_id, loaded) in previous {
+            self.release(&build_id, loaded);
+        }
+    }
+
+    /// `pid` is gone: its entry and its hold on its binaries' tables.
+    pub fn forget_process(&mut self, pid: u32) {
+        self.delete_entry(pid);
+        for (build_id, loaded) in self.processes.remove(&pid).unwrap_or_default() {
+            self.release(&build_id, loaded);
+        }
+    }
+
+    /// Counters and gauges, the BPF program's included.
+    pub fn stats(&self) -> KernelTableStats {
+        let mut stats = self.stats.clone();
+        stats.cache = self.cache.stats();
+        stats.processes = self.in_kernel.len();
+        stats.binaries = self.loaded.len();
+        stats.rows_used = u64::from(self.fds.row_capacity) - self.allocator.free_rows();
+        for stat in UnwindStat::ALL {
+            stats.kernel[stat as usize] = percpu_sum(&self.fds.stats, stat as u32).unwrap_or(0);
+        }
+        stats
+    }
+
+    /// Acquires the table of the binary behind `m`; true when this process
+    /// now uses its rows in the kernel array.
+    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &BuildId) -> bool {
+        let path = mapped_file(pid, m);
+        let table = match self.cache.acquire(build_id, &path) {
+            Ok(table) => table,
+            Err(_) => return false,
+        };
+        if let Some(loaded) = self.loaded.get_mut(build_id) {
+            loaded.users += 1;
+            return true;
+        }
+        self.load(build_id, &table)
+    }
+
+    /// Copies a table's rows into the kernel array.
+    fn load(&mut self, build_id: &BuildId, table: &UnwindTable) -> bool {
+        let Ok(rows) = u32::try_from(table.rows().len()) else {
+            self.stats.rows_full += 1;
+            return false;
+        };
+        let Some(first) = self.allocator.alloc(rows) else {
+            self.stats.rows_full += 1;
+            tracing::debug!(%build_id, rows, "unwind table does not fit in the kernel array");
+            return false;
+        };
+        if !self.memory.write(first, table.as_bytes()) {
+            self.allocator.release(first, rows);
+            self.stats.rows_full += 1;
+            return false;
+        }
+        self.loaded.insert(
+            build_id.clone(),
+            Loaded {
+                first,
+                rows,
+                users: 1,
+            },
+        );
+        true
+    }
+
+    fn release(&mut self, build_id: &BuildId, loaded: bool) {
+        self.cache.release(build_id);
+        if !loaded {
+            return;
+        }
+        let Some(entry) = self.loaded.get_mut(build_id) else {
+            return;
+        };
+        entry.users -= 1;
+        if entry.users == 0 {
+            let (first, rows) = (entry.first, entry.rows);
+            self.loaded.remove(build_id);
+            self.allocator.release(first, rows);
+        }
+    }
+
+    fn write_entry(&mut self, pid: u32, entry: &UnwindProcess) {
+        // SAFETY: key and value are live and of the sizes the map was
+        // created with (`u32`, `struct unwind_process`).
+        let ret = unsafe {
+            libbpf_sys::bpf_map_update_elem(
+                self.fds.procs.as_raw_fd(),
+                (&raw const pid).cast(),
+                (entry as *const UnwindProcess).cast(),
+                u64::from(libbpf_sys::BPF_ANY),
+            )
+        };
+        if ret == 0 {
+            self.in_kernel.insert(pid);
+        } else {
+            self.stats.processes_full += 1;
+            tracing::debug!(pid, ret, "no room for the process in unwind_procs");
+        }
+    }
+
+    fn delete_entry(&mut self, pid: u32) {
+        if self.in_kernel.remove(&pid) {
+            // SAFETY: the key is a live `u32`, the map's key type. A
+            // missing entry (the BPF exit hook deleted it) is fine.
+            unsafe {
+                libbpf_sys::bpf_map_delete_elem(self.fds.procs.as_raw_fd(), (&raw const pid).cast())
+            };
+        }
+    }
+}
+
+/// The file behind a mapping, readable whatever the process's mount
+/// namespace: `/proc/PID/map_files` (which also reaches a file deleted or
+/// replaced since), else the path the snapshot's build-id came from.
+fn mapped_file(pid: u32, m: &ExecMapping) -> PathBuf {
+    let link = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end));
+    match &m.path {
+        // map_files needs CAP_SYS_ADMIN; the cache checks the build-id of
+        // whatever file the path reaches.
+        Some(path) if std::fs::metadata(&link).is_err() => {
+            PathBuf::from(format!("/proc/{pid}/root{path}"))
+        }
+        _ => link,
+    }
+}
+
+/// Sum over CPUs of a per-CPU `u64` array's slot `index`.
+fn percpu_sum(fd: &OwnedFd, index: u32) -> Option<u64> {
+    // SAFETY: no preconditions.
+    let cpus = usize::try_from(unsafe { libbpf_sys::libbpf_num_possible_cpus() }).ok()?;
+    let mut values = vec![0u64; cpus];
+    // SAFETY: the key is a live `u32`; a per-CPU lookup writes one 8-byte
+    // value per possible CPU into `values`, which has room for exactly that.
+    let ret = unsafe {
+        libbpf_sys::bpf_map_lookup_elem(
+            fd.as_raw_fd(),
+            (&raw const index).cast(),
+            values.as_mut_ptr().cast(),
+        )
+    };
+    (ret == 0).then(|| values.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocator_is_first_fit_and_merges_freed_neighbours() {
+        let mut rows = RowAllocator::new(100);
+        assert_eq!(rows.alloc(0), None);
+        let a = rows.alloc(30).unwrap();
+        let b = rows.alloc(30).unwrap();
+        let c = rows.alloc(30).unwrap();
+        assert_eq!((a, b, c), (0, 30, 60));
+        assert_eq!(rows.alloc(11), None, "only 10 rows left");
+        rows.release(a, 30);
+        rows.release(c, 30);
+        assert_eq!(rows.free_rows(), 70);
+        // Two holes of 30 and 40: no room for 50 until b is back.
+        assert_eq!(rows.alloc(50), None);
+        rows.release(b, 30);
+        assert_eq!(rows.free, vec![(0, 100)]);
+        assert_eq!(rows.alloc(100), Some(0));
+        assert_eq!(rows.free_rows(), 0);
+    }
+
+    #[test]
+    fn allocator_reuses_the_first_hole_that_fits() {
+        let mut rows = RowAllocator::new(10);
+        let slices: Vec<u32> = (0..5).map(|_| rows.alloc(2).unwrap()).collect();
+        rows.release(slices[1], 2);
+        rows.release(slices[3], 2);
+        assert_eq!(rows.alloc(2), Some(2));
+        assert_eq!(rows.alloc(2), Some(6));
+        assert_eq!(rows.alloc(1), None);
+    }
+
+    fn mapping(start: u64) -> ExecMapping {
+        ExecMapping {
+            start,
+            end: start + 0x1000,
+            offset: 0x2000,
+            build_id: None,
+            path: None,
+        }
+    }
+
+    #[test]
+    fn entry_is_sorted_and_keeps_mappings_with_tables_first() {
+        let (entry, dropped) =
+            process_entry(&[(mapping(0x3000), None), (mapping(0x1000), Some((5, 7)))]);
+        assert_eq!(dropped, 0);
+        assert_eq!(entry.len, 2);
+        assert_eq!(entry.mappings[0].start, 0x1000);
+        assert_eq!(
+            (entry.mappings[0].first_row, entry.mappings[0].rows),
+            (5, 7)
+        );
+        assert_eq!(entry.mappings[0].file_offset, 0x2000);
+        assert_eq!(entry.mappings[1].rows, 0);
+
+        let many: Vec<_> = (0..MAX_UNWIND_MAPPINGS as u64 + 3)
+            .map(|i| {
+                let rows = (i % 2 == 0).then_some((i as u32, 1));
+                (mapping(0x10_0000 - i * 0x1000), rows)
+            })
+            .collect();
+        let (entry, dropped) = process_entry(&many);
+        assert_eq!(dropped, 3);
+        assert_eq!(entry.len as usize, MAX_UNWIND_MAPPINGS);
+        let kept = &entry.mappings[..MAX_UNWIND_MAPPINGS];
+        assert!(kept.windows(2).all(|w| w[0].start < w[1].start));
+        assert_eq!(
+            kept.iter().filter(|m| m.rows > 0).count(),
+            many.iter().filter(|(_, r)| r.is_some()).count(),
+            "every mapping with a table is kept"
+        );
+    }
+}
