@@ -16,5 +16,6 @@ mod regress;
 mod relabel;
 mod spool;
 mod symbols;
+mod unwind;
 mod up;
 mod upload;
