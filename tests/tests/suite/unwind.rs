@@ -144,7 +144,7 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             .unwrap()
             .success()
     );
-    let (stacks, total) = stored_stacks(&base, "augur-nofp-tab", 200, "main");
+    let (stacks, total) = stored_stacks(&base, "augur-nofp-tab", 60, "main");
     let whole = chain_count(&stacks, &chain);
     assert!(
         whole * 100 >= total * 90,
@@ -182,7 +182,7 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
         || {
             profile = http_json(&url).unwrap();
             let (hot, _) = function_counts(&profile, "hot");
-            let done = hot >= 200 && hot == previous;
+            let done = hot >= 60 && hot == previous;
             previous = hot;
             if !done {
                 std::thread::sleep(Duration::from_secs(2));
@@ -229,7 +229,7 @@ fn stacks_through_libc_and_python_reach_their_roots() {
             .unwrap()
             .success()
     );
-    let (stacks, total) = stored_stacks(&base, "augur-qsort", 200, "main");
+    let (stacks, total) = stored_stacks(&base, "augur-qsort", 60, "main");
     let through_libc: u64 = stacks
         .iter()
         .filter(|(frames, _)| {
@@ -279,7 +279,7 @@ fn stacks_through_libc_and_python_reach_their_roots() {
                 .unwrap()
                 .success()
         );
-        let (stacks, total) = stored_stacks(&base, "augur-python", 400, "Py_RunMain");
+        let (stacks, total) = stored_stacks(&base, "augur-python", 100, "Py_RunMain");
         let rooted: u64 = stacks
             .iter()
             .filter(|(frames, _)| frames.iter().any(|f| f == "Py_RunMain" || f == "main"))
