@@ -308,12 +308,17 @@ mod tests {
         let mut config = crate::AgentConfig::default();
         parse("").unwrap().apply(&mut config).unwrap();
         assert_eq!(config.frequency_hz, 19);
-        assert_eq!(config.unwinder, crate::unwind::Unwinder::Auto);
+        assert_eq!(config.unwinder, crate::unwind::Unwinder::FramePointers);
     }
 
     #[test]
-    fn the_unwinder_can_be_forced_to_frame_pointers() {
+    fn the_unwinder_is_chosen_in_the_sampling_section() {
         let mut config = crate::AgentConfig::default();
+        parse("[sampling]\nunwinder = \"auto\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert_eq!(config.unwinder, crate::unwind::Unwinder::Auto);
         parse("[sampling]\nunwinder = \"frame-pointers\"\n")
             .unwrap()
             .apply(&mut config)

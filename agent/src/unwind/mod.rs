@@ -57,9 +57,10 @@ pub enum Unwinder {
     /// With unwind tables for processes whose binaries have them (a
     /// binary without one is stepped by frame pointer), else by frame
     /// pointers.
-    #[default]
     Auto,
-    /// By frame pointers only.
+    /// By frame pointers only. The default until the table building at
+    /// agent start no longer delays the first snapshots (see issue 8).
+    #[default]
     FramePointers,
 }
 
