@@ -437,7 +437,7 @@ impl<'obj> Sampler<'obj> {
         let Program::PerfEvent(skel) = &self.program else {
             return None;
         };
-        let rodata = skel.maps.rodata_data.as_deref()?;
+        let rodata = skel.maps.rodata_data.as_ref()?;
         if rodata.unwind_enabled == 0 {
             return None;
         }
