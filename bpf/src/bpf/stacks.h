@@ -296,6 +296,11 @@ int process_exec(u64 *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	bpf_map_delete_elem(&seen_pids, &tgid);
+#ifdef AUGUR_UNWIND_H
+	/* The old program's mappings are gone; frame pointers until the
+	 * agent has read the new ones. */
+	bpf_map_delete_elem(&unwind_procs, &tgid);
+#endif
 	return 0;
 }
 
