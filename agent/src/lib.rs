@@ -126,9 +126,9 @@ pub struct Collector<'obj> {
     /// Pids the ring buffer callbacks collected, not yet snapshotted.
     announced: Rc<RefCell<Vec<u32>>>,
     resolver: FrameResolver,
-    /// The in-kernel unwinder's tables, unless frame pointers are forced
-    /// (or its maps could not be set up).
-    unwind: Option<unwind::kernel::KernelUnwindTables>,
+    /// The thread filling the in-kernel unwinder's tables, unless frame
+    /// pointers are forced (or its maps could not be set up).
+    unwind: Option<unwind::worker::UnwindTableWorker>,
     host: String,
     window_start: SystemTime,
 }
@@ -205,7 +205,7 @@ impl<'obj> Collector<'obj> {
             .build()
             .map_err(|source| SamplerError::Load { source })?;
         let unwind = unwind_maps.and_then(|fds| {
-            unwind::kernel::KernelUnwindTables::new(fds, unwind::CacheLimits::default())
+            unwind::worker::UnwindTableWorker::start(fds, unwind::CacheLimits::default())
                 .inspect_err(|error| {
                     tracing::warn!(%error, "cannot map the unwind tables; frame pointers only");
                 })
@@ -265,15 +265,23 @@ impl<'obj> Collector<'obj> {
         self.unwind.as_ref().map(|u| u.stats())
     }
 
-    /// Gives the unwinder the tables of processes whose snapshot changed.
+    /// Waits until every process handed to the unwinder so far has its
+    /// tables (or was found to have none), at most `timeout`; false if
+    /// some still wait. True at once without the unwinder.
+    pub fn wait_for_unwind_tables(&self, timeout: Duration) -> bool {
+        self.unwind.as_ref().is_none_or(|u| u.wait_idle(timeout))
+    }
+
+    /// Hands the processes whose snapshot changed to the unwinder's worker
+    /// thread; never waits for their tables.
     fn sync_unwind_tables(&mut self) {
         let changed = self.resolver.take_changed();
-        let Some(unwind) = &mut self.unwind else {
+        let Some(unwind) = &self.unwind else {
             return;
         };
         for pid in changed {
             match self.resolver.exec_mappings(pid) {
-                Some(mappings) => unwind.update_process(pid, &mappings),
+                Some(mappings) => unwind.update_process(pid, mappings),
                 None => unwind.forget_process(pid),
             }
         }
@@ -332,7 +340,7 @@ impl<'obj> Collector<'obj> {
         }
         self.sync_unwind_tables();
         for pid in self.resolver.forget_exited() {
-            if let Some(unwind) = &mut self.unwind {
+            if let Some(unwind) = &self.unwind {
                 unwind.forget_process(pid);
             }
         }

@@ -83,6 +83,12 @@ pub struct AgentMetrics {
     pub unwind_kernel_rows: Gauge,
     /// Processes the BPF unwinder has tables for.
     pub unwind_processes: Gauge,
+    /// Processes waiting for the table worker (frame pointers meanwhile).
+    pub unwind_queue: Gauge,
+    /// Process updates the worker's full queue refused.
+    pub unwind_queue_full: Counter,
+    /// Process updates and exits the table worker handled.
+    pub unwind_requests: Counter,
     /// The BPF unwinder's counters: stacks walked, frames by method,
     /// truncations by reason.
     pub unwind_events: Family<Vec<(&'static str, String)>, Counter>,
@@ -215,7 +221,7 @@ impl AgentMetrics {
         );
         r.register(
             "unwind_rows_built",
-            "Rows of the unwind tables built",
+            "Rows of the unwind tables built (12 bytes each)",
             self.unwind_rows_built.clone(),
         );
         r.register(
@@ -252,6 +258,21 @@ impl AgentMetrics {
             "unwind_processes",
             "Processes the BPF unwinder has tables for",
             self.unwind_processes.clone(),
+        );
+        r.register(
+            "unwind_queue",
+            "Processes waiting for the unwind table worker (walked by frame pointers meanwhile)",
+            self.unwind_queue.clone(),
+        );
+        r.register(
+            "unwind_queue_full",
+            "Process updates refused by the unwind table worker's full queue",
+            self.unwind_queue_full.clone(),
+        );
+        r.register(
+            "unwind_requests",
+            "Process updates and exits the unwind table worker handled",
+            self.unwind_requests.clone(),
         );
         r.register(
             "unwind_events",
@@ -291,6 +312,9 @@ impl AgentMetrics {
         self.unwind_kernel_rows
             .set(stats.rows_used.try_into().unwrap_or(i64::MAX));
         self.unwind_processes.set(stats.processes as i64);
+        self.unwind_queue.set(stats.queued as i64);
+        raise(&self.unwind_queue_full, stats.queue_full);
+        raise(&self.unwind_requests, stats.requests_done);
         for stat in augur_bpf::UnwindStat::ALL {
             let event = match stat {
                 augur_bpf::UnwindStat::Stacks => "stacks",

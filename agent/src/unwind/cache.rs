@@ -11,7 +11,10 @@
 //! within `max_bytes`; a table that does not fit next to the ones in use is
 //! refused (the unwinder falls back to frame pointers for that binary) and
 //! counted. Failures are remembered like tables, so a binary without
-//! `.eh_frame` is not re-read for every process that maps it.
+//! `.eh_frame` is not re-read for every process that maps it; except a
+//! file that could not be opened or turned out to be another build: that
+//! is about one process's path (it exited, or the file was replaced), not
+//! about the binary, and the next process that maps it may reach it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -65,6 +68,18 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// False for a failure the cache did not remember (see the module
+    /// docs): no user was counted, so there is nothing to release.
+    pub fn is_held(&self) -> bool {
+        match self {
+            CacheError::Build(error) => !matches!(
+                **error,
+                UnwindError::Read { .. } | UnwindError::BuildIdMismatch { .. }
+            ),
+            CacheError::OverBudget { .. } => true,
+        }
+    }
+
     /// A short stable name for counting by reason.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -149,7 +164,8 @@ impl UnwindTableCache {
     }
 
     /// The table of `build_id`, built from the file at `path` on first use.
-    /// Counts one more user whatever the outcome; pair it with
+    /// Counts one more user whatever the outcome, unless the error says it
+    /// is not held ([`CacheError::is_held`]); pair each user with one
     /// [`UnwindTableCache::release`].
     pub fn acquire(
         &mut self,
@@ -193,6 +209,9 @@ impl UnwindTableCache {
         if let Outcome::Failed(error) = &outcome {
             *self.stats.failures.entry(error.reason()).or_default() += 1;
             tracing::debug!(build_id = %build_id, path = %path.display(), error = %error, "no unwind table");
+            if !error.is_held() {
+                return Err(error.clone());
+            }
         }
         let bytes = match &outcome {
             Outcome::Table(table) => table.bytes() + ENTRY_OVERHEAD,
@@ -405,16 +424,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bins = fixtures(dir.path());
         let mut cache = UnwindTableCache::default();
-        // The file at the path is another build.
+        // The file at the path is another build: not remembered, the next
+        // process's path may be the right one.
         let error = cache.acquire(&bins[0].0, &bins[1].1).unwrap_err();
         assert_eq!(error.reason(), "build_id_mismatch", "{error:#}");
+        assert!(!error.is_held());
+        assert!(cache.acquire(&bins[0].0, &bins[0].1).is_ok());
+        cache.release(&bins[0].0);
+        cache.clear_idle();
+        let gone = cache
+            .acquire(&bins[1].0, &dir.path().join("exited"))
+            .unwrap_err();
+        assert_eq!(gone.reason(), "read_error");
+        assert!(!gone.is_held());
+        assert_eq!(cache.stats().tables + cache.stats().failed_entries, 0);
         let text = dir.path().join("not-elf");
         std::fs::write(&text, "#!/bin/sh\n").unwrap();
         let fake = BuildId::from_bytes(&[1, 2, 3, 4]).unwrap();
         assert_eq!(cache.acquire(&fake, &text).unwrap_err().reason(), "not_elf");
         assert_eq!(cache.acquire(&fake, &text).unwrap_err().reason(), "not_elf");
         let stats = cache.stats();
-        assert_eq!((stats.failed_entries, stats.hits), (2, 1));
+        assert_eq!((stats.failed_entries, stats.hits), (1, 1));
         assert_eq!(stats.failures.get("not_elf"), Some(&1));
+        assert_eq!(stats.unmatched_releases, 0);
     }
 }

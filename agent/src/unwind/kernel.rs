@@ -6,7 +6,8 @@
 //! A process's tables are acquired from the [`UnwindTableCache`] when its
 //! mapping snapshot is taken or refreshed (a `dlopen` shows as a sampled
 //! address outside the snapshot, and the resolver reads the maps again),
-//! and released when it exits. A binary's rows are copied into the array
+//! and released when it exits. All of that runs on the worker thread of
+//! [`super::worker`], never on the sampling thread. A binary's rows are copied into the array
 //! once, however many processes map it, and their room is freed when the
 //! last of them is gone. A process none of whose binaries has a table gets
 //! no entry: the BPF program then takes its stack by frame pointers.
@@ -197,6 +198,10 @@ impl RowsMemory {
     }
 }
 
+// SAFETY: the mapping is owned by this value alone (no aliasing pointer
+// escapes), so moving it to another thread with its owner is sound.
+unsafe impl Send for RowsMemory {}
+
 impl Drop for RowsMemory {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `map`.
@@ -232,6 +237,13 @@ pub struct KernelTableStats {
     pub mappings_dropped: u64,
     /// The BPF program's counters, totals since load (by [`UnwindStat`]).
     pub kernel: [u64; UnwindStat::ALL.len()],
+    /// Processes waiting for the worker thread.
+    pub queued: usize,
+    /// Process updates refused by a full queue (those processes stay on
+    /// frame pointers until their mappings change again).
+    pub queue_full: u64,
+    /// Process updates and exits the worker handled.
+    pub requests_done: u64,
 }
 
 /// The unwinder's maps and the tables behind them; see the module docs.
@@ -289,7 +301,11 @@ impl KernelUnwindTables {
             }
             let loaded = match previous.remove(build_id) {
                 Some(loaded) => loaded,
-                None => self.acquire(pid, m, build_id),
+                None => match self.acquire(pid, m, build_id) {
+                    Some(loaded) => loaded,
+                    // Not held: nothing to release later.
+                    None => continue,
+                },
             };
             held.insert(build_id.clone(), loaded);
         }
@@ -326,32 +342,31 @@ impl KernelUnwindTables {
         }
     }
 
-    /// Counters and gauges, the BPF program's included.
+    /// Counters and gauges, without the BPF program's ([`kernel_counters`]).
     pub fn stats(&self) -> KernelTableStats {
         let mut stats = self.stats.clone();
         stats.cache = self.cache.stats();
         stats.processes = self.in_kernel.len();
         stats.binaries = self.loaded.len();
         stats.rows_used = u64::from(self.fds.row_capacity) - self.allocator.free_rows();
-        for stat in UnwindStat::ALL {
-            stats.kernel[stat as usize] = percpu_sum(&self.fds.stats, stat as u32).unwrap_or(0);
-        }
         stats
     }
 
-    /// Acquires the table of the binary behind `m`; true when this process
-    /// now uses its rows in the kernel array.
-    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &BuildId) -> bool {
+    /// Acquires the table of the binary behind `m`: `Some(true)` when this
+    /// process now uses its rows in the kernel array, `Some(false)` when it
+    /// holds a table (or a remembered failure) that is not in the array,
+    /// `None` when it holds nothing.
+    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &BuildId) -> Option<bool> {
         let path = mapped_file(pid, m);
         let table = match self.cache.acquire(build_id, &path) {
             Ok(table) => table,
-            Err(_) => return false,
+            Err(error) => return error.is_held().then_some(false),
         };
         if let Some(loaded) = self.loaded.get_mut(build_id) {
             loaded.users += 1;
-            return true;
+            return Some(true);
         }
-        self.load(build_id, &table)
+        Some(self.load(build_id, &table))
     }
 
     /// Copies a table's rows into the kernel array.
@@ -440,6 +455,15 @@ fn mapped_file(pid: u32, m: &ExecMapping) -> PathBuf {
         }
         _ => link,
     }
+}
+
+/// The BPF unwinder's counters, totals since load (by [`UnwindStat`]).
+pub fn kernel_counters(fds: &UnwindMapFds) -> [u64; UnwindStat::ALL.len()] {
+    let mut counters = [0; UnwindStat::ALL.len()];
+    for stat in UnwindStat::ALL {
+        counters[stat as usize] = percpu_sum(&fds.stats, stat as u32).unwrap_or(0);
+    }
+    counters
 }
 
 /// Sum over CPUs of a per-CPU `u64` array's slot `index`.

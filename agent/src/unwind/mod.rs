@@ -40,6 +40,7 @@ pub mod build;
 pub mod cache;
 pub mod kernel;
 pub mod row;
+pub mod worker;
 
 #[cfg(test)]
 mod tests;
