@@ -308,7 +308,7 @@ mod tests {
         let mut config = crate::AgentConfig::default();
         parse("").unwrap().apply(&mut config).unwrap();
         assert_eq!(config.frequency_hz, 19);
-        assert_eq!(config.unwinder, crate::unwind::Unwinder::FramePointers);
+        assert_eq!(config.unwinder, crate::unwind::Unwinder::Auto);
     }
 
     #[test]

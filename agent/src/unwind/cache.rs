@@ -37,6 +37,9 @@ pub struct CacheLimits {
     pub max_idle_bytes: usize,
     /// Idle entries (tables and remembered failures).
     pub max_idle_entries: usize,
+    /// `.eh_frame` plus `.debug_frame` bytes of one binary (its table has
+    /// about twice as many bytes); a binary with more is refused unparsed.
+    pub max_unwind_info: u64,
 }
 
 impl Default for CacheLimits {
@@ -45,6 +48,7 @@ impl Default for CacheLimits {
             max_bytes: 32 << 20,
             max_idle_bytes: 8 << 20,
             max_idle_entries: 1024,
+            max_unwind_info: 4 << 20,
         }
     }
 }
@@ -186,7 +190,7 @@ impl UnwindTableCache {
             };
         }
         let started = Instant::now();
-        let built = build::build_table_for(path, build_id);
+        let built = build::build_table_for(path, build_id, self.limits.max_unwind_info);
         self.stats.build_seconds += started.elapsed().as_secs_f64();
         let outcome = match built {
             Ok(table) => {
@@ -248,6 +252,17 @@ impl UnwindTableCache {
         }
         entry.users -= 1;
         if entry.users > 0 {
+            return;
+        }
+        if matches!(
+            entry.outcome,
+            Outcome::Failed(CacheError::OverBudget { .. })
+        ) {
+            // Refused for want of room, not for what the binary is: the
+            // next process that maps it tries again.
+            let bytes = entry.bytes;
+            self.entries.remove(build_id);
+            self.bytes -= bytes;
             return;
         }
         entry.idle_since = self.step;
@@ -345,6 +360,7 @@ mod tests {
             max_bytes: 1 << 20,
             max_idle_bytes: 2 * size + size / 2,
             max_idle_entries: 10,
+            ..CacheLimits::default()
         });
         let a = one(&mut cache, 0);
         let b = one(&mut cache, 0);
@@ -396,6 +412,7 @@ mod tests {
             max_bytes: 2 * size + size / 2,
             max_idle_bytes: 1 << 20,
             max_idle_entries: 10,
+            ..CacheLimits::default()
         });
         cache.acquire(&bins[0].0, &bins[0].1).unwrap();
         cache.acquire(&bins[1].0, &bins[1].1).unwrap();
@@ -410,6 +427,8 @@ mod tests {
         assert_eq!(cache.stats().builds, 3);
         cache.release(&bins[2].0);
         cache.release(&bins[2].0);
+        // Forgotten once no process holds it: it may fit later.
+        assert_eq!(cache.stats().failed_entries, 0);
         cache.clear_idle();
 
         // An idle table makes room for a new one.
@@ -447,5 +466,15 @@ mod tests {
         assert_eq!((stats.failed_entries, stats.hits), (1, 1));
         assert_eq!(stats.failures.get("not_elf"), Some(&1));
         assert_eq!(stats.unmatched_releases, 0);
+
+        // Too much unwind information: refused unparsed, and remembered.
+        let mut small = UnwindTableCache::new(CacheLimits {
+            max_unwind_info: 16,
+            ..CacheLimits::default()
+        });
+        let refused = small.acquire(&bins[2].0, &bins[2].1).unwrap_err();
+        assert_eq!(refused.reason(), "too_much_unwind_info", "{refused:#}");
+        assert!(refused.is_held());
+        assert_eq!(small.stats().builds, 0);
     }
 }

@@ -57,11 +57,11 @@ pub use row::{CfaRule, RaRule, RbpRule, Rules, UnwindRow, rows_as_bytes};
 pub enum Unwinder {
     /// With unwind tables for processes whose binaries have them (a
     /// binary without one is stepped by frame pointer), else by frame
-    /// pointers.
-    Auto,
-    /// By frame pointers only. The default until the table building at
-    /// agent start no longer delays the first snapshots (see issue 8).
+    /// pointers; also by frame pointers while a process's tables are
+    /// being built.
     #[default]
+    Auto,
+    /// By frame pointers only.
     FramePointers,
 }
 
@@ -106,6 +106,16 @@ pub enum UnwindError {
         /// The first offset that does not fit.
         offset: u64,
     },
+    /// More unwind information than the cache takes per binary: its table
+    /// would crowd out every other process's (a compiler's 150 MB shared
+    /// library); the binary is walked by frame pointers.
+    #[error("{bytes} bytes of .eh_frame/.debug_frame, more than {max}")]
+    TooMuchUnwindInfo {
+        /// Size of the sections.
+        bytes: u64,
+        /// `CacheLimits::max_unwind_info`.
+        max: u64,
+    },
     /// The file at the path is another build than the one asked for (it was
     /// replaced on disk).
     #[error("{path} has build-id {found}, not {wanted}")]
@@ -128,6 +138,7 @@ impl UnwindError {
             UnwindError::Architecture(_) => "architecture",
             UnwindError::NoUnwindInfo => "no_unwind_info",
             UnwindError::TooLarge { .. } => "too_large",
+            UnwindError::TooMuchUnwindInfo { .. } => "too_much_unwind_info",
             UnwindError::BuildIdMismatch { .. } => "build_id_mismatch",
         }
     }

@@ -149,20 +149,27 @@ fn stacks_of(base: &str, service: &str) -> Vec<(Vec<String>, u64)> {
     json_stacks(&http_json(&url).unwrap())
 }
 
-/// Waits until the stored stacks of `service` satisfy `ready`.
+/// Waits until the stored stacks of `service` satisfy `ready`; on timeout
+/// logs the agent's unwinder metrics (at `metrics`) and the stacks.
 fn wait_for_stacks(
     base: &str,
+    metrics: &str,
     service: &str,
     what: &str,
     ready: impl Fn(&[(Vec<String>, u64)]) -> bool,
 ) {
-    wait_until(&format!("{service}: {what}"), DEADLINE, || {
-        let done = ready(&stacks_of(base, service));
-        if !done {
-            std::thread::sleep(Duration::from_secs(1));
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let stacks = stacks_of(base, service);
+        if ready(&stacks) {
+            return;
         }
-        done
-    });
+        if std::time::Instant::now() > deadline {
+            log_unwinder_metrics(metrics);
+            panic!("{service}: {what}: not within {DEADLINE:?}; stored: {stacks:?}");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// The stored stacks of `service` once its process exited and the sample
@@ -241,22 +248,36 @@ const CHAIN: [&str; 5] = ["main", "level_a", "level_b", "level_c", "hot"];
 /// Runs `program` behind its gate under an agent with unwind tables, opens
 /// the gate once `main -> warm_up` is stored (only tables find main above
 /// that leaf), and returns the stacks of the measured work.
-fn chain_with_tables(base: &str, program: &Path, args: &[&str]) -> Vec<(Vec<String>, u64)> {
+fn chain_with_tables(
+    base: &str,
+    metrics: &str,
+    program: &Path,
+    args: &[&str],
+) -> Vec<(Vec<String>, u64)> {
     let service = program.file_name().unwrap().to_str().unwrap().to_owned();
     let mut fixture = Gated::start(program, args);
-    wait_for_stacks(base, &service, "main -> warm_up unwound", |stacks| {
-        chain_samples(stacks, &["main", "warm_up"]) > 0
-    });
+    wait_for_stacks(
+        base,
+        metrics,
+        &service,
+        "main -> warm_up unwound",
+        |stacks| chain_samples(stacks, &["main", "warm_up"]) > 0,
+    );
     fixture.open();
     final_stacks(base, &service, &mut fixture.child)
 }
 
 /// The same under frame pointers only: the gate opens on the first stored
 /// sample of `warm_up`.
-fn chain_with_frame_pointers(base: &str, program: &Path, args: &[&str]) -> Vec<(Vec<String>, u64)> {
+fn chain_with_frame_pointers(
+    base: &str,
+    metrics: &str,
+    program: &Path,
+    args: &[&str],
+) -> Vec<(Vec<String>, u64)> {
     let service = program.file_name().unwrap().to_str().unwrap().to_owned();
     let mut fixture = Gated::start(program, args);
-    wait_for_stacks(base, &service, "warm_up sampled", |stacks| {
+    wait_for_stacks(base, metrics, &service, "warm_up sampled", |stacks| {
         samples_in(stacks, "warm_up") > 0
     });
     fixture.open();
@@ -288,7 +309,7 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
     // With unwind tables.
     let auto = config(dir.path(), "auto");
     let (agent, metrics) = start_agent(&ingest, &dir.path().join("spool-auto"), &auto, 99);
-    let stacks = chain_with_tables(&base, &c_tables, &["chain", "3"]);
+    let stacks = chain_with_tables(&base, &metrics, &c_tables, &["chain", "3"]);
     let (share, in_hot) = whole_chain_percent(&stacks);
     eprintln!("C, unwind tables: {share:.1}% of {in_hot} samples in hot show {CHAIN:?}");
     assert!(
@@ -296,7 +317,7 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
         "with unwind tables only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
     );
     if let Some(rust) = &rust_tables {
-        let stacks = chain_with_tables(&base, rust, &["3"]);
+        let stacks = chain_with_tables(&base, &metrics, rust, &["3"]);
         let (share, in_hot) = whole_chain_percent(&stacks);
         eprintln!("Rust, unwind tables: {share:.1}% of {in_hot} samples in hot show {CHAIN:?}");
         assert!(
@@ -323,7 +344,7 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
     let mut programs = vec![("C", c_pointers, vec!["chain", "3"])];
     programs.extend(rust_pointers.map(|p| ("Rust", p, vec!["3"])));
     for (language, program, args) in programs {
-        let stacks = chain_with_frame_pointers(&base, &program, &args);
+        let stacks = chain_with_frame_pointers(&base, &metrics, &program, &args);
         let (share, in_hot) = whole_chain_percent(&stacks);
         eprintln!(
             "{language}, frame pointers: {share:.1}% of {in_hot} samples in hot show the chain"
@@ -357,7 +378,7 @@ fn stacks_through_libc_and_python_reach_their_roots() {
 
     // qsort calls the comparator from inside libc, built without frame
     // pointers.
-    let stacks = chain_with_tables(&base, &sorter, &["qsort", "3"]);
+    let stacks = chain_with_tables(&base, &metrics, &sorter, &["qsort", "3"]);
     let through_libc: u64 = stacks
         .iter()
         .filter(|(frames, _)| {
@@ -405,9 +426,13 @@ fn stacks_through_libc_and_python_reach_their_roots() {
             child: Command::new(&warm).args(["-c", &spin]).spawn().unwrap(),
             gate,
         };
-        wait_for_stacks(&base, "augur-pywarm", "stacks reach Py_RunMain", |stacks| {
-            samples_in(stacks, "Py_RunMain") > 0
-        });
+        wait_for_stacks(
+            &base,
+            &metrics,
+            "augur-pywarm",
+            "stacks reach Py_RunMain",
+            |stacks| samples_in(stacks, "Py_RunMain") > 0,
+        );
         warming.open();
         let _ = warming.child.wait();
         let program = "import time\n\
@@ -500,6 +525,7 @@ fn shares_agree_with_perf_dwarf_unwinding() {
     };
     wait_for_stacks(
         &base,
+        &metrics,
         "augur-nofp-spread",
         "main -> warm_up unwound",
         |stacks| chain_samples(stacks, &["main", "warm_up"]) > 0,
