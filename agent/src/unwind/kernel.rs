@@ -3,14 +3,18 @@
 //! `unwind_rows` array, and per process its executable mappings with the
 //! slice of rows of each (`unwind_procs`).
 //!
-//! A process's tables are acquired from the [`UnwindTableCache`] when its
-//! mapping snapshot is taken or refreshed (a `dlopen` shows as a sampled
-//! address outside the snapshot, and the resolver reads the maps again),
-//! and released when it exits. All of that runs on the worker thread of
-//! [`super::worker`], never on the sampling thread. A binary's rows are copied into the array
-//! once, however many processes map it, and their room is freed when the
-//! last of them is gone. A process none of whose binaries has a table gets
-//! no entry: the BPF program then takes its stack by frame pointers.
+//! A process's tables are acquired when its mapping snapshot is taken or
+//! refreshed (a `dlopen` shows as a sampled address outside the snapshot,
+//! and the resolver reads the maps again), and released when it exits; all
+//! of that runs on the worker thread of [`super::worker`], never on the
+//! sampling thread. A binary's rows are copied into the array once, however
+//! many processes map it, and their room is freed when the last of them is
+//! gone. The array is the only copy of a table in use: once the rows are
+//! in, the [`UnwindTableCache`] keeps the table only as an idle one, within
+//! its idle budget, for the next process that runs the binary after the
+//! last one exited. What a process holds of each binary is a [`Hold`]. A
+//! process none of whose binaries has a table gets no entry: the BPF
+//! program then takes its stack by frame pointers.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -209,6 +213,19 @@ impl Drop for RowsMemory {
     }
 }
 
+/// What a process holds of one of its binaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// A user of the binary's rows in the kernel array.
+    Kernel,
+    /// A user of a cache entry without rows in the array: a remembered
+    /// failure, or a table refused as over budget.
+    Cache,
+    /// Nothing (the table did not fit in the array; it is tried again for
+    /// the next process that maps the binary).
+    Nothing,
+}
+
 /// A binary's rows in the kernel array.
 #[derive(Debug)]
 struct Loaded {
@@ -253,9 +270,8 @@ pub struct KernelUnwindTables {
     allocator: RowAllocator,
     cache: UnwindTableCache,
     loaded: HashMap<BuildId, Loaded>,
-    /// Per process: the build-ids it acquired, and whether it counts as a
-    /// user of their loaded rows.
-    processes: HashMap<u32, HashMap<BuildId, bool>>,
+    /// Per process: what it holds of each of its binaries.
+    processes: HashMap<u32, HashMap<BuildId, Hold>>,
     /// Processes with an `unwind_procs` entry.
     in_kernel: std::collections::HashSet<u32>,
     stats: KernelTableStats,
@@ -291,7 +307,7 @@ impl KernelUnwindTables {
     /// hold, writes its entry, releases those it no longer maps.
     pub fn update_process(&mut self, pid: u32, mappings: &[ExecMapping]) {
         let mut previous = self.processes.remove(&pid).unwrap_or_default();
-        let mut held: HashMap<BuildId, bool> = HashMap::new();
+        let mut held: HashMap<BuildId, Hold> = HashMap::new();
         for m in mappings {
             let Some(build_id) = &m.build_id else {
                 continue;
@@ -315,7 +331,7 @@ impl KernelUnwindTables {
                 let rows = m
                     .build_id
                     .as_ref()
-                    .filter(|id| held.get(*id) == Some(&true))
+                    .filter(|id| held.get(*id) == Some(&Hold::Kernel))
                     .and_then(|id| self.loaded.get(id))
                     .map(|l| (l.first, l.rows));
                 (m.clone(), rows)
@@ -352,21 +368,24 @@ impl KernelUnwindTables {
         stats
     }
 
-    /// Acquires the table of the binary behind `m`: `Some(true)` when this
-    /// process now uses its rows in the kernel array, `Some(false)` when it
-    /// holds a table (or a remembered failure) that is not in the array,
-    /// `None` when it holds nothing.
-    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &BuildId) -> Option<bool> {
+    /// Acquires the table of the binary behind `m` for `pid`; `None` when
+    /// nothing is held (a file that could not be read).
+    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &BuildId) -> Option<Hold> {
+        if let Some(loaded) = self.loaded.get_mut(build_id) {
+            loaded.users += 1;
+            return Some(Hold::Kernel);
+        }
         let path = mapped_file(pid, m);
         let table = match self.cache.acquire(build_id, &path) {
             Ok(table) => table,
-            Err(error) => return error.is_held().then_some(false),
+            Err(error) => return error.is_held().then_some(Hold::Cache),
         };
-        if let Some(loaded) = self.loaded.get_mut(build_id) {
-            loaded.users += 1;
-            return Some(true);
-        }
-        Some(self.load(build_id, &table))
+        let loaded = self.load(build_id, &table);
+        // The array holds the rows now; the cache keeps the table only as
+        // an idle one.
+        drop(table);
+        self.cache.release(build_id);
+        Some(if loaded { Hold::Kernel } else { Hold::Nothing })
     }
 
     /// Copies a table's rows into the kernel array.
@@ -396,10 +415,11 @@ impl KernelUnwindTables {
         true
     }
 
-    fn release(&mut self, build_id: &BuildId, loaded: bool) {
-        self.cache.release(build_id);
-        if !loaded {
-            return;
+    fn release(&mut self, build_id: &BuildId, hold: Hold) {
+        match hold {
+            Hold::Kernel => {}
+            Hold::Cache => return self.cache.release(build_id),
+            Hold::Nothing => return,
         }
         let Some(entry) = self.loaded.get_mut(build_id) else {
             return;

@@ -363,6 +363,42 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
 }
 
 #[test]
+fn a_library_loaded_later_gets_its_tables_too() {
+    if !require(is_root(), "root (eBPF sampling)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = build_nofp(dir.path(), "augur-nofp-dl");
+    let library = build_fixture_with(
+        dir.path(),
+        "nofp.c",
+        "libaugur-nofp.so",
+        &["-O2", "-fomit-frame-pointer", "-shared", "-fPIC"],
+    )
+    .unwrap();
+    let server = start_server(&dir.path().join("data"), "127.0.0.1:0").unwrap();
+    let base = server.http.clone().unwrap();
+    let ingest = server.ingest.clone().unwrap();
+    let auto = config(dir.path(), "auto");
+    let (agent, metrics) = start_agent(&ingest, &dir.path().join("spool"), &auto, 99);
+
+    // The process has its tables before the gate opens; then it dlopens
+    // the library and runs the chain in it. The agent sees addresses
+    // outside its snapshot, reads the mappings again (no host rescan) and
+    // hands the process back to the worker: the first samples after the
+    // dlopen, until then, are walked by frame pointers.
+    let mode = format!("dlopen:{}", library.display());
+    let stacks = chain_with_tables(&base, &metrics, &program, &[&mode, "6"]);
+    let (share, in_hot) = whole_chain_percent(&stacks);
+    eprintln!("dlopen: {share:.1}% of {in_hot} samples in hot show {CHAIN:?}");
+    assert!(
+        in_hot >= 100 && share >= 70.0,
+        "after dlopen only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
+    );
+    assert!(agent.terminate().unwrap().success());
+}
+
+#[test]
 fn stacks_through_libc_and_python_reach_their_roots() {
     if !require(is_root(), "root (eBPF sampling)") {
         return;
@@ -506,12 +542,13 @@ fn shares_agree_with_perf_dwarf_unwinding() {
     let (agent, metrics) = start_agent(&ingest, &dir.path().join("spool"), &auto, 499);
 
     // perf records the same process through its whole life, DWARF-unwinding
-    // copies of its stack in user space.
+    // copies of its stack in user space; at another rate than the agent's,
+    // so that the two timers do not sample in lockstep.
     let data = dir.path().join("perf.data");
     let gate = fixture.with_extension("go");
     let mut perf = Gated {
         child: Command::new("perf")
-            .args(["record", "-q", "-e", "cpu-clock", "-F", "499"])
+            .args(["record", "-q", "-e", "cpu-clock", "-F", "997"])
             .args(["--call-graph", "dwarf", "-o"])
             .arg(&data)
             .arg("--")
