@@ -153,6 +153,13 @@ impl<'obj> Collector<'obj> {
         let mut samplers = Vec::new();
         let mut unavailable = Vec::new();
         let mut unwind_maps: Option<Arc<unwind::kernel::UnwindMapFds>> = None;
+        let mut options = options.clone();
+        if options.unwinder == unwind::Unwinder::Auto && !unwind::kernel::kernel_can_unwind() {
+            tracing::warn!(
+                "this kernel lacks bpf_loop or bpf_task_pt_regs (5.17 or later has both); frame pointers only"
+            );
+            options.unwinder = unwind::Unwinder::FramePointers;
+        }
         for (spec, object) in profiles.iter().zip(objects.iter_mut()) {
             let options = SamplerOptions {
                 profile: *spec,

@@ -477,6 +477,25 @@ fn mapped_file(pid: u32, m: &ExecMapping) -> PathBuf {
     }
 }
 
+/// True when perf-event BPF programs may call the helpers the unwinder
+/// needs (`bpf_loop`, `bpf_task_pt_regs`); without them its program would
+/// not load, and the agent walks stacks by frame pointers instead.
+pub fn kernel_can_unwind() -> bool {
+    [libbpf_sys::BPF_FUNC_loop, libbpf_sys::BPF_FUNC_task_pt_regs]
+        .into_iter()
+        .all(|helper| {
+            // SAFETY: no pointers but the documented optional null opts.
+            let ret = unsafe {
+                libbpf_sys::libbpf_probe_bpf_helper(
+                    libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
+                    helper,
+                    std::ptr::null(),
+                )
+            };
+            ret == 1
+        })
+}
+
 /// The BPF unwinder's counters, totals since load (by [`UnwindStat`]).
 pub fn kernel_counters(fds: &UnwindMapFds) -> [u64; UnwindStat::ALL.len()] {
     let mut counters = [0; UnwindStat::ALL.len()];

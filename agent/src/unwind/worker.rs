@@ -343,6 +343,10 @@ mod tests {
             eprintln!("SKIPPED: cannot create BPF maps here (needs root or CAP_BPF)");
             return;
         };
+        assert!(
+            crate::unwind::kernel::kernel_can_unwind(),
+            "this kernel has bpf_loop and bpf_task_pt_regs"
+        );
         let worker = UnwindTableWorker::start(fds.clone(), CacheLimits::default()).unwrap();
         let child = Reaped(Command::new("sleep").arg("60").spawn().unwrap());
         let me = std::process::id();

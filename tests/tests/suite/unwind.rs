@@ -444,42 +444,45 @@ fn stacks_through_libc_and_python_reach_their_roots() {
         "only {through_libc} of {in_compare} samples in compare show main -> sort_round -> qsort internals -> compare: {stacks:?}"
     );
 
-    // Debian's python3, copied under names of its own (it finds its
-    // library in the built-in prefix). A first copy spins until the stored
-    // profile shows its stacks reaching Py_RunMain, so that the tables of
-    // python3 and libc are built; the measured copy, the same binary, then
-    // gets them within moments of its first sample.
+    // Debian's python3, copied under a name of its own (it finds its
+    // library in the built-in prefix). It runs for a moment, so that the
+    // agent samples it and hands it to the table worker, then sleeps until
+    // the gate opens: the test opens it once a sample is stored and the
+    // worker's queue was empty at a later drain, so its entry is in before
+    // the measured work; only the moment before can be walked by frame
+    // pointers.
     if require(python.exists(), "/usr/bin/python3") {
-        let warm = dir.path().join("augur-pywarm");
         let measured = dir.path().join("augur-python");
-        std::fs::copy(python, &warm).unwrap();
         std::fs::copy(python, &measured).unwrap();
         let gate = dir.path().join("python.go");
-        let spin = format!(
-            "import os\nwhile not os.path.exists({gate:?}):\n    sum(i * i for i in range(100000))\n"
+        let program = format!(
+            "import os, time\n\
+             end = time.process_time() + 0.2\n\
+             while time.process_time() < end:\n    pass\n\
+             while not os.path.exists({gate:?}):\n    time.sleep(0.05)\n\
+             def work(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n\
+             end = time.process_time() + 4\n\
+             while time.process_time() < end:\n    work(100000)\n"
         );
-        let mut warming = Gated {
-            child: Command::new(&warm).args(["-c", &spin]).spawn().unwrap(),
+        let mut fixture = Gated {
+            child: Command::new(&measured)
+                .args(["-c", &program])
+                .spawn()
+                .unwrap(),
             gate,
         };
-        wait_for_stacks(
-            &base,
-            &metrics,
-            "augur-pywarm",
-            "stacks reach Py_RunMain",
-            |stacks| samples_in(stacks, "Py_RunMain") > 0,
-        );
-        warming.open();
-        let _ = warming.child.wait();
-        let program = "import time\n\
-                       def work(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n\
-                       end = time.process_time() + 4\n\
-                       while time.process_time() < end:\n    work(100000)\n";
-        let mut child = Command::new(&measured)
-            .args(["-c", program])
-            .spawn()
-            .unwrap();
-        let stacks = final_stacks(&base, "augur-python", &mut child);
+        wait_for_stacks(&base, &metrics, "augur-python", "sampled", |stacks| {
+            !stacks.is_empty()
+        });
+        let drains = metric(&metrics, "augur_agent_drains_total");
+        wait_until("the unwind worker caught up", DEADLINE, || {
+            std::thread::sleep(Duration::from_millis(500));
+            metric(&metrics, "augur_agent_drains_total") > drains
+                && metric(&metrics, "augur_agent_unwind_queue") == 0.0
+        });
+        fixture.open();
+        let child = &mut fixture.child;
+        let stacks = final_stacks(&base, "augur-python", child);
         let total: u64 = stacks.iter().map(|(_, n)| n).sum();
         let rooted: u64 = stacks
             .iter()
