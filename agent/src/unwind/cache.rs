@@ -48,7 +48,7 @@ impl Default for CacheLimits {
             max_bytes: 32 << 20,
             max_idle_bytes: 8 << 20,
             max_idle_entries: 1024,
-            max_unwind_info: 4 << 20,
+            max_unwind_info: 2 << 20,
         }
     }
 }
