@@ -26,3 +26,5 @@ if cargo build --workspace --all-targets --locked 2>&1 | grep -E '^\s+(Compiling
 fi
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "== fuzzing"
+scripts/fuzz.sh

@@ -42,6 +42,12 @@ pub struct AgentFile {
     /// Stack sampling settings.
     #[serde(default)]
     pub sampling: SamplingSection,
+    /// A file holding the bearer token sent to the server (its first
+    /// token); `AUGUR_INGEST_TOKEN` is used when not set.
+    pub token_file: Option<std::path::PathBuf>,
+    /// TLS settings for an `https://` server.
+    #[serde(default)]
+    pub tls: TlsSection,
 }
 
 /// `[sampling]`.
@@ -50,6 +56,20 @@ pub struct AgentFile {
 pub struct SamplingSection {
     /// `auto` (unwind tables where binaries have them) or `frame-pointers`.
     pub unwinder: Option<String>,
+}
+
+/// `[tls]`: files are PEM.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// CA certificates to trust instead of the system's roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate, for servers that require one (mutual TLS).
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's key.
+    pub key: Option<std::path::PathBuf>,
+    /// Name expected in the server's certificate, if not the URL's host.
+    pub server_name: Option<String>,
 }
 
 /// `[debuginfo]`.
@@ -115,6 +135,9 @@ pub enum ConfigError {
     /// A relabel rule is unusable.
     #[error(transparent)]
     Relabel(#[from] relabel::RuleError),
+    /// The token file cannot be read or holds no valid token.
+    #[error(transparent)]
+    Token(#[from] augur_wire::auth::TokenError),
 }
 
 /// Reads and parses `path`.
@@ -201,6 +224,18 @@ impl AgentFile {
         }
         if let Some(max) = self.debuginfo.max_file_bytes {
             config.upload.max_file_bytes = max;
+        }
+        if let Some(path) = self.token_file {
+            config.security.token = augur_wire::auth::read_token_file(&path)?.into_iter().next();
+        }
+        let tls = crate::transport::ClientTls {
+            ca: self.tls.ca,
+            cert: self.tls.cert,
+            key: self.tls.key,
+            server_name: self.tls.server_name,
+        };
+        if !tls.is_empty() {
+            config.security.tls = tls;
         }
         config.identity = IdentityConfig {
             version_env: self.identity.version_env.filter(|v| !v.is_empty()),
@@ -301,6 +336,33 @@ mod tests {
             Some(std::path::Path::new("/host/run"))
         );
         assert_eq!(config.identity.rules.len(), 2);
+    }
+
+    #[test]
+    fn tls_and_token_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "# ingest\n0123456789abcdef0123\n").unwrap();
+        let text = format!(
+            "server = \"https://augur.example:7070\"\ntoken_file = {:?}\n[tls]\nca = \"/etc/augur/ca.pem\"\ncert = \"/etc/augur/agent.pem\"\nkey = \"/etc/augur/agent.key\"\n",
+            token.display().to_string()
+        );
+        let mut config = crate::AgentConfig::default();
+        parse(&text).unwrap().apply(&mut config).unwrap();
+        assert_eq!(
+            config.security.token.as_ref().unwrap().expose(),
+            "0123456789abcdef0123"
+        );
+        assert_eq!(
+            config.security.tls.ca.as_deref(),
+            Some(std::path::Path::new("/etc/augur/ca.pem"))
+        );
+        assert!(config.security.tls.key.is_some());
+        std::fs::write(&token, "too-short\n").unwrap();
+        let err = parse(&text).unwrap().apply(&mut config).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err = parse("[tls]\nclient_cert = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("client_cert"), "{err}");
     }
 
     #[test]

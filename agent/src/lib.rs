@@ -4,7 +4,8 @@
 //! [`resolve`]s the raw stacks into a batch whose user frames are
 //! `(build-id, file offset)` and whose processes carry [`identity`] labels.
 //! The async [`ship`]per compresses batches into a durable on-disk [`spool`]
-//! and pushes them from there to the aggregator.
+//! and pushes them from there to the aggregator, over the [`transport`]
+//! (TLS, bearer token) shared with Augur's other gRPC clients.
 //! [`Collector`] is the sampling half on its own, for `augur record`.
 //!
 //! Cost grows with sample frequency x CPUs (map entries per drain) and with
@@ -23,6 +24,7 @@ pub mod resolve;
 pub mod sampler;
 pub mod ship;
 pub mod spool;
+pub mod transport;
 pub mod unwind;
 
 use std::cell::RefCell;
@@ -73,6 +75,8 @@ pub struct AgentConfig {
     pub upload: debuginfo::UploadConfig,
     /// How user stacks are walked.
     pub unwinder: unwind::Unwinder,
+    /// TLS and bearer token for the server.
+    pub security: transport::ClientSecurity,
 }
 
 impl AgentConfig {
@@ -97,6 +101,7 @@ impl Default for AgentConfig {
             spool_max_bytes: spool::DEFAULT_MAX_BYTES,
             upload: debuginfo::UploadConfig::default(),
             unwinder: unwind::Unwinder::default(),
+            security: transport::ClientSecurity::default(),
         }
     }
 }
@@ -406,6 +411,7 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
         spool_dir: config.spool_dir.clone(),
         spool_max_bytes: config.spool_max_bytes,
         compression_level: 3,
+        security: config.security.clone(),
     };
     let shipper = ship::Shipper::open(shipper, metrics.clone())?;
     let (offers, uploading) = if config.upload.enabled {
@@ -415,7 +421,7 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
             config.spool_dir.clone(),
             // Its own connection, without a call timeout: a paced upload
             // may take minutes and must not hold up pushes.
-            ship::channel(&config.server, None)?,
+            ship::channel(&config.server, &config.security, None)?,
             rx,
             metrics.clone(),
         );

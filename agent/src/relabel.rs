@@ -111,12 +111,17 @@ pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
         .enumerate()
         .map(|(i, r)| {
             let index = i + 1;
-            let regex =
-                Regex::new(&format!("^(?:{})$", r.regex)).map_err(|source| RuleError::Regex {
+            let compile = |pattern: &str| {
+                Regex::new(pattern).map_err(|source| RuleError::Regex {
                     index,
                     regex: r.regex.clone(),
                     source,
-                })?;
+                })
+            };
+            // The pattern must parse on its own: `a)|(b` would otherwise
+            // close the anchoring group and match anywhere.
+            compile(&r.regex)?;
+            let regex = compile(&format!("^(?:{})$", r.regex))?;
             match r.action {
                 Action::Replace if r.target_label.as_deref().is_none_or(str::is_empty) => {
                     return Err(RuleError::MissingTarget { index });
@@ -320,5 +325,10 @@ mod tests {
         );
         assert!(bad("[[relabel]]\nsource_labels=[\"a\"]\n").contains("needs target_label"));
         assert!(bad("[[relabel]]\naction=\"drop\"\n").contains("needs source_labels"));
+        // A pattern that would break out of the anchors.
+        assert!(
+            bad("[[relabel]]\nsource_labels=[\"a\"]\nregex = \"x)|(y\"\ntarget_label=\"b\"\n")
+                .contains("invalid regex")
+        );
     }
 }

@@ -23,10 +23,10 @@ use augur_wire::ingest::PushRequest;
 use augur_wire::ingest::ingest_client::IngestClient;
 use tokio::sync::{Notify, mpsc, watch};
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::metrics::AgentMetrics;
 use crate::spool::{Dropped, Spool, SpoolError, SpooledBatch};
+use crate::transport::{AuthChannel, ClientSecurity, TransportError};
 
 /// First retry delay after a failed push.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -44,6 +44,8 @@ pub struct ShipperConfig {
     pub spool_max_bytes: u64,
     /// zstd level for payloads.
     pub compression_level: i32,
+    /// TLS and token for the server.
+    pub security: ClientSecurity,
 }
 
 /// Why shipping cannot start.
@@ -52,15 +54,9 @@ pub enum ShipperError {
     /// The spool directory cannot be used.
     #[error(transparent)]
     Spool(#[from] SpoolError),
-    /// The server URL does not parse.
-    #[error("invalid server URL {url:?}: {source}")]
-    ServerUrl {
-        /// The URL given.
-        url: String,
-        /// Why it was refused.
-        #[source]
-        source: tonic::transport::Error,
-    },
+    /// The server URL or its TLS settings cannot be used.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 type SharedSpool = Arc<Mutex<Spool>>;
@@ -68,33 +64,30 @@ type SharedSpool = Arc<Mutex<Spool>>;
 /// The spool, the connection and the counters; [`Shipper::run`] ships.
 pub struct Shipper {
     config: ShipperConfig,
-    client: IngestClient<Channel>,
+    client: IngestClient<AuthChannel>,
     spool: SharedSpool,
     metrics: AgentMetrics,
 }
 
-/// A lazy connection to the server at `url`: nothing connects until the
-/// first call, and a lost connection is made again on the next. Calls taking
-/// longer than `timeout` fail, if one is given.
-pub fn channel(url: &str, timeout: Option<Duration>) -> Result<Channel, ShipperError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|source| ShipperError::ServerUrl {
-            url: url.to_owned(),
-            source,
-        })?
-        .connect_timeout(Duration::from_secs(5));
-    Ok(match timeout {
-        Some(timeout) => endpoint.timeout(timeout),
-        None => endpoint,
-    }
-    .connect_lazy())
+/// A lazy connection to the server at `url` with `security`; see
+/// [`crate::transport::connect`].
+pub fn channel(
+    url: &str,
+    security: &ClientSecurity,
+    timeout: Option<Duration>,
+) -> Result<AuthChannel, ShipperError> {
+    Ok(crate::transport::connect(url, security, timeout)?)
 }
 
 impl Shipper {
     /// Opens the spool (resuming what a previous run left) and prepares a
     /// lazy connection to the server; nothing is sent yet.
     pub fn open(config: ShipperConfig, metrics: AgentMetrics) -> Result<Self, ShipperError> {
-        let channel = channel(&config.server, Some(Duration::from_secs(30)))?;
+        let channel = channel(
+            &config.server,
+            &config.security,
+            Some(Duration::from_secs(30)),
+        )?;
         let client = IngestClient::new(channel).max_encoding_message_size(64 << 20);
         let (spool, dropped) = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
         count_dropped(&metrics, &dropped);
@@ -220,7 +213,7 @@ fn refused(code: Code) -> bool {
 /// The sender half: pushes the spool's head, in order, until the writer
 /// closed and either the spool is empty or one more attempt failed.
 async fn send_spooled(
-    mut client: IngestClient<Channel>,
+    mut client: IngestClient<AuthChannel>,
     spool: SharedSpool,
     metrics: AgentMetrics,
     wake: Arc<Notify>,

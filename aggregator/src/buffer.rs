@@ -50,6 +50,8 @@ pub struct BufferConfig {
     pub max_log_bytes: u64,
     /// Limits for decoding payloads replayed from the log.
     pub limits: Limits,
+    /// The label bound replayed batches pass through, shared with ingest.
+    pub labels: Arc<crate::cardinality::LabelCardinality>,
     /// Window length, for replayed payloads.
     pub window_nanos: i64,
 }
@@ -328,6 +330,7 @@ impl IngestBuffer {
                     record.batch_id.clone(),
                     &record.payload,
                     &config.limits,
+                    &config.labels,
                     config.window_nanos,
                     record.received_unix_nanos,
                     |write| hold(write, &mut interner),

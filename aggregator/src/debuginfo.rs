@@ -4,7 +4,12 @@
 //! the symbolizer's locator already read), so the store is just one more
 //! debug directory to the symbolizer. The directory name comes from the
 //! build-id's hex digits only, never from anything else a client sends, so no
-//! upload can reach outside the tree.
+//! upload can reach outside the tree. A build-id that is text holding a path
+//! (`../../etc/passwd`, with `/`, `\`, `..` or NUL) is refused outright
+//! before anything is created, with a clear error: it is someone's mistake
+//! or an attack, never a GNU build-id. Path hints from agents are read only
+//! when they are absolute and free of `..` ([`is_sane_path_hint`]), and
+//! uploads are bounded in size (counted as `limit="debuginfo_size"`).
 //!
 //! `Wanted` answers which offered build-ids the server lacks (not uploaded,
 //! not in a configured debug directory, not readable with symbols at the
@@ -23,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use augur_profile::BuildId;
 use augur_storage::Store;
+use augur_wire::batch::is_sane_path_hint;
 use augur_wire::ingest::debug_info_server::DebugInfo;
 use augur_wire::ingest::{UploadChunk, UploadResponse, WantedRequest, WantedResponse};
 use tokio::io::AsyncWriteExt;
@@ -116,7 +122,7 @@ impl DebugInfoStore {
                 == Some(build_id)
         });
         in_debug_dir
-            || (self.use_path_hints && {
+            || (self.use_path_hints && is_sane_path_hint(agent_path) && {
                 let path = Path::new(agent_path);
                 path.is_absolute()
                     && augur_symbolizer::read_build_id(path).as_ref() == Some(build_id)
@@ -175,6 +181,24 @@ impl DebugInfoStore {
     }
 }
 
+/// The build-id an upload names, or why it is refused. GNU build-ids are
+/// hashes: random bytes that practically never read as printable text, let
+/// alone text with a path in it. One that does is refused before anything
+/// is written, though its hex form could not leave the tree anyway.
+pub fn upload_build_id(bytes: &[u8]) -> Result<BuildId, String> {
+    let id = BuildId::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let text = bytes.iter().all(|&b| b == 0 || (0x20..0x7f).contains(&b));
+    let path_like = bytes.iter().any(|&b| matches!(b, b'/' | b'\\' | 0))
+        || bytes.windows(2).any(|pair| pair == b"..");
+    if text && path_like {
+        return Err(format!(
+            "the build-id is text holding a path ({:?}), not the raw bytes of a GNU build-id note",
+            String::from_utf8_lossy(bytes)
+        ));
+    }
+    Ok(id)
+}
+
 /// Implementation of `augur.ingest.v1.DebugInfo`.
 pub struct DebugInfoService {
     store: Arc<DebugInfoStore>,
@@ -225,6 +249,7 @@ impl DebugInfoService {
         loop {
             written += data.len() as u64;
             if written > self.store.max_bytes {
+                self.metrics.limit_hit("debuginfo_size", 1);
                 return Err(self.refuse(
                     "too_large",
                     Status::out_of_range(format!(
@@ -267,7 +292,8 @@ impl DebugInfo for DebugInfoService {
         let wanted = tokio::task::spawn_blocking(move || {
             let mut wanted = Vec::new();
             for offer in offers {
-                let Ok(build_id) = BuildId::from_bytes(&offer.build_id) else {
+                // Never ask for what the upload would refuse.
+                let Ok(build_id) = upload_build_id(&offer.build_id) else {
                     continue;
                 };
                 // Uploaded to another node on the same storage: take that.
@@ -305,7 +331,7 @@ impl DebugInfo for DebugInfoService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("empty upload"))?;
-        let build_id = BuildId::from_bytes(&first.build_id).map_err(|e| {
+        let build_id = upload_build_id(&first.build_id).map_err(|e| {
             self.refuse(
                 "bad_build_id",
                 Status::invalid_argument(format!("the first chunk must name a build-id: {e}")),
@@ -417,6 +443,35 @@ mod tests {
         store.stored(&id);
         assert_eq!(store.generation(), 1);
         assert_eq!(store.want(&id, "/bin/x"), Err("have"));
+    }
+
+    #[test]
+    fn build_ids_holding_paths_are_refused() {
+        for bad in [
+            &b"../../etc/passwd"[..],
+            b"ab/cd",
+            b"..",
+            b"abc\0",
+            b"C:\\x",
+            b"",
+            &[0xab; 65],
+        ] {
+            let err = upload_build_id(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad:?}");
+        }
+        assert!(
+            upload_build_id(b"../../etc/passwd")
+                .unwrap_err()
+                .contains("holding a path")
+        );
+        // Real build-ids are random bytes: slashes, dots and NULs among
+        // others are fine, and so is hex text (checked against the file).
+        let mut real = [0x2fu8; 20];
+        real[3] = 0x00;
+        real[7] = 0x9c;
+        for good in [&real[..], b"2e2e2f2e2e2f", &[0x2e, 0x2e, 0xff]] {
+            assert!(upload_build_id(good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

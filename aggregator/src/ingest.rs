@@ -4,9 +4,13 @@
 //! log and its decoded windows are held in the [`IngestBuffer`], which
 //! stores them with many others at its next flush, batch ids included, so
 //! a retry after a lost reply is recognised and counted once: while held by
-//! the buffer, and once stored by storage. Malformed input gets
-//! `INVALID_ARGUMENT` with the reason; trouble with the log or storage gets
-//! `UNAVAILABLE`, and a full buffer `RESOURCE_EXHAUSTED`; agents retry both.
+//! the buffer, and once stored by storage. Malformed input, and a batch over
+//! a size or count limit, gets `INVALID_ARGUMENT` with the reason; trouble
+//! with the log or storage gets `UNAVAILABLE`, and a full buffer
+//! `RESOURCE_EXHAUSTED`, as does a batch that would take more decode memory
+//! than the batches being decoded leave; agents retry all of these. What fits once cut down (deep
+//! stacks, extra labels, label values beyond their service's bound) is cut
+//! down, stored and counted in `augur_aggregator_limit_hits_total`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 use crate::buffer::{IngestBuffer, Reserve};
+use crate::cardinality::LabelCardinality;
 use crate::ingest_log::encode_record;
 use crate::merge::merge_batch_owned;
 use crate::metrics::AggregatorMetrics;
@@ -31,6 +36,7 @@ const MAX_BATCH_ID_LEN: usize = 256;
 pub struct IngestService {
     buffer: IngestBuffer,
     limits: Limits,
+    labels: Arc<LabelCardinality>,
     window_nanos: i64,
     metrics: AggregatorMetrics,
     /// Batches being decoded or logged; bounds memory (each may inflate to
@@ -44,10 +50,11 @@ const SLOT_WAIT: Duration = Duration::from_millis(200);
 
 impl IngestService {
     /// A service holding batches in `buffer`, merged into windows of
-    /// `window_nanos`.
+    /// `window_nanos`, with label values bounded by `labels`.
     pub fn new(
         buffer: IngestBuffer,
         limits: Limits,
+        labels: Arc<LabelCardinality>,
         window_nanos: i64,
         metrics: AggregatorMetrics,
         max_in_flight: usize,
@@ -55,6 +62,7 @@ impl IngestService {
         Self {
             buffer,
             limits,
+            labels,
             window_nanos,
             metrics,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
@@ -150,6 +158,8 @@ pub(crate) struct Prepared {
     pub(crate) samples: u64,
     /// What the agent lost before sending, by reason.
     pub(crate) dropped: BTreeMap<String, u64>,
+    /// What was cut down to fit the limits, by limit.
+    pub(crate) limit_hits: Vec<(&'static str, u64)>,
 }
 
 /// Everything a push needs before the log, as one piece of CPU work; also
@@ -158,14 +168,26 @@ pub(crate) fn prepare(
     batch_id: String,
     payload: &[u8],
     limits: &Limits,
+    labels: &LabelCardinality,
     window_nanos: i64,
     received_unix_nanos: i64,
     hold: impl FnOnce(BatchWrite) -> HeldBatch,
 ) -> Result<Prepared, batch::BatchError> {
-    let mut batch = batch::decompress(payload, limits).and_then(|b| batch::validate(b, limits))?;
+    // Held until the batch is merged and held by the buffer, which bounds
+    // it from then on.
+    let (decoded, _reservation) = batch::decompress_reserved(payload, limits)?;
+    let (mut batch, hits) = batch::validate_counted(decoded, limits)?;
+    let folds = labels.fold_batch(&mut batch);
+    let limit_hits = hits
+        .by_limit()
+        .into_iter()
+        .chain(folds.by_limit())
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let dropped = std::mem::take(&mut batch.dropped);
     let samples = batch.total_samples();
     Ok(Prepared {
+        limit_hits,
         batch: hold(batch_write_at(
             batch_id,
             batch,
@@ -241,7 +263,7 @@ impl Ingest for IngestService {
             }
         };
         let (limits, window_nanos) = (self.limits.clone(), self.window_nanos);
-        let buffer = self.buffer.clone();
+        let (buffer, labels) = (self.buffer.clone(), self.labels.clone());
         let id = batch_id.clone();
         // The id lookup, decompression, decoding and merging are blocking
         // and CPU work: one trip to the blocking pool, off the reactor.
@@ -252,9 +274,15 @@ impl Ingest for IngestService {
                 Err(error) => return Ok(Err(error)),
             }
             let received = now_unix_nanos();
-            let prepared = prepare(id, &payload, &limits, window_nanos, received, |write| {
-                buffer.with_interner(|interner| hold(write, interner))
-            })?;
+            let prepared = prepare(
+                id,
+                &payload,
+                &limits,
+                &labels,
+                window_nanos,
+                received,
+                |write| buffer.with_interner(|interner| hold(write, interner)),
+            )?;
             let mut record = Vec::with_capacity(payload.len() + 64);
             encode_record(&prepared.batch.batch_id, received, &payload, &mut record);
             Ok::<_, batch::BatchError>(Ok(Decoded::Ready(record, prepared)))
@@ -271,7 +299,19 @@ impl Ingest for IngestService {
                     "storage failed, retry later: {error}"
                 )));
             }
+            Err(error @ batch::BatchError::Busy { .. }) => {
+                // Nothing wrong with the batch: the agent keeps it and
+                // sends it again.
+                self.metrics.limit_hit("decode_memory", 1);
+                self.metrics.rejected(error.reason());
+                return Err(Status::resource_exhausted(format!(
+                    "batch {batch_id}: {error}"
+                )));
+            }
             Err(error) => {
+                if let Some(limit) = error.limit() {
+                    self.metrics.limit_hit(limit, 1);
+                }
                 return Err(self.reject(error.reason(), format!("batch {batch_id}: {error}")));
             }
         };
@@ -279,7 +319,11 @@ impl Ingest for IngestService {
             batch,
             samples,
             dropped,
+            limit_hits,
         } = prepared;
+        self.metrics
+            .label_values_tracked
+            .set(self.labels.tracked() as i64);
         if let Err(error) = self.buffer.append(record, batch, reservation).await {
             self.metrics.rejected("log_error");
             return Err(Status::unavailable(format!(
@@ -291,6 +335,12 @@ impl Ingest for IngestService {
                 .agent_samples_lost
                 .get_or_create(&vec![("reason", reason)])
                 .inc_by(n);
+        }
+        if !limit_hits.is_empty() {
+            tracing::debug!(batch_id, ?limit_hits, "batch cut down to fit the limits");
+        }
+        for (limit, n) in limit_hits {
+            self.metrics.limit_hit(limit, n);
         }
         self.metrics.batches_accepted.inc();
         self.metrics.samples_accepted.inc_by(samples);
@@ -333,6 +383,7 @@ mod tests {
         let service = IngestService::new(
             buffer.clone(),
             Limits::default(),
+            Arc::new(LabelCardinality::new(Default::default())),
             WINDOW,
             metrics.clone(),
             max_in_flight,
@@ -358,6 +409,7 @@ mod tests {
             max_bytes,
             max_log_bytes: 1 << 30,
             limits: Limits::default(),
+            labels: Arc::new(LabelCardinality::new(Default::default())),
             window_nanos: WINDOW,
         };
         IngestBuffer::open(
@@ -517,6 +569,7 @@ mod tests {
         let service = IngestService::new(
             buffer.clone(),
             Limits::default(),
+            Arc::new(LabelCardinality::new(Default::default())),
             WINDOW,
             metrics.clone(),
             4,
@@ -581,22 +634,155 @@ mod tests {
         assert_eq!(stored(&f.store), (39, 39 * 3));
     }
 
+    fn limit_hits(metrics: &AggregatorMetrics, limit: &'static str) -> u64 {
+        metrics
+            .limit_hits
+            .get_or_create(&vec![("limit", limit)])
+            .get()
+    }
+
+    #[tokio::test]
+    async fn what_fits_once_cut_down_is_stored_cut_down_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("augur.db")).unwrap();
+        let metrics = AggregatorMetrics::default();
+        let (buffer, threads) = open_buffer(dir.path(), &store, &metrics, 1 << 30);
+        let labels = Arc::new(LabelCardinality::new(crate::CardinalityConfig {
+            max_values: 2,
+            ..Default::default()
+        }));
+        let limits = Limits {
+            max_stack_depth: 16,
+            max_stacks: 8,
+            ..Limits::default()
+        };
+        let service =
+            IngestService::new(buffer.clone(), limits, labels, WINDOW, metrics.clone(), 4);
+        let frame = |i: usize| augur_wire::ingest::Frame {
+            kind: Some(frame::Kind::Kernel(augur_wire::ingest::KernelFrame {
+                function: format!("f{i}"),
+                module: String::new(),
+            })),
+        };
+        let batch = Batch {
+            host: "h".into(),
+            start_unix_nanos: 0,
+            end_unix_nanos: 1,
+            profile_type: "cpu".into(),
+            unit: "nanoseconds".into(),
+            period: 1,
+            binaries: vec![],
+            processes: (0..5)
+                .map(|i| Process {
+                    pid: i,
+                    labels: [("service", "s".to_string()), ("pod", format!("p{i}"))]
+                        .map(|(k, v)| (k.to_string(), v))
+                        .into(),
+                })
+                .collect(),
+            samples: (0..5)
+                .map(|i| Sample {
+                    process: i,
+                    frames: (0..100_000).map(frame).collect(),
+                    count: 1,
+                })
+                .collect(),
+            dropped: Default::default(),
+        };
+        let request = |id: &str, batch: &Batch| {
+            Request::new(PushRequest {
+                batch_id: id.into(),
+                payload: batch::compress(batch, 1).unwrap(),
+            })
+        };
+        let answer = service
+            .push(request("deep", &batch))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.samples_accepted, 5);
+        assert_eq!(limit_hits(&metrics, "stack_depth"), 5);
+        assert_eq!(limit_hits(&metrics, "label_values"), 3);
+        assert_eq!(metrics.label_values_tracked.get(), 3);
+        buffer.flush().unwrap();
+        let pods = &store.label_values("s").unwrap()["pod"];
+        assert_eq!(pods, &["__overflow__", "p0", "p1"]);
+        let profile = store
+            .query_profile(&augur_storage::ProfileQuery {
+                service: "s".into(),
+                labels: Default::default(),
+                profile_type: "cpu".into(),
+                start_unix_nanos: 0,
+                end_unix_nanos: WINDOW,
+            })
+            .unwrap();
+        let stacks = profile.folded_stacks();
+        assert_eq!(stacks.len(), 1, "one stack, five samples");
+        let (frames, count) = &stacks[0];
+        assert_eq!(*count, 5);
+        assert_eq!(frames.len(), 16);
+        // Root first: the marker, then the leaf-most 15 frames.
+        assert_eq!(frames[0], "[truncated]");
+        assert_eq!(frames[15], "f0");
+
+        // Over the stacks limit: refused and counted.
+        let mut wide = batch.clone();
+        wide.samples = vec![wide.samples[0].clone(); 9];
+        let err = service.push(request("wide", &wide)).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("9 exceed the limit of 8"), "{err}");
+        assert_eq!(limit_hits(&metrics, "stacks_per_batch"), 1);
+        threads.shutdown();
+    }
+
+    #[tokio::test]
+    async fn another_unit_for_a_type_is_refused_before_it_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fixture(dir.path(), 4, 1 << 30);
+        f.service.push(push("b1")).await.unwrap();
+        let error = f.service.push(push_in("b2", "bytes")).await.unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(error.message().contains("nanoseconds"), "{error}");
+        f.buffer.flush().unwrap();
+        assert_eq!(stored(&f.store), (1, 3));
+        f.threads.shutdown();
+    }
+
     #[tokio::test]
     async fn a_batch_storage_refuses_at_its_flush_is_dropped_alone_and_counted() {
         let dir = tempfile::tempdir().unwrap();
         let f = fixture(dir.path(), 4, 1 << 30);
+        // A database that already counts `cpu` in another unit (written by
+        // an older version): pushes pass validation, storage refuses them
+        // when they are flushed.
+        f.store
+            .write_batch(&augur_storage::BatchWrite {
+                batch_id: "legacy".into(),
+                received_unix_nanos: 1,
+                binaries: vec![],
+                windows: vec![augur_storage::WindowWrite {
+                    service: "legacy".into(),
+                    labels: Default::default(),
+                    profile_type: augur_profile::ProfileType {
+                        name: "cpu".into(),
+                        unit: "bytes".into(),
+                    },
+                    period: 1,
+                    window_start_unix_nanos: 0,
+                    stacks: vec![(vec![], 1)],
+                }],
+            })
+            .unwrap();
         f.service.push(push("b1")).await.unwrap();
-        // Another unit for `cpu`: decodes fine, refused by storage.
-        f.service.push(push_in("b2", "bytes")).await.unwrap();
-        f.service.push(push("b3")).await.unwrap();
+        f.service.push(push("b2")).await.unwrap();
         f.buffer.flush().unwrap();
-        assert_eq!(stored(&f.store), (2, 6));
+        assert_eq!(stored(&f.store).0, 1, "only the legacy batch");
         assert_eq!(
             f.metrics
                 .batches_dropped_at_flush
                 .get_or_create(&vec![("reason", "unit_conflict".to_string())])
                 .get(),
-            1
+            2
         );
         f.threads.shutdown();
     }

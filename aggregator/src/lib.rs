@@ -1,13 +1,17 @@
 //! The Augur aggregator: where a fleet's batches meet.
 //!
 //! [`ingest`] serves the gRPC `Push` call: it checks sizes before
-//! decompressing, validates, [`merge`]s samples per (service, window), and
+//! decompressing, validates, bounds each service's label values
+//! ([`cardinality`]), [`merge`]s samples per (service, window), and
 //! acknowledges once the batch is durable in the [`ingest_log`] and held by
 //! the [`buffer`], whose flusher stores many batches at a time. [`debuginfo`] serves
 //! agents' debug-info uploads. The [`symbolize`] workers name stored frames
-//! in the background, one thread per shard of binaries.
+//! in the background, one thread per shard of binaries. [`auth`] decides
+//! who may connect: TLS, client certificates and bearer tokens.
 
+pub mod auth;
 pub mod buffer;
+pub mod cardinality;
 pub mod debuginfo;
 pub mod ingest;
 pub mod ingest_log;
@@ -26,11 +30,15 @@ use augur_wire::ingest::ingest_server::IngestServer;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub use cardinality::CardinalityConfig;
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
 /// Concurrent requests one client connection may have open.
 const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+
+/// Default memory every batch being decoded at once shares.
+pub const DECODE_MEMORY: usize = 256 << 20;
 
 /// How long shutdown waits for open ingest connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -40,6 +48,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct AggregatorConfig {
     /// Size and shape limits for incoming batches.
     pub limits: Limits,
+    /// Bounds on distinct label values per service.
+    pub label_cardinality: CardinalityConfig,
     /// Length of a storage window.
     pub window: Duration,
     /// Symbolization settings.
@@ -66,12 +76,18 @@ pub struct AggregatorConfig {
     pub max_buffered_bytes: u64,
     /// Most bytes of payloads in the ingest log; beyond it likewise.
     pub max_log_bytes: u64,
+    /// TLS and tokens on the ingest port.
+    pub security: auth::IngestSecurity,
 }
 
 impl Default for AggregatorConfig {
     fn default() -> Self {
         Self {
-            limits: Limits::default(),
+            limits: Limits {
+                decode_memory: Some(augur_wire::batch::DecodeMemory::new(DECODE_MEMORY)),
+                ..Limits::default()
+            },
+            label_cardinality: CardinalityConfig::default(),
             window: Duration::from_secs(60),
             symbolize: SymbolizeConfig::default(),
             max_in_flight: 16,
@@ -83,6 +99,7 @@ impl Default for AggregatorConfig {
             flush_interval: Duration::from_secs(1),
             max_buffered_bytes: 128 << 20,
             max_log_bytes: 1 << 30,
+            security: auth::IngestSecurity::default(),
         }
     }
 }
@@ -108,6 +125,9 @@ pub enum AggregatorError {
     /// No directory for the ingest log was given and the store has none.
     #[error("the ingest log needs a directory: set AggregatorConfig::ingest_log_dir")]
     NoIngestLogDir,
+    /// TLS or token settings refused, or anonymous ingest not allowed here.
+    #[error(transparent)]
+    Security(#[from] auth::SecurityError),
 }
 
 /// Serves ingest (and debug-info uploads) on `listener` until `shutdown`
@@ -119,6 +139,9 @@ pub async fn serve(
     metrics: AggregatorMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), AggregatorError> {
+    if let Ok(addr) = listener.local_addr() {
+        config.security.check_exposure(addr)?;
+    }
     let new_frames = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
     let uploads = match &config.debuginfo_dir {
@@ -175,12 +198,21 @@ pub async fn serve(
         (None, Some(db)) => db.with_file_name("ingest-log"),
         (None, None) => return Err(AggregatorError::NoIngestLogDir),
     };
+    let labels = Arc::new(cardinality::LabelCardinality::new(
+        config.label_cardinality.clone(),
+    ));
     let buffer_config = buffer::BufferConfig {
         dir: log_dir,
         flush_interval: config.flush_interval,
         max_bytes: config.max_buffered_bytes,
         max_log_bytes: config.max_log_bytes,
-        limits: config.limits.clone(),
+        // Replayed batches were acknowledged: never told to wait for memory
+        // (replay runs alone, before ingest starts).
+        limits: Limits {
+            decode_memory: None,
+            ..config.limits.clone()
+        },
+        labels: labels.clone(),
         window_nanos: config.window.as_nanos() as i64,
     };
     let (buffer, buffer_threads) = {
@@ -201,9 +233,11 @@ pub async fn serve(
             }
         }
     })));
+    let token_check = config.security.token_check().counting(metrics.clone());
     let service = ingest::IngestService::new(
         buffer,
         config.limits.clone(),
+        labels,
         config.window.as_nanos() as i64,
         metrics,
         config.max_in_flight,
@@ -215,8 +249,14 @@ pub async fn serve(
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     // Each waiting push holds its payload: bound the pushes one connection
     // can have open, on top of the in-flight bound inside the service.
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.security.tls {
+        builder = builder.tls_config(tls.config())?;
+    }
+    let server = builder
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        // Every call of every service shows a token first (if any is set).
+        .layer(tonic::service::InterceptorLayer::new(token_check))
         .add_service(IngestServer::new(service).max_decoding_message_size(max_message))
         .add_optional_service(debuginfo_service)
         .serve_with_incoming_shutdown(incoming, async {

@@ -78,6 +78,9 @@ fn merge_samples<L: std::borrow::Borrow<Labels>>(
     // map keeps each `Arc` alive, so no address is reused meanwhile.
     let mut slots: HashMap<*const BTreeMap<String, String>, (Labels, usize)> = HashMap::new();
     let mut windows: Vec<(WindowKey, WindowStacks)> = Vec::new();
+    // Distinct label maps may still hold equal labels; found by hashing, as
+    // a batch may carry hundreds of thousands of processes.
+    let mut by_key: HashMap<WindowKey, usize> = HashMap::new();
     for (labels, frames, count) in samples {
         let labels = labels.borrow();
         let slot = slots
@@ -90,14 +93,10 @@ fn merge_samples<L: std::borrow::Borrow<Labels>>(
                     profile_type: profile_type.to_owned(),
                     window_start_unix_nanos: start,
                 };
-                // Distinct label maps may still hold equal labels.
-                let slot = windows
-                    .iter()
-                    .position(|(k, _)| *k == key)
-                    .unwrap_or_else(|| {
-                        windows.push((key, WindowStacks::new()));
-                        windows.len() - 1
-                    });
+                let slot = *by_key.entry(key).or_insert_with_key(|key| {
+                    windows.push((key.clone(), WindowStacks::new()));
+                    windows.len() - 1
+                });
                 (Arc::clone(labels), slot)
             })
             .1;

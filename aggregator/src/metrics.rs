@@ -1,6 +1,6 @@
 //! The aggregator's self-metrics: batches and samples accepted and refused by
-//! reason, the ingest buffer (memtable, log, flushes), symbolization
-//! outcomes, and how long things take.
+//! reason, limits hit, the ingest buffer (memtable, log, flushes),
+//! symbolization outcomes, and how long things take.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type ReasonLabel = Vec<(&'static str, String)>;
+type LimitLabel = Vec<(&'static str, &'static str)>;
 
 /// Counters of the ingest path and the symbolization worker.
 #[derive(Debug, Clone)]
@@ -21,6 +22,12 @@ pub struct AggregatorMetrics {
     pub batches_rejected: Family<ReasonLabel, Counter>,
     /// Samples acknowledged.
     pub samples_accepted: Counter,
+    /// Times a limit was hit, by limit: a batch or upload refused, or a
+    /// stack, label or path hint cut down to fit.
+    pub limit_hits: Family<LimitLabel, Counter>,
+    /// Distinct (service, label, value) triples the cardinality limiter
+    /// tracks right now.
+    pub label_values_tracked: Gauge,
     /// Samples agents reported lost before sending, by reason.
     pub agent_samples_lost: Family<ReasonLabel, Counter>,
     /// Seconds from receipt to acknowledgement (durable in the log).
@@ -89,6 +96,8 @@ impl Default for AggregatorMetrics {
             batches_duplicate: Counter::default(),
             batches_rejected: Family::default(),
             samples_accepted: Counter::default(),
+            limit_hits: Family::default(),
+            label_values_tracked: Gauge::default(),
             agent_samples_lost: Family::default(),
             ingest_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             memtable_batches: Gauge::default(),
@@ -150,6 +159,16 @@ impl AggregatorMetrics {
             "samples_accepted",
             "Samples acknowledged",
             self.samples_accepted.clone(),
+        );
+        r.register(
+            "limit_hits",
+            "Times a limit was hit, by limit: batches and uploads refused, stacks truncated, labels dropped, shortened or folded",
+            self.limit_hits.clone(),
+        );
+        r.register(
+            "label_values_tracked",
+            "Distinct (service, label, value) triples the label cardinality limit tracks",
+            self.label_values_tracked.clone(),
         );
         r.register(
             "agent_samples_lost",
@@ -291,6 +310,15 @@ impl AggregatorMetrics {
             "Build-ids agents offered to upload, by answer",
             self.debuginfo_offers.clone(),
         );
+    }
+
+    /// Counts `n` hits of the limit named `limit`.
+    pub fn limit_hit(&self, limit: &'static str, n: u64) {
+        if n > 0 {
+            self.limit_hits
+                .get_or_create(&vec![("limit", limit)])
+                .inc_by(n);
+        }
     }
 
     /// Counts a refused batch.

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use augur_wire::auth::Token;
+
 use crate::Format;
+use crate::security::HttpClientArgs;
 
 /// Arguments of `augur services`.
 #[derive(Debug, Args)]
@@ -15,6 +18,8 @@ pub struct ServicesArgs {
     /// Server base URL, e.g. http://127.0.0.1:7080.
     #[arg(long, default_value = "http://127.0.0.1:7080")]
     server: String,
+    #[command(flatten)]
+    auth: HttpClientArgs,
 }
 
 /// Arguments of `augur export`.
@@ -23,6 +28,8 @@ pub struct ExportArgs {
     /// Server base URL, e.g. http://127.0.0.1:7080.
     #[arg(long, default_value = "http://127.0.0.1:7080")]
     server: String,
+    #[command(flatten)]
+    auth: HttpClientArgs,
     /// Service to export.
     #[arg(long)]
     service: String,
@@ -49,6 +56,8 @@ pub struct SqlArgs {
     /// Server base URL, e.g. http://127.0.0.1:7080.
     #[arg(long, default_value = "http://127.0.0.1:7080")]
     server: String,
+    #[command(flatten)]
+    auth: HttpClientArgs,
     /// Most rows to return.
     #[arg(long, default_value_t = 1000)]
     limit: usize,
@@ -66,6 +75,8 @@ pub struct TopArgs {
     /// Server base URL, e.g. http://127.0.0.1:7080.
     #[arg(long, default_value = "http://127.0.0.1:7080")]
     server: String,
+    #[command(flatten)]
+    auth: HttpClientArgs,
     /// Start: RFC 3339 or relative like -15m.
     #[arg(long, default_value = "-1h", allow_hyphen_values = true)]
     from: String,
@@ -88,8 +99,13 @@ pub enum SqlFormat {
     Json,
 }
 
-pub(crate) fn get(url: &str) -> anyhow::Result<Vec<u8>> {
-    let mut response = ureq::get(url)
+/// GETs `url`, with `token` as a bearer token if given.
+pub(crate) fn get(url: &str, token: Option<&Token>) -> anyhow::Result<Vec<u8>> {
+    let mut request = ureq::get(url);
+    if let Some(token) = token {
+        request = request.header("authorization", token.bearer_header());
+    }
+    let mut response = request
         .config()
         .http_status_as_error(false)
         .build()
@@ -122,8 +138,8 @@ pub(crate) fn encode(text: &str) -> String {
 /// Prints one service per line with its sample count.
 pub fn services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/v1/services", args.server.trim_end_matches('/'));
-    let body: serde_json::Value =
-        serde_json::from_slice(&get(&url)?).context("parsing the service list")?;
+    let body: serde_json::Value = serde_json::from_slice(&get(&url, args.auth.token()?.as_ref())?)
+        .context("parsing the service list")?;
     let services = body["services"]
         .as_array()
         .context("response has no services array")?;
@@ -149,7 +165,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         encode(&args.to),
         args.format.as_str()
     );
-    let body = get(&url)?;
+    let body = get(&url, args.auth.token()?.as_ref())?;
     std::fs::write(&args.output, &body)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("wrote {} bytes to {}", body.len(), args.output.display());
@@ -164,7 +180,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         encode(&args.query),
         args.limit
     );
-    let body = get(&url)?;
+    let body = get(&url, args.auth.token()?.as_ref())?;
     if args.format == SqlFormat::Json {
         println!("{}", String::from_utf8_lossy(&body));
         return Ok(ExitCode::SUCCESS);
@@ -246,8 +262,8 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
         encode(&args.to),
         args.limit
     );
-    let body: serde_json::Value =
-        serde_json::from_slice(&get(&url)?).context("parsing the report")?;
+    let body: serde_json::Value = serde_json::from_slice(&get(&url, args.auth.token()?.as_ref())?)
+        .context("parsing the report")?;
     println!(
         "# fleet {} from {} to {}",
         args.report,

@@ -28,6 +28,8 @@ pub struct DiffArgs {
     /// Server base URL, to compare stored profiles.
     #[arg(long)]
     server: Option<String>,
+    #[command(flatten)]
+    auth: crate::security::HttpClientArgs,
     /// Service, on a server.
     #[arg(long, requires = "server")]
     service: Option<String>,
@@ -242,8 +244,9 @@ fn fetch(server: &str, service: &str, args: &DiffArgs, which: Which) -> anyhow::
             crate::client::encode(&format!("version={version}"))
         ));
     }
-    let body: serde_json::Value = serde_json::from_slice(&crate::client::get(&url)?)
-        .with_context(|| format!("parsing {url}"))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&crate::client::get(&url, args.auth.token()?.as_ref())?)
+            .with_context(|| format!("parsing {url}"))?;
     let stacks = body["stacks"]
         .as_array()
         .context("the profile has no stacks")?

@@ -82,7 +82,11 @@ pub fn run(args: FlameArgs) -> anyhow::Result<ExitCode> {
         bail!("{} is larger than {MAX_INPUT} bytes", args.file.display());
     }
     let stacks = parse(&text, &args.split, args.weight)?;
-    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    // inferno adds the counts up too, and would overflow where this fails.
+    let total = stacks
+        .iter()
+        .try_fold(0u64, |sum, (_, n)| sum.checked_add(*n))
+        .context("the counts add up to more than 2^64")?;
     let title = args
         .title
         .clone()

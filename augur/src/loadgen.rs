@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use augur_agent::transport::AuthChannel;
 use augur_profile::rng::SplitMix64;
 use augur_wire::batch::compress;
 use augur_wire::ingest::ingest_client::IngestClient;
@@ -34,9 +35,9 @@ use augur_wire::ingest::{
 };
 use clap::{Args, ValueEnum};
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::parse_duration;
+use crate::security::GrpcClientArgs;
 
 /// Arguments of `augur loadgen`.
 #[derive(Debug, Args)]
@@ -102,6 +103,8 @@ pub struct LoadgenArgs {
     /// Report format.
     #[arg(long, value_enum, default_value = "table")]
     report: ReportFormat,
+    #[command(flatten)]
+    transport: GrpcClientArgs,
 }
 
 /// How the final report is printed.
@@ -346,7 +349,7 @@ fn code_name(code: tonic::Code) -> String {
 
 /// Pushes one batch until acknowledged, refused, or out of attempts.
 async fn push_batch(
-    mut client: IngestClient<Channel>,
+    mut client: IngestClient<AuthChannel>,
     batch_id: String,
     payload: Vec<u8>,
     samples: u64,
@@ -451,15 +454,14 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One lazily connected client per server URL.
-fn clients(args: &LoadgenArgs) -> anyhow::Result<Vec<IngestClient<Channel>>> {
+fn clients(args: &LoadgenArgs) -> anyhow::Result<Vec<IngestClient<AuthChannel>>> {
+    let security = args.transport.security()?;
     args.servers
         .iter()
         .map(|url| {
-            let endpoint = Endpoint::from_shared(url.clone())
-                .with_context(|| format!("invalid server URL {url:?}"))?
-                .connect_timeout(Duration::from_secs(2));
             // Lazy: a server that is down at the start is retried like later.
-            Ok(IngestClient::new(endpoint.connect_lazy()))
+            let channel = augur_agent::transport::connect(url, &security, None)?;
+            Ok(IngestClient::new(channel))
         })
         .collect()
 }

@@ -6,6 +6,7 @@ mod diff;
 mod flame;
 mod loadgen;
 mod record;
+mod security;
 mod up;
 
 use std::net::SocketAddr;

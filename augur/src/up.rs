@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::security::{GrpcClientArgs, ServerSecurityArgs};
 use crate::{DEFAULT_HTTP, DEFAULT_INGEST, default_data_dir, parse_addr, parse_duration};
 
 /// Agent settings shared by `up` and `agent`. A flag given here overrides
@@ -111,6 +112,101 @@ pub struct AggregatorArgs {
     /// come from debug directories, uploads and debuginfod only.
     #[arg(long)]
     no_path_hints: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limits on what agents send. Each hit is counted in
+/// `augur_aggregator_limit_hits_total{limit=...}`; a refused batch gets
+/// INVALID_ARGUMENT with the reason.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest compressed batch, in bytes; larger ones are refused before
+    /// anything is decompressed [default: 4194304].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=(1 << 30)))]
+    max_batch_bytes: Option<u64>,
+    /// Most bytes a batch may inflate to; decompression stops there and
+    /// the batch is refused (zstd bombs) [default: 67108864].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=(4 << 30)))]
+    max_batch_inflated_bytes: Option<u64>,
+    /// Memory all batches being decoded at once may take together; a batch
+    /// that does not fit beside the others gets RESOURCE_EXHAUSTED and is
+    /// sent again later (one alone always fits) [default: 268435456].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range((1 << 20)..))]
+    max_decode_memory: Option<u64>,
+    /// Most stacks (samples) in one batch; more refuse it [default: 262144].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
+    max_stacks_per_batch: Option<u64>,
+    /// Most decoded items (frames, samples, processes, labels, binaries)
+    /// in one batch; bounds a decoded batch's memory at tens of bytes each
+    /// [default: 8388608].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    max_batch_items: Option<u64>,
+    /// Deepest stack kept; deeper ones keep their leaf-most frames and end
+    /// in a `[truncated]` frame, within this depth [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=65536))]
+    max_stack_depth: Option<u64>,
+    /// Most labels on one process, `service` included; the rest are
+    /// dropped [default: 64].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_labels: Option<u64>,
+    /// Longest label name or value, in bytes: longer values are shortened,
+    /// labels with longer names dropped [default: 1024].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_label_length: Option<u64>,
+    /// Distinct values one label of one service may take within
+    /// --label-values-window; further values are stored as `__overflow__`
+    /// [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    max_label_values: Option<u64>,
+    /// How long a label value keeps its place after it was last seen; 0
+    /// keeps it forever [default: 1h].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    label_values_window: Option<Duration>,
+    /// Distinct services within --label-values-window; further services
+    /// are stored as `__overflow__` [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    max_services: Option<u64>,
+    /// Label values tracked at once over all services, about 40 bytes each;
+    /// beyond it new values are stored as `__overflow__` [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=(1 << 28)))]
+    max_tracked_label_values: Option<u64>,
+    /// Largest debug-info upload, in bytes [default: 1073741824].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_debuginfo_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    fn apply(&self, config: &mut AggregatorConfig) {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let limits = &mut config.limits;
+        let labels = &mut config.label_cardinality;
+        for (flag, field) in [
+            (self.max_batch_bytes, &mut limits.max_compressed),
+            (self.max_batch_inflated_bytes, &mut limits.max_decompressed),
+            (self.max_stacks_per_batch, &mut limits.max_stacks),
+            (self.max_batch_items, &mut limits.max_items),
+            (self.max_stack_depth, &mut limits.max_stack_depth),
+            (self.max_labels, &mut limits.max_labels),
+            (self.max_label_length, &mut limits.max_label_len),
+            (self.max_label_values, &mut labels.max_values),
+            (self.max_services, &mut labels.max_services),
+            (self.max_tracked_label_values, &mut labels.max_tracked),
+        ] {
+            if let Some(n) = flag {
+                *field = size(n);
+            }
+        }
+        if let Some(n) = self.max_decode_memory {
+            limits.decode_memory = Some(augur_wire::batch::DecodeMemory::new(size(n)));
+        }
+        if let Some(window) = self.label_values_window {
+            labels.window = window;
+        }
+        if let Some(n) = self.max_debuginfo_bytes {
+            config.max_debuginfo_bytes = n;
+        }
+    }
 }
 
 impl AggregatorArgs {
@@ -127,6 +223,7 @@ impl AggregatorArgs {
             config.symbolize.debug_dirs = self.debug_dirs.clone();
         }
         config.symbolize.use_path_hints = !self.no_path_hints;
+        self.limits.apply(&mut config);
         if let Some(n) = self.max_in_flight {
             config.max_in_flight = n as usize;
         }
@@ -173,6 +270,7 @@ impl DeployCompareArgs {
                 interval: self.compare_interval,
                 ..augur_web::DeployCompareOptions::default()
             },
+            ..augur_web::WebOptions::default()
         }
     }
 }
@@ -195,6 +293,8 @@ pub struct UpArgs {
     deploys: DeployCompareArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    security: ServerSecurityArgs,
 }
 
 /// Arguments of `augur agent`.
@@ -217,6 +317,8 @@ pub struct AgentArgs {
     spool_max_bytes: Option<u64>,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    transport: GrpcClientArgs,
 }
 
 /// What a server node does.
@@ -253,6 +355,8 @@ pub struct ServerArgs {
     symbols: AggregatorArgs,
     #[command(flatten)]
     deploys: DeployCompareArgs,
+    #[command(flatten)]
+    security: ServerSecurityArgs,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -263,14 +367,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn termination() {
+/// Installs SIGINT and SIGTERM handlers now, before the caller announces
+/// that it is up (a signal sent right after that line must stop it
+/// cleanly, not kill it), and resolves on either.
+fn termination() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 async fn until_stopped(mut rx: watch::Receiver<bool>) {
@@ -300,11 +409,28 @@ fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
     Store::open(&path).with_context(|| format!("opening {}", path.display()))
 }
 
+/// The aggregator and web settings with their TLS and tokens, files read
+/// now so a bad one stops the start.
+fn secured(
+    security: &ServerSecurityArgs,
+    symbols: &AggregatorArgs,
+    deploys: &DeployCompareArgs,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(AggregatorConfig, augur_web::WebOptions)> {
+    let mut config = symbols.aggregator_config(data_dir);
+    config.security = security.ingest_security()?;
+    let mut web = deploys.web_options();
+    web.auth = security.web_auth()?;
+    Ok((config, web))
+}
+
 /// Servers started by `up` and `server`.
 struct Servers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     ingest: Option<SocketAddr>,
+    /// `https` when ingest is served over TLS.
+    ingest_scheme: &'static str,
     http: Option<SocketAddr>,
 }
 
@@ -327,6 +453,10 @@ impl Servers {
         aggregator_metrics.register(&mut registry);
         extra(&mut registry);
         let mut ingest_addr = None;
+        let ingest_scheme = match aggregator_config.security.tls {
+            Some(_) => "https",
+            None => "http",
+        };
         if matches!(role, Role::Ingest | Role::Both) {
             let listener = TcpListener::bind(ingest)
                 .await
@@ -364,7 +494,7 @@ impl Servers {
         } else {
             println!("augur: metrics on http://{bound}/metrics");
             tasks.push(tokio::spawn(async move {
-                augur_web::serve_metrics(listener, metrics, shutdown)
+                augur_web::serve_metrics_with(listener, metrics, web.auth, shutdown)
                     .await
                     .context("metrics server")
             }));
@@ -373,6 +503,7 @@ impl Servers {
             stop,
             tasks,
             ingest: ingest_addr,
+            ingest_scheme,
             http: http_addr,
         })
     }
@@ -397,7 +528,8 @@ impl Servers {
 fn announce(servers: &Servers) {
     let mut out = std::io::stdout().lock();
     if let Some(addr) = servers.ingest {
-        let _ = writeln!(out, "augur: ingest listening on http://{addr}");
+        let scheme = servers.ingest_scheme;
+        let _ = writeln!(out, "augur: ingest listening on {scheme}://{addr}");
     }
     if let Some(addr) = servers.http {
         let _ = writeln!(out, "Augur is up: http://{addr}/");
@@ -415,6 +547,11 @@ fn print_summary(metrics: &AgentMetrics) {
 /// `augur up`.
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
+        let (aggregator_config, web) =
+            secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
+        aggregator_config.security.check_exposure(args.ingest)?;
+        // The embedded agent shows the server's own token.
+        let token = aggregator_config.security.tokens.first().cloned();
         let store = open_store(&args.data_dir)?;
         let agent_metrics = AgentMetrics::default();
         let servers = Servers::start(
@@ -422,8 +559,8 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             store,
             args.ingest,
             args.http,
-            args.symbols.aggregator_config(&args.data_dir),
-            args.deploys.web_options(),
+            aggregator_config,
+            web,
             Registry::default(),
             |r| agent_metrics.register(r),
         )
@@ -433,8 +570,12 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             spool_dir: args.data_dir.join("spool"),
             ..AgentConfig::default()
         })?;
-        // All in one process: the agent always ships to this process.
-        config.server = format!("http://{ingest}");
+        // All in one process: the agent always ships to this process; with
+        // TLS it trusts what the config file's [tls] says.
+        config.server = format!("{}://{ingest}", servers.ingest_scheme);
+        if token.is_some() {
+            config.security.token = token;
+        }
         let agent = match augur_agent::start(config, agent_metrics.clone()).await {
             Ok(agent) => agent,
             Err(error) => {
@@ -443,8 +584,9 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
                     .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)");
             }
         };
+        let terminated = termination()?;
         announce(&servers);
-        termination().await;
+        terminated.await;
         tracing::info!("stopping: sending the last window");
         agent.stop().await.context("stopping the agent")?;
         print_summary(&agent_metrics);
@@ -460,6 +602,7 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
         if let Some(server) = args.server {
             config.server = server;
         }
+        args.transport.apply(&mut config.security)?;
         if let Some(dir) = args.spool_dir {
             config.spool_dir = dir;
         }
@@ -482,8 +625,9 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let agent = augur_agent::start(config, metrics.clone())
             .await
             .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")?;
+        let terminated = termination()?;
         println!("augur: agent metrics on http://{metrics_addr}/metrics");
-        termination().await;
+        terminated.await;
         agent.stop().await.context("stopping the agent")?;
         print_summary(&metrics);
         let _ = stop.send(true);
@@ -542,20 +686,27 @@ impl StorageArgs {
 /// `augur server`.
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
+        let (aggregator_config, web) =
+            secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
+        // A query node has no ingest port to refuse.
+        if args.role != Role::Query {
+            aggregator_config.security.check_exposure(args.ingest)?;
+        }
         let store = args.storage.open(&args.data_dir)?;
         let servers = Servers::start(
             args.role,
             store,
             args.ingest,
             args.http,
-            args.symbols.aggregator_config(&args.data_dir),
-            args.deploys.web_options(),
+            aggregator_config,
+            web,
             Registry::default(),
             |_| {},
         )
         .await?;
+        let terminated = termination()?;
         announce(&servers);
-        termination().await;
+        terminated.await;
         servers.shutdown().await?;
         Ok(ExitCode::SUCCESS)
     })

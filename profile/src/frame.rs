@@ -41,6 +41,10 @@ impl BuildId {
         if text.len() % 2 != 0 {
             return Err(err("odd number of hex digits"));
         }
+        // `from_str_radix` alone would take a sign: "+f" is not hex.
+        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err("not a hex string"));
+        }
         let bytes = (0..text.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16))
@@ -153,5 +157,7 @@ mod tests {
         assert!(BuildId::parse_hex("abc").is_err());
         assert!(BuildId::parse_hex("").is_err());
         assert!(BuildId::parse_hex(&"ab".repeat(65)).is_err());
+        assert!(BuildId::parse_hex("+fff").is_err());
+        assert!(BuildId::parse_hex("ab+f").is_err());
     }
 }

@@ -11,6 +11,10 @@ mod frame;
 mod profile;
 pub mod render;
 pub mod rng;
+mod stack_tree;
 
 pub use frame::{BuildId, BuildIdError, RawFrame, Symbol};
-pub use profile::{FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample};
+pub use profile::{
+    FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample, canonical_unit,
+};
+pub use stack_tree::{ROOT, StackNode, StackTree};

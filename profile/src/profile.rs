@@ -29,6 +29,17 @@ pub const PROFILE_TYPES: &[&str] = &[
     "branch-misses",
 ];
 
+/// The unit samples of a profile type in [`PROFILE_TYPES`] are counted in:
+/// time for `cpu` and `off-cpu`, events for the counters; `None` for a name
+/// Augur does not produce.
+pub fn canonical_unit(profile_type: &str) -> Option<&'static str> {
+    match profile_type {
+        "cpu" | "off-cpu" => Some("nanoseconds"),
+        name if PROFILE_TYPES.contains(&name) => Some("count"),
+        _ => None,
+    }
+}
+
 impl ProfileType {
     /// On-CPU time sampled from the cpu-clock software event.
     pub fn cpu() -> Self {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use augur_profile::{BuildId, Profile};
+use augur_profile::{BuildId, Profile, StackTree};
 
 use crate::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::error::StorageError;
@@ -69,6 +69,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// over the windows starting in `[start, end)`, with the symbols known
     /// now, hottest stack first.
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError>;
+
+    /// The samples of [`Storage::query_profile`] as the prefix tree of
+    /// their stacks, each location once: what a flame graph is drawn from.
+    /// By default the profile's stacks merged; a backend that stores stacks
+    /// as a prefix tree hands it over directly.
+    fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        Ok(StackTree::from_profile(&self.query_profile(query)?))
+    }
 
     /// The deploys of `service`: one per value of its `version` label,
     /// oldest first.
@@ -265,6 +273,12 @@ impl Store {
         self.backend.query_profile(query)
     }
 
+    /// See [`Storage::query_stack_tree`].
+    pub fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        self.before_query();
+        self.backend.query_stack_tree(query)
+    }
+
     /// See [`Storage::deploys`].
     pub fn deploys(&self, service: &str) -> Result<Vec<Deploy>, StorageError> {
         self.before_query();
@@ -350,6 +364,9 @@ impl Storage for SqliteStore {
     }
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
         SqliteStore::query_profile(self, query)
+    }
+    fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        SqliteStore::query_stack_tree(self, query)
     }
     fn timeline(&self, query: &ProfileQuery) -> Result<Vec<(i64, u64)>, StorageError> {
         SqliteStore::timeline(self, query)

@@ -436,6 +436,9 @@ fn write_held_in_transaction(
         .context("begin a flush")?;
     let mut outcomes = Vec::with_capacity(batches.len());
     let mut rows: Vec<HeldRow> = Vec::new();
+    // The same rows per service: many hosts' batches of one service sum to
+    // far fewer of these.
+    let mut service_rows: Vec<HeldRow> = Vec::new();
     let mut type_names: Vec<&str> = Vec::new();
     // Held stacks are shared: a stack seen earlier in this write is found by
     // its address, without digesting its frames again. The batches outlive
@@ -521,29 +524,43 @@ fn write_held_in_transaction(
                     }
                 };
                 // Range-checked by `validate_held`.
-                rows.push((
-                    series_id,
-                    type_index,
-                    window.window_start_unix_nanos,
-                    window.period as i64,
-                    stack_id,
-                    *count as i64,
-                ));
+                for (table, owner) in [(&mut rows, series_id), (&mut service_rows, service_id)] {
+                    table.push((
+                        owner,
+                        type_index,
+                        window.window_start_unix_nanos,
+                        window.period as i64,
+                        stack_id,
+                        *count as i64,
+                    ));
+                }
                 samples = samples.saturating_add(*count);
             }
         }
         outcomes.push(Ok(WriteOutcome::Stored { samples }));
     }
-    // Sum identical rows, then add them in key order: neighbouring rows
-    // share B-tree pages.
+    upsert_held(&tx, SampleTable::Series, rows, &type_names)?;
+    upsert_held(&tx, SampleTable::Service, service_rows, &type_names)?;
+    tx.commit().context("commit a flush")?;
+    Ok(outcomes)
+}
+
+/// Sums identical held rows, then adds them to `table` in key order:
+/// neighbouring rows share B-tree pages.
+fn upsert_held(
+    tx: &Transaction<'_>,
+    table: SampleTable,
+    mut rows: Vec<HeldRow>,
+    type_names: &[&str],
+) -> Result<(), StorageError> {
     rows.sort_unstable();
     let mut group: Vec<(i64, i64)> = Vec::new();
     let mut current: Option<(i64, u32, i64, i64)> = None;
-    for (series_id, type_index, window_start, period, stack_id, count) in rows {
-        let key = (series_id, type_index, window_start, period);
+    for (owner, type_index, window_start, period, stack_id, count) in rows {
+        let key = (owner, type_index, window_start, period);
         if current != Some(key) {
-            if let Some((s, t, w, p)) = current {
-                upsert_group(&tx, (s, type_names[t as usize], w, p), &group)?;
+            if let Some((o, t, w, p)) = current {
+                upsert_group(tx, table, (o, type_names[t as usize], w, p), &group)?;
             }
             group.clear();
             current = Some(key);
@@ -553,11 +570,10 @@ fn write_held_in_transaction(
             _ => group.push((stack_id, count)),
         }
     }
-    if let Some((s, t, w, p)) = current {
-        upsert_group(&tx, (s, type_names[t as usize], w, p), &group)?;
+    if let Some((o, t, w, p)) = current {
+        upsert_group(tx, table, (o, type_names[t as usize], w, p), &group)?;
     }
-    tx.commit().context("commit a flush")?;
-    Ok(outcomes)
+    Ok(())
 }
 
 fn write_window(
@@ -590,38 +606,78 @@ fn write_window(
         rows.push((stack_id, *count as i64));
         total = total.saturating_add(*count);
     }
-    let series = (
-        series_id,
-        window.profile_type.name.as_str(),
-        window.window_start_unix_nanos,
-        window.period as i64,
-    );
-    upsert_group(tx, series, &rows)?;
+    // One window of one series: its rows are the service's rows too.
+    rows.sort_unstable();
+    rows.dedup_by(|next, kept| {
+        let same = next.0 == kept.0;
+        if same {
+            kept.1 = kept.1.saturating_add(next.1);
+        }
+        same
+    });
+    for (table, owner) in [
+        (SampleTable::Series, series_id),
+        (SampleTable::Service, service_id),
+    ] {
+        let key = (
+            owner,
+            window.profile_type.name.as_str(),
+            window.window_start_unix_nanos,
+            window.period as i64,
+        );
+        upsert_group(tx, table, key, &rows)?;
+    }
     Ok(total)
 }
 
-/// Adds `rows` of `(stack, count)` to one series, type, window and period:
-/// in [`UPSERT_ROWS`]-row statements, then the rest one by one.
+/// Which sample table an upsert adds to: a series' rows, or the same rows
+/// summed per service (schema version 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SampleTable {
+    Series,
+    Service,
+}
+
+impl SampleTable {
+    fn table(self) -> &'static str {
+        match self {
+            SampleTable::Series => "samples",
+            SampleTable::Service => "service_samples",
+        }
+    }
+
+    fn owner(self) -> &'static str {
+        match self {
+            SampleTable::Series => "series_id",
+            SampleTable::Service => "service_id",
+        }
+    }
+}
+
+/// Adds `rows` of `(stack, count)` to one owner (series or service), type,
+/// window and period of `table`: in [`UPSERT_ROWS`]-row statements, then the
+/// rest one by one.
 fn upsert_group(
     tx: &Transaction<'_>,
-    series: (i64, &str, i64, i64),
+    table: SampleTable,
+    key: (i64, &str, i64, i64),
     rows: &[(i64, i64)],
 ) -> Result<(), StorageError> {
     let mut chunks = rows.chunks_exact(UPSERT_ROWS);
     if chunks.len() > 0 {
         let mut upsert = tx
-            .prepare_cached(upsert_sql(UPSERT_ROWS))
+            .prepare_cached(upsert_sql(table, UPSERT_ROWS))
             .context("prepare the sample upsert")?;
         for chunk in &mut chunks {
-            upsert_rows(&mut upsert, series, chunk)?;
+            upsert_rows(&mut upsert, key, chunk)?;
         }
     }
     if !chunks.remainder().is_empty() {
         let mut upsert = tx
-            .prepare_cached(upsert_sql(1))
+            .prepare_cached(upsert_sql(table, 1))
             .context("prepare the sample upsert")?;
         for row in chunks.remainder() {
-            upsert_rows(&mut upsert, series, std::slice::from_ref(row))?;
+            upsert_rows(&mut upsert, key, std::slice::from_ref(row))?;
         }
     }
     Ok(())
@@ -632,21 +688,25 @@ fn upsert_group(
 /// changing rows.
 const UPSERT_ROWS: usize = 32;
 
-/// The sample upsert for `rows` rows (`UPSERT_ROWS` or 1). `?1`..`?4` are the
-/// series, profile type, window start and period shared by the rows; each
-/// row adds its stack and count. Rows are applied in order, so a stack twice
-/// in one statement adds up like two statements would.
-fn upsert_sql(rows: usize) -> &'static str {
-    static ONE: OnceLock<String> = OnceLock::new();
-    static MANY: OnceLock<String> = OnceLock::new();
+/// The sample upsert into `table` for `rows` rows (`UPSERT_ROWS` or 1).
+/// `?1`..`?4` are the series (or service), profile type, window start and
+/// period shared by the rows; each row adds its stack and count. Rows are
+/// applied in order, so a stack twice in one statement adds up like two
+/// statements would.
+fn upsert_sql(table: SampleTable, rows: usize) -> &'static str {
+    static SQL: [[OnceLock<String>; 2]; 2] = [
+        [OnceLock::new(), OnceLock::new()],
+        [OnceLock::new(), OnceLock::new()],
+    ];
+    let (name, owner) = (table.table(), table.owner());
     let build = move || {
         let values: Vec<String> = (0..rows)
             .map(|i| format!("(?1, ?2, ?3, ?{}, ?4, ?{})", 5 + 2 * i, 6 + 2 * i))
             .collect();
         format!(
-            "INSERT INTO samples (series_id, profile_type, window_start, stack_id, period, count)
+            "INSERT INTO {name} ({owner}, profile_type, window_start, stack_id, period, count)
              VALUES {}
-             ON CONFLICT (series_id, profile_type, window_start, stack_id, period)
+             ON CONFLICT ({owner}, profile_type, window_start, stack_id, period)
              DO UPDATE SET count = CASE
                  WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
                  ELSE count + excluded.count
@@ -654,22 +714,18 @@ fn upsert_sql(rows: usize) -> &'static str {
             values.join(", ")
         )
     };
-    if rows == 1 {
-        ONE.get_or_init(build)
-    } else {
-        debug_assert_eq!(rows, UPSERT_ROWS);
-        MANY.get_or_init(build)
-    }
+    debug_assert!(rows == 1 || rows == UPSERT_ROWS);
+    SQL[table as usize][usize::from(rows != 1)].get_or_init(build)
 }
 
 /// Runs one [`upsert_sql`] statement over `rows` of `(stack, count)`.
 fn upsert_rows(
     upsert: &mut rusqlite::CachedStatement<'_>,
-    (series_id, profile_type, window_start, period): (i64, &str, i64, i64),
+    (owner_id, profile_type, window_start, period): (i64, &str, i64, i64),
     rows: &[(i64, i64)],
 ) -> Result<(), StorageError> {
     let bind = |upsert: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<usize> {
-        upsert.raw_bind_parameter(1, series_id)?;
+        upsert.raw_bind_parameter(1, owner_id)?;
         upsert.raw_bind_parameter(2, profile_type)?;
         upsert.raw_bind_parameter(3, window_start)?;
         upsert.raw_bind_parameter(4, period)?;

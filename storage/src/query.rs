@@ -1,21 +1,105 @@
 //! The read path: merged profiles, the service list and counters.
 //!
-//! A profile query costs a fixed number of statements however many stacks
-//! match: one sums counts per stack, one walks the prefix tree up from every
-//! leaf at once (a recursive CTE), one loads the frames and one their
-//! symbols. Stacks are then rebuilt in memory. Each query runs in one read
-//! transaction, so it sees a single snapshot while the writer goes on.
+//! A profile query costs a few statements however many stacks match: one
+//! sums counts per stack, one per level of the prefix tree walks up from
+//! every leaf at once, one loads the frames and one their symbols. Stacks
+//! are then rebuilt in memory. Each query runs in one read transaction, so
+//! it sees a single snapshot while the writer goes on.
+//!
+//! A query without label matchers sums the per-service rows
+//! (`service_samples`), one per window and stack whatever the number of
+//! hosts; one with matchers sums the rows of the series it selects.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use augur_profile::{Location, Profile, ProfileType, Sample};
+use augur_profile::{Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{Context, StorageError};
 use crate::schema::{self, status};
 use crate::symbolization;
+
+/// Row ids from our own tables, hashed by one multiply: a profile query
+/// looks up hundreds of thousands of them, and SipHash's protection against
+/// chosen keys buys nothing for ids SQLite assigned.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        // The high bits carry the product's mixing; hashbrown uses the top
+        // seven for its control bytes and the low ones for the bucket.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+/// A map keyed by row id.
+pub(crate) type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
+
+/// Prefix-tree nodes and frames read by earlier queries, shared by every
+/// reader of one database. Both are immutable once committed (nothing
+/// updates or deletes them, and readers only ever see committed rows), so a
+/// cached entry is never stale; symbols change and are always read afresh.
+/// Each map is cleared when it would pass its bound, which keeps memory
+/// bounded without bookkeeping per entry.
+pub(crate) struct ReadCache {
+    nodes: std::sync::Mutex<IdMap<(i64, i64)>>,
+    frames: std::sync::Mutex<IdMap<Location>>,
+    max_nodes: usize,
+    max_frames: usize,
+}
+
+impl ReadCache {
+    /// About 40 MB at most: enough for the nodes and frames of a few
+    /// profiles of 100,000+ nodes.
+    pub(crate) fn new() -> Self {
+        Self::with_bounds(1 << 20, 1 << 18)
+    }
+
+    pub(crate) fn with_bounds(max_nodes: usize, max_frames: usize) -> Self {
+        Self {
+            nodes: Default::default(),
+            frames: Default::default(),
+            max_nodes,
+            max_frames,
+        }
+    }
+
+    fn nodes(&self) -> std::sync::MutexGuard<'_, IdMap<(i64, i64)>> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, IdMap<Location>> {
+        self.frames
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Adds `new` entries to a cache map, clearing it first if they would not
+/// fit under `max`.
+fn remember<V>(map: &mut IdMap<V>, max: usize, new: impl ExactSizeIterator<Item = (i64, V)>) {
+    if new.len() > max {
+        return;
+    }
+    if map.len() + new.len() > max {
+        map.clear();
+    }
+    map.extend(new);
+}
 
 /// Which samples to merge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,16 +177,24 @@ pub struct StoreStats {
     pub batches: u64,
 }
 
-pub(crate) fn profile(
-    conn: &mut Connection,
-    query: &ProfileQuery,
-) -> Result<Profile, StorageError> {
-    let tx = conn.transaction().context("begin a profile query")?;
+/// What a profile query read: counts per stack, the prefix-tree nodes on
+/// their paths and the locations of their frames, symbols included.
+struct Loaded {
+    period: u64,
+    /// `(stack, count)`, hottest first (the stack id breaks ties).
+    totals: Vec<(i64, u64)>,
+    /// `node -> (parent, frame)`.
+    nodes: IdMap<(i64, i64)>,
+    locations: IdMap<Location>,
+}
+
+/// An empty profile of `query`, with the type's unit if it is known.
+fn empty_profile(tx: &Transaction<'_>, query: &ProfileQuery) -> Result<Profile, StorageError> {
     let unit: Option<String> = tx
         .prepare_cached("SELECT unit FROM profile_types WHERE name = ?1")
         .and_then(|mut s| s.query_row([&query.profile_type], |r| r.get(0)).optional())
         .context("look up a profile type")?;
-    let mut profile = Profile {
+    Ok(Profile {
         service: query.service.clone(),
         profile_type: ProfileType {
             name: query.profile_type.clone(),
@@ -113,14 +205,24 @@ pub(crate) fn profile(
         start_unix_nanos: query.start_unix_nanos,
         end_unix_nanos: query.end_unix_nanos,
         samples: Vec::new(),
+    })
+}
+
+/// Reads what `query` selects; `None` when it selects no samples.
+fn load(
+    tx: &Transaction<'_>,
+    query: &ProfileQuery,
+    cache: &ReadCache,
+) -> Result<Option<Loaded>, StorageError> {
+    let began = std::time::Instant::now();
+    let Some(source) = selected_source(tx, query)? else {
+        return Ok(None);
     };
-    let Some(series) = selected_series(&tx, query)? else {
-        return Ok(profile);
-    };
-    let rows = counts_per_stack(&tx, series, query)?;
+    let rows = counts_per_stack(tx, &source, query)?;
     if rows.is_empty() {
-        return Ok(profile);
+        return Ok(None);
     }
+    let summed = began.elapsed();
     let (period, mut totals) = merge_periods(&rows);
     if rows.iter().any(|r| r.period != period) {
         tracing::warn!(
@@ -129,33 +231,158 @@ pub(crate) fn profile(
             "windows sampled at different periods; counts rescaled to the most common one"
         );
     }
-    let nodes = stack_nodes(&tx, totals.iter().map(|&(id, _)| id).collect())?;
+    let nodes = stack_nodes(tx, totals.iter().map(|&(id, _)| id).collect(), cache)?;
+    let walked = began.elapsed();
     let frame_ids = {
         let mut ids: Vec<i64> = nodes.values().map(|&(_, frame)| frame).collect();
         ids.sort_unstable();
         ids.dedup();
-        Rc::new(ids.into_iter().map(Value::Integer).collect::<Vec<_>>())
+        ids
     };
-    let mut locations = frames(&tx, Rc::clone(&frame_ids))?;
-    for (frame_id, symbols) in symbolization::symbols_of(&tx, frame_ids)? {
+    let mut locations = frames(tx, &frame_ids, cache)?;
+    let frame_ids = Rc::new(
+        frame_ids
+            .into_iter()
+            .map(Value::Integer)
+            .collect::<Vec<_>>(),
+    );
+    for (frame_id, symbols) in symbolization::symbols_of(tx, frame_ids)? {
         if let Some(location) = locations.get_mut(&frame_id) {
             location.symbols = symbols;
         }
     }
-
     // Hottest first; the stack id only makes the order deterministic.
     totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    profile.period = period;
-    profile.samples = totals
-        .into_iter()
-        .map(|(stack_id, count)| {
+    tracing::debug!(
+        service = query.service,
+        rows = rows.len(),
+        stacks = totals.len(),
+        nodes = nodes.len(),
+        frames = locations.len(),
+        sum_ms = summed.as_secs_f64() * 1e3,
+        walk_ms = (walked - summed).as_secs_f64() * 1e3,
+        frames_ms = (began.elapsed() - walked).as_secs_f64() * 1e3,
+        "profile query read"
+    );
+    Ok(Some(Loaded {
+        period,
+        totals,
+        nodes,
+        locations,
+    }))
+}
+
+pub(crate) fn profile(
+    conn: &mut Connection,
+    query: &ProfileQuery,
+    cache: &ReadCache,
+) -> Result<Profile, StorageError> {
+    let tx = conn.transaction().context("begin a profile query")?;
+    let mut profile = empty_profile(&tx, query)?;
+    let Some(loaded) = load(&tx, query, cache)? else {
+        return Ok(profile);
+    };
+    profile.period = loaded.period;
+    profile.samples = loaded
+        .totals
+        .iter()
+        .map(|&(stack_id, count)| {
             Ok(Sample {
-                locations: rebuild_stack(stack_id, &nodes, &locations)?,
+                locations: rebuild_stack(stack_id, &loaded.nodes, &loaded.locations)?,
                 count,
             })
         })
         .collect::<Result<_, StorageError>>()?;
     Ok(profile)
+}
+
+/// The same samples as [`profile`], handed over as the stored prefix tree:
+/// no stack is spelled out and no location copied per frame.
+pub(crate) fn stack_tree(
+    conn: &mut Connection,
+    query: &ProfileQuery,
+    cache: &ReadCache,
+) -> Result<StackTree, StorageError> {
+    let tx = conn.transaction().context("begin a profile query")?;
+    let mut tree = StackTree::empty_like(&empty_profile(&tx, query)?);
+    let Some(Loaded {
+        period,
+        totals,
+        nodes,
+        mut locations,
+    }) = load(&tx, query, cache)?
+    else {
+        return Ok(tree);
+    };
+    tree.period = period;
+    let mut location_index: IdMap<u32> =
+        IdMap::with_capacity_and_hasher(locations.len(), Default::default());
+    let mut node_index: IdMap<u32> =
+        IdMap::with_capacity_and_hasher(nodes.len(), Default::default());
+    // Parents before children: place each node after placing its missing
+    // ancestors (ids grow from the root, so this rarely climbs).
+    let mut ids: Vec<i64> = nodes.keys().copied().collect();
+    ids.sort_unstable();
+    let mut path = Vec::new();
+    for id in ids {
+        let mut at = id;
+        while at != 0 && !node_index.contains_key(&at) {
+            path.push(at);
+            if path.len() > nodes.len() {
+                return Err(StorageError::Corrupt {
+                    what: format!("stack node {id} loops"),
+                });
+            }
+            at = nodes
+                .get(&at)
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: format!("stack node {at} is missing"),
+                })?
+                .0;
+        }
+        while let Some(node) = path.pop() {
+            let (parent, frame) = nodes[&node];
+            let location = match location_index.get(&frame) {
+                Some(&index) => index,
+                None => {
+                    let location =
+                        locations
+                            .remove(&frame)
+                            .ok_or_else(|| StorageError::Corrupt {
+                                what: format!("frame {frame} (of stack node {node}) is missing"),
+                            })?;
+                    tree.locations.push(location);
+                    let index = (tree.locations.len() - 1) as u32;
+                    location_index.insert(frame, index);
+                    index
+                }
+            };
+            tree.nodes.push(StackNode {
+                parent: if parent == 0 {
+                    ROOT
+                } else {
+                    node_index[&parent]
+                },
+                location,
+                count: 0,
+            });
+            node_index.insert(node, (tree.nodes.len() - 1) as u32);
+        }
+    }
+    for (stack_id, count) in totals {
+        // Stack 0 is the empty stack: no frame to charge.
+        let slot = match node_index.get(&stack_id) {
+            Some(&index) => &mut tree.nodes[index as usize].count,
+            None if stack_id == 0 => &mut tree.root_count,
+            None => {
+                return Err(StorageError::Corrupt {
+                    what: format!("stack {stack_id} has samples but no node"),
+                });
+            }
+        };
+        *slot = slot.saturating_add(count);
+    }
+    Ok(tree)
 }
 
 /// One `(stack, period)` group of the matching sample rows.
@@ -219,26 +446,27 @@ pub(crate) fn timeline(
     query: &ProfileQuery,
 ) -> Result<Vec<(i64, u64)>, StorageError> {
     let tx = conn.transaction().context("begin a timeline query")?;
-    let Some(series) = selected_series(&tx, query)? else {
+    let Some(source) = selected_source(&tx, query)? else {
         return Ok(Vec::new());
     };
+    let (minutes, hours, owner) = source.tables();
     let mut stmt = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT window_start, SUM(count) FROM (
-                 SELECT window_start, count FROM samples
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT window_start, count FROM {minutes}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4
                  UNION ALL
-                 SELECT window_start, count FROM samples_hourly
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT window_start, count FROM {hours}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4)
-             GROUP BY window_start ORDER BY window_start",
-        )
+             GROUP BY window_start ORDER BY window_start"
+        ))
         .context("prepare the timeline")?;
     let rows = stmt
         .query_map(
             params![
-                series,
+                source.ids(),
                 query.profile_type,
                 query.start_unix_nanos,
                 query.end_unix_nanos
@@ -254,17 +482,48 @@ pub(crate) fn timeline(
     Ok(out)
 }
 
-/// The series `query` selects, as a `rarray` parameter; `None` when none.
-fn selected_series(
+/// Which rows a query sums: the service's own (no label matchers), or
+/// those of the series it selects.
+enum Source {
+    Service(Rc<Vec<Value>>),
+    Series(Rc<Vec<Value>>),
+}
+
+impl Source {
+    /// Minute table, hour table and owner column.
+    fn tables(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Source::Service(_) => ("service_samples", "service_samples_hourly", "service_id"),
+            Source::Series(_) => ("samples", "samples_hourly", "series_id"),
+        }
+    }
+
+    /// The owners' ids, as a `rarray` parameter.
+    fn ids(&self) -> Rc<Vec<Value>> {
+        match self {
+            Source::Service(ids) | Source::Series(ids) => Rc::clone(ids),
+        }
+    }
+}
+
+/// The rows `query` sums; `None` when it selects nothing.
+fn selected_source(
     tx: &Transaction<'_>,
     query: &ProfileQuery,
-) -> Result<Option<Rc<Vec<Value>>>, StorageError> {
+) -> Result<Option<Source>, StorageError> {
+    if query.labels.is_empty() {
+        let id: Option<i64> = tx
+            .prepare_cached("SELECT id FROM services WHERE name = ?1")
+            .and_then(|mut s| s.query_row([&query.service], |r| r.get(0)).optional())
+            .context("look up a service")?;
+        return Ok(id.map(|id| Source::Service(Rc::new(vec![Value::Integer(id)]))));
+    }
     let ids: Vec<Value> = series_of(tx, &query.service)?
         .into_iter()
         .filter(|(_, labels)| query.selects(labels))
         .map(|(id, _)| Value::Integer(id))
         .collect();
-    Ok((!ids.is_empty()).then(|| Rc::new(ids)))
+    Ok((!ids.is_empty()).then(|| Source::Series(Rc::new(ids))))
 }
 
 /// A series' labels besides `service`.
@@ -308,26 +567,27 @@ pub(crate) fn label_values(
 
 fn counts_per_stack(
     tx: &Transaction<'_>,
-    series: Rc<Vec<Value>>,
+    source: &Source,
     query: &ProfileQuery,
 ) -> Result<Vec<StackCount>, StorageError> {
+    let (minutes, hours, owner) = source.tables();
     let mut stmt = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT stack_id, period, SUM(count) FROM (
-                 SELECT stack_id, period, count FROM samples
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT stack_id, period, count FROM {minutes}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4
                  UNION ALL
-                 SELECT stack_id, period, count FROM samples_hourly
-                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                 SELECT stack_id, period, count FROM {hours}
+                 WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4)
-             GROUP BY stack_id, period",
-        )
+             GROUP BY stack_id, period"
+        ))
         .context("prepare the sample sum")?;
     let rows = stmt
         .query_map(
             params![
-                series,
+                source.ids(),
                 query.profile_type,
                 query.start_unix_nanos,
                 query.end_unix_nanos
@@ -371,7 +631,7 @@ pub(crate) fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
         .iter()
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
         .map_or(0, |(&period, _)| period);
-    let mut per_stack: HashMap<i64, u64> = HashMap::with_capacity(rows.len());
+    let mut per_stack: IdMap<u64> = IdMap::with_capacity_and_hasher(rows.len(), Default::default());
     for row in rows {
         let count = if row.period == period || period == 0 {
             row.count
@@ -387,54 +647,122 @@ pub(crate) fn merge_periods(rows: &[StackCount]) -> (u64, Vec<(i64, u64)>) {
 }
 
 /// Every node on the paths from the given leaves to the root, as
-/// `node -> (parent, frame)`, one query per tree level.
+/// `node -> (parent, frame)`: from the cache, then one query per tree level
+/// for the rest.
 fn stack_nodes(
     tx: &Transaction<'_>,
     leaves: Vec<i64>,
-) -> Result<HashMap<i64, (i64, i64)>, StorageError> {
+    cache: &ReadCache,
+) -> Result<IdMap<(i64, i64)>, StorageError> {
     let mut stmt = tx
         .prepare_cached("SELECT id, parent_id, frame_id FROM stacks WHERE id IN rarray(?1)")
         .context("prepare the stack walk")?;
-    let mut nodes: HashMap<i64, (i64, i64)> = HashMap::with_capacity(leaves.len());
-    // Sorted ids walk the table's B-tree in order, which is much faster.
+    let mut nodes: IdMap<(i64, i64)> =
+        IdMap::with_capacity_and_hasher(leaves.len(), Default::default());
+    let mut fetched: Vec<(i64, (i64, i64))> = Vec::new();
     let mut level = leaves;
-    level.sort_unstable();
+    let mut missing: Vec<i64> = Vec::new();
     while !level.is_empty() {
-        let ids = Rc::new(level.drain(..).map(Value::Integer).collect::<Vec<_>>());
+        // What the cache knows climbs at once; the rest is read per level.
+        {
+            let cached = cache.nodes();
+            for id in level.drain(..) {
+                let mut at = id;
+                while at != 0 && !nodes.contains_key(&at) {
+                    match cached.get(&at) {
+                        Some(&(parent, frame)) => {
+                            nodes.insert(at, (parent, frame));
+                            at = parent;
+                        }
+                        None => {
+                            missing.push(at);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        // Sorted ids walk the table's B-tree in order, which is much faster.
+        missing.sort_unstable();
+        missing.dedup();
+        let ids = Rc::new(missing.drain(..).map(Value::Integer).collect::<Vec<_>>());
         let mut rows = stmt.query([ids]).context("walk stacks")?;
         while let Some(r) = rows.next().context("read a stack node")? {
             let id: i64 = r.get(0).context("read a stack node")?;
             let parent: i64 = r.get(1).context("read a stack node")?;
             let frame: i64 = r.get(2).context("read a stack node")?;
             nodes.insert(id, (parent, frame));
-            if parent != 0 {
+            fetched.push((id, (parent, frame)));
+            if parent != 0 && !nodes.contains_key(&parent) {
                 level.push(parent);
             }
         }
         level.sort_unstable();
         level.dedup();
-        level.retain(|id| !nodes.contains_key(id));
+    }
+    if !fetched.is_empty() {
+        remember(&mut cache.nodes(), cache.max_nodes, fetched.into_iter());
     }
     Ok(nodes)
 }
 
 /// The frames with the given ids as locations without symbols yet; user
-/// frames get the first path their binary was reported under.
+/// frames get the first path their binary was reported under, looked up
+/// once per binary (a profile has tens of thousands of frames in a few
+/// dozen binaries).
 fn frames(
     tx: &Transaction<'_>,
+    frame_ids: &[i64],
+    cache: &ReadCache,
+) -> Result<IdMap<Location>, StorageError> {
+    let mut locations: IdMap<Location> =
+        IdMap::with_capacity_and_hasher(frame_ids.len(), Default::default());
+    let mut missing: Vec<Value> = Vec::new();
+    {
+        let cached = cache.frames();
+        for &id in frame_ids {
+            match cached.get(&id) {
+                Some(location) => {
+                    locations.insert(id, location.clone());
+                }
+                None => missing.push(Value::Integer(id)),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(locations);
+    }
+    let read = read_frames(tx, Rc::new(missing))?;
+    remember(
+        &mut cache.frames(),
+        cache.max_frames,
+        read.iter().map(|(&id, location)| (id, location.clone())),
+    );
+    locations.extend(read);
+    Ok(locations)
+}
+
+/// [`frames`] from the database.
+fn read_frames(
+    tx: &Transaction<'_>,
     frame_ids: Rc<Vec<Value>>,
-) -> Result<HashMap<i64, Location>, StorageError> {
+) -> Result<IdMap<Location>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT f.id, f.kind, b.build_id, f.file_offset, f.name, f.module,
-                    (SELECT p.path FROM binary_paths p
-                     WHERE p.binary_id = f.binary_id ORDER BY p.id LIMIT 1)
+            "SELECT f.id, f.kind, b.build_id, f.file_offset, f.name, f.module, f.binary_id
              FROM frames f LEFT JOIN binaries b ON b.id = f.binary_id
              WHERE f.id IN rarray(?1)",
         )
         .context("prepare the frame lookup")?;
+    let mut path_of = tx
+        .prepare_cached("SELECT path FROM binary_paths WHERE binary_id = ?1 ORDER BY id LIMIT 1")
+        .context("prepare the path lookup")?;
+    let mut paths: IdMap<Option<String>> = IdMap::default();
     let mut rows = stmt.query([frame_ids]).context("look up frames")?;
-    let mut locations = HashMap::new();
+    let mut locations = IdMap::default();
     while let Some(r) = rows.next().context("read a frame")? {
         let id: i64 = r.get(0).context("read a frame")?;
         let frame = schema::frame_from_columns(
@@ -445,7 +773,22 @@ fn frames(
             r.get(4).context("read a frame")?,
             r.get(5).context("read a frame")?,
         )?;
-        let path: Option<String> = r.get(6).context("read a frame")?;
+        let binary_id: i64 = r.get(6).context("read a frame")?;
+        let path = if binary_id == 0 {
+            None
+        } else {
+            match paths.get(&binary_id) {
+                Some(path) => path.clone(),
+                None => {
+                    let path: Option<String> = path_of
+                        .query_row([binary_id], |r| r.get(0))
+                        .optional()
+                        .context("look up a binary's path")?;
+                    paths.insert(binary_id, path.clone());
+                    path
+                }
+            }
+        };
         locations.insert(
             id,
             Location {
@@ -461,8 +804,8 @@ fn frames(
 /// The locations of one stack, leaf first.
 fn rebuild_stack(
     leaf: i64,
-    nodes: &HashMap<i64, (i64, i64)>,
-    locations: &HashMap<i64, Location>,
+    nodes: &IdMap<(i64, i64)>,
+    locations: &IdMap<Location>,
 ) -> Result<Vec<Location>, StorageError> {
     let mut stack = Vec::new();
     let mut node = leaf;
@@ -492,9 +835,8 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
         .prepare_cached(
             "SELECT sv.name, SUM(CASE WHEN sa.profile_type = 'cpu' THEN sa.count ELSE 0 END),
                     MIN(sa.window_start), MAX(sa.window_start), GROUP_CONCAT(DISTINCT sa.profile_type)
-             FROM all_samples sa JOIN series se ON se.id = sa.series_id
-                  JOIN services sv ON sv.id = se.service_id
-             GROUP BY se.service_id
+             FROM all_service_samples sa JOIN services sv ON sv.id = sa.service_id
+             GROUP BY sa.service_id
              ORDER BY sv.name",
         )
         .context("prepare the service list")?;
@@ -524,9 +866,8 @@ pub(crate) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
     let mut stmt = conn
         .prepare_cached(
             "SELECT sv.name, sa.profile_type, SUM(sa.count * sa.period)
-             FROM all_samples sa JOIN series se ON se.id = sa.series_id
-                  JOIN services sv ON sv.id = se.service_id
-             GROUP BY se.service_id, sa.profile_type",
+             FROM all_service_samples sa JOIN services sv ON sv.id = sa.service_id
+             GROUP BY sa.service_id, sa.profile_type",
         )
         .context("prepare the service totals")?;
     let totals = stmt
@@ -689,19 +1030,126 @@ mod tests {
             path: None,
             symbols: vec![],
         };
-        let locations = HashMap::from([(7, location)]);
-        let looped = HashMap::from([(1, (2, 7)), (2, (1, 7))]);
+        let locations = IdMap::from_iter([(7, location)]);
+        let looped = IdMap::from_iter([(1, (2, 7)), (2, (1, 7))]);
         assert!(matches!(
             rebuild_stack(1, &looped, &locations),
             Err(StorageError::Corrupt { .. })
         ));
-        let dangling = HashMap::from([(1, (5, 7))]);
+        let dangling = IdMap::from_iter([(1, (5, 7))]);
         assert!(matches!(
             rebuild_stack(1, &dangling, &locations),
             Err(StorageError::Corrupt { .. })
         ));
-        let fine = HashMap::from([(1, (2, 7)), (2, (0, 7))]);
+        let fine = IdMap::from_iter([(1, (2, 7)), (2, (0, 7))]);
         assert_eq!(rebuild_stack(1, &fine, &locations).unwrap().len(), 2);
         assert!(rebuild_stack(0, &fine, &locations).unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::{BatchWrite, SqliteStore, WindowWrite};
+    use augur_profile::RawFrame;
+
+    fn kernel(name: &str) -> RawFrame {
+        RawFrame::Kernel {
+            function: name.into(),
+            module: None,
+        }
+    }
+
+    fn write(store: &SqliteStore, id: &str, stacks: Vec<(Vec<RawFrame>, u64)>) {
+        store
+            .write_batch(&BatchWrite {
+                batch_id: id.into(),
+                received_unix_nanos: 1,
+                binaries: vec![],
+                windows: vec![WindowWrite {
+                    service: "svc".into(),
+                    labels: BTreeMap::new(),
+                    profile_type: ProfileType {
+                        name: "cpu".into(),
+                        unit: "nanoseconds".into(),
+                    },
+                    period: 10,
+                    window_start_unix_nanos: 0,
+                    stacks,
+                }],
+            })
+            .unwrap();
+    }
+
+    fn query() -> ProfileQuery {
+        ProfileQuery {
+            service: "svc".into(),
+            labels: BTreeMap::new(),
+            profile_type: "cpu".into(),
+            start_unix_nanos: 0,
+            end_unix_nanos: 60_000_000_000,
+        }
+    }
+
+    #[test]
+    fn cached_nodes_and_frames_give_the_same_profiles_however_small_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let deep: Vec<RawFrame> = (0..12).map(|i| kernel(&format!("f{i}"))).collect();
+        write(
+            &store,
+            "a",
+            vec![
+                (deep.clone(), 3),
+                (deep[4..].to_vec(), 2),
+                (vec![kernel("x"), kernel("f11")], 1),
+            ],
+        );
+        let mut conn = schema::open_reader(&path).unwrap();
+        let uncached = || {
+            let mut fresh = schema::open_reader(&path).unwrap();
+            profile(&mut fresh, &query(), &ReadCache::with_bounds(0, 0)).unwrap()
+        };
+        let stacks_of = |tree: &StackTree| {
+            let mut stacks: Vec<(Vec<Location>, u64)> = tree
+                .stacks()
+                .into_iter()
+                .map(|(l, n)| (l.into_iter().cloned().collect(), n))
+                .collect();
+            stacks.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            stacks
+        };
+        for (nodes, frames) in [(1 << 20, 1 << 18), (5, 3), (1, 1), (0, 0)] {
+            let expected = uncached();
+            let cache = ReadCache::with_bounds(nodes, frames);
+            for round in 0..3 {
+                assert_eq!(
+                    profile(&mut conn, &query(), &cache).unwrap(),
+                    expected,
+                    "bounds ({nodes}, {frames}), round {round}"
+                );
+                assert!(cache.nodes().len() <= nodes && cache.frames().len() <= frames);
+            }
+            // New stacks under cached prefixes are read, not missed.
+            write(
+                &store,
+                &format!("b{nodes}"),
+                vec![(vec![kernel("new"), kernel("f11")], 1)],
+            );
+            let after = profile(&mut conn, &query(), &cache).unwrap();
+            assert_eq!(
+                after,
+                uncached(),
+                "bounds ({nodes}, {frames}) after a write"
+            );
+            assert_eq!(after.total(), expected.total() + 1);
+            let tree = stack_tree(&mut conn, &query(), &cache).unwrap();
+            assert!(tree.is_well_formed());
+            assert_eq!(
+                stacks_of(&tree),
+                stacks_of(&StackTree::from_profile(&after))
+            );
+        }
     }
 }

@@ -4,7 +4,11 @@
 //!
 //! Each report is one query over the documented SQL views, written in the
 //! SQL that SQLite and ClickHouse share, so both backends answer it the same
-//! way through [`crate::Storage::sql`].
+//! way through [`crate::Storage::sql`]. They read `sql_service_samples`,
+//! the samples summed per service (no host labels): on SQLite one row per
+//! service, window and stack, so an hour of a 1,000-host fleet is not
+//! 1,000 rows per stack and window. Leaves are grouped first and named
+//! after, so the frames are joined once per distinct leaf, not per row.
 
 use crate::backend::Store;
 use crate::error::StorageError;
@@ -45,7 +49,7 @@ impl FleetReport {
         match self {
             FleetReport::Services => format!(
                 "SELECT s.service AS name, SUM(s.value) AS cpu_ns, SUM(s.count) AS samples
-                 FROM sql_samples AS s
+                 FROM sql_service_samples AS s
                  WHERE {range}
                  GROUP BY s.service
                  ORDER BY cpu_ns DESC, name
@@ -53,10 +57,13 @@ impl FleetReport {
             ),
             FleetReport::Functions => format!(
                 "SELECT CASE WHEN f.function = '' THEN '[unsymbolized]' ELSE f.function END AS name,
-                        SUM(s.value) AS cpu_ns, SUM(s.count) AS samples
-                 FROM sql_samples AS s
-                 JOIN sql_frames AS f ON f.frame_id = s.leaf_frame_id
-                 WHERE {range}
+                        SUM(x.value) AS cpu_ns, SUM(x.count) AS samples
+                 FROM (SELECT s.leaf_frame_id AS leaf_frame_id, SUM(s.value) AS value,
+                              SUM(s.count) AS count
+                       FROM sql_service_samples AS s
+                       WHERE {range}
+                       GROUP BY s.leaf_frame_id) AS x
+                 JOIN sql_frames AS f ON f.frame_id = x.leaf_frame_id
                  GROUP BY name
                  ORDER BY cpu_ns DESC, name
                  LIMIT {limit}"
@@ -68,11 +75,14 @@ impl FleetReport {
                                     ELSE CASE WHEN b.path = '' THEN x.build_id ELSE b.path END
                         END AS name,
                         SUM(x.value) AS cpu_ns, SUM(x.count) AS samples
-                 FROM (SELECT f.kind AS kind, f.build_id AS build_id, s.value AS value,
-                              s.count AS count
-                       FROM sql_samples AS s
-                       JOIN sql_frames AS f ON f.frame_id = s.leaf_frame_id
-                       WHERE {range}) AS x
+                 FROM (SELECT f.kind AS kind, f.build_id AS build_id, l.value AS value,
+                              l.count AS count
+                       FROM (SELECT s.leaf_frame_id AS leaf_frame_id, SUM(s.value) AS value,
+                                    SUM(s.count) AS count
+                             FROM sql_service_samples AS s
+                             WHERE {range}
+                             GROUP BY s.leaf_frame_id) AS l
+                       JOIN sql_frames AS f ON f.frame_id = l.leaf_frame_id) AS x
                  LEFT JOIN sql_binaries AS b ON b.build_id = x.build_id
                  GROUP BY name
                  ORDER BY cpu_ns DESC, name
@@ -113,7 +123,7 @@ impl Store {
         };
         let total = self.sql(
             &format!(
-                "SELECT SUM(s.value) AS cpu_ns FROM sql_samples AS s
+                "SELECT SUM(s.value) AS cpu_ns FROM sql_service_samples AS s
                  WHERE s.profile_type = 'cpu' AND s.window_start >= {start_unix_nanos}
                    AND s.window_start < {end_unix_nanos}"
             ),

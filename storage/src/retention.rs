@@ -17,6 +17,13 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::error::{Context, StorageError};
 
+/// The minute table, hour table and owner column of each kind of sample
+/// rows: per series, and the same summed per service.
+const SAMPLE_TABLES: [(&str, &str, &str); 2] = [
+    ("samples", "samples_hourly", "series_id"),
+    ("service_samples", "service_samples_hourly", "service_id"),
+];
+
 /// One hour in nanoseconds.
 pub const HOUR_NANOS: i64 = 3_600_000_000_000;
 
@@ -78,32 +85,43 @@ pub(crate) fn compact(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("begin a rollup")?;
-    tx.execute(
-        "INSERT INTO samples_hourly (series_id, profile_type, window_start, stack_id, period, count)
-         SELECT series_id, profile_type, window_start - (window_start % ?2), stack_id, period,
-                SUM(count)
-         FROM samples WHERE window_start < ?1
-         GROUP BY 1, 2, 3, 4, 5
-         ON CONFLICT (series_id, profile_type, window_start, stack_id, period)
-         DO UPDATE SET count = CASE
-             WHEN count > 9223372036854775807 - excluded.count THEN 9223372036854775807
-             ELSE count + excluded.count
-         END",
-        params![minute_cutoff, HOUR_NANOS],
-    )
-    .context("roll minute windows up into hours")?;
-    report.minute_rows_rolled_up = tx
-        .execute(
-            "DELETE FROM samples WHERE window_start < ?1",
-            [minute_cutoff],
+    // The per-series rows first (they are what the report counts), then the
+    // same windows of the per-service rows, in the same transaction.
+    for (minutes, hours, owner) in SAMPLE_TABLES {
+        tx.execute(
+            &format!(
+                "INSERT INTO {hours} ({owner}, profile_type, window_start, stack_id, period, count)
+                     SELECT {owner}, profile_type, window_start - (window_start % ?2), stack_id,
+                            period, SUM(count)
+                     FROM {minutes} WHERE window_start < ?1
+                     GROUP BY 1, 2, 3, 4, 5
+                     ON CONFLICT ({owner}, profile_type, window_start, stack_id, period)
+                     DO UPDATE SET count = CASE
+                         WHEN count > 9223372036854775807 - excluded.count
+                         THEN 9223372036854775807
+                         ELSE count + excluded.count
+                     END"
+            ),
+            params![minute_cutoff, HOUR_NANOS],
         )
-        .context("delete rolled-up minute windows")? as u64;
-    report.hour_rows_expired = tx
-        .execute(
-            "DELETE FROM samples_hourly WHERE window_start < ?1",
-            [hour_cutoff],
-        )
-        .context("delete expired hour windows")? as u64;
+        .context("roll minute windows up into hours")?;
+        let deleted = tx
+            .execute(
+                &format!("DELETE FROM {minutes} WHERE window_start < ?1"),
+                [minute_cutoff],
+            )
+            .context("delete rolled-up minute windows")? as u64;
+        let expired = tx
+            .execute(
+                &format!("DELETE FROM {hours} WHERE window_start < ?1"),
+                [hour_cutoff],
+            )
+            .context("delete expired hour windows")? as u64;
+        if owner == "series_id" {
+            report.minute_rows_rolled_up = deleted;
+            report.hour_rows_expired = expired;
+        }
+    }
     tx.commit().context("commit a rollup")?;
 
     if let Some(max_bytes) = policy.max_bytes {
@@ -152,7 +170,10 @@ fn delete_oldest_window(conn: &mut Connection) -> Result<u64, StorageError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("begin evicting a window")?;
     let mut deleted = 0;
-    for table in ["samples_hourly", "samples"] {
+    for (table, service_table) in [
+        ("samples_hourly", "service_samples_hourly"),
+        ("samples", "service_samples"),
+    ] {
         let oldest: Option<i64> = tx
             .query_row(&format!("SELECT MIN(window_start) FROM {table}"), [], |r| {
                 r.get(0)
@@ -165,6 +186,11 @@ fn delete_oldest_window(conn: &mut Connection) -> Result<u64, StorageError> {
                     [oldest],
                 )
                 .context("evict the oldest window")? as u64;
+            tx.execute(
+                &format!("DELETE FROM {service_table} WHERE window_start = ?1"),
+                [oldest],
+            )
+            .context("evict the oldest window")?;
             break;
         }
     }

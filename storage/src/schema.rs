@@ -221,8 +221,66 @@ SELECT lower(hex(b.build_id)) AS build_id,
 FROM binaries b;
 ";
 
+/// Schema version 6: per-service samples without labels. A fleet has one
+/// series per host, so one service's hour is one row per host, window and
+/// stack; a profile without label matchers (the flame graph most people
+/// open) and the fleet reports read these tables instead, one row per
+/// service, window and stack. Ingest adds to them in the same transaction as
+/// to `samples`, after the batch id check, so a retried batch is counted
+/// once in both; retention rolls and deletes them with their series rows.
+/// The `*_by_time` indexes cover the fleet reports, which ask for every
+/// service over a time range.
+const V6: &str = "
+CREATE TABLE service_samples (
+    service_id   INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    stack_id     INTEGER NOT NULL,
+    period       INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (service_id, profile_type, window_start, stack_id, period)
+) WITHOUT ROWID;
+CREATE TABLE service_samples_hourly (
+    service_id   INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    stack_id     INTEGER NOT NULL,
+    period       INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (service_id, profile_type, window_start, stack_id, period)
+) WITHOUT ROWID;
+INSERT INTO service_samples (service_id, profile_type, window_start, stack_id, period, count)
+SELECT se.service_id, sa.profile_type, sa.window_start, sa.stack_id, sa.period, SUM(sa.count)
+FROM samples sa JOIN series se ON se.id = sa.series_id
+GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO service_samples_hourly (service_id, profile_type, window_start, stack_id, period, count)
+SELECT se.service_id, sa.profile_type, sa.window_start, sa.stack_id, sa.period, SUM(sa.count)
+FROM samples_hourly sa JOIN series se ON se.id = sa.series_id
+GROUP BY 1, 2, 3, 4, 5;
+CREATE INDEX service_samples_by_time
+    ON service_samples (profile_type, window_start, stack_id, service_id, period, count);
+CREATE INDEX service_samples_hourly_by_time
+    ON service_samples_hourly (profile_type, window_start, stack_id, service_id, period, count);
+
+CREATE VIEW all_service_samples AS
+SELECT service_id, profile_type, window_start, stack_id, period, count, 'minute' AS resolution
+FROM service_samples
+UNION ALL
+SELECT service_id, profile_type, window_start, stack_id, period, count, 'hour' AS resolution
+FROM service_samples_hourly;
+
+CREATE VIEW sql_service_samples AS
+SELECT sv.name AS service, sa.profile_type AS profile_type,
+       sa.window_start AS window_start, sa.resolution AS resolution, sa.stack_id AS stack_id,
+       COALESCE(st.frame_id, 0) AS leaf_frame_id, sa.period AS period,
+       sa.count AS count, sa.count * sa.period AS value
+FROM all_service_samples sa
+JOIN services sv ON sv.id = sa.service_id
+LEFT JOIN stacks st ON st.id = sa.stack_id;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, Profile};
+use augur_profile::{BuildId, Profile, StackTree};
 use rusqlite::Connection;
 
 use crate::error::StorageError;
@@ -29,6 +29,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Writer>,
     idle_readers: Mutex<Vec<Connection>>,
+    /// Nodes and frames earlier queries read (immutable rows).
+    cache: query::ReadCache,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -52,6 +54,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 idle_readers: Mutex::new(vec![reader]),
+                cache: query::ReadCache::new(),
             }),
         })
     }
@@ -109,7 +112,12 @@ impl SqliteStore {
     /// start lies in `[start, end)`, with the symbols known now, hottest
     /// stack first. An unknown service or type gives an empty profile.
     pub fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
-        self.with_reader(|conn| query::profile(conn, query))
+        self.with_reader(|conn| query::profile(conn, query, &self.inner.cache))
+    }
+
+    /// The same samples as a prefix tree; see [`crate::Storage::query_stack_tree`].
+    pub fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        self.with_reader(|conn| query::stack_tree(conn, query, &self.inner.cache))
     }
 
     /// A service's deploys; see [`crate::Storage::deploys`].

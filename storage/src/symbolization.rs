@@ -353,11 +353,11 @@ fn truncate(text: &str, max: usize) -> &str {
 }
 
 /// Loads the inline chains of the given frames, innermost first, in one
-/// query. Frames without symbols are absent from the map.
+/// query, in frame order. Frames without symbols are absent.
 pub(crate) fn symbols_of(
     tx: &Transaction<'_>,
     frame_ids: Rc<Vec<Value>>,
-) -> Result<HashMap<i64, Vec<Symbol>>, StorageError> {
+) -> Result<Vec<(i64, Vec<Symbol>)>, StorageError> {
     let mut stmt = tx
         .prepare_cached(
             "SELECT frame_id, function, file, line FROM symbols
@@ -377,10 +377,13 @@ pub(crate) fn symbols_of(
             ))
         })
         .context("query symbols")?;
-    let mut symbols: HashMap<i64, Vec<Symbol>> = HashMap::new();
+    let mut symbols: Vec<(i64, Vec<Symbol>)> = Vec::new();
     for row in rows {
         let (frame_id, symbol) = row.context("read a symbol")?;
-        symbols.entry(frame_id).or_default().push(symbol);
+        match symbols.last_mut() {
+            Some((last, chain)) if *last == frame_id => chain.push(symbol),
+            _ => symbols.push((frame_id, vec![symbol])),
+        }
     }
     Ok(symbols)
 }
@@ -454,7 +457,7 @@ mod tests {
         .unwrap();
         let tx = conn.transaction().unwrap();
         let names = symbols_of(&tx, Rc::new(vec![Value::Integer(1)])).unwrap();
-        assert_eq!(names[&1], vec![sym("weak_name")]);
+        assert_eq!(names, vec![(1, vec![sym("weak_name")])]);
         drop(tx);
         assert!(
             pending(&mut conn, Duration::from_secs(3600), 10, 200, all)

@@ -79,17 +79,20 @@ pub struct Symbolizer {
 impl Symbolizer {
     /// A symbolizer that looks for objects with `locator`.
     pub fn new(locator: DebugInfoLocator) -> Self {
-        let inner = symbolize::Symbolizer::builder()
+        Self {
+            inner: Self::blazesym(),
+            locator,
+            names: RefCell::default(),
+        }
+    }
+
+    fn blazesym() -> symbolize::Symbolizer {
+        symbolize::Symbolizer::builder()
             .enable_code_info(true)
             .enable_inlined_fns(true)
             .enable_demangling(false)
             .enable_auto_reload(true)
-            .build();
-        Self {
-            inner,
-            locator,
-            names: RefCell::default(),
-        }
+            .build()
     }
 
     /// Forgets which build-ids were not found, so newly arrived files are used.
@@ -115,7 +118,30 @@ impl Symbolizer {
             };
             let offsets: Vec<u64> = indices.iter().map(|&i| frames[i].file_offset).collect();
             let path = located.symbols.clone();
-            match self.symbolize_object(&located, &offsets) {
+            // A hostile or broken file (an upload, say) can make blazesym
+            // panic (an unwrap on a section past the end of the file, an
+            // overflow on odd program headers); the frames then fail with
+            // the reason, and a fresh blazesym instance replaces the one
+            // whose caches the panic may have left half-built.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.symbolize_object(&located, &offsets)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                Err(format!("the symbolizer panicked on this file: {what}"))
+            });
+            if outcome
+                .as_ref()
+                .is_err_and(|message| message.starts_with("the symbolizer panicked"))
+            {
+                self.inner = Self::blazesym();
+                self.names.borrow_mut().clear();
+            }
+            match outcome {
                 Ok(per_offset) => {
                     for (&i, result) in indices.iter().zip(per_offset) {
                         results[i] = Some(result);
@@ -240,5 +266,65 @@ fn code_path(c: &symbolize::CodeInfo<'_>) -> String {
             .into_os_string()
             .into_string()
             .unwrap_or_else(|p| p.to_string_lossy().into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte offset of section `name`'s header field `sh_offset` in an
+    /// ELF64 little-endian file.
+    fn sh_offset_field(elf: &[u8], name: &str) -> Option<usize> {
+        let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+        let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+        let (shoff, shentsize, shnum, shstrndx) =
+            (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+        let names = u64_at(shoff + shstrndx * shentsize + 0x18);
+        (0..shnum).find_map(|i| {
+            let header = shoff + i * shentsize;
+            let at =
+                names + u32::from_le_bytes(elf[header..header + 4].try_into().unwrap()) as usize;
+            let end = elf[at..].iter().position(|&b| b == 0)? + at;
+            (&elf[at..end] == name.as_bytes()).then_some(header + 0x18)
+        })
+    }
+
+    #[test]
+    fn a_file_that_makes_blazesym_panic_fails_its_frames_and_the_next_file_still_works() {
+        let original = std::fs::read("/bin/true").expect("Debian's /bin/true");
+        let build_id =
+            locate::read_build_id(std::path::Path::new("/bin/true")).expect("a build-id");
+        let mut broken = original.clone();
+        let field = sh_offset_field(&broken, ".gnu_debuglink").expect("a .gnu_debuglink");
+        // The section now lies far past the end of the file.
+        broken[field..field + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("true-broken");
+        std::fs::write(&bad, &broken).unwrap();
+
+        let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(vec![], true));
+        let hints = [bad.display().to_string()];
+        let results = symbolizer.symbolize(&[FrameRequest {
+            build_id: &build_id,
+            file_offset: 0x2000,
+            path_hints: &hints,
+        }]);
+        assert_eq!(results.len(), 1);
+        // Whatever blazesym makes of it (a panic in 0.2.3, an error later),
+        // the frame fails with a reason and the worker lives on.
+        assert!(results[0].is_err(), "{results:?}");
+
+        // The same symbolizer still names frames of a good file.
+        let mut fine = Symbolizer::new(DebugInfoLocator::new(vec![], true));
+        let good = [String::from("/bin/true")];
+        let request = FrameRequest {
+            build_id: &build_id,
+            file_offset: 0x2000,
+            path_hints: &good,
+        };
+        let expected = fine.symbolize(&[FrameRequest { ..request }]);
+        symbolizer.forget_misses();
+        assert_eq!(symbolizer.symbolize(&[request]), expected);
     }
 }

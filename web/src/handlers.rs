@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use augur_profile::{Profile, ProfileType};
+use augur_profile::{Profile, ProfileType, StackTree};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -271,13 +271,22 @@ pub(crate) async fn profile(
     let store = state.store.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        let profile = store.query_profile(&request.query())?;
-        let queried = started.elapsed();
-        let rendered = render(&request, &profile);
+        // The call tree is built from storage's prefix tree; every other
+        // format spells the stacks out.
+        let (rendered, stacks) = if request.format == Format::Tree {
+            let tree = store.query_stack_tree(&request.query())?;
+            let queried = started.elapsed();
+            (render_tree(&request, &tree), (tree.nodes.len(), queried))
+        } else {
+            let profile = store.query_profile(&request.query())?;
+            let queried = started.elapsed();
+            (render(&request, &profile), (profile.samples.len(), queried))
+        };
+        let (count, queried) = stacks;
         tracing::debug!(
             service = request.service,
             format = ?request.format,
-            stacks = profile.samples.len(),
+            stacks_or_nodes = count,
             query_ms = queried.as_secs_f64() * 1e3,
             render_ms = (started.elapsed() - queried).as_secs_f64() * 1e3,
             "profile answered"
@@ -288,26 +297,37 @@ pub(crate) async fn profile(
     Ok(rendered)
 }
 
+/// `format=tree`: the call tree in flat arrays (`crate::tree`).
+fn render_tree(request: &ProfileRequest, tree: &StackTree) -> Result<Response, ApiError> {
+    let header = ProfileHead {
+        service: &request.service,
+        labels: &request.labels,
+        profile_type: &tree.profile_type,
+        period: tree.period,
+        from: format_rfc3339(request.from_unix_nanos),
+        to: format_rfc3339(request.to_unix_nanos),
+        total_samples: tree.total(),
+    };
+    let bytes = crate::tree::CallTree::from_stack_tree(tree)
+        .encode(&header)
+        .map_err(|source| ApiError::Render {
+            format: "tree",
+            source: source.into(),
+        })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::tree::CONTENT_TYPE),
+        )],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
 fn render(request: &ProfileRequest, profile: &Profile) -> Result<Response, ApiError> {
     let response = match request.format {
         Format::Json => Json(profile_json(request, profile)).into_response(),
-        Format::Tree => {
-            let header = profile_head(request, profile);
-            let bytes = crate::tree::CallTree::build(profile)
-                .encode(&header)
-                .map_err(|source| ApiError::Render {
-                    format: "tree",
-                    source: source.into(),
-                })?;
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(crate::tree::CONTENT_TYPE),
-                )],
-                Body::from(bytes),
-            )
-                .into_response()
-        }
+        Format::Tree => return render_tree(request, &StackTree::from_profile(profile)),
         Format::Folded => (
             [(
                 header::CONTENT_TYPE,

@@ -11,8 +11,10 @@
 //!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
 //! resolves ([`serve_with`] also takes [`WebOptions`]). Parameter rules live in `params`, time parsing in [`parse_time`],
-//! the handlers in `handlers`.
+//! the handlers in `handlers`; [`auth`] decides who may read and who may
+//! administer ([`WebAuth`]).
 
+pub mod auth;
 mod deploys;
 mod error;
 mod handlers;
@@ -32,6 +34,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
+pub use auth::WebAuth;
 pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
 pub use params::{PROFILE_TYPES, ParamError};
@@ -55,6 +58,8 @@ struct AppState {
 pub struct WebOptions {
     /// Automatic deploy comparisons.
     pub deploys: DeployCompareOptions,
+    /// Read and admin tokens.
+    pub auth: WebAuth,
 }
 
 /// Serves the API and the page on `listener` until `shutdown` resolves, then
@@ -80,9 +85,10 @@ pub async fn serve_with(
     let address = listener.local_addr()?;
     tracing::info!(%address, "web server listening");
     let comparisons = Arc::new(DeployComparisons::new(options.deploys));
+    let gate = auth::Gate::new(options.auth, Some(address));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
-    let result = axum::serve(listener, router_with(store, metrics, comparisons))
+    let result = axum::serve(listener, router_with(store, metrics, comparisons, gate))
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -96,13 +102,25 @@ pub async fn serve_with(
 }
 
 /// Serves only `/metrics` (and `/healthz`): for daemons without the web UI,
-/// such as `augur agent`.
+/// such as `augur agent`. Anyone may read it.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     metrics: MetricsFn,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_metrics_with(listener, metrics, WebAuth::default(), shutdown).await
+}
+
+/// [`serve_metrics`] where `/metrics` needs a read token if `auth` has any
+/// (an ingest node beside a query node with tokens).
+pub async fn serve_metrics_with(
+    listener: tokio::net::TcpListener,
+    metrics: MetricsFn,
+    auth: WebAuth,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    let gate = Arc::new(auth::Gate::new(auth, Some(address)));
     tracing::info!(%address, "metrics server listening");
     let router = Router::new()
         .route(
@@ -123,20 +141,34 @@ pub async fn serve_metrics(
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(middleware::from_fn_with_state(gate, auth::require_access));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 /// The routes, for callers that run their own server (deploys are compared
-/// on request only: no watcher runs).
+/// on request only: no watcher runs; no tokens, admin endpoints open: the
+/// caller decides who reaches it).
 pub fn router(store: Store, metrics: MetricsFn) -> Router {
     let comparisons = Arc::new(DeployComparisons::new(DeployCompareOptions::default()));
-    router_with(store, metrics, comparisons)
+    let gate = auth::Gate::new(
+        WebAuth {
+            allow_anonymous_admin: true,
+            ..WebAuth::default()
+        },
+        None,
+    );
+    router_with(store, metrics, comparisons, gate)
 }
 
-fn router_with(store: Store, metrics: MetricsFn, deploys: Arc<DeployComparisons>) -> Router {
+fn router_with(
+    store: Store,
+    metrics: MetricsFn,
+    deploys: Arc<DeployComparisons>,
+    gate: auth::Gate,
+) -> Router {
     let state = AppState {
         store,
         metrics,
@@ -156,6 +188,11 @@ fn router_with(store: Store, metrics: MetricsFn, deploys: Arc<DeployComparisons>
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::not_found)
+        // Inside the counting layer, so refusals are counted too.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(gate),
+            auth::require_access,
+        ))
         .layer(middleware::from_fn_with_state(
             state.requests.clone(),
             count_and_harden,

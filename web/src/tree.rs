@@ -4,14 +4,15 @@
 //! The JSON format spells every stack's frames out (9.4 MB and 200-300 ms
 //! of serialization for a 130k-node tree); this one names each function once
 //! and gives each tree node a parent, a name index and two counts, written
-//! straight into one buffer. Building it allocates per distinct function
-//! name, not per node or frame.
+//! straight into one buffer. It is built from storage's prefix tree of
+//! stacks ([`StackTree`]), each stored node's names looked up once, and
+//! allocates per distinct function name, not per node or frame.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use augur_profile::{Location, Profile, RawFrame};
+use augur_profile::{Location, ROOT, RawFrame, StackTree};
 use serde::Serialize;
 
 /// The answer's media type.
@@ -148,49 +149,110 @@ impl<'a> Name<'a, '_> {
     }
 }
 
-impl<'a> CallTree<'a> {
-    /// Merges the profile's stacks into a call tree.
-    pub fn build(profile: &'a Profile) -> Self {
-        // Pass 1: nodes in creation order (a parent before its children).
-        let frames: usize = profile.samples.iter().map(|s| s.locations.len()).sum();
-        let mut interned: FxMap<Cow<'a, str>, u32> = FxMap::default();
-        interned.reserve(frames / 2);
-        let mut names: Vec<Cow<'a, str>> = Vec::new();
-        let mut scratch = String::new();
-        let mut children: FxMap<u64, u32> = FxMap::default();
-        children.reserve(frames);
-        let mut parent: Vec<u32> = Vec::with_capacity(frames + 1);
-        let mut name: Vec<u32> = Vec::with_capacity(frames + 1);
-        let mut self_count: Vec<u64> = Vec::with_capacity(frames + 1);
-        parent.push(0);
-        name.push(NO_NAME);
-        self_count.push(0);
-        for sample in &profile.samples {
-            let mut node = 0u32;
-            for location in sample.locations.iter().rev() {
-                location_names(location, &mut scratch, |frame| {
-                    let index = match interned.get(frame.as_str()) {
-                        Some(&index) => index,
-                        None => {
-                            let index = names.len() as u32;
-                            let frame = frame.to_cow();
-                            names.push(frame.clone());
-                            interned.insert(frame, index);
-                            index
-                        }
-                    };
-                    let key = (u64::from(node) << 32) | u64::from(index);
-                    node = *children.entry(key).or_insert_with(|| {
-                        parent.push(node);
-                        name.push(index);
-                        self_count.push(0);
-                        (parent.len() - 1) as u32
-                    });
-                });
+/// Pass 1 of a call tree: nodes in creation order, a parent before its
+/// children, each a (parent, name) pair met for the first time.
+struct Builder<'a> {
+    interned: FxMap<Cow<'a, str>, u32>,
+    names: Vec<Cow<'a, str>>,
+    children: FxMap<u64, u32>,
+    parent: Vec<u32>,
+    name: Vec<u32>,
+    self_count: Vec<u64>,
+}
+
+impl<'a> Builder<'a> {
+    fn with_capacity(nodes: usize) -> Self {
+        let mut builder = Self {
+            interned: FxMap::default(),
+            names: Vec::new(),
+            children: FxMap::default(),
+            parent: Vec::with_capacity(nodes + 1),
+            name: Vec::with_capacity(nodes + 1),
+            self_count: Vec::with_capacity(nodes + 1),
+        };
+        builder.interned.reserve(nodes / 2);
+        builder.children.reserve(nodes);
+        builder.parent.push(0);
+        builder.name.push(NO_NAME);
+        builder.self_count.push(0);
+        builder
+    }
+
+    /// The index of a function name.
+    fn intern(&mut self, frame: Name<'a, '_>) -> u32 {
+        match self.interned.get(frame.as_str()) {
+            Some(&index) => index,
+            None => {
+                let index = self.names.len() as u32;
+                let frame = frame.to_cow();
+                self.names.push(frame.clone());
+                self.interned.insert(frame, index);
+                index
             }
-            self_count[node as usize] += sample.count;
         }
-        drop((children, interned));
+    }
+
+    /// The child of `node` with name index `index`, created if new.
+    fn child_named(&mut self, node: u32, index: u32) -> u32 {
+        let key = (u64::from(node) << 32) | u64::from(index);
+        *self.children.entry(key).or_insert_with(|| {
+            self.parent.push(node);
+            self.name.push(index);
+            self.self_count.push(0);
+            (self.parent.len() - 1) as u32
+        })
+    }
+}
+
+impl<'a> CallTree<'a> {
+    /// The call tree of storage's prefix tree of stacks: each location's
+    /// names are interned once, each stored node costs one child lookup per
+    /// name, and no stack is walked twice.
+    pub fn from_stack_tree(tree: &'a StackTree) -> Self {
+        let mut builder = Builder::with_capacity(tree.nodes.len());
+        let mut scratch = String::new();
+        // Name indexes of every location, root first, flat.
+        let mut name_start: Vec<u32> = Vec::with_capacity(tree.locations.len() + 1);
+        let mut name_list: Vec<u32> = Vec::with_capacity(tree.locations.len());
+        for location in &tree.locations {
+            name_start.push(name_list.len() as u32);
+            location_names(location, &mut scratch, |frame| {
+                name_list.push(builder.intern(frame));
+            });
+        }
+        name_start.push(name_list.len() as u32);
+        // Call-tree node of each stored node; parents come first.
+        let mut at: Vec<u32> = Vec::with_capacity(tree.nodes.len());
+        for stored in &tree.nodes {
+            let parent = match stored.parent {
+                ROOT => 0,
+                p => at.get(p as usize).copied().unwrap_or(0),
+            };
+            let l = stored.location as usize;
+            let names = match (name_start.get(l), name_start.get(l + 1)) {
+                (Some(&from), Some(&to)) => &name_list[from as usize..to as usize],
+                _ => &[],
+            };
+            let node = names
+                .iter()
+                .fold(parent, |node, &index| builder.child_named(node, index));
+            builder.self_count[node as usize] += stored.count;
+            at.push(node);
+        }
+        builder.self_count[0] += tree.root_count;
+        Self::finish(builder)
+    }
+
+    /// Passes 2 and on: totals, function totals, ranks and the
+    /// breadth-first order.
+    fn finish(builder: Builder<'a>) -> Self {
+        let Builder {
+            names,
+            parent,
+            name,
+            self_count,
+            ..
+        } = builder;
         let n = parent.len();
         let mut total = self_count.clone();
         for i in (1..n).rev() {
@@ -378,8 +440,8 @@ mod tests {
         }
     }
 
-    fn profile(samples: Vec<(Vec<Location>, u64)>) -> Profile {
-        Profile {
+    fn profile(samples: Vec<(Vec<Location>, u64)>) -> augur_profile::Profile {
+        augur_profile::Profile {
             service: "s".into(),
             profile_type: ProfileType::cpu(),
             period: 1,
@@ -473,7 +535,8 @@ mod tests {
             (vec![kernel("main")], 4),
             (vec![], 1),
         ]);
-        let tree = CallTree::build(&p);
+        let stored = StackTree::from_profile(&p);
+        let tree = CallTree::from_stack_tree(&stored);
         let mut folded = p.folded_stacks();
         folded.sort();
         assert_eq!(paths(&tree), folded);
@@ -511,7 +574,8 @@ mod tests {
     #[test]
     fn encoding_is_aligned_and_complete() {
         let p = profile(vec![(vec![kernel("b"), kernel("a")], 3)]);
-        let tree = CallTree::build(&p);
+        let stored = StackTree::from_profile(&p);
+        let tree = CallTree::from_stack_tree(&stored);
         let bytes = tree.encode(&serde_json::json!({"service": "s"})).unwrap();
         assert_eq!(&bytes[..4], MAGIC);
         assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), VERSION);

@@ -2,18 +2,46 @@
 //! a decoded [`Batch`] into plain Rust types the aggregator can trust.
 //!
 //! The limits are checked before any allocation that depends on the input:
-//! the compressed size first, then the decompressed size while streaming, so
-//! a zstd bomb costs at most `max_decompressed + one buffer` of memory.
+//! the compressed size first; then the decompressed size, from the frame
+//! header when it declares one within the limit, else by a first inflating
+//! pass that keeps only the zstd window (itself bounded) and stops past the
+//! limit; then the number of stacks and of decoded items, counted on the
+//! encoded bytes before protobuf decoding. So a zstd bomb costs a window,
+//! not its output, and a message of many tiny elements cannot decode into
+//! more than its limits' worth of memory.
+//!
+//! What a well-meaning agent can overrun is cut down instead of refused, and
+//! reported in [`LimitHits`]: a stack deeper than the limit keeps its leaf
+//! side and ends in a [`TRUNCATED_FUNCTION`] frame, extra labels are dropped,
+//! long values shortened and odd path hints forgotten.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use augur_profile::{BuildId, ProfileType, RawFrame};
 use prost::Message;
 
 use crate::ingest::{Batch, frame};
+
+/// The function name of the frame that ends a stack cut short at the depth
+/// limit; the in-kernel unwinder ends the stacks it cuts with the same name.
+pub const TRUNCATED_FUNCTION: &str = "[truncated]";
+
+/// The origin of a [`TRUNCATED_FUNCTION`] frame added by validation.
+pub const TRUNCATED_ORIGIN: &str = "limit";
+
+/// The frame that ends a stack cut at [`Limits::max_stack_depth`].
+pub fn truncated_frame() -> RawFrame {
+    RawFrame::Named {
+        function: TRUNCATED_FUNCTION.to_owned(),
+        origin: TRUNCATED_ORIGIN.to_owned(),
+    }
+}
+
+/// Longest path hint kept (Linux's `PATH_MAX`).
+pub const MAX_PATH_HINT: usize = 4096;
 
 /// Size and shape limits applied to every incoming batch.
 #[derive(Clone, Debug)]
@@ -22,12 +50,114 @@ pub struct Limits {
     pub max_compressed: usize,
     /// Largest accepted payload after decompression, in bytes.
     pub max_decompressed: usize,
-    /// Deepest accepted stack, in frames.
+    /// Deepest stack kept, in frames, the marker included; deeper stacks
+    /// keep their leaf-most frames and end in a [`TRUNCATED_FUNCTION`]
+    /// frame. At least 2.
     pub max_stack_depth: usize,
-    /// Most labels on one process.
+    /// Most stacks (samples) in one batch; more refuse the batch.
+    pub max_stacks: usize,
+    /// Most decoded items in one batch: frames, samples, processes, labels
+    /// and binaries together. Each costs tens of bytes once decoded, even
+    /// when it took two bytes on the wire, so this bounds a decoded batch's
+    /// memory where `max_decompressed` cannot; more refuse the batch.
+    pub max_items: usize,
+    /// Most labels on one process, `service` included; the rest (last in
+    /// name order) are dropped.
     pub max_labels: usize,
-    /// Longest label name or value, in bytes.
+    /// Longest label name or value, in bytes: a longer value is shortened,
+    /// a label with a longer name dropped.
     pub max_label_len: usize,
+    /// Memory shared by every batch being decoded at once; `None` leaves
+    /// it to the other limits.
+    pub decode_memory: Option<DecodeMemory>,
+}
+
+/// Bytes a decoded item (frame, sample, process, label or binary) is
+/// reserved for: its decoded struct (at most 56 bytes) and its validated
+/// copy.
+const ITEM_BYTES: usize = 128;
+
+/// Memory that every batch being decoded at once shares: each reserves the
+/// bytes it inflates to before it inflates them, and then what its items
+/// will take before it decodes them, until its [`Reservation`] is dropped.
+/// A batch that does not fit while others are decoding is refused with
+/// [`BatchError::Busy`], to be sent again later; one that is alone always
+/// fits, so any batch within the other limits gets through eventually.
+///
+/// Without it, the other limits bound each batch, not all of them: sixteen
+/// payloads of a few kilobytes that each inflate to the 64 MiB limit took
+/// over a gigabyte at once.
+#[derive(Clone, Debug)]
+pub struct DecodeMemory {
+    total: usize,
+    used: Arc<Mutex<usize>>,
+}
+
+impl DecodeMemory {
+    /// A budget of `total` bytes.
+    pub fn new(total: usize) -> Self {
+        Self {
+            total,
+            used: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    /// Bytes reserved right now.
+    pub fn in_use(&self) -> usize {
+        *self.used.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The budget, in bytes.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+/// Bytes of [`DecodeMemory`] one batch holds; given back when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    memory: Option<DecodeMemory>,
+    bytes: usize,
+}
+
+impl Reservation {
+    fn new(memory: &Option<DecodeMemory>) -> Self {
+        Self {
+            memory: memory.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Takes `bytes` more, if they fit beside the other batches'.
+    fn grow(&mut self, bytes: usize) -> Result<(), BatchError> {
+        let Some(memory) = &self.memory else {
+            return Ok(());
+        };
+        let mut used = memory.used.lock().unwrap_or_else(PoisonError::into_inner);
+        let others = *used - self.bytes;
+        if others > 0 && others + self.bytes + bytes > memory.total {
+            return Err(BatchError::Busy {
+                needed: self.bytes + bytes,
+                limit: memory.total,
+            });
+        }
+        *used += bytes;
+        self.bytes += bytes;
+        Ok(())
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(memory) = &self.memory {
+            *memory.used.lock().unwrap_or_else(PoisonError::into_inner) -= self.bytes;
+        }
+    }
 }
 
 impl Default for Limits {
@@ -36,9 +166,40 @@ impl Default for Limits {
             max_compressed: 4 << 20,
             max_decompressed: 64 << 20,
             max_stack_depth: 1024,
+            max_stacks: 1 << 18,
+            max_items: 8 << 20,
             max_labels: 64,
             max_label_len: 1024,
+            decode_memory: None,
         }
+    }
+}
+
+/// What validation cut down to fit the [`Limits`] without refusing the
+/// batch; [`LimitHits::by_limit`] names each for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitHits {
+    /// Stacks truncated at the depth limit.
+    pub stacks_truncated: u64,
+    /// Labels dropped because a process had too many.
+    pub labels_dropped: u64,
+    /// Labels dropped for a long name or shortened for a long value.
+    pub labels_too_long: u64,
+    /// Path hints of binaries forgotten: relative, with `..`, a NUL or
+    /// longer than [`MAX_PATH_HINT`].
+    pub path_hints_dropped: u64,
+}
+
+impl LimitHits {
+    /// Each count with the stable name of its limit, for
+    /// `augur_aggregator_limit_hits_total{limit=...}`.
+    pub fn by_limit(&self) -> [(&'static str, u64); 4] {
+        [
+            ("stack_depth", self.stacks_truncated),
+            ("label_count", self.labels_dropped),
+            ("label_length", self.labels_too_long),
+            ("path_hint", self.path_hints_dropped),
+        ]
     }
 }
 
@@ -73,9 +234,34 @@ pub enum BatchError {
         #[source]
         source: prost::DecodeError,
     },
+    /// The decompressed bytes are not protobuf this protocol uses; found
+    /// while counting elements, before decoding.
+    #[error("payload is not a valid Batch message: {0}")]
+    Malformed(&'static str),
+    /// The batch holds more stacks or decoded items than the limits allow.
+    #[error("{what}: {count} exceed the limit of {limit}")]
+    TooMany {
+        /// What was counted, e.g. `stacks` or `decoded items`.
+        what: &'static str,
+        /// How many the batch holds.
+        count: usize,
+        /// Configured limit.
+        limit: usize,
+    },
     /// The message decoded but breaks a rule of the protocol.
     #[error("invalid batch: {0}")]
     Invalid(String),
+    /// Decoding would take more memory than other batches being decoded
+    /// leave; the batch is fine and may be sent again later.
+    #[error(
+        "decoding needs {needed} bytes, more than the {limit}-byte decode memory leaves beside other batches; retry later"
+    )]
+    Busy {
+        /// Bytes this batch needs.
+        needed: usize,
+        /// The shared budget.
+        limit: usize,
+    },
 }
 
 impl BatchError {
@@ -85,30 +271,184 @@ impl BatchError {
             BatchError::TooLarge { .. } => "too_large",
             BatchError::InflatesTooLarge { .. } => "inflates_too_large",
             BatchError::Compression { .. } => "bad_compression",
-            BatchError::Decode { .. } => "bad_protobuf",
+            BatchError::Decode { .. } | BatchError::Malformed(_) => "bad_protobuf",
+            BatchError::TooMany { what: STACKS, .. } => "too_many_stacks",
+            BatchError::TooMany { .. } => "too_many_items",
             BatchError::Invalid(_) => "invalid",
+            BatchError::Busy { .. } => "decode_memory",
+        }
+    }
+
+    /// The limit this refusal hit, named as in
+    /// `augur_aggregator_limit_hits_total{limit=...}`; `None` for malformed
+    /// input.
+    pub fn limit(&self) -> Option<&'static str> {
+        match self {
+            BatchError::TooLarge { .. } => Some("compressed_size"),
+            BatchError::InflatesTooLarge { .. } => Some("decompressed_size"),
+            BatchError::TooMany { what: STACKS, .. } => Some("stacks_per_batch"),
+            BatchError::TooMany { .. } => Some("batch_items"),
+            BatchError::Busy { .. } => Some("decode_memory"),
+            _ => None,
         }
     }
 }
+
+const STACKS: &str = "stacks";
+const ITEMS: &str = "decoded items (frames, samples, processes, labels, binaries)";
 
 /// Encodes and compresses a batch for [`crate::ingest::PushRequest::payload`].
 pub fn compress(batch: &Batch, level: i32) -> std::io::Result<Vec<u8>> {
     zstd::bulk::compress(&batch.encode_to_vec(), level)
 }
 
-/// Decompresses and decodes a payload within `limits`.
+/// Decompresses and decodes a payload within `limits`: sizes first, then
+/// the count of stacks and items on the encoded bytes, then decoding.
 pub fn decompress(payload: &[u8], limits: &Limits) -> Result<Batch, BatchError> {
+    decompress_reserved(payload, limits).map(|(batch, _)| batch)
+}
+
+/// [`decompress`], returning with the batch the share of
+/// [`Limits::decode_memory`] it holds; keep it while the batch (or what is
+/// made of it) is in memory.
+pub fn decompress_reserved(
+    payload: &[u8],
+    limits: &Limits,
+) -> Result<(Batch, Reservation), BatchError> {
     if payload.len() > limits.max_compressed {
         return Err(BatchError::TooLarge {
             size: payload.len(),
             limit: limits.max_compressed,
         });
     }
-    if let Some(decoded) = decode_declared(payload, limits.max_decompressed) {
-        return decoded;
+    let mut reservation = Reservation::new(&limits.decode_memory);
+    if let Some(decoded) = decode_declared(payload, limits, &mut reservation) {
+        return decoded.map(|batch| (batch, reservation));
     }
-    let bytes = inflate_streaming(payload, limits)?;
-    Batch::decode(bytes.as_slice()).map_err(|source| BatchError::Decode { source })
+    let bytes = inflate_streaming(payload, limits, &mut reservation)?;
+    let batch = decode_bounded(&bytes, limits, &mut reservation)?;
+    Ok((batch, reservation))
+}
+
+/// Counts what decoding `bytes` would allocate, reserves it, then decodes.
+fn decode_bounded(
+    bytes: &[u8],
+    limits: &Limits,
+    reservation: &mut Reservation,
+) -> Result<Batch, BatchError> {
+    let shape = shape_of(bytes).map_err(BatchError::Malformed)?;
+    if shape.samples > limits.max_stacks {
+        return Err(BatchError::TooMany {
+            what: STACKS,
+            count: shape.samples,
+            limit: limits.max_stacks,
+        });
+    }
+    if shape.items > limits.max_items {
+        return Err(BatchError::TooMany {
+            what: ITEMS,
+            count: shape.items,
+            limit: limits.max_items,
+        });
+    }
+    reservation.grow(shape.items * ITEM_BYTES)?;
+    Batch::decode(bytes).map_err(|source| BatchError::Decode { source })
+}
+
+/// How many elements an encoded [`Batch`] holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shape {
+    samples: usize,
+    /// Binaries, processes, labels, samples, frames and dropped reasons.
+    items: usize,
+}
+
+/// Counts the repeated elements of an encoded [`Batch`] without decoding
+/// it: a linear walk over the bytes that allocates nothing. Field numbers
+/// are those of `ingest.proto`.
+fn shape_of(bytes: &[u8]) -> Result<Shape, &'static str> {
+    let mut shape = Shape::default();
+    for_each_field(bytes, |field, value| {
+        let Some(value) = value else { return Ok(()) };
+        match field {
+            // binaries, dropped
+            7 | 10 => shape.items += 1,
+            // processes, each with its labels (field 2)
+            8 => {
+                shape.items += 1;
+                for_each_field(value, |field, _| {
+                    shape.items += usize::from(field == 2);
+                    Ok(())
+                })?;
+            }
+            // samples, each with its frames (field 2)
+            9 => {
+                shape.samples += 1;
+                shape.items += 1;
+                for_each_field(value, |field, _| {
+                    shape.items += usize::from(field == 2);
+                    Ok(())
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(shape)
+}
+
+/// Calls `each` with the number of every field in `bytes`, and its bytes
+/// when it is length-delimited. Groups, which this protocol never uses, are
+/// refused.
+fn for_each_field<'a>(
+    mut bytes: &'a [u8],
+    mut each: impl FnMut(u64, Option<&'a [u8]>) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
+    fn varint(bytes: &mut &[u8]) -> Result<u64, &'static str> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = bytes.split_first().ok_or("truncated varint")?;
+            *bytes = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("varint longer than 10 bytes")
+    }
+    fn skip<'a>(bytes: &mut &'a [u8], n: u64) -> Result<&'a [u8], &'static str> {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= bytes.len())
+            .ok_or("field runs past the end of its message")?;
+        let (value, rest) = bytes.split_at(n);
+        *bytes = rest;
+        Ok(value)
+    }
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes)?;
+        if key >> 3 == 0 {
+            return Err("field number 0");
+        }
+        let value = match key & 7 {
+            0 => varint(&mut bytes).map(|_| None)?,
+            1 => skip(&mut bytes, 8).map(|_| None)?,
+            2 => {
+                let len = varint(&mut bytes)?;
+                Some(skip(&mut bytes, len)?)
+            }
+            5 => skip(&mut bytes, 4).map(|_| None)?,
+            _ => return Err("unsupported protobuf wire type"),
+        };
+        each(key >> 3, value)?;
+    }
+    Ok(())
+}
+
+/// What `size` inflated bytes cost until the batch is done: themselves, and
+/// the strings and bytes decoded from them, which take at most as much.
+fn inflated_cost(size: usize) -> usize {
+    size.saturating_mul(2)
 }
 
 /// Largest inflated buffer a thread keeps for the next batch.
@@ -132,11 +472,18 @@ thread_local! {
 /// `None` sends anything else (no declared size, more than one frame, a
 /// header that lies, corrupt data) to [`inflate_streaming`], which bounds
 /// the output itself and names the error.
-fn decode_declared(payload: &[u8], max_decompressed: usize) -> Option<Result<Batch, BatchError>> {
+fn decode_declared(
+    payload: &[u8],
+    limits: &Limits,
+    reservation: &mut Reservation,
+) -> Option<Result<Batch, BatchError>> {
     let declared = zstd::zstd_safe::get_frame_content_size(payload).ok()??;
     let size = usize::try_from(declared)
         .ok()
-        .filter(|&size| size <= max_decompressed)?;
+        .filter(|&size| size <= limits.max_decompressed)?;
+    if let Err(busy) = reservation.grow(inflated_cost(size)) {
+        return Some(Err(busy));
+    }
     INFLATER.with(|cell| {
         let mut inflater = cell.try_borrow_mut().ok()?;
         let Inflater { context, buffer } = &mut *inflater;
@@ -149,9 +496,7 @@ fn decode_declared(payload: &[u8], max_decompressed: usize) -> Option<Result<Bat
         // within the limit ever set; more than declared goes the slow way.
         let inflated = context.as_mut()?.decompress_to_buffer(payload, buffer);
         let decoded = match inflated {
-            Ok(n) if n == size => Some(
-                Batch::decode(buffer.as_slice()).map_err(|source| BatchError::Decode { source }),
-            ),
+            Ok(n) if n == size => Some(decode_bounded(buffer, limits, reservation)),
             _ => None,
         };
         if buffer.capacity() > KEPT_BUFFER {
@@ -161,21 +506,47 @@ fn decode_declared(payload: &[u8], max_decompressed: usize) -> Option<Result<Bat
     })
 }
 
-/// Inflates any zstd payload, reading at most one byte past the limit.
-fn inflate_streaming(payload: &[u8], limits: &Limits) -> Result<Vec<u8>, BatchError> {
-    let decoder = zstd::stream::read::Decoder::with_buffer(payload)
-        .map_err(|source| BatchError::Compression { source })?;
-    let mut bytes = Vec::new();
-    // Read one byte past the limit to tell "exactly at" from "beyond".
-    decoder
-        .take(limits.max_decompressed as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| BatchError::Compression { source })?;
-    if bytes.len() > limits.max_decompressed {
-        return Err(BatchError::InflatesTooLarge {
+/// The largest zstd window (log2 bytes) a payload may ask the streaming
+/// decoder to keep: 8 MiB, what zstd's levels 1 to 19 use (only `--ultra`
+/// and `--long` ask for more), instead of zstd's own bound of 128 MiB, which
+/// a bomb would otherwise fill besides the output.
+const WINDOW_LOG_MAX: u32 = 23;
+
+/// Inflates any zstd payload into at most `max_decompressed` bytes, in two
+/// passes: the first counts the inflated bytes, keeping nothing but the
+/// decoder's window (bounded by [`WINDOW_LOG_MAX`]), and stops one byte past
+/// the limit; only a payload within the limit is inflated again, into a
+/// buffer of exactly its size. A bomb thus costs a window, never its output.
+/// Payloads take this path only when their header declares no size or a
+/// wrong one: [`compress`] declares it.
+fn inflate_streaming(
+    payload: &[u8],
+    limits: &Limits,
+    reservation: &mut Reservation,
+) -> Result<Vec<u8>, BatchError> {
+    let compression = |source| BatchError::Compression { source };
+    // The decoder's window, at most.
+    reservation.grow(1 << WINDOW_LOG_MAX)?;
+    let decoder = || -> Result<_, BatchError> {
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(payload).map_err(compression)?;
+        decoder
+            .window_log_max(WINDOW_LOG_MAX)
+            .map_err(compression)?;
+        Ok(decoder.take(limits.max_decompressed as u64 + 1))
+    };
+    let size = std::io::copy(&mut decoder()?, &mut std::io::sink()).map_err(compression)?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&size| size <= limits.max_decompressed)
+        .ok_or(BatchError::InflatesTooLarge {
             limit: limits.max_decompressed,
-        });
-    }
+        })?;
+    reservation.grow(inflated_cost(size))?;
+    let mut bytes = Vec::with_capacity(size);
+    decoder()?
+        .take(size as u64)
+        .read_to_end(&mut bytes)
+        .map_err(compression)?;
     Ok(bytes)
 }
 
@@ -221,11 +592,119 @@ impl ValidBatch {
     }
 }
 
-/// Checks every reference in `batch` and converts it to plain types.
+/// Checks every reference in `batch` and converts it to plain types;
+/// [`validate_counted`] also says what was cut to fit the limits.
 pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError> {
+    validate_counted(batch, limits).map(|(batch, _)| batch)
+}
+
+/// Whether `path` may be kept as a hint to where a binary lives: absolute,
+/// without `..` components or NUL bytes, at most [`MAX_PATH_HINT`] bytes.
+/// Hints are only ever read, and only files carrying the expected build-id
+/// are used, but nothing odd needs to reach the file system at all.
+pub fn is_sane_path_hint(path: &str) -> bool {
+    path.len() <= MAX_PATH_HINT
+        && path.starts_with('/')
+        && !path.contains('\0')
+        && !path.split('/').any(|part| part == "..")
+}
+
+/// The longest prefix of `text` within `max` bytes that ends on a
+/// character boundary.
+fn shorten(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// One process's labels within `limits`: `service` first, then the others
+/// in name order until `max_labels`; names too long are dropped, values too
+/// long shortened.
+fn bounded_labels(
+    i: usize,
+    labels: impl IntoIterator<Item = (String, String)>,
+    limits: &Limits,
+    hits: &mut LimitHits,
+) -> Result<Labels, BatchError> {
+    let mut sorted: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in labels {
+        if k.is_empty() {
+            return Err(BatchError::Invalid(format!(
+                "process {i} has a label with an empty name"
+            )));
+        }
+        if k.len() > limits.max_label_len {
+            hits.labels_too_long += 1;
+            continue;
+        }
+        sorted.insert(k, v);
+    }
+    let mut service = match sorted.remove("service") {
+        Some(s) if !s.is_empty() => s,
+        _ => {
+            return Err(BatchError::Invalid(format!(
+                "process {i} has no service label"
+            )));
+        }
+    };
+    let keep = limits.max_labels.saturating_sub(1);
+    if sorted.len() > keep {
+        hits.labels_dropped += (sorted.len() - keep) as u64;
+        while sorted.len() > keep {
+            sorted.pop_last();
+        }
+    }
+    for value in sorted.values_mut().chain(std::iter::once(&mut service)) {
+        if value.len() > limits.max_label_len {
+            hits.labels_too_long += 1;
+            shorten(value, limits.max_label_len);
+        }
+    }
+    if service.is_empty() {
+        // Its first character alone was longer than the limit.
+        return Err(BatchError::Invalid(format!(
+            "process {i}: the service label is longer than {} bytes",
+            limits.max_label_len
+        )));
+    }
+    sorted.insert("service".to_owned(), service);
+    Ok(Arc::new(sorted))
+}
+
+/// [`validate`], returning what was cut down to fit `limits` besides the
+/// batch: stacks truncated, labels dropped or shortened, path hints
+/// forgotten. Broken references, a missing `service` label and empty frames
+/// still refuse the batch.
+pub fn validate_counted(
+    batch: Batch,
+    limits: &Limits,
+) -> Result<(ValidBatch, LimitHits), BatchError> {
     let invalid = |msg: String| BatchError::Invalid(msg);
+    let mut hits = LimitHits::default();
     if batch.profile_type.is_empty() || batch.unit.is_empty() {
         return Err(invalid("profile_type and unit are required".into()));
+    }
+    // Checked before the batch is acknowledged: storage keeps one unit per
+    // type and would refuse another one only when the batch is flushed.
+    match augur_profile::canonical_unit(&batch.profile_type) {
+        Some(unit) if unit == batch.unit => {}
+        Some(unit) => {
+            return Err(invalid(format!(
+                "profile type {:?} is counted in {unit:?}, not {:?}",
+                batch.profile_type, batch.unit
+            )));
+        }
+        None => {
+            return Err(invalid(format!(
+                "unknown profile type {:?} (known: {})",
+                batch.profile_type,
+                augur_profile::PROFILE_TYPES.join(", ")
+            )));
+        }
     }
     if batch.period == 0 {
         return Err(invalid("period must be positive".into()));
@@ -238,8 +717,14 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
         .into_iter()
         .enumerate()
         .map(|(i, b)| {
+            let path = if b.path.is_empty() || is_sane_path_hint(&b.path) {
+                b.path
+            } else {
+                hits.path_hints_dropped += 1;
+                String::new()
+            };
             BuildId::from_bytes(&b.build_id)
-                .map(|id| (id, b.path))
+                .map(|id| (id, path))
                 .map_err(|e| invalid(format!("binary {i}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -247,30 +732,11 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
         .processes
         .into_iter()
         .enumerate()
-        .map(|(i, p)| {
-            if p.labels.len() > limits.max_labels {
-                return Err(invalid(format!(
-                    "process {i}: {} labels exceed the limit of {}",
-                    p.labels.len(),
-                    limits.max_labels
-                )));
-            }
-            for (k, v) in &p.labels {
-                if k.is_empty() || k.len() > limits.max_label_len || v.len() > limits.max_label_len
-                {
-                    return Err(invalid(format!(
-                        "process {i}: label {k:.40?} is empty or too long"
-                    )));
-                }
-            }
-            match p.labels.get("service") {
-                Some(s) if !s.is_empty() => {}
-                _ => return Err(invalid(format!("process {i} has no service label"))),
-            }
-            Ok(Arc::new(p.labels.into_iter().collect::<BTreeMap<_, _>>()))
-        })
+        .map(|(i, p)| bounded_labels(i, p.labels, limits, &mut hits))
         .collect::<Result<Vec<Labels>, _>>()?;
 
+    // The marker takes the last place: no stack is deeper than the limit.
+    let keep_frames = limits.max_stack_depth.max(2) - 1;
     let mut samples = Vec::with_capacity(batch.samples.len());
     for (i, sample) in batch.samples.into_iter().enumerate() {
         let labels = processes
@@ -285,18 +751,17 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
         if sample.frames.is_empty() {
             return Err(invalid(format!("sample {i} has no frames")));
         }
-        if sample.frames.len() > limits.max_stack_depth {
-            return Err(invalid(format!(
-                "sample {i}: {} frames exceed the depth limit of {}",
-                sample.frames.len(),
-                limits.max_stack_depth
-            )));
-        }
         if sample.count == 0 {
             continue;
         }
-        let frames = sample
-            .frames
+        let mut wire_frames = sample.frames;
+        let truncated = wire_frames.len() > limits.max_stack_depth.max(2);
+        if truncated {
+            // Leaf first: the root side goes.
+            wire_frames.truncate(keep_frames);
+            hits.stacks_truncated += 1;
+        }
+        let mut frames = wire_frames
             .into_iter()
             .map(|f| match f.kind {
                 Some(frame::Kind::User(u)) => binaries
@@ -325,13 +790,16 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
                 _ => Err(invalid(format!("sample {i} has an empty frame"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if truncated {
+            frames.push(truncated_frame());
+        }
         samples.push(ValidSample {
             labels,
             frames,
             count: sample.count,
         });
     }
-    Ok(ValidBatch {
+    let batch = ValidBatch {
         host: batch.host,
         start_unix_nanos: batch.start_unix_nanos,
         end_unix_nanos: batch.end_unix_nanos,
@@ -343,7 +811,8 @@ pub fn validate(batch: Batch, limits: &Limits) -> Result<ValidBatch, BatchError>
         binaries,
         samples,
         dropped: batch.dropped.into_iter().collect(),
-    })
+    };
+    Ok((batch, hits))
 }
 
 /// Encodes a validated batch for the wire, interning binaries and processes.
@@ -502,6 +971,23 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_type_needs_its_own_unit_and_a_known_name() {
+        let limits = Limits::default();
+        let mut counter = good_batch();
+        counter.profile_type = "page-faults".into();
+        counter.unit = "count".into();
+        assert!(validate(counter, &limits).is_ok());
+        let mut wrong = good_batch();
+        wrong.unit = "bytes".into();
+        let error = validate(wrong, &limits).unwrap_err().to_string();
+        assert!(error.contains("counted in \"nanoseconds\""), "{error}");
+        let mut unknown = good_batch();
+        unknown.profile_type = "wall".into();
+        let error = validate(unknown, &limits).unwrap_err().to_string();
+        assert!(error.contains("unknown profile type \"wall\""), "{error}");
+    }
+
+    #[test]
     fn to_wire_round_trips_through_validate() {
         let limits = Limits::default();
         let valid = validate(good_batch(), &limits).unwrap();
@@ -619,7 +1105,317 @@ mod tests {
         }));
         assert!(validate(b, &limits).is_err());
         let mut b = good_batch();
-        b.samples[0].frames = vec![b.samples[0].frames[0].clone(); limits.max_stack_depth + 1];
-        assert!(validate(b, &limits).is_err());
+        b.processes[0].labels.insert(String::new(), "v".into());
+        assert!(validate(b, &limits).is_err(), "an empty label name");
+    }
+
+    fn kernel(function: &str) -> Frame {
+        Frame {
+            kind: Some(frame::Kind::Kernel(KernelFrame {
+                function: function.into(),
+                module: String::new(),
+            })),
+        }
+    }
+
+    #[test]
+    fn deep_stacks_keep_their_leaf_side_and_end_in_a_marker() {
+        let limits = Limits {
+            max_stack_depth: 8,
+            ..Limits::default()
+        };
+        let mut b = good_batch();
+        let deep: Vec<Frame> = (0..100_000).map(|i| kernel(&format!("f{i}"))).collect();
+        // Frames beyond the limit are not looked at: a dangling index there
+        // does not matter.
+        let mut with_dangling = deep.clone();
+        with_dangling[50].kind = Some(frame::Kind::User(UserFrame {
+            binary: 99,
+            file_offset: 0,
+        }));
+        b.samples[0].frames = with_dangling;
+        b.samples.push(Sample {
+            process: 0,
+            frames: deep[..8].to_vec(),
+            count: 1,
+        });
+        let (valid, hits) = validate_counted(b, &limits).unwrap();
+        let frames = &valid.samples[0].frames;
+        assert_eq!(frames.len(), 8);
+        assert_eq!(
+            frames[..7],
+            (0..7)
+                .map(|i| RawFrame::Kernel {
+                    function: format!("f{i}"),
+                    module: None
+                })
+                .collect::<Vec<_>>()[..]
+        );
+        assert_eq!(frames[7], truncated_frame());
+        assert!(
+            matches!(&frames[7], RawFrame::Named { function, .. } if function == "[truncated]")
+        );
+        assert_eq!(valid.samples[1].frames.len(), 8, "at the limit: kept whole");
+        assert!(!valid.samples[1].frames.contains(&truncated_frame()));
+        assert_eq!(hits.stacks_truncated, 1);
+        assert_eq!(hits.by_limit()[0], ("stack_depth", 1));
+        assert_eq!(valid.total_samples(), 4, "counts are kept");
+    }
+
+    #[test]
+    fn too_many_labels_are_dropped_and_long_ones_shortened() {
+        let limits = Limits {
+            max_labels: 4,
+            max_label_len: 8,
+            ..Limits::default()
+        };
+        let mut b = good_batch();
+        let labels = &mut b.processes[0].labels;
+        labels.insert("service".into(), "a-service-name".into());
+        for k in ["a", "b", "c", "d", "e"] {
+            labels.insert(k.into(), "v".into());
+        }
+        labels.insert("a-very-long-name".into(), "v".into());
+        labels.insert("aa".into(), "ééééé".into());
+        let (valid, hits) = validate_counted(b, &limits).unwrap();
+        let got = &*valid.samples[0].labels;
+        let want: BTreeMap<String, String> = [
+            ("service", "a-servic"),
+            ("a", "v"),
+            ("aa", "éééé"),
+            ("b", "v"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(got, &want);
+        assert_eq!(hits.labels_dropped, 3, "c, d and e");
+        let tiny = Limits {
+            max_label_len: 1,
+            ..Limits::default()
+        };
+        let mut b = good_batch();
+        b.processes[0].labels.insert("service".into(), "é".into());
+        assert!(validate(b, &tiny).is_err(), "no service is left");
+        assert_eq!(
+            hits.labels_too_long, 3,
+            "one name dropped, two values shortened"
+        );
+    }
+
+    #[test]
+    fn odd_path_hints_are_forgotten_not_refused() {
+        let limits = Limits::default();
+        for (path, kept) in [
+            ("/usr/bin/app", true),
+            ("", true),
+            ("relative/app", false),
+            ("/opt/../../etc/shadow", false),
+            ("/usr/bin/a\0b", false),
+            ("/usr/bin/..app", true),
+        ] {
+            let mut b = good_batch();
+            b.binaries[0].path = path.into();
+            let (valid, hits) = validate_counted(b, &limits).unwrap();
+            let expected = if kept { path } else { "" };
+            assert_eq!(valid.binaries[0].1, expected, "{path:?}");
+            assert_eq!(hits.path_hints_dropped, u64::from(!kept), "{path:?}");
+        }
+        let mut long = String::from("/");
+        long.push_str(&"a".repeat(MAX_PATH_HINT));
+        assert!(!is_sane_path_hint(&long));
+    }
+
+    #[test]
+    fn stacks_and_items_are_counted_before_decoding() {
+        let mut b = good_batch();
+        b.samples = vec![b.samples[0].clone(); 10];
+        let encoded = b.encode_to_vec();
+        let frames = 2 * 10;
+        assert_eq!(
+            shape_of(&encoded).unwrap(),
+            Shape {
+                samples: 10,
+                items: 1 + 1 + 1 + 10 + frames,
+            },
+            "one binary, one process with one label, the samples and frames"
+        );
+        let payload = compress(&b, 1).unwrap();
+        let limits = Limits {
+            max_stacks: 9,
+            ..Limits::default()
+        };
+        let err = decompress(&payload, &limits).unwrap_err();
+        assert_eq!(
+            (err.reason(), err.limit()),
+            ("too_many_stacks", Some("stacks_per_batch"))
+        );
+        assert!(
+            err.to_string().contains("10 exceed the limit of 9"),
+            "{err}"
+        );
+        let limits = Limits {
+            max_items: 32,
+            ..Limits::default()
+        };
+        let err = decompress(&payload, &limits).unwrap_err();
+        assert_eq!(
+            (err.reason(), err.limit()),
+            ("too_many_items", Some("batch_items"))
+        );
+        let limits = Limits {
+            max_stacks: 10,
+            max_items: 33,
+            ..Limits::default()
+        };
+        assert_eq!(decompress(&payload, &limits).unwrap(), b);
+    }
+
+    #[test]
+    fn two_byte_frames_cannot_inflate_into_gigabytes_of_structs() {
+        // 16 MiB of empty frames in one sample: each two bytes on the wire,
+        // tens of bytes once decoded.
+        let sample_tail = [0x12u8, 0x00].repeat(8 << 20);
+        let mut sample = vec![0x08, 0x00, 0x18, 0x01, 0x12, 0x00];
+        sample.extend_from_slice(&sample_tail);
+        let mut encoded = Vec::new();
+        encoded.push(0x4a); // field 9, length-delimited
+        let mut len = sample.len();
+        while len >= 0x80 {
+            encoded.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        encoded.push(len as u8);
+        encoded.extend_from_slice(&sample);
+        let payload = zstd::bulk::compress(&encoded, 1).unwrap();
+        let err = decompress(&payload, &Limits::default()).unwrap_err();
+        assert_eq!(err.reason(), "too_many_items", "{err}");
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused_by_the_count() {
+        for bytes in [
+            &[0x4a, 0x05, 0x01][..], // length past the end
+            &[0x4b][..],             // a group
+            &[0xff; 11][..],         // endless varint
+            &[0x4a, 0x02, 0x12][..], // nested field past the end
+        ] {
+            assert!(shape_of(bytes).is_err(), "{bytes:?}");
+            let payload = zstd::bulk::compress(bytes, 1).unwrap();
+            assert_eq!(
+                decompress(&payload, &Limits::default())
+                    .unwrap_err()
+                    .reason(),
+                "bad_protobuf"
+            );
+        }
+    }
+
+    /// A zstd frame of RLE blocks: `blocks` x 128 KiB of zeros in a few
+    /// bytes each, with a `2^window_log`-byte window and, if `declare`, the
+    /// true content size in its header.
+    fn rle_bomb(blocks: u32, window_log: u8, declare: bool) -> Vec<u8> {
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd];
+        frame.push(if declare { 0xc0 } else { 0x00 });
+        frame.push((window_log - 10) << 3);
+        if declare {
+            frame.extend_from_slice(&(u64::from(blocks) * (128 << 10)).to_le_bytes());
+        }
+        for i in 0..blocks {
+            let last = u32::from(i + 1 == blocks);
+            let header = last | (1 << 1) | ((128 << 10) << 3);
+            frame.extend_from_slice(&header.to_le_bytes()[..3]);
+            frame.push(0);
+        }
+        frame
+    }
+
+    #[test]
+    fn bombs_without_a_declared_size_stop_at_the_limit() {
+        let limits = Limits {
+            max_decompressed: 1 << 20,
+            ..Limits::default()
+        };
+        // 1 GiB from 32 KiB, undeclared and declared.
+        for declare in [false, true] {
+            let bomb = rle_bomb(8192, 20, declare);
+            assert!(bomb.len() < 33 << 10);
+            let started = std::time::Instant::now();
+            let err = decompress(&bomb, &limits).unwrap_err();
+            assert_eq!(err.reason(), "inflates_too_large", "{err}");
+            assert_eq!(err.limit(), Some("decompressed_size"));
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        }
+        // A bomb that asks for a 2 GiB window is refused before inflating.
+        let err = decompress(&rle_bomb(4, 31, false), &limits).unwrap_err();
+        assert_eq!(err.reason(), "bad_compression", "{err}");
+        assert!(err.to_string().contains("too much memory"), "{err}");
+        // Small frames inflate as before: 128 KiB of zeros, not a batch.
+        let err = decompress(&rle_bomb(1, 20, false), &limits).unwrap_err();
+        assert!(
+            matches!(err, BatchError::Malformed("field number 0")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn batches_share_the_decode_memory_and_one_alone_always_fits() {
+        let memory = DecodeMemory::new(1000);
+        let some = Some(memory.clone());
+        let mut first = Reservation::new(&some);
+        first.grow(600).unwrap();
+        let mut second = Reservation::new(&some);
+        let busy = second.grow(500).unwrap_err();
+        assert_eq!(
+            (busy.reason(), busy.limit()),
+            ("decode_memory", Some("decode_memory"))
+        );
+        second.grow(400).unwrap();
+        assert_eq!(memory.in_use(), 1000);
+        drop(first);
+        // Alone, a batch may take more than the whole.
+        second.grow(5000).unwrap();
+        assert_eq!(memory.in_use(), 5400);
+        drop(second);
+        assert_eq!(memory.in_use(), 0);
+
+        // A decoded batch holds its inflated bytes and items until dropped.
+        let limits = Limits {
+            decode_memory: Some(memory.clone()),
+            ..Limits::default()
+        };
+        let payload = compress(&good_batch(), 3).unwrap();
+        let (batch, held) = decompress_reserved(&payload, &limits).unwrap();
+        let encoded = batch.encoded_len();
+        // Inflated once, strings once, six items (a binary, a process, its
+        // label, a sample and its two frames).
+        assert_eq!(held.bytes(), 2 * encoded + 6 * ITEM_BYTES);
+        assert_eq!(memory.in_use(), held.bytes());
+        let other = Limits {
+            decode_memory: Some(DecodeMemory::new(held.bytes())),
+            ..Limits::default()
+        };
+        let _other_held = decompress_reserved(&payload, &other).unwrap().1;
+        let busy = decompress_reserved(&payload, &other).unwrap_err();
+        assert_eq!(busy.reason(), "decode_memory", "{busy}");
+        drop(held);
+        assert_eq!(memory.in_use(), 0);
+    }
+
+    #[test]
+    fn frames_from_any_ordinary_level_fit_the_window_bound() {
+        let limits = Limits::default();
+        let encoded = [good_batch().encode_to_vec(), [0x78, 0x01].repeat(1 << 20)].concat();
+        for level in [1, 3, 19] {
+            // Streamed, so no size is declared and the window matters.
+            let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), level).unwrap();
+            std::io::Write::write_all(&mut encoder, &encoded).unwrap();
+            let streamed = encoder.finish().unwrap();
+            assert_eq!(
+                decompress(&streamed, &limits).unwrap(),
+                good_batch(),
+                "level {level}"
+            );
+        }
     }
 }

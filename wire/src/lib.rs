@@ -4,7 +4,10 @@
 //!   with [`batch`] helpers that compress, bound and validate payloads.
 //! - [`pprof`]: Google's `profile.proto`, and the encoder from our
 //!   [`augur_profile::Profile`] to gzipped pprof.
+//! - [`auth`]: the bearer tokens every connection may carry, and their
+//!   constant-time check.
 
+pub mod auth;
 pub mod batch;
 pub mod pprof;
 

@@ -25,7 +25,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::io::{self, Read, Write};
 use std::mem::size_of;
 
@@ -630,6 +629,22 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
             locations.insert(location.id, (decoded, size)).is_some(),
         )?;
     }
+    // Distinct ids can decode to equal locations (they differ only in what
+    // the model drops, such as the address of an unmapped frame); stacks
+    // are compared by the first id of each location so that the samples
+    // stay distinct stacks.
+    let mut first_ids: HashMap<&Location, u64> = HashMap::with_capacity(locations.len());
+    let same_as: HashMap<u64, u64> = message
+        .location
+        .iter()
+        .map(|location| {
+            let (decoded, _) = &locations[&location.id];
+            (
+                location.id,
+                *first_ids.entry(decoded).or_insert(location.id),
+            )
+        })
+        .collect();
 
     let sample_types = message
         .sample_type
@@ -657,8 +672,9 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
 
     let mut service_from_label = None;
     // Samples with equal stacks are merged, e.g. ones split only by labels.
-    let mut sample_index: HashMap<&[u64], usize> = HashMap::new();
+    let mut sample_index: HashMap<Vec<u64>, usize> = HashMap::new();
     let mut samples: Vec<Sample> = Vec::new();
+    let mut stack_key: Vec<u64> = Vec::new();
     for (n, sample) in message.sample.iter().enumerate() {
         let value = |i: usize| {
             sample.value.get(i).copied().ok_or_else(|| {
@@ -691,29 +707,33 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
         if count == 0 {
             continue;
         }
-        match sample_index.entry(&sample.location_id) {
-            Entry::Occupied(entry) => {
-                let merged = &mut samples[*entry.get()];
-                merged.count = merged.count.saturating_add(count);
-            }
-            Entry::Vacant(entry) => {
-                budget.spend(size_of::<Sample>())?;
-                let mut stack = Vec::with_capacity(sample.location_id.len());
-                for &id in &sample.location_id {
-                    let (location, size) = locations.get(&id).ok_or(PprofError::UnknownId {
-                        kind: "location",
-                        id,
-                    })?;
-                    budget.spend(*size)?;
-                    stack.push(location.clone());
-                }
-                entry.insert(samples.len());
-                samples.push(Sample {
-                    locations: stack,
-                    count,
-                });
-            }
+        stack_key.clear();
+        stack_key.extend(
+            sample
+                .location_id
+                .iter()
+                .map(|id| same_as.get(id).copied().unwrap_or(*id)),
+        );
+        if let Some(&merged) = sample_index.get(stack_key.as_slice()) {
+            let merged = &mut samples[merged];
+            merged.count = merged.count.saturating_add(count);
+            continue;
         }
+        budget.spend(size_of::<Sample>())?;
+        let mut stack = Vec::with_capacity(sample.location_id.len());
+        for &id in &sample.location_id {
+            let (location, size) = locations.get(&id).ok_or(PprofError::UnknownId {
+                kind: "location",
+                id,
+            })?;
+            budget.spend(*size)?;
+            stack.push(location.clone());
+        }
+        sample_index.insert(stack_key.clone(), samples.len());
+        samples.push(Sample {
+            locations: stack,
+            count,
+        });
     }
 
     let mut service_from_comment = None;
@@ -1076,6 +1096,48 @@ mod tests {
             RawFrame::Unknown {
                 reason: "no build-id".into()
             }
+        );
+    }
+
+    #[test]
+    fn locations_that_decode_equal_make_one_stack() {
+        // Two unmapped addresses in one function: the model keeps no
+        // address for them, so their stacks are the same stack.
+        let unmapped = |id, address| pb::Location {
+            id,
+            address,
+            line: vec![pb::Line {
+                function_id: 1,
+                line: 3,
+                column: 0,
+            }],
+            ..Default::default()
+        };
+        let sample = |location| pb::Sample {
+            location_id: vec![location],
+            value: vec![1],
+            label: vec![],
+        };
+        let proto = pb::Profile {
+            sample_type: vec![pb::ValueType { r#type: 1, unit: 2 }],
+            sample: vec![sample(1), sample(2), sample(1)],
+            location: vec![unmapped(1, 0x10), unmapped(2, 0x20)],
+            function: vec![pb::Function {
+                id: 1,
+                name: 3,
+                ..Default::default()
+            }],
+            string_table: ["", "samples", "count", "jit_code"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        };
+        let decoded = decode(&proto.encode_to_vec(), 1 << 20).unwrap();
+        assert_eq!(decoded.samples.len(), 1);
+        assert_eq!(decoded.samples[0].count, 3);
+        assert_eq!(
+            decode(&encode(&decoded).unwrap(), 1 << 20).unwrap(),
+            decoded
         );
     }
 

@@ -26,9 +26,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::metrics::AgentMetrics;
+use crate::transport::AuthChannel;
 
 /// Build-ids asked about in one request, at most.
 const MAX_ASK: usize = 256;
@@ -147,7 +147,7 @@ impl Pacer {
 pub async fn run(
     config: UploadConfig,
     scratch_dir: PathBuf,
-    channel: Channel,
+    channel: AuthChannel,
     mut candidates: mpsc::Receiver<Candidate>,
     metrics: AgentMetrics,
 ) {
@@ -267,7 +267,7 @@ enum UploadError {
 
 /// Cuts the candidate into a scratch file and streams it; returns bytes sent.
 async fn upload(
-    client: &mut DebugInfoClient<Channel>,
+    client: &mut DebugInfoClient<AuthChannel>,
     scratch_dir: &Path,
     candidate: &Candidate,
     pacer: &mut Pacer,
@@ -289,7 +289,7 @@ async fn upload(
 }
 
 async fn send_file(
-    client: &mut DebugInfoClient<Channel>,
+    client: &mut DebugInfoClient<AuthChannel>,
     path: &Path,
     build_id: &BuildId,
     pacer: &mut Pacer,

@@ -157,6 +157,12 @@ const VIEWS: &[(&str, &str)] = &[
          USING stack_id",
     ),
     (
+        "sql_service_samples",
+        "SELECT service, profile_type, window_start, resolution, stack_id, leaf_frame_id,
+                period, count, value
+         FROM {db}.sql_samples",
+    ),
+    (
         "sql_frames",
         "SELECT frame_id,
                 multiIf(k = 0, 'user', k = 1, 'kernel', k = 2, 'unknown', 'named') AS kind,

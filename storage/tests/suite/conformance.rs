@@ -699,3 +699,154 @@ fn deploys_are_the_versions_of_a_service_with_their_hosts_and_times() {
         assert!(store.deploys("nope").unwrap().is_empty());
     });
 }
+
+/// The samples of `profile` as (stack, count), sorted.
+fn sum_of(profiles: impl IntoIterator<Item = augur_profile::Profile>) -> Vec<(Vec<RawFrame>, u64)> {
+    let mut sum: BTreeMap<Vec<RawFrame>, u64> = BTreeMap::new();
+    for profile in profiles {
+        for (frames, count) in by_frames(profile.samples) {
+            *sum.entry(frames).or_default() += count;
+        }
+    }
+    sum.into_iter().collect()
+}
+
+#[test]
+fn a_profile_without_matchers_is_the_sum_of_every_series_through_retries_and_retention() {
+    use augur_storage::{HOUR_NANOS, HeldBatch, HeldWindow, RetentionPolicy, SharedStack};
+    use std::sync::Arc;
+
+    const DAY: i64 = 24 * HOUR_NANOS;
+    on_every_backend(|backend, store| {
+        let hosts = ["a", "b", "c"];
+        let shared: Vec<SharedStack> = stacks()
+            .into_iter()
+            .map(|(frames, _)| Arc::from(frames))
+            .collect();
+        let held = |batch_id: &str, host: &str, start: i64, scale: u64| HeldBatch {
+            batch_id: batch_id.into(),
+            received_unix_nanos: 1,
+            binaries: vec![],
+            windows: vec![HeldWindow {
+                service: "api".into(),
+                labels: labels(&[("host", host)]),
+                profile_type: ProfileType {
+                    name: "cpu".into(),
+                    unit: "nanoseconds".into(),
+                },
+                period: 10_000_000,
+                window_start_unix_nanos: start,
+                stacks: shared
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (Arc::clone(s), scale * (i as u64 + 1)))
+                    .collect(),
+            }],
+        };
+        // Three hosts over two days' minutes, in held groups and one by one,
+        // each group sent twice (a retry after a lost answer).
+        let mut group = Vec::new();
+        for (h, host) in hosts.iter().enumerate() {
+            for (m, start) in [0, 60 * SEC, HOUR_NANOS, DAY + 120 * SEC]
+                .into_iter()
+                .enumerate()
+            {
+                group.push(held(&format!("{host}-{m}"), host, start, h as u64 + 1));
+            }
+        }
+        for _ in 0..2 {
+            store.write_batches(&group).unwrap();
+        }
+        let mut single = window("api", 2 * 60 * SEC, stacks());
+        single.labels = labels(&[("host", "d")]);
+        for _ in 0..2 {
+            store
+                .write_batch(&batch("single", vec![single.clone()]))
+                .unwrap();
+        }
+
+        let check = |when: &str, from: i64, to: i64| {
+            let merged = sum_of([store.query_profile(&cpu("api", from, to)).unwrap()]);
+            let per_series = sum_of(["a", "b", "c", "d"].map(|host| {
+                let mut q = cpu("api", from, to);
+                q.labels = labels(&[("host", host)]);
+                store.query_profile(&q).unwrap()
+            }));
+            assert_eq!(merged, per_series, "{backend} {when} [{from}, {to})");
+            let total = |view: &str| {
+                store
+                    .sql(
+                        &format!(
+                            "SELECT SUM(count) AS n FROM {view} WHERE window_start >= {from}
+                               AND window_start < {to}"
+                        ),
+                        1,
+                    )
+                    .unwrap()
+                    .rows[0][0]
+                    .as_u64()
+                    .unwrap_or(0)
+            };
+            assert_eq!(
+                total("sql_service_samples"),
+                total("sql_samples"),
+                "{backend} {when}: the SQL views disagree"
+            );
+            merged.iter().map(|(_, n)| n).sum::<u64>()
+        };
+        // 1+2+3+4 per host and window times the host's scale (1, 2, 3), four
+        // windows each, plus host d's one window of 7+3+1+2.
+        assert_eq!(check("stored", 0, 3 * DAY), 10 * 6 * 4 + 13, "{backend}");
+        check("first hour", 0, HOUR_NANOS);
+
+        // Day 2: day 0's minutes roll up into hours; day 1's stay minutes
+        // on SQLite (whole hours) and roll up on ClickHouse only past a day.
+        let policy = RetentionPolicy {
+            minute_windows: Duration::from_secs(86_400),
+            hour_windows: Duration::from_secs(30 * 86_400),
+            max_bytes: None,
+        };
+        store.compact(&policy, DAY + 2 * HOUR_NANOS).unwrap();
+        assert_eq!(check("rolled up", 0, 3 * DAY), 10 * 6 * 4 + 13, "{backend}");
+        check("rolled-up first hour", 0, HOUR_NANOS);
+        store.compact(&policy, 40 * DAY).unwrap();
+        assert_eq!(check("expired", 0, 3 * DAY), 0, "{backend}");
+    });
+}
+
+#[test]
+fn the_stack_tree_holds_the_profiles_stacks_each_location_once() {
+    on_every_backend(|backend, store| {
+        let mut all = stacks();
+        // A stack that is a prefix of others, and an empty one.
+        all.push((vec![user("aa01", 0x1000)], 4));
+        all.push((vec![], 2));
+        let mut w = window("api", 0, all);
+        w.labels = labels(&[("host", "a")]);
+        store.write_batch(&batch("t1", vec![w])).unwrap();
+        let query = cpu("api", 0, 60 * SEC);
+        let profile = store.query_profile(&query).unwrap();
+        let tree = store.query_stack_tree(&query).unwrap();
+        assert!(tree.is_well_formed(), "{backend}");
+        assert_eq!(tree.total(), profile.total(), "{backend}");
+        assert_eq!(tree.root_count, 2, "{backend}");
+        assert_eq!(tree.period, profile.period, "{backend}");
+        assert_eq!(tree.profile_type, profile.profile_type, "{backend}");
+        let mut from_tree: Vec<(Vec<RawFrame>, u64)> = tree
+            .stacks()
+            .into_iter()
+            .map(|(locations, count)| (locations.iter().map(|l| l.frame.clone()).collect(), count))
+            .collect();
+        from_tree.sort();
+        assert_eq!(from_tree, by_frames(profile.samples.clone()), "{backend}");
+        // Every distinct frame once, with the same symbols and paths.
+        let mut distinct: Vec<&augur_profile::Location> =
+            profile.samples.iter().flat_map(|s| &s.locations).collect();
+        distinct.sort_by(|a, b| a.frame.cmp(&b.frame));
+        distinct.dedup();
+        assert_eq!(tree.locations.len(), distinct.len(), "{backend}");
+        for location in &tree.locations {
+            assert!(distinct.contains(&location), "{backend}: {location:?}");
+        }
+    });
+}

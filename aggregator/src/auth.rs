@@ -1,0 +1,280 @@
+//! Who may push: TLS (optionally mutual) and bearer tokens on the ingest
+//! port.
+//!
+//! [`IngestSecurity`] is what `serve` needs: a server certificate and key
+//! (with a client CA, every client must present a certificate that CA
+//! signed, checked by rustls during the handshake) and the tokens accepted
+//! for every call of every service on the port, checked by
+//! [`TokenCheck`], a tonic interceptor, in constant time. Each configured
+//! mechanism is required; none configured is anonymous ingest, which
+//! [`IngestSecurity::check_exposure`] allows only on a loopback address
+//! unless the operator said otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use augur_wire::auth::{TokenSet, presented_token};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::{Request, Status};
+
+use crate::metrics::AggregatorMetrics;
+
+/// Longest a TLS handshake may take: a client that stalls it holds a
+/// connection slot for no more than this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The ingest port's TLS and tokens.
+#[derive(Clone, Debug, Default)]
+pub struct IngestSecurity {
+    /// TLS for every connection; `None` serves plain HTTP/2.
+    pub tls: Option<ServerTls>,
+    /// Tokens accepted on every call; empty accepts calls without one.
+    pub tokens: TokenSet,
+    /// Accept anonymous pushes on a non-loopback address.
+    pub allow_anonymous: bool,
+}
+
+/// A server certificate and key, and the CA that client certificates must
+/// chain to (mutual TLS), all PEM, read once at start.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    config: ServerTlsConfig,
+    mutual: bool,
+}
+
+/// Why security settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    /// A certificate, key or CA file cannot be read.
+    #[error("reading {what} {path}: {source}")]
+    Read {
+        /// Which file this is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// rustls refused the certificate, key or CA.
+    #[error("TLS settings refused (certificate {cert}, key {key}): {message}")]
+    Tls {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// rustls's reason.
+        message: String,
+    },
+    /// Anonymous ingest beyond loopback was not allowed.
+    #[error(
+        "refusing anonymous ingest on {addr}, which is not a loopback address: set --ingest-token-file (or AUGUR_INGEST_TOKEN) or --tls-client-ca, or pass --allow-anonymous-ingest to accept pushes from anyone who can reach it"
+    )]
+    AnonymousIngest {
+        /// The ingest address.
+        addr: SocketAddr,
+    },
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SecurityError> {
+    std::fs::read(path).map_err(|source| SecurityError::Read {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl ServerTls {
+    /// Reads a PEM certificate chain and key, and optionally the PEM CA
+    /// whose signature every client certificate must carry, and checks that
+    /// rustls takes them.
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, SecurityError> {
+        let identity = Identity::from_pem(read("certificate", cert)?, read("key", key)?);
+        let mut config = ServerTlsConfig::new()
+            .identity(identity)
+            .timeout(HANDSHAKE_TIMEOUT);
+        if let Some(ca) = client_ca {
+            // Client certificates are required, not optional, with a CA.
+            config = config
+                .client_ca_root(Certificate::from_pem(read("client CA", ca)?))
+                .client_auth_optional(false);
+        }
+        // Build the acceptor once now, so a bad file stops the start with
+        // its name rather than the first connection.
+        tonic::transport::Server::builder()
+            .tls_config(config.clone())
+            .map_err(|error| SecurityError::Tls {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+                message: error_chain(&error),
+            })?;
+        Ok(Self {
+            config,
+            mutual: client_ca.is_some(),
+        })
+    }
+
+    /// The tonic configuration.
+    pub fn config(&self) -> ServerTlsConfig {
+        self.config.clone()
+    }
+
+    /// True when clients must present a certificate.
+    pub fn is_mutual(&self) -> bool {
+        self.mutual
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl IngestSecurity {
+    /// True when callers must prove who they are (a token or a client
+    /// certificate).
+    pub fn authenticates(&self) -> bool {
+        !self.tokens.is_empty() || self.tls.as_ref().is_some_and(ServerTls::is_mutual)
+    }
+
+    /// Refuses anonymous ingest on an address other hosts can reach, unless
+    /// `allow_anonymous` is set. Unspecified addresses (`0.0.0.0`, `::`)
+    /// count as reachable.
+    pub fn check_exposure(&self, addr: SocketAddr) -> Result<(), SecurityError> {
+        if self.authenticates() || self.allow_anonymous || addr.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(SecurityError::AnonymousIngest { addr })
+    }
+
+    /// The interceptor for every service on the port.
+    pub fn token_check(&self) -> TokenCheck {
+        TokenCheck {
+            tokens: self.tokens.clone(),
+            metrics: None,
+        }
+    }
+}
+
+/// Refuses a call without an accepted bearer token with `UNAUTHENTICATED`;
+/// lets every call through when no token is configured.
+#[derive(Clone, Debug)]
+pub struct TokenCheck {
+    tokens: TokenSet,
+    metrics: Option<AggregatorMetrics>,
+}
+
+impl TokenCheck {
+    /// Counts each refusal as a rejected batch with reason
+    /// `unauthenticated` (a refused debug-info call counts there too).
+    pub fn counting(mut self, metrics: AggregatorMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The check itself, apart from tonic's types.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), Status> {
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
+        let Some(header) = authorization else {
+            return Err(Status::unauthenticated(
+                "this server needs a bearer token: set the agent's ingest token",
+            ));
+        };
+        match presented_token(header) {
+            Some(token) if self.tokens.accepts(&token) => Ok(()),
+            _ => Err(Status::unauthenticated("the bearer token was not accepted")),
+        }
+    }
+}
+
+impl tonic::service::Interceptor for TokenCheck {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.as_bytes());
+        match self.check(header) {
+            Ok(()) => Ok(request),
+            Err(status) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.rejected("unauthenticated");
+                }
+                let peer = request.remote_addr();
+                tracing::warn!(?peer, message = status.message(), "ingest call refused");
+                Err(status)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use augur_wire::auth::parse_tokens;
+
+    fn with_token() -> IngestSecurity {
+        IngestSecurity {
+            tokens: TokenSet::new(parse_tokens("0123456789abcdef", "t").unwrap()),
+            ..IngestSecurity::default()
+        }
+    }
+
+    #[test]
+    fn anonymous_only_on_loopback_unless_allowed() {
+        let open = IngestSecurity::default();
+        assert!(
+            open.check_exposure("127.0.0.1:7070".parse().unwrap())
+                .is_ok()
+        );
+        assert!(open.check_exposure("[::1]:7070".parse().unwrap()).is_ok());
+        let err = open
+            .check_exposure("0.0.0.0:7070".parse().unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("--ingest-token-file"), "{err}");
+        assert!(
+            open.check_exposure("10.1.2.3:7070".parse().unwrap())
+                .is_err()
+        );
+        let allowed = IngestSecurity {
+            allow_anonymous: true,
+            ..IngestSecurity::default()
+        };
+        assert!(
+            allowed
+                .check_exposure("0.0.0.0:7070".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            with_token()
+                .check_exposure("0.0.0.0:7070".parse().unwrap())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn token_check_codes() {
+        let check = with_token().token_check();
+        assert_eq!(
+            check.check(None).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            check
+                .check(Some(b"Bearer 0123456789abcdeX"))
+                .unwrap_err()
+                .code(),
+            tonic::Code::Unauthenticated
+        );
+        assert!(check.check(Some(b"Bearer 0123456789abcdef")).is_ok());
+        assert!(IngestSecurity::default().token_check().check(None).is_ok());
+    }
+}

@@ -1,0 +1,1453 @@
+
+vm§˘„Ê‡Ó»ıÉ≤†√‰Ó»ı"off-cpu*nanoseconds0:;
+ì¨aÏZé±9oüΩ51i•XRä@#/usr/lib/x86_64-linux-gnu/libc.so.6:)
+5∂5zXw0Q9bl‡<Õ∏/tmp/daybin/augur:5
+6pÏ¶›ÊÛp˝}é∆⁄Œ//work/main/target/debug/augurBU
+
+hostvm!
+exe/memfd:sealed-91173221a7ea$
+servicememfd:sealed-91173221a7eaBá4
+build_id(133510b6357a025877305139626ce03c01cdf0b8
+
+hostvm
+version133510b6357a
+exe/tmp/daybin/augur
+serviceaugurBi
+
+hostvmI
+exeB/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/rustc
+servicerustcB$
+servicercu_preempt
+
+hostvmBU
+
+hostvm$
+servicememfd:sealed-91173221a7ea!
+exe/memfd:sealed-91173221a7eaB"
+
+hostvm
+service	kdamond.0Bá
+serviceaugur
+version133510b6357a4
+build_id(133510b6357a025877305139626ce03c01cdf0b8
+
+hostvm
+exe/tmp/daybin/augurBU!
+exe/memfd:sealed-91173221a7ea$
+servicememfd:sealed-91173221a7ea
+
+hostvmB%
+
+hostvm
+servicekworker/1:1HB$
+
+hostvm
+serviceksoftirqd/1Bï
+serviceaugur
+version133510b6357a
+
+hostvm4
+build_id(133510b6357a025877305139626ce03c01cdf0b8&
+exe/work/main/target/release/augurBì
+
+hostvm
+version3670eca608dd
+serviceaugur$
+exe/work/main/target/debug/augur4
+build_id(3670eca608dd0b12e6f370fd7d8e1103c6dace2fB%
+
+hostvm
+servicekworker/0:1HB$
+
+hostvm
+servicekworker/0:1BU
+
+hostvm!
+exe/memfd:sealed-91173221a7ea$
+servicememfd:sealed-91173221a7eaBi
+servicecargoI
+exeB/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/cargo
+
+hostvmB$
+
+hostvm
+servicekworker/1:1BU$
+servicememfd:sealed-91173221a7ea!
+exe/memfd:sealed-91173221a7ea
+
+hostvmB%
+
+hostvm
+servicekworker/u8:2B#
+
+hostvm
+service
+kcompactd0B%
+
+hostvm
+servicekworker/u8:1BiI
+exeB/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/cargo
+
+hostvm
+servicecargoBi
+
+hostvm
+servicecargoI
+exeB/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/cargoBiI
+exeB/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/rustc
+
+hostvm
+servicerustcJ≠
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframebinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskìè˜ﬁJ“
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+˙ÁÒ	
+ﬁØπÈôÜJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÒ¿ÉJ»
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ﬁØπ·áÓídJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processµ¬ˇJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processπÂ›JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processˇ¬ÛJÈ
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit_common
+filemap_fault
+
+__do_fault
+
+do_fault
+__handle_mm_fault
+handle_mm_fault
+exc_page_fault
+asm_exc_page_faultno build-idÜèÀJ»
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ÙÿúîûÂ∫JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process∫Ç£JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processûôˇJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÁ¿JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+∫«û=;absolute address not found in virtual memory map of processµ‹ıcJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process‚°ÚJÈ
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit_common
+filemap_fault
+
+__do_fault
+
+do_fault
+__handle_mm_fault
+handle_mm_fault
+exc_page_fault
+asm_exc_page_faultno build-idíÀÙJq
+
+__schedule
+
+schedule
+rcu_gp_kthread	
+kthread
+ret_from_fork
+ret_from_fork_asmù›¿ÅJØ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframebinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskˇéãÃJÉ
+
+__schedule
+
+schedule
+schedule_timeout
+
+kdamond_fn	
+kthread
+ret_from_fork
+ret_from_fork_asmç˘™ÎJÈ
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit_common
+filemap_fault
+
+__do_fault
+
+do_fault
+__handle_mm_fault
+handle_mm_fault
+exc_page_fault
+asm_exc_page_faultno build-idÂ…ãJ»
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+àû¬í•©≈JØ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframebinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on disk¸é„»Jp
+
+__schedule
+
+schedule
+worker_thread	
+kthread
+ret_from_fork
+ret_from_fork_asmê¡ëœJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processµ·ØJØ
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit
+folio_wait_writeback
+__filemap_fdatawait_range
+file_write_and_wait_range!
+generic_buffers_fsync_noflush$"
+ ext4_fsync_nojournal.constprop.0
+ext4_sync_file
+
+do_fsync
+__x64_sys_fdatasync
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+ä⁄?	
+Ò≈°=;absolute address not found in virtual memory map of processı∂ƒtJt	
+
+__schedule
+
+schedule
+smpboot_thread_fn	
+kthread
+ret_from_fork
+ret_from_fork_asmöü¬ÊJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process°ú‡JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process¿⁄»J«
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+Ùÿú≈åóJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process˚÷Ò&Jœ
+
+
+__schedule
+
+schedule
+do_nanosleep
+hrtimer_nanosleep
+common_nsleep_timens
+__x64_sys_clock_nanosleep
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+≈Í3	
+“Üµ=;absolute address not found in virtual memory map of process=;absolute address not found in virtual memory map of processéÔµJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ﬁ‘û=;absolute address not found in virtual memory map of process◊ŒJæ
+
+__schedule
+
+schedule" 
+schedule_hrtimeout_range_clock
+do_epoll_wait
+__x64_sys_epoll_wait
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+∂ûB
+Ù£"üò‘‚JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processà≥ÅJ»
+
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ﬁØπ¯∆©ÒJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ﬁ‘û=;absolute address not found in virtual memory map of processªÂæ0JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process¡‚ÚJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÑ´çJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+√ªû=;absolute address not found in virtual memory map of processÚØÊ]J˚
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+÷¡!=;absolute address not found in virtual memory map of process¥ßåJ»
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ºÁùÈŸ∞ﬁJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process“Ò¬,Jp
+
+__schedule
+
+schedule
+worker_thread	
+kthread
+ret_from_fork
+ret_from_fork_asmπ¶†ŸJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process°å¯3JÈ
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit_common
+filemap_fault
+
+__do_fault
+
+do_fault
+__handle_mm_fault
+handle_mm_fault
+exc_page_fault
+asm_exc_page_faultno build-id–ë˘Jø
+
+
+__schedule
+
+schedule" 
+schedule_hrtimeout_range_clock
+do_epoll_wait
+__x64_sys_epoll_wait
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+∂ûB	
+±ÉÉ=;absolute address not found in virtual memory map of process=;absolute address not found in virtual memory map of process◊À”Jp
+
+__schedule
+
+schedule
+worker_thread	
+kthread
+ret_from_fork
+ret_from_fork_asmÂ≈˚ÿJ–
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+‘Ù∂
+Ù£"®Ñã∆JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÙ˚†JØ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframebinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on disk≤ú≥ÃJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÂ‰¿*Jã
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@no build-id=;absolute address not found in virtual memory map of process¥òßËJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process’˝√J—
+
+
+__schedule
+
+schedule
+do_nanosleep
+hrtimer_nanosleep
+common_nsleep_timens
+__x64_sys_clock_nanosleep
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+≈Í3	
+“Üµß«ÍJp
+
+__schedule
+
+schedule
+worker_thread	
+kthread
+ret_from_fork
+ret_from_fork_asmû≤¡ÿJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÉê√EJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processæÿÕJ™
+
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit
+folio_wait_writeback
+__filemap_fdatawait_range
+file_write_and_wait_range!
+generic_buffers_fsync_noflush$"
+ ext4_fsync_nojournal.constprop.0
+ext4_sync_file
+
+do_fsync
+__x64_sys_fsync
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+ ÿ?	
+˜µŒ=;absolute address not found in virtual memory map of processˇëTJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÖÑÚRJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process€∞ÁJ∂
+
+__schedule
+
+schedule" 
+schedule_hrtimeout_range_clock
+do_epoll_wait
+__x64_sys_epoll_wait
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+∂ûB†ﬂ≈˙JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processªÏï+Jõ
+
+__schedule
+
+schedule
+schedule_timeout
+rcu_gp_fqs_loop
+rcu_gp_kthread	
+kthread
+ret_from_fork
+ret_from_fork_asmûÉÎJØ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframebinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskbinary replaced on diskÉÄ«›JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processœ˜ïJê
+
+__schedule
+
+schedule
+io_schedule
+bit_wait_io
+__wait_on_bit
+out_of_line_wait_on_bit
+__sync_dirty_buffer
+ext4_write_inode$"
+ ext4_fsync_nojournal.constprop.0
+ext4_sync_file
+
+do_fsync
+__x64_sys_fdatasync
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+ä⁄?	
+Ò≈°=;absolute address not found in virtual memory map of processËÉÿ	J¶
+
+__schedule
+
+schedule
+schedule_timeout
+io_schedule_timeout" 
+wait_for_completion_io_timeout
+submit_bio_wait
+blkdev_issue_flush
+ext4_sync_file
+
+do_fsync
+__x64_sys_fsync
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+ ÿ?	
+π≈°ãü·Jp
+
+__schedule
+
+schedule
+worker_thread	
+kthread
+ret_from_fork
+ret_from_fork_asm√√ÊØJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processá≈Ÿ_JŸ
+
+__schedule
+
+schedule
+io_schedule
+bit_wait_io
+__wait_on_bit
+out_of_line_wait_on_bit
+fsync_buffers_list!
+generic_buffers_fsync_noflush$"
+ ext4_fsync_nojournal.constprop.0
+ext4_sync_file
+
+do_fsync
+__x64_sys_fsync
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+ ÿ?	
+π≈°ê≥ÕJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÚç™JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process‡¬Ø+J˚
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+÷¡!=;absolute address not found in virtual memory map of processØÌÂSJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process¯§¬JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÌõ∏Jµ
+
+__schedule
+
+schedule" 
+schedule_hrtimeout_range_clock
+do_epoll_wait
+__x64_sys_epoll_wait
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+∂ûBññŸJ»
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+àû¬Ã¢ëºJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process˛ÌêXJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processåÖﬁJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process∞ƒÄ"J»
+
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+òüªÄ¯≠∑J»
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+òüª›¢π÷JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÚöïJ–
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ÇÂß
+Ù£"ëÎÃ‡JÇ
+
+__schedule
+
+schedule
+schedule_timeout
+	kcompactd	
+kthread
+ret_from_fork
+ret_from_fork_asm—˘°ËJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processÖ“˘Jp
+
+__schedule
+
+schedule
+worker_thread	
+kthread
+ret_from_fork
+ret_from_fork_asmﬁæ¡”Jã
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@no build-id=;absolute address not found in virtual memory map of processπÜ≤ËJ∂
+
+
+__schedule
+
+schedule" 
+schedule_hrtimeout_range_clock
+do_epoll_wait
+__x64_sys_epoll_wait
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+∂ûBˇû∑Jã
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@no build-id=;absolute address not found in virtual memory map of processÛÿÛ‹JÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of processú¶ÆJÜ
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+ªù=;absolute address not found in virtual memory map of process«º‰;JÈ
+
+__schedule
+
+schedule
+schedule_timeout
+io_schedule_timeout" 
+wait_for_completion_io_timeout
+submit_bio_wait
+blkdev_issue_flush
+ext4_sync_file
+
+do_fsync
+__x64_sys_fdatasync
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+ä⁄?	
+Ò≈°=;absolute address not found in virtual memory map of processÍíπJ˚
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+÷¡!=;absolute address not found in virtual memory map of process÷ë/J®
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit_common
+filemap_fault
+
+__do_fault
+
+do_fault
+__handle_mm_fault
+handle_mm_fault
+exc_page_fault
+asm_exc_page_faultno build-id=;absolute address not found in virtual memory map of processêÛ∏J®
+
+__schedule
+
+schedule
+io_schedule
+folio_wait_bit_common
+filemap_fault
+
+__do_fault
+
+do_fault
+__handle_mm_fault
+handle_mm_fault
+exc_page_fault
+asm_exc_page_faultno build-id=;absolute address not found in virtual memory map of processÁ≥ƒJ«
+
+__schedule
+
+schedule
+futex_do_wait
+__futex_wait
+
+futex_wait
+
+do_futex
+__x64_sys_futex
+do_syscall_64" 
+entry_SYSCALL_64_after_hwframe
+©∞@	
+Ø≤üåÂ∆
