@@ -81,6 +81,11 @@ pub struct AgentMetrics {
     pub unwind_bytes: Gauge,
     /// Rows in the kernel's array.
     pub unwind_kernel_rows: Gauge,
+    /// Rows the kernel's array holds at most.
+    pub unwind_kernel_rows_capacity: Gauge,
+    /// Binaries walked by frame pointers because their table did not fit
+    /// in the kernel's array (they get it when rows are freed).
+    pub unwind_binaries_waiting: Gauge,
     /// Processes the BPF unwinder has tables for.
     pub unwind_processes: Gauge,
     /// Processes waiting for the table worker (frame pointers meanwhile).
@@ -255,6 +260,16 @@ impl AgentMetrics {
             self.unwind_kernel_rows.clone(),
         );
         r.register(
+            "unwind_kernel_rows_capacity",
+            "Unwind rows the kernel's array holds at most",
+            self.unwind_kernel_rows_capacity.clone(),
+        );
+        r.register(
+            "unwind_binaries_waiting",
+            "Binaries walked by frame pointers because the kernel's unwind array is full",
+            self.unwind_binaries_waiting.clone(),
+        );
+        r.register(
             "unwind_processes",
             "Processes the BPF unwinder has tables for",
             self.unwind_processes.clone(),
@@ -311,6 +326,10 @@ impl AgentMetrics {
             .set(cache.bytes.try_into().unwrap_or(i64::MAX));
         self.unwind_kernel_rows
             .set(stats.rows_used.try_into().unwrap_or(i64::MAX));
+        self.unwind_kernel_rows_capacity
+            .set(stats.rows_capacity.try_into().unwrap_or(i64::MAX));
+        self.unwind_binaries_waiting
+            .set(stats.binaries_waiting as i64);
         self.unwind_processes.set(stats.processes as i64);
         self.unwind_queue.set(stats.queued as i64);
         raise(&self.unwind_queue_full, stats.queue_full);

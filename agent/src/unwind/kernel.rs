@@ -15,6 +15,13 @@
 //! last one exited. What a process holds of each binary is a [`Hold`]. A
 //! process none of whose binaries has a table gets no entry: the BPF
 //! program then takes its stack by frame pointers.
+//!
+//! Rows are allocated first-fit from free ranges ([`RowAllocator`]), so the
+//! room of binaries no process maps any more is reused. When a table does
+//! not fit even so, the binary is walked by frame pointers (counted as
+//! `kernel_rows_full`, logged once per binary, and a gauge of the binaries
+//! waiting); the processes that map it are remembered and given its rows as
+//! soon as enough are freed.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -122,6 +129,11 @@ impl RowAllocator {
     pub fn free_rows(&self) -> u64 {
         self.free.iter().map(|&(_, len)| u64::from(len)).sum()
     }
+
+    /// The longest run of free rows: the largest table that fits now.
+    pub fn largest_free(&self) -> u32 {
+        self.free.iter().map(|&(_, len)| len).max().unwrap_or(0)
+    }
 }
 
 /// The `unwind_procs` value for `mappings` (any order), each with its
@@ -221,8 +233,9 @@ enum Hold {
     /// A user of a cache entry without rows in the array: a remembered
     /// failure, or a table refused as over budget.
     Cache,
-    /// Nothing (the table did not fit in the array; it is tried again for
-    /// the next process that maps the binary).
+    /// Nothing: the table did not fit in the array. The binary is walked
+    /// by frame pointers in this process until rows are freed, then the
+    /// process is given its tables again (see [`KernelUnwindTables`]).
     Nothing,
 }
 
@@ -248,6 +261,13 @@ pub struct KernelTableStats {
     pub rows_used: u64,
     /// Tables that did not fit in the kernel array (frame pointers instead).
     pub rows_full: u64,
+    /// Rows the kernel array holds.
+    pub rows_capacity: u64,
+    /// Binaries walked by frame pointers for want of room in the kernel
+    /// array, now (each waits for rows to be freed).
+    pub binaries_waiting: usize,
+    /// Processes given a binary's rows after waiting for room.
+    pub room_retries: u64,
     /// Processes refused by a full `unwind_procs` map.
     pub processes_full: u64,
     /// Mappings left out of processes with more than the unwinder knows.
@@ -274,6 +294,11 @@ pub struct KernelUnwindTables {
     processes: HashMap<u32, HashMap<BuildId, Hold>>,
     /// Processes with an `unwind_procs` entry.
     in_kernel: std::collections::HashSet<u32>,
+    /// Binaries whose table did not fit in the array, with its rows.
+    waiting: HashMap<BuildId, u32>,
+    /// Processes holding [`Hold::Nothing`] of some binary, with their
+    /// mappings: given their tables again when enough rows are freed.
+    starved: HashMap<u32, Vec<ExecMapping>>,
     stats: KernelTableStats,
 }
 
@@ -298,6 +323,8 @@ impl KernelUnwindTables {
             loaded: HashMap::new(),
             processes: HashMap::new(),
             in_kernel: Default::default(),
+            waiting: HashMap::new(),
+            starved: HashMap::new(),
             stats: KernelTableStats::default(),
         })
     }
@@ -306,6 +333,15 @@ impl KernelUnwindTables {
     /// or new mappings of a known one): acquires the binaries it did not
     /// hold, writes its entry, releases those it no longer maps.
     pub fn update_process(&mut self, pid: u32, mappings: &[ExecMapping]) {
+        let freed = self.set_process(pid, mappings);
+        if freed {
+            self.feed_starved();
+        }
+    }
+
+    /// `update_process` without the retry of starved processes; true if
+    /// rows were freed.
+    fn set_process(&mut self, pid: u32, mappings: &[ExecMapping]) -> bool {
         let mut previous = self.processes.remove(&pid).unwrap_or_default();
         let mut held: HashMap<BuildId, Hold> = HashMap::new();
         for m in mappings {
@@ -316,8 +352,9 @@ impl KernelUnwindTables {
                 continue;
             }
             let loaded = match previous.remove(build_id) {
-                Some(loaded) => loaded,
-                None => match self.acquire(pid, m, build_id) {
+                // Held before, and not for want of room: kept as it is.
+                Some(hold) if hold != Hold::Nothing => hold,
+                _ => match self.acquire(pid, m, build_id) {
                     Some(loaded) => loaded,
                     // Not held: nothing to release later.
                     None => continue,
@@ -344,18 +381,67 @@ impl KernelUnwindTables {
         } else {
             self.delete_entry(pid);
         }
-        self.processes.insert(pid, held);
-        for (build_id, loaded) in previous {
-            self.release(&build_id, loaded);
+        if held.values().any(|hold| *hold == Hold::Nothing) {
+            self.starved.insert(pid, mappings.to_vec());
+        } else {
+            self.starved.remove(&pid);
         }
+        self.processes.insert(pid, held);
+        let mut freed = false;
+        for (build_id, loaded) in previous {
+            freed |= self.release(&build_id, loaded);
+        }
+        freed
     }
 
     /// `pid` is gone: its entry and its hold on its binaries' tables.
     pub fn forget_process(&mut self, pid: u32) {
         self.delete_entry(pid);
+        self.starved.remove(&pid);
+        let mut freed = false;
         for (build_id, loaded) in self.processes.remove(&pid).unwrap_or_default() {
-            self.release(&build_id, loaded);
+            freed |= self.release(&build_id, loaded);
         }
+        if freed {
+            self.feed_starved();
+        }
+    }
+
+    /// Rows were freed: gives the processes that waited for room the
+    /// tables that now fit (in pid order, first come first served), and
+    /// forgets waiting binaries no process maps any more.
+    fn feed_starved(&mut self) {
+        let mut pids: Vec<u32> = self.starved.keys().copied().collect();
+        pids.sort_unstable();
+        for pid in pids {
+            let largest = self.allocator.largest_free();
+            let Some(mappings) = self.starved.get(&pid) else {
+                continue;
+            };
+            // A binary it waits for fits now, or another process's retry
+            // loaded it already.
+            let fits = mappings.iter().any(|m| {
+                m.build_id.as_ref().is_some_and(|id| {
+                    self.processes.get(&pid).and_then(|held| held.get(id)) == Some(&Hold::Nothing)
+                        && (self.loaded.contains_key(id)
+                            || self.waiting.get(id).is_some_and(|&rows| rows <= largest))
+                })
+            });
+            if fits {
+                let mappings = mappings.clone();
+                self.stats.room_retries += 1;
+                // Rows freed by this update (none: the mappings are the
+                // same) would start another pass; the next release does.
+                self.set_process(pid, &mappings);
+            }
+        }
+        let wanted: std::collections::HashSet<&BuildId> = self
+            .starved
+            .values()
+            .flatten()
+            .filter_map(|m| m.build_id.as_ref())
+            .collect();
+        self.waiting.retain(|id, _| wanted.contains(id));
     }
 
     /// Counters and gauges, without the BPF program's ([`kernel_counters`]).
@@ -364,7 +450,9 @@ impl KernelUnwindTables {
         stats.cache = self.cache.stats();
         stats.processes = self.in_kernel.len();
         stats.binaries = self.loaded.len();
-        stats.rows_used = u64::from(self.fds.row_capacity) - self.allocator.free_rows();
+        stats.rows_capacity = u64::from(self.fds.row_capacity);
+        stats.rows_used = stats.rows_capacity - self.allocator.free_rows();
+        stats.binaries_waiting = self.waiting.len();
         stats
     }
 
@@ -396,7 +484,16 @@ impl KernelUnwindTables {
         };
         let Some(first) = self.allocator.alloc(rows) else {
             self.stats.rows_full += 1;
-            tracing::debug!(%build_id, rows, "unwind table does not fit in the kernel array");
+            if self.waiting.insert(build_id.clone(), rows).is_none() {
+                tracing::warn!(
+                    %build_id,
+                    rows,
+                    free_rows = self.allocator.free_rows(),
+                    largest_free = self.allocator.largest_free(),
+                    "the kernel unwind array is full: this binary is walked by frame \
+                     pointers until rows are freed"
+                );
+            }
             return false;
         };
         if !self.memory.write(first, table.as_bytes()) {
@@ -404,6 +501,7 @@ impl KernelUnwindTables {
             self.stats.rows_full += 1;
             return false;
         }
+        self.waiting.remove(build_id);
         self.loaded.insert(
             build_id.clone(),
             Loaded {
@@ -415,21 +513,27 @@ impl KernelUnwindTables {
         true
     }
 
-    fn release(&mut self, build_id: &BuildId, hold: Hold) {
+    /// Drops one process's hold; true if the binary's rows were freed.
+    fn release(&mut self, build_id: &BuildId, hold: Hold) -> bool {
         match hold {
             Hold::Kernel => {}
-            Hold::Cache => return self.cache.release(build_id),
-            Hold::Nothing => return,
+            Hold::Cache => {
+                self.cache.release(build_id);
+                return false;
+            }
+            Hold::Nothing => return false,
         }
         let Some(entry) = self.loaded.get_mut(build_id) else {
-            return;
+            return false;
         };
         entry.users -= 1;
-        if entry.users == 0 {
-            let (first, rows) = (entry.first, entry.rows);
-            self.loaded.remove(build_id);
-            self.allocator.release(first, rows);
+        if entry.users > 0 {
+            return false;
         }
+        let (first, rows) = (entry.first, entry.rows);
+        self.loaded.remove(build_id);
+        self.allocator.release(first, rows);
+        true
     }
 
     fn write_entry(&mut self, pid: u32, entry: &UnwindProcess) {

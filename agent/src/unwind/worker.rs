@@ -422,6 +422,101 @@ mod tests {
         assert!(!entry_gone(&fds, other));
     }
 
+    /// A file-backed executable mapping of `path` at `start` (not really
+    /// mapped: the tables are read through `/proc/PID/root`).
+    fn fake_mapping(path: &str, start: u64) -> ExecMapping {
+        let path = std::fs::canonicalize(path).unwrap();
+        ExecMapping {
+            start,
+            end: start + 0x10_0000,
+            offset: 0,
+            build_id: Some(build_id_of(&path)),
+            path: Some(path.to_str().unwrap().into()),
+        }
+    }
+
+    #[test]
+    fn a_full_array_falls_back_then_rows_freed_by_the_last_exit_are_reused() {
+        let big = fake_mapping("/usr/bin/python3", 0x5000_0000);
+        let small = fake_mapping("/lib/x86_64-linux-gnu/libc.so.6", 0x7000_0000);
+        let rows_of = |m: &ExecMapping| {
+            let path = std::path::Path::new(&**m.path.as_ref().unwrap());
+            crate::unwind::build_table_from_path(path)
+                .unwrap()
+                .rows()
+                .len() as u32
+        };
+        let (big_rows, small_rows) = (rows_of(&big), rows_of(&small));
+        // Room for python3's table, not for libc's beside it.
+        let chunk = UNWIND_ROWS_PER_CHUNK as u32;
+        let capacity = big_rows.div_ceil(chunk) * chunk;
+        assert!(small_rows <= capacity && capacity - big_rows < small_rows);
+        let Some(fds) = unwind_maps(capacity) else {
+            eprintln!("SKIPPED: cannot create BPF maps here (needs root or CAP_BPF)");
+            return;
+        };
+        let worker = UnwindTableWorker::start(fds.clone(), CacheLimits::default()).unwrap();
+        let children: Vec<Reaped> = (0..3)
+            .map(|_| Reaped(Command::new("sleep").arg("60").spawn().unwrap()))
+            .collect();
+        let [a, b, c] = [0, 1, 2].map(|i| children[i].0.id());
+        let settle = || assert!(worker.wait_idle(Duration::from_secs(60)), "worker idle");
+
+        worker.update_process(a, vec![big.clone()]);
+        settle();
+        let stats = worker.stats();
+        assert_eq!(stats.rows_used, u64::from(big_rows), "{stats:?}");
+        assert_eq!(stats.rows_capacity, u64::from(capacity));
+        assert_eq!(entry(&fds, a).unwrap().mappings[0].rows, big_rows);
+
+        // libc does not fit: b is walked by frame pointers (no entry), and
+        // that is counted.
+        worker.update_process(b, vec![small.clone()]);
+        settle();
+        let stats = worker.stats();
+        assert_eq!(stats.rows_full, 1, "{stats:?}");
+        assert_eq!(stats.binaries_waiting, 1, "{stats:?}");
+        assert!(entry_gone(&fds, b), "no table, no entry");
+        assert_eq!(stats.rows_used, u64::from(big_rows));
+
+        // The last process mapping python3 exits: its rows are freed, and
+        // b, which waited for room, gets libc's table in their place.
+        worker.forget_process(a);
+        settle();
+        let stats = worker.stats();
+        assert!(entry_gone(&fds, a));
+        assert_eq!(stats.rows_used, u64::from(small_rows), "{stats:?}");
+        assert_eq!(
+            (stats.binaries, stats.binaries_waiting),
+            (1, 0),
+            "{stats:?}"
+        );
+        assert_eq!(stats.room_retries, 1, "{stats:?}");
+        let b_entry = entry(&fds, b).expect("b has its table now");
+        assert_eq!(b_entry.mappings[0].rows, small_rows);
+        assert_eq!(b_entry.mappings[0].start, small.start);
+
+        // A new process sharing libc reuses its rows; once b and c are gone
+        // the array is empty again and python3 fits once more.
+        worker.update_process(c, vec![small.clone()]);
+        settle();
+        assert_eq!(
+            entry(&fds, c).unwrap().mappings[0].first_row,
+            b_entry.mappings[0].first_row
+        );
+        assert_eq!(worker.stats().rows_used, u64::from(small_rows));
+        worker.forget_process(b);
+        worker.forget_process(c);
+        settle();
+        assert_eq!(worker.stats().rows_used, 0);
+        worker.update_process(c, vec![big.clone()]);
+        settle();
+        let stats = worker.stats();
+        assert_eq!(stats.rows_used, u64::from(big_rows), "{stats:?}");
+        assert_eq!(stats.rows_full, 1, "nothing else was refused: {stats:?}");
+        assert_eq!(entry(&fds, c).unwrap().mappings[0].rows, big_rows);
+    }
+
     fn entry_gone(fds: &UnwindMapFds, pid: u32) -> bool {
         entry(fds, pid).is_none()
     }
