@@ -106,6 +106,14 @@ impl Default for AgentConfig {
     }
 }
 
+/// How long the agent sees a process before it gives the process's
+/// binaries unwind tables (frame pointers until then). Building a table
+/// parses the binary's `.eh_frame` (milliseconds to tens of milliseconds);
+/// a process that lives shorter is sampled a few times at most, and on a
+/// host that compiles code new short-lived binaries arrive by the hundred a
+/// minute. `augur record` gives tables at once.
+pub const DEFAULT_UNWIND_MIN_AGE: Duration = Duration::from_secs(3);
+
 /// The host's name, from the kernel.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -134,6 +142,12 @@ pub struct Collector<'obj> {
     /// The thread filling the in-kernel unwinder's tables, unless frame
     /// pointers are forced (or its maps could not be set up).
     unwind: Option<unwind::worker::UnwindTableWorker>,
+    /// Processes handed to the unwinder's worker.
+    unwind_given: std::collections::HashSet<u32>,
+    /// Processes not handed over yet, with when they may be: a process gets
+    /// tables once it was seen for `unwind_min_age`.
+    unwind_parked: std::collections::HashMap<u32, Instant>,
+    unwind_min_age: Duration,
     host: String,
     window_start: SystemTime,
 }
@@ -229,6 +243,9 @@ impl<'obj> Collector<'obj> {
             new_processes,
             announced,
             unwind,
+            unwind_given: Default::default(),
+            unwind_parked: Default::default(),
+            unwind_min_age: options.unwind_min_age,
             resolver: FrameResolver::new(host.clone(), identity),
             host,
             window_start: SystemTime::now(),
@@ -285,18 +302,47 @@ impl<'obj> Collector<'obj> {
     }
 
     /// Hands the processes whose snapshot changed to the unwinder's worker
-    /// thread; never waits for their tables.
+    /// thread; never waits for their tables. A process first seen less
+    /// than `unwind_min_age` ago is parked until it is that old: most
+    /// processes that live shorter (build steps, shell pipelines) are
+    /// sampled a few times at most, and parsing their binaries' unwind
+    /// information would cost more than they ran.
     fn sync_unwind_tables(&mut self) {
         let changed = self.resolver.take_changed();
         let Some(unwind) = &self.unwind else {
             return;
         };
+        let now = Instant::now();
         for pid in changed {
-            match self.resolver.exec_mappings(pid) {
-                Some(mappings) => unwind.update_process(pid, mappings),
-                None => unwind.forget_process(pid),
+            if self.unwind_given.contains(&pid) || self.unwind_min_age.is_zero() {
+                match self.resolver.exec_mappings(pid) {
+                    Some(mappings) => {
+                        unwind.update_process(pid, mappings);
+                        self.unwind_given.insert(pid);
+                    }
+                    None => {
+                        unwind.forget_process(pid);
+                        self.unwind_given.remove(&pid);
+                    }
+                }
+            } else {
+                self.unwind_parked
+                    .entry(pid)
+                    .or_insert(now + self.unwind_min_age);
             }
         }
+        let resolver = &self.resolver;
+        let given = &mut self.unwind_given;
+        self.unwind_parked.retain(|&pid, ready| {
+            if *ready > now {
+                return true;
+            }
+            if let Some(mappings) = resolver.exec_mappings(pid) {
+                unwind.update_process(pid, mappings);
+                given.insert(pid);
+            }
+            false
+        });
     }
 
     /// Profiles that could not be started, with the reason.
@@ -352,7 +398,10 @@ impl<'obj> Collector<'obj> {
         }
         self.sync_unwind_tables();
         for pid in self.resolver.forget_exited() {
-            if let Some(unwind) = &self.unwind {
+            self.unwind_parked.remove(&pid);
+            if self.unwind_given.remove(&pid)
+                && let Some(unwind) = &self.unwind
+            {
                 unwind.forget_process(pid);
             }
         }
@@ -537,6 +586,7 @@ fn sampling_loop(
         drain_interval: config.window,
         unwinder: config.unwinder,
         unwind_maps: None,
+        unwind_min_age: DEFAULT_UNWIND_MIN_AGE,
     };
     let started = Collector::start(
         &profiles,

@@ -342,6 +342,8 @@ impl AgentMetrics {
                 augur_bpf::UnwindStat::TruncatedUnsupported => "truncated_unsupported",
                 augur_bpf::UnwindStat::TruncatedRead => "truncated_read",
                 augur_bpf::UnwindStat::TruncatedDepth => "truncated_depth",
+                augur_bpf::UnwindStat::TruncatedReadFramePointer => "truncated_read_frame_pointer",
+                augur_bpf::UnwindStat::TruncatedNoMapping => "truncated_no_mapping",
             };
             raise(
                 &self

@@ -80,6 +80,9 @@ pub struct SamplerOptions {
     /// The unwinder's maps of an earlier sampler, shared rather than
     /// created again.
     pub unwind_maps: Option<Arc<UnwindMapFds>>,
+    /// How long a process is seen before its binaries get unwind tables
+    /// (frame pointers until then); see [`crate::DEFAULT_UNWIND_MIN_AGE`].
+    pub unwind_min_age: Duration,
 }
 
 impl SamplerOptions {
@@ -766,6 +769,7 @@ mod tests {
             drain_interval: std::time::Duration::from_secs(secs),
             unwinder: Default::default(),
             unwind_maps: None,
+            unwind_min_age: std::time::Duration::ZERO,
         };
         assert_eq!(options(19, 10).map_entries(2), 2048);
         assert!(options(99, 10).map_entries(2) as u64 >= 99 * 10 * 2 * 2);
@@ -821,6 +825,7 @@ mod tests {
             drain_interval: std::time::Duration::from_secs(1),
             unwinder: Default::default(),
             unwind_maps: None,
+            unwind_min_age: std::time::Duration::ZERO,
         };
         let mut object = std::mem::MaybeUninit::uninit();
         let mut sampler = super::Sampler::start(&options, &mut object).unwrap();

@@ -94,6 +94,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         drain_interval: DRAIN_EVERY,
         unwinder: Default::default(),
         unwind_maps: None,
+        // One command, profiled from its start: whole stacks at once.
+        unwind_min_age: Duration::ZERO,
     };
     let mut collector = match Collector::start(
         &[spec],

@@ -112,6 +112,10 @@ pub const UNWIND_ROWS_PER_CHUNK: usize = 64;
 pub const UNWIND_ROW_SIZE: usize = 12;
 /// Executable mappings of one process the unwinder knows.
 pub const MAX_UNWIND_MAPPINGS: usize = 128;
+/// `UnwindProcess::flags`: the mappings are all of the process's executable
+/// mappings (as the agent's snapshot has them), so a return address outside
+/// them is not code and the walk stops there.
+pub const UNWIND_PROC_COMPLETE: u32 = 1;
 
 /// Mirror of `struct unwind_mapping`.
 #[repr(C)]
@@ -135,8 +139,8 @@ pub struct UnwindMapping {
 pub struct UnwindProcess {
     /// Valid entries of `mappings`.
     pub len: u32,
-    /// Padding, always zero.
-    pub pad: u32,
+    /// [`UNWIND_PROC_COMPLETE`] or 0.
+    pub flags: u32,
     /// Sorted by `start`.
     pub mappings: [UnwindMapping; MAX_UNWIND_MAPPINGS],
 }
@@ -145,7 +149,7 @@ impl Default for UnwindProcess {
     fn default() -> Self {
         Self {
             len: 0,
-            pad: 0,
+            flags: 0,
             mappings: [UnwindMapping::default(); MAX_UNWIND_MAPPINGS],
         }
     }
@@ -166,21 +170,29 @@ pub enum UnwindStat {
     FramesFramePointer = 2,
     /// Stacks cut at a rule the unwinder cannot follow.
     TruncatedUnsupported = 3,
-    /// Stacks cut at an unreadable stack word.
+    /// Stacks cut at an unreadable stack word a table row pointed to.
     TruncatedRead = 4,
     /// Stacks cut at [`MAX_STACK_DEPTH`] frames.
     TruncatedDepth = 5,
+    /// Stacks cut at an unreadable word while stepping by frame pointer
+    /// through code without a table (built without frame pointers).
+    TruncatedReadFramePointer = 6,
+    /// Stacks cut at a return address outside every executable mapping:
+    /// a frame-pointer step through code without a table read garbage.
+    TruncatedNoMapping = 7,
 }
 
 impl UnwindStat {
     /// Every counter, in index order.
-    pub const ALL: [UnwindStat; 6] = [
+    pub const ALL: [UnwindStat; 8] = [
         UnwindStat::Stacks,
         UnwindStat::FramesTable,
         UnwindStat::FramesFramePointer,
         UnwindStat::TruncatedUnsupported,
         UnwindStat::TruncatedRead,
         UnwindStat::TruncatedDepth,
+        UnwindStat::TruncatedReadFramePointer,
+        UnwindStat::TruncatedNoMapping,
     ];
 }
 
@@ -241,7 +253,7 @@ mod tests {
         assert_eq!(
             super::UNWIND_ROWS_PER_CHUNK * super::UNWIND_ROW_SIZE % 8,
             0,
-            "array elements are mmapped without padding"
+            "array elements have no padding"
         );
     }
 }

@@ -287,6 +287,11 @@ impl UnwindTableCache {
         }
     }
 
+    /// Tables built so far.
+    pub fn builds(&self) -> u64 {
+        self.stats.builds
+    }
+
     /// Counters, and gauges computed now.
     pub fn stats(&self) -> CacheStats {
         let mut stats = self.stats.clone();

@@ -1,6 +1,6 @@
 //! The unwind tables as the BPF unwinder reads them (`bpf/src/bpf/unwind.h`):
-//! every loaded binary's rows one after another in the mmapped
-//! `unwind_rows` array, and per process its executable mappings with the
+//! every loaded binary's rows one after another in the `unwind_rows` array
+//! (each binary from the start of a chunk of rows), and per process its executable mappings with the
 //! slice of rows of each (`unwind_procs`).
 //!
 //! A process's tables are acquired when its mapping snapshot is taken or
@@ -16,7 +16,7 @@
 //! process none of whose binaries has a table gets no entry: the BPF
 //! program then takes its stack by frame pointers.
 //!
-//! Rows are allocated first-fit from free ranges ([`RowAllocator`]), so the
+//! Chunks are allocated first-fit from free ranges ([`RowAllocator`]), so the
 //! room of binaries no process maps any more is reused. When a table does
 //! not fit even so, the binary is walked by frame pointers (counted as
 //! `kernel_rows_full`, logged once per binary, and a gauge of the binaries
@@ -28,7 +28,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use augur_bpf::{MAX_UNWIND_MAPPINGS, UNWIND_ROW_SIZE, UnwindMapping, UnwindProcess, UnwindStat};
+use augur_bpf::{
+    MAX_UNWIND_MAPPINGS, UNWIND_PROC_COMPLETE, UNWIND_ROW_SIZE, UnwindMapping, UnwindProcess,
+    UnwindStat,
+};
 use augur_profile::BuildId;
 use libbpf_rs::libbpf_sys;
 
@@ -68,7 +71,8 @@ pub struct ExecMapping {
     pub path: Option<Arc<str>>,
 }
 
-/// First-fit allocation of row slices in the kernel array.
+/// First-fit allocation of slices of the kernel array, in units of
+/// whatever the caller counts (the agent: chunks of rows).
 #[derive(Debug)]
 pub struct RowAllocator {
     /// Free ranges (start, length), sorted, never adjacent.
@@ -76,7 +80,7 @@ pub struct RowAllocator {
 }
 
 impl RowAllocator {
-    /// All of `capacity` rows free.
+    /// All of `capacity` units free.
     pub fn new(capacity: u32) -> Self {
         Self {
             free: if capacity > 0 {
@@ -87,7 +91,7 @@ impl RowAllocator {
         }
     }
 
-    /// The first row of `rows` consecutive free rows, now taken.
+    /// The first of `rows` consecutive free units, now taken.
     pub fn alloc(&mut self, rows: u32) -> Option<u32> {
         if rows == 0 {
             return None;
@@ -102,7 +106,7 @@ impl RowAllocator {
         Some(start)
     }
 
-    /// Gives back `rows` rows from `start`, merging with free neighbours.
+    /// Gives back `rows` units from `start`, merging with free neighbours.
     pub fn release(&mut self, start: u32, rows: u32) {
         if rows == 0 {
             return;
@@ -125,12 +129,12 @@ impl RowAllocator {
         self.free.insert(i, range);
     }
 
-    /// Rows free in all.
+    /// Units free in all.
     pub fn free_rows(&self) -> u64 {
         self.free.iter().map(|&(_, len)| u64::from(len)).sum()
     }
 
-    /// The longest run of free rows: the largest table that fits now.
+    /// The longest run of free units: the largest slice that fits now.
     pub fn largest_free(&self) -> u32 {
         self.free.iter().map(|&(_, len)| len).max().unwrap_or(0)
     }
@@ -152,6 +156,11 @@ pub fn process_entry(mappings: &[(ExecMapping, Option<(u32, u32)>)]) -> (UnwindP
     kept.sort_by_key(|(m, _)| m.start);
     let mut entry = UnwindProcess {
         len: kept.len() as u32,
+        flags: if dropped == 0 {
+            UNWIND_PROC_COMPLETE
+        } else {
+            0
+        },
         ..UnwindProcess::default()
     };
     for (slot, (m, rows)) in entry.mappings.iter_mut().zip(kept) {
@@ -167,62 +176,60 @@ pub fn process_entry(mappings: &[(ExecMapping, Option<(u32, u32)>)]) -> (UnwindP
     (entry, dropped)
 }
 
-/// The `unwind_rows` array mapped into the agent.
-struct RowsMemory {
-    ptr: *mut u8,
-    len: usize,
+/// Rows per element of `unwind_rows`: the unit the array is allocated in.
+const CHUNK: u32 = augur_bpf::UNWIND_ROWS_PER_CHUNK as u32;
+
+/// Writes a table's rows into `unwind_rows` from chunk `first` on, whole
+/// chunks (the last one padded with zero rows, which no search reaches: a
+/// binary's slice ends at its row count).
+///
+/// Through the `bpf()` system call rather than a shared mapping of the
+/// array: a mapping of a BPF array maps every page of it at once, so the
+/// agent's resident size would count the whole preallocated array (24 MiB)
+/// from its first moment, whatever it holds. The array's memory is the
+/// kernel's either way.
+fn write_chunks(fd: &OwnedFd, first: u32, bytes: &[u8]) -> std::io::Result<()> {
+    let chunk_bytes = UNWIND_ROW_SIZE * CHUNK as usize;
+    let whole = bytes.len() / chunk_bytes;
+    let mut keys: Vec<u32> = (first..).take(whole).collect();
+    update_batch(fd, &keys, &bytes[..whole * chunk_bytes])?;
+    let tail = &bytes[whole * chunk_bytes..];
+    if !tail.is_empty() {
+        let mut last = vec![0u8; chunk_bytes];
+        last[..tail.len()].copy_from_slice(tail);
+        keys.clear();
+        keys.push(first + whole as u32);
+        update_batch(fd, &keys, &last)?;
+    }
+    Ok(())
 }
 
-impl RowsMemory {
-    fn map(fd: &OwnedFd, rows: u32) -> std::io::Result<Self> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        let len = (rows as usize * UNWIND_ROW_SIZE).div_ceil(page) * page;
-        // SAFETY: a shared read-write mapping of a BPF_F_MMAPABLE array of at
-        // least `len` bytes (its value area rounded up to pages); the result
-        // is checked below.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Self {
-            ptr: ptr.cast(),
-            len,
-        })
+/// One `BPF_MAP_UPDATE_BATCH` of `keys` with `values` (one element each).
+fn update_batch(fd: &OwnedFd, keys: &[u32], values: &[u8]) -> std::io::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
     }
-
-    /// Copies `bytes` to row `first` on.
-    fn write(&mut self, first: u32, bytes: &[u8]) -> bool {
-        let at = first as usize * UNWIND_ROW_SIZE;
-        if at.checked_add(bytes.len()).is_none_or(|end| end > self.len) {
-            return false;
-        }
-        // SAFETY: `at..at + bytes.len()` lies inside the mapping (checked
-        // above), which lives as long as `self`; the BPF program only reads
-        // rows of slices already published, never these.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(at), bytes.len()) };
-        true
+    debug_assert_eq!(values.len(), keys.len() * UNWIND_ROW_SIZE * CHUNK as usize);
+    let mut count = keys.len() as u32;
+    let opts = libbpf_sys::bpf_map_batch_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+        ..Default::default()
+    };
+    // SAFETY: `keys` holds `count` u32 keys and `values` `count` elements of
+    // the map's value size (checked above); both outlive the call.
+    let ret = unsafe {
+        libbpf_sys::bpf_map_update_batch(
+            fd.as_raw_fd(),
+            keys.as_ptr().cast(),
+            values.as_ptr().cast(),
+            &mut count,
+            &opts,
+        )
+    };
+    if ret != 0 {
+        return Err(std::io::Error::from_raw_os_error(-ret));
     }
-}
-
-// SAFETY: the mapping is owned by this value alone (no aliasing pointer
-// escapes), so moving it to another thread with its owner is sound.
-unsafe impl Send for RowsMemory {}
-
-impl Drop for RowsMemory {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `map`.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
+    Ok(())
 }
 
 /// What a process holds of one of its binaries.
@@ -286,7 +293,7 @@ pub struct KernelTableStats {
 /// The unwinder's maps and the tables behind them; see the module docs.
 pub struct KernelUnwindTables {
     fds: Arc<UnwindMapFds>,
-    memory: RowsMemory,
+    /// Free chunks of `unwind_rows`.
     allocator: RowAllocator,
     cache: UnwindTableCache,
     loaded: HashMap<BuildId, Loaded>,
@@ -314,10 +321,8 @@ impl std::fmt::Debug for KernelUnwindTables {
 impl KernelUnwindTables {
     /// Tables for the maps behind `fds`, built within `limits`.
     pub fn new(fds: Arc<UnwindMapFds>, limits: CacheLimits) -> std::io::Result<Self> {
-        let memory = RowsMemory::map(&fds.rows, fds.row_capacity)?;
         Ok(Self {
-            allocator: RowAllocator::new(fds.row_capacity),
-            memory,
+            allocator: RowAllocator::new(fds.row_capacity / CHUNK),
             fds,
             cache: UnwindTableCache::new(limits),
             loaded: HashMap::new(),
@@ -414,7 +419,7 @@ impl KernelUnwindTables {
         let mut pids: Vec<u32> = self.starved.keys().copied().collect();
         pids.sort_unstable();
         for pid in pids {
-            let largest = self.allocator.largest_free();
+            let largest = self.allocator.largest_free().saturating_mul(CHUNK);
             let Some(mappings) = self.starved.get(&pid) else {
                 continue;
             };
@@ -444,6 +449,11 @@ impl KernelUnwindTables {
         self.waiting.retain(|id, _| wanted.contains(id));
     }
 
+    /// Tables built so far (cheaper than [`KernelUnwindTables::stats`]).
+    pub fn builds(&self) -> u64 {
+        self.cache.builds()
+    }
+
     /// Counters and gauges, without the BPF program's ([`kernel_counters`]).
     pub fn stats(&self) -> KernelTableStats {
         let mut stats = self.stats.clone();
@@ -451,7 +461,7 @@ impl KernelUnwindTables {
         stats.processes = self.in_kernel.len();
         stats.binaries = self.loaded.len();
         stats.rows_capacity = u64::from(self.fds.row_capacity);
-        stats.rows_used = stats.rows_capacity - self.allocator.free_rows();
+        stats.rows_used = stats.rows_capacity - self.allocator.free_rows() * u64::from(CHUNK);
         stats.binaries_waiting = self.waiting.len();
         stats
     }
@@ -482,30 +492,32 @@ impl KernelUnwindTables {
             self.stats.rows_full += 1;
             return false;
         };
-        let Some(first) = self.allocator.alloc(rows) else {
+        let chunks = rows.div_ceil(CHUNK);
+        let Some(first_chunk) = self.allocator.alloc(chunks) else {
             self.stats.rows_full += 1;
             if self.waiting.insert(build_id.clone(), rows).is_none() {
                 tracing::warn!(
                     %build_id,
                     rows,
-                    free_rows = self.allocator.free_rows(),
-                    largest_free = self.allocator.largest_free(),
+                    free_rows = self.allocator.free_rows() * u64::from(CHUNK),
+                    largest_free = self.allocator.largest_free() * CHUNK,
                     "the kernel unwind array is full: this binary is walked by frame \
                      pointers until rows are freed"
                 );
             }
             return false;
         };
-        if !self.memory.write(first, table.as_bytes()) {
-            self.allocator.release(first, rows);
+        if let Err(error) = write_chunks(&self.fds.rows, first_chunk, table.as_bytes()) {
+            self.allocator.release(first_chunk, chunks);
             self.stats.rows_full += 1;
+            tracing::warn!(%build_id, %error, "cannot write unwind rows into the kernel array");
             return false;
         }
         self.waiting.remove(build_id);
         self.loaded.insert(
             build_id.clone(),
             Loaded {
-                first,
+                first: first_chunk * CHUNK,
                 rows,
                 users: 1,
             },
@@ -532,7 +544,7 @@ impl KernelUnwindTables {
         }
         let (first, rows) = (entry.first, entry.rows);
         self.loaded.remove(build_id);
-        self.allocator.release(first, rows);
+        self.allocator.release(first / CHUNK, rows.div_ceil(CHUNK));
         true
     }
 
@@ -676,6 +688,7 @@ mod tests {
         let (entry, dropped) =
             process_entry(&[(mapping(0x3000), None), (mapping(0x1000), Some((5, 7)))]);
         assert_eq!(dropped, 0);
+        assert_eq!(entry.flags, UNWIND_PROC_COMPLETE, "every mapping is in");
         assert_eq!(entry.len, 2);
         assert_eq!(entry.mappings[0].start, 0x1000);
         assert_eq!(
@@ -693,6 +706,7 @@ mod tests {
             .collect();
         let (entry, dropped) = process_entry(&many);
         assert_eq!(dropped, 3);
+        assert_eq!(entry.flags, 0, "some mappings are left out");
         assert_eq!(entry.len as usize, MAX_UNWIND_MAPPINGS);
         let kept = &entry.mappings[..MAX_UNWIND_MAPPINGS];
         assert!(kept.windows(2).all(|w| w[0].start < w[1].start));

@@ -108,7 +108,7 @@ pub struct UnwindTableWorker {
 }
 
 impl UnwindTableWorker {
-    /// Maps the row array behind `fds` and starts the thread.
+    /// Starts the thread filling the maps behind `fds`.
     pub fn start(fds: Arc<UnwindMapFds>, limits: CacheLimits) -> std::io::Result<Self> {
         let tables = KernelUnwindTables::new(fds.clone(), limits)?;
         let shared = Arc::new(Shared::default());
@@ -203,13 +203,30 @@ fn run(shared: &Shared, mut tables: KernelUnwindTables) {
             queue.busy = true;
             next
         };
+        let builds = tables.builds();
         match request {
             Request::Update(mappings) => tables.update_process(pid, &mappings),
             Request::Forget => tables.forget_process(pid),
         }
+        if tables.builds() != builds {
+            give_back_heap();
+        }
         *shared.stats.lock().unwrap_or_else(|e| e.into_inner()) = tables.stats();
         shared.queue().done += 1;
         shared.progress.notify_all();
+    }
+}
+
+/// Returns the free heap a table build leaves behind to the system. A
+/// build's transient memory (the section, the unsorted rows) is a few times
+/// the table; glibc keeps freed memory of this thread's arena mapped, so
+/// without this the agent's resident size stays at the high-water mark of
+/// the largest build.
+fn give_back_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim has no preconditions; it only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -271,7 +288,7 @@ mod tests {
                 4,
                 chunk,
                 row_capacity / UNWIND_ROWS_PER_CHUNK as u32,
-                libbpf_sys::BPF_F_MMAPABLE,
+                0,
             )?,
             procs: create_map(
                 libbpf_sys::BPF_MAP_TYPE_HASH,
@@ -439,14 +456,15 @@ mod tests {
     fn a_full_array_falls_back_then_rows_freed_by_the_last_exit_are_reused() {
         let big = fake_mapping("/usr/bin/python3", 0x5000_0000);
         let small = fake_mapping("/lib/x86_64-linux-gnu/libc.so.6", 0x7000_0000);
-        let rows_of = |m: &ExecMapping| {
+        let table_of = |m: &ExecMapping| {
             let path = std::path::Path::new(&**m.path.as_ref().unwrap());
-            crate::unwind::build_table_from_path(path)
-                .unwrap()
-                .rows()
-                .len() as u32
+            crate::unwind::build_table_from_path(path).unwrap()
         };
-        let (big_rows, small_rows) = (rows_of(&big), rows_of(&small));
+        let (big_table, small_table) = (table_of(&big), table_of(&small));
+        let (big_rows, small_rows) = (
+            big_table.rows().len() as u32,
+            small_table.rows().len() as u32,
+        );
         // Room for python3's table, not for libc's beside it.
         let chunk = UNWIND_ROWS_PER_CHUNK as u32;
         let capacity = big_rows.div_ceil(chunk) * chunk;
@@ -461,11 +479,13 @@ mod tests {
             .collect();
         let [a, b, c] = [0, 1, 2].map(|i| children[i].0.id());
         let settle = || assert!(worker.wait_idle(Duration::from_secs(60)), "worker idle");
+        // Tables take whole chunks of the array.
+        let whole = |rows: u32| u64::from(rows.div_ceil(chunk) * chunk);
 
         worker.update_process(a, vec![big.clone()]);
         settle();
         let stats = worker.stats();
-        assert_eq!(stats.rows_used, u64::from(big_rows), "{stats:?}");
+        assert_eq!(stats.rows_used, whole(big_rows), "{stats:?}");
         assert_eq!(stats.rows_capacity, u64::from(capacity));
         assert_eq!(entry(&fds, a).unwrap().mappings[0].rows, big_rows);
 
@@ -477,7 +497,7 @@ mod tests {
         assert_eq!(stats.rows_full, 1, "{stats:?}");
         assert_eq!(stats.binaries_waiting, 1, "{stats:?}");
         assert!(entry_gone(&fds, b), "no table, no entry");
-        assert_eq!(stats.rows_used, u64::from(big_rows));
+        assert_eq!(stats.rows_used, whole(big_rows));
 
         // The last process mapping python3 exits: its rows are freed, and
         // b, which waited for room, gets libc's table in their place.
@@ -485,7 +505,7 @@ mod tests {
         settle();
         let stats = worker.stats();
         assert!(entry_gone(&fds, a));
-        assert_eq!(stats.rows_used, u64::from(small_rows), "{stats:?}");
+        assert_eq!(stats.rows_used, whole(small_rows), "{stats:?}");
         assert_eq!(
             (stats.binaries, stats.binaries_waiting),
             (1, 0),
@@ -495,6 +515,18 @@ mod tests {
         let b_entry = entry(&fds, b).expect("b has its table now");
         assert_eq!(b_entry.mappings[0].rows, small_rows);
         assert_eq!(b_entry.mappings[0].start, small.start);
+        // The rows the BPF program reads are libc's, to the last one; the
+        // last chunk is padded with zero rows.
+        let first = b_entry.mappings[0].first_row;
+        assert_eq!(first % chunk, 0);
+        let mut written = Vec::new();
+        for i in 0..small_rows.div_ceil(chunk) {
+            written.extend(row_chunk(&fds, first / chunk + i));
+        }
+        let bytes = small_table.as_bytes();
+        assert_eq!(&written[..bytes.len()], bytes);
+        assert!(written[bytes.len()..].iter().all(|&b| b == 0));
+        drop(big_table);
 
         // A new process sharing libc reuses its rows; once b and c are gone
         // the array is empty again and python3 fits once more.
@@ -504,7 +536,7 @@ mod tests {
             entry(&fds, c).unwrap().mappings[0].first_row,
             b_entry.mappings[0].first_row
         );
-        assert_eq!(worker.stats().rows_used, u64::from(small_rows));
+        assert_eq!(worker.stats().rows_used, whole(small_rows));
         worker.forget_process(b);
         worker.forget_process(c);
         settle();
@@ -512,9 +544,26 @@ mod tests {
         worker.update_process(c, vec![big.clone()]);
         settle();
         let stats = worker.stats();
-        assert_eq!(stats.rows_used, u64::from(big_rows), "{stats:?}");
+        assert_eq!(stats.rows_used, whole(big_rows), "{stats:?}");
         assert_eq!(stats.rows_full, 1, "nothing else was refused: {stats:?}");
         assert_eq!(entry(&fds, c).unwrap().mappings[0].rows, big_rows);
+    }
+
+    /// Element `index` of `unwind_rows`.
+    fn row_chunk(fds: &UnwindMapFds, index: u32) -> Vec<u8> {
+        use std::os::fd::AsRawFd;
+
+        let mut value = vec![0u8; UNWIND_ROW_SIZE * UNWIND_ROWS_PER_CHUNK];
+        // SAFETY: key and value are live and of the map's sizes.
+        let ret = unsafe {
+            libbpf_sys::bpf_map_lookup_elem(
+                fds.rows.as_raw_fd(),
+                (&raw const index).cast(),
+                value.as_mut_ptr().cast(),
+            )
+        };
+        assert_eq!(ret, 0, "chunk {index} of unwind_rows");
+        value
     }
 
     fn entry_gone(fds: &UnwindMapFds, pid: u32) -> bool {

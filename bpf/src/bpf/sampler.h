@@ -55,9 +55,10 @@ enum drop_reason {
  * The in-kernel unwinder's tables (unwind.h), filled by the agent.
  *
  * unwind_rows holds the rows of every loaded binary one after another, in
- * chunks of UNWIND_ROWS_PER_CHUNK (an array element must be a multiple of
- * 8 bytes to be mmapped without padding); row i is rows[i % N] of chunk
- * i / N. The row layout is the agent's unwind::row::UnwindRow.
+ * chunks of UNWIND_ROWS_PER_CHUNK (a multiple of 8 bytes, so that array
+ * elements have no padding); row i is rows[i % N] of chunk i / N. Each
+ * binary's rows start at a chunk. The row layout is the agent's
+ * unwind::row::UnwindRow.
  */
 #define UNWIND_ROWS_PER_CHUNK 64
 /* Halvings of a row search: slices of up to 2^24 rows. */
@@ -106,10 +107,15 @@ struct unwind_mapping {
 	__u32 rows;
 };
 
+/* unwind_process.flags: `mappings` lists every executable mapping the
+ * agent's snapshot of the process has (none left out), so a return address
+ * outside all of them is not code: the walk stops there. */
+#define UNWIND_PROC_COMPLETE 1
+
 /* A process's executable mappings, sorted by start. */
 struct unwind_process {
 	__u32 len;
-	__u32 _pad;
+	__u32 flags;
 	struct unwind_mapping mappings[MAX_UNWIND_MAPPINGS];
 };
 
@@ -119,9 +125,11 @@ enum unwind_stat {
 	UNWIND_FRAMES_TABLE = 1,   /* frames stepped by a table row */
 	UNWIND_FRAMES_FP = 2,	   /* frames stepped by frame pointer */
 	UNWIND_TRUNC_UNSUPPORTED = 3, /* stopped at a rule it cannot follow */
-	UNWIND_TRUNC_READ = 4,	   /* stopped at an unreadable stack word */
+	UNWIND_TRUNC_READ = 4,	   /* a table row led to an unreadable word */
 	UNWIND_TRUNC_DEPTH = 5,	   /* stopped at MAX_STACK_DEPTH frames */
-	UNWIND_STAT_COUNT = 6,
+	UNWIND_TRUNC_READ_FP = 6,  /* a frame-pointer step read an unreadable word */
+	UNWIND_TRUNC_NO_MAPPING = 7, /* a return address outside every mapping */
+	UNWIND_STAT_COUNT = 8,
 };
 
 #endif

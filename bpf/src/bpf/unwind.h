@@ -14,8 +14,9 @@
  * The walk runs in bpf_loop (verified once, whatever the depth). It ends
  * cleanly where the return address is undefined (the outermost frame), or
  * at a zero return address or frame pointer; anywhere else it ends with
- * STACK_TRUNCATED set: a rule it cannot follow, an unreadable word, or
- * MAX_STACK_DEPTH frames. Include before stacks.h, after vmlinux.h and the
+ * STACK_TRUNCATED set: a rule it cannot follow, an unreadable word (after
+ * a table row or a frame-pointer step, counted apart), a return address
+ * outside every executable mapping, or MAX_STACK_DEPTH frames. Include before stacks.h, after vmlinux.h and the
  * libbpf headers.
  */
 #ifndef AUGUR_UNWIND_H
@@ -26,10 +27,9 @@
 /* Set by the agent when it fills the tables (unwinder = "auto"). */
 const volatile __u32 unwind_enabled = 0;
 
-/* Every loaded binary's rows; sized and filled (mmapped) by the agent. */
+/* Every loaded binary's rows; sized and filled by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct unwind_row_chunk);
 	__uint(max_entries, 1);
@@ -208,7 +208,7 @@ static __always_inline long step_frame_pointer(struct user_walk *s)
 		return 1;
 	}
 	if (read_word(&ra, bp + 8) || read_word(&next_bp, bp)) {
-		s->end = UNWIND_TRUNC_READ;
+		s->end = UNWIND_TRUNC_READ_FP;
 		return 1;
 	}
 	s->frames_fp++;
@@ -321,10 +321,19 @@ static long unwind_step(__u32 i, void *ctx)
 		s->end = UNWIND_STACKS;
 		return 1;
 	}
+	m = find_mapping(c, pc);
+	/* A return address outside every executable mapping is garbage that
+	 * a frame-pointer step read from code built without frame pointers:
+	 * kept, it would add frames that name nothing and make every such
+	 * stack distinct. The leaf is always kept: code mapped after the
+	 * agent's snapshot (dlopen, JIT) shows there, and the agent then
+	 * reads the process's mappings again. */
+	if (!m && s->pc_is_return && (c->proc->flags & UNWIND_PROC_COMPLETE)) {
+		s->end = UNWIND_TRUNC_NO_MAPPING;
+		return 1;
+	}
 	st->ips[len] = pc;
 	s->len = len + 1;
-
-	m = find_mapping(c, pc);
 	if (!m || m->rows == 0)
 		return step_frame_pointer(s);
 	offset = pc - m->start + m->file_offset;
