@@ -447,10 +447,11 @@ fn stacks_through_libc_and_python_reach_their_roots() {
     // Debian's python3, copied under a name of its own (it finds its
     // library in the built-in prefix). It runs for a moment, so that the
     // agent samples it and hands it to the table worker, then sleeps until
-    // the gate opens: the test opens it once a sample is stored and the
-    // worker's queue was empty at a later drain, so its entry is in before
-    // the measured work; only the moment before can be walked by frame
-    // pointers.
+    // the gate opens: the test opens it once a sample is stored, the agent
+    // has seen the process for `DEFAULT_UNWIND_MIN_AGE` (it hands no younger
+    // process to the worker) and the worker's queue was empty at a drain
+    // after that, so its entry is in before the measured work; only the
+    // moment before can be walked by frame pointers.
     if require(python.exists(), "/usr/bin/python3") {
         let measured = dir.path().join("augur-python");
         std::fs::copy(python, &measured).unwrap();
@@ -474,6 +475,8 @@ fn stacks_through_libc_and_python_reach_their_roots() {
         wait_for_stacks(&base, &metrics, "augur-python", "sampled", |stacks| {
             !stacks.is_empty()
         });
+        // The sample was stored after the agent first saw the process.
+        std::thread::sleep(augur_agent::DEFAULT_UNWIND_MIN_AGE);
         let drains = metric(&metrics, "augur_agent_drains_total");
         wait_until("the unwind worker caught up", DEADLINE, || {
             std::thread::sleep(Duration::from_millis(500));
