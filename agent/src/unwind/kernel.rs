@@ -130,7 +130,7 @@ impl RowAllocator {
     }
 
     /// Units free in all.
-    pub fn free_rows(&self) -> u64 {
+    pub fn free_units(&self) -> u64 {
         self.free.iter().map(|&(_, len)| u64::from(len)).sum()
     }
 
@@ -402,13 +402,15 @@ impl KernelUnwindTables {
     /// `pid` is gone: its entry and its hold on its binaries' tables.
     pub fn forget_process(&mut self, pid: u32) {
         self.delete_entry(pid);
-        self.starved.remove(&pid);
+        let was_starved = self.starved.remove(&pid).is_some();
         let mut freed = false;
         for (build_id, loaded) in self.processes.remove(&pid).unwrap_or_default() {
             freed |= self.release(&build_id, loaded);
         }
         if freed {
             self.feed_starved();
+        } else if was_starved {
+            self.prune_waiting();
         }
     }
 
@@ -440,6 +442,11 @@ impl KernelUnwindTables {
                 self.set_process(pid, &mappings);
             }
         }
+        self.prune_waiting();
+    }
+
+    /// Forgets waiting binaries no starved process maps any more.
+    fn prune_waiting(&mut self) {
         let wanted: std::collections::HashSet<&BuildId> = self
             .starved
             .values()
@@ -461,7 +468,7 @@ impl KernelUnwindTables {
         stats.processes = self.in_kernel.len();
         stats.binaries = self.loaded.len();
         stats.rows_capacity = u64::from(self.fds.row_capacity);
-        stats.rows_used = stats.rows_capacity - self.allocator.free_rows() * u64::from(CHUNK);
+        stats.rows_used = stats.rows_capacity - self.allocator.free_units() * u64::from(CHUNK);
         stats.binaries_waiting = self.waiting.len();
         stats
     }
@@ -499,7 +506,7 @@ impl KernelUnwindTables {
                 tracing::warn!(
                     %build_id,
                     rows,
-                    free_rows = self.allocator.free_rows() * u64::from(CHUNK),
+                    free_rows = self.allocator.free_units() * u64::from(CHUNK),
                     largest_free = self.allocator.largest_free() * CHUNK,
                     "the kernel unwind array is full: this binary is walked by frame \
                      pointers until rows are freed"
@@ -653,13 +660,13 @@ mod tests {
         assert_eq!(rows.alloc(11), None, "only 10 rows left");
         rows.release(a, 30);
         rows.release(c, 30);
-        assert_eq!(rows.free_rows(), 70);
+        assert_eq!(rows.free_units(), 70);
         // Two holes of 30 and 40: no room for 50 until b is back.
         assert_eq!(rows.alloc(50), None);
         rows.release(b, 30);
         assert_eq!(rows.free, vec![(0, 100)]);
         assert_eq!(rows.alloc(100), Some(0));
-        assert_eq!(rows.free_rows(), 0);
+        assert_eq!(rows.free_units(), 0);
     }
 
     #[test]
