@@ -344,6 +344,7 @@ impl AgentMetrics {
                 augur_bpf::UnwindStat::TruncatedDepth => "truncated_depth",
                 augur_bpf::UnwindStat::TruncatedReadFramePointer => "truncated_read_frame_pointer",
                 augur_bpf::UnwindStat::TruncatedNoMapping => "truncated_no_mapping",
+                augur_bpf::UnwindStat::StacksNoTables => "stacks_without_tables",
             };
             raise(
                 &self

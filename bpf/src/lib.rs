@@ -180,11 +180,16 @@ pub enum UnwindStat {
     /// Stacks cut at a return address outside every executable mapping:
     /// a frame-pointer step through code without a table read garbage.
     TruncatedNoMapping = 7,
+    /// User stacks taken by frame pointers (`bpf_get_stack`) while tables
+    /// are enabled: processes without an entry (younger than the agent's
+    /// minimum age, tables being built, or no binary with a table). Such
+    /// stacks are cut without a mark where code lacks frame pointers.
+    StacksNoTables = 8,
 }
 
 impl UnwindStat {
     /// Every counter, in index order.
-    pub const ALL: [UnwindStat; 8] = [
+    pub const ALL: [UnwindStat; 9] = [
         UnwindStat::Stacks,
         UnwindStat::FramesTable,
         UnwindStat::FramesFramePointer,
@@ -193,6 +198,7 @@ impl UnwindStat {
         UnwindStat::TruncatedDepth,
         UnwindStat::TruncatedReadFramePointer,
         UnwindStat::TruncatedNoMapping,
+        UnwindStat::StacksNoTables,
     ];
 }
 

@@ -54,6 +54,7 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct sample_key key = {};
 	__u32 gen = generation & 1;
+	bool unwound;
 
 	/* The idle task: the CPU had nothing to run. */
 	if (tgid == 0)
@@ -64,7 +65,15 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	key.tgid = tgid;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
 	key.user_stack = take_unwound_stack(gen, tgid);
+	unwound = key.user_stack != STACK_NONE;
 	take_stacks(ctx, gen, &key);
+	/* With tables enabled, a user stack taken by frame pointers is one of
+	 * a process without an entry (too young, being built, or none of its
+	 * binaries has a table): counted, as such stacks are cut silently
+	 * where code lacks frame pointers. */
+	if (unwind_enabled && !unwound && key.user_stack != STACK_NONE &&
+	    key.user_stack != STACK_LOST)
+		unwind_count(UNWIND_STACKS_NO_TABLES, 1);
 	if (gen)
 		add_count(&counts_1, &key, 1);
 	else

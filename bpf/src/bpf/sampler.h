@@ -129,7 +129,8 @@ enum unwind_stat {
 	UNWIND_TRUNC_DEPTH = 5,	   /* stopped at MAX_STACK_DEPTH frames */
 	UNWIND_TRUNC_READ_FP = 6,  /* a frame-pointer step read an unreadable word */
 	UNWIND_TRUNC_NO_MAPPING = 7, /* a return address outside every mapping */
-	UNWIND_STAT_COUNT = 8,
+	UNWIND_STACKS_NO_TABLES = 8, /* user stacks by bpf_get_stack: no entry */
+	UNWIND_STAT_COUNT = 9,
 };
 
 #endif

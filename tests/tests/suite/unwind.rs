@@ -336,6 +336,14 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             "augur_agent_unwind_events_total{event=\"frames_table\"}"
         ) > 0.0
     );
+    // Each fixture spun for `DEFAULT_UNWIND_MIN_AGE` before the agent gave
+    // it tables: those stacks were taken by frame pointers, and counted.
+    assert!(
+        metric(
+            &metrics,
+            "augur_agent_unwind_events_total{event=\"stacks_without_tables\"}"
+        ) > 0.0
+    );
     assert!(agent.terminate().unwrap().success());
 
     // Frame pointers only: the same code loses its callers.
