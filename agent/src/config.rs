@@ -39,12 +39,23 @@ pub struct AgentFile {
     /// Debug-info upload settings.
     #[serde(default)]
     pub debuginfo: DebugInfoSection,
+    /// Stack sampling settings.
+    #[serde(default)]
+    pub sampling: SamplingSection,
     /// A file holding the bearer token sent to the server (its first
     /// token); `AUGUR_INGEST_TOKEN` is used when not set.
     pub token_file: Option<std::path::PathBuf>,
     /// TLS settings for an `https://` server.
     #[serde(default)]
     pub tls: TlsSection,
+}
+
+/// `[sampling]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingSection {
+    /// `auto` (unwind tables where binaries have them) or `frame-pointers`.
+    pub unwinder: Option<String>,
 }
 
 /// `[tls]`: files are PEM.
@@ -192,6 +203,12 @@ impl AgentFile {
                 });
             }
             config.spool_max_bytes = max_bytes;
+        }
+        if let Some(unwinder) = self.sampling.unwinder {
+            config.unwinder = unwinder.parse().map_err(|message| ConfigError::Invalid {
+                key: "sampling.unwinder",
+                message,
+            })?;
         }
         if let Some(upload) = self.debuginfo.upload {
             config.upload.enabled = upload;
@@ -353,6 +370,31 @@ mod tests {
         let mut config = crate::AgentConfig::default();
         parse("").unwrap().apply(&mut config).unwrap();
         assert_eq!(config.frequency_hz, 19);
+        assert_eq!(config.unwinder, crate::unwind::Unwinder::Auto);
+    }
+
+    #[test]
+    fn the_unwinder_is_chosen_in_the_sampling_section() {
+        let mut config = crate::AgentConfig::default();
+        parse("[sampling]\nunwinder = \"auto\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert_eq!(config.unwinder, crate::unwind::Unwinder::Auto);
+        parse("[sampling]\nunwinder = \"frame-pointers\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert_eq!(config.unwinder, crate::unwind::Unwinder::FramePointers);
+        let err = parse("[sampling]\nunwinder = \"dwarf\"\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sampling.unwinder") && err.contains("dwarf"),
+            "{err}"
+        );
     }
 
     #[test]

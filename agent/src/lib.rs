@@ -31,6 +31,7 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -72,6 +73,8 @@ pub struct AgentConfig {
     pub spool_max_bytes: u64,
     /// Debug-info upload for binaries the server cannot name otherwise.
     pub upload: debuginfo::UploadConfig,
+    /// How user stacks are walked.
+    pub unwinder: unwind::Unwinder,
     /// TLS and bearer token for the server.
     pub security: transport::ClientSecurity,
 }
@@ -97,10 +100,19 @@ impl Default for AgentConfig {
             spool_dir: PathBuf::from("/var/lib/augur/spool"),
             spool_max_bytes: spool::DEFAULT_MAX_BYTES,
             upload: debuginfo::UploadConfig::default(),
+            unwinder: unwind::Unwinder::default(),
             security: transport::ClientSecurity::default(),
         }
     }
 }
+
+/// How long the agent sees a process before it gives the process's
+/// binaries unwind tables (frame pointers until then). Building a table
+/// parses the binary's `.eh_frame` (milliseconds to tens of milliseconds);
+/// a process that lives shorter is sampled a few times at most, and on a
+/// host that compiles code new short-lived binaries arrive by the hundred a
+/// minute. `augur record` gives tables at once.
+pub const DEFAULT_UNWIND_MIN_AGE: Duration = Duration::from_secs(3);
 
 /// The host's name, from the kernel.
 pub fn host_name() -> String {
@@ -127,6 +139,15 @@ pub struct Collector<'obj> {
     /// Pids the ring buffer callbacks collected, not yet snapshotted.
     announced: Rc<RefCell<Vec<u32>>>,
     resolver: FrameResolver,
+    /// The thread filling the in-kernel unwinder's tables, unless frame
+    /// pointers are forced (or its maps could not be set up).
+    unwind: Option<unwind::worker::UnwindTableWorker>,
+    /// Processes handed to the unwinder's worker.
+    unwind_given: std::collections::HashSet<u32>,
+    /// Processes not handed over yet, with when they may be: a process gets
+    /// tables once it was seen for `unwind_min_age`.
+    unwind_parked: std::collections::HashMap<u32, Instant>,
+    unwind_min_age: Duration,
     host: String,
     window_start: SystemTime,
 }
@@ -150,13 +171,27 @@ impl<'obj> Collector<'obj> {
         );
         let mut samplers = Vec::new();
         let mut unavailable = Vec::new();
+        let mut unwind_maps: Option<Arc<unwind::kernel::UnwindMapFds>> = None;
+        let mut options = options.clone();
+        if options.unwinder == unwind::Unwinder::Auto && !unwind::kernel::kernel_can_unwind() {
+            tracing::warn!(
+                "this kernel lacks bpf_loop or bpf_task_pt_regs (5.17 or later has both); frame pointers only"
+            );
+            options.unwinder = unwind::Unwinder::FramePointers;
+        }
         for (spec, object) in profiles.iter().zip(objects.iter_mut()) {
             let options = SamplerOptions {
                 profile: *spec,
+                unwind_maps: unwind_maps.clone(),
                 ..options.clone()
             };
             match Sampler::start(&options, object) {
-                Ok(sampler) => samplers.push((*spec, sampler)),
+                Ok(sampler) => {
+                    if unwind_maps.is_none() {
+                        unwind_maps = sampler.unwind_map_fds().map(Arc::new);
+                    }
+                    samplers.push((*spec, sampler));
+                }
                 Err(error) if spec.kind != ProfileKind::Cpu => {
                     let reason = match &error {
                         SamplerError::PerfEvent { source, .. }
@@ -195,11 +230,22 @@ impl<'obj> Collector<'obj> {
         let new_processes = builder
             .build()
             .map_err(|source| SamplerError::Load { source })?;
+        let unwind = unwind_maps.and_then(|fds| {
+            unwind::worker::UnwindTableWorker::start(fds, unwind::CacheLimits::default())
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "cannot map the unwind tables; frame pointers only");
+                })
+                .ok()
+        });
         Ok(Self {
             samplers,
             unavailable,
             new_processes,
             announced,
+            unwind,
+            unwind_given: Default::default(),
+            unwind_parked: Default::default(),
+            unwind_min_age: options.unwind_min_age,
             resolver: FrameResolver::new(host.clone(), identity),
             host,
             window_start: SystemTime::now(),
@@ -227,6 +273,76 @@ impl<'obj> Collector<'obj> {
     /// Processes with a memory-map snapshot.
     pub fn tracked_processes(&self) -> usize {
         self.resolver.tracked_processes()
+    }
+
+    /// Instructions the verifier processed for each BPF program, per profile.
+    pub fn verified_insns(&self) -> Vec<(String, u32)> {
+        self.samplers
+            .iter()
+            .flat_map(|(spec, sampler)| {
+                sampler
+                    .verified_insns()
+                    .into_iter()
+                    .map(move |(program, insns)| (format!("{}/{program}", spec.kind), insns))
+            })
+            .collect()
+    }
+
+    /// The unwind tables' cost and the BPF unwinder's counters; `None`
+    /// when stacks are walked by frame pointers only.
+    pub fn unwind_stats(&self) -> Option<unwind::kernel::KernelTableStats> {
+        self.unwind.as_ref().map(|u| u.stats())
+    }
+
+    /// Waits until every process handed to the unwinder so far has its
+    /// tables (or was found to have none), at most `timeout`; false if
+    /// some still wait. True at once without the unwinder.
+    pub fn wait_for_unwind_tables(&self, timeout: Duration) -> bool {
+        self.unwind.as_ref().is_none_or(|u| u.wait_idle(timeout))
+    }
+
+    /// Hands the processes whose snapshot changed to the unwinder's worker
+    /// thread; never waits for their tables. A process first seen less
+    /// than `unwind_min_age` ago is parked until it is that old: most
+    /// processes that live shorter (build steps, shell pipelines) are
+    /// sampled a few times at most, and parsing their binaries' unwind
+    /// information would cost more than they ran.
+    fn sync_unwind_tables(&mut self) {
+        let changed = self.resolver.take_changed();
+        let Some(unwind) = &self.unwind else {
+            return;
+        };
+        let now = Instant::now();
+        for pid in changed {
+            if self.unwind_given.contains(&pid) || self.unwind_min_age.is_zero() {
+                match self.resolver.exec_mappings(pid) {
+                    Some(mappings) => {
+                        unwind.update_process(pid, mappings);
+                        self.unwind_given.insert(pid);
+                    }
+                    None => {
+                        unwind.forget_process(pid);
+                        self.unwind_given.remove(&pid);
+                    }
+                }
+            } else {
+                self.unwind_parked
+                    .entry(pid)
+                    .or_insert(now + self.unwind_min_age);
+            }
+        }
+        let resolver = &self.resolver;
+        let given = &mut self.unwind_given;
+        self.unwind_parked.retain(|&pid, ready| {
+            if *ready > now {
+                return true;
+            }
+            if let Some(mappings) = resolver.exec_mappings(pid) {
+                unwind.update_process(pid, mappings);
+                given.insert(pid);
+            }
+            false
+        });
     }
 
     /// Profiles that could not be started, with the reason.
@@ -259,6 +375,7 @@ impl<'obj> Collector<'obj> {
         for &pid in &pids {
             self.resolver.prepare(pid);
         }
+        self.sync_unwind_tables();
         pids.len()
     }
 
@@ -279,7 +396,15 @@ impl<'obj> Collector<'obj> {
                 unix_nanos(end),
             ));
         }
-        self.resolver.forget_exited();
+        self.sync_unwind_tables();
+        for pid in self.resolver.forget_exited() {
+            self.unwind_parked.remove(&pid);
+            if self.unwind_given.remove(&pid)
+                && let Some(unwind) = &self.unwind
+            {
+                unwind.forget_process(pid);
+            }
+        }
         Ok(batches)
     }
 }
@@ -401,6 +526,15 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
     metrics
         .tracked_processes
         .set(collector.tracked_processes() as i64);
+    for (program, insns) in collector.verified_insns() {
+        metrics
+            .bpf_verified_insns
+            .get_or_create(&vec![("program", program)])
+            .set(i64::from(insns));
+    }
+    if let Some(stats) = collector.unwind_stats() {
+        metrics.record_unwind(&stats);
+    }
     // SAFETY: sysconf has no preconditions.
     let (ticks, page) = unsafe {
         (
@@ -450,6 +584,9 @@ fn sampling_loop(
         profile: ProfileSpec::cpu(config.frequency_hz),
         filter_tgid: None,
         drain_interval: config.window,
+        unwinder: config.unwinder,
+        unwind_maps: None,
+        unwind_min_age: DEFAULT_UNWIND_MIN_AGE,
     };
     let started = Collector::start(
         &profiles,
@@ -517,6 +654,7 @@ fn sampling_loop(
         for (batch, stats) in collected {
             metrics.samples.inc_by(batch.total_samples());
             metrics.samples_filtered.inc_by(stats.filtered);
+            metrics.samples_truncated.inc_by(stats.truncated);
             for (reason, n) in &batch.dropped {
                 metrics.lost(reason, *n);
             }

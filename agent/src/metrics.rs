@@ -60,6 +60,43 @@ pub struct AgentMetrics {
     pub debuginfo_uploads: Family<ReasonLabel, Counter>,
     /// Bytes of debug info uploaded.
     pub debuginfo_upload_bytes: Counter,
+    /// Instructions the verifier processed to load each BPF program.
+    pub bpf_verified_insns: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Samples whose user stack the unwinder cut short (sent with a final
+    /// `[truncated]` frame).
+    pub samples_truncated: Counter,
+    /// Unwind tables built.
+    pub unwind_tables_built: Counter,
+    /// Rows of the unwind tables built.
+    pub unwind_rows_built: Counter,
+    /// Time spent building unwind tables.
+    pub unwind_build_seconds: Counter<f64, AtomicU64>,
+    /// Binaries without a table, by reason.
+    pub unwind_table_failures: Family<ReasonLabel, Counter>,
+    /// Unwind tables held (in use or idle).
+    pub unwind_tables: Gauge,
+    /// Rows of the tables held.
+    pub unwind_rows: Gauge,
+    /// Memory of the tables held.
+    pub unwind_bytes: Gauge,
+    /// Rows in the kernel's array.
+    pub unwind_kernel_rows: Gauge,
+    /// Rows the kernel's array holds at most.
+    pub unwind_kernel_rows_capacity: Gauge,
+    /// Binaries walked by frame pointers because their table did not fit
+    /// in the kernel's array (they get it when rows are freed).
+    pub unwind_binaries_waiting: Gauge,
+    /// Processes the BPF unwinder has tables for.
+    pub unwind_processes: Gauge,
+    /// Processes waiting for the table worker (frame pointers meanwhile).
+    pub unwind_queue: Gauge,
+    /// Process updates the worker's full queue refused.
+    pub unwind_queue_full: Counter,
+    /// Process updates and exits the table worker handled.
+    pub unwind_requests: Counter,
+    /// The BPF unwinder's counters: stacks walked, frames by method,
+    /// truncations by reason.
+    pub unwind_events: Family<Vec<(&'static str, String)>, Counter>,
 }
 
 impl AgentMetrics {
@@ -172,6 +209,150 @@ impl AgentMetrics {
             "BPF map drains that failed",
             self.drain_failures.clone(),
         );
+        r.register(
+            "bpf_verified_insns",
+            "Instructions the verifier processed to load each BPF program",
+            self.bpf_verified_insns.clone(),
+        );
+        r.register(
+            "samples_truncated",
+            "Samples whose user stack the unwinder cut short",
+            self.samples_truncated.clone(),
+        );
+        r.register(
+            "unwind_tables_built",
+            "Unwind tables built from .eh_frame/.debug_frame",
+            self.unwind_tables_built.clone(),
+        );
+        r.register(
+            "unwind_rows_built",
+            "Rows of the unwind tables built (12 bytes each)",
+            self.unwind_rows_built.clone(),
+        );
+        r.register(
+            "unwind_build_seconds",
+            "Time spent building unwind tables",
+            self.unwind_build_seconds.clone(),
+        );
+        r.register(
+            "unwind_table_failures",
+            "Binaries without an unwind table, by reason",
+            self.unwind_table_failures.clone(),
+        );
+        r.register(
+            "unwind_tables",
+            "Unwind tables held (in use or idle)",
+            self.unwind_tables.clone(),
+        );
+        r.register(
+            "unwind_rows",
+            "Rows of the unwind tables held",
+            self.unwind_rows.clone(),
+        );
+        r.register(
+            "unwind_bytes",
+            "Memory of the unwind tables held",
+            self.unwind_bytes.clone(),
+        );
+        r.register(
+            "unwind_kernel_rows",
+            "Unwind rows in the kernel's array",
+            self.unwind_kernel_rows.clone(),
+        );
+        r.register(
+            "unwind_kernel_rows_capacity",
+            "Unwind rows the kernel's array holds at most",
+            self.unwind_kernel_rows_capacity.clone(),
+        );
+        r.register(
+            "unwind_binaries_waiting",
+            "Binaries walked by frame pointers because the kernel's unwind array is full",
+            self.unwind_binaries_waiting.clone(),
+        );
+        r.register(
+            "unwind_processes",
+            "Processes the BPF unwinder has tables for",
+            self.unwind_processes.clone(),
+        );
+        r.register(
+            "unwind_queue",
+            "Processes waiting for the unwind table worker (walked by frame pointers meanwhile)",
+            self.unwind_queue.clone(),
+        );
+        r.register(
+            "unwind_queue_full",
+            "Process updates refused by the unwind table worker's full queue",
+            self.unwind_queue_full.clone(),
+        );
+        r.register(
+            "unwind_requests",
+            "Process updates and exits the unwind table worker handled",
+            self.unwind_requests.clone(),
+        );
+        r.register(
+            "unwind_events",
+            "The BPF unwinder's counters: stacks, frames by method, truncations by reason",
+            self.unwind_events.clone(),
+        );
+    }
+
+    /// Brings the unwinder's metrics up to `stats` (totals since start).
+    pub fn record_unwind(&self, stats: &crate::unwind::kernel::KernelTableStats) {
+        fn raise(counter: &Counter, total: u64) {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let cache = &stats.cache;
+        raise(&self.unwind_tables_built, cache.builds);
+        raise(&self.unwind_rows_built, cache.rows_built);
+        let seconds = cache.build_seconds - self.unwind_build_seconds.get();
+        if seconds > 0.0 {
+            self.unwind_build_seconds.inc_by(seconds);
+        }
+        let mut failures: Vec<(&str, u64)> = cache.failures.iter().map(|(r, n)| (*r, *n)).collect();
+        failures.push(("kernel_rows_full", stats.rows_full));
+        failures.push(("kernel_processes_full", stats.processes_full));
+        for (reason, total) in failures {
+            raise(
+                &self
+                    .unwind_table_failures
+                    .get_or_create(&vec![("reason", reason.to_owned())]),
+                total,
+            );
+        }
+        self.unwind_tables.set(cache.tables as i64);
+        self.unwind_rows
+            .set(cache.rows.try_into().unwrap_or(i64::MAX));
+        self.unwind_bytes
+            .set(cache.bytes.try_into().unwrap_or(i64::MAX));
+        self.unwind_kernel_rows
+            .set(stats.rows_used.try_into().unwrap_or(i64::MAX));
+        self.unwind_kernel_rows_capacity
+            .set(stats.rows_capacity.try_into().unwrap_or(i64::MAX));
+        self.unwind_binaries_waiting
+            .set(stats.binaries_waiting as i64);
+        self.unwind_processes.set(stats.processes as i64);
+        self.unwind_queue.set(stats.queued as i64);
+        raise(&self.unwind_queue_full, stats.queue_full);
+        raise(&self.unwind_requests, stats.requests_done);
+        for stat in augur_bpf::UnwindStat::ALL {
+            let event = match stat {
+                augur_bpf::UnwindStat::Stacks => "stacks",
+                augur_bpf::UnwindStat::FramesTable => "frames_table",
+                augur_bpf::UnwindStat::FramesFramePointer => "frames_frame_pointer",
+                augur_bpf::UnwindStat::TruncatedUnsupported => "truncated_unsupported",
+                augur_bpf::UnwindStat::TruncatedRead => "truncated_read",
+                augur_bpf::UnwindStat::TruncatedDepth => "truncated_depth",
+                augur_bpf::UnwindStat::TruncatedReadFramePointer => "truncated_read_frame_pointer",
+                augur_bpf::UnwindStat::TruncatedNoMapping => "truncated_no_mapping",
+                augur_bpf::UnwindStat::StacksNoTables => "stacks_without_tables",
+            };
+            raise(
+                &self
+                    .unwind_events
+                    .get_or_create(&vec![("event", event.to_owned())]),
+                stats.kernel[stat as usize],
+            );
+        }
     }
 
     /// Counts `n` samples lost for `reason`.

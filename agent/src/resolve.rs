@@ -57,6 +57,9 @@ pub struct FrameResolver {
     /// addresses fall outside its snapshot is read again at most once per
     /// window.
     refreshed: HashSet<u32>,
+    /// Processes whose snapshot was taken or replaced since
+    /// [`FrameResolver::take_changed`] was last called.
+    changed: Vec<u32>,
 }
 
 /// What one resolution produced besides the batch.
@@ -68,6 +71,16 @@ pub struct ResolveStats {
     pub stack_lost: u64,
     /// Samples of processes that relabel rules drop (deliberate, not a loss).
     pub filtered: u64,
+    /// Samples whose user stack the unwinder cut short.
+    pub truncated: u64,
+}
+
+/// The frame that ends a stack the unwinder cut short.
+pub fn truncated_frame() -> RawFrame {
+    RawFrame::Named {
+        function: "[truncated]".to_owned(),
+        origin: "unwinder".to_owned(),
+    }
 }
 
 impl FrameResolver {
@@ -88,6 +101,7 @@ impl FrameResolver {
             kernel_names: HashMap::new(),
             perf_maps: PerfMaps::default(),
             refreshed: HashSet::new(),
+            changed: Vec::new(),
         }
     }
 
@@ -98,6 +112,7 @@ impl FrameResolver {
         match self.snapshot(pid) {
             Some(snapshot) => {
                 self.processes.insert(pid, snapshot);
+                self.changed.push(pid);
                 // The labels are cached from here on, so relabel rules on
                 // `__comm` need the process's name now.
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -110,9 +125,43 @@ impl FrameResolver {
         }
     }
 
-    /// Drops what is kept of processes that have exited; call after every
-    /// sampler of a window was resolved, since their last samples are in.
-    pub fn forget_exited(&mut self) {
+    /// Pids whose snapshot was taken or replaced since the last call, each
+    /// once.
+    pub fn take_changed(&mut self) -> Vec<u32> {
+        let mut pids = std::mem::take(&mut self.changed);
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// The executable mappings of `pid`'s snapshot, if it has one.
+    pub fn exec_mappings(&self, pid: u32) -> Option<Vec<crate::unwind::kernel::ExecMapping>> {
+        let snapshot = self.processes.get(&pid)?;
+        Some(
+            snapshot
+                .mappings
+                .iter()
+                .map(|m| {
+                    let (build_id, path) = match &m.code {
+                        Code::File { build_id, path, .. } => (build_id.clone(), Some(path.clone())),
+                        _ => (None, None),
+                    };
+                    crate::unwind::kernel::ExecMapping {
+                        start: m.start,
+                        end: m.end,
+                        offset: m.offset,
+                        build_id,
+                        path,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Drops what is kept of processes that have exited, and returns their
+    /// pids; call after every sampler of a window was resolved, since their
+    /// last samples are in.
+    pub fn forget_exited(&mut self) -> Vec<u32> {
         let known: HashSet<u32> = self
             .processes
             .keys()
@@ -128,6 +177,7 @@ impl FrameResolver {
         self.identity.retain(|pid| !gone.contains(&pid));
         self.perf_maps.retain(|pid| !gone.contains(&pid));
         self.refreshed.clear();
+        gone.into_iter().collect()
     }
 
     /// Processes with a snapshot.
@@ -245,12 +295,18 @@ impl FrameResolver {
                     stats.process_exited += count;
                     frames.push(unknown("process exited"));
                 }
-                Some(ips) => frames.extend(lookup_addrs(ips).map(|a| {
-                    user_frames
-                        .get(&(key.tgid, a))
-                        .cloned()
-                        .unwrap_or_else(|| unknown("not normalized"))
-                })),
+                Some(ips) => {
+                    frames.extend(lookup_addrs(ips).map(|a| {
+                        user_frames
+                            .get(&(key.tgid, a))
+                            .cloned()
+                            .unwrap_or_else(|| unknown("not normalized"))
+                    }));
+                    if drained.truncated.contains(&key.user_stack) {
+                        stats.truncated += count;
+                        frames.push(truncated_frame());
+                    }
+                }
                 None if key.user_stack != STACK_NONE => {
                     stats.stack_lost += count;
                     frames.push(unknown("user stack lost"));
@@ -321,6 +377,7 @@ impl FrameResolver {
             let snapshot = self.snapshot(pid)?;
             self.processes.insert(pid, snapshot);
             self.refreshed.insert(pid);
+            self.changed.push(pid);
         }
         let unmapped = {
             let snapshot = &self.processes[&pid];
@@ -333,6 +390,7 @@ impl FrameResolver {
             // maps again, and keep them if the process still exists.
             if let Some(fresh) = self.snapshot(pid) {
                 self.processes.insert(pid, fresh);
+                self.changed.push(pid);
             }
         }
         if self.vdso.is_none() && self.processes[&pid].has_vdso_code(addrs) {

@@ -10,10 +10,11 @@
 //! a lookup per new address instead of parsing all of `/proc/kallsyms`,
 //! which costs more CPU than the rest of the agent's first minute.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use augur_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
@@ -25,6 +26,8 @@ use perf_event_open::config::{Opts, SampleOn};
 use perf_event_open::count::Counter;
 
 use crate::profiles::{ProfileKind, ProfileSpec, SampleRate};
+use crate::unwind::Unwinder;
+use crate::unwind::kernel::{MAX_PROCESSES, ROW_CAPACITY, UnwindMapFds};
 
 /// Errors while setting up or draining the sampler.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,14 @@ pub struct SamplerOptions {
     pub filter_tgid: Option<u32>,
     /// Longest expected time between drains; sizes the maps.
     pub drain_interval: Duration,
+    /// How perf-event samplers walk user stacks.
+    pub unwinder: Unwinder,
+    /// The unwinder's maps of an earlier sampler, shared rather than
+    /// created again.
+    pub unwind_maps: Option<Arc<UnwindMapFds>>,
+    /// How long a process is seen before its binaries get unwind tables
+    /// (frame pointers until then); see [`crate::DEFAULT_UNWIND_MIN_AGE`].
+    pub unwind_min_age: Duration,
 }
 
 impl SamplerOptions {
@@ -97,6 +108,8 @@ pub struct Drained {
     pub counts: Vec<(SampleKey, u64)>,
     /// Stack hash -> instruction pointers, leaf first.
     pub stacks: HashMap<u64, Vec<u64>>,
+    /// Hashes of the stacks the unwinder cut short (`STACK_TRUNCATED`).
+    pub truncated: HashSet<u64>,
     /// Samples lost in the kernel since the previous drain, by reason.
     pub drops: Vec<(DropReason, u64)>,
     /// Names of the kernel stacks' [`lookup_addrs`], as the kernel gave
@@ -343,7 +356,42 @@ impl<'obj> Sampler<'obj> {
             let mut open = SamplerSkelBuilder::default().open(object).map_err(load)?;
             configure!(open, entries, options.filter_tgid);
             open.progs.name_kernel_addrs.set_autoload(names_kernel);
+            if options.unwinder == Unwinder::Auto {
+                open.maps
+                    .rodata_data
+                    .as_deref_mut()
+                    .expect("program has .rodata")
+                    .unwind_enabled = 1;
+                let maps = &mut open.maps;
+                match &options.unwind_maps {
+                    Some(shared) => {
+                        maps.unwind_rows
+                            .reuse_fd(shared.rows.as_fd())
+                            .map_err(load)?;
+                        maps.unwind_procs
+                            .reuse_fd(shared.procs.as_fd())
+                            .map_err(load)?;
+                        maps.unwind_stats
+                            .reuse_fd(shared.stats.as_fd())
+                            .map_err(load)?;
+                    }
+                    None => {
+                        maps.unwind_rows
+                            .set_max_entries(ROW_CAPACITY / augur_bpf::UNWIND_ROWS_PER_CHUNK as u32)
+                            .map_err(load)?;
+                        maps.unwind_procs
+                            .set_max_entries(MAX_PROCESSES)
+                            .map_err(load)?;
+                    }
+                }
+            }
             let skel = open.load().map_err(load)?;
+            let verified = program_info(skel.progs.sample_stack.as_fd()).map_or(0, |i| i.2);
+            tracing::info!(
+                verified_insns = verified,
+                unwinder = ?options.unwinder,
+                "sample_stack loaded"
+            );
             links.extend(exit_hook(skel.progs.process_exit.attach()));
             links.extend(exec_hook(skel.progs.process_exec.attach()));
             let prog_fd = skel
@@ -386,15 +434,35 @@ impl<'obj> Sampler<'obj> {
         })
     }
 
-    /// Number of CPUs being sampled.
-    pub fn cpus(&self) -> usize {
-        self.cpus
+    /// The unwinder's maps (new file descriptors), when this sampler walks
+    /// user stacks with unwind tables.
+    pub fn unwind_map_fds(&self) -> Option<UnwindMapFds> {
+        let Program::PerfEvent(skel) = &self.program else {
+            return None;
+        };
+        let rodata = skel.maps.rodata_data.as_ref()?;
+        if rodata.unwind_enabled == 0 {
+            return None;
+        }
+        let maps = &skel.maps;
+        Some(UnwindMapFds {
+            rows: maps.unwind_rows.as_fd().try_clone_to_owned().ok()?,
+            procs: maps.unwind_procs.as_fd().try_clone_to_owned().ok()?,
+            stats: maps.unwind_stats.as_fd().try_clone_to_owned().ok()?,
+            row_capacity: maps.unwind_rows.max_entries() * augur_bpf::UNWIND_ROWS_PER_CHUNK as u32,
+        })
     }
 
-    /// Kernel time (ns) and run count of each of this sampler's BPF
-    /// programs, as the kernel accounts them with `kernel.bpf_stats_enabled`.
-    pub fn program_stats(&self) -> Vec<(&'static str, u64, u64)> {
-        let programs: Vec<(&'static str, std::os::fd::BorrowedFd<'_>)> = match &self.program {
+    /// Instructions the verifier processed to load each BPF program.
+    pub fn verified_insns(&self) -> Vec<(&'static str, u32)> {
+        self.programs()
+            .into_iter()
+            .filter_map(|(name, fd)| program_info(fd).map(|(_, _, insns)| (name, insns)))
+            .collect()
+    }
+
+    fn programs(&self) -> Vec<(&'static str, std::os::fd::BorrowedFd<'_>)> {
+        match &self.program {
             Program::PerfEvent(skel) => vec![
                 ("sample_stack", skel.progs.sample_stack.as_fd()),
                 ("process_exit", skel.progs.process_exit.as_fd()),
@@ -405,10 +473,20 @@ impl<'obj> Sampler<'obj> {
                 ("process_exit", skel.progs.process_exit.as_fd()),
                 ("process_exec", skel.progs.process_exec.as_fd()),
             ],
-        };
-        programs
+        }
+    }
+
+    /// Number of CPUs being sampled.
+    pub fn cpus(&self) -> usize {
+        self.cpus
+    }
+
+    /// Kernel time (ns) and run count of each of this sampler's BPF
+    /// programs, as the kernel accounts them with `kernel.bpf_stats_enabled`.
+    pub fn program_stats(&self) -> Vec<(&'static str, u64, u64)> {
+        self.programs()
             .into_iter()
-            .filter_map(|(name, fd)| program_info(fd).map(|(ns, runs)| (name, ns, runs)))
+            .filter_map(|(name, fd)| program_info(fd).map(|(ns, runs, _)| (name, ns, runs)))
             .collect()
     }
 
@@ -466,6 +544,9 @@ impl<'obj> Sampler<'obj> {
         // counts map: the map must end up empty.
         take_all(stacks_map, "stacks", |hash, value| {
             if let (Some(hash), Ok(stack)) = (u64_at(hash), plain::from_bytes::<Stack>(value)) {
+                if stack.truncated() {
+                    drained.truncated.insert(hash);
+                }
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
         })?;
@@ -627,7 +708,8 @@ fn u64_at(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_ne_bytes(bytes.get(..8)?.try_into().ok()?))
 }
 
-fn program_info(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+/// Run time (ns), runs and verified instructions of a loaded program.
+fn program_info(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64, u32)> {
     use std::os::fd::AsRawFd;
 
     use libbpf_rs::libbpf_sys;
@@ -637,7 +719,7 @@ fn program_info(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
     // SAFETY: `info` is a properly sized, writable bpf_prog_info and `len`
     // holds its size; the fd is a live BPF program.
     let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
-    (ret == 0).then_some((info.run_time_ns, info.run_cnt))
+    (ret == 0).then_some((info.run_time_ns, info.run_cnt, info.verified_insns))
 }
 
 fn exit_hook(attached: Result<Link, libbpf_rs::Error>) -> Option<Link> {
@@ -685,6 +767,9 @@ mod tests {
             profile: crate::profiles::ProfileSpec::cpu(hz),
             filter_tgid: None,
             drain_interval: std::time::Duration::from_secs(secs),
+            unwinder: Default::default(),
+            unwind_maps: None,
+            unwind_min_age: std::time::Duration::ZERO,
         };
         assert_eq!(options(19, 10).map_entries(2), 2048);
         assert!(options(99, 10).map_entries(2) as u64 >= 99 * 10 * 2 * 2);
@@ -738,6 +823,9 @@ mod tests {
             profile: crate::profiles::ProfileSpec::cpu(19),
             filter_tgid: None,
             drain_interval: std::time::Duration::from_secs(1),
+            unwinder: Default::default(),
+            unwind_maps: None,
+            unwind_min_age: std::time::Duration::ZERO,
         };
         let mut object = std::mem::MaybeUninit::uninit();
         let mut sampler = super::Sampler::start(&options, &mut object).unwrap();

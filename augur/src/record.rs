@@ -92,6 +92,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         profile: spec,
         filter_tgid: Some(child.id()),
         drain_interval: DRAIN_EVERY,
+        unwinder: Default::default(),
+        unwind_maps: None,
+        // One command, profiled from its start: whole stacks at once.
+        unwind_min_age: Duration::ZERO,
     };
     let mut collector = match Collector::start(
         &[spec],

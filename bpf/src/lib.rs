@@ -1,7 +1,9 @@
 //! Augur's BPF programs and the ABI user space shares with them.
 //!
 //! Programs: `sampler` counts stacks on perf event overflows (on-CPU time,
-//! counters); `offcpu` weighs stacks by the time threads spent blocked. Both
+//! counters), walking user stacks with the agent's unwind tables
+//! (`src/bpf/unwind.h`) where it has them; `offcpu` weighs stacks by the
+//! time threads spent blocked. Both
 //! share the stack capture in `src/bpf/stacks.h`, and with it
 //! `name_kernel_addrs`, a `syscall` program the agent runs to have the
 //! kernel name kernel addresses (`%ps`) instead of parsing `/proc/kallsyms`.
@@ -74,12 +76,17 @@ pub struct SampleKey {
 // explicit padding, so every bit pattern is a valid value.
 unsafe impl plain::Plain for SampleKey {}
 
+/// `Stack::flags`: the unwinder stopped before the outermost frame.
+pub const STACK_TRUNCATED: u32 = 1;
+
 /// Mirror of `struct stack`: instruction pointers, leaf first.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Stack {
     /// Number of valid entries in `ips`.
-    pub len: u64,
+    pub len: u32,
+    /// [`STACK_TRUNCATED`] or 0.
+    pub flags: u32,
     /// Instruction pointers, leaf first.
     pub ips: [u64; MAX_STACK_DEPTH],
 }
@@ -92,6 +99,107 @@ impl Stack {
     pub fn frames(&self) -> &[u64] {
         &self.ips[..(self.len as usize).min(MAX_STACK_DEPTH)]
     }
+
+    /// Whether the unwinder stopped before the outermost frame.
+    pub fn truncated(&self) -> bool {
+        self.flags & STACK_TRUNCATED != 0
+    }
+}
+
+/// Rows per element of the `unwind_rows` array map.
+pub const UNWIND_ROWS_PER_CHUNK: usize = 64;
+/// Bytes of one unwind row (`struct unwind_row`, the agent's `UnwindRow`).
+pub const UNWIND_ROW_SIZE: usize = 12;
+/// Executable mappings of one process the unwinder knows.
+pub const MAX_UNWIND_MAPPINGS: usize = 128;
+/// `UnwindProcess::flags`: the mappings are all of the process's executable
+/// mappings (as the agent's snapshot has them), so a return address outside
+/// them is not code and the walk stops there.
+pub const UNWIND_PROC_COMPLETE: u32 = 1;
+
+/// Mirror of `struct unwind_mapping`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnwindMapping {
+    /// First address of the mapping.
+    pub start: u64,
+    /// One past its last address.
+    pub end: u64,
+    /// File offset mapped at `start`.
+    pub file_offset: u64,
+    /// Index of its binary's first row in `unwind_rows`.
+    pub first_row: u32,
+    /// Rows of its binary; 0 to unwind it by frame pointers.
+    pub rows: u32,
+}
+
+/// Mirror of `struct unwind_process`: the value of `unwind_procs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct UnwindProcess {
+    /// Valid entries of `mappings`.
+    pub len: u32,
+    /// [`UNWIND_PROC_COMPLETE`] or 0.
+    pub flags: u32,
+    /// Sorted by `start`.
+    pub mappings: [UnwindMapping; MAX_UNWIND_MAPPINGS],
+}
+
+impl Default for UnwindProcess {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            flags: 0,
+            mappings: [UnwindMapping::default(); MAX_UNWIND_MAPPINGS],
+        }
+    }
+}
+
+// SAFETY: repr(C) integers with explicit padding; every bit pattern is valid.
+unsafe impl plain::Plain for UnwindProcess {}
+
+/// Indices of the per-CPU `unwind_stats` array, mirroring `enum unwind_stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum UnwindStat {
+    /// User stacks walked with tables.
+    Stacks = 0,
+    /// Frames stepped by a table row.
+    FramesTable = 1,
+    /// Frames stepped by frame pointer (no table for the code).
+    FramesFramePointer = 2,
+    /// Stacks cut at a rule the unwinder cannot follow.
+    TruncatedUnsupported = 3,
+    /// Stacks cut at an unreadable stack word a table row pointed to.
+    TruncatedRead = 4,
+    /// Stacks cut at [`MAX_STACK_DEPTH`] frames.
+    TruncatedDepth = 5,
+    /// Stacks cut at an unreadable word while stepping by frame pointer
+    /// through code without a table (built without frame pointers).
+    TruncatedReadFramePointer = 6,
+    /// Stacks cut at a return address outside every executable mapping:
+    /// a frame-pointer step through code without a table read garbage.
+    TruncatedNoMapping = 7,
+    /// User stacks taken by frame pointers (`bpf_get_stack`) while tables
+    /// are enabled: processes without an entry (younger than the agent's
+    /// minimum age, tables being built, or no binary with a table). Such
+    /// stacks are cut without a mark where code lacks frame pointers.
+    StacksNoTables = 8,
+}
+
+impl UnwindStat {
+    /// Every counter, in index order.
+    pub const ALL: [UnwindStat; 9] = [
+        UnwindStat::Stacks,
+        UnwindStat::FramesTable,
+        UnwindStat::FramesFramePointer,
+        UnwindStat::TruncatedUnsupported,
+        UnwindStat::TruncatedRead,
+        UnwindStat::TruncatedDepth,
+        UnwindStat::TruncatedReadFramePointer,
+        UnwindStat::TruncatedNoMapping,
+        UnwindStat::StacksNoTables,
+    ];
 }
 
 /// Indices of the per-CPU `drops` array, mirroring `enum drop_reason`.
@@ -140,5 +248,18 @@ mod tests {
         // 4 + 4 + 8 + 8 + 16, no implicit padding.
         assert_eq!(std::mem::size_of::<super::SampleKey>(), 40);
         assert_eq!(std::mem::size_of::<super::Stack>(), 8 * 128);
+        assert_eq!(std::mem::offset_of!(super::Stack, flags), 4);
+    }
+
+    #[test]
+    fn unwind_structs_match_c_layout() {
+        // 8 + 8 + 8 + 4 + 4; 4 + 4 + 128 mappings.
+        assert_eq!(std::mem::size_of::<super::UnwindMapping>(), 32);
+        assert_eq!(std::mem::size_of::<super::UnwindProcess>(), 8 + 32 * 128);
+        assert_eq!(
+            super::UNWIND_ROWS_PER_CHUNK * super::UNWIND_ROW_SIZE % 8,
+            0,
+            "array elements have no padding"
+        );
     }
 }

@@ -40,9 +40,14 @@ pub fn build_table_from_path(path: &Path) -> Result<UnwindTable, UnwindError> {
 }
 
 /// Builds the table of the ELF file at `path` if its GNU build-id is
-/// `build_id`: a binary replaced on disk must not lend its table to the
-/// build that is running.
-pub fn build_table_for(path: &Path, build_id: &BuildId) -> Result<UnwindTable, UnwindError> {
+/// `build_id` (a binary replaced on disk must not lend its table to the
+/// build that is running) and its `.eh_frame` and `.debug_frame` together
+/// hold at most `max_unwind_info` bytes (checked before any is parsed).
+pub fn build_table_for(
+    path: &Path,
+    build_id: &BuildId,
+    max_unwind_info: u64,
+) -> Result<UnwindTable, UnwindError> {
     let started = Instant::now();
     let file = std::fs::File::open(path).map_err(|source| UnwindError::Read {
         path: path.to_owned(),
@@ -61,6 +66,17 @@ pub fn build_table_for(path: &Path, build_id: &BuildId) -> Result<UnwindTable, U
                     BuildId::from_bytes(id).map_or_else(|_| "invalid".to_owned(), |id| id.to_hex())
                 },
             ),
+        });
+    }
+    let bytes: u64 = [".eh_frame", ".debug_frame"]
+        .iter()
+        .filter_map(|name| elf.section_by_name(name))
+        .map(|s| s.size())
+        .sum();
+    if bytes > max_unwind_info {
+        return Err(UnwindError::TooMuchUnwindInfo {
+            bytes,
+            max: max_unwind_info,
         });
     }
     build_from_elf(&elf, started)

@@ -11,7 +11,10 @@
 //! within `max_bytes`; a table that does not fit next to the ones in use is
 //! refused (the unwinder falls back to frame pointers for that binary) and
 //! counted. Failures are remembered like tables, so a binary without
-//! `.eh_frame` is not re-read for every process that maps it.
+//! `.eh_frame` is not re-read for every process that maps it; except a
+//! file that could not be opened or turned out to be another build: that
+//! is about one process's path (it exited, or the file was replaced), not
+//! about the binary, and the next process that maps it may reach it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -34,6 +37,9 @@ pub struct CacheLimits {
     pub max_idle_bytes: usize,
     /// Idle entries (tables and remembered failures).
     pub max_idle_entries: usize,
+    /// `.eh_frame` plus `.debug_frame` bytes of one binary (its table has
+    /// about twice as many bytes); a binary with more is refused unparsed.
+    pub max_unwind_info: u64,
 }
 
 impl Default for CacheLimits {
@@ -42,6 +48,7 @@ impl Default for CacheLimits {
             max_bytes: 32 << 20,
             max_idle_bytes: 8 << 20,
             max_idle_entries: 1024,
+            max_unwind_info: 2 << 20,
         }
     }
 }
@@ -65,6 +72,18 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// False for a failure the cache did not remember (see the module
+    /// docs): no user was counted, so there is nothing to release.
+    pub fn is_held(&self) -> bool {
+        match self {
+            CacheError::Build(error) => !matches!(
+                **error,
+                UnwindError::Read { .. } | UnwindError::BuildIdMismatch { .. }
+            ),
+            CacheError::OverBudget { .. } => true,
+        }
+    }
+
     /// A short stable name for counting by reason.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -149,7 +168,8 @@ impl UnwindTableCache {
     }
 
     /// The table of `build_id`, built from the file at `path` on first use.
-    /// Counts one more user whatever the outcome; pair it with
+    /// Counts one more user whatever the outcome, unless the error says it
+    /// is not held ([`CacheError::is_held`]); pair each user with one
     /// [`UnwindTableCache::release`].
     pub fn acquire(
         &mut self,
@@ -170,7 +190,7 @@ impl UnwindTableCache {
             };
         }
         let started = Instant::now();
-        let built = build::build_table_for(path, build_id);
+        let built = build::build_table_for(path, build_id, self.limits.max_unwind_info);
         self.stats.build_seconds += started.elapsed().as_secs_f64();
         let outcome = match built {
             Ok(table) => {
@@ -193,6 +213,9 @@ impl UnwindTableCache {
         if let Outcome::Failed(error) = &outcome {
             *self.stats.failures.entry(error.reason()).or_default() += 1;
             tracing::debug!(build_id = %build_id, path = %path.display(), error = %error, "no unwind table");
+            if !error.is_held() {
+                return Err(error.clone());
+            }
         }
         let bytes = match &outcome {
             Outcome::Table(table) => table.bytes() + ENTRY_OVERHEAD,
@@ -231,6 +254,17 @@ impl UnwindTableCache {
         if entry.users > 0 {
             return;
         }
+        if matches!(
+            entry.outcome,
+            Outcome::Failed(CacheError::OverBudget { .. })
+        ) {
+            // Refused for want of room, not for what the binary is: the
+            // next process that maps it tries again.
+            let bytes = entry.bytes;
+            self.entries.remove(build_id);
+            self.bytes -= bytes;
+            return;
+        }
         entry.idle_since = self.step;
         self.idle_bytes += entry.bytes;
         self.idle_entries += 1;
@@ -251,6 +285,11 @@ impl UnwindTableCache {
             Outcome::Table(table) => Some(table.clone()),
             Outcome::Failed(_) => None,
         }
+    }
+
+    /// Tables built so far.
+    pub fn builds(&self) -> u64 {
+        self.stats.builds
     }
 
     /// Counters, and gauges computed now.
@@ -326,6 +365,7 @@ mod tests {
             max_bytes: 1 << 20,
             max_idle_bytes: 2 * size + size / 2,
             max_idle_entries: 10,
+            ..CacheLimits::default()
         });
         let a = one(&mut cache, 0);
         let b = one(&mut cache, 0);
@@ -377,6 +417,7 @@ mod tests {
             max_bytes: 2 * size + size / 2,
             max_idle_bytes: 1 << 20,
             max_idle_entries: 10,
+            ..CacheLimits::default()
         });
         cache.acquire(&bins[0].0, &bins[0].1).unwrap();
         cache.acquire(&bins[1].0, &bins[1].1).unwrap();
@@ -391,6 +432,8 @@ mod tests {
         assert_eq!(cache.stats().builds, 3);
         cache.release(&bins[2].0);
         cache.release(&bins[2].0);
+        // Forgotten once no process holds it: it may fit later.
+        assert_eq!(cache.stats().failed_entries, 0);
         cache.clear_idle();
 
         // An idle table makes room for a new one.
@@ -405,16 +448,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bins = fixtures(dir.path());
         let mut cache = UnwindTableCache::default();
-        // The file at the path is another build.
+        // The file at the path is another build: not remembered, the next
+        // process's path may be the right one.
         let error = cache.acquire(&bins[0].0, &bins[1].1).unwrap_err();
         assert_eq!(error.reason(), "build_id_mismatch", "{error:#}");
+        assert!(!error.is_held());
+        assert!(cache.acquire(&bins[0].0, &bins[0].1).is_ok());
+        cache.release(&bins[0].0);
+        cache.clear_idle();
+        let gone = cache
+            .acquire(&bins[1].0, &dir.path().join("exited"))
+            .unwrap_err();
+        assert_eq!(gone.reason(), "read_error");
+        assert!(!gone.is_held());
+        assert_eq!(cache.stats().tables + cache.stats().failed_entries, 0);
         let text = dir.path().join("not-elf");
         std::fs::write(&text, "#!/bin/sh\n").unwrap();
         let fake = BuildId::from_bytes(&[1, 2, 3, 4]).unwrap();
         assert_eq!(cache.acquire(&fake, &text).unwrap_err().reason(), "not_elf");
         assert_eq!(cache.acquire(&fake, &text).unwrap_err().reason(), "not_elf");
         let stats = cache.stats();
-        assert_eq!((stats.failed_entries, stats.hits), (2, 1));
+        assert_eq!((stats.failed_entries, stats.hits), (1, 1));
         assert_eq!(stats.failures.get("not_elf"), Some(&1));
+        assert_eq!(stats.unmatched_releases, 0);
+
+        // Too much unwind information: refused unparsed, and remembered.
+        let mut small = UnwindTableCache::new(CacheLimits {
+            max_unwind_info: 16,
+            ..CacheLimits::default()
+        });
+        let refused = small.acquire(&bins[2].0, &bins[2].1).unwrap_err();
+        assert_eq!(refused.reason(), "too_much_unwind_info", "{refused:#}");
+        assert!(refused.is_held());
+        assert_eq!(small.stats().builds, 0);
     }
 }

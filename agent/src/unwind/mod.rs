@@ -33,11 +33,14 @@
 //! the innermost, search with the return address minus one: a call that
 //! does not return may be a function's last instruction, and its return
 //! address then belongs to the next function's rows. [`UnwindTable::lookup`]
-//! is the same search in Rust, used by the tests.
+//! is the same search in Rust, used by the tests. [`kernel`] fills those
+//! maps; `bpf/src/bpf/unwind.h` is the program.
 
 pub mod build;
 pub mod cache;
+pub mod kernel;
 pub mod row;
+pub mod worker;
 
 #[cfg(test)]
 mod tests;
@@ -48,6 +51,33 @@ use std::time::Duration;
 pub use build::{build_table, build_table_from_path};
 pub use cache::{CacheLimits, CacheStats, UnwindTableCache};
 pub use row::{CfaRule, RaRule, RbpRule, Rules, UnwindRow, rows_as_bytes};
+
+/// How user stacks are walked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unwinder {
+    /// With unwind tables for processes whose binaries have them (a
+    /// binary without one is stepped by frame pointer), else by frame
+    /// pointers; also by frame pointers while a process's tables are
+    /// being built.
+    #[default]
+    Auto,
+    /// By frame pointers only.
+    FramePointers,
+}
+
+impl std::str::FromStr for Unwinder {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Unwinder::Auto),
+            "frame-pointers" => Ok(Unwinder::FramePointers),
+            other => Err(format!(
+                "{other:?} is not an unwinder (auto, frame-pointers)"
+            )),
+        }
+    }
+}
 
 /// Why a binary has no table.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +106,16 @@ pub enum UnwindError {
         /// The first offset that does not fit.
         offset: u64,
     },
+    /// More unwind information than the cache takes per binary: its table
+    /// would crowd out every other process's (a compiler's 150 MB shared
+    /// library); the binary is walked by frame pointers.
+    #[error("{bytes} bytes of .eh_frame/.debug_frame, more than {max}")]
+    TooMuchUnwindInfo {
+        /// Size of the sections.
+        bytes: u64,
+        /// `CacheLimits::max_unwind_info`.
+        max: u64,
+    },
     /// The file at the path is another build than the one asked for (it was
     /// replaced on disk).
     #[error("{path} has build-id {found}, not {wanted}")]
@@ -98,6 +138,7 @@ impl UnwindError {
             UnwindError::Architecture(_) => "architecture",
             UnwindError::NoUnwindInfo => "no_unwind_info",
             UnwindError::TooLarge { .. } => "too_large",
+            UnwindError::TooMuchUnwindInfo { .. } => "too_much_unwind_info",
             UnwindError::BuildIdMismatch { .. } => "build_id_mismatch",
         }
     }

@@ -16,13 +16,37 @@
  * in-flight programs to finish, and then drains the idle generation at leisure:
  * nothing is read while it is written, and nothing is lost between drains.
  * Per-event work is bounded: two stack walks, two hash loops of at most
- * MAX_STACK_DEPTH steps, and a few map operations.
+ * MAX_STACK_DEPTH steps, and a few map operations. The user stack of a
+ * process the agent gave unwind tables for is walked by unwind.h (at most
+ * MAX_STACK_DEPTH steps of two binary searches each), else by frame
+ * pointers.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
+#include "unwind.h"
 #include "stacks.h"
+
+/*
+ * The user stack by the unwinder when the agent gave tables for this
+ * process; STACK_NONE (take it by frame pointers) otherwise.
+ */
+static __always_inline __u64 take_unwound_stack(__u32 gen, __u32 tgid)
+{
+	struct unwind_process *proc;
+	struct stack *st;
+
+	if (!unwind_enabled)
+		return STACK_NONE;
+	proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (!proc)
+		return STACK_NONE;
+	st = scratch_stack();
+	if (!st || unwind_user_stack(proc, st) || st->len == 0)
+		return STACK_NONE;
+	return keep_stack(gen, st);
+}
 
 SEC("perf_event")
 int sample_stack(struct bpf_perf_event_data *ctx)
@@ -30,6 +54,7 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct sample_key key = {};
 	__u32 gen = generation & 1;
+	bool unwound;
 
 	/* The idle task: the CPU had nothing to run. */
 	if (tgid == 0)
@@ -39,7 +64,16 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 
 	key.tgid = tgid;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	key.user_stack = take_unwound_stack(gen, tgid);
+	unwound = key.user_stack != STACK_NONE;
 	take_stacks(ctx, gen, &key);
+	/* With tables enabled, a user stack taken by frame pointers is one of
+	 * a process without an entry (too young, being built, or none of its
+	 * binaries has a table): counted, as such stacks are cut silently
+	 * where code lacks frame pointers. */
+	if (unwind_enabled && !unwound && key.user_stack != STACK_NONE &&
+	    key.user_stack != STACK_LOST)
+		unwind_count(UNWIND_STACKS_NO_TABLES, 1);
 	if (gen)
 		add_count(&counts_1, &key, 1);
 	else

@@ -14,9 +14,16 @@
 #define STACK_NONE 0 /* the sample has no such stack (kernel thread, user mode) */
 #define STACK_LOST 1 /* the stack existed but could not be recorded */
 
-/* One stack, leaf first; the key in the stacks map is its hash. */
+/* Stack flags. */
+/* The unwinder stopped before the outermost frame (an unsupported unwind
+ * rule, an unreadable stack, or MAX_STACK_DEPTH frames). */
+#define STACK_TRUNCATED 1
+
+/* One stack, leaf first; the key in the stacks map is its hash (flags
+ * included). */
 struct stack {
-	__u64 len;
+	__u32 len;
+	__u32 flags;
 	__u64 ips[MAX_STACK_DEPTH];
 };
 
@@ -42,6 +49,88 @@ enum drop_reason {
 	DROP_COUNTS_FULL = 3,
 	DROP_NEW_PID_QUEUE_FULL = 4,
 	DROP_REASON_COUNT = 5,
+};
+
+/*
+ * The in-kernel unwinder's tables (unwind.h), filled by the agent.
+ *
+ * unwind_rows holds the rows of every loaded binary one after another, in
+ * chunks of UNWIND_ROWS_PER_CHUNK (a multiple of 8 bytes, so that array
+ * elements have no padding); row i is rows[i % N] of chunk i / N. Each
+ * binary's rows start at a chunk. The row layout is the agent's
+ * unwind::row::UnwindRow.
+ */
+#define UNWIND_ROWS_PER_CHUNK 64
+/* Halvings of a row search: slices of up to 2^24 rows. */
+#define UNWIND_MAX_SEARCH 24
+/* Executable mappings of one process the unwinder knows (a power of two). */
+#define MAX_UNWIND_MAPPINGS 128
+
+/* CFA rules (bits 0-3 of unwind_row.rules). */
+#define CFA_END 0
+#define CFA_RSP 1
+#define CFA_RBP 2
+#define CFA_PLT 3
+#define CFA_DEREF_RBP 4
+#define CFA_SIGNAL 5
+/* rbp rules (bits 4-5). */
+#define RBP_UNCHANGED 0
+#define RBP_AT_CFA 1
+/* Return-address rules (bits 6-7). */
+#define RA_AT_CFA 0
+#define RA_UNDEFINED 1
+/* Offsets of rbp, rsp and rip in the ucontext_t at rsp in a signal
+ * trampoline (uc_mcontext.gregs[REG_RBP], [REG_RSP], [REG_RIP]). */
+#define SIGNAL_RBP 120
+#define SIGNAL_RSP 160
+#define SIGNAL_RIP 168
+
+struct unwind_row {
+	__u32 pc; /* first file offset covered */
+	__s32 cfa_offset;
+	__s16 rbp_offset; /* CFA_PLT: the (pc & 15) threshold */
+	__s8 ra_offset;
+	__u8 rules;
+};
+
+struct unwind_row_chunk {
+	struct unwind_row rows[UNWIND_ROWS_PER_CHUNK];
+};
+
+/* One executable mapping: its addresses, the file offset at `start`, and
+ * its binary's rows (none: unwind it with frame pointers). */
+struct unwind_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 file_offset;
+	__u32 first_row;
+	__u32 rows;
+};
+
+/* unwind_process.flags: `mappings` lists every executable mapping the
+ * agent's snapshot of the process has (none left out), so a return address
+ * outside all of them is not code: the walk stops there. */
+#define UNWIND_PROC_COMPLETE 1
+
+/* A process's executable mappings, sorted by start. */
+struct unwind_process {
+	__u32 len;
+	__u32 flags;
+	struct unwind_mapping mappings[MAX_UNWIND_MAPPINGS];
+};
+
+/* Indices of the per-CPU unwind_stats array. */
+enum unwind_stat {
+	UNWIND_STACKS = 0,	   /* user stacks walked with tables */
+	UNWIND_FRAMES_TABLE = 1,   /* frames stepped by a table row */
+	UNWIND_FRAMES_FP = 2,	   /* frames stepped by frame pointer */
+	UNWIND_TRUNC_UNSUPPORTED = 3, /* stopped at a rule it cannot follow */
+	UNWIND_TRUNC_READ = 4,	   /* a table row led to an unreadable word */
+	UNWIND_TRUNC_DEPTH = 5,	   /* stopped at MAX_STACK_DEPTH frames */
+	UNWIND_TRUNC_READ_FP = 6,  /* a frame-pointer step read an unreadable word */
+	UNWIND_TRUNC_NO_MAPPING = 7, /* a return address outside every mapping */
+	UNWIND_STACKS_NO_TABLES = 8, /* user stacks by bpf_get_stack: no entry */
+	UNWIND_STAT_COUNT = 9,
 };
 
 #endif

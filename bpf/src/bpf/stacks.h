@@ -112,7 +112,8 @@ static __always_inline void announce(__u32 tgid)
 }
 
 /*
- * FNV-1a over the frames as whole words, then a final avalanche; never
+ * FNV-1a over the flags and the frames as whole words, then a final
+ * avalanche; never
  * STACK_NONE or STACK_LOST. A global function: the verifier checks its
  * bounded loop once, not once per call site.
  */
@@ -122,6 +123,7 @@ __noinline __u64 hash_stack(struct stack *st)
 
 	if (!st)
 		return STACK_LOST;
+	hash = (hash ^ st->flags) * 0x100000001b3ULL;
 	for (int i = 0; i < MAX_STACK_DEPTH; i++) {
 		if (i >= st->len)
 			break;
@@ -147,17 +149,36 @@ static __always_inline __u64 store_stack(void *stacks, __u64 hash, struct stack 
 	return STACK_LOST;
 }
 
+/* The per-CPU scratch stack, or NULL (never, in practice). */
+static __always_inline struct stack *scratch_stack(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
 /*
- * Takes the user or kernel stack into scratch space, stores it in
- * generation `gen`'s stacks map under its hash if it is new, and returns
- * the hash (or STACK_NONE or STACK_LOST).
+ * Stores the stack in `st` in generation `gen`'s stacks map under its hash
+ * if it is new, and returns the hash (or STACK_LOST).
+ */
+static __always_inline __u64 keep_stack(__u32 gen, struct stack *st)
+{
+	__u64 hash = hash_stack(st);
+
+	if (gen & 1)
+		return store_stack(&stacks_1, hash, st);
+	return store_stack(&stacks_0, hash, st);
+}
+
+/*
+ * Takes the user or kernel stack by frame pointers (bpf_get_stack) into
+ * scratch space and keeps it (keep_stack); returns its hash, or STACK_NONE
+ * or STACK_LOST.
  */
 static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32 error_reason)
 {
-	__u32 zero = 0;
-	struct stack *st = bpf_map_lookup_elem(&scratch, &zero);
+	struct stack *st = scratch_stack();
 	long bytes;
-	__u64 hash;
 
 	if (!st)
 		return STACK_LOST;
@@ -169,20 +190,21 @@ static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32
 		return STACK_LOST;
 	}
 	st->len = bytes / sizeof(__u64);
-	hash = hash_stack(st);
-	if (gen & 1)
-		return store_stack(&stacks_1, hash, st);
-	return store_stack(&stacks_0, hash, st);
+	st->flags = 0;
+	return keep_stack(gen, st);
 }
 
 /*
- * Takes both stacks of the current task into `key`, and announces the
- * process if it has a user stack: kernel threads have nothing for the
+ * Takes the kernel stack and, unless `key->user_stack` is set already (an
+ * unwound one), the user stack by frame pointers into `key`, and announces
+ * the process if it has a user stack: kernel threads have nothing for the
  * agent to read.
  */
 static __always_inline void take_stacks(void *ctx, __u32 gen, struct sample_key *key)
 {
-	key->user_stack = take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
+	if (key->user_stack == STACK_NONE)
+		key->user_stack =
+			take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
 	key->kernel_stack = take_stack(ctx, gen, 0, DROP_KERNEL_STACK_ERROR);
 	if (key->user_stack != STACK_NONE)
 		announce(key->tgid);
@@ -253,8 +275,13 @@ int process_exit(u64 *ctx)
 	__u32 tgid = id >> 32;
 
 	/* Only the thread group leader's exit ends the process. */
-	if ((__u32)id == tgid)
-		bpf_map_delete_elem(&seen_pids, &tgid);
+	if ((__u32)id != tgid)
+		return 0;
+	bpf_map_delete_elem(&seen_pids, &tgid);
+#ifdef AUGUR_UNWIND_H
+	/* Its mappings must not unwind a later process with the same pid. */
+	bpf_map_delete_elem(&unwind_procs, &tgid);
+#endif
 	return 0;
 }
 
@@ -269,6 +296,11 @@ int process_exec(u64 *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	bpf_map_delete_elem(&seen_pids, &tgid);
+#ifdef AUGUR_UNWIND_H
+	/* The old program's mappings are gone; frame pointers until the
+	 * agent has read the new ones. */
+	bpf_map_delete_elem(&unwind_procs, &tgid);
+#endif
 	return 0;
 }
 

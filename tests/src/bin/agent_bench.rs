@@ -20,7 +20,15 @@
 //! a result, not an error: the exit code is non-zero only when the benchmark
 //! could not run (1), or on bad usage or without root (2).
 //!
-//! Usage: `agent-bench [--duration SECS] [--augur PATH] [--perf PATH]`
+//! With `--unwinder`, the agents walk user stacks that way (`auto`: unwind
+//! tables, `frame-pointers`); the table builder's totals are read from the
+//! agent's `/metrics` before it stops. With `--idle-wakes`, the idle
+//! processes (python3 and bash, alternately) wake every 10 s for a few
+//! milliseconds of CPU, so the agent sees them and gives them tables, as
+//! a host's daemons would have.
+//!
+//! Usage: `agent-bench [--duration SECS] [--idle-processes N] [--idle-wakes]
+//! [--unwinder auto|frame-pointers] [--augur PATH] [--perf PATH]`
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -49,7 +57,8 @@ const AGENT_WINDOW: Duration = Duration::from_secs(10);
 const WARM_UP: Duration = Duration::from_secs(15);
 
 const USAGE: &str = "\
-usage: agent-bench [--duration SECS] [--idle-processes N] [--augur PATH] [--perf PATH]
+usage: agent-bench [--duration SECS] [--idle-processes N] [--idle-wakes]
+                   [--unwinder auto|frame-pointers] [--augur PATH] [--perf PATH]
 
 Measures CPU time and peak RSS of `augur agent` at 19 Hz and 99 Hz and of
 `perf record -F 99 -a -g`, each for SECS seconds (default 60) while every CPU
@@ -57,12 +66,17 @@ runs a busy workload beside N idle processes, and prints a table. Needs root.
 
   --duration SECS  how long each profiler runs (default 60)
   --idle-processes N  sleeping processes kept alive during the runs (default 200)
+  --idle-wakes     idle processes are python3 and bash waking every 10 s for a
+                   moment of CPU (default: `sleep`, never running)
+  --unwinder U     the agents' [sampling] unwinder (default: the agent's default)
   --augur PATH     the augur binary (default: `augur` next to this program)
   --perf PATH      the perf binary (default: /usr/bin/perf)";
 
 struct Options {
     duration: Duration,
     idle_processes: usize,
+    idle_wakes: bool,
+    unwinder: Option<String>,
     augur: PathBuf,
     perf: PathBuf,
 }
@@ -75,6 +89,8 @@ enum Parsed {
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
     let mut duration = Duration::from_secs(60);
     let mut idle_processes = 200;
+    let mut idle_wakes = false;
+    let mut unwinder = None;
     let mut augur = None;
     let mut perf = PathBuf::from("/usr/bin/perf");
     while let Some(arg) = args.next() {
@@ -104,6 +120,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> 
                     .parse()
                     .with_context(|| format!("--idle-processes {text:?} is not a count"))?;
             }
+            "--idle-wakes" => idle_wakes = true,
+            "--unwinder" => {
+                let text = value()?;
+                if text != "auto" && text != "frame-pointers" {
+                    bail!("--unwinder {text:?} is not auto or frame-pointers");
+                }
+                unwinder = Some(text);
+            }
             "--augur" => augur = Some(PathBuf::from(value()?)),
             "--perf" => perf = PathBuf::from(value()?),
             "-h" | "--help" => return Ok(Parsed::Help),
@@ -121,6 +145,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> 
     Ok(Parsed::Run(Options {
         duration,
         idle_processes,
+        idle_wakes,
+        unwinder,
         augur,
         perf,
     }))
@@ -168,6 +194,10 @@ struct Measurement {
     lost: Option<BTreeMap<String, u64>>,
     /// Run time of the agent's BPF programs, charged to the sampled tasks.
     in_kernel: Option<Duration>,
+    /// Mean run time of the perf-event program (`sample_stack`).
+    bpf_per_run: Option<Duration>,
+    /// The agent's unwind-table metrics at the end of the run.
+    unwind: Vec<(String, f64)>,
     /// Processes and threads created on the host during the run: the
     /// agent's cost grows with process churn, so this says how quiet it was.
     host_forks: Option<u64>,
@@ -208,7 +238,13 @@ fn run(options: &Options) -> anyhow::Result<()> {
     // Long enough for all three runs; it is killed at the end, and ends by
     // itself should this program die first.
     let workload_secs = 3.0 * secs + 600.0;
-    let mut workload = Workload::start(dir, cpus, options.idle_processes, workload_secs)?;
+    let mut workload = Workload::start(
+        dir,
+        cpus,
+        options.idle_processes,
+        options.idle_wakes,
+        workload_secs,
+    )?;
     let server = Server::start(&options.augur, dir)?;
     // Let the workload settle before the first measurement.
     std::thread::sleep(Duration::from_secs(2));
@@ -229,10 +265,30 @@ fn run(options: &Options) -> anyhow::Result<()> {
     drop(workload);
 
     print_table(&results, cpus, secs);
+    print_unwind(&results);
     print_losses(&results);
     print_verdict(&results);
     Ok(())
 }
+
+/// An idle python3: sleeps `argv[1]` s, then every 10 s runs a moment,
+/// until `argv[2]` s have passed.
+const IDLE_PYTHON: &str = "\
+import sys, time
+end = time.time() + float(sys.argv[2])
+time.sleep(float(sys.argv[1]))
+while time.time() < end:
+    sum(range(20000))
+    time.sleep(10)
+";
+
+/// The same in bash.
+const IDLE_BASH: &str = "\
+end=$((SECONDS + $2)); sleep $1
+while [ $SECONDS -lt $end ]; do
+  for ((i = 0; i < 2000; i++)); do :; done
+  sleep 10
+done";
 
 /// Busy processes, one per CPU, and idle ones, killed on drop.
 struct Workload {
@@ -241,7 +297,7 @@ struct Workload {
 }
 
 impl Workload {
-    fn start(dir: &Path, cpus: usize, idle: usize, secs: f64) -> anyhow::Result<Self> {
+    fn start(dir: &Path, cpus: usize, idle: usize, wakes: bool, secs: f64) -> anyhow::Result<Self> {
         let binary = build_split_fixture(dir, "bench-split")?;
         let mut workload = Self {
             children: Vec::new(),
@@ -249,9 +305,28 @@ impl Workload {
         };
         // Mostly idle processes, as on a real host: the agent must not pay
         // for processes that never run.
-        for _ in 0..idle {
-            let child = Command::new("sleep")
-                .arg(format!("{}", secs.ceil() as u64 + 60))
+        for i in 0..idle {
+            let lifetime = format!("{}", secs.ceil() as u64 + 60);
+            // Staggered, so that they do not all wake at once.
+            let first = format!("{}", i % 10);
+            let mut command = match (wakes, i % 2) {
+                (false, _) => {
+                    let mut c = Command::new("sleep");
+                    c.arg(&lifetime);
+                    c
+                }
+                (true, 0) => {
+                    let mut c = Command::new("python3");
+                    c.args(["-c", IDLE_PYTHON, &first, &lifetime]);
+                    c
+                }
+                (true, _) => {
+                    let mut c = Command::new("bash");
+                    c.args(["-c", IDLE_BASH, "idle", &first, &lifetime]);
+                    c
+                }
+            };
+            let child = command
                 .stdin(Stdio::null())
                 .spawn()
                 .context("starting an idle process")?;
@@ -457,11 +532,24 @@ fn measure_agent(
     let before = server.counts()?;
     let log = dir.join(format!("agent-{frequency_hz}hz.log"));
     let forks_before = host_forks();
-    let start = Instant::now();
-    let child = Command::new(&options.augur)
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free port")?
+        .port();
+    let mut command = Command::new(&options.augur);
+    command
         .args(["agent", "--server", &server.ingest, "--frequency"])
         .arg(frequency_hz.to_string())
         .args(["--window", &format!("{}s", AGENT_WINDOW.as_secs())])
+        .args(["--metrics", &format!("127.0.0.1:{metrics_port}")]);
+    if let Some(unwinder) = &options.unwinder {
+        let config = dir.join(format!("agent-{unwinder}.toml"));
+        std::fs::write(&config, format!("[sampling]\nunwinder = \"{unwinder}\"\n"))
+            .context("writing the agent config")?;
+        command.arg("--config").arg(config);
+    }
+    let start = Instant::now();
+    let child = command
         .env("AUGUR_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -484,7 +572,8 @@ fn measure_agent(
         )
     })?;
     // The programs go away with the agent: read their totals while it runs.
-    let in_kernel = bpf_run_time(pid);
+    let bpf = bpf_run_time(pid);
+    let unwind = unwind_metrics(&format!("http://127.0.0.1:{metrics_port}/metrics"));
     // SAFETY: kill with a pid we spawned and have not reaped.
     unsafe { libc::kill(pid, libc::SIGINT) };
     let (status, usage) = reap_within(pid, Duration::from_secs(60))
@@ -509,7 +598,9 @@ fn measure_agent(
         peak_rss_kib: usage.ru_maxrss as u64,
         samples: counts.accepted,
         lost: Some(counts.lost),
-        in_kernel,
+        in_kernel: bpf.map(|b| b.0),
+        bpf_per_run: bpf.and_then(|b| b.1),
+        unwind,
         host_forks,
     })
 }
@@ -565,6 +656,8 @@ fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
         samples,
         lost: None,
         in_kernel: None,
+        bpf_per_run: None,
+        unwind: Vec::new(),
         host_forks,
     })
 }
@@ -776,10 +869,30 @@ fn host_forks() -> Option<u64> {
         .ok()
 }
 
-/// Total run time of the BPF programs `pid` holds open, from their fdinfo.
-fn bpf_run_time(pid: libc::pid_t) -> Option<Duration> {
+/// The agent's unwind-table gauges and counters (`augur_agent_unwind_*`).
+fn unwind_metrics(url: &str) -> Vec<(String, f64)> {
+    let Ok((200, body)) = http_get(url) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| l.starts_with("augur_agent_unwind"))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((
+                name.trim_start_matches("augur_agent_").to_owned(),
+                value.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Total run time of the BPF programs `pid` holds open, from their fdinfo,
+/// and the mean run time of its perf-event program run most often.
+fn bpf_run_time(pid: libc::pid_t) -> Option<(Duration, Option<Duration>)> {
     let mut seen = HashSet::new();
     let mut total_ns: u64 = 0;
+    let mut busiest: (u64, u64) = (0, 0);
     for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()? {
         let Ok(info) = std::fs::read_to_string(entry.ok()?.path()) else {
             continue;
@@ -795,9 +908,16 @@ fn bpf_run_time(pid: libc::pid_t) -> Option<Duration> {
         };
         if seen.insert(id) {
             total_ns += ns;
+            let runs = field("run_cnt:").unwrap_or(0);
+            // BPF_PROG_TYPE_PERF_EVENT: sample_stack, not the exit hook a
+            // busy host runs more often at 19 Hz.
+            if field("prog_type:") == Some(7) && runs > busiest.1 {
+                busiest = (ns, runs);
+            }
         }
     }
-    (!seen.is_empty()).then(|| Duration::from_nanos(total_ns))
+    let per_run = (busiest.1 > 0).then(|| Duration::from_nanos(busiest.0 / busiest.1));
+    (!seen.is_empty()).then(|| (Duration::from_nanos(total_ns), per_run))
 }
 
 fn log_tail(path: &Path) -> String {
@@ -825,9 +945,11 @@ fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
         "Host forks = processes and threads created on the host during the run (other activity).\n"
     );
     println!(
-        "| tool | Hz | wall s | CPU s | CPU % of 1 core | steady CPU ms/s | peak RSS MiB | samples | lost | in-kernel s | host forks |"
+        "| tool | Hz | wall s | CPU s | CPU % of 1 core | steady CPU ms/s | peak RSS MiB | samples | lost | in-kernel s | BPF us/run | host forks |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for m in results {
         let in_kernel = m
             .in_kernel
@@ -839,8 +961,12 @@ fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
         let steady = m
             .steady
             .map_or_else(|| "n/a".to_owned(), |rate| format!("{:.2}", 1000.0 * rate));
+        let per_run = m.bpf_per_run.map_or_else(
+            || "n/a".to_owned(),
+            |d| format!("{:.2}", d.as_secs_f64() * 1e6),
+        );
         println!(
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} | {} | {} |",
             m.tool,
             m.frequency_hz,
             m.wall.as_secs_f64(),
@@ -851,9 +977,22 @@ fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
             m.samples,
             lost,
             in_kernel,
+            per_run,
             m.host_forks
                 .map_or_else(|| "n/a".to_owned(), |n| n.to_string()),
         );
+    }
+}
+
+fn print_unwind(results: &[Measurement]) {
+    for m in results.iter().filter(|m| !m.unwind.is_empty()) {
+        println!(
+            "\n{} at {} Hz, unwind tables at the end:",
+            m.tool, m.frequency_hz
+        );
+        for (name, value) in &m.unwind {
+            println!("    {name} {value}");
+        }
     }
 }
 
@@ -962,6 +1101,13 @@ mod tests {
         };
         assert_eq!(o.duration, Duration::from_secs(5));
         assert_eq!(o.augur, PathBuf::from("/x/augur"));
+        assert!(!o.idle_wakes && o.unwinder.is_none());
+        let Ok(Parsed::Run(o)) = args(&["--idle-wakes", "--unwinder", "frame-pointers"]) else {
+            panic!("expected options");
+        };
+        assert!(o.idle_wakes);
+        assert_eq!(o.unwinder.as_deref(), Some("frame-pointers"));
+        assert!(args(&["--unwinder", "dwarf"]).is_err());
         assert!(args(&["--duration", "0"]).is_err());
         assert!(args(&["--duration"]).is_err());
         assert!(args(&["--bogus"]).is_err());

@@ -19,5 +19,6 @@ mod relabel;
 mod security;
 mod spool;
 mod symbols;
+mod unwind;
 mod up;
 mod upload;
