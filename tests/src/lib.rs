@@ -304,6 +304,17 @@ pub fn start_agent_with_config(
     spool: &Path,
     config: &Path,
 ) -> (AugurProcess, String) {
+    start_agent_at(ingest, spool, config, 99)
+}
+
+/// [`start_agent_with_config`] sampling at `hz`.
+pub fn start_agent_at(
+    ingest: &str,
+    spool: &Path,
+    config: &Path,
+    hz: u32,
+) -> (AugurProcess, String) {
+    let hz = hz.to_string();
     let (agent, metrics) = AugurProcess::start_and_wait_for(
         &[
             "agent",
@@ -312,7 +323,7 @@ pub fn start_agent_with_config(
             "--window",
             "2s",
             "--frequency",
-            "99",
+            &hz,
             "--spool-dir",
             spool.to_str().unwrap(),
             "--metrics",
@@ -401,6 +412,26 @@ pub fn metric(url: &str, name: &str) -> f64 {
             String::from_utf8_lossy(&body)
         )
     })
+}
+
+/// Runs `augur loadgen --report json ARGS` and parses its report; panics
+/// (a test failure) when loadgen fails.
+pub fn loadgen(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(augur_bin())
+        .arg("loadgen")
+        .args(["--report", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadgen failed: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("[loadgen report] {stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
 }
 
 /// Sum of `samples` over every service the server at `base` stores.

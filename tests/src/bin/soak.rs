@@ -124,10 +124,10 @@ fn main() -> ExitCode {
     augur_tests::bench::main("soak", USAGE, parse_args(std::env::args().skip(1)), run)
 }
 
-/// A resident-set-size figure of `pid` from /proc/PID/status, in bytes.
-fn status_bytes(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
+/// A `FIELD: N kB` line of a /proc file, in bytes.
+fn proc_kib_field(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let kib: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix(field))?
         .trim()
@@ -136,6 +136,11 @@ fn status_bytes(pid: u32, field: &str) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// A resident-set-size figure of `pid` from /proc/PID/status, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
+    proc_kib_field(&format!("/proc/{pid}/status"), field)
 }
 
 /// What the sampler saw of the server's memory.
@@ -236,21 +241,9 @@ fn machine() -> String {
                 .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| "?".into());
-    let memory = status_meminfo().map_or("?".into(), |b| format!("{} GiB", b >> 30));
+    let memory = proc_kib_field("/proc/meminfo", "MemTotal:")
+        .map_or("?".into(), |b| format!("{} GiB", b >> 30));
     format!("{cpus} CPUs ({model}), {memory}")
-}
-
-fn status_meminfo() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 fn number(report: &serde_json::Value, key: &str) -> u64 {

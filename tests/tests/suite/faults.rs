@@ -26,25 +26,6 @@ use std::time::Duration;
 use augur_tests::clickhouse::{ClickHouseNode, clickhouse_installed};
 use augur_tests::*;
 
-/// Runs `augur loadgen --report json ARGS` and parses its report.
-fn loadgen(args: &[&str]) -> serde_json::Value {
-    let output = Command::new(augur_bin())
-        .arg("loadgen")
-        .args(["--report", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "loadgen failed: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("[loadgen report] {stdout}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
-}
-
 /// `loadgen` on another thread, pushing to `ingest` for `duration`.
 fn loadgen_in_background(
     ingest: &str,

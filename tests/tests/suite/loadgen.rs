@@ -4,29 +4,9 @@
 //! comes back on the same port and data directory, and when a full queue
 //! pushes back (with the server's memory bounded).
 
-use std::process::Command;
 use std::time::Duration;
 
 use augur_tests::*;
-
-/// Runs `augur loadgen --report json ARGS` and parses its report.
-fn loadgen(args: &[&str]) -> serde_json::Value {
-    let output = Command::new(augur_bin())
-        .arg("loadgen")
-        .args(["--report", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "loadgen failed: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("[loadgen report] {stdout}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
-}
 
 /// Waits up to 10 s for the stored total to reach `expected`; returns the
 /// last value seen.

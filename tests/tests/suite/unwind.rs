@@ -24,27 +24,7 @@ const DEADLINE: Duration = Duration::from_secs(240);
 /// Starts `augur agent` sampling at `hz` with `config`; returns it with its
 /// metrics URL once it drained once.
 fn start_agent(ingest: &str, spool: &Path, config: &Path, hz: u32) -> (AugurProcess, String) {
-    let hz = hz.to_string();
-    let (agent, metrics) = AugurProcess::start_and_wait_for(
-        &[
-            "agent",
-            "--server",
-            ingest,
-            "--window",
-            "2s",
-            "--frequency",
-            &hz,
-            "--spool-dir",
-            spool.to_str().unwrap(),
-            "--metrics",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        "augur: agent metrics on ",
-    )
-    .unwrap();
-    let metrics = metrics.trim().to_owned();
+    let (agent, metrics) = start_agent_at(ingest, spool, config, hz);
     wait_until("the agent's first drain", DEADLINE, || {
         std::thread::sleep(Duration::from_millis(500));
         try_metric(&metrics, "augur_agent_drains_total").is_some_and(|n| n >= 1.0)
