@@ -259,8 +259,6 @@ struct Caches {
     /// ([`Writer::take_new_nodes`]), so queries of new stacks find their
     /// nodes in memory.
     new_nodes: Vec<(i64, (i64, i64))>,
-    /// Whether the last transaction committed what `new_nodes` holds.
-    new_nodes_committed: bool,
 }
 
 impl Caches {
@@ -275,7 +273,6 @@ impl Caches {
             stacks: TxCache::new(STACK_CACHE_CAPACITY),
             digester: StackDigester::default(),
             new_nodes: Vec::new(),
-            new_nodes_committed: false,
         }
     }
 
@@ -287,12 +284,10 @@ impl Caches {
         self.frames.commit();
         self.nodes.commit();
         self.stacks.commit();
-        self.new_nodes_committed = true;
     }
 
     fn rollback(&mut self) {
         self.new_nodes.clear();
-        self.new_nodes_committed = false;
         self.services.rollback();
         self.series.rollback();
         self.units.rollback();
@@ -304,7 +299,6 @@ impl Caches {
 
     fn clear(&mut self) {
         self.new_nodes.clear();
-        self.new_nodes_committed = false;
         self.services.clear();
         self.series.clear();
         self.units.clear();
@@ -368,12 +362,10 @@ impl Writer {
         result
     }
 
-    /// The stack nodes the last write committed (empty after a rollback),
-    /// taken once.
+    /// The stack nodes the last write committed (a rollback empties the
+    /// list), taken once.
     pub(crate) fn take_new_nodes(&mut self) -> Vec<(i64, (i64, i64))> {
-        let committed = std::mem::replace(&mut self.caches.new_nodes_committed, false);
-        let nodes = std::mem::take(&mut self.caches.new_nodes);
-        if committed { nodes } else { Vec::new() }
+        std::mem::take(&mut self.caches.new_nodes)
     }
 
     pub(crate) fn record_symbols(

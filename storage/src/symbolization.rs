@@ -193,7 +193,8 @@ pub(crate) fn paths_of(
 /// are not stored user frames are skipped with a warning: one bad result
 /// must not lose the others. A failure never erases symbols already known.
 /// What [`record`] changed: the frames whose symbols it wrote, and the
-/// symbols epoch after the commit (unchanged when `changed` is empty).
+/// symbols epoch their commit moved to (0, unread, when `changed` is
+/// empty: the epoch did not move).
 #[derive(Debug, Default)]
 pub(crate) struct Recorded {
     pub(crate) changed: Vec<i64>,
@@ -245,13 +246,12 @@ pub(crate) fn record(
                 "symbols for frames that are not stored user frames"
             );
         }
-        recorded.epoch = if recorded.changed.is_empty() {
-            symbols_epoch(&tx)?
-        } else {
-            tx.prepare_cached("UPDATE symbols_epoch SET epoch = epoch + 1 RETURNING epoch")
+        if !recorded.changed.is_empty() {
+            recorded.epoch = tx
+                .prepare_cached("UPDATE symbols_epoch SET epoch = epoch + 1 RETURNING epoch")
                 .and_then(|mut s| s.query_row([], |r| r.get(0)))
-                .context("advance the symbols epoch")?
-        };
+                .context("advance the symbols epoch")?;
+        }
     }
     tx.commit().context("commit symbols")?;
     Ok(recorded)
