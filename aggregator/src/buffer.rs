@@ -367,7 +367,7 @@ impl IngestBuffer {
                     &config.labels,
                     config.window_nanos,
                     record.received_unix_nanos,
-                    |write| hold(write, &mut interner),
+                    |write| hold(write, |intern| intern(&mut interner)),
                 ) {
                     Ok(prepared) => {
                         ids.insert(record.batch_id, IdState::Held);

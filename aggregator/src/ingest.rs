@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur_storage::{BatchWrite, HeldBatch, HeldWindow, StackInterner, WindowWrite};
+use augur_storage::{BatchWrite, HashedStack, HeldBatch, HeldWindow, StackInterner, WindowWrite};
 use augur_wire::batch::{self, Limits, ValidBatch};
 use augur_wire::ingest::ingest_server::Ingest;
 use augur_wire::ingest::{PushRequest, PushResponse};
@@ -127,28 +127,47 @@ fn batch_write_at(
     }
 }
 
-/// A write as the buffer holds it: its stacks shared through `interner`.
-pub(crate) fn hold(write: BatchWrite, interner: &mut StackInterner) -> HeldBatch {
-    HeldBatch {
-        batch_id: write.batch_id,
-        received_unix_nanos: write.received_unix_nanos,
-        binaries: write.binaries,
-        windows: write
-            .windows
-            .into_iter()
-            .map(|w| HeldWindow {
+/// A write as the buffer holds it: its stacks shared through the interner
+/// that `with_interner` lends. Stacks are hashed before it is called, so a
+/// lock around the interner is held for the lookups alone.
+pub(crate) fn hold<F>(write: BatchWrite, with_interner: F) -> HeldBatch
+where
+    F: FnOnce(&mut dyn FnMut(&mut StackInterner)),
+{
+    let mut windows: Vec<(HeldWindow, Vec<(HashedStack, u64)>)> = write
+        .windows
+        .into_iter()
+        .map(|w| {
+            let hashed = w
+                .stacks
+                .into_iter()
+                .map(|(frames, count)| (HashedStack::new(frames), count))
+                .collect::<Vec<_>>();
+            let held = HeldWindow {
                 service: w.service,
                 labels: w.labels,
                 profile_type: w.profile_type,
                 period: w.period,
                 window_start_unix_nanos: w.window_start_unix_nanos,
-                stacks: w
-                    .stacks
-                    .into_iter()
-                    .map(|(frames, count)| (interner.intern(frames), count))
-                    .collect(),
-            })
-            .collect(),
+                stacks: Vec::with_capacity(hashed.len()),
+            };
+            (held, hashed)
+        })
+        .collect();
+    with_interner(&mut |interner| {
+        for (held, hashed) in &mut windows {
+            held.stacks.extend(
+                hashed
+                    .drain(..)
+                    .map(|(stack, count)| (interner.intern(stack), count)),
+            );
+        }
+    });
+    HeldBatch {
+        batch_id: write.batch_id,
+        received_unix_nanos: write.received_unix_nanos,
+        binaries: write.binaries,
+        windows: windows.into_iter().map(|(held, _)| held).collect(),
     }
 }
 
@@ -281,7 +300,7 @@ impl Ingest for IngestService {
                 &labels,
                 window_nanos,
                 received,
-                |write| buffer.with_interner(|interner| hold(write, interner)),
+                |write| hold(write, |intern| buffer.with_interner(intern)),
             )?;
             let mut record = Vec::with_capacity(payload.len() + 64);
             encode_record(&prepared.batch.batch_id, received, &payload, &mut record);

@@ -1,13 +1,67 @@
 //! Frames as they cross the network and as storage interns them.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 /// The GNU build-id of an ELF object: the key under which debug info is found.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// The bytes are shared: a clone, one per frame of a stack, costs a
+/// reference count rather than an allocation. Build-ids made by
+/// [`BuildId::shared`] also share their bytes with every equal one made that
+/// way, so comparing them usually stops at the pointer.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct BuildId(Vec<u8>);
+pub struct BuildId(Arc<[u8]>);
+
+impl Ord for BuildId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for BuildId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for BuildId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for BuildId {}
+
+impl Hash for BuildId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As the bytes hash, so that a `[u8]` finds its build-id in a set.
+        self.as_bytes().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for BuildId {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// Most build-ids [`BuildId::shared`] remembers; past it, it starts over
+/// (ids handed out stay valid, only the sharing with new ones is lost).
+const SHARED_CAPACITY: usize = 1 << 16;
+
+/// The build-ids handed out by [`BuildId::shared`].
+fn shared_ids() -> &'static Mutex<HashSet<BuildId>> {
+    static IDS: OnceLock<Mutex<HashSet<BuildId>>> = OnceLock::new();
+    IDS.get_or_init(Default::default)
+}
 
 /// A build-id that is not a non-empty, even-length hex string of sane size.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +83,25 @@ impl BuildId {
                 reason: "length must be 1..=64 bytes",
             });
         }
-        Ok(Self(bytes.to_vec()))
+        Ok(Self(Arc::from(bytes)))
+    }
+
+    /// As [`BuildId::from_bytes`], sharing the bytes with every equal
+    /// build-id made this way: what a server decoding the same few
+    /// thousand build-ids in every batch uses.
+    pub fn shared(bytes: &[u8]) -> Result<Self, BuildIdError> {
+        let mut ids = shared_ids()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(id) = ids.get(bytes) {
+            return Ok(id.clone());
+        }
+        let id = Self::from_bytes(bytes)?;
+        if ids.len() >= SHARED_CAPACITY {
+            ids.clear();
+        }
+        ids.insert(id.clone());
+        Ok(id)
     }
 
     /// Parses the lowercase or uppercase hex form.
@@ -143,6 +215,26 @@ pub struct Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_build_ids_share_their_bytes_and_compare_as_bytes() {
+        let a = BuildId::shared(&[7; 20]).unwrap();
+        let b = BuildId::shared(&[7; 20]).unwrap();
+        let copy = BuildId::from_bytes(&[7; 20]).unwrap();
+        let other = BuildId::shared(&[8; 20]).unwrap();
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert!(!Arc::ptr_eq(&a.0, &copy.0));
+        // Equality, order and hash follow the bytes, shared or not.
+        assert_eq!(a, copy);
+        assert_eq!(a.cmp(&copy), std::cmp::Ordering::Equal);
+        assert!(a < other && copy < other);
+        let mut set = HashSet::new();
+        set.insert(copy);
+        assert!(set.contains(&a));
+        assert!(set.contains(&[7u8; 20][..]));
+        assert!(BuildId::shared(&[]).is_err());
+        assert!(BuildId::shared(&[0; 65]).is_err());
+    }
 
     #[test]
     fn build_id_hex_round_trip() {

@@ -13,20 +13,25 @@
 //! in memory before a flush share one copy of each stack.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use augur_profile::RawFrame;
+use hashbrown::HashTable;
 
 use crate::ingest::SharedStack;
 
 /// Shares identical stacks: [`StackInterner::intern`] gives back the one
 /// copy of a stack it keeps, so batches held in memory cost a pointer per
 /// stack instead of its frames.
+///
+/// Callers hash a stack ([`HashedStack::new`]) before they take the lock
+/// that usually guards the interner, so the lock is held for the lookups
+/// alone.
 #[derive(Debug)]
 pub struct StackInterner {
-    stacks: HashSet<SharedStack, FrameHashBuilder>,
+    stacks: HashTable<SharedStack>,
     /// Approximate heap bytes of the kept stacks.
     bytes: u64,
     /// Most bytes kept; beyond it the interner starts over (stacks held
@@ -34,19 +39,40 @@ pub struct StackInterner {
     max_bytes: u64,
 }
 
+/// A stack's frames with the hash [`StackInterner`] files them under.
+#[derive(Debug)]
+pub struct HashedStack {
+    hash: u64,
+    frames: Vec<RawFrame>,
+}
+
+impl HashedStack {
+    /// Hashes `frames`, leaf first.
+    pub fn new(frames: Vec<RawFrame>) -> Self {
+        Self {
+            hash: stack_hash(&frames),
+            frames,
+        }
+    }
+}
+
 impl StackInterner {
     /// An interner keeping at most about `max_bytes` of stacks.
     pub fn new(max_bytes: u64) -> Self {
         Self {
-            stacks: HashSet::with_hasher(FrameHashBuilder::new()),
+            stacks: HashTable::new(),
             bytes: 0,
             max_bytes,
         }
     }
 
-    /// The shared copy of `frames`.
-    pub fn intern(&mut self, frames: Vec<RawFrame>) -> SharedStack {
-        if let Some(shared) = self.stacks.get(frames.as_slice()) {
+    /// The shared copy of `stack`.
+    pub fn intern(&mut self, stack: HashedStack) -> SharedStack {
+        let HashedStack { hash, frames } = stack;
+        if let Some(shared) = self
+            .stacks
+            .find(hash, |kept| kept.as_ref() == frames.as_slice())
+        {
             return shared.clone();
         }
         let size = stack_bytes(&frames);
@@ -55,7 +81,8 @@ impl StackInterner {
             self.bytes = 0;
         }
         let shared: SharedStack = Arc::from(frames);
-        self.stacks.insert(shared.clone());
+        self.stacks
+            .insert_unique(hash, shared.clone(), |kept| stack_hash(kept));
         self.bytes += size;
         shared
     }
@@ -92,44 +119,55 @@ pub fn stack_bytes(frames: &[RawFrame]) -> u64 {
     (std::mem::size_of_val(frames) + heap + 16) as u64
 }
 
+/// The interner's hash of a leaf-first stack.
+///
+/// A user frame is hashed by the address of its build-id's shared bytes and
+/// its offset, not by the build-id's bytes: equal stacks whose build-ids are
+/// separate copies then hash apart and are merely not shared, which is
+/// harmless, while a kept stack holds its build-ids alive, so no other
+/// build-id can have the same address meanwhile. Build-ids decoded by the
+/// server are shared ([`augur_profile::BuildId::shared`]), so equal stacks
+/// almost always meet. Lookups never trust the hash: equal hashes are
+/// compared frame by frame.
+fn stack_hash(frames: &[RawFrame]) -> u64 {
+    let mut hasher = FrameHasher::keyed();
+    hasher.add(frames.len() as u64);
+    for frame in frames {
+        match frame {
+            RawFrame::User {
+                build_id,
+                file_offset,
+            } => {
+                hasher.add(build_id.as_bytes().as_ptr() as u64);
+                hasher.add(*file_offset);
+            }
+            other => other.hash(&mut hasher),
+        }
+    }
+    hasher.finish()
+}
+
 /// A fast keyed hash for stacks: frames feed many small writes, which
 /// SipHash makes slow. Each word is folded in with a multiply by a secret
 /// per-process key (the folded multiply of foldhash and aHash), so inputs
-/// that collide cannot be prepared without the key, and a lookup never
-/// trusts the hash: equal hashes are compared frame by frame.
-#[derive(Clone, Debug)]
-struct FrameHashBuilder {
-    seed: u64,
-    key: u64,
-}
-
-impl FrameHashBuilder {
-    fn new() -> Self {
-        let random = std::hash::RandomState::new();
-        Self {
-            seed: random.hash_one(1u64),
-            // Odd, so no product loses every bit of a word.
-            key: random.hash_one(2u64) | 1,
-        }
-    }
-}
-
-impl BuildHasher for FrameHashBuilder {
-    type Hasher = FrameHasher;
-    fn build_hasher(&self) -> FrameHasher {
-        FrameHasher {
-            state: self.seed,
-            key: self.key,
-        }
-    }
-}
-
+/// that collide cannot be prepared without the key.
 struct FrameHasher {
     state: u64,
     key: u64,
 }
 
 impl FrameHasher {
+    /// A hasher with this process's keys.
+    fn keyed() -> Self {
+        static KEYS: OnceLock<(u64, u64)> = OnceLock::new();
+        let &(seed, key) = KEYS.get_or_init(|| {
+            let random = std::hash::RandomState::new();
+            // The key is odd, so no product loses every bit of a word.
+            (random.hash_one(1u64), random.hash_one(2u64) | 1)
+        });
+        Self { state: seed, key }
+    }
+
     #[inline]
     fn add(&mut self, word: u64) {
         let product = u128::from(self.state ^ word) * u128::from(self.key);
@@ -379,14 +417,15 @@ mod tests {
 
     #[test]
     fn the_interner_shares_equal_stacks_and_stays_bounded() {
+        let id = BuildId::parse_hex("aabb").unwrap();
         let user = |offset| RawFrame::User {
-            build_id: BuildId::parse_hex("aabb").unwrap(),
+            build_id: id.clone(),
             file_offset: offset,
         };
         let mut interner = StackInterner::new(1 << 20);
-        let a = interner.intern(vec![user(1), user(2)]);
-        let b = interner.intern(vec![user(1), user(2)]);
-        let c = interner.intern(vec![user(2), user(1)]);
+        let a = interner.intern(HashedStack::new(vec![user(1), user(2)]));
+        let b = interner.intern(HashedStack::new(vec![user(1), user(2)]));
+        let c = interner.intern(HashedStack::new(vec![user(2), user(1)]));
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(interner.len(), 2);
@@ -394,11 +433,49 @@ mod tests {
         assert_eq!(interner.bytes(), 2 * one);
         // Past the bound it starts over; stacks handed out stay valid.
         let mut small = StackInterner::new(one * 3 / 2);
-        let first = small.intern(vec![user(1), user(2)]);
-        let second = small.intern(vec![user(3), user(4)]);
+        let first = small.intern(HashedStack::new(vec![user(1), user(2)]));
+        let second = small.intern(HashedStack::new(vec![user(3), user(4)]));
         assert_eq!(small.len(), 1);
         assert_eq!(small.bytes(), one);
         assert_eq!(first[0], user(1));
         assert_eq!(second[1], user(4));
+    }
+
+    #[test]
+    fn the_interner_never_merges_different_stacks() {
+        // Separate copies of one build-id, shared ones, and other frames.
+        let copy = |offset| RawFrame::User {
+            build_id: BuildId::parse_hex("aabb").unwrap(),
+            file_offset: offset,
+        };
+        let shared = |offset| RawFrame::User {
+            build_id: BuildId::shared(&[0xaa, 0xbb]).unwrap(),
+            file_offset: offset,
+        };
+        let kernel = |name: &str| RawFrame::Kernel {
+            function: name.into(),
+            module: None,
+        };
+        let mut interner = StackInterner::new(1 << 20);
+        let stacks = [
+            vec![copy(1), copy(2)],
+            vec![shared(1), shared(2)],
+            vec![shared(1), shared(3)],
+            vec![kernel("a"), shared(1)],
+            vec![kernel("b"), shared(1)],
+            vec![shared(1)],
+        ];
+        for _ in 0..3 {
+            for stack in &stacks {
+                let kept = interner.intern(HashedStack::new(stack.clone()));
+                assert_eq!(kept.as_ref(), stack.as_slice());
+            }
+        }
+        // Equal stacks made of shared build-ids always meet.
+        let a = interner.intern(HashedStack::new(vec![shared(1), shared(3)]));
+        let b = interner.intern(HashedStack::new(vec![shared(1), shared(3)]));
+        assert!(Arc::ptr_eq(&a, &b));
+        // At most one extra copy per stack of separate build-ids.
+        assert!(interner.len() <= stacks.len() + 3, "{}", interner.len());
     }
 }

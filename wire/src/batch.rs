@@ -723,7 +723,7 @@ pub fn validate_counted(
                 hits.path_hints_dropped += 1;
                 String::new()
             };
-            BuildId::from_bytes(&b.build_id)
+            BuildId::shared(&b.build_id)
                 .map(|id| (id, path))
                 .map_err(|e| invalid(format!("binary {i}: {e}")))
         })
