@@ -463,6 +463,8 @@ mod tests {
             vec![shared(1), shared(3)],
             vec![kernel("a"), shared(1)],
             vec![kernel("b"), shared(1)],
+            vec![kernel("ab"), kernel("c")],
+            vec![kernel("a"), kernel("bc")],
             vec![shared(1)],
         ];
         for _ in 0..3 {
