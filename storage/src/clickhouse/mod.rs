@@ -197,6 +197,7 @@ impl ClickHouseStore {
             read_settled: config.read_settled,
         };
         store.backfill_hours()?;
+        store.record_old_windows()?;
         Ok(store)
     }
 

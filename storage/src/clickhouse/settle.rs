@@ -26,6 +26,9 @@
 //!   saw g or newer and marked W; a batch that saw nothing newer than g's
 //!   predecessors was stored before g started and is in g. So a clean
 //!   window's rows hold every batch acknowledged before the query.
+//!   Windows no ingest recorded (an unacknowledged batch's, or data from
+//!   before `windows` existed: `open` records those) are read from
+//!   `samples FINAL` outside the recorded span only.
 //!   The clean windows are read once, before the rows, and go into the
 //!   statement as literals: each window comes whole from one side, never
 //!   from both or half from either (a generation's rows are all in before
@@ -47,25 +50,31 @@ const WINDOWS_PER_SETTLE: usize = 5;
 /// A settle started this recently by someone else is left to finish.
 const SETTLE_IN_PROGRESS_NANOS: i64 = 120_000_000_000;
 
-/// Clean minute windows of a range, read once per query.
+/// The minute windows of a range an ingest recorded, split into clean and
+/// not, read once per query.
 #[derive(Debug, Default)]
 pub(super) struct CleanWindows {
-    /// `(window_start, generation)`, by window.
+    /// `(window_start, generation)` of the clean ones, by window.
     windows: Vec<(i64, u64)>,
+    /// The others, by window.
+    unclean: Vec<i64>,
 }
 
 impl CleanWindows {
-    /// Which windows of `[start, end)` are clean, from their state:
-    /// `(window_start, newest seen, newest finished generation)`.
+    /// Which recorded windows are clean, from their state:
+    /// `(window_start, newest seen, newest finished generation or 0)`.
     fn from_states(states: impl IntoIterator<Item = (i64, u64, u64)>) -> Self {
-        let mut windows: Vec<(i64, u64)> = states
-            .into_iter()
-            .filter(|&(_, seen, finished)| finished > 0 && seen < finished)
-            .map(|(w, _, finished)| (w, finished))
-            .collect();
-        windows.sort_unstable();
-        windows.dedup_by_key(|(w, _)| *w);
-        Self { windows }
+        let mut out = Self::default();
+        for (w, seen, finished) in states {
+            if finished > 0 && seen < finished {
+                out.windows.push((w, finished));
+            } else {
+                out.unclean.push(w);
+            }
+        }
+        out.windows.sort_unstable();
+        out.unclean.sort_unstable();
+        out
     }
 
     /// A condition true for the rows of the clean windows at their
@@ -85,37 +94,30 @@ impl CleanWindows {
         ))
     }
 
-    /// A condition true for every window of `[start, end)` that is not
-    /// clean, for `samples`: the gaps between clean windows as ranges, so
-    /// the primary key skips the clean ones (`NOT IN` would read them).
-    fn unsettled_condition(&self, start: i64, end: i64) -> Option<String> {
-        let mut ranges = Vec::new();
-        let mut from = start;
-        let mut inclusive = true;
-        // `[from, to)` after the start, `(from, to)` after a clean window.
-        let mut gap = |from: i64, inclusive: bool, to: i64| {
-            let (low, first) = if inclusive {
-                (">=", from)
-            } else {
-                (">", from.saturating_add(1))
-            };
-            if to > first {
-                ranges.push(format!(
-                    "(window_start {low} {from} AND window_start < {to})"
-                ));
-            }
+    /// A condition true for every window that is not clean, for
+    /// `samples`: the recorded unclean ones by value (so the primary key
+    /// reads only them), and anything before or after every recorded
+    /// window. Between recorded windows there is no other window of an
+    /// acknowledged batch: its writer recorded it before answering.
+    fn unsettled_condition(&self) -> String {
+        let first = self.windows.first().map(|w| w.0).into_iter();
+        let last = self.windows.last().map(|w| w.0).into_iter();
+        let oldest = first.chain(self.unclean.first().copied()).min();
+        let newest = last.chain(self.unclean.last().copied()).max();
+        let (Some(oldest), Some(newest)) = (oldest, newest) else {
+            return "1".into();
         };
-        for &(w, _) in &self.windows {
-            gap(from, inclusive, w);
-            from = w;
-            inclusive = false;
+        let mut parts = vec![
+            format!("window_start < {oldest}"),
+            format!("window_start > {newest}"),
+        ];
+        if !self.unclean.is_empty() {
+            parts.push(format!(
+                "window_start IN ({})",
+                signed_list(self.unclean.iter().copied())
+            ));
         }
-        gap(from, inclusive, end);
-        if ranges.is_empty() {
-            None
-        } else {
-            Some(format!("({})", ranges.join(" OR ")))
-        }
+        format!("({})", parts.join(" OR "))
     }
 }
 
@@ -144,7 +146,7 @@ impl ClickHouseStore {
                  FROM (SELECT window_start, max(seen) AS seen FROM {windows}
                        WHERE window_start >= {start} AND window_start < {end}
                        GROUP BY window_start)
-                 ANY INNER JOIN
+                 ANY LEFT JOIN
                       (SELECT window_start, max(generation) AS finished FROM {settles}
                        WHERE done = 1 AND window_start >= {start} AND window_start < {end}
                        GROUP BY window_start)
@@ -183,13 +185,12 @@ impl ClickHouseStore {
                 table = self.table("service_samples"),
             ));
         }
-        if let Some(unsettled) = clean.unsettled_condition(start, end) {
-            parts.push(format!(
-                "SELECT {columns}, 'minute' AS resolution FROM {table} FINAL
-                 WHERE window_start >= {watermark} AND {range} AND {unsettled}",
-                table = self.table("samples"),
-            ));
-        }
+        parts.push(format!(
+            "SELECT {columns}, 'minute' AS resolution FROM {table} FINAL
+             WHERE window_start >= {watermark} AND {range} AND {unsettled}",
+            table = self.table("samples"),
+            unsettled = clean.unsettled_condition(),
+        ));
         parts.push(format!(
             "SELECT {columns}, 'hour' AS resolution FROM {table} FINAL
              WHERE window_start < {watermark} AND {range}",
@@ -340,6 +341,34 @@ impl ClickHouseStore {
         )
     }
 
+    /// Minute windows stored before `windows` existed (an upgrade) are
+    /// recorded, as written long ago, so reads split them like any other
+    /// and the next settle sums them.
+    pub(super) fn record_old_windows(&self) -> Result<(), StorageError> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let recorded: Vec<Count> = self.client.select(
+            "count recorded windows",
+            &format!("SELECT count() AS n FROM {}", self.table("windows")),
+        )?;
+        if recorded.first().is_some_and(|c| c.n > 0) {
+            return Ok(());
+        }
+        self.client.execute(
+            "record stored windows",
+            &format!(
+                "INSERT INTO {windows} (window_start, seen, written)
+                 SELECT DISTINCT window_start, toUInt64(0), toInt64(0) FROM {samples}
+                 WHERE window_start >= {watermark}",
+                windows = self.table("windows"),
+                samples = self.table("samples"),
+                watermark = schema::watermark(&self.db),
+            ),
+        )
+    }
+
     /// Days rolled up before per-service hour rows existed (an upgrade)
     /// get them, so reads of those days through them see every sample.
     pub(super) fn backfill_hours(&self) -> Result<(), StorageError> {
@@ -387,23 +416,19 @@ mod tests {
     }
 
     #[test]
-    fn unsettled_ranges_cover_everything_but_the_clean_windows() {
-        let clean = CleanWindows::from_states([(60, 0, 5), (180, 0, 5)]);
-        let cond = clean.unsettled_condition(0, 300).unwrap();
+    fn the_samples_are_read_for_unclean_and_unrecorded_windows() {
+        let clean = CleanWindows::from_states([(60, 0, 5), (120, 5, 5), (180, 0, 5)]);
+        assert_eq!(clean.unclean, vec![120]);
         assert_eq!(
-            cond,
-            "((window_start >= 0 AND window_start < 60) OR (window_start > 60 AND window_start < 180) \
-             OR (window_start > 180 AND window_start < 300))"
+            clean.unsettled_condition(),
+            "(window_start < 60 OR window_start > 180 OR window_start IN (120))"
         );
-        let at_edges = CleanWindows::from_states([(0, 0, 5), (299, 0, 5)]);
+        let all_clean = CleanWindows::from_states([(60, 0, 5)]);
         assert_eq!(
-            at_edges.unsettled_condition(0, 300).unwrap(),
-            "((window_start > 0 AND window_start < 299))"
+            all_clean.unsettled_condition(),
+            "(window_start < 60 OR window_start > 60)"
         );
-        assert!(
-            CleanWindows::default()
-                .unsettled_condition(0, 300)
-                .is_some()
-        );
+        // Nothing recorded (data from before the windows were): all of it.
+        assert_eq!(CleanWindows::default().unsettled_condition(), "1");
     }
 }
