@@ -26,10 +26,12 @@
 //!   saw g or newer and marked W; a batch that saw nothing newer than g's
 //!   predecessors was stored before g started and is in g. So a clean
 //!   window's rows hold every batch acknowledged before the query.
-//!   Windows no ingest recorded (an unacknowledged batch's, or data from
-//!   before `windows` existed: `open` records those) are read from
-//!   `samples FINAL` outside the recorded span only.
-//!   The clean windows are read once, before the rows, and go into the
+//!   The other recorded windows are read from `samples FINAL` by value, so
+//!   the primary key skips the clean ones; of the windows no ingest
+//!   recorded (an unacknowledged batch's; data from before `windows`
+//!   existed is recorded by `open`), only those before or after every
+//!   recorded one are read.
+//!   Both lists are read once, before the rows, and go into the
 //!   statement as literals: each window comes whole from one side, never
 //!   from both or half from either (a generation's rows are all in before
 //!   its `done` row, and a generation is only dropped with its day).
