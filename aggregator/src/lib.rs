@@ -65,6 +65,9 @@ pub struct AggregatorConfig {
     pub retention: augur_storage::RetentionPolicy,
     /// How often retention runs (rollups, expiry, the byte bound).
     pub compact_every: Duration,
+    /// How often quiet windows are settled into per-service rows
+    /// (`Store::settle`; nothing to do on SQLite).
+    pub settle_every: Duration,
     /// Where the ingest log lives; `None`: `ingest-log` beside the SQLite
     /// file.
     pub ingest_log_dir: Option<std::path::PathBuf>,
@@ -95,6 +98,7 @@ impl Default for AggregatorConfig {
             max_debuginfo_bytes: 1 << 30,
             retention: augur_storage::RetentionPolicy::default(),
             compact_every: Duration::from_secs(600),
+            settle_every: Duration::from_secs(15),
             ingest_log_dir: None,
             flush_interval: Duration::from_secs(1),
             max_buffered_bytes: 128 << 20,
@@ -183,6 +187,11 @@ pub async fn serve(
         store.clone(),
         config.retention.clone(),
         config.compact_every,
+        metrics.clone(),
+    ));
+    let settler = tokio::spawn(settle_periodically(
+        store.clone(),
+        config.settle_every,
         metrics.clone(),
     ));
     let debuginfo_service = uploads.map(|uploads| {
@@ -279,6 +288,7 @@ pub async fn serve(
         }
     };
     compactor.abort();
+    settler.abort();
     // What is held is stored before the symbolizers stop.
     store.set_before_query(None);
     let _ = tokio::task::spawn_blocking(move || buffer_threads.shutdown()).await;
@@ -291,6 +301,34 @@ pub async fn serve(
     })
     .await;
     Ok(result?)
+}
+
+/// Settles quiet windows into per-service rows every `every`. A failed run
+/// is logged and counted; the next one tries again, and reads stay exact
+/// meanwhile (unsettled windows are read from the sample rows).
+async fn settle_periodically(store: Store, every: Duration, metrics: AggregatorMetrics) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let store = store.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        match tokio::task::spawn_blocking(move || store.settle(now)).await {
+            Ok(Ok(windows)) => {
+                metrics.windows_settled.inc_by(windows as u64);
+            }
+            Ok(Err(error)) => {
+                metrics.settle_failures.inc();
+                tracing::warn!(%error, "settling windows failed; trying again later");
+            }
+            Err(error) => {
+                metrics.settle_failures.inc();
+                tracing::warn!(%error, "the settle task panicked");
+            }
+        }
+    }
 }
 
 /// Applies the retention policy now and then every `every`. A failed run is

@@ -87,6 +87,10 @@ pub struct AggregatorMetrics {
     pub rows_expired: Counter,
     /// Bytes the stored profiles took after the last retention run.
     pub storage_bytes: Gauge,
+    /// Windows summed into per-service rows (ClickHouse), again included.
+    pub windows_settled: Counter,
+    /// Settle runs that failed.
+    pub settle_failures: Counter,
 }
 
 impl Default for AggregatorMetrics {
@@ -127,6 +131,8 @@ impl Default for AggregatorMetrics {
             rows_rolled_up: Counter::default(),
             rows_expired: Counter::default(),
             storage_bytes: Gauge::default(),
+            windows_settled: Counter::default(),
+            settle_failures: Counter::default(),
         }
     }
 }
@@ -289,6 +295,16 @@ impl AggregatorMetrics {
             "compaction_failures",
             "Retention runs that failed",
             self.compaction_failures.clone(),
+        );
+        r.register(
+            "windows_settled",
+            "Minute windows summed into per-service rows, settling again included",
+            self.windows_settled.clone(),
+        );
+        r.register(
+            "settle_failures",
+            "Settle runs that failed",
+            self.settle_failures.clone(),
         );
         r.register(
             "rows_rolled_up",

@@ -697,6 +697,15 @@ pub struct StorageArgs {
     /// give every shard.
     #[arg(long, value_name = "URL", requires = "clickhouse_cluster")]
     clickhouse_shard: Vec<String>,
+    /// Sum a minute window per service once no batch has reached it for
+    /// this long (a later batch has it summed again).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "clickhouse")]
+    clickhouse_settle_after: Option<std::time::Duration>,
+    /// Read profiles without label matchers and fleet reports from the
+    /// sample rows of every host, not the settled per-service rows (for
+    /// comparisons).
+    #[arg(long, requires = "clickhouse")]
+    clickhouse_no_settled_reads: bool,
 }
 
 impl StorageArgs {
@@ -712,6 +721,10 @@ impl StorageArgs {
         config.password = std::env::var("AUGUR_CLICKHOUSE_PASSWORD").ok();
         config.cluster = self.clickhouse_cluster.clone();
         config.shard_urls = self.clickhouse_shard.clone();
+        if let Some(after) = self.clickhouse_settle_after {
+            config.settle_after = after;
+        }
+        config.read_settled = !self.clickhouse_no_settled_reads;
         Store::clickhouse(config).with_context(|| format!("opening ClickHouse at {url}"))
     }
 }

@@ -121,6 +121,27 @@ pub trait Storage: Send + Sync + fmt::Debug {
         now_unix_nanos: i64,
     ) -> Result<CompactionReport, StorageError>;
 
+    /// Settles minute windows that no batch reached for a while into
+    /// per-service rows, and settles again those a late batch reached
+    /// since. Returns the windows settled. Safe on any number of nodes at
+    /// once; a backend that keeps per-service rows as it writes (SQLite)
+    /// has nothing to do.
+    fn settle(&self, _now_unix_nanos: i64) -> Result<usize, StorageError> {
+        Ok(0)
+    }
+
+    /// A subquery with the columns of the `sql_service_samples` view over
+    /// the windows starting in `[start, end)`, for fleet reports, when the
+    /// backend has a faster or more exact one than the view; `None` reads
+    /// the view.
+    fn service_samples_sql(
+        &self,
+        _start_unix_nanos: i64,
+        _end_unix_nanos: i64,
+    ) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
+
     /// Fills in-memory read caches with the newest stored stacks and their
     /// frames, so the first profile views after a start are as fast as
     /// later ones. Slow (seconds on a big store): run it off the request
@@ -345,6 +366,23 @@ impl Store {
     /// See [`Storage::fetch_debuginfo`].
     pub fn fetch_debuginfo(&self, build_id: &BuildId, dest: &Path) -> Result<bool, StorageError> {
         self.backend.fetch_debuginfo(build_id, dest)
+    }
+
+    /// See [`Storage::settle`].
+    pub fn settle(&self, now_unix_nanos: i64) -> Result<usize, StorageError> {
+        self.backend.settle(now_unix_nanos)
+    }
+
+    /// See [`Storage::service_samples_sql`].
+    pub fn service_samples_sql(
+        &self,
+        start_unix_nanos: i64,
+        end_unix_nanos: i64,
+    ) -> Result<Option<String>, StorageError> {
+        // A subquery holds what storage held when it was made: flush first.
+        self.before_query();
+        self.backend
+            .service_samples_sql(start_unix_nanos, end_unix_nanos)
     }
 
     /// See [`Storage::compact`].

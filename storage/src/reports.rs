@@ -42,14 +42,16 @@ impl FleetReport {
             .find(|r| r.name() == text)
     }
 
-    fn sql(self, start: i64, end: i64, limit: usize) -> String {
+    /// The report over `source`, the `sql_service_samples` view or a
+    /// subquery with its columns.
+    fn sql(self, source: &str, start: i64, end: i64, limit: usize) -> String {
         let range = format!(
             "s.profile_type = 'cpu' AND s.window_start >= {start} AND s.window_start < {end}"
         );
         match self {
             FleetReport::Services => format!(
                 "SELECT s.service AS name, SUM(s.value) AS cpu_ns, SUM(s.count) AS samples
-                 FROM sql_service_samples AS s
+                 FROM {source} AS s
                  WHERE {range}
                  GROUP BY s.service
                  ORDER BY cpu_ns DESC, name
@@ -60,7 +62,7 @@ impl FleetReport {
                         SUM(x.value) AS cpu_ns, SUM(x.count) AS samples
                  FROM (SELECT s.leaf_frame_id AS leaf_frame_id, SUM(s.value) AS value,
                               SUM(s.count) AS count
-                       FROM sql_service_samples AS s
+                       FROM {source} AS s
                        WHERE {range}
                        GROUP BY s.leaf_frame_id) AS x
                  JOIN sql_frames AS f ON f.frame_id = x.leaf_frame_id
@@ -79,7 +81,7 @@ impl FleetReport {
                               l.count AS count
                        FROM (SELECT s.leaf_frame_id AS leaf_frame_id, SUM(s.value) AS value,
                                     SUM(s.count) AS count
-                             FROM sql_service_samples AS s
+                             FROM {source} AS s
                              WHERE {range}
                              GROUP BY s.leaf_frame_id) AS l
                        JOIN sql_frames AS f ON f.frame_id = l.leaf_frame_id) AS x
@@ -121,9 +123,14 @@ impl Store {
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 .unwrap_or(0)
         };
+        // The backend's own exact source when it has one, else the view.
+        let source = match self.service_samples_sql(start_unix_nanos, end_unix_nanos)? {
+            Some(subquery) => format!("({subquery})"),
+            None => "sql_service_samples".to_owned(),
+        };
         let total = self.sql(
             &format!(
-                "SELECT SUM(s.value) AS cpu_ns FROM sql_service_samples AS s
+                "SELECT SUM(s.value) AS cpu_ns FROM {source} AS s
                  WHERE s.profile_type = 'cpu' AND s.window_start >= {start_unix_nanos}
                    AND s.window_start < {end_unix_nanos}"
             ),
@@ -131,7 +138,7 @@ impl Store {
         )?;
         let total = total.rows.first().and_then(|r| r.first()).map_or(0, number);
         let answer = self.sql(
-            &report.sql(start_unix_nanos, end_unix_nanos, limit.max(1)),
+            &report.sql(&source, start_unix_nanos, end_unix_nanos, limit.max(1)),
             limit.max(1),
         )?;
         Ok(answer

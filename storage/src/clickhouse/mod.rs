@@ -12,6 +12,9 @@
 //!   `FINAL`: a batch counts once even if two nodes stored it, or a node died
 //!   between writing samples and recording the batch. The `batches` row is
 //!   written last, so a `Duplicate` answer means everything is in.
+//! - Profiles without label matchers and fleet reports read minute windows
+//!   summed per service from `service_samples` once they are settled
+//!   (`settle.rs`), and the rest from `samples FINAL`.
 //! - Symbolization keeps one row per attempt in `symbols`, versioned by time;
 //!   the newest row is the frame's state.
 //!
@@ -23,6 +26,7 @@
 
 mod client;
 mod schema;
+mod settle;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -54,6 +58,11 @@ const FLUSH_BYTES: usize = 64 << 20;
 /// Frame and stack ids remembered as written, per process; cleared past it.
 const MAX_KNOWN_IDS: usize = 1 << 20;
 
+/// How long a minute window must go without batches before it is settled,
+/// by default: agents send a window's last batch within seconds of its end,
+/// and spooled retries after an outage are re-settled anyway.
+pub const DEFAULT_SETTLE_AFTER: Duration = Duration::from_secs(180);
+
 /// Where ClickHouse is and how Augur's tables are laid out in it.
 #[derive(Clone, Debug)]
 pub struct ClickHouseConfig {
@@ -73,6 +82,14 @@ pub struct ClickHouseConfig {
     pub shard_urls: Vec<String>,
     /// Longest a statement may take.
     pub timeout: Duration,
+    /// A minute window is summed per service once no batch has reached it
+    /// for this long ([`crate::Storage::settle`]); a later batch makes it
+    /// be summed again.
+    pub settle_after: Duration,
+    /// Whether profiles without label matchers and fleet reports read the
+    /// settled per-service rows; `false` reads `samples FINAL` as before
+    /// (for comparisons).
+    pub read_settled: bool,
 }
 
 impl ClickHouseConfig {
@@ -86,6 +103,8 @@ impl ClickHouseConfig {
             cluster: None,
             shard_urls: Vec::new(),
             timeout: Duration::from_secs(30),
+            settle_after: DEFAULT_SETTLE_AFTER,
+            read_settled: true,
         }
     }
 }
@@ -107,6 +126,10 @@ pub struct ClickHouseStore {
     queue: Mutex<Vec<Queued>>,
     /// Held by the one caller flushing the queue.
     flushing: Mutex<()>,
+    /// See [`ClickHouseConfig::settle_after`].
+    settle_after_nanos: i64,
+    /// See [`ClickHouseConfig::read_settled`].
+    read_settled: bool,
 }
 
 impl fmt::Debug for ClickHouseStore {
@@ -160,7 +183,7 @@ impl ClickHouseStore {
         for shard in &shards {
             schema::create_views(shard, &config.database)?;
         }
-        Ok(Self {
+        let store = Self {
             client: main,
             shards,
             clustered: config.cluster.is_some(),
@@ -170,7 +193,12 @@ impl ClickHouseStore {
             last_version: AtomicU64::new(0),
             queue: Mutex::new(Vec::new()),
             flushing: Mutex::new(()),
-        })
+            settle_after_nanos: i64::try_from(config.settle_after.as_nanos()).unwrap_or(i64::MAX),
+            read_settled: config.read_settled,
+        };
+        store.backfill_hours()?;
+        store.record_old_windows()?;
+        Ok(store)
     }
 
     fn table(&self, name: &str) -> String {
@@ -365,6 +393,8 @@ struct Queued {
     stacks: Vec<(u64, Vec<u8>)>,
     paths: Vec<u8>,
     samples: Vec<u8>,
+    /// Windows the sample rows fall in.
+    windows: BTreeSet<i64>,
     batch_row: Vec<u8>,
     total: u64,
     /// Where the flush leaves this batch's answer.
@@ -488,6 +518,7 @@ impl ClickHouseStore {
         let mut frames = Vec::new();
         let mut stacks = Vec::new();
         let mut samples = Vec::new();
+        let mut windows = BTreeSet::new();
         let mut total = 0u64;
         {
             let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
@@ -543,6 +574,7 @@ impl ClickHouseStore {
                         &mut samples,
                     );
                     total = total.saturating_add(*count);
+                    windows.insert(window.window_start_unix_nanos);
                 }
             }
         }
@@ -571,6 +603,7 @@ impl ClickHouseStore {
             stacks,
             paths,
             samples,
+            windows,
             batch_row,
             total,
             answer: Arc::new(Mutex::new(None)),
@@ -647,6 +680,7 @@ impl ClickHouseStore {
         let mut frames = Vec::new();
         let mut stacks = Vec::new();
         let (mut paths, mut samples, mut batch_rows) = (Vec::new(), Vec::new(), Vec::new());
+        let mut windows = BTreeSet::new();
         for q in chunk {
             for (id, line) in &q.frames {
                 if new_ids.insert(*id) {
@@ -660,6 +694,7 @@ impl ClickHouseStore {
             }
             paths.extend_from_slice(&q.paths);
             samples.extend_from_slice(&q.samples);
+            windows.extend(q.windows.iter().copied());
             batch_rows.extend_from_slice(&q.batch_row);
         }
         // Frames and stacks before the samples that point at them; the batch
@@ -679,6 +714,8 @@ impl ClickHouseStore {
                 self.client
                     .insert_lines("insert samples", &self.table("samples"), &samples)
             })
+            // After the samples, before the answer: see `settle.rs`.
+            .and_then(|()| self.mark_windows(&windows))
             .and_then(|()| {
                 self.client
                     .insert_lines("record the batches", &self.table("batches"), &batch_rows)
@@ -1107,6 +1144,30 @@ impl Storage for ClickHouseStore {
         self.compact_days(policy, now_unix_nanos)
     }
 
+    fn settle(&self, now_unix_nanos: i64) -> Result<usize, StorageError> {
+        self.settle_windows(now_unix_nanos)
+    }
+
+    fn service_samples_sql(
+        &self,
+        start_unix_nanos: i64,
+        end_unix_nanos: i64,
+    ) -> Result<Option<String>, StorageError> {
+        if !self.read_settled {
+            return Ok(None);
+        }
+        let source = self.service_source("1", start_unix_nanos, end_unix_nanos)?;
+        Ok(Some(format!(
+            "SELECT service, profile_type, window_start, resolution, stack_id, leaf_frame_id,
+                    period, count, count * period AS value
+             FROM {source}
+             ANY LEFT JOIN (SELECT stack_id, any(frame_ids)[1] AS leaf_frame_id
+                            FROM {stacks} GROUP BY stack_id)
+             USING stack_id",
+            stacks = self.table("stacks"),
+        )))
+    }
+
     fn share_debuginfo(&self, build_id: &BuildId, file: &Path) -> Result<bool, StorageError> {
         use std::io::Read;
 
@@ -1361,15 +1422,18 @@ impl ClickHouseStore {
                     end = (day + 1) * DAY,
                 ),
             )?;
+            self.summarize_hours(day, Some(generation))?;
             self.client.insert(
                 "mark a day rolled up",
                 &self.table("rollups"),
                 &[serde_json::json!({"day": day, "generation": generation})],
             )?;
-            self.on_every_shard(
-                "drop a rolled-up day",
-                &format!("ALTER TABLE {} DROP PARTITION {day}", self.local("samples")),
-            )?;
+            for table in ["samples", "service_samples", "windows", "settles"] {
+                self.on_every_shard(
+                    "drop a rolled-up day",
+                    &format!("ALTER TABLE {} DROP PARTITION {day}", self.local(table)),
+                )?;
+            }
             report.minute_rows_rolled_up += rows;
         }
 
@@ -1385,13 +1449,12 @@ impl ClickHouseStore {
             ),
         )?;
         for Day { day, rows } in expired {
-            self.on_every_shard(
-                "drop an expired day",
-                &format!(
-                    "ALTER TABLE {} DROP PARTITION {day}",
-                    self.local("samples_hourly")
-                ),
-            )?;
+            for table in ["samples_hourly", "service_samples_hourly"] {
+                self.on_every_shard(
+                    "drop an expired day",
+                    &format!("ALTER TABLE {} DROP PARTITION {day}", self.local(table)),
+                )?;
+            }
             report.hour_rows_expired += rows;
         }
 
@@ -1412,10 +1475,22 @@ impl ClickHouseStore {
                         ),
                     )?;
                     if let Some(Day { day, rows }) = oldest.into_iter().next() {
-                        self.on_every_shard(
-                            "evict the oldest day",
-                            &format!("ALTER TABLE {} DROP PARTITION {day}", self.local(table)),
-                        )?;
+                        // The day's per-service rows and window states go
+                        // with it.
+                        let companions: &[&str] = if table == "samples" {
+                            &["samples", "service_samples", "windows", "settles"]
+                        } else {
+                            &["samples_hourly", "service_samples_hourly"]
+                        };
+                        for companion in companions {
+                            self.on_every_shard(
+                                "evict the oldest day",
+                                &format!(
+                                    "ALTER TABLE {} DROP PARTITION {day}",
+                                    self.local(companion)
+                                ),
+                            )?;
+                        }
                         report.rows_evicted_for_space += rows;
                         evicted = true;
                         break;
@@ -1476,7 +1551,19 @@ impl ClickHouseStore {
             query.end_unix_nanos,
         );
         if query.labels.is_empty() {
-            // Every series: no need to list them first.
+            // Every series: the per-service rows where settled.
+            if self.read_settled {
+                let filter = format!(
+                    "service = {} AND profile_type = {}",
+                    quote(&query.service),
+                    quote(&query.profile_type)
+                );
+                return Ok(Some(self.service_source(
+                    &filter,
+                    query.start_unix_nanos,
+                    query.end_unix_nanos,
+                )?));
+            }
             return Ok(Some(self.samples_source(&range)));
         }
         // Only the label sets present in the range: the sorting key starts

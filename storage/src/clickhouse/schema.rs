@@ -5,6 +5,13 @@
 //! harmless: queries either read `FINAL` (samples) or collapse duplicates
 //! themselves (`any`, `argMax`, `DISTINCT`). Samples are partitioned by day,
 //! so retention can drop whole partitions.
+//!
+//! `service_samples` holds settled minute windows summed per service, one
+//! set of rows per settle `generation`; `settles` records each settle's
+//! start (`done = 0`) and end (`done = 1`), and `windows` every window an
+//! ingest wrote with the newest settle it saw started (`seen`) and when
+//! (`written`). See `settle.rs` for how the three keep every window counted
+//! once.
 
 use super::client::Client;
 use crate::error::StorageError;
@@ -28,6 +35,40 @@ const TABLES: &[(&str, &str, &str)] = &[
          PARTITION BY intDiv(window_start, 86400000000000)
          ORDER BY (service, profile_type, window_start, labels, stack_id, period, generation)",
         "cityHash64(service, labels, stack_id)",
+    ),
+    (
+        "service_samples",
+        "(service String, profile_type String, window_start Int64, stack_id UInt64,
+          period UInt64, generation UInt64, count UInt64)
+         ENGINE = ReplacingMergeTree()
+         PARTITION BY intDiv(window_start, 86400000000000)
+         ORDER BY (service, profile_type, window_start, generation, stack_id, period)",
+        "cityHash64(service, stack_id)",
+    ),
+    (
+        "service_samples_hourly",
+        "(service String, profile_type String, window_start Int64, stack_id UInt64,
+          period UInt64, generation UInt64, count UInt64)
+         ENGINE = ReplacingMergeTree()
+         PARTITION BY intDiv(window_start, 86400000000000)
+         ORDER BY (service, profile_type, window_start, stack_id, period, generation)",
+        "cityHash64(service, stack_id)",
+    ),
+    (
+        "windows",
+        "(window_start Int64, seen UInt64, written Int64)
+         ENGINE = ReplacingMergeTree()
+         PARTITION BY intDiv(window_start, 86400000000000)
+         ORDER BY (window_start, seen, written)",
+        "cityHash64(window_start)",
+    ),
+    (
+        "settles",
+        "(window_start Int64, generation UInt64, done UInt8)
+         ENGINE = ReplacingMergeTree()
+         PARTITION BY intDiv(window_start, 86400000000000)
+         ORDER BY (window_start, generation, done)",
+        "cityHash64(window_start)",
     ),
     (
         "rollups",

@@ -9,4 +9,5 @@ mod idempotency;
 mod labels;
 mod round_trip;
 mod scale;
+mod settling;
 mod symbolization;

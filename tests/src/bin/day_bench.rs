@@ -10,8 +10,11 @@
 //! `Store::compact` the server runs every 10 minutes), measures bytes on disk
 //! against the stored sample count, starts the server again and times, over
 //! its HTTP API, a flame graph of one service over the last hour and over the
-//! day, and the fleet's top functions over the last hour. Prints Markdown;
-//! asserts nothing.
+//! day, and the fleet's top functions over the last hour. On ClickHouse it
+//! settles the minute windows left into per-service rows after retention
+//! and times the queries twice: reading every host's rows
+//! (`--clickhouse-no-settled-reads`, as before per-service rows) and
+//! reading the settled rows. Prints Markdown; asserts nothing.
 //!
 //! The simulated day ends `--full-resolution` after a UTC midnight, so both
 //! backends keep the same windows after retention: SQLite rolls up whole
@@ -185,8 +188,8 @@ struct Timing {
     error: Option<String>,
 }
 
-/// What one backend measured.
-#[derive(Debug, Default)]
+/// What one backend measured, with one way of reading it.
+#[derive(Clone, Debug, Default)]
 struct Outcome {
     backend: &'static str,
     hosts: u32,
@@ -199,6 +202,10 @@ struct Outcome {
     samples_stored: u64,
     compaction_seconds: f64,
     minute_rows_rolled_up: u64,
+    /// ClickHouse: windows summed per service after retention, and how long
+    /// it took.
+    windows_settled: usize,
+    settle_seconds: f64,
     bytes_on_disk: u64,
     /// What the bytes are: files, or parts per table.
     bytes_detail: Vec<(String, u64)>,
@@ -230,10 +237,10 @@ fn run(options: &Options) -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for &backend in &options.backends {
         eprintln!("day_bench: {} ...", backend.name());
-        let outcome = run_backend(options, backend, &day)
+        let measured = run_backend(options, backend, &day)
             .with_context(|| format!("the {} run", backend.name()))?;
-        eprintln!("{}", table(std::slice::from_ref(&outcome)));
-        outcomes.push(outcome);
+        eprintln!("{}", table(&measured));
+        outcomes.extend(measured);
     }
     print!("{}", table(&outcomes));
     Ok(())
@@ -262,7 +269,10 @@ fn rfc3339(unix_nanos: i64) -> String {
     )
 }
 
-fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result<Outcome> {
+/// Loads and measures one backend; ClickHouse's queries are timed twice,
+/// reading every host's sample rows (`samples FINAL`, as before per-service
+/// rows) and reading the settled per-service rows.
+fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result<Vec<Outcome>> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let clickhouse = match backend {
@@ -333,6 +343,11 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
     let compaction = store.compact(&day.policy(), day.end)?;
     outcome.compaction_seconds = started.elapsed().as_secs_f64();
     outcome.minute_rows_rolled_up = compaction.minute_rows_rolled_up;
+    // Every minute window left, summed per service, as the server's settle
+    // task would once they were quiet for its delay (SQLite: nothing to do).
+    let started = Instant::now();
+    outcome.windows_settled = store.settle(now_nanos() + DAY_NANOS)?;
+    outcome.settle_seconds = started.elapsed().as_secs_f64();
     outcome.samples_stored = store
         .services()?
         .iter()
@@ -344,27 +359,48 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
         Some(ch) => clickhouse_bytes(&ch.url, CH_DATABASE)?,
     };
 
-    // Queries, on a fresh server over what retention left.
-    let server = start_server_with(&data, "127.0.0.1:0", &args)?;
-    let base = server.http.clone().context("no HTTP address")?;
-    let load_before = load_average();
-    let (from_1h, from_24h, to) = (
-        rfc3339(day.end - HOUR_NANOS),
-        rfc3339(day.start()),
-        rfc3339(day.end),
-    );
-    let flame =
-        |from: &str| format!("{base}api/v1/profile?service=loadgen-svc-0&from={from}&to={to}");
-    let (timing, stacks) = time_get(&flame(&from_1h), options.repeat)?;
-    (outcome.flame_1h, outcome.flame_1h_stacks) = (timing, stacks);
-    let (timing, stacks) = time_get(&flame(&from_24h), options.repeat)?;
-    (outcome.flame_24h, outcome.flame_24h_stacks) = (timing, stacks);
-    let top = format!("{base}api/v1/fleet/functions?from={from_1h}&to={to}&limit=20");
-    outcome.top_1h = time_get(&top, options.repeat)?.0;
-    outcome.load_avg_queries = (load_before, load_average());
-    stop(server);
+    // Queries, on a fresh server over what retention left: on ClickHouse
+    // first without the settled rows, then with them.
+    let modes: &[(&'static str, Option<&str>)] = match backend {
+        Backend::Sqlite => &[("SQLite", None)],
+        Backend::ClickHouse => &[
+            (
+                "ClickHouse, samples FINAL",
+                Some("--clickhouse-no-settled-reads"),
+            ),
+            ("ClickHouse, settled per-service rows", None),
+        ],
+    };
+    let mut outcomes = Vec::new();
+    for &(name, flag) in modes {
+        let mut args = args.clone();
+        args.extend(flag);
+        let server = start_server_with(&data, "127.0.0.1:0", &args)?;
+        let base = server.http.clone().context("no HTTP address")?;
+        let mut outcome = Outcome {
+            backend: name,
+            ..outcome.clone()
+        };
+        let load_before = load_average();
+        let (from_1h, from_24h, to) = (
+            rfc3339(day.end - HOUR_NANOS),
+            rfc3339(day.start()),
+            rfc3339(day.end),
+        );
+        let flame =
+            |from: &str| format!("{base}api/v1/profile?service=loadgen-svc-0&from={from}&to={to}");
+        let (timing, stacks) = time_get(&flame(&from_1h), options.repeat)?;
+        (outcome.flame_1h, outcome.flame_1h_stacks) = (timing, stacks);
+        let (timing, stacks) = time_get(&flame(&from_24h), options.repeat)?;
+        (outcome.flame_24h, outcome.flame_24h_stacks) = (timing, stacks);
+        let top = format!("{base}api/v1/fleet/functions?from={from_1h}&to={to}&limit=20");
+        outcome.top_1h = time_get(&top, options.repeat)?.0;
+        outcome.load_avg_queries = (load_before, load_average());
+        stop(server);
+        outcomes.push(outcome);
+    }
     drop(clickhouse);
-    Ok(outcome)
+    Ok(outcomes)
 }
 
 /// Stops a server; one that does not exit within 30 s of SIGTERM is killed,
@@ -548,6 +584,9 @@ fn table(outcomes: &[Outcome]) -> String {
             "{} in {:.1} s",
             o.minute_rows_rolled_up, o.compaction_seconds
         )
+    });
+    row("settle after retention: windows in", &|o| {
+        format!("{} in {:.1} s", o.windows_settled, o.settle_seconds)
     });
     row("bytes on disk", &|o| o.bytes_on_disk.to_string());
     row("**bytes per stored sample**", &|o| {

@@ -111,8 +111,25 @@ fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let ingest_a = clickhouse_node("ingest", &urls[0], &urls, &dir.path().join("a"));
-    let ingest_b = clickhouse_node("ingest", &urls[1], &urls, &dir.path().join("b"));
+    // The ingest nodes settle windows into per-service rows a second after
+    // their last batch, both of them, while the test reads.
+    let settling = ["--clickhouse-settle-after", "1s"];
+    let ingest_a = clickhouse_node_with(
+        "ingest",
+        &urls[0],
+        &urls,
+        &dir.path().join("a"),
+        "fleet",
+        &settling,
+    );
+    let ingest_b = clickhouse_node_with(
+        "ingest",
+        &urls[1],
+        &urls,
+        &dir.path().join("b"),
+        "fleet",
+        &settling,
+    );
     let query = clickhouse_node("query", &urls[0], &urls, &dir.path().join("q"));
     let single = start_server(&dir.path().join("single"), "127.0.0.1:0").unwrap();
 
@@ -199,6 +216,34 @@ fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
         let on_sqlite = top(&single_base, report);
         assert!(on_sqlite.len() >= 3, "{report}: {on_sqlite:?}");
         assert_eq!(top(&fleet_base, report), on_sqlite, "{report}");
+    }
+
+    // Once the ingest nodes settled the windows, the query node reads the
+    // per-service rows: the same profiles and reports.
+    let settled = || {
+        let (status, body) = http_get(&format!(
+            "{}/?query=SELECT%20count()%20FROM%20fleet.settles%20WHERE%20done%20%3D%201",
+            urls[0]
+        ))
+        .unwrap();
+        assert_eq!(status, 200);
+        String::from_utf8_lossy(&body)
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while settled() == 0 {
+        assert!(Instant::now() < deadline, "no window settled in 60 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(profiles(&fleet_base), expected, "settled rows differ");
+    for report in ["services", "functions", "binaries"] {
+        assert_eq!(
+            top(&fleet_base, report),
+            top(&single_base, report),
+            "{report}, settled"
+        );
     }
 
     for node in [ingest_a, ingest_b, query, single] {
