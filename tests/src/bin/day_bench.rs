@@ -10,7 +10,8 @@
 //! `Store::compact` the server runs every 10 minutes), measures bytes on disk
 //! against the stored sample count, starts the server again and times, over
 //! its HTTP API, a flame graph of one service over the last hour and over the
-//! day, and the fleet's top functions over the last hour. On ClickHouse it
+//! day (as JSON, and as the web UI fetches it, `format=tree`), and the
+//! fleet's top functions over the last hour. On ClickHouse it
 //! settles the minute windows left into per-service rows after retention
 //! and times the queries twice: reading every host's rows
 //! (`--clickhouse-no-settled-reads`, as before per-service rows) and
@@ -211,6 +212,9 @@ struct Outcome {
     bytes_detail: Vec<(String, u64)>,
     flame_1h: Timing,
     flame_24h: Timing,
+    /// The same profiles as the web UI fetches them (`format=tree`).
+    tree_1h: Timing,
+    tree_24h: Timing,
     top_1h: Timing,
     flame_1h_stacks: u64,
     flame_24h_stacks: u64,
@@ -393,6 +397,9 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
         (outcome.flame_1h, outcome.flame_1h_stacks) = (timing, stacks);
         let (timing, stacks) = time_get(&flame(&from_24h), options.repeat)?;
         (outcome.flame_24h, outcome.flame_24h_stacks) = (timing, stacks);
+        outcome.tree_1h = time_get(&format!("{}&format=tree", flame(&from_1h)), options.repeat)?.0;
+        outcome.tree_24h =
+            time_get(&format!("{}&format=tree", flame(&from_24h)), options.repeat)?.0;
         let top = format!("{base}api/v1/fleet/functions?from={from_1h}&to={to}&limit=20");
         outcome.top_1h = time_get(&top, options.repeat)?.0;
         outcome.load_avg_queries = (load_before, load_average());
@@ -475,10 +482,13 @@ fn time_get(url: &str, repeat: usize) -> anyhow::Result<(Timing, u64)> {
                 0,
             ));
         }
-        if i == 0 {
-            first_ms = ms;
+        // `format=tree` is binary: only JSON answers are counted.
+        if i == 0 && body.first() == Some(&b'{') {
             let json: serde_json::Value = serde_json::from_slice(&body)?;
             stacks = json["stacks"].as_array().map_or(0, |s| s.len() as u64);
+        }
+        if i == 0 {
+            first_ms = ms;
         } else {
             times.push(ms);
         }
@@ -602,8 +612,20 @@ fn table(outcomes: &[Outcome]) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     });
-    row("flame graph 1 h (median / max)", &|o| timing(&o.flame_1h));
-    row("flame graph 24 h (median / max)", &|o| timing(&o.flame_24h));
+    row("flame graph 1 h, JSON (median / max)", &|o| {
+        timing(&o.flame_1h)
+    });
+    row("flame graph 24 h, JSON (median / max)", &|o| {
+        timing(&o.flame_24h)
+    });
+    row(
+        "flame graph 1 h as the UI fetches it, `format=tree`",
+        &|o| timing(&o.tree_1h),
+    );
+    row(
+        "flame graph 24 h as the UI fetches it, `format=tree`",
+        &|o| timing(&o.tree_24h),
+    );
     row("fleet top functions 1 h (median / max)", &|o| {
         timing(&o.top_1h)
     });
