@@ -20,8 +20,9 @@
  * and only if the last return address kept lies in an executable mapping.
  * That last check is one bpf_find_vma, made once per walk because in
  * interrupt context the helper works once per program run (its unlock is
- * deferred to an irq_work): garbage a walk read from a stack without frame
- * pointers is kept in the middle of a stack, but never passes as its root.
+ * deferred to an irq_work, an interrupt more), and remembered per process
+ * in code_addrs: garbage a walk read from a stack without frame pointers
+ * is kept in the middle of a stack, but never passes as its root.
  * Everything else sets STACK_TRUNCATED: a leaf whose rbp is 0 or below the
  * stack pointer, an unreadable record or a zero return address, a record
  * that is not above the previous one, a return address outside code, and
@@ -59,6 +60,11 @@
 
 #define FP_WALK_COMPAT 1
 
+/* 1: user stacks without tables are walked here; 0: by bpf_get_stack,
+ * unmarked, on kernels without the helpers this walk calls (bpf_loop and
+ * bpf_find_vma: before 5.17). Set by the agent at load. */
+const volatile __u32 user_fp_walk = 1;
+
 /*
  * The walk's state. In a per-CPU map rather than on the BPF stack, as in
  * unwind.h: the verifier tracks no values in map memory, so it checks the
@@ -85,6 +91,24 @@ struct {
 	__type(value, struct fp_walk);
 	__uint(max_entries, 1);
 } fp_walks SEC(".maps");
+
+/* Return addresses found in an executable mapping, by process: a process's
+ * walks mostly end at the same one (main's or start_thread's caller), so
+ * the mapping lookup and the interrupt it costs are paid about once per
+ * process rather than per sample. Only ever adds "is code"; a mapping
+ * replaced at the same address by non-code would leave an entry stale. */
+struct code_addr {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct code_addr);
+	__type(value, __u8);
+	__uint(max_entries, 4096);
+} code_addrs SEC(".maps");
 
 /* What the loop callback shares, on the stack: pointers only. */
 struct fp_walk_ctx {
@@ -143,9 +167,16 @@ static long fp_vma_is_code(struct task_struct *task, struct vm_area_struct *vma,
  * in this program run is spent). */
 static __always_inline int return_address_may_be_code(struct task_struct *task, __u64 ra)
 {
+	struct code_addr key = { .tgid = BPF_CORE_READ(task, tgid), .addr = ra };
+	__u8 yes = 1;
 	__u32 code = 0;
-	long err = bpf_find_vma(task, ra - 1, fp_vma_is_code, &code, 0);
+	long err;
 
+	if (bpf_map_lookup_elem(&code_addrs, &key))
+		return 1;
+	err = bpf_find_vma(task, ra - 1, fp_vma_is_code, &code, 0);
+	if (err == 0 && code)
+		bpf_map_update_elem(&code_addrs, &key, &yes, BPF_ANY);
 	if (err == 0)
 		return code;
 	return err != -ENOENT;

@@ -199,13 +199,15 @@ static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32
  * Takes the user stack by frame pointers (fp_walk.h), marked truncated
  * unless it reached the outermost frame, and keeps it; returns its hash,
  * or STACK_NONE or STACK_LOST. A 32-bit task's goes to the kernel's walk,
- * unmarked.
+ * unmarked, as does every task's on a kernel too old for fp_walk.h.
  */
 static __always_inline __u64 take_user_stack(void *ctx, __u32 gen)
 {
 	struct stack *st = scratch_stack();
 	int walked;
 
+	if (!user_fp_walk)
+		return take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
 	if (!st)
 		return STACK_LOST;
 	walked = walk_user_frame_pointers(st);
