@@ -16,7 +16,7 @@
  *    (unreadable, below the last, at or above the initial stack pointer)
  *    right after a record within OUTERMOST_FRAMES_BYTES below that initial
  *    stack pointer (mm->start_stack): glibc's start code keeps argc in rbp,
- *    so main's saved rbp is argc, not 0, some 300 bytes below it;
+ *    so main's saved rbp is argc, not 0, some 270 bytes below it;
  * and only if the last return address kept lies in an executable mapping.
  * That last check is one bpf_find_vma, made once per walk because in
  * interrupt context the helper works once per program run (its unlock is
@@ -48,8 +48,8 @@
 /* pt_regs.cs of a task running 64-bit code (__USER_CS). */
 #define USER64_CS 0x33
 /* How far below mm->start_stack main's frame record may lie for a chain
- * that ends there to count as whole: glibc's _start, __libc_start_main and
- * __libc_start_call_main take about 300 bytes; musl's start code less. */
+ * that ends there to count as whole: Debian 12's glibc puts it 272 bytes
+ * below (_start, __libc_start_main and __libc_start_call_main). */
 #define OUTERMOST_FRAMES_BYTES 1024
 
 /* fp_walk.end */
