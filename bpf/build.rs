@@ -38,6 +38,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=src/bpf/sampler.h");
     println!("cargo:rerun-if-changed=src/bpf/stacks.h");
+    println!("cargo:rerun-if-changed=src/bpf/fp_walk.h");
     println!("cargo:rerun-if-changed=src/bpf/unwind.h");
     println!("cargo:rerun-if-changed=include/vmlinux.h");
 }

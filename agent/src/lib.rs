@@ -175,7 +175,7 @@ impl<'obj> Collector<'obj> {
         let mut options = options.clone();
         if options.unwinder == unwind::Unwinder::Auto && !unwind::kernel::kernel_can_unwind() {
             tracing::warn!(
-                "this kernel lacks bpf_loop or bpf_task_pt_regs (5.17 or later has both); frame pointers only"
+                "this kernel lacks bpf_loop, bpf_find_vma or bpf_task_pt_regs (5.17 or later has them); frame pointers only, and a stack they cut short is not marked"
             );
             options.unwinder = unwind::Unwinder::FramePointers;
         }

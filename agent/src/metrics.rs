@@ -345,6 +345,7 @@ impl AgentMetrics {
                 augur_bpf::UnwindStat::TruncatedReadFramePointer => "truncated_read_frame_pointer",
                 augur_bpf::UnwindStat::TruncatedNoMapping => "truncated_no_mapping",
                 augur_bpf::UnwindStat::StacksNoTables => "stacks_without_tables",
+                augur_bpf::UnwindStat::StacksNoTablesTruncated => "stacks_without_tables_truncated",
             };
             raise(
                 &self

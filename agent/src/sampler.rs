@@ -190,9 +190,10 @@ macro_rules! shared_maps {
     }};
 }
 
-/// Sizes the generation maps and sets the process filter before loading.
+/// Sizes the generation maps, sets the process filter and whether user
+/// stacks without tables are walked in BPF (`fp_walk.h`), before loading.
 macro_rules! configure {
-    ($open:expr, $entries:expr, $filter:expr) => {{
+    ($open:expr, $entries:expr, $filter:expr, $fp_walk:expr) => {{
         for map in [
             &mut $open.maps.stacks_0,
             &mut $open.maps.stacks_1,
@@ -210,6 +211,12 @@ macro_rules! configure {
                 .expect("program has .rodata")
                 .filter_tgid = tgid;
         }
+        $open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .expect("program has .rodata")
+            .user_fp_walk = u32::from($fp_walk);
     }};
 }
 
@@ -336,9 +343,12 @@ impl<'obj> Sampler<'obj> {
         let mut links = Vec::new();
         let mut counters = Vec::new();
         let names_kernel = kernel_names_itself();
+        // User stacks without tables: walked and marked in BPF where the
+        // kernel has the helpers, else by bpf_get_stack.
+        let walks_in_bpf = crate::unwind::kernel::kernel_can_unwind();
         let program = if options.profile.kind == ProfileKind::OffCpu {
             let mut open = OffcpuSkelBuilder::default().open(object).map_err(load)?;
-            configure!(open, entries, options.filter_tgid);
+            configure!(open, entries, options.filter_tgid, walks_in_bpf);
             open.progs.name_kernel_addrs.set_autoload(names_kernel);
             if let SampleRate::Period(min_block_ns) = options.profile.rate {
                 open.maps
@@ -354,7 +364,7 @@ impl<'obj> Sampler<'obj> {
             Program::OffCpu(skel)
         } else {
             let mut open = SamplerSkelBuilder::default().open(object).map_err(load)?;
-            configure!(open, entries, options.filter_tgid);
+            configure!(open, entries, options.filter_tgid, walks_in_bpf);
             open.progs.name_kernel_addrs.set_autoload(names_kernel);
             if options.unwinder == Unwinder::Auto {
                 open.maps

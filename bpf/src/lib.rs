@@ -180,16 +180,19 @@ pub enum UnwindStat {
     /// Stacks cut at a return address outside every executable mapping:
     /// a frame-pointer step through code without a table read garbage.
     TruncatedNoMapping = 7,
-    /// User stacks taken by frame pointers (`bpf_get_stack`) while tables
-    /// are enabled: processes without an entry (younger than the agent's
-    /// minimum age, tables being built, or no binary with a table). Such
-    /// stacks are cut without a mark where code lacks frame pointers.
+    /// User stacks taken by frame pointers while tables are enabled:
+    /// processes without an entry (younger than the agent's minimum age,
+    /// tables being built, or no binary with a table).
     StacksNoTables = 8,
+    /// Of [`UnwindStat::StacksNoTables`], those the frame-pointer walk
+    /// marked truncated: the chain of frame records broke off before the
+    /// outermost frame (code built without frame pointers).
+    StacksNoTablesTruncated = 9,
 }
 
 impl UnwindStat {
     /// Every counter, in index order.
-    pub const ALL: [UnwindStat; 9] = [
+    pub const ALL: [UnwindStat; 10] = [
         UnwindStat::Stacks,
         UnwindStat::FramesTable,
         UnwindStat::FramesFramePointer,
@@ -199,6 +202,7 @@ impl UnwindStat {
         UnwindStat::TruncatedReadFramePointer,
         UnwindStat::TruncatedNoMapping,
         UnwindStat::StacksNoTables,
+        UnwindStat::StacksNoTablesTruncated,
     ];
 }
 

@@ -600,23 +600,30 @@ fn mapped_file(pid: u32, m: &ExecMapping) -> PathBuf {
     }
 }
 
-/// True when perf-event BPF programs may call the helpers the unwinder
-/// needs (`bpf_loop`, `bpf_task_pt_regs`); without them its program would
-/// not load, and the agent walks stacks by frame pointers instead.
+/// True when perf-event BPF programs may call the helpers the BPF stack
+/// walks need (`bpf_loop`, `bpf_task_pt_regs`, `bpf_find_vma`,
+/// `bpf_get_current_task_btf`: Linux 5.17 or later); without them neither
+/// would load, and the agent has stacks walked by `bpf_get_stack` instead,
+/// frame pointers only and a stack cut short not marked.
 pub fn kernel_can_unwind() -> bool {
-    [libbpf_sys::BPF_FUNC_loop, libbpf_sys::BPF_FUNC_task_pt_regs]
-        .into_iter()
-        .all(|helper| {
-            // SAFETY: no pointers but the documented optional null opts.
-            let ret = unsafe {
-                libbpf_sys::libbpf_probe_bpf_helper(
-                    libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
-                    helper,
-                    std::ptr::null(),
-                )
-            };
-            ret == 1
-        })
+    [
+        libbpf_sys::BPF_FUNC_loop,
+        libbpf_sys::BPF_FUNC_task_pt_regs,
+        libbpf_sys::BPF_FUNC_find_vma,
+        libbpf_sys::BPF_FUNC_get_current_task_btf,
+    ]
+    .into_iter()
+    .all(|helper| {
+        // SAFETY: no pointers but the documented optional null opts.
+        let ret = unsafe {
+            libbpf_sys::libbpf_probe_bpf_helper(
+                libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
+                helper,
+                std::ptr::null(),
+            )
+        };
+        ret == 1
+    })
 }
 
 /// The BPF unwinder's counters, totals since load (by [`UnwindStat`]).

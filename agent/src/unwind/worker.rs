@@ -362,7 +362,7 @@ mod tests {
         };
         assert!(
             crate::unwind::kernel::kernel_can_unwind(),
-            "this kernel has bpf_loop and bpf_task_pt_regs"
+            "this kernel has bpf_loop, bpf_find_vma and bpf_task_pt_regs"
         );
         let worker = UnwindTableWorker::start(fds.clone(), CacheLimits::default()).unwrap();
         let child = Reaped(Command::new("sleep").arg("60").spawn().unwrap());

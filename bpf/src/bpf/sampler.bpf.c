@@ -19,7 +19,9 @@
  * MAX_STACK_DEPTH steps, and a few map operations. The user stack of a
  * process the agent gave unwind tables for is walked by unwind.h (at most
  * MAX_STACK_DEPTH steps of two binary searches each), else by frame
- * pointers.
+ * pointers (fp_walk.h: at most MAX_STACK_DEPTH reads of a frame record and
+ * one mapping lookup), either walk marking a stack it could not follow to
+ * its outermost frame as truncated.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -69,8 +71,8 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	take_stacks(ctx, gen, &key);
 	/* With tables enabled, a user stack taken by frame pointers is one of
 	 * a process without an entry (too young, being built, or none of its
-	 * binaries has a table): counted, as such stacks are cut silently
-	 * where code lacks frame pointers. */
+	 * binaries has a table): counted (take_user_stack counts those marked
+	 * truncated), as what the minimum age costs in whole stacks. */
 	if (unwind_enabled && !unwound && key.user_stack != STACK_NONE &&
 	    key.user_stack != STACK_LOST)
 		unwind_count(UNWIND_STACKS_NO_TABLES, 1);

@@ -15,8 +15,10 @@
 #define STACK_LOST 1 /* the stack existed but could not be recorded */
 
 /* Stack flags. */
-/* The unwinder stopped before the outermost frame (an unsupported unwind
- * rule, an unreadable stack, or MAX_STACK_DEPTH frames). */
+/* The walk stopped before the outermost frame: the table walk (unwind.h)
+ * at a rule it cannot follow, an unreadable word or MAX_STACK_DEPTH frames,
+ * the frame-pointer walk (fp_walk.h) where the chain of frame records broke
+ * off anywhere but at the outermost frame. */
 #define STACK_TRUNCATED 1
 
 /* One stack, leaf first; the key in the stacks map is its hash (flags
@@ -129,8 +131,9 @@ enum unwind_stat {
 	UNWIND_TRUNC_DEPTH = 5,	   /* stopped at MAX_STACK_DEPTH frames */
 	UNWIND_TRUNC_READ_FP = 6,  /* a frame-pointer step read an unreadable word */
 	UNWIND_TRUNC_NO_MAPPING = 7, /* a return address outside every mapping */
-	UNWIND_STACKS_NO_TABLES = 8, /* user stacks by bpf_get_stack: no entry */
-	UNWIND_STAT_COUNT = 9,
+	UNWIND_STACKS_NO_TABLES = 8, /* user stacks by frame pointers: no entry */
+	UNWIND_NO_TABLES_TRUNCATED = 9, /* ... of which marked truncated */
+	UNWIND_STAT_COUNT = 10,
 };
 
 #endif

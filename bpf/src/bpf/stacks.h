@@ -9,6 +9,7 @@
 #define AUGUR_STACKS_H
 
 #include "sampler.h"
+#include "fp_walk.h"
 
 #define EFAULT 14
 #define EEXIST 17
@@ -171,9 +172,9 @@ static __always_inline __u64 keep_stack(__u32 gen, struct stack *st)
 }
 
 /*
- * Takes the user or kernel stack by frame pointers (bpf_get_stack) into
- * scratch space and keeps it (keep_stack); returns its hash, or STACK_NONE
- * or STACK_LOST.
+ * Takes a stack with bpf_get_stack (`flags`: 0 for the kernel stack, which
+ * keeps frame pointers, or BPF_F_USER_STACK) into scratch space and keeps
+ * it (keep_stack); returns its hash, or STACK_NONE or STACK_LOST.
  */
 static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32 error_reason)
 {
@@ -195,6 +196,33 @@ static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32
 }
 
 /*
+ * Takes the user stack by frame pointers (fp_walk.h), marked truncated
+ * unless it reached the outermost frame, and keeps it; returns its hash,
+ * or STACK_NONE or STACK_LOST. A 32-bit task's goes to the kernel's walk,
+ * unmarked, as does every task's on a kernel too old for fp_walk.h.
+ */
+static __always_inline __u64 take_user_stack(void *ctx, __u32 gen)
+{
+	struct stack *st = scratch_stack();
+	int walked;
+
+	if (!user_fp_walk)
+		return take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
+	if (!st)
+		return STACK_LOST;
+	walked = walk_user_frame_pointers(st);
+	if (walked == FP_WALK_COMPAT)
+		return take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
+	if (walked)
+		return STACK_NONE;
+#ifdef AUGUR_UNWIND_H
+	if (unwind_enabled && (st->flags & STACK_TRUNCATED))
+		unwind_count(UNWIND_NO_TABLES_TRUNCATED, 1);
+#endif
+	return keep_stack(gen, st);
+}
+
+/*
  * Takes the kernel stack and, unless `key->user_stack` is set already (an
  * unwound one), the user stack by frame pointers into `key`, and announces
  * the process if it has a user stack: kernel threads have nothing for the
@@ -203,8 +231,7 @@ static __always_inline __u64 take_stack(void *ctx, __u32 gen, __u64 flags, __u32
 static __always_inline void take_stacks(void *ctx, __u32 gen, struct sample_key *key)
 {
 	if (key->user_stack == STACK_NONE)
-		key->user_stack =
-			take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
+		key->user_stack = take_user_stack(ctx, gen);
 	key->kernel_stack = take_stack(ctx, gen, 0, DROP_KERNEL_STACK_ERROR);
 	if (key->user_stack != STACK_NONE)
 		announce(key->tgid);

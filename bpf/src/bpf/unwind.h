@@ -36,7 +36,7 @@ struct {
 } unwind_rows SEC(".maps");
 
 /* tgid -> executable mappings; processes without an entry are walked by
- * frame pointers (bpf_get_stack). Sized by the agent. */
+ * frame pointers (fp_walk.h). Sized by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);

@@ -1,9 +1,11 @@
 //! The in-kernel unwinder on code built without frame pointers: a C and a
 //! Rust fixture four calls deep keep their whole chain with unwind tables
-//! and lose it with frame pointers only; stacks through Debian's libc
-//! (`qsort`) and a program no one here wrote (Debian's `python3`) reach
-//! their roots; and the C fixture's per-function shares agree with
-//! `perf record --call-graph dwarf`.
+//! and lose it with frame pointers only, and a stack frame pointers lose is
+//! marked `[truncated]` (the fixtures' first seconds under `auto` too),
+//! while fixtures built with frame pointers, threads included, are not;
+//! stacks through Debian's libc (`qsort`) and a program no one here wrote
+//! (Debian's `python3`) reach their roots; and the C fixture's
+//! per-function shares agree with `perf record --call-graph dwarf`.
 //!
 //! Tables are built on the agent's worker thread, and a process is walked
 //! by frame pointers until its tables are in: each fixture first spins in
@@ -264,6 +266,71 @@ fn chain_with_frame_pointers(
     final_stacks(base, &service, &mut fixture.child)
 }
 
+/// Samples whose stack does not reach `main`, and how many of those carry
+/// the `[truncated]` root frame.
+fn broken_chains(stacks: &[(Vec<String>, u64)]) -> (u64, u64) {
+    let broken = stacks
+        .iter()
+        .filter(|(frames, _)| !frames.iter().any(|f| is(f, "main")));
+    let total = broken.clone().map(|(_, n)| n).sum();
+    let marked = broken
+        .filter(|(frames, _)| is_marked(frames))
+        .map(|(_, n)| n)
+        .sum();
+    (total, marked)
+}
+
+/// Whether a root-first stack starts with the `[truncated]` frame.
+fn is_marked(frames: &[String]) -> bool {
+    frames.first().is_some_and(|f| f == "[truncated]")
+}
+
+/// Asserts that at least `at_least` samples of `stacks` miss `main` and that
+/// 90% of those are marked truncated.
+fn assert_broken_chains_marked(what: &str, stacks: &[(Vec<String>, u64)], at_least: u64) {
+    let (broken, marked) = broken_chains(stacks);
+    eprintln!("{what}: {marked} of {broken} samples that miss main are marked [truncated]");
+    assert!(
+        broken >= at_least && marked * 100 >= broken * 90,
+        "{what}: only {marked} of {broken} samples that miss main are marked [truncated] \
+         (wanted at least {at_least} such samples, 90% marked): {stacks:?}"
+    );
+}
+
+/// Runs `program` with `args` to its end and asserts that at most 5% of
+/// its samples are marked truncated: a frame-pointer chain built with frame
+/// pointers ends cleanly, in the main thread (whose outermost saved rbp is
+/// argc under glibc) and in other threads (rbp 0).
+fn assert_frame_pointer_chains_whole(base: &str, program: &Path, args: &[&str]) {
+    let service = program.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stacks = final_stacks(base, &service, &mut child);
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    let marked: u64 = stacks
+        .iter()
+        .filter(|(frames, _)| is_marked(frames))
+        .map(|(_, n)| n)
+        .sum();
+    let rooted: u64 = stacks
+        .iter()
+        .filter(|(frames, _)| frames.iter().any(|f| f == "main" || f == "spin"))
+        .map(|(_, n)| n)
+        .sum();
+    eprintln!("{service}: {marked} of {total} samples marked [truncated], {rooted} reach main");
+    assert!(
+        total >= 30 && marked * 100 <= total * 5,
+        "{service}, built with frame pointers: {marked} of {total} samples marked [truncated]: {stacks:?}"
+    );
+    assert!(
+        rooted * 100 >= total * 90,
+        "{service}: only {rooted} of {total} samples reach main or spin: {stacks:?}"
+    );
+}
+
 /// Share (percent) of the samples in `hot` that show the whole chain.
 fn whole_chain_percent(stacks: &[(Vec<String>, u64)]) -> (f64, u64) {
     let in_hot = samples_in(stacks, "hot");
@@ -296,6 +363,9 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
         in_hot >= 30 && share >= 95.0,
         "with unwind tables only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
     );
+    // Its first seconds, before its tables were in, were walked by frame
+    // pointers, which lose main above warm_up's callees: marked.
+    assert_broken_chains_marked("C, first seconds without tables", &stacks, 10);
     if let Some(rust) = &rust_tables {
         let stacks = chain_with_tables(&base, &metrics, rust, &["3"]);
         let (share, in_hot) = whole_chain_percent(&stacks);
@@ -304,6 +374,7 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             in_hot >= 30 && share >= 95.0,
             "Rust with unwind tables: only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
         );
+        assert_broken_chains_marked("Rust, first seconds without tables", &stacks, 10);
     }
     let verified = log_unwinder_metrics(&metrics);
     eprintln!("sample_stack: the verifier processed {verified} instructions");
@@ -324,6 +395,12 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             "augur_agent_unwind_events_total{event=\"stacks_without_tables\"}"
         ) > 0.0
     );
+    assert!(
+        metric(
+            &metrics,
+            "augur_agent_unwind_events_total{event=\"stacks_without_tables_truncated\"}"
+        ) > 0.0
+    );
     assert!(agent.terminate().unwrap().success());
 
     // Frame pointers only: the same code loses its callers.
@@ -341,7 +418,16 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             in_hot >= 30 && share <= 10.0,
             "{language}: frame pointers alone found {share:.1}% of {in_hot} whole chains: the fixture has frame pointers? {stacks:?}"
         );
+        // What they lose is marked, not silently cut.
+        assert_broken_chains_marked(&format!("{language}, frame pointers"), &stacks, 30);
     }
+    // Code built with frame pointers ends its chains cleanly: one thread,
+    // and three (glibc's thread start leaves rbp 0).
+    let split = build_split_fixture(dir.path(), "augur-split-fp").unwrap();
+    assert_frame_pointer_chains_whole(&base, &split, &["3"]);
+    let threads =
+        build_fixture_with(dir.path(), "regress.c", "augur-threads-fp", &["-pthread"]).unwrap();
+    assert_frame_pointer_chains_whole(&base, &threads, &["3", "3"]);
     assert_eq!(
         try_metric(&metrics, "augur_agent_unwind_tables_built_total"),
         Some(0.0),
