@@ -356,25 +356,25 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
     // With unwind tables.
     let auto = config(dir.path(), "auto");
     let (agent, metrics) = start_agent(&ingest, &dir.path().join("spool-auto"), &auto, 99);
-    let stacks = chain_with_tables(&base, &metrics, &c_tables, &["chain", "3"]);
-    let (share, in_hot) = whole_chain_percent(&stacks);
-    eprintln!("C, unwind tables: {share:.1}% of {in_hot} samples in hot show {CHAIN:?}");
-    assert!(
-        in_hot >= 30 && share >= 95.0,
-        "with unwind tables only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
-    );
-    // Its first seconds, before its tables were in, were walked by frame
-    // pointers, which lose main above warm_up's callees: marked.
-    assert_broken_chains_marked("C, first seconds without tables", &stacks, 10);
-    if let Some(rust) = &rust_tables {
-        let stacks = chain_with_tables(&base, &metrics, rust, &["3"]);
+    let mut programs = vec![("C", c_tables, vec!["chain", "3"])];
+    programs.extend(rust_tables.map(|p| ("Rust", p, vec!["3"])));
+    for (language, program, args) in programs {
+        let stacks = chain_with_tables(&base, &metrics, &program, &args);
         let (share, in_hot) = whole_chain_percent(&stacks);
-        eprintln!("Rust, unwind tables: {share:.1}% of {in_hot} samples in hot show {CHAIN:?}");
+        eprintln!(
+            "{language}, unwind tables: {share:.1}% of {in_hot} samples in hot show {CHAIN:?}"
+        );
         assert!(
             in_hot >= 30 && share >= 95.0,
-            "Rust with unwind tables: only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
+            "{language} with unwind tables: only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
         );
-        assert_broken_chains_marked("Rust, first seconds without tables", &stacks, 10);
+        // Its first seconds, before its tables were in, were walked by
+        // frame pointers, which lose main above warm_up's callees: marked.
+        assert_broken_chains_marked(
+            &format!("{language}, first seconds without tables"),
+            &stacks,
+            10,
+        );
     }
     let verified = log_unwinder_metrics(&metrics);
     eprintln!("sample_stack: the verifier processed {verified} instructions");
