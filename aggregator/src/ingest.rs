@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use augur_profile::BuildId;
 use augur_storage::{BatchWrite, HashedStack, HeldBatch, HeldWindow, StackInterner, WindowWrite};
 use augur_wire::batch::{self, Limits, ValidBatch};
 use augur_wire::ingest::ingest_server::Ingest;
@@ -127,47 +128,65 @@ fn batch_write_at(
     }
 }
 
-/// A write as the buffer holds it: its stacks shared through the interner
-/// that `with_interner` lends. Stacks are hashed before it is called, so a
-/// lock around the interner is held for the lookups alone.
-pub(crate) fn hold<F>(write: BatchWrite, with_interner: F) -> HeldBatch
-where
-    F: FnOnce(&mut dyn FnMut(&mut StackInterner)),
-{
-    let mut windows: Vec<(HeldWindow, Vec<(HashedStack, u64)>)> = write
-        .windows
-        .into_iter()
-        .map(|w| {
-            let hashed = w
-                .stacks
-                .into_iter()
-                .map(|(frames, count)| (HashedStack::new(frames), count))
-                .collect::<Vec<_>>();
-            let held = HeldWindow {
-                service: w.service,
-                labels: w.labels,
-                profile_type: w.profile_type,
-                period: w.period,
-                window_start_unix_nanos: w.window_start_unix_nanos,
-                stacks: Vec::with_capacity(hashed.len()),
-            };
-            (held, hashed)
-        })
-        .collect();
-    with_interner(&mut |interner| {
-        for (held, hashed) in &mut windows {
-            held.stacks.extend(
-                hashed
-                    .drain(..)
-                    .map(|(stack, count)| (interner.intern(stack), count)),
-            );
+/// A write whose stacks are hashed for the interner: the part of holding a
+/// batch that needs no lock ([`HashedWrite::hold`] needs the interner's).
+pub(crate) struct HashedWrite {
+    batch_id: String,
+    received_unix_nanos: i64,
+    binaries: Vec<(BuildId, String)>,
+    windows: Vec<(HeldWindow, Vec<(HashedStack, u64)>)>,
+}
+
+impl HashedWrite {
+    pub(crate) fn new(write: BatchWrite) -> Self {
+        let windows = write
+            .windows
+            .into_iter()
+            .map(|w| {
+                let hashed = w
+                    .stacks
+                    .into_iter()
+                    .map(|(frames, count)| (HashedStack::new(frames), count))
+                    .collect::<Vec<_>>();
+                let held = HeldWindow {
+                    service: w.service,
+                    labels: w.labels,
+                    profile_type: w.profile_type,
+                    period: w.period,
+                    window_start_unix_nanos: w.window_start_unix_nanos,
+                    stacks: Vec::with_capacity(hashed.len()),
+                };
+                (held, hashed)
+            })
+            .collect();
+        Self {
+            batch_id: write.batch_id,
+            received_unix_nanos: write.received_unix_nanos,
+            binaries: write.binaries,
+            windows,
         }
-    });
-    HeldBatch {
-        batch_id: write.batch_id,
-        received_unix_nanos: write.received_unix_nanos,
-        binaries: write.binaries,
-        windows: windows.into_iter().map(|(held, _)| held).collect(),
+    }
+
+    /// The write as the buffer holds it: its stacks shared through
+    /// `interner`.
+    pub(crate) fn hold(self, interner: &mut StackInterner) -> HeldBatch {
+        HeldBatch {
+            batch_id: self.batch_id,
+            received_unix_nanos: self.received_unix_nanos,
+            binaries: self.binaries,
+            windows: self
+                .windows
+                .into_iter()
+                .map(|(mut held, hashed)| {
+                    held.stacks.extend(
+                        hashed
+                            .into_iter()
+                            .map(|(stack, count)| (interner.intern(stack), count)),
+                    );
+                    held
+                })
+                .collect(),
+        }
     }
 }
 
@@ -300,7 +319,10 @@ impl Ingest for IngestService {
                 &labels,
                 window_nanos,
                 received,
-                |write| hold(write, |intern| buffer.with_interner(intern)),
+                |write| {
+                    let hashed = HashedWrite::new(write);
+                    buffer.with_interner(|interner| hashed.hold(interner))
+                },
             )?;
             let mut record = Vec::with_capacity(payload.len() + 64);
             encode_record(&prepared.batch.batch_id, received, &payload, &mut record);
