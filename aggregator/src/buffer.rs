@@ -27,7 +27,7 @@ use augur_storage::{HeldBatch, StackInterner, StorageError, Store, WriteOutcome}
 use augur_wire::batch::Limits;
 use tokio::sync::{Notify, oneshot};
 
-use crate::ingest::{HashedWrite, prepare};
+use crate::ingest::prepare;
 use crate::ingest_log::{self, SegmentWriter};
 use crate::metrics::AggregatorMetrics;
 
@@ -367,7 +367,7 @@ impl IngestBuffer {
                     &config.labels,
                     config.window_nanos,
                     record.received_unix_nanos,
-                    |write| HashedWrite::new(write).hold(&mut interner),
+                    |stacks| interner.intern(stacks),
                 ) {
                     Ok(prepared) => {
                         ids.insert(record.batch_id, IdState::Held);

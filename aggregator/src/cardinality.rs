@@ -146,12 +146,12 @@ impl LabelCardinality {
 
     /// Folds the labels of every sample of `batch` within the bounds, as
     /// of now.
-    pub fn fold_batch(&self, batch: &mut ValidBatch) -> FoldHits {
+    pub fn fold_batch<F>(&self, batch: &mut ValidBatch<F>) -> FoldHits {
         self.fold_batch_at(batch, self.now())
     }
 
     /// [`Self::fold_batch`] at `now`, seconds since this bound was made.
-    fn fold_batch_at(&self, batch: &mut ValidBatch, now: u32) -> FoldHits {
+    fn fold_batch_at<F>(&self, batch: &mut ValidBatch<F>, now: u32) -> FoldHits {
         let mut hits = FoldHits::default();
         let mut state = self.lock();
         self.expire(&mut state, now);

@@ -16,9 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur_profile::BuildId;
-use augur_storage::{BatchWrite, HashedStack, HeldBatch, HeldWindow, StackInterner, WindowWrite};
-use augur_wire::batch::{self, Limits, ValidBatch};
+use augur_storage::{HashedStacks, HeldBatch, HeldWindow, SharedStack};
+use augur_wire::batch::{self, Limits};
 use augur_wire::ingest::ingest_server::Ingest;
 use augur_wire::ingest::{PushRequest, PushResponse};
 use tokio::sync::Semaphore;
@@ -27,7 +26,7 @@ use tonic::{Request, Response, Status};
 use crate::buffer::{IngestBuffer, Reserve};
 use crate::cardinality::LabelCardinality;
 use crate::ingest_log::encode_record;
-use crate::merge::merge_batch_owned;
+use crate::merge::merge_batch_shared;
 use crate::metrics::AggregatorMetrics;
 
 /// Longest accepted batch id.
@@ -95,101 +94,6 @@ fn now_unix_nanos() -> i64 {
         .unwrap_or(0)
 }
 
-/// The storage write for a validated batch: its windows, merged. The batch
-/// is consumed, so its stacks move into the write rather than being copied.
-pub fn batch_write(batch_id: String, batch: ValidBatch, window_nanos: i64) -> BatchWrite {
-    batch_write_at(batch_id, batch, window_nanos, now_unix_nanos())
-}
-
-fn batch_write_at(
-    batch_id: String,
-    mut batch: ValidBatch,
-    window_nanos: i64,
-    received_unix_nanos: i64,
-) -> BatchWrite {
-    let binaries = std::mem::take(&mut batch.binaries);
-    let (profile_type, period) = (batch.profile_type.clone(), batch.period);
-    let windows = merge_batch_owned(batch, window_nanos)
-        .into_iter()
-        .map(|(key, stacks)| WindowWrite {
-            service: key.service,
-            labels: key.labels,
-            profile_type: profile_type.clone(),
-            period,
-            window_start_unix_nanos: key.window_start_unix_nanos,
-            stacks,
-        })
-        .collect();
-    BatchWrite {
-        batch_id,
-        received_unix_nanos,
-        binaries,
-        windows,
-    }
-}
-
-/// A write whose stacks are hashed for the interner: the part of holding a
-/// batch that needs no lock ([`HashedWrite::hold`] needs the interner's).
-pub(crate) struct HashedWrite {
-    batch_id: String,
-    received_unix_nanos: i64,
-    binaries: Vec<(BuildId, String)>,
-    windows: Vec<(HeldWindow, Vec<(HashedStack, u64)>)>,
-}
-
-impl HashedWrite {
-    pub(crate) fn new(write: BatchWrite) -> Self {
-        let windows = write
-            .windows
-            .into_iter()
-            .map(|w| {
-                let hashed = w
-                    .stacks
-                    .into_iter()
-                    .map(|(frames, count)| (HashedStack::new(frames), count))
-                    .collect::<Vec<_>>();
-                let held = HeldWindow {
-                    service: w.service,
-                    labels: w.labels,
-                    profile_type: w.profile_type,
-                    period: w.period,
-                    window_start_unix_nanos: w.window_start_unix_nanos,
-                    stacks: Vec::with_capacity(hashed.len()),
-                };
-                (held, hashed)
-            })
-            .collect();
-        Self {
-            batch_id: write.batch_id,
-            received_unix_nanos: write.received_unix_nanos,
-            binaries: write.binaries,
-            windows,
-        }
-    }
-
-    /// The write as the buffer holds it: its stacks shared through
-    /// `interner`.
-    pub(crate) fn hold(self, interner: &mut StackInterner) -> HeldBatch {
-        HeldBatch {
-            batch_id: self.batch_id,
-            received_unix_nanos: self.received_unix_nanos,
-            binaries: self.binaries,
-            windows: self
-                .windows
-                .into_iter()
-                .map(|(mut held, hashed)| {
-                    held.stacks.extend(
-                        hashed
-                            .into_iter()
-                            .map(|(stack, count)| (interner.intern(stack), count)),
-                    );
-                    held
-                })
-                .collect(),
-        }
-    }
-}
-
 /// A batch decoded, validated, merged and ready to hold.
 pub(crate) struct Prepared {
     pub(crate) batch: HeldBatch,
@@ -201,7 +105,9 @@ pub(crate) struct Prepared {
 }
 
 /// Everything a push needs before the log, as one piece of CPU work; also
-/// what a replay of the log does with each record.
+/// what a replay of the log does with each record. `intern` finds the
+/// batch's stacks among those the buffer holds, building only new ones; it
+/// is given them hashed, so that it can take a lock for the lookups alone.
 pub(crate) fn prepare(
     batch_id: String,
     payload: &[u8],
@@ -209,12 +115,12 @@ pub(crate) fn prepare(
     labels: &LabelCardinality,
     window_nanos: i64,
     received_unix_nanos: i64,
-    hold: impl FnOnce(BatchWrite) -> HeldBatch,
+    mut intern: impl FnMut(&HashedStacks<'_, '_>) -> Vec<SharedStack>,
 ) -> Result<Prepared, batch::BatchError> {
     // Held until the batch is merged and held by the buffer, which bounds
     // it from then on.
-    let (decoded, _reservation) = batch::decompress_reserved(payload, limits)?;
-    let (mut batch, hits) = batch::validate_counted(decoded, limits)?;
+    let (mut batch, hits, _reservation) =
+        batch::decompress_valid_with(payload, limits, |stacks| intern(&HashedStacks::new(stacks)))?;
     let folds = labels.fold_batch(&mut batch);
     let limit_hits = hits
         .by_limit()
@@ -224,14 +130,27 @@ pub(crate) fn prepare(
         .collect();
     let dropped = std::mem::take(&mut batch.dropped);
     let samples = batch.total_samples();
+    let binaries = std::mem::take(&mut batch.binaries);
+    let (profile_type, period) = (batch.profile_type.clone(), batch.period);
+    let windows = merge_batch_shared(batch, window_nanos)
+        .into_iter()
+        .map(|(key, stacks)| HeldWindow {
+            service: key.service,
+            labels: key.labels,
+            profile_type: profile_type.clone(),
+            period,
+            window_start_unix_nanos: key.window_start_unix_nanos,
+            stacks,
+        })
+        .collect();
     Ok(Prepared {
         limit_hits,
-        batch: hold(batch_write_at(
+        batch: HeldBatch {
             batch_id,
-            batch,
-            window_nanos,
             received_unix_nanos,
-        )),
+            binaries,
+            windows,
+        },
         samples,
         dropped,
     })
@@ -319,10 +238,7 @@ impl Ingest for IngestService {
                 &labels,
                 window_nanos,
                 received,
-                |write| {
-                    let hashed = HashedWrite::new(write);
-                    buffer.with_interner(|interner| hashed.hold(interner))
-                },
+                |stacks| buffer.with_interner(|interner| interner.intern(stacks)),
             )?;
             let mut record = Vec::with_capacity(payload.len() + 64);
             encode_record(&prepared.batch.batch_id, received, &payload, &mut record);

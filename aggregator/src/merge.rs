@@ -5,10 +5,12 @@
 //! the sum of counts is preserved exactly. Storage adds windows up, so merging
 //! here only saves it work; it never changes totals.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use augur_profile::RawFrame;
+use augur_storage::SharedStack;
 use augur_wire::batch::{Labels, ValidBatch};
 
 /// Identifies one window of one series: a service and the other labels of
@@ -28,6 +30,9 @@ pub struct WindowKey {
 /// Stack counts of one window: distinct stacks, leaf first, in sorted order.
 pub type WindowStacks = Vec<(Vec<RawFrame>, u64)>;
 
+/// Stacks of any form with their counts.
+type Counted<F> = Vec<(F, u64)>;
+
 /// Start of the window of length `window_nanos` that contains `t`.
 pub fn window_start(t: i64, window_nanos: i64) -> i64 {
     t.div_euclid(window_nanos) * window_nanos
@@ -45,15 +50,18 @@ pub fn merge_batch(batch: &ValidBatch, window_nanos: i64) -> BTreeMap<WindowKey,
         &batch.profile_type.name,
         batch.start_unix_nanos,
         window_nanos,
+        sum_identical,
     )
 }
 
-/// [`merge_batch`] for a batch that is not needed afterwards: its stacks are
-/// moved into the windows instead of copied.
-pub fn merge_batch_owned(
-    batch: ValidBatch,
+/// [`merge_batch`] for a batch whose stacks the interner shares
+/// ([`augur_storage::StackInterner`]), as the buffer holds them. Equal
+/// stacks of one batch are one copy, so they are summed by address, in the
+/// order first seen, without comparing a frame.
+pub fn merge_batch_shared(
+    batch: ValidBatch<SharedStack>,
     window_nanos: i64,
-) -> BTreeMap<WindowKey, WindowStacks> {
+) -> BTreeMap<WindowKey, HeldStacks> {
     let samples = batch
         .samples
         .into_iter()
@@ -63,21 +71,27 @@ pub fn merge_batch_owned(
         &batch.profile_type.name,
         batch.start_unix_nanos,
         window_nanos,
+        sum_shared,
     )
 }
 
-fn merge_samples<L: std::borrow::Borrow<Labels>>(
-    samples: impl Iterator<Item = (L, Vec<RawFrame>, u64)>,
+/// Stack counts of one window as the buffer holds them: distinct shared
+/// stacks, in the order first seen.
+pub type HeldStacks = Vec<(SharedStack, u64)>;
+
+fn merge_samples<L: std::borrow::Borrow<Labels>, F>(
+    samples: impl Iterator<Item = (L, F, u64)>,
     profile_type: &str,
     start_unix_nanos: i64,
     window_nanos: i64,
-) -> BTreeMap<WindowKey, WindowStacks> {
+    sum: fn(Counted<F>) -> Counted<F>,
+) -> BTreeMap<WindowKey, Counted<F>> {
     let start = window_start(start_unix_nanos, window_nanos);
     // Samples of one process share its label map: find its window once, by
     // the map's address, rather than comparing label maps per sample. The
     // map keeps each `Arc` alive, so no address is reused meanwhile.
     let mut slots: HashMap<*const BTreeMap<String, String>, (Labels, usize)> = HashMap::new();
-    let mut windows: Vec<(WindowKey, WindowStacks)> = Vec::new();
+    let mut windows: Vec<(WindowKey, Counted<F>)> = Vec::new();
     // Distinct label maps may still hold equal labels; found by hashing, as
     // a batch may carry hundreds of thousands of processes.
     let mut by_key: HashMap<WindowKey, usize> = HashMap::new();
@@ -94,7 +108,7 @@ fn merge_samples<L: std::borrow::Borrow<Labels>>(
                     window_start_unix_nanos: start,
                 };
                 let slot = *by_key.entry(key).or_insert_with_key(|key| {
-                    windows.push((key.clone(), WindowStacks::new()));
+                    windows.push((key.clone(), Vec::new()));
                     windows.len() - 1
                 });
                 (Arc::clone(labels), slot)
@@ -104,8 +118,25 @@ fn merge_samples<L: std::borrow::Borrow<Labels>>(
     }
     windows
         .into_iter()
-        .map(|(key, stacks)| (key, sum_identical(stacks)))
+        .map(|(key, stacks)| (key, sum(stacks)))
         .collect()
+}
+
+/// Adds up the counts of stacks that are one shared copy, keeping the
+/// order in which each was first seen.
+fn sum_shared(stacks: HeldStacks) -> HeldStacks {
+    let mut first: HashMap<*const RawFrame, usize> = HashMap::with_capacity(stacks.len());
+    let mut summed: HeldStacks = Vec::with_capacity(stacks.len());
+    for (stack, count) in stacks {
+        match first.entry(stack.as_ptr()) {
+            Entry::Occupied(at) => summed[*at.get()].1 += count,
+            Entry::Vacant(slot) => {
+                slot.insert(summed.len());
+                summed.push((stack, count));
+            }
+        }
+    }
+    summed
 }
 
 /// Adds up the counts of identical stacks. Sorting does it without hashing
@@ -125,7 +156,8 @@ fn sum_identical(mut stacks: WindowStacks) -> WindowStacks {
 
 #[cfg(test)]
 mod tests {
-    use augur_profile::ProfileType;
+    use augur_profile::{FrameRef, ProfileType};
+    use augur_storage::{HashedStacks, StackInterner};
     use augur_wire::batch::ValidSample;
 
     use super::*;
@@ -215,16 +247,59 @@ mod tests {
         }
     }
 
+    /// `batch` with its stacks shared through `interner`, as the ingest
+    /// path makes it.
+    fn shared(batch: &ValidBatch, interner: &mut StackInterner) -> ValidBatch<SharedStack> {
+        let refs: Vec<Vec<FrameRef<'_>>> = batch
+            .samples
+            .iter()
+            .map(|s| s.frames.iter().map(RawFrame::as_frame_ref).collect())
+            .collect();
+        let slices: Vec<&[FrameRef<'_>]> = refs.iter().map(Vec::as_slice).collect();
+        let stacks = interner.intern(&HashedStacks::new(&slices));
+        ValidBatch {
+            host: batch.host.clone(),
+            start_unix_nanos: batch.start_unix_nanos,
+            end_unix_nanos: batch.end_unix_nanos,
+            profile_type: batch.profile_type.clone(),
+            period: batch.period,
+            binaries: batch.binaries.clone(),
+            samples: batch
+                .samples
+                .iter()
+                .zip(stacks)
+                .map(|(s, frames)| ValidSample {
+                    labels: s.labels.clone(),
+                    frames,
+                    count: s.count,
+                })
+                .collect(),
+            dropped: batch.dropped.clone(),
+        }
+    }
+
     #[test]
-    fn merging_an_owned_batch_gives_the_same_windows() {
+    fn merging_shared_stacks_gives_the_same_windows() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-        for _ in 0..100 {
+        // Small enough that the interner starts over now and then.
+        let mut interner = StackInterner::new(4096);
+        for _ in 0..300 {
             let batch = random_batch(&mut rng);
             let window = 60_000_000_000;
-            assert_eq!(
-                merge_batch_owned(batch.clone(), window),
-                merge_batch(&batch, window)
-            );
+            let merged: BTreeMap<WindowKey, WindowStacks> =
+                merge_batch_shared(shared(&batch, &mut interner), window)
+                    .into_iter()
+                    .map(|(key, stacks)| {
+                        let mut stacks: WindowStacks = stacks
+                            .into_iter()
+                            .map(|(stack, count)| (stack.to_vec(), count))
+                            .collect();
+                        stacks.sort();
+                        (key, stacks)
+                    })
+                    .collect();
+            // Equal stacks were summed: sorted, they are distinct too.
+            assert_eq!(merged, merge_batch(&batch, window));
         }
     }
 

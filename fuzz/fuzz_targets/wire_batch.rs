@@ -5,9 +5,12 @@
 //! validation layers without having to learn zstd.
 //!
 //! Beyond "no panic": a decoded batch holds no more stacks and items than
-//! the limits allow; a validated batch obeys every limit; and re-encoding it
+//! the limits allow; a validated batch obeys every limit; re-encoding it
 //! (`to_wire`, then `compress`) gives a batch that validates to the same
-//! contents.
+//! contents; and the aggregator's direct decoder (`batch::decode_valid`,
+//! `batch::decompress_valid`) gives the same batch and hits as prost then
+//! `validate_counted`, the same refusal when prost reads the bytes, and a
+//! refusal when it cannot.
 
 #![no_main]
 
@@ -39,7 +42,28 @@ fuzz_target!(|data: &[u8]| {
         Ok(batch) => check(batch, &limits),
         Err(error) => assert_ne!(error.reason(), "bad_compression", "{error}"),
     }
+    agree(
+        batch::decode_then_validate(data, &limits),
+        batch::decode_valid(data, &limits),
+    );
+    let slow = batch::decompress(&payload, &limits)
+        .and_then(|batch| batch::validate_counted(batch, &limits));
+    let fast = batch::decompress_valid(&payload, &limits).map(|(batch, hits, _)| (batch, hits));
+    agree(slow, fast);
 });
+
+/// Prost then validation (`slow`) and the direct decoder (`fast`) agree.
+fn agree(
+    slow: Result<(ValidBatch, batch::LimitHits), batch::BatchError>,
+    fast: Result<(ValidBatch, batch::LimitHits), batch::BatchError>,
+) {
+    match (slow, fast) {
+        (Ok(slow), Ok(fast)) => assert_eq!(slow, fast),
+        (Err(batch::BatchError::Decode { .. }), Err(_)) => {}
+        (Err(slow), Err(fast)) => assert_eq!(slow.to_string(), fast.to_string()),
+        (slow, fast) => panic!("prost then validate: {slow:?}\ndirect: {fast:?}"),
+    }
+}
 
 fn check(batch: Batch, limits: &Limits) {
     assert!(batch.samples.len() <= limits.max_stacks);

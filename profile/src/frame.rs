@@ -200,6 +200,86 @@ pub enum RawFrame {
     },
 }
 
+/// A [`RawFrame`] borrowed: what a decoder holds before it knows whether a
+/// stack is new, and what a known stack is compared with, so a stack seen
+/// before is found without building its frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameRef<'a> {
+    /// See [`RawFrame::User`].
+    User {
+        /// Build-id of the mapped object.
+        build_id: &'a BuildId,
+        /// Offset of the instruction within the object file.
+        file_offset: u64,
+    },
+    /// See [`RawFrame::Kernel`].
+    Kernel {
+        /// Function name.
+        function: &'a str,
+        /// Module name for frames in loadable modules.
+        module: Option<&'a str>,
+    },
+    /// See [`RawFrame::Named`].
+    Named {
+        /// Function name as the host knew it.
+        function: &'a str,
+        /// Where the name came from.
+        origin: &'a str,
+    },
+    /// See [`RawFrame::Unknown`].
+    Unknown {
+        /// Why the frame could not be normalized.
+        reason: &'a str,
+    },
+}
+
+impl FrameRef<'_> {
+    /// The frame, owned.
+    pub fn to_raw(self) -> RawFrame {
+        match self {
+            FrameRef::User {
+                build_id,
+                file_offset,
+            } => RawFrame::User {
+                build_id: build_id.clone(),
+                file_offset,
+            },
+            FrameRef::Kernel { function, module } => RawFrame::Kernel {
+                function: function.to_owned(),
+                module: module.map(str::to_owned),
+            },
+            FrameRef::Named { function, origin } => RawFrame::Named {
+                function: function.to_owned(),
+                origin: origin.to_owned(),
+            },
+            FrameRef::Unknown { reason } => RawFrame::Unknown {
+                reason: reason.to_owned(),
+            },
+        }
+    }
+}
+
+impl RawFrame {
+    /// The frame, borrowed.
+    pub fn as_frame_ref(&self) -> FrameRef<'_> {
+        match self {
+            RawFrame::User {
+                build_id,
+                file_offset,
+            } => FrameRef::User {
+                build_id,
+                file_offset: *file_offset,
+            },
+            RawFrame::Kernel { function, module } => FrameRef::Kernel {
+                function,
+                module: module.as_deref(),
+            },
+            RawFrame::Named { function, origin } => FrameRef::Named { function, origin },
+            RawFrame::Unknown { reason } => FrameRef::Unknown { reason },
+        }
+    }
+}
+
 /// What a frame means in source terms: one entry per inlined function, with
 /// the innermost first.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

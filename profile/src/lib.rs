@@ -13,7 +13,7 @@ pub mod render;
 pub mod rng;
 mod stack_tree;
 
-pub use frame::{BuildId, BuildIdError, RawFrame, Symbol};
+pub use frame::{BuildId, BuildIdError, FrameRef, RawFrame, Symbol};
 pub use profile::{
     FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample, canonical_unit,
 };

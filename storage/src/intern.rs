@@ -15,20 +15,21 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use augur_profile::RawFrame;
+use augur_profile::{FrameRef, RawFrame};
 use hashbrown::HashTable;
 
 use crate::ingest::SharedStack;
 
 /// Shares identical stacks: [`StackInterner::intern`] gives back the one
-/// copy of a stack it keeps, so batches held in memory cost a pointer per
-/// stack instead of its frames.
+/// copy of each stack it keeps, so batches held in memory cost a pointer per
+/// stack instead of its frames. It is handed borrowed frames, straight from
+/// the decoder, and builds owned ones only for a stack it has not seen.
 ///
-/// Callers hash a stack ([`HashedStack::new`]) before they take the lock
-/// that usually guards the interner, so the lock is held for the lookups
-/// alone.
+/// Callers hash the stacks ([`HashedStacks::new`]) before they take the
+/// lock that usually guards the interner, so the lock is held for the
+/// lookups alone.
 #[derive(Debug)]
 pub struct StackInterner {
     stacks: HashTable<SharedStack>,
@@ -39,19 +40,23 @@ pub struct StackInterner {
     max_bytes: u64,
 }
 
-/// A stack's frames with the hash [`StackInterner`] files them under.
+/// A batch's stacks, leaf first, with the hashes [`StackInterner`] files
+/// them under.
 #[derive(Debug)]
-pub struct HashedStack {
-    hash: u64,
-    frames: Vec<RawFrame>,
+pub struct HashedStacks<'s, 'f> {
+    stacks: &'s [&'s [FrameRef<'f>]],
+    hashes: Vec<u64>,
 }
 
-impl HashedStack {
-    /// Hashes `frames`, leaf first.
-    pub fn new(frames: Vec<RawFrame>) -> Self {
+impl<'s, 'f> HashedStacks<'s, 'f> {
+    /// Hashes each of `stacks`.
+    pub fn new(stacks: &'s [&'s [FrameRef<'f>]]) -> Self {
         Self {
-            hash: stack_hash(&frames),
-            frames,
+            stacks,
+            hashes: stacks
+                .iter()
+                .map(|frames| stack_hash(frames.len(), frames.iter().copied()))
+                .collect(),
         }
     }
 }
@@ -66,24 +71,39 @@ impl StackInterner {
         }
     }
 
-    /// The shared copy of `stack`.
-    pub fn intern(&mut self, stack: HashedStack) -> SharedStack {
-        let HashedStack { hash, frames } = stack;
-        if let Some(shared) = self
-            .stacks
-            .find(hash, |kept| kept.as_ref() == frames.as_slice())
-        {
-            return shared.clone();
-        }
-        let size = stack_bytes(&frames);
-        if self.bytes + size > self.max_bytes {
+    /// The shared copy of each of `stacks`, in order. Equal stacks of one
+    /// call get the same copy: the interner starts over, when it must,
+    /// only before a call, so it may hold one call's stacks beyond its
+    /// bound.
+    pub fn intern(&mut self, stacks: &HashedStacks<'_, '_>) -> Vec<SharedStack> {
+        if self.bytes > self.max_bytes {
             self.stacks.clear();
             self.bytes = 0;
         }
-        let shared: SharedStack = Arc::from(frames);
-        self.stacks
-            .insert_unique(hash, shared.clone(), |kept| stack_hash(kept));
-        self.bytes += size;
+        stacks
+            .stacks
+            .iter()
+            .zip(&stacks.hashes)
+            .map(|(frames, &hash)| self.intern_one(hash, frames))
+            .collect()
+    }
+
+    fn intern_one(&mut self, hash: u64, frames: &[FrameRef<'_>]) -> SharedStack {
+        let same = |kept: &SharedStack| {
+            kept.len() == frames.len()
+                && kept
+                    .iter()
+                    .zip(frames)
+                    .all(|(kept, frame)| kept.as_frame_ref() == *frame)
+        };
+        if let Some(shared) = self.stacks.find(hash, same) {
+            return shared.clone();
+        }
+        let shared: SharedStack = frames.iter().map(|frame| frame.to_raw()).collect();
+        self.bytes += stack_bytes(&shared);
+        self.stacks.insert_unique(hash, shared.clone(), |kept| {
+            stack_hash(kept.len(), kept.iter().map(RawFrame::as_frame_ref))
+        });
         shared
     }
 
@@ -119,7 +139,7 @@ pub fn stack_bytes(frames: &[RawFrame]) -> u64 {
     (std::mem::size_of_val(frames) + heap + 16) as u64
 }
 
-/// The interner's hash of a leaf-first stack.
+/// The interner's hash of a leaf-first stack of `len` frames.
 ///
 /// A user frame is hashed by the address of its build-id's shared bytes and
 /// its offset, not by the build-id's bytes: equal stacks whose build-ids are
@@ -129,19 +149,37 @@ pub fn stack_bytes(frames: &[RawFrame]) -> u64 {
 /// server are shared ([`augur_profile::BuildId::shared`]), so equal stacks
 /// almost always meet. Lookups never trust the hash: equal hashes are
 /// compared frame by frame.
-fn stack_hash(frames: &[RawFrame]) -> u64 {
+fn stack_hash<'f>(len: usize, frames: impl Iterator<Item = FrameRef<'f>>) -> u64 {
     let mut hasher = FrameHasher::keyed();
-    hasher.add(frames.len() as u64);
+    hasher.add(len as u64);
     for frame in frames {
+        // Each kind adds its tag, and each string its length, so no two
+        // different stacks feed the same words.
         match frame {
-            RawFrame::User {
+            FrameRef::User {
                 build_id,
                 file_offset,
             } => {
                 hasher.add(build_id.as_bytes().as_ptr() as u64);
-                hasher.add(*file_offset);
+                hasher.add(file_offset);
             }
-            other => other.hash(&mut hasher),
+            FrameRef::Kernel { function, module } => {
+                hasher.add(1);
+                hasher.text(function);
+                match module {
+                    Some(module) => hasher.text(module),
+                    None => hasher.add(u64::MAX),
+                }
+            }
+            FrameRef::Named { function, origin } => {
+                hasher.add(2);
+                hasher.text(function);
+                hasher.text(origin);
+            }
+            FrameRef::Unknown { reason } => {
+                hasher.add(3);
+                hasher.text(reason);
+            }
         }
     }
     hasher.finish()
@@ -172,6 +210,12 @@ impl FrameHasher {
     fn add(&mut self, word: u64) {
         let product = u128::from(self.state ^ word) * u128::from(self.key);
         self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    /// Adds a string and its length.
+    fn text(&mut self, text: &str) {
+        self.add(text.len() as u64);
+        self.write(text.as_bytes());
     }
 }
 
@@ -350,6 +394,8 @@ fn encode(frame: &RawFrame, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use augur_profile::BuildId;
 
     use super::*;
@@ -415,6 +461,21 @@ mod tests {
         assert_eq!(cache.get(&1), None);
     }
 
+    /// The stacks `interner` keeps for `stacks`, handed to it in one call
+    /// as the decoder hands them.
+    fn intern(interner: &mut StackInterner, stacks: &[Vec<RawFrame>]) -> Vec<SharedStack> {
+        let refs: Vec<Vec<FrameRef<'_>>> = stacks
+            .iter()
+            .map(|stack| stack.iter().map(RawFrame::as_frame_ref).collect())
+            .collect();
+        let slices: Vec<&[FrameRef<'_>]> = refs.iter().map(Vec::as_slice).collect();
+        interner.intern(&HashedStacks::new(&slices))
+    }
+
+    fn intern_one(interner: &mut StackInterner, stack: Vec<RawFrame>) -> SharedStack {
+        intern(interner, &[stack]).remove(0)
+    }
+
     #[test]
     fn the_interner_shares_equal_stacks_and_stays_bounded() {
         let id = BuildId::parse_hex("aabb").unwrap();
@@ -423,22 +484,30 @@ mod tests {
             file_offset: offset,
         };
         let mut interner = StackInterner::new(1 << 20);
-        let a = interner.intern(HashedStack::new(vec![user(1), user(2)]));
-        let b = interner.intern(HashedStack::new(vec![user(1), user(2)]));
-        let c = interner.intern(HashedStack::new(vec![user(2), user(1)]));
+        let a = intern_one(&mut interner, vec![user(1), user(2)]);
+        let b = intern_one(&mut interner, vec![user(1), user(2)]);
+        let c = intern_one(&mut interner, vec![user(2), user(1)]);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(interner.len(), 2);
         let one = stack_bytes(&[user(1), user(2)]);
         assert_eq!(interner.bytes(), 2 * one);
-        // Past the bound it starts over; stacks handed out stay valid.
+        // Past the bound it starts over, before a call; stacks handed out
+        // stay valid.
         let mut small = StackInterner::new(one * 3 / 2);
-        let first = small.intern(HashedStack::new(vec![user(1), user(2)]));
-        let second = small.intern(HashedStack::new(vec![user(3), user(4)]));
-        assert_eq!(small.len(), 1);
-        assert_eq!(small.bytes(), one);
+        let first = intern_one(&mut small, vec![user(1), user(2)]);
+        let second = intern_one(&mut small, vec![user(3), user(4)]);
+        assert_eq!((small.len(), small.bytes()), (2, 2 * one));
+        let third = intern_one(&mut small, vec![user(5), user(6)]);
+        assert_eq!((small.len(), small.bytes()), (1, one));
         assert_eq!(first[0], user(1));
         assert_eq!(second[1], user(4));
+        assert_eq!(third[1], user(6));
+        // Within one call equal stacks always share, bound or not.
+        let stacks = [vec![user(7)], vec![user(8)], vec![user(7)], vec![user(8)]];
+        let kept = intern(&mut small, &stacks);
+        assert!(Arc::ptr_eq(&kept[0], &kept[2]) && Arc::ptr_eq(&kept[1], &kept[3]));
+        assert_eq!(small.len(), 3);
     }
 
     #[test]
@@ -452,30 +521,42 @@ mod tests {
             build_id: BuildId::shared(&[0xaa, 0xbb]).unwrap(),
             file_offset: offset,
         };
-        let kernel = |name: &str| RawFrame::Kernel {
+        let kernel = |name: &str, module: Option<&str>| RawFrame::Kernel {
             function: name.into(),
-            module: None,
+            module: module.map(Into::into),
+        };
+        let named = |function: &str, origin: &str| RawFrame::Named {
+            function: function.into(),
+            origin: origin.into(),
+        };
+        let unknown = |reason: &str| RawFrame::Unknown {
+            reason: reason.into(),
         };
         let mut interner = StackInterner::new(1 << 20);
         let stacks = [
             vec![copy(1), copy(2)],
             vec![shared(1), shared(2)],
             vec![shared(1), shared(3)],
-            vec![kernel("a"), shared(1)],
-            vec![kernel("b"), shared(1)],
-            vec![kernel("ab"), kernel("c")],
-            vec![kernel("a"), kernel("bc")],
+            vec![kernel("a", None), shared(1)],
+            vec![kernel("b", None), shared(1)],
+            vec![kernel("ab", None), kernel("c", None)],
+            vec![kernel("a", None), kernel("bc", None)],
+            vec![kernel("a", Some("b"))],
+            vec![kernel("a", Some(""))],
+            vec![kernel("a", None)],
+            vec![named("a", "b")],
+            vec![named("ab", "")],
+            vec![unknown("a")],
             vec![shared(1)],
         ];
         for _ in 0..3 {
-            for stack in &stacks {
-                let kept = interner.intern(HashedStack::new(stack.clone()));
+            for (stack, kept) in stacks.iter().zip(intern(&mut interner, &stacks)) {
                 assert_eq!(kept.as_ref(), stack.as_slice());
             }
         }
         // Equal stacks made of shared build-ids always meet.
-        let a = interner.intern(HashedStack::new(vec![shared(1), shared(3)]));
-        let b = interner.intern(HashedStack::new(vec![shared(1), shared(3)]));
+        let a = intern_one(&mut interner, vec![shared(1), shared(3)]);
+        let b = intern_one(&mut interner, vec![shared(1), shared(3)]);
         assert!(Arc::ptr_eq(&a, &b));
         // At most one extra copy per stack of separate build-ids.
         assert!(interner.len() <= stacks.len() + 3, "{}", interner.len());

@@ -34,7 +34,7 @@ pub use error::StorageError;
 pub use ingest::{
     BatchWrite, HeldBatch, HeldWindow, SharedStack, WindowWrite, WriteOutcome, refused_batch,
 };
-pub use intern::{HashedStack, StackInterner, stack_bytes};
+pub use intern::{HashedStacks, StackInterner, stack_bytes};
 pub use query::{ProfileQuery, ServiceSummary, StoreStats};
 pub use reports::{FleetReport, ReportRow};
 pub use retention::{CompactionReport, HOUR_NANOS, RetentionPolicy, hour_start};

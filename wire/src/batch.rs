@@ -20,10 +20,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use augur_profile::{BuildId, ProfileType, RawFrame};
+use augur_profile::{BuildId, FrameRef, ProfileType, RawFrame};
 use prost::Message;
 
 use crate::ingest::{Batch, frame};
+
+mod direct;
 
 /// The function name of the frame that ends a stack cut short at the depth
 /// limit; the in-kernel unwinder ends the stacks it cuts with the same name.
@@ -315,6 +317,75 @@ pub fn decompress_reserved(
     payload: &[u8],
     limits: &Limits,
 ) -> Result<(Batch, Reservation), BatchError> {
+    decompress_with(payload, limits, &mut |bytes, _| {
+        Batch::decode(bytes).map_err(|source| BatchError::Decode { source })
+    })
+}
+
+/// [`decompress_reserved`] and [`validate_counted`] in one step, decoding
+/// straight into the validated batch: the same batch, hits and refusals,
+/// at a fraction of the work.
+pub fn decompress_valid(
+    payload: &[u8],
+    limits: &Limits,
+) -> Result<(ValidBatch, LimitHits, Reservation), BatchError> {
+    decompress_valid_with(payload, limits, frames_to_raw)
+}
+
+/// [`decompress_valid`], handing the stacks of the samples kept, as
+/// borrowed frames, to `stacks`, which makes of each what the batch keeps
+/// in its place (in the same order): the aggregator finds the stacks it
+/// already holds there, and builds only the new ones.
+pub fn decompress_valid_with<S>(
+    payload: &[u8],
+    limits: &Limits,
+    mut stacks: impl FnMut(&[&[FrameRef<'_>]]) -> Vec<S>,
+) -> Result<(ValidBatch<S>, LimitHits, Reservation), BatchError> {
+    let ((batch, hits), reservation) = decompress_with(payload, limits, &mut |bytes, shape| {
+        direct::decode(bytes, shape, limits, &mut stacks)
+    })?;
+    Ok((batch, hits, reservation))
+}
+
+/// Each stack's frames, owned.
+fn frames_to_raw(stacks: &[&[FrameRef<'_>]]) -> Vec<Vec<RawFrame>> {
+    stacks
+        .iter()
+        .map(|frames| frames.iter().map(|f| f.to_raw()).collect())
+        .collect()
+}
+
+/// Decodes and validates an encoded, uncompressed [`Batch`] as
+/// [`decompress_valid`] does, within the same counts.
+pub fn decode_valid(bytes: &[u8], limits: &Limits) -> Result<(ValidBatch, LimitHits), BatchError> {
+    let mut reservation = Reservation::new(&None);
+    decode_bounded(bytes, limits, &mut reservation, &mut |bytes, shape| {
+        direct::decode(bytes, shape, limits, &mut frames_to_raw)
+    })
+}
+
+/// An encoded, uncompressed [`Batch`] decoded with prost within the same
+/// counts, then validated: what [`decode_valid`] must agree with.
+pub fn decode_then_validate(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(ValidBatch, LimitHits), BatchError> {
+    let mut reservation = Reservation::new(&None);
+    let batch = decode_bounded(bytes, limits, &mut reservation, &mut |bytes, _| {
+        Batch::decode(bytes).map_err(|source| BatchError::Decode { source })
+    })?;
+    validate_counted(batch, limits)
+}
+
+/// How the bytes of a payload within its limits become a `T`.
+type Decoder<'l, T> = &'l mut dyn FnMut(&[u8], &Shape) -> Result<T, BatchError>;
+
+/// Sizes, decompression and counts for any decoder of the inflated bytes.
+fn decompress_with<T>(
+    payload: &[u8],
+    limits: &Limits,
+    decode: Decoder<'_, T>,
+) -> Result<(T, Reservation), BatchError> {
     if payload.len() > limits.max_compressed {
         return Err(BatchError::TooLarge {
             size: payload.len(),
@@ -322,20 +393,21 @@ pub fn decompress_reserved(
         });
     }
     let mut reservation = Reservation::new(&limits.decode_memory);
-    if let Some(decoded) = decode_declared(payload, limits, &mut reservation) {
+    if let Some(decoded) = decode_declared(payload, limits, &mut reservation, decode) {
         return decoded.map(|batch| (batch, reservation));
     }
     let bytes = inflate_streaming(payload, limits, &mut reservation)?;
-    let batch = decode_bounded(&bytes, limits, &mut reservation)?;
+    let batch = decode_bounded(&bytes, limits, &mut reservation, decode)?;
     Ok((batch, reservation))
 }
 
 /// Counts what decoding `bytes` would allocate, reserves it, then decodes.
-fn decode_bounded(
+fn decode_bounded<T>(
     bytes: &[u8],
     limits: &Limits,
     reservation: &mut Reservation,
-) -> Result<Batch, BatchError> {
+    decode: Decoder<'_, T>,
+) -> Result<T, BatchError> {
     let shape = shape_of(bytes).map_err(BatchError::Malformed)?;
     if shape.samples > limits.max_stacks {
         return Err(BatchError::TooMany {
@@ -352,7 +424,7 @@ fn decode_bounded(
         });
     }
     reservation.grow(shape.items * ITEM_BYTES)?;
-    Batch::decode(bytes).map_err(|source| BatchError::Decode { source })
+    decode(bytes, &shape)
 }
 
 /// How many elements an encoded [`Batch`] holds.
@@ -472,11 +544,12 @@ thread_local! {
 /// `None` sends anything else (no declared size, more than one frame, a
 /// header that lies, corrupt data) to [`inflate_streaming`], which bounds
 /// the output itself and names the error.
-fn decode_declared(
+fn decode_declared<T>(
     payload: &[u8],
     limits: &Limits,
     reservation: &mut Reservation,
-) -> Option<Result<Batch, BatchError>> {
+    decode: Decoder<'_, T>,
+) -> Option<Result<T, BatchError>> {
     let declared = zstd::zstd_safe::get_frame_content_size(payload).ok()??;
     let size = usize::try_from(declared)
         .ok()
@@ -496,7 +569,7 @@ fn decode_declared(
         // within the limit ever set; more than declared goes the slow way.
         let inflated = context.as_mut()?.decompress_to_buffer(payload, buffer);
         let decoded = match inflated {
-            Ok(n) if n == size => Some(decode_bounded(buffer, limits, reservation)),
+            Ok(n) if n == size => Some(decode_bounded(buffer, limits, reservation, decode)),
             _ => None,
         };
         if buffer.capacity() > KEPT_BUFFER {
@@ -553,20 +626,22 @@ fn inflate_streaming(
 /// One process's labels; shared by all its samples.
 pub type Labels = Arc<BTreeMap<String, String>>;
 
-/// A validated sample: labels, leaf-first frames and a count.
+/// A validated sample: labels, leaf-first frames and a count. The frames
+/// are a list of [`RawFrame`]s, or whatever a decoder's caller made of them
+/// ([`decompress_valid_with`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidSample {
+pub struct ValidSample<F = Vec<RawFrame>> {
     /// Labels of the process; always contains `service`.
     pub labels: Labels,
     /// Frames, leaf first.
-    pub frames: Vec<RawFrame>,
+    pub frames: F,
     /// Number of samples.
     pub count: u64,
 }
 
 /// A batch whose every index, id and label has been checked.
-#[derive(Clone, Debug)]
-pub struct ValidBatch {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidBatch<F = Vec<RawFrame>> {
     /// Reporting host.
     pub host: String,
     /// Window start, Unix nanoseconds.
@@ -580,12 +655,12 @@ pub struct ValidBatch {
     /// Objects referenced, with the path on the reporting host.
     pub binaries: Vec<(BuildId, String)>,
     /// Samples.
-    pub samples: Vec<ValidSample>,
+    pub samples: Vec<ValidSample<F>>,
     /// What the agent lost before sending, by reason.
     pub dropped: BTreeMap<String, u64>,
 }
 
-impl ValidBatch {
+impl<F> ValidBatch<F> {
     /// Total sample count.
     pub fn total_samples(&self) -> u64 {
         self.samples.iter().map(|s| s.count).sum()
@@ -675,6 +750,63 @@ fn bounded_labels(
     Ok(Arc::new(sorted))
 }
 
+/// The checks of a batch's own fields: a known profile type in its unit, a
+/// positive period, a window that does not end before it starts.
+fn check_header(
+    profile_type: &str,
+    unit: &str,
+    period: u64,
+    start_unix_nanos: i64,
+    end_unix_nanos: i64,
+) -> Result<(), BatchError> {
+    let invalid = |msg: String| Err(BatchError::Invalid(msg));
+    if profile_type.is_empty() || unit.is_empty() {
+        return invalid("profile_type and unit are required".into());
+    }
+    // Checked before the batch is acknowledged: storage keeps one unit per
+    // type and would refuse another one only when the batch is flushed.
+    match augur_profile::canonical_unit(profile_type) {
+        Some(canonical) if canonical == unit => {}
+        Some(canonical) => {
+            return invalid(format!(
+                "profile type {profile_type:?} is counted in {canonical:?}, not {unit:?}"
+            ));
+        }
+        None => {
+            return invalid(format!(
+                "unknown profile type {profile_type:?} (known: {})",
+                augur_profile::PROFILE_TYPES.join(", ")
+            ));
+        }
+    }
+    if period == 0 {
+        return invalid("period must be positive".into());
+    }
+    if end_unix_nanos < start_unix_nanos {
+        return invalid("window ends before it starts".into());
+    }
+    Ok(())
+}
+
+/// Binary `i` of a batch: its build-id, shared, and its path hint, kept
+/// only when sane.
+fn binary_path(
+    i: usize,
+    build_id: &[u8],
+    path: String,
+    hits: &mut LimitHits,
+) -> Result<(BuildId, String), BatchError> {
+    let path = if path.is_empty() || is_sane_path_hint(&path) {
+        path
+    } else {
+        hits.path_hints_dropped += 1;
+        String::new()
+    };
+    BuildId::shared(build_id)
+        .map(|id| (id, path))
+        .map_err(|e| BatchError::Invalid(format!("binary {i}: {e}")))
+}
+
 /// [`validate`], returning what was cut down to fit `limits` besides the
 /// batch: stacks truncated, labels dropped or shortened, path hints
 /// forgotten. Broken references, a missing `service` label and empty frames
@@ -685,48 +817,18 @@ pub fn validate_counted(
 ) -> Result<(ValidBatch, LimitHits), BatchError> {
     let invalid = |msg: String| BatchError::Invalid(msg);
     let mut hits = LimitHits::default();
-    if batch.profile_type.is_empty() || batch.unit.is_empty() {
-        return Err(invalid("profile_type and unit are required".into()));
-    }
-    // Checked before the batch is acknowledged: storage keeps one unit per
-    // type and would refuse another one only when the batch is flushed.
-    match augur_profile::canonical_unit(&batch.profile_type) {
-        Some(unit) if unit == batch.unit => {}
-        Some(unit) => {
-            return Err(invalid(format!(
-                "profile type {:?} is counted in {unit:?}, not {:?}",
-                batch.profile_type, batch.unit
-            )));
-        }
-        None => {
-            return Err(invalid(format!(
-                "unknown profile type {:?} (known: {})",
-                batch.profile_type,
-                augur_profile::PROFILE_TYPES.join(", ")
-            )));
-        }
-    }
-    if batch.period == 0 {
-        return Err(invalid("period must be positive".into()));
-    }
-    if batch.end_unix_nanos < batch.start_unix_nanos {
-        return Err(invalid("window ends before it starts".into()));
-    }
+    check_header(
+        &batch.profile_type,
+        &batch.unit,
+        batch.period,
+        batch.start_unix_nanos,
+        batch.end_unix_nanos,
+    )?;
     let binaries = batch
         .binaries
         .into_iter()
         .enumerate()
-        .map(|(i, b)| {
-            let path = if b.path.is_empty() || is_sane_path_hint(&b.path) {
-                b.path
-            } else {
-                hits.path_hints_dropped += 1;
-                String::new()
-            };
-            BuildId::shared(&b.build_id)
-                .map(|id| (id, path))
-                .map_err(|e| invalid(format!("binary {i}: {e}")))
-        })
+        .map(|(i, b)| binary_path(i, &b.build_id, b.path, &mut hits))
         .collect::<Result<Vec<_>, _>>()?;
     let processes = batch
         .processes
