@@ -472,11 +472,20 @@ fn shape_of(bytes: &[u8]) -> Result<Shape, &'static str> {
 /// Calls `each` with the number of every field in `bytes`, and its bytes
 /// when it is length-delimited. Groups, which this protocol never uses, are
 /// refused.
+#[inline]
 fn for_each_field<'a>(
     mut bytes: &'a [u8],
     mut each: impl FnMut(u64, Option<&'a [u8]>) -> Result<(), &'static str>,
 ) -> Result<(), &'static str> {
+    #[inline(always)]
     fn varint(bytes: &mut &[u8]) -> Result<u64, &'static str> {
+        // Keys, lengths and small numbers: most varints are one byte.
+        if let Some((&byte, rest)) = bytes.split_first() {
+            if byte < 0x80 {
+                *bytes = rest;
+                return Ok(u64::from(byte));
+            }
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let (&byte, rest) = bytes.split_first().ok_or("truncated varint")?;

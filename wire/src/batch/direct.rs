@@ -71,7 +71,21 @@ impl<'a> Value<'a> {
 }
 
 /// A base-128 varint of at most 10 bytes whose value fits 64 bits.
+#[inline(always)]
 fn varint(bytes: &mut &[u8]) -> Result<u64> {
+    // Keys, lengths and small numbers: most varints are one byte.
+    if let Some((&byte, rest)) = bytes.split_first() {
+        if byte < 0x80 {
+            *bytes = rest;
+            return Ok(u64::from(byte));
+        }
+    }
+    varint_long(bytes)
+}
+
+/// [`varint`] past its first byte's fast path.
+#[inline(never)]
+fn varint_long(bytes: &mut &[u8]) -> Result<u64> {
     let mut value = 0u64;
     for i in 0..10 {
         let (&byte, rest) = bytes
@@ -89,6 +103,7 @@ fn varint(bytes: &mut &[u8]) -> Result<u64> {
     Err(malformed("varint longer than 10 bytes"))
 }
 
+#[inline]
 fn take<'a>(bytes: &mut &'a [u8], n: u64) -> Result<&'a [u8]> {
     let n = usize::try_from(n)
         .ok()
@@ -100,6 +115,7 @@ fn take<'a>(bytes: &mut &'a [u8], n: u64) -> Result<&'a [u8]> {
 }
 
 /// A field key: its number and wire type.
+#[inline]
 fn key(bytes: &mut &[u8]) -> Result<(u32, u8)> {
     let key = varint(bytes)?;
     let key = u32::try_from(key).map_err(|_| malformed("field key beyond 32 bits"))?;
@@ -141,6 +157,7 @@ fn skip(bytes: &mut &[u8], field: u32, wire: u8, depth: u32) -> Result<()> {
 /// Calls `each` with the number and value of every field of the message in
 /// `bytes`, read at nesting level `depth`; fixed-width fields and groups
 /// are skipped and passed as [`Value::Other`].
+#[inline]
 fn each_field<'a>(
     mut bytes: &'a [u8],
     depth: u32,
@@ -166,6 +183,7 @@ fn each_field<'a>(
 
 /// The fields of the message `value` at level `depth`, which must have
 /// levels left for it.
+#[inline]
 fn each_field_of<'a>(
     value: Value<'a>,
     depth: u32,

@@ -1,19 +1,23 @@
-//! How long the aggregator takes to turn one inflated batch into a
-//! validated one: prost then `validate_counted`, against the direct
-//! decoder (`batch::decode_valid`), alternating, on batches shaped like
-//! `augur loadgen`'s (about 200 stacks of 20 frames, a quarter of them with
-//! six kernel frames at the leaf, two binaries, one process).
+//! How long the aggregator takes to turn a pushed payload into a validated
+//! batch, three ways, alternating, on batches shaped like `augur
+//! loadgen`'s (199 stacks of 20 frames, a quarter of them with six kernel
+//! frames at the leaf, two binaries, one process), zstd level 3:
+//!
+//! - prost then `validate_counted`, building every frame (the old path);
+//! - the direct decoder, building every frame (`batch::decompress_valid`);
+//! - the direct decoder with a warm stack interner, which builds no frame
+//!   of a stack it holds (`batch::decompress_valid_with`, what a push does).
 //!
 //! ```text
-//! cargo run --release -p augur-wire --example decode_bench [rounds]
+//! cargo run --release -p augur-aggregator --example decode_bench [rounds]
 //! ```
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use augur_storage::{HashedStacks, StackInterner};
 use augur_wire::batch::{self, Limits};
 use augur_wire::ingest::{Batch, Binary, Frame, KernelFrame, Process, Sample, UserFrame, frame};
-use prost::Message;
 
 const KERNEL: &[&str] = &[
     "copy_user_enhanced_fast_string",
@@ -98,35 +102,45 @@ fn main() {
         .map(|r| r.parse().expect("rounds: a number"))
         .unwrap_or(5);
     let limits = Limits::default();
-    let bytes = batch(199, 20).encode_to_vec();
-    assert_eq!(
-        batch::decode_then_validate(&bytes, &limits).unwrap(),
-        batch::decode_valid(&bytes, &limits).unwrap()
-    );
+    let payload = batch::compress(&batch(199, 20), 3).expect("compressing into memory");
+    let slow = |payload: &[u8]| {
+        let (decoded, _) = batch::decompress_reserved(payload, &limits).unwrap();
+        batch::validate_counted(decoded, &limits).unwrap().0
+    };
+    let (direct, _, _) = batch::decompress_valid(&payload, &limits).unwrap();
+    assert_eq!(slow(&payload), direct);
+    let mut interner = StackInterner::new(64 << 20);
+    let mut interned = |payload: &[u8]| {
+        let (batch, _, _) = batch::decompress_valid_with(payload, &limits, |stacks| {
+            interner.intern(&HashedStacks::new(stacks))
+        })
+        .unwrap();
+        batch.samples.len()
+    };
+    interned(&payload);
     println!(
-        "batch: {} bytes encoded, 199 stacks of 20 frames",
-        bytes.len()
+        "payload: {} bytes compressed, 199 stacks of 20 frames",
+        payload.len()
     );
     let per_round = 2_000;
     for round in 1..=rounds {
-        let time = |decode: &dyn Fn(&[u8]) -> usize| {
+        let mut time = |decode: &mut dyn FnMut(&[u8]) -> usize| {
             let started = Instant::now();
             for _ in 0..per_round {
-                black_box(decode(black_box(&bytes)));
+                black_box(decode(black_box(&payload)));
             }
             started.elapsed().as_secs_f64() * 1e6 / f64::from(per_round)
         };
-        let prost = time(&|b| {
-            let (batch, _) = batch::decode_then_validate(b, &limits).unwrap();
+        let prost = time(&mut |p| slow(p).samples.len());
+        let direct = time(&mut |p| {
+            let (batch, _, _) = batch::decompress_valid(p, &limits).unwrap();
             batch.samples.len()
         });
-        let direct = time(&|b| {
-            let (batch, _) = batch::decode_valid(b, &limits).unwrap();
-            batch.samples.len()
-        });
+        let warm = time(&mut interned);
         println!(
-            "round {round}: prost + validate {prost:7.1} µs/batch   direct {direct:7.1} µs/batch   ({:.2}x)",
-            prost / direct
+            "round {round}: prost + validate {prost:6.1} µs   direct {direct:6.1} µs   \
+             direct + warm interner {warm:6.1} µs   ({:.2}x)",
+            prost / warm
         );
     }
 }
