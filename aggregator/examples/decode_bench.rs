@@ -124,7 +124,7 @@ fn main() {
     );
     let per_round = 2_000;
     for round in 1..=rounds {
-        let mut time = |decode: &mut dyn FnMut(&[u8]) -> usize| {
+        let time = |decode: &mut dyn FnMut(&[u8]) -> usize| {
             let started = Instant::now();
             for _ in 0..per_round {
                 black_box(decode(black_box(&payload)));
