@@ -25,6 +25,8 @@
 //! only name the distributed tables, so one node or many is the same code.
 
 mod client;
+mod profile_read;
+mod read_cache;
 mod schema;
 mod settle;
 
@@ -35,18 +37,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{BuildId, Profile, ProfileType, RawFrame, StackTree, Symbol};
 use serde::{Deserialize, Serialize};
 
 use self::client::{Client, number_list, quote};
+use self::read_cache::ReadCache;
+pub use self::read_cache::ReadCacheBounds;
 use crate::backend::Storage;
 use crate::error::StorageError;
 use crate::ingest::{BatchWrite, HeldBatch, WriteOutcome, labels_text, refused_batch, validate};
-use crate::query::{
-    ProfileQuery, ServiceSummary, StackCount, StoreStats, collect_label_values, merge_periods,
-};
+use crate::query::{ProfileQuery, ServiceSummary, StoreStats, collect_label_values};
 use crate::retention::{CompactionReport, HOUR_NANOS, RetentionPolicy};
-use crate::schema::{FrameColumns, frame_from_columns};
+use crate::schema::FrameColumns;
 use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
 
 /// Bytes of a debug file per row of the `debuginfo` table.
@@ -90,6 +92,10 @@ pub struct ClickHouseConfig {
     /// settled per-service rows; `false` reads `samples FINAL` as before
     /// (for comparisons).
     pub read_settled: bool,
+    /// How many stacks and frames a query node keeps in memory once read
+    /// (they never change); [`ReadCacheBounds::NONE`] reads them every
+    /// time.
+    pub read_cache: ReadCacheBounds,
 }
 
 impl ClickHouseConfig {
@@ -105,6 +111,7 @@ impl ClickHouseConfig {
             timeout: Duration::from_secs(30),
             settle_after: DEFAULT_SETTLE_AFTER,
             read_settled: true,
+            read_cache: ReadCacheBounds::DEFAULT,
         }
     }
 }
@@ -130,6 +137,8 @@ pub struct ClickHouseStore {
     settle_after_nanos: i64,
     /// See [`ClickHouseConfig::read_settled`].
     read_settled: bool,
+    /// Stacks and frames read before; see `read_cache.rs`.
+    read_cache: ReadCache,
 }
 
 impl fmt::Debug for ClickHouseStore {
@@ -195,6 +204,7 @@ impl ClickHouseStore {
             flushing: Mutex::new(()),
             settle_after_nanos: i64::try_from(config.settle_after.as_nanos()).unwrap_or(i64::MAX),
             read_settled: config.read_settled,
+            read_cache: ReadCache::new(config.read_cache),
         };
         store.backfill_hours()?;
         store.record_old_windows()?;
@@ -297,16 +307,22 @@ struct SymbolState {
 
 impl SymbolState {
     fn symbols(&self) -> Vec<Symbol> {
-        self.functions
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Symbol {
-                function: f.clone(),
-                file: self.files.get(i).filter(|f| !f.is_empty()).cloned(),
-                line: self.lines.get(i).copied().filter(|&l| l > 0),
-            })
-            .collect()
+        symbols_of(&self.functions, &self.files, &self.lines)
     }
+}
+
+/// Symbols from the parallel arrays of a `symbols` row (an empty file or a
+/// zero line is unknown).
+fn symbols_of(functions: &[String], files: &[String], lines: &[u32]) -> Vec<Symbol> {
+    functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Symbol {
+            function: f.clone(),
+            file: files.get(i).filter(|f| !f.is_empty()).cloned(),
+            line: lines.get(i).copied().filter(|&l| l > 0),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -821,110 +837,11 @@ impl Storage for ClickHouseStore {
     }
 
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
-        #[derive(Deserialize)]
-        struct Unit {
-            unit: String,
-        }
-        let unit: Vec<Unit> = self.client.select(
-            "look up a profile type",
-            &format!(
-                "SELECT any(unit) AS unit FROM {} WHERE name = {} GROUP BY name",
-                self.table("profile_types"),
-                quote(&query.profile_type)
-            ),
-        )?;
-        let mut profile = Profile {
-            service: query.service.clone(),
-            profile_type: ProfileType {
-                name: query.profile_type.clone(),
-                unit: unit.into_iter().next().map(|u| u.unit).unwrap_or_default(),
-            },
-            period: 0,
-            start_unix_nanos: query.start_unix_nanos,
-            end_unix_nanos: query.end_unix_nanos,
-            samples: Vec::new(),
-        };
-        let Some(selected) = self.selected_samples(query)? else {
-            return Ok(profile);
-        };
-        #[derive(Deserialize)]
-        struct Row {
-            stack_id: u64,
-            period: u64,
-            count: u64,
-        }
-        let rows: Vec<Row> = self.client.select(
-            "sum samples",
-            &format!(
-                "SELECT stack_id, period, sum(count) AS count FROM {selected}
-                 GROUP BY stack_id, period"
-            ),
-        )?;
-        if rows.is_empty() {
-            return Ok(profile);
-        }
-        let counts: Vec<StackCount> = rows
-            .iter()
-            .map(|r| StackCount {
-                stack_id: r.stack_id as i64,
-                period: r.period,
-                count: r.count,
-            })
-            .collect();
-        let (period, mut totals) = merge_periods(&counts);
+        self.profile_parts(query)?.into_profile()
+    }
 
-        #[derive(Deserialize)]
-        struct StackRow {
-            stack_id: u64,
-            frame_ids: Vec<u64>,
-        }
-        let stacks: Vec<StackRow> = self.client.select(
-            "read stacks",
-            &format!(
-                "SELECT stack_id, any(frame_ids) AS frame_ids FROM {} WHERE stack_id IN ({}) GROUP BY stack_id",
-                self.table("stacks"),
-                number_list(totals.iter().map(|&(id, _)| id as u64))
-            ),
-        )?;
-        let stacks: HashMap<u64, Vec<u64>> = stacks
-            .into_iter()
-            .map(|s| (s.stack_id, s.frame_ids))
-            .collect();
-        let frame_ids: BTreeSet<u64> = stacks.values().flatten().copied().collect();
-        let mut locations = self.locations(&frame_ids)?;
-        let ids: Vec<u64> = frame_ids.into_iter().collect();
-        for (id, state) in self.latest_symbols(&ids)? {
-            if let Some(location) = locations.get_mut(&id) {
-                location.symbols = state.symbols();
-            }
-        }
-
-        totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        profile.period = period;
-        profile.samples = totals
-            .into_iter()
-            .map(|(stack_id, count)| {
-                let frames =
-                    stacks
-                        .get(&(stack_id as u64))
-                        .ok_or_else(|| StorageError::Corrupt {
-                            what: format!("stack {} has samples but no frames", stack_id as u64),
-                        })?;
-                let locations = frames
-                    .iter()
-                    .map(|id| {
-                        locations
-                            .get(id)
-                            .cloned()
-                            .ok_or_else(|| StorageError::Corrupt {
-                                what: format!("stack {} names missing frame {id}", stack_id as u64),
-                            })
-                    })
-                    .collect::<Result<Vec<Location>, StorageError>>()?;
-                Ok(Sample { locations, count })
-            })
-            .collect::<Result<_, StorageError>>()?;
-        Ok(profile)
+    fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        self.profile_parts(query)?.into_stack_tree()
     }
 
     fn deploys(&self, service: &str) -> Result<Vec<crate::Deploy>, StorageError> {
@@ -1648,70 +1565,6 @@ impl ClickHouseStore {
             paths.entry(row.build_id).or_default().push(row.path);
         }
         Ok(paths)
-    }
-
-    /// Locations of frames, without symbols.
-    fn locations(&self, ids: &BTreeSet<u64>) -> Result<HashMap<u64, Location>, StorageError> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        #[derive(Deserialize)]
-        struct Row {
-            frame_id: u64,
-            kind: i64,
-            build_id: String,
-            file_offset: u64,
-            name: String,
-            module: String,
-        }
-        let rows: Vec<Row> = self.client.select(
-            "read frames",
-            &format!(
-                "SELECT frame_id, any(kind) AS kind, any(build_id) AS build_id,
-                        any(file_offset) AS file_offset, any(name) AS name, any(module) AS module
-                 FROM {} WHERE frame_id IN ({}) GROUP BY frame_id",
-                self.table("frames"),
-                number_list(ids.iter().copied())
-            ),
-        )?;
-        let hexes: BTreeSet<&str> = rows
-            .iter()
-            .filter(|r| !r.build_id.is_empty())
-            .map(|r| r.build_id.as_str())
-            .collect();
-        let paths = self.paths(hexes)?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let build_id = if row.build_id.is_empty() {
-                None
-            } else {
-                Some(
-                    BuildId::parse_hex(&row.build_id)
-                        .map_err(|e| StorageError::Corrupt {
-                            what: format!("frame {}: {e}", row.frame_id),
-                        })?
-                        .as_bytes()
-                        .to_vec(),
-                )
-            };
-            let frame = frame_from_columns(
-                row.frame_id as i64,
-                row.kind,
-                build_id,
-                row.file_offset as i64,
-                row.name.clone(),
-                row.module.clone(),
-            )?;
-            out.insert(
-                row.frame_id,
-                Location {
-                    frame,
-                    path: paths.get(&row.build_id).and_then(|p| p.first().cloned()),
-                    symbols: Vec::new(),
-                },
-            );
-        }
-        Ok(out)
     }
 }
 

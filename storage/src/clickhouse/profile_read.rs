@@ -1,0 +1,447 @@
+//! Profiles and stack trees on ClickHouse: the sample sum, then the stacks,
+//! frames, symbols and binary paths it names, in as few statements as the
+//! read cache allows.
+//!
+//! A profile costs, after the sum: nothing for stacks and frames the read
+//! cache (`read_cache.rs`) holds, one statement each for those it misses,
+//! and one statement for the symbols and paths, which are read every time
+//! because they change (late naming, requeues, new paths). That statement
+//! names the frames by the stacks that hold them, expanded by the server
+//! from the stacks table, so what goes over the wire is a list of stacks
+//! rather than of every frame (16,000 for a 1,000-stack profile 20 deep).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use augur_profile::{BuildId, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
+use serde::Deserialize;
+
+use super::ClickHouseStore;
+use super::client::{number_list, quote};
+use super::read_cache::{AddressMap, StoredFrame};
+use crate::error::StorageError;
+use crate::query::{ProfileQuery, StackCount, merge_periods};
+use crate::schema::frame_from_columns;
+
+/// A profile read before it is shaped: its head, its stacks hottest first,
+/// and what they name.
+pub(super) struct ProfileParts {
+    /// Service, type, period and range; no samples.
+    head: Profile,
+    /// `(stack id, count)`, hottest first, ties by id.
+    totals: Vec<(u64, u64)>,
+    stacks: AddressMap<Arc<[u64]>>,
+    /// Every frame of `stacks`, with its symbols and path.
+    locations: AddressMap<Arc<Location>>,
+}
+
+impl ProfileParts {
+    fn frames_of(&self, stack_id: u64) -> Result<&[u64], StorageError> {
+        self.stacks
+            .get(&stack_id)
+            .map(|frames| &frames[..])
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("stack {stack_id} has samples but no frames"),
+            })
+    }
+
+    fn location(&self, stack_id: u64, frame_id: u64) -> Result<&Arc<Location>, StorageError> {
+        self.locations
+            .get(&frame_id)
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("stack {stack_id} names missing frame {frame_id}"),
+            })
+    }
+
+    /// The profile, every stack spelled out.
+    pub(super) fn into_profile(self) -> Result<Profile, StorageError> {
+        let mut samples = Vec::with_capacity(self.totals.len());
+        for &(stack_id, count) in &self.totals {
+            let locations = self
+                .frames_of(stack_id)?
+                .iter()
+                .map(|&id| Ok(Location::clone(self.location(stack_id, id)?)))
+                .collect::<Result<Vec<Location>, StorageError>>()?;
+            samples.push(Sample { locations, count });
+        }
+        Ok(Profile {
+            samples,
+            ..self.head
+        })
+    }
+
+    /// The prefix tree of the stacks, in the order and with the sharing
+    /// [`StackTree::from_profile`] gives the profile (a frame id is a
+    /// location: distinct ids are distinct frames), without spelling every
+    /// stack out first.
+    pub(super) fn into_stack_tree(self) -> Result<StackTree, StorageError> {
+        let mut tree = StackTree::empty_like(&self.head);
+        let mut location_index: AddressMap<u32> = AddressMap::default();
+        let mut child: HashMap<(u32, u32), u32> = HashMap::new();
+        for &(stack_id, count) in &self.totals {
+            let mut node = ROOT;
+            for &frame_id in self.frames_of(stack_id)?.iter().rev() {
+                let index = match location_index.get(&frame_id) {
+                    Some(&index) => index,
+                    None => {
+                        tree.locations
+                            .push(self.location(stack_id, frame_id)?.clone());
+                        let index = (tree.locations.len() - 1) as u32;
+                        location_index.insert(frame_id, index);
+                        index
+                    }
+                };
+                node = *child.entry((node, index)).or_insert_with(|| {
+                    tree.nodes.push(StackNode {
+                        parent: node,
+                        location: index,
+                        count: 0,
+                    });
+                    (tree.nodes.len() - 1) as u32
+                });
+            }
+            let total = match node {
+                ROOT => &mut tree.root_count,
+                node => &mut tree.nodes[node as usize].count,
+            };
+            *total = total.saturating_add(count);
+        }
+        Ok(tree)
+    }
+}
+
+/// The newest symbols of a frame, as `symbols` keeps them.
+#[derive(Deserialize)]
+struct SymbolColumns {
+    functions: Vec<String>,
+    files: Vec<String>,
+    lines: Vec<u32>,
+}
+
+impl ClickHouseStore {
+    /// The unit of `profile_type` as stored; cached once found (a type
+    /// keeps the unit it was first stored with: later writes with another
+    /// are refused).
+    fn unit_of(&self, profile_type: &str) -> Result<String, StorageError> {
+        if let Some(unit) = self
+            .units
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(profile_type)
+        {
+            return Ok(unit.clone());
+        }
+        #[derive(Deserialize)]
+        struct Unit {
+            unit: String,
+        }
+        let unit: Vec<Unit> = self.client.select(
+            "look up a profile type",
+            &format!(
+                "SELECT any(unit) AS unit FROM {} WHERE name = {} GROUP BY name",
+                self.table("profile_types"),
+                quote(profile_type)
+            ),
+        )?;
+        let Some(Unit { unit }) = unit.into_iter().next() else {
+            return Ok(String::new());
+        };
+        self.units
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(profile_type.to_owned(), unit.clone());
+        Ok(unit)
+    }
+
+    /// Everything a profile or stack tree of `query` is made of.
+    pub(super) fn profile_parts(&self, query: &ProfileQuery) -> Result<ProfileParts, StorageError> {
+        let mut parts = ProfileParts {
+            head: Profile {
+                service: query.service.clone(),
+                profile_type: ProfileType {
+                    name: query.profile_type.clone(),
+                    unit: self.unit_of(&query.profile_type)?,
+                },
+                period: 0,
+                start_unix_nanos: query.start_unix_nanos,
+                end_unix_nanos: query.end_unix_nanos,
+                samples: Vec::new(),
+            },
+            totals: Vec::new(),
+            stacks: AddressMap::default(),
+            locations: AddressMap::default(),
+        };
+        let Some(selected) = self.selected_samples(query)? else {
+            return Ok(parts);
+        };
+        #[derive(Deserialize)]
+        struct Row {
+            stack_id: u64,
+            period: u64,
+            count: u64,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "sum samples",
+            &format!(
+                "SELECT stack_id, period, sum(count) AS count FROM {selected}
+                 GROUP BY stack_id, period"
+            ),
+        )?;
+        if rows.is_empty() {
+            return Ok(parts);
+        }
+        let counts: Vec<StackCount> = rows
+            .iter()
+            .map(|r| StackCount {
+                stack_id: r.stack_id as i64,
+                period: r.period,
+                count: r.count,
+            })
+            .collect();
+        let (period, mut totals) = merge_periods(&counts);
+        totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        parts.head.period = period;
+        parts.totals = totals.into_iter().map(|(id, n)| (id as u64, n)).collect();
+
+        parts.stacks = self.read_stacks(parts.totals.iter().map(|&(id, _)| id))?;
+        let mut frame_ids: Vec<u64> = parts
+            .stacks
+            .values()
+            .flat_map(|f| f.iter())
+            .copied()
+            .collect();
+        frame_ids.sort_unstable();
+        frame_ids.dedup();
+        if frame_ids.is_empty() {
+            return Ok(parts);
+        }
+        let frames = self.read_frames(&frame_ids, &parts.stacks)?;
+        let build_ids: BTreeSet<&str> = frames
+            .values()
+            .map(|f| f.build_id.as_str())
+            .filter(|b| !b.is_empty())
+            .collect();
+        let (symbols, paths) = self.symbols_and_paths(&parts.stacks, &build_ids)?;
+        parts.locations = frames
+            .iter()
+            .map(|(&id, stored)| {
+                let location = Location {
+                    frame: stored.frame.clone(),
+                    path: paths.get(stored.build_id.as_str()).cloned(),
+                    symbols: symbols
+                        .get(&id)
+                        .map(SymbolColumns::symbols)
+                        .unwrap_or_default(),
+                };
+                (id, Arc::new(location))
+            })
+            .collect();
+        Ok(parts)
+    }
+
+    /// The frame ids of each of `ids` that exist: from the read cache,
+    /// the rest read (and cached).
+    fn read_stacks(
+        &self,
+        ids: impl Iterator<Item = u64>,
+    ) -> Result<AddressMap<Arc<[u64]>>, StorageError> {
+        let mut missing = Vec::new();
+        let mut stacks = self.read_cache.stacks(ids, &mut missing);
+        if missing.is_empty() {
+            return Ok(stacks);
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            stack_id: u64,
+            frame_ids: Vec<u64>,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read stacks",
+            &format!(
+                "SELECT stack_id, any(frame_ids) AS frame_ids FROM {} WHERE stack_id IN ({})
+                 GROUP BY stack_id",
+                self.table("stacks"),
+                number_list(missing.iter().copied())
+            ),
+        )?;
+        let read: Vec<(u64, Arc<[u64]>)> = rows
+            .into_iter()
+            .map(|r| (r.stack_id, Arc::from(r.frame_ids)))
+            .collect();
+        self.read_cache
+            .add_stacks(read.iter().map(|(id, frames)| (*id, frames)));
+        stacks.extend(read);
+        Ok(stacks)
+    }
+
+    /// The stored frames of `ids` (sorted) that exist: from the read
+    /// cache, the rest read (and cached). `stacks` holds every one of
+    /// `ids`: when most are missing (a cold cache) the statement names the
+    /// stacks instead of the frames, a far shorter list.
+    fn read_frames(
+        &self,
+        ids: &[u64],
+        stacks: &AddressMap<Arc<[u64]>>,
+    ) -> Result<AddressMap<Arc<StoredFrame>>, StorageError> {
+        let mut missing = Vec::new();
+        let mut frames = self.read_cache.frames(ids.iter().copied(), &mut missing);
+        if missing.is_empty() {
+            return Ok(frames);
+        }
+        let selection = if missing.len() > stacks.len() {
+            self.frames_of_stacks(stacks.keys().copied())
+        } else {
+            format!("IN ({})", number_list(missing.iter().copied()))
+        };
+        #[derive(Deserialize)]
+        struct Row {
+            frame_id: u64,
+            kind: i64,
+            build_id: String,
+            file_offset: u64,
+            name: String,
+            module: String,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read frames",
+            &format!(
+                "SELECT frame_id, any(kind) AS kind, any(build_id) AS build_id,
+                        any(file_offset) AS file_offset, any(name) AS name, any(module) AS module
+                 FROM {} WHERE frame_id {selection} GROUP BY frame_id",
+                self.table("frames"),
+            ),
+        )?;
+        let mut read = Vec::with_capacity(rows.len());
+        for row in rows {
+            let build_id = if row.build_id.is_empty() {
+                None
+            } else {
+                Some(
+                    BuildId::parse_hex(&row.build_id)
+                        .map_err(|e| StorageError::Corrupt {
+                            what: format!("frame {}: {e}", row.frame_id),
+                        })?
+                        .as_bytes()
+                        .to_vec(),
+                )
+            };
+            let frame = frame_from_columns(
+                row.frame_id as i64,
+                row.kind,
+                build_id,
+                row.file_offset as i64,
+                row.name,
+                row.module,
+            )?;
+            read.push((
+                row.frame_id,
+                Arc::new(StoredFrame {
+                    frame,
+                    build_id: row.build_id,
+                }),
+            ));
+        }
+        self.read_cache
+            .add_frames(read.iter().map(|(id, frame)| (*id, frame)));
+        frames.extend(read);
+        Ok(frames)
+    }
+
+    /// `IN (...)` for every frame of `stacks`, expanded by the server from
+    /// the stacks table (`GLOBAL`: on a cluster the initiator expands it
+    /// once and ships the set to the shards).
+    fn frames_of_stacks(&self, stacks: impl Iterator<Item = u64>) -> String {
+        format!(
+            "GLOBAL IN (SELECT arrayJoin(frame_ids) FROM {} WHERE stack_id IN ({}))",
+            self.table("stacks"),
+            number_list(stacks)
+        )
+    }
+
+    /// The newest symbols of every frame of `stacks`, and the first
+    /// reported path of each of `build_ids` (by hex), in one statement.
+    fn symbols_and_paths(
+        &self,
+        stacks: &AddressMap<Arc<[u64]>>,
+        build_ids: &BTreeSet<&str>,
+    ) -> Result<(AddressMap<SymbolColumns>, HashMap<String, String>), StorageError> {
+        let paths = if build_ids.is_empty() {
+            "CAST([], 'Array(Tuple(String, String, Int64))')".to_owned()
+        } else {
+            format!(
+                "(SELECT groupArray((build_id, path, first)) FROM
+                    (SELECT build_id, path, min(first_seen) AS first FROM {} WHERE build_id IN ({})
+                     GROUP BY build_id, path))",
+                self.table("binary_paths"),
+                build_ids
+                    .iter()
+                    .map(|b| quote(b))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        #[derive(Deserialize)]
+        struct Answer {
+            ids: Vec<u64>,
+            functions: Vec<Vec<String>>,
+            files: Vec<Vec<String>>,
+            lines: Vec<Vec<u32>>,
+            paths: Vec<(String, String, i64)>,
+        }
+        let answer: Vec<Answer> = self.client.select(
+            "read symbols and paths",
+            &format!(
+                "SELECT groupArray(frame_id) AS ids, groupArray(fns) AS functions,
+                        groupArray(fis) AS files, groupArray(lis) AS lines, {paths} AS paths
+                 FROM (SELECT frame_id, argMax(functions, version) AS fns,
+                              argMax(files, version) AS fis, argMax(lines, version) AS lis
+                       FROM {symbols} WHERE frame_id {frames} GROUP BY frame_id)",
+                symbols = self.table("symbols"),
+                frames = self.frames_of_stacks(stacks.keys().copied()),
+            ),
+        )?;
+        let Some(answer) = answer.into_iter().next() else {
+            return Err(StorageError::ClickHouse {
+                operation: "read symbols and paths",
+                message: "no answer row".into(),
+                transient: true,
+            });
+        };
+        let symbols = answer
+            .ids
+            .into_iter()
+            .zip(answer.functions)
+            .zip(answer.files.into_iter().zip(answer.lines))
+            .map(|((id, functions), (files, lines))| {
+                (
+                    id,
+                    SymbolColumns {
+                        functions,
+                        files,
+                        lines,
+                    },
+                )
+            })
+            .collect();
+        // The path reported first; ties by path.
+        let mut first: HashMap<String, (i64, String)> = HashMap::new();
+        for (build_id, path, seen) in answer.paths {
+            let entry = first
+                .entry(build_id)
+                .or_insert_with(|| (seen, path.clone()));
+            if (seen, &path) < (entry.0, &entry.1) {
+                *entry = (seen, path);
+            }
+        }
+        Ok((
+            symbols,
+            first.into_iter().map(|(b, (_, path))| (b, path)).collect(),
+        ))
+    }
+}
+
+impl SymbolColumns {
+    fn symbols(&self) -> Vec<augur_profile::Symbol> {
+        super::symbols_of(&self.functions, &self.files, &self.lines)
+    }
+}
