@@ -137,8 +137,13 @@ pub struct ClickHouseStore {
     settle_after_nanos: i64,
     /// See [`ClickHouseConfig::read_settled`].
     read_settled: bool,
-    /// Stacks and frames read before; see `read_cache.rs`.
+    /// Stacks, frames and symbols read before; see `read_cache.rs`.
     read_cache: ReadCache,
+    /// Held by the one query bringing the symbol cache up to date.
+    symbol_sync: Mutex<()>,
+    /// This node's name in `symbol_writes`, and its last row number there.
+    writer_id: u64,
+    write_seq: AtomicU64,
 }
 
 impl fmt::Debug for ClickHouseStore {
@@ -205,6 +210,9 @@ impl ClickHouseStore {
             settle_after_nanos: i64::try_from(config.settle_after.as_nanos()).unwrap_or(i64::MAX),
             read_settled: config.read_settled,
             read_cache: ReadCache::new(config.read_cache),
+            symbol_sync: Mutex::new(()),
+            writer_id: random_id(),
+            write_seq: AtomicU64::new(0),
         };
         store.backfill_hours()?;
         store.record_old_windows()?;
@@ -357,6 +365,15 @@ impl<'a> SymbolRow<'a> {
             lines: symbols.iter().map(|s| s.line.unwrap_or(0)).collect(),
         }
     }
+}
+
+/// A random 64-bit name for this process's writes.
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_unix_nanos());
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 fn now_unix_nanos() -> u64 {
@@ -795,16 +812,22 @@ impl Storage for ClickHouseStore {
             first: i64,
             last: i64,
         }
+        // Every series: the per-service rows where settled, as profiles
+        // without matchers read them.
+        let source = if self.read_settled {
+            self.service_source("1", i64::MIN, i64::MAX)?
+        } else {
+            self.samples_source("1")
+        };
         let rows: Vec<Row> = self.client.select(
             "list services",
             &format!(
                 "SELECT service, profile_type, sum(count) AS samples,
                         sum(toFloat64(count) * period) AS value,
                         min(window_start) AS first, max(window_start) AS last
-                 FROM {}
+                 FROM {source}
                  GROUP BY service, profile_type
-                 ORDER BY service, profile_type",
-                self.samples_source("1")
+                 ORDER BY service, profile_type"
             ),
         )?;
         let mut services: Vec<ServiceSummary> = Vec::new();
@@ -1013,6 +1036,7 @@ impl Storage for ClickHouseStore {
                 "symbols for frames that are not stored user frames"
             );
         }
+        self.announce_symbols(rows.iter().map(|r| r.frame_id))?;
         self.client
             .insert("record symbols", &self.table("symbols"), &rows)
     }
@@ -1044,6 +1068,7 @@ impl Storage for ClickHouseStore {
                 SymbolRow::new(id, self.next_version(), status::PENDING, "", symbols)
             })
             .collect();
+        self.announce_symbols(ids.iter().copied())?;
         self.client
             .insert("queue a binary's frames", &self.table("symbols"), &rows)?;
         Ok(ids.len())
@@ -1244,6 +1269,27 @@ impl Storage for ClickHouseStore {
 }
 
 impl ClickHouseStore {
+    /// Records, before writing them, that the symbols of `frames` are
+    /// about to change: query nodes drop those frames from their symbol
+    /// caches (`read_cache.rs`). Nothing is written for no frames.
+    fn announce_symbols(&self, frames: impl Iterator<Item = u64>) -> Result<(), StorageError> {
+        let frame_ids: Vec<u64> = frames.collect();
+        if frame_ids.is_empty() {
+            return Ok(());
+        }
+        let seq = self.write_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.client.insert(
+            "announce a symbols write",
+            &self.table("symbol_writes"),
+            &[serde_json::json!({
+                "writer": self.writer_id,
+                "seq": seq,
+                "written": now_unix_nanos() as i64,
+                "frame_ids": frame_ids,
+            })],
+        )
+    }
+
     /// Every sample row matching `filter` (a condition on the samples'
     /// columns), at minute resolution for days not rolled up yet and hour
     /// resolution for days that were, with a `resolution` column. Minute

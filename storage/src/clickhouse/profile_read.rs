@@ -2,23 +2,28 @@
 //! frames, symbols and binary paths it names, in as few statements as the
 //! read cache allows.
 //!
-//! A profile costs, after the sum: nothing for stacks and frames the read
-//! cache (`read_cache.rs`) holds, one statement each for those it misses,
-//! and one statement for the symbols and paths, which are read every time
-//! because they change (late naming, requeues, new paths). That statement
-//! names the frames by the stacks that hold them, expanded by the server
-//! from the stacks table, so what goes over the wire is a list of stacks
-//! rather than of every frame (16,000 for a 1,000-stack profile 20 deep).
+//! After the sum a profile costs one statement for the binary paths (read
+//! every time: they change with the rows that arrive) that also counts
+//! `symbol_writes`, and then nothing for what the read cache
+//! (`read_cache.rs`) holds: stacks and frames, which never change, and
+//! symbols, as long as no symbols write began since the cache last looked.
+//! Each kind it misses costs one statement; when most frames are missing
+//! (a cold cache), it names them by the stacks that hold them, expanded by
+//! the server from the stacks table, so what goes over the wire is a list
+//! of stacks rather than of every frame (16,000 for a 1,000-stack profile
+//! 20 deep).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use augur_profile::{BuildId, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
+use augur_profile::{
+    BuildId, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree, Symbol,
+};
 use serde::Deserialize;
 
-use super::ClickHouseStore;
 use super::client::{number_list, quote};
 use super::read_cache::{AddressMap, StoredFrame};
+use super::{ClickHouseStore, now_unix_nanos};
 use crate::error::StorageError;
 use crate::query::{ProfileQuery, StackCount, merge_periods};
 use crate::schema::frame_from_columns;
@@ -221,17 +226,14 @@ impl ClickHouseStore {
             .map(|f| f.build_id.as_str())
             .filter(|b| !b.is_empty())
             .collect();
-        let (symbols, paths) = self.symbols_and_paths(&parts.stacks, &build_ids)?;
+        let (symbols, paths) = self.symbols_and_paths(&parts.stacks, &frame_ids, &build_ids)?;
         parts.locations = frames
             .iter()
             .map(|(&id, stored)| {
                 let location = Location {
                     frame: stored.frame.clone(),
                     path: paths.get(stored.build_id.as_str()).cloned(),
-                    symbols: symbols
-                        .get(&id)
-                        .map(SymbolColumns::symbols)
-                        .unwrap_or_default(),
+                    symbols: symbols.get(&id).map(|s| Vec::clone(s)).unwrap_or_default(),
                 };
                 (id, Arc::new(location))
             })
@@ -358,13 +360,18 @@ impl ClickHouseStore {
         )
     }
 
-    /// The newest symbols of every frame of `stacks`, and the first
-    /// reported path of each of `build_ids` (by hex), in one statement.
+    /// The newest symbols of `frame_ids` (every frame of `stacks`), from
+    /// the read cache where it is true (see [`SymbolCache`]) and ClickHouse
+    /// for the rest, and the first reported path of each of `build_ids`
+    /// (by hex).
+    ///
+    /// [`SymbolCache`]: super::read_cache::SymbolCache
     fn symbols_and_paths(
         &self,
         stacks: &AddressMap<Arc<[u64]>>,
+        frame_ids: &[u64],
         build_ids: &BTreeSet<&str>,
-    ) -> Result<(AddressMap<SymbolColumns>, HashMap<String, String>), StorageError> {
+    ) -> Result<(AddressMap<Arc<Vec<Symbol>>>, HashMap<String, String>), StorageError> {
         let paths = if build_ids.is_empty() {
             "CAST([], 'Array(Tuple(String, String, Int64))')".to_owned()
         } else {
@@ -382,47 +389,24 @@ impl ClickHouseStore {
         };
         #[derive(Deserialize)]
         struct Answer {
-            ids: Vec<u64>,
-            functions: Vec<Vec<String>>,
-            files: Vec<Vec<String>>,
-            lines: Vec<Vec<u32>>,
+            writes: u64,
             paths: Vec<(String, String, i64)>,
         }
+        let began = now_unix_nanos() as i64;
         let answer: Vec<Answer> = self.client.select(
-            "read symbols and paths",
+            "read binary paths",
             &format!(
-                "SELECT groupArray(frame_id) AS ids, groupArray(fns) AS functions,
-                        groupArray(fis) AS files, groupArray(lis) AS lines, {paths} AS paths
-                 FROM (SELECT frame_id, argMax(functions, version) AS fns,
-                              argMax(files, version) AS fis, argMax(lines, version) AS lis
-                       FROM {symbols} WHERE frame_id {frames} GROUP BY frame_id)",
-                symbols = self.table("symbols"),
-                frames = self.frames_of_stacks(stacks.keys().copied()),
+                "SELECT (SELECT count() FROM {}) AS writes, {paths} AS paths",
+                self.table("symbol_writes")
             ),
         )?;
         let Some(answer) = answer.into_iter().next() else {
             return Err(StorageError::ClickHouse {
-                operation: "read symbols and paths",
+                operation: "read binary paths",
                 message: "no answer row".into(),
                 transient: true,
             });
         };
-        let symbols = answer
-            .ids
-            .into_iter()
-            .zip(answer.functions)
-            .zip(answer.files.into_iter().zip(answer.lines))
-            .map(|((id, functions), (files, lines))| {
-                (
-                    id,
-                    SymbolColumns {
-                        functions,
-                        files,
-                        lines,
-                    },
-                )
-            })
-            .collect();
         // The path reported first; ties by path.
         let mut first: HashMap<String, (i64, String)> = HashMap::new();
         for (build_id, path, seen) in answer.paths {
@@ -433,15 +417,117 @@ impl ClickHouseStore {
                 *entry = (seen, path);
             }
         }
-        Ok((
-            symbols,
-            first.into_iter().map(|(b, (_, path))| (b, path)).collect(),
-        ))
+        let paths = first.into_iter().map(|(b, (_, path))| (b, path)).collect();
+
+        let max = self.read_cache.bounds().symbols;
+        let mut missing = Vec::new();
+        let (mut symbols, generation) = if max == 0 {
+            missing.extend_from_slice(frame_ids);
+            (AddressMap::default(), 0)
+        } else {
+            let generation = self.sync_symbols(answer.writes, began)?;
+            let found = self
+                .read_cache
+                .symbol_cache()
+                .get(frame_ids.iter().copied(), &mut missing);
+            (found, generation)
+        };
+        if missing.is_empty() {
+            return Ok((symbols, paths));
+        }
+        let selection = if missing.len() > stacks.len() {
+            self.frames_of_stacks(stacks.keys().copied())
+        } else {
+            format!("IN ({})", number_list(missing.iter().copied()))
+        };
+        #[derive(Deserialize)]
+        struct Row {
+            frame_id: u64,
+            #[serde(flatten)]
+            columns: SymbolColumns,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read symbols",
+            &format!(
+                "SELECT frame_id, argMax(functions, version) AS functions,
+                        argMax(files, version) AS files, argMax(lines, version) AS lines
+                 FROM {} WHERE frame_id {selection} GROUP BY frame_id",
+                self.table("symbols"),
+            ),
+        )?;
+        let mut read: AddressMap<Arc<Vec<Symbol>>> = rows
+            .into_iter()
+            .map(|r| (r.frame_id, Arc::new(r.columns.symbols())))
+            .collect();
+        // No row yet: no symbols, which is worth keeping too.
+        for id in &missing {
+            read.entry(*id).or_insert_with(|| Arc::new(Vec::new()));
+        }
+        let read: Vec<(u64, Arc<Vec<Symbol>>)> = read.into_iter().collect();
+        if max > 0 {
+            self.read_cache.symbol_cache().add(generation, &read, max);
+        }
+        symbols.extend(read);
+        Ok((symbols, paths))
+    }
+
+    /// Brings the symbol cache up to `writes` rows of `symbol_writes` (a
+    /// count read after `began`, the reader's clock); the generation it is
+    /// then at.
+    fn sync_symbols(&self, writes: u64, began: i64) -> Result<u64, StorageError> {
+        let _syncing = self.symbol_sync.lock().unwrap_or_else(|p| p.into_inner());
+        let (from, generation) = {
+            let cache = self.read_cache.symbol_cache();
+            if cache.synced != 0 && cache.writes == writes {
+                // No write began since the last sync.
+                return Ok(cache.generation);
+            }
+            (cache.read_from(began), cache.generation)
+        };
+        #[derive(Deserialize)]
+        struct Row {
+            writer: u64,
+            seq: u64,
+            at: i64,
+            frames: Vec<u64>,
+        }
+        let rows: Vec<Row> = self.client.select(
+            "read symbol writes",
+            &format!(
+                "SELECT writer, seq, any(written) AS at, any(frame_ids) AS frames
+                 FROM {} WHERE written >= {from} GROUP BY writer, seq",
+                self.table("symbol_writes")
+            ),
+        )?;
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let count: Vec<Count> = self.client.select(
+            "count symbol writes",
+            &format!("SELECT count() AS n FROM {}", self.table("symbol_writes")),
+        )?;
+        let count = count.first().map_or(0, |c| c.n);
+        let mut cache = self.read_cache.symbol_cache();
+        if cache.generation != generation {
+            return Ok(cache.generation);
+        }
+        let kept = cache.apply_sync(
+            rows.into_iter()
+                .map(|r| ((r.writer, r.seq), r.at, r.frames))
+                .collect(),
+            count,
+            began,
+        );
+        if !kept {
+            tracing::debug!("symbol writes did not add up: the symbol cache starts over");
+        }
+        Ok(cache.generation)
     }
 }
 
 impl SymbolColumns {
-    fn symbols(&self) -> Vec<augur_profile::Symbol> {
+    fn symbols(&self) -> Vec<Symbol> {
         super::symbols_of(&self.functions, &self.files, &self.lines)
     }
 }

@@ -2,14 +2,18 @@
 //! next profile of the same service asks ClickHouse only for what changes:
 //! the sample counts and the symbols.
 //!
-//! Both are immutable by construction. A stack's id is the hash of its
-//! frame ids and a frame's id the hash of its columns (`mod.rs`), every
-//! node computes the same ids, and nothing rewrites or reuses a `stacks` or
-//! `frames` row (retention drops sample partitions only). So an entry read
-//! once is true on every node, on every shard, forever; nodes need not
-//! tell each other anything. Symbols are not immutable (late naming,
-//! requeues) and binary paths can change with the rows that arrive, so
-//! neither is kept here: each query reads them.
+//! Stacks and frames are immutable by construction. A stack's id is the
+//! hash of its frame ids and a frame's id the hash of its columns
+//! (`mod.rs`), every node computes the same ids, and nothing rewrites or
+//! reuses a `stacks` or `frames` row (retention drops sample partitions
+//! only). So an entry read once is true on every node, on every shard,
+//! forever; nodes need not tell each other anything.
+//!
+//! Symbols change (late naming, requeues), so the symbols a node keeps are
+//! checked against `symbol_writes`, a row per symbols write listing the
+//! frames it changes, written before the write's `symbols` rows
+//! ([`SymbolCache`]). Binary paths can change with the rows that arrive
+//! and are not kept: each query reads them.
 //!
 //! Memory is bounded by counts, without bookkeeping per entry: a map that
 //! would pass its bound is emptied first (the next queries fill it again).
@@ -17,8 +21,9 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use augur_profile::RawFrame;
+use augur_profile::{RawFrame, Symbol};
 
 use crate::query::IdHasher;
 
@@ -41,28 +46,174 @@ pub struct ReadCacheBounds {
     pub stack_frame_ids: usize,
     /// Frames (about 150 bytes each).
     pub frames: usize,
+    /// Frames' symbols (about 100 bytes each, plus the names).
+    pub symbols: usize,
 }
 
 impl ReadCacheBounds {
-    /// About 80 MB at most: 4 M frame ids (200 k stacks 20 deep) and
-    /// 256 k frames, several services' profiles.
+    /// About 120 MB at most: 4 M frame ids (200 k stacks 20 deep), 256 k
+    /// frames and their symbols, several services' profiles.
     pub const DEFAULT: Self = Self {
         stack_frame_ids: 1 << 22,
         frames: 1 << 18,
+        symbols: 1 << 18,
     };
 
-    /// Nothing kept: every query reads stacks and frames.
+    /// Nothing kept: every query reads stacks, frames and symbols.
     pub const NONE: Self = Self {
         stack_frame_ids: 0,
         frames: 0,
+        symbols: 0,
     };
 }
 
-/// Stacks (their leaf-first frame ids) and frames by content address.
+/// Stacks (their leaf-first frame ids) and frames by content address,
+/// and frames' symbols as of the `symbol_writes` rows seen.
 pub(super) struct ReadCache {
     stacks: Mutex<Stacks>,
     frames: Mutex<AddressMap<Arc<StoredFrame>>>,
+    pub(super) symbols: Mutex<SymbolCache>,
     bounds: ReadCacheBounds,
+}
+
+/// A `symbol_writes` row: who wrote it and its number there.
+pub(super) type WriteId = (u64, u64);
+
+/// Frames' newest symbols, true as of `writes` rows of `symbol_writes`.
+///
+/// Every symbols write first adds a `symbol_writes` row naming its frames,
+/// then its `symbols` rows. Each query counts `symbol_writes` first. The
+/// same count as `writes` means no write began since the last sync, so
+/// the cached symbols are the newest (a write that began during the query
+/// may show or not, as without a cache). A new count makes the query read
+/// the rows written since `synced` (less a margin for clocks), drop the
+/// frames the new ones name, and count again: if the count is then the old
+/// one plus the new rows, those were all of them; if not (a row older than
+/// the margin, rows deleted), the whole cache is dropped. Either way
+/// `generation` moves on, and a query that began under an older one does
+/// not fill the cache. A frame a new row names is not cached for
+/// [`SETTLING`], longer than its write's `symbols` insert may take.
+#[derive(Default)]
+pub(super) struct SymbolCache {
+    map: AddressMap<Arc<Vec<Symbol>>>,
+    /// Rows of `symbol_writes` accounted for.
+    pub(super) writes: u64,
+    /// Rows seen by the last syncs, with their `written` time; older ones
+    /// cannot come back in a sync's read.
+    recent: HashMap<WriteId, i64>,
+    /// Reader's clock (Unix nanoseconds) when the last sync began.
+    pub(super) synced: i64,
+    /// Moved on by every change.
+    pub(super) generation: u64,
+    /// Frames not cached until then, and (after a dropped cache) no
+    /// frame at all.
+    settling: AddressMap<Instant>,
+    settling_all: Option<Instant>,
+}
+
+/// How long a frame a write named is not cached: longer than the write's
+/// `symbols` insert may take after its `symbol_writes` row (statements
+/// time out after 30 s by default).
+pub(super) const SETTLING: Duration = Duration::from_secs(120);
+
+/// How far back in `written` time a sync reads `symbol_writes`: more than
+/// the clocks of two nodes differ plus an insert's time.
+pub(super) const SYNC_MARGIN_NANOS: i64 = 600_000_000_000;
+
+impl SymbolCache {
+    /// `written` time from which a sync that began at `began` (reader's
+    /// clock, Unix nanoseconds) reads `symbol_writes`.
+    pub(super) fn read_from(&self, began: i64) -> i64 {
+        let since = if self.synced == 0 { began } else { self.synced };
+        since.saturating_sub(SYNC_MARGIN_NANOS)
+    }
+
+    /// Applies the rows of a sync: `read` (rows written since
+    /// [`Self::read_from`], with `written` and the frames named), and the
+    /// count of all rows after that read. `began` is the reader's clock
+    /// when the sync began. Returns whether the cache was kept. The first
+    /// sync only takes the count (the cache is empty).
+    pub(super) fn apply_sync(
+        &mut self,
+        read: Vec<(WriteId, i64, Vec<u64>)>,
+        count_after: u64,
+        began: i64,
+    ) -> bool {
+        let settle_until = Instant::now() + SETTLING;
+        let first = self.synced == 0;
+        let new: Vec<&(WriteId, i64, Vec<u64>)> = read
+            .iter()
+            .filter(|(id, _, _)| !self.recent.contains_key(id))
+            .collect();
+        let kept = first || count_after == self.writes + new.len() as u64;
+        if kept {
+            for (_, _, frames) in &new {
+                for id in frames {
+                    self.map.remove(id);
+                    self.settling.insert(*id, settle_until);
+                }
+            }
+        } else {
+            self.map.clear();
+            self.settling.clear();
+            self.settling_all = Some(settle_until);
+        }
+        self.recent
+            .extend(read.iter().map(|(id, written, _)| (*id, *written)));
+        let oldest = began.saturating_sub(SYNC_MARGIN_NANOS);
+        self.recent.retain(|_, written| *written >= oldest);
+        self.writes = count_after;
+        self.synced = began;
+        self.generation += 1;
+        kept
+    }
+
+    /// The cached symbols of `ids`; the ids not cached (or settling) go to
+    /// `missing`.
+    pub(super) fn get(
+        &self,
+        ids: impl IntoIterator<Item = u64>,
+        missing: &mut Vec<u64>,
+    ) -> AddressMap<Arc<Vec<Symbol>>> {
+        let mut found = AddressMap::default();
+        for id in ids {
+            match self.map.get(&id) {
+                Some(symbols) => {
+                    found.insert(id, symbols.clone());
+                }
+                None => missing.push(id),
+            }
+        }
+        found
+    }
+
+    /// Remembers symbols read under `generation`, unless a sync changed
+    /// something since, or the frames are settling.
+    pub(super) fn add(&mut self, generation: u64, read: &[(u64, Arc<Vec<Symbol>>)], max: usize) {
+        if generation != self.generation || read.len() > max {
+            return;
+        }
+        let now = Instant::now();
+        if self.settling_all.is_some_and(|until| now < until) {
+            return;
+        }
+        self.settling_all = None;
+        self.settling.retain(|_, until| now < *until);
+        if self.map.len() + read.len() > max {
+            self.map.clear();
+        }
+        for (id, symbols) in read {
+            if !self.settling.contains_key(id) {
+                self.map.insert(*id, symbols.clone());
+            }
+        }
+    }
+
+    /// The frames whose symbols are held.
+    #[cfg(test)]
+    fn cached(&self) -> std::collections::HashSet<u64> {
+        self.map.keys().copied().collect()
+    }
 }
 
 #[derive(Default)]
@@ -81,8 +232,17 @@ impl ReadCache {
         Self {
             stacks: Mutex::default(),
             frames: Mutex::default(),
+            symbols: Mutex::default(),
             bounds,
         }
+    }
+
+    pub(super) fn bounds(&self) -> ReadCacheBounds {
+        self.bounds
+    }
+
+    pub(super) fn symbol_cache(&self) -> MutexGuard<'_, SymbolCache> {
+        lock(&self.symbols)
     }
 
     /// The cached stacks of `ids`; the ids not cached go to `missing`.
@@ -170,6 +330,8 @@ impl ReadCache {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn frame(offset: u64) -> Arc<StoredFrame> {
@@ -204,6 +366,7 @@ mod tests {
         let cache = ReadCache::new(ReadCacheBounds {
             stack_frame_ids: 10,
             frames: 3,
+            symbols: 3,
         });
         let stack: Arc<[u64]> = Arc::from(vec![1, 2, 3, 4]);
         for id in 0..100 {
@@ -231,5 +394,72 @@ mod tests {
         none.add_stacks([(1, &stack)]);
         none.add_frames([(1, &frame(1))].into_iter());
         assert_eq!(none.sizes(), (0, 0, 0));
+    }
+
+    fn named(f: &str) -> Arc<Vec<Symbol>> {
+        Arc::new(vec![Symbol {
+            function: f.into(),
+            file: None,
+            line: None,
+        }])
+    }
+
+    #[test]
+    fn symbols_are_kept_until_a_write_names_their_frame() {
+        let mut cache = SymbolCache::default();
+        let mut missing = Vec::new();
+        assert!(cache.get([1, 2], &mut missing).is_empty());
+        let g = cache.generation;
+        cache.add(g, &[(1, named("a")), (2, named("b"))], 10);
+        assert_eq!(cache.cached(), HashSet::from([1, 2]));
+        // The first sync takes the count.
+        assert!(cache.apply_sync(vec![], 0, 50));
+        // A write naming frame 1: it goes, frame 2 stays; frame 1 is not
+        // cached again while its write may still be arriving.
+        assert!(cache.apply_sync(vec![((9, 1), 100, vec![1])], 1, 100));
+        assert_eq!(cache.cached(), HashSet::from([2]));
+        cache.add(cache.generation, &[(1, named("a2"))], 10);
+        assert_eq!(cache.cached(), HashSet::from([2]));
+        // The same row seen again by the next sync is nothing new.
+        assert!(cache.apply_sync(vec![((9, 1), 100, vec![1])], 1, 200));
+        assert_eq!(cache.cached(), HashSet::from([2]));
+        // A query that began before a sync does not fill the cache.
+        cache.add(g, &[(3, named("c"))], 10);
+        assert!(!cache.cached().contains(&3));
+    }
+
+    #[test]
+    fn a_count_that_does_not_add_up_drops_every_symbol() {
+        let mut cache = SymbolCache::default();
+        assert!(cache.apply_sync(vec![], 0, 50));
+        cache.add(cache.generation, &[(1, named("a")), (2, named("b"))], 10);
+        // Two new rows counted, one read (the other older than the
+        // margin): nothing is known true any more.
+        assert!(!cache.apply_sync(vec![((9, 1), 100, vec![1])], 2, 100));
+        assert!(cache.cached().is_empty());
+        assert_eq!(cache.writes, 2);
+        // Nor is anything cached until every write seen has settled.
+        cache.add(cache.generation, &[(2, named("b"))], 10);
+        assert!(cache.cached().is_empty());
+    }
+
+    #[test]
+    fn symbols_stay_under_their_bound() {
+        let mut cache = SymbolCache::default();
+        for id in 0..10 {
+            cache.add(0, &[(id, named("f"))], 3);
+            assert!(cache.cached().len() <= 3);
+        }
+        cache.add(
+            0,
+            &[
+                (1, named("f")),
+                (2, named("f")),
+                (3, named("f")),
+                (4, named("f")),
+            ],
+            3,
+        );
+        assert!(cache.cached().len() <= 3);
     }
 }
