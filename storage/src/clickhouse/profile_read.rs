@@ -22,7 +22,7 @@ use augur_profile::{
 use serde::Deserialize;
 
 use super::client::{number_list, quote};
-use super::read_cache::{AddressMap, StoredFrame};
+use super::read_cache::{AddressMap, StoredFrame, WindowCounts};
 use super::{ClickHouseStore, now_unix_nanos};
 use crate::error::StorageError;
 use crate::query::{ProfileQuery, StackCount, merge_periods};
@@ -176,33 +176,36 @@ impl ClickHouseStore {
             stacks: AddressMap::default(),
             locations: AddressMap::default(),
         };
-        let Some(selected) = self.selected_samples(query)? else {
-            return Ok(parts);
+        let counts = if query.labels.is_empty() && self.read_settled {
+            self.settled_counts(query)?
+        } else {
+            let Some(selected) = self.selected_samples(query)? else {
+                return Ok(parts);
+            };
+            #[derive(Deserialize)]
+            struct Row {
+                stack_id: u64,
+                period: u64,
+                count: u64,
+            }
+            let rows: Vec<Row> = self.client.select(
+                "sum samples",
+                &format!(
+                    "SELECT stack_id, period, sum(count) AS count FROM {selected}
+                     GROUP BY stack_id, period"
+                ),
+            )?;
+            rows.iter()
+                .map(|r| StackCount {
+                    stack_id: r.stack_id as i64,
+                    period: r.period,
+                    count: r.count,
+                })
+                .collect()
         };
-        #[derive(Deserialize)]
-        struct Row {
-            stack_id: u64,
-            period: u64,
-            count: u64,
-        }
-        let rows: Vec<Row> = self.client.select(
-            "sum samples",
-            &format!(
-                "SELECT stack_id, period, sum(count) AS count FROM {selected}
-                 GROUP BY stack_id, period"
-            ),
-        )?;
-        if rows.is_empty() {
+        if counts.is_empty() {
             return Ok(parts);
         }
-        let counts: Vec<StackCount> = rows
-            .iter()
-            .map(|r| StackCount {
-                stack_id: r.stack_id as i64,
-                period: r.period,
-                count: r.count,
-            })
-            .collect();
         let (period, mut totals) = merge_periods(&counts);
         totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         parts.head.period = period;
@@ -239,6 +242,96 @@ impl ClickHouseStore {
             })
             .collect();
         Ok(parts)
+    }
+
+    /// A profile without label matchers summed per `(stack, period)`, as
+    /// [`ClickHouseStore::service_source`] would give it: clean windows'
+    /// sums from the read cache where it holds them (they never change),
+    /// and one statement for the clean windows it misses and everything
+    /// else (other minute windows from `samples FINAL`, rolled-up days).
+    fn settled_counts(&self, query: &ProfileQuery) -> Result<Vec<StackCount>, StorageError> {
+        let (service, profile_type) = (&query.service, &query.profile_type);
+        let filter = format!(
+            "service = {} AND profile_type = {}",
+            quote(service),
+            quote(profile_type)
+        );
+        let range = (query.start_unix_nanos, query.end_unix_nanos);
+        let clean = self.clean_windows(range.0, range.1)?;
+        let mut missing = Vec::new();
+        let cached =
+            self.read_cache
+                .window_counts(service, profile_type, clean.clean(), &mut missing);
+        let rest = self.unsettled_rows(
+            "stack_id, period, count",
+            "stack_id, period, count",
+            &filter,
+            range,
+            &clean,
+        );
+        // Generation 0 marks the rest: settles number theirs from 1.
+        let mut sql = format!(
+            "SELECT toInt64(0) AS window_start, toUInt64(0) AS generation, stack_id, period,
+                    sum(count) AS count
+             FROM ({rest}) GROUP BY stack_id, period"
+        );
+        if let Some(settled) = self.settled_rows(
+            "window_start, generation, stack_id, period, count",
+            &filter,
+            range,
+            &missing,
+        ) {
+            sql = format!(
+                "SELECT window_start, generation, stack_id, period, sum(count) AS count
+                 FROM ({settled}) GROUP BY window_start, generation, stack_id, period
+                 UNION ALL {sql}"
+            );
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            window_start: i64,
+            generation: u64,
+            stack_id: u64,
+            period: u64,
+            count: u64,
+        }
+        let rows: Vec<Row> = self.client.select("sum samples", &sql)?;
+        let mut sums: HashMap<(u64, u64), u64> = HashMap::new();
+        let mut add = |stack: u64, period: u64, count: u64| {
+            let sum = sums.entry((stack, period)).or_default();
+            *sum = sum.saturating_add(count);
+        };
+        let mut read: HashMap<(i64, u64), Vec<(u64, u64, u64)>> =
+            missing.iter().map(|&pair| (pair, Vec::new())).collect();
+        for row in rows {
+            add(row.stack_id, row.period, row.count);
+            if row.generation > 0 {
+                read.entry((row.window_start, row.generation))
+                    .or_default()
+                    .push((row.stack_id, row.period, row.count));
+            }
+        }
+        for counts in &cached {
+            for &(stack, period, count) in counts.iter() {
+                add(stack, period, count);
+            }
+        }
+        if self.read_cache.bounds().window_rows > 0 {
+            let read: Vec<((i64, u64), WindowCounts)> = read
+                .into_iter()
+                .map(|(pair, counts)| (pair, Arc::from(counts)))
+                .collect();
+            self.read_cache
+                .add_window_counts(service, profile_type, &read);
+        }
+        Ok(sums
+            .into_iter()
+            .map(|((stack, period), count)| StackCount {
+                stack_id: stack as i64,
+                period,
+                count,
+            })
+            .collect())
     }
 
     /// The frame ids of each of `ids` that exist: from the read cache,

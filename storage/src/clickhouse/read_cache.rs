@@ -48,32 +48,58 @@ pub struct ReadCacheBounds {
     pub frames: usize,
     /// Frames' symbols (about 100 bytes each, plus the names).
     pub symbols: usize,
+    /// Rows of settled windows' sums per stack (24 bytes each).
+    pub window_rows: usize,
 }
 
 impl ReadCacheBounds {
-    /// About 120 MB at most: 4 M frame ids (200 k stacks 20 deep), 256 k
-    /// frames and their symbols, several services' profiles.
+    /// About 120 MB at most: 2 M frame ids (100 k stacks 20 deep), 256 k
+    /// frames and their symbols, and 1 M rows of settled windows (1,000
+    /// minutes of a service with 1,000 stacks).
     pub const DEFAULT: Self = Self {
-        stack_frame_ids: 1 << 22,
+        stack_frame_ids: 1 << 21,
         frames: 1 << 18,
         symbols: 1 << 18,
+        window_rows: 1 << 20,
     };
 
-    /// Nothing kept: every query reads stacks, frames and symbols.
+    /// Nothing kept: every query reads stacks, frames, symbols and sums.
     pub const NONE: Self = Self {
         stack_frame_ids: 0,
         frames: 0,
         symbols: 0,
+        window_rows: 0,
     };
 }
 
 /// Stacks (their leaf-first frame ids) and frames by content address,
-/// and frames' symbols as of the `symbol_writes` rows seen.
+/// frames' symbols as of the `symbol_writes` rows seen, and settled
+/// windows' sums.
 pub(super) struct ReadCache {
     stacks: Mutex<Stacks>,
     frames: Mutex<AddressMap<Arc<StoredFrame>>>,
-    pub(super) symbols: Mutex<SymbolCache>,
+    symbols: Mutex<SymbolCache>,
+    windows: Mutex<WindowSums>,
     bounds: ReadCacheBounds,
+}
+
+/// A clean minute window's per-service rows at one generation, summed per
+/// `(stack id, period)`: `(stack id, period, count)`. Immutable: a
+/// generation's rows are all written before its settle is marked done,
+/// and nobody writes that generation again with other counts (a batch
+/// arriving after the settle began marks the window, which is then not
+/// clean at it). Rollups drop them with their day, and queries then read
+/// that day's hours instead.
+pub(super) type WindowCounts = Arc<[(u64, u64, u64)]>;
+
+/// `(service, profile type, window start, generation)`.
+type WindowKey = (String, String, i64, u64);
+
+#[derive(Default)]
+struct WindowSums {
+    map: HashMap<WindowKey, WindowCounts>,
+    /// Rows over every entry.
+    rows: usize,
 }
 
 /// A `symbol_writes` row: who wrote it and its number there.
@@ -233,7 +259,64 @@ impl ReadCache {
             stacks: Mutex::default(),
             frames: Mutex::default(),
             symbols: Mutex::default(),
+            windows: Mutex::default(),
             bounds,
+        }
+    }
+
+    /// The cached sums of `service`'s `profile_type` in the clean windows
+    /// `pairs` (`(window start, generation)`); the pairs not cached go to
+    /// `missing`.
+    pub(super) fn window_counts(
+        &self,
+        service: &str,
+        profile_type: &str,
+        pairs: &[(i64, u64)],
+        missing: &mut Vec<(i64, u64)>,
+    ) -> Vec<WindowCounts> {
+        let cache = lock(&self.windows);
+        let mut found = Vec::new();
+        for &(window, generation) in pairs {
+            let key = (
+                service.to_owned(),
+                profile_type.to_owned(),
+                window,
+                generation,
+            );
+            match cache.map.get(&key) {
+                Some(counts) => found.push(counts.clone()),
+                None => missing.push((window, generation)),
+            }
+        }
+        found
+    }
+
+    /// Remembers sums of clean windows read from ClickHouse.
+    pub(super) fn add_window_counts(
+        &self,
+        service: &str,
+        profile_type: &str,
+        read: &[((i64, u64), WindowCounts)],
+    ) {
+        let max = self.bounds.window_rows;
+        let mut cache = lock(&self.windows);
+        for ((window, generation), counts) in read {
+            if counts.len() > max {
+                continue;
+            }
+            if cache.rows + counts.len() > max {
+                cache.map.clear();
+                cache.rows = 0;
+            }
+            let key = (
+                service.to_owned(),
+                profile_type.to_owned(),
+                *window,
+                *generation,
+            );
+            if cache.map.insert(key, counts.clone()).is_none() {
+                cache.rows += counts.len();
+            }
         }
     }
 
@@ -367,6 +450,7 @@ mod tests {
             stack_frame_ids: 10,
             frames: 3,
             symbols: 3,
+            window_rows: 4,
         });
         let stack: Arc<[u64]> = Arc::from(vec![1, 2, 3, 4]);
         for id in 0..100 {
@@ -389,8 +473,19 @@ mod tests {
             cache.add_frames([(id, &f)].into_iter());
             assert!(cache.sizes().2 <= 3);
         }
+        let counts: WindowCounts = Arc::from(vec![(1, 10, 5), (2, 10, 7)]);
+        for window in 0..10 {
+            cache.add_window_counts("api", "cpu", &[((window, 1), counts.clone())]);
+            assert!(lock(&cache.windows).rows <= 4);
+        }
+        let mut missing = Vec::new();
+        let found = cache.window_counts("api", "cpu", &[(9, 1), (9, 2), (0, 1)], &mut missing);
+        assert_eq!(found, vec![counts.clone()]);
+        assert_eq!(missing, [(9, 2), (0, 1)]);
         // Disabled: nothing is kept.
         let none = ReadCache::new(ReadCacheBounds::NONE);
+        none.add_window_counts("api", "cpu", &[((0, 1), counts)]);
+        assert_eq!(lock(&none.windows).rows, 0);
         none.add_stacks([(1, &stack)]);
         none.add_frames([(1, &frame(1))].into_iter());
         assert_eq!(none.sizes(), (0, 0, 0));

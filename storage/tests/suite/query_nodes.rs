@@ -55,6 +55,7 @@ const TINY: ReadCacheBounds = ReadCacheBounds {
     stack_frame_ids: 8,
     frames: 5,
     symbols: 5,
+    window_rows: 30,
 };
 
 fn every_storage() -> Vec<Nodes> {

@@ -417,14 +417,21 @@ fn queries_while_windows_settle_never_see_a_window_twice_or_half() {
                 .into_iter()
                 .collect();
             let listed_now = listed(&store);
+            // The profile, through the node's cache of settled windows.
+            let profiled = store
+                .query_profile(&cpu("api", 0, WINDOWS * 60 * SEC))
+                .unwrap()
+                .total();
             let after = begun.lock().unwrap().clone();
             let (low, high) = (before.values().sum::<u64>(), after.values().sum::<u64>());
-            assert!(
-                low <= listed_now && listed_now <= high && listed_now % 11 == 0,
-                "{}: the service list showed {listed_now} samples, acknowledged {low} before \
-                 and at most {high} begun",
-                b.name
-            );
+            for (what, got) in [("service list", listed_now), ("profile", profiled)] {
+                assert!(
+                    low <= got && got <= high && got % 11 == 0,
+                    "{}: the {what} showed {got} samples, acknowledged {low} before and at \
+                     most {high} begun",
+                    b.name
+                );
+            }
             for w in 0..WINDOWS {
                 let start = w * 60 * SEC;
                 let got = seen.get(&start).copied().unwrap_or(0);
@@ -454,6 +461,15 @@ fn queries_while_windows_settle_never_see_a_window_twice_or_half() {
             .collect();
         assert_eq!(seen, acked, "{}", b.name);
         assert_eq!(listed(&store), acked.values().sum::<u64>(), "{}", b.name);
+        assert_eq!(
+            store
+                .query_profile(&cpu("api", 0, WINDOWS * 60 * SEC))
+                .unwrap()
+                .total(),
+            acked.values().sum::<u64>(),
+            "{}",
+            b.name
+        );
         assert_eq!(b.store.settle(LATER).unwrap(), 0, "{}", b.name);
     }
 }
