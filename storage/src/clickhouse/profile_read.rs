@@ -22,7 +22,7 @@ use augur_profile::{
 use serde::Deserialize;
 
 use super::client::{number_list, quote};
-use super::read_cache::{AddressMap, StoredFrame, WindowCounts};
+use super::read_cache::{AddressMap, StoredFrame, WindowCounts, build_key};
 use super::{ClickHouseStore, now_unix_nanos};
 use crate::error::StorageError;
 use crate::query::{ProfileQuery, StackCount, merge_periods};
@@ -82,7 +82,8 @@ impl ProfileParts {
     pub(super) fn into_stack_tree(self) -> Result<StackTree, StorageError> {
         let mut tree = StackTree::empty_like(&self.head);
         let mut location_index: AddressMap<u32> = AddressMap::default();
-        let mut child: HashMap<(u32, u32), u32> = HashMap::new();
+        // (parent << 32 | location) -> node.
+        let mut child: AddressMap<u32> = AddressMap::default();
         for &(stack_id, count) in &self.totals {
             let mut node = ROOT;
             for &frame_id in self.frames_of(stack_id)?.iter().rev() {
@@ -96,7 +97,8 @@ impl ProfileParts {
                         index
                     }
                 };
-                node = *child.entry((node, index)).or_insert_with(|| {
+                let key = u64::from(node) << 32 | u64::from(index);
+                node = *child.entry(key).or_insert_with(|| {
                     tree.nodes.push(StackNode {
                         parent: node,
                         location: index,
@@ -230,17 +232,36 @@ impl ClickHouseStore {
             .filter(|b| !b.is_empty())
             .collect();
         let (symbols, paths) = self.symbols_and_paths(&parts.stacks, &frame_ids, &build_ids)?;
-        parts.locations = frames
-            .iter()
-            .map(|(&id, stored)| {
-                let location = Location {
-                    frame: stored.frame.clone(),
-                    path: paths.get(stored.build_id.as_str()).cloned(),
-                    symbols: symbols.get(&id).map(|s| Vec::clone(s)).unwrap_or_default(),
+        let no_symbols = Vec::new();
+        let mut built = Vec::new();
+        {
+            // The locations earlier queries built, where their symbols and
+            // path are still these: shared instead of built again.
+            let located = self.read_cache.located();
+            parts.locations =
+                AddressMap::with_capacity_and_hasher(frames.len(), Default::default());
+            for (&id, stored) in &frames {
+                let path = paths
+                    .get(&stored.build_key)
+                    .filter(|(build_id, _)| *build_id == stored.build_id)
+                    .map(|(_, path)| path);
+                let symbols = symbols.get(&id).map_or(&no_symbols, |s| &**s);
+                let location = match located.get(&id) {
+                    Some(l) if l.path.as_ref() == path && l.symbols == *symbols => l.clone(),
+                    _ => {
+                        let location = Arc::new(Location {
+                            frame: stored.frame.clone(),
+                            path: path.cloned(),
+                            symbols: symbols.clone(),
+                        });
+                        built.push((id, location.clone()));
+                        location
+                    }
                 };
-                (id, Arc::new(location))
-            })
-            .collect();
+                parts.locations.insert(id, location);
+            }
+        }
+        self.read_cache.add_located(built);
         Ok(parts)
     }
 
@@ -432,6 +453,7 @@ impl ClickHouseStore {
                 row.frame_id,
                 Arc::new(StoredFrame {
                     frame,
+                    build_key: build_key(&row.build_id),
                     build_id: row.build_id,
                 }),
             ));
@@ -464,7 +486,7 @@ impl ClickHouseStore {
         stacks: &AddressMap<Arc<[u64]>>,
         frame_ids: &[u64],
         build_ids: &BTreeSet<&str>,
-    ) -> Result<(AddressMap<Arc<Vec<Symbol>>>, HashMap<String, String>), StorageError> {
+    ) -> Result<(AddressMap<Arc<Vec<Symbol>>>, AddressMap<(String, String)>), StorageError> {
         let paths = if build_ids.is_empty() {
             "CAST([], 'Array(Tuple(String, String, Int64))')".to_owned()
         } else {
@@ -510,7 +532,11 @@ impl ClickHouseStore {
                 *entry = (seen, path);
             }
         }
-        let paths = first.into_iter().map(|(b, (_, path))| (b, path)).collect();
+        // By build key, with the build-id to check against.
+        let paths = first
+            .into_iter()
+            .map(|(b, (_, path))| (build_key(&b), (b, path)))
+            .collect();
 
         let max = self.read_cache.bounds().symbols;
         let mut missing = Vec::new();

@@ -23,7 +23,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use augur_profile::{RawFrame, Symbol};
+use augur_profile::{Location, RawFrame, Symbol};
 
 use crate::query::IdHasher;
 
@@ -36,6 +36,13 @@ pub(super) type AddressMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 pub(super) struct StoredFrame {
     pub(super) frame: RawFrame,
     pub(super) build_id: String,
+    /// [`build_key`] of `build_id`, to find its path fast.
+    pub(super) build_key: u64,
+}
+
+/// A build-id's hex as a map key (FNV-1a).
+pub(super) fn build_key(hex: &str) -> u64 {
+    super::fnv1a(hex.as_bytes(), super::FNV_OFFSET)
 }
 
 /// How much a [`ReadCache`] may hold.
@@ -78,6 +85,10 @@ impl ReadCacheBounds {
 pub(super) struct ReadCache {
     stacks: Mutex<Stacks>,
     frames: Mutex<AddressMap<Arc<StoredFrame>>>,
+    /// Locations built for earlier answers (frame, path and symbols as
+    /// they were then), handed out again while path and symbols are equal
+    /// to a query's: bounded like `frames`.
+    located: Mutex<AddressMap<Arc<Location>>>,
     symbols: Mutex<SymbolCache>,
     windows: Mutex<WindowSums>,
     bounds: ReadCacheBounds,
@@ -260,8 +271,27 @@ impl ReadCache {
             frames: Mutex::default(),
             symbols: Mutex::default(),
             windows: Mutex::default(),
+            located: Mutex::default(),
             bounds,
         }
+    }
+
+    /// Locations built before (compare their path and symbols before use).
+    pub(super) fn located(&self) -> MutexGuard<'_, AddressMap<Arc<Location>>> {
+        lock(&self.located)
+    }
+
+    /// Remembers locations built for an answer.
+    pub(super) fn add_located(&self, built: Vec<(u64, Arc<Location>)>) {
+        let max = self.bounds.frames;
+        if built.is_empty() || built.len() > max {
+            return;
+        }
+        let mut cache = lock(&self.located);
+        if cache.len() + built.len() > max {
+            cache.clear();
+        }
+        cache.extend(built);
     }
 
     /// The cached sums of `service`'s `profile_type` in the clean windows
@@ -424,6 +454,7 @@ mod tests {
                 module: None,
             },
             build_id: String::new(),
+            build_key: build_key(""),
         })
     }
 
