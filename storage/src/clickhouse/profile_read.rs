@@ -117,6 +117,15 @@ impl ProfileParts {
     }
 }
 
+/// `(stack id, period, count)`.
+type StackPeriodCount = (u64, u64, u64);
+
+/// Frames' symbols by frame id.
+type SymbolsById = AddressMap<Arc<Vec<Symbol>>>;
+
+/// `(build-id hex, first path)` by [`build_key`] of the build-id.
+type PathsByBuild = AddressMap<(String, String)>;
+
 /// The newest symbols of a frame, as `symbols` keeps them.
 #[derive(Deserialize)]
 struct SymbolColumns {
@@ -322,7 +331,7 @@ impl ClickHouseStore {
             let sum = sums.entry((stack, period)).or_default();
             *sum = sum.saturating_add(count);
         };
-        let mut read: HashMap<(i64, u64), Vec<(u64, u64, u64)>> =
+        let mut read: HashMap<(i64, u64), Vec<StackPeriodCount>> =
             missing.iter().map(|&pair| (pair, Vec::new())).collect();
         for row in rows {
             add(row.stack_id, row.period, row.count);
@@ -486,7 +495,7 @@ impl ClickHouseStore {
         stacks: &AddressMap<Arc<[u64]>>,
         frame_ids: &[u64],
         build_ids: &BTreeSet<&str>,
-    ) -> Result<(AddressMap<Arc<Vec<Symbol>>>, AddressMap<(String, String)>), StorageError> {
+    ) -> Result<(SymbolsById, PathsByBuild), StorageError> {
         let paths = if build_ids.is_empty() {
             "CAST([], 'Array(Tuple(String, String, Int64))')".to_owned()
         } else {

@@ -364,6 +364,6 @@ fn names_given_on_another_node_show_at_once_on_a_node_that_read_before() {
                 nodes.name
             );
         }
-        check_nodes(&nodes, &[query.clone()], "renamed");
+        check_nodes(&nodes, std::slice::from_ref(&query), "renamed");
     }
 }

@@ -472,7 +472,7 @@ fn load_and_compact(
         .sum::<u64>();
     drop(store);
     (outcome.bytes_on_disk, outcome.bytes_detail) = match &clickhouse {
-        None => sqlite_bytes(&data)?,
+        None => sqlite_bytes(data)?,
         Some(ch) => clickhouse_bytes(&ch.url, CH_DATABASE)?,
     };
 
