@@ -706,6 +706,11 @@ pub struct StorageArgs {
     /// comparisons).
     #[arg(long, requires = "clickhouse")]
     clickhouse_no_settled_reads: bool,
+    /// Keep no stacks and frames in memory between profile queries: read
+    /// them from ClickHouse every time (for comparisons; the cache holds
+    /// at most about 80 MB).
+    #[arg(long, requires = "clickhouse")]
+    clickhouse_no_read_cache: bool,
 }
 
 impl StorageArgs {
@@ -725,6 +730,9 @@ impl StorageArgs {
             config.settle_after = after;
         }
         config.read_settled = !self.clickhouse_no_settled_reads;
+        if self.clickhouse_no_read_cache {
+            config.read_cache = augur_storage::ReadCacheBounds::NONE;
+        }
         Store::clickhouse(config).with_context(|| format!("opening ClickHouse at {url}"))
     }
 }

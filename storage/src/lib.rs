@@ -29,7 +29,7 @@ mod store;
 mod symbolization;
 
 pub use backend::{BeforeQuery, Deploy, SQL_TIMEOUT, SqlAnswer, Storage, Store};
-pub use clickhouse::{ClickHouseConfig, ClickHouseStore, DEFAULT_SETTLE_AFTER};
+pub use clickhouse::{ClickHouseConfig, ClickHouseStore, DEFAULT_SETTLE_AFTER, ReadCacheBounds};
 pub use error::StorageError;
 pub use ingest::{
     BatchWrite, HeldBatch, HeldWindow, SharedStack, WindowWrite, WriteOutcome, refused_batch,

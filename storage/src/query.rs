@@ -38,6 +38,10 @@ impl Hasher for IdHasher {
     fn write_i64(&mut self, n: i64) {
         self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
+    fn write_u64(&mut self, n: u64) {
+        // ClickHouse's content addresses.
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
     fn finish(&self) -> u64 {
         // The high bits carry the product's mixing; hashbrown uses the top
         // seven for its control bytes and the low ones for the bucket.

@@ -25,6 +25,8 @@
 //! only name the distributed tables, so one node or many is the same code.
 
 mod client;
+mod profile_read;
+mod read_cache;
 mod schema;
 mod settle;
 
@@ -35,18 +37,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{BuildId, Profile, ProfileType, RawFrame, StackTree, Symbol};
 use serde::{Deserialize, Serialize};
 
 use self::client::{Client, number_list, quote};
+use self::read_cache::ReadCache;
+pub use self::read_cache::ReadCacheBounds;
 use crate::backend::Storage;
 use crate::error::StorageError;
 use crate::ingest::{BatchWrite, HeldBatch, WriteOutcome, labels_text, refused_batch, validate};
-use crate::query::{
-    ProfileQuery, ServiceSummary, StackCount, StoreStats, collect_label_values, merge_periods,
-};
+use crate::query::{ProfileQuery, ServiceSummary, StoreStats, collect_label_values};
 use crate::retention::{CompactionReport, HOUR_NANOS, RetentionPolicy};
-use crate::schema::{FrameColumns, frame_from_columns};
+use crate::schema::FrameColumns;
 use crate::symbolization::{FrameSymbols, PendingFrame, Shard};
 
 /// Bytes of a debug file per row of the `debuginfo` table.
@@ -90,6 +92,10 @@ pub struct ClickHouseConfig {
     /// settled per-service rows; `false` reads `samples FINAL` as before
     /// (for comparisons).
     pub read_settled: bool,
+    /// How many stacks and frames a query node keeps in memory once read
+    /// (they never change); [`ReadCacheBounds::NONE`] reads them every
+    /// time.
+    pub read_cache: ReadCacheBounds,
 }
 
 impl ClickHouseConfig {
@@ -105,6 +111,7 @@ impl ClickHouseConfig {
             timeout: Duration::from_secs(30),
             settle_after: DEFAULT_SETTLE_AFTER,
             read_settled: true,
+            read_cache: ReadCacheBounds::DEFAULT,
         }
     }
 }
@@ -130,6 +137,13 @@ pub struct ClickHouseStore {
     settle_after_nanos: i64,
     /// See [`ClickHouseConfig::read_settled`].
     read_settled: bool,
+    /// Stacks, frames and symbols read before; see `read_cache.rs`.
+    read_cache: ReadCache,
+    /// Held by the one query bringing the symbol cache up to date.
+    symbol_sync: Mutex<()>,
+    /// This node's name in `symbol_writes`, and its last row number there.
+    writer_id: u64,
+    write_seq: AtomicU64,
 }
 
 impl fmt::Debug for ClickHouseStore {
@@ -195,6 +209,10 @@ impl ClickHouseStore {
             flushing: Mutex::new(()),
             settle_after_nanos: i64::try_from(config.settle_after.as_nanos()).unwrap_or(i64::MAX),
             read_settled: config.read_settled,
+            read_cache: ReadCache::new(config.read_cache),
+            symbol_sync: Mutex::new(()),
+            writer_id: random_id(),
+            write_seq: AtomicU64::new(0),
         };
         store.backfill_hours()?;
         store.record_old_windows()?;
@@ -297,16 +315,22 @@ struct SymbolState {
 
 impl SymbolState {
     fn symbols(&self) -> Vec<Symbol> {
-        self.functions
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Symbol {
-                function: f.clone(),
-                file: self.files.get(i).filter(|f| !f.is_empty()).cloned(),
-                line: self.lines.get(i).copied().filter(|&l| l > 0),
-            })
-            .collect()
+        symbols_of(&self.functions, &self.files, &self.lines)
     }
+}
+
+/// Symbols from the parallel arrays of a `symbols` row (an empty file or a
+/// zero line is unknown).
+fn symbols_of(functions: &[String], files: &[String], lines: &[u32]) -> Vec<Symbol> {
+    functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Symbol {
+            function: f.clone(),
+            file: files.get(i).filter(|f| !f.is_empty()).cloned(),
+            line: lines.get(i).copied().filter(|&l| l > 0),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -341,6 +365,15 @@ impl<'a> SymbolRow<'a> {
             lines: symbols.iter().map(|s| s.line.unwrap_or(0)).collect(),
         }
     }
+}
+
+/// A random 64-bit name for this process's writes.
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_unix_nanos());
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 fn now_unix_nanos() -> u64 {
@@ -779,16 +812,22 @@ impl Storage for ClickHouseStore {
             first: i64,
             last: i64,
         }
+        // Every series: the per-service rows where settled, as profiles
+        // without matchers read them.
+        let source = if self.read_settled {
+            self.service_source("1", i64::MIN, i64::MAX)?
+        } else {
+            self.samples_source("1")
+        };
         let rows: Vec<Row> = self.client.select(
             "list services",
             &format!(
                 "SELECT service, profile_type, sum(count) AS samples,
                         sum(toFloat64(count) * period) AS value,
                         min(window_start) AS first, max(window_start) AS last
-                 FROM {}
+                 FROM {source}
                  GROUP BY service, profile_type
-                 ORDER BY service, profile_type",
-                self.samples_source("1")
+                 ORDER BY service, profile_type"
             ),
         )?;
         let mut services: Vec<ServiceSummary> = Vec::new();
@@ -821,110 +860,11 @@ impl Storage for ClickHouseStore {
     }
 
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
-        #[derive(Deserialize)]
-        struct Unit {
-            unit: String,
-        }
-        let unit: Vec<Unit> = self.client.select(
-            "look up a profile type",
-            &format!(
-                "SELECT any(unit) AS unit FROM {} WHERE name = {} GROUP BY name",
-                self.table("profile_types"),
-                quote(&query.profile_type)
-            ),
-        )?;
-        let mut profile = Profile {
-            service: query.service.clone(),
-            profile_type: ProfileType {
-                name: query.profile_type.clone(),
-                unit: unit.into_iter().next().map(|u| u.unit).unwrap_or_default(),
-            },
-            period: 0,
-            start_unix_nanos: query.start_unix_nanos,
-            end_unix_nanos: query.end_unix_nanos,
-            samples: Vec::new(),
-        };
-        let Some(selected) = self.selected_samples(query)? else {
-            return Ok(profile);
-        };
-        #[derive(Deserialize)]
-        struct Row {
-            stack_id: u64,
-            period: u64,
-            count: u64,
-        }
-        let rows: Vec<Row> = self.client.select(
-            "sum samples",
-            &format!(
-                "SELECT stack_id, period, sum(count) AS count FROM {selected}
-                 GROUP BY stack_id, period"
-            ),
-        )?;
-        if rows.is_empty() {
-            return Ok(profile);
-        }
-        let counts: Vec<StackCount> = rows
-            .iter()
-            .map(|r| StackCount {
-                stack_id: r.stack_id as i64,
-                period: r.period,
-                count: r.count,
-            })
-            .collect();
-        let (period, mut totals) = merge_periods(&counts);
+        self.profile_parts(query)?.into_profile()
+    }
 
-        #[derive(Deserialize)]
-        struct StackRow {
-            stack_id: u64,
-            frame_ids: Vec<u64>,
-        }
-        let stacks: Vec<StackRow> = self.client.select(
-            "read stacks",
-            &format!(
-                "SELECT stack_id, any(frame_ids) AS frame_ids FROM {} WHERE stack_id IN ({}) GROUP BY stack_id",
-                self.table("stacks"),
-                number_list(totals.iter().map(|&(id, _)| id as u64))
-            ),
-        )?;
-        let stacks: HashMap<u64, Vec<u64>> = stacks
-            .into_iter()
-            .map(|s| (s.stack_id, s.frame_ids))
-            .collect();
-        let frame_ids: BTreeSet<u64> = stacks.values().flatten().copied().collect();
-        let mut locations = self.locations(&frame_ids)?;
-        let ids: Vec<u64> = frame_ids.into_iter().collect();
-        for (id, state) in self.latest_symbols(&ids)? {
-            if let Some(location) = locations.get_mut(&id) {
-                location.symbols = state.symbols();
-            }
-        }
-
-        totals.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        profile.period = period;
-        profile.samples = totals
-            .into_iter()
-            .map(|(stack_id, count)| {
-                let frames =
-                    stacks
-                        .get(&(stack_id as u64))
-                        .ok_or_else(|| StorageError::Corrupt {
-                            what: format!("stack {} has samples but no frames", stack_id as u64),
-                        })?;
-                let locations = frames
-                    .iter()
-                    .map(|id| {
-                        locations
-                            .get(id)
-                            .cloned()
-                            .ok_or_else(|| StorageError::Corrupt {
-                                what: format!("stack {} names missing frame {id}", stack_id as u64),
-                            })
-                    })
-                    .collect::<Result<Vec<Location>, StorageError>>()?;
-                Ok(Sample { locations, count })
-            })
-            .collect::<Result<_, StorageError>>()?;
-        Ok(profile)
+    fn query_stack_tree(&self, query: &ProfileQuery) -> Result<StackTree, StorageError> {
+        self.profile_parts(query)?.into_stack_tree()
     }
 
     fn deploys(&self, service: &str) -> Result<Vec<crate::Deploy>, StorageError> {
@@ -1096,6 +1036,7 @@ impl Storage for ClickHouseStore {
                 "symbols for frames that are not stored user frames"
             );
         }
+        self.announce_symbols(rows.iter().map(|r| r.frame_id))?;
         self.client
             .insert("record symbols", &self.table("symbols"), &rows)
     }
@@ -1127,6 +1068,7 @@ impl Storage for ClickHouseStore {
                 SymbolRow::new(id, self.next_version(), status::PENDING, "", symbols)
             })
             .collect();
+        self.announce_symbols(ids.iter().copied())?;
         self.client
             .insert("queue a binary's frames", &self.table("symbols"), &rows)?;
         Ok(ids.len())
@@ -1327,6 +1269,27 @@ impl Storage for ClickHouseStore {
 }
 
 impl ClickHouseStore {
+    /// Records, before writing them, that the symbols of `frames` are
+    /// about to change: query nodes drop those frames from their symbol
+    /// caches (`read_cache.rs`). Nothing is written for no frames.
+    fn announce_symbols(&self, frames: impl Iterator<Item = u64>) -> Result<(), StorageError> {
+        let frame_ids: Vec<u64> = frames.collect();
+        if frame_ids.is_empty() {
+            return Ok(());
+        }
+        let seq = self.write_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.client.insert(
+            "announce a symbols write",
+            &self.table("symbol_writes"),
+            &[serde_json::json!({
+                "writer": self.writer_id,
+                "seq": seq,
+                "written": now_unix_nanos() as i64,
+                "frame_ids": frame_ids,
+            })],
+        )
+    }
+
     /// Every sample row matching `filter` (a condition on the samples'
     /// columns), at minute resolution for days not rolled up yet and hour
     /// resolution for days that were, with a `resolution` column. Minute
@@ -1648,70 +1611,6 @@ impl ClickHouseStore {
             paths.entry(row.build_id).or_default().push(row.path);
         }
         Ok(paths)
-    }
-
-    /// Locations of frames, without symbols.
-    fn locations(&self, ids: &BTreeSet<u64>) -> Result<HashMap<u64, Location>, StorageError> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        #[derive(Deserialize)]
-        struct Row {
-            frame_id: u64,
-            kind: i64,
-            build_id: String,
-            file_offset: u64,
-            name: String,
-            module: String,
-        }
-        let rows: Vec<Row> = self.client.select(
-            "read frames",
-            &format!(
-                "SELECT frame_id, any(kind) AS kind, any(build_id) AS build_id,
-                        any(file_offset) AS file_offset, any(name) AS name, any(module) AS module
-                 FROM {} WHERE frame_id IN ({}) GROUP BY frame_id",
-                self.table("frames"),
-                number_list(ids.iter().copied())
-            ),
-        )?;
-        let hexes: BTreeSet<&str> = rows
-            .iter()
-            .filter(|r| !r.build_id.is_empty())
-            .map(|r| r.build_id.as_str())
-            .collect();
-        let paths = self.paths(hexes)?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let build_id = if row.build_id.is_empty() {
-                None
-            } else {
-                Some(
-                    BuildId::parse_hex(&row.build_id)
-                        .map_err(|e| StorageError::Corrupt {
-                            what: format!("frame {}: {e}", row.frame_id),
-                        })?
-                        .as_bytes()
-                        .to_vec(),
-                )
-            };
-            let frame = frame_from_columns(
-                row.frame_id as i64,
-                row.kind,
-                build_id,
-                row.file_offset as i64,
-                row.name.clone(),
-                row.module.clone(),
-            )?;
-            out.insert(
-                row.frame_id,
-                Location {
-                    frame,
-                    path: paths.get(&row.build_id).and_then(|p| p.first().cloned()),
-                    symbols: Vec::new(),
-                },
-            );
-        }
-        Ok(out)
     }
 }
 

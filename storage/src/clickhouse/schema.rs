@@ -12,6 +12,11 @@
 //! ingest wrote with the newest settle it saw started (`seen`) and when
 //! (`written`). See `settle.rs` for how the three keep every window counted
 //! once.
+//!
+//! `symbol_writes` has a row per symbols write (a node's `writer` id and
+//! its `seq` number there, when, and the frames it changes), written before
+//! the write's `symbols` rows, so that query nodes know which of the
+//! symbols they keep in memory to drop (`read_cache.rs`).
 
 use super::client::Client;
 use crate::error::StorageError;
@@ -95,6 +100,12 @@ const TABLES: &[(&str, &str, &str)] = &[
           functions Array(String), files Array(String), lines Array(UInt32))
          ENGINE = ReplacingMergeTree(version) ORDER BY frame_id",
         "frame_id",
+    ),
+    (
+        "symbol_writes",
+        "(writer UInt64, seq UInt64, written Int64, frame_ids Array(UInt64))
+         ENGINE = ReplacingMergeTree() ORDER BY (writer, seq)",
+        "writer",
     ),
     (
         "binary_paths",

@@ -79,21 +79,9 @@ impl CleanWindows {
         out
     }
 
-    /// A condition true for the rows of the clean windows at their
-    /// generation, for `service_samples`; `None` when there are none.
-    fn settled_condition(&self) -> Option<String> {
-        if self.windows.is_empty() {
-            return None;
-        }
-        let pairs: Vec<String> = self
-            .windows
-            .iter()
-            .map(|(w, g)| format!("({w}, {g})"))
-            .collect();
-        Some(format!(
-            "(window_start, generation) IN ({})",
-            pairs.join(", ")
-        ))
+    /// `(window_start, generation)` of the clean windows, by window.
+    pub(super) fn clean(&self) -> &[(i64, u64)] {
+        &self.windows
     }
 
     /// A condition true for every window that is not clean, for
@@ -121,6 +109,19 @@ impl CleanWindows {
         }
         format!("({})", parts.join(" OR "))
     }
+}
+
+/// A condition true for the rows of `pairs` (`(window_start,
+/// generation)`) in `service_samples`; `None` for no pairs.
+fn settled_condition(pairs: &[(i64, u64)]) -> Option<String> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let pairs: Vec<String> = pairs.iter().map(|(w, g)| format!("({w}, {g})")).collect();
+    Some(format!(
+        "(window_start, generation) IN ({})",
+        pairs.join(", ")
+    ))
 }
 
 /// One window's state for the settler.
@@ -176,29 +177,67 @@ impl ClickHouseStore {
         end: i64,
     ) -> Result<String, StorageError> {
         let clean = self.clean_windows(start, end)?;
-        let watermark = schema::watermark(&self.db);
         let columns = "service, profile_type, window_start, stack_id, period, count";
-        let range = format!("window_start >= {start} AND window_start < {end} AND ({filter})");
         let mut parts = Vec::new();
-        if let Some(settled) = clean.settled_condition() {
-            parts.push(format!(
-                "SELECT {columns}, 'minute' AS resolution FROM {table} FINAL
-                 WHERE window_start >= {watermark} AND {range} AND {settled}",
-                table = self.table("service_samples"),
-            ));
-        }
-        parts.push(format!(
-            "SELECT {columns}, 'minute' AS resolution FROM {table} FINAL
-             WHERE window_start >= {watermark} AND {range} AND {unsettled}",
-            table = self.table("samples"),
-            unsettled = clean.unsettled_condition(),
+        parts.extend(self.settled_rows(
+            &format!("{columns}, 'minute' AS resolution"),
+            filter,
+            (start, end),
+            clean.clean(),
         ));
-        parts.push(format!(
-            "SELECT {columns}, 'hour' AS resolution FROM {table} FINAL
-             WHERE window_start < {watermark} AND {range}",
-            table = self.table("service_samples_hourly"),
+        parts.push(self.unsettled_rows(
+            &format!("{columns}, 'minute' AS resolution"),
+            &format!("{columns}, 'hour' AS resolution"),
+            filter,
+            (start, end),
+            &clean,
         ));
         Ok(format!("({})", parts.join(" UNION ALL ")))
+    }
+
+    /// `SELECT columns` of the settled rows of `pairs` (clean windows at
+    /// their generation) matching `filter` in `range`; `None` for no pairs.
+    pub(super) fn settled_rows(
+        &self,
+        columns: &str,
+        filter: &str,
+        (start, end): (i64, i64),
+        pairs: &[(i64, u64)],
+    ) -> Option<String> {
+        let settled = settled_condition(pairs)?;
+        Some(format!(
+            "SELECT {columns} FROM {table} FINAL
+             WHERE window_start >= {watermark} AND window_start >= {start} AND window_start < {end}
+               AND ({filter}) AND {settled}",
+            table = self.table("service_samples"),
+            watermark = schema::watermark(&self.db),
+        ))
+    }
+
+    /// `SELECT` of every row matching `filter` in `range` that is not in a
+    /// clean window of `clean`: minute rows of the other windows from
+    /// `samples FINAL` (as `minute_columns`), and rolled-up days from
+    /// `service_samples_hourly` (as `hour_columns`).
+    pub(super) fn unsettled_rows(
+        &self,
+        minute_columns: &str,
+        hour_columns: &str,
+        filter: &str,
+        (start, end): (i64, i64),
+        clean: &CleanWindows,
+    ) -> String {
+        let watermark = schema::watermark(&self.db);
+        let range = format!("window_start >= {start} AND window_start < {end} AND ({filter})");
+        format!(
+            "SELECT {minute_columns} FROM {samples} FINAL
+             WHERE window_start >= {watermark} AND {range} AND {unsettled}
+             UNION ALL
+             SELECT {hour_columns} FROM {hours} FINAL
+             WHERE window_start < {watermark} AND {range}",
+            samples = self.table("samples"),
+            unsettled = clean.unsettled_condition(),
+            hours = self.table("service_samples_hourly"),
+        )
     }
 
     /// Marks `windows`, whose sample rows were just written, with the
@@ -412,7 +451,7 @@ mod tests {
         let clean = CleanWindows::from_states([(60, 0, 5), (120, 5, 5), (180, 4, 5), (240, 0, 0)]);
         assert_eq!(clean.windows, vec![(60, 5), (180, 5)]);
         assert_eq!(
-            clean.settled_condition().unwrap(),
+            settled_condition(clean.clean()).unwrap(),
             "(window_start, generation) IN ((60, 5), (180, 5))"
         );
     }

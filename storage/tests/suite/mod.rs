@@ -7,6 +7,7 @@ mod failures;
 mod fixtures;
 mod idempotency;
 mod labels;
+mod query_nodes;
 mod round_trip;
 mod scale;
 mod settling;

@@ -153,6 +153,17 @@ fn total(profile: &[(Vec<RawFrame>, u64)]) -> u64 {
     profile.iter().map(|(_, n)| n).sum()
 }
 
+/// On-CPU samples of `api` as the service list counts them (all time).
+fn listed(store: &Store) -> u64 {
+    store
+        .services()
+        .unwrap()
+        .iter()
+        .filter(|s| s.name == "api")
+        .map(|s| s.total_samples)
+        .sum()
+}
+
 fn fleet_samples(store: &Store, from: i64, to: i64) -> u64 {
     store
         .fleet_report(FleetReport::Services, from, to, 10)
@@ -178,6 +189,7 @@ fn a_settled_profile_equals_the_sum_of_its_series_through_rollup_and_retention()
             }
         }
         let before = merged(&b.store, 0, 2 * DAY);
+        assert_eq!(listed(&b.store), 11 * 6 * 4, "{}: services", b.name);
         let settled = b.store.settle(LATER).unwrap();
         if b.clickhouse() {
             assert_eq!(settled, starts.len(), "{}: windows settled", b.name);
@@ -210,6 +222,7 @@ fn a_settled_profile_equals_the_sum_of_its_series_through_rollup_and_retention()
             "{}",
             b.name
         );
+        assert_eq!(listed(&b.store), 11 * 6 * 4, "{}: services", b.name);
 
         // Day 0 rolls up into hours (ClickHouse rolls whole days): its
         // per-service rows go with it.
@@ -222,6 +235,7 @@ fn a_settled_profile_equals_the_sum_of_its_series_through_rollup_and_retention()
         let rolled = merged(&b.store, 0, 2 * DAY);
         assert_eq!(rolled, before, "{}: after the rollup", b.name);
         assert_eq!(rolled, per_host(&b.store, &hosts, 0, 2 * DAY), "{}", b.name);
+        assert_eq!(listed(&b.store), 11 * 6 * 4, "{}: services", b.name);
         assert_eq!(
             fleet_samples(&b.store, 0, 2 * DAY),
             11 * 6 * 4,
@@ -246,6 +260,7 @@ fn a_settled_profile_equals_the_sum_of_its_series_through_rollup_and_retention()
         b.store.compact(&policy, 40 * DAY).unwrap();
         assert_eq!(total(&merged(&b.store, 0, 2 * DAY)), 0, "{}", b.name);
         assert_eq!(fleet_samples(&b.store, 0, 2 * DAY), 0, "{}", b.name);
+        assert_eq!(listed(&b.store), 0, "{}: services", b.name);
     }
 }
 
@@ -287,6 +302,7 @@ fn a_retried_batch_after_settling_counts_once_on_any_node() {
             ));
             assert_eq!(merged(&b.store, 0, 60 * SEC), settled, "{}", b.name);
             assert_eq!(fleet_samples(&b.store, 0, 60 * SEC), 33, "{}", b.name);
+            assert_eq!(listed(&b.store), 33, "{}: services", b.name);
         }
         // Both nodes settle again: nothing changes.
         b.store.settle(LATER).unwrap();
@@ -296,6 +312,7 @@ fn a_retried_batch_after_settling_counts_once_on_any_node() {
         }
         assert_eq!(merged(&b.store, 0, 60 * SEC), settled, "{}", b.name);
         assert_eq!(fleet_samples(&b.store, 0, 60 * SEC), 33, "{}", b.name);
+        assert_eq!(listed(&b.store), 33, "{}: services", b.name);
     }
 }
 
@@ -318,6 +335,7 @@ fn a_late_batch_shows_at_once_and_once_after_its_window_is_settled_again() {
         assert_eq!(total(&expected), 33, "{}", b.name);
         assert_eq!(merged(&b.store, 0, 60 * SEC), expected, "{}: dirty", b.name);
         assert_eq!(fleet_samples(&b.store, 0, 60 * SEC), 33, "{}", b.name);
+        assert_eq!(listed(&b.store), 33, "{}: services, dirty", b.name);
         if b.clickhouse() {
             // Only the dirty window is settled again, once.
             assert_eq!(b.store.settle(LATER).unwrap(), 1, "{}", b.name);
@@ -330,6 +348,7 @@ fn a_late_batch_shows_at_once_and_once_after_its_window_is_settled_again() {
             b.name
         );
         assert_eq!(fleet_samples(&b.store, 0, 60 * SEC), 33, "{}", b.name);
+        assert_eq!(listed(&b.store), 33, "{}: services, settled again", b.name);
         // A retry of the late batch changes nothing either.
         writer
             .write_batch(&batch("late", vec![host_window("b", 0, 2)]))
@@ -388,16 +407,34 @@ fn queries_while_windows_settle_never_see_a_window_twice_or_half() {
                 })
             })
             .collect();
-        let deadline = Instant::now() + Duration::from_secs(6);
+        // Six seconds and six queries at least (a busy machine is slow).
+        let started = Instant::now();
         let mut queries = 0;
-        while Instant::now() < deadline {
+        while started.elapsed() < Duration::from_secs(6)
+            || (queries < 6 && started.elapsed() < Duration::from_secs(120))
+        {
             let before = acked.lock().unwrap().clone();
             let seen: BTreeMap<i64, u64> = store
                 .timeline(&cpu("api", 0, WINDOWS * 60 * SEC))
                 .unwrap()
                 .into_iter()
                 .collect();
+            let listed_now = listed(&store);
+            // The profile, through the node's cache of settled windows.
+            let profiled = store
+                .query_profile(&cpu("api", 0, WINDOWS * 60 * SEC))
+                .unwrap()
+                .total();
             let after = begun.lock().unwrap().clone();
+            let (low, high) = (before.values().sum::<u64>(), after.values().sum::<u64>());
+            for (what, got) in [("service list", listed_now), ("profile", profiled)] {
+                assert!(
+                    low <= got && got <= high && got % 11 == 0,
+                    "{}: the {what} showed {got} samples, acknowledged {low} before and at \
+                     most {high} begun",
+                    b.name
+                );
+            }
             for w in 0..WINDOWS {
                 let start = w * 60 * SEC;
                 let got = seen.get(&start).copied().unwrap_or(0);
@@ -426,6 +463,16 @@ fn queries_while_windows_settle_never_see_a_window_twice_or_half() {
             .into_iter()
             .collect();
         assert_eq!(seen, acked, "{}", b.name);
+        assert_eq!(listed(&store), acked.values().sum::<u64>(), "{}", b.name);
+        assert_eq!(
+            store
+                .query_profile(&cpu("api", 0, WINDOWS * 60 * SEC))
+                .unwrap()
+                .total(),
+            acked.values().sum::<u64>(),
+            "{}",
+            b.name
+        );
         assert_eq!(b.store.settle(LATER).unwrap(), 0, "{}", b.name);
     }
 }

@@ -13,9 +13,11 @@
 //! day (as JSON, and as the web UI fetches it, `format=tree`), and the
 //! fleet's top functions over the last hour. On ClickHouse it
 //! settles the minute windows left into per-service rows after retention
-//! and times the queries twice: reading every host's rows
-//! (`--clickhouse-no-settled-reads`, as before per-service rows) and
-//! reading the settled rows. Prints Markdown; asserts nothing.
+//! and times the queries three times: reading every host's rows
+//! (`--clickhouse-no-settled-reads`, as before per-service rows), reading
+//! the settled rows without the query node's cache of stacks and frames
+//! (`--clickhouse-no-read-cache`), and with it. Each server is fresh, so
+//! its first request is the cold one. Prints Markdown; asserts nothing.
 //!
 //! The simulated day ends `--full-resolution` after a UTC midnight, so both
 //! backends keep the same windows after retention: SQLite rolls up whole
@@ -41,12 +43,14 @@ const USAGE: &str = "\
 usage: day_bench [--backend sqlite|clickhouse|both] [--hosts N]
                  [--clickhouse-hosts N] [--services N]
                  [--stacks N] [--full-resolution-hours H] [--concurrency N]
-                 [--repeat N]
+                 [--repeat N] [--keep DIR]
 
 Loads a simulated day of a fleet with `augur loadgen --simulate` into each
 backend, applies retention (minute windows for the last H hours, hour windows
 before), and prints bytes on disk per stored sample and the latency of flame
-graphs (1 h, 24 h) and fleet top functions (1 h) through the HTTP API.";
+graphs (1 h, 24 h) and fleet top functions (1 h) through the HTTP API.
+--keep DIR keeps each backend's data under DIR; a later run with the same
+DIR skips the load and retention and times the queries again on it.";
 
 const HOUR_NANOS: i64 = 3_600_000_000_000;
 const DAY_NANOS: i64 = 24 * HOUR_NANOS;
@@ -79,6 +83,9 @@ struct Options {
     full_resolution_hours: i64,
     concurrency: usize,
     repeat: usize,
+    /// Where each backend's data is kept, to time queries again later
+    /// without loading again; `None`: a temporary directory.
+    keep: Option<std::path::PathBuf>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
@@ -91,6 +98,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<O
         full_resolution_hours: 1,
         concurrency: 32,
         repeat: 9,
+        keep: None,
     };
     while let Some(flag) = args.next() {
         if matches!(flag.as_str(), "-h" | "--help") {
@@ -124,6 +132,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<O
             }
             "--concurrency" => options.concurrency = number(&flag)? as usize,
             "--repeat" => options.repeat = number(&flag)? as usize,
+            "--keep" => options.keep = Some(value.into()),
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -228,7 +237,29 @@ fn run(options: &Options) -> anyhow::Result<()> {
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("AUGUR_BIN", sibling) };
     }
-    let day = Day::new(options.full_resolution_hours);
+    let mut day = Day::new(options.full_resolution_hours);
+    if let Some(keep) = &options.keep {
+        // A kept load is timed over the day it simulated.
+        std::fs::create_dir_all(keep)?;
+        let path = keep.join("day.json");
+        match std::fs::read(&path) {
+            Ok(text) => {
+                let kept: serde_json::Value = serde_json::from_slice(&text)?;
+                day.end = kept["end"].as_i64().context("day.json without an end")?;
+                day.full_resolution_hours = kept["full_resolution_hours"]
+                    .as_i64()
+                    .context("day.json without full_resolution_hours")?;
+            }
+            Err(_) => std::fs::write(
+                &path,
+                serde_json::json!({
+                    "end": day.end,
+                    "full_resolution_hours": day.full_resolution_hours,
+                })
+                .to_string(),
+            )?,
+        }
+    }
     println!(
         "simulated day {} to {}; minute windows kept for the last {} h; {} hosts, {} services, {} stacks a service\n",
         rfc3339(day.start()),
@@ -273,18 +304,18 @@ fn rfc3339(unix_nanos: i64) -> String {
     )
 }
 
-/// Loads and measures one backend; ClickHouse's queries are timed twice,
-/// reading every host's sample rows (`samples FINAL`, as before per-service
-/// rows) and reading the settled per-service rows.
+/// Loads and measures one backend; ClickHouse's queries are timed three
+/// times (see the module's docs).
 fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result<Vec<Outcome>> {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
+    let temp = tempfile::tempdir()?;
+    let dir = match &options.keep {
+        Some(keep) => keep.join(backend.name().to_lowercase()),
+        None => temp.path().to_owned(),
+    };
+    let data = dir.join("data");
     let clickhouse = match backend {
         Backend::Sqlite => None,
-        Backend::ClickHouse => Some(ClickHouseNode::start(
-            &dir.path().join("clickhouse"),
-            536_870_912,
-        )?),
+        Backend::ClickHouse => Some(ClickHouseNode::start(&dir.join("clickhouse"), 536_870_912)?),
     };
     let mut server_args: Vec<String> = vec!["--max-in-flight".into(), "64".into()];
     if let Some(ch) = &clickhouse {
@@ -301,8 +332,90 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
         ..Outcome::default()
     };
 
+    let loaded = dir.join("loaded.json");
+    if let Ok(text) = std::fs::read(&loaded) {
+        eprintln!("day_bench: timing the load kept in {}", dir.display());
+        kept_load(&mut outcome, &serde_json::from_slice(&text)?);
+    } else {
+        load_and_compact(
+            options,
+            backend,
+            day,
+            &data,
+            clickhouse.as_ref(),
+            &args,
+            &mut outcome,
+        )?;
+        if options.keep.is_some() {
+            std::fs::write(&loaded, kept_json(&outcome).to_string())?;
+        }
+    }
+
+    // Queries, on a fresh server over what retention left: on ClickHouse
+    // first without the settled rows, then with them but without the read
+    // cache of stacks and frames, then with both.
+    let modes: &[(&'static str, &[&str])] = match backend {
+        Backend::Sqlite => &[("SQLite", &[])],
+        Backend::ClickHouse => &[
+            (
+                "ClickHouse, samples FINAL",
+                &["--clickhouse-no-settled-reads"],
+            ),
+            (
+                "ClickHouse, settled rows, no read cache",
+                &["--clickhouse-no-read-cache"],
+            ),
+            ("ClickHouse, settled rows and read cache", &[]),
+        ],
+    };
+    let mut outcomes = Vec::new();
+    for &(name, flags) in modes {
+        let mut args = args.clone();
+        args.extend(flags);
+        let server = start_server_with(&data, "127.0.0.1:0", &args)?;
+        let base = server.http.clone().context("no HTTP address")?;
+        let mut outcome = Outcome {
+            backend: name,
+            ..outcome.clone()
+        };
+        let load_before = load_average();
+        let (from_1h, from_24h, to) = (
+            rfc3339(day.end - HOUR_NANOS),
+            rfc3339(day.start()),
+            rfc3339(day.end),
+        );
+        let flame =
+            |from: &str| format!("{base}api/v1/profile?service=loadgen-svc-0&from={from}&to={to}");
+        let (timing, stacks) = time_get(&flame(&from_1h), options.repeat)?;
+        (outcome.flame_1h, outcome.flame_1h_stacks) = (timing, stacks);
+        let (timing, stacks) = time_get(&flame(&from_24h), options.repeat)?;
+        (outcome.flame_24h, outcome.flame_24h_stacks) = (timing, stacks);
+        outcome.tree_1h = time_get(&format!("{}&format=tree", flame(&from_1h)), options.repeat)?.0;
+        outcome.tree_24h =
+            time_get(&format!("{}&format=tree", flame(&from_24h)), options.repeat)?.0;
+        let top = format!("{base}api/v1/fleet/functions?from={from_1h}&to={to}&limit=20");
+        outcome.top_1h = time_get(&top, options.repeat)?.0;
+        outcome.load_avg_queries = (load_before, load_average());
+        stop(server);
+        outcomes.push(outcome);
+    }
+    drop(clickhouse);
+    Ok(outcomes)
+}
+
+/// Loads the simulated day into a fresh server, stops it, applies
+/// retention and settles what is left, and measures the bytes on disk.
+fn load_and_compact(
+    options: &Options,
+    backend: Backend,
+    day: &Day,
+    data: &Path,
+    clickhouse: Option<&ClickHouseNode>,
+    args: &[&str],
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
     // Load.
-    let server = start_server_with(&data, "127.0.0.1:0", &args)?;
+    let server = start_server_with(data, "127.0.0.1:0", args)?;
     let base = server.http.clone().context("no HTTP address")?;
     let ingest = server.ingest.clone().context("no ingest address")?;
     let load_before = load_average();
@@ -359,55 +472,57 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
         .sum::<u64>();
     drop(store);
     (outcome.bytes_on_disk, outcome.bytes_detail) = match &clickhouse {
-        None => sqlite_bytes(&data)?,
+        None => sqlite_bytes(data)?,
         Some(ch) => clickhouse_bytes(&ch.url, CH_DATABASE)?,
     };
 
-    // Queries, on a fresh server over what retention left: on ClickHouse
-    // first without the settled rows, then with them.
-    let modes: &[(&'static str, Option<&str>)] = match backend {
-        Backend::Sqlite => &[("SQLite", None)],
-        Backend::ClickHouse => &[
-            (
-                "ClickHouse, samples FINAL",
-                Some("--clickhouse-no-settled-reads"),
-            ),
-            ("ClickHouse, settled per-service rows", None),
-        ],
-    };
-    let mut outcomes = Vec::new();
-    for &(name, flag) in modes {
-        let mut args = args.clone();
-        args.extend(flag);
-        let server = start_server_with(&data, "127.0.0.1:0", &args)?;
-        let base = server.http.clone().context("no HTTP address")?;
-        let mut outcome = Outcome {
-            backend: name,
-            ..outcome.clone()
-        };
-        let load_before = load_average();
-        let (from_1h, from_24h, to) = (
-            rfc3339(day.end - HOUR_NANOS),
-            rfc3339(day.start()),
-            rfc3339(day.end),
-        );
-        let flame =
-            |from: &str| format!("{base}api/v1/profile?service=loadgen-svc-0&from={from}&to={to}");
-        let (timing, stacks) = time_get(&flame(&from_1h), options.repeat)?;
-        (outcome.flame_1h, outcome.flame_1h_stacks) = (timing, stacks);
-        let (timing, stacks) = time_get(&flame(&from_24h), options.repeat)?;
-        (outcome.flame_24h, outcome.flame_24h_stacks) = (timing, stacks);
-        outcome.tree_1h = time_get(&format!("{}&format=tree", flame(&from_1h)), options.repeat)?.0;
-        outcome.tree_24h =
-            time_get(&format!("{}&format=tree", flame(&from_24h)), options.repeat)?.0;
-        let top = format!("{base}api/v1/fleet/functions?from={from_1h}&to={to}&limit=20");
-        outcome.top_1h = time_get(&top, options.repeat)?.0;
-        outcome.load_avg_queries = (load_before, load_average());
-        stop(server);
-        outcomes.push(outcome);
-    }
-    drop(clickhouse);
-    Ok(outcomes)
+    Ok(())
+}
+
+/// The measurements of a load, kept beside its data (`--keep`).
+fn kept_json(o: &Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "hosts": o.hosts,
+        "load_seconds": o.load_seconds,
+        "load_avg_load": [o.load_avg_load.0, o.load_avg_load.1],
+        "batches": o.batches,
+        "retried": o.retried,
+        "failed": o.failed,
+        "samples_acknowledged": o.samples_acknowledged,
+        "samples_stored": o.samples_stored,
+        "compaction_seconds": o.compaction_seconds,
+        "minute_rows_rolled_up": o.minute_rows_rolled_up,
+        "windows_settled": o.windows_settled,
+        "settle_seconds": o.settle_seconds,
+        "bytes_on_disk": o.bytes_on_disk,
+        "bytes_detail": o.bytes_detail,
+    })
+}
+
+/// [`kept_json`] read back.
+fn kept_load(o: &mut Outcome, kept: &serde_json::Value) {
+    let number = |key: &str| kept[key].as_u64().unwrap_or(0);
+    let float = |key: &str| kept[key].as_f64().unwrap_or(0.0);
+    let text = |i: usize| kept["load_avg_load"][i].as_str().unwrap_or("?").to_owned();
+    o.hosts = number("hosts") as u32;
+    o.load_seconds = float("load_seconds");
+    o.load_avg_load = (text(0), text(1));
+    o.batches = number("batches");
+    o.retried = number("retried");
+    o.failed = number("failed");
+    o.samples_acknowledged = number("samples_acknowledged");
+    o.samples_stored = number("samples_stored");
+    o.compaction_seconds = float("compaction_seconds");
+    o.minute_rows_rolled_up = number("minute_rows_rolled_up");
+    o.windows_settled = number("windows_settled") as usize;
+    o.settle_seconds = float("settle_seconds");
+    o.bytes_on_disk = number("bytes_on_disk");
+    o.bytes_detail = kept["bytes_detail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| Some((pair[0].as_str()?.to_owned(), pair[1].as_u64()?)))
+        .collect();
 }
 
 /// Stops a server; one that does not exit within 30 s of SIGTERM is killed,
