@@ -797,6 +797,13 @@ fn check_header(
     Ok(())
 }
 
+/// The labels of sample `i`, whose process index is `process`.
+fn sample_labels(i: usize, process: u32, processes: &[Labels]) -> Result<Labels, BatchError> {
+    processes.get(process as usize).cloned().ok_or_else(|| {
+        BatchError::Invalid(format!("sample {i}: process index {process} out of range"))
+    })
+}
+
 /// Binary `i` of a batch: its build-id, shared, and its path hint, kept
 /// only when sane.
 fn binary_path(
@@ -850,15 +857,7 @@ pub fn validate_counted(
     let keep_frames = limits.max_stack_depth.max(2) - 1;
     let mut samples = Vec::with_capacity(batch.samples.len());
     for (i, sample) in batch.samples.into_iter().enumerate() {
-        let labels = processes
-            .get(sample.process as usize)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "sample {i}: process index {} out of range",
-                    sample.process
-                ))
-            })?
-            .clone();
+        let labels = sample_labels(i, sample.process, &processes)?;
         if sample.frames.is_empty() {
             return Err(invalid(format!("sample {i} has no frames")));
         }

@@ -25,7 +25,7 @@ use augur_profile::{BuildId, FrameRef, ProfileType};
 
 use super::{
     BatchError, Labels, LimitHits, Limits, Shape, TRUNCATED_FUNCTION, TRUNCATED_ORIGIN, ValidBatch,
-    ValidSample, binary_path, bounded_labels, check_header,
+    ValidSample, binary_path, bounded_labels, check_header, sample_labels,
 };
 
 type Result<T> = std::result::Result<T, BatchError>;
@@ -246,34 +246,20 @@ fn wire_frame(value: Value<'_>, depth: u32) -> Result<WireFrame<'_>> {
                 };
             }
             2 => {
-                let (mut function, mut module) = match kind {
+                let held = match kind {
                     WireFrame::Kernel { function, module } => (function, module),
                     _ => ("", ""),
                 };
-                each_field_of(value, inner, |field, value| {
-                    match field {
-                        1 => function = value.string()?,
-                        2 => module = value.string()?,
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
+                let (function, module) = string_pair(value, inner, held)?;
                 kind = WireFrame::Kernel { function, module };
             }
             3 => kind = WireFrame::Unknown(value.string()?),
             4 => {
-                let (mut function, mut origin) = match kind {
+                let held = match kind {
                     WireFrame::Named { function, origin } => (function, origin),
                     _ => ("", ""),
                 };
-                each_field_of(value, inner, |field, value| {
-                    match field {
-                        1 => function = value.string()?,
-                        2 => origin = value.string()?,
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
+                let (function, origin) = string_pair(value, inner, held)?;
                 kind = WireFrame::Named { function, origin };
             }
             _ => {}
@@ -281,6 +267,24 @@ fn wire_frame(value: Value<'_>, depth: u32) -> Result<WireFrame<'_>> {
         Ok(())
     })?;
     Ok(kind)
+}
+
+/// A message of two string fields, 1 and 2, at level `depth`, merged into
+/// `held`: a field it does not carry keeps its value there.
+fn string_pair<'a>(
+    value: Value<'a>,
+    depth: u32,
+    (mut first, mut second): (&'a str, &'a str),
+) -> Result<(&'a str, &'a str)> {
+    each_field_of(value, depth, |field, value| {
+        match field {
+            1 => first = value.string()?,
+            2 => second = value.string()?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok((first, second))
 }
 
 /// A `Sample` as the bytes hold it; its frames go to a list the caller
@@ -428,15 +432,7 @@ pub(super) fn decode<S>(
     let mut kept: Vec<(Labels, u64, usize)> = Vec::with_capacity(samples.len());
     for (i, bytes) in samples.iter().enumerate() {
         let sample = wire_sample(bytes, &mut wire_frames)?;
-        let labels = processes
-            .get(sample.process as usize)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "sample {i}: process index {} out of range",
-                    sample.process
-                ))
-            })?
-            .clone();
+        let labels = sample_labels(i, sample.process, &processes)?;
         if wire_frames.is_empty() {
             return Err(invalid(format!("sample {i} has no frames")));
         }
