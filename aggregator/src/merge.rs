@@ -27,9 +27,6 @@ pub struct WindowKey {
     pub window_start_unix_nanos: i64,
 }
 
-/// Stack counts of one window: distinct stacks, leaf first, in sorted order.
-pub type WindowStacks = Vec<(Vec<RawFrame>, u64)>;
-
 /// Stacks of any form with their counts.
 type Counted<F> = Vec<(F, u64)>;
 
@@ -38,24 +35,10 @@ pub fn window_start(t: i64, window_nanos: i64) -> i64 {
     t.div_euclid(window_nanos) * window_nanos
 }
 
-/// Merges `batch` into windows of `window_nanos`. A batch belongs to the
-/// window in which it started (agents send windows far shorter than ours).
-pub fn merge_batch(batch: &ValidBatch, window_nanos: i64) -> BTreeMap<WindowKey, WindowStacks> {
-    let samples = batch
-        .samples
-        .iter()
-        .map(|s| (&s.labels, s.frames.clone(), s.count));
-    merge_samples(
-        samples,
-        &batch.profile_type.name,
-        batch.start_unix_nanos,
-        window_nanos,
-        sum_identical,
-    )
-}
-
-/// [`merge_batch`] for a batch whose stacks the interner shares
-/// ([`augur_storage::StackInterner`]), as the buffer holds them. Equal
+/// Merges `batch`, whose stacks the interner shares
+/// ([`augur_storage::StackInterner`]), into windows of `window_nanos`, as
+/// the buffer holds them. A batch belongs to the window in which it started
+/// (agents send windows far shorter than ours). Equal
 /// stacks of one batch are one copy, so they are summed by address, in the
 /// order first seen, without comparing a frame.
 pub fn merge_batch_shared(
@@ -139,21 +122,6 @@ fn sum_shared(stacks: HeldStacks) -> HeldStacks {
     summed
 }
 
-/// Adds up the counts of identical stacks. Sorting does it without hashing
-/// every stack, which cost more than the rest of merging put together, and
-/// its worst case does not depend on what a sender chooses to send.
-fn sum_identical(mut stacks: WindowStacks) -> WindowStacks {
-    stacks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    stacks.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            kept.1 += later.1;
-        }
-        same
-    });
-    stacks
-}
-
 #[cfg(test)]
 mod tests {
     use augur_profile::{FrameRef, ProfileType};
@@ -161,6 +129,43 @@ mod tests {
     use augur_wire::batch::ValidSample;
 
     use super::*;
+
+    // The model the ingest path is checked against: stacks as owned
+    // frames, summed by content.
+
+    /// Stack counts of one window: distinct stacks, leaf first, in sorted order.
+    pub type WindowStacks = Vec<(Vec<RawFrame>, u64)>;
+
+    /// Merges `batch` into windows of `window_nanos`. A batch belongs to the
+    /// window in which it started (agents send windows far shorter than ours).
+    pub fn merge_batch(batch: &ValidBatch, window_nanos: i64) -> BTreeMap<WindowKey, WindowStacks> {
+        let samples = batch
+            .samples
+            .iter()
+            .map(|s| (&s.labels, s.frames.clone(), s.count));
+        merge_samples(
+            samples,
+            &batch.profile_type.name,
+            batch.start_unix_nanos,
+            window_nanos,
+            sum_identical,
+        )
+    }
+
+    /// Adds up the counts of identical stacks. Sorting does it without hashing
+    /// every stack, which cost more than the rest of merging put together, and
+    /// its worst case does not depend on what a sender chooses to send.
+    fn sum_identical(mut stacks: WindowStacks) -> WindowStacks {
+        stacks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        stacks.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
+        stacks
+    }
 
     /// xorshift64*: a tiny deterministic generator for randomized properties.
     struct Rng(u64);

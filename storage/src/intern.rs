@@ -14,7 +14,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 
 use augur_profile::{FrameRef, RawFrame};
@@ -212,16 +212,10 @@ impl FrameHasher {
         self.state = (product as u64) ^ ((product >> 64) as u64);
     }
 
-    /// Adds a string and its length.
+    /// Adds a string: its length, then its bytes eight at a time.
     fn text(&mut self, text: &str) {
         self.add(text.len() as u64);
-        self.write(text.as_bytes());
-    }
-}
-
-impl Hasher for FrameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
+        let mut chunks = text.as_bytes().chunks_exact(8);
         for chunk in &mut chunks {
             self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         }
@@ -232,18 +226,7 @@ impl Hasher for FrameHasher {
             self.add(u64::from_le_bytes(word));
         }
     }
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
+
     fn finish(&self) -> u64 {
         self.state
     }

@@ -413,11 +413,7 @@ impl ClickHouseStore {
         if missing.is_empty() {
             return Ok(frames);
         }
-        let selection = if missing.len() > stacks.len() {
-            self.frames_of_stacks(stacks.keys().copied())
-        } else {
-            format!("IN ({})", number_list(missing.iter().copied()))
-        };
+        let selection = self.frames_selection(&missing, stacks);
         #[derive(Deserialize)]
         struct Row {
             frame_id: u64,
@@ -471,6 +467,16 @@ impl ClickHouseStore {
             .add_frames(read.iter().map(|(id, frame)| (*id, frame)));
         frames.extend(read);
         Ok(frames)
+    }
+
+    /// `IN (...)` for the `missing` frames of `stacks`: their ids, or the
+    /// stacks' ids when those are the shorter list.
+    fn frames_selection(&self, missing: &[u64], stacks: &AddressMap<Arc<[u64]>>) -> String {
+        if missing.len() > stacks.len() {
+            self.frames_of_stacks(stacks.keys().copied())
+        } else {
+            format!("IN ({})", number_list(missing.iter().copied()))
+        }
     }
 
     /// `IN (...)` for every frame of `stacks`, expanded by the server from
@@ -563,11 +569,7 @@ impl ClickHouseStore {
         if missing.is_empty() {
             return Ok((symbols, paths));
         }
-        let selection = if missing.len() > stacks.len() {
-            self.frames_of_stacks(stacks.keys().copied())
-        } else {
-            format!("IN ({})", number_list(missing.iter().copied()))
-        };
+        let selection = self.frames_selection(&missing, stacks);
         #[derive(Deserialize)]
         struct Row {
             frame_id: u64,
