@@ -8,6 +8,7 @@
 //! there are none. One bad frame never fails the others.
 
 pub mod debuginfod;
+mod go;
 mod locate;
 
 use std::borrow::Cow;
@@ -18,6 +19,7 @@ use augur_profile::{BuildId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
 pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
+pub use go::{GoFunction, GoTable, GoTableError};
 pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id};
 
 /// One frame to symbolize.
