@@ -25,7 +25,9 @@ use augur_profile::Symbol;
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind};
 
 use inline::InlineTree;
-use pclntab::{FUNCDATA_INL_TREE, Func, FuncData, FuncRecord, PCDATA_INL_TREE_INDEX, Pclntab, Version};
+use pclntab::{
+    FUNCDATA_INL_TREE, Func, FuncData, FuncRecord, PCDATA_INL_TREE_INDEX, Pclntab, Version,
+};
 
 /// Deepest inline chain followed; a corrupt tree could otherwise loop.
 const MAX_INLINE_DEPTH: usize = 64;
@@ -287,11 +289,18 @@ impl GoTable {
 
     /// The function's inline tree, if it has one and its bytes are here.
     fn inline_tree(&self, data: &[u8], record: &FuncRecord) -> Option<InlineTree<'_>> {
-        let address = match self.table.funcdata(data, record, FUNCDATA_INL_TREE, self.pclntab_address)? {
-            FuncData::Address(address) => address,
-            FuncData::GoFuncOffset(offset) => self.gofunc?.checked_add(u64::from(offset))?,
-        };
-        Some(InlineTree::new(self.bytes_from(address)?, self.table.version))
+        let address =
+            match self
+                .table
+                .funcdata(data, record, FUNCDATA_INL_TREE, self.pclntab_address)?
+            {
+                FuncData::Address(address) => address,
+                FuncData::GoFuncOffset(offset) => self.gofunc?.checked_add(u64::from(offset))?,
+            };
+        Some(InlineTree::new(
+            self.bytes_from(address)?,
+            self.table.version,
+        ))
     }
 
     /// The file's bytes from `address` to the end of the section holding it.
@@ -312,8 +321,11 @@ impl GoTable {
         let ptr = self.table.ptr_size;
         // Module data is in `.noptrdata` for every link mode seen; other
         // data sections are searched after it, just in case.
-        let mut candidates: Vec<&MappedSection> =
-            self.sections.iter().filter(|s| s.is_data && s.bytes.is_some()).collect();
+        let mut candidates: Vec<&MappedSection> = self
+            .sections
+            .iter()
+            .filter(|s| s.is_data && s.bytes.is_some())
+            .collect();
         candidates.sort_by_key(|s| !s.is_noptrdata);
         // Word indices in moduledata: funcnametab's pointer, ftab's
         // pointer, minpc, text; gofunc moved when 1.20 added covctrs.

@@ -158,8 +158,8 @@ impl Pclntab {
         };
         let mut offsets = [0usize; 5];
         for (i, offset) in offsets.iter_mut().enumerate() {
-            *offset = usize::try_from(word(first_offset + i)?)
-                .map_err(|_| malformed("table offset"))?;
+            *offset =
+                usize::try_from(word(first_offset + i)?).map_err(|_| malformed("table offset"))?;
         }
         // Each table runs to the start of the next; the last to the end.
         let ends = [offsets[1], offsets[2], offsets[3], offsets[4], data.len()];
@@ -208,7 +208,7 @@ impl Pclntab {
         self.nfunc
     }
 
-    fn area<'d>(data: &'d [u8], range: (usize, usize)) -> &'d [u8] {
+    fn area(data: &[u8], range: (usize, usize)) -> &[u8] {
         data.get(range.0..range.1).unwrap_or(&[])
     }
 
@@ -381,8 +381,8 @@ impl Pclntab {
         match self.version {
             Version::Go116 => {
                 let mut at = after_pcdata;
-                let address = section_address
-                    .checked_add(u64::try_from(self.funcs.0 + at).ok()?)?;
+                let address =
+                    section_address.checked_add(u64::try_from(self.funcs.0 + at).ok()?)?;
                 if self.ptr_size == 8 && address % 8 != 0 {
                     at += 4;
                 }

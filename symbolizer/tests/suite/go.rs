@@ -120,8 +120,7 @@ impl GoFixture {
         if !require(have_go(), "the go toolchain") {
             return None;
         }
-        if variant.cgo() && !require(Command::new("gcc").arg("--version").output().is_ok(), "gcc")
-        {
+        if variant.cgo() && !require(Command::new("gcc").arg("--version").output().is_ok(), "gcc") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -191,7 +190,12 @@ fn probe_addresses(table: &GoTable) -> Vec<u64> {
         .functions()
         .flat_map(|f| {
             let size = f.end - f.entry;
-            [f.entry, f.entry + size / 3, f.entry + 2 * size / 3, f.end - 1]
+            [
+                f.entry,
+                f.entry + size / 3,
+                f.entry + 2 * size / 3,
+                f.end - 1,
+            ]
         })
         .collect()
 }
@@ -217,7 +221,10 @@ fn check_variant(variant: Variant) {
         "main.apply",
         "main.main",
     ] {
-        assert!(names.iter().any(|n| n == wanted), "{wanted} missing: {variant:?}");
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "{wanted} missing: {variant:?}"
+        );
     }
     // Inline trees found the stripped way agree with the symbol table.
     let reference = open(&fixture.reference);
@@ -259,7 +266,10 @@ fn agrees_with_addr2line(fixture: &GoFixture, table: &GoTable, variant: Variant)
         mismatches[..mismatches.len().min(20)].join("\n")
     );
     // The runtime inlines a lot; a table that never finds a chain is broken.
-    assert!(inlined > 20, "{variant:?}: only {inlined} inlined addresses");
+    assert!(
+        inlined > 20,
+        "{variant:?}: only {inlined} inlined addresses"
+    );
 }
 
 fn frame(s: &Symbol) -> (&str, Option<&str>, Option<u32>) {
@@ -366,7 +376,11 @@ fn symbolizer_answers_the_same(fixture: &GoFixture, table: &GoTable, variant: Va
     let results = symbolizer.symbolize(&requests);
     for (address, result) in addresses.iter().zip(results) {
         let expected = table.symbolize(*address).unwrap().unwrap();
-        assert_eq!(result.as_ref(), Ok(&expected), "{variant:?} at {address:#x}");
+        assert_eq!(
+            result.as_ref(),
+            Ok(&expected),
+            "{variant:?} at {address:#x}"
+        );
     }
     // C code is outside the Go table: blazesym names it from the symbols
     // gcc's linker kept (none once stripped).
@@ -377,7 +391,11 @@ fn symbolizer_answers_the_same(fixture: &GoFixture, table: &GoTable, variant: Va
             .find(|s| object::ObjectSymbol::name(s) == Ok("gamma_work"))
             .map(|s| object::ObjectSymbol::address(&s))
             .expect("gamma_work in .symtab");
-        assert_eq!(table.symbolize(gamma).unwrap(), None, "C is not in the Go table");
+        assert_eq!(
+            table.symbolize(gamma).unwrap(),
+            None,
+            "C is not in the Go table"
+        );
         let result = symbolizer.symbolize(&[FrameRequest {
             build_id: &build_id,
             file_offset: file_offset(&layout, gamma + 1),
