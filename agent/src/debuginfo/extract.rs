@@ -3,7 +3,11 @@
 //! The result is an ELF file in the shape of `objcopy --only-keep-debug`:
 //! every section header is kept, at its index, but only symbol tables, debug
 //! sections and the build-id note keep their contents; the others become
-//! `SHT_NOBITS` (address and size without bytes). Unlike objcopy's output the
+//! `SHT_NOBITS` (address and size without bytes). A Go binary also keeps
+//! what the server's Go symbolizer reads: `.gopclntab` (names, lines),
+//! `.noptrdata` (where `runtime.firstmoduledata` says where `go:func.*`
+//! is) and `.rodata` (which holds `go:func.*`, the inline trees), so even a
+//! stripped Go binary is worth cutting. Unlike objcopy's output the
 //! program headers are copied unchanged, so the file maps the original
 //! binary's file offsets to addresses on its own and the server never needs
 //! the binary itself. Their `p_offset`s point into the original file, not
@@ -32,6 +36,13 @@ const COPY_CHUNK: usize = 1 << 20;
 const MAX_SECTIONS: usize = 1 << 16;
 /// Largest section-name table read.
 const MAX_NAMES: u64 = 16 << 20;
+/// Largest `.rodata` kept for a Go binary's inline trees; past this (a
+/// binary full of embedded files, say) the server names Go frames without
+/// their inlined calls rather than the agent uploading the assets.
+const MAX_GO_RODATA: u64 = 64 << 20;
+/// Names of the section holding a Go binary's pc-line table (the second in
+/// position-independent builds).
+const GO_PCLNTAB: [&[u8]; 2] = [b".gopclntab", b".data.rel.ro.gopclntab"];
 
 /// Why a file was not cut.
 #[derive(Debug, thiserror::Error)]
@@ -137,16 +148,26 @@ impl ElfSections {
         &rest[..end]
     }
 
-    /// Whether the file has a full symbol table or DWARF: something a
-    /// stripped copy on the server could not offer.
+    /// Whether the file has a full symbol table, DWARF or a Go pc-line
+    /// table: something a stripped copy on the server could not offer.
     pub fn has_symbols(&self) -> bool {
+        self.is_go()
+            || self.sections.iter().any(|s| {
+                let ty = s.sh_type.get(Le);
+                let name = self.name(s);
+                (ty == object::elf::SHT_SYMTAB && s.sh_size.get(Le) > 0)
+                    || ((name == b".debug_info" || name == b".zdebug_info")
+                        && ty != object::elf::SHT_NOBITS
+                        && s.sh_size.get(Le) > 0)
+            })
+    }
+
+    /// Whether this is a Go binary: a `.gopclntab` with contents.
+    fn is_go(&self) -> bool {
         self.sections.iter().any(|s| {
-            let ty = s.sh_type.get(Le);
-            let name = self.name(s);
-            (ty == object::elf::SHT_SYMTAB && s.sh_size.get(Le) > 0)
-                || ((name == b".debug_info" || name == b".zdebug_info")
-                    && ty != object::elf::SHT_NOBITS
-                    && s.sh_size.get(Le) > 0)
+            GO_PCLNTAB.contains(&self.name(s))
+                && s.sh_type.get(Le) != object::elf::SHT_NOBITS
+                && s.sh_size.get(Le) > 0
         })
     }
 
@@ -168,10 +189,18 @@ impl ElfSections {
                 && s.sh_link.get(Le) as usize == index
         });
         let name = self.name(section);
+        let go_keeps = || {
+            GO_PCLNTAB.contains(&name)
+                || name == b".noptrdata"
+                || name == b".go.buildinfo"
+                || name == b".note.go.buildid"
+                || (name == b".rodata" && section.sh_size.get(Le) <= MAX_GO_RODATA)
+        };
         is_symbols_strings
             || name.starts_with(b".debug_")
             || name.starts_with(b".zdebug_")
             || name == b".note.gnu.build-id"
+            || (self.is_go() && go_keeps())
     }
 
     /// The GNU build-id from the `.note.gnu.build-id` section, if any.
@@ -381,6 +410,101 @@ mod tests {
         };
         assert_eq!(segments(&a), segments(&b));
         assert!(cut.len() < original.len());
+    }
+
+    /// A Go program whose hot loop inlines a small function.
+    const GO_SOURCE: &str = "package main
+
+import \"fmt\"
+
+func mix(x uint64) uint64 { return x*6364136223846793005 + 1 }
+
+//go:noinline
+func work(n int) uint64 {
+	var t uint64
+	for i := 0; i < n; i++ {
+		t ^= mix(uint64(i))
+	}
+	return t
+}
+
+func main() { fmt.Println(work(1000)) }
+";
+
+    /// Builds `GO_SOURCE` stripped (`-s -w`) into `dir`; `None` without
+    /// `go`, skipped loudly unless `AUGUR_REQUIRE_ALL=1`.
+    fn stripped_go_binary(dir: &Path) -> Option<std::path::PathBuf> {
+        use std::process::Command;
+        let go = |args: &[&str]| {
+            let mut command = Command::new("go");
+            command
+                .args(args)
+                .current_dir(dir)
+                .env("GOPROXY", "off")
+                .env("GOTOOLCHAIN", "local")
+                .env("GOFLAGS", "-mod=mod")
+                .env("CGO_ENABLED", "0")
+                .env("HOME", dir.join("home"))
+                .env("GOCACHE", std::env::temp_dir().join("augur-go-tests/cache"));
+            command
+        };
+        if !go(&["version"]).output().is_ok_and(|o| o.status.success()) {
+            if std::env::var("AUGUR_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+                panic!("go is required (AUGUR_REQUIRE_ALL=1) but not available");
+            }
+            eprintln!("\n*** SKIPPED: the go toolchain is not available ***\n");
+            return None;
+        }
+        std::fs::write(dir.join("main.go"), GO_SOURCE).unwrap();
+        std::fs::write(dir.join("go.mod"), "module cut\n\ngo 1.19\n").unwrap();
+        let out = dir.join("hot");
+        let output = go(&["build", "-ldflags=-s -w", "-o", "hot", "."])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "go build: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Some(out)
+    }
+
+    #[test]
+    fn stripped_go_binary_is_cut_and_symbolizes_as_the_original() {
+        use augur_symbolizer::GoTable;
+
+        let dir = tempfile::tempdir().unwrap();
+        let Some(binary) = stripped_go_binary(dir.path()) else {
+            return;
+        };
+        let source = File::open(&binary).unwrap();
+        assert!(ElfSections::read(&source).unwrap().has_symbols());
+        let out = dir.path().join("hot.debug");
+        let written = extract(&binary, &out).unwrap().expect("a Go binary is cut");
+        let size = std::fs::metadata(&binary).unwrap().len();
+        eprintln!("stripped Go binary {size} bytes, cut file {written} bytes");
+        assert!(written < size);
+
+        let cut_data = std::fs::read(&out).unwrap();
+        let cut_elf = object::File::parse(&*cut_data).unwrap();
+        let text = cut_elf.section_by_name(".text").unwrap();
+        assert!(text.data().unwrap().is_empty(), "no code in the cut file");
+
+        let original = GoTable::open(&binary).unwrap().expect("a Go table");
+        let cut = GoTable::open(&out).unwrap().expect("the cut file keeps it");
+        assert!(original.gofunc().is_some());
+        assert_eq!(cut.gofunc(), original.gofunc());
+        let functions: Vec<_> = original.functions().collect();
+        assert_eq!(cut.functions().collect::<Vec<_>>(), functions);
+        let mut inlined = 0;
+        for function in &functions {
+            for address in (function.entry..function.end).step_by(3) {
+                let chain = original.symbolize(address).unwrap();
+                inlined += usize::from(chain.as_ref().is_some_and(|c| c.len() > 1));
+                assert_eq!(cut.symbolize(address).unwrap(), chain, "{address:#x}");
+            }
+        }
+        assert!(inlined > 0, "inlined calls survive the cut");
     }
 
     #[test]

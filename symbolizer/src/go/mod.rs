@@ -140,7 +140,11 @@ impl GoTable {
         if elf.format() != object::BinaryFormat::Elf {
             return Err(GoTableError::Unsupported("not an ELF file"));
         }
-        let Some(section) = elf.section_by_name(".gopclntab") else {
+        // Position-independent builds put the table among relocated data.
+        let Some(section) = elf
+            .section_by_name(".gopclntab")
+            .or_else(|| elf.section_by_name(".data.rel.ro.gopclntab"))
+        else {
             return Ok(None);
         };
         if !elf.is_little_endian() {
