@@ -551,6 +551,60 @@ fn unknown_versions_and_corrupt_tables_give_errors_never_panics() {
     }
 }
 
+/// A copy of `binary` whose section `name` has become `SHT_NOBITS`, as in
+/// a debug file cut without it.
+fn without_bytes(binary: &Path, dir: &Path, name: &str) -> PathBuf {
+    let mut data = std::fs::read(binary).unwrap();
+    let index = {
+        let elf = object::File::parse(&*data).unwrap();
+        elf.section_by_name(name).unwrap().index().0
+    };
+    let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+    let shoff = u64_at(&data, 0x28) as usize;
+    let sh_type = shoff + index * 64 + 4;
+    data[sh_type..sh_type + 4].copy_from_slice(&object::elf::SHT_NOBITS.to_le_bytes());
+    let out = dir.join(format!("without{}", name.replace('.', "-")));
+    std::fs::write(&out, data).unwrap();
+    out
+}
+
+#[test]
+fn missing_inline_bytes_degrade_to_the_outermost_function_and_a_missing_table_to_blazesym() {
+    let Some(fixture) = GoFixture::build(Variant::Stripped) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let full = open(&fixture.subject);
+    // `.rodata` holds go:func.*, the inline trees.
+    let degraded = open(&without_bytes(&fixture.subject, dir.path(), ".rodata"));
+    let mut inlined = 0;
+    for address in probe_addresses(&full) {
+        let chain = full.symbolize(address).unwrap().unwrap();
+        inlined += usize::from(chain.len() > 1);
+        let expected = Symbol {
+            function: chain.last().unwrap().function.clone(),
+            ..chain[0].clone()
+        };
+        assert_eq!(degraded.symbolize(address).unwrap(), Some(vec![expected]));
+    }
+    assert!(inlined > 20);
+
+    let no_table = without_bytes(&fixture.subject, dir.path(), ".gopclntab");
+    assert!(matches!(
+        GoTable::open(&no_table),
+        Err(GoTableError::NoTableBytes)
+    ));
+    let build_id = BuildId::parse_hex(BUILD_ID).unwrap();
+    let hints = [no_table.display().to_string()];
+    let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(vec![], true));
+    let results = symbolizer.symbolize(&[FrameRequest {
+        build_id: &build_id,
+        file_offset: 0x1000,
+        path_hints: &hints,
+    }]);
+    assert_eq!(results.len(), 1);
+}
+
 #[test]
 fn a_file_without_gopclntab_is_not_go() {
     let exe = std::env::current_exe().unwrap();
