@@ -247,35 +247,51 @@ impl GoTable {
             .ok_or(GoTableError::Malformed("function name past the section"))?;
         let mut chain = Vec::new();
         let mut pc = address;
+        // Whether `pc` is a call site of the outermost function, which the
+        // walk can lose on a broken tree.
+        let mut outer_line_known = true;
         if let Some(tree) = self.inline_tree(data, &record) {
             let index_table = self
                 .table
                 .pcdata(data, &record, PCDATA_INL_TREE_INDEX)
                 .unwrap_or(0);
+            let mut seen = Vec::new();
             // The runtime's walk: the pc's tree index names the innermost
             // inlined callee; its parentPc is an instruction of the caller
             // at the call site, whose index (if any) names the next one out.
-            for _ in 0..MAX_INLINE_DEPTH {
-                let Some(index) = self
-                    .table
-                    .pcvalue(data, index_table, func.entry, pc)
-                    .filter(|&i| i >= 0)
-                else {
+            while let Some(index) = self
+                .table
+                .pcvalue(data, index_table, func.entry, pc)
+                .filter(|&i| i >= 0)
+            {
+                // Real tables have cycles too: Go 1.23 marks the entry of
+                // some statically initialized `init`s with an inlined call
+                // whose parentPc is the entry itself. The runtime would loop
+                // there; stop, and claim no call-site line for the outer frame.
+                if seen.contains(&index) || seen.len() == MAX_INLINE_DEPTH {
+                    outer_line_known = false;
                     break;
-                };
+                }
+                seen.push(index);
                 let Some(call) = tree.call(index) else { break };
                 let Some(callee) = self.table.name(data, call.name_off) else {
                     break;
                 };
-                let caller_pc = func.entry.checked_add(u64::from(call.parent_pc));
                 chain.push(self.symbol(callee, &func, &record, pc));
-                match caller_pc {
+                match func.entry.checked_add(u64::from(call.parent_pc)) {
                     Some(caller_pc) if caller_pc < func.end => pc = caller_pc,
-                    _ => break,
+                    _ => {
+                        outer_line_known = false;
+                        break;
+                    }
                 }
             }
         }
-        chain.push(self.symbol(name, &func, &record, pc));
+        let mut outer = self.symbol(name, &func, &record, pc);
+        if !outer_line_known {
+            (outer.file, outer.line) = (None, None);
+        }
+        chain.push(outer);
         Ok(Some(chain))
     }
 
