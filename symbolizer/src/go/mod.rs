@@ -25,12 +25,7 @@ use augur_profile::Symbol;
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind};
 
 use inline::InlineTree;
-use pclntab::{
-    FUNCDATA_INL_TREE, Func, FuncData, FuncRecord, PCDATA_INL_TREE_INDEX, Pclntab, Version,
-};
-
-/// Deepest inline chain followed; a corrupt tree could otherwise loop.
-const MAX_INLINE_DEPTH: usize = 64;
+use pclntab::{FUNCDATA_INL_TREE, FuncData, FuncRecord, Pclntab, Version};
 
 /// Why a Go table could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -241,70 +236,8 @@ impl GoTable {
             .table
             .record(data, &func)
             .ok_or(GoTableError::Malformed("function record past the section"))?;
-        let name = self
-            .table
-            .name(data, record.name_off)
-            .ok_or(GoTableError::Malformed("function name past the section"))?;
-        let mut chain = Vec::new();
-        let mut pc = address;
-        // Whether `pc` is a call site of the outermost function, which the
-        // walk can lose on a broken tree.
-        let mut outer_line_known = true;
-        if let Some(tree) = self.inline_tree(data, &record) {
-            let index_table = self
-                .table
-                .pcdata(data, &record, PCDATA_INL_TREE_INDEX)
-                .unwrap_or(0);
-            let mut seen = Vec::new();
-            // The runtime's walk: the pc's tree index names the innermost
-            // inlined callee; its parentPc is an instruction of the caller
-            // at the call site, whose index (if any) names the next one out.
-            while let Some(index) = self
-                .table
-                .pcvalue(data, index_table, func.entry, pc)
-                .filter(|&i| i >= 0)
-            {
-                // Real tables have cycles too: Go 1.23 marks the entry of
-                // some statically initialized `init`s with an inlined call
-                // whose parentPc is the entry itself. The runtime would loop
-                // there; stop, and claim no call-site line for the outer frame.
-                if seen.contains(&index) || seen.len() == MAX_INLINE_DEPTH {
-                    outer_line_known = false;
-                    break;
-                }
-                seen.push(index);
-                let Some(call) = tree.call(index) else { break };
-                let Some(callee) = self.table.name(data, call.name_off) else {
-                    break;
-                };
-                chain.push(self.symbol(callee, &func, &record, pc));
-                match func.entry.checked_add(u64::from(call.parent_pc)) {
-                    Some(caller_pc) if caller_pc < func.end => pc = caller_pc,
-                    _ => {
-                        outer_line_known = false;
-                        break;
-                    }
-                }
-            }
-        }
-        let mut outer = self.symbol(name, &func, &record, pc);
-        if !outer_line_known {
-            (outer.file, outer.line) = (None, None);
-        }
-        chain.push(outer);
-        Ok(Some(chain))
-    }
-
-    fn symbol(&self, name: &[u8], func: &Func, record: &FuncRecord, pc: u64) -> Symbol {
-        let data = self.pclntab_bytes();
-        // A file without a line would mislead (as in `inline_chain`).
-        let line = self.table.line(data, func, record, pc);
-        let file = line.and(self.table.file(data, func, record, pc));
-        Symbol {
-            function: String::from_utf8_lossy(name).into_owned(),
-            file: file.map(|f| String::from_utf8_lossy(f).into_owned()),
-            line: line.filter(|_| file.is_some()),
-        }
+        let tree = self.inline_tree(data, &record);
+        inline::chain(&self.table, data, &func, &record, tree.as_ref(), address).map(Some)
     }
 
     /// The function's inline tree, if it has one and its bytes are here.
