@@ -289,8 +289,12 @@ impl GoTable {
         };
         let data = self.pclntab_bytes();
         let (first_entry, _) = self.table.pc_range(data)?;
-        let funcnames = self.pclntab_address + self.table.funcnames_offset() as u64;
-        let ftab = self.pclntab_address + self.table.ftab_offset() as u64;
+        let at_offset = |offset: usize| {
+            self.pclntab_address
+                .checked_add(u64::try_from(offset).ok()?)
+        };
+        let funcnames = at_offset(self.table.funcnames_offset())?;
+        let ftab = at_offset(self.table.ftab_offset())?;
         let wanted = self.pclntab_address;
         for section in candidates {
             let bytes = &self.map[section.bytes.clone()?];

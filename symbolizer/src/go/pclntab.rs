@@ -356,7 +356,10 @@ impl Pclntab {
         if i >= usize::try_from(rec.npcdata).ok()? {
             return None;
         }
-        let at = rec.record + self.version.func_size(self.ptr_size) + 4 * i;
+        let at = rec
+            .record
+            .checked_add(self.version.func_size(self.ptr_size))?
+            .checked_add(4 * i)?;
         u32_at(Self::area(data, self.funcs), at)
     }
 
@@ -396,8 +399,8 @@ impl Pclntab {
         }
     }
 
-    /// Offsets from the start of the section at which a module's data
-    /// names its tables, for recognizing `runtime.firstmoduledata`.
+    /// Offset of the function-name table in the section (the module data
+    /// points there, which helps recognize it).
     pub fn funcnames_offset(&self) -> usize {
         self.funcnames.0
     }
