@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use augur_storage::Store;
 use augur_wire::batch::is_sane_path_hint;
 use augur_wire::ingest::debug_info_server::DebugInfo;
@@ -53,7 +53,7 @@ pub struct DebugInfoStore {
     /// Whether agents' paths are readable here (one-host installs).
     use_path_hints: bool,
     max_bytes: u64,
-    promises: Mutex<HashMap<BuildId, Instant>>,
+    promises: Mutex<HashMap<FileId, Instant>>,
     /// Bumped on every stored upload; symbolization workers compare it to
     /// know when to forget cached misses.
     generation: AtomicU64,
@@ -100,7 +100,7 @@ impl DebugInfoStore {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn path_in(dir: &Path, build_id: &BuildId) -> PathBuf {
+    fn path_in(dir: &Path, build_id: &FileId) -> PathBuf {
         let hex = build_id.to_hex();
         dir.join(".build-id")
             .join(&hex[..2])
@@ -108,12 +108,12 @@ impl DebugInfoStore {
     }
 
     /// Where the upload for `build_id` is kept.
-    pub fn path_of(&self, build_id: &BuildId) -> PathBuf {
+    pub fn path_of(&self, build_id: &FileId) -> PathBuf {
         Self::path_in(&self.root, build_id)
     }
 
     /// Whether symbols for `build_id` are already at hand.
-    fn have(&self, build_id: &BuildId, agent_path: &str) -> bool {
+    fn have(&self, build_id: &FileId, agent_path: &str) -> bool {
         if self.path_of(build_id).exists() {
             return true;
         }
@@ -131,7 +131,7 @@ impl DebugInfoStore {
     }
 
     /// Answers an offer: `Ok(())` means "upload it", and promises it.
-    fn want(&self, build_id: &BuildId, agent_path: &str) -> Result<(), &'static str> {
+    fn want(&self, build_id: &FileId, agent_path: &str) -> Result<(), &'static str> {
         if self.have(build_id, agent_path) {
             return Err("have");
         }
@@ -147,7 +147,7 @@ impl DebugInfoStore {
 
     /// Copies a debug file another node shared for `build_id` into the
     /// tree, if there is one and this node has none; true when it did.
-    pub fn fetch_shared(&self, profiles: &Store, build_id: &BuildId) -> bool {
+    pub fn fetch_shared(&self, profiles: &Store, build_id: &FileId) -> bool {
         let target = self.path_of(build_id);
         if target.exists() {
             return false;
@@ -172,7 +172,7 @@ impl DebugInfoStore {
         }
     }
 
-    fn stored(&self, build_id: &BuildId) {
+    fn stored(&self, build_id: &FileId) {
         self.promises
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -185,8 +185,8 @@ impl DebugInfoStore {
 /// hashes: random bytes that practically never read as printable text, let
 /// alone text with a path in it. One that does is refused before anything
 /// is written, though its hex form could not leave the tree anyway.
-pub fn upload_build_id(bytes: &[u8]) -> Result<BuildId, String> {
-    let id = BuildId::from_bytes(bytes).map_err(|e| e.to_string())?;
+pub fn upload_build_id(bytes: &[u8]) -> Result<FileId, String> {
+    let id = FileId::from_bytes(bytes).map_err(|e| e.to_string())?;
     let text = bytes.iter().all(|&b| b == 0 || (0x20..0x7f).contains(&b));
     let path_like = bytes.iter().any(|&b| matches!(b, b'/' | b'\\' | 0))
         || bytes.windows(2).any(|pair| pair == b"..");
@@ -429,7 +429,7 @@ mod tests {
     fn a_build_id_is_promised_to_one_asker_and_never_leaves_the_tree() {
         let dir = tempfile::tempdir().unwrap();
         let store = DebugInfoStore::open(dir.path(), vec![], false, 1 << 20).unwrap();
-        let id = BuildId::from_bytes(&[0xab; 20]).unwrap();
+        let id = FileId::from_bytes(&[0xab; 20]).unwrap();
         assert_eq!(store.want(&id, "/bin/x"), Ok(()));
         assert_eq!(store.want(&id, "/bin/x"), Err("promised"));
         let path = store.path_of(&id);

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use augur_profile::{BuildId, RawFrame};
+use augur_profile::{FileId, RawFrame};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Context, StorageError};
@@ -390,7 +390,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageError> {
 /// their build-id, which the caller turns into a `binary_id`.
 pub(crate) struct FrameColumns<'a> {
     pub(crate) kind: i64,
-    pub(crate) build_id: Option<&'a BuildId>,
+    pub(crate) build_id: Option<&'a FileId>,
     pub(crate) file_offset: i64,
     pub(crate) name: &'a str,
     pub(crate) module: &'a str,
@@ -455,7 +455,7 @@ pub(crate) fn frame_from_columns(
             let bytes = build_id.ok_or_else(|| StorageError::Corrupt {
                 what: format!("user frame {frame_id} has no binary"),
             })?;
-            let build_id = BuildId::from_bytes(&bytes).map_err(|e| StorageError::Corrupt {
+            let build_id = FileId::from_bytes(&bytes).map_err(|e| StorageError::Corrupt {
                 what: format!("user frame {frame_id}: {e}"),
             })?;
             Ok(RawFrame::User {
@@ -538,7 +538,7 @@ mod tests {
     fn frames_survive_their_columns() {
         let frames = [
             RawFrame::User {
-                build_id: BuildId::parse_hex("abcd").unwrap(),
+                build_id: FileId::parse_hex("abcd").unwrap(),
                 file_offset: u64::MAX,
             },
             RawFrame::Kernel {

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 
 use crate::debuginfod::DebuginfodClient;
 
@@ -23,10 +23,10 @@ pub struct DebugInfoLocator {
     use_path_hints: bool,
     debuginfod: Option<DebuginfodClient>,
     /// Files with full symbols, and misses (`None`).
-    cache: HashMap<BuildId, Option<PathBuf>>,
+    cache: HashMap<FileId, Option<PathBuf>>,
     /// Stripped files (dynamic symbols only), used while nothing better is
     /// known; asked about again whenever misses are forgotten.
-    weak: HashMap<BuildId, PathBuf>,
+    weak: HashMap<FileId, PathBuf>,
 }
 
 impl DebugInfoLocator {
@@ -62,7 +62,7 @@ impl DebugInfoLocator {
     }
 
     /// The files to symbolize `build_id` with, if any is reachable.
-    pub fn locate(&mut self, build_id: &BuildId, hints: &[String]) -> Option<Located> {
+    pub fn locate(&mut self, build_id: &FileId, hints: &[String]) -> Option<Located> {
         let symbols = self.locate_symbols(build_id, hints)?;
         if !is_debug_only(&symbols) {
             return Some(Located {
@@ -82,7 +82,7 @@ impl DebugInfoLocator {
     }
 
     /// The file with the best symbols for `build_id`.
-    fn locate_symbols(&mut self, build_id: &BuildId, hints: &[String]) -> Option<PathBuf> {
+    fn locate_symbols(&mut self, build_id: &FileId, hints: &[String]) -> Option<PathBuf> {
         if let Some(found) = self.cache.get(build_id) {
             if found.as_deref().is_none_or(Path::exists) {
                 return found.clone();
@@ -223,7 +223,7 @@ pub fn has_symbols(path: &Path) -> bool {
 }
 
 /// Reads the GNU build-id note of an ELF file.
-pub fn read_build_id(path: &Path) -> Option<BuildId> {
+pub fn read_build_id(path: &Path) -> Option<FileId> {
     use object::Object;
 
     let file = std::fs::File::open(path).ok()?;
@@ -232,7 +232,7 @@ pub fn read_build_id(path: &Path) -> Option<BuildId> {
     let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let elf = object::File::parse(&*data).ok()?;
     let id = elf.build_id().ok()??;
-    BuildId::from_bytes(id).ok()
+    FileId::from_bytes(id).ok()
 }
 
 #[cfg(test)]
@@ -255,7 +255,7 @@ mod tests {
                 layout: None
             })
         );
-        let other = BuildId::from_bytes(&[1; 20]).unwrap();
+        let other = FileId::from_bytes(&[1; 20]).unwrap();
         assert_eq!(locator.locate(&other, &hint), None);
         let mut no_hints = DebugInfoLocator::new(vec![], false);
         assert_eq!(no_hints.locate(&id, &hint), None);

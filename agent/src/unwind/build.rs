@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use gimli::{
     BaseAddresses, CfaRule as GimliCfa, CieOrFde, CommonInformationEntry, DebugFrame, EhFrame,
     EndianSlice, LittleEndian, Operation, Register, RegisterRule, UnwindContext, UnwindSection,
@@ -45,7 +45,7 @@ pub fn build_table_from_path(path: &Path) -> Result<UnwindTable, UnwindError> {
 /// hold at most `max_unwind_info` bytes (checked before any is parsed).
 pub fn build_table_for(
     path: &Path,
-    build_id: &BuildId,
+    build_id: &FileId,
     max_unwind_info: u64,
 ) -> Result<UnwindTable, UnwindError> {
     let started = Instant::now();
@@ -53,19 +53,19 @@ pub fn build_table_for(
         path: path.to_owned(),
         source,
     })?;
+    // The file's own id (build-id, else content id) must be the one asked
+    // for: the path may name a newer build since the process mapped it.
+    let found = crate::identity::file_id(&file).map_err(|source| UnwindError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let cache = ReadCache::new(file);
     let elf = object::File::parse(&cache).map_err(|e| UnwindError::NotElf(e.to_string()))?;
-    let found = elf.build_id().ok().flatten();
-    if found != Some(build_id.as_bytes()) {
+    if found != *build_id {
         return Err(UnwindError::BuildIdMismatch {
             path: path.to_owned(),
             wanted: build_id.to_hex(),
-            found: found.map_or_else(
-                || "none".to_owned(),
-                |id| {
-                    BuildId::from_bytes(id).map_or_else(|_| "invalid".to_owned(), |id| id.to_hex())
-                },
-            ),
+            found: found.to_hex(),
         });
     }
     let bytes: u64 = [".eh_frame", ".debug_frame"]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
 use super::row::{CfaRule, RaRule, RbpRule, Rules};
@@ -33,10 +33,10 @@ pub(crate) fn compile_c(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     out
 }
 
-pub(crate) fn build_id_of(path: &Path) -> BuildId {
+pub(crate) fn build_id_of(path: &Path) -> FileId {
     let data = std::fs::read(path).unwrap();
     let elf = object::File::parse(&*data).unwrap();
-    BuildId::from_bytes(elf.build_id().unwrap().expect("a GNU build-id")).unwrap()
+    FileId::from_bytes(elf.build_id().unwrap().expect("a GNU build-id")).unwrap()
 }
 
 /// Virtual address to file offset, through the executable `PT_LOAD`s.
