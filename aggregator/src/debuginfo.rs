@@ -1,4 +1,4 @@
-//! Debug info uploaded by agents, kept by build-id.
+//! Debug info uploaded by agents, kept by file id (build-id or content id).
 //!
 //! Files live in a `.build-id/xx/rest.debug` tree (the layout debuggers and
 //! the symbolizer's locator already read), so the store is just one more
@@ -16,9 +16,14 @@
 //! agent's path when the server shares the agent's files) and promises each
 //! to one asker for [`PROMISE`]: the rest of the fleet is told no meanwhile.
 //! `Upload` streams into a temporary file, bounded in size, checks that the
-//! file is ELF with symbols and carries the build-id it claims, makes it
-//! durable, renames it into place, and queues the stored frames of that
-//! build-id for symbolization again, so old samples get names.
+//! file is ELF with symbols (or a Go line table) and carries the build-id
+//! it claims, makes it durable, renames it into place, and queues the
+//! stored frames of that file id for symbolization again, so old samples
+//! get names. A file without a build-id is sent under its content id, which
+//! its cut debug file no longer holds the bytes to prove: the server takes
+//! the agent's word for it (the agent hashed the file just before cutting
+//! it, and ingest needs its token) and checks only that the file carries no
+//! build-id, which it would have been sent under.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use augur_profile::FileId;
+use augur_profile::{FileId, FileIdKind};
 use augur_storage::Store;
 use augur_wire::batch::is_sane_path_hint;
 use augur_wire::ingest::debug_info_server::DebugInfo;
@@ -125,7 +130,7 @@ impl DebugInfoStore {
             || (self.use_path_hints && is_sane_path_hint(agent_path) && {
                 let path = Path::new(agent_path);
                 path.is_absolute()
-                    && augur_symbolizer::read_build_id(path).as_ref() == Some(build_id)
+                    && augur_symbolizer::read_file_id(path).as_ref() == Some(build_id)
                     && augur_symbolizer::has_symbols(path)
             })
     }
@@ -153,7 +158,7 @@ impl DebugInfoStore {
             return false;
         }
         match profiles.fetch_debuginfo(build_id, &target) {
-            Ok(true) if augur_symbolizer::read_build_id(&target).as_ref() == Some(build_id) => {
+            Ok(true) if carries(&target, build_id) => {
                 tracing::info!(%build_id, "took debug info another node shared");
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 true
@@ -366,13 +371,19 @@ impl DebugInfo for DebugInfoService {
         };
         let (check_path, expected) = (temp.clone(), build_id.clone());
         let verdict = tokio::task::spawn_blocking(move || {
-            match augur_symbolizer::read_build_id(&check_path) {
-                None => Err("not an ELF file with a build-id"),
-                Some(id) if id != expected => Err("the file carries another build-id"),
-                Some(_) if !augur_symbolizer::has_symbols(&check_path) => {
-                    Err("the file has no symbol table and no DWARF")
+            let found = augur_symbolizer::read_build_id(&check_path);
+            match (expected.kind(), found) {
+                (FileIdKind::BuildId, None) => Err("not an ELF file with a build-id"),
+                (FileIdKind::BuildId, Some(id)) if id != expected => {
+                    Err("the file carries another build-id")
                 }
-                Some(_) => Ok(()),
+                (FileIdKind::Content, Some(_)) => {
+                    Err("the file carries a build-id: send it under that id")
+                }
+                _ if !augur_symbolizer::has_symbols(&check_path) => {
+                    Err("the file has no symbol table, no DWARF and no Go line table")
+                }
+                _ => Ok(()),
             }
         })
         .await
@@ -418,6 +429,18 @@ impl DebugInfo for DebugInfoService {
         }
         self.new_frames.notify_waiters();
         Ok(Response::new(UploadResponse { bytes: written }))
+    }
+}
+
+/// Whether the debug file at `path` is one for `id`: its build-id note
+/// says so, or, for a content id (whose cut debug file no longer holds the
+/// bytes the id hashes), it is an ELF file with symbols and no build-id.
+fn carries(path: &Path, id: &FileId) -> bool {
+    match id.kind() {
+        FileIdKind::BuildId => augur_symbolizer::read_build_id(path).as_ref() == Some(id),
+        FileIdKind::Content => {
+            augur_symbolizer::read_build_id(path).is_none() && augur_symbolizer::has_symbols(path)
+        }
     }
 }
 

@@ -291,8 +291,23 @@ CREATE TABLE symbols_epoch (
 INSERT INTO symbols_epoch (id, epoch) VALUES (0, 0);
 ";
 
+/// Schema version 8: file ids. `binaries.build_id` holds the file id of
+/// every binary: its GNU build-id, or for a file without one a content id
+/// (`augur_profile::FileId`: 20 bytes starting `f11e1d00`). The rows need
+/// no rewrite; `sql_binaries` gains a `kind` column telling them apart.
+const V8: &str = "
+DROP VIEW sql_binaries;
+CREATE VIEW sql_binaries AS
+SELECT lower(hex(b.build_id)) AS build_id,
+       COALESCE((SELECT p.path FROM binary_paths p WHERE p.binary_id = b.id
+                 ORDER BY p.id LIMIT 1), '') AS path,
+       CASE WHEN length(b.build_id) = 20 AND substr(b.build_id, 1, 4) = x'f11e1d00'
+            THEN 'content' ELSE 'build-id' END AS kind
+FROM binaries b;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

@@ -18,7 +18,7 @@ use augur_profile::{FileId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
 pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
-pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id};
+pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id, read_file_id};
 
 /// One frame to symbolize.
 #[derive(Clone, Debug)]

@@ -113,7 +113,14 @@ fn check(candidate: &Candidate, max_bytes: u64) -> Checked {
     let Ok(layout) = extract::ElfSections::read(&file) else {
         return Checked::Skip("unreadable");
     };
-    if layout.build_id(&file).as_deref() != Some(candidate.build_id.as_bytes()) {
+    // A build-id is read from its note; a content id only by hashing the
+    // file again.
+    let same = if candidate.build_id.is_build_id() {
+        layout.build_id(&file).as_deref() == Some(candidate.build_id.as_bytes())
+    } else {
+        crate::identity::file_id(&file).is_ok_and(|id| id == candidate.build_id)
+    };
+    if !same {
         // Replaced by a deploy since the process mapped it.
         return Checked::Skip("replaced");
     }
