@@ -171,7 +171,8 @@ pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result
 pub(super) fn create_views(client: &Client, db: &str) -> Result<(), StorageError> {
     // Views made before a column was added are made again (SQLite's
     // migrations do the same): `sql_binaries.kind` came with file ids.
-    for (name, column) in [("sql_binaries", "kind")] {
+    const ADDED_COLUMNS: &[(&str, &str)] = &[("sql_binaries", "kind")];
+    for &(name, column) in ADDED_COLUMNS {
         let rows: Vec<serde_json::Value> = client.select(
             "look for an outdated view",
             &format!(
