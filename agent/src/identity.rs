@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 
 use crate::cri::{ContainerMeta, ContainerNames};
 use crate::relabel::{self, Rule};
@@ -75,7 +75,7 @@ impl ProcessIdentity {
         &mut self,
         pid: u32,
         comm: &str,
-        exe_build_id: impl FnOnce(&str) -> Option<BuildId>,
+        exe_build_id: impl FnOnce(&str) -> Option<FileId>,
     ) -> Option<Labels> {
         if let Some(labels) = self.cache.get(&pid) {
             return labels.clone();
@@ -120,12 +120,13 @@ impl ProcessIdentity {
     }
 }
 
-/// Build-ids of ELF files, cached by file identity (device, inode, size,
-/// modification time): a binary that many processes map is parsed once,
-/// and a file rewritten in place is read again.
+/// File ids of mapped files ([`FileId`]: the GNU build-id, else a content
+/// id), cached by file identity (device, inode, size, modification time): a
+/// binary that many processes map is read once, and a file rewritten in
+/// place is read again.
 #[derive(Debug, Default)]
-pub struct BuildIds {
-    by_file: HashMap<FileIdentity, Option<BuildId>>,
+pub struct FileIds {
+    by_file: HashMap<FileIdentity, FileId>,
 }
 
 type FileIdentity = (u64, u64, u64, i64, i64);
@@ -140,31 +141,31 @@ fn file_identity(meta: &std::fs::Metadata) -> FileIdentity {
     )
 }
 
-impl BuildIds {
+impl FileIds {
     /// Files remembered at most; all are forgotten beyond it.
     const MAX_FILES: usize = 16_384;
 
-    /// The build-id of the ELF file at `path` (links followed, so
+    /// The file id of the file at `path` (links followed, so
     /// `/proc/PID/exe` and `/proc/PID/map_files/...` name the mapped file);
-    /// `Ok(None)` for a file without one, an error when it cannot be reached.
-    pub fn get(&mut self, path: &Path) -> std::io::Result<Option<BuildId>> {
+    /// an error when it cannot be read.
+    pub fn get(&mut self, path: &Path) -> std::io::Result<FileId> {
         // One stat on a hit; a file is opened once per identity.
         let identity = file_identity(&std::fs::metadata(path)?);
-        if let Some(build_id) = self.by_file.get(&identity) {
-            return Ok(build_id.clone());
+        if let Some(id) = self.by_file.get(&identity) {
+            return Ok(id.clone());
         }
         let file = std::fs::File::open(path)?;
         // Keyed by the file actually opened, should the path have moved on.
         let identity = file_identity(&file.metadata()?);
-        let build_id = elf_build_id(&file);
+        let id = file_id(&file)?;
         if self.by_file.len() >= Self::MAX_FILES {
             self.by_file.clear();
         }
-        self.by_file.insert(identity, build_id.clone());
-        Ok(build_id)
+        self.by_file.insert(identity, id.clone());
+        Ok(id)
     }
 
-    /// Files whose build-id (or lack of one) is cached.
+    /// Files whose id is cached.
     pub fn len(&self) -> usize {
         self.by_file.len()
     }
@@ -205,7 +206,7 @@ impl ProcessFacts {
     pub fn read(
         dir: &Path,
         version_env: Option<&str>,
-        exe_build_id: impl FnOnce(&str) -> Option<BuildId>,
+        exe_build_id: impl FnOnce(&str) -> Option<FileId>,
     ) -> Self {
         let exe_link = std::fs::read_link(dir.join("exe")).ok();
         let exe = exe_link.as_ref().map(|p| {
@@ -351,21 +352,32 @@ fn read_environ(path: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-/// The GNU build-id of the ELF file at `path`, hex.
-pub fn read_build_id(path: &Path) -> Option<String> {
+/// The file id of the file at `path`, hex.
+pub fn read_file_id(path: &Path) -> Option<String> {
     let file = std::fs::File::open(path).ok()?;
-    elf_build_id(&file).map(|id| id.to_hex())
+    file_id(&file).ok().map(|id| id.to_hex())
 }
 
-/// The GNU build-id of an open ELF file.
-fn elf_build_id(file: &std::fs::File) -> Option<BuildId> {
+/// The file id of an open file: its GNU build-id if it is an ELF file with
+/// one, else its content id.
+pub fn file_id(file: &std::fs::File) -> std::io::Result<FileId> {
     use object::Object;
 
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(FileId::from_content(&[], &[], 0));
+    }
     // SAFETY: read-only map; a file truncated underneath us could fault,
     // the accepted risk of every mmap-based ELF reader.
-    let data = unsafe { memmap2::Mmap::map(file) }.ok()?;
-    let elf = object::File::parse(&*data).ok()?;
-    BuildId::from_bytes(elf.build_id().ok()??).ok()
+    let data = unsafe { memmap2::Mmap::map(file) }?;
+    let build_id = object::File::parse(&*data)
+        .ok()
+        .and_then(|elf| elf.build_id().ok().flatten())
+        .and_then(|id| FileId::from_bytes(id).ok());
+    Ok(build_id.unwrap_or_else(|| {
+        let span = FileId::CONTENT_SPAN.min(data.len());
+        FileId::from_content(&data[..span], &data[data.len() - span..], len)
+    }))
 }
 
 /// What a `/proc/PID/cgroup` file tells about identity.
@@ -573,14 +585,14 @@ mod tests {
 
     #[test]
     fn own_process_facts_are_read_from_proc() {
-        let mut build_ids = BuildIds::default();
+        let mut file_ids = FileIds::default();
         let me = ProcessFacts::read(Path::new("/proc/self"), Some("PATH"), |_| {
-            build_ids.get(Path::new("/proc/self/exe")).ok().flatten()
+            file_ids.get(Path::new("/proc/self/exe")).ok()
         });
         let exe = std::env::current_exe().unwrap();
         assert_eq!(me.exe.as_deref(), Some(exe.to_str().unwrap()));
         assert!(me.version.is_some(), "PATH is set in the test environment");
         assert!(me.cgroup.is_some());
-        assert_eq!(me.build_id, read_build_id(&exe));
+        assert_eq!(me.build_id, read_file_id(&exe));
     }
 }

@@ -1,17 +1,19 @@
 //! Turns a raw drain into a batch that may leave the host.
 //!
-//! User instruction pointers become `(build-id, file offset)` through a
+//! User instruction pointers become `(file id, file offset)` through a
 //! snapshot of the process's executable mappings, taken when the process is
 //! first sampled; kernel ones arrive named by the sampler, or are named here
 //! from kallsyms where the kernel could not. A return address points after
 //! its call, so every frame but the leaf is looked up one byte earlier.
 //!
-//! Build-ids are those of the files actually mapped, so that a process in
-//! another mount namespace (a container) never gets the build-id of the
-//! host's file at the same path. On Linux 6.11+ the `PROCMAP_QUERY` ioctl
-//! lists the executable mappings and the kernel reads each build-id from
-//! the mapped file itself. Otherwise `/proc/PID/maps` is parsed and the
-//! files are read through the process: `/proc/PID/map_files/RANGE` (needs
+//! File ids ([`FileId`]: the GNU build-id, else an id of the file's
+//! content) are those of the files actually mapped, so that a process in
+//! another mount namespace (a container) never gets the id of the host's
+//! file at the same path, and a binary replaced on disk keeps the id of the
+//! file that ran. On Linux 6.11+ the `PROCMAP_QUERY` ioctl lists the
+//! executable mappings and the kernel reads each build-id from the mapped
+//! file itself. Files without one, and all files before 6.11, are read
+//! through the process: `/proc/PID/map_files/RANGE` (needs
 //! CAP_SYS_ADMIN), else the path as is for a process in the agent's mount
 //! namespace and under `/proc/PID/root` for one in another; those reads are
 //! cached by file identity, so a library mapped by a thousand processes is
@@ -22,11 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use augur_bpf::{STACK_LOST, STACK_NONE, SampleKey};
-use augur_profile::{BuildId, ProfileType, RawFrame};
+use augur_profile::{FileId, ProfileType, RawFrame, placeholder};
 use augur_wire::batch::{ValidBatch, ValidSample};
-use blazesym::symbolize::{self, Reason, Symbolized};
+use blazesym::symbolize::{self, Symbolized};
 
-use crate::identity::{BuildIds, IdentityConfig, ProcessIdentity};
+use crate::identity::{FileIds, IdentityConfig, ProcessIdentity};
 use crate::perfmap::PerfMaps;
 use crate::sampler::{Drained, KernelSymbol, lookup_addrs};
 
@@ -38,7 +40,7 @@ use crate::sampler::{Drained, KernelSymbol, lookup_addrs};
 pub struct FrameResolver {
     identity: ProcessIdentity,
     processes: HashMap<u32, ProcessSnapshot>,
-    build_ids: BuildIds,
+    file_ids: FileIds,
     /// Whether the `PROCMAP_QUERY` ioctl is worth trying: false once the
     /// kernel did not know it.
     procmap_query: bool,
@@ -92,7 +94,7 @@ impl FrameResolver {
         Self {
             identity: ProcessIdentity::new(host, "/proc", identity),
             processes: HashMap::new(),
-            build_ids: BuildIds::default(),
+            file_ids: FileIds::default(),
             procmap_query: true,
             map_files: true,
             own_mount_ns: std::fs::read_link("/proc/self/ns/mnt").ok(),
@@ -143,7 +145,7 @@ impl FrameResolver {
                 .iter()
                 .map(|m| {
                     let (build_id, path) = match &m.code {
-                        Code::File { build_id, path, .. } => (build_id.clone(), Some(path.clone())),
+                        Code::File { file_id, path } => (file_id.clone(), Some(path.clone())),
                         _ => (None, None),
                     };
                     crate::unwind::kernel::ExecMapping {
@@ -199,8 +201,8 @@ impl FrameResolver {
         if self.kernel_names.len() > Self::MAX_KERNEL_NAMES {
             self.kernel_names.clear();
         }
-        let mut binaries: Vec<(BuildId, String)> = Vec::new();
-        let mut binary_index: HashMap<BuildId, usize> = HashMap::new();
+        let mut binaries: Vec<(FileId, String)> = Vec::new();
+        let mut binary_index: HashMap<FileId, usize> = HashMap::new();
 
         // Normalize each process's user addresses together.
         let mut user_addrs: HashMap<u32, Vec<u64>> = HashMap::new();
@@ -345,27 +347,22 @@ impl FrameResolver {
     }
 
     /// Labels of `pid` (see [`ProcessIdentity::labels`]): its executable's
-    /// build-id comes from its snapshot when the mapping is there, else is
+    /// file id comes from its snapshot when the mapping is there, else is
     /// read through `/proc/PID/exe`.
     fn labels(&mut self, pid: u32, comm: &str) -> Option<crate::identity::Labels> {
-        let (processes, build_ids) = (&self.processes, &mut self.build_ids);
+        let (processes, file_ids) = (&self.processes, &mut self.file_ids);
         self.identity.labels(pid, comm, |exe| {
             let mapped = processes.get(&pid).and_then(|snapshot| {
                 snapshot.mappings.iter().find_map(|m| match &m.code {
                     Code::File {
                         path,
-                        build_id: Some(build_id),
+                        file_id: Some(file_id),
                         ..
-                    } if **path == *exe => Some(build_id.clone()),
+                    } if **path == *exe => Some(file_id.clone()),
                     _ => None,
                 })
             });
-            mapped.or_else(|| {
-                build_ids
-                    .get(Path::new(&format!("/proc/{pid}/exe")))
-                    .ok()
-                    .flatten()
-            })
+            mapped.or_else(|| file_ids.get(Path::new(&format!("/proc/{pid}/exe"))).ok())
         })
     }
 
@@ -401,7 +398,7 @@ impl FrameResolver {
         Some(addrs.iter().map(|&a| snapshot.frame(a, vdso)).collect())
     }
 
-    /// Reads the executable mappings of `pid` and the build-id of each
+    /// Reads the executable mappings of `pid` and the file id of each
     /// mapped file; `None` if the process is gone.
     fn snapshot(&mut self, pid: u32) -> Option<ProcessSnapshot> {
         let maps = std::fs::File::open(format!("/proc/{pid}/maps")).ok()?;
@@ -411,34 +408,52 @@ impl FrameResolver {
             exe: None,
             same_mount_ns: None,
         };
-        let mut by_path: HashMap<&str, (Option<BuildId>, Arc<str>)> = HashMap::new();
+        let mut by_path: HashMap<&str, (Option<FileId>, Arc<str>)> = HashMap::new();
         let mut mappings = Vec::with_capacity(listed.len());
+        // Code with no file is named after the executable that runs it.
+        let mut exe_known: Option<Arc<str>> = None;
+        let mut exe_name = |process: &mut ProcessPaths| -> Arc<str> {
+            exe_known
+                .get_or_insert_with(|| {
+                    let exe = process
+                        .exe()
+                        .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned());
+                    let comm = || {
+                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .map(|c| c.trim_end().to_owned())
+                            .unwrap_or_else(|_| format!("pid {pid}"))
+                    };
+                    Arc::from(exe.unwrap_or_else(comm))
+                })
+                .clone()
+        };
         for entry in &listed {
             let code = match entry.name.as_str() {
-                "" => Code::Special(Reason::MissingComponent),
+                "" => Code::Anonymous {
+                    exe: exe_name(&mut process),
+                },
                 "[vdso]" => Code::Vdso,
-                special if special.starts_with('[') => Code::Special(Reason::Unsupported),
+                special if special.starts_with('[') => Code::Special(special.into()),
+                memfd if memfd.starts_with("/memfd:") => Code::Memfd {
+                    exe: exe_name(&mut process),
+                },
                 name => {
                     let (path, replaced) = match name.strip_suffix(" (deleted)") {
                         Some(path) => (path, true),
                         None => (name, false),
                     };
-                    let (build_id, path) = match by_path.get(path) {
+                    let (file_id, path) = match by_path.get(path) {
                         Some(known) => known.clone(),
                         None => {
-                            let build_id = entry.build_id.clone().or_else(|| {
-                                self.mapped_build_id(&mut process, entry, path, replaced)
+                            let file_id = entry.build_id.clone().or_else(|| {
+                                self.mapped_file_id(&mut process, entry, path, replaced)
                             });
-                            let known = (build_id, Arc::from(path));
+                            let known = (file_id, Arc::from(path));
                             by_path.insert(path, known.clone());
                             known
                         }
                     };
-                    Code::File {
-                        path,
-                        build_id,
-                        replaced,
-                    }
+                    Code::File { path, file_id }
                 }
             };
             mappings.push(Mapping {
@@ -485,23 +500,23 @@ impl FrameResolver {
         )
     }
 
-    /// The build-id of the file behind one mapping, read through the
+    /// The file id of the file behind one mapping, read through the
     /// process: never from another file that merely has the same path.
-    fn mapped_build_id(
+    fn mapped_file_id(
         &mut self,
         process: &mut ProcessPaths,
         mapping: &ListedMapping,
         path: &str,
         replaced: bool,
-    ) -> Option<BuildId> {
+    ) -> Option<FileId> {
         let pid = process.pid;
         if self.map_files {
             let link = format!(
                 "/proc/{pid}/map_files/{:x}-{:x}",
                 mapping.start, mapping.end
             );
-            match self.build_ids.get(Path::new(&link)) {
-                Ok(build_id) => return build_id,
+            match self.file_ids.get(Path::new(&link)) {
+                Ok(file_id) => return Some(file_id),
                 Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
                     tracing::debug!(%error, "reading build-ids by path: /proc/PID/map_files needs CAP_SYS_ADMIN");
                     self.map_files = false;
@@ -513,20 +528,11 @@ impl FrameResolver {
         if replaced {
             // The path names another file now; of such files only the
             // running executable can still be read.
-            let exe = process.exe.get_or_insert_with(|| {
-                std::fs::read_link(format!("/proc/{pid}/exe"))
-                    .ok()
-                    .map(|p| {
-                        p.to_string_lossy()
-                            .trim_end_matches(" (deleted)")
-                            .to_owned()
-                    })
-            });
-            if exe.as_deref() != Some(path) {
+            if process.exe() != Some(path) {
                 return None;
             }
             let exe_link = format!("/proc/{pid}/exe");
-            return self.build_ids.get(Path::new(&exe_link)).ok().flatten();
+            return self.file_ids.get(Path::new(&exe_link)).ok();
         }
         if !path.starts_with('/') {
             return None;
@@ -543,7 +549,7 @@ impl FrameResolver {
         } else {
             PathBuf::from(format!("/proc/{pid}/root{path}"))
         };
-        self.build_ids.get(&path).ok().flatten()
+        self.file_ids.get(&path).ok()
     }
 
     /// Names kernel addresses the sampler did not name, from
@@ -593,7 +599,25 @@ struct ProcessPaths {
     same_mount_ns: Option<bool>,
 }
 
-/// One executable mapping of a process, its build-id not settled yet.
+impl ProcessPaths {
+    /// The path of the process's executable, read once.
+    fn exe(&mut self) -> Option<&str> {
+        let pid = self.pid;
+        self.exe
+            .get_or_insert_with(|| {
+                std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .ok()
+                    .map(|p| {
+                        p.to_string_lossy()
+                            .trim_end_matches(" (deleted)")
+                            .to_owned()
+                    })
+            })
+            .as_deref()
+    }
+}
+
+/// One executable mapping of a process, its file id not settled yet.
 struct ListedMapping {
     start: u64,
     end: u64,
@@ -602,7 +626,7 @@ struct ListedMapping {
     /// memory.
     name: String,
     /// The build-id the kernel read from the mapped file, if it did.
-    build_id: Option<BuildId>,
+    build_id: Option<FileId>,
 }
 
 /// `struct procmap_query` of `linux/fs.h`.
@@ -637,7 +661,7 @@ fn query_executable_mappings(maps: &std::fs::File) -> std::io::Result<Vec<Listed
     use std::os::fd::AsRawFd;
 
     let mut name = vec![0u8; libc::PATH_MAX as usize];
-    let mut build_id = [0u8; BuildId::MAX_LEN];
+    let mut build_id = [0u8; FileId::MAX_LEN];
     let mut listed = Vec::new();
     let mut addr = 0;
     loop {
@@ -671,7 +695,7 @@ fn query_executable_mappings(maps: &std::fs::File) -> std::io::Result<Vec<Listed
             end: query.vma_end,
             offset: query.vma_offset,
             name: String::from_utf8_lossy(&name[..name_len]).into_owned(),
-            build_id: BuildId::from_bytes(&build_id[..id_len]).ok(),
+            build_id: FileId::from_bytes(&build_id[..id_len]).ok(),
         });
         if query.vma_end <= addr {
             return Ok(listed);
@@ -700,16 +724,20 @@ struct Mapping {
 
 /// What an executable mapping holds.
 enum Code {
-    /// Part of a file; `replaced` when its path no longer names it.
+    /// Part of a file, with the id of the file mapped when the snapshot
+    /// was taken; `None` when that file could not be read.
     File {
         path: Arc<str>,
-        build_id: Option<BuildId>,
-        replaced: bool,
+        file_id: Option<FileId>,
     },
     /// The kernel's vDSO.
     Vdso,
-    /// Anonymous memory (JIT code) or another special mapping.
-    Special(Reason),
+    /// Anonymous executable memory (JIT code) of the process running `exe`.
+    Anonymous { exe: Arc<str> },
+    /// Code mapped from a memfd, which has no file on disk.
+    Memfd { exe: Arc<str> },
+    /// Another special mapping, by its name (`[vsyscall]`, `[uprobes]`).
+    Special(Arc<str>),
 }
 
 impl ProcessSnapshot {
@@ -736,23 +764,24 @@ impl ProcessSnapshot {
     /// finding debug info.
     fn frame(&self, addr: u64, vdso: Option<&Vdso>) -> (RawFrame, Option<Arc<str>>) {
         let Some(mapping) = self.mapping(addr) else {
-            return (unknown(&Reason::Unmapped.to_string()), None);
+            return (unknown(placeholder::UNMAPPED), None);
         };
         let file_offset = addr - mapping.start + mapping.offset;
         match &mapping.code {
             Code::File {
-                build_id: Some(build_id),
+                file_id: Some(file_id),
                 path,
-                ..
             } => (
                 RawFrame::User {
-                    build_id: build_id.clone(),
+                    build_id: file_id.clone(),
                     file_offset,
                 },
                 Some(path.clone()),
             ),
-            Code::File { replaced: true, .. } => (unknown("binary replaced on disk"), None),
-            Code::File { .. } => (unknown("no build-id"), None),
+            Code::File {
+                path,
+                file_id: None,
+            } => (unknown(&placeholder::unreadable_file(path)), None),
             // Only this host can name the vDSO.
             Code::Vdso => match vdso.and_then(|v| v.function(file_offset)) {
                 Some(name) => (
@@ -762,9 +791,11 @@ impl ProcessSnapshot {
                     },
                     None,
                 ),
-                None => (unknown(&Reason::UnknownAddr.to_string()), None),
+                None => (unknown(placeholder::VDSO), None),
             },
-            Code::Special(reason) => (unknown(&reason.to_string()), None),
+            Code::Anonymous { exe } => (unknown(&placeholder::anonymous_code(exe)), None),
+            Code::Memfd { exe } => (unknown(&placeholder::memfd_code(exe)), None),
+            Code::Special(name) => (unknown(&placeholder::special_mapping(name)), None),
         }
     }
 }
@@ -971,7 +1002,7 @@ mod tests {
         let here = own_code_is_normalized_to_this_binary as fn() as usize as u64;
         let frames = resolver.normalize(std::process::id(), &[here]).unwrap();
         let exe = std::env::current_exe().unwrap();
-        let expected = crate::identity::read_build_id(&exe).expect("test binaries have a build-id");
+        let expected = crate::identity::read_file_id(&exe).expect("test binaries have a build-id");
         match &frames[0] {
             (RawFrame::User { build_id, .. }, Some(path)) => {
                 assert_eq!(build_id.to_hex(), expected);
@@ -980,9 +1011,9 @@ mod tests {
             other => panic!("not a user frame: {other:?}"),
         }
         // Another snapshot stats the files again but parses none of them.
-        let files = resolver.build_ids.len();
+        let files = resolver.file_ids.len();
         assert!(resolver.snapshot(std::process::id()).is_some());
-        assert_eq!(resolver.build_ids.len(), files);
+        assert_eq!(resolver.file_ids.len(), files);
     }
 
     /// A process in another mount namespace whose executable's path names
@@ -1004,8 +1035,8 @@ mod tests {
         // The host has `true` at the path; the process runs `sleep` there.
         std::fs::copy("/usr/bin/true", &app).unwrap();
         std::fs::copy("/usr/bin/sleep", &runs).unwrap();
-        let host_id = crate::identity::read_build_id(&app).unwrap();
-        let running_id = crate::identity::read_build_id(&runs).unwrap();
+        let host_id = crate::identity::read_file_id(&app).unwrap();
+        let running_id = crate::identity::read_file_id(&runs).unwrap();
         assert_ne!(host_id, running_id);
         let mut child = std::process::Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
@@ -1028,9 +1059,10 @@ mod tests {
             resolver.map_files = map_files;
             let snapshot = resolver.snapshot(pid).expect("the process is alive");
             let build_id = snapshot.mappings.iter().find_map(|m| match &m.code {
-                Code::File { path, build_id, .. } if path.ends_with("/app") => {
-                    Some(build_id.as_ref().map(BuildId::to_hex))
-                }
+                Code::File {
+                    path,
+                    file_id: build_id,
+                } if path.ends_with("/app") => Some(build_id.as_ref().map(FileId::to_hex)),
                 _ => None,
             });
             let labels = resolver.labels(pid, "");

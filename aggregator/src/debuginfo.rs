@@ -1,4 +1,4 @@
-//! Debug info uploaded by agents, kept by build-id.
+//! Debug info uploaded by agents, kept by file id (build-id or content id).
 //!
 //! Files live in a `.build-id/xx/rest.debug` tree (the layout debuggers and
 //! the symbolizer's locator already read), so the store is just one more
@@ -16,9 +16,14 @@
 //! agent's path when the server shares the agent's files) and promises each
 //! to one asker for [`PROMISE`]: the rest of the fleet is told no meanwhile.
 //! `Upload` streams into a temporary file, bounded in size, checks that the
-//! file is ELF with symbols and carries the build-id it claims, makes it
-//! durable, renames it into place, and queues the stored frames of that
-//! build-id for symbolization again, so old samples get names.
+//! file is ELF with symbols (or a Go line table) and carries the build-id
+//! it claims, makes it durable, renames it into place, and queues the
+//! stored frames of that file id for symbolization again, so old samples
+//! get names. A file without a build-id is sent under its content id, which
+//! its cut debug file no longer holds the bytes to prove: the server takes
+//! the agent's word for it (the agent hashed the file just before cutting
+//! it, and ingest needs its token) and checks only that the file carries no
+//! build-id, which it would have been sent under.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use augur_profile::BuildId;
+use augur_profile::{FileId, FileIdKind};
 use augur_storage::Store;
 use augur_wire::batch::is_sane_path_hint;
 use augur_wire::ingest::debug_info_server::DebugInfo;
@@ -53,7 +58,7 @@ pub struct DebugInfoStore {
     /// Whether agents' paths are readable here (one-host installs).
     use_path_hints: bool,
     max_bytes: u64,
-    promises: Mutex<HashMap<BuildId, Instant>>,
+    promises: Mutex<HashMap<FileId, Instant>>,
     /// Bumped on every stored upload; symbolization workers compare it to
     /// know when to forget cached misses.
     generation: AtomicU64,
@@ -100,7 +105,7 @@ impl DebugInfoStore {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn path_in(dir: &Path, build_id: &BuildId) -> PathBuf {
+    fn path_in(dir: &Path, build_id: &FileId) -> PathBuf {
         let hex = build_id.to_hex();
         dir.join(".build-id")
             .join(&hex[..2])
@@ -108,12 +113,12 @@ impl DebugInfoStore {
     }
 
     /// Where the upload for `build_id` is kept.
-    pub fn path_of(&self, build_id: &BuildId) -> PathBuf {
+    pub fn path_of(&self, build_id: &FileId) -> PathBuf {
         Self::path_in(&self.root, build_id)
     }
 
     /// Whether symbols for `build_id` are already at hand.
-    fn have(&self, build_id: &BuildId, agent_path: &str) -> bool {
+    fn have(&self, build_id: &FileId, agent_path: &str) -> bool {
         if self.path_of(build_id).exists() {
             return true;
         }
@@ -125,13 +130,13 @@ impl DebugInfoStore {
             || (self.use_path_hints && is_sane_path_hint(agent_path) && {
                 let path = Path::new(agent_path);
                 path.is_absolute()
-                    && augur_symbolizer::read_build_id(path).as_ref() == Some(build_id)
+                    && augur_symbolizer::read_file_id(path).as_ref() == Some(build_id)
                     && augur_symbolizer::has_symbols(path)
             })
     }
 
     /// Answers an offer: `Ok(())` means "upload it", and promises it.
-    fn want(&self, build_id: &BuildId, agent_path: &str) -> Result<(), &'static str> {
+    fn want(&self, build_id: &FileId, agent_path: &str) -> Result<(), &'static str> {
         if self.have(build_id, agent_path) {
             return Err("have");
         }
@@ -147,13 +152,13 @@ impl DebugInfoStore {
 
     /// Copies a debug file another node shared for `build_id` into the
     /// tree, if there is one and this node has none; true when it did.
-    pub fn fetch_shared(&self, profiles: &Store, build_id: &BuildId) -> bool {
+    pub fn fetch_shared(&self, profiles: &Store, build_id: &FileId) -> bool {
         let target = self.path_of(build_id);
         if target.exists() {
             return false;
         }
         match profiles.fetch_debuginfo(build_id, &target) {
-            Ok(true) if augur_symbolizer::read_build_id(&target).as_ref() == Some(build_id) => {
+            Ok(true) if carries(&target, build_id) => {
                 tracing::info!(%build_id, "took debug info another node shared");
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 true
@@ -172,7 +177,7 @@ impl DebugInfoStore {
         }
     }
 
-    fn stored(&self, build_id: &BuildId) {
+    fn stored(&self, build_id: &FileId) {
         self.promises
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -185,8 +190,8 @@ impl DebugInfoStore {
 /// hashes: random bytes that practically never read as printable text, let
 /// alone text with a path in it. One that does is refused before anything
 /// is written, though its hex form could not leave the tree anyway.
-pub fn upload_build_id(bytes: &[u8]) -> Result<BuildId, String> {
-    let id = BuildId::from_bytes(bytes).map_err(|e| e.to_string())?;
+pub fn upload_build_id(bytes: &[u8]) -> Result<FileId, String> {
+    let id = FileId::from_bytes(bytes).map_err(|e| e.to_string())?;
     let text = bytes.iter().all(|&b| b == 0 || (0x20..0x7f).contains(&b));
     let path_like = bytes.iter().any(|&b| matches!(b, b'/' | b'\\' | 0))
         || bytes.windows(2).any(|pair| pair == b"..");
@@ -366,13 +371,19 @@ impl DebugInfo for DebugInfoService {
         };
         let (check_path, expected) = (temp.clone(), build_id.clone());
         let verdict = tokio::task::spawn_blocking(move || {
-            match augur_symbolizer::read_build_id(&check_path) {
-                None => Err("not an ELF file with a build-id"),
-                Some(id) if id != expected => Err("the file carries another build-id"),
-                Some(_) if !augur_symbolizer::has_symbols(&check_path) => {
-                    Err("the file has no symbol table and no DWARF")
+            let found = augur_symbolizer::read_build_id(&check_path);
+            match (expected.kind(), found) {
+                (FileIdKind::BuildId, None) => Err("not an ELF file with a build-id"),
+                (FileIdKind::BuildId, Some(id)) if id != expected => {
+                    Err("the file carries another build-id")
                 }
-                Some(_) => Ok(()),
+                (FileIdKind::Content, Some(_)) => {
+                    Err("the file carries a build-id: send it under that id")
+                }
+                _ if !augur_symbolizer::has_symbols(&check_path) => {
+                    Err("the file has no symbol table, no DWARF and no Go line table")
+                }
+                _ => Ok(()),
             }
         })
         .await
@@ -421,6 +432,18 @@ impl DebugInfo for DebugInfoService {
     }
 }
 
+/// Whether the debug file at `path` is one for `id`: its build-id note
+/// says so, or, for a content id (whose cut debug file no longer holds the
+/// bytes the id hashes), it is an ELF file with symbols and no build-id.
+fn carries(path: &Path, id: &FileId) -> bool {
+    match id.kind() {
+        FileIdKind::BuildId => augur_symbolizer::read_build_id(path).as_ref() == Some(id),
+        FileIdKind::Content => {
+            augur_symbolizer::read_build_id(path).is_none() && augur_symbolizer::has_symbols(path)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,7 +452,7 @@ mod tests {
     fn a_build_id_is_promised_to_one_asker_and_never_leaves_the_tree() {
         let dir = tempfile::tempdir().unwrap();
         let store = DebugInfoStore::open(dir.path(), vec![], false, 1 << 20).unwrap();
-        let id = BuildId::from_bytes(&[0xab; 20]).unwrap();
+        let id = FileId::from_bytes(&[0xab; 20]).unwrap();
         assert_eq!(store.want(&id, "/bin/x"), Ok(()));
         assert_eq!(store.want(&id, "/bin/x"), Err("promised"));
         let path = store.path_of(&id);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use augur_storage::{FrameSymbols, Shard, Store};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
 use tokio::sync::Notify;
@@ -96,7 +96,7 @@ pub fn run_worker(config: SymbolizeConfig, shard: Shard, cx: WorkerContext) {
     let generation = || uploads.as_ref().map_or(0, |u| u.generation());
     let mut seen_generation = generation();
     // When each build-id was last looked for among other nodes' uploads.
-    let mut shared_checked: HashMap<BuildId, Instant> = HashMap::new();
+    let mut shared_checked: HashMap<FileId, Instant> = HashMap::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         // New uploads, or the retry interval: look for files again.
         if last_forget.elapsed() >= config.retry_after || generation() != seen_generation {
@@ -135,7 +135,7 @@ fn round(
     symbolizer: &mut Symbolizer,
     metrics: &AggregatorMetrics,
     uploads: Option<&DebugInfoStore>,
-    shared_checked: &mut HashMap<BuildId, Instant>,
+    shared_checked: &mut HashMap<FileId, Instant>,
 ) -> Result<usize, augur_storage::StorageError> {
     let pending = store.pending_frames(config.retry_after, config.batch_size, shard)?;
     if let Some(uploads) = uploads {

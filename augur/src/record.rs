@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use augur_agent::{Collector, ProfileSpec, SamplerOptions};
-use augur_profile::{BuildId, Location, Profile, RawFrame, Sample};
+use augur_profile::{FileId, Location, Profile, RawFrame, Sample};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
 use clap::Args;
 
@@ -117,7 +117,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     drop(gate);
 
     let mut stacks: HashMap<Vec<RawFrame>, u64> = HashMap::new();
-    let mut paths: HashMap<BuildId, String> = HashMap::new();
+    let mut paths: HashMap<FileId, String> = HashMap::new();
     let mut lost: HashMap<String, u64> = HashMap::new();
     let mut accumulate = |collector: &mut Collector<'_>| -> anyhow::Result<()> {
         collector.track_new_processes();
@@ -190,11 +190,11 @@ fn build_profile(
     args: &RecordArgs,
     spec: ProfileSpec,
     stacks: HashMap<Vec<RawFrame>, u64>,
-    paths: &HashMap<BuildId, String>,
+    paths: &HashMap<FileId, String>,
     elapsed: Duration,
 ) -> Profile {
     // Symbolize every distinct user frame once, from this host's files.
-    let mut unique: Vec<(BuildId, u64)> = stacks
+    let mut unique: Vec<(FileId, u64)> = stacks
         .keys()
         .flatten()
         .filter_map(|f| match f {
@@ -207,7 +207,7 @@ fn build_profile(
         .collect();
     unique.sort();
     unique.dedup();
-    let hints: HashMap<&BuildId, Vec<String>> =
+    let hints: HashMap<&FileId, Vec<String>> =
         paths.iter().map(|(id, p)| (id, vec![p.clone()])).collect();
     let empty = Vec::new();
     let requests: Vec<FrameRequest<'_>> = unique
@@ -221,7 +221,7 @@ fn build_profile(
     let mut symbolizer =
         Symbolizer::new(DebugInfoLocator::new(vec!["/usr/lib/debug".into()], true));
     let results = symbolizer.symbolize(&requests);
-    let symbols: HashMap<(BuildId, u64), Vec<augur_profile::Symbol>> = unique
+    let symbols: HashMap<(FileId, u64), Vec<augur_profile::Symbol>> = unique
         .into_iter()
         .zip(results)
         .filter_map(|(key, r)| r.ok().map(|s| (key, s)))

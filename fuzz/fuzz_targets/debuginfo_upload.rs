@@ -13,7 +13,7 @@ use std::path::{Component, Path};
 use std::sync::LazyLock;
 
 use augur_aggregator::debuginfo::DebugInfoStore;
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use libfuzzer_sys::fuzz_target;
 
 static STORE: LazyLock<DebugInfoStore> = LazyLock::new(|| {
@@ -32,14 +32,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let (id_bytes, file) = rest.split_at(usize::from(len).min(rest.len()));
     if let Ok(text) = std::str::from_utf8(id_bytes)
-        && let Ok(id) = BuildId::parse_hex(text)
+        && let Ok(id) = FileId::parse_hex(text)
     {
         assert!(
             text.eq_ignore_ascii_case(&id.to_hex()),
             "{text:?} parsed as {id}"
         );
     }
-    let Ok(build_id) = BuildId::from_bytes(id_bytes) else {
+    let Ok(build_id) = FileId::from_bytes(id_bytes) else {
         return;
     };
     let path = STORE.path_of(&build_id);

@@ -7,17 +7,29 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-/// The GNU build-id of an ELF object: the key under which debug info is found.
+/// The identity of an executable file: the key under which its frames are
+/// stored and its debug info is found.
+///
+/// It is the file's GNU build-id where it has one. A file without one (a Go
+/// binary, C linked with `--build-id=none`, many static musl binaries) gets
+/// a *content id* instead ([`FileId::from_content`]): a fixed 4-byte tag,
+/// [`FileId::CONTENT_TAG`], then 16 bytes of SHA-256 over the file's first
+/// and last 4 KiB and its length. Both kinds are plain bytes everywhere
+/// (wire, storage, paths), so data stored before content ids existed reads
+/// unchanged; [`FileId::kind`] tells them apart, and only build-ids are
+/// asked of debuginfod. A real build-id starting with the tag is taken for a
+/// content id: one chance in 2^32 per binary, whose only cost is that
+/// debuginfod is not asked for that file.
 ///
 /// The bytes are shared: a clone, one per frame of a stack, costs a
 /// reference count rather than an allocation. Build-ids made by
-/// [`BuildId::shared`] also share their bytes with every equal one made that
+/// [`FileId::shared`] also share their bytes with every equal one made that
 /// way, so comparing them usually stops at the pointer.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct BuildId(Arc<[u8]>);
+pub struct FileId(Arc<[u8]>);
 
-impl Ord for BuildId {
+impl Ord for FileId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         if Arc::ptr_eq(&self.0, &other.0) {
             return std::cmp::Ordering::Equal;
@@ -26,59 +38,117 @@ impl Ord for BuildId {
     }
 }
 
-impl PartialOrd for BuildId {
+impl PartialOrd for FileId {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for BuildId {
+impl PartialEq for FileId {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
     }
 }
 
-impl Eq for BuildId {}
+impl Eq for FileId {}
 
-impl Hash for BuildId {
+impl Hash for FileId {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // As the bytes hash, so that a `[u8]` finds its build-id in a set.
         self.as_bytes().hash(state);
     }
 }
 
-impl std::borrow::Borrow<[u8]> for BuildId {
+impl std::borrow::Borrow<[u8]> for FileId {
     fn borrow(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
-/// Most build-ids [`BuildId::shared`] remembers; past it, it starts over
+/// Most build-ids [`FileId::shared`] remembers; past it, it starts over
 /// (ids handed out stay valid, only the sharing with new ones is lost).
 const SHARED_CAPACITY: usize = 1 << 16;
 
-/// The build-ids handed out by [`BuildId::shared`].
-fn shared_ids() -> &'static Mutex<HashSet<BuildId>> {
-    static IDS: OnceLock<Mutex<HashSet<BuildId>>> = OnceLock::new();
+/// The build-ids handed out by [`FileId::shared`].
+fn shared_ids() -> &'static Mutex<HashSet<FileId>> {
+    static IDS: OnceLock<Mutex<HashSet<FileId>>> = OnceLock::new();
     IDS.get_or_init(Default::default)
 }
 
 /// A build-id that is not a non-empty, even-length hex string of sane size.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid build-id {text:?}: {reason}")]
-pub struct BuildIdError {
+pub struct FileIdError {
     text: String,
     reason: &'static str,
 }
 
-impl BuildId {
+/// What a [`FileId`] was derived from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileIdKind {
+    /// The GNU build-id note the linker wrote.
+    BuildId,
+    /// The file's contents ([`FileId::from_content`]): it has no build-id.
+    Content,
+}
+
+impl FileIdKind {
+    /// The kind's name in the API and SQL: `build-id` or `content`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileIdKind::BuildId => "build-id",
+            FileIdKind::Content => "content",
+        }
+    }
+}
+
+impl FileId {
     /// Longest build-id accepted; real ones are 16 (md5) to 20 (sha1) bytes.
     pub const MAX_LEN: usize = 64;
 
+    /// The first bytes of every content id (hex `f11e1d00`, "file id 0").
+    pub const CONTENT_TAG: [u8; 4] = [0xf1, 0x1e, 0x1d, 0x00];
+
+    /// Bytes of a file hashed at each end for its content id.
+    pub const CONTENT_SPAN: usize = 4096;
+
+    /// The content id of a file of `len` bytes whose first bytes are `head`
+    /// and last bytes `tail` (each [`FileId::CONTENT_SPAN`] long, or the
+    /// whole file when it is shorter). The ends hold the ELF header and the
+    /// section headers, which differ between any two builds; reading 8 KiB
+    /// keeps the cost per new binary small and independent of its size.
+    pub fn from_content(head: &[u8], tail: &[u8], len: u64) -> Self {
+        use sha2::Digest;
+
+        let mut hash = sha2::Sha256::new();
+        hash.update(head);
+        hash.update(tail);
+        hash.update(len.to_le_bytes());
+        let digest = hash.finalize();
+        let mut id = [0u8; 20];
+        id[..4].copy_from_slice(&Self::CONTENT_TAG);
+        id[4..].copy_from_slice(&digest[..16]);
+        Self(Arc::from(&id[..]))
+    }
+
+    /// Whether this is a GNU build-id or a content id.
+    pub fn kind(&self) -> FileIdKind {
+        if self.0.len() == 20 && self.0.starts_with(&Self::CONTENT_TAG) {
+            FileIdKind::Content
+        } else {
+            FileIdKind::BuildId
+        }
+    }
+
+    /// Whether this is a GNU build-id: the only kind debuginfod serves.
+    pub fn is_build_id(&self) -> bool {
+        self.kind() == FileIdKind::BuildId
+    }
+
     /// Wraps raw build-id bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BuildIdError> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FileIdError> {
         if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
-            return Err(BuildIdError {
+            return Err(FileIdError {
                 text: hex(bytes),
                 reason: "length must be 1..=64 bytes",
             });
@@ -86,10 +156,10 @@ impl BuildId {
         Ok(Self(Arc::from(bytes)))
     }
 
-    /// As [`BuildId::from_bytes`], sharing the bytes with every equal
+    /// As [`FileId::from_bytes`], sharing the bytes with every equal
     /// build-id made this way: what a server decoding the same few
     /// thousand build-ids in every batch uses.
-    pub fn shared(bytes: &[u8]) -> Result<Self, BuildIdError> {
+    pub fn shared(bytes: &[u8]) -> Result<Self, FileIdError> {
         let mut ids = shared_ids()
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -105,8 +175,8 @@ impl BuildId {
     }
 
     /// Parses the lowercase or uppercase hex form.
-    pub fn parse_hex(text: &str) -> Result<Self, BuildIdError> {
-        let err = |reason| BuildIdError {
+    pub fn parse_hex(text: &str) -> Result<Self, FileIdError> {
+        let err = |reason| FileIdError {
             text: text.chars().take(140).collect(),
             reason,
         };
@@ -140,27 +210,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl fmt::Display for BuildId {
+impl fmt::Display for FileId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
     }
 }
 
-impl fmt::Debug for BuildId {
+impl fmt::Debug for FileId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BuildId({self})")
+        write!(f, "FileId({self})")
     }
 }
 
-impl From<BuildId> for String {
-    fn from(id: BuildId) -> String {
+impl From<FileId> for String {
+    fn from(id: FileId) -> String {
         id.to_hex()
     }
 }
 
-impl TryFrom<String> for BuildId {
-    type Error = BuildIdError;
-    fn try_from(text: String) -> Result<Self, BuildIdError> {
+impl TryFrom<String> for FileId {
+    type Error = FileIdError;
+    fn try_from(text: String) -> Result<Self, FileIdError> {
         Self::parse_hex(&text)
     }
 }
@@ -171,7 +241,7 @@ pub enum RawFrame {
     /// A user-space frame, normalized to its ELF object.
     User {
         /// Build-id of the mapped object.
-        build_id: BuildId,
+        build_id: FileId,
         /// Offset of the instruction within the object file.
         file_offset: u64,
     },
@@ -208,7 +278,7 @@ pub enum FrameRef<'a> {
     /// See [`RawFrame::User`].
     User {
         /// Build-id of the mapped object.
-        build_id: &'a BuildId,
+        build_id: &'a FileId,
         /// Offset of the instruction within the object file.
         file_offset: u64,
     },
@@ -298,10 +368,10 @@ mod tests {
 
     #[test]
     fn shared_build_ids_share_their_bytes_and_compare_as_bytes() {
-        let a = BuildId::shared(&[7; 20]).unwrap();
-        let b = BuildId::shared(&[7; 20]).unwrap();
-        let copy = BuildId::from_bytes(&[7; 20]).unwrap();
-        let other = BuildId::shared(&[8; 20]).unwrap();
+        let a = FileId::shared(&[7; 20]).unwrap();
+        let b = FileId::shared(&[7; 20]).unwrap();
+        let copy = FileId::from_bytes(&[7; 20]).unwrap();
+        let other = FileId::shared(&[8; 20]).unwrap();
         assert!(Arc::ptr_eq(&a.0, &b.0));
         assert!(!Arc::ptr_eq(&a.0, &copy.0));
         // Equality, order and hash follow the bytes, shared or not.
@@ -312,24 +382,60 @@ mod tests {
         set.insert(copy);
         assert!(set.contains(&a));
         assert!(set.contains(&[7u8; 20][..]));
-        assert!(BuildId::shared(&[]).is_err());
-        assert!(BuildId::shared(&[0; 65]).is_err());
+        assert!(FileId::shared(&[]).is_err());
+        assert!(FileId::shared(&[0; 65]).is_err());
+    }
+
+    #[test]
+    fn content_ids_are_tagged_stable_and_differ_with_any_end_or_length() {
+        let head = [1u8; FileId::CONTENT_SPAN];
+        let tail = [2u8; FileId::CONTENT_SPAN];
+        let id = FileId::from_content(&head, &tail, 1 << 20);
+        assert_eq!(id.kind(), FileIdKind::Content);
+        assert!(!id.is_build_id());
+        assert!(id.to_hex().starts_with("f11e1d00"), "{id}");
+        assert_eq!(id.as_bytes().len(), 20);
+        // A known answer (Python's hashlib agrees): the id must not change
+        // across releases, or stored binaries would lose their symbols.
+        assert_eq!(id.to_hex(), "f11e1d0059217071570330d7e2de51ae2a435ac9");
+        assert_eq!(id, FileId::from_content(&head, &tail, 1 << 20));
+        let mut other_head = head;
+        other_head[4095] = 0;
+        let mut other_tail = tail;
+        other_tail[0] = 0;
+        for other in [
+            FileId::from_content(&other_head, &tail, 1 << 20),
+            FileId::from_content(&head, &other_tail, 1 << 20),
+            FileId::from_content(&head, &tail, (1 << 20) + 1),
+        ] {
+            assert_ne!(other, id);
+        }
+        // Build-ids of every usual length stay build-ids, and a hex round
+        // trip keeps the kind.
+        for len in [8, 16, 20, 32] {
+            let build_id = FileId::from_bytes(&vec![0xf1; len]).unwrap();
+            assert_eq!(build_id.kind(), FileIdKind::BuildId);
+        }
+        assert_eq!(
+            FileId::parse_hex(&id.to_hex()).unwrap().kind(),
+            FileIdKind::Content
+        );
     }
 
     #[test]
     fn build_id_hex_round_trip() {
-        let id = BuildId::parse_hex("00ffA1").unwrap();
+        let id = FileId::parse_hex("00ffA1").unwrap();
         assert_eq!(id.as_bytes(), &[0x00, 0xff, 0xa1]);
         assert_eq!(id.to_hex(), "00ffa1");
     }
 
     #[test]
     fn build_id_rejects_paths_and_garbage() {
-        assert!(BuildId::parse_hex("../../etc/passwd").is_err());
-        assert!(BuildId::parse_hex("abc").is_err());
-        assert!(BuildId::parse_hex("").is_err());
-        assert!(BuildId::parse_hex(&"ab".repeat(65)).is_err());
-        assert!(BuildId::parse_hex("+fff").is_err());
-        assert!(BuildId::parse_hex("ab+f").is_err());
+        assert!(FileId::parse_hex("../../etc/passwd").is_err());
+        assert!(FileId::parse_hex("abc").is_err());
+        assert!(FileId::parse_hex("").is_err());
+        assert!(FileId::parse_hex(&"ab".repeat(65)).is_err());
+        assert!(FileId::parse_hex("+fff").is_err());
+        assert!(FileId::parse_hex("ab+f").is_err());
     }
 }

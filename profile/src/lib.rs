@@ -1,19 +1,20 @@
 //! The profile data model every Augur stage shares.
 //!
 //! A sample travels as a [`RawFrame`] stack from the agent to storage: user
-//! frames are `(build-id, file offset)` pairs and never raw virtual addresses,
+//! frames are `(file id, file offset)` pairs and never raw virtual addresses,
 //! kernel frames are already named on the host. At query time storage joins the
 //! symbols known *now* onto those raw frames and hands out a [`Profile`], which
 //! the renderers in [`render`] and the pprof encoder in `augur-wire` consume.
 
 pub mod diff;
 mod frame;
+pub mod placeholder;
 mod profile;
 pub mod render;
 pub mod rng;
 mod stack_tree;
 
-pub use frame::{BuildId, BuildIdError, FrameRef, RawFrame, Symbol};
+pub use frame::{FileId, FileIdError, FileIdKind, FrameRef, RawFrame, Symbol};
 pub use profile::{
     FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample, canonical_unit,
 };

@@ -87,7 +87,7 @@ impl Location {
                 None => function.clone(),
             },
             RawFrame::Named { function, .. } => function.clone(),
-            RawFrame::Unknown { reason } => format!("[{reason}]"),
+            RawFrame::Unknown { reason } => crate::placeholder::display(reason),
         }]
     }
 }

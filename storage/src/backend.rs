@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use augur_profile::{BuildId, Profile, StackTree};
+use augur_profile::{FileId, Profile, StackTree};
 
 use crate::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use crate::error::StorageError;
@@ -101,7 +101,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Queues every frame of `build_id` for symbolization again, now.
     /// Returns the frames queued.
-    fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError>;
+    fn requeue_binary(&self, build_id: &FileId) -> Result<usize, StorageError>;
 
     /// Row counts, for metrics and tests.
     fn stats(&self) -> Result<StoreStats, StorageError>;
@@ -153,13 +153,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Shares an uploaded debug file with every node on this storage.
     /// Backends that serve one node keep it only on local disk: `Ok(false)`.
-    fn share_debuginfo(&self, _build_id: &BuildId, _file: &Path) -> Result<bool, StorageError> {
+    fn share_debuginfo(&self, _build_id: &FileId, _file: &Path) -> Result<bool, StorageError> {
         Ok(false)
     }
 
     /// Copies a debug file another node shared into `dest`; `Ok(false)`
     /// when nobody shared one for `build_id`.
-    fn fetch_debuginfo(&self, _build_id: &BuildId, _dest: &Path) -> Result<bool, StorageError> {
+    fn fetch_debuginfo(&self, _build_id: &FileId, _dest: &Path) -> Result<bool, StorageError> {
         Ok(false)
     }
 }
@@ -343,7 +343,7 @@ impl Store {
     }
 
     /// See [`Storage::requeue_binary`].
-    pub fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+    pub fn requeue_binary(&self, build_id: &FileId) -> Result<usize, StorageError> {
         self.backend.requeue_binary(build_id)
     }
 
@@ -359,12 +359,12 @@ impl Store {
     }
 
     /// See [`Storage::share_debuginfo`].
-    pub fn share_debuginfo(&self, build_id: &BuildId, file: &Path) -> Result<bool, StorageError> {
+    pub fn share_debuginfo(&self, build_id: &FileId, file: &Path) -> Result<bool, StorageError> {
         self.backend.share_debuginfo(build_id, file)
     }
 
     /// See [`Storage::fetch_debuginfo`].
-    pub fn fetch_debuginfo(&self, build_id: &BuildId, dest: &Path) -> Result<bool, StorageError> {
+    pub fn fetch_debuginfo(&self, build_id: &FileId, dest: &Path) -> Result<bool, StorageError> {
         self.backend.fetch_debuginfo(build_id, dest)
     }
 
@@ -441,7 +441,7 @@ impl Storage for SqliteStore {
     fn record_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
         SqliteStore::record_symbols(self, results)
     }
-    fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+    fn requeue_binary(&self, build_id: &FileId) -> Result<usize, StorageError> {
         SqliteStore::requeue_binary(self, build_id)
     }
     fn stats(&self) -> Result<StoreStats, StorageError> {

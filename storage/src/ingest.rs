@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use augur_profile::{BuildId, ProfileType, RawFrame};
+use augur_profile::{FileId, ProfileType, RawFrame};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{Context, StorageError};
@@ -43,7 +43,7 @@ pub struct BatchWrite {
     pub received_unix_nanos: i64,
     /// Objects referenced by user frames, with their path on the reporting
     /// host (a hint for the symbolizer).
-    pub binaries: Vec<(BuildId, String)>,
+    pub binaries: Vec<(FileId, String)>,
     /// Merged windows, one per service and profile type.
     pub windows: Vec<WindowWrite>,
 }
@@ -93,7 +93,7 @@ pub struct HeldBatch {
     pub received_unix_nanos: i64,
     /// Objects referenced by user frames, with their path on the reporting
     /// host.
-    pub binaries: Vec<(BuildId, String)>,
+    pub binaries: Vec<(FileId, String)>,
     /// Merged windows, one per series and profile type.
     pub windows: Vec<HeldWindow>,
 }
@@ -247,7 +247,7 @@ struct Caches {
     /// `(service, canonical labels)` -> series.
     series: TxCache<(i64, String), i64>,
     units: TxCache<String, String>,
-    binaries: TxCache<BuildId, i64>,
+    binaries: TxCache<FileId, i64>,
     frames: TxCache<RawFrame, i64>,
     /// `(parent node, frame)` -> node.
     nodes: TxCache<(i64, i64), i64>,
@@ -376,7 +376,7 @@ impl Writer {
         self.with_short_busy_timeout(|conn| symbolization::record(conn, results, now_unix_secs))
     }
 
-    pub(crate) fn requeue_binary(&mut self, build_id: &BuildId) -> Result<usize, StorageError> {
+    pub(crate) fn requeue_binary(&mut self, build_id: &FileId) -> Result<usize, StorageError> {
         self.with_short_busy_timeout(|conn| symbolization::requeue_binary(conn, build_id))
     }
 
@@ -885,7 +885,7 @@ fn intern_frame(
 fn intern_binary(
     tx: &Transaction<'_>,
     caches: &mut Caches,
-    build_id: &BuildId,
+    build_id: &FileId,
 ) -> Result<i64, StorageError> {
     if let Some(id) = caches.binaries.get(build_id) {
         return Ok(id);
@@ -1079,7 +1079,7 @@ mod tests {
         let mut stacks = vec![(vec![kernel(None)], 1), (vec![kernel(Some(""))], 2)];
         stacks.extend((0..68).map(|i| {
             let frame = RawFrame::User {
-                build_id: BuildId::parse_hex("aa").unwrap(),
+                build_id: FileId::parse_hex("aa").unwrap(),
                 file_offset: i,
             };
             (vec![frame, kernel(None)], 10 + i)
@@ -1148,7 +1148,7 @@ mod tests {
         HeldBatch {
             batch_id: batch_id.into(),
             received_unix_nanos: 0,
-            binaries: vec![(BuildId::parse_hex("aa").unwrap(), "/bin/a".into())],
+            binaries: vec![(FileId::parse_hex("aa").unwrap(), "/bin/a".into())],
             windows: vec![HeldWindow {
                 service: "api".into(),
                 labels: BTreeMap::new(),
@@ -1164,7 +1164,7 @@ mod tests {
     fn held_batches_go_in_one_write_summed_each_with_its_outcome() {
         let (_dir, mut writer) = writer();
         let user = |offset| RawFrame::User {
-            build_id: BuildId::parse_hex("aa").unwrap(),
+            build_id: FileId::parse_hex("aa").unwrap(),
             file_offset: offset,
         };
         let a: SharedStack = Arc::from(vec![user(1), user(2)]);
@@ -1258,7 +1258,7 @@ mod tests {
         b.windows[0].stacks = vec![(
             vec![
                 RawFrame::User {
-                    build_id: BuildId::parse_hex("aa").unwrap(),
+                    build_id: FileId::parse_hex("aa").unwrap(),
                     file_offset: 1,
                 },
                 RawFrame::Kernel {

@@ -146,7 +146,7 @@ pub fn stack_bytes(frames: &[RawFrame]) -> u64 {
 /// separate copies then hash apart and are merely not shared, which is
 /// harmless, while a kept stack holds its build-ids alive, so no other
 /// build-id can have the same address meanwhile. Build-ids decoded by the
-/// server are shared ([`augur_profile::BuildId::shared`]), so equal stacks
+/// server are shared ([`augur_profile::FileId::shared`]), so equal stacks
 /// almost always meet. Lookups never trust the hash: equal hashes are
 /// compared frame by frame.
 fn stack_hash<'f>(len: usize, frames: impl Iterator<Item = FrameRef<'f>>) -> u64 {
@@ -379,7 +379,7 @@ fn encode(frame: &RawFrame, out: &mut Vec<u8>) {
 mod tests {
     use std::sync::Arc;
 
-    use augur_profile::BuildId;
+    use augur_profile::FileId;
 
     use super::*;
 
@@ -387,7 +387,7 @@ mod tests {
     fn digests_tell_stacks_apart_by_content_order_and_boundaries() {
         let mut digester = StackDigester::default();
         let user = |offset| RawFrame::User {
-            build_id: BuildId::parse_hex("aa").unwrap(),
+            build_id: FileId::parse_hex("aa").unwrap(),
             file_offset: offset,
         };
         let stack = vec![user(1), user(2)];
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_interner_shares_equal_stacks_and_stays_bounded() {
-        let id = BuildId::parse_hex("aabb").unwrap();
+        let id = FileId::parse_hex("aabb").unwrap();
         let user = |offset| RawFrame::User {
             build_id: id.clone(),
             file_offset: offset,
@@ -497,11 +497,11 @@ mod tests {
     fn the_interner_never_merges_different_stacks() {
         // Separate copies of one build-id, shared ones, and other frames.
         let copy = |offset| RawFrame::User {
-            build_id: BuildId::parse_hex("aabb").unwrap(),
+            build_id: FileId::parse_hex("aabb").unwrap(),
             file_offset: offset,
         };
         let shared = |offset| RawFrame::User {
-            build_id: BuildId::shared(&[0xaa, 0xbb]).unwrap(),
+            build_id: FileId::shared(&[0xaa, 0xbb]).unwrap(),
             file_offset: offset,
         };
         let kernel = |name: &str, module: Option<&str>| RawFrame::Kernel {

@@ -1272,12 +1272,12 @@ mod cache_tests {
     #[test]
     fn cached_frames_show_symbols_recorded_later_here_or_by_another_writer() {
         use crate::{FrameSymbols, Shard};
-        use augur_profile::{BuildId, Symbol};
+        use augur_profile::{FileId, Symbol};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = SqliteStore::open(&path).unwrap();
         let user = |offset| RawFrame::User {
-            build_id: BuildId::parse_hex("abcd").unwrap(),
+            build_id: FileId::parse_hex("abcd").unwrap(),
             file_offset: offset,
         };
         write(

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use augur_profile::{BuildId, RawFrame};
+use augur_profile::{FileId, RawFrame};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Context, StorageError};
@@ -291,8 +291,23 @@ CREATE TABLE symbols_epoch (
 INSERT INTO symbols_epoch (id, epoch) VALUES (0, 0);
 ";
 
+/// Schema version 8: file ids. `binaries.build_id` holds the file id of
+/// every binary: its GNU build-id, or for a file without one a content id
+/// (`augur_profile::FileId`: 20 bytes starting `f11e1d00`). The rows need
+/// no rewrite; `sql_binaries` gains a `kind` column telling them apart.
+const V8: &str = "
+DROP VIEW sql_binaries;
+CREATE VIEW sql_binaries AS
+SELECT lower(hex(b.build_id)) AS build_id,
+       COALESCE((SELECT p.path FROM binary_paths p WHERE p.binary_id = b.id
+                 ORDER BY p.id LIMIT 1), '') AS path,
+       CASE WHEN length(b.build_id) = 20 AND substr(b.build_id, 1, 4) = x'f11e1d00'
+            THEN 'content' ELSE 'build-id' END AS kind
+FROM binaries b;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// `symbolization.status` values.
 pub(crate) mod status {
@@ -390,7 +405,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StorageError> {
 /// their build-id, which the caller turns into a `binary_id`.
 pub(crate) struct FrameColumns<'a> {
     pub(crate) kind: i64,
-    pub(crate) build_id: Option<&'a BuildId>,
+    pub(crate) build_id: Option<&'a FileId>,
     pub(crate) file_offset: i64,
     pub(crate) name: &'a str,
     pub(crate) module: &'a str,
@@ -455,7 +470,7 @@ pub(crate) fn frame_from_columns(
             let bytes = build_id.ok_or_else(|| StorageError::Corrupt {
                 what: format!("user frame {frame_id} has no binary"),
             })?;
-            let build_id = BuildId::from_bytes(&bytes).map_err(|e| StorageError::Corrupt {
+            let build_id = FileId::from_bytes(&bytes).map_err(|e| StorageError::Corrupt {
                 what: format!("user frame {frame_id}: {e}"),
             })?;
             Ok(RawFrame::User {
@@ -538,7 +553,7 @@ mod tests {
     fn frames_survive_their_columns() {
         let frames = [
             RawFrame::User {
-                build_id: BuildId::parse_hex("abcd").unwrap(),
+                build_id: FileId::parse_hex("abcd").unwrap(),
                 file_offset: u64::MAX,
             },
             RawFrame::Kernel {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, Profile, StackTree};
+use augur_profile::{FileId, Profile, StackTree};
 use rusqlite::Connection;
 
 use crate::error::StorageError;
@@ -164,7 +164,7 @@ impl SqliteStore {
 
     /// Queues every frame of `build_id` for symbolization again, now: new
     /// debug info for it arrived. Returns the frames queued.
-    pub fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+    pub fn requeue_binary(&self, build_id: &FileId) -> Result<usize, StorageError> {
         self.writer().requeue_binary(build_id)
     }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use augur_profile::{BuildId, Symbol};
+use augur_profile::{FileId, Symbol};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -28,7 +28,7 @@ pub struct PendingFrame {
     /// Id to hand back in [`FrameSymbols::frame_id`].
     pub frame_id: i64,
     /// Object the frame belongs to.
-    pub build_id: BuildId,
+    pub build_id: FileId,
     /// Offset of the instruction within the object file.
     pub file_offset: u64,
     /// Paths under which hosts reported the object, first seen first.
@@ -109,7 +109,7 @@ pub(crate) fn pending(
     rows.into_iter()
         .map(|row| {
             let build_id =
-                BuildId::from_bytes(&row.build_id).map_err(|e| StorageError::Corrupt {
+                FileId::from_bytes(&row.build_id).map_err(|e| StorageError::Corrupt {
                     what: format!("binary {}: {e}", row.binary_id),
                 })?;
             Ok(PendingFrame {
@@ -289,7 +289,7 @@ fn mark_symbolized(
 /// better ones replace them. Returns the frames queued.
 pub(crate) fn requeue_binary(
     conn: &mut Connection,
-    build_id: &BuildId,
+    build_id: &FileId,
 ) -> Result<usize, StorageError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -449,7 +449,7 @@ mod tests {
             100,
         )
         .unwrap();
-        let id = BuildId::from_bytes(&[1, 2]).unwrap();
+        let id = FileId::from_bytes(&[1, 2]).unwrap();
         assert_eq!(requeue_binary(&mut conn, &id).unwrap(), 1);
         let all = Shard::ALL;
         let due = pending(&mut conn, Duration::from_secs(3600), 10, 100, all).unwrap();

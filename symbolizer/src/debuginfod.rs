@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 
 use crate::locate::read_build_id;
 
@@ -51,7 +51,7 @@ impl DebuginfodConfig {
 pub struct DebuginfodClient {
     config: DebuginfodConfig,
     agent: ureq::Agent,
-    misses: HashMap<(BuildId, Artifact), Instant>,
+    misses: HashMap<(FileId, Artifact), Instant>,
 }
 
 /// What a debuginfod server serves for a build-id.
@@ -86,7 +86,7 @@ impl DebuginfodClient {
     }
 
     /// Where a build-id's file is cached.
-    pub fn cache_path(&self, build_id: &BuildId) -> PathBuf {
+    pub fn cache_path(&self, build_id: &FileId) -> PathBuf {
         let hex = build_id.to_hex();
         self.config
             .cache_dir
@@ -101,19 +101,19 @@ impl DebuginfodClient {
     }
 
     /// The debug file for `build_id`: from the cache, else downloaded.
-    pub fn fetch(&mut self, build_id: &BuildId) -> Result<PathBuf, FetchMiss> {
+    pub fn fetch(&mut self, build_id: &FileId) -> Result<PathBuf, FetchMiss> {
         self.fetch_artifact(build_id, Artifact::Debuginfo)
     }
 
     /// The original executable or library for `build_id`, whose program
     /// headers map file offsets to addresses for a separate debug file.
-    pub fn fetch_executable(&mut self, build_id: &BuildId) -> Result<PathBuf, FetchMiss> {
+    pub fn fetch_executable(&mut self, build_id: &FileId) -> Result<PathBuf, FetchMiss> {
         self.fetch_artifact(build_id, Artifact::Executable)
     }
 
     fn fetch_artifact(
         &mut self,
-        build_id: &BuildId,
+        build_id: &FileId,
         artifact: Artifact,
     ) -> Result<PathBuf, FetchMiss> {
         let cached = match artifact {
@@ -146,7 +146,7 @@ impl DebuginfodClient {
     fn download(
         &self,
         base: &str,
-        build_id: &BuildId,
+        build_id: &FileId,
         artifact: Artifact,
         dest: &Path,
     ) -> Result<(), String> {
@@ -216,7 +216,7 @@ mod tests {
             DebuginfodConfig::new(vec!["http://127.0.0.1:1".into()], dir.path().into());
         config.timeout = Duration::from_secs(2);
         let mut client = DebuginfodClient::new(config);
-        let id = BuildId::from_bytes(&[0xab; 20]).unwrap();
+        let id = FileId::from_bytes(&[0xab; 20]).unwrap();
         assert!(matches!(client.fetch(&id), Err(FetchMiss::NotFound(_))));
         assert_eq!(client.fetch(&id), Err(FetchMiss::RecentlyMissed));
         client.forget_misses();
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn cache_paths_follow_the_build_id_layout() {
         let client = DebuginfodClient::new(DebuginfodConfig::new(vec![], "/cache".into()));
-        let id = BuildId::parse_hex("abcdef01").unwrap();
+        let id = FileId::parse_hex("abcdef01").unwrap();
         assert_eq!(
             client.cache_path(&id),
             PathBuf::from("/cache/.build-id/ab/cdef01.debug")

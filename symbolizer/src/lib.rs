@@ -19,18 +19,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use augur_profile::{BuildId, Symbol};
+use augur_profile::{FileId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
 pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
 pub use go::{GoFunction, GoTable, GoTableError};
-pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id};
+pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id, read_file_id};
 
 /// One frame to symbolize.
 #[derive(Clone, Debug)]
 pub struct FrameRequest<'a> {
     /// Build-id of the object the frame is in.
-    pub build_id: &'a BuildId,
+    pub build_id: &'a FileId,
     /// Offset in the object file.
     pub file_offset: u64,
     /// Paths where reporting hosts had the object (hints, verified before use).
@@ -166,7 +166,7 @@ impl Symbolizer {
     pub fn symbolize(&mut self, frames: &[FrameRequest<'_>]) -> Vec<FrameResult> {
         let mut results: Vec<Option<FrameResult>> = vec![None; frames.len()];
         // Group by build-id so each object is opened and searched once.
-        let mut by_object: HashMap<&BuildId, Vec<usize>> = HashMap::new();
+        let mut by_object: HashMap<&FileId, Vec<usize>> = HashMap::new();
         for (i, frame) in frames.iter().enumerate() {
             by_object.entry(frame.build_id).or_default().push(i);
         }

@@ -1,18 +1,23 @@
-//! Finding the object file for a build-id on this machine.
+//! Finding the object file for a file id on this machine.
 //!
 //! Candidates are, in order: the standard `.build-id/xx/rest.debug` layout
 //! under each debug directory; the path hints agents reported (useful when
 //! the aggregator shares the host's files, as in `augur up`) if the file
-//! there has full symbols; debuginfod servers, when configured; and last a
-//! stripped hinted file, whose dynamic symbols name exported functions until
-//! something better turns up. A candidate is used only if its own build-id
-//! matches, so a binary replaced by a deploy is never used for the old
-//! build's frames. Results are cached, misses too, until `forget_misses`.
+//! there has full symbols; debuginfod servers, when configured and only
+//! for GNU build-ids (they know no content ids); and last a stripped hinted
+//! file, whose dynamic symbols name exported functions until something
+//! better turns up. A candidate is used only if its own id matches, so a
+//! binary replaced by a deploy is never used for the old build's frames.
+//! A debug file in the `.build-id` layout for a content id is the one
+//! exception: cut down to its symbols it no longer holds the bytes its id
+//! hashes, so it is taken on the word of whoever put it there (an upload,
+//! checked by the uploading agent), provided it carries no build-id of its
+//! own. Results are cached, misses too, until `forget_misses`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 
 use crate::debuginfod::DebuginfodClient;
 
@@ -23,10 +28,10 @@ pub struct DebugInfoLocator {
     use_path_hints: bool,
     debuginfod: Option<DebuginfodClient>,
     /// Files with full symbols, and misses (`None`).
-    cache: HashMap<BuildId, Option<PathBuf>>,
+    cache: HashMap<FileId, Option<PathBuf>>,
     /// Stripped files (dynamic symbols only), used while nothing better is
     /// known; asked about again whenever misses are forgotten.
-    weak: HashMap<BuildId, PathBuf>,
+    weak: HashMap<FileId, PathBuf>,
 }
 
 impl DebugInfoLocator {
@@ -62,7 +67,7 @@ impl DebugInfoLocator {
     }
 
     /// The files to symbolize `build_id` with, if any is reachable.
-    pub fn locate(&mut self, build_id: &BuildId, hints: &[String]) -> Option<Located> {
+    pub fn locate(&mut self, build_id: &FileId, hints: &[String]) -> Option<Located> {
         let symbols = self.locate_symbols(build_id, hints)?;
         if !is_debug_only(&symbols) {
             return Some(Located {
@@ -76,13 +81,19 @@ impl DebugInfoLocator {
             .iter()
             .filter(|_| self.use_path_hints)
             .map(PathBuf::from)
-            .find(|p| p.is_absolute() && read_build_id(p).as_ref() == Some(build_id))
-            .or_else(|| self.debuginfod.as_mut()?.fetch_executable(build_id).ok());
+            .find(|p| p.is_absolute() && read_file_id(p).as_ref() == Some(build_id))
+            .or_else(|| {
+                let client = self
+                    .debuginfod
+                    .as_mut()
+                    .filter(|_| build_id.is_build_id())?;
+                client.fetch_executable(build_id).ok()
+            });
         Some(Located { symbols, layout })
     }
 
     /// The file with the best symbols for `build_id`.
-    fn locate_symbols(&mut self, build_id: &BuildId, hints: &[String]) -> Option<PathBuf> {
+    fn locate_symbols(&mut self, build_id: &FileId, hints: &[String]) -> Option<PathBuf> {
         if let Some(found) = self.cache.get(build_id) {
             if found.as_deref().is_none_or(Path::exists) {
                 return found.clone();
@@ -101,15 +112,15 @@ impl DebugInfoLocator {
             .iter()
             .filter(|_| self.use_path_hints)
             .map(PathBuf::from)
-            .filter(|p| p.is_absolute() && read_build_id(p).as_ref() == Some(build_id))
+            .filter(|p| p.is_absolute() && read_file_id(p).as_ref() == Some(build_id))
             .collect();
         let (full, stripped): (Vec<PathBuf>, Vec<PathBuf>) =
             hinted.into_iter().partition(|p| has_symbols(p));
         let mut found = by_layout
-            .filter(|candidate| read_build_id(candidate).as_ref() == Some(build_id))
+            .filter(|candidate| is_in_layout_for(candidate, build_id))
             .chain(full)
             .next();
-        if found.is_none() {
+        if found.is_none() && build_id.is_build_id() {
             if let Some(client) = &mut self.debuginfod {
                 match client.fetch(build_id) {
                     Ok(path) => found = Some(path),
@@ -203,10 +214,11 @@ pub(crate) fn file_offsets_to_addresses(
         .collect())
 }
 
-/// Whether an ELF file has a full symbol table or DWARF, not only the
+/// Whether an ELF file has a full symbol table, DWARF or a Go line table
+/// (`.gopclntab`, which even a stripped Go binary keeps), not only the
 /// dynamic symbols a stripped binary keeps.
 pub fn has_symbols(path: &Path) -> bool {
-    use object::Object;
+    use object::{Object, ObjectSection};
 
     let Ok(file) = std::fs::File::open(path) else {
         return false;
@@ -217,13 +229,47 @@ pub fn has_symbols(path: &Path) -> bool {
     };
     object::File::parse(&*data)
         .map(|elf| {
-            elf.section_by_name(".symtab").is_some() || elf.section_by_name(".debug_info").is_some()
+            [".symtab", ".debug_info", ".gopclntab"].iter().any(|name| {
+                elf.section_by_name(name)
+                    .is_some_and(|s| s.kind() != object::SectionKind::UninitializedData)
+            })
         })
         .unwrap_or(false)
 }
 
+/// Whether `path`, found in a `.build-id` directory under `id`'s name, is
+/// the debug file for `id` (see the module's notes on content ids).
+fn is_in_layout_for(path: &Path, id: &FileId) -> bool {
+    if id.is_build_id() {
+        return read_build_id(path).as_ref() == Some(id);
+    }
+    path.is_file() && read_build_id(path).is_none()
+}
+
+/// The file id of the file at `path`: its GNU build-id if it is an ELF file
+/// with one, else its content id ([`FileId::from_content`]).
+pub fn read_file_id(path: &Path) -> Option<FileId> {
+    use object::Object;
+
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return Some(FileId::from_content(&[], &[], 0));
+    }
+    // SAFETY: read-only map, as in `read_build_id`.
+    let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let build_id = object::File::parse(&*data)
+        .ok()
+        .and_then(|elf| elf.build_id().ok().flatten())
+        .and_then(|id| FileId::from_bytes(id).ok());
+    Some(build_id.unwrap_or_else(|| {
+        let span = FileId::CONTENT_SPAN.min(data.len());
+        FileId::from_content(&data[..span], &data[data.len() - span..], len)
+    }))
+}
+
 /// Reads the GNU build-id note of an ELF file.
-pub fn read_build_id(path: &Path) -> Option<BuildId> {
+pub fn read_build_id(path: &Path) -> Option<FileId> {
     use object::Object;
 
     let file = std::fs::File::open(path).ok()?;
@@ -232,7 +278,7 @@ pub fn read_build_id(path: &Path) -> Option<BuildId> {
     let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let elf = object::File::parse(&*data).ok()?;
     let id = elf.build_id().ok()??;
-    BuildId::from_bytes(id).ok()
+    FileId::from_bytes(id).ok()
 }
 
 #[cfg(test)]
@@ -255,7 +301,7 @@ mod tests {
                 layout: None
             })
         );
-        let other = BuildId::from_bytes(&[1; 20]).unwrap();
+        let other = FileId::from_bytes(&[1; 20]).unwrap();
         assert_eq!(locator.locate(&other, &hint), None);
         let mut no_hints = DebugInfoLocator::new(vec![], false);
         assert_eq!(no_hints.locate(&id, &hint), None);

@@ -478,7 +478,7 @@ mod tests {
     fn matches_folded_stacks_and_top_functions() {
         let inlined = Location {
             frame: RawFrame::User {
-                build_id: augur_profile::BuildId::parse_hex("beef").unwrap(),
+                build_id: augur_profile::FileId::parse_hex("beef").unwrap(),
                 file_offset: 0x10,
             },
             path: Some("/bin/app".into()),
@@ -497,7 +497,7 @@ mod tests {
         };
         let raw = Location {
             frame: RawFrame::User {
-                build_id: augur_profile::BuildId::parse_hex("beef").unwrap(),
+                build_id: augur_profile::FileId::parse_hex("beef").unwrap(),
                 file_offset: 0x20,
             },
             path: Some("/bin/app".into()),

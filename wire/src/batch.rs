@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use augur_profile::{BuildId, FrameRef, ProfileType, RawFrame};
+use augur_profile::{FileId, FrameRef, ProfileType, RawFrame};
 use prost::Message;
 
 use crate::ingest::{Batch, frame};
@@ -662,7 +662,7 @@ pub struct ValidBatch<F = Vec<RawFrame>> {
     /// Value of one sample in the profile type's unit.
     pub period: u64,
     /// Objects referenced, with the path on the reporting host.
-    pub binaries: Vec<(BuildId, String)>,
+    pub binaries: Vec<(FileId, String)>,
     /// Samples.
     pub samples: Vec<ValidSample<F>>,
     /// What the agent lost before sending, by reason.
@@ -811,14 +811,14 @@ fn binary_path(
     build_id: &[u8],
     path: String,
     hits: &mut LimitHits,
-) -> Result<(BuildId, String), BatchError> {
+) -> Result<(FileId, String), BatchError> {
     let path = if path.is_empty() || is_sane_path_hint(&path) {
         path
     } else {
         hits.path_hints_dropped += 1;
         String::new()
     };
-    BuildId::shared(build_id)
+    FileId::shared(build_id)
         .map(|id| (id, path))
         .map_err(|e| BatchError::Invalid(format!("binary {i}: {e}")))
 }
@@ -931,7 +931,7 @@ pub fn to_wire(batch: &ValidBatch) -> Batch {
 
     use crate::ingest::{Binary, Frame, KernelFrame, Process, Sample, UserFrame};
 
-    let binary_index: HashMap<&BuildId, u32> = batch
+    let binary_index: HashMap<&FileId, u32> = batch
         .binaries
         .iter()
         .enumerate()
@@ -945,7 +945,7 @@ pub fn to_wire(batch: &ValidBatch) -> Batch {
             path: path.clone(),
         })
         .collect();
-    let mut extra_binaries: HashMap<BuildId, u32> = HashMap::new();
+    let mut extra_binaries: HashMap<FileId, u32> = HashMap::new();
     let mut processes: Vec<Process> = Vec::new();
     let mut process_index: HashMap<*const BTreeMap<String, String>, u32> = HashMap::new();
     let mut samples = Vec::with_capacity(batch.samples.len());

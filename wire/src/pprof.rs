@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::mem::size_of;
 
-use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -194,7 +194,7 @@ impl StringTable {
 
 /// What the locations of one build-id say about its mapping.
 struct MappingSummary<'p> {
-    build_id: &'p BuildId,
+    build_id: &'p FileId,
     path: Option<&'p str>,
     max_offset: u64,
     has_functions: bool,
@@ -223,7 +223,7 @@ fn to_proto(profile: &Profile) -> pb::Profile {
     }
 
     // One mapping per build-id, numbered the same way.
-    let mut mapping_ids: HashMap<&BuildId, u64> = HashMap::new();
+    let mut mapping_ids: HashMap<&FileId, u64> = HashMap::new();
     let mut summaries: Vec<MappingSummary<'_>> = Vec::new();
     for location in &locations {
         let RawFrame::User {
@@ -441,7 +441,7 @@ fn symbol_size(function: &str, file: Option<&str>) -> usize {
 
 /// A mapping as user frames need it.
 struct DecodedMapping<'m> {
-    build_id: Option<BuildId>,
+    build_id: Option<FileId>,
     path: Option<&'m str>,
     memory_start: u64,
     file_offset: u64,
@@ -600,7 +600,7 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
     for mapping in &message.mapping {
         let build_id = tables.string(mapping.build_id)?;
         let filename = tables.string(mapping.filename)?;
-        let build_id = BuildId::parse_hex(build_id).ok();
+        let build_id = FileId::parse_hex(build_id).ok();
         let path = match &build_id {
             // We write the build-id as the file name when the path is unknown.
             Some(id) if filename.eq_ignore_ascii_case(&id.to_hex()) => None,
@@ -775,8 +775,8 @@ fn check_id(kind: &str, id: u64, duplicate: bool) -> Result<(), PprofError> {
 mod tests {
     use super::*;
 
-    fn build_id(byte: u8) -> BuildId {
-        BuildId::from_bytes(&[byte; 20]).unwrap()
+    fn build_id(byte: u8) -> FileId {
+        FileId::from_bytes(&[byte; 20]).unwrap()
     }
 
     fn symbol(function: &str, file: Option<&str>, line: Option<u32>) -> Symbol {
@@ -1084,7 +1084,7 @@ mod tests {
         assert_eq!(
             leaf.frame,
             RawFrame::User {
-                build_id: BuildId::parse_hex("abcd").unwrap(),
+                build_id: FileId::parse_hex("abcd").unwrap(),
                 file_offset: 0x1010,
             }
         );

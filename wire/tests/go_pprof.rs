@@ -9,12 +9,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
 
 fn user(offset: u64, functions: &[&str]) -> Location {
     Location {
         frame: RawFrame::User {
-            build_id: BuildId::from_bytes(&[0x5a; 20]).unwrap(),
+            build_id: FileId::from_bytes(&[0x5a; 20]).unwrap(),
             file_offset: offset,
         },
         // A path that exists nowhere, so pprof cannot re-symbolize it.

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use augur_wire::ingest::debug_info_client::DebugInfoClient;
 use augur_wire::ingest::{Binary, UploadChunk, WantedRequest};
 use tokio::io::AsyncReadExt;
@@ -62,7 +62,7 @@ impl Default for UploadConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Candidate {
     /// Its build-id.
-    pub build_id: BuildId,
+    pub build_id: FileId,
     /// Where this host has it.
     pub path: String,
 }
@@ -70,7 +70,7 @@ pub struct Candidate {
 /// Offers build-ids to the uploader, each once per agent run.
 #[derive(Debug)]
 pub struct Offers {
-    seen: HashSet<BuildId>,
+    seen: HashSet<FileId>,
     tx: mpsc::Sender<Candidate>,
 }
 
@@ -85,7 +85,7 @@ impl Offers {
 
     /// Offers `build_id` unless it was offered before. Never blocks: when
     /// the uploader is behind, the build-id is offered again next time.
-    pub fn offer(&mut self, build_id: &BuildId, path: &str) {
+    pub fn offer(&mut self, build_id: &FileId, path: &str) {
         if self.seen.contains(build_id) {
             return;
         }
@@ -113,7 +113,14 @@ fn check(candidate: &Candidate, max_bytes: u64) -> Checked {
     let Ok(layout) = extract::ElfSections::read(&file) else {
         return Checked::Skip("unreadable");
     };
-    if layout.build_id(&file).as_deref() != Some(candidate.build_id.as_bytes()) {
+    // A build-id is read from its note; a content id only by hashing the
+    // file again.
+    let same = if candidate.build_id.is_build_id() {
+        layout.build_id(&file).as_deref() == Some(candidate.build_id.as_bytes())
+    } else {
+        crate::identity::file_id(&file).is_ok_and(|id| id == candidate.build_id)
+    };
+    if !same {
         // Replaced by a deploy since the process mapped it.
         return Checked::Skip("replaced");
     }
@@ -291,7 +298,7 @@ async fn upload(
 async fn send_file(
     client: &mut DebugInfoClient<AuthChannel>,
     path: &Path,
-    build_id: &BuildId,
+    build_id: &FileId,
     pacer: &mut Pacer,
 ) -> Result<u64, UploadError> {
     let mut file = tokio::fs::File::open(path).await?;
@@ -387,8 +394,8 @@ mod tests {
     async fn offers_go_once_and_a_full_queue_offers_again_later() {
         let (tx, mut rx) = mpsc::channel(1);
         let mut offers = Offers::new(tx);
-        let a = BuildId::from_bytes(&[1; 20]).unwrap();
-        let b = BuildId::from_bytes(&[2; 20]).unwrap();
+        let a = FileId::from_bytes(&[1; 20]).unwrap();
+        let b = FileId::from_bytes(&[2; 20]).unwrap();
         offers.offer(&a, "/bin/a");
         offers.offer(&a, "/bin/a");
         // The queue holds one: b does not fit and is not marked as sent.

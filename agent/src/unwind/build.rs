@@ -1,5 +1,6 @@
 //! Building an [`UnwindTable`] from an ELF file's `.eh_frame` and
-//! `.debug_frame` with `gimli`.
+//! `.debug_frame` with `gimli`, and for Go code from `.gopclntab`
+//! ([`super::go`]).
 //!
 //! Every FDE is evaluated row by row; each row's CFA, rbp and return-address
 //! rules are reduced to the [`Rules`] the compact format encodes (anything
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use gimli::{
     BaseAddresses, CfaRule as GimliCfa, CieOrFde, CommonInformationEntry, DebugFrame, EhFrame,
     EndianSlice, LittleEndian, Operation, Register, RegisterRule, UnwindContext, UnwindSection,
@@ -45,7 +46,7 @@ pub fn build_table_from_path(path: &Path) -> Result<UnwindTable, UnwindError> {
 /// hold at most `max_unwind_info` bytes (checked before any is parsed).
 pub fn build_table_for(
     path: &Path,
-    build_id: &BuildId,
+    build_id: &FileId,
     max_unwind_info: u64,
 ) -> Result<UnwindTable, UnwindError> {
     let started = Instant::now();
@@ -53,19 +54,19 @@ pub fn build_table_for(
         path: path.to_owned(),
         source,
     })?;
+    // The file's own id (build-id, else content id) must be the one asked
+    // for: the path may name a newer build since the process mapped it.
+    let found = crate::identity::file_id(&file).map_err(|source| UnwindError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let cache = ReadCache::new(file);
     let elf = object::File::parse(&cache).map_err(|e| UnwindError::NotElf(e.to_string()))?;
-    let found = elf.build_id().ok().flatten();
-    if found != Some(build_id.as_bytes()) {
+    if found != *build_id {
         return Err(UnwindError::BuildIdMismatch {
             path: path.to_owned(),
             wanted: build_id.to_hex(),
-            found: found.map_or_else(
-                || "none".to_owned(),
-                |id| {
-                    BuildId::from_bytes(id).map_or_else(|_| "invalid".to_owned(), |id| id.to_hex())
-                },
-            ),
+            found: found.to_hex(),
         });
     }
     let bytes: u64 = [".eh_frame", ".debug_frame"]
@@ -123,6 +124,22 @@ fn build_from_elf<'data, R: ReadRef<'data>>(
             bases = bases.set_got(got.address());
         }
         collector.section(&eh, &bases, Source::EhFrame);
+    }
+    // Go code, which `.eh_frame` never describes: from the runtime's own
+    // table, preferred to a `.debug_frame` (compressed, and gone when
+    // stripped).
+    if let Some(data) = elf
+        .section_by_name(".gopclntab")
+        .as_ref()
+        .and_then(section_bytes)
+    {
+        match super::go::go_ranges(data) {
+            Ok(ranges) => {
+                found |= !ranges.is_empty();
+                collector.go(&ranges);
+            }
+            Err(error) => tracing::debug!(%error, "no unwind rows from .gopclntab"),
+        }
     }
     let eh_spans = collector.spans.len();
     if let Some(section) = elf.section_by_name(".debug_frame") {
@@ -348,6 +365,39 @@ impl Collector<'_> {
             }
             self.spans.push((start, end));
         }
+    }
+
+    /// Takes the rows of Go functions ([`super::go::go_ranges`]).
+    fn go(&mut self, ranges: &[super::go::GoRange]) {
+        let mut function: Option<(u64, u64)> = None;
+        for range in ranges {
+            let Some((start, end)) = file_range(self.segments, range.start, range.end) else {
+                self.stats.fdes_skipped += 1;
+                continue;
+            };
+            self.count(range.rules);
+            match (u32::try_from(start), u32::try_from(end)) {
+                (Ok(start), Ok(end)) => self.rows.push(RawRow {
+                    row: range.rules.to_row(start),
+                    end,
+                }),
+                _ => {
+                    self.too_large.get_or_insert(start);
+                }
+            }
+            // One span per function (runs of one function are adjacent),
+            // so `.debug_frame` does not describe it again.
+            match &mut function {
+                Some((_, end)) if *end == range.start => *end = range.end,
+                _ => {
+                    if let Some(span) = function.take() {
+                        self.spans.push(span);
+                    }
+                    function = Some((range.start, range.end));
+                }
+            }
+        }
+        self.spans.extend(function);
     }
 
     fn count(&mut self, rules: Rules) {

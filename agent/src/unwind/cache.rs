@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 
 use super::{UnwindError, UnwindTable, build};
 
@@ -140,7 +140,7 @@ struct Entry {
 #[derive(Default)]
 pub struct UnwindTableCache {
     limits: CacheLimits,
-    entries: HashMap<BuildId, Entry>,
+    entries: HashMap<FileId, Entry>,
     bytes: usize,
     idle_bytes: usize,
     idle_entries: usize,
@@ -173,7 +173,7 @@ impl UnwindTableCache {
     /// [`UnwindTableCache::release`].
     pub fn acquire(
         &mut self,
-        build_id: &BuildId,
+        build_id: &FileId,
         path: &Path,
     ) -> Result<Arc<UnwindTable>, CacheError> {
         self.step += 1;
@@ -240,7 +240,7 @@ impl UnwindTableCache {
 
     /// One process holding `build_id` is gone. At zero users the entry is
     /// idle and kept only within the idle bounds.
-    pub fn release(&mut self, build_id: &BuildId) {
+    pub fn release(&mut self, build_id: &FileId) {
         self.step += 1;
         let Some(entry) = self.entries.get_mut(build_id) else {
             self.stats.unmatched_releases += 1;
@@ -280,7 +280,7 @@ impl UnwindTableCache {
     }
 
     /// The table of `build_id` if cached, without counting a user.
-    pub fn peek(&self, build_id: &BuildId) -> Option<Arc<UnwindTable>> {
+    pub fn peek(&self, build_id: &FileId) -> Option<Arc<UnwindTable>> {
         match &self.entries.get(build_id)?.outcome {
             Outcome::Table(table) => Some(table.clone()),
             Outcome::Failed(_) => None,
@@ -314,7 +314,7 @@ impl UnwindTableCache {
         if self.idle_entries == 0 || !over(self) {
             return;
         }
-        let mut idle: Vec<(u64, BuildId)> = self
+        let mut idle: Vec<(u64, FileId)> = self
             .entries
             .iter()
             .filter(|(_, e)| e.users == 0)
@@ -340,7 +340,7 @@ mod tests {
     use super::*;
     use crate::unwind::tests::{build_id_of, compile_c};
 
-    fn fixtures(dir: &Path) -> Vec<(BuildId, std::path::PathBuf)> {
+    fn fixtures(dir: &Path) -> Vec<(FileId, std::path::PathBuf)> {
         (0..3)
             .map(|i| {
                 let path = compile_c(
@@ -464,7 +464,7 @@ mod tests {
         assert_eq!(cache.stats().tables + cache.stats().failed_entries, 0);
         let text = dir.path().join("not-elf");
         std::fs::write(&text, "#!/bin/sh\n").unwrap();
-        let fake = BuildId::from_bytes(&[1, 2, 3, 4]).unwrap();
+        let fake = FileId::from_bytes(&[1, 2, 3, 4]).unwrap();
         assert_eq!(cache.acquire(&fake, &text).unwrap_err().reason(), "not_elf");
         assert_eq!(cache.acquire(&fake, &text).unwrap_err().reason(), "not_elf");
         let stats = cache.stats();

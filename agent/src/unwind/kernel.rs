@@ -32,7 +32,7 @@ use augur_bpf::{
     MAX_UNWIND_MAPPINGS, UNWIND_PROC_COMPLETE, UNWIND_ROW_SIZE, UnwindMapping, UnwindProcess,
     UnwindStat,
 };
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use libbpf_rs::libbpf_sys;
 
 use super::{CacheLimits, CacheStats, UnwindTable, UnwindTableCache};
@@ -66,7 +66,7 @@ pub struct ExecMapping {
     /// File offset mapped at `start`.
     pub offset: u64,
     /// Build-id of the mapped file, if it is a file with one.
-    pub build_id: Option<BuildId>,
+    pub build_id: Option<FileId>,
     /// Its path as `/proc/PID/maps` shows it, for a file.
     pub path: Option<Arc<str>>,
 }
@@ -296,13 +296,13 @@ pub struct KernelUnwindTables {
     /// Free chunks of `unwind_rows`.
     allocator: RowAllocator,
     cache: UnwindTableCache,
-    loaded: HashMap<BuildId, Loaded>,
+    loaded: HashMap<FileId, Loaded>,
     /// Per process: what it holds of each of its binaries.
-    processes: HashMap<u32, HashMap<BuildId, Hold>>,
+    processes: HashMap<u32, HashMap<FileId, Hold>>,
     /// Processes with an `unwind_procs` entry.
     in_kernel: std::collections::HashSet<u32>,
     /// Binaries whose table did not fit in the array, with its rows.
-    waiting: HashMap<BuildId, u32>,
+    waiting: HashMap<FileId, u32>,
     /// Processes holding [`Hold::Nothing`] of some binary, with their
     /// mappings: given their tables again when enough rows are freed.
     starved: HashMap<u32, Vec<ExecMapping>>,
@@ -348,7 +348,7 @@ impl KernelUnwindTables {
     /// rows were freed.
     fn set_process(&mut self, pid: u32, mappings: &[ExecMapping]) -> bool {
         let mut previous = self.processes.remove(&pid).unwrap_or_default();
-        let mut held: HashMap<BuildId, Hold> = HashMap::new();
+        let mut held: HashMap<FileId, Hold> = HashMap::new();
         for m in mappings {
             let Some(build_id) = &m.build_id else {
                 continue;
@@ -447,7 +447,7 @@ impl KernelUnwindTables {
 
     /// Forgets waiting binaries no starved process maps any more.
     fn prune_waiting(&mut self) {
-        let wanted: std::collections::HashSet<&BuildId> = self
+        let wanted: std::collections::HashSet<&FileId> = self
             .starved
             .values()
             .flatten()
@@ -475,7 +475,7 @@ impl KernelUnwindTables {
 
     /// Acquires the table of the binary behind `m` for `pid`; `None` when
     /// nothing is held (a file that could not be read).
-    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &BuildId) -> Option<Hold> {
+    fn acquire(&mut self, pid: u32, m: &ExecMapping, build_id: &FileId) -> Option<Hold> {
         if let Some(loaded) = self.loaded.get_mut(build_id) {
             loaded.users += 1;
             return Some(Hold::Kernel);
@@ -494,7 +494,7 @@ impl KernelUnwindTables {
     }
 
     /// Copies a table's rows into the kernel array.
-    fn load(&mut self, build_id: &BuildId, table: &UnwindTable) -> bool {
+    fn load(&mut self, build_id: &FileId, table: &UnwindTable) -> bool {
         let Ok(rows) = u32::try_from(table.rows().len()) else {
             self.stats.rows_full += 1;
             return false;
@@ -533,7 +533,7 @@ impl KernelUnwindTables {
     }
 
     /// Drops one process's hold; true if the binary's rows were freed.
-    fn release(&mut self, build_id: &BuildId, hold: Hold) -> bool {
+    fn release(&mut self, build_id: &FileId, hold: Hold) -> bool {
         match hold {
             Hold::Kernel => {}
             Hold::Cache => {

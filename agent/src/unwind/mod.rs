@@ -38,6 +38,7 @@
 
 pub mod build;
 pub mod cache;
+mod go;
 pub mod kernel;
 pub mod row;
 pub mod worker;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
 use super::row::{CfaRule, RaRule, RbpRule, Rules};
@@ -33,10 +33,10 @@ pub(crate) fn compile_c(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     out
 }
 
-pub(crate) fn build_id_of(path: &Path) -> BuildId {
+pub(crate) fn build_id_of(path: &Path) -> FileId {
     let data = std::fs::read(path).unwrap();
     let elf = object::File::parse(&*data).unwrap();
-    BuildId::from_bytes(elf.build_id().unwrap().expect("a GNU build-id")).unwrap()
+    FileId::from_bytes(elf.build_id().unwrap().expect("a GNU build-id")).unwrap()
 }
 
 /// Virtual address to file offset, through the executable `PT_LOAD`s.
@@ -574,4 +574,126 @@ Contents of the .eh_frame section:
             Some("c-8".into())
         )
     );
+}
+
+/// A Go program with a frameless leaf called from `main.main`.
+const GO_SOURCE: &str = r#"package main
+
+import "os"
+
+//go:noinline
+func leaf(n int) int {
+	s := 0
+	for i := 0; i < n; i++ {
+		s += i * i % 7
+	}
+	return s
+}
+
+func main() {
+	total := 0
+	for i := 0; i < len(os.Args)+2; i++ {
+		total += leaf(1000 + i)
+	}
+	os.Exit(total & 1)
+}
+"#;
+
+/// Builds [`GO_SOURCE`] with Debian's Go, with `ldflags`; `None` (said
+/// loudly) without `go`, a failure when every test must run.
+fn build_go(dir: &Path, name: &str, ldflags: &str) -> Option<PathBuf> {
+    if Command::new("go").arg("version").output().is_err() {
+        assert!(
+            std::env::var_os("AUGUR_REQUIRE_ALL").is_none_or(|v| v != "1"),
+            "go is required (AUGUR_REQUIRE_ALL=1) but not installed"
+        );
+        eprintln!("SKIPPED: go not installed; Go unwind rows are not tested");
+        return None;
+    }
+    let source = dir.join("main.go");
+    std::fs::write(&source, GO_SOURCE).unwrap();
+    let out = dir.join(name);
+    let status = Command::new("go")
+        .args(["build", "-ldflags", ldflags, "-o"])
+        .arg(&out)
+        .arg(&source)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .expect("running go build");
+    assert!(status.success(), "go build failed: {status}");
+    Some(out)
+}
+
+#[test]
+fn go_functions_unwind_from_gopclntab_stripped_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(full) = build_go(dir.path(), "full", "") else {
+        return;
+    };
+    let stripped = build_go(dir.path(), "stripped", "-s -w").unwrap();
+    let data = std::fs::read(&full).unwrap();
+    let elf = object::File::parse(&*data).unwrap();
+    let symbol = |name: &str| {
+        use object::ObjectSymbol;
+        // Assembly functions carry their ABI in the symbol table.
+        let abi0 = format!("{name}.abi0");
+        let s = elf
+            .symbols()
+            .find(|s| s.name() == Ok(name) || s.name() == Ok(abi0.as_str()))
+            .unwrap_or_else(|| panic!("{name} in the symbol table"));
+        (s.address(), s.address() + s.size())
+    };
+    let layout = Layout::of(&full);
+    let rules_in = |table: &UnwindTable, (start, end): (u64, u64)| -> Vec<Option<Rules>> {
+        (start..end)
+            .map(|pc| table.lookup(layout.offset(pc)).map(|row| row.rules()))
+            .collect()
+    };
+    let rules_of = |table: &UnwindTable, function: &str| -> Vec<Rules> {
+        rules_in(table, symbol(function))
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| panic!("a row for every byte of {function}")))
+            .collect()
+    };
+    let frameless = Rules {
+        cfa: CfaRule::Rsp(8),
+        rbp: RbpRule::Unchanged,
+        ra: RaRule::AtCfa(-8),
+    };
+    for binary in [&full, &stripped] {
+        let table = build_table_from_path(binary).unwrap();
+        // The leaf never moves rsp: every byte of it returns through rsp.
+        let leaf = rules_of(&table, "main.leaf");
+        assert!(leaf.iter().all(|r| *r == frameless), "{binary:?}: {leaf:?}");
+        // main.main has a frame after its prologue, with rbp saved below
+        // the return address, and is frameless again at its entry.
+        let main = rules_of(&table, "main.main");
+        assert_eq!(main[0], frameless, "{binary:?}");
+        assert!(
+            main.iter()
+                .any(|r| matches!(r.cfa, CfaRule::Rsp(n) if n > 8) && r.rbp == RbpRule::AtCfa(-16)),
+            "{binary:?}: {main:?}"
+        );
+        // The bottom of every goroutine's stack ends a walk cleanly.
+        let goexit = rules_of(&table, "runtime.goexit");
+        assert!(
+            goexit.iter().all(|r| r.ra == RaRule::Undefined),
+            "{binary:?}: {goexit:?}"
+        );
+        // The stack switchers are not followed.
+        let systemstack = rules_of(&table, "runtime.systemstack");
+        assert!(systemstack.iter().all(|r| r.cfa == CfaRule::Unsupported));
+    }
+    // Stripping changes no row of the code.
+    let (a, b) = (
+        build_table_from_path(&full).unwrap(),
+        build_table_from_path(&stripped).unwrap(),
+    );
+    let text = layout.section(".text").expect("a .text");
+    assert_eq!(rules_in(&a, text), rules_in(&b, text));
 }

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, Profile, ProfileType, RawFrame, StackTree, Symbol};
+use augur_profile::{FileId, Profile, ProfileType, RawFrame, StackTree, Symbol};
 use serde::{Deserialize, Serialize};
 
 use self::client::{Client, number_list, quote};
@@ -571,7 +571,7 @@ impl ClickHouseStore {
                                 &FrameRow {
                                     frame_id: id,
                                     kind: c.kind,
-                                    build_id: c.build_id.map(BuildId::to_hex).unwrap_or_default(),
+                                    build_id: c.build_id.map(FileId::to_hex).unwrap_or_default(),
                                     file_offset: c.file_offset as u64,
                                     name: c.name,
                                     module: c.module,
@@ -972,7 +972,7 @@ impl Storage for ClickHouseStore {
         rows.iter()
             .map(|row| {
                 let build_id =
-                    BuildId::parse_hex(&row.build_id).map_err(|e| StorageError::Corrupt {
+                    FileId::parse_hex(&row.build_id).map_err(|e| StorageError::Corrupt {
                         what: format!("frame {}: {e}", row.frame_id),
                     })?;
                 Ok(PendingFrame {
@@ -1041,7 +1041,7 @@ impl Storage for ClickHouseStore {
             .insert("record symbols", &self.table("symbols"), &rows)
     }
 
-    fn requeue_binary(&self, build_id: &BuildId) -> Result<usize, StorageError> {
+    fn requeue_binary(&self, build_id: &FileId) -> Result<usize, StorageError> {
         #[derive(Deserialize)]
         struct Id {
             frame_id: u64,
@@ -1110,7 +1110,7 @@ impl Storage for ClickHouseStore {
         )))
     }
 
-    fn share_debuginfo(&self, build_id: &BuildId, file: &Path) -> Result<bool, StorageError> {
+    fn share_debuginfo(&self, build_id: &FileId, file: &Path) -> Result<bool, StorageError> {
         use std::io::Read;
 
         let io = |e: std::io::Error| StorageError::ClickHouse {
@@ -1152,7 +1152,7 @@ impl Storage for ClickHouseStore {
         Ok(true)
     }
 
-    fn fetch_debuginfo(&self, build_id: &BuildId, dest: &Path) -> Result<bool, StorageError> {
+    fn fetch_debuginfo(&self, build_id: &FileId, dest: &Path) -> Result<bool, StorageError> {
         use std::io::Write;
 
         #[derive(Deserialize)]
@@ -1621,7 +1621,7 @@ mod tests {
     #[test]
     fn content_addresses_are_stable_and_tell_frames_apart() {
         let user = |offset| RawFrame::User {
-            build_id: BuildId::parse_hex("abcd").unwrap(),
+            build_id: FileId::parse_hex("abcd").unwrap(),
             file_offset: offset,
         };
         assert_eq!(frame_id(&user(16)), frame_id(&user(16)));

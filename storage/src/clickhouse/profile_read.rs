@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use augur_profile::{
-    BuildId, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree, Symbol,
+    FileId, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree, Symbol,
 };
 use serde::Deserialize;
 
@@ -438,7 +438,7 @@ impl ClickHouseStore {
                 None
             } else {
                 Some(
-                    BuildId::parse_hex(&row.build_id)
+                    FileId::parse_hex(&row.build_id)
                         .map_err(|e| StorageError::Corrupt {
                             what: format!("frame {}: {e}", row.frame_id),
                         })?

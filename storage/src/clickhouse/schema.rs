@@ -18,7 +18,7 @@
 //! the write's `symbols` rows, so that query nodes know which of the
 //! symbols they keep in memory to drop (`read_cache.rs`).
 
-use super::client::Client;
+use super::client::{Client, quote};
 use crate::error::StorageError;
 
 /// `(name, columns and engine, sharding key)`.
@@ -169,6 +169,27 @@ pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result
 /// Creates the SQL views on the server behind `client`; on a cluster, after
 /// every shard has its tables (a view's scalar subqueries reach them all).
 pub(super) fn create_views(client: &Client, db: &str) -> Result<(), StorageError> {
+    // Views made before a column was added are made again (SQLite's
+    // migrations do the same): `sql_binaries.kind` came with file ids.
+    const ADDED_COLUMNS: &[(&str, &str)] = &[("sql_binaries", "kind")];
+    for &(name, column) in ADDED_COLUMNS {
+        let rows: Vec<serde_json::Value> = client.select(
+            "look for an outdated view",
+            &format!(
+                "SELECT toString(count()) AS n FROM system.tables
+                 WHERE database = {db_text} AND name = '{name}'
+                   AND (SELECT count() FROM system.columns
+                        WHERE database = {db_text} AND table = '{name}' AND name = '{column}') = 0",
+                db_text = quote(db),
+            ),
+        )?;
+        if rows.first().and_then(|row| row["n"].as_str()) == Some("1") {
+            client.execute(
+                "drop an outdated view",
+                &format!("DROP TABLE IF EXISTS {db}.{name}"),
+            )?;
+        }
+    }
     for (name, body) in VIEWS {
         client.execute(
             "create a view",
@@ -233,7 +254,9 @@ const VIEWS: &[(&str, &str)] = &[
     ),
     (
         "sql_binaries",
-        "SELECT build_id, argMin(path, first_seen) AS path
+        "SELECT build_id, argMin(path, first_seen) AS path,
+                if(length(build_id) = 40 AND substring(build_id, 1, 8) = 'f11e1d00',
+                   'content', 'build-id') AS kind
          FROM {db}.binary_paths GROUP BY build_id",
     ),
     (

@@ -850,3 +850,67 @@ fn the_stack_tree_holds_the_profiles_stacks_each_location_once() {
         }
     });
 }
+
+#[test]
+fn file_ids_of_both_kinds_are_stored_named_and_told_apart_in_sql() {
+    // A Go binary's content id beside a C library's GNU build-id.
+    let go = augur_profile::FileId::from_content(b"\x7fELF go", b"tail", 4096);
+    let go_hex = go.to_hex();
+    on_every_backend(|backend, store| {
+        let stack = vec![
+            RawFrame::User {
+                build_id: go.clone(),
+                file_offset: 0x1234,
+            },
+            user("aa01", 0x1000),
+        ];
+        let mut write = batch("b1", vec![window("api", 0, vec![(stack.clone(), 5)])]);
+        write.binaries.push((go.clone(), "/usr/bin/goapp".into()));
+        store.write_batch(&write).unwrap();
+        let profile = store.query_profile(&cpu_all("api")).unwrap();
+        assert_eq!(profile.samples[0].locations[0].frame, stack[0], "{backend}");
+        assert_eq!(
+            profile.samples[0].locations[0].path.as_deref(),
+            Some("/usr/bin/goapp"),
+            "{backend}"
+        );
+        let answer = store
+            .sql(
+                "SELECT build_id, path, kind FROM sql_binaries ORDER BY build_id",
+                10,
+            )
+            .unwrap();
+        let rows: Vec<Vec<String>> = answer
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .collect();
+        assert!(
+            rows.contains(&vec![
+                go_hex.clone(),
+                "/usr/bin/goapp".into(),
+                "content".into()
+            ]),
+            "{backend}: {rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r[0] == build_id("aa01").to_hex() && r[2] == "build-id"),
+            "{backend}: {rows:?}"
+        );
+        // The frame waits for its symbols under the content id.
+        let pending = store
+            .pending_frames(std::time::Duration::ZERO, 10, Shard::ALL)
+            .unwrap();
+        assert!(
+            pending
+                .iter()
+                .any(|p| p.build_id == go && p.file_offset == 0x1234),
+            "{backend}: {pending:?}"
+        );
+    });
+}

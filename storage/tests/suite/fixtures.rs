@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use augur_profile::{BuildId, Location, ProfileType, RawFrame, Sample};
+use augur_profile::{FileId, Location, ProfileType, RawFrame, Sample};
 use augur_storage::{BatchWrite, ProfileQuery, Store, WindowWrite};
 use tempfile::TempDir;
 
@@ -19,8 +19,8 @@ pub fn temp_store() -> (TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
-pub fn build_id(hex: &str) -> BuildId {
-    BuildId::parse_hex(hex).expect("valid hex build-id")
+pub fn build_id(hex: &str) -> FileId {
+    FileId::parse_hex(hex).expect("valid hex build-id")
 }
 
 pub fn user(hex: &str, file_offset: u64) -> RawFrame {

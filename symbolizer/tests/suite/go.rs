@@ -7,7 +7,8 @@
 //! build of the same flags (its text is byte-identical); addr2line gives the
 //! outermost function with the innermost file:line, so those are compared.
 //! Inlined calls are checked against the fixture's `MARK:` lines, and the
-//! same answers must come out of `Symbolizer::symbolize` by file offset.
+//! same answers must come out of `Symbolizer::symbolize` by file id and
+//! offset (a content id: Go's linker writes no GNU build-id).
 //! Without `go` the tests skip loudly, unless `AUGUR_REQUIRE_ALL=1`.
 
 use std::collections::HashMap;
@@ -15,13 +16,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use augur_profile::{BuildId, Symbol};
-use augur_symbolizer::{DebugInfoLocator, FrameRequest, GoTable, GoTableError, Symbolizer};
+use augur_profile::{FileId, Symbol};
+use augur_symbolizer::{
+    DebugInfoLocator, FrameRequest, GoTable, GoTableError, Symbolizer, read_file_id,
+};
 use object::{Object, ObjectSection, ObjectSegment};
-
-/// A GNU build-id given to every build, so `Symbolizer` can find them
-/// (Go's own linker writes none).
-const BUILD_ID: &str = "0a11ce0fb0b0c0ffee00d15ea5e0dea110c0ffee";
 
 /// True when `available`; otherwise skips loudly, or panics under
 /// `AUGUR_REQUIRE_ALL=1`.
@@ -96,13 +95,9 @@ struct GoFixture {
 
 fn build_into(dir: &Path, name: &str, variant: Variant, strip: bool) -> PathBuf {
     let out = dir.join(name);
-    let mut ldflags = format!("-B 0x{BUILD_ID}");
-    if strip {
-        ldflags.push_str(" -s -w");
-    }
-    let ldflags = format!("-ldflags={ldflags}");
+    let ldflags = if strip { "-ldflags=-s -w" } else { "-ldflags=" };
     let out_arg = out.display().to_string();
-    let mut args = vec!["build", "-o", &out_arg, ldflags.as_str()];
+    let mut args = vec!["build", "-o", &out_arg, ldflags];
     if variant.cgo() {
         args.extend(["-tags", "cgo_fixture"]);
     }
@@ -206,6 +201,10 @@ fn probe_addresses(table: &GoTable) -> Vec<u64> {
             ]
         })
         .collect()
+}
+
+fn file_id(path: &Path) -> FileId {
+    read_file_id(path).expect("a readable file")
 }
 
 fn open(path: &Path) -> GoTable {
@@ -413,7 +412,10 @@ fn file_offset(segments: &[(u64, u64, u64)], address: u64) -> u64 {
 }
 
 fn symbolizer_answers_the_same(fixture: &GoFixture, table: &GoTable, variant: Variant) {
-    let build_id = BuildId::parse_hex(BUILD_ID).unwrap();
+    // Go's own linker writes no GNU build-id (a content id then); gcc's
+    // linker, for cgo, does.
+    let build_id = file_id(&fixture.subject);
+    assert_eq!(build_id.is_build_id(), variant.cgo(), "{variant:?}");
     let hints = [fixture.subject.display().to_string()];
     let layout = segments(&fixture.subject);
     let addresses: Vec<u64> = probe_addresses(table).into_iter().step_by(7).collect();
@@ -516,7 +518,7 @@ fn unknown_versions_and_corrupt_tables_give_errors_never_panics() {
         Err(GoTableError::UnknownMagic { magic: 0xffff_fffb })
     ));
     // Symbolizer falls back to blazesym for it; no panic, one result each.
-    let build_id = BuildId::parse_hex(BUILD_ID).unwrap();
+    let build_id = file_id(&old);
     let hints = [old.display().to_string()];
     let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(vec![], true));
     let results = symbolizer.symbolize(&[FrameRequest {
@@ -594,7 +596,7 @@ fn missing_inline_bytes_degrade_to_the_outermost_function_and_a_missing_table_to
         GoTable::open(&no_table),
         Err(GoTableError::NoTableBytes)
     ));
-    let build_id = BuildId::parse_hex(BUILD_ID).unwrap();
+    let build_id = file_id(&no_table);
     let hints = [no_table.display().to_string()];
     let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(vec![], true));
     let results = symbolizer.symbolize(&[FrameRequest {

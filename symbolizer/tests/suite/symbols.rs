@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, FrameResult, Symbolizer};
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
@@ -88,7 +88,7 @@ struct Fixture {
     /// File name of the fixture source, as debug info ends its paths.
     source_name: &'static str,
     source: String,
-    build_id: BuildId,
+    build_id: FileId,
     /// `(name, address, size)` of every defined function.
     functions: Vec<(String, u64, u64)>,
     /// `(address, file offset, file size)` of every loadable segment.
@@ -134,7 +134,7 @@ impl Fixture {
         let data = std::fs::read(&binary).unwrap();
         let elf = object::File::parse(&*data).unwrap();
         let build_id =
-            BuildId::from_bytes(elf.build_id().unwrap().expect("a build-id note")).unwrap();
+            FileId::from_bytes(elf.build_id().unwrap().expect("a build-id note")).unwrap();
         let functions = elf
             .symbols()
             .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.size() > 0)
@@ -240,7 +240,7 @@ impl Fixture {
 
 fn symbolize(
     locator: DebugInfoLocator,
-    build_id: &BuildId,
+    build_id: &FileId,
     hint: &Path,
     offsets: &[u64],
 ) -> Vec<FrameResult> {

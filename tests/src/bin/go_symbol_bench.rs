@@ -3,10 +3,8 @@
 //!
 //! The binary (by default Debian's stripped Go compiler,
 //! `/usr/lib/go-1.19/pkg/tool/linux_amd64/compile`) is copied into a scratch
-//! directory; a copy without a GNU build-id (Go's linker writes none) gets
-//! one with `objcopy --add-section .note.gnu.build-id=...` (a section that
-//! is not loaded: code and addresses are unchanged), so `Symbolizer` can
-//! find it by build-id as it finds every file. N addresses (default 10,000)
+//! directory and named by its file id (`read_file_id`: a content id, since
+//! Go's linker writes no GNU build-id), as agents name it. N addresses (default 10,000)
 //! are spread evenly over the functions of the Go table, at a seeded offset
 //! inside each. `GoTable` gets the ELF virtual address, `Symbolizer` the file
 //! offset (translated through the `PT_LOAD` header that maps it, as agents
@@ -14,8 +12,8 @@
 //!
 //! Measured:
 //! - *cold first batch*: `GoTable::open` plus the batch; `Symbolizer::new`
-//!   plus its first `symbolize()` (locating, checking the build-id, opening
-//!   the table); addr2line from spawning the tool (the binary in
+//!   plus its first `symbolize()` (locating the file by its id from the
+//!   path hint, opening the table); addr2line from spawning the tool (the binary in
 //!   `go env GOTOOLDIR`, not the `go` wrapper) to its last answer. Median of
 //!   `--cold-runs`.
 //! - *warm per address*: the batch `--rounds` more times on the same table or
@@ -41,14 +39,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use augur_profile::rng::SplitMix64;
-use augur_profile::{BuildId, Symbol};
-use augur_symbolizer::{DebugInfoLocator, FrameRequest, GoTable, Symbolizer};
+use augur_profile::{FileId, Symbol};
+use augur_symbolizer::{DebugInfoLocator, FrameRequest, GoTable, Symbolizer, read_file_id};
 use augur_tests::bench::Parsed;
 use object::{Object, ObjectSection, ObjectSegment};
 
 const DEFAULT_BINARY: &str = "/usr/lib/go-1.19/pkg/tool/linux_amd64/compile";
-/// Given to copies that have no GNU build-id.
-const BENCH_BUILD_ID: &str = "60b0e5c4a1ab1e5ca1ab1e0ddba11c0de5eed000";
 
 const USAGE: &str = "\
 usage: go_symbol_bench [--binary PATH]... [--addresses N] [--rounds R] [--cold-runs C]
@@ -133,7 +129,7 @@ struct BinaryFacts {
     cut_bytes: Option<u64>,
     stripped: bool,
     functions: usize,
-    build_id: BuildId,
+    file_id: FileId,
 }
 
 /// One code location as each tool is asked about it.
@@ -174,7 +170,9 @@ struct BinaryResult {
     addresses: usize,
     table: Timing,
     symbolizer: Timing,
-    addr2line: Timing,
+    /// `None` when addr2line cannot read the binary (a Go newer than the
+    /// toolchain's, or position-independent for go 1.19's).
+    addr2line: Option<Timing>,
 }
 
 fn run(options: &Options) -> anyhow::Result<()> {
@@ -203,12 +201,18 @@ fn run(options: &Options) -> anyhow::Result<()> {
         std::fs::copy(binary, &copy)
             .with_context(|| format!("copying {} to {}", binary.display(), copy.display()))?;
         eprintln!("go_symbol_bench: {} ...", binary.display());
-        let build_id = ensure_build_id(&copy, scratch.path())?;
+        let file_id = read_file_id(&copy).context("reading the copy's file id")?;
         let (facts, addresses) =
-            inspect(&copy, binary, build_id, options.addresses, scratch.path())?;
+            inspect(&copy, binary, file_id, options.addresses, scratch.path())?;
         let table = bench_table(options, &copy, &addresses)?;
-        let symbolizer = bench_symbolizer(options, &copy, &facts.build_id, &addresses);
-        let addr2line = bench_addr2line(options, &addr2line, &copy, &addresses)?;
+        let symbolizer = bench_symbolizer(options, &copy, &facts.file_id, &addresses);
+        let addr2line = match bench_addr2line(options, &addr2line, &copy, &addresses) {
+            Ok(timing) => Some(timing),
+            Err(error) => {
+                eprintln!("go_symbol_bench: go tool addr2line cannot read it: {error:#}");
+                None
+            }
+        };
         results.push(BinaryResult {
             facts,
             addresses: addresses.len(),
@@ -221,48 +225,10 @@ fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The copy's GNU build-id, after giving it one if it had none.
-fn ensure_build_id(copy: &Path, scratch: &Path) -> anyhow::Result<BuildId> {
-    let read = || -> anyhow::Result<Option<BuildId>> {
-        let data = std::fs::read(copy)?;
-        let elf = object::File::parse(&*data)?;
-        Ok(elf
-            .build_id()
-            .ok()
-            .flatten()
-            .and_then(|id| BuildId::from_bytes(id).ok()))
-    };
-    if let Some(id) = read()? {
-        return Ok(id);
-    }
-    let id = BuildId::parse_hex(BENCH_BUILD_ID)?;
-    // An ELF note: namesz, descsz, type (3: NT_GNU_BUILD_ID), "GNU\0", id.
-    let mut note = Vec::new();
-    note.extend_from_slice(&4u32.to_le_bytes());
-    note.extend_from_slice(&(id.as_bytes().len() as u32).to_le_bytes());
-    note.extend_from_slice(&3u32.to_le_bytes());
-    note.extend_from_slice(b"GNU\0");
-    note.extend_from_slice(id.as_bytes());
-    let note_path = scratch.join("build-id.note");
-    std::fs::write(&note_path, note)?;
-    let status = Command::new("objcopy")
-        .arg(format!(
-            "--add-section=.note.gnu.build-id={}",
-            note_path.display()
-        ))
-        .arg(copy)
-        .status()
-        .context("running objcopy (binutils) to add a build-id")?;
-    if !status.success() {
-        bail!("objcopy could not add a build-id to {}", copy.display());
-    }
-    read()?.context("the build-id objcopy added is not readable")
-}
-
 fn inspect(
     path: &Path,
     original: &Path,
-    build_id: BuildId,
+    file_id: FileId,
     count: usize,
     scratch: &Path,
 ) -> anyhow::Result<(BinaryFacts, Vec<Address>)> {
@@ -317,7 +283,7 @@ fn inspect(
         cut_bytes,
         stripped,
         functions: functions.len(),
-        build_id,
+        file_id,
     };
     Ok((facts, addresses))
 }
@@ -365,14 +331,14 @@ fn bench_table(options: &Options, path: &Path, addresses: &[Address]) -> anyhow:
 fn bench_symbolizer(
     options: &Options,
     path: &Path,
-    build_id: &BuildId,
+    file_id: &FileId,
     addresses: &[Address],
 ) -> Timing {
     let hints = [path.display().to_string()];
     let requests: Vec<FrameRequest<'_>> = addresses
         .iter()
         .map(|a| FrameRequest {
-            build_id,
+            build_id: file_id,
             file_offset: a.file_offset,
             path_hints: &hints,
         })
@@ -461,6 +427,8 @@ fn run_addr2line(
         function.clear();
         location.clear();
         if reader.read_line(&mut function)? == 0 || reader.read_line(&mut location)? == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
             bail!("addr2line stopped after {} answers", answered - 1);
         }
         if answered <= addresses.len() {
@@ -528,10 +496,17 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
     println!("| --- | --- | ---: | --- | ---: | ---: | ---: |");
     for r in results {
         for (tool, t) in [
-            ("`GoTable`", &r.table),
-            ("`Symbolizer`", &r.symbolizer),
-            ("go tool addr2line", &r.addr2line),
+            ("`GoTable`", Some(&r.table)),
+            ("`Symbolizer`", Some(&r.symbolizer)),
+            ("go tool addr2line", r.addr2line.as_ref()),
         ] {
+            let Some(t) = t else {
+                println!(
+                    "| `{}` | {tool} | - | - | - | - | cannot read it |",
+                    short(&r.facts.name)
+                );
+                continue;
+            };
             let runs: Vec<String> = t
                 .cold_runs
                 .iter()
@@ -556,7 +531,8 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
     for r in results {
         let (mut both, mut function, mut location) = (0, 0, 0);
         let mut examples = Vec::new();
-        for (ours, theirs) in r.table.answers.iter().zip(&r.addr2line.answers) {
+        let theirs = r.addr2line.as_ref().map_or(&[][..], |t| &t.answers[..]);
+        for (ours, theirs) in r.table.answers.iter().zip(theirs) {
             let (Some(ours), Some(theirs)) = (ours, theirs) else {
                 continue;
             };
@@ -581,12 +557,15 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
             .iter()
             .filter(|a| a.as_ref().is_some_and(|a| a.3 > 1))
             .count();
-        let pct = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+        let pct = |n: usize, of: usize| format!("{:.2}%", 100.0 * n as f64 / of.max(1) as f64);
+        let (function, location) = if both == 0 {
+            ("-".into(), "-".into())
+        } else {
+            (pct(function, both), pct(location, both))
+        };
         println!(
-            "| `{}` | {both} | {:.2}% | {:.2}% | {:.2}% | {:.1}% |",
+            "| `{}` | {both} | {function} | {location} | {} | {} |",
             short(&r.facts.name),
-            pct(function, both),
-            pct(location, both),
             pct(same, r.addresses),
             pct(inlined, r.addresses)
         );

@@ -38,7 +38,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use augur_profile::BuildId;
+use augur_profile::FileId;
 use augur_profile::rng::SplitMix64;
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, FrameResult, Symbolizer};
 use augur_tests::bench::Parsed;
@@ -144,7 +144,7 @@ struct BinaryFacts {
     debug_info_bytes: u64,
     text_bytes: u64,
     functions: usize,
-    build_id: BuildId,
+    build_id: FileId,
 }
 
 /// One code location, as each tool is asked about it.
@@ -258,7 +258,7 @@ fn inspect(
         .build_id()
         .ok()
         .flatten()
-        .and_then(|id| BuildId::from_bytes(id).ok())
+        .and_then(|id| FileId::from_bytes(id).ok())
         .with_context(|| format!("{} has no GNU build-id", path.display()))?;
     let section_size = |name: &str| elf.section_by_name(name).map_or(0, |s| s.size());
     let dwarf_bytes = elf
@@ -316,7 +316,7 @@ fn inspect(
     Ok((facts, addresses))
 }
 
-fn bench_ours(options: &Options, path: &Path, build_id: &BuildId, addresses: &[Address]) -> Timing {
+fn bench_ours(options: &Options, path: &Path, build_id: &FileId, addresses: &[Address]) -> Timing {
     let hints = [path.display().to_string()];
     let requests: Vec<FrameRequest<'_>> = addresses
         .iter()

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use augur_profile::rng::SplitMix64;
-use augur_profile::{BuildId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
 use augur_tests::bench::Parsed;
 use augur_wire::batch::{ValidBatch, ValidSample, compress, to_wire};
 use augur_wire::ingest::PushRequest;
@@ -302,8 +302,8 @@ enum Frame {
 
 /// The synthetic service: an executable and libc, with their functions.
 struct Program {
-    exe_id: BuildId,
-    libc_id: BuildId,
+    exe_id: FileId,
+    libc_id: FileId,
     exe: Vec<Function>,
     libc: Vec<Function>,
 }
@@ -561,7 +561,7 @@ impl Program {
         let mut rng = SplitMix64::from_parts(&[seed, 1]);
         let id = |rng: &mut SplitMix64| {
             let bytes: Vec<u8> = (0..20).map(|_| rng.next_u64() as u8).collect();
-            BuildId::from_bytes(&bytes).expect("20 bytes is a valid build-id")
+            FileId::from_bytes(&bytes).expect("20 bytes is a valid build-id")
         };
         let exe_id = id(&mut rng);
         let libc_id = id(&mut rng);

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use augur_profile::{BuildId, ProfileType, RawFrame};
+use augur_profile::{FileId, ProfileType, RawFrame};
 use augur_storage::{BatchWrite, Store, WindowWrite};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -107,7 +107,7 @@ pub fn current_minute() -> i64 {
 }
 
 fn fixture_batch() -> BatchWrite {
-    let build_id = BuildId::parse_hex(BUILD_ID).expect("build id");
+    let build_id = FileId::parse_hex(BUILD_ID).expect("build id");
     let unsymbolized = RawFrame::User {
         build_id: build_id.clone(),
         file_offset: 0x1234,

@@ -236,7 +236,7 @@ async fn pprof_is_a_gzipped_profile_proto_download() {
     assert_eq!(
         user_frame.frame,
         augur_profile::RawFrame::User {
-            build_id: augur_profile::BuildId::parse_hex(BUILD_ID).unwrap(),
+            build_id: augur_profile::FileId::parse_hex(BUILD_ID).unwrap(),
             file_offset: 0x1234,
         }
     );

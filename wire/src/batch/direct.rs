@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use augur_profile::{BuildId, FrameRef, ProfileType};
+use augur_profile::{FileId, FrameRef, ProfileType};
 
 use super::{
     BatchError, Labels, LimitHits, Limits, Shape, TRUNCATED_FUNCTION, TRUNCATED_ORIGIN, ValidBatch,
@@ -453,7 +453,7 @@ pub(super) fn decode<S>(
                 } => FrameRef::User {
                     build_id: binaries
                         .get(binary as usize)
-                        .map(|(id, _): &(BuildId, String)| id)
+                        .map(|(id, _): &(FileId, String)| id)
                         .ok_or_else(|| {
                             invalid(format!("sample {i}: binary index {binary} out of range"))
                         })?,

@@ -1,0 +1,87 @@
+//! The names of frames nobody could name: one small vocabulary, listed for
+//! users in `web/API.md`.
+//!
+//! A frame the host cannot tie to a file travels as
+//! [`RawFrame::Unknown`](crate::RawFrame::Unknown) with a reason from this
+//! module, and every output shows it as `[reason]`. Reasons are Augur's own
+//! words: a library's internal error text never reaches a user. Agents
+//! before this vocabulary sent blazesym's reason strings; [`display`] maps
+//! those, so data stored then reads the same way.
+
+/// Executable memory backed by no file (JIT code, trampolines) that no perf
+/// map names, in the process whose executable is `exe`.
+pub fn anonymous_code(exe: &str) -> String {
+    format!("anonymous code in {exe}")
+}
+
+/// Code mapped from a `memfd` (a file with no path on disk).
+pub fn memfd_code(exe: &str) -> String {
+    format!("memfd code in {exe}")
+}
+
+/// A special kernel mapping other than the vDSO (`[vsyscall]`, `[uprobes]`).
+pub fn special_mapping(name: &str) -> String {
+    name.trim_matches(['[', ']']).to_owned()
+}
+
+/// A vDSO address with no symbol of the vDSO around it.
+pub const VDSO: &str = "vdso";
+
+/// An address outside every mapping the process had when it was read.
+pub const UNMAPPED: &str = "unmapped";
+
+/// A mapped file the agent could not read (permissions, gone).
+pub fn unreadable_file(path: &str) -> String {
+    format!(
+        "unreadable file {}",
+        path.rsplit('/').next().unwrap_or(path)
+    )
+}
+
+/// The name shown for an unknown frame with `reason`, brackets included.
+pub fn display(reason: &str) -> String {
+    format!("[{}]", current(reason))
+}
+
+/// `reason` in today's vocabulary: the strings older agents sent (blazesym's
+/// `Reason` texts and the old "no build-id") mapped to what they mean.
+pub fn current(reason: &str) -> &str {
+    match reason {
+        "proc maps entry has no component" => "anonymous code",
+        "absolute address not found in virtual memory map of process" => UNMAPPED,
+        "address belongs to unsupported entity" => "special mapping",
+        "address not found in symbolization source"
+        | "file offset does not map to a valid piece of code/data"
+        | "symbolization source has no or no relevant symbols"
+        | "an error occurred but was ignored in batch mode" => "unknown address",
+        "no build-id" => "file without an id",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_reason_strings_are_shown_in_augurs_words() {
+        for legacy in [
+            "proc maps entry has no component",
+            "absolute address not found in virtual memory map of process",
+            "address belongs to unsupported entity",
+            "address not found in symbolization source",
+        ] {
+            let shown = display(legacy);
+            assert!(!shown.contains(legacy), "{shown}");
+            assert!(shown.starts_with('[') && shown.ends_with(']'));
+        }
+        assert_eq!(display(&anonymous_code("node")), "[anonymous code in node]");
+        assert_eq!(display(&memfd_code("java")), "[memfd code in java]");
+        assert_eq!(display(&special_mapping("[vsyscall]")), "[vsyscall]");
+        assert_eq!(
+            display(&unreadable_file("/opt/x/bin/app")),
+            "[unreadable file app]"
+        );
+        assert_eq!(display("process exited"), "[process exited]");
+    }
+}
