@@ -6,8 +6,9 @@
 //! `SHT_NOBITS` (address and size without bytes). A Go binary also keeps
 //! what the server's Go symbolizer reads: `.gopclntab` (names, lines),
 //! `.noptrdata` (where `runtime.firstmoduledata` says where `go:func.*`
-//! is) and `.rodata` (which holds `go:func.*`, the inline trees), so even a
-//! stripped Go binary is worth cutting. Unlike objcopy's output the
+//! is), `.rodata` (which holds `go:func.*`, the inline trees) and, in a
+//! position-independent cgo build where the table has no section of its
+//! own, `.data.rel.ro`; so even a stripped Go binary is worth cutting. Unlike objcopy's output the
 //! program headers are copied unchanged, so the file maps the original
 //! binary's file offsets to addresses on its own and the server never needs
 //! the binary itself. Their `p_offset`s point into the original file, not
@@ -162,13 +163,25 @@ impl ElfSections {
             })
     }
 
-    /// Whether this is a Go binary: a `.gopclntab` with contents.
+    /// Whether this is a Go binary: a `.gopclntab` with contents, or Go's
+    /// build notes (a position-independent cgo build keeps its table inside
+    /// `.data.rel.ro`, without a section of its own).
     fn is_go(&self) -> bool {
         self.sections.iter().any(|s| {
-            GO_PCLNTAB.contains(&self.name(s))
+            let name = self.name(s);
+            (GO_PCLNTAB.contains(&name)
                 && s.sh_type.get(Le) != object::elf::SHT_NOBITS
-                && s.sh_size.get(Le) > 0
+                && s.sh_size.get(Le) > 0)
+                || name == b".go.buildinfo"
+                || name == b".note.go.buildid"
         })
+    }
+
+    /// Whether the Go table has a section of its own.
+    fn has_pclntab_section(&self) -> bool {
+        self.sections
+            .iter()
+            .any(|s| GO_PCLNTAB.contains(&self.name(s)))
     }
 
     /// Whether section `index` keeps its contents in the cut file.
@@ -195,6 +208,9 @@ impl ElfSections {
                 || name == b".go.buildinfo"
                 || name == b".note.go.buildid"
                 || (name == b".rodata" && section.sh_size.get(Le) <= MAX_GO_RODATA)
+                || (name == b".data.rel.ro"
+                    && !self.has_pclntab_section()
+                    && section.sh_size.get(Le) <= MAX_GO_RODATA)
         };
         is_symbols_strings
             || name.starts_with(b".debug_")
@@ -431,9 +447,10 @@ func work(n int) uint64 {
 func main() { fmt.Println(work(1000)) }
 ";
 
-    /// Builds `GO_SOURCE` stripped (`-s -w`) into `dir`; `None` without
-    /// `go`, skipped loudly unless `AUGUR_REQUIRE_ALL=1`.
-    fn stripped_go_binary(dir: &Path) -> Option<std::path::PathBuf> {
+    /// Builds `GO_SOURCE` stripped (`-s -w`) into `dir` with `flags`
+    /// (cgo on when `cgo`); `None` without `go`, skipped loudly unless
+    /// `AUGUR_REQUIRE_ALL=1`.
+    fn stripped_go_binary(dir: &Path, flags: &[&str], cgo: bool) -> Option<std::path::PathBuf> {
         use std::process::Command;
         let go = |args: &[&str]| {
             let mut command = Command::new("go");
@@ -443,7 +460,7 @@ func main() { fmt.Println(work(1000)) }
                 .env("GOPROXY", "off")
                 .env("GOTOOLCHAIN", "local")
                 .env("GOFLAGS", "-mod=mod")
-                .env("CGO_ENABLED", "0")
+                .env("CGO_ENABLED", if cgo { "1" } else { "0" })
                 .env("HOME", dir.join("home"))
                 .env("GOCACHE", std::env::temp_dir().join("augur-go-tests/cache"));
             command
@@ -458,23 +475,25 @@ func main() { fmt.Println(work(1000)) }
         std::fs::write(dir.join("main.go"), GO_SOURCE).unwrap();
         std::fs::write(dir.join("go.mod"), "module cut\n\ngo 1.19\n").unwrap();
         let out = dir.join("hot");
-        let output = go(&["build", "-ldflags=-s -w", "-o", "hot", "."])
-            .output()
-            .unwrap();
+        let mut args = vec!["build", "-o", "hot"];
+        args.extend(flags);
+        args.push(".");
+        let output = go(&args).output().unwrap();
         assert!(
             output.status.success(),
-            "go build: {}",
+            "go build {flags:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         Some(out)
     }
 
-    #[test]
-    fn stripped_go_binary_is_cut_and_symbolizes_as_the_original() {
+    /// Cuts a stripped Go binary built with `flags` and checks that the cut
+    /// file names every sampled address as the binary does.
+    fn go_binary_is_cut_and_symbolizes_as_the_original(flags: &[&str], cgo: bool) {
         use augur_symbolizer::GoTable;
 
         let dir = tempfile::tempdir().unwrap();
-        let Some(binary) = stripped_go_binary(dir.path()) else {
+        let Some(binary) = stripped_go_binary(dir.path(), flags, cgo) else {
             return;
         };
         let source = File::open(&binary).unwrap();
@@ -482,7 +501,7 @@ func main() { fmt.Println(work(1000)) }
         let out = dir.path().join("hot.debug");
         let written = extract(&binary, &out).unwrap().expect("a Go binary is cut");
         let size = std::fs::metadata(&binary).unwrap().len();
-        eprintln!("stripped Go binary {size} bytes, cut file {written} bytes");
+        eprintln!("stripped Go binary ({flags:?}) {size} bytes, cut file {written} bytes");
         assert!(written < size);
 
         let cut_data = std::fs::read(&out).unwrap();
@@ -505,6 +524,20 @@ func main() { fmt.Println(work(1000)) }
             }
         }
         assert!(inlined > 0, "inlined calls survive the cut");
+    }
+
+    #[test]
+    fn stripped_go_binary_is_cut_and_symbolizes_as_the_original() {
+        go_binary_is_cut_and_symbolizes_as_the_original(&["-ldflags=-s -w"], false);
+    }
+
+    #[test]
+    fn stripped_externally_linked_pie_go_binary_is_cut_and_symbolizes_as_the_original() {
+        // gcc's linker merges the Go table into `.data.rel.ro`.
+        go_binary_is_cut_and_symbolizes_as_the_original(
+            &["-buildmode=pie", "-ldflags=-linkmode=external -s -w"],
+            true,
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use augur_profile::Symbol;
-use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags};
 
 use inline::InlineTree;
 use pclntab::{FUNCDATA_INL_TREE, FuncData, FuncRecord, Pclntab, Version};
@@ -135,19 +135,12 @@ impl GoTable {
         if elf.format() != object::BinaryFormat::Elf {
             return Err(GoTableError::Unsupported("not an ELF file"));
         }
-        // Position-independent builds put the table among relocated data.
-        let Some(section) = elf
-            .section_by_name(".gopclntab")
-            .or_else(|| elf.section_by_name(".data.rel.ro.gopclntab"))
-        else {
-            return Ok(None);
-        };
         if !elf.is_little_endian() {
             return Err(GoTableError::Unsupported("big-endian ELF"));
         }
-        let pclntab_address = section.address();
-        let pclntab = file_bytes(&section, map.len()).ok_or(GoTableError::NoTableBytes)?;
-        let table = Pclntab::parse(&map[pclntab.clone()])?;
+        let Some((pclntab_address, pclntab, table)) = find_pclntab(&elf, &map)? else {
+            return Ok(None);
+        };
         let sections = elf
             .sections()
             .filter(|s| {
@@ -159,7 +152,7 @@ impl GoTable {
                 address: s.address(),
                 size: s.size(),
                 bytes: file_bytes(&s, map.len()),
-                is_data: !matches!(s.kind(), SectionKind::Text),
+                is_data: !is_code(&s),
                 is_noptrdata: s.name() == Ok(".noptrdata"),
             })
             .collect();
@@ -321,6 +314,86 @@ impl GoTable {
         }
         None
     }
+}
+
+/// Where the Go table is: its address, its bytes in the file and its
+/// parsed header; `Ok(None)` for a file that is not Go.
+///
+/// Usually it is its own section, `.gopclntab` (`.data.rel.ro.gopclntab` in
+/// position-independent builds of Go's own linker). A position-independent
+/// cgo build, linked by the system linker, merges it into `.data.rel.ro`:
+/// there `runtime.pclntab` marks it, or, stripped, a header that parses
+/// does.
+fn find_pclntab(
+    elf: &object::File<'_>,
+    data: &[u8],
+) -> Result<Option<(u64, Range<usize>, Pclntab)>, GoTableError> {
+    let file_len = data.len();
+    if let Some(section) = elf
+        .section_by_name(".gopclntab")
+        .or_else(|| elf.section_by_name(".data.rel.ro.gopclntab"))
+    {
+        let bytes = file_bytes(&section, file_len).ok_or(GoTableError::NoTableBytes)?;
+        let table = Pclntab::parse(&data[bytes.clone()])?;
+        return Ok(Some((section.address(), bytes, table)));
+    }
+    // Only Go binaries are searched further: they carry Go's build notes.
+    let is_go = [".go.buildinfo", ".note.go.buildid"]
+        .iter()
+        .any(|name| elf.section_by_name(name).is_some());
+    let Some(relro) = elf.section_by_name(".data.rel.ro").filter(|_| is_go) else {
+        return Ok(None);
+    };
+    let bytes = file_bytes(&relro, file_len).ok_or(GoTableError::NoTableBytes)?;
+    let section = &data[bytes.clone()];
+    let within = |address: u64| {
+        let offset = usize::try_from(address.checked_sub(relro.address())?).ok()?;
+        (offset < section.len()).then_some(offset)
+    };
+    let marked = elf
+        .symbols()
+        .find(|s| s.name() == Ok("runtime.pclntab"))
+        .and_then(|s| within(s.address()));
+    let offsets: Box<dyn Iterator<Item = usize>> = match marked {
+        Some(offset) => Box::new(std::iter::once(offset)),
+        // The table is pointer-aligned; its header must parse and its
+        // functions must lie in the code.
+        None => Box::new((0..section.len()).step_by(8)),
+    };
+    // Code by its flags: in a cut debug file it has no bytes, and no kind.
+    let text = elf
+        .sections()
+        .filter(|s| is_code(s))
+        .map(|s| (s.address(), s.address().saturating_add(s.size())))
+        .collect::<Vec<_>>();
+    for offset in offsets {
+        let candidate = &section[offset..];
+        if !matches!(
+            candidate.get(..8),
+            Some([0xf0 | 0xf1 | 0xfa, 0xff, 0xff, 0xff, 0, 0, _, 4 | 8])
+        ) {
+            continue;
+        }
+        let Ok(table) = Pclntab::parse(candidate) else {
+            continue;
+        };
+        let in_text = table.pc_range(candidate).is_some_and(|(start, end)| {
+            table.len() > 0 && text.iter().any(|&(lo, hi)| lo <= start && end <= hi)
+        });
+        if in_text {
+            let address = relro.address() + offset as u64;
+            return Ok(Some((address, bytes.start + offset..bytes.end, table)));
+        }
+    }
+    Err(GoTableError::Malformed(
+        "a Go binary without a recognizable pc-line table",
+    ))
+}
+
+/// Whether `section` holds code (`SHF_EXECINSTR`), with bytes or not.
+fn is_code<'data>(section: &object::Section<'data, '_, &'data [u8]>) -> bool {
+    matches!(section.flags(), SectionFlags::Elf { sh_flags }
+        if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0)
 }
 
 /// The byte range of `section` in a file of `file_len` bytes; `None` for a

@@ -1,8 +1,10 @@
 //! Go symbolization from `.gopclntab`, checked against `go tool addr2line`.
 //!
-//! The fixture (`tests/fixtures/gohot`) is built here five ways: plain,
-//! stripped (`-ldflags="-s -w"`), with cgo (linked by gcc), cgo stripped
-//! and position-independent stripped. For each, every function's entry and a few pcs inside it are
+//! The fixture (`tests/fixtures/gohot`) is built here six ways: plain,
+//! stripped (`-ldflags="-s -w"`), with cgo (linked by gcc), cgo stripped,
+//! and position-independent (`-buildmode=pie`) stripped, with and without
+//! cgo; go 1.19's addr2line cannot read PIE, so there names are checked
+//! against `go tool nm` of the unstripped build. For each, every function's entry and a few pcs inside it are
 //! named by [`GoTable`] and by `go tool addr2line` run on the unstripped
 //! build of the same flags (its text is byte-identical); addr2line gives the
 //! outermost function with the innermost file:line, so those are compared.
@@ -71,17 +73,23 @@ enum Variant {
     CgoStripped,
     /// `-buildmode=pie`, stripped: the table is `.data.rel.ro.gopclntab`.
     PieStripped,
+    /// cgo and `-buildmode=pie`, stripped: gcc's linker merges the table
+    /// into `.data.rel.ro`, without a section or symbol of its own.
+    CgoPieStripped,
 }
 
 impl Variant {
     fn cgo(self) -> bool {
-        matches!(self, Variant::Cgo | Variant::CgoStripped)
-    }
-    fn stripped(self) -> bool {
         matches!(
             self,
-            Variant::Stripped | Variant::CgoStripped | Variant::PieStripped
+            Variant::Cgo | Variant::CgoStripped | Variant::CgoPieStripped
         )
+    }
+    fn stripped(self) -> bool {
+        self != Variant::Plain && self != Variant::Cgo
+    }
+    fn pie(self) -> bool {
+        matches!(self, Variant::PieStripped | Variant::CgoPieStripped)
     }
 }
 
@@ -101,7 +109,7 @@ fn build_into(dir: &Path, name: &str, variant: Variant, strip: bool) -> PathBuf 
     if variant.cgo() {
         args.extend(["-tags", "cgo_fixture"]);
     }
-    if variant == Variant::PieStripped {
+    if variant.pie() {
         args.push("-buildmode=pie");
     }
     args.push(".");
@@ -238,7 +246,7 @@ fn check_variant(variant: Variant) {
     assert!(reference.gofunc().is_some(), "go.func.* from .symtab");
     assert_eq!(table.gofunc(), reference.gofunc(), "{variant:?}");
 
-    if variant == Variant::PieStripped {
+    if variant.pie() {
         // go 1.19's addr2line cannot read PIE (`.data.rel.ro.gopclntab`):
         // names at entries are checked against `go tool nm` instead.
         agrees_with_nm(&fixture, &table);
@@ -482,8 +490,13 @@ fn stripped_cgo_binary_matches_addr2line() {
 }
 
 #[test]
-fn stripped_pie_binary_matches_addr2line() {
+fn stripped_pie_binary_matches_nm() {
     check_variant(Variant::PieStripped);
+}
+
+#[test]
+fn stripped_cgo_pie_binary_matches_nm() {
+    check_variant(Variant::CgoPieStripped);
 }
 
 /// Patches the section's bytes of a copy of `binary` and writes it out.
