@@ -524,6 +524,46 @@ func main() { fmt.Println(work(1000)) }
             }
         }
         assert!(inlined > 0, "inlined calls survive the cut");
+
+        // The server's path: the cut file alone, in a `.build-id` layout
+        // under the binary's file id, asked by file offset.
+        use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer, read_file_id};
+        use object::ObjectSegment;
+        let id = read_file_id(&binary).unwrap();
+        let hex = id.to_hex();
+        let store = dir.path().join("debug");
+        let slot = store.join(".build-id").join(&hex[..2]);
+        std::fs::create_dir_all(&slot).unwrap();
+        std::fs::copy(&out, slot.join(format!("{}.debug", &hex[2..]))).unwrap();
+        let binary_data = std::fs::read(&binary).unwrap();
+        let segments: Vec<(u64, u64, u64)> = object::File::parse(&*binary_data)
+            .unwrap()
+            .segments()
+            .map(|s| (s.address(), s.file_range().0, s.file_range().1))
+            .collect();
+        let addresses: Vec<u64> = functions
+            .iter()
+            .flat_map(|f| [f.entry, (f.entry + f.end) / 2])
+            .collect();
+        let requests: Vec<FrameRequest<'_>> = addresses
+            .iter()
+            .map(|&a| {
+                let (base, offset, _) = segments
+                    .iter()
+                    .find(|(base, _, size)| (*base..base + size).contains(&a))
+                    .unwrap();
+                FrameRequest {
+                    build_id: &id,
+                    file_offset: a - base + offset,
+                    path_hints: &[],
+                }
+            })
+            .collect();
+        let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(vec![store], false));
+        for (result, &address) in symbolizer.symbolize(&requests).into_iter().zip(&addresses) {
+            let expected = original.symbolize(address).unwrap().unwrap();
+            assert_eq!(result, Ok(expected), "{address:#x}");
+        }
     }
 
     #[test]
