@@ -66,6 +66,18 @@ pub struct ElfSections {
     sections: Vec<SectionHeader64<Le>>,
     names: Vec<u8>,
     shstrndx: usize,
+    /// What the file is for Go, worked out once: `keeps` asks per section.
+    go: GoLayout,
+}
+
+/// Whether a file is a Go binary and where its pc-line table is.
+#[derive(Clone, Copy, Debug, Default)]
+struct GoLayout {
+    /// A `.gopclntab` with contents, or Go's build notes.
+    is_go: bool,
+    /// The table has a section of its own (else it is inside
+    /// `.data.rel.ro`, as in position-independent cgo builds).
+    has_pclntab_section: bool,
 }
 
 impl ElfSections {
@@ -133,13 +145,16 @@ impl ElfSections {
         } else {
             read_pods(file, header.e_phoff.get(e), phnum)?
         };
-        Ok(Self {
+        let mut layout = Self {
             header,
             program_headers,
             sections,
             names,
             shstrndx,
-        })
+            go: GoLayout::default(),
+        };
+        layout.go = layout.go_layout();
+        Ok(layout)
     }
 
     fn name(&self, section: &SectionHeader64<Le>) -> &[u8] {
@@ -152,7 +167,7 @@ impl ElfSections {
     /// Whether the file has a full symbol table, DWARF or a Go pc-line
     /// table: something a stripped copy on the server could not offer.
     pub fn has_symbols(&self) -> bool {
-        self.is_go()
+        self.go.is_go
             || self.sections.iter().any(|s| {
                 let ty = s.sh_type.get(Le);
                 let name = self.name(s);
@@ -166,22 +181,17 @@ impl ElfSections {
     /// Whether this is a Go binary: a `.gopclntab` with contents, or Go's
     /// build notes (a position-independent cgo build keeps its table inside
     /// `.data.rel.ro`, without a section of its own).
-    fn is_go(&self) -> bool {
-        self.sections.iter().any(|s| {
+    fn go_layout(&self) -> GoLayout {
+        let mut go = GoLayout::default();
+        for s in &self.sections {
             let name = self.name(s);
-            (GO_PCLNTAB.contains(&name)
-                && s.sh_type.get(Le) != object::elf::SHT_NOBITS
-                && s.sh_size.get(Le) > 0)
-                || name == b".go.buildinfo"
-                || name == b".note.go.buildid"
-        })
-    }
-
-    /// Whether the Go table has a section of its own.
-    fn has_pclntab_section(&self) -> bool {
-        self.sections
-            .iter()
-            .any(|s| GO_PCLNTAB.contains(&self.name(s)))
+            if GO_PCLNTAB.contains(&name) {
+                go.has_pclntab_section = true;
+                go.is_go |= s.sh_type.get(Le) != object::elf::SHT_NOBITS && s.sh_size.get(Le) > 0;
+            }
+            go.is_go |= name == b".go.buildinfo" || name == b".note.go.buildid";
+        }
+        go
     }
 
     /// Whether section `index` keeps its contents in the cut file.
@@ -209,14 +219,14 @@ impl ElfSections {
                 || name == b".note.go.buildid"
                 || (name == b".rodata" && section.sh_size.get(Le) <= MAX_GO_RODATA)
                 || (name == b".data.rel.ro"
-                    && !self.has_pclntab_section()
+                    && !self.go.has_pclntab_section
                     && section.sh_size.get(Le) <= MAX_GO_RODATA)
         };
         is_symbols_strings
             || name.starts_with(b".debug_")
             || name.starts_with(b".zdebug_")
             || name == b".note.gnu.build-id"
-            || (self.is_go() && go_keeps())
+            || (self.go.is_go && go_keeps())
     }
 
     /// The GNU build-id from the `.note.gnu.build-id` section, if any.
