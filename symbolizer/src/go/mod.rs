@@ -8,7 +8,8 @@
 //!
 //! The file is read through its section headers only (never its segments),
 //! so the agents' cut debug files work: they keep every header but only
-//! some sections' bytes. Inline trees live in `go:func.*`, found through
+//! some sections' bytes. The table is its own section, except in
+//! position-independent cgo builds, where it is found inside `.data.rel.ro`. Inline trees live in `go:func.*`, found through
 //! `.symtab` or, stripped, through `runtime.firstmoduledata`; when those
 //! bytes are missing the answer degrades to the outermost function with
 //! its file and line.
@@ -113,8 +114,8 @@ impl std::fmt::Debug for GoTable {
 }
 
 impl GoTable {
-    /// Reads the Go table of the ELF file at `path`; `Ok(None)` when it has
-    /// no `.gopclntab` section (not a Go binary).
+    /// Reads the Go table of the ELF file at `path`; `Ok(None)` when it is
+    /// not a Go binary (no `.gopclntab` section, nor Go's build notes).
     pub fn open(path: &Path) -> Result<Option<GoTable>, GoTableError> {
         let io = |source| GoTableError::Io {
             path: path.to_owned(),
