@@ -5,19 +5,25 @@
 //! [`DebugInfoLocator`], checks that the file really carries that build-id (a
 //! path hint from an agent may point at a newer binary after a deploy), and
 //! returns one [`FrameResult`] per requested frame: symbols, or the reason why
-//! there are none. One bad frame never fails the others.
+//! there are none. One bad frame never fails the others. Go binaries are
+//! named from their own `.gopclntab` ([`GoTable`], kept open per file),
+//! which stripping never removes; blazesym answers for everything else.
 
 pub mod debuginfod;
+mod go;
 mod locate;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use augur_profile::{FileId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
 pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
+pub use go::{GoFunction, GoTable, GoTableError};
 pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id, read_file_id};
 
 /// One frame to symbolize.
@@ -74,6 +80,61 @@ pub struct Symbolizer {
     inner: symbolize::Symbolizer,
     locator: DebugInfoLocator,
     names: RefCell<HashMap<String, String>>,
+    go_tables: RefCell<GoTables>,
+}
+
+/// Go tables of recently symbolized files, most recent first; files found
+/// not to be Go are remembered too, so each is parsed once.
+#[derive(Default)]
+struct GoTables {
+    entries: Vec<(FileStamp, Option<Rc<GoTable>>)>,
+}
+
+/// A file's identity: a path whose file was replaced is opened again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FileStamp {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl GoTables {
+    /// Open files kept; each costs a mapping and a few hundred bytes.
+    const MAX_FILES: usize = 32;
+
+    /// The Go table of `path`, or `None` when it is not a Go binary or its
+    /// table cannot be read (then blazesym answers for it).
+    fn get(&mut self, path: &Path) -> Option<Rc<GoTable>> {
+        use std::os::unix::fs::MetadataExt;
+
+        let meta = std::fs::metadata(path).ok()?;
+        let stamp = FileStamp {
+            path: path.to_owned(),
+            device: meta.dev(),
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        };
+        if let Some(at) = self.entries.iter().position(|(s, _)| *s == stamp) {
+            let entry = self.entries.remove(at);
+            let table = entry.1.clone();
+            self.entries.insert(0, entry);
+            return table;
+        }
+        let table = match GoTable::open(path) {
+            Ok(table) => table.map(Rc::new),
+            Err(error) => {
+                tracing::debug!(%error, path = %path.display(), "Go table unreadable; using blazesym");
+                None
+            }
+        };
+        self.entries.retain(|(s, _)| s.path != stamp.path);
+        self.entries.truncate(Self::MAX_FILES - 1);
+        self.entries.insert(0, (stamp, table.clone()));
+        table
+    }
 }
 
 impl Symbolizer {
@@ -83,6 +144,7 @@ impl Symbolizer {
             inner: Self::blazesym(),
             locator,
             names: RefCell::default(),
+            go_tables: RefCell::default(),
         }
     }
 
@@ -140,6 +202,7 @@ impl Symbolizer {
             {
                 self.inner = Self::blazesym();
                 self.names.borrow_mut().clear();
+                self.go_tables.borrow_mut().entries.clear();
             }
             match outcome {
                 Ok(per_offset) => {
@@ -164,7 +227,53 @@ impl Symbolizer {
             .collect()
     }
 
+    /// Symbolizes offsets of one object: Go code from its `.gopclntab`
+    /// (the runtime's own names, lines and inlined calls, stripped or not),
+    /// everything else (all of a non-Go file, C in a cgo one) with blazesym.
     fn symbolize_object(
+        &self,
+        located: &Located,
+        offsets: &[u64],
+    ) -> Result<Vec<FrameResult>, String> {
+        let go = self.go_tables.borrow_mut().get(&located.symbols);
+        let Some(go) = go else {
+            return self.symbolize_native(located, offsets);
+        };
+        let layout = located.layout.as_deref().unwrap_or(&located.symbols);
+        let addresses = locate::file_offsets_to_addresses(layout, offsets)?;
+        let mut results: Vec<Option<FrameResult>> = Vec::with_capacity(offsets.len());
+        let mut native = Vec::new();
+        for (i, (address, &offset)) in addresses.iter().zip(offsets).enumerate() {
+            results.push(match address.map(|a| go.symbolize(a)) {
+                None => Some(Err(Unsymbolized::NoSymbol {
+                    offset,
+                    reason: "offset outside the binary's loadable segments".into(),
+                })),
+                Some(Ok(Some(chain))) => Some(Ok(chain)),
+                Some(Ok(None)) => {
+                    native.push(i);
+                    None
+                }
+                Some(Err(error)) => Some(Err(Unsymbolized::NoSymbol {
+                    offset,
+                    reason: error.to_string(),
+                })),
+            });
+        }
+        if !native.is_empty() {
+            let native_offsets: Vec<u64> = native.iter().map(|&i| offsets[i]).collect();
+            let answers = self.symbolize_native(located, &native_offsets)?;
+            for (i, answer) in native.into_iter().zip(answers) {
+                results[i] = Some(answer);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every offset is answered by Go or blazesym"))
+            .collect())
+    }
+
+    fn symbolize_native(
         &self,
         located: &Located,
         offsets: &[u64],

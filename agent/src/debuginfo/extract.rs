@@ -3,7 +3,12 @@
 //! The result is an ELF file in the shape of `objcopy --only-keep-debug`:
 //! every section header is kept, at its index, but only symbol tables, debug
 //! sections and the build-id note keep their contents; the others become
-//! `SHT_NOBITS` (address and size without bytes). Unlike objcopy's output the
+//! `SHT_NOBITS` (address and size without bytes). A Go binary also keeps
+//! what the server's Go symbolizer reads: `.gopclntab` (names, lines),
+//! `.noptrdata` (where `runtime.firstmoduledata` says where `go:func.*`
+//! is), `.rodata` (which holds `go:func.*`, the inline trees) and, in a
+//! position-independent cgo build where the table has no section of its
+//! own, `.data.rel.ro`; so even a stripped Go binary is worth cutting. Unlike objcopy's output the
 //! program headers are copied unchanged, so the file maps the original
 //! binary's file offsets to addresses on its own and the server never needs
 //! the binary itself. Their `p_offset`s point into the original file, not
@@ -32,6 +37,13 @@ const COPY_CHUNK: usize = 1 << 20;
 const MAX_SECTIONS: usize = 1 << 16;
 /// Largest section-name table read.
 const MAX_NAMES: u64 = 16 << 20;
+/// Largest `.rodata` kept for a Go binary's inline trees; past this (a
+/// binary full of embedded files, say) the server names Go frames without
+/// their inlined calls rather than the agent uploading the assets.
+const MAX_GO_RODATA: u64 = 64 << 20;
+/// Names of the section holding a Go binary's pc-line table (the second in
+/// position-independent builds).
+const GO_PCLNTAB: [&[u8]; 2] = [b".gopclntab", b".data.rel.ro.gopclntab"];
 
 /// Why a file was not cut.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +66,18 @@ pub struct ElfSections {
     sections: Vec<SectionHeader64<Le>>,
     names: Vec<u8>,
     shstrndx: usize,
+    /// What the file is for Go, worked out once: `keeps` asks per section.
+    go: GoLayout,
+}
+
+/// Whether a file is a Go binary and where its pc-line table is.
+#[derive(Clone, Copy, Debug, Default)]
+struct GoLayout {
+    /// A `.gopclntab` with contents, or Go's build notes.
+    is_go: bool,
+    /// The table has a section of its own (else it is inside
+    /// `.data.rel.ro`, as in position-independent cgo builds).
+    has_pclntab_section: bool,
 }
 
 impl ElfSections {
@@ -121,13 +145,16 @@ impl ElfSections {
         } else {
             read_pods(file, header.e_phoff.get(e), phnum)?
         };
-        Ok(Self {
+        let mut layout = Self {
             header,
             program_headers,
             sections,
             names,
             shstrndx,
-        })
+            go: GoLayout::default(),
+        };
+        layout.go = layout.go_layout();
+        Ok(layout)
     }
 
     fn name(&self, section: &SectionHeader64<Le>) -> &[u8] {
@@ -137,17 +164,34 @@ impl ElfSections {
         &rest[..end]
     }
 
-    /// Whether the file has a full symbol table or DWARF: something a
-    /// stripped copy on the server could not offer.
+    /// Whether the file has a full symbol table, DWARF or a Go pc-line
+    /// table: something a stripped copy on the server could not offer.
     pub fn has_symbols(&self) -> bool {
-        self.sections.iter().any(|s| {
-            let ty = s.sh_type.get(Le);
+        self.go.is_go
+            || self.sections.iter().any(|s| {
+                let ty = s.sh_type.get(Le);
+                let name = self.name(s);
+                (ty == object::elf::SHT_SYMTAB && s.sh_size.get(Le) > 0)
+                    || ((name == b".debug_info" || name == b".zdebug_info")
+                        && ty != object::elf::SHT_NOBITS
+                        && s.sh_size.get(Le) > 0)
+            })
+    }
+
+    /// Whether this is a Go binary: a `.gopclntab` with contents, or Go's
+    /// build notes (a position-independent cgo build keeps its table inside
+    /// `.data.rel.ro`, without a section of its own).
+    fn go_layout(&self) -> GoLayout {
+        let mut go = GoLayout::default();
+        for s in &self.sections {
             let name = self.name(s);
-            (ty == object::elf::SHT_SYMTAB && s.sh_size.get(Le) > 0)
-                || ((name == b".debug_info" || name == b".zdebug_info")
-                    && ty != object::elf::SHT_NOBITS
-                    && s.sh_size.get(Le) > 0)
-        })
+            if GO_PCLNTAB.contains(&name) {
+                go.has_pclntab_section = true;
+                go.is_go |= s.sh_type.get(Le) != object::elf::SHT_NOBITS && s.sh_size.get(Le) > 0;
+            }
+            go.is_go |= name == b".go.buildinfo" || name == b".note.go.buildid";
+        }
+        go
     }
 
     /// Whether section `index` keeps its contents in the cut file.
@@ -168,10 +212,21 @@ impl ElfSections {
                 && s.sh_link.get(Le) as usize == index
         });
         let name = self.name(section);
+        let go_keeps = || {
+            GO_PCLNTAB.contains(&name)
+                || name == b".noptrdata"
+                || name == b".go.buildinfo"
+                || name == b".note.go.buildid"
+                || (name == b".rodata" && section.sh_size.get(Le) <= MAX_GO_RODATA)
+                || (name == b".data.rel.ro"
+                    && !self.go.has_pclntab_section
+                    && section.sh_size.get(Le) <= MAX_GO_RODATA)
+        };
         is_symbols_strings
             || name.starts_with(b".debug_")
             || name.starts_with(b".zdebug_")
             || name == b".note.gnu.build-id"
+            || (self.go.is_go && go_keeps())
     }
 
     /// The GNU build-id from the `.note.gnu.build-id` section, if any.
@@ -381,6 +436,158 @@ mod tests {
         };
         assert_eq!(segments(&a), segments(&b));
         assert!(cut.len() < original.len());
+    }
+
+    /// A Go program whose hot loop inlines a small function.
+    const GO_SOURCE: &str = "package main
+
+import \"fmt\"
+
+func mix(x uint64) uint64 { return x*6364136223846793005 + 1 }
+
+//go:noinline
+func work(n int) uint64 {
+	var t uint64
+	for i := 0; i < n; i++ {
+		t ^= mix(uint64(i))
+	}
+	return t
+}
+
+func main() { fmt.Println(work(1000)) }
+";
+
+    /// Builds `GO_SOURCE` stripped (`-s -w`) into `dir` with `flags`
+    /// (cgo on when `cgo`); `None` without `go`, skipped loudly unless
+    /// `AUGUR_REQUIRE_ALL=1`.
+    fn stripped_go_binary(dir: &Path, flags: &[&str], cgo: bool) -> Option<std::path::PathBuf> {
+        use std::process::Command;
+        let go = |args: &[&str]| {
+            let mut command = Command::new("go");
+            command
+                .args(args)
+                .current_dir(dir)
+                .env("GOPROXY", "off")
+                .env("GOTOOLCHAIN", "local")
+                .env("GOFLAGS", "-mod=mod")
+                .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+                .env("HOME", dir.join("home"))
+                .env("GOCACHE", std::env::temp_dir().join("augur-go-tests/cache"));
+            command
+        };
+        if !go(&["version"]).output().is_ok_and(|o| o.status.success()) {
+            if std::env::var("AUGUR_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+                panic!("go is required (AUGUR_REQUIRE_ALL=1) but not available");
+            }
+            eprintln!("\n*** SKIPPED: the go toolchain is not available ***\n");
+            return None;
+        }
+        std::fs::write(dir.join("main.go"), GO_SOURCE).unwrap();
+        std::fs::write(dir.join("go.mod"), "module cut\n\ngo 1.19\n").unwrap();
+        let out = dir.join("hot");
+        let mut args = vec!["build", "-o", "hot"];
+        args.extend(flags);
+        args.push(".");
+        let output = go(&args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "go build {flags:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Some(out)
+    }
+
+    /// Cuts a stripped Go binary built with `flags` and checks that the cut
+    /// file names every sampled address as the binary does.
+    fn go_binary_is_cut_and_symbolizes_as_the_original(flags: &[&str], cgo: bool) {
+        use augur_symbolizer::GoTable;
+
+        let dir = tempfile::tempdir().unwrap();
+        let Some(binary) = stripped_go_binary(dir.path(), flags, cgo) else {
+            return;
+        };
+        let source = File::open(&binary).unwrap();
+        assert!(ElfSections::read(&source).unwrap().has_symbols());
+        let out = dir.path().join("hot.debug");
+        let written = extract(&binary, &out).unwrap().expect("a Go binary is cut");
+        let size = std::fs::metadata(&binary).unwrap().len();
+        eprintln!("stripped Go binary ({flags:?}) {size} bytes, cut file {written} bytes");
+        assert!(written < size);
+
+        let cut_data = std::fs::read(&out).unwrap();
+        let cut_elf = object::File::parse(&*cut_data).unwrap();
+        let text = cut_elf.section_by_name(".text").unwrap();
+        assert!(text.data().unwrap().is_empty(), "no code in the cut file");
+
+        let original = GoTable::open(&binary).unwrap().expect("a Go table");
+        let cut = GoTable::open(&out).unwrap().expect("the cut file keeps it");
+        assert!(original.gofunc().is_some());
+        assert_eq!(cut.gofunc(), original.gofunc());
+        let functions: Vec<_> = original.functions().collect();
+        assert_eq!(cut.functions().collect::<Vec<_>>(), functions);
+        let mut inlined = 0;
+        for function in &functions {
+            for address in (function.entry..function.end).step_by(3) {
+                let chain = original.symbolize(address).unwrap();
+                inlined += usize::from(chain.as_ref().is_some_and(|c| c.len() > 1));
+                assert_eq!(cut.symbolize(address).unwrap(), chain, "{address:#x}");
+            }
+        }
+        assert!(inlined > 0, "inlined calls survive the cut");
+
+        // The server's path: the cut file alone, in a `.build-id` layout
+        // under the binary's file id, asked by file offset.
+        use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer, read_file_id};
+        use object::ObjectSegment;
+        let id = read_file_id(&binary).unwrap();
+        let hex = id.to_hex();
+        let store = dir.path().join("debug");
+        let slot = store.join(".build-id").join(&hex[..2]);
+        std::fs::create_dir_all(&slot).unwrap();
+        std::fs::copy(&out, slot.join(format!("{}.debug", &hex[2..]))).unwrap();
+        let binary_data = std::fs::read(&binary).unwrap();
+        let segments: Vec<(u64, u64, u64)> = object::File::parse(&*binary_data)
+            .unwrap()
+            .segments()
+            .map(|s| (s.address(), s.file_range().0, s.file_range().1))
+            .collect();
+        let addresses: Vec<u64> = functions
+            .iter()
+            .flat_map(|f| [f.entry, (f.entry + f.end) / 2])
+            .collect();
+        let requests: Vec<FrameRequest<'_>> = addresses
+            .iter()
+            .map(|&a| {
+                let (base, offset, _) = segments
+                    .iter()
+                    .find(|(base, _, size)| (*base..base + size).contains(&a))
+                    .unwrap();
+                FrameRequest {
+                    build_id: &id,
+                    file_offset: a - base + offset,
+                    path_hints: &[],
+                }
+            })
+            .collect();
+        let mut symbolizer = Symbolizer::new(DebugInfoLocator::new(vec![store], false));
+        for (result, &address) in symbolizer.symbolize(&requests).into_iter().zip(&addresses) {
+            let expected = original.symbolize(address).unwrap().unwrap();
+            assert_eq!(result, Ok(expected), "{address:#x}");
+        }
+    }
+
+    #[test]
+    fn stripped_go_binary_is_cut_and_symbolizes_as_the_original() {
+        go_binary_is_cut_and_symbolizes_as_the_original(&["-ldflags=-s -w"], false);
+    }
+
+    #[test]
+    fn stripped_externally_linked_pie_go_binary_is_cut_and_symbolizes_as_the_original() {
+        // gcc's linker merges the Go table into `.data.rel.ro`.
+        go_binary_is_cut_and_symbolizes_as_the_original(
+            &["-buildmode=pie", "-ldflags=-linkmode=external -s -w"],
+            true,
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
 //! The suites, one file per area.
 
+mod go;
 mod symbols;
