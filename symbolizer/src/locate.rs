@@ -227,14 +227,15 @@ pub fn has_symbols(path: &Path) -> bool {
     let Ok(data) = (unsafe { memmap2::Mmap::map(&file) }) else {
         return false;
     };
-    object::File::parse(&*data)
-        .map(|elf| {
-            [".symtab", ".debug_info", ".gopclntab"].iter().any(|name| {
-                elf.section_by_name(name)
-                    .is_some_and(|s| s.kind() != object::SectionKind::UninitializedData)
-            })
+    let full = object::File::parse(&*data).is_ok_and(|elf| {
+        [".symtab", ".debug_info"].iter().any(|name| {
+            elf.section_by_name(name)
+                .is_some_and(|s| s.kind() != object::SectionKind::UninitializedData)
         })
-        .unwrap_or(false)
+    });
+    // Go's table may also sit in `.data.rel.ro` (PIE builds): ask the
+    // reader that finds it.
+    full || matches!(crate::go::GoTable::open(path), Ok(Some(_)))
 }
 
 /// Whether `path`, found in a `.build-id` directory under `id`'s name, is
