@@ -17,7 +17,7 @@ use crate::error::StorageError;
 
 /// The functions report's name for the leaves of a binary nobody has named
 /// yet, followed by the binary's path or file id.
-pub const UNSYMBOLIZED: &str = "[unsymbolized]";
+const UNSYMBOLIZED: &str = "[unsymbolized]";
 
 /// The reason strings agents sent before Augur had its own words (blazesym's
 /// `Reason` texts, the old "no build-id"): a closed set, as agents now send
