@@ -10,8 +10,53 @@
 //! 1,000 rows per stack and window. Leaves are grouped first and named
 //! after, so the frames are joined once per distinct leaf, not per row.
 
+use augur_profile::placeholder;
+
 use crate::backend::Store;
 use crate::error::StorageError;
+
+/// The functions report's name for the leaves of a binary nobody has named
+/// yet, followed by the binary's path or file id.
+const UNSYMBOLIZED: &str = "[unsymbolized]";
+
+/// The reason strings agents sent before Augur had its own words (blazesym's
+/// `Reason` texts, the old "no build-id"): a closed set, as agents now send
+/// only [`placeholder`]'s words. The functions report maps them in SQL so
+/// that two of them meaning one placeholder are one row.
+const LEGACY_REASONS: &[&str] = &[
+    "proc maps entry has no component",
+    "absolute address not found in virtual memory map of process",
+    "address belongs to unsupported entity",
+    "address not found in symbolization source",
+    "file offset does not map to a valid piece of code/data",
+    "symbolization source has no or no relevant symbols",
+    "an error occurred but was ignored in batch mode",
+    "no build-id",
+];
+
+/// SQL for the unknown frame reason `column` in today's words
+/// ([`placeholder::current`]), in the SQL both backends accept.
+fn current_reason_sql(column: &str) -> String {
+    let mut sql = format!("CASE {column}");
+    for legacy in LEGACY_REASONS {
+        sql += &format!(
+            " WHEN {} THEN {}",
+            text(legacy),
+            text(placeholder::current(legacy))
+        );
+    }
+    sql + &format!(" ELSE {column} END")
+}
+
+/// A string literal both dialects read alike; ours hold no quote or
+/// backslash (ClickHouse would read a backslash as an escape).
+fn text(value: &str) -> String {
+    assert!(
+        !value.contains(['\\', '\'']),
+        "not a plain SQL literal: {value:?}"
+    );
+    format!("'{value}'")
+}
 
 /// Which breakdown of the fleet's CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +64,9 @@ pub enum FleetReport {
     /// Services, busiest first.
     Services,
     /// Functions by self time (the leaf of each stack), across services.
+    /// Leaves not symbolized are summed per binary, `[unsymbolized] PATH`
+    /// (the file id's hex when no path is known), and unknown frames per
+    /// placeholder, `[reason]` as [`placeholder::display`] shows it.
     Functions,
     /// Binaries by self time: the executable or shared library of the leaf
     /// frame, `[kernel]`, `[jit]` or `[unknown]`.
@@ -57,18 +105,33 @@ impl FleetReport {
                  ORDER BY cpu_ns DESC, name
                  LIMIT {limit}"
             ),
+            // A leaf with no function is named after its binary, and an
+            // unknown frame after its reason in today's words; leaves are
+            // summed per function (and per binary where unnamed) before the
+            // binaries are joined. One JOIN per SELECT: ClickHouse 18.
             FleetReport::Functions => format!(
-                "SELECT CASE WHEN f.function = '' THEN '[unsymbolized]' ELSE f.function END AS name,
+                "SELECT CASE WHEN x.kind = 'unknown' THEN '[' || {reason} || ']'
+                             WHEN x.function <> '' THEN x.function
+                             WHEN x.unnamed_in = '' THEN '{UNSYMBOLIZED}'
+                             WHEN COALESCE(b.path, '') = '' THEN '{UNSYMBOLIZED} ' || x.unnamed_in
+                             ELSE '{UNSYMBOLIZED} ' || b.path
+                        END AS name,
                         SUM(x.value) AS cpu_ns, SUM(x.count) AS samples
-                 FROM (SELECT s.leaf_frame_id AS leaf_frame_id, SUM(s.value) AS value,
-                              SUM(s.count) AS count
-                       FROM {source} AS s
-                       WHERE {range}
-                       GROUP BY s.leaf_frame_id) AS x
-                 JOIN sql_frames AS f ON f.frame_id = x.leaf_frame_id
+                 FROM (SELECT f.kind AS kind, f.function AS function,
+                              CASE WHEN f.function = '' THEN f.build_id ELSE '' END AS unnamed_in,
+                              SUM(l.value) AS value, SUM(l.count) AS count
+                       FROM (SELECT s.leaf_frame_id AS leaf_frame_id, SUM(s.value) AS value,
+                                    SUM(s.count) AS count
+                             FROM {source} AS s
+                             WHERE {range}
+                             GROUP BY s.leaf_frame_id) AS l
+                       JOIN sql_frames AS f ON f.frame_id = l.leaf_frame_id
+                       GROUP BY kind, function, unnamed_in) AS x
+                 LEFT JOIN sql_binaries AS b ON b.build_id = x.unnamed_in
                  GROUP BY name
                  ORDER BY cpu_ns DESC, name
-                 LIMIT {limit}"
+                 LIMIT {limit}",
+                reason = current_reason_sql("x.function"),
             ),
             // One JOIN per SELECT: ClickHouse 18 allows no more.
             FleetReport::Binaries => format!(
@@ -162,5 +225,35 @@ impl Store {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every legacy string `placeholder::current` maps, read from its
+    /// source: the report's SQL must map the same ones, or two of them
+    /// meaning one placeholder would be two rows.
+    #[test]
+    fn the_sql_maps_every_legacy_reason_the_profile_crate_maps() {
+        let source = include_str!("../../profile/src/placeholder.rs");
+        let body = source
+            .split("pub fn current(")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .expect("placeholder::current in profile/src/placeholder.rs");
+        let mapped: Vec<&str> = body
+            .lines()
+            .map(|line| line.split("=>").next().unwrap_or(line))
+            .flat_map(|keys| keys.split('"').skip(1).step_by(2))
+            .collect();
+        assert!(mapped.len() >= 8, "{mapped:?}");
+        for legacy in &mapped {
+            assert!(LEGACY_REASONS.contains(legacy), "{legacy:?} is not mapped");
+        }
+        for legacy in LEGACY_REASONS {
+            assert_ne!(placeholder::current(legacy), *legacy);
+        }
     }
 }

@@ -619,6 +619,101 @@ fn fleet_reports_rank_services_functions_and_binaries() {
 }
 
 #[test]
+fn the_functions_report_names_unnamed_leaves_by_binary_and_placeholder() {
+    use augur_storage::FleetReport;
+
+    // A content id: the binary has no build-id, and no host sent its path.
+    let no_path = "f11e1d0059217071570330d7e2de51ae2a435ac9";
+    on_every_backend(|backend, store| {
+        let main = user("aa01", 0x1000);
+        let leaf = |frame: RawFrame| vec![frame, main.clone()];
+        store
+            .write_batch(&batch(
+                "b1",
+                vec![
+                    window(
+                        "api",
+                        0,
+                        vec![
+                            // Two offsets of /usr/bin/app, neither named.
+                            (leaf(user("aa01", 0x1010)), 30),
+                            (vec![main.clone()], 20),
+                            (leaf(user(no_path, 0x40)), 21),
+                            (leaf(user("bb02", 0x2f00)), 15),
+                        ],
+                    ),
+                    window(
+                        "web",
+                        0,
+                        vec![
+                            // Two library strings older agents sent for
+                            // one placeholder, each below memcpy alone.
+                            (
+                                leaf(unknown("address not found in symbolization source")),
+                                9,
+                            ),
+                            (
+                                leaf(unknown(
+                                    "symbolization source has no or no relevant symbols",
+                                )),
+                                8,
+                            ),
+                            (leaf(unknown("proc maps entry has no component")), 4),
+                            (leaf(unknown("anonymous code in node")), 3),
+                        ],
+                    ),
+                ],
+            ))
+            .unwrap();
+        let memcpy: Vec<FrameSymbols> = store
+            .pending_frames(Duration::ZERO, 10, Shard::ALL)
+            .unwrap()
+            .iter()
+            .filter(|p| p.file_offset == 0x2f00)
+            .map(|p| FrameSymbols {
+                frame_id: p.frame_id,
+                outcome: Ok(vec![Symbol {
+                    function: "memcpy".into(),
+                    file: None,
+                    line: None,
+                }]),
+            })
+            .collect();
+        assert_eq!(memcpy.len(), 1, "{backend}");
+        store.record_symbols(&memcpy).unwrap();
+
+        let report = |limit| {
+            store
+                .fleet_report(FleetReport::Functions, 0, 600 * SEC, limit)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.name, r.samples, (r.share * 110.0).round() as u64))
+                .collect::<Vec<_>>()
+        };
+        let row = |name: &str, samples| (name.to_owned(), samples, samples);
+        let all = report(10);
+        assert_eq!(
+            all,
+            [
+                row("[unsymbolized] /usr/bin/app", 50),
+                row(&format!("[unsymbolized] {no_path}"), 21),
+                row("[unknown address]", 17),
+                row("memcpy", 15),
+                row("[anonymous code]", 4),
+                row("[anonymous code in node]", 3),
+            ],
+            "{backend}"
+        );
+        for (name, ..) in &all {
+            assert!(!name.contains("symbolization source"), "{backend}: {name}");
+            assert!(!name.contains("proc maps"), "{backend}: {name}");
+        }
+        // The merged row ranks, and is cut, by its sum.
+        assert_eq!(report(3), all[..3], "{backend}");
+    });
+}
+
+#[test]
 fn shared_debug_info_comes_back_byte_for_byte_where_the_backend_shares() {
     on_every_backend(|backend, store| {
         let dir = tempfile::tempdir().unwrap();

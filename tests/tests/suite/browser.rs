@@ -413,6 +413,40 @@ fn flame_graph_zooms_searches_reloads_and_downloads() {
     assert_eq!(fleet["view"], "fleet");
     assert_eq!(fleet["fleet"]["services"], 2, "{fleet}");
     assert!(fleet["fleet"]["functions"].as_u64().unwrap() > 0, "{fleet}");
+    // Loadgen's binaries exist on no disk: their leaves stay unnamed, per
+    // binary, and the page says how to name them.
+    let unnamed = session
+        .execute(
+            "const names = [...document.querySelectorAll('[data-testid=fleet-functions] td.name')]\
+               .map((td) => td.textContent);\
+             const help = document.querySelector('[data-testid=fleet-unnamed-help]');\
+             help.open = true;\
+             return { names, hidden: help.hidden, text: help.textContent };",
+            &[],
+        )
+        .unwrap();
+    snap(&session, "fleet-unnamed-help");
+    let names: Vec<&str> = unnamed["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        names.contains(&"[unsymbolized] /usr/bin/loadgen-svc-0"),
+        "{unnamed}"
+    );
+    assert!(!names.contains(&"[unsymbolized]"), "{unnamed}");
+    assert_eq!(unnamed["hidden"], false, "{unnamed}");
+    let help = unnamed["text"].as_str().unwrap();
+    for needle in [
+        "how to name them",
+        "-dbgsym",
+        "--debuginfod URL",
+        "upload = true",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}: {help}");
+    }
     let service_link = session
         .find("[data-testid=fleet-services] td.name button")
         .unwrap();
@@ -420,6 +454,20 @@ fn flame_graph_zooms_searches_reloads_and_downloads() {
     let back = idle(&session);
     assert_eq!(back["view"], "flame");
     assert!(back["nodesDrawn"].as_u64().unwrap() > 0);
+    // Its `[loadgen-svc-0+0x…]` leaves get the same help.
+    let top_help = session
+        .execute(
+            "const help = document.querySelector('[data-testid=top-unnamed-help]');\
+             return help.hidden ? null : help.querySelector('summary').textContent;",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        top_help
+            .as_str()
+            .is_some_and(|t| t.contains("of the self time is in frames without names")),
+        "{top_help}"
+    );
 
     // A bad time is a clear message, not a broken page.
     let from = session.by_test_id("from").unwrap();

@@ -56,3 +56,27 @@ async fn unknown_reports_and_bad_ranges_are_400() {
         assert!(response.error_message().contains(expected), "{target}");
     }
 }
+
+#[tokio::test]
+async fn unsymbolized_leaves_are_reported_per_binary() {
+    let server = Server::start().await;
+    let to = augur_web::format_rfc3339(T0 + 2 * MINUTE);
+    let body = get(
+        server.address,
+        &format!("/api/v1/fleet/functions?from={T0_TEXT}&to={to}"),
+    )
+    .await
+    .json();
+    let rows: Vec<(&str, u64)> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["samples"].as_u64().unwrap()))
+        .collect();
+    // checkout's one sample in /usr/bin/shop at 0x1234, not yet named.
+    assert_eq!(
+        rows,
+        [("hot", 8), ("cold", 2), ("[unsymbolized] /usr/bin/shop", 1)],
+        "{body}"
+    );
+}
