@@ -43,20 +43,41 @@ pub fn display(reason: &str) -> String {
     format!("[{}]", current(reason))
 }
 
-/// `reason` in today's vocabulary: the strings older agents sent (blazesym's
-/// `Reason` texts and the old "no build-id") mapped to what they mean.
+/// The reason strings agents sent before this vocabulary (blazesym's
+/// `Reason` texts and the old "no build-id"), each with what it means in
+/// today's words: a closed set, as agents now send only this module's.
+pub const LEGACY: &[(&str, &str)] = &[
+    ("proc maps entry has no component", "anonymous code"),
+    (
+        "absolute address not found in virtual memory map of process",
+        UNMAPPED,
+    ),
+    ("address belongs to unsupported entity", "special mapping"),
+    (
+        "address not found in symbolization source",
+        "unknown address",
+    ),
+    (
+        "file offset does not map to a valid piece of code/data",
+        "unknown address",
+    ),
+    (
+        "symbolization source has no or no relevant symbols",
+        "unknown address",
+    ),
+    (
+        "an error occurred but was ignored in batch mode",
+        "unknown address",
+    ),
+    ("no build-id", "file without an id"),
+];
+
+/// `reason` in today's vocabulary ([`LEGACY`] strings mapped).
 pub fn current(reason: &str) -> &str {
-    match reason {
-        "proc maps entry has no component" => "anonymous code",
-        "absolute address not found in virtual memory map of process" => UNMAPPED,
-        "address belongs to unsupported entity" => "special mapping",
-        "address not found in symbolization source"
-        | "file offset does not map to a valid piece of code/data"
-        | "symbolization source has no or no relevant symbols"
-        | "an error occurred but was ignored in batch mode" => "unknown address",
-        "no build-id" => "file without an id",
-        other => other,
-    }
+    LEGACY
+        .iter()
+        .find(|(legacy, _)| *legacy == reason)
+        .map_or(reason, |(_, now)| now)
 }
 
 #[cfg(test)]
@@ -65,12 +86,7 @@ mod tests {
 
     #[test]
     fn library_reason_strings_are_shown_in_augurs_words() {
-        for legacy in [
-            "proc maps entry has no component",
-            "absolute address not found in virtual memory map of process",
-            "address belongs to unsupported entity",
-            "address not found in symbolization source",
-        ] {
+        for (legacy, _) in LEGACY {
             let shown = display(legacy);
             assert!(!shown.contains(legacy), "{shown}");
             assert!(shown.starts_with('[') && shown.ends_with(']'));

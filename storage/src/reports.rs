@@ -19,31 +19,14 @@ use crate::error::StorageError;
 /// yet, followed by the binary's path or file id.
 const UNSYMBOLIZED: &str = "[unsymbolized]";
 
-/// The reason strings agents sent before Augur had its own words (blazesym's
-/// `Reason` texts, the old "no build-id"): a closed set, as agents now send
-/// only [`placeholder`]'s words. The functions report maps them in SQL so
-/// that two of them meaning one placeholder are one row.
-const LEGACY_REASONS: &[&str] = &[
-    "proc maps entry has no component",
-    "absolute address not found in virtual memory map of process",
-    "address belongs to unsupported entity",
-    "address not found in symbolization source",
-    "file offset does not map to a valid piece of code/data",
-    "symbolization source has no or no relevant symbols",
-    "an error occurred but was ignored in batch mode",
-    "no build-id",
-];
-
 /// SQL for the unknown frame reason `column` in today's words
-/// ([`placeholder::current`]), in the SQL both backends accept.
+/// ([`placeholder::current`]), in the SQL both backends accept: the legacy
+/// strings are mapped in the query, so that two of them meaning one
+/// placeholder are one row before the report's order and limit.
 fn current_reason_sql(column: &str) -> String {
     let mut sql = format!("CASE {column}");
-    for legacy in LEGACY_REASONS {
-        sql += &format!(
-            " WHEN {} THEN {}",
-            text(legacy),
-            text(placeholder::current(legacy))
-        );
+    for (legacy, now) in placeholder::LEGACY {
+        sql += &format!(" WHEN {} THEN {}", text(legacy), text(now));
     }
     sql + &format!(" ELSE {column} END")
 }
@@ -225,35 +208,5 @@ impl Store {
                 }
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every legacy string `placeholder::current` maps, read from its
-    /// source: the report's SQL must map the same ones, or two of them
-    /// meaning one placeholder would be two rows.
-    #[test]
-    fn the_sql_maps_every_legacy_reason_the_profile_crate_maps() {
-        let source = include_str!("../../profile/src/placeholder.rs");
-        let body = source
-            .split("pub fn current(")
-            .nth(1)
-            .and_then(|rest| rest.split("\n}\n").next())
-            .expect("placeholder::current in profile/src/placeholder.rs");
-        let mapped: Vec<&str> = body
-            .lines()
-            .map(|line| line.split("=>").next().unwrap_or(line))
-            .flat_map(|keys| keys.split('"').skip(1).step_by(2))
-            .collect();
-        assert!(mapped.len() >= 8, "{mapped:?}");
-        for legacy in &mapped {
-            assert!(LEGACY_REASONS.contains(legacy), "{legacy:?} is not mapped");
-        }
-        for legacy in LEGACY_REASONS {
-            assert_ne!(placeholder::current(legacy), *legacy);
-        }
     }
 }
