@@ -11,6 +11,7 @@ mod ingest_errors;
 mod jit;
 mod limits;
 mod loadgen;
+mod native;
 mod offcpu;
 mod privileges;
 mod record;
