@@ -153,6 +153,11 @@ pub struct Collector<'obj> {
 }
 
 impl<'obj> Collector<'obj> {
+    /// See [`FrameResolver::readable_path`].
+    pub fn readable_path(&self, id: &augur_profile::FileId) -> Option<std::path::PathBuf> {
+        self.resolver.readable_path(id)
+    }
+
     /// Starts one sampler per profile in `profiles`; `objects` holds their
     /// BPF objects for the collector's life and needs one slot per profile.
     /// A counter profile the machine cannot take (no PMU: ENOENT) is
@@ -666,7 +671,11 @@ fn sampling_loop(
             }
             if let Some(offers) = &mut offers {
                 for (build_id, path) in &batch.binaries {
-                    offers.offer(build_id, path);
+                    // Read through the descriptor the resolver holds, if
+                    // it holds one: the path may name another file now.
+                    let readable = collector.readable_path(build_id);
+                    let readable = readable.as_ref().map(|p| p.to_string_lossy());
+                    offers.offer(build_id, path, readable.as_deref());
                 }
             }
             sequence += 1;

@@ -62,7 +62,30 @@ pub struct FrameResolver {
     /// Processes whose snapshot was taken or replaced since
     /// [`FrameResolver::take_changed`] was last called.
     changed: Vec<u32>,
+    /// Files held open so that the exact file that ran can still be read
+    /// (an upload, `augur record`'s symbolization) once its path names
+    /// another file and its process is gone.
+    held: Vec<HeldFile>,
 }
+
+/// A mapped file held open: every file without a build-id from its first
+/// snapshot (its content id cannot be checked again once a deploy replaces
+/// it, and nothing else names it), and a file with one once a drain finds
+/// its path replaced.
+struct HeldFile {
+    id: FileId,
+    file: std::fs::File,
+    /// Consecutive [`FrameResolver::forget_exited`] calls that found no
+    /// process mapping it; closed at [`HELD_UNUSED_DRAINS`], so it outlives
+    /// its last process by one drain and the uploads that drain offers.
+    unused_drains: u8,
+}
+
+/// Files held open at most; the oldest is closed first. Each may keep a
+/// replaced binary's blocks on disk until it is closed.
+const MAX_HELD_FILES: usize = 256;
+/// Drains a held file outlives the last process that mapped it.
+const HELD_UNUSED_DRAINS: u8 = 2;
 
 /// What one resolution produced besides the batch.
 #[derive(Debug, Default)]
@@ -104,7 +127,66 @@ impl FrameResolver {
             perf_maps: PerfMaps::default(),
             refreshed: HashSet::new(),
             changed: Vec::new(),
+            held: Vec::new(),
         }
+    }
+
+    /// A path through which this process reads exactly the file with id
+    /// `id`, whatever its own path names now: `/proc/self/fd/N` of a
+    /// descriptor held open (see [`HeldFile`]).
+    pub fn readable_path(&self, id: &FileId) -> Option<PathBuf> {
+        use std::os::fd::AsRawFd;
+
+        let held = self.held.iter().find(|held| held.id == *id)?;
+        Some(PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            held.file.as_raw_fd()
+        )))
+    }
+
+    /// Holds `file` open as `id` if it is that file.
+    fn hold(&mut self, id: &FileId, file: std::io::Result<std::fs::File>) {
+        let Ok(file) = file else {
+            return;
+        };
+        // Only the file that ran, not whatever a link reaches now.
+        if crate::identity::file_id(&file).ok().as_ref() != Some(id) {
+            return;
+        }
+        if self.held.len() >= MAX_HELD_FILES {
+            self.held.remove(0);
+        }
+        self.held.push(HeldFile {
+            id: id.clone(),
+            file,
+            unused_drains: 0,
+        });
+    }
+
+    /// Keeps open, as `id`, the file `pid` maps at `[start, end)` from
+    /// `path` if that path now names another file (a deploy renamed a new
+    /// build over it): through `/proc/PID/map_files`, or `/proc/PID/exe`
+    /// for the executable. One stat when the path is unchanged.
+    fn keep_if_replaced(&mut self, pid: u32, (start, end): (u64, u64), path: &str, id: &FileId) {
+        if self.held.iter().any(|held| held.id == *id) {
+            return;
+        }
+        // The path as the process sees it: in its own mount namespace.
+        let in_process = format!("/proc/{pid}/root{path}");
+        if self.file_ids.get(Path::new(&in_process)).ok().as_ref() == Some(id) {
+            return;
+        }
+        let file = std::fs::File::open(format!("/proc/{pid}/map_files/{start:x}-{end:x}")).or_else(
+            |error| {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| error)?;
+                let exe = exe.to_string_lossy();
+                if exe.trim_end_matches(" (deleted)") != path {
+                    return Err(std::io::Error::other("not the executable"));
+                }
+                std::fs::File::open(format!("/proc/{pid}/exe"))
+            },
+        );
+        self.hold(id, file);
     }
 
     /// Snapshots a newly sampled process: its labels and its memory maps.
@@ -176,6 +258,25 @@ impl FrameResolver {
             .filter(|pid| !Path::new(&format!("/proc/{pid}")).exists())
             .collect();
         self.processes.retain(|pid, _| !gone.contains(pid));
+        let mapped: HashSet<&FileId> = self
+            .processes
+            .values()
+            .flat_map(|snapshot| &snapshot.mappings)
+            .filter_map(|m| match &m.code {
+                Code::File {
+                    file_id: Some(id), ..
+                } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for held in &mut self.held {
+            held.unused_drains = match mapped.contains(&held.id) {
+                true => 0,
+                false => held.unused_drains.saturating_add(1),
+            };
+        }
+        self.held
+            .retain(|held| held.unused_drains < HELD_UNUSED_DRAINS);
         self.identity.retain(|pid| !gone.contains(&pid));
         self.perf_maps.retain(|pid| !gone.contains(&pid));
         self.refreshed.clear();
@@ -229,6 +330,10 @@ impl FrameResolver {
         self.name_kernel_addrs(kernel_addrs);
 
         let mut user_frames: HashMap<(u32, u64), RawFrame> = HashMap::new();
+        // One mapping per binary (pid, its range, path, id), to notice a
+        // binary replaced on disk.
+        type MappedBinary = (u32, (u64, u64), Arc<str>, FileId);
+        let mut replace_checks: Vec<MappedBinary> = Vec::new();
         let mut exited: HashSet<u32> = HashSet::new();
         for (pid, mut addrs) in user_addrs {
             addrs.sort_unstable();
@@ -254,13 +359,21 @@ impl FrameResolver {
                     }
                 }
                 if let (RawFrame::User { build_id, .. }, Some(path)) = (&frame, path) {
-                    binary_index.entry(build_id.clone()).or_insert_with(|| {
+                    if !binary_index.contains_key(build_id) {
+                        binary_index.insert(build_id.clone(), binaries.len());
                         binaries.push((build_id.clone(), path.to_string()));
-                        binaries.len() - 1
-                    });
+                        let range = self.processes[&pid]
+                            .mapping(*addr)
+                            .map(|m| (m.start, m.end));
+                        replace_checks.extend(range.map(|r| (pid, r, path, build_id.clone())));
+                    }
                 }
                 user_frames.insert((pid, *addr), frame);
             }
+        }
+
+        for (pid, range, path, id) in replace_checks {
+            self.keep_if_replaced(pid, range, &path, &id);
         }
 
         let mut samples = Vec::with_capacity(drained.counts.len());
@@ -448,6 +561,12 @@ impl FrameResolver {
                             let file_id = entry.build_id.clone().or_else(|| {
                                 self.mapped_file_id(&mut process, entry, path, replaced)
                             });
+                            if let Some(id) = file_id.as_ref().filter(|id| !id.is_build_id()) {
+                                if !self.held.iter().any(|held| held.id == *id) {
+                                    let file = Self::open_mapped(&mut process, entry, path);
+                                    self.hold(id, file);
+                                }
+                            }
                             let known = (file_id, Arc::from(path));
                             by_path.insert(path, known.clone());
                             known
@@ -498,6 +617,28 @@ impl FrameResolver {
                 })
                 .collect(),
         )
+    }
+
+    /// Opens the file behind one mapping as the process maps it:
+    /// `/proc/PID/map_files`, else its path in the process's mount
+    /// namespace (checked against the id by the caller).
+    fn open_mapped(
+        process: &mut ProcessPaths,
+        mapping: &ListedMapping,
+        path: &str,
+    ) -> std::io::Result<std::fs::File> {
+        let pid = process.pid;
+        std::fs::File::open(format!(
+            "/proc/{pid}/map_files/{:x}-{:x}",
+            mapping.start, mapping.end
+        ))
+        .or_else(|_| {
+            if process.exe() == Some(path) {
+                std::fs::File::open(format!("/proc/{pid}/exe"))
+            } else {
+                std::fs::File::open(format!("/proc/{pid}/root{path}"))
+            }
+        })
     }
 
     /// The file id of the file behind one mapping, read through the
@@ -1102,5 +1243,66 @@ mod tests {
         // The vDSO is linked at its file offsets' addresses or a fixed bias.
         let &(offset, _, address) = &vdso.segments[0];
         assert_eq!(vdso.function(start - address + offset), Some(name.as_str()));
+    }
+
+    /// A binary without a build-id, replaced on disk (renamed over) while
+    /// it runs, keeps the content id of the file that ran, and stays
+    /// readable through the resolver after the process is gone.
+    #[test]
+    fn a_replaced_binary_keeps_its_id_and_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("wait.c");
+        std::fs::write(
+            &source,
+            "#include <unistd.h>\nint main(void) { pause(); }\n",
+        )
+        .unwrap();
+        let build = |name: &str, extra: &str| {
+            let out = dir.path().join(name);
+            let status = std::process::Command::new("cc")
+                .args(["-O1", "-Wl,--build-id=none", extra, "-o"])
+                .arg(&out)
+                .arg(&source)
+                .status()
+                .expect("cc");
+            assert!(status.success());
+            out
+        };
+        let app = build("app", "-DV1");
+        let next = build("next", "-g");
+        let ran = crate::identity::read_file_id(&app).unwrap();
+        assert!(ran.starts_with("f11e1d00"), "a content id: {ran}");
+        let mut child = std::process::Command::new(&app).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut resolver = FrameResolver::new("h".into(), IdentityConfig::default());
+        // Snapshotted before the deploy, as a process usually is.
+        resolver.prepare(child.id());
+        let (range, path, id) = resolver.processes[&child.id()]
+            .mappings
+            .iter()
+            .find_map(|m| match &m.code {
+                Code::File {
+                    path,
+                    file_id: Some(id),
+                } if path.ends_with("/app") => Some(((m.start, m.end), path.clone(), id.clone())),
+                _ => None,
+            })
+            .expect("the executable's mapping");
+        assert_eq!(id.to_hex(), ran);
+        // Without a build-id it is held from its first snapshot.
+        assert!(resolver.readable_path(&id).is_some());
+
+        std::fs::rename(&next, &app).unwrap();
+        assert_ne!(crate::identity::read_file_id(&app).unwrap(), ran);
+        resolver.keep_if_replaced(child.id(), range, &path, &id);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let readable = resolver.readable_path(&id).expect("held open");
+        assert_eq!(crate::identity::read_file_id(&readable), Some(ran));
+        // Released two drains after its last process, not before.
+        resolver.forget_exited();
+        assert!(resolver.readable_path(&id).is_some());
+        resolver.forget_exited();
+        assert_eq!(resolver.readable_path(&id), None);
     }
 }

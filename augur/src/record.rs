@@ -118,11 +118,23 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
 
     let mut stacks: HashMap<Vec<RawFrame>, u64> = HashMap::new();
     let mut paths: HashMap<FileId, String> = HashMap::new();
+    // Open copies of binaries replaced while they ran: the collector's
+    // own are closed with it, before symbolization.
+    let mut replaced: HashMap<FileId, std::fs::File> = HashMap::new();
     let mut lost: HashMap<String, u64> = HashMap::new();
     let mut accumulate = |collector: &mut Collector<'_>| -> anyhow::Result<()> {
         collector.track_new_processes();
         for (batch, _) in collector.collect().context("draining the sampler")? {
             for (id, path) in batch.binaries {
+                // A binary replaced while it ran is read through the copy
+                // the resolver holds open; its path names another file.
+                if let Some(readable) = collector.readable_path(&id) {
+                    if let (false, Ok(file)) =
+                        (replaced.contains_key(&id), std::fs::File::open(readable))
+                    {
+                        replaced.insert(id.clone(), file);
+                    }
+                }
                 paths.entry(id).or_insert(path);
             }
             for (reason, n) in batch.dropped {
@@ -150,7 +162,15 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let elapsed = started.elapsed();
     drop(collector);
 
-    let profile = build_profile(&args, spec, stacks, &paths, elapsed);
+    let readable_paths: HashMap<FileId, String> = replaced
+        .iter()
+        .map(|(id, file)| {
+            use std::os::fd::AsRawFd;
+            (id.clone(), format!("/proc/self/fd/{}", file.as_raw_fd()))
+        })
+        .collect();
+    let profile = build_profile(&args, spec, stacks, &paths, &readable_paths, elapsed);
+    drop(replaced);
     let bytes = match args.format {
         Format::Pprof => augur_wire::pprof::encode(&profile).context("encoding pprof")?,
         Format::Folded => augur_profile::render::folded(&profile).into_bytes(),
@@ -191,6 +211,7 @@ fn build_profile(
     spec: ProfileSpec,
     stacks: HashMap<Vec<RawFrame>, u64>,
     paths: &HashMap<FileId, String>,
+    readable_paths: &HashMap<FileId, String>,
     elapsed: Duration,
 ) -> Profile {
     // Symbolize every distinct user frame once, from this host's files.
@@ -207,8 +228,20 @@ fn build_profile(
         .collect();
     unique.sort();
     unique.dedup();
-    let hints: HashMap<&FileId, Vec<String>> =
-        paths.iter().map(|(id, p)| (id, vec![p.clone()])).collect();
+    let hints: HashMap<&FileId, Vec<String>> = paths
+        .iter()
+        .map(|(id, p)| {
+            (
+                id,
+                readable_paths
+                    .get(id)
+                    .into_iter()
+                    .chain([p])
+                    .cloned()
+                    .collect(),
+            )
+        })
+        .collect();
     let empty = Vec::new();
     let requests: Vec<FrameRequest<'_>> = unique
         .iter()

@@ -63,8 +63,18 @@ impl Default for UploadConfig {
 pub struct Candidate {
     /// Its build-id.
     pub build_id: FileId,
-    /// Where this host has it.
+    /// Where this host has it: the path reported to the server.
     pub path: String,
+    /// Where the agent reads it, when not at `path` (a binary replaced on
+    /// disk since it ran, read through a descriptor the agent holds).
+    pub read_from: Option<String>,
+}
+
+impl Candidate {
+    /// The path the file is read from.
+    fn source(&self) -> &str {
+        self.read_from.as_deref().unwrap_or(&self.path)
+    }
 }
 
 /// Offers build-ids to the uploader, each once per agent run.
@@ -83,15 +93,17 @@ impl Offers {
         }
     }
 
-    /// Offers `build_id` unless it was offered before. Never blocks: when
-    /// the uploader is behind, the build-id is offered again next time.
-    pub fn offer(&mut self, build_id: &FileId, path: &str) {
+    /// Offers `build_id`, at `path` and read from `read_from` when given,
+    /// unless it was offered before. Never blocks: when the uploader is
+    /// behind, the build-id is offered again next time.
+    pub fn offer(&mut self, build_id: &FileId, path: &str, read_from: Option<&str>) {
         if self.seen.contains(build_id) {
             return;
         }
         let candidate = Candidate {
             build_id: build_id.clone(),
             path: path.to_owned(),
+            read_from: read_from.map(str::to_owned),
         };
         if self.tx.try_send(candidate).is_ok() {
             self.seen.insert(build_id.clone());
@@ -107,7 +119,7 @@ enum Checked {
 
 /// Checks that `path` still is `build_id` and has symbols worth sending.
 fn check(candidate: &Candidate, max_bytes: u64) -> Checked {
-    let Ok(file) = std::fs::File::open(&candidate.path) else {
+    let Ok(file) = std::fs::File::open(candidate.source()) else {
         return Checked::Skip("unreadable");
     };
     let Ok(layout) = extract::ElfSections::read(&file) else {
@@ -280,7 +292,7 @@ async fn upload(
     pacer: &mut Pacer,
 ) -> Result<u64, UploadError> {
     let scratch = scratch_dir.join(".debuginfo-upload.tmp");
-    let (binary, out) = (PathBuf::from(&candidate.path), scratch.clone());
+    let (binary, out) = (PathBuf::from(candidate.source()), scratch.clone());
     let cut = tokio::task::spawn_blocking(move || extract::extract(&binary, &out))
         .await
         .expect("cutting a binary panicked");
@@ -396,15 +408,15 @@ mod tests {
         let mut offers = Offers::new(tx);
         let a = FileId::from_bytes(&[1; 20]).unwrap();
         let b = FileId::from_bytes(&[2; 20]).unwrap();
-        offers.offer(&a, "/bin/a");
-        offers.offer(&a, "/bin/a");
+        offers.offer(&a, "/bin/a", None);
+        offers.offer(&a, "/bin/a", None);
         // The queue holds one: b does not fit and is not marked as sent.
-        offers.offer(&b, "/bin/b");
+        offers.offer(&b, "/bin/b", None);
         assert_eq!(rx.recv().await.unwrap().build_id, a);
         assert!(rx.try_recv().is_err());
-        offers.offer(&b, "/bin/b");
+        offers.offer(&b, "/bin/b", None);
         assert_eq!(rx.recv().await.unwrap().build_id, b);
-        offers.offer(&a, "/bin/a");
+        offers.offer(&a, "/bin/a", None);
         assert!(rx.try_recv().is_err());
     }
 }

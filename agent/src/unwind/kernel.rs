@@ -499,6 +499,11 @@ impl KernelUnwindTables {
             self.stats.rows_full += 1;
             return false;
         };
+        if rows == 0 {
+            // Nothing describes this binary's code (every FDE skipped): it
+            // is walked by frame pointers, and no room is missing for it.
+            return false;
+        }
         let chunks = rows.div_ceil(CHUNK);
         let Some(first_chunk) = self.allocator.alloc(chunks) else {
             self.stats.rows_full += 1;
