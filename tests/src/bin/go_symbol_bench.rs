@@ -32,16 +32,15 @@
 //! Usage: `cargo build --release -p augur-tests --bin go_symbol_bench &&
 //! target/release/go_symbol_bench [--binary PATH]...`
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use augur_profile::rng::SplitMix64;
 use augur_profile::{FileId, Symbol};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, GoTable, Symbolizer, read_file_id};
-use augur_tests::bench::Parsed;
+use augur_tests::bench::{Parsed, ToolTiming};
 use object::{Object, ObjectSection, ObjectSegment};
 
 const DEFAULT_BINARY: &str = "/usr/lib/go-1.19/pkg/tool/linux_amd64/compile";
@@ -142,28 +141,8 @@ struct Address {
 /// `(outermost function, innermost file, innermost line, chain length)`.
 type Answer = Option<(String, String, u32, usize)>;
 
-struct Timing {
-    cold_runs: Vec<Duration>,
-    warm_total: Duration,
-    warm_lookups: usize,
-    answers: Vec<Answer>,
-}
-
-impl Timing {
-    fn cold_median(&self) -> Duration {
-        let mut runs = self.cold_runs.clone();
-        runs.sort();
-        runs[runs.len() / 2]
-    }
-
-    fn warm_us(&self) -> f64 {
-        self.warm_total.as_secs_f64() * 1e6 / self.warm_lookups as f64
-    }
-
-    fn named(&self) -> usize {
-        self.answers.iter().filter(|a| a.is_some()).count()
-    }
-}
+/// One tool's timings on one binary.
+type Timing = ToolTiming<(String, String, u32, usize)>;
 
 struct BinaryResult {
     facts: BinaryFacts,
@@ -371,98 +350,36 @@ fn bench_addr2line(
     path: &Path,
     addresses: &[Address],
 ) -> anyhow::Result<Timing> {
-    let mut cold_runs = Vec::new();
-    let mut answers = Vec::new();
-    for _ in 0..options.cold_runs {
-        let run = run_addr2line(tool, path, addresses, 1)?;
-        cold_runs.push(run.first_copy);
-        answers = run.answers;
-    }
-    let warm = run_addr2line(tool, path, addresses, options.rounds + 1)?;
-    Ok(Timing {
-        cold_runs,
-        warm_total: warm.later_copies,
-        warm_lookups: options.rounds * addresses.len(),
-        answers,
-    })
-}
-
-struct Addr2lineRun {
-    first_copy: Duration,
-    later_copies: Duration,
-    answers: Vec<Answer>,
-}
-
-fn run_addr2line(
-    tool: &Path,
-    path: &Path,
-    addresses: &[Address],
-    copies: usize,
-) -> anyhow::Result<Addr2lineRun> {
-    let input: String = addresses
-        .iter()
-        .map(|a| format!("{:#x}\n", a.virtual_address))
-        .collect();
-    let started = Instant::now();
-    let mut child = Command::new(tool)
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", tool.display()))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    // Written from another thread so neither pipe fills while the other waits.
-    let writer = std::thread::spawn(move || -> std::io::Result<()> {
-        for _ in 0..copies {
-            stdin.write_all(input.as_bytes())?;
-        }
-        Ok(())
-    });
-    let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut answers = Vec::with_capacity(addresses.len());
-    let mut first_copy = None;
+    let virtual_addresses: Vec<u64> = addresses.iter().map(|a| a.virtual_address).collect();
     let (mut function, mut location) = (String::new(), String::new());
-    for answered in 1..=copies * addresses.len() {
-        function.clear();
-        location.clear();
-        if reader.read_line(&mut function)? == 0 || reader.read_line(&mut location)? == 0 {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("addr2line stopped after {} answers", answered - 1);
-        }
-        if answered <= addresses.len() {
+    augur_tests::bench::time_piped_tool(
+        || {
+            let mut command = Command::new(tool);
+            command.arg(path);
+            command
+        },
+        &virtual_addresses,
+        options.cold_runs,
+        options.rounds,
+        |reader| {
+            // Two lines an address: the function, then FILE:LINE.
+            function.clear();
+            location.clear();
+            if reader.read_line(&mut function)? == 0 || reader.read_line(&mut location)? == 0 {
+                return Ok(None);
+            }
             let name = function.trim_end();
             let parsed = location
                 .trim_end()
                 .rsplit_once(':')
                 .and_then(|(file, line)| Some((file.to_owned(), line.parse::<i64>().ok()?)));
-            answers.push(match parsed {
+            Ok(Some(match parsed {
                 _ if name == "?" => None,
                 Some((file, line)) if line > 0 => Some((name.to_owned(), file, line as u32, 1)),
                 _ => Some((name.to_owned(), "?".into(), 0, 1)),
-            });
-        }
-        if answered == addresses.len() {
-            first_copy = Some(started.elapsed());
-        }
-    }
-    let finished = started.elapsed();
-    writer
-        .join()
-        .expect("the writer thread panicked")
-        .context("feeding addresses to addr2line")?;
-    child.wait()?;
-    let first_copy = first_copy.expect("the first copy was answered");
-    Ok(Addr2lineRun {
-        first_copy,
-        later_copies: finished - first_copy,
-        answers,
-    })
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+            }))
+        },
+    )
 }
 
 fn print_report(options: &Options, results: &[BinaryResult]) {
@@ -507,20 +424,7 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
                 );
                 continue;
             };
-            let runs: Vec<String> = t
-                .cold_runs
-                .iter()
-                .map(|d| format!("{:.0}", ms(*d)))
-                .collect();
-            println!(
-                "| `{}` | {tool} | {:.1} | {} | {:.2} | {:.0} | {:.1}% |",
-                short(&r.facts.name),
-                ms(t.cold_median()),
-                runs.join(", "),
-                t.warm_us(),
-                1e6 / t.warm_us(),
-                100.0 * t.named() as f64 / r.addresses as f64
-            );
+            println!("{}", t.row(short(&r.facts.name), tool));
         }
     }
     println!("\n### Agreement with addr2line (outermost function, innermost file:line)\n");

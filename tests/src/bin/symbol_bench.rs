@@ -32,16 +32,15 @@
 //! Usage: `cargo build -p augur && cargo build --release -p augur-tests
 //! --bin symbol_bench && target/release/symbol_bench [--binary PATH]...`
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use augur_profile::FileId;
 use augur_profile::rng::SplitMix64;
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, FrameResult, Symbolizer};
-use augur_tests::bench::Parsed;
+use augur_tests::bench::{Parsed, ToolTiming, ms};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 /// Target: warm cost per address.
@@ -156,30 +155,9 @@ struct Address {
     file_offset: u64,
 }
 
-/// One tool's timings on one binary.
-struct Timing {
-    cold_runs: Vec<Duration>,
-    warm_total: Duration,
-    warm_lookups: usize,
-    /// Function names per address, innermost first; `None` if unnamed.
-    names: Vec<Option<Vec<String>>>,
-}
-
-impl Timing {
-    fn cold_median(&self) -> Duration {
-        let mut runs = self.cold_runs.clone();
-        runs.sort();
-        runs[runs.len() / 2]
-    }
-
-    fn warm_us(&self) -> f64 {
-        self.warm_total.as_secs_f64() * 1e6 / self.warm_lookups as f64
-    }
-
-    fn named(&self) -> usize {
-        self.names.iter().filter(|n| n.is_some()).count()
-    }
-}
+/// One tool's timings on one binary: function names per address,
+/// innermost first.
+type Timing = ToolTiming<Vec<String>>;
 
 /// How often the two tools name an address the same way.
 struct Agreement {
@@ -234,7 +212,7 @@ fn bench_binary(options: &Options, copy: &Path, original: &Path) -> anyhow::Resu
     let (facts, addresses) = inspect(copy, original, options.addresses)?;
     let ours = bench_ours(options, copy, &facts.build_id, &addresses);
     let llvm = bench_llvm(options, copy, &addresses)?;
-    let agreement = compare(&ours.names, &llvm.names);
+    let agreement = compare(&ours.answers, &llvm.answers);
     Ok(BinaryResult {
         facts,
         addresses: addresses.len(),
@@ -348,7 +326,7 @@ fn bench_ours(options: &Options, path: &Path, build_id: &FileId, addresses: &[Ad
         cold_runs,
         warm_total,
         warm_lookups: options.rounds * requests.len(),
-        names: first.into_iter().map(names_of).collect(),
+        answers: first.into_iter().map(names_of).collect(),
     }
 }
 
@@ -358,103 +336,38 @@ fn names_of(result: FrameResult) -> Option<Vec<String>> {
 }
 
 fn bench_llvm(options: &Options, path: &Path, addresses: &[Address]) -> anyhow::Result<Timing> {
-    let mut cold_runs = Vec::new();
-    let mut names = Vec::new();
-    for _ in 0..options.cold_runs {
-        let run = run_llvm(&options.llvm, path, addresses, 1)?;
-        cold_runs.push(run.first_copy);
-        names = run.names;
-    }
-    let warm = run_llvm(&options.llvm, path, addresses, options.rounds + 1)?;
-    Ok(Timing {
-        cold_runs,
-        warm_total: warm.later_copies,
-        warm_lookups: options.rounds * addresses.len(),
-        names,
-    })
-}
-
-/// One llvm-symbolizer process fed `copies` copies of the batch.
-struct LlvmRun {
-    /// From spawning to the last answer of the first copy.
-    first_copy: Duration,
-    /// From there to the last answer of the last copy.
-    later_copies: Duration,
-    /// The first copy's names, innermost first.
-    names: Vec<Option<Vec<String>>>,
-}
-
-fn run_llvm(
-    llvm: &Path,
-    path: &Path,
-    addresses: &[Address],
-    copies: usize,
-) -> anyhow::Result<LlvmRun> {
-    let input: String = addresses
-        .iter()
-        .map(|a| format!("{:#x}\n", a.virtual_address))
-        .collect();
-    let started = Instant::now();
-    let mut child = Command::new(llvm)
-        .arg(format!("--obj={}", path.display()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", llvm.display()))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    // Written from another thread so neither pipe fills while the other waits.
-    let writer = std::thread::spawn(move || -> std::io::Result<()> {
-        for _ in 0..copies {
-            stdin.write_all(input.as_bytes())?;
-        }
-        Ok(())
-    });
-    let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut names = Vec::with_capacity(addresses.len());
-    let mut answers = 0;
-    let mut first_copy = None;
+    let virtual_addresses: Vec<u64> = addresses.iter().map(|a| a.virtual_address).collect();
     let mut frame_lines: Vec<String> = Vec::new();
     let mut line = String::new();
-    while answers < copies * addresses.len() {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!(
-                "{} stopped after {answers} of {} answers",
-                llvm.display(),
-                copies * addresses.len()
-            );
-        }
-        let text = line.trim_end_matches('\n');
-        if !text.is_empty() {
-            frame_lines.push(text.to_owned());
-            continue;
-        }
-        // An empty line ends one address's answer: function and location
-        // lines alternate, innermost frame first.
-        answers += 1;
-        if answers <= addresses.len() {
+    augur_tests::bench::time_piped_tool(
+        || {
+            let mut command = Command::new(&options.llvm);
+            command.arg(format!("--obj={}", path.display()));
+            command
+        },
+        &virtual_addresses,
+        options.cold_runs,
+        options.rounds,
+        |reader| {
+            // Function and location lines alternate, innermost frame
+            // first; an empty line ends one address's answer.
+            frame_lines.clear();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(None);
+                }
+                let text = line.trim_end_matches('\n');
+                if text.is_empty() {
+                    break;
+                }
+                frame_lines.push(text.to_owned());
+            }
             let functions: Vec<String> = frame_lines.iter().step_by(2).cloned().collect();
             let known = !functions.is_empty() && functions.iter().all(|f| f != "??");
-            names.push(known.then_some(functions));
-        }
-        frame_lines.clear();
-        if answers == addresses.len() {
-            first_copy = Some(started.elapsed());
-        }
-    }
-    let finished = started.elapsed();
-    writer
-        .join()
-        .expect("the writer thread panicked")
-        .context("feeding addresses to llvm-symbolizer")?;
-    child.wait()?;
-    let first_copy = first_copy.expect("the first copy was answered");
-    Ok(LlvmRun {
-        first_copy,
-        later_copies: finished - first_copy,
-        names,
-    })
+            Ok(Some(known.then_some(functions)))
+        },
+    )
 }
 
 /// Compares function names address by address. Rust legacy symbol hashes
@@ -590,20 +503,7 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
             ("augur-symbolizer", &r.ours),
             ("llvm-symbolizer 14", &r.llvm),
         ] {
-            let runs: Vec<String> = t
-                .cold_runs
-                .iter()
-                .map(|d| format!("{:.0}", ms(*d)))
-                .collect();
-            println!(
-                "| `{}` | {tool} | {:.1} | {} | {:.2} | {:.0} | {:.1}% |",
-                short(&r.facts.name),
-                ms(t.cold_median()),
-                runs.join(", "),
-                t.warm_us(),
-                1e6 / t.warm_us(),
-                100.0 * t.named() as f64 / r.addresses as f64
-            );
+            println!("{}", t.row(&short(&r.facts.name), tool));
         }
     }
     println!("\n### Do both name the same functions?\n");
@@ -655,10 +555,6 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
             verdict(speedup >= SPEEDUP_TARGET)
         );
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// `.../target/debug/augur` -> `debug/augur`, short enough for a table.
