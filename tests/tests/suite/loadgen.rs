@@ -116,20 +116,28 @@ fn peak_rss_bytes(pid: u32) -> u64 {
 
 /// Far more load than one batch in flight can take: the excess is answered
 /// RESOURCE_EXHAUSTED, loadgen retries it like an agent, every batch is
-/// stored once in the end, and the server's memory stays bounded.
+/// stored once in the end, and the server's memory stays bounded. A push
+/// waits its turn behind every other pusher, so it is refused when they
+/// take over 200 ms together: 256 pushers on 8 connections make that so at
+/// any server speed below about 1,300 batches/s on one slot (one
+/// connection carries at most 32 pushes, and at this VM's 300 batches/s
+/// their waits stayed just under it).
 #[test]
 fn a_full_queue_pushes_back_and_memory_stays_bounded() {
     /// Generous for a debug build holding one decoded batch at a time; an
-    /// unbounded queue of 64 pushers' batches would grow past it.
+    /// unbounded queue of 256 pushers' batches would grow past it.
     const RSS_BOUND: u64 = 256 << 20;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = start_server_with(&data, "127.0.0.1:0", &["--max-in-flight", "1"]).unwrap();
     let base = server.http.clone().unwrap();
     let ingest = server.ingest.clone().unwrap();
-    let report = loadgen(&[
-        "--server",
-        &ingest,
+    // Eight connections, as the server takes at most 32 streams on one.
+    let mut args: Vec<&str> = Vec::new();
+    for _ in 0..8 {
+        args.extend(["--server", &ingest]);
+    }
+    args.extend([
         "--hosts",
         "400",
         "--services",
@@ -143,10 +151,11 @@ fn a_full_queue_pushes_back_and_memory_stays_bounded() {
         "--duration",
         "8s",
         "--concurrency",
-        "64",
+        "256",
         "--seed",
         "13",
     ]);
+    let report = loadgen(&args);
     let pushed_back = report["attempt_errors_by_code"]["ResourceExhausted"]
         .as_u64()
         .unwrap_or(0);
