@@ -468,15 +468,30 @@ fn file_id_of(path: &Path) -> FileId {
     FileId::from_content(&data[..span], &data[data.len() - span..], data.len() as u64)
 }
 
-/// File ids of the user frames in `profile` whose object path ends in `name`.
-fn file_ids_of(profile: &augur_profile::Profile, name: &str) -> Vec<FileId> {
+/// A linker flag that makes a fixture's bytes its own: its stack size, in
+/// the program headers (the first 4 KiB, which the content id hashes),
+/// derived from `name`. Without it, tests running at once under one
+/// host-wide agent would run byte-identical binaries, one content id
+/// reported under each other's paths.
+fn unique(name: &str) -> String {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("-Wl,-z,stack-size={}", (1 << 20) + (hash % 4096) * 4096)
+}
+
+/// Content ids of the user frames in `profile`: the fixture's file id, as
+/// its libraries carry build-ids. Not picked by path: a binary's path is
+/// the first a host reported for its id, and concurrent tests under one
+/// host-wide agent run byte-identical fixtures (the same content id) from
+/// other paths.
+fn file_ids_of(profile: &augur_profile::Profile) -> Vec<FileId> {
     let ids: std::collections::BTreeSet<FileId> = profile
         .samples
         .iter()
         .flat_map(|s| &s.locations)
-        .filter(|l| l.path.as_deref().is_some_and(|p| p.ends_with(name)))
         .filter_map(|l| match &l.frame {
-            RawFrame::User { build_id, .. } => Some(build_id.clone()),
+            RawFrame::User { build_id, .. } if !build_id.is_build_id() => Some(build_id.clone()),
             _ => None,
         })
         .collect();
@@ -490,8 +505,13 @@ fn c_without_a_build_id_is_named_by_record() {
     }
     const NAME: &str = "augur-fixture-no-build-id";
     let dir = tempfile::tempdir().unwrap();
-    let fixture =
-        build_fixture_with(dir.path(), "split.c", NAME, &["-Wl,--build-id=none"]).unwrap();
+    let fixture = build_fixture_with(
+        dir.path(),
+        "split.c",
+        NAME,
+        &["-Wl,--build-id=none", &unique(NAME)],
+    )
+    .unwrap();
     let id = file_id_of(&fixture);
     assert!(!id.is_build_id(), "the fixture must have no build-id: {id}");
 
@@ -500,7 +520,7 @@ fn c_without_a_build_id_is_named_by_record() {
     assert_no_legacy(&pprof_strings(&out), "pprof of C without a build-id");
     let (profile, stacks) = pprof_stacks(&out);
     assert_eq!(
-        file_ids_of(&profile, NAME),
+        file_ids_of(&profile),
         vec![id],
         "the fixture's frames must carry its content id"
     );
@@ -559,12 +579,18 @@ fn replacement(name: &str) -> Replacement {
     let (old_dir, new_dir) = (dir.path().join("v1"), dir.path().join("v2"));
     std::fs::create_dir(&old_dir).unwrap();
     std::fs::create_dir(&new_dir).unwrap();
-    let v1 = build_fixture_with(&old_dir, "split.c", name, &["-Wl,--build-id=none"]).unwrap();
+    let v1 = build_fixture_with(
+        &old_dir,
+        "split.c",
+        name,
+        &["-Wl,--build-id=none", &unique(name)],
+    )
+    .unwrap();
     let v2 = build_fixture_with(
         &new_dir,
         "regress.c",
         name,
-        &["-Wl,--build-id=none", "-pthread"],
+        &["-Wl,--build-id=none", "-pthread", &unique(name)],
     )
     .unwrap();
     let (v1_id, v2_id) = (file_id_of(&v1), file_id_of(&v2));
@@ -600,7 +626,7 @@ fn replaced_binary_without_a_build_id_keeps_its_identity() {
     assert_no_legacy(&pprof_strings(&out), "pprof of a replaced binary");
     let (profile, stacks) = pprof_stacks(&out);
     assert_eq!(
-        file_ids_of(&profile, NAME),
+        file_ids_of(&profile),
         vec![r.v1_id.clone()],
         "frames must carry the content id of the file that ran, not the new file's {}",
         r.v2_id
@@ -640,7 +666,7 @@ fn replaced_binary_without_a_build_id_is_named_through_up() {
     assert_eq!(status, 200);
     let pprof = augur_wire::pprof::decode(&bytes, 256 << 20).unwrap();
     assert_eq!(
-        file_ids_of(&pprof, NAME),
+        file_ids_of(&pprof),
         vec![r.v1_id.clone()],
         "stored frames must carry the content id that ran, not {}",
         r.v2_id
