@@ -363,9 +363,9 @@ pub fn read_file_id(path: &Path) -> Option<String> {
 pub fn file_id(file: &std::fs::File) -> std::io::Result<FileId> {
     use object::Object;
 
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(FileId::from_content(&[], &[], 0));
+    if file.metadata()?.len() == 0 {
+        // Nothing to map.
+        return Ok(FileId::from_file_bytes(&[]));
     }
     // SAFETY: read-only map; a file truncated underneath us could fault,
     // the accepted risk of every mmap-based ELF reader.
@@ -374,10 +374,7 @@ pub fn file_id(file: &std::fs::File) -> std::io::Result<FileId> {
         .ok()
         .and_then(|elf| elf.build_id().ok().flatten())
         .and_then(|id| FileId::from_bytes(id).ok());
-    Ok(build_id.unwrap_or_else(|| {
-        let span = FileId::CONTENT_SPAN.min(data.len());
-        FileId::from_content(&data[..span], &data[data.len() - span..], len)
-    }))
+    Ok(build_id.unwrap_or_else(|| FileId::from_file_bytes(&data)))
 }
 
 /// What a `/proc/PID/cgroup` file tells about identity.

@@ -131,6 +131,13 @@ impl FileId {
         Self(Arc::from(&id[..]))
     }
 
+    /// The content id of a whole file, given its bytes (typically a map of
+    /// it, of which only the ends are read).
+    pub fn from_file_bytes(data: &[u8]) -> Self {
+        let span = Self::CONTENT_SPAN.min(data.len());
+        Self::from_content(&data[..span], &data[data.len() - span..], data.len() as u64)
+    }
+
     /// Whether this is a GNU build-id or a content id.
     pub fn kind(&self) -> FileIdKind {
         if self.0.len() == 20 && self.0.starts_with(&Self::CONTENT_TAG) {
@@ -419,6 +426,18 @@ mod tests {
         assert_eq!(
             FileId::parse_hex(&id.to_hex()).unwrap().kind(),
             FileIdKind::Content
+        );
+        // A whole file: its ends, short files whole.
+        let mut file = vec![1u8; FileId::CONTENT_SPAN];
+        file.extend_from_slice(&[9; 100]);
+        file.extend_from_slice(&tail);
+        assert_eq!(
+            FileId::from_file_bytes(&file),
+            FileId::from_content(&head, &tail, file.len() as u64)
+        );
+        assert_eq!(
+            FileId::from_file_bytes(b"abc"),
+            FileId::from_content(b"abc", b"abc", 3)
         );
     }
 

@@ -253,9 +253,9 @@ pub fn read_file_id(path: &Path) -> Option<FileId> {
     use object::Object;
 
     let file = std::fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    if len == 0 {
-        return Some(FileId::from_content(&[], &[], 0));
+    if file.metadata().ok()?.len() == 0 {
+        // Nothing to map.
+        return Some(FileId::from_file_bytes(&[]));
     }
     // SAFETY: read-only map, as in `read_build_id`.
     let data = unsafe { memmap2::Mmap::map(&file) }.ok()?;
@@ -263,10 +263,7 @@ pub fn read_file_id(path: &Path) -> Option<FileId> {
         .ok()
         .and_then(|elf| elf.build_id().ok().flatten())
         .and_then(|id| FileId::from_bytes(id).ok());
-    Some(build_id.unwrap_or_else(|| {
-        let span = FileId::CONTENT_SPAN.min(data.len());
-        FileId::from_content(&data[..span], &data[data.len() - span..], len)
-    }))
+    Some(build_id.unwrap_or_else(|| FileId::from_file_bytes(&data)))
 }
 
 /// Reads the GNU build-id note of an ELF file.
