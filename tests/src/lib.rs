@@ -587,17 +587,25 @@ pub fn assert_split(stacks: &[(Vec<String>, u64)], context: &str) {
     );
 }
 
-/// Runs `go tool pprof -top` offline on `file` and returns its output.
-pub fn go_pprof_top(file: &Path, scratch: &Path) -> anyhow::Result<String> {
-    let output = Command::new("go")
-        .args(["tool", "pprof", "-top", "-nodecount=20"])
-        .arg(file)
+/// `go ARGS` offline (no module proxy, no toolchain download), with its
+/// home, build cache and module path under `scratch`.
+pub fn offline_go(args: &[&str], scratch: &Path) -> Command {
+    let mut command = Command::new("go");
+    command
+        .args(args)
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "-mod=mod")
-        .env("GOCACHE", scratch.join("gocache"))
-        .env("GOPATH", scratch.join("gopath"))
-        .env("HOME", scratch)
+        .env("HOME", scratch.join("home"))
+        .env("GOCACHE", scratch.join("cache"))
+        .env("GOPATH", scratch.join("gopath"));
+    command
+}
+
+/// Runs `go tool pprof -top` offline on `file` and returns its output.
+pub fn go_pprof_top(file: &Path, scratch: &Path) -> anyhow::Result<String> {
+    let output = offline_go(&["tool", "pprof", "-top", "-nodecount=20"], scratch)
+        .arg(file)
         .env("PPROF_TMPDIR", scratch)
         .output()
         .context("running go tool pprof")?;

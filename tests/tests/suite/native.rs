@@ -155,17 +155,7 @@ enum GoBuild {
 /// `go ARGS` offline, with a build cache kept between test runs in cargo's
 /// scratch directory (a cold standard library build takes a minute here).
 fn go(args: &[&str]) -> Command {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
-    let mut command = Command::new("go");
-    command
-        .args(args)
-        .env("GOPROXY", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .env("HOME", cache.join("home"))
-        .env("GOCACHE", cache.join("cache"))
-        .env("GOPATH", cache.join("gopath"));
-    command
+    offline_go(args, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("go"))
 }
 
 /// Builds the Go fixture as `dir/name`.
