@@ -21,6 +21,7 @@ pub mod perfmap;
 pub mod profiles;
 pub mod relabel;
 pub mod resolve;
+pub mod runtime;
 pub mod sampler;
 pub mod ship;
 pub mod spool;
