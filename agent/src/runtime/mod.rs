@@ -5,3 +5,4 @@
 //! process, tells BPF where its structures are, and names what BPF recorded.
 
 pub mod mem;
+pub mod python;
