@@ -3,4 +3,5 @@
 //! space, the naming of what it records: a code object read from the
 //! process (function, file, line table) and the line of an instruction.
 
+pub mod linetable;
 pub mod offsets;
