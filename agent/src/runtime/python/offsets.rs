@@ -3,14 +3,17 @@
 //! frame's code object and instruction, the GIL, and the str, bytes and
 //! code objects the name reader decodes.
 //!
-//! One table per minor version, used for every patch release of it. These
-//! structures sit in CPython's ABI-visible (`cpython/`) or internal headers;
-//! CPython does not change them within a minor release in practice, but the
-//! internal ones (`_PyRuntimeState`, `PyInterpreterState`) carry no such
-//! promise. The numbers were taken from, and are checked by a test against,
-//! 3.9.18, 3.10.13, 3.11.7, 3.12.1 and 3.13.0 (the code object offsets also
-//! against Debian's 3.11 build); on 3.13+, [`check_debug_offsets`] checks
-//! them against the interpreter's own `_Py_DebugOffsets` at attach time.
+//! One table per minor version, used for every patch release of it. The
+//! numbers come from, and a test checks them against, each version's own
+//! headers (3.9.18, 3.10.13, 3.11.7, 3.12.1, 3.13.0 here, and Debian's
+//! 3.11.2 when its -dev package is in); a live test walks them on those
+//! interpreters. Public DWARF dumps of every patch release (3.9.0-3.9.18,
+//! 3.10.0-3.10.13, 3.11.0-3.11.8, 3.12.0-3.12.2, 3.13.0) show no change
+//! within a minor for the frame, code-name and str fields; the internal
+//! structs (`_PyRuntimeState`, `PyInterpreterState`: the interpreter and
+//! thread heads, the GIL) carry no ABI promise and were only checked on the
+//! releases above. On 3.13+, [`check_debug_offsets`] checks the table
+//! against the interpreter's own `_Py_DebugOffsets` at attach time.
 //!
 //! Free-threaded (`python3.13t`) and debug (`Py_TRACE_REFS`) builds lay
 //! objects out differently: [`version_from_path`] does not recognise them
@@ -82,14 +85,21 @@ pub struct PyOffsets {
     pub cframe_current_frame: u16,
     /// `PyFrameObject.f_back` / `_PyInterpreterFrame.previous`.
     pub frame_previous: u16,
-    /// `f_code` / `f_executable` (3.13).
+    /// `f_code` / `f_executable` (3.13). In 3.12+ the C-stack entry shim
+    /// (owner 3) holds a code object of its own or, in 3.13, possibly none:
+    /// skip it by owner, not by type.
     pub frame_code: u16,
-    /// `f_lasti` (3.9/3.10) / `prev_instr` (3.11/3.12) / `instr_ptr` (3.13).
+    /// `f_lasti` (3.9/3.10, an int) / `prev_instr` (3.11/3.12, the last
+    /// instruction started: one unit before the code in a frame just
+    /// pushed) / `instr_ptr` (3.13, the current instruction).
     pub frame_instr: u16,
-    /// `is_entry` (3.11, a bool) / `owner` (3.12+, a char); 0 for 3.9/3.10.
+    /// `is_entry` (3.11, a bool: the first frame of its
+    /// _PyEval_EvalFrameDefault call) / `owner` (3.12+, a char); 0 for
+    /// 3.9/3.10.
     pub frame_owner: u16,
     /// `PyCodeObject.co_code_adaptive` (3.11+; 0 otherwise): instruction
-    /// offset in code units = (instr - (code + code_adaptive)) / 2.
+    /// offset in code units = (instr - (code + code_adaptive)) / 2, the
+    /// convention of [`line_for`](super::linetable::line_for).
     pub code_adaptive: u16,
     /// `co_name`.
     pub code_name: u16,
@@ -129,154 +139,150 @@ pub enum GilLocation {
     InterpPointer(u16),
 }
 
-// Fields every supported version shares.
-const STR_AND_BYTES_PRE_312: (u16, u16, u16, u16, u16) = (48, 72, 32, 16, 32);
-const STR_AND_BYTES_312: (u16, u16, u16, u16, u16) = (40, 56, 32, 16, 32);
-
-const fn with_objects(mut o: PyOffsets, objects: (u16, u16, u16, u16, u16)) -> PyOffsets {
-    o.unicode_ascii_data = objects.0;
-    o.unicode_compact_data = objects.1;
-    o.unicode_state = objects.2;
-    o.bytes_size = objects.3;
-    o.bytes_data = objects.4;
-    o
-}
-
-const ZERO: PyOffsets = PyOffsets {
+/// 3.9 (checked: 3.9.18).
+static PY39: PyOffsets = PyOffsets {
     model: FrameModel::FrameObject,
-    runtime_interpreters_head: 0,
-    interp_threads_head: 0,
-    tstate_next: 0,
+    runtime_interpreters_head: 32,
+    interp_threads_head: 8,
+    tstate_next: 8,
     tstate_native_thread_id: 0,
-    tstate_frame: 0,
+    tstate_frame: 24,
     cframe_current_frame: 0,
-    frame_previous: 0,
-    frame_code: 0,
-    frame_instr: 0,
+    frame_previous: 24,
+    frame_code: 32,
+    frame_instr: 104,
     frame_owner: 0,
     code_adaptive: 0,
-    code_name: 0,
+    code_name: 112,
     code_qualname: 0,
-    code_filename: 0,
-    code_firstlineno: 0,
-    code_linetable: 0,
-    gil_locked: 0,
-    gil_last_holder: 0,
-    gil_location: GilLocation::InRuntime(0),
-    unicode_ascii_data: 0,
-    unicode_compact_data: 0,
-    unicode_state: 0,
-    bytes_size: 0,
-    bytes_data: 0,
+    code_filename: 104,
+    code_firstlineno: 40,
+    code_linetable: 120,
+    gil_locked: 16,
+    gil_last_holder: 8,
+    gil_location: GilLocation::InRuntime(352),
+    unicode_ascii_data: 48,
+    unicode_compact_data: 72,
+    unicode_state: 32,
+    bytes_size: 16,
+    bytes_data: 32,
 };
 
-static PY39: PyOffsets = with_objects(
-    PyOffsets {
-        model: FrameModel::FrameObject,
-        runtime_interpreters_head: 32,
-        interp_threads_head: 8,
-        tstate_next: 8,
-        tstate_frame: 24,
-        frame_previous: 24,
-        frame_code: 32,
-        frame_instr: 104,
-        code_name: 112,
-        code_filename: 104,
-        code_firstlineno: 40,
-        code_linetable: 120,
-        gil_locked: 16,
-        gil_last_holder: 8,
-        gil_location: GilLocation::InRuntime(352),
-        ..ZERO
-    },
-    STR_AND_BYTES_PRE_312,
-);
-
+/// 3.10 (checked: 3.10.13): as 3.9 but for `f_lasti`.
 static PY310: PyOffsets = PyOffsets {
+    model: FrameModel::FrameObject,
+    runtime_interpreters_head: 32,
+    interp_threads_head: 8,
+    tstate_next: 8,
+    tstate_native_thread_id: 0,
+    tstate_frame: 24,
+    cframe_current_frame: 0,
+    frame_previous: 24,
+    frame_code: 32,
     frame_instr: 96,
-    ..PY39
+    frame_owner: 0,
+    code_adaptive: 0,
+    code_name: 112,
+    code_qualname: 0,
+    code_filename: 104,
+    code_firstlineno: 40,
+    code_linetable: 120,
+    gil_locked: 16,
+    gil_last_holder: 8,
+    gil_location: GilLocation::InRuntime(352),
+    unicode_ascii_data: 48,
+    unicode_compact_data: 72,
+    unicode_state: 32,
+    bytes_size: 16,
+    bytes_data: 32,
 };
 
-static PY311: PyOffsets = with_objects(
-    PyOffsets {
-        model: FrameModel::Cframe311,
-        runtime_interpreters_head: 40,
-        interp_threads_head: 16,
-        tstate_next: 8,
-        tstate_native_thread_id: 160,
-        tstate_frame: 56,
-        cframe_current_frame: 8,
-        frame_previous: 48,
-        frame_code: 32,
-        frame_instr: 56,
-        frame_owner: 68,
-        code_adaptive: 184,
-        code_name: 120,
-        code_qualname: 128,
-        code_filename: 112,
-        code_firstlineno: 72,
-        code_linetable: 136,
-        gil_locked: 16,
-        gil_last_holder: 8,
-        gil_location: GilLocation::InRuntime(360),
-        ..ZERO
-    },
-    STR_AND_BYTES_PRE_312,
-);
+/// 3.11 (checked: 3.11.7 and Debian's 3.11.2).
+static PY311: PyOffsets = PyOffsets {
+    model: FrameModel::Cframe311,
+    runtime_interpreters_head: 40,
+    interp_threads_head: 16,
+    tstate_next: 8,
+    tstate_native_thread_id: 160,
+    tstate_frame: 56,
+    cframe_current_frame: 8,
+    frame_previous: 48,
+    frame_code: 32,
+    frame_instr: 56,
+    frame_owner: 68,
+    code_adaptive: 184,
+    code_name: 120,
+    code_qualname: 128,
+    code_filename: 112,
+    code_firstlineno: 72,
+    code_linetable: 136,
+    gil_locked: 16,
+    gil_last_holder: 8,
+    gil_location: GilLocation::InRuntime(360),
+    unicode_ascii_data: 48,
+    unicode_compact_data: 72,
+    unicode_state: 32,
+    bytes_size: 16,
+    bytes_data: 32,
+};
 
-static PY312: PyOffsets = with_objects(
-    PyOffsets {
-        model: FrameModel::Cframe312,
-        runtime_interpreters_head: 40,
-        interp_threads_head: 72,
-        tstate_next: 8,
-        tstate_native_thread_id: 144,
-        tstate_frame: 56,
-        cframe_current_frame: 0,
-        frame_previous: 8,
-        frame_code: 0,
-        frame_instr: 56,
-        frame_owner: 70,
-        code_adaptive: 192,
-        code_name: 120,
-        code_qualname: 128,
-        code_filename: 112,
-        code_firstlineno: 68,
-        code_linetable: 136,
-        gil_locked: 16,
-        gil_last_holder: 8,
-        gil_location: GilLocation::InterpPointer(384),
-        ..ZERO
-    },
-    STR_AND_BYTES_312,
-);
+/// 3.12 (checked: 3.12.1).
+static PY312: PyOffsets = PyOffsets {
+    model: FrameModel::Cframe312,
+    runtime_interpreters_head: 40,
+    interp_threads_head: 72,
+    tstate_next: 8,
+    tstate_native_thread_id: 144,
+    tstate_frame: 56,
+    cframe_current_frame: 0,
+    frame_previous: 8,
+    frame_code: 0,
+    frame_instr: 56,
+    frame_owner: 70,
+    code_adaptive: 192,
+    code_name: 120,
+    code_qualname: 128,
+    code_filename: 112,
+    code_firstlineno: 68,
+    code_linetable: 136,
+    gil_locked: 16,
+    gil_last_holder: 8,
+    gil_location: GilLocation::InterpPointer(384),
+    unicode_ascii_data: 40,
+    unicode_compact_data: 56,
+    unicode_state: 32,
+    bytes_size: 16,
+    bytes_data: 32,
+};
 
-static PY313: PyOffsets = with_objects(
-    PyOffsets {
-        model: FrameModel::Direct313,
-        runtime_interpreters_head: 632,
-        interp_threads_head: 7344,
-        tstate_next: 8,
-        tstate_native_thread_id: 160,
-        tstate_frame: 72,
-        cframe_current_frame: 0,
-        frame_previous: 8,
-        frame_code: 0,
-        frame_instr: 56,
-        frame_owner: 70,
-        code_adaptive: 200,
-        code_name: 120,
-        code_qualname: 128,
-        code_filename: 112,
-        code_firstlineno: 68,
-        code_linetable: 136,
-        gil_locked: 16,
-        gil_last_holder: 8,
-        gil_location: GilLocation::InterpPointer(16),
-        ..ZERO
-    },
-    STR_AND_BYTES_312,
-);
+/// 3.13 (checked: 3.13.0, and its `_Py_DebugOffsets`).
+static PY313: PyOffsets = PyOffsets {
+    model: FrameModel::Direct313,
+    runtime_interpreters_head: 632,
+    interp_threads_head: 7344,
+    tstate_next: 8,
+    tstate_native_thread_id: 160,
+    tstate_frame: 72,
+    cframe_current_frame: 0,
+    frame_previous: 8,
+    frame_code: 0,
+    frame_instr: 56,
+    frame_owner: 70,
+    code_adaptive: 200,
+    code_name: 120,
+    code_qualname: 128,
+    code_filename: 112,
+    code_firstlineno: 68,
+    code_linetable: 136,
+    gil_locked: 16,
+    gil_last_holder: 8,
+    gil_location: GilLocation::InterpPointer(16),
+    unicode_ascii_data: 40,
+    unicode_compact_data: 56,
+    unicode_state: 32,
+    bytes_size: 16,
+    bytes_data: 32,
+};
 
 /// The offsets of a minor version; `None` for versions not in the table
 /// (before 3.9, 3.14 and later).
@@ -393,122 +399,37 @@ pub fn check_debug_offsets(bytes: &[u8], table: &PyOffsets) -> Result<(), String
             "the table keeps the GIL in _PyRuntime; 3.13 points to it from the interpreter".into(),
         );
     };
-    let gil_state = word(f::INTERP_GIL_RUNTIME_STATE);
-    let checks: [(&str, u64, u64); 22] = [
-        (
-            "runtime_state.interpreters_head",
-            word(f::RUNTIME_INTERPRETERS_HEAD),
-            table.runtime_interpreters_head.into(),
-        ),
-        (
-            "interpreter_state.threads_head",
-            word(f::INTERP_THREADS_HEAD),
-            table.interp_threads_head.into(),
-        ),
-        (
-            "interpreter_state.ceval_gil",
-            word(f::INTERP_CEVAL_GIL),
-            gil_pointer.into(),
-        ),
-        (
-            "interpreter_state.gil_runtime_state_locked",
-            word(f::INTERP_GIL_LOCKED).wrapping_sub(gil_state),
-            table.gil_locked.into(),
-        ),
-        (
-            "interpreter_state.gil_runtime_state_holder",
-            word(f::INTERP_GIL_HOLDER).wrapping_sub(gil_state),
-            table.gil_last_holder.into(),
-        ),
-        (
-            "thread_state.next",
-            word(f::TSTATE_NEXT),
-            table.tstate_next.into(),
-        ),
-        (
-            "thread_state.current_frame",
-            word(f::TSTATE_CURRENT_FRAME),
-            table.tstate_frame.into(),
-        ),
-        (
-            "thread_state.native_thread_id",
-            word(f::TSTATE_NATIVE_THREAD_ID),
-            table.tstate_native_thread_id.into(),
-        ),
-        (
-            "interpreter_frame.previous",
-            word(f::FRAME_PREVIOUS),
-            table.frame_previous.into(),
-        ),
-        (
-            "interpreter_frame.executable",
-            word(f::FRAME_EXECUTABLE),
-            table.frame_code.into(),
-        ),
-        (
-            "interpreter_frame.instr_ptr",
-            word(f::FRAME_INSTR_PTR),
-            table.frame_instr.into(),
-        ),
-        (
-            "interpreter_frame.owner",
-            word(f::FRAME_OWNER),
-            table.frame_owner.into(),
-        ),
-        (
-            "code_object.filename",
-            word(f::CODE_FILENAME),
-            table.code_filename.into(),
-        ),
-        (
-            "code_object.name",
-            word(f::CODE_NAME),
-            table.code_name.into(),
-        ),
-        (
-            "code_object.qualname",
-            word(f::CODE_QUALNAME),
-            table.code_qualname.into(),
-        ),
-        (
-            "code_object.linetable",
-            word(f::CODE_LINETABLE),
-            table.code_linetable.into(),
-        ),
-        (
-            "code_object.firstlineno",
-            word(f::CODE_FIRSTLINENO),
-            table.code_firstlineno.into(),
-        ),
-        (
-            "code_object.co_code_adaptive",
-            word(f::CODE_ADAPTIVE),
-            table.code_adaptive.into(),
-        ),
-        (
-            "bytes_object.ob_size",
-            word(f::BYTES_OB_SIZE),
-            table.bytes_size.into(),
-        ),
-        (
-            "bytes_object.ob_sval",
-            word(f::BYTES_OB_SVAL),
-            table.bytes_data.into(),
-        ),
-        (
-            "unicode_object.state",
-            word(f::UNICODE_STATE),
-            table.unicode_state.into(),
-        ),
-        (
-            "unicode_object.asciiobject_size",
-            word(f::UNICODE_ASCII_SIZE),
-            table.unicode_ascii_data.into(),
-        ),
+    // The GIL fields are offsets inside the interpreter's own _gil; ours
+    // are inside struct _gil_runtime_state.
+    let gil = word(f::INTERP_GIL_RUNTIME_STATE);
+    #[rustfmt::skip]
+    let checks: [(&str, u64, u16); 22] = [
+        ("runtime_state.interpreters_head",             word(f::RUNTIME_INTERPRETERS_HEAD),            table.runtime_interpreters_head),
+        ("interpreter_state.threads_head",              word(f::INTERP_THREADS_HEAD),                  table.interp_threads_head),
+        ("interpreter_state.ceval_gil",                 word(f::INTERP_CEVAL_GIL),                     gil_pointer),
+        ("interpreter_state.gil_runtime_state_locked",  word(f::INTERP_GIL_LOCKED).wrapping_sub(gil),  table.gil_locked),
+        ("interpreter_state.gil_runtime_state_holder",  word(f::INTERP_GIL_HOLDER).wrapping_sub(gil),  table.gil_last_holder),
+        ("thread_state.next",                           word(f::TSTATE_NEXT),                          table.tstate_next),
+        ("thread_state.current_frame",                  word(f::TSTATE_CURRENT_FRAME),                 table.tstate_frame),
+        ("thread_state.native_thread_id",               word(f::TSTATE_NATIVE_THREAD_ID),              table.tstate_native_thread_id),
+        ("interpreter_frame.previous",                  word(f::FRAME_PREVIOUS),                       table.frame_previous),
+        ("interpreter_frame.executable",                word(f::FRAME_EXECUTABLE),                     table.frame_code),
+        ("interpreter_frame.instr_ptr",                 word(f::FRAME_INSTR_PTR),                      table.frame_instr),
+        ("interpreter_frame.owner",                     word(f::FRAME_OWNER),                          table.frame_owner),
+        ("code_object.filename",                        word(f::CODE_FILENAME),                        table.code_filename),
+        ("code_object.name",                            word(f::CODE_NAME),                            table.code_name),
+        ("code_object.qualname",                        word(f::CODE_QUALNAME),                        table.code_qualname),
+        ("code_object.linetable",                       word(f::CODE_LINETABLE),                       table.code_linetable),
+        ("code_object.firstlineno",                     word(f::CODE_FIRSTLINENO),                     table.code_firstlineno),
+        ("code_object.co_code_adaptive",                word(f::CODE_ADAPTIVE),                        table.code_adaptive),
+        ("bytes_object.ob_size",                        word(f::BYTES_OB_SIZE),                        table.bytes_size),
+        ("bytes_object.ob_sval",                        word(f::BYTES_OB_SVAL),                        table.bytes_data),
+        ("unicode_object.state",                        word(f::UNICODE_STATE),                        table.unicode_state),
+        ("unicode_object.asciiobject_size",             word(f::UNICODE_ASCII_SIZE),                   table.unicode_ascii_data),
     ];
     let wrong: Vec<String> = checks
         .iter()
-        .filter(|(_, runtime, ours)| runtime != ours)
+        .filter(|&&(_, runtime, ours)| runtime != u64::from(ours))
         .map(|(name, runtime, ours)| format!("{name}: runtime says {runtime}, table {ours}"))
         .collect();
     if wrong.is_empty() {
@@ -601,7 +522,7 @@ mod tests {
     use super::installed::pyenv_builds;
     use super::*;
     use std::collections::HashMap;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::Command;
 
     /// Prints every offset of the table, and for 3.13 the positions of the
@@ -802,7 +723,9 @@ int main(void) {
     }
 
     /// The key check: every field of the table equals what the version's own
-    /// headers say, for every installed version.
+    /// headers say, for every installed pyenv version, and for the
+    /// system's headers (Debian's libpython3.11-dev, another patch release)
+    /// when present.
     #[test]
     fn table_matches_each_installed_versions_headers() {
         let builds = pyenv_builds();
@@ -812,60 +735,66 @@ int main(void) {
         );
         let scratch = tempfile::tempdir().unwrap();
         for build in &builds {
-            let numbers = header_offsets(&build.include(), scratch.path());
-            let version = PyVersion::new(numbers["major"] as u8, numbers["minor"] as u8);
-            assert_eq!(
-                version,
-                build.version,
-                "headers of {}",
-                build.root.display()
-            );
-            let table = offsets_for(version).expect("a table entry for every supported version");
-            assert_eq!(
-                *table,
-                table_from_headers(&numbers, expected_model(version)),
-                "Python {version}: table (left) vs headers (right)"
-            );
-            if version >= PyVersion::new(3, 13) {
-                use debug_field as f;
-                let positions = [
-                    ("dbg.cookie", f::COOKIE),
-                    ("dbg.version", f::VERSION),
-                    ("dbg.free_threaded", f::FREE_THREADED),
-                    ("dbg.interpreters_head", f::RUNTIME_INTERPRETERS_HEAD),
-                    ("dbg.threads_head", f::INTERP_THREADS_HEAD),
-                    ("dbg.ceval_gil", f::INTERP_CEVAL_GIL),
-                    ("dbg.gil_runtime_state", f::INTERP_GIL_RUNTIME_STATE),
-                    ("dbg.gil_locked", f::INTERP_GIL_LOCKED),
-                    ("dbg.gil_holder", f::INTERP_GIL_HOLDER),
-                    ("dbg.tstate_next", f::TSTATE_NEXT),
-                    ("dbg.current_frame", f::TSTATE_CURRENT_FRAME),
-                    ("dbg.native_thread_id", f::TSTATE_NATIVE_THREAD_ID),
-                    ("dbg.previous", f::FRAME_PREVIOUS),
-                    ("dbg.executable", f::FRAME_EXECUTABLE),
-                    ("dbg.instr_ptr", f::FRAME_INSTR_PTR),
-                    ("dbg.owner", f::FRAME_OWNER),
-                    ("dbg.filename", f::CODE_FILENAME),
-                    ("dbg.name", f::CODE_NAME),
-                    ("dbg.qualname", f::CODE_QUALNAME),
-                    ("dbg.linetable", f::CODE_LINETABLE),
-                    ("dbg.firstlineno", f::CODE_FIRSTLINENO),
-                    ("dbg.co_code_adaptive", f::CODE_ADAPTIVE),
-                    ("dbg.bytes_ob_size", f::BYTES_OB_SIZE),
-                    ("dbg.bytes_ob_sval", f::BYTES_OB_SVAL),
-                    ("dbg.unicode_state", f::UNICODE_STATE),
-                    ("dbg.asciiobject_size", f::UNICODE_ASCII_SIZE),
-                    ("dbg.size", f::LEN),
-                ];
-                for (name, ours) in positions {
-                    assert_eq!(numbers[name], ours as u64, "_Py_DebugOffsets {name}");
-                }
-            }
-            eprintln!(
-                "checked offsets of Python {version} against {}",
-                build.include().display()
-            );
+            check_headers(&build.include(), build.version, scratch.path());
         }
+        for minor in 9..=13 {
+            let system = PathBuf::from(format!("/usr/include/python3.{minor}"));
+            if system.join("internal/pycore_runtime.h").exists() {
+                check_headers(&system, PyVersion::new(3, minor), scratch.path());
+            }
+        }
+    }
+
+    fn check_headers(include: &Path, expected: PyVersion, scratch: &Path) {
+        let numbers = header_offsets(include, scratch);
+        let version = PyVersion::new(numbers["major"] as u8, numbers["minor"] as u8);
+        assert_eq!(version, expected, "headers in {}", include.display());
+        let table = offsets_for(version).expect("a table entry for every supported version");
+        assert_eq!(
+            *table,
+            table_from_headers(&numbers, expected_model(version)),
+            "Python {version}: table (left) vs {} (right)",
+            include.display()
+        );
+        if version >= PyVersion::new(3, 13) {
+            use debug_field as f;
+            let positions = [
+                ("dbg.cookie", f::COOKIE),
+                ("dbg.version", f::VERSION),
+                ("dbg.free_threaded", f::FREE_THREADED),
+                ("dbg.interpreters_head", f::RUNTIME_INTERPRETERS_HEAD),
+                ("dbg.threads_head", f::INTERP_THREADS_HEAD),
+                ("dbg.ceval_gil", f::INTERP_CEVAL_GIL),
+                ("dbg.gil_runtime_state", f::INTERP_GIL_RUNTIME_STATE),
+                ("dbg.gil_locked", f::INTERP_GIL_LOCKED),
+                ("dbg.gil_holder", f::INTERP_GIL_HOLDER),
+                ("dbg.tstate_next", f::TSTATE_NEXT),
+                ("dbg.current_frame", f::TSTATE_CURRENT_FRAME),
+                ("dbg.native_thread_id", f::TSTATE_NATIVE_THREAD_ID),
+                ("dbg.previous", f::FRAME_PREVIOUS),
+                ("dbg.executable", f::FRAME_EXECUTABLE),
+                ("dbg.instr_ptr", f::FRAME_INSTR_PTR),
+                ("dbg.owner", f::FRAME_OWNER),
+                ("dbg.filename", f::CODE_FILENAME),
+                ("dbg.name", f::CODE_NAME),
+                ("dbg.qualname", f::CODE_QUALNAME),
+                ("dbg.linetable", f::CODE_LINETABLE),
+                ("dbg.firstlineno", f::CODE_FIRSTLINENO),
+                ("dbg.co_code_adaptive", f::CODE_ADAPTIVE),
+                ("dbg.bytes_ob_size", f::BYTES_OB_SIZE),
+                ("dbg.bytes_ob_sval", f::BYTES_OB_SVAL),
+                ("dbg.unicode_state", f::UNICODE_STATE),
+                ("dbg.asciiobject_size", f::UNICODE_ASCII_SIZE),
+                ("dbg.size", f::LEN),
+            ];
+            for (name, ours) in positions {
+                assert_eq!(numbers[name], ours as u64, "_Py_DebugOffsets {name}");
+            }
+        }
+        eprintln!(
+            "checked offsets of Python {version} against {}",
+            include.display()
+        );
     }
 
     /// The initial bytes of `_PyRuntime` in an ELF file.
