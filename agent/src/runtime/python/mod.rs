@@ -3,5 +3,6 @@
 //! space, the naming of what it records: a code object read from the
 //! process (function, file, line table) and the line of an instruction.
 
+pub mod code;
 pub mod linetable;
 pub mod offsets;
