@@ -281,13 +281,11 @@ fn build_profile(
                                 .cloned()
                                 .unwrap_or_default(),
                         ),
+                        // Named already (runtime frames by themselves,
+                        // through `Location::new`) or never.
                         _ => (None, Vec::new()),
                     };
-                    Location {
-                        frame,
-                        path,
-                        symbols: syms,
-                    }
+                    Location::new(frame, path, syms)
                 })
                 .collect(),
             count,

@@ -5,7 +5,8 @@
 //! validation layers without having to learn zstd.
 //!
 //! Beyond "no panic": a decoded batch holds no more stacks and items than
-//! the limits allow; a validated batch obeys every limit; re-encoding it
+//! the limits allow; a validated batch obeys every limit (runtime frames'
+//! names included); re-encoding it
 //! (`to_wire`, then `compress`) gives a batch that validates to the same
 //! contents; and the aggregator's direct decoder (`batch::decode_valid`,
 //! `batch::decompress_valid`) gives the same batch and hits as prost then
@@ -14,6 +15,7 @@
 
 #![no_main]
 
+use augur_profile::RawFrame;
 use augur_wire::batch::{self, Limits, ValidBatch};
 use augur_wire::ingest::Batch;
 use libfuzzer_sys::fuzz_target;
@@ -126,6 +128,12 @@ fn obeys_limits(batch: &ValidBatch, limits: &Limits) {
         for (name, value) in sample.labels.iter() {
             assert!(!name.is_empty() && name.len() <= limits.max_label_len);
             assert!(value.len() <= limits.max_label_len);
+        }
+        for frame in &sample.frames {
+            if let RawFrame::Runtime { function, file, .. } = frame {
+                assert!(!function.is_empty() && function.len() <= batch::MAX_RUNTIME_FUNCTION);
+                assert!(file.len() <= batch::MAX_RUNTIME_FILE);
+            }
         }
     }
 }

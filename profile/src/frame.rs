@@ -242,6 +242,44 @@ impl TryFrom<String> for FileId {
     }
 }
 
+/// The language runtime a [`RawFrame::Runtime`] frame belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// CPython: frames read from the interpreter's frame objects.
+    Python,
+    /// A JVM (HotSpot): interpreted and JIT-compiled methods.
+    Java,
+}
+
+impl Runtime {
+    /// Every runtime, in code order.
+    pub const ALL: [Runtime; 2] = [Runtime::Python, Runtime::Java];
+
+    /// The runtime's name on the wire, in the API and SQL: `python` or `java`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Python => "python",
+            Runtime::Java => "java",
+        }
+    }
+
+    /// The runtime named `s` ([`Runtime::as_str`]); `None` for any other text.
+    pub fn parse(s: &str) -> Option<Runtime> {
+        match s {
+            "python" => Some(Runtime::Python),
+            "java" => Some(Runtime::Java),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One frame of a stack as the agent reports it and storage interns it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RawFrame {
@@ -274,6 +312,20 @@ pub enum RawFrame {
     Unknown {
         /// A short, stable, human-readable reason.
         reason: String,
+    },
+    /// Code run by a language runtime (an interpreter or a JIT), named on the
+    /// host from the runtime's own structures.
+    Runtime {
+        /// The runtime that ran it.
+        runtime: Runtime,
+        /// Qualified function name: Python's `co_qualname` (e.g. `Server.handle`), Java's `package.Class.method`.
+        function: String,
+        /// Source file as the runtime knows it; empty when unknown.
+        file: String,
+        /// Source line; 0 when unknown.
+        line: u32,
+        /// Inlined by the JIT into the next frame toward the root (Java C2/C1 inlining); always false for Python.
+        inlined: bool,
     },
 }
 
@@ -308,6 +360,19 @@ pub enum FrameRef<'a> {
         /// Why the frame could not be normalized.
         reason: &'a str,
     },
+    /// See [`RawFrame::Runtime`].
+    Runtime {
+        /// The runtime that ran it.
+        runtime: Runtime,
+        /// Qualified function name.
+        function: &'a str,
+        /// Source file; empty when unknown.
+        file: &'a str,
+        /// Source line; 0 when unknown.
+        line: u32,
+        /// Inlined into the next frame toward the root.
+        inlined: bool,
+    },
 }
 
 impl FrameRef<'_> {
@@ -332,6 +397,19 @@ impl FrameRef<'_> {
             FrameRef::Unknown { reason } => RawFrame::Unknown {
                 reason: reason.to_owned(),
             },
+            FrameRef::Runtime {
+                runtime,
+                function,
+                file,
+                line,
+                inlined,
+            } => RawFrame::Runtime {
+                runtime,
+                function: function.to_owned(),
+                file: file.to_owned(),
+                line,
+                inlined,
+            },
         }
     }
 }
@@ -353,6 +431,70 @@ impl RawFrame {
             },
             RawFrame::Named { function, origin } => FrameRef::Named { function, origin },
             RawFrame::Unknown { reason } => FrameRef::Unknown { reason },
+            RawFrame::Runtime {
+                runtime,
+                function,
+                file,
+                line,
+                inlined,
+            } => FrameRef::Runtime {
+                runtime: *runtime,
+                function,
+                file,
+                line: *line,
+                inlined: *inlined,
+            },
+        }
+    }
+
+    /// The symbol a frame names itself with: a runtime frame arrives named,
+    /// so it is never symbolized and reads back as this one symbol; every
+    /// other kind has none of its own.
+    pub fn own_symbol(&self) -> Option<Symbol> {
+        match self {
+            RawFrame::Runtime {
+                function,
+                file,
+                line,
+                ..
+            } => Some(Symbol {
+                function: function.clone(),
+                file: (!file.is_empty()).then(|| file.clone()),
+                line: (*line != 0).then_some(*line),
+            }),
+            RawFrame::User { .. }
+            | RawFrame::Kernel { .. }
+            | RawFrame::Named { .. }
+            | RawFrame::Unknown { .. } => None,
+        }
+    }
+
+    /// The language of the code the frame ran, as the API and the page name
+    /// it: `native` (a binary's code, or code named on its host such as the
+    /// vDSO), `jit` (JIT code named by a perf map), `kernel`, `python`,
+    /// `java`, or `unknown` (a placeholder frame nobody could name).
+    pub fn language(&self) -> &'static str {
+        match self {
+            RawFrame::User { .. } => "native",
+            RawFrame::Kernel { .. } => "kernel",
+            RawFrame::Named { origin, .. } if origin == "jit" => "jit",
+            RawFrame::Named { .. } => "native",
+            RawFrame::Unknown { .. } => "unknown",
+            RawFrame::Runtime { runtime, .. } => runtime.as_str(),
+        }
+    }
+
+    /// Approximate heap bytes of the frame's own strings and ids, for the
+    /// size accounting of caches and decoders.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            RawFrame::User { build_id, .. } => build_id.as_bytes().len(),
+            RawFrame::Kernel { function, module } => {
+                function.len() + module.as_ref().map_or(0, String::len)
+            }
+            RawFrame::Named { function, origin } => function.len() + origin.len(),
+            RawFrame::Unknown { reason } => reason.len(),
+            RawFrame::Runtime { function, file, .. } => function.len() + file.len(),
         }
     }
 }
@@ -439,6 +581,44 @@ mod tests {
             FileId::from_file_bytes(b"abc"),
             FileId::from_content(b"abc", b"abc", 3)
         );
+    }
+
+    #[test]
+    fn runtime_names_round_trip_and_frames_borrow_back() {
+        for runtime in Runtime::ALL {
+            assert_eq!(Runtime::parse(runtime.as_str()), Some(runtime));
+            let json = serde_json::to_string(&runtime).unwrap();
+            assert_eq!(json, format!("\"{}\"", runtime.as_str()));
+        }
+        assert_eq!(Runtime::parse("Python"), None);
+        assert_eq!(Runtime::parse(""), None);
+        let frame = RawFrame::Runtime {
+            runtime: Runtime::Java,
+            function: "com.example.Cache.get".into(),
+            file: "Cache.java".into(),
+            line: 88,
+            inlined: true,
+        };
+        assert_eq!(frame.as_frame_ref().to_raw(), frame);
+        assert_eq!(frame.language(), "java");
+        assert_eq!(
+            frame.own_symbol(),
+            Some(Symbol {
+                function: "com.example.Cache.get".into(),
+                file: Some("Cache.java".into()),
+                line: Some(88),
+            })
+        );
+        let bare = RawFrame::Runtime {
+            runtime: Runtime::Python,
+            function: "<module>".into(),
+            file: String::new(),
+            line: 0,
+            inlined: false,
+        };
+        let symbol = bare.own_symbol().unwrap();
+        assert_eq!((symbol.file, symbol.line), (None, None));
+        assert_eq!(RawFrame::Unknown { reason: "x".into() }.own_symbol(), None);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! A sample travels as a [`RawFrame`] stack from the agent to storage: user
 //! frames are `(file id, file offset)` pairs and never raw virtual addresses,
-//! kernel frames are already named on the host. At query time storage joins the
-//! symbols known *now* onto those raw frames and hands out a [`Profile`], which
+//! kernel frames and language-runtime frames (Python, Java) are already named
+//! on the host. At query time storage joins the symbols known *now* onto
+//! those raw frames and hands out a [`Profile`], which
 //! the renderers in [`render`] and the pprof encoder in `augur-wire` consume.
 
 pub mod diff;
@@ -14,7 +15,7 @@ pub mod render;
 pub mod rng;
 mod stack_tree;
 
-pub use frame::{FileId, FileIdError, FileIdKind, FrameRef, RawFrame, Symbol};
+pub use frame::{FileId, FileIdError, FileIdKind, FrameRef, RawFrame, Runtime, Symbol};
 pub use profile::{
     FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample, canonical_unit,
 };

@@ -63,6 +63,22 @@ pub struct Location {
 }
 
 impl Location {
+    /// A location of `frame` with the symbols storage knows for it; a
+    /// runtime frame, named on its host and never symbolized, gets its own
+    /// ([`RawFrame::own_symbol`]) instead, so everything reading symbols
+    /// sees its function, file and line.
+    pub fn new(frame: RawFrame, path: Option<String>, symbols: Vec<Symbol>) -> Self {
+        let symbols = match frame.own_symbol() {
+            Some(own) => vec![own],
+            None => symbols,
+        };
+        Self {
+            frame,
+            path,
+            symbols,
+        }
+    }
+
     /// Names to show for this location, innermost first. Unsymbolized user
     /// frames show as `[build-id+0xoffset]`, so they stay distinguishable.
     pub fn names(&self) -> Vec<String> {
@@ -86,7 +102,9 @@ impl Location {
                 Some(m) => format!("{function} [{m}]"),
                 None => function.clone(),
             },
-            RawFrame::Named { function, .. } => function.clone(),
+            RawFrame::Named { function, .. } | RawFrame::Runtime { function, .. } => {
+                function.clone()
+            }
             RawFrame::Unknown { reason } => crate::placeholder::display(reason),
         }]
     }

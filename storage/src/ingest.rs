@@ -867,8 +867,9 @@ fn intern_frame(
                 .and_then(|mut s| s.query_row(key, |r| r.get(0)))
                 .context("insert a frame")?;
             if columns.is_user() {
-                // Kernel and unknown frames are named already; user frames
-                // queue for the symbolizer.
+                // Kernel, named, runtime and unknown frames are named
+                // already (or never will be); user frames queue for the
+                // symbolizer.
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO symbolization (frame_id, status) VALUES (?1, ?2)",
                 )

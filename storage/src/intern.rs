@@ -125,17 +125,7 @@ impl StackInterner {
 
 /// Approximate heap bytes of one stack's frames.
 pub fn stack_bytes(frames: &[RawFrame]) -> u64 {
-    let heap: usize = frames
-        .iter()
-        .map(|frame| match frame {
-            RawFrame::User { build_id, .. } => build_id.as_bytes().len(),
-            RawFrame::Kernel { function, module } => {
-                function.len() + module.as_ref().map_or(0, String::len)
-            }
-            RawFrame::Named { function, origin } => function.len() + origin.len(),
-            RawFrame::Unknown { reason } => reason.len(),
-        })
-        .sum();
+    let heap: usize = frames.iter().map(RawFrame::heap_bytes).sum();
     (std::mem::size_of_val(frames) + heap + 16) as u64
 }
 
@@ -179,6 +169,19 @@ fn stack_hash<'f>(len: usize, frames: impl Iterator<Item = FrameRef<'f>>) -> u64
             FrameRef::Unknown { reason } => {
                 hasher.add(3);
                 hasher.text(reason);
+            }
+            FrameRef::Runtime {
+                runtime,
+                function,
+                file,
+                line,
+                inlined,
+            } => {
+                hasher.add(4);
+                hasher.add(runtime as u64);
+                hasher.text(function);
+                hasher.text(file);
+                hasher.add(u64::from(line) | u64::from(inlined) << 32);
             }
         }
     }
@@ -372,6 +375,20 @@ fn encode(frame: &RawFrame, out: &mut Vec<u8>) {
             out.push(3);
             text(reason, out);
         }
+        RawFrame::Runtime {
+            runtime,
+            function,
+            file,
+            line,
+            inlined,
+        } => {
+            out.push(4);
+            out.push(*runtime as u8);
+            text(function, out);
+            text(file, out);
+            out.extend_from_slice(&line.to_le_bytes());
+            out.push(u8::from(*inlined));
+        }
     }
 }
 
@@ -416,6 +433,24 @@ mod tests {
             origin: String::new(),
         };
         assert_ne!(digester.digest(&[unknown]), digester.digest(&[named]));
+        let runtime = |runtime, line, inlined| RawFrame::Runtime {
+            runtime,
+            function: "f".into(),
+            file: "a.py".into(),
+            line,
+            inlined,
+        };
+        let python = runtime(augur_profile::Runtime::Python, 1, false);
+        for other in [
+            runtime(augur_profile::Runtime::Java, 1, false),
+            runtime(augur_profile::Runtime::Python, 2, false),
+            runtime(augur_profile::Runtime::Python, 1, true),
+        ] {
+            assert_ne!(
+                digester.digest(std::slice::from_ref(&python)),
+                digester.digest(&[other])
+            );
+        }
     }
 
     #[test]

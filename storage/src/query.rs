@@ -901,14 +901,8 @@ fn read_frames(
                 }
             }
         };
-        locations.insert(
-            id,
-            Location {
-                frame,
-                path,
-                symbols: Vec::new(),
-            },
-        );
+        // Symbols are joined on after; a runtime frame has its own.
+        locations.insert(id, Location::new(frame, path, Vec::new()));
     }
     Ok(locations)
 }

@@ -52,7 +52,7 @@ pub enum FleetReport {
     /// placeholder, `[reason]` as [`placeholder::display`] shows it.
     Functions,
     /// Binaries by self time: the executable or shared library of the leaf
-    /// frame, `[kernel]`, `[jit]` or `[unknown]`.
+    /// frame, `[kernel]`, `[jit]`, `[python]`, `[java]` or `[unknown]`.
     Binaries,
 }
 
@@ -120,6 +120,7 @@ impl FleetReport {
             FleetReport::Binaries => format!(
                 "SELECT CASE x.kind WHEN 'kernel' THEN '[kernel]' WHEN 'named' THEN '[jit]'
                                     WHEN 'unknown' THEN '[unknown]'
+                                    WHEN 'python' THEN '[python]' WHEN 'java' THEN '[java]'
                                     ELSE CASE WHEN b.path = '' THEN x.build_id ELSE b.path END
                         END AS name,
                         SUM(x.value) AS cpu_ns, SUM(x.count) AS samples

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use augur_profile::{FileId, RawFrame};
+use augur_profile::{FileId, RawFrame, Runtime};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Context, StorageError};
@@ -54,7 +54,9 @@ CREATE TABLE binary_paths (
 );
 
 -- kind 0 = user (binary_id, file_offset), 1 = kernel (name, module),
--- 2 = unknown (name = reason).
+-- 2 = unknown (name = reason), 3 = named (name, module = origin; since
+-- version 1), 4 = runtime (name = function, module = file, file_offset
+-- packs line, runtime and inlined: see `kind::RUNTIME`; since version 9).
 CREATE TABLE frames (
     id          INTEGER PRIMARY KEY,
     kind        INTEGER NOT NULL,
@@ -306,8 +308,31 @@ SELECT lower(hex(b.build_id)) AS build_id,
 FROM binaries b;
 ";
 
+/// Schema version 9: runtime frames (Python, Java; `frames.kind` 4, no new
+/// table or column). `sql_frames` shows them as kind `python` or `java`
+/// with their function, file and line, and gains `inlined`.
+const V9: &str = "
+DROP VIEW sql_frames;
+CREATE VIEW sql_frames AS
+SELECT f.id AS frame_id,
+       CASE f.kind WHEN 0 THEN 'user' WHEN 1 THEN 'kernel' WHEN 2 THEN 'unknown'
+                   WHEN 4 THEN CASE (f.file_offset >> 32) & 255
+                                    WHEN 1 THEN 'python' WHEN 2 THEN 'java' ELSE 'runtime' END
+                   ELSE 'named' END AS kind,
+       COALESCE(lower(hex(b.build_id)), '') AS build_id,
+       CASE f.kind WHEN 4 THEN 0 ELSE f.file_offset END AS file_offset,
+       COALESCE(s.function, CASE f.kind WHEN 0 THEN '' ELSE f.name END) AS function,
+       COALESCE(s.file, CASE f.kind WHEN 4 THEN f.module ELSE '' END) AS file,
+       COALESCE(s.line, CASE f.kind WHEN 4 THEN f.file_offset & 4294967295 ELSE 0 END) AS line,
+       CASE f.kind WHEN 4 THEN '' ELSE f.module END AS module,
+       CASE f.kind WHEN 4 THEN (f.file_offset >> 40) & 1 ELSE 0 END AS inlined
+FROM frames f
+LEFT JOIN binaries b ON b.id = f.binary_id
+LEFT JOIN symbols s ON s.frame_id = f.id AND s.depth = 0;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// `symbolization.status` values.
 pub(crate) mod status {
@@ -323,6 +348,39 @@ mod kind {
     pub(super) const UNKNOWN: i64 = 2;
     /// A user frame named on its host (JIT, vDSO); `module` is the origin.
     pub(super) const NAMED: i64 = 3;
+    /// A language runtime's frame (`RawFrame::Runtime`): `name` is the
+    /// function, `module` the source file, and `file_offset` packs the rest
+    /// (see [`super::runtime_offset`]): the line in bits 0-31, the runtime
+    /// in bits 32-39 (1 python, 2 java) and `inlined` in bit 40. The
+    /// columns and their unique key stay as they were, so no table changes,
+    /// and every field is in the key: two frames differing in any of them
+    /// are two rows (and two ClickHouse frame ids).
+    pub(super) const RUNTIME: i64 = 4;
+}
+
+/// A runtime's code in [`kind::RUNTIME`]'s `file_offset`.
+fn runtime_code(runtime: Runtime) -> i64 {
+    match runtime {
+        Runtime::Python => 1,
+        Runtime::Java => 2,
+    }
+}
+
+/// A runtime frame's line, runtime and `inlined`, packed into the
+/// `file_offset` column ([`kind::RUNTIME`]).
+fn runtime_offset(runtime: Runtime, line: u32, inlined: bool) -> i64 {
+    i64::from(line) | runtime_code(runtime) << 32 | i64::from(inlined) << 40
+}
+
+/// The inverse of [`runtime_offset`]; `None` for bits it never sets.
+fn runtime_from_offset(offset: i64) -> Option<(Runtime, u32, bool)> {
+    if offset >> 41 != 0 {
+        return None;
+    }
+    let runtime = Runtime::ALL
+        .into_iter()
+        .find(|&r| runtime_code(r) == (offset >> 32) & 0xff)?;
+    Some((runtime, offset as u32, offset >> 40 & 1 == 1))
 }
 
 /// Opens the writer connection, creating the file and schema if missing.
@@ -447,9 +505,24 @@ impl<'a> FrameColumns<'a> {
                 name: reason,
                 module: "",
             },
+            RawFrame::Runtime {
+                runtime,
+                function,
+                file,
+                line,
+                inlined,
+            } => FrameColumns {
+                kind: kind::RUNTIME,
+                build_id: None,
+                file_offset: runtime_offset(*runtime, *line, *inlined),
+                name: function,
+                module: file,
+            },
         }
     }
 
+    /// Whether the frame is a binary's code, to be named by the
+    /// symbolizer; every other kind arrives named (or unnameable).
     pub(crate) fn is_user(&self) -> bool {
         self.kind == kind::USER
     }
@@ -487,6 +560,19 @@ pub(crate) fn frame_from_columns(
             function: name,
             origin: module,
         }),
+        kind::RUNTIME => {
+            let (runtime, line, inlined) =
+                runtime_from_offset(file_offset).ok_or_else(|| StorageError::Corrupt {
+                    what: format!("runtime frame {frame_id} has unknown bits {file_offset:#x}"),
+                })?;
+            Ok(RawFrame::Runtime {
+                runtime,
+                function: name,
+                file: module,
+                line,
+                inlined,
+            })
+        }
         other => Err(StorageError::Corrupt {
             what: format!("frame {frame_id} has unknown kind {other}"),
         }),
@@ -571,7 +657,32 @@ mod tests {
                 function: "LazyCompile:*fib app.js:3".into(),
                 origin: "jit".into(),
             },
+            RawFrame::Runtime {
+                runtime: Runtime::Python,
+                function: "Server.handle".into(),
+                file: "/srv/app/server.py".into(),
+                line: u32::MAX,
+                inlined: false,
+            },
+            RawFrame::Runtime {
+                runtime: Runtime::Java,
+                function: "java.util.HashMap.get".into(),
+                file: String::new(),
+                line: 0,
+                inlined: true,
+            },
         ];
+        // Frames differing only in the packed fields differ in their columns.
+        let packed: std::collections::HashSet<i64> = [
+            (Runtime::Python, 7, false),
+            (Runtime::Java, 7, false),
+            (Runtime::Java, 7, true),
+            (Runtime::Java, 8, true),
+        ]
+        .into_iter()
+        .map(|(r, line, inlined)| runtime_offset(r, line, inlined))
+        .collect();
+        assert_eq!(packed.len(), 4);
         for frame in frames {
             let c = FrameColumns::of(&frame);
             let build_id = c.build_id.map(|b| b.as_bytes().to_vec());
@@ -598,6 +709,12 @@ mod tests {
         let err = frame_from_columns(7, kind::USER, Some(vec![]), 0, String::new(), String::new())
             .unwrap_err();
         assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        // A runtime code never written, and bits above `inlined`.
+        for offset in [3 << 32, 1 << 32 | 1 << 41] {
+            let err = frame_from_columns(7, kind::RUNTIME, None, offset, "f".into(), String::new())
+                .unwrap_err();
+            assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use augur_profile::{FileId, FrameRef, ProfileType, RawFrame};
+use augur_profile::{FileId, FrameRef, ProfileType, RawFrame, Runtime};
 use prost::Message;
 
 use crate::ingest::{Batch, frame};
@@ -44,6 +44,15 @@ pub fn truncated_frame() -> RawFrame {
 
 /// Longest path hint kept (Linux's `PATH_MAX`).
 pub const MAX_PATH_HINT: usize = 4096;
+
+/// Longest function name of a runtime frame kept, in bytes; a longer one is
+/// shortened. Runtime names are read from a profiled process's memory, so
+/// they are bounded here whatever the agent did.
+pub const MAX_RUNTIME_FUNCTION: usize = 1024;
+
+/// Longest source file of a runtime frame kept, in bytes (Linux's
+/// `PATH_MAX`); a longer one is shortened.
+pub const MAX_RUNTIME_FILE: usize = 4096;
 
 /// Size and shape limits applied to every incoming batch.
 #[derive(Clone, Debug)]
@@ -190,17 +199,21 @@ pub struct LimitHits {
     /// Path hints of binaries forgotten: relative, with `..`, a NUL or
     /// longer than [`MAX_PATH_HINT`].
     pub path_hints_dropped: u64,
+    /// Runtime frames whose function name or file was shortened to
+    /// [`MAX_RUNTIME_FUNCTION`] or [`MAX_RUNTIME_FILE`].
+    pub runtime_names_shortened: u64,
 }
 
 impl LimitHits {
     /// Each count with the stable name of its limit, for
     /// `augur_aggregator_limit_hits_total{limit=...}`.
-    pub fn by_limit(&self) -> [(&'static str, u64); 4] {
+    pub fn by_limit(&self) -> [(&'static str, u64); 5] {
         [
             ("stack_depth", self.stacks_truncated),
             ("label_count", self.labels_dropped),
             ("label_length", self.labels_too_long),
             ("path_hint", self.path_hints_dropped),
+            ("runtime_name_length", self.runtime_names_shortened),
         ]
     }
 }
@@ -696,13 +709,52 @@ pub fn is_sane_path_hint(path: &str) -> bool {
 /// The longest prefix of `text` within `max` bytes that ends on a
 /// character boundary.
 fn shorten(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
+    let end = shortened(text, max).len();
+    text.truncate(end);
+}
+
+/// The longest prefix of `text` within `max` bytes that ends on a
+/// character boundary, borrowed.
+fn shortened(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
     }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// A runtime frame's fields checked, with its strings cut to their limits
+/// (counted in `hits`); both decoders use it, so they agree. An unknown
+/// runtime or an empty function refuses the batch.
+fn runtime_frame<'a>(
+    i: usize,
+    runtime: &str,
+    function: &'a str,
+    file: &'a str,
+    hits: &mut LimitHits,
+) -> Result<(Runtime, &'a str, &'a str), BatchError> {
+    let runtime = Runtime::parse(runtime).ok_or_else(|| {
+        BatchError::Invalid(format!(
+            "sample {i} has a frame of unknown runtime {:?}",
+            shortened(runtime, 64)
+        ))
+    })?;
+    if function.is_empty() {
+        return Err(BatchError::Invalid(format!(
+            "sample {i} has a {runtime} frame without a function"
+        )));
+    }
+    let (short_function, short_file) = (
+        shortened(function, MAX_RUNTIME_FUNCTION),
+        shortened(file, MAX_RUNTIME_FILE),
+    );
+    if short_function.len() < function.len() || short_file.len() < file.len() {
+        hits.runtime_names_shortened += 1;
+    }
+    Ok((runtime, short_function, short_file))
 }
 
 /// One process's labels within `limits`: `service` first, then the others
@@ -897,6 +949,21 @@ pub fn validate_counted(
                         origin: n.origin,
                     })
                 }
+                Some(frame::Kind::Runtime(r)) => {
+                    let (runtime, function, file) =
+                        runtime_frame(i, &r.runtime, &r.function, &r.file, &mut hits)?;
+                    let (function_len, file_len) = (function.len(), file.len());
+                    let (mut function, mut file) = (r.function, r.file);
+                    function.truncate(function_len);
+                    file.truncate(file_len);
+                    Ok(RawFrame::Runtime {
+                        runtime,
+                        function,
+                        file,
+                        line: r.line,
+                        inlined: r.inlined,
+                    })
+                }
                 _ => Err(invalid(format!("sample {i} has an empty frame"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -998,6 +1065,19 @@ pub fn to_wire(batch: &ValidBatch) -> Batch {
                             origin: origin.clone(),
                         })
                     }
+                    RawFrame::Runtime {
+                        runtime,
+                        function,
+                        file,
+                        line,
+                        inlined,
+                    } => frame::Kind::Runtime(crate::ingest::RuntimeFrame {
+                        runtime: runtime.as_str().to_owned(),
+                        function: function.clone(),
+                        file: file.clone(),
+                        line: *line,
+                        inlined: *inlined,
+                    }),
                 }),
             })
             .collect();
@@ -1126,6 +1206,38 @@ mod tests {
         assert!(
             validate(empty, &limits).is_err(),
             "a nameless named frame is invalid"
+        );
+    }
+
+    #[test]
+    fn runtime_frames_cross_the_wire_and_unknown_runtimes_are_refused() {
+        let mut valid = validate(good_batch(), &Limits::default()).unwrap();
+        let java = RawFrame::Runtime {
+            runtime: Runtime::Java,
+            function: "com.example.Cache.get".into(),
+            file: "Cache.java".into(),
+            line: 88,
+            inlined: true,
+        };
+        valid.samples[0].frames.insert(0, java.clone());
+        let wire = to_wire(&valid);
+        assert!(matches!(
+            &wire.samples[0].frames[0].kind,
+            Some(frame::Kind::Runtime(r)) if r.runtime == "java" && r.line == 88 && r.inlined
+        ));
+        let (back, hits) = validate_counted(wire.clone(), &Limits::default()).unwrap();
+        assert_eq!(back.samples[0].frames[0], java);
+        assert_eq!(hits, LimitHits::default());
+
+        let mut wire = wire;
+        let Some(frame::Kind::Runtime(r)) = &mut wire.samples[0].frames[0].kind else {
+            unreachable!()
+        };
+        r.runtime = "Python".into();
+        let err = validate(wire, &Limits::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown runtime \"Python\""),
+            "{err}"
         );
     }
 

@@ -16,6 +16,12 @@
 //!   have no mapping; kernel functions get perf's object names as their file
 //!   (`[kernel.kallsyms]` or `[module]`), which tells them from unknown
 //!   frames when decoding.
+//! - Runtime frames (Python, Java) are lines of locations in a synthetic
+//!   mapping per runtime, named `[python]` or `[java]` and without a
+//!   build-id: `Function{name = function, filename = file}`, `Line{line}`.
+//!   A frame the JIT inlined shares one location with the frames it was
+//!   inlined into, innermost first, as a native inline chain does; decoding
+//!   splits the location back into frames, all but its last `inlined`.
 //!
 //! Decoding inverts this exactly for files we wrote and does its best with
 //! other producers' files. Its memory is bounded twice: at most
@@ -28,7 +34,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::mem::size_of;
 
-use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Runtime, Sample, Symbol};
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -43,6 +49,10 @@ pub const MAX_EXPANSION: usize = 64;
 const SAMPLES_TYPE: (&str, &str) = ("samples", "count");
 /// Function file of core kernel frames; modules get `[name]`, as in perf.
 const KERNEL_FILE: &str = "[kernel.kallsyms]";
+/// File name of the synthetic mapping holding a runtime's locations.
+fn runtime_mapping_file(runtime: Runtime) -> String {
+    format!("[{runtime}]")
+}
 const SERVICE_LABEL: &str = "service";
 const SERVICE_COMMENT: &str = "service=";
 /// Mappings end on a page boundary, as real ones do. A zero limit would tell
@@ -152,6 +162,13 @@ fn placeholder_symbol(location: &Location) -> Symbol {
         RawFrame::Named { function, origin } => (function.clone(), Some(format!("{{{origin}}}"))),
         // One name for frames without symbols: `[object+0xoffset]` or `[reason]`.
         RawFrame::User { .. } | RawFrame::Unknown { .. } => (location.names().swap_remove(0), None),
+        // Named by the runtime: always its own symbol.
+        RawFrame::Runtime { .. } => {
+            return location
+                .frame
+                .own_symbol()
+                .expect("a runtime frame names itself");
+        }
     };
     Symbol {
         function,
@@ -202,19 +219,47 @@ struct MappingSummary<'p> {
     has_line_numbers: bool,
 }
 
+/// How many of `locations` (leaf first, not empty) one pprof location
+/// holds: a runtime frame the JIT inlined joins the next one toward the
+/// root, of the same runtime; every other location stands alone.
+fn inline_run(locations: &[Location]) -> usize {
+    let mut len = 1;
+    while let (
+        RawFrame::Runtime {
+            runtime,
+            inlined: true,
+            ..
+        },
+        Some(RawFrame::Runtime { runtime: next, .. }),
+    ) = (
+        &locations[len - 1].frame,
+        locations.get(len).map(|l| &l.frame),
+    ) {
+        if runtime != next {
+            break;
+        }
+        len += 1;
+    }
+    len
+}
+
 fn to_proto(profile: &Profile) -> pb::Profile {
     let mut strings = StringTable::new();
 
-    // Distinct locations in first-seen order; a location's id is its
+    // Distinct pprof locations in first-seen order, each a run of our
+    // locations (one, or an inlined runtime chain); a location's id is its
     // position + 1. Stacks become id lists on the way.
-    let mut location_ids: HashMap<&Location, u64> = HashMap::new();
-    let mut locations: Vec<&Location> = Vec::new();
+    let mut location_ids: HashMap<&[Location], u64> = HashMap::new();
+    let mut locations: Vec<&[Location]> = Vec::new();
     let mut stacks: Vec<Vec<u64>> = Vec::with_capacity(profile.samples.len());
     for sample in &profile.samples {
         let mut stack = Vec::with_capacity(sample.locations.len());
-        for location in &sample.locations {
-            let id = *location_ids.entry(location).or_insert_with(|| {
-                locations.push(location);
+        let mut rest = sample.locations.as_slice();
+        while !rest.is_empty() {
+            let (run, tail) = rest.split_at(inline_run(rest));
+            rest = tail;
+            let id = *location_ids.entry(run).or_insert_with(|| {
+                locations.push(run);
                 locations.len() as u64
             });
             stack.push(id);
@@ -222,10 +267,18 @@ fn to_proto(profile: &Profile) -> pb::Profile {
         stacks.push(stack);
     }
 
-    // One mapping per build-id, numbered the same way.
+    // One mapping per build-id, numbered the same way, then one per runtime.
     let mut mapping_ids: HashMap<&FileId, u64> = HashMap::new();
     let mut summaries: Vec<MappingSummary<'_>> = Vec::new();
-    for location in &locations {
+    let mut runtimes: Vec<Runtime> = Vec::new();
+    for run in &locations {
+        let location = &run[0];
+        if let RawFrame::Runtime { runtime, .. } = location.frame {
+            if !runtimes.contains(&runtime) {
+                runtimes.push(runtime);
+            }
+            continue;
+        }
         let RawFrame::User {
             build_id,
             file_offset,
@@ -251,7 +304,27 @@ fn to_proto(profile: &Profile) -> pb::Profile {
         summary.has_filenames |= location.symbols.iter().any(|s| s.file.is_some());
         summary.has_line_numbers |= location.symbols.iter().any(|s| s.line.is_some());
     }
-    let mapping = summaries
+    let runtime_mapping_ids: HashMap<Runtime, u64> = runtimes
+        .iter()
+        .zip(summaries.len() as u64 + 1..)
+        .map(|(&runtime, id)| (runtime, id))
+        .collect();
+    let runtime_mappings: Vec<pb::Mapping> = runtimes
+        .iter()
+        .map(|&runtime| pb::Mapping {
+            id: runtime_mapping_ids[&runtime],
+            memory_start: 0,
+            memory_limit: PAGE_SIZE,
+            file_offset: 0,
+            filename: strings.intern(&runtime_mapping_file(runtime)),
+            build_id: 0,
+            has_functions: true,
+            has_filenames: true,
+            has_line_numbers: true,
+            has_inline_frames: true,
+        })
+        .collect();
+    let mut mapping: Vec<pb::Mapping> = summaries
         .iter()
         .zip(1..)
         .map(|(m, id)| {
@@ -273,23 +346,29 @@ fn to_proto(profile: &Profile) -> pb::Profile {
             }
         })
         .collect();
+    mapping.extend(runtime_mappings);
 
     let mut function_ids: HashMap<(i64, i64), u64> = HashMap::new();
     let mut functions: Vec<pb::Function> = Vec::new();
     let location = locations
         .iter()
         .zip(1..)
-        .map(|(location, id)| {
+        .map(|(run, id)| {
+            let location = &run[0];
             let (mapping_id, address) = match &location.frame {
                 RawFrame::User {
                     build_id,
                     file_offset,
                 } => (mapping_ids[build_id], *file_offset),
+                RawFrame::Runtime { runtime, .. } => (runtime_mapping_ids[runtime], 0),
                 RawFrame::Kernel { .. } | RawFrame::Named { .. } | RawFrame::Unknown { .. } => {
                     (0, 0)
                 }
             };
-            let symbols = if location.symbols.is_empty() {
+            let symbols = if let RawFrame::Runtime { .. } = location.frame {
+                // Each frame of the run names itself, innermost first.
+                Cow::Owned(run.iter().map(placeholder_symbol).collect())
+            } else if location.symbols.is_empty() {
                 Cow::Owned(vec![placeholder_symbol(location)])
             } else {
                 Cow::Borrowed(location.symbols.as_slice())
@@ -424,15 +503,9 @@ fn location_size(location: &Location) -> usize {
 }
 
 fn frame_size(location: &Location) -> usize {
-    let frame = match &location.frame {
-        RawFrame::User { build_id, .. } => build_id.as_bytes().len(),
-        RawFrame::Kernel { function, module } => {
-            function.len() + module.as_ref().map_or(0, String::len)
-        }
-        RawFrame::Named { function, origin } => function.len() + origin.len(),
-        RawFrame::Unknown { reason } => reason.len(),
-    };
-    size_of::<Location>() + frame + location.path.as_ref().map_or(0, String::len)
+    size_of::<Location>()
+        + location.frame.heap_bytes()
+        + location.path.as_ref().map_or(0, String::len)
 }
 
 fn symbol_size(function: &str, file: Option<&str>) -> usize {
@@ -442,6 +515,8 @@ fn symbol_size(function: &str, file: Option<&str>) -> usize {
 /// A mapping as user frames need it.
 struct DecodedMapping<'m> {
     build_id: Option<FileId>,
+    /// The runtime whose synthetic mapping this is.
+    runtime: Option<Runtime>,
     path: Option<&'m str>,
     memory_start: u64,
     file_offset: u64,
@@ -468,6 +543,50 @@ impl<'m> Tables<'m> {
                 len: self.strings.len(),
             }),
         }
+    }
+
+    /// The locations of our model one pprof location holds: one, or for a
+    /// runtime's mapping one per line (an inlined chain).
+    fn locations(
+        &self,
+        location: &pb::Location,
+        budget: &mut Budget,
+    ) -> Result<Vec<Location>, PprofError> {
+        let runtime = match location.mapping_id {
+            0 => None,
+            id => self.mappings.get(&id).and_then(|m| m.runtime),
+        };
+        let Some(runtime) = runtime else {
+            return Ok(vec![self.location(location, budget)?]);
+        };
+        let mut frames = Vec::with_capacity(location.line.len());
+        for (i, line) in location.line.iter().enumerate() {
+            let &(function, file) =
+                self.functions
+                    .get(&line.function_id)
+                    .ok_or(PprofError::UnknownId {
+                        kind: "function",
+                        id: line.function_id,
+                    })?;
+            let frame = RawFrame::Runtime {
+                runtime,
+                function: function.to_owned(),
+                file: file.to_owned(),
+                line: u32::try_from(line.line).unwrap_or(0),
+                // Every line but the outermost is inlined into the next.
+                inlined: i + 1 < location.line.len(),
+            };
+            let decoded = Location::new(frame, None, Vec::new());
+            budget.spend(location_size(&decoded))?;
+            frames.push(decoded);
+        }
+        if frames.is_empty() {
+            return Err(PprofError::Invalid(format!(
+                "location {} of the {runtime} mapping has no lines",
+                location.id
+            )));
+        }
+        Ok(frames)
     }
 
     fn location(
@@ -601,6 +720,12 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
         let build_id = tables.string(mapping.build_id)?;
         let filename = tables.string(mapping.filename)?;
         let build_id = FileId::parse_hex(build_id).ok();
+        let runtime = match &build_id {
+            Some(_) => None,
+            None => Runtime::ALL
+                .into_iter()
+                .find(|&r| filename == runtime_mapping_file(r)),
+        };
         let path = match &build_id {
             // We write the build-id as the file name when the path is unknown.
             Some(id) if filename.eq_ignore_ascii_case(&id.to_hex()) => None,
@@ -608,6 +733,7 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
         };
         let decoded = DecodedMapping {
             build_id,
+            runtime,
             path,
             memory_start: mapping.memory_start,
             file_offset: mapping.file_offset,
@@ -618,11 +744,11 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
             tables.mappings.insert(mapping.id, decoded).is_some(),
         )?;
     }
-    let mut locations: HashMap<u64, (Location, usize)> =
+    let mut locations: HashMap<u64, (Vec<Location>, usize)> =
         HashMap::with_capacity(message.location.len());
     for location in &message.location {
-        let decoded = tables.location(location, &mut budget)?;
-        let size = location_size(&decoded);
+        let decoded = tables.locations(location, &mut budget)?;
+        let size = decoded.iter().map(location_size).sum();
         check_id(
             "location",
             location.id,
@@ -633,7 +759,7 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
     // the model drops, such as the address of an unmapped frame); stacks
     // are compared by the first id of each location so that the samples
     // stay distinct stacks.
-    let mut first_ids: HashMap<&Location, u64> = HashMap::with_capacity(locations.len());
+    let mut first_ids: HashMap<&[Location], u64> = HashMap::with_capacity(locations.len());
     let same_as: HashMap<u64, u64> = message
         .location
         .iter()
@@ -641,7 +767,7 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
             let (decoded, _) = &locations[&location.id];
             (
                 location.id,
-                *first_ids.entry(decoded).or_insert(location.id),
+                *first_ids.entry(decoded.as_slice()).or_insert(location.id),
             )
         })
         .collect();
@@ -727,7 +853,7 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
                 id,
             })?;
             budget.spend(*size)?;
-            stack.push(location.clone());
+            stack.extend(location.iter().cloned());
         }
         sample_index.insert(stack_key.clone(), samples.len());
         samples.push(Sample {
@@ -890,6 +1016,106 @@ mod tests {
         assert_eq!(decoded, original);
         assert_eq!(decoded.folded_stacks(), original.folded_stacks());
         assert_eq!(decoded.top_functions()[0].name, "parse_digit");
+    }
+
+    fn runtime(runtime: Runtime, function: &str, file: &str, line: u32, inlined: bool) -> Location {
+        Location::new(
+            RawFrame::Runtime {
+                runtime,
+                function: function.into(),
+                file: file.into(),
+                line,
+                inlined,
+            },
+            None,
+            vec![],
+        )
+    }
+
+    /// Python frames, an inlined Java chain, and native code below them.
+    fn runtime_profile() -> Profile {
+        let main = user(
+            1,
+            0x1000,
+            Some("/srv/app"),
+            vec![symbol("main", Some("src/main.rs"), Some(3))],
+        );
+        let java =
+            |function, line, inlined| runtime(Runtime::Java, function, "Cache.java", line, inlined);
+        profile(vec![
+            (
+                vec![
+                    runtime(Runtime::Python, "Server.handle", "server.py", 42, false),
+                    runtime(Runtime::Python, "<module>", "", 0, false),
+                    main.clone(),
+                ],
+                5,
+            ),
+            (
+                vec![
+                    java("java.util.HashMap.hash", 339, true),
+                    java("java.util.HashMap.get", 556, true),
+                    java("com.shop.Cache.get", 88, false),
+                    java("com.shop.Server.run", 12, false),
+                    main.clone(),
+                ],
+                7,
+            ),
+            // The same function not inlined: a location of its own.
+            (vec![java("java.util.HashMap.get", 556, false), main], 1),
+        ])
+    }
+
+    #[test]
+    fn runtime_frames_round_trip_with_inlined_chains_as_one_location() {
+        let original = runtime_profile();
+        let decoded = decode(&encode(&original).unwrap(), 1 << 20).unwrap();
+        assert_eq!(decoded, original);
+
+        let proto = to_proto(&original);
+        let s = |i: i64| proto.string_table[i as usize].as_str();
+        let location = |sample: usize, depth: usize| {
+            &proto.location[proto.sample[sample].location_id[depth] as usize - 1]
+        };
+        // Three inlined Java frames and their caller's caller: two locations.
+        assert_eq!(proto.sample[1].location_id.len(), 3);
+        let chain = location(1, 0);
+        assert_eq!(
+            names(&proto, chain),
+            [
+                "java.util.HashMap.hash",
+                "java.util.HashMap.get",
+                "com.shop.Cache.get"
+            ]
+        );
+        let lines: Vec<i64> = chain.line.iter().map(|l| l.line).collect();
+        assert_eq!(lines, [339, 556, 88]);
+        assert_eq!(chain.address, 0);
+        let mapping = &proto.mapping[chain.mapping_id as usize - 1];
+        assert_eq!(s(mapping.filename), "[java]");
+        assert_eq!(s(mapping.build_id), "");
+        let function = &proto.function[chain.line[0].function_id as usize - 1];
+        assert_eq!(s(function.filename), "Cache.java");
+        // Python frames stand alone, in their own mapping.
+        let handle = location(0, 0);
+        assert_eq!(names(&proto, handle), ["Server.handle"]);
+        assert_eq!(handle.line[0].line, 42);
+        assert_eq!(
+            s(proto.mapping[handle.mapping_id as usize - 1].filename),
+            "[python]"
+        );
+        assert_ne!(handle.mapping_id, chain.mapping_id);
+        // Runtime frames read back named, file and line included.
+        let java_stack: Vec<String> = [
+            "main",
+            "com.shop.Server.run",
+            "com.shop.Cache.get",
+            "java.util.HashMap.get",
+            "java.util.HashMap.hash",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(decoded.folded_stacks().contains(&(java_stack, 7)));
     }
 
     #[test]

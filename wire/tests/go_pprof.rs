@@ -1,6 +1,7 @@
 //! The real consumer reads what we write: `go tool pprof -top` on a profile
 //! from [`augur_wire::pprof::encode`] must rank our hottest function first
-//! with the flat percentage we expect.
+//! with the flat percentage we expect, and `-top -lines` must show runtime
+//! (Python, Java) frames as `function file:line`.
 //!
 //! Needs `go` on PATH; without it the test says so loudly and passes (CI
 //! installs go, so it runs there). It runs offline: pprof ships with the Go
@@ -9,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
+use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Runtime, Sample, Symbol};
 
 fn user(offset: u64, functions: &[&str]) -> Location {
     Location {
@@ -88,10 +89,11 @@ fn needs_private_cache() -> bool {
         .unwrap_or(true)
 }
 
-fn pprof_top(dir: &Path, file: &Path) -> String {
+fn pprof_top(dir: &Path, file: &Path, extra: &[&str]) -> String {
     let mut go = go_command().expect("go was found before");
     go.current_dir(dir)
         .args(["tool", "pprof", "-top", "-nodecount=10"])
+        .args(extra)
         .arg(file)
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
@@ -140,7 +142,7 @@ fn go_tool_pprof_reads_our_profiles() {
     let file = dir.path().join("shop.pb.gz");
     std::fs::write(&file, augur_wire::pprof::encode(&shop_profile()).unwrap()).unwrap();
 
-    let output = pprof_top(dir.path(), &file);
+    let output = pprof_top(dir.path(), &file, &[]);
     let rows = top_rows(&output);
     assert_eq!(
         rows.first()
@@ -162,5 +164,74 @@ fn go_tool_pprof_reads_our_profiles() {
     assert!(
         output.contains("Type: cpu"),
         "pprof did not pick the cpu type:\n{output}"
+    );
+}
+
+fn runtime(runtime: Runtime, function: &str, file: &str, line: u32, inlined: bool) -> Location {
+    Location::new(
+        RawFrame::Runtime {
+            runtime,
+            function: function.into(),
+            file: file.into(),
+            line,
+            inlined,
+        },
+        None,
+        vec![],
+    )
+}
+
+#[test]
+fn go_tool_pprof_shows_runtime_frames_with_their_lines() {
+    if go_command().is_none() {
+        eprintln!("\n*** SKIPPED: go not installed; runtime frames in pprof not checked ***\n");
+        return;
+    }
+    let main = user(0x1000, &["augur_shop_main"]);
+    let profile = Profile {
+        samples: vec![
+            Sample {
+                locations: vec![
+                    runtime(Runtime::Python, "Server.handle", "server.py", 42, false),
+                    runtime(Runtime::Python, "<module>", "app.py", 7, false),
+                    main.clone(),
+                ],
+                count: 70,
+            },
+            Sample {
+                locations: vec![
+                    runtime(
+                        Runtime::Java,
+                        "java.util.HashMap.hash",
+                        "HashMap.java",
+                        339,
+                        true,
+                    ),
+                    runtime(Runtime::Java, "com.shop.Cache.get", "Cache.java", 88, false),
+                    main,
+                ],
+                count: 30,
+            },
+        ],
+        ..shop_profile()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("runtime.pb.gz");
+    std::fs::write(&file, augur_wire::pprof::encode(&profile).unwrap()).unwrap();
+
+    let output = pprof_top(dir.path(), &file, &["-lines"]);
+    let rows = top_rows(&output);
+    let rows: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(pct, name)| (pct.as_str(), name.as_str()))
+        .collect();
+    assert_eq!(
+        rows[..2],
+        [
+            ("70.00%", "Server.handle server.py:42"),
+            // The inlined leaf is its own line of one location.
+            ("30.00%", "java.util.HashMap.hash HashMap.java:339 (inline)"),
+        ],
+        "unexpected rows in:\n{output}"
     );
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use augur_profile::{
-    FileId, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree, Symbol,
+    FileId, Location, Profile, ProfileType, ROOT, RawFrame, Sample, StackNode, StackTree, Symbol,
 };
 use serde::Deserialize;
 
@@ -255,14 +255,19 @@ impl ClickHouseStore {
                     .filter(|(build_id, _)| *build_id == stored.build_id)
                     .map(|(_, path)| path);
                 let symbols = symbols.get(&id).map_or(&no_symbols, |s| &**s);
+                // A runtime frame's symbols are its own and never change.
+                let current = |l: &Location| {
+                    l.path.as_ref() == path
+                        && (l.symbols == *symbols || matches!(l.frame, RawFrame::Runtime { .. }))
+                };
                 let location = match located.get(&id) {
-                    Some(l) if l.path.as_ref() == path && l.symbols == *symbols => l.clone(),
+                    Some(l) if current(l) => l.clone(),
                     _ => {
-                        let location = Arc::new(Location {
-                            frame: stored.frame.clone(),
-                            path: path.cloned(),
-                            symbols: symbols.clone(),
-                        });
+                        let location = Arc::new(Location::new(
+                            stored.frame.clone(),
+                            path.cloned(),
+                            symbols.clone(),
+                        ));
                         built.push((id, location.clone()));
                         location
                     }

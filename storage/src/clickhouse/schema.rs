@@ -170,8 +170,10 @@ pub(super) fn create(client: &Client, db: &str, cluster: Option<&str>) -> Result
 /// every shard has its tables (a view's scalar subqueries reach them all).
 pub(super) fn create_views(client: &Client, db: &str) -> Result<(), StorageError> {
     // Views made before a column was added are made again (SQLite's
-    // migrations do the same): `sql_binaries.kind` came with file ids.
-    const ADDED_COLUMNS: &[(&str, &str)] = &[("sql_binaries", "kind")];
+    // migrations do the same): `sql_binaries.kind` came with file ids,
+    // `sql_frames.inlined` with runtime frames (whose kinds and columns the
+    // view spells out).
+    const ADDED_COLUMNS: &[(&str, &str)] = &[("sql_binaries", "kind"), ("sql_frames", "inlined")];
     for &(name, column) in ADDED_COLUMNS {
         let rows: Vec<serde_json::Value> = client.select(
             "look for an outdated view",
@@ -238,12 +240,18 @@ const VIEWS: &[(&str, &str)] = &[
     (
         "sql_frames",
         "SELECT frame_id,
-                multiIf(k = 0, 'user', k = 1, 'kernel', k = 2, 'unknown', 'named') AS kind,
-                bid AS build_id, off AS file_offset,
+                multiIf(k = 0, 'user', k = 1, 'kernel', k = 2, 'unknown',
+                        k = 4, multiIf(bitAnd(bitShiftRight(off, 32), 255) = 1, 'python',
+                                       bitAnd(bitShiftRight(off, 32), 255) = 2, 'java',
+                                       'runtime'),
+                        'named') AS kind,
+                bid AS build_id, if(k = 4, toUInt64(0), off) AS file_offset,
                 if(length(fns) > 0, fns[1], if(k = 0, '', nm)) AS function,
-                if(length(fis) > 0, fis[1], '') AS file,
-                if(length(lis) > 0, lis[1], 0) AS line,
-                md AS module
+                if(length(fis) > 0, fis[1], if(k = 4, md, '')) AS file,
+                if(length(lis) > 0, lis[1],
+                   if(k = 4, toUInt32(bitAnd(off, 4294967295)), toUInt32(0))) AS line,
+                if(k = 4, '', md) AS module,
+                if(k = 4, toUInt8(bitAnd(bitShiftRight(off, 40), 1)), toUInt8(0)) AS inlined
          FROM (SELECT frame_id, any(kind) AS k, any(build_id) AS bid,
                       any(file_offset) AS off, any(name) AS nm, any(module) AS md
                FROM {db}.frames GROUP BY frame_id)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use augur_profile::{FileId, Location, ProfileType, RawFrame, Sample};
+use augur_profile::{FileId, Location, ProfileType, RawFrame, Runtime, Sample};
 use augur_storage::{BatchWrite, ProfileQuery, Store, WindowWrite};
 use tempfile::TempDir;
 
@@ -40,6 +40,16 @@ pub fn kernel(function: &str, module: Option<&str>) -> RawFrame {
 pub fn unknown(reason: &str) -> RawFrame {
     RawFrame::Unknown {
         reason: reason.into(),
+    }
+}
+
+pub fn runtime(runtime: Runtime, function: &str, file: &str, line: u32, inlined: bool) -> RawFrame {
+    RawFrame::Runtime {
+        runtime,
+        function: function.into(),
+        file: file.into(),
+        line,
+        inlined,
     }
 }
 
@@ -98,18 +108,14 @@ pub fn path_of(frame: &RawFrame) -> Option<String> {
 }
 
 /// What a query should return for unsymbolized leaf-first stacks, in the
-/// store's order: hottest first.
+/// store's order: hottest first. Runtime frames come named, by themselves.
 pub fn expected(stacks: &[(Vec<RawFrame>, u64)]) -> Vec<Sample> {
     let mut samples: Vec<Sample> = stacks
         .iter()
         .map(|(frames, count)| Sample {
             locations: frames
                 .iter()
-                .map(|frame| Location {
-                    frame: frame.clone(),
-                    path: path_of(frame),
-                    symbols: vec![],
-                })
+                .map(|frame| Location::new(frame.clone(), path_of(frame), vec![]))
                 .collect(),
             count: *count,
         })

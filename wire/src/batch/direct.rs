@@ -25,7 +25,7 @@ use augur_profile::{FileId, FrameRef, ProfileType};
 
 use super::{
     BatchError, Labels, LimitHits, Limits, Shape, TRUNCATED_FUNCTION, TRUNCATED_ORIGIN, ValidBatch,
-    ValidSample, binary_path, bounded_labels, check_header, sample_labels,
+    ValidSample, binary_path, bounded_labels, check_header, runtime_frame, sample_labels,
 };
 
 type Result<T> = std::result::Result<T, BatchError>;
@@ -214,6 +214,13 @@ enum WireFrame<'a> {
         function: &'a str,
         origin: &'a str,
     },
+    Runtime {
+        runtime: &'a str,
+        function: &'a str,
+        file: &'a str,
+        line: u32,
+        inlined: bool,
+    },
 }
 
 /// Reads a `Frame` message at level `depth`.
@@ -261,6 +268,38 @@ fn wire_frame(value: Value<'_>, depth: u32) -> Result<WireFrame<'_>> {
                 };
                 let (function, origin) = string_pair(value, inner, held)?;
                 kind = WireFrame::Named { function, origin };
+            }
+            5 => {
+                let (mut runtime, mut function, mut file, mut line, mut inlined) = match kind {
+                    WireFrame::Runtime {
+                        runtime,
+                        function,
+                        file,
+                        line,
+                        inlined,
+                    } => (runtime, function, file, line, inlined),
+                    _ => ("", "", "", 0, false),
+                };
+                each_field_of(value, inner, |field, value| {
+                    match field {
+                        1 => runtime = value.string()?,
+                        2 => function = value.string()?,
+                        3 => file = value.string()?,
+                        // prost reads a uint32 as a varint cut to 32 bits,
+                        // and a bool as any nonzero varint.
+                        4 => line = value.varint()? as u32,
+                        5 => inlined = value.varint()? != 0,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                kind = WireFrame::Runtime {
+                    runtime,
+                    function,
+                    file,
+                    line,
+                    inlined,
+                };
             }
             _ => {}
         }
@@ -471,6 +510,23 @@ pub(super) fn decode<S>(
                 {
                     FrameRef::Named { function, origin }
                 }
+                WireFrame::Runtime {
+                    runtime,
+                    function,
+                    file,
+                    line,
+                    inlined,
+                } => {
+                    let (runtime, function, file) =
+                        runtime_frame(i, runtime, function, file, &mut hits)?;
+                    FrameRef::Runtime {
+                        runtime,
+                        function,
+                        file,
+                        line,
+                        inlined,
+                    }
+                }
                 _ => return Err(invalid(format!("sample {i} has an empty frame"))),
             });
         }
@@ -524,7 +580,8 @@ mod tests {
     use super::super::{decode_then_validate, decode_valid};
     use super::*;
     use crate::ingest::{
-        Batch, Binary, Frame, KernelFrame, NamedFrame, Process, Sample, UserFrame, frame,
+        Batch, Binary, Frame, KernelFrame, NamedFrame, Process, RuntimeFrame, Sample, UserFrame,
+        frame,
     };
 
     fn limits() -> Limits {
@@ -570,6 +627,21 @@ mod tests {
             origin: "jit".into(),
         }));
         let unknown = frame(frame::Kind::Unknown("anonymous memory".into()));
+        // A name past the limit, cut inside a two-byte character.
+        let python = frame(frame::Kind::Runtime(RuntimeFrame {
+            runtime: "python".into(),
+            function: format!("x{}", "é".repeat(600)),
+            file: "/srv/app/server.py".into(),
+            line: 42,
+            inlined: false,
+        }));
+        let java = frame(frame::Kind::Runtime(RuntimeFrame {
+            runtime: "java".into(),
+            function: "java.util.HashMap.get".into(),
+            file: String::new(),
+            line: 0,
+            inlined: true,
+        }));
         Batch {
             host: "host-1".into(),
             start_unix_nanos: 1_700_000_000_000_000_000,
@@ -611,7 +683,7 @@ mod tests {
                 },
                 Sample {
                     process: 1,
-                    frames: vec![named, unknown, module, user(0, 0x10)],
+                    frames: vec![named, unknown, module, user(0, 0x10), java, python],
                     count: 1,
                 },
                 Sample {
@@ -671,6 +743,21 @@ mod tests {
                 labels_dropped: 1,
                 labels_too_long: 2,
                 path_hints_dropped: 1,
+                runtime_names_shortened: 1,
+            }
+        );
+        let RawFrame::Runtime { function, .. } = &batch.samples[1].frames[5] else {
+            panic!("{:?}", batch.samples[1].frames[5]);
+        };
+        assert_eq!(function.len(), 1023);
+        assert_eq!(
+            batch.samples[1].frames[4],
+            RawFrame::Runtime {
+                runtime: augur_profile::Runtime::Java,
+                function: "java.util.HashMap.get".into(),
+                file: String::new(),
+                line: 0,
+                inlined: true,
             }
         );
     }
@@ -712,6 +799,25 @@ mod tests {
                 "empty kernel function",
                 Box::new(|b| {
                     b.samples[1].frames[2] = frame(frame::Kind::Kernel(KernelFrame::default()))
+                }),
+            ),
+            (
+                "unknown runtime",
+                Box::new(|b| {
+                    b.samples[1].frames[4] = frame(frame::Kind::Runtime(RuntimeFrame {
+                        runtime: "ruby".into(),
+                        function: "f".into(),
+                        ..Default::default()
+                    }))
+                }),
+            ),
+            (
+                "runtime without function",
+                Box::new(|b| {
+                    b.samples[1].frames[4] = frame(frame::Kind::Runtime(RuntimeFrame {
+                        runtime: "java".into(),
+                        ..Default::default()
+                    }))
                 }),
             ),
             (
@@ -818,6 +924,37 @@ mod tests {
                 },
             ]
         );
+        // A runtime member sent in two halves merges; a runtime then a
+        // named member is the named one.
+        let runtime = [
+            bytes_field(
+                5,
+                &[bytes_field(1, b"java"), bytes_field(2, b"A.run")].concat(),
+            ),
+            bytes_field(
+                5,
+                &[varint_field(4, (1 << 32) | 7), varint_field(5, 2)].concat(),
+            ),
+        ]
+        .concat();
+        let replaced = [runtime.clone(), bytes_field(4, &bytes_field(1, b"g"))].concat();
+        let frames = [runtime, replaced];
+        assert!(
+            !agree(&with(&sample(&frames)), &limits),
+            "named without origin"
+        );
+        let (batch, _) = decode_valid(&with(&sample(&frames[..1])), &limits).unwrap();
+        assert_eq!(
+            batch.samples.last().unwrap().frames,
+            vec![RawFrame::Runtime {
+                runtime: augur_profile::Runtime::Java,
+                function: "A.run".into(),
+                file: String::new(),
+                line: 7,
+                inlined: true,
+            }]
+        );
+        assert!(agree(&with(&sample(&frames[..1])), &limits));
         // A named member then a kernel member with no function: empty.
         let emptied = [named, bytes_field(2, &[])].concat();
         assert!(!agree(&with(&sample(&[emptied])), &limits));
