@@ -558,12 +558,29 @@ wait_here()
             assert!(matches!(err, CodeError::TooLong { len: 2000, .. }), "{err}");
         }
 
+        wait_blocked_in_read(pid);
         check_walk(&mem, offsets, version, pid, &report);
         interpreter.stdin.take().unwrap().write_all(b"\n").unwrap();
         eprintln!(
             "checked code objects and frame walk of {} ({version})",
             python.display()
         );
+    }
+
+    /// Waits until `pid` sleeps in read(2): READY is printed just before
+    /// `wait_here` is called, so its frame may not be pushed yet.
+    fn wait_blocked_in_read(pid: u32) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let syscall =
+                std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+            // x86_64's read is system call 0.
+            if syscall.split_whitespace().next() == Some("0") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{pid} never blocked in read(2)");
     }
 
     /// Walks from `_PyRuntime` to the main thread's top frame with the

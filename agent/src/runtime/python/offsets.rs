@@ -77,6 +77,10 @@ pub struct PyOffsets {
     /// 3.11+). 0 before 3.11, which does not record it: there only the
     /// pthread id (`thread_id`) exists.
     pub tstate_native_thread_id: u16,
+    /// `PyThreadState.thread_id` (the pthread_t, which glibc and musl make
+    /// the thread's fs base) where `native_thread_id` is missing (3.9,
+    /// 3.10); 0 from 3.11, which find threads by kernel tid.
+    pub tstate_thread_id: u16,
     /// `PyThreadState.frame` (3.9/3.10) / `.cframe` (3.11/3.12) /
     /// `.current_frame` (3.13).
     pub tstate_frame: u16,
@@ -146,6 +150,7 @@ static PY39: PyOffsets = PyOffsets {
     interp_threads_head: 8,
     tstate_next: 8,
     tstate_native_thread_id: 0,
+    tstate_thread_id: 176,
     tstate_frame: 24,
     cframe_current_frame: 0,
     frame_previous: 24,
@@ -175,6 +180,7 @@ static PY310: PyOffsets = PyOffsets {
     interp_threads_head: 8,
     tstate_next: 8,
     tstate_native_thread_id: 0,
+    tstate_thread_id: 176,
     tstate_frame: 24,
     cframe_current_frame: 0,
     frame_previous: 24,
@@ -204,6 +210,7 @@ static PY311: PyOffsets = PyOffsets {
     interp_threads_head: 16,
     tstate_next: 8,
     tstate_native_thread_id: 160,
+    tstate_thread_id: 0,
     tstate_frame: 56,
     cframe_current_frame: 8,
     frame_previous: 48,
@@ -233,6 +240,7 @@ static PY312: PyOffsets = PyOffsets {
     interp_threads_head: 72,
     tstate_next: 8,
     tstate_native_thread_id: 144,
+    tstate_thread_id: 0,
     tstate_frame: 56,
     cframe_current_frame: 0,
     frame_previous: 8,
@@ -262,6 +270,7 @@ static PY313: PyOffsets = PyOffsets {
     interp_threads_head: 7344,
     tstate_next: 8,
     tstate_native_thread_id: 160,
+    tstate_thread_id: 0,
     tstate_frame: 72,
     cframe_current_frame: 0,
     frame_previous: 8,
@@ -551,11 +560,13 @@ int main(void) {
 #if PY_VERSION_HEX >= 0x030B0000
     P("interp_threads_head", offsetof(PyInterpreterState, threads.head));
     P("tstate_native_thread_id", offsetof(PyThreadState, native_thread_id));
+    P("tstate_thread_id", 0);
     P("code_adaptive", offsetof(PyCodeObject, co_code_adaptive));
     P("code_qualname", offsetof(PyCodeObject, co_qualname));
 #else
     P("interp_threads_head", offsetof(PyInterpreterState, tstate_head));
     P("tstate_native_thread_id", 0);
+    P("tstate_thread_id", offsetof(PyThreadState, thread_id));
     P("code_adaptive", 0);
     P("code_qualname", 0);
 #endif
@@ -690,6 +701,7 @@ int main(void) {
             interp_threads_head: get("interp_threads_head"),
             tstate_next: get("tstate_next"),
             tstate_native_thread_id: get("tstate_native_thread_id"),
+            tstate_thread_id: get("tstate_thread_id"),
             tstate_frame: get("tstate_frame"),
             cframe_current_frame: get("cframe_current_frame"),
             frame_previous: get("frame_previous"),
