@@ -1,0 +1,294 @@
+//! Against a real HotSpot 17 (Debian's OpenJDK, no JVM flags): compile a
+//! fixture whose hot methods C2 compiles within seconds, then read the
+//! running VM from outside and check what it reports against the maps of
+//! the process and the fixture's own source text.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::read_maps;
+use super::*;
+
+const JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
+
+/// `tiny` is small enough for C2 to inline into both callers; its array
+/// escapes through a static, so the allocation and its slow-path call stay,
+/// and that call's debug info records `tiny`'s scope inside its caller.
+const FIXTURE: &str = r#"public class Hot {
+    static long sink;
+    static int[] last;
+
+    static int tiny(int x) {
+        last = new int[(x & 3) + 1];
+        return x * 31 + last.length;
+    }
+
+    static long alphaWork() {
+        long alpha = 0;
+        for (int i = 0; i < 1000; i++) { alpha += tiny(i); }
+        return alpha;
+    }
+
+    static long betaWork() {
+        long beta = 1;
+        for (int i = 0; i < 500; i++) { beta ^= tiny(i) << 1; }
+        return beta;
+    }
+
+    public static void main(String[] args) {
+        while (true) { sink += alphaWork(); sink += betaWork(); }
+    }
+}
+"#;
+
+/// The 1-based line of the fixture holding `needle`.
+fn fixture_line(needle: &str) -> u32 {
+    let index = FIXTURE.lines().position(|l| l.contains(needle)).unwrap();
+    index as u32 + 1
+}
+
+/// A child process killed and reaped however the test ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_fixture(dir: &Path) -> KillOnDrop {
+    std::fs::write(dir.join("Hot.java"), FIXTURE).unwrap();
+    let javac = Command::new(format!("{JAVA_HOME}/bin/javac"))
+        .arg("-d")
+        .arg(dir)
+        .arg(dir.join("Hot.java"))
+        .status()
+        .unwrap();
+    assert!(javac.success(), "javac failed");
+    let child = Command::new(format!("{JAVA_HOME}/bin/java"))
+        .arg("-cp")
+        .arg(dir)
+        .arg("Hot")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    KillOnDrop(child)
+}
+
+/// Attaches once the VM has mapped libjvm and set up its code cache.
+fn attach_when_ready(pid: u32, deadline: Instant) -> Jvm {
+    loop {
+        let last = match Jvm::attach(pid).and_then(|j| j.code_cache().map(|_| j)) {
+            Ok(jvm) => return jvm,
+            Err(e) => e,
+        };
+        assert!(Instant::now() < deadline, "never attached: {last:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Entries this module reads on HotSpot 17, checked one by one so a
+/// failure names the entry.
+const USED_ON_17: &[(&str, &str)] = &[
+    ("CodeCache", "_heaps"),
+    ("GrowableArrayBase", "_len"),
+    ("GrowableArray<int>", "_data"),
+    ("CodeHeap", "_memory"),
+    ("CodeHeap", "_segmap"),
+    ("CodeHeap", "_log2_segment_size"),
+    ("VirtualSpace", "_low"),
+    ("VirtualSpace", "_high"),
+    ("HeapBlock", "_header"),
+    ("HeapBlock::Header", "_length"),
+    ("HeapBlock::Header", "_used"),
+    ("CodeBlob", "_name"),
+    ("CodeBlob", "_code_begin"),
+    ("CodeBlob", "_code_end"),
+    ("CodeBlob", "_frame_size"),
+    ("CodeBlob", "_frame_complete_offset"),
+    ("CompiledMethod", "_method"),
+    ("CompiledMethod", "_scopes_data_begin"),
+    ("nmethod", "_compile_id"),
+    ("nmethod", "_comp_level"),
+    ("nmethod", "_scopes_pcs_offset"),
+    ("nmethod", "_dependencies_offset"),
+    ("nmethod", "_metadata_offset"),
+    ("PcDesc", "_pc_offset"),
+    ("PcDesc", "_scope_decode_offset"),
+    ("AbstractInterpreter", "_code"),
+    ("StubQueue", "_stub_buffer"),
+    ("StubQueue", "_buffer_limit"),
+    ("Method", "_constMethod"),
+    ("ConstMethod", "_constants"),
+    ("ConstMethod", "_flags"),
+    ("ConstMethod", "_code_size"),
+    ("ConstMethod", "_name_index"),
+    ("ConstMethod", "_signature_index"),
+    ("ConstantPool", "_pool_holder"),
+    ("ConstantPool", "_source_file_name_index"),
+    ("Klass", "_name"),
+    ("Symbol", "_length"),
+    ("Symbol", "_body"),
+];
+
+#[test]
+fn reads_a_live_hotspot_17() {
+    if !Path::new(&format!("{JAVA_HOME}/bin/java")).exists() {
+        eprintln!("SKIP reads_a_live_hotspot_17: no JDK 17 at {JAVA_HOME}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let java = start_fixture(dir.path());
+    let pid = java.0.id();
+    let deadline = started + Duration::from_secs(30);
+    let mut jvm = attach_when_ready(pid, deadline);
+    assert_eq!(jvm.major_version(), 17);
+    for (t, f) in USED_ON_17 {
+        assert!(
+            jvm.vm_structs().field(t, f).is_some(),
+            "vmStructs lacks {t}::{f}"
+        );
+    }
+    let (fields, types, ints, longs) = jvm.vm_structs().counts();
+    assert!(fields > 500 && types > 300 && ints > 100 && longs > 5);
+
+    // Poll until C2 (tier 4) has compiled alphaWork.
+    let (snap, alpha_blob, snapshot_time) = loop {
+        let t = Instant::now();
+        let snap = jvm.code_cache().unwrap();
+        let snapshot_time = t.elapsed();
+        let alpha = snap.blobs.iter().find(|b| match b.kind {
+            BlobKind::Nmethod {
+                method, level: 4, ..
+            } => jvm
+                .method(method)
+                .is_ok_and(|m| m.class == "Hot" && m.name == "alphaWork"),
+            _ => false,
+        });
+        if let Some(blob) = alpha {
+            let blob = blob.clone();
+            break (snap, blob, snapshot_time);
+        }
+        assert!(Instant::now() < deadline, "alphaWork never reached C2");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let c2_after = started.elapsed();
+
+    // Resolve every compiled method, timed, on a fresh cache.
+    let mut fresh = Jvm::attach(pid).unwrap();
+    let t = Instant::now();
+    let mut named = 0;
+    for b in &snap.blobs {
+        if let BlobKind::Nmethod { method, .. } = b.kind {
+            named += usize::from(fresh.method(method).is_ok());
+        }
+    }
+    let resolve_time = t.elapsed();
+    let nmethods = snap
+        .blobs
+        .iter()
+        .filter(|b| matches!(b.kind, BlobKind::Nmethod { .. }))
+        .count();
+    eprintln!(
+        "jvm17: C2-compiled alphaWork after {c2_after:?}; {} blobs ({nmethods} nmethods) in {} heaps, \
+         snapshot {snapshot_time:?}, {named} methods named in {resolve_time:?}, {} blocks skipped",
+        snap.blobs.len(),
+        snap.heaps.len(),
+        snap.skipped,
+    );
+    assert!(
+        named * 10 >= nmethods * 9,
+        "only {named} of {nmethods} methods named"
+    );
+
+    let maps = read_maps(pid).unwrap();
+    // The interpreter: non-empty, in executable memory, in its own blob.
+    assert!(!snap.interpreter.is_empty());
+    assert!(
+        maps.iter()
+            .any(|m| m.executable() && m.contains(&snap.interpreter)),
+        "interpreter {:x?} is not in an executable mapping",
+        snap.interpreter
+    );
+    let interp_blob = snap.blob_at(snap.interpreter.start).unwrap();
+    assert_eq!(interp_blob.kind, BlobKind::Interpreter);
+
+    // alphaWork's compiled code: a real frame, in anonymous executable memory.
+    assert!(alpha_blob.frame_size_words > 0);
+    assert!(alpha_blob.frame_complete_offset >= 0);
+    let mapping = maps
+        .iter()
+        .find(|m| m.contains(&alpha_blob.code))
+        .expect("alphaWork's code is not mapped");
+    assert!(mapping.path.is_none(), "{mapping:?}");
+    assert!(
+        mapping.perms.starts_with("rwx") || mapping.perms.starts_with("r-x"),
+        "{mapping:?}"
+    );
+
+    // The segment map finds the same blob from any pc inside it.
+    let layout = CodeCacheLayout::new(jvm.vm_structs()).unwrap();
+    let heap = snap
+        .heaps
+        .iter()
+        .find(|h| h.memory.contains(&alpha_blob.code.start))
+        .unwrap();
+    for pc in [
+        alpha_blob.code.start,
+        (alpha_blob.code.start + alpha_blob.code.end) / 2,
+    ] {
+        let found = layout
+            .blob_at_via_segmap(jvm.memory(), heap, pc, 64)
+            .unwrap();
+        assert_eq!(found, Some(alpha_blob.address));
+    }
+
+    // Names and lines.
+    let BlobKind::Nmethod { method: alpha, .. } = alpha_blob.kind else {
+        unreachable!()
+    };
+    let alpha_method = jvm.method(alpha).unwrap();
+    assert_eq!(alpha_method.signature, "()J");
+    assert_eq!(alpha_method.source_file.as_deref(), Some("Hot.java"));
+    assert_eq!(
+        alpha_method.line_at(0),
+        Some(fixture_line("long alpha = 0;"))
+    );
+
+    // Inlining: some pc of alphaWork runs tiny inlined.
+    let t = Instant::now();
+    let scopes = jvm.nmethod_scopes(&alpha_blob).unwrap();
+    let scopes_time = t.elapsed();
+    let mut inlined = None;
+    for (pc, chain) in &scopes.pcs {
+        let [inner, outer, ..] = chain.as_slice() else {
+            continue;
+        };
+        let (i, o) = (
+            jvm.method(inner.method).unwrap(),
+            jvm.method(outer.method).unwrap(),
+        );
+        if i.name == "tiny" && o.name == "alphaWork" {
+            inlined = Some((*pc, i, inner.bci, o, outer.bci));
+            break;
+        }
+    }
+    let (pc, tiny, tiny_bci, outer, outer_bci) =
+        inlined.expect("no PcDesc of alphaWork has tiny inlined");
+    assert!(alpha_blob.code.contains(&pc));
+    assert_eq!(scopes.chain_at(pc).unwrap().len(), 2);
+    assert_eq!(tiny.signature, "(I)I");
+    assert_eq!(tiny.line_at(tiny_bci), Some(fixture_line("last = new int")));
+    assert_eq!(
+        outer.line_at(outer_bci),
+        Some(fixture_line("alpha += tiny(i)"))
+    );
+    eprintln!(
+        "jvm17: {} PcDescs of alphaWork decoded in {scopes_time:?}; tiny@{tiny_bci} inlined at {pc:#x}",
+        scopes.pcs.len()
+    );
+}
