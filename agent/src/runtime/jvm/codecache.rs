@@ -269,8 +269,20 @@ impl CodeCacheLayout {
                 return;
             };
             let segments = field_u64(&bytes, self.block_length).unwrap_or(0);
+            if segments == 0 {
+                // Past the last block HotSpot has carved (`_next_segment`,
+                // not exported) memory is zero and its segments free; a
+                // zero header on a segment in use is a block being written.
+                let segment = (block - heap.memory.start) >> heap.log2_segment_size;
+                let mut byte = [0u8];
+                let at = heap.segmap.start + segment;
+                if super::read_into(mem, at, &mut byte, "segment map").is_err() || byte[0] != 0xFF {
+                    *skipped += 1;
+                }
+                return;
+            }
             let next = block.saturating_add(segments << heap.log2_segment_size);
-            if segments == 0 || next > heap.memory.end {
+            if next > heap.memory.end {
                 *skipped += 1;
                 return;
             }
@@ -504,6 +516,23 @@ mod tests {
             .snapshot(&mem)
             .unwrap();
         assert_eq!((snap.blobs.len(), snap.skipped), (1, 1));
+    }
+
+    #[test]
+    fn committed_but_never_used_memory_ends_the_walk_quietly() {
+        let mut mem = fake_cache();
+        let low = 0x10000u64;
+        // Two more committed segments past the last block: zero, free.
+        mem.put(low + 9 * 128, &[0u8; 2 * 128]);
+        mem.put_u64(0x2000 + 8 + 24, low + 11 * 128);
+        mem.put(0x3000 + 9, &[0xFF, 0xFF]);
+        let layout = CodeCacheLayout::new(&vm17()).unwrap();
+        let snap = layout.snapshot(&mem).unwrap();
+        assert_eq!((snap.blobs.len(), snap.skipped), (2, 0));
+        // A zero header on a segment in use is a block caught mid-write.
+        mem.put(0x3000 + 9, &[0, 1]);
+        let snap = layout.snapshot(&mem).unwrap();
+        assert_eq!((snap.blobs.len(), snap.skipped), (2, 1));
     }
 
     #[test]

@@ -141,8 +141,10 @@ fn reads_a_live_hotspot_17() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
+    let t = Instant::now();
     let java = start_fixture(dir.path());
+    let javac_time = t.elapsed();
+    let started = Instant::now();
     let pid = java.0.id();
     let deadline = started + Duration::from_secs(30);
     let mut jvm = attach_when_ready(pid, deadline);
@@ -194,7 +196,7 @@ fn reads_a_live_hotspot_17() {
         .filter(|b| matches!(b.kind, BlobKind::Nmethod { .. }))
         .count();
     eprintln!(
-        "jvm17: C2-compiled alphaWork after {c2_after:?}; {} blobs ({nmethods} nmethods) in {} heaps, \
+        "jvm17: javac {javac_time:?}; C2-compiled alphaWork {c2_after:?} after java started; {} blobs ({nmethods} nmethods) in {} heaps, \
          snapshot {snapshot_time:?}, {named} methods named in {resolve_time:?}, {} blocks skipped",
         snap.blobs.len(),
         snap.heaps.len(),
@@ -246,6 +248,39 @@ fn reads_a_live_hotspot_17() {
             .unwrap();
         assert_eq!(found, Some(alpha_blob.address));
     }
+
+    // ... and every blob from its last byte; the reads a lookup needs grow
+    // with the blob (one hop per 254 segments), which bounds the BPF loop.
+    let mut most_reads = (0, 0);
+    for blob in &snap.blobs {
+        let Some(heap) = snap.heaps.iter().find(|h| h.memory.contains(&blob.address)) else {
+            panic!("blob {blob:x?} is in no code heap");
+        };
+        let last = blob.code.end.max(blob.code.start + 1) - 1;
+        let reads = (1..=256)
+            .find(|&budget| {
+                let found = layout.blob_at_via_segmap(jvm.memory(), heap, last, budget);
+                found.unwrap() == Some(blob.address)
+            })
+            .unwrap_or_else(|| panic!("segment map never reaches {blob:x?}"));
+        most_reads = most_reads.max((reads, blob.address));
+        if let BlobKind::Nmethod { .. } = blob.kind {
+            assert!(
+                reads <= 8,
+                "{reads} segment map reads for nmethod {blob:x?}"
+            );
+        }
+    }
+    eprintln!(
+        "jvm17: segment map lookups take at most {} reads (blob {:#x})",
+        most_reads.0, most_reads.1
+    );
+    eprintln!(
+        "jvm17: alphaWork nmethod: code {} bytes, frame {} words, frame complete at +{}",
+        alpha_blob.code.end - alpha_blob.code.start,
+        alpha_blob.frame_size_words,
+        alpha_blob.frame_complete_offset
+    );
 
     // Names and lines.
     let BlobKind::Nmethod { method: alpha, .. } = alpha_blob.kind else {
