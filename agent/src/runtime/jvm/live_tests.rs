@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::read_maps;
+use super::process::{MapEntry, read_maps};
 use super::*;
 
 const JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
@@ -15,6 +15,9 @@ const JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
 /// `tiny` is small enough for C2 to inline into both callers; its array
 /// escapes through a static, so the allocation and its slow-path call stay,
 /// and that call's debug info records `tiny`'s scope inside its caller.
+/// `lane` runs on its own thread and is padded past HotSpot's 8000-byte
+/// limit for compiling (`DontCompileHugeMethods`), so it stays interpreted
+/// and its frames exercise the interpreter side of the walk.
 const FIXTURE: &str = r#"public class Hot {
     static long sink;
     static int[] last;
@@ -36,15 +39,31 @@ const FIXTURE: &str = r#"public class Hot {
         return beta;
     }
 
+    static void lane() {
+        int v = 0;
+        for (int i = 0; ; i++) {
+            sink += betaWork();
+/*PADDING*/
+        }
+    }
+
     public static void main(String[] args) {
+        new Thread(Hot::lane, "lane").start();
         while (true) { sink += alphaWork(); sink += betaWork(); }
     }
 }
 "#;
 
+/// The fixture's text, `lane` padded out.
+fn fixture_source() -> String {
+    let padding = "            v = v * 31 + i;\n".repeat(1200);
+    FIXTURE.replace("/*PADDING*/\n", &padding)
+}
+
 /// The 1-based line of the fixture holding `needle`.
 fn fixture_line(needle: &str) -> u32 {
-    let index = FIXTURE.lines().position(|l| l.contains(needle)).unwrap();
+    let source = fixture_source();
+    let index = source.lines().position(|l| l.contains(needle)).unwrap();
     index as u32 + 1
 }
 
@@ -59,7 +78,7 @@ impl Drop for KillOnDrop {
 }
 
 fn start_fixture(dir: &Path) -> KillOnDrop {
-    std::fs::write(dir.join("Hot.java"), FIXTURE).unwrap();
+    std::fs::write(dir.join("Hot.java"), fixture_source()).unwrap();
     let javac = Command::new(format!("{JAVA_HOME}/bin/javac"))
         .arg("-d")
         .arg(dir)
@@ -186,7 +205,10 @@ fn reads_a_live_hotspot_17() {
     let mut named = 0;
     for b in &snap.blobs {
         if let BlobKind::Nmethod { method, .. } = b.kind {
-            named += usize::from(fresh.method(method).is_ok());
+            match fresh.method(method) {
+                Ok(_) => named += 1,
+                Err(e) => eprintln!("jvm17: method {method:#x} of {b:x?}: {e:#}"),
+            }
         }
     }
     let resolve_time = t.elapsed();
@@ -326,4 +348,183 @@ fn reads_a_live_hotspot_17() {
         "jvm17: {} PcDescs of alphaWork decoded in {scopes_time:?}; tiny@{tiny_bci} inlined at {pc:#x}",
         scopes.pcs.len()
     );
+
+    check_stack_walks(&mut jvm, &maps);
+}
+
+/// Stops the fixture's two busy threads many times and walks their stacks
+/// as the BPF program will: every walk must pass a `Hot` frame and end in
+/// the call stub, returning into libjvm's text.
+fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
+    let pid = jvm.pid();
+    let layout = jvm.frame_layout().unwrap();
+    let libjvm_path = jvm.libjvm().path.clone();
+    let libjvm_text = |pc: u64| {
+        maps.iter().any(|m| {
+            m.executable()
+                && m.path.as_deref() == Some(&*libjvm_path)
+                && m.start <= pc
+                && pc < m.end
+        })
+    };
+    for (thread, outer) in [("lane", "run"), ("java", "main")] {
+        let tid = busiest_thread(pid, thread);
+        let (mut tries, mut complete, mut interpreted, mut live_bcps) = (0, 0, 0, 0);
+        let mut lane_lines = std::collections::BTreeSet::new();
+        let mut example = String::new();
+        while tries < 60 && complete < 10 {
+            tries += 1;
+            let snap = jvm.code_cache().unwrap();
+            let Some((frames, end)) =
+                with_stopped_thread(tid, |regs| layout.walk(jvm.memory(), &snap, regs, 64))
+            else {
+                continue;
+            };
+            // A sample outside Java code (GC, the runtime) needs the native
+            // unwinder first; this model starts only from Java code.
+            if frames.is_empty() {
+                continue;
+            }
+            // Samples in frameless stubs that keep an fp frame (the gap
+            // the BPF design handles by an fp fallback) may end elsewhere.
+            let WalkEnd::CallStub(native) = end else {
+                eprintln!("jvm17: {thread}: walk ended with {end:x?} after {frames:x?}");
+                continue;
+            };
+            assert!(
+                libjvm_text(native.pc),
+                "call stub returns to {:#x}",
+                native.pc
+            );
+            let mut names = Vec::new();
+            for f in &frames {
+                let name = match *f {
+                    RawFrame::Interpreted {
+                        method,
+                        bcp,
+                        live_bcp,
+                    } => {
+                        let m = jvm.method(method).unwrap();
+                        let saved = jvm.bci_of(method, bcp);
+                        assert!(
+                            saved.is_some(),
+                            "bcp {bcp:#x} outside {}.{}",
+                            m.class,
+                            m.name
+                        );
+                        let live = live_bcp.and_then(|b| jvm.bci_of(method, b));
+                        if live.is_some() {
+                            live_bcps += 1;
+                            if m.name == "lane" {
+                                lane_lines.insert(m.line_at(live.unwrap()).unwrap());
+                            }
+                        }
+                        interpreted += 1;
+                        let bci = live.or(saved).unwrap();
+                        format!("{}.{}@{} (interpreted)", m.class, m.name, bci)
+                    }
+                    RawFrame::Compiled { method, .. } => {
+                        let m = jvm.method(method).unwrap();
+                        format!("{}.{} (compiled)", m.class, m.name)
+                    }
+                    RawFrame::Stub { blob, .. } => format!("stub {blob:#x}"),
+                };
+                names.push(name);
+            }
+            assert!(
+                names.iter().any(|n| n.starts_with("Hot.")),
+                "{thread}: no Hot frame in {names:?}"
+            );
+            assert!(
+                names.last().unwrap().contains(&format!(".{outer}")),
+                "{thread}: walk ends at {names:?}, not in {outer}"
+            );
+            complete += 1;
+            example = names.join(" <- ");
+        }
+        eprintln!(
+            "jvm17: thread {thread}: {complete} of {tries} samples walked to the call stub \
+             ({interpreted} interpreted frames, {live_bcps} live bcps in r13, lane lines \
+             {lane_lines:?}); e.g. {example}"
+        );
+        if thread == "lane" {
+            // The live bcp moves through the padded loop; the saved one
+            // stays at the last call.
+            assert!(
+                lane_lines.len() >= 2,
+                "lane's top frame seen at lines {lane_lines:?}"
+            );
+        }
+        assert!(
+            complete >= 5,
+            "{thread}: only {complete} of {tries} walks completed"
+        );
+    }
+}
+
+/// The thread of `pid` named `comm` that has run longest.
+fn busiest_thread(pid: u32, comm: &str) -> i32 {
+    let mut best = (0u64, 0i32);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if name.trim_end() != comm {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name; utime is the 14th overall.
+        let after = stat.rsplit_once(") ").map(|(_, a)| a).unwrap_or("");
+        let utime: u64 = after
+            .split(' ')
+            .nth(11)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let tid: i32 = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        best = best.max((utime, tid));
+    }
+    assert!(best.1 != 0, "no thread {comm} in {pid}");
+    best.1
+}
+
+/// Runs `f` on the registers of thread `tid` while it is stopped
+/// (`PTRACE_SEIZE` + `PTRACE_INTERRUPT`, no signal sent to the VM), and
+/// detaches however `f` ends, re-injecting a signal the stop caught.
+fn with_stopped_thread<R>(tid: i32, f: impl FnOnce(Registers) -> R) -> Option<R> {
+    struct Detach {
+        tid: i32,
+        signal: i32,
+    }
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            // SAFETY: plain ptrace request on a thread we seized.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, self.tid, 0usize, self.signal as usize) };
+        }
+    }
+    // SAFETY: ptrace requests with no pointers, then GETREGS into a local.
+    unsafe {
+        if libc::ptrace(libc::PTRACE_SEIZE, tid, 0usize, 0usize) != 0 {
+            return None;
+        }
+        let mut guard = Detach { tid, signal: 0 };
+        libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0usize, 0usize);
+        let mut status = 0;
+        if libc::waitpid(tid, &mut status, libc::__WALL) != tid || !libc::WIFSTOPPED(status) {
+            return None;
+        }
+        if status >> 16 == 0 {
+            // A signal-delivery stop (HotSpot uses SIGSEGV for polls and
+            // null checks): the signal must go on when we let go.
+            guard.signal = libc::WSTOPSIG(status);
+        }
+        let mut regs: libc::user_regs_struct = std::mem::zeroed();
+        if libc::ptrace(libc::PTRACE_GETREGS, tid, 0usize, &mut regs as *mut _) != 0 {
+            return None;
+        }
+        Some(f(Registers {
+            pc: regs.rip,
+            sp: regs.rsp,
+            fp: regs.rbp,
+            r13: regs.r13,
+        }))
+    }
 }

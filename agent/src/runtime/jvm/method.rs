@@ -75,6 +75,7 @@ struct MethodLayout {
     cp_header: u64,
     source_file: SourceFileIndex,
     klass_name: u64,
+    klass_constants: u64,
     symbol_length: u64,
     symbol_body: u64,
 }
@@ -110,6 +111,7 @@ impl MethodLayout {
             cp_header: vm.type_size("ConstantPool")?,
             source_file,
             klass_name: vm.offset("Klass", "_name")?,
+            klass_constants: vm.offset("InstanceKlass", "_constants")?,
             symbol_length: vm.offset("Symbol", "_length")?,
             symbol_body: vm.offset_any(&[("Symbol", "_body"), ("Symbol", "_body[0]")])?,
         })
@@ -167,6 +169,21 @@ impl MethodResolver {
         let named = Arc::new(self.read(mem, method)?);
         self.methods.insert(method, Arc::clone(&named));
         Ok(named)
+    }
+
+    /// The bytecode index an interpreted frame's bcp points at: bytecodes
+    /// start right after the `ConstMethod` header. `None` when `bcp` is not
+    /// inside `method`'s bytecodes (0 in native methods' frames).
+    pub fn bci_of(&mut self, mem: &dyn Memory, method: u64, bcp: u64) -> Option<i32> {
+        let cm = read_u64(
+            mem,
+            method + self.layout.const_method,
+            "Method::_constMethod",
+        )
+        .ok()?;
+        let code_size = self.resolve(mem, method).ok()?.code_size;
+        let bci = bcp.checked_sub(cm + self.layout.cm_header)?;
+        (bci < u64::from(code_size)).then_some(bci as i32)
     }
 
     fn read(&mut self, mem: &dyn Memory, method: u64) -> Result<JavaMethod, JvmError> {
@@ -235,11 +252,19 @@ impl MethodResolver {
         let l = &self.layout;
         let name = read_u64(mem, pool.holder + l.klass_name, "Klass::_name")?;
         let class = read_symbol(mem, l, name)?.replace('/', ".");
+        // The class's own pool, not the method's: method handle intrinsics
+        // get a 3-slot pool that copies the holder's source file index.
+        let own = read_u64(
+            mem,
+            pool.holder + l.klass_constants,
+            "InstanceKlass::_constants",
+        )?;
+        let own = ConstantPoolView::read(mem, l, own)?;
         let source_index = match l.source_file {
-            SourceFileIndex::ConstantPool(o) => field_u16(&pool.header, o).ok_or_else(|| {
+            SourceFileIndex::ConstantPool(o) => field_u16(&own.header, o).ok_or_else(|| {
                 corrupt(
                     "ConstantPool::_source_file_name_index",
-                    pool.address,
+                    own.address,
                     "outside the header",
                 )
             })?,
@@ -252,7 +277,7 @@ impl MethodResolver {
         // Index 0 means no SourceFile attribute.
         let source_file = match source_index {
             0 => None,
-            i => Some(pool.symbol(mem, l, i)?),
+            i => Some(own.symbol(mem, l, i)?),
         };
         let named = Arc::new(ClassName { class, source_file });
         self.classes.insert(pool.holder, Arc::clone(&named));
@@ -355,6 +380,7 @@ mod tests {
                 ("ConstantPool", "_length", Offset(60)),
                 ("ConstantPool", "_source_file_name_index", Offset(54)),
                 ("Klass", "_name", Offset(24)),
+                ("InstanceKlass", "_constants", Offset(232)),
                 ("Symbol", "_length", Offset(4)),
                 ("Symbol", "_body", Offset(6)),
             ],
@@ -401,6 +427,7 @@ mod tests {
             put_symbol(&mut m, addr, s);
         }
         m.put_u64(klass + 24, 0x5300);
+        m.put_u64(klass + 232, cp);
         put_symbol(&mut m, 0x5300, "com/example/Hot$Inner");
 
         let mut r = MethodResolver::new(&vm17(), e).unwrap();

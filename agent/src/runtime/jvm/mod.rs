@@ -12,8 +12,8 @@
 //!
 //! The files follow the data: [`process`] finds the VM, [`vmstructs`] reads
 //! its tables, [`codecache`] lists the code blobs, [`method`] names methods,
-//! [`inline`] expands inlined frames, [`stream`] holds HotSpot's compressed
-//! encodings as pure functions.
+//! [`inline`] expands inlined frames, [`walk`] models the BPF stack walk,
+//! [`stream`] holds HotSpot's compressed encodings as pure functions.
 
 pub mod codecache;
 pub mod inline;
@@ -21,6 +21,7 @@ pub mod method;
 pub mod process;
 pub mod stream;
 pub mod vmstructs;
+pub mod walk;
 
 #[cfg(test)]
 mod live_tests;
@@ -36,6 +37,7 @@ pub use method::{JavaMethod, MethodResolver};
 pub use process::{LibJvm, MapEntry};
 pub use stream::StreamEncoding;
 pub use vmstructs::VmStructs;
+pub use walk::{FrameLayout, RawFrame, Registers, WalkEnd};
 
 use super::mem::ProcessMemory;
 
@@ -258,6 +260,16 @@ impl Jvm {
     /// cached for the life of this handle.
     pub fn method(&mut self, method: u64) -> Result<Arc<JavaMethod>, JvmError> {
         self.methods.resolve(&self.mem, method)
+    }
+
+    /// The bci of an interpreted frame's `bcp` in `method`.
+    pub fn bci_of(&mut self, method: u64, bcp: u64) -> Option<i32> {
+        self.methods.bci_of(&self.mem, method, bcp)
+    }
+
+    /// The frame layout the stack walk uses.
+    pub fn frame_layout(&self) -> Result<FrameLayout, JvmError> {
+        FrameLayout::new(&self.vm, &self.mem)
     }
 
     /// The inlining scopes recorded for compiled method `blob` (an nmethod).
