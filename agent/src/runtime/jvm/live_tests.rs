@@ -372,9 +372,18 @@ fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
         let (mut tries, mut complete, mut interpreted, mut live_bcps) = (0, 0, 0, 0);
         let mut lane_lines = std::collections::BTreeSet::new();
         let mut example = String::new();
-        while tries < 60 && complete < 10 {
+        // Lane's top frame is betaWork's for stretches; sample on until an
+        // interpreted top frame has been seen in the padded loop.
+        let call = fixture_line("sink += betaWork();");
+        let mut snap = jvm.code_cache().unwrap();
+        while tries < 150
+            && (complete < 10 || (thread == "lane" && !lane_lines.iter().any(|&l| l > call)))
+        {
             tries += 1;
-            let snap = jvm.code_cache().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            if tries % 10 == 0 {
+                snap = jvm.code_cache().unwrap();
+            }
             let Some((frames, end)) =
                 with_stopped_thread(tid, |regs| layout.walk(jvm.memory(), &snap, regs, 64))
             else {
@@ -413,10 +422,10 @@ fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
                             m.name
                         );
                         let live = live_bcp.and_then(|b| jvm.bci_of(method, b));
-                        if live.is_some() {
+                        if let Some(bci) = live {
                             live_bcps += 1;
                             if m.name == "lane" {
-                                lane_lines.insert(m.line_at(live.unwrap()).unwrap());
+                                lane_lines.insert(m.line_at(bci).unwrap());
                             }
                         }
                         interpreted += 1;
@@ -448,11 +457,11 @@ fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
              {lane_lines:?}); e.g. {example}"
         );
         if thread == "lane" {
-            // The live bcp moves through the padded loop; the saved one
-            // stays at the last call.
+            // The live bcp moves through the padded loop; the saved slot
+            // stays at the last call, betaWork's.
             assert!(
-                lane_lines.len() >= 2,
-                "lane's top frame seen at lines {lane_lines:?}"
+                lane_lines.iter().any(|&l| l > call),
+                "lane's top frame only seen at lines {lane_lines:?}"
             );
         }
         assert!(
