@@ -4,6 +4,7 @@
 //! object or method addresses); this module finds each runtime in a
 //! process, tells BPF where its structures are, and names what BPF recorded.
 
+pub mod jvm;
 pub mod mem;
 pub mod python;
 
