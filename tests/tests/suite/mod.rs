@@ -18,6 +18,7 @@ mod python;
 mod record;
 mod regress;
 mod relabel;
+mod runtime_soak;
 mod security;
 mod spool;
 mod symbols;
