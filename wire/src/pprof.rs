@@ -21,7 +21,9 @@
 //!   build-id: `Function{name = function, filename = file}`, `Line{line}`.
 //!   A frame the JIT inlined shares one location with the frames it was
 //!   inlined into, innermost first, as a native inline chain does; decoding
-//!   splits the location back into frames, all but its last `inlined`.
+//!   splits the location back into frames, all but its last `inlined`. (A
+//!   frame marked inlined with no frame of its runtime toward the root,
+//!   which agents do not send, stands alone and reads back not inlined.)
 //!
 //! Decoding inverts this exactly for files we wrote and does its best with
 //! other producers' files. Its memory is bounded twice: at most
