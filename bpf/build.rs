@@ -40,5 +40,6 @@ fn main() {
     println!("cargo:rerun-if-changed=src/bpf/stacks.h");
     println!("cargo:rerun-if-changed=src/bpf/fp_walk.h");
     println!("cargo:rerun-if-changed=src/bpf/unwind.h");
+    println!("cargo:rerun-if-changed=src/bpf/py_walk.h");
     println!("cargo:rerun-if-changed=include/vmlinux.h");
 }

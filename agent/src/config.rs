@@ -48,6 +48,8 @@ pub struct AgentFile {
     /// TLS settings for an `https://` server.
     #[serde(default)]
     pub tls: TlsSection,
+    /// Which language runtimes' own frames are read.
+    pub runtimes: Option<crate::runtime::RuntimeConfig>,
 }
 
 /// `[sampling]`.
@@ -210,6 +212,9 @@ impl AgentFile {
                 message,
             })?;
         }
+        if let Some(runtimes) = self.runtimes {
+            config.runtimes = runtimes;
+        }
         if let Some(upload) = self.debuginfo.upload {
             config.upload.enabled = upload;
         }
@@ -371,6 +376,19 @@ mod tests {
         parse("").unwrap().apply(&mut config).unwrap();
         assert_eq!(config.frequency_hz, 19);
         assert_eq!(config.unwinder, crate::unwind::Unwinder::Auto);
+    }
+
+    #[test]
+    fn python_frames_are_on_by_default_and_can_be_turned_off() {
+        let mut config = crate::AgentConfig::default();
+        assert!(config.runtimes.python);
+        parse("[runtimes]\npython = false\n")
+            .unwrap()
+            .apply(&mut config)
+            .unwrap();
+        assert!(!config.runtimes.python);
+        let err = parse("[runtimes]\nruby = true\n").unwrap_err().to_string();
+        assert!(err.contains("ruby"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct ProcessIdentity {
     containers: ContainerNames,
     /// `None`: a rule dropped the process.
     cache: HashMap<u32, Option<Labels>>,
+    /// Processes whose Python frames the rules turned off.
+    python_off: std::collections::HashSet<u32>,
 }
 
 impl ProcessIdentity {
@@ -65,6 +67,7 @@ impl ProcessIdentity {
             config,
             containers: ContainerNames::new(runtime_dir),
             cache: HashMap::new(),
+            python_off: Default::default(),
         }
     }
 
@@ -94,8 +97,17 @@ impl ProcessIdentity {
         }
         // A kernel thread has no executable, but a cgroup.
         let alive = facts.exe.is_some() || facts.cgroup.is_some();
-        let labels =
-            relabel::apply(&self.config.rules, facts.labels(&self.host, pid, comm)).map(Arc::new);
+        let applied =
+            relabel::apply_with_switches(&self.config.rules, facts.labels(&self.host, pid, comm));
+        if applied
+            .as_ref()
+            .is_some_and(|(_, switches)| !switches.python_frames)
+        {
+            self.python_off.insert(pid);
+        } else {
+            self.python_off.remove(&pid);
+        }
+        let labels = applied.map(|(labels, _)| Arc::new(labels));
         // Only cache what came from a live process; a vanished one may be a
         // recycled pid next time.
         if alive {
@@ -107,6 +119,13 @@ impl ProcessIdentity {
     /// Forgets one process (its pid is being reused).
     pub fn forget(&mut self, pid: u32) {
         self.cache.remove(&pid);
+        self.python_off.remove(&pid);
+    }
+
+    /// Whether the relabel rules let `pid`'s Python frames be read (see
+    /// [`relabel::PYTHON_FRAMES`]); ask after its labels were made.
+    pub fn python_frames(&self, pid: u32) -> bool {
+        !self.python_off.contains(&pid)
     }
 
     /// Pids with cached labels.
@@ -117,6 +136,7 @@ impl ProcessIdentity {
     /// Keeps only the processes `keep` accepts (the live ones).
     pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
         self.cache.retain(|&pid, _| keep(pid));
+        self.python_off.retain(|&pid| keep(pid));
     }
 }
 

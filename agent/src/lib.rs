@@ -78,6 +78,8 @@ pub struct AgentConfig {
     pub unwinder: unwind::Unwinder,
     /// TLS and bearer token for the server.
     pub security: transport::ClientSecurity,
+    /// Which language runtimes' own frames are read.
+    pub runtimes: runtime::RuntimeConfig,
 }
 
 impl AgentConfig {
@@ -103,6 +105,7 @@ impl Default for AgentConfig {
             upload: debuginfo::UploadConfig::default(),
             unwinder: unwind::Unwinder::default(),
             security: transport::ClientSecurity::default(),
+            runtimes: runtime::RuntimeConfig::default(),
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct Collector<'obj> {
     /// tables once it was seen for `unwind_min_age`.
     unwind_parked: std::collections::HashMap<u32, Instant>,
     unwind_min_age: Duration,
+    /// The Python walker's maps, when Python stacks are walked.
+    python_maps: Option<Arc<sampler::PythonMapFds>>,
     host: String,
     window_start: SystemTime,
 }
@@ -178,6 +183,7 @@ impl<'obj> Collector<'obj> {
         let mut samplers = Vec::new();
         let mut unavailable = Vec::new();
         let mut unwind_maps: Option<Arc<unwind::kernel::UnwindMapFds>> = None;
+        let mut python_maps: Option<Arc<sampler::PythonMapFds>> = None;
         let mut options = options.clone();
         if options.unwinder == unwind::Unwinder::Auto && !unwind::kernel::kernel_can_unwind() {
             tracing::warn!(
@@ -189,12 +195,16 @@ impl<'obj> Collector<'obj> {
             let options = SamplerOptions {
                 profile: *spec,
                 unwind_maps: unwind_maps.clone(),
+                python_maps: python_maps.clone(),
                 ..options.clone()
             };
             match Sampler::start(&options, object) {
                 Ok(sampler) => {
                     if unwind_maps.is_none() {
                         unwind_maps = sampler.unwind_map_fds().map(Arc::new);
+                    }
+                    if python_maps.is_none() {
+                        python_maps = sampler.python_map_fds().map(Arc::new);
                     }
                     samplers.push((*spec, sampler));
                 }
@@ -243,7 +253,13 @@ impl<'obj> Collector<'obj> {
                 })
                 .ok()
         });
+        let mut resolver = FrameResolver::new(host.clone(), identity);
+        let python_procs = python_maps
+            .as_ref()
+            .and_then(|maps| maps.procs.try_clone().ok());
+        resolver.set_python(runtime::python::PythonProcesses::new(python_procs));
         Ok(Self {
+            python_maps,
             samplers,
             unavailable,
             new_processes,
@@ -252,7 +268,7 @@ impl<'obj> Collector<'obj> {
             unwind_given: Default::default(),
             unwind_parked: Default::default(),
             unwind_min_age: options.unwind_min_age,
-            resolver: FrameResolver::new(host.clone(), identity),
+            resolver,
             host,
             window_start: SystemTime::now(),
         })
@@ -315,6 +331,7 @@ impl<'obj> Collector<'obj> {
     /// information would cost more than they ran.
     fn sync_unwind_tables(&mut self) {
         let changed = self.resolver.take_changed();
+        self.resolver.update_runtimes(&changed);
         let Some(unwind) = &self.unwind else {
             return;
         };
@@ -349,6 +366,29 @@ impl<'obj> Collector<'obj> {
             }
             false
         });
+    }
+
+    /// The Python walker's counters in BPF, summed over CPUs, and what
+    /// user space did with its stacks; `None` when Python is off.
+    pub fn python_stats(
+        &self,
+    ) -> Option<(Vec<(augur_bpf::PyStat, u64)>, runtime::python::PythonStats)> {
+        let maps = self.python_maps.as_ref()?;
+        let kernel = augur_bpf::PyStat::ALL
+            .iter()
+            .map(|&stat| {
+                (
+                    stat,
+                    unwind::kernel::percpu_sum(&maps.stats, stat as u32).unwrap_or(0),
+                )
+            })
+            .collect();
+        Some((kernel, self.resolver.python().stats().clone()))
+    }
+
+    /// Processes whose Python frames are read now.
+    pub fn python_processes(&self) -> usize {
+        self.resolver.python().registered()
     }
 
     /// Profiles that could not be started, with the reason.
@@ -541,6 +581,9 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
     if let Some(stats) = collector.unwind_stats() {
         metrics.record_unwind(&stats);
     }
+    if let Some((kernel, user)) = collector.python_stats() {
+        metrics.record_python(&kernel, &user, collector.python_processes());
+    }
     // SAFETY: sysconf has no preconditions.
     let (ticks, page) = unsafe {
         (
@@ -593,6 +636,8 @@ fn sampling_loop(
         unwinder: config.unwinder,
         unwind_maps: None,
         unwind_min_age: DEFAULT_UNWIND_MIN_AGE,
+        python: config.runtimes.python,
+        python_maps: None,
     };
     let started = Collector::start(
         &profiles,

@@ -97,6 +97,14 @@ pub struct AgentMetrics {
     /// The BPF unwinder's counters: stacks walked, frames by method,
     /// truncations by reason.
     pub unwind_events: Family<Vec<(&'static str, String)>, Counter>,
+    /// Stacks walked by a runtime's walker in BPF, by runtime.
+    pub runtime_stacks: Family<ReasonLabel, Counter>,
+    /// Frames a runtime's walker recorded, by runtime.
+    pub runtime_frames: Family<ReasonLabel, Counter>,
+    /// What kept a runtime's frames out or unnamed, by runtime and reason.
+    pub runtime_failures: Family<ReasonLabel, Counter>,
+    /// Processes registered with a runtime's walker, by runtime.
+    pub runtime_processes: Family<ReasonLabel, Gauge>,
 }
 
 impl AgentMetrics {
@@ -294,6 +302,74 @@ impl AgentMetrics {
             "The BPF unwinder's counters: stacks, frames by method, truncations by reason",
             self.unwind_events.clone(),
         );
+        r.register(
+            "runtime_stacks",
+            "Samples with a language runtime's own stack, by runtime",
+            self.runtime_stacks.clone(),
+        );
+        r.register(
+            "runtime_frames",
+            "Language-runtime frames recorded, by runtime",
+            self.runtime_frames.clone(),
+        );
+        r.register(
+            "runtime_failures",
+            "Runtime frames missed or left unnamed, by runtime and reason",
+            self.runtime_failures.clone(),
+        );
+        r.register(
+            "runtime_processes",
+            "Processes whose runtime frames are read, by runtime",
+            self.runtime_processes.clone(),
+        );
+    }
+
+    /// Brings the Python metrics up to the BPF walker's counters and the
+    /// agent's (totals since start).
+    pub fn record_python(
+        &self,
+        kernel: &[(augur_bpf::PyStat, u64)],
+        user: &crate::runtime::python::PythonStats,
+        registered: usize,
+    ) {
+        fn raise(counter: &Counter, total: u64) {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let python = || ("runtime", "python".to_owned());
+        let failure = |reason: &str| vec![python(), ("reason", reason.to_owned())];
+        for &(stat, total) in kernel {
+            let counter = match stat {
+                augur_bpf::PyStat::Stacks => self.runtime_stacks.get_or_create(&vec![python()]),
+                augur_bpf::PyStat::Frames => self.runtime_frames.get_or_create(&vec![python()]),
+                augur_bpf::PyStat::NoThread => self
+                    .runtime_failures
+                    .get_or_create(&failure("no_thread_state")),
+                augur_bpf::PyStat::ReadFailed => {
+                    self.runtime_failures.get_or_create(&failure("read_failed"))
+                }
+                augur_bpf::PyStat::Truncated => self
+                    .runtime_failures
+                    .get_or_create(&failure("truncated_depth")),
+                augur_bpf::PyStat::NoFrame => self
+                    .runtime_failures
+                    .get_or_create(&failure("no_python_frame")),
+            };
+            raise(&counter, total);
+        }
+        for (reason, total) in [
+            ("unknown_version", user.unknown_version),
+            ("register_failed", user.register_failed),
+            ("unnamed_process_exited", user.unnamed_exited),
+            ("unnamed_unreadable", user.unnamed_unreadable),
+        ] {
+            raise(
+                &self.runtime_failures.get_or_create(&failure(reason)),
+                total,
+            );
+        }
+        self.runtime_processes
+            .get_or_create(&vec![python()])
+            .set(registered as i64);
     }
 
     /// Brings the unwinder's metrics up to `stats` (totals since start).

@@ -148,10 +148,28 @@ pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>, RuleError> {
 
 /// Applies `rules` in order. Returns `None` when a rule drops the process;
 /// otherwise the final labels without meta labels.
-pub fn apply(
+pub fn apply(rules: &[Rule], labels: BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    apply_with_switches(rules, labels).map(|(labels, _)| labels)
+}
+
+/// The meta label that decides whether a process's Python frames are read:
+/// `on` before the rules run; a rule that sets it to anything else (say
+/// `off`) leaves the process to native profiling.
+pub const PYTHON_FRAMES: &str = "__python_frames";
+
+/// Per-process switches the rules set through meta labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switches {
+    /// Whether Python frames are read ([`PYTHON_FRAMES`]).
+    pub python_frames: bool,
+}
+
+/// [`apply`], also returning the [`Switches`] the rules left.
+pub fn apply_with_switches(
     rules: &[Rule],
     mut labels: BTreeMap<String, String>,
-) -> Option<BTreeMap<String, String>> {
+) -> Option<(BTreeMap<String, String>, Switches)> {
+    labels.insert(PYTHON_FRAMES.to_owned(), "on".to_owned());
     for rule in rules {
         let value = || {
             rule.source_labels
@@ -189,13 +207,37 @@ pub fn apply(
             }
         }
     }
+    let switches = Switches {
+        python_frames: labels.get(PYTHON_FRAMES).map(String::as_str) == Some("on"),
+    };
     labels.retain(|name, _| !name.starts_with("__"));
-    Some(labels)
+    Some((labels, switches))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_can_turn_python_frames_off_per_process() {
+        let rules = rules(
+            r#"
+            [[relabel]]
+            source_labels = ["__comm"]
+            regex = "batch-.*"
+            target_label = "__python_frames"
+            replacement = "off"
+            "#,
+        );
+        let of = |comm: &str| {
+            let labels = BTreeMap::from([("__comm".to_owned(), comm.to_owned())]);
+            apply_with_switches(&rules, labels).unwrap()
+        };
+        let (labels, switches) = of("batch-nightly");
+        assert!(!switches.python_frames);
+        assert!(labels.is_empty(), "meta labels never leave: {labels:?}");
+        assert!(of("web").1.python_frames);
+    }
 
     fn rules(toml_text: &str) -> Vec<Rule> {
         #[derive(Deserialize)]

@@ -30,6 +30,7 @@ use blazesym::symbolize::{self, Symbolized};
 
 use crate::identity::{FileIds, IdentityConfig, ProcessIdentity};
 use crate::perfmap::PerfMaps;
+use crate::runtime::python::{self, PythonProcesses};
 use crate::sampler::{Drained, KernelSymbol, lookup_addrs};
 
 /// Resolves drains into batches; keeps caches across drains.
@@ -66,6 +67,8 @@ pub struct FrameResolver {
     /// (an upload, `augur record`'s symbolization) once its path names
     /// another file and its process is gone.
     held: Vec<HeldFile>,
+    /// Python processes: registered with BPF, and their frames named.
+    python: PythonProcesses,
 }
 
 /// A mapped file held open: every file without a build-id from its first
@@ -100,6 +103,30 @@ pub struct ResolveStats {
     pub truncated: u64,
 }
 
+/// The label a Python thread's samples carry: whether it held the GIL.
+pub const GIL_LABEL: &str = "python_gil";
+
+/// `labels` with [`GIL_LABEL`] added, shared per (process, state) in one
+/// resolution.
+fn gil_labels(
+    cache: &mut HashMap<(u32, bool), crate::identity::Labels>,
+    pid: u32,
+    labels: &crate::identity::Labels,
+    held: bool,
+) -> crate::identity::Labels {
+    cache
+        .entry((pid, held))
+        .or_insert_with(|| {
+            let mut with = (**labels).clone();
+            with.insert(
+                GIL_LABEL.to_owned(),
+                if held { "held" } else { "released" }.to_owned(),
+            );
+            Arc::new(with)
+        })
+        .clone()
+}
+
 /// The frame that ends a stack the unwinder cut short.
 pub fn truncated_frame() -> RawFrame {
     RawFrame::Named {
@@ -128,6 +155,33 @@ impl FrameResolver {
             refreshed: HashSet::new(),
             changed: Vec::new(),
             held: Vec::new(),
+            python: PythonProcesses::new(None),
+        }
+    }
+
+    /// Names Python frames with `python` (and registers processes in it).
+    pub fn set_python(&mut self, python: PythonProcesses) {
+        self.python = python;
+    }
+
+    /// The Python processes.
+    pub fn python(&self) -> &PythonProcesses {
+        &self.python
+    }
+
+    /// Looks for language runtimes in the processes whose snapshot
+    /// changed (`pids`, from [`FrameResolver::take_changed`]).
+    pub fn update_runtimes(&mut self, pids: &[u32]) {
+        if !self.python.enabled() {
+            return;
+        }
+        for &pid in pids {
+            match self.exec_mappings(pid) {
+                Some(mappings) if self.identity.python_frames(pid) => {
+                    self.python.update(pid, &mappings)
+                }
+                _ => self.python.forget(pid),
+            }
         }
     }
 
@@ -258,6 +312,9 @@ impl FrameResolver {
             .filter(|pid| !Path::new(&format!("/proc/{pid}")).exists())
             .collect();
         self.processes.retain(|pid, _| !gone.contains(pid));
+        for &pid in &gone {
+            self.python.forget(pid);
+        }
         let mapped: HashSet<&FileId> = self
             .processes
             .values()
@@ -377,9 +434,10 @@ impl FrameResolver {
         }
 
         let mut samples = Vec::with_capacity(drained.counts.len());
+        let mut gil_cache = HashMap::new();
         for (key, count) in &drained.counts {
             let comm = comm_of(key);
-            let Some(labels) = self.labels(key.tgid, &comm) else {
+            let Some(mut labels) = self.labels(key.tgid, &comm) else {
                 stats.filtered += count;
                 continue;
             };
@@ -411,12 +469,34 @@ impl FrameResolver {
                     frames.push(unknown("process exited"));
                 }
                 Some(ips) => {
-                    frames.extend(lookup_addrs(ips).map(|a| {
-                        user_frames
-                            .get(&(key.tgid, a))
-                            .cloned()
-                            .unwrap_or_else(|| unknown("not normalized"))
-                    }));
+                    let user: Vec<RawFrame> = lookup_addrs(ips)
+                        .map(|a| {
+                            user_frames
+                                .get(&(key.tgid, a))
+                                .cloned()
+                                .unwrap_or_else(|| unknown("not normalized"))
+                        })
+                        .collect();
+                    match drained.stacks.get(&key.runtime_stack) {
+                        Some(words) => {
+                            let python = self.python.frames(key.tgid, words);
+                            let python_ref = &self.python;
+                            frames.extend(python::merge(user, python, |f| {
+                                python_ref.is_eval_frame(f)
+                            }));
+                            if drained.truncated.contains(&key.runtime_stack) {
+                                stats.truncated += count;
+                                frames.push(truncated_frame());
+                            }
+                            labels = gil_labels(
+                                &mut gil_cache,
+                                key.tgid,
+                                &labels,
+                                drained.gil_held.contains(&key.runtime_stack),
+                            );
+                        }
+                        None => frames.extend(user),
+                    }
                     if drained.truncated.contains(&key.user_stack) {
                         stats.truncated += count;
                         frames.push(truncated_frame());

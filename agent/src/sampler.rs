@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::mem::MaybeUninit;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +83,21 @@ pub struct SamplerOptions {
     /// How long a process is seen before its binaries get unwind tables
     /// (frame pointers until then); see [`crate::DEFAULT_UNWIND_MIN_AGE`].
     pub unwind_min_age: Duration,
+    /// Whether perf-event samplers walk Python stacks.
+    pub python: bool,
+    /// The Python walker's maps of an earlier sampler, shared rather than
+    /// created again.
+    pub python_maps: Option<Arc<PythonMapFds>>,
+}
+
+/// File descriptors of the Python walker's maps, shared by every
+/// perf-event sampler of the agent.
+#[derive(Debug)]
+pub struct PythonMapFds {
+    /// `py_procs`: the registered processes.
+    pub procs: OwnedFd,
+    /// `py_stats`: the walker's per-CPU counters.
+    pub stats: OwnedFd,
 }
 
 impl SamplerOptions {
@@ -110,6 +125,8 @@ pub struct Drained {
     pub stacks: HashMap<u64, Vec<u64>>,
     /// Hashes of the stacks the unwinder cut short (`STACK_TRUNCATED`).
     pub truncated: HashSet<u64>,
+    /// Hashes of the Python stacks of threads that held the GIL.
+    pub gil_held: HashSet<u64>,
     /// Samples lost in the kernel since the previous drain, by reason.
     pub drops: Vec<(DropReason, u64)>,
     /// Names of the kernel stacks' [`lookup_addrs`], as the kernel gave
@@ -395,6 +412,18 @@ impl<'obj> Sampler<'obj> {
                     }
                 }
             }
+            if options.python {
+                open.maps
+                    .rodata_data
+                    .as_deref_mut()
+                    .expect("program has .rodata")
+                    .py_enabled = 1;
+                if let Some(shared) = &options.python_maps {
+                    let maps = &mut open.maps;
+                    maps.py_procs.reuse_fd(shared.procs.as_fd()).map_err(load)?;
+                    maps.py_stats.reuse_fd(shared.stats.as_fd()).map_err(load)?;
+                }
+            }
             let skel = open.load().map_err(load)?;
             let verified = program_info(skel.progs.sample_stack.as_fd()).map_or(0, |i| i.2);
             tracing::info!(
@@ -441,6 +470,21 @@ impl<'obj> Sampler<'obj> {
             recent_stacks: HashMap::new(),
             names_kernel,
             kernel_names: HashMap::new(),
+        })
+    }
+
+    /// The Python walker's maps (new file descriptors), when this sampler
+    /// walks Python stacks.
+    pub fn python_map_fds(&self) -> Option<PythonMapFds> {
+        let Program::PerfEvent(skel) = &self.program else {
+            return None;
+        };
+        if skel.maps.rodata_data.as_ref()?.py_enabled == 0 {
+            return None;
+        }
+        Some(PythonMapFds {
+            procs: skel.maps.py_procs.as_fd().try_clone_to_owned().ok()?,
+            stats: skel.maps.py_stats.as_fd().try_clone_to_owned().ok()?,
         })
     }
 
@@ -515,7 +559,7 @@ impl<'obj> Sampler<'obj> {
             self.recent_stacks.insert(*hash, (frames.clone(), now));
         }
         for (key, _) in &drained.counts {
-            for hash in [key.user_stack, key.kernel_stack] {
+            for hash in [key.user_stack, key.kernel_stack, key.runtime_stack] {
                 if let (false, Some((frames, seen))) = (
                     drained.stacks.contains_key(&hash),
                     self.recent_stacks.get_mut(&hash),
@@ -556,6 +600,9 @@ impl<'obj> Sampler<'obj> {
             if let (Some(hash), Ok(stack)) = (u64_at(hash), plain::from_bytes::<Stack>(value)) {
                 if stack.truncated() {
                     drained.truncated.insert(hash);
+                }
+                if stack.flags & augur_bpf::PY_STACK_GIL_HELD != 0 {
+                    drained.gil_held.insert(hash);
                 }
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
@@ -780,6 +827,8 @@ mod tests {
             unwinder: Default::default(),
             unwind_maps: None,
             unwind_min_age: std::time::Duration::ZERO,
+            python: false,
+            python_maps: None,
         };
         assert_eq!(options(19, 10).map_entries(2), 2048);
         assert!(options(99, 10).map_entries(2) as u64 >= 99 * 10 * 2 * 2);
@@ -836,6 +885,8 @@ mod tests {
             unwinder: Default::default(),
             unwind_maps: None,
             unwind_min_age: std::time::Duration::ZERO,
+            python: false,
+            python_maps: None,
         };
         let mut object = std::mem::MaybeUninit::uninit();
         let mut sampler = super::Sampler::start(&options, &mut object).unwrap();

@@ -96,6 +96,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         unwind_maps: None,
         // One command, profiled from its start: whole stacks at once.
         unwind_min_age: Duration::ZERO,
+        python: true,
+        python_maps: None,
     };
     let mut collector = match Collector::start(
         &[spec],

@@ -68,6 +68,9 @@ pub struct SampleKey {
     pub user_stack: u64,
     /// Hash of the kernel stack, or [`STACK_NONE`] / [`STACK_LOST`].
     pub kernel_stack: u64,
+    /// Hash of the language runtime's own stack (a [`Stack`] flagged
+    /// [`RUNTIME_PYTHON`]), or [`STACK_NONE`] / [`STACK_LOST`].
+    pub runtime_stack: u64,
     /// Task name, NUL-padded.
     pub comm: [u8; TASK_COMM_LEN],
 }
@@ -104,6 +107,133 @@ impl Stack {
     pub fn truncated(&self) -> bool {
         self.flags & STACK_TRUNCATED != 0
     }
+}
+
+/// `Stack::flags` of a runtime stack: its words are Python frames
+/// ([`PyFrameWord`]).
+pub const RUNTIME_PYTHON: u32 = 0x100;
+/// `Stack::flags` of a Python stack: the thread held the GIL.
+pub const PY_STACK_GIL_HELD: u32 = 0x200;
+
+/// One word of a Python stack: a code object and where in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PyFrameWord(pub u64);
+
+impl PyFrameWord {
+    const CODE_BITS: u32 = 44;
+    /// Largest instruction offset a word holds (larger ones saturate).
+    pub const INSTR_MAX: u32 = 0x7ffff;
+    const ENTRY: u64 = 1 << 63;
+
+    /// The code object's address.
+    pub fn code(self) -> u64 {
+        (self.0 & ((1 << Self::CODE_BITS) - 1)) << 3
+    }
+
+    /// The instruction offset, in 2-byte code units.
+    pub fn instr(self) -> u32 {
+        ((self.0 >> Self::CODE_BITS) as u32) & Self::INSTR_MAX
+    }
+
+    /// Whether this frame is the outermost of a call of the evaluation
+    /// loop from C.
+    pub fn entry(self) -> bool {
+        self.0 & Self::ENTRY != 0
+    }
+
+    /// The word BPF writes, for tests.
+    pub fn new(code: u64, instr: u32, entry: bool) -> Self {
+        let instr = u64::from(instr.min(Self::INSTR_MAX));
+        let mut word = ((code >> 3) & ((1 << Self::CODE_BITS) - 1)) | (instr << Self::CODE_BITS);
+        if entry {
+            word |= Self::ENTRY;
+        }
+        Self(word)
+    }
+}
+
+/// `PyProc::model` values, mirroring `PY_MODEL_*`.
+pub mod py_model {
+    /// 3.10: PyFrameObject, `f_lasti` in code units.
+    pub const FRAME_OBJECT: u32 = 1;
+    /// 3.9: PyFrameObject, `f_lasti` in bytes.
+    pub const FRAME_OBJECT_BYTES: u32 = 2;
+    /// 3.11: `cframe`, `is_entry`.
+    pub const CFRAME_311: u32 = 3;
+    /// 3.12: `cframe`, C entry shims.
+    pub const CFRAME_312: u32 = 4;
+    /// 3.13: `current_frame`, C entry shims.
+    pub const DIRECT_313: u32 = 5;
+}
+
+/// Mirror of `struct py_offsets`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct PyOffsetsAbi {
+    pub interpreters_head: u16,
+    pub threads_head: u16,
+    pub tstate_next: u16,
+    pub tstate_native_thread_id: u16,
+    pub tstate_frame: u16,
+    pub cframe_current_frame: u16,
+    pub frame_previous: u16,
+    pub frame_code: u16,
+    pub frame_instr: u16,
+    pub frame_owner: u16,
+    pub code_adaptive: u16,
+    pub gil_locked: u16,
+    pub gil_last_holder: u16,
+    pub gil_offset: u16,
+    pub gil_in_interp: u16,
+    pub tstate_thread_id: u16,
+}
+
+/// Mirror of `struct py_proc`: the value of `py_procs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PyProc {
+    /// `_PyRuntime`'s address in the process.
+    pub runtime: u64,
+    /// A [`py_model`] value.
+    pub model: u32,
+    /// Padding, zero.
+    pub pad: u32,
+    /// Field offsets.
+    pub offsets: PyOffsetsAbi,
+}
+
+// SAFETY: repr(C) integers with explicit padding; every bit pattern is valid.
+unsafe impl plain::Plain for PyProc {}
+
+/// Indices of the per-CPU `py_stats` array, mirroring `enum py_stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum PyStat {
+    /// Samples with a Python stack.
+    Stacks = 0,
+    /// Python frames recorded.
+    Frames = 1,
+    /// Samples of a registered process whose thread has no thread state.
+    NoThread = 2,
+    /// Reads of interpreter memory that failed.
+    ReadFailed = 3,
+    /// Stacks cut at [`MAX_STACK_DEPTH`] frames.
+    Truncated = 4,
+    /// Samples of a thread with a thread state but no Python frame.
+    NoFrame = 5,
+}
+
+impl PyStat {
+    /// Every counter, in index order.
+    pub const ALL: [PyStat; 6] = [
+        PyStat::Stacks,
+        PyStat::Frames,
+        PyStat::NoThread,
+        PyStat::ReadFailed,
+        PyStat::Truncated,
+        PyStat::NoFrame,
+    ];
 }
 
 /// Rows per element of the `unwind_rows` array map.
@@ -249,10 +379,23 @@ impl DropReason {
 mod tests {
     #[test]
     fn sample_key_matches_c_layout() {
-        // 4 + 4 + 8 + 8 + 16, no implicit padding.
-        assert_eq!(std::mem::size_of::<super::SampleKey>(), 40);
+        // 4 + 4 + 8 + 8 + 8 + 16, no implicit padding.
+        assert_eq!(std::mem::size_of::<super::SampleKey>(), 48);
+        assert_eq!(std::mem::size_of::<super::PyProc>(), 16 + 32);
         assert_eq!(std::mem::size_of::<super::Stack>(), 8 * 128);
         assert_eq!(std::mem::offset_of!(super::Stack, flags), 4);
+    }
+
+    #[test]
+    fn python_frame_words_round_trip() {
+        let word = super::PyFrameWord::new(0x7f12_3456_7890, 1234, true);
+        assert_eq!(word.code(), 0x7f12_3456_7890);
+        assert_eq!(word.instr(), 1234);
+        assert!(word.entry());
+        let saturated = super::PyFrameWord::new(0x5550_0000_0010, u32::MAX, false);
+        assert_eq!(saturated.instr(), super::PyFrameWord::INSTR_MAX);
+        assert_eq!(saturated.code(), 0x5550_0000_0010);
+        assert!(!saturated.entry());
     }
 
     #[test]

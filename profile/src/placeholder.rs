@@ -38,6 +38,14 @@ pub fn unreadable_file(path: &str) -> String {
     )
 }
 
+/// A Python frame whose code object was never read: its process exited
+/// before the agent named it.
+pub const PYTHON_PROCESS_EXITED: &str = "python code, process exited";
+
+/// A Python frame whose code object could not be read as one (freed and
+/// reused memory, or a layout the agent misjudged): never a wrong name.
+pub const PYTHON_CODE_UNREADABLE: &str = "python code, unreadable";
+
 /// The name shown for an unknown frame with `reason`, brackets included.
 pub fn display(reason: &str) -> String {
     format!("[{}]", current(reason))

@@ -94,7 +94,10 @@ mod tests {
         let text = b"augur\0tail";
         let me = ProcessMemory::open(std::process::id()).unwrap();
         assert_eq!(me.read_u64(&value as *const u64 as u64).unwrap(), value);
-        assert_eq!(me.read_u32(&value as *const u64 as u64).unwrap(), 0x5566_7788);
+        assert_eq!(
+            me.read_u32(&value as *const u64 as u64).unwrap(),
+            0x5566_7788
+        );
         let s = me.read_c_string(text.as_ptr() as u64, 64).unwrap();
         assert_eq!(s.as_deref(), Some(&b"augur"[..]));
         assert_eq!(me.read_c_string(text.as_ptr() as u64, 3).unwrap(), None);

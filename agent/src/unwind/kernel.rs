@@ -641,7 +641,7 @@ pub fn kernel_counters(fds: &UnwindMapFds) -> [u64; UnwindStat::ALL.len()] {
 }
 
 /// Sum over CPUs of a per-CPU `u64` array's slot `index`.
-fn percpu_sum(fd: &OwnedFd, index: u32) -> Option<u64> {
+pub fn percpu_sum(fd: &OwnedFd, index: u32) -> Option<u64> {
     // SAFETY: no preconditions.
     let cpus = usize::try_from(unsafe { libbpf_sys::libbpf_num_possible_cpus() }).ok()?;
     let mut values = vec![0u64; cpus];

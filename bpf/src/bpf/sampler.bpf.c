@@ -21,13 +21,16 @@
  * MAX_STACK_DEPTH steps of two binary searches each), else by frame
  * pointers (fp_walk.h: at most MAX_STACK_DEPTH reads of a frame record and
  * one mapping lookup), either walk marking a stack it could not follow to
- * its outermost frame as truncated.
+ * its outermost frame as truncated. A thread of a Python process the agent
+ * registered also gets its Python stack (py_walk.h: a bounded search for
+ * its thread state, then at most MAX_STACK_DEPTH frame reads).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
 #include "unwind.h"
+#include "py_walk.h"
 #include "stacks.h"
 
 /*
@@ -50,10 +53,24 @@ static __always_inline __u64 take_unwound_stack(__u32 gen, __u32 tgid)
 	return keep_stack(gen, st);
 }
 
+/* The Python stack of the sampled thread, kept; STACK_NONE without one. */
+static __always_inline __u64 take_python_stack(__u32 gen, __u32 tgid, __u32 tid)
+{
+	struct stack *st;
+
+	if (!py_enabled)
+		return STACK_NONE;
+	st = scratch_stack();
+	if (!st || py_walk_stack(tgid, tid, st) == 0)
+		return STACK_NONE;
+	return keep_stack(gen, st);
+}
+
 SEC("perf_event")
 int sample_stack(struct bpf_perf_event_data *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	struct sample_key key = {};
 	__u32 gen = generation & 1;
 	bool unwound;
@@ -69,6 +86,8 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	key.user_stack = take_unwound_stack(gen, tgid);
 	unwound = key.user_stack != STACK_NONE;
 	take_stacks(ctx, gen, &key);
+	if (key.user_stack != STACK_NONE)
+		key.runtime_stack = take_python_stack(gen, tgid, (__u32)id);
 	/* With tables enabled, a user stack taken by frame pointers is one of
 	 * a process without an entry (too young, being built, or none of its
 	 * binaries has a table): counted (take_user_stack counts those marked

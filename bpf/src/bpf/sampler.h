@@ -35,6 +35,8 @@ struct sample_key {
 	__u32 _pad;
 	__u64 user_stack;
 	__u64 kernel_stack;
+	/* The language runtime's own stack (py_walk.h), or STACK_NONE. */
+	__u64 runtime_stack;
 	char comm[TASK_COMM_LEN];
 };
 
@@ -134,6 +136,77 @@ enum unwind_stat {
 	UNWIND_STACKS_NO_TABLES = 8, /* user stacks by frame pointers: no entry */
 	UNWIND_NO_TABLES_TRUNCATED = 9, /* ... of which marked truncated */
 	UNWIND_STAT_COUNT = 10,
+};
+
+
+/*
+ * CPython's frames (py_walk.h), filled by the agent per process
+ * (agent/src/runtime/python). A runtime stack holds one word per Python
+ * frame, leaf first: the code object's address shifted right by 3 in bits
+ * 0-43, the instruction offset in 2-byte code units in bits 44-62
+ * (saturated), and PY_FRAME_ENTRY in bit 63 on the outermost frame of each
+ * call of the evaluation loop from C, so that user space puts each run of
+ * frames in place of its _PyEval_EvalFrameDefault.
+ */
+#define PY_FRAME_CODE_BITS 44
+#define PY_FRAME_INSTR_MAX 0x7ffff
+#define PY_FRAME_ENTRY (1ULL << 63)
+/* Runtime stack flags (struct stack.flags, beside STACK_TRUNCATED). */
+#define RUNTIME_PYTHON 0x100
+#define PY_STACK_GIL_HELD 0x200
+
+/* py_proc.model: how the interpreter lays out its frames. */
+#define PY_MODEL_FRAME_OBJECT 1 /* 3.9, 3.10: PyFrameObject, f_lasti */
+#define PY_MODEL_FRAME_OBJECT_BYTES 2 /* 3.9: f_lasti counts bytes */
+#define PY_MODEL_CFRAME_311 3	/* 3.11: cframe, is_entry */
+#define PY_MODEL_CFRAME_312 4	/* 3.12: cframe, owner (C shims) */
+#define PY_MODEL_DIRECT_313 5	/* 3.13: current_frame, owner */
+/* _PyInterpreterFrame.owner of the shim frame a call from C pushes. */
+#define PY_FRAME_OWNED_BY_CSTACK 3
+/* Python threads searched for the sampled thread's state. */
+#define PY_MAX_THREADS 256
+/* Bytes of a frame read at once; every field the walk uses lies in them. */
+#define PY_FRAME_WINDOW 128
+
+/* Byte offsets; see agent/src/runtime/python/offsets.rs. */
+struct py_offsets {
+	__u16 interpreters_head; /* _PyRuntime.interpreters.head */
+	__u16 threads_head;	 /* PyInterpreterState's first thread */
+	__u16 tstate_next;
+	__u16 tstate_native_thread_id;
+	__u16 tstate_frame;	     /* frame, cframe or current_frame */
+	__u16 cframe_current_frame;  /* 3.11, 3.12 */
+	__u16 frame_previous;
+	__u16 frame_code;
+	__u16 frame_instr;
+	__u16 frame_owner;	/* is_entry (3.11), owner (3.12+) */
+	__u16 code_adaptive;	/* co_code_adaptive (3.11+) */
+	__u16 gil_locked;
+	__u16 gil_last_holder;
+	__u16 gil_offset;	/* in _PyRuntime, or of the pointer in the interpreter */
+	__u16 gil_in_interp;	/* 1: gil_offset is a pointer in PyInterpreterState */
+	/* PyThreadState.thread_id, the pthread_t (3.9, 3.10, which record no
+	 * kernel tid): compared with the thread's fs base, glibc's and musl's
+	 * pthread_self(). 0: tstate_native_thread_id is used. */
+	__u16 tstate_thread_id;
+};
+
+struct py_proc {
+	__u64 runtime; /* _PyRuntime's address in the process */
+	__u32 model;
+	__u32 _pad;
+	struct py_offsets o;
+};
+
+/* Indices of the per-CPU py_stats array. */
+enum py_stat {
+	PY_STACKS = 0,		/* samples with a Python stack */
+	PY_FRAMES = 1,		/* Python frames recorded */
+	PY_NO_THREAD = 2,	/* the thread has no thread state (yet) */
+	PY_READ_FAILED = 3,	/* a read of interpreter memory failed */
+	PY_TRUNCATED = 4,	/* more than MAX_STACK_DEPTH frames */
+	PY_NO_FRAME = 5,	/* the thread runs no Python code */
+	PY_STAT_COUNT = 6,
 };
 
 #endif

@@ -309,6 +309,9 @@ int process_exit(u64 *ctx)
 	/* Its mappings must not unwind a later process with the same pid. */
 	bpf_map_delete_elem(&unwind_procs, &tgid);
 #endif
+#ifdef AUGUR_PY_WALK_H
+	bpf_map_delete_elem(&py_procs, &tgid);
+#endif
 	return 0;
 }
 
@@ -327,6 +330,10 @@ int process_exec(u64 *ctx)
 	/* The old program's mappings are gone; frame pointers until the
 	 * agent has read the new ones. */
 	bpf_map_delete_elem(&unwind_procs, &tgid);
+#endif
+#ifdef AUGUR_PY_WALK_H
+	/* The new program may be no Python, or another one. */
+	bpf_map_delete_elem(&py_procs, &tgid);
 #endif
 	return 0;
 }

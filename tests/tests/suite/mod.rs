@@ -14,6 +14,7 @@ mod loadgen;
 mod native;
 mod offcpu;
 mod privileges;
+mod python;
 mod record;
 mod regress;
 mod relabel;
