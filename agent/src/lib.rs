@@ -337,7 +337,8 @@ impl<'obj> Collector<'obj> {
 
     /// Hands the processes whose snapshot changed to the unwinder's worker
     /// thread; never waits for their tables. A process first seen less
-    /// than `unwind_min_age` ago is parked until it is that old: most
+    /// than `unwind_min_age` ago, unless it runs a JVM, is parked until it
+    /// is that old: most
     /// processes that live shorter (build steps, shell pipelines) are
     /// sampled a few times at most, and parsing their binaries' unwind
     /// information would cost more than they ran.
@@ -349,7 +350,13 @@ impl<'obj> Collector<'obj> {
         };
         let now = Instant::now();
         for pid in changed {
-            if self.unwind_given.contains(&pid) || self.unwind_min_age.is_zero() {
+            // A JVM's Java frames are walked only with tables, and a
+            // runtime's process is no build step: its tables come at once
+            // (libjvm's is built once per file and shared).
+            if self.unwind_given.contains(&pid)
+                || self.unwind_min_age.is_zero()
+                || self.resolver.jvm().attached(pid)
+            {
                 match self.resolver.exec_mappings(pid) {
                     Some(mappings) => {
                         unwind.update_process(pid, mappings);

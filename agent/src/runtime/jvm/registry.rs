@@ -93,6 +93,11 @@ impl JvmProcesses {
         &self.stats
     }
 
+    /// Whether `pid` runs a JVM the agent attached (registered or not).
+    pub fn attached(&self, pid: u32) -> bool {
+        self.processes.contains_key(&pid)
+    }
+
     /// JVMs registered with BPF now.
     pub fn registered(&self) -> usize {
         self.processes.values().filter(|p| p.registered).count()
