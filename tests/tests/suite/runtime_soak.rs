@@ -56,8 +56,10 @@
 //! under test has the walker.
 //!
 //! Memory: `augur up`'s RSS is read every 10 s. It must stay under
-//! [`RSS_BOUND`], and its peak over the second half of the run must stay
-//! within [`RSS_GROWTH`] of its peak over the first half: a leak per
+//! [`RSS_BOUND`], and its peak over the second half of the run, less the
+//! agent's unwind tables (a budgeted cache that follows the binaries the
+//! whole host starts), must stay within [`RSS_GROWTH`] of the same over
+//! the first half: a leak per
 //! sample (~200 a second sampled host-wide, ~70 kept) or per code object
 //! would keep climbing after the caches filled, 10 MiB in 2.5 minutes
 //! being ~300 bytes per host sample.
@@ -469,7 +471,8 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
 
     // Memory every 10 s while the workloads run; both exit on their own.
     let deadline = started + Duration::from_secs(seconds + 60);
-    let mut rss: Vec<(Duration, u64, f64)> = Vec::new();
+    // (time, RSS, heap in use, the agent's unwind tables), in bytes.
+    let mut rss: Vec<(Duration, u64, f64, u64)> = Vec::new();
     let mut next_reading = started;
     loop {
         assert!(up.is_running(), "augur up exited during the soak");
@@ -477,8 +480,10 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
         let reaped: Vec<bool> = workloads.iter_mut().map(Workload::try_reap).collect();
         let all_reaped = reaped.iter().all(|&r| r);
         if Instant::now() >= next_reading || all_reaped {
-            let heap = try_metric(&metrics_url, "augur_heap_in_use_bytes").unwrap_or(0.0);
-            rss.push((started.elapsed(), vm_rss(up.pid()), heap));
+            let text = String::from_utf8(http_get(&metrics_url).unwrap().1).unwrap();
+            let heap = total(&text, "augur_heap_in_use_bytes");
+            let unwind = total(&text, "augur_agent_unwind_bytes") as u64;
+            rss.push((started.elapsed(), vm_rss(up.pid()), heap, unwind));
             next_reading += RSS_EVERY;
         }
         if all_reaped {
@@ -664,12 +669,15 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
         );
     }
 
-    // Memory: under the bound, and flat over the second half.
+    // Memory: under the bound, and flat over the second half. The growth
+    // leaves out the agent's unwind tables: a cache with its own byte
+    // budget, filled per binary the whole host runs (4-8 MiB in these
+    // runs), not by the samples.
     let half = Duration::from_secs(seconds / 2);
     let peak = |range: &dyn Fn(Duration) -> bool| {
         rss.iter()
-            .filter(|(t, _, _)| range(*t))
-            .map(|(_, r, _)| *r)
+            .filter(|(t, ..)| range(*t))
+            .map(|(_, r, _, unwind)| r.saturating_sub(*unwind))
             .max()
             .unwrap_or(0)
     };
@@ -695,7 +703,7 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
     );
     eprintln!("  samples lost by reason: {lost:?}");
     eprintln!(
-        "  RSS min {:.1} MiB, max {:.1} MiB; peak first half {:.1}, second half {:.1}",
+        "  RSS min {:.1} MiB, max {:.1} MiB; without unwind tables, peak first half {:.1}, second half {:.1}",
         mib(min),
         mib(max),
         mib(first_half),
@@ -711,13 +719,14 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
             .join("\n")
     );
     eprintln!(
-        "  RSS / heap in use every 10 s (MiB): {}",
+        "  RSS / heap in use / unwind tables every 10 s (MiB): {}",
         rss.iter()
-            .map(|(t, r, h)| format!(
-                "{}s {:.0}/{:.0}",
+            .map(|(t, r, h, u)| format!(
+                "{}s {:.0}/{:.0}/{:.0}",
                 t.as_secs(),
                 mib(*r),
-                h / (1 << 20) as f64
+                h / (1 << 20) as f64,
+                mib(*u)
             ))
             .collect::<Vec<_>>()
             .join(", ")
@@ -730,7 +739,8 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
     );
     assert!(
         second_half as f64 <= RSS_GROWTH * first_half as f64,
-        "augur up's RSS grew from a peak of {:.1} MiB in the first half to {:.1} MiB in the second",
+        "augur up's RSS (less its unwind tables) grew from a peak of {:.1} MiB in the first half \
+         to {:.1} MiB in the second",
         mib(first_half),
         mib(second_half)
     );
