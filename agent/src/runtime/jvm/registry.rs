@@ -277,11 +277,18 @@ impl JvmProcess {
             addr: 0,
             detail: format!("{what} is outside what the BPF walker reads"),
         };
-        let offsets = layout
-            .blob_offsets()
-            .ok_or_else(|| missing("CodeBlob's code bounds (JDK 23+ offsets)"))?;
-        let [complete, frame_size, code_begin, name, method] =
-            offsets.map(|o| u16::try_from(o).ok().filter(|&o| o <= JVM_BLOB_WINDOW - 8));
+        let offsets = layout.blob_offsets();
+        let super::CodeStart::Pointer(code_begin) = offsets.code else {
+            return Err(missing("CodeBlob's code bounds (JDK 23+ offsets)"));
+        };
+        let [complete, frame_size, code_begin, name, method] = [
+            offsets.frame_complete,
+            offsets.frame_size,
+            code_begin,
+            offsets.name,
+            offsets.method,
+        ]
+        .map(|o| u16::try_from(o).ok().filter(|&o| o <= JVM_BLOB_WINDOW - 8));
         let (Some(complete), Some(frame_size), Some(code_begin), Some(name), Some(method)) =
             (complete, frame_size, code_begin, name, method)
         else {
