@@ -52,6 +52,8 @@ pub struct ProcessIdentity {
     cache: HashMap<u32, Option<Labels>>,
     /// Processes whose Python frames the rules turned off.
     python_off: std::collections::HashSet<u32>,
+    /// Processes whose Java frames the rules turned off.
+    java_off: std::collections::HashSet<u32>,
 }
 
 impl ProcessIdentity {
@@ -68,6 +70,7 @@ impl ProcessIdentity {
             containers: ContainerNames::new(runtime_dir),
             cache: HashMap::new(),
             python_off: Default::default(),
+            java_off: Default::default(),
         }
     }
 
@@ -120,12 +123,19 @@ impl ProcessIdentity {
     pub fn forget(&mut self, pid: u32) {
         self.cache.remove(&pid);
         self.python_off.remove(&pid);
+        self.java_off.remove(&pid);
     }
 
     /// Whether the relabel rules let `pid`'s Python frames be read (see
     /// [`relabel::PYTHON_FRAMES`]); ask after its labels were made.
     pub fn python_frames(&self, pid: u32) -> bool {
         !self.python_off.contains(&pid)
+    }
+
+    /// Whether the relabel rules let `pid`'s Java frames be read (see
+    /// [`relabel::JAVA_FRAMES`]).
+    pub fn java_frames(&self, pid: u32) -> bool {
+        !self.java_off.contains(&pid)
     }
 
     /// Pids with cached labels.
@@ -137,6 +147,7 @@ impl ProcessIdentity {
     pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
         self.cache.retain(|&pid, _| keep(pid));
         self.python_off.retain(|&pid| keep(pid));
+        self.java_off.retain(|&pid| keep(pid));
     }
 }
 

@@ -154,6 +154,8 @@ pub struct Collector<'obj> {
     unwind_min_age: Duration,
     /// The Python walker's maps, when Python stacks are walked.
     python_maps: Option<Arc<sampler::PythonMapFds>>,
+    /// The Java walker's maps, when Java frames are walked.
+    java_maps: Option<Arc<sampler::JavaMapFds>>,
     host: String,
     window_start: SystemTime,
 }
@@ -184,6 +186,7 @@ impl<'obj> Collector<'obj> {
         let mut unavailable = Vec::new();
         let mut unwind_maps: Option<Arc<unwind::kernel::UnwindMapFds>> = None;
         let mut python_maps: Option<Arc<sampler::PythonMapFds>> = None;
+        let mut java_maps: Option<Arc<sampler::JavaMapFds>> = None;
         let mut options = options.clone();
         if options.unwinder == unwind::Unwinder::Auto && !unwind::kernel::kernel_can_unwind() {
             tracing::warn!(
@@ -196,6 +199,7 @@ impl<'obj> Collector<'obj> {
                 profile: *spec,
                 unwind_maps: unwind_maps.clone(),
                 python_maps: python_maps.clone(),
+                java_maps: java_maps.clone(),
                 ..options.clone()
             };
             match Sampler::start(&options, object) {
@@ -205,6 +209,9 @@ impl<'obj> Collector<'obj> {
                     }
                     if python_maps.is_none() {
                         python_maps = sampler.python_map_fds().map(Arc::new);
+                    }
+                    if java_maps.is_none() {
+                        java_maps = sampler.java_map_fds().map(Arc::new);
                     }
                     samplers.push((*spec, sampler));
                 }
@@ -258,8 +265,13 @@ impl<'obj> Collector<'obj> {
             .as_ref()
             .and_then(|maps| maps.procs.try_clone().ok());
         resolver.set_python(runtime::python::PythonProcesses::new(python_procs));
+        let java_procs = java_maps
+            .as_ref()
+            .and_then(|maps| maps.procs.try_clone().ok());
+        resolver.set_jvm(runtime::jvm::JvmProcesses::new(java_procs));
         Ok(Self {
             python_maps,
+            java_maps,
             samplers,
             unavailable,
             new_processes,
@@ -325,7 +337,8 @@ impl<'obj> Collector<'obj> {
 
     /// Hands the processes whose snapshot changed to the unwinder's worker
     /// thread; never waits for their tables. A process first seen less
-    /// than `unwind_min_age` ago is parked until it is that old: most
+    /// than `unwind_min_age` ago, unless it runs a JVM, is parked until it
+    /// is that old: most
     /// processes that live shorter (build steps, shell pipelines) are
     /// sampled a few times at most, and parsing their binaries' unwind
     /// information would cost more than they ran.
@@ -337,7 +350,13 @@ impl<'obj> Collector<'obj> {
         };
         let now = Instant::now();
         for pid in changed {
-            if self.unwind_given.contains(&pid) || self.unwind_min_age.is_zero() {
+            // A JVM's Java frames are walked only with tables, and a
+            // runtime's process is no build step: its tables come at once
+            // (libjvm's is built once per file and shared).
+            if self.unwind_given.contains(&pid)
+                || self.unwind_min_age.is_zero()
+                || self.resolver.jvm().attached(pid)
+            {
                 match self.resolver.exec_mappings(pid) {
                     Some(mappings) => {
                         unwind.update_process(pid, mappings);
@@ -384,6 +403,28 @@ impl<'obj> Collector<'obj> {
             })
             .collect();
         Some((kernel, self.resolver.python().stats().clone()))
+    }
+
+    /// The Java walker's counters in BPF, summed over CPUs, what user
+    /// space did with its frames, and the JVMs registered; `None` when
+    /// Java is off.
+    pub fn java_stats(&self) -> Option<JavaWalkerStats> {
+        let maps = self.java_maps.as_ref()?;
+        let kernel = augur_bpf::JvmStat::ALL
+            .iter()
+            .map(|&stat| {
+                (
+                    stat,
+                    unwind::kernel::percpu_sum(&maps.stats, stat as u32).unwrap_or(0),
+                )
+            })
+            .collect();
+        let jvm = self.resolver.jvm();
+        Some(JavaWalkerStats {
+            kernel,
+            user: jvm.stats().clone(),
+            registered: jvm.registered(),
+        })
     }
 
     /// Processes whose Python frames are read now.
@@ -453,6 +494,18 @@ impl<'obj> Collector<'obj> {
         }
         Ok(batches)
     }
+}
+
+/// What the Java walker did: its BPF counters, the agent's naming, and
+/// the JVMs registered now.
+#[derive(Clone, Debug)]
+pub struct JavaWalkerStats {
+    /// BPF counters, summed over CPUs.
+    pub kernel: Vec<(augur_bpf::JvmStat, u64)>,
+    /// What user space did with the frames.
+    pub user: runtime::jvm::JavaStats,
+    /// JVMs registered with BPF.
+    pub registered: usize,
 }
 
 /// Errors that stop the agent.
@@ -584,6 +637,9 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
     if let Some((kernel, user)) = collector.python_stats() {
         metrics.record_python(&kernel, &user, collector.python_processes());
     }
+    if let Some(java) = collector.java_stats() {
+        metrics.record_java(&java.kernel, &java.user, java.registered);
+    }
     // SAFETY: sysconf has no preconditions.
     let (ticks, page) = unsafe {
         (
@@ -638,6 +694,8 @@ fn sampling_loop(
         unwind_min_age: DEFAULT_UNWIND_MIN_AGE,
         python: config.runtimes.python,
         python_maps: None,
+        java: config.runtimes.java,
+        java_maps: None,
     };
     let started = Collector::start(
         &profiles,

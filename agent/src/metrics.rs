@@ -324,6 +324,57 @@ impl AgentMetrics {
         );
     }
 
+    /// Brings the Java metrics up to the BPF walker's counters and the
+    /// agent's (totals since start).
+    pub fn record_java(
+        &self,
+        kernel: &[(augur_bpf::JvmStat, u64)],
+        user: &crate::runtime::jvm::JavaStats,
+        registered: usize,
+    ) {
+        fn raise(counter: &Counter, total: u64) {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let java = || ("runtime", "java".to_owned());
+        let failure = |reason: &str| vec![java(), ("reason", reason.to_owned())];
+        let frames = |kind: &str| vec![java(), ("kind", kind.to_owned())];
+        for &(stat, total) in kernel {
+            let counter = match stat {
+                augur_bpf::JvmStat::Stacks => self.runtime_stacks.get_or_create(&vec![java()]),
+                augur_bpf::JvmStat::FramesInterpreted => {
+                    self.runtime_frames.get_or_create(&frames("interpreted"))
+                }
+                augur_bpf::JvmStat::FramesCompiled => {
+                    self.runtime_frames.get_or_create(&frames("compiled"))
+                }
+                augur_bpf::JvmStat::FramesStub => {
+                    self.runtime_frames.get_or_create(&frames("stub"))
+                }
+                augur_bpf::JvmStat::LostBlob => self
+                    .runtime_failures
+                    .get_or_create(&failure("pc_in_no_code_blob")),
+                augur_bpf::JvmStat::LostRead => {
+                    self.runtime_failures.get_or_create(&failure("read_failed"))
+                }
+            };
+            raise(&counter, total);
+        }
+        for (reason, total) in [
+            ("attach_failed", user.attach_failed),
+            ("register_failed", user.register_failed),
+            ("unnamed_unreadable", user.unnamed),
+            ("no_inline_info", user.no_inline_info),
+        ] {
+            raise(
+                &self.runtime_failures.get_or_create(&failure(reason)),
+                total,
+            );
+        }
+        self.runtime_processes
+            .get_or_create(&vec![java()])
+            .set(registered as i64);
+    }
+
     /// Brings the Python metrics up to the BPF walker's counters and the
     /// agent's (totals since start).
     pub fn record_python(

@@ -157,11 +157,17 @@ pub fn apply(rules: &[Rule], labels: BTreeMap<String, String>) -> Option<BTreeMa
 /// `off`) leaves the process to native profiling.
 pub const PYTHON_FRAMES: &str = "__python_frames";
 
+/// The meta label that decides whether a JVM's Java frames are read, as
+/// [`PYTHON_FRAMES`] does for Python.
+pub const JAVA_FRAMES: &str = "__java_frames";
+
 /// Per-process switches the rules set through meta labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Switches {
     /// Whether Python frames are read ([`PYTHON_FRAMES`]).
     pub python_frames: bool,
+    /// Whether Java frames are read ([`JAVA_FRAMES`]).
+    pub java_frames: bool,
 }
 
 /// [`apply`], also returning the [`Switches`] the rules left.
@@ -170,6 +176,7 @@ pub fn apply_with_switches(
     mut labels: BTreeMap<String, String>,
 ) -> Option<(BTreeMap<String, String>, Switches)> {
     labels.insert(PYTHON_FRAMES.to_owned(), "on".to_owned());
+    labels.insert(JAVA_FRAMES.to_owned(), "on".to_owned());
     for rule in rules {
         let value = || {
             rule.source_labels
@@ -209,6 +216,7 @@ pub fn apply_with_switches(
     }
     let switches = Switches {
         python_frames: labels.get(PYTHON_FRAMES).map(String::as_str) == Some("on"),
+        java_frames: labels.get(JAVA_FRAMES).map(String::as_str) == Some("on"),
     };
     labels.retain(|name, _| !name.starts_with("__"));
     Some((labels, switches))
@@ -235,6 +243,7 @@ mod tests {
         };
         let (labels, switches) = of("batch-nightly");
         assert!(!switches.python_frames);
+        assert!(switches.java_frames, "only the switch a rule sets changes");
         assert!(labels.is_empty(), "meta labels never leave: {labels:?}");
         assert!(of("web").1.python_frames);
     }

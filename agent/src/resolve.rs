@@ -30,6 +30,7 @@ use blazesym::symbolize::{self, Symbolized};
 
 use crate::identity::{FileIds, IdentityConfig, ProcessIdentity};
 use crate::perfmap::PerfMaps;
+use crate::runtime::jvm::JvmProcesses;
 use crate::runtime::python::{self, PythonProcesses};
 use crate::sampler::{Drained, KernelSymbol, lookup_addrs};
 
@@ -69,6 +70,8 @@ pub struct FrameResolver {
     held: Vec<HeldFile>,
     /// Python processes: registered with BPF, and their frames named.
     python: PythonProcesses,
+    /// JVMs: registered with BPF, and their frames named.
+    jvm: JvmProcesses,
 }
 
 /// A mapped file held open: every file without a build-id from its first
@@ -156,7 +159,18 @@ impl FrameResolver {
             changed: Vec::new(),
             held: Vec::new(),
             python: PythonProcesses::new(None),
+            jvm: JvmProcesses::new(None),
         }
+    }
+
+    /// Names Java frames with `jvm` (and registers JVMs in it).
+    pub fn set_jvm(&mut self, jvm: JvmProcesses) {
+        self.jvm = jvm;
+    }
+
+    /// The JVMs.
+    pub fn jvm(&self) -> &JvmProcesses {
+        &self.jvm
     }
 
     /// Names Python frames with `python` (and registers processes in it).
@@ -172,15 +186,20 @@ impl FrameResolver {
     /// Looks for language runtimes in the processes whose snapshot
     /// changed (`pids`, from [`FrameResolver::take_changed`]).
     pub fn update_runtimes(&mut self, pids: &[u32]) {
-        if !self.python.enabled() {
+        if !self.python.enabled() && !self.jvm.enabled() {
             return;
         }
         for &pid in pids {
-            match self.exec_mappings(pid) {
+            let mappings = self.exec_mappings(pid);
+            match &mappings {
                 Some(mappings) if self.identity.python_frames(pid) => {
-                    self.python.update(pid, &mappings)
+                    self.python.update(pid, mappings)
                 }
                 _ => self.python.forget(pid),
+            }
+            match &mappings {
+                Some(mappings) if self.identity.java_frames(pid) => self.jvm.update(pid, mappings),
+                _ => self.jvm.forget(pid),
             }
         }
     }
@@ -314,6 +333,7 @@ impl FrameResolver {
         self.processes.retain(|pid, _| !gone.contains(pid));
         for &pid in &gone {
             self.python.forget(pid);
+            self.jvm.forget(pid);
         }
         let mapped: HashSet<&FileId> = self
             .processes
@@ -356,6 +376,7 @@ impl FrameResolver {
         end_unix_nanos: i64,
     ) -> (ValidBatch, ResolveStats) {
         let mut stats = ResolveStats::default();
+        self.jvm.begin_drain();
         if self.kernel_names.len() > Self::MAX_KERNEL_NAMES {
             self.kernel_names.clear();
         }
@@ -478,6 +499,9 @@ impl FrameResolver {
                         })
                         .collect();
                     match drained.stacks.get(&key.runtime_stack) {
+                        Some(words) if drained.java.contains(&key.runtime_stack) => {
+                            frames.extend(self.jvm.merge(key.tgid, ips, user, words));
+                        }
                         Some(words) => {
                             let python = self.python.frames(key.tgid, words);
                             let python_ref = &self.python;

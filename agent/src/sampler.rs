@@ -85,9 +85,24 @@ pub struct SamplerOptions {
     pub unwind_min_age: Duration,
     /// Whether perf-event samplers walk Python stacks.
     pub python: bool,
+    /// Whether perf-event samplers walk Java frames (with unwind tables
+    /// only: the walk is part of the table unwinder).
+    pub java: bool,
+    /// The Java walker's maps of an earlier sampler, shared.
+    pub java_maps: Option<Arc<JavaMapFds>>,
     /// The Python walker's maps of an earlier sampler, shared rather than
     /// created again.
     pub python_maps: Option<Arc<PythonMapFds>>,
+}
+
+/// File descriptors of the Java walker's maps, shared by every
+/// perf-event sampler of the agent.
+#[derive(Debug)]
+pub struct JavaMapFds {
+    /// `jvm_procs`: the registered JVMs.
+    pub procs: OwnedFd,
+    /// `jvm_stats`: the walker's per-CPU counters.
+    pub stats: OwnedFd,
 }
 
 /// File descriptors of the Python walker's maps, shared by every
@@ -127,6 +142,8 @@ pub struct Drained {
     pub truncated: HashSet<u64>,
     /// Hashes of the Python stacks of threads that held the GIL.
     pub gil_held: HashSet<u64>,
+    /// Hashes of the runtime stacks holding Java frames.
+    pub java: HashSet<u64>,
     /// Samples lost in the kernel since the previous drain, by reason.
     pub drops: Vec<(DropReason, u64)>,
     /// Names of the kernel stacks' [`lookup_addrs`], as the kernel gave
@@ -412,6 +429,22 @@ impl<'obj> Sampler<'obj> {
                     }
                 }
             }
+            if options.java && options.unwinder == Unwinder::Auto {
+                open.maps
+                    .rodata_data
+                    .as_deref_mut()
+                    .expect("program has .rodata")
+                    .jvm_enabled = 1;
+                if let Some(shared) = &options.java_maps {
+                    let maps = &mut open.maps;
+                    maps.jvm_procs
+                        .reuse_fd(shared.procs.as_fd())
+                        .map_err(load)?;
+                    maps.jvm_stats
+                        .reuse_fd(shared.stats.as_fd())
+                        .map_err(load)?;
+                }
+            }
             if options.python {
                 open.maps
                     .rodata_data
@@ -485,6 +518,21 @@ impl<'obj> Sampler<'obj> {
         Some(PythonMapFds {
             procs: skel.maps.py_procs.as_fd().try_clone_to_owned().ok()?,
             stats: skel.maps.py_stats.as_fd().try_clone_to_owned().ok()?,
+        })
+    }
+
+    /// The Java walker's maps (new file descriptors), when this sampler
+    /// walks Java frames.
+    pub fn java_map_fds(&self) -> Option<JavaMapFds> {
+        let Program::PerfEvent(skel) = &self.program else {
+            return None;
+        };
+        if skel.maps.rodata_data.as_ref()?.jvm_enabled == 0 {
+            return None;
+        }
+        Some(JavaMapFds {
+            procs: skel.maps.jvm_procs.as_fd().try_clone_to_owned().ok()?,
+            stats: skel.maps.jvm_stats.as_fd().try_clone_to_owned().ok()?,
         })
     }
 
@@ -603,6 +651,9 @@ impl<'obj> Sampler<'obj> {
                 }
                 if stack.flags & augur_bpf::PY_STACK_GIL_HELD != 0 {
                     drained.gil_held.insert(hash);
+                }
+                if stack.flags & augur_bpf::RUNTIME_JAVA != 0 {
+                    drained.java.insert(hash);
                 }
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
@@ -829,6 +880,8 @@ mod tests {
             unwind_min_age: std::time::Duration::ZERO,
             python: false,
             python_maps: None,
+            java: false,
+            java_maps: None,
         };
         assert_eq!(options(19, 10).map_entries(2), 2048);
         assert!(options(99, 10).map_entries(2) as u64 >= 99 * 10 * 2 * 2);
@@ -887,6 +940,8 @@ mod tests {
             unwind_min_age: std::time::Duration::ZERO,
             python: false,
             python_maps: None,
+            java: false,
+            java_maps: None,
         };
         let mut object = std::mem::MaybeUninit::uninit();
         let mut sampler = super::Sampler::start(&options, &mut object).unwrap();

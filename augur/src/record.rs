@@ -98,6 +98,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         unwind_min_age: Duration::ZERO,
         python: true,
         python_maps: None,
+        java: true,
+        java_maps: None,
     };
     let mut collector = match Collector::start(
         &[spec],
@@ -162,6 +164,15 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     };
     accumulate(&mut collector)?;
     let elapsed = started.elapsed();
+    if let Some((kernel, user)) = collector.python_stats() {
+        tracing::debug!(?kernel, ?user, "python walker");
+    }
+    if let Some(java) = collector.java_stats() {
+        tracing::debug!(?java, "java walker");
+    }
+    if let Some(stats) = collector.unwind_stats() {
+        tracing::debug!(kernel = ?stats.kernel, "unwinder");
+    }
     drop(collector);
 
     let readable_paths: HashMap<FileId, String> = replaced

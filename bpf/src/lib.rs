@@ -115,6 +115,149 @@ pub const RUNTIME_PYTHON: u32 = 0x100;
 /// `Stack::flags` of a Python stack: the thread held the GIL.
 pub const PY_STACK_GIL_HELD: u32 = 0x200;
 
+/// `Stack::flags` of a runtime stack: its words are Java frames
+/// ([`JvmFrameWord`]), one per user frame in the JVM's code.
+pub const RUNTIME_JAVA: u32 = 0x400;
+
+/// What a [`JvmFrameWord`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JvmFrameKind {
+    /// An interpreted method, with its bytecode index.
+    Interpreted,
+    /// A compiled method (C1, C2 or a JNI wrapper).
+    Compiled,
+    /// A stub or adapter: no method.
+    Stub,
+}
+
+/// One word of a Java stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JvmFrameWord(pub u64);
+
+impl JvmFrameWord {
+    const METHOD_BITS: u32 = 45;
+    /// The bytecode index meaning "not known".
+    pub const BCI_UNKNOWN: u32 = 0x1ffff;
+
+    /// The frame's kind; `None` for a malformed word.
+    pub fn kind(self) -> Option<JvmFrameKind> {
+        match self.0 >> 62 {
+            1 => Some(JvmFrameKind::Interpreted),
+            2 => Some(JvmFrameKind::Compiled),
+            3 => Some(JvmFrameKind::Stub),
+            _ => None,
+        }
+    }
+
+    /// The `Method*`.
+    pub fn method(self) -> u64 {
+        (self.0 & ((1 << Self::METHOD_BITS) - 1)) << 3
+    }
+
+    /// An interpreted frame's bytecode index ([`Self::BCI_UNKNOWN`] if
+    /// it could not be told).
+    pub fn bci(self) -> u32 {
+        ((self.0 >> Self::METHOD_BITS) as u32) & Self::BCI_UNKNOWN
+    }
+
+    /// The word BPF writes, for tests.
+    pub fn new(kind: JvmFrameKind, method: u64, bci: u32) -> Self {
+        let kind = match kind {
+            JvmFrameKind::Interpreted => 1u64,
+            JvmFrameKind::Compiled => 2,
+            JvmFrameKind::Stub => 3,
+        };
+        let bci = u64::from(bci.min(Self::BCI_UNKNOWN));
+        Self(
+            (kind << 62)
+                | (bci << Self::METHOD_BITS)
+                | ((method >> 3) & ((1 << Self::METHOD_BITS) - 1)),
+        )
+    }
+}
+
+/// Code heaps a [`JvmProc`] describes at most.
+pub const JVM_MAX_HEAPS: usize = 4;
+
+/// Mirror of `struct jvm_heap`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JvmHeap {
+    /// First address of the heap.
+    pub low: u64,
+    /// One past its last reserved address.
+    pub high: u64,
+    /// Its segment map's first byte.
+    pub segmap: u64,
+    /// log2 of its segment size.
+    pub log2_segment: u32,
+    /// Padding, zero.
+    pub pad: u32,
+}
+
+/// Mirror of `struct jvm_proc`: the value of `jvm_procs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct JvmProc {
+    pub heaps: [JvmHeap; JVM_MAX_HEAPS],
+    pub interp_start: u64,
+    pub interp_end: u64,
+    pub call_stub_return: u64,
+    pub nmethod_name: u64,
+    pub native_nmethod_name: u64,
+    pub heaps_len: u32,
+    pub heap_block: u16,
+    pub blob_frame_complete: u16,
+    pub blob_frame_size: u16,
+    pub blob_code_begin: u16,
+    pub blob_name: u16,
+    pub blob_method: u16,
+    pub interp_method: i16,
+    pub interp_bcp: i16,
+    pub interp_sender_sp: i16,
+    pub method_const_method: u16,
+    pub const_method_size: u16,
+    pub pad: [u16; 3],
+}
+
+// SAFETY: repr(C) integers with explicit padding; every bit pattern is valid.
+unsafe impl plain::Plain for JvmProc {}
+
+/// Bytes of a code blob's header the walker reads: every offset in a
+/// [`JvmProc`] must lie within it.
+pub const JVM_BLOB_WINDOW: u16 = 128;
+
+/// Indices of the per-CPU `jvm_stats` array, mirroring `enum jvm_stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum JvmStat {
+    /// Walks that met Java code.
+    Stacks = 0,
+    /// Interpreted frames recorded.
+    FramesInterpreted = 1,
+    /// Compiled frames recorded.
+    FramesCompiled = 2,
+    /// Stub frames recorded.
+    FramesStub = 3,
+    /// A pc in a code heap but in no blob.
+    LostBlob = 4,
+    /// A Java frame that could not be read.
+    LostRead = 5,
+}
+
+impl JvmStat {
+    /// Every counter, in index order.
+    pub const ALL: [JvmStat; 6] = [
+        JvmStat::Stacks,
+        JvmStat::FramesInterpreted,
+        JvmStat::FramesCompiled,
+        JvmStat::FramesStub,
+        JvmStat::LostBlob,
+        JvmStat::LostRead,
+    ];
+}
+
 /// One word of a Python stack: a code object and where in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PyFrameWord(pub u64);
@@ -382,8 +525,22 @@ mod tests {
         // 4 + 4 + 8 + 8 + 8 + 16, no implicit padding.
         assert_eq!(std::mem::size_of::<super::SampleKey>(), 48);
         assert_eq!(std::mem::size_of::<super::PyProc>(), 16 + 32);
+        // 4 heaps of 32, 5 addresses, then 4 + 14 x 2 bytes.
+        assert_eq!(std::mem::size_of::<super::JvmProc>(), 4 * 32 + 5 * 8 + 32);
         assert_eq!(std::mem::size_of::<super::Stack>(), 8 * 128);
         assert_eq!(std::mem::offset_of!(super::Stack, flags), 4);
+    }
+
+    #[test]
+    fn java_frame_words_round_trip() {
+        use super::{JvmFrameKind, JvmFrameWord};
+        let word = JvmFrameWord::new(JvmFrameKind::Interpreted, 0x7f00_1234_5678, 77);
+        assert_eq!(word.kind(), Some(JvmFrameKind::Interpreted));
+        assert_eq!((word.method(), word.bci()), (0x7f00_1234_5678, 77));
+        let word = JvmFrameWord::new(JvmFrameKind::Compiled, 0x8_0000_1000, u32::MAX);
+        assert_eq!(word.kind(), Some(JvmFrameKind::Compiled));
+        assert_eq!(word.bci(), JvmFrameWord::BCI_UNKNOWN);
+        assert_eq!(JvmFrameWord(0).kind(), None);
     }
 
     #[test]

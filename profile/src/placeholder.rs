@@ -46,6 +46,10 @@ pub const PYTHON_PROCESS_EXITED: &str = "python code, process exited";
 /// reused memory, or a layout the agent misjudged): never a wrong name.
 pub const PYTHON_CODE_UNREADABLE: &str = "python code, unreadable";
 
+/// A Java frame whose method's metadata could not be read (its class
+/// unloaded, or memory the agent misread): never a wrong name.
+pub const JAVA_METHOD_UNREADABLE: &str = "java method, unreadable";
+
 /// The name shown for an unknown frame with `reason`, brackets included.
 pub fn display(reason: &str) -> String {
     format!("[{}]", current(reason))

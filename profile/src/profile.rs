@@ -235,6 +235,44 @@ mod tests {
     }
 
     #[test]
+    fn runtime_locations_name_themselves_and_merge_by_function() {
+        let frame = |line| RawFrame::Runtime {
+            runtime: crate::Runtime::Python,
+            function: "Server.handle".into(),
+            file: "server.py".into(),
+            line,
+            inlined: false,
+        };
+        // Storage's symbols never replace a runtime frame's own.
+        let stale = vec![Symbol {
+            function: "other".into(),
+            file: None,
+            line: None,
+        }];
+        let at_42 = Location::new(frame(42), None, stale);
+        assert_eq!(at_42.names(), ["Server.handle"]);
+        assert_eq!(at_42.symbols[0].line, Some(42));
+        let bare = Location {
+            symbols: vec![],
+            ..at_42.clone()
+        };
+        assert_eq!(bare.names(), ["Server.handle"]);
+        // Two lines of one function are one name, as native frames are.
+        let mut p = profile(vec![(vec!["main"], 2), (vec!["main"], 3)]);
+        p.samples[0].locations.insert(0, at_42);
+        p.samples[1]
+            .locations
+            .insert(0, Location::new(frame(57), None, vec![]));
+        assert_eq!(
+            p.folded_stacks(),
+            [(vec!["main".to_string(), "Server.handle".into()], 5)]
+        );
+        // Other kinds keep the symbols they are given.
+        let user = Location::new(named("x").frame, None, vec![]);
+        assert!(user.symbols.is_empty());
+    }
+
+    #[test]
     fn folded_is_root_first_and_merges_equal_names() {
         let p = profile(vec![
             (vec!["hot", "caller", "main"], 3),

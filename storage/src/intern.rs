@@ -510,6 +510,18 @@ mod tests {
         assert_eq!(interner.len(), 2);
         let one = stack_bytes(&[user(1), user(2)]);
         assert_eq!(interner.bytes(), 2 * one);
+        // A runtime frame's function and file are counted.
+        let runtime = |function: &str| RawFrame::Runtime {
+            runtime: augur_profile::Runtime::Java,
+            function: function.into(),
+            file: "Cache.java".into(),
+            line: 1,
+            inlined: false,
+        };
+        assert_eq!(
+            stack_bytes(&[runtime(&"f".repeat(1000))]) - stack_bytes(&[runtime("f")]),
+            999
+        );
         // Past the bound it starts over, before a call; stacks handed out
         // stay valid.
         let mut small = StackInterner::new(one * 3 / 2);

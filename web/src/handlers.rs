@@ -5,6 +5,7 @@
 //! work, so both run together on tokio's blocking pool; the async handlers
 //! only parse parameters and shape responses.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use augur_profile::{Profile, ProfileType, StackTree};
@@ -448,6 +449,27 @@ struct FunctionJson {
     #[serde(rename = "self")]
     self_count: u64,
     total: u64,
+    /// `native`, `kernel`, `jit`, `python`, `java` or `unknown`.
+    language: &'static str,
+    /// Source file of a runtime function, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    /// Source line of a runtime function (one met in the profile), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+}
+
+/// Each function name of `profile` with the origin of the first frame
+/// that shows it, as the tree format gives it.
+fn name_origins(profile: &Profile) -> HashMap<String, crate::tree::NameOrigin<'_>> {
+    let mut origins = HashMap::new();
+    for location in profile.samples.iter().flat_map(|s| &s.locations) {
+        let origin = crate::tree::NameOrigin::of(location);
+        for name in location.names() {
+            origins.entry(name).or_insert(origin);
+        }
+    }
+    origins
 }
 
 fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> ProfileJson<'a> {
@@ -458,15 +480,27 @@ fn profile_json<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> Profil
             .into_iter()
             .map(|(frames, count)| StackJson { frames, count })
             .collect(),
-        top_functions: profile
-            .top_functions()
-            .into_iter()
-            .map(|f| FunctionJson {
-                name: f.name,
-                self_count: f.self_count,
-                total: f.total_count,
-            })
-            .collect(),
+        top_functions: {
+            let origins = name_origins(profile);
+            profile
+                .top_functions()
+                .into_iter()
+                .map(|f| {
+                    let origin = origins.get(&f.name);
+                    let source = origin.and_then(|o| o.source);
+                    FunctionJson {
+                        language: origin.map_or("unknown", |o| o.language),
+                        file: source
+                            .map(|(file, _)| file.to_owned())
+                            .filter(|f| !f.is_empty()),
+                        line: source.map(|(_, line)| line).filter(|&l| l != 0),
+                        name: f.name,
+                        self_count: f.self_count,
+                        total: f.total_count,
+                    }
+                })
+                .collect()
+        },
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) const NO_NAME: u32 = u32::MAX;
 #[derive(Debug)]
 pub(crate) struct CallTree<'a> {
     pub names: Vec<Cow<'a, str>>,
+    /// Per name, what its frames are.
+    pub origins: Vec<NameOrigin<'a>>,
     pub parent: Vec<i32>,
     pub name: Vec<u32>,
     pub self_count: Vec<u64>,
@@ -85,6 +87,45 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// What the API tells about a function name besides its counts: the
+/// language of its code (`RawFrame::language`) and, for a runtime frame
+/// (Python, Java), its source file and line. A name met in several places
+/// keeps the first it was met with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NameOrigin<'a> {
+    pub language: &'static str,
+    /// `(file, line)`, either unknown (empty, 0) but not both.
+    pub source: Option<(&'a str, u32)>,
+}
+
+impl<'a> NameOrigin<'a> {
+    pub(crate) fn of(location: &'a Location) -> Self {
+        let source = match &location.frame {
+            RawFrame::Runtime { file, line, .. } if !file.is_empty() || *line != 0 => {
+                Some((file.as_str(), *line))
+            }
+            RawFrame::Runtime { .. }
+            | RawFrame::User { .. }
+            | RawFrame::Kernel { .. }
+            | RawFrame::Named { .. }
+            | RawFrame::Unknown { .. } => None,
+        };
+        Self {
+            language: location.frame.language(),
+            source,
+        }
+    }
+}
+
+/// A runtime function's place in its source, as the API writes it.
+#[derive(Serialize)]
+struct SourceJson<'a> {
+    /// Index into `names`.
+    name: usize,
+    file: &'a str,
+    line: u32,
+}
+
 /// A location's names, root first, as `Location::names` spells them:
 /// borrowed when stored as is, an unsymbolized user frame formatted into
 /// `scratch` (allocated only when the name is new).
@@ -105,7 +146,8 @@ fn location_names<'a>(
             function,
             module: None,
         }
-        | RawFrame::Named { function, .. } => each(Name::Borrowed(function.as_str())),
+        | RawFrame::Named { function, .. }
+        | RawFrame::Runtime { function, .. } => each(Name::Borrowed(function.as_str())),
         RawFrame::User {
             build_id,
             file_offset,
@@ -120,7 +162,10 @@ fn location_names<'a>(
             let _ = write!(scratch, "+{file_offset:#x}]");
             each(Name::Scratch(scratch));
         }
-        _ => {
+        RawFrame::Kernel {
+            module: Some(_), ..
+        }
+        | RawFrame::Unknown { .. } => {
             for name in location.names().into_iter().rev() {
                 each(Name::Scratch(&name));
             }
@@ -154,6 +199,7 @@ impl<'a> Name<'a, '_> {
 struct Builder<'a> {
     interned: FxMap<Cow<'a, str>, u32>,
     names: Vec<Cow<'a, str>>,
+    origins: Vec<NameOrigin<'a>>,
     children: FxMap<u64, u32>,
     parent: Vec<u32>,
     name: Vec<u32>,
@@ -165,6 +211,7 @@ impl<'a> Builder<'a> {
         let mut builder = Self {
             interned: FxMap::default(),
             names: Vec::new(),
+            origins: Vec::new(),
             children: FxMap::default(),
             parent: Vec::with_capacity(nodes + 1),
             name: Vec::with_capacity(nodes + 1),
@@ -178,14 +225,15 @@ impl<'a> Builder<'a> {
         builder
     }
 
-    /// The index of a function name.
-    fn intern(&mut self, frame: Name<'a, '_>) -> u32 {
+    /// The index of a function name, met in a location of `origin`.
+    fn intern(&mut self, frame: Name<'a, '_>, origin: NameOrigin<'a>) -> u32 {
         match self.interned.get(frame.as_str()) {
             Some(&index) => index,
             None => {
                 let index = self.names.len() as u32;
                 let frame = frame.to_cow();
                 self.names.push(frame.clone());
+                self.origins.push(origin);
                 self.interned.insert(frame, index);
                 index
             }
@@ -216,8 +264,9 @@ impl<'a> CallTree<'a> {
         let mut name_list: Vec<u32> = Vec::with_capacity(tree.locations.len());
         for location in &tree.locations {
             name_start.push(name_list.len() as u32);
+            let origin = NameOrigin::of(location);
             location_names(location, &mut scratch, |frame| {
-                name_list.push(builder.intern(frame));
+                name_list.push(builder.intern(frame, origin));
             });
         }
         name_start.push(name_list.len() as u32);
@@ -248,6 +297,7 @@ impl<'a> CallTree<'a> {
     fn finish(builder: Builder<'a>) -> Self {
         let Builder {
             names,
+            origins,
             parent,
             name,
             self_count,
@@ -315,12 +365,14 @@ impl<'a> CallTree<'a> {
             rank[f as usize] = r as u32;
         }
         let mut ranked_names = Vec::with_capacity(names.len());
+        let mut ranked_origins = Vec::with_capacity(names.len());
         let mut ranked_self = Vec::with_capacity(names.len());
         let mut ranked_total = Vec::with_capacity(names.len());
         let mut names: Vec<Option<Cow<'a, str>>> = names.into_iter().map(Some).collect();
         for &f in &by_rank {
             let f = f as usize;
             ranked_names.push(names[f].take().unwrap_or_default());
+            ranked_origins.push(origins[f]);
             ranked_self.push(function_self[f]);
             ranked_total.push(function_total[f]);
         }
@@ -349,6 +401,7 @@ impl<'a> CallTree<'a> {
         }
         let mut tree = CallTree {
             names: ranked_names,
+            origins: ranked_origins,
             parent: Vec::with_capacity(n),
             name: Vec::with_capacity(n),
             self_count: Vec::with_capacity(n),
@@ -384,7 +437,37 @@ impl<'a> CallTree<'a> {
             header: &'h H,
             nodes: usize,
             names: &'h [Cow<'h, str>],
+            /// Each language once, in order of first use by `names`.
+            languages: Vec<&'static str>,
+            /// Per name, an index into `languages`.
+            name_languages: Vec<u32>,
+            /// Source places of the names that have one (runtime frames).
+            sources: Vec<SourceJson<'h>>,
         }
+        let mut languages: Vec<&'static str> = Vec::new();
+        let name_languages = self
+            .origins
+            .iter()
+            .map(
+                |origin| match languages.iter().position(|&l| l == origin.language) {
+                    Some(i) => i as u32,
+                    None => {
+                        languages.push(origin.language);
+                        languages.len() as u32 - 1
+                    }
+                },
+            )
+            .collect();
+        let sources = self
+            .origins
+            .iter()
+            .enumerate()
+            .filter_map(|(name, origin)| {
+                origin
+                    .source
+                    .map(|(file, line)| SourceJson { name, file, line })
+            })
+            .collect();
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -395,6 +478,9 @@ impl<'a> CallTree<'a> {
                 header,
                 nodes: self.parent.len(),
                 names: &self.names,
+                languages,
+                name_languages,
+                sources,
             },
         )?;
         let header_len = (out.len() - 12) as u32;

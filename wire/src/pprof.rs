@@ -21,7 +21,9 @@
 //!   build-id: `Function{name = function, filename = file}`, `Line{line}`.
 //!   A frame the JIT inlined shares one location with the frames it was
 //!   inlined into, innermost first, as a native inline chain does; decoding
-//!   splits the location back into frames, all but its last `inlined`.
+//!   splits the location back into frames, all but its last `inlined`. (A
+//!   frame marked inlined with no frame of its runtime toward the root,
+//!   which agents do not send, stands alone and reads back not inlined.)
 //!
 //! Decoding inverts this exactly for files we wrote and does its best with
 //! other producers' files. Its memory is bounded twice: at most
@@ -556,7 +558,9 @@ impl<'m> Tables<'m> {
             0 => None,
             id => self.mappings.get(&id).and_then(|m| m.runtime),
         };
-        let Some(runtime) = runtime else {
+        // Without lines (no writer of ours makes one) it is a location
+        // like any other.
+        let Some(runtime) = runtime.filter(|_| !location.line.is_empty()) else {
             return Ok(vec![self.location(location, budget)?]);
         };
         let mut frames = Vec::with_capacity(location.line.len());
@@ -579,12 +583,6 @@ impl<'m> Tables<'m> {
             let decoded = Location::new(frame, None, Vec::new());
             budget.spend(location_size(&decoded))?;
             frames.push(decoded);
-        }
-        if frames.is_empty() {
-            return Err(PprofError::Invalid(format!(
-                "location {} of the {runtime} mapping has no lines",
-                location.id
-            )));
         }
         Ok(frames)
     }
@@ -1116,6 +1114,15 @@ mod tests {
         .map(String::from)
         .to_vec();
         assert!(decoded.folded_stacks().contains(&(java_stack, 7)));
+        // Another writer's lineless location in such a mapping is kept,
+        // as an unknown frame.
+        let mut proto = proto;
+        proto.location[0].line.clear();
+        let foreign = decode(&proto.encode_to_vec(), 1 << 20).unwrap();
+        assert!(matches!(
+            foreign.samples[0].locations[0].frame,
+            RawFrame::Unknown { .. }
+        ));
     }
 
     #[test]

@@ -16,10 +16,17 @@ use serde::Deserialize;
 pub struct RuntimeConfig {
     /// CPython 3.9-3.13: Python frames in place of the evaluation loop's.
     pub python: bool,
+    /// HotSpot 11-21: interpreted and compiled Java frames, walked through
+    /// compiled code by the code cache's frame sizes (with unwind tables
+    /// only: `[sampling] unwinder = "auto"`).
+    pub java: bool,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { python: true }
+        Self {
+            python: true,
+            java: true,
+        }
     }
 }

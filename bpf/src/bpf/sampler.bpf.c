@@ -35,12 +35,15 @@
 
 /*
  * The user stack by the unwinder when the agent gave tables for this
- * process; STACK_NONE (take it by frame pointers) otherwise.
+ * process, and in a JVM its Java frames as the runtime stack;
+ * STACK_NONE (take it by frame pointers) otherwise.
  */
-static __always_inline __u64 take_unwound_stack(__u32 gen, __u32 tgid)
+static __always_inline __u64 take_unwound_stack(__u32 gen, __u32 tgid, __u64 *runtime)
 {
 	struct unwind_process *proc;
-	struct stack *st;
+	struct stack *st, *rt;
+	__u32 zero = 0;
+	__u64 user;
 
 	if (!unwind_enabled)
 		return STACK_NONE;
@@ -48,9 +51,15 @@ static __always_inline __u64 take_unwound_stack(__u32 gen, __u32 tgid)
 	if (!proc)
 		return STACK_NONE;
 	st = scratch_stack();
-	if (!st || unwind_user_stack(proc, st) || st->len == 0)
+	rt = bpf_map_lookup_elem(&runtime_scratch, &zero);
+	if (rt)
+		rt->len = 0;
+	if (!st || unwind_user_stack(proc, st, tgid) || st->len == 0)
 		return STACK_NONE;
-	return keep_stack(gen, st);
+	user = keep_stack(gen, st);
+	if (rt && rt->len > 0)
+		*runtime = keep_stack(gen, rt);
+	return user;
 }
 
 /* The Python stack of the sampled thread, kept; STACK_NONE without one. */
@@ -83,10 +92,10 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 
 	key.tgid = tgid;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
-	key.user_stack = take_unwound_stack(gen, tgid);
+	key.user_stack = take_unwound_stack(gen, tgid, &key.runtime_stack);
 	unwound = key.user_stack != STACK_NONE;
 	take_stacks(ctx, gen, &key);
-	if (key.user_stack != STACK_NONE)
+	if (key.user_stack != STACK_NONE && key.runtime_stack == STACK_NONE)
 		key.runtime_stack = take_python_stack(gen, tgid, (__u32)id);
 	/* With tables enabled, a user stack taken by frame pointers is one of
 	 * a process without an entry (too young, being built, or none of its

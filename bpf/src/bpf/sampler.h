@@ -154,6 +154,7 @@ enum unwind_stat {
 /* Runtime stack flags (struct stack.flags, beside STACK_TRUNCATED). */
 #define RUNTIME_PYTHON 0x100
 #define PY_STACK_GIL_HELD 0x200
+#define RUNTIME_JAVA 0x400
 
 /* py_proc.model: how the interpreter lays out its frames. */
 #define PY_MODEL_FRAME_OBJECT 1 /* 3.9, 3.10: PyFrameObject, f_lasti */
@@ -207,6 +208,68 @@ enum py_stat {
 	PY_TRUNCATED = 4,	/* more than MAX_STACK_DEPTH frames */
 	PY_NO_FRAME = 5,	/* the thread runs no Python code */
 	PY_STAT_COUNT = 6,
+};
+
+
+/*
+ * HotSpot's frames (unwind.h's Java steps), filled by the agent per JVM
+ * (agent/src/runtime/jvm). The user stack keeps every frame's pc; the
+ * runtime stack holds one word per frame whose pc lies in a code heap, in
+ * the same order: the kind in bits 62-63, the Method* shifted right by 3
+ * in bits 0-44, and for an interpreted frame its bytecode index in bits
+ * 45-61 (saturated).
+ */
+#define JVM_KIND_SHIFT 62
+#define JVM_INTERPRETED 1ULL
+#define JVM_COMPILED 2ULL
+#define JVM_STUB 3ULL
+#define JVM_METHOD_BITS 45
+#define JVM_BCI_MAX 0x1ffff
+#define JVM_MAX_HEAPS 4
+/* Segment map hops to a blob's start (the largest blobs seen take ~19). */
+#define JVM_SEGMAP_HOPS 64
+/* Bytes of a code blob's header read at once. */
+#define JVM_BLOB_WINDOW 128
+
+struct jvm_heap {
+	__u64 low;    /* reserved range of the heap */
+	__u64 high;
+	__u64 segmap; /* the segment map's first byte */
+	__u32 log2_segment;
+	__u32 _pad;
+};
+
+struct jvm_proc {
+	struct jvm_heap heaps[JVM_MAX_HEAPS];
+	__u64 interp_start; /* the template interpreter's code */
+	__u64 interp_end;
+	__u64 call_stub_return; /* where Java returns into JavaCalls */
+	__u64 nmethod_name;	/* CodeBlob::_name of every nmethod */
+	__u64 native_nmethod_name;
+	__u32 heaps_len;
+	__u16 heap_block;	/* sizeof(HeapBlock): a blob's offset in its block */
+	__u16 blob_frame_complete; /* CodeBlob fields (in the header window) */
+	__u16 blob_frame_size;
+	__u16 blob_code_begin;
+	__u16 blob_name;
+	__u16 blob_method;	/* CompiledMethod::_method */
+	__s16 interp_method;	/* bytes from rbp in an interpreted frame */
+	__s16 interp_bcp;
+	__s16 interp_sender_sp;
+	__u16 method_const_method; /* Method::_constMethod */
+	__u16 const_method_size;   /* bytecodes follow the ConstMethod */
+	__u16 _pad[3];
+};
+
+/* Indices of the per-CPU jvm_stats array. */
+enum jvm_stat {
+	JVM_STACKS = 0,		 /* walks that met Java code */
+	JVM_FRAMES_INTERPRETED = 1,
+	JVM_FRAMES_COMPILED = 2,
+	JVM_FRAMES_STUB = 3,
+	JVM_LOST_BLOB = 4,	 /* a pc in a heap, in no blob */
+	JVM_LOST_READ = 5,	 /* a frame that could not be read */
+	JVM_STAT_COUNT = 6,
 };
 
 #endif

@@ -308,6 +308,7 @@ int process_exit(u64 *ctx)
 #ifdef AUGUR_UNWIND_H
 	/* Its mappings must not unwind a later process with the same pid. */
 	bpf_map_delete_elem(&unwind_procs, &tgid);
+	bpf_map_delete_elem(&jvm_procs, &tgid);
 #endif
 #ifdef AUGUR_PY_WALK_H
 	bpf_map_delete_elem(&py_procs, &tgid);
@@ -330,6 +331,7 @@ int process_exec(u64 *ctx)
 	/* The old program's mappings are gone; frame pointers until the
 	 * agent has read the new ones. */
 	bpf_map_delete_elem(&unwind_procs, &tgid);
+	bpf_map_delete_elem(&jvm_procs, &tgid);
 #endif
 #ifdef AUGUR_PY_WALK_H
 	/* The new program may be no Python, or another one. */

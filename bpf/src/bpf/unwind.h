@@ -51,6 +51,32 @@ struct {
 	__uint(max_entries, UNWIND_STAT_COUNT);
 } unwind_stats SEC(".maps");
 
+/* Set by the agent when Java frames are wanted. */
+const volatile __u32 jvm_enabled = 0;
+
+/* tgid -> its JVM's code heaps, interpreter and offsets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct jvm_proc);
+	__uint(max_entries, 1024);
+} jvm_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, JVM_STAT_COUNT);
+} jvm_stats SEC(".maps");
+
+/* The Java frames of the walk in progress (the runtime stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct stack);
+	__uint(max_entries, 1);
+} runtime_scratch SEC(".maps");
+
 /*
  * The walk's registers and progress. They live in a per-CPU map, not on
  * the BPF stack: the verifier tracks no values in map memory, so the loop
@@ -76,6 +102,14 @@ struct user_walk {
 	__u32 hi;
 	__u32 failed;
 	__u64 key;
+	/* Java steps: r13 at the sample (the interpreter's live bcp), the
+	 * segment being searched and the code blob header read. */
+	__u64 r13;
+	__u64 segment;
+	__u64 segmap;
+	__u32 java_frames;
+	__u32 leaf;
+	__u8 blob[JVM_BLOB_WINDOW];
 };
 
 struct {
@@ -90,6 +124,9 @@ struct walk_ctx {
 	struct user_walk *w;
 	struct stack *st;
 	struct unwind_process *proc;
+	/* A JVM's layout, and its Java frames (NULL: not a JVM). */
+	struct jvm_proc *jvm;
+	struct stack *rt;
 };
 
 static __always_inline void unwind_count(__u32 stat, __u64 n)
@@ -297,6 +334,180 @@ static __always_inline long step_row(struct user_walk *s, struct unwind_row *row
 	return 0;
 }
 
+static __always_inline void jvm_count(__u32 stat)
+{
+	__u64 *slot = bpf_map_lookup_elem(&jvm_stats, &stat);
+
+	if (slot)
+		*slot += 1;
+}
+
+/* The heap of `j` holding pc, or -1. */
+static __always_inline int jvm_heap_of(struct jvm_proc *j, __u64 pc)
+{
+	for (int i = 0; i < JVM_MAX_HEAPS; i++) {
+		if (i < j->heaps_len && pc >= j->heaps[i].low && pc < j->heaps[i].high)
+			return i;
+	}
+	return -1;
+}
+
+/* bpf_loop callback: one hop back through a code heap's segment map
+ * (0: the first segment of a block; 0xFF: free; else hop that many). */
+static long jvm_segmap_step(__u32 i, void *ctx)
+{
+	struct walk_ctx *c = ctx;
+	struct user_walk *w = c->w;
+	__u8 hop = 0;
+
+	if (!w)
+		return 1;
+	if (bpf_probe_read_user(&hop, 1, (const void *)(w->segmap + w->segment)) || hop == 0xff ||
+	    hop > w->segment) {
+		w->failed = 1;
+		return 1;
+	}
+	if (hop == 0)
+		return 1;
+	w->segment -= hop;
+	return 0;
+}
+
+static __always_inline __u64 blob_u64(struct user_walk *w, __u16 off)
+{
+	if (off > JVM_BLOB_WINDOW - 8)
+		return 0;
+	return *(__u64 *)&w->blob[off & (JVM_BLOB_WINDOW - 1)];
+}
+
+static __always_inline __u32 blob_u32(struct user_walk *w, __u16 off)
+{
+	if (off > JVM_BLOB_WINDOW - 4)
+		return 0;
+	return *(__u32 *)&w->blob[off & (JVM_BLOB_WINDOW - 1)];
+}
+
+/* Appends a Java word for the frame just recorded. */
+static __always_inline void jvm_record(struct walk_ctx *c, __u64 kind, __u64 method, __u64 bci)
+{
+	struct user_walk *w = c->w;
+	struct stack *rt = c->rt;
+	__u32 n;
+
+	if (!w || !rt)
+		return;
+	n = w->java_frames;
+	if (n >= MAX_STACK_DEPTH)
+		return;
+	if (bci > JVM_BCI_MAX)
+		bci = JVM_BCI_MAX;
+	rt->ips[n] = (kind << JVM_KIND_SHIFT) | (bci << JVM_METHOD_BITS) |
+		     ((method >> 3) & ((1ULL << JVM_METHOD_BITS) - 1));
+	w->java_frames = n + 1;
+}
+
+/*
+ * One step through a frame whose pc lies in the JVM's code: the
+ * interpreter's frames are rbp-based (Method* and bcp in slots below rbp);
+ * a compiled method or stub is found through its heap's segment map and
+ * stepped by its frame size (compiled code keeps no frame pointer); the
+ * call stub hands the walk back to native code.
+ */
+static __always_inline long jvm_step(struct walk_ctx *c, __u64 pc)
+{
+	struct user_walk *s = c->w;
+	struct jvm_proc *j = c->jvm;
+	__u64 ra = 0, bp = 0, sp, method = 0, bcp = 0, cm = 0, base, name;
+	__u32 frame_size, complete;
+	int heap;
+
+	if (!s || !j)
+		return 1;
+	if (pc == j->call_stub_return) {
+		jvm_record(c, JVM_STUB, 0, 0);
+		jvm_count(JVM_FRAMES_STUB);
+		return step_frame_pointer(s);
+	}
+	if (pc >= j->interp_start && pc < j->interp_end) {
+		if (read_word(&method, s->bp + j->interp_method) ||
+		    read_word(&bcp, s->bp + j->interp_bcp) ||
+		    read_word(&cm, method + j->method_const_method)) {
+			jvm_count(JVM_LOST_READ);
+			s->end = UNWIND_TRUNC_READ;
+			return 1;
+		}
+		base = cm + j->const_method_size;
+		/* The top frame's slot holds the bcp of its last call; r13 the
+		 * live one while bytecodes run. */
+		if (s->leaf && s->r13 >= base && s->r13 - base <= JVM_BCI_MAX)
+			bcp = s->r13;
+		jvm_record(c, JVM_INTERPRETED, method, bcp >= base ? bcp - base : JVM_BCI_MAX);
+		jvm_count(JVM_FRAMES_INTERPRETED);
+		if (read_word(&ra, s->bp + 8) || read_word(&sp, s->bp + j->interp_sender_sp) ||
+		    read_word(&bp, s->bp)) {
+			jvm_count(JVM_LOST_READ);
+			s->end = UNWIND_TRUNC_READ;
+			return 1;
+		}
+		s->pc = ra;
+		s->sp = sp;
+		s->bp = bp;
+		s->pc_is_return = 1;
+		s->leaf = 0;
+		s->frames_fp++;
+		return 0;
+	}
+	heap = jvm_heap_of(j, pc);
+	if (heap < 0 || heap >= JVM_MAX_HEAPS)
+		return 1;
+	s->segmap = j->heaps[heap].segmap;
+	s->segment = (pc - j->heaps[heap].low) >> (j->heaps[heap].log2_segment & 31);
+	s->failed = 0;
+	bpf_loop(JVM_SEGMAP_HOPS, jvm_segmap_step, c, 0);
+	base = j->heaps[heap].low + (s->segment << (j->heaps[heap].log2_segment & 31)) +
+	       j->heap_block;
+	if (s->failed || bpf_probe_read_user(s->blob, JVM_BLOB_WINDOW, (const void *)base)) {
+		jvm_count(JVM_LOST_BLOB);
+		s->end = UNWIND_TRUNC_NO_MAPPING;
+		return 1;
+	}
+	name = blob_u64(s, j->blob_name);
+	if (name && (name == j->nmethod_name || name == j->native_nmethod_name)) {
+		jvm_record(c, JVM_COMPILED, blob_u64(s, j->blob_method), 0);
+		jvm_count(JVM_FRAMES_COMPILED);
+	} else {
+		jvm_record(c, JVM_STUB, 0, 0);
+		jvm_count(JVM_FRAMES_STUB);
+	}
+	frame_size = blob_u32(s, j->blob_frame_size);
+	complete = blob_u32(s, j->blob_frame_complete);
+	sp = s->sp;
+	if (frame_size == 0 || frame_size > 0x10000 ||
+	    (s->leaf && pc - blob_u64(s, j->blob_code_begin) < complete)) {
+		/* No frame of its own yet: the return address is on top. */
+		if (read_word(&ra, sp)) {
+			jvm_count(JVM_LOST_READ);
+			s->end = UNWIND_TRUNC_READ;
+			return 1;
+		}
+		s->sp = sp + 8;
+	} else {
+		sp += (__u64)frame_size * 8;
+		if (read_word(&ra, sp - 8) || read_word(&bp, sp - 16)) {
+			jvm_count(JVM_LOST_READ);
+			s->end = UNWIND_TRUNC_READ;
+			return 1;
+		}
+		s->sp = sp;
+		s->bp = bp;
+	}
+	s->pc = ra;
+	s->pc_is_return = 1;
+	s->leaf = 0;
+	s->frames_table++;
+	return 0;
+}
+
 /* bpf_loop callback: records the current frame and steps to its caller. */
 static long unwind_step(__u32 i, void *ctx)
 {
@@ -321,6 +532,12 @@ static long unwind_step(__u32 i, void *ctx)
 		s->end = UNWIND_STACKS;
 		return 1;
 	}
+	if (c->jvm && (jvm_heap_of(c->jvm, pc) >= 0 ||
+		       (pc >= c->jvm->interp_start && pc < c->jvm->interp_end))) {
+		st->ips[len] = pc;
+		s->len = len + 1;
+		return jvm_step(c, pc);
+	}
 	m = find_mapping(c, pc);
 	/* A return address outside every executable mapping is garbage that
 	 * a frame-pointer step read from code built without frame pointers:
@@ -334,6 +551,7 @@ static long unwind_step(__u32 i, void *ctx)
 	}
 	st->ips[len] = pc;
 	s->len = len + 1;
+	s->leaf = 0;
 	if (!m || m->rows == 0)
 		return step_frame_pointer(s);
 	offset = pc - m->start + m->file_offset;
@@ -347,11 +565,17 @@ static long unwind_step(__u32 i, void *ctx)
  * Unwinds the current task's user stack with `proc`'s tables into `st`
  * (len, flags, ips). Returns 0, or -1 when there are no user registers.
  */
-static __always_inline int unwind_user_stack(struct unwind_process *proc, struct stack *st)
+static __always_inline int unwind_user_stack(struct unwind_process *proc, struct stack *st,
+					     __u32 tgid)
 {
 	__u32 zero = 0;
 	struct user_walk *s = bpf_map_lookup_elem(&unwind_walk, &zero);
 	struct walk_ctx c = { .w = s, .st = st, .proc = proc };
+
+	if (jvm_enabled) {
+		c.jvm = bpf_map_lookup_elem(&jvm_procs, &tgid);
+		c.rt = bpf_map_lookup_elem(&runtime_scratch, &zero);
+	}
 	/* The user registers saved on entry to the kernel: by the timer
 	 * interrupt if the task ran in user mode, else by its syscall or
 	 * fault. */
@@ -365,6 +589,8 @@ static __always_inline int unwind_user_stack(struct unwind_process *proc, struct
 	s->pc = BPF_CORE_READ(regs, ip);
 	s->sp = BPF_CORE_READ(regs, sp);
 	s->bp = BPF_CORE_READ(regs, bp);
+	s->r13 = BPF_CORE_READ(regs, r13);
+	s->leaf = 1;
 	if (s->pc == 0)
 		return -1;
 	/* One more iteration than frames, to tell a stack of exactly
@@ -378,6 +604,12 @@ static __always_inline int unwind_user_stack(struct unwind_process *proc, struct
 		 * MAX_STACK_DEPTH frames sets one); count it as depth. */
 		st->flags = STACK_TRUNCATED;
 		unwind_count(end ? end : UNWIND_TRUNC_DEPTH, 1);
+	}
+	if (c.rt) {
+		c.rt->len = s->java_frames < MAX_STACK_DEPTH ? s->java_frames : MAX_STACK_DEPTH;
+		c.rt->flags = RUNTIME_JAVA;
+		if (s->java_frames)
+			jvm_count(JVM_STACKS);
 	}
 	unwind_count(UNWIND_STACKS, 1);
 	unwind_count(UNWIND_FRAMES_TABLE, s->frames_table);

@@ -858,3 +858,117 @@ fn deploys_view_lists_history_and_compares_with_the_previous() {
     assert_eq!(first["deploys"]["changes"], 0, "{first}");
     assert!(server.terminate().unwrap().success());
 }
+
+/// Python and Java frames are colored by language (blues, greens) and
+/// their tooltip names their language and `file:line`.
+#[test]
+fn runtime_frames_are_colored_by_language_with_their_source_in_the_tooltip() {
+    use augur_profile::{ProfileType, RawFrame, Runtime};
+    use augur_storage::{BatchWrite, Store, WindowWrite};
+    if !have_browser() {
+        return;
+    }
+    const MINUTE: i64 = 60_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let runtime = |runtime, function: &str, file: &str, line, inlined| RawFrame::Runtime {
+        runtime,
+        function: function.into(),
+        file: file.into(),
+        line,
+        inlined,
+    };
+    let main = RawFrame::Kernel {
+        function: "main".into(),
+        module: None,
+    };
+    let handle = runtime(Runtime::Python, "Server.handle", "server.py", 42, false);
+    let get = runtime(Runtime::Java, "com.shop.Cache.get", "Cache.java", 88, false);
+    Store::open(&data.join("augur.db"))
+        .unwrap()
+        .write_batch(&BatchWrite {
+            batch_id: "browser-runtime".into(),
+            received_unix_nanos: now,
+            binaries: vec![],
+            windows: vec![WindowWrite {
+                service: "polyglot".into(),
+                labels: Default::default(),
+                profile_type: ProfileType::cpu(),
+                period: 10_000_000,
+                window_start_unix_nanos: now - now % MINUTE - 5 * MINUTE,
+                stacks: vec![(vec![handle, main.clone()], 600), (vec![get, main], 400)],
+            }],
+        })
+        .unwrap();
+    let server = start_server(&data, "127.0.0.1:0").unwrap();
+    let base = server.http.clone().unwrap();
+    let driver = ChromeDriver::start().unwrap();
+    let session = driver.session(1400, 1000).unwrap();
+    session
+        .navigate(&format!("{base}?service=polyglot"))
+        .unwrap();
+    let st = idle(&session);
+    assert_eq!(st["totalSamples"], 1000, "{st}");
+    snap(&session, "runtime-frames");
+
+    let info = |name: &str| {
+        session
+            .execute(
+                "return window.augur.frameInfo(arguments[0]);",
+                &[name.into()],
+            )
+            .unwrap()
+    };
+    // `hsl(H,...)`: the hue of a drawn color.
+    let hue = |info: &Value| -> u32 {
+        let color = info["color"].as_str().unwrap();
+        let hue = color
+            .strip_prefix("hsl(")
+            .unwrap_or_else(|| panic!("{color}"));
+        hue.split(',').next().unwrap().parse().unwrap()
+    };
+    let python = info("Server.handle");
+    assert_eq!(python["language"], "python", "{python}");
+    assert_eq!(python["source"], "server.py:42", "{python}");
+    assert!((200..=224).contains(&hue(&python)), "{python}");
+    let java = info("com.shop.Cache.get");
+    assert_eq!(java["language"], "java", "{java}");
+    assert!((100..=135).contains(&hue(&java)), "{java}");
+    let native = info("main");
+    assert_eq!(native["language"], "kernel", "{native}");
+    assert!(
+        native["color"].as_str().unwrap().starts_with("rgb("),
+        "{native}"
+    );
+
+    let rect = frame_rect(&session, Some("Server.handle"), 2);
+    assert!(rect.is_object(), "no Server.handle box: {st}");
+    let (x, y) = center(&rect);
+    session.hover_at(x, y).unwrap();
+    let tooltip = session
+        .wait_for(
+            "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').innerText",
+            WAIT,
+        )
+        .unwrap();
+    let tooltip = tooltip.as_str().unwrap();
+    assert!(
+        tooltip.contains("python") && tooltip.contains("server.py:42"),
+        "tooltip: {tooltip}"
+    );
+    let legend = session
+        .execute(
+            "return document.querySelector('[data-testid=flame-legend]').innerText;",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        legend.as_str().unwrap().contains("Python") && legend.as_str().unwrap().contains("Java"),
+        "{legend}"
+    );
+}

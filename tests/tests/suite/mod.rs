@@ -8,6 +8,7 @@ mod faults;
 mod flame;
 mod fleet;
 mod ingest_errors;
+mod java;
 mod jit;
 mod limits;
 mod loadgen;

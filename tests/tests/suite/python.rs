@@ -474,3 +474,135 @@ fn python_functions_match_py_spy_under_up() {
         );
     }
 }
+
+#[test]
+fn an_unknown_cpython_version_is_reported_once_and_profiled_natively() {
+    if !require(is_root(), "root (eBPF)") {
+        return;
+    }
+    // A version before the offsets table (3.9+): pyenv's 3.8, 3.7 or 3.6.
+    let Some(old) = ["3.8", "3.7", "3.6"].iter().find_map(|minor| {
+        std::fs::read_dir("/root/.pyenv/versions")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{minor}.")))
+            })
+            .map(|p| p.join(format!("bin/python{minor}")))
+            .filter(|p| p.exists())
+    }) else {
+        eprintln!("\n*** SKIPPED: no CPython older than 3.9 under pyenv ***\n");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("old.pb.gz");
+    let output = Command::new(augur_bin())
+        .env("AUGUR_LOG", "warn")
+        .args(["record", "--frequency", "99", "--format", "pprof", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(&old)
+        .arg(fixture("hot.py"))
+        .args(["2", "threads"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let reports = stderr
+        .matches("CPython version without known offsets")
+        .count();
+    assert_eq!(reports, 1, "reported {reports} times:\n{stderr}");
+    let profile = augur_wire::pprof::decode(&std::fs::read(&out).unwrap(), 256 << 20).unwrap();
+    let stacks = profile.folded_stacks();
+    assert!(
+        !profile
+            .samples
+            .iter()
+            .flat_map(|s| &s.locations)
+            .any(|l| matches!(l.frame, RawFrame::Runtime { .. })),
+        "a Python frame from an interpreter without offsets"
+    );
+    // Profiled natively: the interpreter's own functions, whole.
+    let eval = count_with(&stacks, "_PyEval_EvalFrameDefault");
+    assert!(
+        eval >= 100,
+        "{eval} samples in the evaluation loop\n{}",
+        busiest(&stacks)
+    );
+}
+
+#[test]
+fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
+    if !require(is_root(), "root (eBPF)") {
+        return;
+    }
+    let Some(python) = interpreters().into_iter().next() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = "augur-py-short";
+    let copy = own_copy(&python, dir.path(), name);
+    let data = dir.path().join("data");
+    // A long window: the process is gone long before the agent drains.
+    let up = AugurProcess::start(&[
+        "up",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        "127.0.0.1:0",
+        "--window",
+        "8s",
+        "--frequency",
+        "99",
+    ])
+    .unwrap();
+    let base = up.http.clone().unwrap();
+    // Started after the agent's tables settled for the interpreter: give
+    // the agent time to see and register the process, then run briefly.
+    let status = Command::new(&copy)
+        .arg(fixture("hot.py"))
+        .arg("3")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let url = format!("{base}api/v1/profile?service={name}&from=-5m&to=now");
+    let mut stacks = Vec::new();
+    let mut previous = 0;
+    wait_until(
+        "the short process's samples to be stored",
+        Duration::from_secs(60),
+        || {
+            std::thread::sleep(Duration::from_secs(3));
+            stacks = http_json(&url).map(|p| json_stacks(&p)).unwrap_or_default();
+            let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+            let settled = total >= 50 && total == previous;
+            previous = total;
+            settled
+        },
+    );
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    let placeholder = "[python code, process exited]";
+    let kept = count_with(&stacks, placeholder);
+    let named = count_with(&stacks, "alpha_work");
+    eprintln!("{total} samples: {kept} with {placeholder}, {named} named alpha_work");
+    // Every sample is stored, its Python frames in place as placeholders
+    // (never dropped, never a wrong name), unless the agent happened to
+    // drain while the process still ran.
+    assert!(
+        kept + named >= total * 9 / 10,
+        "samples lost their Python frames\n{}",
+        busiest(&stacks)
+    );
+    assert!(
+        kept > 0,
+        "no placeholder: the process outlived a drain?\n{}",
+        busiest(&stacks)
+    );
+}

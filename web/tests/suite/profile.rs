@@ -61,11 +61,12 @@ async fn json_has_root_first_stacks_and_top_functions() {
     );
     let top = body["top_functions"].as_array().expect("top_functions");
     assert_eq!(top.len(), 5);
-    assert_eq!(top[0], json!({"name": "hot", "self": 8, "total": 8}));
-    assert_eq!(top[1], json!({"name": "cold", "self": 2, "total": 2}));
-    assert_eq!(top[2], json!({"name": UNSYMBOLIZED, "self": 1, "total": 1}));
+    let function = |name, self_count, total, language| json!({"name": name, "self": self_count, "total": total, "language": language});
+    assert_eq!(top[0], function("hot", 8, 8, "kernel"));
+    assert_eq!(top[1], function("cold", 2, 2, "kernel"));
+    assert_eq!(top[2], function(UNSYMBOLIZED, 1, 1, "native"));
     let main = top.iter().find(|f| f["name"] == "main").expect("main");
-    assert_eq!(main, &json!({"name": "main", "self": 0, "total": 11}));
+    assert_eq!(main, &function("main", 0, 11, "kernel"));
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use augur_profile::{ProfileType, RawFrame};
+use augur_profile::{ProfileType, RawFrame, Runtime};
 use augur_storage::{BatchWrite, WindowWrite};
 use serde_json::Value;
 
@@ -317,4 +317,109 @@ async fn unknown_formats_name_tree() {
     .await;
     assert_eq!(response.status, 400);
     assert!(response.error_message().contains("json, tree, pprof"));
+}
+
+#[tokio::test]
+async fn runtime_frames_carry_their_language_and_source_in_both_formats() {
+    let server = Server::start().await;
+    let runtime = |runtime, function: &str, file: &str, line, inlined| RawFrame::Runtime {
+        runtime,
+        function: function.into(),
+        file: file.into(),
+        line,
+        inlined,
+    };
+    let main = RawFrame::Kernel {
+        function: "main".into(),
+        module: None,
+    };
+    let handle = runtime(Runtime::Python, "Server.handle", "server.py", 42, false);
+    let module = runtime(Runtime::Python, "<module>", "", 0, false);
+    let hash = runtime(
+        Runtime::Java,
+        "java.util.HashMap.hash",
+        "HashMap.java",
+        339,
+        true,
+    );
+    let get_ = runtime(Runtime::Java, "com.shop.Cache.get", "Cache.java", 88, false);
+    // The same function at another line: one node, one name.
+    let handle_later = runtime(Runtime::Python, "Server.handle", "server.py", 57, false);
+    server
+        .store
+        .write_batch(&BatchWrite {
+            batch_id: "runtime".into(),
+            received_unix_nanos: T0,
+            binaries: vec![],
+            windows: vec![WindowWrite {
+                service: "polyglot".into(),
+                labels: BTreeMap::new(),
+                profile_type: ProfileType::cpu(),
+                period: PERIOD,
+                window_start_unix_nanos: T0,
+                stacks: vec![
+                    (vec![handle, module.clone(), main.clone()], 5),
+                    (vec![handle_later, module, main.clone()], 1),
+                    (vec![hash, get_, main], 3),
+                ],
+            }],
+        })
+        .unwrap();
+    let range = "from=2026-11-24T14:00:00Z&to=2026-11-24T14:01:00Z";
+    let (json, tree) = both(&server, &format!("service=polyglot&{range}")).await;
+    assert_same_profile(&json, &tree);
+    // root, main, <module>, Server.handle, Cache.get, HashMap.hash.
+    assert_eq!(tree.parent.len(), 6);
+
+    let header = &tree.header;
+    let languages: Vec<&str> = header["languages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let language_of = |name: &str| {
+        let i = tree.names.iter().position(|n| n == name).unwrap();
+        languages[header["name_languages"][i].as_u64().unwrap() as usize]
+    };
+    assert_eq!(language_of("Server.handle"), "python");
+    assert_eq!(language_of("<module>"), "python");
+    assert_eq!(language_of("java.util.HashMap.hash"), "java");
+    assert_eq!(language_of("main"), "kernel");
+    let sources: Vec<(String, String, u64)> = header["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                tree.names[s["name"].as_u64().unwrap() as usize].clone(),
+                s["file"].as_str().unwrap().to_owned(),
+                s["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sources = sources;
+    sources.sort();
+    assert_eq!(
+        sources,
+        [
+            ("Server.handle".into(), "server.py".into(), 42),
+            ("com.shop.Cache.get".into(), "Cache.java".into(), 88),
+            ("java.util.HashMap.hash".into(), "HashMap.java".into(), 339),
+        ]
+    );
+
+    // The JSON answer says the same of its top functions.
+    let top = json["top_functions"].as_array().unwrap();
+    let entry = |name: &str| top.iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(
+        entry("Server.handle"),
+        serde_json::json!({"name": "Server.handle", "self": 6, "total": 6,
+                           "language": "python", "file": "server.py", "line": 42})
+    );
+    assert_eq!(
+        entry("<module>"),
+        serde_json::json!({"name": "<module>", "self": 0, "total": 6, "language": "python"})
+    );
+    assert_eq!(entry("java.util.HashMap.hash")["language"], "java");
 }

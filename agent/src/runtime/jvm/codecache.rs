@@ -65,6 +65,9 @@ pub struct Blob {
     /// Offset from `code.start` after which the frame is set up; -1 for
     /// blobs that never complete one.
     pub frame_complete_offset: i32,
+    /// `CodeBlob::_name`: the address of its name, one string shared by
+    /// every blob of a kind (every nmethod's is HotSpot's `"nmethod"`).
+    pub name_address: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -178,6 +181,23 @@ impl CodeCacheLayout {
     /// `sizeof(HeapBlock)`: a blob starts this far into its block.
     pub fn heap_block_size(&self) -> u64 {
         self.heap_block_size
+    }
+
+    /// Offsets in a `CodeBlob` (and `CompiledMethod`) the BPF walker
+    /// reads: frame complete offset, frame size, code begin, name and
+    /// `Method*`; `None` where the code bounds are offsets (JDK 23+), which
+    /// the walker does not read.
+    pub fn blob_offsets(&self) -> Option<[u64; 5]> {
+        let CodeBounds::Pointers { begin, .. } = self.blob_code else {
+            return None;
+        };
+        Some([
+            self.blob_frame_complete,
+            self.blob_frame_size,
+            begin,
+            self.blob_name,
+            self.nmethod_method,
+        ])
     }
 
     /// The code heaps listed in `CodeCache::_heaps`.
@@ -340,6 +360,7 @@ impl CodeCacheLayout {
             kind,
             frame_size_words: field_u32(b, self.blob_frame_size)?,
             frame_complete_offset: field_u32(b, self.blob_frame_complete)? as i32,
+            name_address: name_ptr,
         })
     }
 

@@ -220,6 +220,7 @@ mod tests {
             },
             frame_size_words: 4,
             frame_complete_offset: 8,
+            name_address: 0,
         };
         let scopes = layout.read(&m, &blob).unwrap();
         assert_eq!(scopes.pcs.len(), 3);

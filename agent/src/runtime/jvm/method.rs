@@ -151,6 +151,13 @@ impl MethodResolver {
         })
     }
 
+    /// `Method::_constMethod` and `sizeof(ConstMethod)`: an interpreted
+    /// frame's bytecode index is its bcp less the `ConstMethod*` and that
+    /// size.
+    pub fn bytecode_base(&self) -> (u64, u64) {
+        (self.layout.const_method, self.layout.cm_header)
+    }
+
     /// Methods named so far.
     pub fn cached(&self) -> usize {
         self.methods.len()

@@ -19,6 +19,7 @@ pub mod codecache;
 pub mod inline;
 pub mod method;
 pub mod process;
+pub mod registry;
 pub mod stream;
 pub mod vmstructs;
 pub mod walk;
@@ -35,6 +36,7 @@ pub use codecache::{Blob, BlobKind, CodeCacheLayout, CodeCacheSnapshot, CodeHeap
 pub use inline::{InlineFrame, NmethodScopes, ScopeLayout};
 pub use method::{JavaMethod, MethodResolver};
 pub use process::{LibJvm, MapEntry};
+pub use registry::{JavaStats, JvmProcesses};
 pub use stream::StreamEncoding;
 pub use vmstructs::VmStructs;
 pub use walk::{FrameLayout, RawFrame, Registers, WalkEnd};
@@ -265,6 +267,16 @@ impl Jvm {
     /// The bci of an interpreted frame's `bcp` in `method`.
     pub fn bci_of(&mut self, method: u64, bcp: u64) -> Option<i32> {
         self.methods.bci_of(&self.mem, method, bcp)
+    }
+
+    /// The code cache's layout.
+    pub fn code_cache_layout(&self) -> &CodeCacheLayout {
+        &self.code_cache
+    }
+
+    /// See [`MethodResolver::bytecode_base`].
+    pub fn bytecode_base(&self) -> (u64, u64) {
+        self.methods.bytecode_base()
     }
 
     /// The frame layout the stack walk uses.

@@ -92,6 +92,12 @@ impl FrameLayout {
         self.call_stub_return
     }
 
+    /// Byte offsets from rbp of an interpreted frame's `Method*`, bcp and
+    /// sender sp slots.
+    pub fn interpreter_slots(&self) -> (i64, i64, i64) {
+        (self.method * 8, self.bcp * 8, self.sender_sp * 8)
+    }
+
     /// Walks from `regs` through at most `max_frames` frames.
     pub fn walk(
         &self,

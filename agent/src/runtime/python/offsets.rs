@@ -343,7 +343,7 @@ pub fn version_from_py_version_hex(hex: u32) -> PyVersion {
 
 /// Byte positions of the fields of 3.13's `_Py_DebugOffsets` (every field
 /// after the 8-byte cookie is a u64), checked against the header by a test.
-mod debug_field {
+pub(crate) mod debug_field {
     pub const COOKIE: usize = 0;
     pub const VERSION: usize = 8;
     pub const FREE_THREADED: usize = 16;

@@ -21,9 +21,14 @@ use libbpf_rs::libbpf_sys;
 use super::binary::PyBinary;
 use super::code::{CodeInfo, read_code};
 use super::linetable::line_for;
-use super::offsets::{FrameModel, GilLocation, PyOffsets, PyVersion, offsets_for};
+use super::offsets::{
+    FrameModel, GilLocation, PyOffsets, PyVersion, check_debug_offsets, offsets_for,
+};
 use crate::runtime::mem::ProcessMemory;
 use crate::unwind::kernel::ExecMapping;
+
+/// Bytes of `_Py_DebugOffsets` read from a 3.13+ `_PyRuntime`.
+const DEBUG_OFFSETS_LEN: usize = super::offsets::debug_field::LEN;
 
 /// Code objects named per process at most; the cache starts over beyond.
 const MAX_CODE_OBJECTS: usize = 100_000;
@@ -129,6 +134,20 @@ impl PythonProcesses {
             return;
         };
         let runtime = binary.address_in(binary.runtime_vaddr, mapping.start, mapping.offset);
+        // 3.13+ describes its own layout at the start of _PyRuntime: a
+        // table that disagrees with it is never used.
+        if binary.version >= PyVersion::new(3, 13)
+            && let Err(why) = ProcessMemory::open(pid)
+                .and_then(|mem| mem.read_vec(runtime, DEBUG_OFFSETS_LEN))
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| check_debug_offsets(&bytes, offsets))
+        {
+            self.stats.unknown_version += 1;
+            if self.reported.insert(binary.version) {
+                tracing::warn!(pid, version = %binary.version, %why, "CPython's own debug offsets disagree with Augur's table: its processes are profiled natively, without Python frames");
+            }
+            return;
+        }
         let entry = PyProc {
             runtime,
             model: model_of(binary.version, offsets),
