@@ -2,8 +2,8 @@
 //!
 //! One run measures three things, each with an `augur server` for the agent
 //! to ship to (not measured) and a fresh `augur agent` per measurement,
-//! whose config file sets `[runtimes] python = true|false` (and `jvm` with
-//! `--jvm`):
+//! whose config file sets `[runtimes] python = true|false` (and `java`,
+//! where this augur has a JVM walker):
 //!
 //! 1. *BPF cost per sample*: N busy Python processes (`hot.py`, then a
 //!    variant that calls itself `--deep-frames` deep before it spins), and
@@ -80,13 +80,13 @@ usage: runtime-bench [--parts LIST] [--phase SECS] [--alternations N]
                      [--augur PATH] [--python PATH] [--py-spy PATH]
 
 Measures what Augur's runtime frame walkers cost and prints Markdown tables:
-  bpf      BPF us per sample of agents with Python frames on and off, taking
-           turns, on a host running N busy Python processes (hot.py, then a
-           deep-recursion variant)
-  fleet    a 19-Hz agent's CPU and peak RSS, Python frames on and off, on a
+  bpf      BPF us per sample of agents with Python frames on and off (Java
+           frames off), taking turns, on a host running N busy Python
+           processes (hot.py, then a deep-recursion variant)
+  fleet    a 19-Hz agent's CPU and peak RSS, runtime frames on and off, on a
            host of Python services (and JVMs with --jvm)
   py-spy   py-spy record at 100 Hz on one busy Python process, beside a
-           100-Hz agent: CPU of each over the same span
+           100-Hz agent with runtime frames: CPU of each over the same span
 Needs root (eBPF, BPF statistics, py-spy attaching to a process).
 
   --parts LIST          comma-separated parts to run (default bpf,fleet,py-spy)
@@ -99,9 +99,9 @@ Needs root (eBPF, BPF statistics, py-spy attaching to a process).
   --services N          fleet: Python processes (default 20)
   --busy-services N     fleet: how many of them are busy (default 2)
   --fleet-duration SECS fleet: seconds per agent (default 60, at least 26)
-  --jvm                 fleet: also run 5 JVMs, with `jvm = true|false` beside
-                        `python` in the agents' [runtimes] (JVM frames off if
-                        this augur refuses the key)
+  --jvm                 fleet: also run 5 JVMs (a class compiled with javac at
+                        run time); the agents' `java` frames go on and off with
+                        `python` where this augur knows the key
   --jvms N              fleet: JVMs to run (implies --jvm)
   --java-home DIR       the JDK for --jvm (default /usr/lib/jvm/java-17-openjdk-amd64)
   --py-spy-duration SECS  py-spy: seconds per py-spy run (default 30)
@@ -270,6 +270,8 @@ struct Tools {
     augur: PathBuf,
     python: PathBuf,
     py_spy: Option<PathBuf>,
+    /// The agent knows `[runtimes] java` (probed once the server runs).
+    java_key: bool,
 }
 
 impl Tools {
@@ -314,6 +316,7 @@ impl Tools {
             augur,
             python,
             py_spy,
+            java_key: false,
         })
     }
 }
@@ -336,7 +339,7 @@ fn command_line(command: &mut Command) -> anyhow::Result<String> {
 }
 
 fn run(options: &Options) -> anyhow::Result<()> {
-    let tools = Tools::find(options)?;
+    let mut tools = Tools::find(options)?;
     let scratch = tempfile::Builder::new()
         .prefix("runtime-bench-")
         .tempdir()
@@ -361,6 +364,15 @@ fn run(options: &Options) -> anyhow::Result<()> {
     );
 
     let server = Server::start(&tools.augur, dir)?;
+    tools.java_key = accepts_java_key(&tools, &server, dir)?;
+    println!(
+        "JVM walker: {}",
+        if tools.java_key {
+            "yes (the agent takes `[runtimes] java`)"
+        } else {
+            "no (the agent refuses `[runtimes] java`)"
+        }
+    );
     let _stats = BpfStats::enable().context("enabling BPF run-time statistics")?;
     let mut python_sample_us = None;
     if options.parts.bpf {
@@ -656,16 +668,16 @@ fn drain_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Frames {
     python: bool,
-    /// `None`: the config leaves `jvm` out (no JVM workload, or an augur
-    /// that does not know the key).
-    jvm: Option<bool>,
+    /// `None`: the config leaves `java` out (an augur without a JVM
+    /// walker refuses the key).
+    java: Option<bool>,
 }
 
 impl Frames {
     fn config(&self) -> String {
         let mut text = format!("[runtimes]\npython = {}\n", self.python);
-        if let Some(jvm) = self.jvm {
-            text.push_str(&format!("jvm = {jvm}\n"));
+        if let Some(java) = self.java {
+            text.push_str(&format!("java = {java}\n"));
         }
         text
     }
@@ -831,18 +843,19 @@ impl Drop for Agent {
     }
 }
 
-/// Whether this augur accepts `jvm` in `[runtimes]`: an agent with it
-/// either starts or refuses its config at once.
-fn accepts_jvm_key(tools: &Tools, server: &Server, dir: &Path) -> anyhow::Result<bool> {
+/// Whether this augur has a JVM walker, i.e. accepts `java` in
+/// `[runtimes]`: an agent with it either starts or refuses its config at
+/// once.
+fn accepts_java_key(tools: &Tools, server: &Server, dir: &Path) -> anyhow::Result<bool> {
     let frames = Frames {
         python: true,
-        jvm: Some(true),
+        java: Some(true),
     };
     match Agent::start(
         tools,
         server,
         dir,
-        "jvm-probe",
+        "java-probe",
         FLEET_HZ,
         AGENT_WINDOW,
         frames,
@@ -851,7 +864,7 @@ fn accepts_jvm_key(tools: &Tools, server: &Server, dir: &Path) -> anyhow::Result
             agent.stop()?;
             Ok(true)
         }
-        Err(error) if format!("{error:#}").contains("jvm") => Ok(false),
+        Err(error) if format!("{error:#}").contains("java") => Ok(false),
         Err(error) => Err(error),
     }
 }
@@ -1040,7 +1053,11 @@ fn bpf_phase(
     dir: &Path,
     python: bool,
 ) -> anyhow::Result<BpfPhase> {
-    let frames = Frames { python, jvm: None };
+    // Only the Python walker differs; the JVM walker is off in both.
+    let frames = Frames {
+        python,
+        java: tools.java_key.then_some(false),
+    };
     let mut agent = Agent::start(
         tools,
         server,
@@ -1170,7 +1187,7 @@ struct FleetRun {
     steady: Option<f64>,
     bpf: Option<ProgRuns>,
     python: RuntimeCounts,
-    jvm: RuntimeCounts,
+    java: RuntimeCounts,
     load_after: String,
 }
 
@@ -1204,24 +1221,12 @@ fn fleet_part(
     // Past the interpreters' and JVMs' startup.
     std::thread::sleep(Duration::from_secs(5));
     workload.check()?;
-    let jvm_key = if options.jvms > 0 {
-        let accepted = accepts_jvm_key(tools, server, dir)?;
-        if !accepted {
-            eprintln!(
-                "runtime-bench: this augur refuses `jvm` in [runtimes]: the JVMs run with \
-                 native frames only"
-            );
-        }
-        accepted
-    } else {
-        false
-    };
     let load_before = load_average();
     let mut runs = Vec::new();
     for python in [true, false] {
         let frames = Frames {
             python,
-            jvm: jvm_key.then_some(python),
+            java: tools.java_key.then_some(python),
         };
         workload.check()?;
         eprintln!(
@@ -1232,7 +1237,7 @@ fn fleet_part(
         runs.push(fleet_run(options, tools, server, dir, frames)?);
     }
     workload.check()?;
-    print_fleet(options, jvm_key, &load_before, &runs);
+    print_fleet(options, tools.java_key, &load_before, &runs);
     Ok(())
 }
 
@@ -1267,7 +1272,7 @@ fn fleet_run(
         steady,
         bpf,
         python: RuntimeCounts::parse(&text, "python"),
-        jvm: RuntimeCounts::parse(&text, "jvm"),
+        java: RuntimeCounts::parse(&text, "java"),
         load_after: load_average(),
     })
 }
@@ -1286,26 +1291,25 @@ fn steady_window(start: Instant, duration: Duration) -> Option<(Instant, Instant
     })
 }
 
-fn print_fleet(options: &Options, jvm_key: bool, load_before: &str, runs: &[FleetRun]) {
-    let jvms = if options.jvms == 0 {
-        String::new()
-    } else if jvm_key {
-        format!(
-            " and {} JVMs (frames on and off with Python's)",
-            options.jvms
-        )
+fn print_fleet(options: &Options, java_key: bool, load_before: &str, runs: &[FleetRun]) {
+    let jvms = match (options.jvms, java_key) {
+        (0, _) => String::new(),
+        (n, true) => format!(" and {n} JVMs"),
+        (n, false) => format!(
+            " and {n} JVMs (this augur has no JVM walker: they are sampled with native frames only)"
+        ),
+    };
+    let turned = if java_key {
+        "Python and Java frames on, then both off"
     } else {
-        format!(
-            " and {} JVMs (this augur refuses `jvm` in [runtimes]: native frames only)",
-            options.jvms
-        )
+        "Python frames on, then off"
     };
     println!(
         "\n### Agent CPU and RSS at {FLEET_HZ} Hz on a host of services\n\n\
          {} Python processes ({} busy with `hot.py`, the others a request's work every \
-         second){jvms}; `augur agent` at {FLEET_HZ} Hz for {} s with Python frames on, then \
-         off. CPU and peak RSS from wait4; steady CPU over whole {}-s windows from {} s in. \
-         Load average before: {load_before}.\n",
+         second){jvms}; `augur agent` at {FLEET_HZ} Hz for {} s with {turned}. CPU and peak \
+         RSS from wait4; steady CPU over whole {}-s windows from {} s in. Walker columns are \
+         the agent's totals at its last drain. Load average before: {load_before}.\n",
         options.services,
         options.busy_services,
         options.fleet_duration.as_secs_f64(),
@@ -1313,18 +1317,28 @@ fn print_fleet(options: &Options, jvm_key: bool, load_before: &str, runs: &[Flee
         STEADY_FROM.as_secs(),
     );
     println!(
-        "| Python frames | JVM frames | wall s | CPU s | steady CPU ms/s | steady % of 1 core | peak RSS MiB | BPF us/run | Python processes | Python stacks | frames per stack | walker failures | JVM stacks | load average after |"
+        "| Python frames | Java frames | wall s | CPU s | steady CPU ms/s | steady % of 1 core | peak RSS MiB | BPF us/run | Python processes | Python stacks | frames per stack | Java processes | Java stacks | frames per stack | load average after |"
     );
     println!(
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     );
+    let per_stack = |counts: &RuntimeCounts| {
+        counts
+            .frames_per_stack()
+            .map_or("n/a".to_owned(), |f| format!("{f:.1}"))
+    };
     for run in runs {
-        let jvm = match run.frames.jvm {
-            Some(on) => Frames::label(on),
-            None => "n/a",
+        let (java, java_processes, java_stacks, java_per_stack) = match run.frames.java {
+            Some(on) => (
+                Frames::label(on),
+                format!("{:.0}", run.java.processes),
+                format!("{:.0}", run.java.stacks),
+                per_stack(&run.java),
+            ),
+            None => ("n/a", "n/a".into(), "n/a".into(), "n/a".into()),
         };
         println!(
-            "| {} | {jvm} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.0} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {java} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.0} | {:.0} | {} | {java_processes} | {java_stacks} | {java_per_stack} | {} |",
             Frames::label(run.frames.python),
             run.stopped.wall.as_secs_f64(),
             run.stopped.cpu.as_secs_f64(),
@@ -1338,32 +1352,31 @@ fn print_fleet(options: &Options, jvm_key: bool, load_before: &str, runs: &[Flee
                 .map_or("n/a".into(), |us| format!("{us:.2}")),
             run.python.processes,
             run.python.stacks,
-            run.python
-                .frames_per_stack()
-                .map_or("n/a".into(), |f| format!("{f:.1}")),
-            run.python.failures_text(),
-            match run.frames.jvm {
-                Some(_) => format!("{:.0}", run.jvm.stacks),
-                None => "n/a".into(),
-            },
+            per_stack(&run.python),
             run.load_after,
         );
     }
     println!();
+    for run in runs.iter().filter(|r| r.frames.python) {
+        println!("Python walker failures: {}", run.python.failures_text());
+        if run.frames.java == Some(true) {
+            println!("Java walker failures: {}", run.java.failures_text());
+        }
+    }
     let mark = |ok: bool| if ok { "met" } else { "MISSED" };
     for run in runs {
-        let python = Frames::label(run.frames.python);
+        let frames = if run.frames.python { "on" } else { "off" };
         if let Some(rate) = run.steady {
             let percent = 100.0 * rate;
             println!(
-                "Target (Python frames {python}): steady CPU <= {CPU_TARGET_PERCENT}% of one core: \
+                "Target (frames {frames}): steady CPU <= {CPU_TARGET_PERCENT}% of one core: \
                  {percent:.3}%: {}",
                 mark(percent <= CPU_TARGET_PERCENT)
             );
         }
         let bytes = run.stopped.peak_rss_kib as f64 * 1024.0;
         println!(
-            "Target (Python frames {python}): peak RSS <= 64 MB: {:.1} MB: {}",
+            "Target (frames {frames}): peak RSS <= 64 MB: {:.1} MB: {}",
             bytes / 1e6,
             mark(bytes <= RSS_TARGET_BYTES)
         );
@@ -1396,9 +1409,10 @@ fn py_spy_part(
     let mut workload = Workload::new();
     let target = workload.hot(&tools.python, lifetime)? as libc::pid_t;
     let load_before = load_average();
+    // As deployed: every walker this augur has.
     let frames = Frames {
         python: true,
-        jvm: None,
+        java: tools.java_key.then_some(true),
     };
     let mut agent = Agent::start(
         tools,
@@ -1529,7 +1543,7 @@ fn print_py_spy(load_before: &str, python_sample_us: Option<f64>, runs: &[PySpyR
     };
     println!(
         "\n### py-spy beside the agent on one busy Python process\n\n\
-         One `hot.py`; `augur agent` at {PY_SPY_HZ} Hz with Python frames (the whole host), \
+         One `hot.py`; `augur agent` at {PY_SPY_HZ} Hz with runtime frames (the whole host), \
          and `py-spy record --rate {PY_SPY_HZ} --pid PID` (that process only), one mode after \
          the other. py-spy's CPU and peak RSS from wait4; the agent's and the Python \
          process's CPU from schedstat over the same span. *Agent BPF, all* is the run time of \
@@ -1666,14 +1680,14 @@ mod tests {
     fn writes_agent_configs() {
         let python_only = Frames {
             python: false,
-            jvm: None,
+            java: None,
         };
         assert_eq!(python_only.config(), "[runtimes]\npython = false\n");
         let both = Frames {
             python: true,
-            jvm: Some(true),
+            java: Some(true),
         };
-        assert_eq!(both.config(), "[runtimes]\npython = true\njvm = true\n");
+        assert_eq!(both.config(), "[runtimes]\npython = true\njava = true\n");
     }
 
     #[test]
@@ -1682,11 +1696,13 @@ mod tests {
 # HELP augur_agent_runtime_stacks Stacks walked by a runtime's walker in BPF, by runtime.
 # TYPE augur_agent_runtime_stacks counter
 augur_agent_runtime_stacks_total{runtime=\"python\"} 200
-augur_agent_runtime_stacks_total{runtime=\"jvm\"} 7
+augur_agent_runtime_stacks_total{runtime=\"java\"} 7
+augur_agent_runtime_frames_total{runtime=\"java\",kind=\"interpreted\"} 20
+augur_agent_runtime_frames_total{runtime=\"java\",kind=\"compiled\"} 50
 augur_agent_runtime_frames_total{runtime=\"python\"} 1000
 augur_agent_runtime_failures_total{runtime=\"python\",reason=\"read_failed\"} 3
 augur_agent_runtime_failures_total{runtime=\"python\",reason=\"no_python_frame\"} 5
-augur_agent_runtime_failures_total{runtime=\"jvm\",reason=\"read_failed\"} 9
+augur_agent_runtime_failures_total{runtime=\"java\",reason=\"read_failed\"} 9
 augur_agent_runtime_processes{runtime=\"python\"} 4
 ";
         let python = RuntimeCounts::parse(text, "python");
@@ -1695,7 +1711,9 @@ augur_agent_runtime_processes{runtime=\"python\"} 4
         assert_eq!(python.processes, 4.0);
         assert_eq!(python.frames_per_stack(), Some(5.0));
         assert_eq!(python.failures_text(), "no_python_frame 5, read_failed 3");
-        assert_eq!(RuntimeCounts::parse(text, "jvm").stacks, 7.0);
+        let java = RuntimeCounts::parse(text, "java");
+        assert_eq!((java.stacks, java.frames), (7.0, 70.0));
+        assert_eq!(java.failures_text(), "read_failed 9");
         assert_eq!(RuntimeCounts::parse("", "python"), RuntimeCounts::default());
 
         let earlier = RuntimeCounts::parse(
