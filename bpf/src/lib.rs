@@ -218,7 +218,8 @@ pub struct JvmProc {
     pub interp_sender_sp: i16,
     pub method_const_method: u16,
     pub const_method_size: u16,
-    pub pad: [u16; 3],
+    pub blob_code_is_offset: u16,
+    pub pad: [u16; 2],
 }
 
 // SAFETY: repr(C) integers with explicit padding; every bit pattern is valid.

@@ -258,7 +258,10 @@ struct jvm_proc {
 	__s16 interp_sender_sp;
 	__u16 method_const_method; /* Method::_constMethod */
 	__u16 const_method_size;   /* bytecodes follow the ConstMethod */
-	__u16 _pad[3];
+	/* 1: blob_code_begin is an i32 offset from the blob (JDK 23+), not a
+	 * pointer. */
+	__u16 blob_code_is_offset;
+	__u16 _pad[2];
 };
 
 /* Indices of the per-CPU jvm_stats array. */

@@ -417,7 +417,7 @@ static __always_inline long jvm_step(struct walk_ctx *c, __u64 pc)
 {
 	struct user_walk *s = c->w;
 	struct jvm_proc *j = c->jvm;
-	__u64 ra = 0, bp = 0, sp, method = 0, bcp = 0, cm = 0, base, name;
+	__u64 ra = 0, bp = 0, sp, method = 0, bcp = 0, cm = 0, base, name, code;
 	__u32 frame_size, complete;
 	int heap;
 
@@ -481,9 +481,10 @@ static __always_inline long jvm_step(struct walk_ctx *c, __u64 pc)
 	}
 	frame_size = blob_u32(s, j->blob_frame_size);
 	complete = blob_u32(s, j->blob_frame_complete);
+	code = j->blob_code_is_offset ? base + (__s32)blob_u32(s, j->blob_code_begin)
+				      : blob_u64(s, j->blob_code_begin);
 	sp = s->sp;
-	if (frame_size == 0 || frame_size > 0x10000 ||
-	    (s->leaf && pc - blob_u64(s, j->blob_code_begin) < complete)) {
+	if (frame_size == 0 || frame_size > 0x10000 || (s->leaf && pc - code < complete)) {
 		/* No frame of its own yet: the return address is on top. */
 		if (read_word(&ra, sp)) {
 			jvm_count(JVM_LOST_READ);
