@@ -1188,6 +1188,9 @@ struct FleetRun {
     bpf: Option<ProgRuns>,
     python: RuntimeCounts,
     java: RuntimeCounts,
+    /// Processes and threads created on the host during the run: the
+    /// agent's cost grows with process churn, so this says how quiet it was.
+    host_forks: Option<u64>,
     load_after: String,
 }
 
@@ -1249,6 +1252,7 @@ fn fleet_run(
     frames: Frames,
 ) -> anyhow::Result<FleetRun> {
     let name = format!("fleet-python-{}", Frames::label(frames.python));
+    let forks_before = host_forks();
     let mut agent = Agent::start(tools, server, dir, &name, FLEET_HZ, AGENT_WINDOW, frames)?;
     let steady = match steady_window(agent.started, options.fleet_duration) {
         Some((from, to)) => {
@@ -1273,8 +1277,22 @@ fn fleet_run(
         bpf,
         python: RuntimeCounts::parse(&text, "python"),
         java: RuntimeCounts::parse(&text, "java"),
+        host_forks: forks_before
+            .zip(host_forks())
+            .map(|(a, b)| b.saturating_sub(a)),
         load_after: load_average(),
     })
+}
+
+/// Processes and threads created since boot (`processes` in `/proc/stat`).
+fn host_forks() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("processes "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The steady-state window of an agent started at `start` and run for
@@ -1309,7 +1327,8 @@ fn print_fleet(options: &Options, java_key: bool, load_before: &str, runs: &[Fle
          {} Python processes ({} busy with `hot.py`, the others a request's work every \
          second){jvms}; `augur agent` at {FLEET_HZ} Hz for {} s with {turned}. CPU and peak \
          RSS from wait4; steady CPU over whole {}-s windows from {} s in. Walker columns are \
-         the agent's totals at its last drain. Load average before: {load_before}.\n",
+         the agent's totals at its last drain. Host forks: processes and threads created on the \
+         host during the run (the other sessions' activity). Load average before: {load_before}.\n",
         options.services,
         options.busy_services,
         options.fleet_duration.as_secs_f64(),
@@ -1317,10 +1336,10 @@ fn print_fleet(options: &Options, java_key: bool, load_before: &str, runs: &[Fle
         STEADY_FROM.as_secs(),
     );
     println!(
-        "| Python frames | Java frames | wall s | CPU s | steady CPU ms/s | steady % of 1 core | peak RSS MiB | BPF us/run | Python processes | Python stacks | frames per stack | Java processes | Java stacks | frames per stack | load average after |"
+        "| Python frames | Java frames | wall s | CPU s | steady CPU ms/s | steady % of 1 core | peak RSS MiB | BPF us/run | Python processes | Python stacks | frames per stack | Java processes | Java stacks | frames per stack | host forks | load average after |"
     );
     println!(
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     );
     let per_stack = |counts: &RuntimeCounts| {
         counts
@@ -1338,7 +1357,7 @@ fn print_fleet(options: &Options, java_key: bool, load_before: &str, runs: &[Fle
             None => ("n/a", "n/a".into(), "n/a".into(), "n/a".into()),
         };
         println!(
-            "| {} | {java} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.0} | {:.0} | {} | {java_processes} | {java_stacks} | {java_per_stack} | {} |",
+            "| {} | {java} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.0} | {:.0} | {} | {java_processes} | {java_stacks} | {java_per_stack} | {} | {} |",
             Frames::label(run.frames.python),
             run.stopped.wall.as_secs_f64(),
             run.stopped.cpu.as_secs_f64(),
@@ -1353,6 +1372,7 @@ fn print_fleet(options: &Options, java_key: bool, load_before: &str, runs: &[Fle
             run.python.processes,
             run.python.stacks,
             per_stack(&run.python),
+            run.host_forks.map_or("n/a".into(), |n| n.to_string()),
             run.load_after,
         );
     }
