@@ -219,7 +219,8 @@ pub struct JvmProc {
     pub method_const_method: u16,
     pub const_method_size: u16,
     pub blob_code_is_offset: u16,
-    pub pad: [u16; 2],
+    pub blob_frame_complete_i16: u16,
+    pub pad: u16,
 }
 
 // SAFETY: repr(C) integers with explicit padding; every bit pattern is valid.

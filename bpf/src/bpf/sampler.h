@@ -261,7 +261,9 @@ struct jvm_proc {
 	/* 1: blob_code_begin is an i32 offset from the blob (JDK 23+), not a
 	 * pointer. */
 	__u16 blob_code_is_offset;
-	__u16 _pad[2];
+	/* 1: CodeBlob::_frame_complete_offset is an int16_t (JDK 23+). */
+	__u16 blob_frame_complete_i16;
+	__u16 _pad;
 };
 
 /* Indices of the per-CPU jvm_stats array. */

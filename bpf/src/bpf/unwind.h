@@ -480,7 +480,8 @@ static __always_inline long jvm_step(struct walk_ctx *c, __u64 pc)
 		jvm_count(JVM_FRAMES_STUB);
 	}
 	frame_size = blob_u32(s, j->blob_frame_size);
-	complete = blob_u32(s, j->blob_frame_complete);
+	complete = j->blob_frame_complete_i16 ? (__u32)(__s32)(__s16)blob_u32(s, j->blob_frame_complete)
+					      : blob_u32(s, j->blob_frame_complete);
 	code = j->blob_code_is_offset ? base + (__s32)blob_u32(s, j->blob_code_begin)
 				      : blob_u64(s, j->blob_code_begin);
 	sp = s->sp;

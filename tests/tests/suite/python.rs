@@ -547,7 +547,9 @@ fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
     let name = "augur-py-short";
     let copy = own_copy(&python, dir.path(), name);
     let data = dir.path().join("data");
-    // A long window: the process is gone long before the agent drains.
+    // A long window: the process is gone long before the agent drains (a
+    // drain while it still ran would name its code objects, and the cache
+    // keeps those names).
     let up = AugurProcess::start(&[
         "up",
         "--data-dir",
@@ -557,27 +559,31 @@ fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
         "--ingest",
         "127.0.0.1:0",
         "--window",
-        "8s",
+        "30s",
         "--frequency",
         "99",
     ])
     .unwrap();
     let base = up.http.clone().unwrap();
-    // Started after the agent's tables settled for the interpreter: give
-    // the agent time to see and register the process, then run briefly.
+    let started = std::time::Instant::now();
     let status = Command::new(&copy)
         .arg(fixture("hot.py"))
-        .arg("3")
+        .arg("2")
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
+    let ran = started.elapsed();
+    assert!(
+        ran < Duration::from_secs(25),
+        "the short process ran {ran:?}, past the agent's 30 s window"
+    );
     let url = format!("{base}api/v1/profile?service={name}&from=-5m&to=now");
     let mut stacks = Vec::new();
     let mut previous = 0;
     wait_until(
         "the short process's samples to be stored",
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         || {
             std::thread::sleep(Duration::from_secs(3));
             stacks = http_json(&url).map(|p| json_stacks(&p)).unwrap_or_default();

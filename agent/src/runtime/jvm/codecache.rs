@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::vmstructs::VmStructs;
+use super::vmstructs::{Scalar, VmStructs};
 use super::{JvmError, Memory};
-use super::{field_u8, field_u32, field_u64, read_bytes, read_c_string, read_u32, read_u64};
+use super::{field_u64, read_bytes, read_c_string, read_u32, read_u64};
 
 /// A code heap (`CodeHeap`); JDK 9+ has up to three (non-nmethods,
 /// profiled, non-profiled), older or `-XX:-SegmentedCodeCache` VMs one.
@@ -97,7 +97,34 @@ enum CodeBounds {
     Pointers { begin: u64, end: u64 },
     /// JDK 23+: `_code_offset` and `_data_offset` (code ends where data
     /// begins), from the blob's start.
-    Offsets { code: u64, data: u64 },
+    Offsets { code: Scalar, data: Scalar },
+}
+
+/// How the BPF walker finds a blob's first instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeStart {
+    /// JDK <= 22: a pointer field holding the code's first address.
+    Pointer(u64),
+    /// JDK 23+: an i32 field holding the code's offset from the blob's
+    /// start.
+    Offset(u64),
+}
+
+/// Offsets in a `CodeBlob` (and, for `method`, in an nmethod) the BPF
+/// walker reads, from the blob's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobOffsets {
+    /// `_frame_complete_offset`: an `int` up to JDK 22, an `int16_t` from
+    /// JDK 23 (see [`CodeCacheLayout::frame_complete_size`]).
+    pub frame_complete: u64,
+    /// `_frame_size`, an `int` in words.
+    pub frame_size: u64,
+    pub code: CodeStart,
+    /// `_name`, a `const char*`.
+    pub name: u64,
+    /// The nmethod's `Method*`: `CompiledMethod::_method` up to JDK 22,
+    /// `nmethod::_method` after.
+    pub method: u64,
 }
 
 /// Every offset the snapshot reads, resolved once per VM.
@@ -114,15 +141,16 @@ pub struct CodeCacheLayout {
     space_low: u64,
     space_high: u64,
     heap_block_size: u64,
-    block_length: u64,
-    block_used: u64,
+    /// From the block's start (`HeapBlock::_header` included).
+    block_length: Scalar,
+    block_used: Scalar,
     blob_name: u64,
-    blob_frame_size: u64,
-    blob_frame_complete: u64,
+    blob_frame_size: Scalar,
+    blob_frame_complete: Scalar,
     blob_code: CodeBounds,
     nmethod_method: u64,
-    nmethod_compile_id: u64,
-    nmethod_comp_level: u64,
+    nmethod_compile_id: Scalar,
+    nmethod_comp_level: Scalar,
     /// Bytes read per blob: enough for every field above.
     blob_read_len: u64,
     interpreter_code: u64,
@@ -139,11 +167,19 @@ impl CodeCacheLayout {
             }
         } else {
             CodeBounds::Offsets {
-                code: vm.offset("CodeBlob", "_code_offset")?,
-                data: vm.offset("CodeBlob", "_data_offset")?,
+                code: vm.scalar("CodeBlob", "_code_offset")?,
+                data: vm.scalar("CodeBlob", "_data_offset")?,
             }
         };
         let header = vm.offset("HeapBlock", "_header")?;
+        // `size_t` up to JDK 22, `uint32_t` after.
+        let in_block = |field: &str| -> Result<Scalar, JvmError> {
+            let s = vm.scalar("HeapBlock::Header", field)?;
+            Ok(Scalar {
+                offset: header + s.offset,
+                ..s
+            })
+        };
         Ok(Self {
             heaps: vm.static_address("CodeCache", "_heaps")?,
             // GrowableArrayBase since JDK 16, GenericGrowableArray before.
@@ -160,17 +196,19 @@ impl CodeCacheLayout {
             space_low: vm.offset("VirtualSpace", "_low")?,
             space_high: vm.offset("VirtualSpace", "_high")?,
             heap_block_size: vm.type_size("HeapBlock")?,
-            block_length: header + vm.offset("HeapBlock::Header", "_length")?,
-            block_used: header + vm.offset("HeapBlock::Header", "_used")?,
+            block_length: in_block("_length")?,
+            block_used: in_block("_used")?,
             blob_name: vm.offset("CodeBlob", "_name")?,
-            blob_frame_size: vm.offset("CodeBlob", "_frame_size")?,
-            blob_frame_complete: vm.offset("CodeBlob", "_frame_complete_offset")?,
+            blob_frame_size: vm.scalar("CodeBlob", "_frame_size")?,
+            // `int` up to JDK 22, `int16_t` after.
+            blob_frame_complete: vm.scalar("CodeBlob", "_frame_complete_offset")?,
             blob_code,
             // CompiledMethod holds _method from JDK 9 to 22, nmethod after.
             nmethod_method: vm
                 .offset_any(&[("CompiledMethod", "_method"), ("nmethod", "_method")])?,
-            nmethod_compile_id: vm.offset("nmethod", "_compile_id")?,
-            nmethod_comp_level: vm.offset("nmethod", "_comp_level")?,
+            nmethod_compile_id: vm.scalar("nmethod", "_compile_id")?,
+            // `int` up to JDK 22, a one-byte `CompLevel` after.
+            nmethod_comp_level: vm.scalar("nmethod", "_comp_level")?,
             blob_read_len: vm.type_size("nmethod")?.max(vm.type_size("CodeBlob")?),
             interpreter_code: vm.static_address("AbstractInterpreter", "_code")?,
             queue_buffer: vm.offset("StubQueue", "_stub_buffer")?,
@@ -183,21 +221,24 @@ impl CodeCacheLayout {
         self.heap_block_size
     }
 
-    /// Offsets in a `CodeBlob` (and `CompiledMethod`) the BPF walker
-    /// reads: frame complete offset, frame size, code begin, name and
-    /// `Method*`; `None` where the code bounds are offsets (JDK 23+), which
-    /// the walker does not read.
-    pub fn blob_offsets(&self) -> Option<[u64; 5]> {
-        let CodeBounds::Pointers { begin, .. } = self.blob_code else {
-            return None;
-        };
-        Some([
-            self.blob_frame_complete,
-            self.blob_frame_size,
-            begin,
-            self.blob_name,
-            self.nmethod_method,
-        ])
+    /// Offsets in a `CodeBlob` (and nmethod) the BPF walker reads.
+    pub fn blob_offsets(&self) -> BlobOffsets {
+        BlobOffsets {
+            frame_complete: self.blob_frame_complete.offset,
+            frame_size: self.blob_frame_size.offset,
+            code: match self.blob_code {
+                CodeBounds::Pointers { begin, .. } => CodeStart::Pointer(begin),
+                CodeBounds::Offsets { code, .. } => CodeStart::Offset(code.offset),
+            },
+            name: self.blob_name,
+            method: self.nmethod_method,
+        }
+    }
+
+    /// Bytes of `CodeBlob::_frame_complete_offset`: 4 up to JDK 22, 2 from
+    /// JDK 23; signed either way.
+    pub fn frame_complete_size(&self) -> u8 {
+        self.blob_frame_complete.size
     }
 
     /// The code heaps listed in `CodeCache::_heaps`.
@@ -288,7 +329,7 @@ impl CodeCacheLayout {
                 *skipped += 1;
                 return;
             };
-            let segments = field_u64(&bytes, self.block_length).unwrap_or(0);
+            let segments = self.block_length.unsigned(&bytes).unwrap_or(0);
             if segments == 0 {
                 // Past the last block HotSpot has carved (`_next_segment`,
                 // not exported) memory is zero and its segments free; a
@@ -306,7 +347,7 @@ impl CodeCacheLayout {
                 *skipped += 1;
                 return;
             }
-            if field_u8(&bytes, self.block_used) == Some(1) {
+            if self.block_used.unsigned(&bytes) == Some(1) {
                 let body = &bytes[self.heap_block_size as usize..];
                 match self.blob(mem, block + self.heap_block_size, body, next, names) {
                     Some(blob) => out.push(blob),
@@ -330,7 +371,7 @@ impl CodeCacheLayout {
         let code = match self.blob_code {
             CodeBounds::Pointers { begin, end } => field_u64(b, begin)?..field_u64(b, end)?,
             CodeBounds::Offsets { code, data } => {
-                address + u64::from(field_u32(b, code)?)..address + u64::from(field_u32(b, data)?)
+                address + code.unsigned(b)?..address + data.unsigned(b)?
             }
         };
         if code.start < address || code.end > block_end || code.start > code.end {
@@ -348,8 +389,8 @@ impl CodeCacheLayout {
         let kind = match name.as_str() {
             "nmethod" | "native nmethod" => BlobKind::Nmethod {
                 method: field_u64(b, self.nmethod_method)?,
-                compile_id: field_u32(b, self.nmethod_compile_id)? as i32,
-                level: field_u32(b, self.nmethod_comp_level)? as i32,
+                compile_id: self.nmethod_compile_id.signed(b)? as i32,
+                level: self.nmethod_comp_level.signed(b)? as i32,
             },
             "Interpreter" => BlobKind::Interpreter,
             _ => BlobKind::Stub(name),
@@ -358,8 +399,8 @@ impl CodeCacheLayout {
             address,
             code,
             kind,
-            frame_size_words: field_u32(b, self.blob_frame_size)?,
-            frame_complete_offset: field_u32(b, self.blob_frame_complete)? as i32,
+            frame_size_words: u32::try_from(self.blob_frame_size.signed(b)?).ok()?,
+            frame_complete_offset: self.blob_frame_complete.signed(b)? as i32,
             name_address: name_ptr,
         })
     }
@@ -410,9 +451,30 @@ mod tests {
     use super::super::vmstructs::FieldLocation::{Offset, Static};
     use super::*;
 
+    /// Where a fake VM puts what the snapshot reads, per release.
+    struct Fake {
+        vm: VmStructs,
+        heap_memory: u64,
+        heap_segmap: u64,
+        heap_log2: u64,
+        block_header: u64,
+        /// Offset of `_used` in the block; `_length` is at 0.
+        used_at: u64,
+        length_size: u8,
+        name: u64,
+        complete: Scalar,
+        frame_size: u64,
+        /// (begin, end) pointer fields, or (code, data) int offsets.
+        code: (u64, u64),
+        code_is_offset: bool,
+        method: u64,
+        compile_id: u64,
+        comp_level: Scalar,
+    }
+
     /// The HotSpot 17 x86_64 offsets of what the snapshot reads.
-    pub(crate) fn vm17() -> VmStructs {
-        VmStructs::from_parts(
+    fn vm17() -> Fake {
+        let vm = VmStructs::from_parts(
             [
                 ("CodeCache", "_heaps", Static(0x100)),
                 ("GrowableArrayBase", "_len", Offset(0)),
@@ -442,48 +504,158 @@ mod tests {
             [("HeapBlock", 16), ("CodeBlob", 104), ("nmethod", 352)],
             [],
         )
+        .with_types(&[
+            ("HeapBlock::Header", "_length", "size_t"),
+            ("HeapBlock::Header", "_used", "bool"),
+            ("CodeBlob", "_name", "const char*"),
+            ("CodeBlob", "_code_begin", "address"),
+            ("CodeBlob", "_code_end", "address"),
+        ]);
+        Fake {
+            vm,
+            heap_memory: 8,
+            heap_segmap: 120,
+            heap_log2: 256,
+            block_header: 16,
+            used_at: 8,
+            length_size: 8,
+            name: 96,
+            complete: Scalar {
+                offset: 20,
+                size: 4,
+            },
+            frame_size: 28,
+            code: (32, 40),
+            code_is_offset: false,
+            method: 112,
+            compile_id: 304,
+            comp_level: Scalar {
+                offset: 308,
+                size: 4,
+            },
+        }
+    }
+
+    /// The HotSpot 25 x86_64 offsets: code bounds as offsets, a 4-byte
+    /// block length, a 2-byte frame complete offset, a 1-byte level.
+    fn vm25() -> Fake {
+        let vm = VmStructs::from_parts(
+            [
+                ("CodeCache", "_heaps", Static(0x100)),
+                ("GrowableArrayBase", "_len", Offset(0)),
+                ("GrowableArray<int>", "_data", Offset(8)),
+                ("CodeHeap", "_memory", Offset(0)),
+                ("CodeHeap", "_segmap", Offset(112)),
+                ("CodeHeap", "_log2_segment_size", Offset(248)),
+                ("VirtualSpace", "_low_boundary", Offset(0)),
+                ("VirtualSpace", "_high_boundary", Offset(8)),
+                ("VirtualSpace", "_low", Offset(16)),
+                ("VirtualSpace", "_high", Offset(24)),
+                ("HeapBlock", "_header", Offset(0)),
+                ("HeapBlock::Header", "_length", Offset(0)),
+                ("HeapBlock::Header", "_used", Offset(4)),
+                ("CodeBlob", "_name", Offset(8)),
+                ("CodeBlob", "_code_offset", Offset(36)),
+                ("CodeBlob", "_data_offset", Offset(40)),
+                ("CodeBlob", "_frame_size", Offset(44)),
+                ("CodeBlob", "_frame_complete_offset", Offset(54)),
+                ("nmethod", "_method", Offset(80)),
+                ("nmethod", "_compile_id", Offset(212)),
+                ("nmethod", "_comp_level", Offset(216)),
+                ("AbstractInterpreter", "_code", Static(0x108)),
+                ("StubQueue", "_stub_buffer", Offset(8)),
+                ("StubQueue", "_buffer_limit", Offset(20)),
+            ],
+            [("HeapBlock", 8), ("CodeBlob", 64), ("nmethod", 224)],
+            [],
+        )
+        .with_types(&[
+            ("HeapBlock::Header", "_length", "uint32_t"),
+            ("HeapBlock::Header", "_used", "bool"),
+            ("CodeBlob", "_name", "const char*"),
+            ("CodeBlob", "_frame_complete_offset", "int16_t"),
+            ("nmethod", "_comp_level", "CompLevel"),
+        ]);
+        Fake {
+            vm,
+            heap_memory: 0,
+            heap_segmap: 112,
+            heap_log2: 248,
+            block_header: 8,
+            used_at: 4,
+            length_size: 4,
+            name: 8,
+            complete: Scalar {
+                offset: 54,
+                size: 2,
+            },
+            frame_size: 44,
+            code: (36, 40),
+            code_is_offset: true,
+            method: 80,
+            compile_id: 212,
+            comp_level: Scalar {
+                offset: 216,
+                size: 1,
+            },
+        }
     }
 
     /// One heap at 0x10000 with 128-byte segments: an interpreter blob of
     /// 4 segments, a free block of 2, an nmethod of 3, then uncommitted.
-    fn fake_cache() -> FakeMemory {
+    /// Every byte not written is 0xEE, so a field read too wide shows.
+    fn fake_cache(f: &Fake) -> FakeMemory {
         let mut m = FakeMemory::default();
         let (low, high) = (0x10000u64, 0x10000 + 9 * 128);
-        m.put(low, &[0u8; 9 * 128]);
+        m.put(low, &[0xEEu8; 9 * 128]);
         m.put(0x4000, &[0u8; 0x100]);
-        m.put_u64(0x2000 + 8, low);
-        m.put_u64(0x2000 + 8 + 8, low + 0x10000);
+        let heap = 0x2000;
+        m.put_u64(heap + f.heap_memory, low);
+        m.put_u64(heap + f.heap_memory + 8, low + 0x10000);
         m.put_u64(0x100, 0x1000);
         m.put_u32(0x1000, 1);
         m.put_u64(0x1008, 0x1100);
-        m.put_u64(0x1100, 0x2000);
-        m.put_u64(0x2000 + 8 + 16, low);
-        m.put_u64(0x2000 + 8 + 24, high);
-        m.put_u64(0x2000 + 120 + 16, 0x3000);
-        m.put_u64(0x2000 + 120 + 24, 0x3000 + 9);
-        m.put_u32(0x2000 + 256, 7);
+        m.put_u64(0x1100, heap);
+        m.put_u64(heap + f.heap_memory + 16, low);
+        m.put_u64(heap + f.heap_memory + 24, high);
+        m.put_u64(heap + f.heap_segmap + 16, 0x3000);
+        m.put_u64(heap + f.heap_segmap + 24, 0x3000 + 9);
+        m.put_u32(heap + f.heap_log2, 7);
         m.put(0x3000, &[0, 1, 2, 3, 0xFF, 0xFF, 0, 1, 2]);
         m.put_str(0x4000, "Interpreter");
         m.put_str(0x4010, "nmethod");
-        let blob =
-            |m: &mut FakeMemory, block: u64, segs: u64, name: u64, code: Range<u64>, fs: u32| {
-                m.put_u64(block, segs);
-                m.put(block + 8, &[1]);
-                let b = block + 16;
-                m.put_u32(b + 20, 0xffff_ffff);
-                m.put_u32(b + 28, fs);
-                m.put_u64(b + 32, code.start);
-                m.put_u64(b + 40, code.end);
-                m.put_u64(b + 96, name);
-            };
-        blob(&mut m, low, 4, 0x4000, low + 0x80..low + 0x1f0, 0);
-        m.put_u64(low + 4 * 128, 2);
+        let put_int = |m: &mut FakeMemory, at: u64, v: i64, size: u8| {
+            m.put(at, &v.to_le_bytes()[..usize::from(size)]);
+        };
+        let length = |m: &mut FakeMemory, block: u64, segs: u64| {
+            put_int(m, block, segs as i64, f.length_size);
+        };
+        let blob = |m: &mut FakeMemory, block: u64, segs: u64, name: u64, code: Range<u64>| {
+            length(m, block, segs);
+            m.put(block + f.used_at, &[1]);
+            let b = block + f.block_header;
+            put_int(m, b + f.complete.offset, -1, f.complete.size);
+            m.put_u32(b + f.frame_size, 0);
+            if f.code_is_offset {
+                m.put_u32(b + f.code.0, (code.start - b) as u32);
+                m.put_u32(b + f.code.1, (code.end - b) as u32);
+            } else {
+                m.put_u64(b + f.code.0, code.start);
+                m.put_u64(b + f.code.1, code.end);
+            }
+            m.put_u64(b + f.name, name);
+        };
+        blob(&mut m, low, 4, 0x4000, low + 0x80..low + 0x1f0);
+        length(&mut m, low + 4 * 128, 2);
+        m.put(low + 4 * 128 + f.used_at, &[0]);
         let nm = low + 6 * 128;
-        blob(&mut m, nm, 3, 0x4010, nm + 0x170..nm + 0x17f, 6);
-        m.put_u64(nm + 16 + 112, 0xabc0);
-        m.put_u32(nm + 16 + 304, 77);
-        m.put_u32(nm + 16 + 308, 4);
-        m.put_u32(nm + 16 + 20, 0x14);
+        blob(&mut m, nm, 3, 0x4010, nm + 0x170..nm + 0x17f);
+        let b = nm + f.block_header;
+        m.put_u64(b + f.method, 0xabc0);
+        m.put_u32(b + f.compile_id, 77);
+        put_int(&mut m, b + f.comp_level.offset, 4, f.comp_level.size);
+        put_int(&mut m, b + f.complete.offset, 0x14, f.complete.size);
+        m.put_u32(b + f.frame_size, 6);
         // The interpreter's StubQueue.
         m.put_u64(0x108, 0x5000);
         m.put_u64(0x5008, low + 0x80);
@@ -493,61 +665,95 @@ mod tests {
 
     #[test]
     fn walks_heaps_and_finds_blobs_by_address_and_by_segment_map() {
-        let mem = fake_cache();
-        let layout = CodeCacheLayout::new(&vm17()).unwrap();
-        let snap = layout.snapshot(&mem).unwrap();
-        assert_eq!(snap.skipped, 0);
-        assert_eq!(snap.heaps.len(), 1);
-        assert_eq!(snap.interpreter, 0x10080..0x101f0);
-        assert_eq!(snap.blobs.len(), 2);
-        assert_eq!(snap.blobs[0].kind, BlobKind::Interpreter);
-        let nm = &snap.blobs[1];
+        for f in [vm17(), vm25()] {
+            let mem = fake_cache(&f);
+            let layout = CodeCacheLayout::new(&f.vm).unwrap();
+            let snap = layout.snapshot(&mem).unwrap();
+            assert_eq!(snap.skipped, 0);
+            assert_eq!(snap.heaps.len(), 1);
+            assert_eq!(snap.interpreter, 0x10080..0x101f0);
+            assert_eq!(snap.blobs.len(), 2);
+            assert_eq!(snap.blobs[0].kind, BlobKind::Interpreter);
+            assert_eq!(snap.blobs[0].frame_complete_offset, -1);
+            let nm = &snap.blobs[1];
+            assert_eq!(
+                nm.kind,
+                BlobKind::Nmethod {
+                    method: 0xabc0,
+                    compile_id: 77,
+                    level: 4
+                }
+            );
+            assert_eq!((nm.frame_size_words, nm.frame_complete_offset), (6, 0x14));
+            assert_eq!(
+                nm.code,
+                0x10000 + 6 * 128 + 0x170..0x10000 + 6 * 128 + 0x17f
+            );
+            assert_eq!(nm.name_address, 0x4010);
+            let heap = &snap.heaps[0];
+            for pc in [nm.code.start, nm.code.end - 1] {
+                assert_eq!(snap.blob_at(pc).map(|b| b.address), Some(nm.address));
+                let via_map = layout.blob_at_via_segmap(&mem, heap, pc, 8).unwrap();
+                assert_eq!(via_map, Some(nm.address));
+            }
+            let free = heap.memory.start + 4 * 128 + 5;
+            assert_eq!(snap.blob_at(free), None);
+            assert_eq!(
+                layout.blob_at_via_segmap(&mem, heap, free, 8).unwrap(),
+                None
+            );
+            let interp = layout.blob_at_via_segmap(&mem, heap, 0x10000 + 3 * 128 + 1, 8);
+            assert_eq!(interp.unwrap(), Some(snap.blobs[0].address));
+        }
+    }
+
+    #[test]
+    fn blob_offsets_name_the_code_start_by_kind() {
+        let offsets = CodeCacheLayout::new(&vm17().vm).unwrap().blob_offsets();
         assert_eq!(
-            nm.kind,
-            BlobKind::Nmethod {
-                method: 0xabc0,
-                compile_id: 77,
-                level: 4
+            offsets,
+            BlobOffsets {
+                frame_complete: 20,
+                frame_size: 28,
+                code: CodeStart::Pointer(32),
+                name: 96,
+                method: 112,
             }
         );
-        assert_eq!((nm.frame_size_words, nm.frame_complete_offset), (6, 0x14));
-        let heap = &snap.heaps[0];
-        for pc in [nm.code.start, nm.code.end - 1] {
-            assert_eq!(snap.blob_at(pc).map(|b| b.address), Some(nm.address));
-            let via_map = layout.blob_at_via_segmap(&mem, heap, pc, 8).unwrap();
-            assert_eq!(via_map, Some(nm.address));
-        }
-        let free = heap.memory.start + 4 * 128 + 5;
-        assert_eq!(snap.blob_at(free), None);
+        let layout = CodeCacheLayout::new(&vm25().vm).unwrap();
         assert_eq!(
-            layout.blob_at_via_segmap(&mem, heap, free, 8).unwrap(),
-            None
+            layout.blob_offsets(),
+            BlobOffsets {
+                frame_complete: 54,
+                frame_size: 44,
+                code: CodeStart::Offset(36),
+                name: 8,
+                method: 80,
+            }
         );
-        let interp = layout.blob_at_via_segmap(&mem, heap, 0x10000 + 3 * 128 + 1, 8);
-        assert_eq!(interp.unwrap(), Some(snap.blobs[0].address));
+        assert_eq!(layout.frame_complete_size(), 2);
     }
 
     #[test]
     fn a_torn_block_ends_the_walk_and_is_counted() {
-        let mut mem = fake_cache();
+        let f = vm17();
+        let mut mem = fake_cache(&f);
         // The free block's length now runs past the committed end.
         mem.put_u64(0x10000 + 4 * 128, 1000);
-        let snap = CodeCacheLayout::new(&vm17())
-            .unwrap()
-            .snapshot(&mem)
-            .unwrap();
+        let snap = CodeCacheLayout::new(&f.vm).unwrap().snapshot(&mem).unwrap();
         assert_eq!((snap.blobs.len(), snap.skipped), (1, 1));
     }
 
     #[test]
     fn committed_but_never_used_memory_ends_the_walk_quietly() {
-        let mut mem = fake_cache();
+        let f = vm17();
+        let mut mem = fake_cache(&f);
         let low = 0x10000u64;
         // Two more committed segments past the last block: zero, free.
         mem.put(low + 9 * 128, &[0u8; 2 * 128]);
         mem.put_u64(0x2000 + 8 + 24, low + 11 * 128);
         mem.put(0x3000 + 9, &[0xFF, 0xFF]);
-        let layout = CodeCacheLayout::new(&vm17()).unwrap();
+        let layout = CodeCacheLayout::new(&f.vm).unwrap();
         let snap = layout.snapshot(&mem).unwrap();
         assert_eq!((snap.blobs.len(), snap.skipped), (2, 0));
         // A zero header on a segment in use is a block caught mid-write.

@@ -1,7 +1,8 @@
-//! Against a real HotSpot 17 (Debian's OpenJDK, no JVM flags): compile a
-//! fixture whose hot methods C2 compiles within seconds, then read the
-//! running VM from outside and check what it reports against the maps of
-//! the process and the fixture's own source text.
+//! Against real HotSpots, 17 (Debian's OpenJDK) and 25 (Temurin), no JVM
+//! flags: compile a fixture with each JDK's own javac, run it until C2 has
+//! compiled its hot methods, then read the running VM from outside and
+//! check what it reports against the maps of the process and the
+//! fixture's own source text. The two run as separate tests, in parallel.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,34 @@ use std::time::{Duration, Instant};
 use super::process::{MapEntry, read_maps};
 use super::*;
 
-const JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
+/// A JDK the tests run against.
+#[derive(Debug, Clone, Copy)]
+struct Jdk {
+    major: u32,
+    home: &'static str,
+    /// Entries this module reads on that release, checked one by one so a
+    /// failure names the entry.
+    used: &'static [(&'static str, &'static str)],
+}
+
+const JDK_17: Jdk = Jdk {
+    major: 17,
+    home: "/usr/lib/jvm/java-17-openjdk-amd64",
+    used: USED_ON_17,
+};
+
+const JDK_25: Jdk = Jdk {
+    major: 25,
+    home: "/usr/lib/jvm/temurin-25-jdk-amd64",
+    used: USED_ON_25,
+};
+
+impl Jdk {
+    fn present(&self) -> bool {
+        Path::new(&format!("{}/bin/java", self.home)).exists()
+            && Path::new(&format!("{}/bin/javac", self.home)).exists()
+    }
+}
 
 /// `tiny` is small enough for C2 to inline into both callers; its array
 /// escapes through a static, so the allocation and its slow-path call stay,
@@ -77,16 +105,16 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn start_fixture(dir: &Path) -> KillOnDrop {
+fn start_fixture(jdk: Jdk, dir: &Path) -> KillOnDrop {
     std::fs::write(dir.join("Hot.java"), fixture_source()).unwrap();
-    let javac = Command::new(format!("{JAVA_HOME}/bin/javac"))
+    let javac = Command::new(format!("{}/bin/javac", jdk.home))
         .arg("-d")
         .arg(dir)
         .arg(dir.join("Hot.java"))
         .status()
         .unwrap();
     assert!(javac.success(), "javac failed");
-    let child = Command::new(format!("{JAVA_HOME}/bin/java"))
+    let child = Command::new(format!("{}/bin/java", jdk.home))
         .arg("-cp")
         .arg(dir)
         .arg("Hot")
@@ -109,8 +137,6 @@ fn attach_when_ready(pid: u32, deadline: Instant) -> Jvm {
     }
 }
 
-/// Entries this module reads on HotSpot 17, checked one by one so a
-/// failure names the entry.
 const USED_ON_17: &[(&str, &str)] = &[
     ("CodeCache", "_heaps"),
     ("GrowableArrayBase", "_len"),
@@ -153,22 +179,91 @@ const USED_ON_17: &[(&str, &str)] = &[
     ("Symbol", "_body"),
 ];
 
+const USED_ON_25: &[(&str, &str)] = &[
+    ("CodeCache", "_heaps"),
+    ("GrowableArrayBase", "_len"),
+    ("GrowableArray<int>", "_data"),
+    ("CodeHeap", "_memory"),
+    ("CodeHeap", "_segmap"),
+    ("CodeHeap", "_log2_segment_size"),
+    ("VirtualSpace", "_low"),
+    ("VirtualSpace", "_high"),
+    ("HeapBlock", "_header"),
+    ("HeapBlock::Header", "_length"),
+    ("HeapBlock::Header", "_used"),
+    ("CodeBlob", "_name"),
+    ("CodeBlob", "_code_offset"),
+    ("CodeBlob", "_data_offset"),
+    ("CodeBlob", "_frame_size"),
+    ("CodeBlob", "_frame_complete_offset"),
+    ("CodeBlob", "_mutable_data"),
+    ("CodeBlob", "_mutable_data_size"),
+    ("CodeBlob", "_relocation_size"),
+    ("nmethod", "_method"),
+    ("nmethod", "_compile_id"),
+    ("nmethod", "_comp_level"),
+    ("nmethod", "_immutable_data"),
+    ("nmethod", "_immutable_data_size"),
+    ("nmethod", "_scopes_data_offset"),
+    ("nmethod", "_scopes_pcs_offset"),
+    ("PcDesc", "_pc_offset"),
+    ("PcDesc", "_scope_decode_offset"),
+    ("AbstractInterpreter", "_code"),
+    ("StubQueue", "_stub_buffer"),
+    ("StubQueue", "_buffer_limit"),
+    ("Method", "_constMethod"),
+    ("ConstMethod", "_constants"),
+    ("ConstMethod", "_flags._flags"),
+    ("ConstMethod", "_code_size"),
+    ("ConstMethod", "_name_index"),
+    ("ConstMethod", "_signature_index"),
+    ("ConstantPool", "_pool_holder"),
+    ("ConstantPool", "_source_file_name_index"),
+    ("Klass", "_name"),
+    ("Symbol", "_length"),
+    ("Symbol", "_body"),
+];
+
 #[test]
 fn reads_a_live_hotspot_17() {
-    if !Path::new(&format!("{JAVA_HOME}/bin/java")).exists() {
-        eprintln!("SKIP reads_a_live_hotspot_17: no JDK 17 at {JAVA_HOME}");
+    reads_a_live_hotspot(JDK_17);
+}
+
+#[test]
+fn reads_a_live_hotspot_25() {
+    reads_a_live_hotspot(JDK_25);
+}
+
+/// The live tests skip a JDK that is absent, but never all of them.
+#[test]
+fn some_live_jdk_is_installed() {
+    assert!(
+        [JDK_17, JDK_25].iter().any(Jdk::present),
+        "no JDK at {} or {}: the live JVM tests would all skip",
+        JDK_17.home,
+        JDK_25.home
+    );
+}
+
+fn reads_a_live_hotspot(jdk: Jdk) {
+    let tag = format!("jvm{}", jdk.major);
+    if !jdk.present() {
+        eprintln!(
+            "SKIP reads_a_live_hotspot_{}: no JDK {} at {}",
+            jdk.major, jdk.major, jdk.home
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let java = start_fixture(dir.path());
+    let java = start_fixture(jdk, dir.path());
     let javac_time = t.elapsed();
     let started = Instant::now();
     let pid = java.0.id();
     let deadline = started + Duration::from_secs(30);
     let mut jvm = attach_when_ready(pid, deadline);
-    assert_eq!(jvm.major_version(), 17);
-    for (t, f) in USED_ON_17 {
+    assert_eq!(jvm.major_version(), jdk.major);
+    for (t, f) in jdk.used {
         assert!(
             jvm.vm_structs().field(t, f).is_some(),
             "vmStructs lacks {t}::{f}"
@@ -207,7 +302,7 @@ fn reads_a_live_hotspot_17() {
         if let BlobKind::Nmethod { method, .. } = b.kind {
             match fresh.method(method) {
                 Ok(_) => named += 1,
-                Err(e) => eprintln!("jvm17: method {method:#x} of {b:x?}: {e:#}"),
+                Err(e) => eprintln!("{tag}: method {method:#x} of {b:x?}: {e:#}"),
             }
         }
     }
@@ -218,7 +313,7 @@ fn reads_a_live_hotspot_17() {
         .filter(|b| matches!(b.kind, BlobKind::Nmethod { .. }))
         .count();
     eprintln!(
-        "jvm17: javac {javac_time:?}; C2-compiled alphaWork {c2_after:?} after java started; {} blobs ({nmethods} nmethods) in {} heaps, \
+        "{tag}: javac {javac_time:?}; C2-compiled alphaWork {c2_after:?} after java started; {} blobs ({nmethods} nmethods) in {} heaps, \
          snapshot {snapshot_time:?}, {named} methods named in {resolve_time:?}, {} blocks skipped",
         snap.blobs.len(),
         snap.heaps.len(),
@@ -294,11 +389,11 @@ fn reads_a_live_hotspot_17() {
         }
     }
     eprintln!(
-        "jvm17: segment map lookups take at most {} reads (blob {:#x})",
+        "{tag}: segment map lookups take at most {} reads (blob {:#x})",
         most_reads.0, most_reads.1
     );
     eprintln!(
-        "jvm17: alphaWork nmethod: code {} bytes, frame {} words, frame complete at +{}",
+        "{tag}: alphaWork nmethod: code {} bytes, frame {} words, frame complete at +{}",
         alpha_blob.code.end - alpha_blob.code.start,
         alpha_blob.frame_size_words,
         alpha_blob.frame_complete_offset
@@ -345,17 +440,53 @@ fn reads_a_live_hotspot_17() {
         Some(fixture_line("alpha += tiny(i)"))
     );
     eprintln!(
-        "jvm17: {} PcDescs of alphaWork decoded in {scopes_time:?}; tiny@{tiny_bci} inlined at {pc:#x}",
+        "{tag}: {} PcDescs of alphaWork decoded in {scopes_time:?}; tiny@{tiny_bci} inlined at {pc:#x}",
         scopes.pcs.len()
     );
 
-    check_stack_walks(&mut jvm, &maps);
+    check_blob_offsets(&jvm, &snap, &tag);
+    check_stack_walks(&mut jvm, &maps, &tag);
+}
+
+/// What the BPF walker is handed: fields at the offsets it reads, and one
+/// `_name` address per blob name, so an nmethod is told by its name
+/// pointer alone.
+fn check_blob_offsets(jvm: &Jvm, snap: &CodeCacheSnapshot, tag: &str) {
+    let layout = jvm.code_cache_layout();
+    let offsets = layout.blob_offsets();
+    eprintln!(
+        "{tag}: blob offsets {offsets:?}, frame complete offset {} bytes",
+        layout.frame_complete_size()
+    );
+    let mut names: std::collections::HashMap<String, std::collections::BTreeSet<u64>> =
+        Default::default();
+    for blob in &snap.blobs {
+        let mut bytes = [0u8; 8];
+        let at = blob.address + offsets.name;
+        jvm.memory().read_exact(at, &mut bytes).unwrap();
+        assert_eq!(u64::from_le_bytes(bytes), blob.name_address);
+        let name = read_c_string(jvm.memory(), blob.name_address, 256, "name").unwrap();
+        names.entry(name).or_default().insert(blob.name_address);
+        if let BlobKind::Nmethod { method, .. } = blob.kind {
+            jvm.memory()
+                .read_exact(blob.address + offsets.method, &mut bytes)
+                .unwrap();
+            assert_eq!(u64::from_le_bytes(bytes), method);
+        }
+    }
+    for kind in ["nmethod", "native nmethod"] {
+        if let Some(addresses) = names.get(kind) {
+            eprintln!("{tag}: every {kind:?} blob names it at {addresses:x?}");
+            assert_eq!(addresses.len(), 1, "{kind} has names at {addresses:x?}");
+        }
+    }
+    assert!(names.contains_key("nmethod"));
 }
 
 /// Stops the fixture's two busy threads many times and walks their stacks
 /// as the BPF program will: every walk must pass a `Hot` frame and end in
 /// the call stub, returning into libjvm's text.
-fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
+fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry], tag: &str) {
     let pid = jvm.pid();
     let layout = jvm.frame_layout().unwrap();
     let libjvm_path = jvm.libjvm().path.clone();
@@ -397,7 +528,7 @@ fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
             // Samples in frameless stubs that keep an fp frame (the gap
             // the BPF design handles by an fp fallback) may end elsewhere.
             let WalkEnd::CallStub(native) = end else {
-                eprintln!("jvm17: {thread}: walk ended with {end:x?} after {frames:x?}");
+                eprintln!("{tag}: {thread}: walk ended with {end:x?} after {frames:x?}");
                 continue;
             };
             assert!(
@@ -452,7 +583,7 @@ fn check_stack_walks(jvm: &mut Jvm, maps: &[MapEntry]) {
             example = names.join(" <- ");
         }
         eprintln!(
-            "jvm17: thread {thread}: {complete} of {tries} samples walked to the call stub \
+            "{tag}: thread {thread}: {complete} of {tries} samples walked to the call stub \
              ({interpreted} interpreted frames, {live_bcps} live bcps in r13, lane lines \
              {lane_lines:?}); e.g. {example}"
         );

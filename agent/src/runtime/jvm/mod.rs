@@ -1,14 +1,17 @@
-//! HotSpot (OpenJDK 11 to 21+) seen from outside the process: find
+//! HotSpot (OpenJDK 11 to 22, and 25) seen from outside the process: find
 //! `libjvm.so`, read the VM's own description of its structures
 //! (`gHotSpotVMStructs` and friends), snapshot the code cache and name the
 //! `Method*`s that compiled and interpreted frames point at.
 //!
 //! Nothing here hard-codes a HotSpot field offset: every offset comes from
 //! the VM's tables, read from the live process, and a missing entry is a
-//! typed error that names it. The few layout facts HotSpot does not export
-//! (the interpreter frame slots, the `ConstantPool` entries following the
-//! header, the `ConstMethod` bytecodes following the header) are named where
-//! they are used.
+//! typed error that names it; a field whose C++ type changed between
+//! releases is read at the width the VM declares for it. The few layout
+//! facts HotSpot does not export (the interpreter frame slots, the
+//! `ConstantPool` entries following the header, the `ConstMethod` bytecodes
+//! following the header, the compressed stream encoding) are named where
+//! they are used. JDK 23 and 24, each half way through moving nmethod data
+//! out of the code cache, are not read ([`inline`]).
 //!
 //! The files follow the data: [`process`] finds the VM, [`vmstructs`] reads
 //! its tables, [`codecache`] lists the code blobs, [`method`] names methods,
@@ -32,7 +35,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-pub use codecache::{Blob, BlobKind, CodeCacheLayout, CodeCacheSnapshot, CodeHeap};
+pub use codecache::{
+    Blob, BlobKind, BlobOffsets, CodeCacheLayout, CodeCacheSnapshot, CodeHeap, CodeStart,
+};
 pub use inline::{InlineFrame, NmethodScopes, ScopeLayout};
 pub use method::{JavaMethod, MethodResolver};
 pub use process::{LibJvm, MapEntry};
@@ -185,10 +190,6 @@ fn field_u32(buf: &[u8], offset: u64) -> Option<u32> {
 fn field_u16(buf: &[u8], offset: u64) -> Option<u16> {
     let at = usize::try_from(offset).ok()?;
     Some(u16::from_le_bytes(buf.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn field_u8(buf: &[u8], offset: u64) -> Option<u8> {
-    buf.get(usize::try_from(offset).ok()?).copied()
 }
 
 /// One HotSpot process, attached: its VM tables read once, the layouts

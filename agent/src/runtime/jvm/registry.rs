@@ -277,11 +277,24 @@ impl JvmProcess {
             addr: 0,
             detail: format!("{what} is outside what the BPF walker reads"),
         };
-        let offsets = layout
-            .blob_offsets()
-            .ok_or_else(|| missing("CodeBlob's code bounds (JDK 23+ offsets)"))?;
-        let [complete, frame_size, code_begin, name, method] =
-            offsets.map(|o| u16::try_from(o).ok().filter(|&o| o <= JVM_BLOB_WINDOW - 8));
+        let offsets = layout.blob_offsets();
+        let (code_begin, code_is_offset) = match offsets.code {
+            super::CodeStart::Pointer(at) => (at, 0),
+            super::CodeStart::Offset(at) => (at, 1),
+        };
+        let frame_complete_i16 = match layout.frame_complete_size() {
+            4 => 0,
+            2 => 1,
+            _ => return Err(missing("a CodeBlob::_frame_complete_offset of this width")),
+        };
+        let [complete, frame_size, code_begin, name, method] = [
+            offsets.frame_complete,
+            offsets.frame_size,
+            code_begin,
+            offsets.name,
+            offsets.method,
+        ]
+        .map(|o| u16::try_from(o).ok().filter(|&o| o <= JVM_BLOB_WINDOW - 8));
         let (Some(complete), Some(frame_size), Some(code_begin), Some(name), Some(method)) =
             (complete, frame_size, code_begin, name, method)
         else {
@@ -315,6 +328,8 @@ impl JvmProcess {
                 .map_err(|_| missing("Method::_constMethod"))?,
             const_method_size: u16::try_from(const_method_size)
                 .map_err(|_| missing("sizeof(ConstMethod)"))?,
+            blob_code_is_offset: code_is_offset,
+            blob_frame_complete_i16: frame_complete_i16,
             ..JvmProc::default()
         };
         self.code = vec![snapshot.interpreter.clone()];

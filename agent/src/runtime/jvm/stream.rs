@@ -19,6 +19,8 @@ impl StreamEncoding {
     pub const JDK_11_TO_19: Self = Self { excluded: 0 };
     pub const JDK_20_ON: Self = Self { excluded: 1 };
 
+    /// HotSpot exports nothing that tells the two apart (`CompressedStream`
+    /// has only its buffer and position), so the release decides.
     pub fn for_major_version(major: u32) -> Self {
         if major >= 20 {
             Self::JDK_20_ON

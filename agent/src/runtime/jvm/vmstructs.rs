@@ -33,6 +33,34 @@ pub struct FieldEntry {
     pub location: FieldLocation,
 }
 
+/// An integer or pointer instance field with its width, for fields whose
+/// C++ type changed between releases (`CodeBlob::_frame_complete_offset`
+/// is an `int` up to JDK 22 and an `int16_t` after; `HeapBlock::Header::
+/// _length` a `size_t`, then a `uint32_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scalar {
+    pub offset: u64,
+    /// Bytes: 1, 2, 4 or 8.
+    pub size: u8,
+}
+
+impl Scalar {
+    /// The field in `buf` (a structure read from its start), zero-extended.
+    pub fn unsigned(&self, buf: &[u8]) -> Option<u64> {
+        let at = usize::try_from(self.offset).ok()?;
+        let bytes = buf.get(at..at + usize::from(self.size))?;
+        let mut word = [0u8; 8];
+        word[..bytes.len()].copy_from_slice(bytes);
+        Some(u64::from_le_bytes(word))
+    }
+
+    /// The field in `buf`, sign-extended.
+    pub fn signed(&self, buf: &[u8]) -> Option<i64> {
+        let shift = 64 - 8 * u32::from(self.size);
+        Some(((self.unsigned(buf)? << shift) as i64) >> shift)
+    }
+}
+
 /// The four tables of one VM.
 #[derive(Debug, Default, Clone)]
 pub struct VmStructs {
@@ -204,28 +232,58 @@ impl VmStructs {
         Ok(vm)
     }
 
-    /// Builds tables by hand, for tests.
+    /// Builds tables by hand, for tests. A field's declared type is
+    /// `int` unless `typed` names it (type, field, declared type); the
+    /// integer types every release exports are sized.
     #[cfg(test)]
     pub(crate) fn from_parts(
         fields: impl IntoIterator<Item = (&'static str, &'static str, FieldLocation)>,
         types: impl IntoIterator<Item = (&'static str, u64)>,
         ints: impl IntoIterator<Item = (&'static str, i32)>,
     ) -> Self {
+        let sized = [
+            ("int", 4),
+            ("u1", 1),
+            ("u2", 2),
+            ("int16_t", 2),
+            ("uint32_t", 4),
+            ("size_t", 8),
+            ("bool", 1),
+            ("address", 8),
+            ("CompLevel", 1),
+        ];
         Self {
             fields: fields
                 .into_iter()
                 .map(|(t, f, location)| {
                     let entry = FieldEntry {
-                        type_string: None,
+                        type_string: Some("int".to_owned()),
                         location,
                     };
                     ((t.to_owned(), f.to_owned()), entry)
                 })
                 .collect(),
-            type_sizes: types.into_iter().map(|(t, s)| (t.to_owned(), s)).collect(),
+            type_sizes: sized
+                .into_iter()
+                .chain(types)
+                .map(|(t, s)| (t.to_owned(), s))
+                .collect(),
             int_constants: ints.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
             long_constants: HashMap::new(),
         }
+    }
+
+    /// Declares the C++ type of fields already added, for tests.
+    #[cfg(test)]
+    pub(crate) fn with_types(mut self, typed: &[(&str, &str, &str)]) -> Self {
+        for (t, f, declared) in typed {
+            let entry = self
+                .fields
+                .get_mut(&((*t).to_owned(), (*f).to_owned()))
+                .expect("typed field declared");
+            entry.type_string = Some((*declared).to_owned());
+        }
+        self
     }
 
     /// The entry of `type_name::field`, if the VM has one.
@@ -260,6 +318,33 @@ impl VmStructs {
         }
         let (t, f) = candidates.first().copied().unwrap_or(("?", "?"));
         self.offset(t, f)
+    }
+
+    /// Instance field `type_name::field` with its width: `sizeof` its
+    /// declared type from the type table, a pointer's for `T*`.
+    pub fn scalar(&self, type_name: &str, field: &str) -> Result<Scalar, JvmError> {
+        let offset = self.offset(type_name, field)?;
+        let declared = self
+            .field(type_name, field)
+            .and_then(|f| f.type_string.as_deref())
+            .unwrap_or("");
+        let size = if declared.ends_with('*') {
+            Some(8)
+        } else {
+            self.type_sizes.get(declared).copied()
+        };
+        match size {
+            Some(size @ (1 | 2 | 4 | 8)) => Ok(Scalar {
+                offset,
+                size: size as u8,
+            }),
+            _ => Err(JvmError::FieldKind {
+                type_name: type_name.to_owned(),
+                field: field.to_owned(),
+                found: "of no integer size",
+                expected: "a 1, 2, 4 or 8 byte integer",
+            }),
+        }
     }
 
     /// Process address of static field `type_name::field`.
@@ -446,5 +531,44 @@ mod tests {
                 .unwrap(),
             28
         );
+    }
+
+    #[test]
+    fn scalars_take_their_width_from_the_declared_type() {
+        let vm = VmStructs::from_parts(
+            [
+                (
+                    "CodeBlob",
+                    "_frame_complete_offset",
+                    FieldLocation::Offset(2),
+                ),
+                ("CodeBlob", "_frame_size", FieldLocation::Offset(4)),
+                ("CodeBlob", "_name", FieldLocation::Offset(8)),
+                ("CodeBlob", "_kind", FieldLocation::Offset(16)),
+            ],
+            [],
+            [],
+        )
+        .with_types(&[
+            ("CodeBlob", "_frame_complete_offset", "int16_t"),
+            ("CodeBlob", "_name", "const char*"),
+            ("CodeBlob", "_kind", "CodeBlobKind"),
+        ]);
+        let complete = vm.scalar("CodeBlob", "_frame_complete_offset").unwrap();
+        assert_eq!(complete, Scalar { offset: 2, size: 2 });
+        let mut blob = [0u8; 16];
+        blob[2..4].copy_from_slice(&(-1i16).to_le_bytes());
+        blob[4..8].copy_from_slice(&(-7i32).to_le_bytes());
+        assert_eq!(complete.signed(&blob), Some(-1));
+        assert_eq!(complete.unsigned(&blob), Some(0xffff));
+        let frame_size = vm.scalar("CodeBlob", "_frame_size").unwrap();
+        assert_eq!(frame_size.signed(&blob), Some(-7));
+        let name = vm.scalar("CodeBlob", "_name").unwrap();
+        assert_eq!(name.size, 8);
+        assert_eq!(name.unsigned(&blob[..12]), None, "past the bytes read");
+        assert!(matches!(
+            vm.scalar("CodeBlob", "_kind"),
+            Err(JvmError::FieldKind { .. })
+        ));
     }
 }
