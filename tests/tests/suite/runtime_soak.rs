@@ -47,13 +47,9 @@
 //! (the interpreter's start before `<module>` runs and the moment before
 //! the agent registers it), and `alpha_work` and `beta_work` both show.
 //! Java's: the JVM's samples are checked for counting and for having a
-//! stack whatever the build; where the agent exports
-//! `augur_agent_runtime_frames_total{runtime="java"}` (the HotSpot walker,
-//! on main since `0b6f0c1`), its stacks must also run `Hot.main` →
-//! `Hot.alphaWork` and → `Hot.betaWork`; without it (a build from before
-//! the walker: native frames only, JIT code as placeholders) the test
-//! prints a loud SKIP for that part. The gate is to go once every build
-//! under test has the walker.
+//! stack, the agent must export `augur_agent_runtime_frames_total{runtime=
+//! "java"}`, and its stacks must run `Hot.main` → `Hot.alphaWork` and →
+//! `Hot.betaWork`, each on at least a tenth of its samples.
 //!
 //! Memory: `augur up`'s RSS is read every 10 s. It must stay under
 //! [`RSS_BOUND`], and its peak over the second half of the run, less the
@@ -574,23 +570,19 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
         busiest(&jvm_stacks)
     );
     let metrics = String::from_utf8(http_get(&metrics_url).unwrap().1).unwrap();
-    let java_walker = metrics
-        .lines()
-        .any(|l| l.starts_with("augur_agent_runtime_frames") && l.contains("runtime=\"java\""));
-    if java_walker {
-        for method in ["Hot.alphaWork", "Hot.betaWork"] {
-            let n = ordered_count(&jvm_stacks, &["Hot.main", method]);
-            assert!(
-                n as f64 >= 0.1 * jvm_counts.1 as f64,
-                "the agent reads Java frames, but only {n} of {} samples of {jvm_name} run Hot.main -> {method}\n{}",
-                jvm_counts.1,
-                busiest(&jvm_stacks)
-            );
-        }
-    } else {
-        eprintln!(
-            "\n*** SKIP (Java frames): /metrics has no augur_agent_runtime_frames{{runtime=\"java\"}}: \
-             no JVM walker on this build; {jvm_name}'s samples were checked as native frames only ***\n"
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("augur_agent_runtime_frames") && l.contains("runtime=\"java\"")),
+        "/metrics has no augur_agent_runtime_frames{{runtime=\"java\"}}"
+    );
+    for method in ["Hot.alphaWork", "Hot.betaWork"] {
+        let n = ordered_count(&jvm_stacks, &["Hot.main", method]);
+        assert!(
+            n as f64 >= 0.1 * jvm_counts.1 as f64,
+            "only {n} of {} samples of {jvm_name} run Hot.main -> {method}\n{}",
+            jvm_counts.1,
+            busiest(&jvm_stacks)
         );
     }
 
