@@ -535,6 +535,50 @@ pub fn chain_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
         .sum()
 }
 
+/// Samples whose stack holds the frame `frame` (root-first stacks).
+pub fn count_with(stacks: &[(Vec<String>, u64)], frame: &str) -> u64 {
+    stacks
+        .iter()
+        .filter(|(frames, _)| frames.iter().any(|f| f == frame))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Samples whose root-first stack holds frames matching `chain` in this
+/// order, other frames allowed between; `matches(frame, wanted)` says
+/// whether a frame is the one wanted.
+pub fn in_order_count(
+    stacks: &[(Vec<String>, u64)],
+    chain: &[&str],
+    matches: impl Fn(&str, &str) -> bool,
+) -> u64 {
+    stacks
+        .iter()
+        .filter(|(frames, _)| {
+            let mut want = chain.iter().peekable();
+            for frame in frames {
+                if want.peek().is_some_and(|w| matches(frame, w)) {
+                    want.next();
+                }
+            }
+            want.peek().is_none()
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The `n` busiest stacks, one per line, for failure messages.
+pub fn busiest(stacks: &[(Vec<String>, u64)], n: usize) -> String {
+    let mut sorted: Vec<_> = stacks.iter().collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.1));
+    sorted
+        .iter()
+        .take(n)
+        .map(|(frames, count)| format!("  {count} {}", frames.join(";")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Root-first stacks of a JSON profile.
 pub fn json_stacks(profile: &serde_json::Value) -> Vec<(Vec<String>, u64)> {
     profile["stacks"]

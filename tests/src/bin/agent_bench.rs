@@ -34,11 +34,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use augur_tests::bench::{BpfStats, CpuReading, metric_series, reap_within, rusage_cpu, try_reap};
 use augur_tests::{build_split_fixture, http_get, is_root};
 
 /// The agent's RSS must stay under this.
@@ -497,32 +498,6 @@ impl SampleCounts {
     }
 }
 
-/// Every series of the Prometheus metric `name` in `text`: its labels
-/// (`{...}`, empty without labels) and value.
-fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
-    let mut series = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        // `name value` or `name{labels} value`, not a longer name.
-        let (labels, value) = match rest.strip_prefix('{') {
-            Some(_) => match rest.rsplit_once("} ") {
-                Some((labels, value)) => (format!("{labels}}}"), value),
-                None => continue,
-            },
-            None => match rest.strip_prefix(' ') {
-                Some(value) => (String::new(), value),
-                None => continue,
-            },
-        };
-        if let Ok(value) = value.trim().parse::<f64>() {
-            series.push((labels, value));
-        }
-    }
-    series
-}
-
 fn measure_agent(
     options: &Options,
     server: &Server,
@@ -593,7 +568,7 @@ fn measure_agent(
         tool: "augur agent",
         frequency_hz,
         wall,
-        cpu: cpu_time(&usage),
+        cpu: rusage_cpu(&usage),
         steady,
         peak_rss_kib: usage.ru_maxrss as u64,
         samples: counts.accepted,
@@ -650,7 +625,7 @@ fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
         tool: "perf record -g",
         frequency_hz: FREQUENCY_HZ,
         wall,
-        cpu: cpu_time(&usage),
+        cpu: rusage_cpu(&usage),
         steady,
         peak_rss_kib: usage.ru_maxrss as u64,
         samples,
@@ -713,63 +688,6 @@ fn run_until(
     }
 }
 
-/// CPU time of a live process so far.
-struct CpuReading {
-    /// Nanoseconds on CPU per thread (`/proc/PID/task/TID/schedstat`).
-    threads: BTreeMap<u32, u64>,
-    /// User + system time of the whole process (`/proc/PID/stat`), also
-    /// counting exited threads, at clock-tick resolution.
-    ticks: Duration,
-}
-
-impl CpuReading {
-    fn take(pid: libc::pid_t) -> Option<Self> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after `(comm)`: state is field 3, utime 14, stime 15.
-        let (_, rest) = stat.rsplit_once(") ")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if hz <= 0 {
-            return None;
-        }
-        let mut threads = BTreeMap::new();
-        for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-            let entry = entry.ok()?;
-            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
-                continue;
-            };
-            let Ok(schedstat) = std::fs::read_to_string(entry.path().join("schedstat")) else {
-                continue;
-            };
-            if let Some(ns) = schedstat
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-            {
-                threads.insert(tid, ns);
-            }
-        }
-        Some(Self {
-            threads,
-            ticks: Duration::from_secs_f64(ticks as f64 / hz as f64),
-        })
-    }
-
-    /// CPU time used since `earlier`: nanosecond-exact when the same threads
-    /// ran throughout, else from the coarser process totals.
-    fn since(&self, earlier: &CpuReading) -> Duration {
-        if !self.threads.is_empty() && self.threads.keys().eq(earlier.threads.keys()) {
-            let now: u64 = self.threads.values().sum();
-            let then: u64 = earlier.threads.values().sum();
-            return Duration::from_nanos(now.saturating_sub(then));
-        }
-        self.ticks.saturating_sub(earlier.ticks)
-    }
-}
-
 /// N from perf's `[ perf record: Captured and wrote X MB FILE (N samples) ]`.
 fn perf_samples(output: &str) -> Option<u64> {
     let line = output
@@ -777,85 +695,6 @@ fn perf_samples(output: &str) -> Option<u64> {
         .find(|l| l.contains("perf record: Captured and wrote"))?;
     let (_, tail) = line.rsplit_once('(')?;
     tail.split_whitespace().next()?.parse().ok()
-}
-
-fn cpu_time(usage: &libc::rusage) -> Duration {
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-/// Reaps `pid` if it has exited, returning its status and resource usage
-/// (its own plus that of the children it reaped).
-fn try_reap(pid: libc::pid_t) -> anyhow::Result<Option<(ExitStatus, libc::rusage)>> {
-    use std::os::unix::process::ExitStatusExt;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: valid pointers to locals; pid is our unreaped child.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == pid {
-            return Ok(Some((ExitStatus::from_raw(status), usage)));
-        }
-        if reaped == 0 {
-            return Ok(None);
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error).with_context(|| format!("wait4({pid})"));
-        }
-    }
-}
-
-/// Waits up to `limit` for `pid` to exit, then kills it and fails.
-fn reap_within(pid: libc::pid_t, limit: Duration) -> anyhow::Result<(ExitStatus, libc::rusage)> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(reaped) = try_reap(pid)? {
-            return Ok(reaped);
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill and wait on a pid we spawned and have not reaped.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-            bail!("process {pid} did not exit within {limit:?}; killed it");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Keeps the kernel's BPF run-time statistics on while alive
-/// (`BPF_ENABLE_STATS`; closing the fd turns them off again, even on a crash).
-struct BpfStats {
-    _fd: std::os::fd::OwnedFd,
-}
-
-impl BpfStats {
-    fn enable() -> anyhow::Result<Self> {
-        use std::os::fd::FromRawFd;
-        const BPF_ENABLE_STATS: libc::c_long = 32;
-        const BPF_STATS_RUN_TIME: u32 = 0;
-        // `union bpf_attr` is larger; the kernel zero-checks the bytes past
-        // the size we pass, so a bare `enable_stats.type` is enough.
-        let attr = BPF_STATS_RUN_TIME;
-        // SAFETY: bpf(2) reads `size_of::<u32>()` bytes from a valid pointer.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_ENABLE_STATS,
-                &attr as *const u32,
-                std::mem::size_of::<u32>() as libc::c_uint,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("bpf(BPF_ENABLE_STATS)");
-        }
-        // SAFETY: the kernel just returned this fd to us and nothing else owns it.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
-        Ok(Self { _fd: fd })
-    }
 }
 
 /// Processes and threads created since boot (`processes` in `/proc/stat`).

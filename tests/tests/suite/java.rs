@@ -76,14 +76,6 @@ fn jfr_stacks(jdk: &str, recording: &Path) -> Vec<(Vec<String>, u64)> {
         .collect()
 }
 
-fn count_with(stacks: &[(Vec<String>, u64)], frame: &str) -> u64 {
-    stacks
-        .iter()
-        .filter(|(frames, _)| frames.iter().any(|f| f == frame))
-        .map(|(_, n)| n)
-        .sum()
-}
-
 /// Percentage of the samples in `Hot.main` (the main thread's work) whose
 /// stack holds `method`.
 fn share_of_main(stacks: &[(Vec<String>, u64)], method: &str) -> f64 {
@@ -98,23 +90,14 @@ fn share_of_main(stacks: &[(Vec<String>, u64)], method: &str) -> f64 {
     100.0 * with as f64 / main.max(1) as f64
 }
 
-/// Samples whose root-first stack holds `chain` in this order.
+/// Samples whose root-first stack holds frames starting with `chain`'s
+/// names, in this order.
 fn ordered_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
-    stacks
-        .iter()
-        .filter(|(frames, _)| {
-            let mut want = chain.iter().peekable();
-            for frame in frames {
-                if want.peek().is_some_and(|w| frame.starts_with(**w)) {
-                    want.next();
-                }
-            }
-            want.peek().is_none()
-        })
-        .map(|(_, n)| n)
-        .sum()
+    in_order_count(stacks, chain, |frame, wanted| frame.starts_with(wanted))
 }
 
+/// The busiest stacks from `JavaCalls::call_helper` on, for failure
+/// messages.
 fn busiest(stacks: &[(Vec<String>, u64)]) -> String {
     let mut sorted: Vec<_> = stacks.iter().collect();
     sorted.sort_by_key(|s| std::cmp::Reverse(s.1));

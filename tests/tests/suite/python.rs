@@ -126,15 +126,6 @@ fn child_of(parent: u32) -> u32 {
     child.unwrap()
 }
 
-/// Samples whose stack holds `function`.
-fn count_with(stacks: &[(Vec<String>, u64)], function: &str) -> u64 {
-    stacks
-        .iter()
-        .filter(|(frames, _)| frames.iter().any(|f| f == function))
-        .map(|(_, n)| n)
-        .sum()
-}
-
 /// Percentage of the samples in the fixture's `main` whose stack holds
 /// `function`: both tools' shares of the same work, whatever each saw of
 /// the interpreter's start and exit (py-spy attaches after the start).
@@ -153,31 +144,7 @@ fn share(stacks: &[(Vec<String>, u64)], function: &str) -> f64 {
 /// Samples whose root-first stack holds `chain` in this order (other
 /// frames may come between: CPython's C call path in 3.9 and 3.10).
 fn ordered_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
-    stacks
-        .iter()
-        .filter(|(frames, _)| {
-            let mut want = chain.iter();
-            let mut next = want.next();
-            for frame in frames {
-                if next == Some(&frame.as_str()) {
-                    next = want.next();
-                }
-            }
-            next.is_none()
-        })
-        .map(|(_, n)| n)
-        .sum()
-}
-
-fn busiest(stacks: &[(Vec<String>, u64)]) -> String {
-    let mut sorted: Vec<_> = stacks.iter().collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.1));
-    sorted
-        .iter()
-        .take(10)
-        .map(|(frames, n)| format!("  {n} {}", frames.join(";")))
-        .collect::<Vec<_>>()
-        .join("\n")
+    in_order_count(stacks, chain, |frame, wanted| frame == wanted)
 }
 
 /// Checks Augur's shares of the hot functions against py-spy's and the
@@ -188,7 +155,7 @@ fn assert_matches_py_spy(context: &str, ours: &[(Vec<String>, u64)], spy: &[(Vec
     assert!(
         total >= 1000 && spy_total >= 1000,
         "{context}: too few samples to compare (augur {total}, py-spy {spy_total})\n{}",
-        busiest(ours)
+        busiest(ours, 10)
     );
     for function in ["alpha_work", "beta_work"] {
         let (a, p) = (share(ours, function), share(spy, function));
@@ -198,15 +165,15 @@ fn assert_matches_py_spy(context: &str, ours: &[(Vec<String>, u64)], spy: &[(Vec
         assert!(
             (a - p).abs() <= SHARE_TOLERANCE,
             "{context}: {function} is {a:.1}% of Augur's samples but {p:.1}% of py-spy's\naugur:\n{}\npy-spy:\n{}",
-            busiest(ours),
-            busiest(spy)
+            busiest(ours, 10),
+            busiest(spy, 10)
         );
         let chained = ordered_count(ours, &["<module>", "main", function]);
         let with = count_with(ours, function);
         assert!(
             chained as f64 >= 0.95 * with as f64,
             "{context}: only {chained} of {with} samples in {function} run <module> -> main -> {function}\n{}",
-            busiest(ours)
+            busiest(ours, 10)
         );
     }
 }
@@ -337,7 +304,7 @@ fn python_calling_c_keeps_the_native_frames_below() {
     assert!(
         hashing >= 50 && mixed as f64 >= 0.5 * hashing as f64,
         "{mixed} of {hashing} samples in hash_work show main -> hash_work -> C -> libcrypto\n{}",
-        busiest(&stacks)
+        busiest(&stacks, 10)
     );
     // JSON's C accelerator sits below parse_work too.
     let json = ordered_count(&stacks, &["main", "parse_work", "scanner_call"])
@@ -346,7 +313,7 @@ fn python_calling_c_keeps_the_native_frames_below() {
     assert!(
         json > 0,
         "no JSON C frame below parse_work\n{}",
-        busiest(&stacks)
+        busiest(&stacks, 10)
     );
 }
 
@@ -402,7 +369,7 @@ fn every_installed_cpython_from_3_9_to_3_13_is_named() {
         assert!(
             main_thread > 0 && worker > 0 && share(&stacks, "alpha_work") > 30.0,
             "3.{minor}: alpha_work not named in both threads ({main_thread}, {worker})\n{}",
-            busiest(&stacks)
+            busiest(&stacks, 10)
         );
         named += 1;
     }
@@ -531,7 +498,7 @@ fn an_unknown_cpython_version_is_reported_once_and_profiled_natively() {
     assert!(
         eval >= 100,
         "{eval} samples in the evaluation loop\n{}",
-        busiest(&stacks)
+        busiest(&stacks, 10)
     );
 }
 
@@ -604,11 +571,11 @@ fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
     assert!(
         kept + named >= total * 9 / 10,
         "samples lost their Python frames\n{}",
-        busiest(&stacks)
+        busiest(&stacks, 10)
     );
     assert!(
         kept > 0,
         "no placeholder: the process outlived a drain?\n{}",
-        busiest(&stacks)
+        busiest(&stacks, 10)
     );
 }

@@ -339,23 +339,11 @@ fn samples_of(services: &[(String, u64)], name: &str) -> u64 {
 /// order, other frames allowed between; a name matches a frame that
 /// starts with it (a Java walker may add a signature).
 fn ordered_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
-    stacks
-        .iter()
-        .filter(|(frames, _)| {
-            let mut want = chain.iter().peekable();
-            for frame in frames {
-                if want.peek().is_some_and(|w| {
-                    frame
-                        .strip_prefix(**w)
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['(', ' ']))
-                }) {
-                    want.next();
-                }
-            }
-            want.peek().is_none()
-        })
-        .map(|(_, n)| n)
-        .sum()
+    in_order_count(stacks, chain, |frame, wanted| {
+        frame
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['(', ' ']))
+    })
 }
 
 /// Samples with a frame whose name contains `text`.
@@ -365,17 +353,6 @@ fn count_containing(stacks: &[(Vec<String>, u64)], text: &str) -> u64 {
         .filter(|(frames, _)| frames.iter().any(|f| f.contains(text)))
         .map(|(_, n)| n)
         .sum()
-}
-
-fn busiest(stacks: &[(Vec<String>, u64)]) -> String {
-    let mut sorted: Vec<_> = stacks.iter().collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.1));
-    sorted
-        .iter()
-        .take(12)
-        .map(|(frames, n)| format!("  {n} {}", frames.join(";")))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -549,7 +526,7 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
         "{unnamed} of {} samples of {py_name} ({:.2}%) lack <module> -> main\n{}",
         py_counts.1,
         100.0 * unnamed_share,
-        busiest(&py_stacks)
+        busiest(&py_stacks, 12)
     );
     for function in ["alpha_work", "beta_work"] {
         let n = ordered_count(&py_stacks, &["<module>", "main", function]);
@@ -557,7 +534,7 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
             n as f64 >= 0.1 * py_counts.1 as f64,
             "only {n} of {} samples of {py_name} run <module> -> main -> {function}\n{}",
             py_counts.1,
-            busiest(&py_stacks)
+            busiest(&py_stacks, 12)
         );
     }
 
@@ -567,7 +544,7 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
         (no_stack as f64) < 0.01 * jvm_counts.1 as f64,
         "{no_stack} of {} samples of {jvm_name} have no stack at all\n{}",
         jvm_counts.1,
-        busiest(&jvm_stacks)
+        busiest(&jvm_stacks, 12)
     );
     let metrics = String::from_utf8(http_get(&metrics_url).unwrap().1).unwrap();
     assert!(
@@ -582,7 +559,7 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
             n as f64 >= 0.1 * jvm_counts.1 as f64,
             "only {n} of {} samples of {jvm_name} run Hot.main -> {method}\n{}",
             jvm_counts.1,
-            busiest(&jvm_stacks)
+            busiest(&jvm_stacks, 12)
         );
     }
 
@@ -704,7 +681,7 @@ fn python_and_jvm_for_five_minutes_lose_nothing_and_stay_bounded() {
     eprintln!("  memory when the workloads ended: {memory_at_end}");
     eprintln!(
         "  {jvm_name}'s busiest stacks:\n{}",
-        busiest(&jvm_stacks)
+        busiest(&jvm_stacks, 12)
             .lines()
             .take(5)
             .collect::<Vec<_>>()
