@@ -147,6 +147,47 @@ fn ordered_count(stacks: &[(Vec<String>, u64)], chain: &[&str]) -> u64 {
     in_order_count(stacks, chain, |frame, wanted| frame == wanted)
 }
 
+/// `augur up` on `data` sampling at `hz` and draining every `window`.
+fn up_at(data: &Path, window: &str, hz: &str) -> AugurProcess {
+    let data = data.to_str().unwrap();
+    AugurProcess::start(&[
+        "up",
+        "--data-dir",
+        data,
+        "--http",
+        "127.0.0.1:0",
+        "--ingest",
+        "127.0.0.1:0",
+        "--window",
+        window,
+        "--frequency",
+        hz,
+    ])
+    .unwrap()
+}
+
+/// `service`'s stacks from the web API at `base` once at least `min`
+/// samples are stored and the count stopped growing between two reads.
+fn settled_stacks(
+    base: &str,
+    service: &str,
+    min: u64,
+    timeout: Duration,
+) -> Vec<(Vec<String>, u64)> {
+    let url = format!("{base}api/v1/profile?service={service}&from=-5m&to=now");
+    let mut stacks = Vec::new();
+    let mut previous = 0;
+    wait_until("the Python samples to be stored", timeout, || {
+        std::thread::sleep(Duration::from_secs(3));
+        stacks = http_json(&url).map(|p| json_stacks(&p)).unwrap_or_default();
+        let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+        let settled = total >= min && total == previous;
+        previous = total;
+        settled
+    });
+    stacks
+}
+
 /// Checks Augur's shares of the hot functions against py-spy's and the
 /// `<module>` → `main` → hot function chains.
 fn assert_matches_py_spy(context: &str, ours: &[(Vec<String>, u64)], spy: &[(Vec<String>, u64)]) {
@@ -386,20 +427,7 @@ fn python_functions_match_py_spy_under_up() {
         let name = format!("augur-py-up-{i}");
         let copy = own_copy(&python, dir.path(), &name);
         let data = dir.path().join("data");
-        let up = AugurProcess::start(&[
-            "up",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--ingest",
-            "127.0.0.1:0",
-            "--window",
-            "2s",
-            "--frequency",
-            HZ,
-        ])
-        .unwrap();
+        let up = up_at(&data, "2s", HZ);
         let spy_out = dir.path().join("py-spy.txt");
         // Started after the agent, so both see the whole run; the agent
         // takes up to a few seconds to read a new process.
@@ -415,22 +443,7 @@ fn python_functions_match_py_spy_under_up() {
         assert!(python_run.0.wait().unwrap().success());
         let _ = spy.0.wait();
         let base = up.http.clone().unwrap();
-        // Stored once the count stops growing across two windows.
-        let url = format!("{base}api/v1/profile?service={name}&from=-5m&to=now");
-        let mut ours = Vec::new();
-        let mut previous = 0;
-        wait_until(
-            "the Python samples to be stored",
-            Duration::from_secs(60),
-            || {
-                std::thread::sleep(Duration::from_secs(3));
-                ours = http_json(&url).map(|p| json_stacks(&p)).unwrap_or_default();
-                let total: u64 = ours.iter().map(|(_, n)| n).sum();
-                let settled = total >= 1000 && total == previous;
-                previous = total;
-                settled
-            },
-        );
+        let ours = settled_stacks(&base, &name, 1000, Duration::from_secs(60));
         // The agent may miss the first moments of the process (it reads a
         // new process's interpreter on its first sample): compare the
         // shares, which do not depend on that.
@@ -517,20 +530,7 @@ fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
     // A long window: the process is gone long before the agent drains (a
     // drain while it still ran would name its code objects, and the cache
     // keeps those names).
-    let up = AugurProcess::start(&[
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--ingest",
-        "127.0.0.1:0",
-        "--window",
-        "30s",
-        "--frequency",
-        "99",
-    ])
-    .unwrap();
+    let up = up_at(&data, "30s", "99");
     let base = up.http.clone().unwrap();
     let started = std::time::Instant::now();
     let status = Command::new(&copy)
@@ -545,21 +545,7 @@ fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
         ran < Duration::from_secs(25),
         "the short process ran {ran:?}, past the agent's 30 s window"
     );
-    let url = format!("{base}api/v1/profile?service={name}&from=-5m&to=now");
-    let mut stacks = Vec::new();
-    let mut previous = 0;
-    wait_until(
-        "the short process's samples to be stored",
-        Duration::from_secs(90),
-        || {
-            std::thread::sleep(Duration::from_secs(3));
-            stacks = http_json(&url).map(|p| json_stacks(&p)).unwrap_or_default();
-            let total: u64 = stacks.iter().map(|(_, n)| n).sum();
-            let settled = total >= 50 && total == previous;
-            previous = total;
-            settled
-        },
-    );
+    let stacks = settled_stacks(&base, name, 50, Duration::from_secs(90));
     let total: u64 = stacks.iter().map(|(_, n)| n).sum();
     let placeholder = "[python code, process exited]";
     let kept = count_with(&stacks, placeholder);
