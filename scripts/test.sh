@@ -29,6 +29,14 @@ if cargo build --workspace --all-targets --locked 2>&1 | grep -E '^\s+(Compiling
     exit 1
 fi
 echo "== cargo test"
-cargo test --workspace --locked --no-fail-fast
+# The output is long; on failure, each failing test's panic is repeated at
+# the end, where a reader of a truncated CI log looks.
+test_log="$(mktemp)"
+trap 'rm -f "$test_log"' EXIT
+if ! cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"; then
+    echo "== failing tests, their panics repeated" >&2
+    grep -E -A 14 "^---- .* stdout ----$|panicked at" "$test_log" | grep -v -E "^\S*\[2m|^\s*$" | tail -n 200 >&2
+    exit 1
+fi
 echo "== fuzzing"
 scripts/fuzz.sh
