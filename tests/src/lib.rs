@@ -18,6 +18,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// Serializes the tests that compare Augur with another profiler sampling
+/// the same process (JFR, py-spy) or that share one ClickHouse cluster
+/// between several nodes: each runs many busy processes, and two of them
+/// side by side on a two-core machine starve the very threads they measure.
+/// Tests run in parallel otherwise; hold the guard for the whole test.
+pub fn heavy_test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one still runs.
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The `augur` binary under test: `$AUGUR_BIN`, or the one cargo built next
 /// to this test executable.
 pub fn augur_bin() -> PathBuf {

@@ -110,6 +110,7 @@ fn two_ingest_nodes_on_sharded_clickhouse_serve_what_one_sqlite_node_serves() {
     let Some(urls) = clickhouse_server::urls() else {
         return;
     };
+    let _alone = heavy_test_lock();
     let dir = tempfile::tempdir().unwrap();
     // The ingest nodes settle windows into per-service rows a second after
     // their last batch, both of them, while the test reads.
@@ -262,6 +263,7 @@ fn debug_info_uploaded_to_one_ingest_node_is_used_by_another() {
     let Some(urls) = clickhouse_server::urls() else {
         return;
     };
+    let _alone = heavy_test_lock();
     let dir = tempfile::tempdir().unwrap();
     let name = "augur-fixture-shared-debug";
     let fixture = build_fixture(dir.path(), "split.c", name).unwrap();

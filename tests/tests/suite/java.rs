@@ -145,6 +145,7 @@ fn java_methods_match_jfr_on_jdk_25() {
 /// Records the fixture on `jdk` with JFR in the same JVM and checks
 /// Augur's Java frames against it.
 fn match_jfr(jdk: &str) {
+    let _alone = heavy_test_lock();
     let dir = tempfile::tempdir().unwrap();
     compile_fixture(jdk, dir.path());
     let out = dir.path().join("java.pb.gz");

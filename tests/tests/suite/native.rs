@@ -817,10 +817,22 @@ fn fleet_functions_split_unnamed_cpu_by_binary() {
     }
 
     let samples_of = |service: &str| service_samples(&base, service);
+    // Every window of both fixtures stored: the counts reached the floor
+    // and held still over one more drain and flush, so the report below is
+    // read after the last sample it is compared against.
+    let mut previous = (0, 0);
     wait_until(
         "both stripped fixtures stored",
         Duration::from_secs(60),
-        || samples_of("augur-unnamed-a") >= 150 && samples_of("augur-unnamed-b") >= 150,
+        || {
+            let now = (samples_of("augur-unnamed-a"), samples_of("augur-unnamed-b"));
+            let settled = now.0 >= 150 && now.1 >= 150 && now == previous;
+            previous = now;
+            if !settled {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+            settled
+        },
     );
 
     let expected: Vec<String> = [&a, &b]

@@ -261,6 +261,7 @@ fn python_functions_match_py_spy_under_record() {
     if !require(is_root(), "root (eBPF)") || !have_py_spy() {
         return;
     }
+    let _alone = heavy_test_lock();
     for python in interpreters() {
         let dir = tempfile::tempdir().unwrap();
         let (profile, spy) =
@@ -422,6 +423,7 @@ fn python_functions_match_py_spy_under_up() {
     if !require(is_root(), "root (eBPF)") || !have_py_spy() {
         return;
     }
+    let _alone = heavy_test_lock();
     for (i, python) in interpreters().into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("augur-py-up-{i}");
