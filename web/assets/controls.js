@@ -1,5 +1,6 @@
 // The header and the chrome around the views: service, type, range presets,
-// label chips, tabs, the summary line and the error box.
+// label chips, tabs, the summary line and the error box; and the services
+// list they offer.
 
 import { $, fmtInt, fmtWeight, formatLabels, h, parseLabels, shortTime, withLabel } from "./util.js";
 import { PRESETS, state, VIEWS, writeState } from "./url_state.js";

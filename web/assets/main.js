@@ -18,6 +18,8 @@ import { fleetInfo, showFleet } from "./fleet.js";
 let busy = 0;
 let renderCount = 0;
 
+// Applies the state: controls, then whatever the view needs (cached profiles
+// are reused, so switching views or zooming refetches nothing).
 async function refresh() {
   const gen = nextGeneration();
   busy++;
@@ -50,6 +52,8 @@ async function refresh() {
     busy--;
   }
 }
+
+// Events.
 
 $("service").addEventListener("change", () => {
   state.service = $("service").value;
@@ -138,6 +142,8 @@ document.addEventListener("keydown", (e) => {
 window.addEventListener("popstate", () => { reloadState(); refresh(); });
 window.addEventListener("resize", () => { for (const g of [flame, diffGraph, deployGraph, callersGraph, calleesGraph]) g.resize(); timeline.draw(); });
 
+// Test hooks: the tests and ui_bench read the page through `window.augur`.
+
 function summarize(values) {
   if (!values.length) return { frames: 0, meanMs: 0, p95Ms: 0, maxMs: 0 };
   const sorted = values.slice().sort((a, b) => a - b);
@@ -196,6 +202,8 @@ window.augur = {
   resetZoomStats() { zoomFrames.work.length = 0; zoomFrames.interval.length = 0; },
   zoomTo(path) { const g = activeGraph(); if (g && g.tree) g.zoomTo(nodeAt(g.tree, path), true); },
 };
+
+// Start.
 
 onCommit(refresh);
 syncControls();

@@ -12,10 +12,12 @@ import { calleesGraph, callersGraph, diffGraph, flame, normalizeZoom, renderCrum
 import { describeProfile, setSummary, syncControls } from "./controls.js";
 import { setDownloads } from "./export.js";
 
+// What the last draws did, for `window.augur.state()` (main.js).
 export let lastLoad = null;               // timings of the last first draw
 export let timelineInfo = { available: null, points: 0, error: "" };
 export let diffInfo = { ready: false };
 export let sandwichInfo = { fn: "", ready: false };
+
 export const timeline = new Timeline($("timeline"), onTimelineSelect);
 
 export async function showFlame(gen) {

@@ -113,4 +113,12 @@ mod tests {
         assert!(text.contains("augur_web_requests_total{route=\"other\",status=\"4xx\"} 2\n"));
         assert!(!text.contains("wp-admin"));
     }
+
+    #[test]
+    fn the_page_files_share_one_label() {
+        assert_eq!(route_label("/assets/main.js"), "/assets/*");
+        assert_eq!(route_label("/assets/no-such-file.js"), "/assets/*");
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/assetsx"), "other");
+    }
 }
