@@ -1,5 +1,5 @@
-//! The HTTP handlers: the JSON API, the downloads, the page, `/metrics` and
-//! `/healthz`.
+//! The HTTP handlers: the JSON API, the downloads, `/metrics` and `/healthz`
+//! (the page and its files are in `assets`).
 //!
 //! Storage is blocking (SQLite), and rendering a large flame graph is CPU
 //! work, so both run together on tokio's blocking pool; the async handlers
@@ -14,25 +14,13 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{Format, ParamError, ProfileParams, ProfileRequest};
 use crate::time::format_rfc3339;
-
-/// The page, embedded in the binary.
-const PAGE: &str = include_str!("page.html");
-
-/// `GET /`: the flame graph browser.
-pub(crate) async fn page() -> Response {
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
-        Html(PAGE),
-    )
-        .into_response()
-}
 
 /// `GET /healthz`.
 pub(crate) async fn healthz() -> &'static str {

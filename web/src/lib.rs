@@ -6,7 +6,8 @@
 //!   SVG), described in `web/API.md`;
 //! - `GET /api/v1/deploys`, each deploy compared with the previous one by a
 //!   background task once both have enough samples (`deploys`);
-//! - `GET /`, a single self-contained page to browse flame graphs;
+//! - `GET /`, the page to browse flame graphs, and `GET /assets/NAME`, its
+//!   stylesheet and ES modules, all embedded from `web/assets` (`assets`);
 //! - `GET /metrics` (Prometheus text) and `GET /healthz`.
 //!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
@@ -14,6 +15,7 @@
 //! the handlers in `handlers`; [`auth`] decides who may read and who may
 //! administer ([`WebAuth`]).
 
+mod assets;
 pub mod auth;
 mod deploys;
 mod error;
@@ -176,7 +178,8 @@ fn router_with(
         deploys,
     };
     Router::new()
-        .route("/", get(handlers::page))
+        .route("/", get(assets::page))
+        .route("/assets/{name}", get(assets::asset))
         .route("/api/v1/services", get(handlers::services))
         .route("/api/v1/profile", get(handlers::profile))
         .route("/api/v1/labels", get(handlers::labels))

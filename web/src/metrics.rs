@@ -2,8 +2,8 @@
 //! the other stages' metrics on `/metrics`.
 //!
 //! Requests are counted by route and status class. The route label is one of
-//! the fixed routes or `other`, so a scanner trying random paths cannot grow
-//! the label set.
+//! the fixed routes, `/assets/*` for the page's files, or `other`, so a
+//! scanner trying random paths cannot grow the label set.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,8 +28,11 @@ pub(crate) const ROUTES: &[&str] = &[
     "/healthz",
 ];
 
-/// The label for a request path: the route itself, or `other`.
+/// The label for a request path: the route itself, `/assets/*`, or `other`.
 pub(crate) fn route_label(path: &str) -> &'static str {
+    if path.starts_with("/assets/") {
+        return "/assets/*";
+    }
     ROUTES
         .iter()
         .copied()
@@ -109,5 +112,13 @@ mod tests {
         );
         assert!(text.contains("augur_web_requests_total{route=\"other\",status=\"4xx\"} 2\n"));
         assert!(!text.contains("wp-admin"));
+    }
+
+    #[test]
+    fn the_page_files_share_one_label() {
+        assert_eq!(route_label("/assets/main.js"), "/assets/*");
+        assert_eq!(route_label("/assets/no-such-file.js"), "/assets/*");
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/assetsx"), "other");
     }
 }

@@ -17,7 +17,8 @@ async fn page_is_one_self_contained_html_document() {
     let response = get(server.address, "/").await;
     assert_eq!(response.status, 200);
     assert!(response.content_type().starts_with("text/html"));
-    let html = response.text();
+    // The page and the ES modules it loads, as the browser assembles them.
+    let html = &with_modules(server.address, response.text()).await;
     assert!(html.starts_with("<!doctype html>"));
     for needle in [
         "<select id=\"service\"",
@@ -43,6 +44,60 @@ async fn page_is_one_self_contained_html_document() {
     assert_eq!(with_view.body, response.body);
     let head = request(server.address, "HEAD", "/").await;
     assert_eq!(head.status, 200);
+}
+
+/// `page` followed by every module it loads from `/assets/` (the entry
+/// script, then each relative `import`), fetched from the server.
+async fn with_modules(address: std::net::SocketAddr, page: &str) -> String {
+    let mut text = page.to_owned();
+    let mut queue: Vec<String> = page
+        .split("src=\"assets/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect();
+    let mut seen = Vec::new();
+    while let Some(name) = queue.pop() {
+        if seen.contains(&name) {
+            continue;
+        }
+        let module = get(address, &format!("/assets/{name}")).await;
+        assert_eq!(module.status, 200, "/assets/{name}");
+        for rest in module.text().split("from \"./").skip(1) {
+            queue.push(rest.split('"').next().unwrap().to_owned());
+        }
+        text.push('\n');
+        text.push_str(module.text());
+        seen.push(name);
+    }
+    text
+}
+
+#[tokio::test]
+async fn assets_are_served_with_their_types_and_unknown_names_are_404() {
+    let server = Server::start().await;
+    for (path, content_type) in [
+        ("/assets/main.js", "text/javascript"),
+        ("/assets/flame.js", "text/javascript"),
+        ("/assets/style.css", "text/css"),
+    ] {
+        let response = get(server.address, path).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert!(
+            response.content_type().starts_with(content_type),
+            "{path}: {}",
+            response.content_type()
+        );
+        assert_eq!(response.header("cache-control"), Some("no-cache"), "{path}");
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    }
+    for path in [
+        "/assets/nope.js",
+        "/assets/",
+        "/assets/index.html",
+        "/assets/../Cargo.toml",
+    ] {
+        assert_eq!(get(server.address, path).await.status, 404, "{path}");
+    }
 }
 
 #[tokio::test]
