@@ -30,7 +30,7 @@ pub struct Services {
 }
 
 /// Serves `services` on `listener` until `shutdown` resolves, then lets
-/// in-flight pushes finish for at most [`SHUTDOWN_GRACE`].
+/// in-flight pushes finish for at most `SHUTDOWN_GRACE`.
 pub async fn serve_grpc(
     listener: TcpListener,
     security: &IngestSecurity,

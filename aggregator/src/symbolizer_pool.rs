@@ -1,4 +1,4 @@
-//! The symbolizer pool: the [`symbolize`](crate::symbolize) worker threads,
+//! The symbolizer pool: the [`crate::symbolize`] worker threads,
 //! started together and stopped together.
 //!
 //! The threads are plain OS threads (blazesym's work is blocking and CPU

@@ -9,7 +9,7 @@
 //! named from their own `.gopclntab` ([`GoTable`], kept open per file),
 //! which stripping never removes; blazesym answers for everything else.
 //! Reading ELF files themselves (build-ids, symbol tables, program
-//! headers) is [`elf`]'s job.
+//! headers) is the `elf` module's job.
 
 pub mod debuginfod;
 mod elf;

@@ -217,7 +217,7 @@ impl FrameResolver {
 
     /// A path through which this process reads exactly the file with id
     /// `id`, whatever its own path names now: `/proc/self/fd/N` of a
-    /// descriptor held open (see [`HeldFile`]).
+    /// descriptor held open (see `HeldFile`).
     pub fn readable_path(&self, id: &FileId) -> Option<PathBuf> {
         use std::os::fd::AsRawFd;
 
