@@ -1,15 +1,91 @@
-//! The agent's TOML configuration file: parsed with unknown keys refused,
-//! then validated into an [`AgentConfig`](crate::AgentConfig). Every
-//! setting is optional; the commented example is `docs/agent.example.toml`.
+//! The agent's settings: the typed [`AgentConfig`] that [`start`](crate::start)
+//! runs with, and the TOML configuration file, parsed with unknown keys
+//! refused, then validated into it. Every setting of the file is optional;
+//! the commented example is `docs/agent.example.toml`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::identity::IdentityConfig;
-use crate::profiles::{ProfileKind, ProfileSpec};
-use crate::relabel::{self, RuleConfig};
+use crate::identity::relabel::{self, RuleConfig};
+use crate::sample::profiles::{ProfileKind, ProfileSpec};
+
+/// Agent settings.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Aggregator URL, e.g. `http://127.0.0.1:7070`.
+    pub server: String,
+    /// Samples per second per CPU.
+    pub frequency_hz: u64,
+    /// How often maps are drained and a batch is sent.
+    pub window: Duration,
+    /// Host name put on every process.
+    pub host: String,
+    /// How processes are named and which are profiled.
+    pub identity: IdentityConfig,
+    /// Counter profiles taken besides on-CPU time.
+    pub counter_profiles: Vec<ProfileSpec>,
+    /// Directory of the on-disk spool: batches wait there until the server
+    /// acknowledged them, across restarts.
+    pub spool_dir: PathBuf,
+    /// Bound of the spool in bytes; beyond it the oldest batches are dropped.
+    pub spool_max_bytes: u64,
+    /// Debug-info upload for binaries the server cannot name otherwise.
+    pub upload: crate::debuginfo::UploadConfig,
+    /// How user stacks are walked.
+    pub unwinder: crate::unwind::Unwinder,
+    /// TLS and bearer token for the server.
+    pub security: crate::ship::transport::ClientSecurity,
+    /// Which language runtimes' own frames are read.
+    pub runtimes: crate::runtime::RuntimeConfig,
+}
+
+impl AgentConfig {
+    /// Every profile to take: on-CPU time first, then the counters.
+    pub fn profiles(&self) -> Vec<ProfileSpec> {
+        std::iter::once(ProfileSpec::cpu(self.frequency_hz))
+            .chain(self.counter_profiles.iter().copied())
+            .collect()
+    }
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            server: "http://127.0.0.1:7070".into(),
+            frequency_hz: 19,
+            window: Duration::from_secs(10),
+            host: host_name(),
+            identity: IdentityConfig::default(),
+            counter_profiles: Vec::new(),
+            spool_dir: PathBuf::from("/var/lib/augur/spool"),
+            spool_max_bytes: crate::ship::spool::DEFAULT_MAX_BYTES,
+            upload: crate::debuginfo::UploadConfig::default(),
+            unwinder: crate::unwind::Unwinder::default(),
+            security: crate::ship::transport::ClientSecurity::default(),
+            runtimes: crate::runtime::RuntimeConfig::default(),
+        }
+    }
+}
+
+/// How long the agent sees a process before it gives the process's
+/// binaries unwind tables (frame pointers until then). Building a table
+/// parses the binary's `.eh_frame` (milliseconds to tens of milliseconds);
+/// a process that lives shorter is sampled a few times at most, and on a
+/// host that compiles code new short-lived binaries arrive by the hundred a
+/// minute. `augur record` gives tables at once.
+pub const DEFAULT_UNWIND_MIN_AGE: Duration = Duration::from_secs(3);
+
+/// The host's name, from the kernel.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -233,7 +309,7 @@ impl AgentFile {
         if let Some(path) = self.token_file {
             config.security.token = augur_wire::auth::read_token_file(&path)?.into_iter().next();
         }
-        let tls = crate::transport::ClientTls {
+        let tls = crate::ship::transport::ClientTls {
             ca: self.tls.ca,
             cert: self.tls.cert,
             key: self.tls.key,

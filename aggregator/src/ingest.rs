@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur_storage::{HashedStacks, HeldBatch, HeldWindow, SharedStack};
+use augur_storage::{HashedStacks, HeldBatch, HeldWindow, SharedStack, StorageError};
 use augur_wire::batch::{self, Limits};
 use augur_wire::ingest::ingest_server::Ingest;
 use augur_wire::ingest::{PushRequest, PushResponse};
@@ -67,12 +67,6 @@ impl IngestService {
             metrics,
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
         }
-    }
-
-    fn reject(&self, reason: &str, message: String) -> Status {
-        self.metrics.rejected(reason);
-        tracing::warn!(reason, message, "batch rejected");
-        Status::invalid_argument(message)
     }
 
     fn duplicate(&self, started: Instant) -> Response<PushResponse> {
@@ -180,55 +174,145 @@ enum Decoded {
     Ready(Vec<u8>, Prepared),
 }
 
-#[tonic::async_trait]
-impl Ingest for IngestService {
-    async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
-        let started = Instant::now();
+/// Why a push was refused. Each kind answers with one gRPC status and is
+/// counted under one `reason` in `augur_aggregator_batches_rejected_total`:
+/// [`PushError::code`] and [`PushError::reason`] are the only places that
+/// decide either.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// No slot came free in time.
+    #[error("too many batches in flight; keep this one and retry later")]
+    Backpressure,
+    /// The batch id is empty or too long.
+    #[error("batch_id must be 1..={MAX_BATCH_ID_LEN} bytes")]
+    BadBatchId,
+    /// Another push is storing the same batch id right now.
+    #[error("this batch id is being stored by another push; retry later")]
+    InFlightRetry,
+    /// The buffer holds as much as it may.
+    #[error("the ingest buffer is full; keep this batch and retry later")]
+    BufferFull,
+    /// Storage could not say whether it has the batch id.
+    #[error("storage failed, retry later: {0}")]
+    Storage(#[source] StorageError),
+    /// The batch is malformed, over a limit, or would take more decode
+    /// memory than is free now.
+    #[error("{0}")]
+    Batch(#[source] batch::BatchError),
+    /// The ingest log did not take the batch.
+    #[error("the ingest log failed, retry later: {0}")]
+    Log(String),
+    /// The blocking part of the push failed to run.
+    #[error("ingest task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl PushError {
+    /// The gRPC status code the agent sees: `RESOURCE_EXHAUSTED` and
+    /// `UNAVAILABLE` tell it to keep the batch and retry.
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            PushError::Backpressure | PushError::BufferFull => tonic::Code::ResourceExhausted,
+            // Nothing wrong with the batch: the agent keeps it and sends it
+            // again.
+            PushError::Batch(batch::BatchError::Busy { .. }) => tonic::Code::ResourceExhausted,
+            PushError::BadBatchId | PushError::Batch(_) => tonic::Code::InvalidArgument,
+            PushError::InFlightRetry | PushError::Storage(_) | PushError::Log(_) => {
+                tonic::Code::Unavailable
+            }
+            PushError::Task(_) => tonic::Code::Internal,
+        }
+    }
+
+    /// The `reason` label it is counted under; `None` for a failure of our
+    /// own that says nothing about the batch.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            PushError::Backpressure => Some("backpressure"),
+            PushError::BadBatchId => Some("bad_batch_id"),
+            PushError::InFlightRetry => Some("in_flight_retry"),
+            PushError::BufferFull => Some("buffer_full"),
+            PushError::Storage(_) => Some("storage_error"),
+            PushError::Batch(error) => Some(error.reason()),
+            PushError::Log(_) => Some("log_error"),
+            PushError::Task(_) => None,
+        }
+    }
+
+    /// The limit this refusal hit, as in
+    /// `augur_aggregator_limit_hits_total{limit=...}`.
+    fn limit(&self) -> Option<&'static str> {
+        match self {
+            PushError::Batch(error) => error.limit(),
+            _ => None,
+        }
+    }
+
+    /// Counts and logs the refusal of `batch_id`, and turns it into the
+    /// status the agent gets.
+    fn into_status(self, batch_id: &str, metrics: &AggregatorMetrics) -> Status {
+        if let Some(limit) = self.limit() {
+            metrics.limit_hit(limit, 1);
+        }
+        if let Some(reason) = self.reason() {
+            metrics.rejected(reason);
+        }
+        let message = match &self {
+            PushError::Batch(_) => format!("batch {batch_id}: {self}"),
+            _ => self.to_string(),
+        };
+        match &self {
+            PushError::Storage(error) => {
+                tracing::error!(%error, batch_id, "looking up a batch id failed");
+            }
+            _ if self.code() == tonic::Code::InvalidArgument => {
+                tracing::warn!(reason = self.reason(), message, "batch rejected");
+            }
+            _ => {}
+        }
+        Status::new(self.code(), message)
+    }
+}
+
+/// What an accepted push was.
+enum Accepted {
+    /// A retry of a batch held or stored already.
+    Duplicate,
+    /// A new batch of this many samples, now durable and held.
+    Fresh(u64),
+}
+
+impl IngestService {
+    /// Takes one batch: a slot, its id, the blocking decode, the log.
+    async fn accept(&self, batch_id: &str, payload: Vec<u8>) -> Result<Accepted, PushError> {
         // Backpressure: a bounded number of batches in flight; the rest are
         // told to come back, and agents keep them in their spool meanwhile.
         let _slot = match tokio::time::timeout(SLOT_WAIT, self.in_flight.acquire()).await {
             Ok(Ok(permit)) => permit,
-            _ => {
-                self.metrics.rejected("backpressure");
-                return Err(Status::resource_exhausted(
-                    "too many batches in flight; keep this one and retry later",
-                ));
-            }
+            _ => return Err(PushError::Backpressure),
         };
         let _in_flight = InFlight::enter(&self.metrics);
-        let PushRequest { batch_id, payload } = request.into_inner();
         if batch_id.is_empty() || batch_id.len() > MAX_BATCH_ID_LEN {
-            return Err(self.reject(
-                "bad_batch_id",
-                format!("batch_id must be 1..={MAX_BATCH_ID_LEN} bytes"),
-            ));
+            return Err(PushError::BadBatchId);
         }
-        let reservation = match self.buffer.reserve(&batch_id) {
+        let reservation = match self.buffer.reserve(batch_id) {
             Reserve::Reserved(reservation) => reservation,
-            Reserve::Held => return Ok(self.duplicate(started)),
-            Reserve::InFlight => {
-                self.metrics.rejected("in_flight_retry");
-                return Err(Status::unavailable(
-                    "this batch id is being stored by another push; retry later",
-                ));
-            }
-            Reserve::Full => {
-                self.metrics.rejected("buffer_full");
-                return Err(Status::resource_exhausted(
-                    "the ingest buffer is full; keep this batch and retry later",
-                ));
-            }
+            Reserve::Held => return Ok(Accepted::Duplicate),
+            Reserve::InFlight => return Err(PushError::InFlightRetry),
+            Reserve::Full => return Err(PushError::BufferFull),
         };
         let (limits, window_nanos) = (self.limits.clone(), self.window_nanos);
         let (buffer, labels) = (self.buffer.clone(), self.labels.clone());
-        let id = batch_id.clone();
+        let id = batch_id.to_owned();
         // The id lookup, decompression, decoding and merging are blocking
         // and CPU work: one trip to the blocking pool, off the reactor.
         let decoded = tokio::task::spawn_blocking(move || {
-            match buffer.store().batch_stored(&id) {
-                Ok(true) => return Ok(Ok(Decoded::Stored)),
-                Ok(false) => {}
-                Err(error) => return Ok(Err(error)),
+            if buffer
+                .store()
+                .batch_stored(&id)
+                .map_err(PushError::Storage)?
+            {
+                return Ok(Decoded::Stored);
             }
             let received = now_unix_nanos();
             let prepared = prepare(
@@ -239,38 +323,17 @@ impl Ingest for IngestService {
                 window_nanos,
                 received,
                 |stacks| buffer.with_interner(|interner| interner.intern(stacks)),
-            )?;
+            )
+            .map_err(PushError::Batch)?;
             let mut record = Vec::with_capacity(payload.len() + 64);
             encode_record(&prepared.batch.batch_id, received, &payload, &mut record);
-            Ok::<_, batch::BatchError>(Ok(Decoded::Ready(record, prepared)))
+            Ok(Decoded::Ready(record, prepared))
         })
         .await
-        .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?;
+        .map_err(PushError::Task)??;
         let (record, prepared) = match decoded {
-            Ok(Ok(Decoded::Ready(record, prepared))) => (record, prepared),
-            Ok(Ok(Decoded::Stored)) => return Ok(self.duplicate(started)),
-            Ok(Err(error)) => {
-                self.metrics.rejected("storage_error");
-                tracing::error!(%error, batch_id, "looking up a batch id failed");
-                return Err(Status::unavailable(format!(
-                    "storage failed, retry later: {error}"
-                )));
-            }
-            Err(error @ batch::BatchError::Busy { .. }) => {
-                // Nothing wrong with the batch: the agent keeps it and
-                // sends it again.
-                self.metrics.limit_hit("decode_memory", 1);
-                self.metrics.rejected(error.reason());
-                return Err(Status::resource_exhausted(format!(
-                    "batch {batch_id}: {error}"
-                )));
-            }
-            Err(error) => {
-                if let Some(limit) = error.limit() {
-                    self.metrics.limit_hit(limit, 1);
-                }
-                return Err(self.reject(error.reason(), format!("batch {batch_id}: {error}")));
-            }
+            Decoded::Ready(record, prepared) => (record, prepared),
+            Decoded::Stored => return Ok(Accepted::Duplicate),
         };
         let Prepared {
             batch,
@@ -281,12 +344,10 @@ impl Ingest for IngestService {
         self.metrics
             .label_values_tracked
             .set(self.labels.tracked() as i64);
-        if let Err(error) = self.buffer.append(record, batch, reservation).await {
-            self.metrics.rejected("log_error");
-            return Err(Status::unavailable(format!(
-                "the ingest log failed, retry later: {error}"
-            )));
-        }
+        self.buffer
+            .append(record, batch, reservation)
+            .await
+            .map_err(PushError::Log)?;
         for (reason, n) in dropped {
             self.metrics
                 .agent_samples_lost
@@ -299,15 +360,30 @@ impl Ingest for IngestService {
         for (limit, n) in limit_hits {
             self.metrics.limit_hit(limit, n);
         }
-        self.metrics.batches_accepted.inc();
-        self.metrics.samples_accepted.inc_by(samples);
-        self.metrics
-            .ingest_seconds
-            .observe(started.elapsed().as_secs_f64());
-        Ok(Response::new(PushResponse {
-            duplicate: false,
-            samples_accepted: samples,
-        }))
+        Ok(Accepted::Fresh(samples))
+    }
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
+        let started = Instant::now();
+        let PushRequest { batch_id, payload } = request.into_inner();
+        match self.accept(&batch_id, payload).await {
+            Ok(Accepted::Duplicate) => Ok(self.duplicate(started)),
+            Ok(Accepted::Fresh(samples)) => {
+                self.metrics.batches_accepted.inc();
+                self.metrics.samples_accepted.inc_by(samples);
+                self.metrics
+                    .ingest_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                Ok(Response::new(PushResponse {
+                    duplicate: false,
+                    samples_accepted: samples,
+                }))
+            }
+            Err(error) => Err(error.into_status(&batch_id, &self.metrics)),
+        }
     }
 }
 

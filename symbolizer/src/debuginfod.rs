@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use augur_profile::FileId;
 
-use crate::locate::read_build_id;
+use crate::elf::read_build_id;
 
 /// How to reach debuginfod servers.
 #[derive(Clone, Debug)]

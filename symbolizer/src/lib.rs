@@ -8,8 +8,11 @@
 //! there are none. One bad frame never fails the others. Go binaries are
 //! named from their own `.gopclntab` ([`GoTable`], kept open per file),
 //! which stripping never removes; blazesym answers for everything else.
+//! Reading ELF files themselves (build-ids, symbol tables, program
+//! headers) is the `elf` module's job.
 
 pub mod debuginfod;
+mod elf;
 mod go;
 mod locate;
 
@@ -23,8 +26,9 @@ use augur_profile::{FileId, Symbol};
 use blazesym::symbolize::{self, Symbolized};
 
 pub use debuginfod::{DebuginfodClient, DebuginfodConfig};
+pub use elf::{has_symbols, read_build_id, read_file_id};
 pub use go::{GoFunction, GoTable, GoTableError};
-pub use locate::{DebugInfoLocator, Located, has_symbols, read_build_id, read_file_id};
+pub use locate::{DebugInfoLocator, Located};
 
 /// One frame to symbolize.
 #[derive(Clone, Debug)]
@@ -240,7 +244,7 @@ impl Symbolizer {
             return self.symbolize_native(located, offsets);
         };
         let layout = located.layout.as_deref().unwrap_or(&located.symbols);
-        let addresses = locate::file_offsets_to_addresses(layout, offsets)?;
+        let addresses = elf::file_offsets_to_addresses(layout, offsets)?;
         let mut results: Vec<Option<FrameResult>> = Vec::with_capacity(offsets.len());
         let mut native = Vec::new();
         for (i, (address, &offset)) in addresses.iter().zip(offsets).enumerate() {
@@ -301,7 +305,7 @@ impl Symbolizer {
         };
         // A separate debug file: map offsets with the original binary's
         // program headers, then look the addresses up in the debug file.
-        let addresses = locate::file_offsets_to_addresses(layout, offsets)?;
+        let addresses = elf::file_offsets_to_addresses(layout, offsets)?;
         let known: Vec<u64> = addresses.iter().flatten().copied().collect();
         let mut symbolized = self
             .inner
@@ -402,8 +406,7 @@ mod tests {
     #[test]
     fn a_file_that_makes_blazesym_panic_fails_its_frames_and_the_next_file_still_works() {
         let original = std::fs::read("/bin/true").expect("Debian's /bin/true");
-        let build_id =
-            locate::read_build_id(std::path::Path::new("/bin/true")).expect("a build-id");
+        let build_id = elf::read_build_id(std::path::Path::new("/bin/true")).expect("a build-id");
         let mut broken = original.clone();
         let field = sh_offset_field(&broken, ".gnu_debuglink").expect("a .gnu_debuglink");
         // The section now lies far past the end of the file.

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use crate::metrics::AgentMetrics;
-use crate::transport::AuthChannel;
+use crate::ship::transport::AuthChannel;
 
 /// Build-ids asked about in one request, at most.
 const MAX_ASK: usize = 256;

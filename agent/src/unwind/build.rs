@@ -1,6 +1,6 @@
 //! Building an [`UnwindTable`] from an ELF file's `.eh_frame` and
 //! `.debug_frame` with `gimli`, and for Go code from `.gopclntab`
-//! ([`super::go`]).
+//! (`super::go`).
 //!
 //! Every FDE is evaluated row by row; each row's CFA, rbp and return-address
 //! rules are reduced to the [`Rules`] the compact format encodes (anything

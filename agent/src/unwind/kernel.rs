@@ -12,7 +12,7 @@
 //! gone. The array is the only copy of a table in use: once the rows are
 //! in, the [`UnwindTableCache`] keeps the table only as an idle one, within
 //! its idle budget, for the next process that runs the binary after the
-//! last one exited. What a process holds of each binary is a [`Hold`]. A
+//! last one exited. What a process holds of each binary is a `Hold`. A
 //! process none of whose binaries has a table gets no entry: the BPF
 //! program then takes its stack by frame pointers.
 //!

@@ -5,12 +5,18 @@
 //! path (systemd unit, container id, Kubernetes pod), and, when configured,
 //! one environment variable naming the version. A container's Kubernetes
 //! names (container, pod, namespace) come from its runtime's spec on the
-//! host ([`cri`](crate::cri)). Default rules name the service after the
-//! systemd unit when the process runs in one (`nginx.service` -> `nginx`),
-//! after `namespace/container` in Kubernetes, else after the executable.
-//! Then the
-//! operator's [`relabel`](crate::relabel) rules run and may rename, prune or
-//! drop.
+//! host ([`cri`]). Default rules name the service after the systemd unit
+//! when the process runs in one (`nginx.service` -> `nginx`), after
+//! `namespace/container` in Kubernetes, else after the executable. Then the
+//! operator's [`relabel`] rules run and may rename, prune or drop.
+//!
+//! Labelling is its own stage, between sampling and shipping: the resolver
+//! asks it once per process it meets, and the cost follows process churn,
+//! not the sample rate. The rules are configuration, but running them is
+//! this stage's work, so they live here rather than in `config`.
+
+pub mod cri;
+pub mod relabel;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -20,8 +26,8 @@ use std::sync::Arc;
 
 use augur_profile::FileId;
 
-use crate::cri::{ContainerMeta, ContainerNames};
-use crate::relabel::{self, Rule};
+use cri::{ContainerMeta, ContainerNames};
+use relabel::Rule;
 
 /// Labels of one process.
 pub type Labels = Arc<BTreeMap<String, String>>;

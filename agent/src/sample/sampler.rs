@@ -25,7 +25,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapMut, OpenObject, ProgramInput};
 use perf_event_open::config::{Opts, SampleOn};
 use perf_event_open::count::Counter;
 
-use crate::profiles::{ProfileKind, ProfileSpec, SampleRate};
+use crate::sample::profiles::{ProfileKind, ProfileSpec, SampleRate};
 use crate::unwind::Unwinder;
 use crate::unwind::kernel::{MAX_PROCESSES, ROW_CAPACITY, UnwindMapFds};
 
@@ -872,7 +872,7 @@ mod tests {
     #[test]
     fn maps_hold_a_window_and_stay_bounded() {
         let options = |hz, secs| super::SamplerOptions {
-            profile: crate::profiles::ProfileSpec::cpu(hz),
+            profile: crate::sample::profiles::ProfileSpec::cpu(hz),
             filter_tgid: None,
             drain_interval: std::time::Duration::from_secs(secs),
             unwinder: Default::default(),
@@ -932,7 +932,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} is not in /proc/kallsyms"))
         };
         let options = super::SamplerOptions {
-            profile: crate::profiles::ProfileSpec::cpu(19),
+            profile: crate::sample::profiles::ProfileSpec::cpu(19),
             filter_tgid: None,
             drain_interval: std::time::Duration::from_secs(1),
             unwinder: Default::default(),

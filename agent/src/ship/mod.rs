@@ -14,6 +14,9 @@
 //! spool and the next agent on the same directory sends it, under its
 //! original batch id.
 
+pub mod spool;
+pub mod transport;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,8 +28,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use tonic::Code;
 
 use crate::metrics::AgentMetrics;
-use crate::spool::{Dropped, Spool, SpoolError, SpooledBatch};
-use crate::transport::{AuthChannel, ClientSecurity, TransportError};
+use crate::ship::spool::{Dropped, Spool, SpoolError, SpooledBatch};
+use crate::ship::transport::{AuthChannel, ClientSecurity, TransportError};
 
 /// First retry delay after a failed push.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -70,13 +73,13 @@ pub struct Shipper {
 }
 
 /// A lazy connection to the server at `url` with `security`; see
-/// [`crate::transport::connect`].
+/// [`crate::ship::transport::connect`].
 pub fn channel(
     url: &str,
     security: &ClientSecurity,
     timeout: Option<Duration>,
 ) -> Result<AuthChannel, ShipperError> {
-    Ok(crate::transport::connect(url, security, timeout)?)
+    Ok(crate::ship::transport::connect(url, security, timeout)?)
 }
 
 impl Shipper {

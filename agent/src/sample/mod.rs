@@ -1,0 +1,9 @@
+//! Sampling in the kernel: which profiles are taken ([`profiles`]: the
+//! perf events and their units) and the BPF samplers that take them
+//! ([`sampler`]: load, attach, drain).
+//!
+//! This is where a sample starts; everything after it works on what a
+//! drain returns.
+
+pub mod profiles;
+pub mod sampler;
