@@ -532,12 +532,15 @@ fn a_python_process_gone_before_its_names_are_read_keeps_every_sample() {
     // A long window: the process is gone long before the agent drains (a
     // drain while it still ran would name its code objects, and the cache
     // keeps those names).
+    let _alone = heavy_test_lock();
     let up = up_at(&data, "30s", "99");
     let base = up.http.clone().unwrap();
     let started = std::time::Instant::now();
+    // Four seconds of work: the samples before the agent reads the new
+    // interpreter (a fixed start-up cost) stay a small part of them.
     let status = Command::new(&copy)
         .arg(fixture("hot.py"))
-        .arg("2")
+        .arg("4")
         .stdout(Stdio::null())
         .status()
         .unwrap();

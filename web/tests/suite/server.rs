@@ -34,9 +34,20 @@ async fn page_is_one_self_contained_html_document() {
     ] {
         assert!(html.contains(needle), "page lacks {needle}");
     }
-    // No external assets: every script and style is inline.
+    // No external assets: the style is inline, and every script is one of
+    // Augur's own modules under /assets/ (fetched above) importing only its
+    // siblings.
     for external in ["<link", "src=\"http", "src='http", "@import", "<script src"] {
         assert!(!html.contains(external), "page loads {external}");
+    }
+    for src in response.text().split(" src=\"").skip(1) {
+        assert!(
+            src.starts_with("assets/"),
+            "page loads a script from {src:.40}"
+        );
+    }
+    for import in html.split(" from \"").skip(1) {
+        assert!(import.starts_with("./"), "a module imports {import:.40}");
     }
     // The same page whatever the view in the query string.
     let with_view = get(server.address, "/?service=checkout&range=6h").await;
