@@ -40,84 +40,39 @@ use anyhow::{Context, bail};
 use augur_profile::rng::SplitMix64;
 use augur_profile::{FileId, Symbol};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, GoTable, Symbolizer, read_file_id};
-use augur_tests::bench::{Parsed, ToolTiming};
+use augur_tests::bench::{self, ToolTiming, cli::at_least_one};
+use clap::{CommandFactory, Parser};
 use object::{Object, ObjectSection, ObjectSegment};
 
 const DEFAULT_BINARY: &str = "/usr/lib/go-1.19/pkg/tool/linux_amd64/compile";
 
-const USAGE: &str = "\
-usage: go_symbol_bench [--binary PATH]... [--addresses N] [--rounds R] [--cold-runs C]
-                       [--go PATH]
-
-Names N addresses spread over the functions of each Go binary with
-augur-symbolizer's GoTable, with its Symbolizer and with `go tool addr2line`,
-cold (fresh table, symbolizer or process) and warm (the same batch again),
-compares the answers and prints Markdown tables.
-
-  --binary PATH    a Go ELF binary, stripped or not; repeat for several
-                   (default: /usr/lib/go-1.19/pkg/tool/linux_amd64/compile)
-  --addresses N    addresses per batch (default 10000)
-  --rounds R       warm repetitions of the batch (default 10)
-  --cold-runs C    cold measurements, the median is reported (default 3)
-  --go PATH        the go command, to find addr2line (default: go on PATH)";
-
+/// Names N addresses spread over the functions of each Go binary with
+/// augur-symbolizer's GoTable, with its Symbolizer and with `go tool
+/// addr2line`, cold (fresh table, symbolizer or process) and warm (the same
+/// batch again), compares the answers and prints Markdown tables.
+#[derive(Debug, Parser)]
+#[command(name = "go-symbol-bench")]
 struct Options {
+    /// A Go ELF binary, stripped or not; repeat for several
+    #[arg(long = "binary", value_name = "PATH", default_value = DEFAULT_BINARY)]
     binaries: Vec<PathBuf>,
+    /// Addresses per batch
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = at_least_one::<usize>)]
     addresses: usize,
+    /// Warm repetitions of the batch
+    #[arg(long, value_name = "R", default_value_t = 10, value_parser = at_least_one::<usize>)]
     rounds: usize,
+    /// Cold measurements; the median is reported
+    #[arg(long, value_name = "C", default_value_t = 3, value_parser = at_least_one::<usize>)]
     cold_runs: usize,
+    /// The go command, to find addr2line
+    #[arg(long, value_name = "PATH", default_value = "go")]
     go: PathBuf,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut options = Options {
-        binaries: Vec::new(),
-        addresses: 10_000,
-        rounds: 10,
-        cold_runs: 3,
-        go: PathBuf::from("go"),
-    };
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        let mut count = |name: &str| -> anyhow::Result<usize> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("{name} {text:?} is not a positive count"))
-        };
-        match flag.as_str() {
-            "--binary" => options.binaries.push(PathBuf::from(value()?)),
-            "--addresses" => options.addresses = count("--addresses")?,
-            "--rounds" => options.rounds = count("--rounds")?,
-            "--cold-runs" => options.cold_runs = count("--cold-runs")?,
-            "--go" => options.go = PathBuf::from(value()?),
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    if options.binaries.is_empty() {
-        options.binaries.push(PathBuf::from(DEFAULT_BINARY));
-    }
-    Ok(Parsed::Run(options))
-}
-
 fn main() -> ExitCode {
-    augur_tests::bench::main(
-        "go_symbol_bench",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        run,
-    )
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 /// What the benchmark learned about one binary.
