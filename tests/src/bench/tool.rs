@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use super::report::ms;
 
 /// One symbolizer's timings on one binary, as the symbolization benchmarks
-/// (`symbol_bench`, `go_symbol_bench`) measure every tool: cold first
+/// (`symbol-bench`, `go-symbol-bench`) measure every tool: cold first
 /// batches, warm batches after them, and the first batch's answer per
 /// address (`None`: not named).
 pub struct ToolTiming<A> {

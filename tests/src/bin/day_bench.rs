@@ -1,4 +1,4 @@
-//! `day_bench`: a simulated day of a 1,000-host fleet on each storage
+//! `day-bench`: a simulated day of a 1,000-host fleet on each storage
 //! backend, then its size on disk and the latency of the queries people run.
 //!
 //! For each backend (SQLite in a temporary data directory; ClickHouse: a
@@ -26,7 +26,7 @@
 //!
 //! ```sh
 //! cargo build --release -p augur -p augur-tests
-//! target/release/day_bench [--backend both] [--hosts 1000] [--repeat 9]
+//! target/release/day-bench [--backend both] [--hosts 1000] [--repeat 9]
 //! ```
 
 use std::path::Path;
@@ -221,7 +221,7 @@ struct Outcome {
 
 fn run(options: &Options) -> anyhow::Result<()> {
     if std::env::var_os("AUGUR_BIN").is_none() {
-        // target/release/day_bench -> target/release/augur
+        // target/release/day-bench -> target/release/augur
         let sibling = std::env::current_exe()?.with_file_name("augur");
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("AUGUR_BIN", sibling) };
@@ -260,7 +260,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
     );
     let mut outcomes = Vec::new();
     for backend in options.backends.each() {
-        eprintln!("day_bench: {} ...", backend.name());
+        eprintln!("day-bench: {} ...", backend.name());
         let measured = run_backend(options, backend, &day)
             .with_context(|| format!("the {} run", backend.name()))?;
         eprintln!("{}", table(&measured));
@@ -323,7 +323,7 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
 
     let loaded = dir.join("loaded.json");
     if let Ok(text) = std::fs::read(&loaded) {
-        eprintln!("day_bench: timing the load kept in {}", dir.display());
+        eprintln!("day-bench: timing the load kept in {}", dir.display());
         kept_load(&mut outcome, &serde_json::from_slice(&text)?);
     } else {
         load_and_compact(
@@ -518,7 +518,7 @@ fn kept_load(o: &mut Outcome, kept: &serde_json::Value) {
 /// which loses nothing here: everything acknowledged was stored before.
 fn stop(server: augur_tests::AugurProcess) {
     if let Err(error) = server.terminate() {
-        eprintln!("day_bench: {error:#}; killed");
+        eprintln!("day-bench: {error:#}; killed");
     }
 }
 
@@ -549,7 +549,7 @@ fn loadgen(
     }
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("parsing loadgen's report")?;
-    eprintln!("day_bench: loadgen {report}");
+    eprintln!("day-bench: loadgen {report}");
     Ok(report)
 }
 
@@ -577,7 +577,7 @@ fn time_get(url: &str, repeat: usize) -> anyhow::Result<(Timing, u64)> {
         if status != 200 {
             let text: String = String::from_utf8_lossy(&body).chars().take(160).collect();
             let error = format!("HTTP {status} after {ms:.0} ms: {text}");
-            eprintln!("day_bench: GET {url}: {error}");
+            eprintln!("day-bench: GET {url}: {error}");
             return Ok((
                 Timing {
                     error: Some(error),

@@ -1,4 +1,4 @@
-//! `file_id_bench`: what naming a new binary costs the agent, before and
+//! `file-id-bench`: what naming a new binary costs the agent, before and
 //! after file ids.
 //!
 //! Each new executable a host starts is read once by the agent for its
@@ -19,8 +19,8 @@
 //! `.gopclntab` (new with file ids: such binaries had no table before), if
 //! `--go-binary PATH` is given.
 //!
-//! Usage: `cargo build --release -p augur-tests --bin file_id_bench &&
-//! target/release/file_id_bench [--files N] [--rounds R] [--go-binary PATH]`
+//! Usage: `cargo build --release -p augur-tests --bin file-id-bench &&
+//! target/release/file-id-bench [--files N] [--rounds R] [--go-binary PATH]`
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         &["-Wl,--build-id=none"],
     )?;
     println!(
-        "file_id_bench: {} files a round, {} rounds, load {}",
+        "file-id-bench: {} files a round, {} rounds, load {}",
         options.files,
         options.rounds,
         augur_tests::bench::load_average()

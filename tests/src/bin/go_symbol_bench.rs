@@ -1,4 +1,4 @@
-//! `go_symbol_bench`: how fast `augur-symbolizer` names frames of a large Go
+//! `go-symbol-bench`: how fast `augur-symbolizer` names frames of a large Go
 //! binary from its `.gopclntab`, next to `go tool addr2line`.
 //!
 //! The binary (by default Debian's stripped Go compiler,
@@ -29,8 +29,8 @@
 //! binary (`augur_agent::debuginfo::extract`). Exit codes: 0 ran, 1 could
 //! not run, 2 bad usage.
 //!
-//! Usage: `cargo build --release -p augur-tests --bin go_symbol_bench &&
-//! target/release/go_symbol_bench [--binary PATH]...`
+//! Usage: `cargo build --release -p augur-tests --bin go-symbol-bench &&
+//! target/release/go-symbol-bench [--binary PATH]...`
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -134,7 +134,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let copy = scratch.path().join(format!("{i}-{name}"));
         std::fs::copy(binary, &copy)
             .with_context(|| format!("copying {} to {}", binary.display(), copy.display()))?;
-        eprintln!("go_symbol_bench: {} ...", binary.display());
+        eprintln!("go-symbol-bench: {} ...", binary.display());
         let file_id = read_file_id(&copy).context("reading the copy's file id")?;
         let (facts, addresses) =
             inspect(&copy, binary, file_id, options.addresses, scratch.path())?;
@@ -143,7 +143,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let addr2line = match bench_addr2line(options, &addr2line, &copy, &addresses) {
             Ok(timing) => Some(timing),
             Err(error) => {
-                eprintln!("go_symbol_bench: go tool addr2line cannot read it: {error:#}");
+                eprintln!("go-symbol-bench: go tool addr2line cannot read it: {error:#}");
                 None
             }
         };
@@ -429,7 +429,7 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
             pct(inlined, r.addresses)
         );
         for example in examples {
-            eprintln!("go_symbol_bench: differs: {example}");
+            eprintln!("go-symbol-bench: differs: {example}");
         }
     }
     println!(

@@ -1,4 +1,4 @@
-//! `symbol_bench`: how fast `augur-symbolizer` names `(build-id, file
+//! `symbol-bench`: how fast `augur-symbolizer` names `(build-id, file
 //! offset)` frames in a large DWARF binary, next to `llvm-symbolizer`.
 //!
 //! The binary (by default the debug build of `augur`, `target/debug/augur`)
@@ -30,7 +30,7 @@
 //! could not run (1) or on bad usage (2).
 //!
 //! Usage: `cargo build -p augur && cargo build --release -p augur-tests
-//! --bin symbol_bench && target/release/symbol_bench [--binary PATH]...`
+//! --bin symbol-bench && target/release/symbol-bench [--binary PATH]...`
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -167,7 +167,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let copy = scratch.path().join(format!("{i}-{name}"));
         std::fs::copy(binary, &copy)
             .with_context(|| format!("copying {} to {}", binary.display(), copy.display()))?;
-        eprintln!("symbol_bench: {} ...", binary.display());
+        eprintln!("symbol-bench: {} ...", binary.display());
         results.push(bench_binary(options, &copy, binary)?);
     }
     print_report(options, &results);

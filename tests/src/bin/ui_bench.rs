@@ -1,4 +1,4 @@
-//! `ui_bench`: how fast the web UI shows a big profile in headless Chromium.
+//! `ui-bench`: how fast the web UI shows a big profile in headless Chromium.
 //!
 //! Starts `augur server`, fills it with `augur loadgen` (one service, many
 //! distinct deep stacks: about 100,000 call-tree nodes by default), opens the
@@ -12,8 +12,8 @@
 //! asserts nothing.
 //!
 //! ```sh
-//! cargo build --release -p augur -p augur-tests --bin ui_bench
-//! target/release/ui_bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16]
+//! cargo build --release -p augur -p augur-tests --bin ui-bench
+//! target/release/ui-bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16]
 //! ```
 
 use std::process::{Command, ExitCode};
@@ -57,7 +57,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         bail!("chromium and chromedriver are needed: apt-get install chromium chromium-driver");
     }
     if std::env::var_os("AUGUR_BIN").is_none() {
-        // target/release/ui_bench -> target/release/augur
+        // target/release/ui-bench -> target/release/augur
         let sibling = std::env::current_exe()?.with_file_name("augur");
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("AUGUR_BIN", sibling) };

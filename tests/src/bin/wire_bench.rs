@@ -1,4 +1,4 @@
-//! `wire_bench`: bytes on the wire per sample, Augur's batch next to
+//! `wire-bench`: bytes on the wire per sample, Augur's batch next to
 //! gzipped pprof and zstd-compressed folded text.
 //!
 //! Builds, for each requested number of distinct stacks, one host's batch of
@@ -26,8 +26,8 @@
 //! chains here; real symbolized Rust profiles have many, which would only
 //! make pprof and folded larger.
 //!
-//! Usage: `cargo build --release -p augur-tests --bin wire_bench &&
-//! target/release/wire_bench [--stacks N,N,...] [--samples-per-stack X]`
+//! Usage: `cargo build --release -p augur-tests --bin wire-bench &&
+//! target/release/wire-bench [--stacks N,N,...] [--samples-per-stack X]`
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
