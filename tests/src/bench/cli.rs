@@ -34,7 +34,7 @@ pub fn parse_args<O: clap::Parser>(
     }
 }
 
-/// A clap error as one line.
+/// A clap error as the commands word it.
 fn describe(error: &clap::Error) -> String {
     let context = |kind| match error.get(kind) {
         Some(ContextValue::String(text)) => Some(text.clone()),
@@ -50,9 +50,11 @@ fn describe(error: &clap::Error) -> String {
             format!("{flag} needs a value")
         }
         _ => {
+            // The message and its notes (possible values, tips), without
+            // clap's usage lines: `main` prints those.
             let text = error.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            first.trim_start_matches("error: ").to_owned()
+            let message: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+            message.join("\n").trim_start_matches("error: ").to_owned()
         }
     }
 }

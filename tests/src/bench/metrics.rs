@@ -32,7 +32,9 @@ pub fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
 /// One runtime's `augur_agent_runtime_*` series at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuntimeCounts {
+    /// Stacks the walker walked.
     pub stacks: f64,
+    /// Frames it read in them.
     pub frames: f64,
     /// By reason.
     pub failures: BTreeMap<String, f64>,
@@ -83,6 +85,7 @@ impl RuntimeCounts {
         }
     }
 
+    /// Adds `other`'s counters; keeps the larger gauge.
     pub fn add(&mut self, other: &Self) {
         self.stacks += other.stacks;
         self.frames += other.frames;
@@ -92,6 +95,7 @@ impl RuntimeCounts {
         self.processes = self.processes.max(other.processes);
     }
 
+    /// Frames per walked stack; `None` without stacks.
     pub fn frames_per_stack(&self) -> Option<f64> {
         (self.stacks > 0.0).then(|| self.frames / self.stacks)
     }

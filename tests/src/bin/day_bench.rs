@@ -90,7 +90,12 @@ impl Backends {
 #[command(name = "day-bench")]
 struct Options {
     /// The backends to load and query
-    #[arg(long = "backend", value_enum, default_value = "both")]
+    #[arg(
+        long = "backend",
+        value_name = "BACKEND",
+        value_enum,
+        default_value = "both"
+    )]
     backends: Backends,
     /// Hosts of the simulated fleet
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = positive::<u32>)]
