@@ -41,6 +41,8 @@ pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
 pub use params::{PROFILE_TYPES, ParamError};
 pub use time::{TimeError, format_rfc3339, parse_time};
+#[doc(hidden)]
+pub use tree::encode_tree;
 
 /// Returns the Prometheus text of the other stages; `/metrics` serves it
 /// followed by the web server's own counters.

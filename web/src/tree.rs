@@ -252,6 +252,16 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// `format=tree`'s answer for `tree`, `header`'s fields in its JSON header:
+/// the call tree built and encoded as `GET /api/profile` does, for the
+/// benchmarks.
+pub fn encode_tree<H: Serialize>(
+    tree: &StackTree,
+    header: &H,
+) -> Result<Vec<u8>, serde_json::Error> {
+    CallTree::from_stack_tree(tree).encode(header)
+}
+
 impl<'a> CallTree<'a> {
     /// The call tree of storage's prefix tree of stacks: each location's
     /// names are interned once, each stored node costs one child lookup per

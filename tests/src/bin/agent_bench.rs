@@ -32,15 +32,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use augur_tests::bench::{BpfStats, CpuReading, metric_series, reap_within, rusage_cpu, try_reap};
+use augur_tests::bench::cli::{count, positive_seconds, sibling_binary};
+use augur_tests::bench::report::{AGENT_WINDOW, STEADY_FROM as WARM_UP, host_forks, steady_window};
+use augur_tests::bench::server::{Server, log_tail};
+use augur_tests::bench::{self, BpfStats, CpuReading, Parsed, reap_within, rusage_cpu, try_reap};
 use augur_tests::{build_split_fixture, http_get, is_root};
+use clap::{CommandFactory, Parser};
 
 /// The agent's RSS must stay under this.
 const RSS_TARGET_MIB: f64 = 64.0;
@@ -49,136 +51,48 @@ const RSS_TARGET_MIB: f64 = 64.0;
 /// `perf record` uses over the same run.
 const FLEET_CPU_SHARE: f64 = 0.25;
 
-/// How often the agent drains and ships (its default).
-const AGENT_WINDOW: Duration = Duration::from_secs(10);
-
-/// The steady-state CPU rate is measured from this long after a profiler
-/// starts: past startup and the agent's first drain, which loads the
-/// kernel's symbols.
-const WARM_UP: Duration = Duration::from_secs(15);
-
-const USAGE: &str = "\
-usage: agent-bench [--duration SECS] [--idle-processes N] [--idle-wakes]
-                   [--unwinder auto|frame-pointers] [--augur PATH] [--perf PATH]
-
-Measures CPU time and peak RSS of `augur agent` at 19 Hz and 99 Hz and of
-`perf record -F 99 -a -g`, each for SECS seconds (default 60) while every CPU
-runs a busy workload beside N idle processes, and prints a table. Needs root.
-
-  --duration SECS  how long each profiler runs (default 60)
-  --idle-processes N  sleeping processes kept alive during the runs (default 200)
-  --idle-wakes     idle processes are python3 and bash waking every 10 s for a
-                   moment of CPU (default: `sleep`, never running)
-  --unwinder U     the agents' [sampling] unwinder (default: the agent's default)
-  --augur PATH     the augur binary (default: `augur` next to this program)
-  --perf PATH      the perf binary (default: /usr/bin/perf)";
-
+/// Measures CPU time and peak RSS of `augur agent` at 19 Hz and 99 Hz and
+/// of `perf record -F 99 -a -g`, each for the same duration while every CPU
+/// runs a busy workload beside idle processes, and prints a table. Needs
+/// root.
+#[derive(Debug, Parser)]
+#[command(name = "agent-bench")]
 struct Options {
+    /// How long each profiler runs, in seconds
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = positive_seconds)]
     duration: Duration,
+    /// Sleeping processes kept alive during the runs
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = count::<usize>)]
     idle_processes: usize,
+    /// Idle processes are python3 and bash waking every 10 s for a moment of
+    /// CPU (default: `sleep`, never running)
+    #[arg(long)]
     idle_wakes: bool,
+    /// The agents' [sampling] unwinder [default: the agent's default]
+    #[arg(long, value_name = "U", value_parser = ["auto", "frame-pointers"])]
     unwinder: Option<String>,
+    /// The augur binary [default: `augur` next to this program]
+    #[arg(long, value_name = "PATH", default_value_os_t = sibling_binary("augur"), hide_default_value = true)]
     augur: PathBuf,
+    /// The perf binary
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/perf")]
     perf: PathBuf,
 }
 
-enum Parsed {
-    Run(Options),
-    Help,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed> {
-    let mut duration = Duration::from_secs(60);
-    let mut idle_processes = 200;
-    let mut idle_wakes = false;
-    let mut unwinder = None;
-    let mut augur = None;
-    let mut perf = PathBuf::from("/usr/bin/perf");
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--duration" => {
-                let text = value()?;
-                duration = text
-                    .parse()
-                    .ok()
-                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                    .filter(|d| !d.is_zero())
-                    .with_context(|| format!("--duration {text:?} is not a positive number"))?;
-            }
-            "--idle-processes" => {
-                let text = value()?;
-                idle_processes = text
-                    .parse()
-                    .with_context(|| format!("--idle-processes {text:?} is not a count"))?;
-            }
-            "--idle-wakes" => idle_wakes = true,
-            "--unwinder" => {
-                let text = value()?;
-                if text != "auto" && text != "frame-pointers" {
-                    bail!("--unwinder {text:?} is not auto or frame-pointers");
-                }
-                unwinder = Some(text);
-            }
-            "--augur" => augur = Some(PathBuf::from(value()?)),
-            "--perf" => perf = PathBuf::from(value()?),
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    let augur = match augur {
-        Some(path) => path,
-        None => {
-            // target/<profile>/agent-bench -> target/<profile>/augur
-            let exe = std::env::current_exe().context("finding this program's path")?;
-            exe.with_file_name("augur")
-        }
-    };
-    Ok(Parsed::Run(Options {
-        duration,
-        idle_processes,
-        idle_wakes,
-        unwinder,
-        augur,
-        perf,
-    }))
+fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
+    bench::parse_args(args)
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Parsed::Run(options)) => options,
-        Ok(Parsed::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("agent-bench: {error:#}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if !is_root() {
+    let parsed = parse_args(std::env::args().skip(1));
+    if matches!(parsed, Ok(Parsed::Run(_))) && !is_root() {
         eprintln!(
             "agent-bench: needs root: the agent samples with eBPF and perf records \
              system-wide (run it with sudo)"
         );
         return ExitCode::from(2);
     }
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("agent-bench: error: {error:#}");
-            ExitCode::from(1)
-        }
-    }
+    bench::main(Options::command(), parsed, run)
 }
 
 /// One profiler's cost over one run.
@@ -364,140 +278,6 @@ impl Drop for Workload {
     }
 }
 
-/// The `augur server` the agents ship to; not measured.
-struct Server {
-    child: Child,
-    /// Ingest URL, e.g. `http://127.0.0.1:1234`.
-    ingest: String,
-    /// Web base URL, e.g. `http://127.0.0.1:1235/`.
-    http: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(augur: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let log = dir.join("server.log");
-        let mut child = Command::new(augur)
-            .args(["server", "--role", "both", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--http", "127.0.0.1:0", "--ingest", "127.0.0.1:0"])
-            .env("AUGUR_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).context("creating the server log")?)
-            .spawn()
-            .with_context(|| format!("starting {} server", augur.display()))?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Keeps reading so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut ingest, mut http) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ingest.is_none() || http.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "augur server did not announce its addresses within 30 s; its log:\n{}",
-                    log_tail(&log)
-                );
-            };
-            if let Some(url) = line.strip_prefix("augur: ingest listening on ") {
-                ingest = Some(url.trim().to_owned());
-            } else if let Some(url) = line.strip_prefix("Augur is up: ") {
-                http = Some(url.trim().to_owned());
-            }
-        }
-        Ok(Self {
-            child,
-            ingest: ingest.expect("announced"),
-            http: http.expect("announced"),
-            log,
-        })
-    }
-
-    fn metrics(&self) -> anyhow::Result<String> {
-        let url = format!("{}metrics", self.http);
-        let (status, body) = http_get(&url)?;
-        if status != 200 {
-            bail!("GET {url}: HTTP {status}");
-        }
-        String::from_utf8(body).with_context(|| format!("GET {url}: not UTF-8"))
-    }
-
-    /// The server's sample counters so far.
-    fn counts(&self) -> anyhow::Result<SampleCounts> {
-        const ACCEPTED: &str = "augur_aggregator_samples_accepted_total";
-        const LOST: &str = "augur_aggregator_agent_samples_lost_total";
-        let text = self.metrics()?;
-        let accepted = metric_series(&text, ACCEPTED);
-        if accepted.is_empty() {
-            bail!("the server's /metrics has no {ACCEPTED}");
-        }
-        Ok(SampleCounts {
-            accepted: accepted.iter().map(|(_, v)| *v as u64).sum(),
-            lost: metric_series(&text, LOST)
-                .into_iter()
-                .map(|(labels, v)| (labels, v as u64))
-                .collect(),
-        })
-    }
-
-    fn stop(mut self) -> anyhow::Result<()> {
-        // SAFETY: kill with a pid we own and a valid signal.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                bail!(
-                    "augur server did not exit within 30 s of SIGTERM; its log:\n{}",
-                    log_tail(&self.log)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Samples stored by the server, and samples agents reported lost before
-/// sending, by their labels (the reason).
-struct SampleCounts {
-    accepted: u64,
-    lost: BTreeMap<String, u64>,
-}
-
-impl SampleCounts {
-    /// What changed from `before` to `self`.
-    fn since(&self, before: &SampleCounts) -> SampleCounts {
-        let lost = self
-            .lost
-            .iter()
-            .map(|(labels, n)| {
-                let was = before.lost.get(labels).copied().unwrap_or(0);
-                (labels.clone(), n.saturating_sub(was))
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        SampleCounts {
-            accepted: self.accepted.saturating_sub(before.accepted),
-            lost,
-        }
-    }
-}
-
 fn measure_agent(
     options: &Options,
     server: &Server,
@@ -637,15 +417,6 @@ fn measure_perf(options: &Options, dir: &Path) -> anyhow::Result<Measurement> {
     })
 }
 
-/// The steady-state window of a run starting at `start`: from [`WARM_UP`] for
-/// whole agent windows, each spanning one drain, ending a second or more
-/// before the run does; `None` if the run is too short for one window.
-fn steady_window(start: Instant, duration: Duration) -> Option<(Instant, Instant)> {
-    let room = duration.checked_sub(WARM_UP + Duration::from_secs(1))?;
-    let windows = (room.as_secs_f64() / AGENT_WINDOW.as_secs_f64()).floor() as u32;
-    (windows > 0).then(|| (start + WARM_UP, start + WARM_UP + AGENT_WINDOW * windows))
-}
-
 /// Lets `pid` run until `end`, failing if it exits first, and returns its
 /// steady CPU rate in CPU seconds per second, measured over `steady` if given.
 fn run_until(
@@ -697,17 +468,6 @@ fn perf_samples(output: &str) -> Option<u64> {
     tail.split_whitespace().next()?.parse().ok()
 }
 
-/// Processes and threads created since boot (`processes` in `/proc/stat`).
-fn host_forks() -> Option<u64> {
-    std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|line| line.strip_prefix("processes "))?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// The agent's unwind-table gauges and counters (`augur_agent_unwind_*`).
 fn unwind_metrics(url: &str) -> Vec<(String, f64)> {
     let Ok((200, body)) = http_get(url) else {
@@ -757,12 +517,6 @@ fn bpf_run_time(pid: libc::pid_t) -> Option<(Duration, Option<Duration>)> {
     }
     let per_run = (busiest.1 > 0).then(|| Duration::from_nanos(busiest.0 / busiest.1));
     (!seen.is_empty()).then(|| (Duration::from_nanos(total_ns), per_run))
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 fn print_table(results: &[Measurement], cpus: usize, secs: f64) {
@@ -889,6 +643,7 @@ fn print_verdict(results: &[Measurement]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use augur_tests::bench::metric_series;
 
     #[test]
     fn parses_perf_summary() {

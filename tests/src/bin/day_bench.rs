@@ -1,4 +1,4 @@
-//! `day_bench`: a simulated day of a 1,000-host fleet on each storage
+//! `day-bench`: a simulated day of a 1,000-host fleet on each storage
 //! backend, then its size on disk and the latency of the queries people run.
 //!
 //! For each backend (SQLite in a temporary data directory; ClickHouse: a
@@ -26,7 +26,7 @@
 //!
 //! ```sh
 //! cargo build --release -p augur -p augur-tests
-//! target/release/day_bench [--backend both] [--hosts 1000] [--repeat 9]
+//! target/release/day-bench [--backend both] [--hosts 1000] [--repeat 9]
 //! ```
 
 use std::path::Path;
@@ -35,22 +35,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use augur_storage::{ClickHouseConfig, RetentionPolicy, Store};
-use augur_tests::bench::{Parsed, load_average};
+use augur_tests::bench::load_average;
 use augur_tests::clickhouse::ClickHouseNode;
 use augur_tests::{http_get, http_json, start_server_with};
-
-const USAGE: &str = "\
-usage: day_bench [--backend sqlite|clickhouse|both] [--hosts N]
-                 [--clickhouse-hosts N] [--services N]
-                 [--stacks N] [--full-resolution-hours H] [--concurrency N]
-                 [--repeat N] [--keep DIR]
-
-Loads a simulated day of a fleet with `augur loadgen --simulate` into each
-backend, applies retention (minute windows for the last H hours, hour windows
-before), and prints bytes on disk per stored sample and the latency of flame
-graphs (1 h, 24 h) and fleet top functions (1 h) through the HTTP API.
---keep DIR keeps each backend's data under DIR; a later run with the same
-DIR skips the load and retention and times the queries again on it.";
+use clap::{CommandFactory, Parser, ValueEnum};
 
 const HOUR_NANOS: i64 = 3_600_000_000_000;
 const DAY_NANOS: i64 = 24 * HOUR_NANOS;
@@ -72,80 +60,86 @@ impl Backend {
     }
 }
 
-#[derive(Debug)]
+/// Which backends a run loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backends {
+    Sqlite,
+    Clickhouse,
+    Both,
+}
+
+impl Backends {
+    fn each(self) -> Vec<Backend> {
+        match self {
+            Backends::Sqlite => vec![Backend::Sqlite],
+            Backends::Clickhouse => vec![Backend::ClickHouse],
+            Backends::Both => vec![Backend::Sqlite, Backend::ClickHouse],
+        }
+    }
+}
+
+/// Loads a simulated day of a fleet with `augur loadgen --simulate` into
+/// each backend, applies retention (minute windows for the last H hours,
+/// hour windows before), and prints bytes on disk per stored sample and the
+/// latency of flame graphs (1 h, 24 h) and fleet top functions (1 h)
+/// through the HTTP API.
+///
+/// --keep DIR keeps each backend's data under DIR; a later run with the
+/// same DIR skips the load and retention and times the queries again on it.
+#[derive(Debug, Parser)]
+#[command(name = "day-bench")]
 struct Options {
-    backends: Vec<Backend>,
+    /// The backends to load and query
+    #[arg(
+        long = "backend",
+        value_name = "BACKEND",
+        value_enum,
+        default_value = "both"
+    )]
+    backends: Backends,
+    /// Hosts of the simulated fleet
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = positive::<u32>)]
     hosts: u32,
-    /// Hosts of the ClickHouse run, when it cannot take the full fleet in time.
+    /// Hosts of the ClickHouse run, when it cannot take the full fleet in
+    /// time [default: --hosts]
+    #[arg(long, value_name = "N", value_parser = positive::<u32>)]
     clickhouse_hosts: Option<u32>,
+    /// Services per host
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive::<u32>)]
     services: u32,
+    /// Distinct stacks per service
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = positive::<u32>)]
     stacks: u32,
+    /// Hours at the end of the day kept as minute windows (at most 23)
+    #[arg(long, value_name = "H", default_value_t = 1, value_parser = full_resolution_hours)]
     full_resolution_hours: i64,
+    /// Concurrent loadgen streams
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = positive::<usize>)]
     concurrency: usize,
+    /// Warm requests per query, after the first (cold) one
+    #[arg(long, value_name = "N", default_value_t = 9, value_parser = positive::<usize>)]
     repeat: usize,
-    /// Where each backend's data is kept, to time queries again later
-    /// without loading again; `None`: a temporary directory.
+    /// Keep each backend's data under DIR, to time queries again later
+    /// without loading again [default: a temporary directory]
+    #[arg(long, value_name = "DIR")]
     keep: Option<std::path::PathBuf>,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut options = Options {
-        backends: vec![Backend::Sqlite, Backend::ClickHouse],
-        hosts: 1000,
-        clickhouse_hosts: None,
-        services: 10,
-        stacks: 1000,
-        full_resolution_hours: 1,
-        concurrency: 32,
-        repeat: 9,
-        keep: None,
-    };
-    while let Some(flag) = args.next() {
-        if matches!(flag.as_str(), "-h" | "--help") {
-            return Ok(Parsed::Help);
-        }
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let number = |what: &str| -> anyhow::Result<u64> {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("{what} {value:?} is not a positive number"))
-        };
-        match flag.as_str() {
-            "--backend" => {
-                options.backends = match value.as_str() {
-                    "sqlite" => vec![Backend::Sqlite],
-                    "clickhouse" => vec![Backend::ClickHouse],
-                    "both" => vec![Backend::Sqlite, Backend::ClickHouse],
-                    other => bail!("--backend {other:?} is not sqlite, clickhouse or both"),
-                }
-            }
-            "--hosts" => options.hosts = number(&flag)? as u32,
-            "--clickhouse-hosts" => options.clickhouse_hosts = Some(number(&flag)? as u32),
-            "--services" => options.services = number(&flag)? as u32,
-            "--stacks" => options.stacks = number(&flag)? as u32,
-            "--full-resolution-hours" => {
-                options.full_resolution_hours = number(&flag)?.min(23) as i64
-            }
-            "--concurrency" => options.concurrency = number(&flag)? as usize,
-            "--repeat" => options.repeat = number(&flag)? as usize,
-            "--keep" => options.keep = Some(value.into()),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(Parsed::Run(options))
+/// A positive whole number.
+fn positive<T: std::str::FromStr + Default + PartialOrd>(text: &str) -> Result<T, String> {
+    text.parse::<T>()
+        .ok()
+        .filter(|n| *n > T::default())
+        .ok_or_else(|| format!("{text:?} is not a positive number"))
+}
+
+fn full_resolution_hours(text: &str) -> Result<i64, String> {
+    positive::<u64>(text).map(|hours| hours.min(23) as i64)
 }
 
 fn main() -> ExitCode {
-    augur_tests::bench::main(
-        "day_bench",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        run,
-    )
+    let parsed = augur_tests::bench::parse_args::<Options>(std::env::args().skip(1));
+    augur_tests::bench::main(Options::command(), parsed, run)
 }
 
 /// The simulated day: `[end - 24 h, end)`, `end` a whole number of hours
@@ -232,7 +226,7 @@ struct Outcome {
 
 fn run(options: &Options) -> anyhow::Result<()> {
     if std::env::var_os("AUGUR_BIN").is_none() {
-        // target/release/day_bench -> target/release/augur
+        // target/release/day-bench -> target/release/augur
         let sibling = std::env::current_exe()?.with_file_name("augur");
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("AUGUR_BIN", sibling) };
@@ -270,8 +264,8 @@ fn run(options: &Options) -> anyhow::Result<()> {
         options.stacks
     );
     let mut outcomes = Vec::new();
-    for &backend in &options.backends {
-        eprintln!("day_bench: {} ...", backend.name());
+    for backend in options.backends.each() {
+        eprintln!("day-bench: {} ...", backend.name());
         let measured = run_backend(options, backend, &day)
             .with_context(|| format!("the {} run", backend.name()))?;
         eprintln!("{}", table(&measured));
@@ -334,7 +328,7 @@ fn run_backend(options: &Options, backend: Backend, day: &Day) -> anyhow::Result
 
     let loaded = dir.join("loaded.json");
     if let Ok(text) = std::fs::read(&loaded) {
-        eprintln!("day_bench: timing the load kept in {}", dir.display());
+        eprintln!("day-bench: timing the load kept in {}", dir.display());
         kept_load(&mut outcome, &serde_json::from_slice(&text)?);
     } else {
         load_and_compact(
@@ -529,7 +523,7 @@ fn kept_load(o: &mut Outcome, kept: &serde_json::Value) {
 /// which loses nothing here: everything acknowledged was stored before.
 fn stop(server: augur_tests::AugurProcess) {
     if let Err(error) = server.terminate() {
-        eprintln!("day_bench: {error:#}; killed");
+        eprintln!("day-bench: {error:#}; killed");
     }
 }
 
@@ -560,7 +554,7 @@ fn loadgen(
     }
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("parsing loadgen's report")?;
-    eprintln!("day_bench: loadgen {report}");
+    eprintln!("day-bench: loadgen {report}");
     Ok(report)
 }
 
@@ -588,7 +582,7 @@ fn time_get(url: &str, repeat: usize) -> anyhow::Result<(Timing, u64)> {
         if status != 200 {
             let text: String = String::from_utf8_lossy(&body).chars().take(160).collect();
             let error = format!("HTTP {status} after {ms:.0} ms: {text}");
-            eprintln!("day_bench: GET {url}: {error}");
+            eprintln!("day-bench: GET {url}: {error}");
             return Ok((
                 Timing {
                     error: Some(error),

@@ -20,12 +20,15 @@
 //! Run: `cargo build --release -p augur-tests && target/release/diff-bench`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use augur_profile::diff::{self, DiffOptions, Noise};
 use augur_profile::rng::SplitMix64;
 use augur_profile::{ProfileType, RawFrame};
 use augur_storage::{BatchWrite, ProfileQuery, Store, WindowWrite};
+use augur_tests::bench;
+use clap::{CommandFactory, Parser};
 
 /// The draws the simulations need, from the shared splitmix64.
 struct Rng(SplitMix64);
@@ -315,7 +318,20 @@ fn cost() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// How many samples a deploy comparison needs (power and false positives
+/// on simulated data, Poisson and overdispersed), and what one comparison
+/// of an hour per side costs on a real SQLite store. Prints Markdown
+/// tables; takes no options.
+#[derive(Debug, Parser)]
+#[command(name = "diff-bench")]
+struct Options {}
+
+fn main() -> ExitCode {
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, |_| run())
+}
+
+fn run() -> anyhow::Result<()> {
     power_table();
     overdispersed_table();
     cost()

@@ -1,4 +1,4 @@
-//! `file_id_bench`: what naming a new binary costs the agent, before and
+//! `file-id-bench`: what naming a new binary costs the agent, before and
 //! after file ids.
 //!
 //! Each new executable a host starts is read once by the agent for its
@@ -19,59 +19,41 @@
 //! `.gopclntab` (new with file ids: such binaries had no table before), if
 //! `--go-binary PATH` is given.
 //!
-//! Usage: `cargo build --release -p augur-tests --bin file_id_bench &&
-//! target/release/file_id_bench [--files N] [--rounds R] [--go-binary PATH]`
+//! Usage: `cargo build --release -p augur-tests --bin file-id-bench &&
+//! target/release/file-id-bench [--files N] [--rounds R] [--go-binary PATH]`
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use augur_agent::identity::FileIds;
-use augur_tests::bench::Parsed;
+use augur_tests::bench::{self, cli::at_least_one};
+use clap::{CommandFactory, Parser};
 
-const USAGE: &str = "\
-usage: file_id_bench [--files N] [--rounds R] [--go-binary PATH]
-
-Times how long the agent takes to identify a new binary before file ids
-(build-id note only) and after (build-id, else a content hash), alternating,
-on N fresh copies per round (default 2000) over R rounds (default 6), for a
-binary with a GNU build-id and one without. With --go-binary, also times
-building that binary's unwind table from .gopclntab.";
-
+/// Times how long the agent takes to identify a new binary before file ids
+/// (build-id note only) and after (build-id, else a content hash),
+/// alternating, on fresh copies of a binary with a GNU build-id and of one
+/// without. With --go-binary, also times building that binary's unwind
+/// table from .gopclntab.
+#[derive(Debug, Parser)]
+#[command(name = "file-id-bench")]
 struct Options {
+    /// Fresh copies per round
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = at_least_one::<usize>)]
     files: usize,
+    /// Rounds, alternating before and after
+    #[arg(long, value_name = "R", default_value_t = 6, value_parser = at_least_one::<usize>)]
     rounds: usize,
+    /// A Go binary whose .gopclntab unwind table to time building
+    #[arg(long, value_name = "PATH")]
     go_binary: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> anyhow::Result<Parsed<Options>> {
-    let mut options = Options {
-        files: 2000,
-        rounds: 6,
-        go_binary: None,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--files" => options.files = value()?.parse().context("--files")?,
-            "--rounds" => options.rounds = value()?.parse().context("--rounds")?,
-            "--go-binary" => options.go_binary = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    if options.files == 0 || options.rounds == 0 {
-        bail!("--files and --rounds must be at least 1");
-    }
-    Ok(Parsed::Run(options))
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    augur_tests::bench::main("file_id_bench", USAGE, parse(&args), run)
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 /// What the agent read of a new file before file ids: its build-id note.
@@ -122,7 +104,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         &["-Wl,--build-id=none"],
     )?;
     println!(
-        "file_id_bench: {} files a round, {} rounds, load {}",
+        "file-id-bench: {} files a round, {} rounds, load {}",
         options.files,
         options.rounds,
         augur_tests::bench::load_average()

@@ -1,4 +1,4 @@
-//! `go_symbol_bench`: how fast `augur-symbolizer` names frames of a large Go
+//! `go-symbol-bench`: how fast `augur-symbolizer` names frames of a large Go
 //! binary from its `.gopclntab`, next to `go tool addr2line`.
 //!
 //! The binary (by default Debian's stripped Go compiler,
@@ -29,8 +29,8 @@
 //! binary (`augur_agent::debuginfo::extract`). Exit codes: 0 ran, 1 could
 //! not run, 2 bad usage.
 //!
-//! Usage: `cargo build --release -p augur-tests --bin go_symbol_bench &&
-//! target/release/go_symbol_bench [--binary PATH]...`
+//! Usage: `cargo build --release -p augur-tests --bin go-symbol-bench &&
+//! target/release/go-symbol-bench [--binary PATH]...`
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -40,84 +40,39 @@ use anyhow::{Context, bail};
 use augur_profile::rng::SplitMix64;
 use augur_profile::{FileId, Symbol};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, GoTable, Symbolizer, read_file_id};
-use augur_tests::bench::{Parsed, ToolTiming};
+use augur_tests::bench::{self, ToolTiming, cli::at_least_one};
+use clap::{CommandFactory, Parser};
 use object::{Object, ObjectSection, ObjectSegment};
 
 const DEFAULT_BINARY: &str = "/usr/lib/go-1.19/pkg/tool/linux_amd64/compile";
 
-const USAGE: &str = "\
-usage: go_symbol_bench [--binary PATH]... [--addresses N] [--rounds R] [--cold-runs C]
-                       [--go PATH]
-
-Names N addresses spread over the functions of each Go binary with
-augur-symbolizer's GoTable, with its Symbolizer and with `go tool addr2line`,
-cold (fresh table, symbolizer or process) and warm (the same batch again),
-compares the answers and prints Markdown tables.
-
-  --binary PATH    a Go ELF binary, stripped or not; repeat for several
-                   (default: /usr/lib/go-1.19/pkg/tool/linux_amd64/compile)
-  --addresses N    addresses per batch (default 10000)
-  --rounds R       warm repetitions of the batch (default 10)
-  --cold-runs C    cold measurements, the median is reported (default 3)
-  --go PATH        the go command, to find addr2line (default: go on PATH)";
-
+/// Names N addresses spread over the functions of each Go binary with
+/// augur-symbolizer's GoTable, with its Symbolizer and with `go tool
+/// addr2line`, cold (fresh table, symbolizer or process) and warm (the same
+/// batch again), compares the answers and prints Markdown tables.
+#[derive(Debug, Parser)]
+#[command(name = "go-symbol-bench")]
 struct Options {
+    /// A Go ELF binary, stripped or not; repeat for several
+    #[arg(long = "binary", value_name = "PATH", default_value = DEFAULT_BINARY)]
     binaries: Vec<PathBuf>,
+    /// Addresses per batch
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = at_least_one::<usize>)]
     addresses: usize,
+    /// Warm repetitions of the batch
+    #[arg(long, value_name = "R", default_value_t = 10, value_parser = at_least_one::<usize>)]
     rounds: usize,
+    /// Cold measurements; the median is reported
+    #[arg(long, value_name = "C", default_value_t = 3, value_parser = at_least_one::<usize>)]
     cold_runs: usize,
+    /// The go command, to find addr2line
+    #[arg(long, value_name = "PATH", default_value = "go")]
     go: PathBuf,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut options = Options {
-        binaries: Vec::new(),
-        addresses: 10_000,
-        rounds: 10,
-        cold_runs: 3,
-        go: PathBuf::from("go"),
-    };
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        let mut count = |name: &str| -> anyhow::Result<usize> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("{name} {text:?} is not a positive count"))
-        };
-        match flag.as_str() {
-            "--binary" => options.binaries.push(PathBuf::from(value()?)),
-            "--addresses" => options.addresses = count("--addresses")?,
-            "--rounds" => options.rounds = count("--rounds")?,
-            "--cold-runs" => options.cold_runs = count("--cold-runs")?,
-            "--go" => options.go = PathBuf::from(value()?),
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    if options.binaries.is_empty() {
-        options.binaries.push(PathBuf::from(DEFAULT_BINARY));
-    }
-    Ok(Parsed::Run(options))
-}
-
 fn main() -> ExitCode {
-    augur_tests::bench::main(
-        "go_symbol_bench",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        run,
-    )
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 /// What the benchmark learned about one binary.
@@ -179,7 +134,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let copy = scratch.path().join(format!("{i}-{name}"));
         std::fs::copy(binary, &copy)
             .with_context(|| format!("copying {} to {}", binary.display(), copy.display()))?;
-        eprintln!("go_symbol_bench: {} ...", binary.display());
+        eprintln!("go-symbol-bench: {} ...", binary.display());
         let file_id = read_file_id(&copy).context("reading the copy's file id")?;
         let (facts, addresses) =
             inspect(&copy, binary, file_id, options.addresses, scratch.path())?;
@@ -188,7 +143,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let addr2line = match bench_addr2line(options, &addr2line, &copy, &addresses) {
             Ok(timing) => Some(timing),
             Err(error) => {
-                eprintln!("go_symbol_bench: go tool addr2line cannot read it: {error:#}");
+                eprintln!("go-symbol-bench: go tool addr2line cannot read it: {error:#}");
                 None
             }
         };
@@ -474,7 +429,7 @@ fn print_report(options: &Options, results: &[BinaryResult]) {
             pct(inlined, r.addresses)
         );
         for example in examples {
-            eprintln!("go_symbol_bench: differs: {example}");
+            eprintln!("go-symbol-bench: differs: {example}");
         }
     }
     println!(

@@ -24,35 +24,61 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use augur_tests::bench::{Parsed, load_average};
+use augur_tests::bench::{self, load_average};
 use augur_tests::{AugurProcess, http_json, start_server_with, try_metric};
+use clap::{CommandFactory, Parser};
 
-const USAGE: &str = "\
-usage: soak [--duration DUR] [--capacity N] [--calibrate DUR] [--overload X]
-            [--hosts N] [--connections N] [--concurrency N]
-            [--max-in-flight N]
-
-Runs `augur server` and `augur loadgen` at --overload (2) times the server's
-sustained capacity (batches/s; measured by a --calibrate (30s) run that
-offers far more than it takes, unless --capacity gives it) for --duration
-(10m), sampling the server's RSS every second. Prints batches/s sustained
-and refused, latency, peak and final RSS, and acknowledged vs stored
-samples; exits 1 when a sample was lost. Loadgen spreads its hosts over
---connections (8) HTTP/2 connections, as a fleet would: the server takes
-at most 32 streams on one.
-
-The augur binary is $AUGUR_BIN, else the one beside this command.";
-
-#[derive(Debug)]
+/// Runs `augur server` and `augur loadgen` at --overload times the server's
+/// sustained capacity (batches/s; measured by a --calibrate run that offers
+/// far more than it takes, unless --capacity gives it) for --duration,
+/// sampling the server's RSS every second.
+///
+/// Prints batches/s sustained and refused, latency, peak and final RSS, and
+/// acknowledged vs stored samples; exits 1 when a sample was lost. Loadgen
+/// spreads its hosts over --connections HTTP/2 connections, as a fleet
+/// would: the server takes at most 32 streams on one.
+///
+/// The augur binary is $AUGUR_BIN, else the one beside this command.
+#[derive(Debug, Parser)]
+#[command(name = "soak")]
 struct Options {
+    /// How long the overload runs (90s, 10m, 1h)
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse_duration)]
     duration: Duration,
+    /// The server's sustained capacity in batches/s [default: measured]
+    #[arg(long, value_name = "N", value_parser = positive_number)]
     capacity: Option<f64>,
+    /// How long the capacity is measured for
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     calibrate: Duration,
+    /// Offered load, as a multiple of the capacity
+    #[arg(long, value_name = "X", default_value_t = 2.0, value_parser = positive_number)]
     overload: f64,
+    /// Simulated hosts
+    #[arg(long, value_name = "N", default_value_t = 4000, value_parser = positive_whole)]
     hosts: u32,
+    /// HTTP/2 connections loadgen spreads its hosts over
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = positive_whole)]
     connections: u32,
+    /// Batches loadgen keeps in flight
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = positive_whole)]
     concurrency: u32,
+    /// The server's --max-in-flight
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = positive_whole)]
     max_in_flight: u32,
+}
+
+/// A positive, finite number.
+fn positive_number(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .ok_or_else(|| format!("{text:?} is not a positive number"))
+}
+
+/// A positive number, its whole part.
+fn positive_whole(text: &str) -> Result<u32, String> {
+    positive_number(text).map(|n| n as u32)
 }
 
 fn parse_duration(text: &str) -> anyhow::Result<Duration> {
@@ -71,46 +97,6 @@ fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     })
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut options = Options {
-        duration: Duration::from_secs(600),
-        capacity: None,
-        calibrate: Duration::from_secs(30),
-        overload: 2.0,
-        hosts: 4000,
-        connections: 8,
-        concurrency: 256,
-        max_in_flight: 16,
-    };
-    while let Some(flag) = args.next() {
-        if matches!(flag.as_str(), "-h" | "--help") {
-            return Ok(Parsed::Help);
-        }
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let number = || -> anyhow::Result<f64> {
-            value
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && *n > 0.0)
-                .with_context(|| format!("{flag} {value:?} is not a positive number"))
-        };
-        match flag.as_str() {
-            "--duration" => options.duration = parse_duration(&value)?,
-            "--calibrate" => options.calibrate = parse_duration(&value)?,
-            "--capacity" => options.capacity = Some(number()?),
-            "--overload" => options.overload = number()?,
-            "--hosts" => options.hosts = number()? as u32,
-            "--connections" => options.connections = number()? as u32,
-            "--concurrency" => options.concurrency = number()? as u32,
-            "--max-in-flight" => options.max_in_flight = number()? as u32,
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(Parsed::Run(options))
-}
-
 fn main() -> ExitCode {
     if std::env::var_os("AUGUR_BIN").is_none()
         && let Some(beside) = std::env::current_exe()
@@ -121,7 +107,8 @@ fn main() -> ExitCode {
         // SAFETY: no other thread runs yet to read the environment.
         unsafe { std::env::set_var("AUGUR_BIN", beside) };
     }
-    augur_tests::bench::main("soak", USAGE, parse_args(std::env::args().skip(1)), run)
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 /// A `FIELD: N kB` line of a /proc file, in bytes.

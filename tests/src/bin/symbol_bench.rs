@@ -1,4 +1,4 @@
-//! `symbol_bench`: how fast `augur-symbolizer` names `(build-id, file
+//! `symbol-bench`: how fast `augur-symbolizer` names `(build-id, file
 //! offset)` frames in a large DWARF binary, next to `llvm-symbolizer`.
 //!
 //! The binary (by default the debug build of `augur`, `target/debug/augur`)
@@ -30,7 +30,7 @@
 //! could not run (1) or on bad usage (2).
 //!
 //! Usage: `cargo build -p augur && cargo build --release -p augur-tests
-//! --bin symbol_bench && target/release/symbol_bench [--binary PATH]...`
+//! --bin symbol-bench && target/release/symbol-bench [--binary PATH]...`
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -40,7 +40,8 @@ use anyhow::{Context, bail};
 use augur_profile::FileId;
 use augur_profile::rng::SplitMix64;
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, FrameResult, Symbolizer};
-use augur_tests::bench::{Parsed, ToolTiming, ms};
+use augur_tests::bench::{self, Parsed, ToolTiming, cli::at_least_one, ms};
+use clap::{CommandFactory, Parser};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 /// Target: warm cost per address.
@@ -50,89 +51,54 @@ const COLD_TARGET_MS: f64 = 150.0;
 /// Target: warm speed-up over llvm-symbolizer.
 const SPEEDUP_TARGET: f64 = 3.0;
 
-const USAGE: &str = "\
-usage: symbol_bench [--binary PATH]... [--addresses N] [--rounds R] [--cold-runs C]
-                    [--llvm-symbolizer PATH]
-
-Symbolizes N addresses spread over the functions of each binary with
-augur-symbolizer and with llvm-symbolizer, cold (fresh symbolizer or process)
-and warm (the same batch again), checks that both name the same functions,
-and prints Markdown tables.
-
-  --binary PATH           an ELF binary with DWARF; repeat for several
-                          (default: target/debug/augur, `cargo build -p augur`)
-  --addresses N           addresses per batch (default 10000)
-  --rounds R              warm repetitions of the batch (default 10)
-  --cold-runs C           cold measurements, the median is reported (default 3)
-  --llvm-symbolizer PATH  default /usr/bin/llvm-symbolizer";
-
+/// Symbolizes N addresses spread over the functions of each binary with
+/// augur-symbolizer and with llvm-symbolizer, cold (fresh symbolizer or
+/// process) and warm (the same batch again), checks that both name the same
+/// functions, and prints Markdown tables.
+#[derive(Debug, Parser)]
+#[command(name = "symbol-bench")]
 struct Options {
+    /// An ELF binary with DWARF; repeat for several [default:
+    /// target/debug/augur, `cargo build -p augur`]
+    #[arg(long = "binary", value_name = "PATH")]
     binaries: Vec<PathBuf>,
+    /// Addresses per batch
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = at_least_one::<usize>)]
     addresses: usize,
+    /// Warm repetitions of the batch
+    #[arg(long, value_name = "R", default_value_t = 10, value_parser = at_least_one::<usize>)]
     rounds: usize,
+    /// Cold measurements; the median is reported
+    #[arg(long, value_name = "C", default_value_t = 3, value_parser = at_least_one::<usize>)]
     cold_runs: usize,
+    /// The llvm-symbolizer to compare with
+    #[arg(
+        long = "llvm-symbolizer",
+        value_name = "PATH",
+        default_value = "/usr/bin/llvm-symbolizer"
+    )]
     llvm: PathBuf,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut binaries = Vec::new();
-    let mut addresses = 10_000;
-    let mut rounds = 10;
-    let mut cold_runs = 3;
-    let mut llvm = PathBuf::from("/usr/bin/llvm-symbolizer");
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        let mut count = |name: &str| -> anyhow::Result<usize> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("{name} {text:?} is not a positive count"))
-        };
-        match flag.as_str() {
-            "--binary" => binaries.push(PathBuf::from(value()?)),
-            "--addresses" => addresses = count("--addresses")?,
-            "--rounds" => rounds = count("--rounds")?,
-            "--cold-runs" => cold_runs = count("--cold-runs")?,
-            "--llvm-symbolizer" => llvm = PathBuf::from(value()?),
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    if binaries.is_empty() {
-        // target/release/symbol_bench -> target/debug/augur
+fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
+    let Parsed::Run(mut options) = bench::parse_args::<Options>(args)? else {
+        return Ok(Parsed::Help);
+    };
+    if options.binaries.is_empty() {
+        // target/release/symbol-bench -> target/debug/augur
         let exe = std::env::current_exe().context("finding this program's path")?;
         let target = exe
             .parent()
             .and_then(Path::parent)
             .context("this program is not in target/<profile>/")?;
-        binaries.push(target.join("debug").join("augur"));
+        options.binaries.push(target.join("debug").join("augur"));
     }
-    Ok(Parsed::Run(Options {
-        binaries,
-        addresses,
-        rounds,
-        cold_runs,
-        llvm,
-    }))
+    Ok(Parsed::Run(options))
 }
 
 fn main() -> ExitCode {
-    augur_tests::bench::main(
-        "symbol_bench",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        run,
-    )
+    let parsed = parse_args(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 /// What the benchmark learned about one binary.
@@ -201,7 +167,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         let copy = scratch.path().join(format!("{i}-{name}"));
         std::fs::copy(binary, &copy)
             .with_context(|| format!("copying {} to {}", binary.display(), copy.display()))?;
-        eprintln!("symbol_bench: {} ...", binary.display());
+        eprintln!("symbol-bench: {} ...", binary.display());
         results.push(bench_binary(options, &copy, binary)?);
     }
     print_report(options, &results);

@@ -1,4 +1,4 @@
-//! `ui_bench`: how fast the web UI shows a big profile in headless Chromium.
+//! `ui-bench`: how fast the web UI shows a big profile in headless Chromium.
 //!
 //! Starts `augur server`, fills it with `augur loadgen` (one service, many
 //! distinct deep stacks: about 100,000 call-tree nodes by default), opens the
@@ -12,55 +12,52 @@
 //! asserts nothing.
 //!
 //! ```sh
-//! cargo build --release -p augur -p augur-tests --bin ui_bench
-//! target/release/ui_bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16]
+//! cargo build --release -p augur -p augur-tests --bin ui-bench
+//! target/release/ui-bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16]
 //! ```
 
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use augur_tests::bench;
 use augur_tests::webdriver::{ChromeDriver, browser_available};
 use augur_tests::{augur_bin, http_get, http_json, start_server};
+use clap::{CommandFactory, Parser};
 use serde_json::Value;
 
+/// Times how fast the web UI shows a big profile in headless Chromium:
+/// request to first drawn flame graph (fetch, decode, tree build, draw),
+/// the server alone per format, and zooming in and out by clicking.
+/// Needs chromium and chromedriver.
+#[derive(Debug, Parser)]
+#[command(name = "ui-bench")]
 struct Options {
+    /// Distinct stacks of the loaded service
+    #[arg(long, value_name = "N", default_value_t = 9000)]
     stacks: u32,
+    /// Frames per stack
+    #[arg(long, value_name = "N", default_value_t = 20)]
     depth: u32,
+    /// Page loads timed; medians are reported
+    #[arg(long, value_name = "N", default_value_t = 7)]
     runs: usize,
+    /// Zoom clicks timed (in and out)
+    #[arg(long, value_name = "N", default_value_t = 16)]
     zooms: usize,
 }
 
-fn options() -> anyhow::Result<Options> {
-    let mut options = Options {
-        stacks: 9000,
-        depth: 20,
-        runs: 7,
-        zooms: 16,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--stacks" => options.stacks = value.parse()?,
-            "--depth" => options.depth = value.parse()?,
-            "--runs" => options.runs = value.parse()?,
-            "--zooms" => options.zooms = value.parse()?,
-            _ => bail!("unknown flag {flag}; try --stacks, --depth, --runs, --zooms"),
-        }
-    }
-    Ok(options)
+fn main() -> ExitCode {
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
-fn main() -> anyhow::Result<()> {
-    let options = options()?;
+fn run(options: &Options) -> anyhow::Result<()> {
     if !browser_available() {
         bail!("chromium and chromedriver are needed: apt-get install chromium chromium-driver");
     }
     if std::env::var_os("AUGUR_BIN").is_none() {
-        // target/release/ui_bench -> target/release/augur
+        // target/release/ui-bench -> target/release/augur
         let sibling = std::env::current_exe()?.with_file_name("augur");
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("AUGUR_BIN", sibling) };

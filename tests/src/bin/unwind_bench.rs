@@ -22,18 +22,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use augur_agent::unwind::{UnwindTable, build_table_from_path};
-use augur_tests::bench::{Parsed, load_average};
-
-const USAGE: &str = "\
-usage: unwind-bench [--binary PATH]... [--runs N]
-
-Builds the agent's compact unwind table of each binary N times and prints
-a Markdown table: median build time, rows, bytes, heap peak, coverage.
-
-  --binary PATH  an x86_64 ELF file; repeat for several (default: Debian's
-                 libc, /usr/bin/python3, target/debug/augur and
-                 target/release/augur, those that exist)
-  --runs N       builds per binary, the median is reported (default 5)";
+use augur_tests::bench::{self, Parsed, cli::at_least_one, load_average};
+use clap::{CommandFactory, Parser};
 
 /// Heap bytes allocated now, and the most since the last reset.
 struct CountingAllocator;
@@ -74,39 +64,27 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
+/// Builds the agent's compact unwind table of each binary N times and
+/// prints a Markdown table: median build time, rows, bytes, heap peak,
+/// coverage.
+#[derive(Debug, Parser)]
+#[command(name = "unwind-bench")]
 struct Options {
+    /// An x86_64 ELF file; repeat for several [default: Debian's libc,
+    /// /usr/bin/python3, target/debug/augur and target/release/augur, those
+    /// that exist]
+    #[arg(long = "binary", value_name = "PATH")]
     binaries: Vec<PathBuf>,
+    /// Builds per binary; the median is reported
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = at_least_one::<usize>)]
     runs: usize,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut binaries = Vec::new();
-    let mut runs = 5;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--binary" => binaries.push(PathBuf::from(value()?)),
-            "--runs" => {
-                let text = value()?;
-                runs = text
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .with_context(|| format!("--runs {text:?} is not a positive count"))?;
-            }
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
+fn parse_args(args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
+    let Parsed::Run(mut options) = bench::parse_args::<Options>(args)? else {
+        return Ok(Parsed::Help);
+    };
+    let binaries = &mut options.binaries;
     if binaries.is_empty() {
         binaries.push(PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"));
         binaries.push(PathBuf::from("/usr/bin/python3"));
@@ -120,16 +98,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<O
         binaries.push(target.join("release").join("augur"));
         binaries.retain(|b| b.exists());
     }
-    Ok(Parsed::Run(Options { binaries, runs }))
+    Ok(Parsed::Run(options))
 }
 
 fn main() -> ExitCode {
-    augur_tests::bench::main(
-        "unwind-bench",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        run,
-    )
+    let parsed = parse_args(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 struct Measured {

@@ -1,4 +1,4 @@
-//! `wire_bench`: bytes on the wire per sample, Augur's batch next to
+//! `wire-bench`: bytes on the wire per sample, Augur's batch next to
 //! gzipped pprof and zstd-compressed folded text.
 //!
 //! Builds, for each requested number of distinct stacks, one host's batch of
@@ -26,19 +26,20 @@
 //! chains here; real symbolized Rust profiles have many, which would only
 //! make pprof and folded larger.
 //!
-//! Usage: `cargo build --release -p augur-tests --bin wire_bench &&
-//! target/release/wire_bench [--stacks N,N,...] [--samples-per-stack X]`
+//! Usage: `cargo build --release -p augur-tests --bin wire-bench &&
+//! target/release/wire-bench [--stacks N,N,...] [--samples-per-stack X]`
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use augur_profile::rng::SplitMix64;
 use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample, Symbol};
-use augur_tests::bench::Parsed;
+use augur_tests::bench::{self, cli::at_least_one};
 use augur_wire::batch::{ValidBatch, ValidSample, compress, to_wire};
 use augur_wire::ingest::PushRequest;
+use clap::{CommandFactory, Parser};
 use prost::Message;
 
 /// The zstd level the agent compresses batches with (`agent::start`).
@@ -54,78 +55,32 @@ const EXE_FUNCTIONS: usize = 4000;
 const EXE_PATH: &str = "/usr/local/bin/checkout-api";
 const LIBC_PATH: &str = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 
-const USAGE: &str = "\
-usage: wire_bench [--stacks N,N,...] [--samples-per-stack X] [--seed S]
-
-Encodes the same synthetic samples as Augur's zstd batch, gzipped pprof and
-folded text + zstd, and prints bytes per batch and per sample.
-
-  --stacks N,...          distinct stacks per batch (default 200,2000,20000)
-  --samples-per-stack X   average samples per distinct stack (default 5)
-  --seed S                seed of the synthetic stacks (default 1)";
-
+/// Encodes the same synthetic samples as Augur's zstd batch, gzipped pprof
+/// and folded text + zstd, and prints bytes per batch and per sample.
+#[derive(Debug, Parser)]
+#[command(name = "wire-bench")]
 struct Options {
+    /// Distinct stacks per batch, comma-separated
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "200,2000,20000", value_parser = at_least_one::<usize>)]
     stacks: Vec<usize>,
+    /// Average samples per distinct stack, at least 1
+    #[arg(long, value_name = "X", default_value_t = 5.0, value_parser = samples_per_stack)]
     samples_per_stack: f64,
+    /// Seed of the synthetic stacks
+    #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Parsed<Options>> {
-    let mut stacks = vec![200, 2000, 20_000];
-    let mut samples_per_stack = 5.0;
-    let mut seed = 1;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--stacks" => {
-                let text = value()?;
-                stacks = text
-                    .split(',')
-                    .map(|n| n.trim().parse().ok().filter(|&n: &usize| n > 0))
-                    .collect::<Option<Vec<_>>>()
-                    .with_context(|| format!("--stacks {text:?} is not a list of counts"))?;
-            }
-            "--samples-per-stack" => {
-                let text = value()?;
-                samples_per_stack = text
-                    .parse()
-                    .ok()
-                    .filter(|&x: &f64| x >= 1.0)
-                    .with_context(|| format!("--samples-per-stack {text:?} is not >= 1"))?;
-            }
-            "--seed" => {
-                let text = value()?;
-                seed = text
-                    .parse()
-                    .with_context(|| format!("--seed {text:?} is not a number"))?;
-            }
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(Parsed::Run(Options {
-        stacks,
-        samples_per_stack,
-        seed,
-    }))
+fn samples_per_stack(text: &str) -> Result<f64, String> {
+    text.parse()
+        .ok()
+        .filter(|&x: &f64| x >= 1.0)
+        .ok_or_else(|| format!("{text:?} is not >= 1"))
 }
 
 fn main() -> ExitCode {
-    augur_tests::bench::main(
-        "wire_bench",
-        USAGE,
-        parse_args(std::env::args().skip(1)),
-        run,
-    )
+    let parsed = bench::parse_args::<Options>(std::env::args().skip(1));
+    bench::main(Options::command(), parsed, run)
 }
 
 /// One encoding of one batch.

@@ -1,5 +1,6 @@
 //! The end-to-end suite, one module per journey.
 
+mod bench_tools;
 mod browser;
 mod counters;
 mod debuginfod;
@@ -7,6 +8,7 @@ mod deploy;
 mod faults;
 mod flame;
 mod fleet;
+mod golden;
 mod ingest_errors;
 mod java;
 mod jit;
