@@ -53,10 +53,11 @@ thread_local! {
 }
 
 /// The fast path for payloads whose frame header declares a size within the
-/// limit (what [`compress`] writes): inflate into a reused buffer and decode.
-/// `None` sends anything else (no declared size, more than one frame, a
-/// header that lies, corrupt data) to [`inflate_streaming`], which bounds
-/// the output itself and names the error.
+/// limit (what [`compress`](super::compress) writes): inflate into a reused
+/// buffer and decode. `None` sends anything else (no declared size, more
+/// than one frame, a header that lies, corrupt data) to
+/// [`inflate_streaming`], which bounds the output itself and names the
+/// error.
 fn decode_declared<T>(
     payload: &[u8],
     limits: &Limits,
@@ -104,7 +105,7 @@ const WINDOW_LOG_MAX: u32 = 23;
 /// the limit; only a payload within the limit is inflated again, into a
 /// buffer of exactly its size. A bomb thus costs a window, never its output.
 /// Payloads take this path only when their header declares no size or a
-/// wrong one: [`compress`] declares it.
+/// wrong one: [`compress`](super::compress) declares it.
 fn inflate_streaming(
     payload: &[u8],
     limits: &Limits,

@@ -305,7 +305,7 @@ pub(super) fn decode_bounded<T>(
     decode(bytes, &shape)
 }
 
-/// How many elements an encoded [`Batch`] holds.
+/// How many elements an encoded [`Batch`](crate::ingest::Batch) holds.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Shape {
     pub(super) samples: usize,
@@ -313,9 +313,10 @@ pub(super) struct Shape {
     pub(super) items: usize,
 }
 
-/// Counts the repeated elements of an encoded [`Batch`] without decoding
-/// it: a linear walk over the bytes that allocates nothing. Field numbers
-/// are those of `ingest.proto`.
+/// Counts the repeated elements of an encoded
+/// [`Batch`](crate::ingest::Batch) without decoding it: a linear walk over
+/// the bytes that allocates nothing. Field numbers are those of
+/// `ingest.proto`.
 pub(super) fn shape_of(bytes: &[u8]) -> protobuf::Result<Shape> {
     let mut shape = Shape::default();
     for_each_field(bytes, |field, value| {
@@ -359,10 +360,9 @@ fn for_each_field<'a>(
         let (field, wire) = protobuf::key(&mut bytes)?;
         let value = match wire {
             protobuf::LENGTH_DELIMITED => Some(protobuf::length_delimited(&mut bytes)?),
-            protobuf::VARINT | protobuf::FIXED64 | protobuf::FIXED32 => {
-                protobuf::skip(&mut bytes, field, wire, 1)?;
-                None
-            }
+            protobuf::VARINT => protobuf::varint(&mut bytes).map(|_| None)?,
+            protobuf::FIXED64 => protobuf::take(&mut bytes, 8).map(|_| None)?,
+            protobuf::FIXED32 => protobuf::take(&mut bytes, 4).map(|_| None)?,
             _ => return Err("unsupported protobuf wire type"),
         };
         each(field, value)?;
