@@ -17,8 +17,8 @@
 //!
 //! By job: [`Limits`] and the refusals in `limits`, zstd in `inflate`, the
 //! rules and validated types in `validate`, the agent's side ([`to_wire`],
-//! [`compress`]) in `encode`, and the aggregator's side ([`decode`]) in
-//! `decode`. The prost-then-validate decoder that [`decode`] must agree with
+//! [`compress`]) in `encode`, and the aggregator's side ([`decode()`]) in
+//! `decode`. The prost-then-validate decoder that [`decode()`] must agree with
 //! lives in `reference`, built for tests and with the `reference` feature
 //! (fuzzing, the decode benchmark) only.
 

@@ -1,5 +1,5 @@
 //! The reference decoder: prost's generated types, then validation into a
-//! [`ValidBatch`]. It is what the direct decoder ([`super::decode`]) must
+//! [`ValidBatch`]. It is what the direct decoder ([`super::decode()`]) must
 //! agree with, batch for batch and refusal for refusal; the unit tests and
 //! the wire-batch fuzz target compare the two. Production never runs it: it
 //! builds only for tests and with the `reference` feature.
@@ -48,7 +48,7 @@ pub fn decode_then_validate(
 }
 
 /// The direct decoder on an encoded, uncompressed [`Batch`], within the
-/// same counts as [`super::decode`]: what [`decode_then_validate`] is
+/// same counts as [`super::decode()`]: what [`decode_then_validate`] is
 /// compared with, without zstd in the way.
 pub fn decode_direct(bytes: &[u8], limits: &Limits) -> Result<(ValidBatch, LimitHits), BatchError> {
     let mut reservation = Reservation::new(&None);

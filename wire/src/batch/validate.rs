@@ -17,7 +17,7 @@ pub type Labels = Arc<BTreeMap<String, String>>;
 
 /// A validated sample: labels, leaf-first frames and a count. The frames
 /// are a list of [`RawFrame`]s, or whatever a decoder's caller made of them
-/// ([`super::decode`]).
+/// ([`super::decode()`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidSample<F = Vec<RawFrame>> {
     /// Labels of the process; always contains `service`.
