@@ -3,10 +3,12 @@
 //! loadgen`'s (199 stacks of 20 frames, a quarter of them with six kernel
 //! frames at the leaf, two binaries, one process), zstd level 3:
 //!
-//! - prost then `validate_counted`, building every frame (the old path);
-//! - the direct decoder, building every frame (`batch::decompress_valid`);
+//! - prost then `validate_counted`, building every frame (the old path,
+//!   kept as `batch::reference`);
+//! - the direct decoder, building every frame (`batch::decode` with
+//!   `batch::owned_frames`);
 //! - the direct decoder with a warm stack interner, which builds no frame
-//!   of a stack it holds (`batch::decompress_valid_with`, what a push does).
+//!   of a stack it holds (`batch::decode`, what a push does).
 //!
 //! ```text
 //! cargo run --release -p augur-aggregator --example decode_bench [rounds]
@@ -104,14 +106,16 @@ fn main() {
     let limits = Limits::default();
     let payload = batch::compress(&batch(199, 20), 3).expect("compressing into memory");
     let slow = |payload: &[u8]| {
-        let (decoded, _) = batch::decompress_reserved(payload, &limits).unwrap();
-        batch::validate_counted(decoded, &limits).unwrap().0
+        let (decoded, _) = batch::reference::decompress_reserved(payload, &limits).unwrap();
+        batch::reference::validate_counted(decoded, &limits)
+            .unwrap()
+            .0
     };
-    let (direct, _, _) = batch::decompress_valid(&payload, &limits).unwrap();
+    let (direct, _, _) = batch::decode(&payload, &limits, batch::owned_frames).unwrap();
     assert_eq!(slow(&payload), direct);
     let mut interner = StackInterner::new(64 << 20);
     let mut interned = |payload: &[u8]| {
-        let (batch, _, _) = batch::decompress_valid_with(payload, &limits, |stacks| {
+        let (batch, _, _) = batch::decode(payload, &limits, |stacks| {
             interner.intern(&HashedStacks::new(stacks))
         })
         .unwrap();
@@ -133,7 +137,7 @@ fn main() {
         };
         let prost = time(&mut |p| slow(p).samples.len());
         let direct = time(&mut |p| {
-            let (batch, _, _) = batch::decompress_valid(p, &limits).unwrap();
+            let (batch, _, _) = batch::decode(p, &limits, batch::owned_frames).unwrap();
             batch.samples.len()
         });
         let warm = time(&mut interned);

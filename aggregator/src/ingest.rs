@@ -114,7 +114,7 @@ pub(crate) fn prepare(
     // Held until the batch is merged and held by the buffer, which bounds
     // it from then on.
     let (mut batch, hits, _reservation) =
-        batch::decompress_valid_with(payload, limits, |stacks| intern(&HashedStacks::new(stacks)))?;
+        batch::decode(payload, limits, |stacks| intern(&HashedStacks::new(stacks)))?;
     let folds = labels.fold_batch(&mut batch);
     let limit_hits = hits
         .by_limit()

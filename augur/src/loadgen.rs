@@ -841,7 +841,7 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use augur_wire::batch::{Limits, decompress, validate};
+    use augur_wire::batch::{Limits, decode, owned_frames};
 
     use super::*;
 
@@ -867,7 +867,7 @@ mod tests {
         assert!(batch.samples.iter().all(|s| s.frames.len() == 20));
         let total: u64 = batch.samples.iter().map(|s| s.count).sum();
         let payload = compress(&batch, 3).unwrap();
-        let valid = validate(decompress(&payload, &limits).unwrap(), &limits).unwrap();
+        let (valid, _, _) = decode(&payload, &limits, owned_frames).unwrap();
         assert_eq!(valid.total_samples(), total);
         assert_eq!(valid.samples[0].labels["service"], "loadgen-svc-1");
     }

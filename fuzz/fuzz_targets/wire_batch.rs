@@ -1,6 +1,6 @@
-//! Agent batches as the aggregator receives them: `batch::decompress` (size
-//! limits, zstd, the count of stacks and items, protobuf), then
-//! `batch::validate_counted`. Each input is tried twice: as the payload
+//! Agent batches as the aggregator receives them: `reference::decompress`
+//! (size limits, zstd, the count of stacks and items, protobuf), then
+//! `reference::validate_counted`. Each input is tried twice: as the payload
 //! itself, and compressed, so the fuzzer also reaches the protobuf and
 //! validation layers without having to learn zstd.
 //!
@@ -8,15 +8,15 @@
 //! the limits allow; a validated batch obeys every limit (runtime frames'
 //! names included); re-encoding it
 //! (`to_wire`, then `compress`) gives a batch that validates to the same
-//! contents; and the aggregator's direct decoder (`batch::decode_valid`,
-//! `batch::decompress_valid`) gives the same batch and hits as prost then
+//! contents; and the aggregator's direct decoder (`reference::decode_direct`,
+//! `batch::decode`) gives the same batch and hits as prost then
 //! `validate_counted`, the same refusal when prost reads the bytes, and a
 //! refusal when it cannot.
 
 #![no_main]
 
 use augur_profile::RawFrame;
-use augur_wire::batch::{self, Limits, ValidBatch};
+use augur_wire::batch::{self, Limits, ValidBatch, reference};
 use augur_wire::ingest::Batch;
 use libfuzzer_sys::fuzz_target;
 
@@ -36,21 +36,22 @@ fn limits() -> Limits {
 
 fuzz_target!(|data: &[u8]| {
     let limits = limits();
-    if let Ok(batch) = batch::decompress(data, &limits) {
+    if let Ok(batch) = reference::decompress(data, &limits) {
         check(batch, &limits);
     }
     let payload = zstd::bulk::compress(data, 1).expect("compressing into memory");
-    match batch::decompress(&payload, &limits) {
+    match reference::decompress(&payload, &limits) {
         Ok(batch) => check(batch, &limits),
         Err(error) => assert_ne!(error.reason(), "bad_compression", "{error}"),
     }
     agree(
-        batch::decode_then_validate(data, &limits),
-        batch::decode_valid(data, &limits),
+        reference::decode_then_validate(data, &limits),
+        reference::decode_direct(data, &limits),
     );
-    let slow = batch::decompress(&payload, &limits)
-        .and_then(|batch| batch::validate_counted(batch, &limits));
-    let fast = batch::decompress_valid(&payload, &limits).map(|(batch, hits, _)| (batch, hits));
+    let slow = reference::decompress(&payload, &limits)
+        .and_then(|batch| reference::validate_counted(batch, &limits));
+    let fast = batch::decode(&payload, &limits, batch::owned_frames)
+        .map(|(batch, hits, _)| (batch, hits));
     agree(slow, fast);
 });
 
@@ -70,12 +71,12 @@ fn agree(
 fn check(batch: Batch, limits: &Limits) {
     assert!(batch.samples.len() <= limits.max_stacks);
     assert!(items(&batch) <= limits.max_items);
-    let Ok((valid, _hits)) = batch::validate_counted(batch, limits) else {
+    let Ok((valid, _hits)) = reference::validate_counted(batch, limits) else {
         return;
     };
     obeys_limits(&valid, limits);
     let wire = batch::to_wire(&valid);
-    let again = batch::validate(wire.clone(), limits).expect("to_wire of a valid batch validates");
+    let again = reference::validate(wire.clone(), limits).expect("to_wire of a valid batch validates");
     assert_eq!(again.samples, valid.samples);
     assert_eq!(again.binaries, valid.binaries);
     assert_eq!(again.dropped, valid.dropped);
@@ -88,7 +89,7 @@ fn check(batch: Batch, limits: &Limits) {
         (&valid.profile_type, valid.period)
     );
     let payload = batch::compress(&wire, 1).expect("compressing into memory");
-    let back = batch::decompress(&payload, &Limits::default()).expect("our own payload decodes");
+    let back = reference::decompress(&payload, &Limits::default()).expect("our own payload decodes");
     assert_eq!(back, wire);
 }
 

@@ -280,6 +280,30 @@ impl fmt::Display for Runtime {
     }
 }
 
+/// The function name of the frame that ends a stack cut short, before its
+/// root: by the unwinder on the host, or by the depth limit on ingest.
+pub const TRUNCATED_FUNCTION: &str = "[truncated]";
+
+/// Who cut a stack short; the origin of its [`TRUNCATED_FUNCTION`] frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truncation {
+    /// The host's unwinder stopped before the root.
+    Unwinder,
+    /// The aggregator kept only the leaf side of a stack deeper than its
+    /// depth limit.
+    DepthLimit,
+}
+
+impl Truncation {
+    /// The origin its frame carries: `unwinder` or `limit`.
+    pub const fn origin(self) -> &'static str {
+        match self {
+            Truncation::Unwinder => "unwinder",
+            Truncation::DepthLimit => "limit",
+        }
+    }
+}
+
 /// One frame of a stack as the agent reports it and storage interns it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RawFrame {
@@ -375,6 +399,17 @@ pub enum FrameRef<'a> {
     },
 }
 
+impl FrameRef<'static> {
+    /// The frame that ends a stack cut short by `by`, borrowed; see
+    /// [`RawFrame::truncated`].
+    pub const fn truncated(by: Truncation) -> Self {
+        FrameRef::Named {
+            function: TRUNCATED_FUNCTION,
+            origin: by.origin(),
+        }
+    }
+}
+
 impl FrameRef<'_> {
     /// The frame, owned.
     pub fn to_raw(self) -> RawFrame {
@@ -415,6 +450,13 @@ impl FrameRef<'_> {
 }
 
 impl RawFrame {
+    /// The frame that ends a stack cut short by `by`: a named frame,
+    /// [`TRUNCATED_FUNCTION`] from `by`'s origin. Every stage that cuts a
+    /// stack builds its marker here, so they all read alike.
+    pub fn truncated(by: Truncation) -> Self {
+        FrameRef::truncated(by).to_raw()
+    }
+
     /// The frame, borrowed.
     pub fn as_frame_ref(&self) -> FrameRef<'_> {
         match self {
@@ -514,6 +556,23 @@ pub struct Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_frames_name_who_cut_the_stack() {
+        assert_eq!(
+            RawFrame::truncated(Truncation::Unwinder),
+            RawFrame::Named {
+                function: "[truncated]".into(),
+                origin: "unwinder".into(),
+            }
+        );
+        let limit = RawFrame::truncated(Truncation::DepthLimit);
+        assert_eq!(
+            limit.as_frame_ref(),
+            FrameRef::truncated(Truncation::DepthLimit)
+        );
+        assert!(matches!(limit, RawFrame::Named { origin, .. } if origin == "limit"));
+    }
 
     #[test]
     fn shared_build_ids_share_their_bytes_and_compare_as_bytes() {

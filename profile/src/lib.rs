@@ -15,7 +15,10 @@ pub mod render;
 pub mod rng;
 mod stack_tree;
 
-pub use frame::{FileId, FileIdError, FileIdKind, FrameRef, RawFrame, Runtime, Symbol};
+pub use frame::{
+    FileId, FileIdError, FileIdKind, FrameRef, RawFrame, Runtime, Symbol, TRUNCATED_FUNCTION,
+    Truncation,
+};
 pub use profile::{
     FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample, canonical_unit,
 };

@@ -11,7 +11,6 @@ use std::hint::black_box;
 use augur_wire::batch::{self, Limits};
 use augur_wire::ingest::{Batch, Binary, Frame, KernelFrame, Process, Sample, UserFrame, frame};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use prost::Message;
 
 const KERNEL: &[&str] = &[
     "copy_user_enhanced_fast_string",
@@ -85,15 +84,23 @@ fn loadgen_batch(stacks: u32, depth: u32) -> Batch {
 fn decode(c: &mut Criterion) {
     let limits = Limits::default();
     let batch = loadgen_batch(199, 20);
-    let encoded = batch.encode_to_vec();
     let payload = batch::compress(&batch, 3).expect("compressing into memory");
     let mut group = c.benchmark_group("batch_decode");
     group.throughput(Throughput::Elements(batch.samples.len() as u64));
+    // Every stack's frames built, as for a batch of stacks never seen.
     group.bench_function("zstd_payload", |b| {
-        b.iter(|| batch::decompress_valid(black_box(&payload), &limits).expect("a valid batch"))
+        b.iter(|| {
+            batch::decode(black_box(&payload), &limits, batch::owned_frames).expect("a valid batch")
+        })
     });
-    group.bench_function("encoded_bytes", |b| {
-        b.iter(|| batch::decode_valid(black_box(&encoded), &limits).expect("a valid batch"))
+    // No frame built, as for a batch whose stacks are all interned already.
+    group.bench_function("zstd_payload_seen_stacks", |b| {
+        b.iter(|| {
+            batch::decode(black_box(&payload), &limits, |stacks| {
+                vec![(); stacks.len()]
+            })
+            .expect("a valid batch")
+        })
     });
     group.finish();
 }

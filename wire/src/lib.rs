@@ -1,7 +1,9 @@
 //! The Augur wire crate: the only crate that knows protobuf.
 //!
 //! - [`ingest`]: the agent -> aggregator gRPC service and its batch format,
-//!   with [`batch`] helpers that compress, bound and validate payloads.
+//!   with [`batch`] helpers that compress, bound, decode and validate
+//!   payloads; `protobuf` is the wire-format reader the hand-written
+//!   decoding shares.
 //! - [`pprof`]: Google's `profile.proto`, and the encoder from our
 //!   [`augur_profile::Profile`] to gzipped pprof.
 //! - [`auth`]: the bearer tokens every connection may carry, and their
@@ -10,6 +12,7 @@
 pub mod auth;
 pub mod batch;
 pub mod pprof;
+mod protobuf;
 
 /// Generated types of `augur.ingest.v1`.
 pub mod ingest {

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use augur_bpf::{STACK_LOST, STACK_NONE, SampleKey};
-use augur_profile::{FileId, ProfileType, RawFrame};
+use augur_profile::{FileId, ProfileType, RawFrame, Truncation};
 use augur_wire::batch::{ValidBatch, ValidSample};
 use blazesym::symbolize::{self, Symbolized};
 
@@ -139,14 +139,6 @@ fn gil_labels(
             Arc::new(with)
         })
         .clone()
-}
-
-/// The frame that ends a stack the unwinder cut short.
-pub fn truncated_frame() -> RawFrame {
-    RawFrame::Named {
-        function: "[truncated]".to_owned(),
-        origin: "unwinder".to_owned(),
-    }
 }
 
 impl FrameResolver {
@@ -521,7 +513,7 @@ impl FrameResolver {
                             }));
                             if drained.truncated.contains(&key.runtime_stack) {
                                 stats.truncated += count;
-                                frames.push(truncated_frame());
+                                frames.push(RawFrame::truncated(Truncation::Unwinder));
                             }
                             labels = gil_labels(
                                 &mut gil_cache,
@@ -534,7 +526,7 @@ impl FrameResolver {
                     }
                     if drained.truncated.contains(&key.user_stack) {
                         stats.truncated += count;
-                        frames.push(truncated_frame());
+                        frames.push(RawFrame::truncated(Truncation::Unwinder));
                     }
                 }
                 None if key.user_stack != STACK_NONE => {

@@ -1,5 +1,7 @@
-//! The aggregator's decoder: the encoded bytes of a `Batch` straight into a
-//! [`ValidBatch`], without the generated protobuf types in between.
+//! The aggregator's decoder, the one production runs: a push payload
+//! inflated within the limits, then the encoded bytes of its `Batch`
+//! straight into a [`ValidBatch`], without the generated protobuf types in
+//! between.
 //!
 //! Decoding with prost, then validating, builds every frame twice: a
 //! `Frame` whose list grows one push at a time, then the `RawFrame` it is
@@ -8,192 +10,54 @@
 //! a batch are read into one list of borrowed views ([`FrameRef`], no
 //! allocation per frame), and the caller is handed each stack as a slice of
 //! it, to find the ones it holds and build only the new ones. Nothing else
-//! changes: the
-//! bytes are read by the same rules prost follows (field order free, the
-//! last value of a scalar field wins, a repeated `oneof` member of the same
-//! kind merges into the first, unknown fields and groups skipped, UTF-8
-//! checked, 100 levels of nesting at most), and validated by the same rules
-//! as [`validate_counted`](super::validate_counted), in the same order. A
-//! batch prost decodes gets the same batch or the same refusal either way;
-//! one it cannot decode is refused either way (as malformed, or as invalid
-//! when a rule broken earlier in the batch is found first). The wire-batch
-//! fuzz target checks this on every input it makes.
+//! changes: the bytes are read by the same rules prost follows (in
+//! [`crate::protobuf`]: field order free, the last value of a scalar field
+//! wins, a repeated `oneof` member of the same kind merges into the first,
+//! unknown fields and groups skipped, UTF-8 checked, 100 levels of nesting
+//! at most), and validated by the same rules as the reference decoder
+//! (`reference::validate_counted`), in the same order. A batch prost decodes gets the same batch or the same
+//! refusal either way; one it cannot decode is refused either way (as
+//! malformed, or as invalid when a rule broken earlier in the batch is
+//! found first). The wire-batch fuzz target checks this on every input it
+//! makes.
 
 use std::collections::BTreeMap;
 
-use augur_profile::{FileId, FrameRef, ProfileType};
+use augur_profile::{FileId, FrameRef, ProfileType, RawFrame, Truncation};
 
-use super::{
-    BatchError, Labels, LimitHits, Limits, Shape, TRUNCATED_FUNCTION, TRUNCATED_ORIGIN, ValidBatch,
-    ValidSample, binary_path, bounded_labels, check_header, runtime_frame, sample_labels,
+use super::inflate::decompress_with;
+use super::limits::{BatchError, LimitHits, Limits, Reservation, Shape};
+use super::validate::{
+    Labels, ValidBatch, ValidSample, binary_path, bounded_labels, check_header, runtime_frame,
+    sample_labels,
 };
+use crate::protobuf::{RECURSION_LIMIT, Result, Value, each_field, each_field_of, map_entry};
 
-type Result<T> = std::result::Result<T, BatchError>;
-
-/// How deep prost lets messages and groups nest.
-const RECURSION_LIMIT: u32 = 100;
-
-fn malformed(what: &'static str) -> BatchError {
-    BatchError::Malformed(what)
+/// Decompresses, decodes and validates a push payload within `limits`,
+/// handing the stacks of the samples kept, as borrowed frames, to
+/// `stacks`, which makes of each what the batch keeps in its place (in the
+/// same order): the aggregator finds the stacks it already holds there, and
+/// builds only the new ones; [`owned_frames`] builds them all. Returns with
+/// the batch what validation cut down, and the share of
+/// [`Limits::decode_memory`] the batch holds: keep it while the batch (or
+/// what is made of it) is in memory.
+pub fn decode<S>(
+    payload: &[u8],
+    limits: &Limits,
+    mut stacks: impl FnMut(&[&[FrameRef<'_>]]) -> Vec<S>,
+) -> std::result::Result<(ValidBatch<S>, LimitHits, Reservation), BatchError> {
+    let ((batch, hits), reservation) = decompress_with(payload, limits, &mut |bytes, shape| {
+        decode_counted(bytes, shape, limits, &mut stacks)
+    })?;
+    Ok((batch, hits, reservation))
 }
 
-fn wrong_wire_type() -> BatchError {
-    malformed("a field has the wrong wire type")
-}
-
-/// One field's value, as its wire type carries it.
-#[derive(Clone, Copy)]
-enum Value<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-    /// Fixed-width values and groups: nothing this protocol declares.
-    Other,
-}
-
-impl<'a> Value<'a> {
-    fn varint(self) -> Result<u64> {
-        match self {
-            Value::Varint(value) => Ok(value),
-            _ => Err(wrong_wire_type()),
-        }
-    }
-
-    fn bytes(self) -> Result<&'a [u8]> {
-        match self {
-            Value::Bytes(bytes) => Ok(bytes),
-            _ => Err(wrong_wire_type()),
-        }
-    }
-
-    fn string(self) -> Result<&'a str> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| malformed("a string is not UTF-8"))
-    }
-}
-
-/// A base-128 varint of at most 10 bytes whose value fits 64 bits.
-#[inline(always)]
-fn varint(bytes: &mut &[u8]) -> Result<u64> {
-    // Keys, lengths and small numbers: most varints are one byte.
-    if let Some((&byte, rest)) = bytes.split_first() {
-        if byte < 0x80 {
-            *bytes = rest;
-            return Ok(u64::from(byte));
-        }
-    }
-    varint_long(bytes)
-}
-
-/// [`varint`] past its first byte's fast path.
-#[inline(never)]
-fn varint_long(bytes: &mut &[u8]) -> Result<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let (&byte, rest) = bytes
-            .split_first()
-            .ok_or_else(|| malformed("truncated varint"))?;
-        *bytes = rest;
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            if i == 9 && byte > 1 {
-                return Err(malformed("varint overflows 64 bits"));
-            }
-            return Ok(value);
-        }
-    }
-    Err(malformed("varint longer than 10 bytes"))
-}
-
-#[inline]
-fn take<'a>(bytes: &mut &'a [u8], n: u64) -> Result<&'a [u8]> {
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&n| n <= bytes.len())
-        .ok_or_else(|| malformed("field runs past the end of its message"))?;
-    let (value, rest) = bytes.split_at(n);
-    *bytes = rest;
-    Ok(value)
-}
-
-/// A field key: its number and wire type.
-#[inline]
-fn key(bytes: &mut &[u8]) -> Result<(u32, u8)> {
-    let key = varint(bytes)?;
-    let key = u32::try_from(key).map_err(|_| malformed("field key beyond 32 bits"))?;
-    if key >> 3 == 0 {
-        return Err(malformed("field number 0"));
-    }
-    Ok((key >> 3, (key & 7) as u8))
-}
-
-/// Skips one field of wire type `wire` at nesting level `depth` (levels
-/// left before the limit), a group with everything in it.
-fn skip(bytes: &mut &[u8], field: u32, wire: u8, depth: u32) -> Result<()> {
-    if depth == 0 {
-        return Err(malformed("nested too deep"));
-    }
-    match wire {
-        0 => varint(bytes).map(drop),
-        1 => take(bytes, 8).map(drop),
-        2 => {
-            let n = varint(bytes)?;
-            take(bytes, n).map(drop)
-        }
-        3 => loop {
-            let (inner, inner_wire) = key(bytes)?;
-            if inner_wire == 4 {
-                if inner != field {
-                    return Err(malformed("end-group tag does not match its group"));
-                }
-                return Ok(());
-            }
-            skip(bytes, inner, inner_wire, depth - 1)?;
-        },
-        4 => Err(malformed("end-group tag outside a group")),
-        5 => take(bytes, 4).map(drop),
-        _ => Err(malformed("invalid wire type")),
-    }
-}
-
-/// Calls `each` with the number and value of every field of the message in
-/// `bytes`, read at nesting level `depth`; fixed-width fields and groups
-/// are skipped and passed as [`Value::Other`].
-#[inline]
-fn each_field<'a>(
-    mut bytes: &'a [u8],
-    depth: u32,
-    mut each: impl FnMut(u32, Value<'a>) -> Result<()>,
-) -> Result<()> {
-    while !bytes.is_empty() {
-        let (field, wire) = key(&mut bytes)?;
-        let value = match wire {
-            0 => Value::Varint(varint(&mut bytes)?),
-            2 => {
-                let n = varint(&mut bytes)?;
-                Value::Bytes(take(&mut bytes, n)?)
-            }
-            _ => {
-                skip(&mut bytes, field, wire, depth)?;
-                Value::Other
-            }
-        };
-        each(field, value)?;
-    }
-    Ok(())
-}
-
-/// The fields of the message `value` at level `depth`, which must have
-/// levels left for it.
-#[inline]
-fn each_field_of<'a>(
-    value: Value<'a>,
-    depth: u32,
-    each: impl FnMut(u32, Value<'a>) -> Result<()>,
-) -> Result<()> {
-    let bytes = value.bytes()?;
-    if depth == 0 {
-        return Err(malformed("nested too deep"));
-    }
-    each_field(bytes, depth - 1, each)
+/// Each stack's frames, owned: for [`decode`], when every frame is wanted.
+pub fn owned_frames(stacks: &[&[FrameRef<'_>]]) -> Vec<Vec<RawFrame>> {
+    stacks
+        .iter()
+        .map(|frames| frames.iter().map(|f| f.to_raw()).collect())
+        .collect()
 }
 
 /// A frame as the bytes hold it, borrowing its strings.
@@ -353,35 +217,16 @@ fn wire_sample<'a>(bytes: &'a [u8], frames: &mut Vec<WireFrame<'a>>) -> Result<W
     Ok(sample)
 }
 
-/// The two-field entry of a protobuf map at level `depth`, each part
-/// absent meaning its default.
-fn map_entry<'a, V: Default>(
-    value: Value<'a>,
-    depth: u32,
-    mut read: impl FnMut(Value<'a>) -> Result<V>,
-) -> Result<(&'a str, V)> {
-    let (mut key, mut val) = ("", V::default());
-    each_field_of(value, depth, |field, value| {
-        match field {
-            1 => key = value.string()?,
-            2 => val = read(value)?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok((key, val))
-}
-
 /// Decodes and validates the encoded `Batch` in `bytes`, whose `shape`
 /// was counted and found within `limits`; the stacks of the samples kept
 /// go to `stacks` as borrowed frames, all at once, and the batch keeps what
 /// it makes of each.
-pub(super) fn decode<S>(
+pub(super) fn decode_counted<S>(
     bytes: &[u8],
     shape: &Shape,
     limits: &Limits,
     stacks: &mut dyn FnMut(&[&[FrameRef<'_>]]) -> Vec<S>,
-) -> Result<(ValidBatch<S>, LimitHits)> {
+) -> std::result::Result<(ValidBatch<S>, LimitHits), BatchError> {
     const DEPTH: u32 = RECURSION_LIMIT;
     let mut host = "";
     let (mut start_unix_nanos, mut end_unix_nanos) = (0i64, 0i64);
@@ -433,7 +278,8 @@ pub(super) fn decode<S>(
             _ => {}
         }
         Ok(())
-    })?;
+    })
+    .map_err(BatchError::Malformed)?;
 
     let mut hits = LimitHits::default();
     check_header(profile_type, unit, period, start_unix_nanos, end_unix_nanos)?;
@@ -441,7 +287,7 @@ pub(super) fn decode<S>(
         .into_iter()
         .enumerate()
         .map(|(i, (build_id, path))| binary_path(i, build_id, path.to_owned(), &mut hits))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let processes = processes
         .into_iter()
         .enumerate()
@@ -451,7 +297,7 @@ pub(super) fn decode<S>(
                 .map(|(k, v)| (k.to_owned(), v.to_owned()));
             bounded_labels(i, labels, limits, &mut hits)
         })
-        .collect::<Result<Vec<Labels>>>()?;
+        .collect::<std::result::Result<Vec<Labels>, _>>()?;
 
     // Samples are read one by one as they are validated, so a batch with
     // a broken sample and an invalid field before it is refused as invalid
@@ -459,10 +305,7 @@ pub(super) fn decode<S>(
     let depth_limit = limits.max_stack_depth.max(2);
     // The marker takes the last place: no stack is deeper than the limit.
     let keep_frames = depth_limit - 1;
-    let marker = FrameRef::Named {
-        function: TRUNCATED_FUNCTION,
-        origin: TRUNCATED_ORIGIN,
-    };
+    let marker = FrameRef::truncated(Truncation::DepthLimit);
     let invalid = |msg: String| BatchError::Invalid(msg);
     let mut wire_frames = Vec::new();
     // Every kept frame of the batch, stack after stack.
@@ -470,7 +313,7 @@ pub(super) fn decode<S>(
     // Per kept sample: its labels, count and where its frames end.
     let mut kept: Vec<(Labels, u64, usize)> = Vec::with_capacity(samples.len());
     for (i, bytes) in samples.iter().enumerate() {
-        let sample = wire_sample(bytes, &mut wire_frames)?;
+        let sample = wire_sample(bytes, &mut wire_frames).map_err(BatchError::Malformed)?;
         let labels = sample_labels(i, sample.process, &processes)?;
         if wire_frames.is_empty() {
             return Err(invalid(format!("sample {i} has no frames")));
@@ -574,10 +417,9 @@ pub(super) fn decode<S>(
 
 #[cfg(test)]
 mod tests {
-    use augur_profile::RawFrame;
     use prost::Message;
 
-    use super::super::{decode_then_validate, decode_valid};
+    use super::super::reference::{decode_direct as decode_valid, decode_then_validate};
     use super::*;
     use crate::ingest::{
         Batch, Binary, Frame, KernelFrame, NamedFrame, Process, RuntimeFrame, Sample, UserFrame,
@@ -735,7 +577,10 @@ mod tests {
         // The count-0 sample is left out; the deep one is cut to the limit.
         assert_eq!(batch.samples.len(), 3);
         assert_eq!(batch.samples[2].frames.len(), 6);
-        assert_eq!(batch.samples[2].frames[5], super::super::truncated_frame());
+        assert_eq!(
+            batch.samples[2].frames[5],
+            RawFrame::truncated(Truncation::DepthLimit)
+        );
         assert_eq!(
             hits,
             LimitHits {
