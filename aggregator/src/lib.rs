@@ -13,8 +13,10 @@ pub mod auth;
 pub mod buffer;
 pub mod cardinality;
 pub mod debuginfo;
+pub mod flushing;
 pub mod ingest;
 pub mod ingest_log;
+pub mod intern;
 pub mod merge;
 pub mod metrics;
 pub mod symbolize;
@@ -31,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use cardinality::CardinalityConfig;
+pub use flushing::{FlushingStore, HeldBatches};
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
@@ -81,6 +84,10 @@ pub struct AggregatorConfig {
     pub max_log_bytes: u64,
     /// TLS and tokens on the ingest port.
     pub security: auth::IngestSecurity,
+    /// Where [`serve`] publishes the batches it holds while it runs: a
+    /// [`FlushingStore`] over the same handle (the web server's, in one
+    /// process) stores them before each query.
+    pub held_batches: HeldBatches,
 }
 
 impl Default for AggregatorConfig {
@@ -104,6 +111,7 @@ impl Default for AggregatorConfig {
             max_buffered_bytes: 128 << 20,
             max_log_bytes: 1 << 30,
             security: auth::IngestSecurity::default(),
+            held_batches: HeldBatches::default(),
         }
     }
 }
@@ -234,14 +242,7 @@ pub async fn serve(
         .expect("opening the ingest buffer panicked")?
     };
     // Queries in this process see every batch acknowledged before them.
-    let weak = buffer.downgrade();
-    store.set_before_query(Some(Arc::new(move || {
-        if let Some(buffer) = weak.upgrade() {
-            if let Err(error) = buffer.flush() {
-                tracing::warn!(%error, "storing held batches before a query failed");
-            }
-        }
-    })));
+    config.held_batches.attach(buffer.downgrade());
     let token_check = config.security.token_check().counting(metrics.clone());
     let service = ingest::IngestService::new(
         buffer,
@@ -290,7 +291,7 @@ pub async fn serve(
     compactor.abort();
     settler.abort();
     // What is held is stored before the symbolizers stop.
-    store.set_before_query(None);
+    config.held_batches.detach();
     let _ = tokio::task::spawn_blocking(move || buffer_threads.shutdown()).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     new_frames.notify_waiters();
