@@ -14,6 +14,7 @@ use crate::error::StorageError;
 const DEBUGINFO_CHUNK: usize = 1 << 20;
 
 impl ClickHouseStore {
+    /// Stores a debug file for every node; see [`crate::Storage::share_debuginfo`].
     pub(super) fn upload_debuginfo(
         &self,
         build_id: &FileId,
@@ -60,6 +61,7 @@ impl ClickHouseStore {
         Ok(true)
     }
 
+    /// Copies a shared debug file; see [`crate::Storage::fetch_debuginfo`].
     pub(super) fn download_debuginfo(
         &self,
         build_id: &FileId,

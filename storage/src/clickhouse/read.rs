@@ -15,6 +15,7 @@ use crate::api::{
 use crate::error::StorageError;
 
 impl ClickHouseStore {
+    /// Every service with samples; see [`crate::Storage::services`].
     pub(super) fn summarize_services(&self) -> Result<Vec<ServiceSummary>, StorageError> {
         #[derive(Deserialize)]
         struct Row {
@@ -68,6 +69,7 @@ impl ClickHouseStore {
         Ok(services)
     }
 
+    /// A service's deploys; see [`crate::Storage::deploys`].
     pub(super) fn deploys_of(&self, service: &str) -> Result<Vec<Deploy>, StorageError> {
         #[derive(Deserialize)]
         struct Row {
@@ -110,6 +112,7 @@ impl ClickHouseStore {
             .collect())
     }
 
+    /// Samples per window; see [`crate::Storage::timeline`].
     pub(super) fn timeline_of(
         &self,
         query: &ProfileQuery,
@@ -132,6 +135,7 @@ impl ClickHouseStore {
         Ok(points.into_iter().map(|p| (p.start, p.samples)).collect())
     }
 
+    /// Row counts; see [`crate::Storage::stats`].
     pub(super) fn row_counts(&self) -> Result<StoreStats, StorageError> {
         #[derive(Deserialize)]
         struct Row {
@@ -196,6 +200,7 @@ impl ClickHouseStore {
         })
     }
 
+    /// A user's read-only query; see [`crate::Storage::sql`].
     pub(super) fn user_sql(&self, sql: &str, max_rows: usize) -> Result<SqlAnswer, StorageError> {
         let (columns, mut rows) = self
             .client
@@ -290,6 +295,9 @@ impl ClickHouseStore {
             .collect()
     }
 
+    /// A subquery with the columns of the `sql_service_samples` view over
+    /// the windows starting in `[start, end)`, exact thanks to the settled
+    /// per-service rows; `None` when those are not read (the view is).
     pub(super) fn service_samples_source(
         &self,
         start_unix_nanos: i64,

@@ -11,6 +11,7 @@ use crate::api::{CompactionReport, HOUR_NANOS, RetentionPolicy};
 use crate::error::StorageError;
 
 impl ClickHouseStore {
+    /// Rollups, expiry and the byte bound; see [`crate::Storage::compact`].
     pub(super) fn compact_days(
         &self,
         policy: &RetentionPolicy,

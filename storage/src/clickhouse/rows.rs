@@ -12,9 +12,9 @@ use crate::error::StorageError;
 
 /// `symbols.status` values, as in SQLite.
 pub(super) mod status {
-    pub(in crate::clickhouse) const PENDING: u8 = 0;
-    pub(in crate::clickhouse) const SYMBOLIZED: u8 = 1;
-    pub(in crate::clickhouse) const FAILED: u8 = 2;
+    pub(crate) const PENDING: u8 = 0;
+    pub(crate) const SYMBOLIZED: u8 = 1;
+    pub(crate) const FAILED: u8 = 2;
 }
 
 /// One batch's rows, encoded as `JSONEachRow` lines, waiting in the group

@@ -79,6 +79,7 @@ impl<'a> SymbolRow<'a> {
 }
 
 impl ClickHouseStore {
+    /// The newest `symbols` row of each of `frame_ids` that has one.
     pub(super) fn latest_symbols(
         &self,
         frame_ids: &[u64],
@@ -99,6 +100,7 @@ impl ClickHouseStore {
         Ok(rows.into_iter().map(|r| (r.frame_id, r)).collect())
     }
 
+    /// Frames to symbolize; see [`crate::Storage::pending_frames`].
     pub(super) fn unsymbolized_frames(
         &self,
         retry_failed_after: Duration,
@@ -156,6 +158,7 @@ impl ClickHouseStore {
             .collect()
     }
 
+    /// Records outcomes; see [`crate::Storage::record_symbols`].
     pub(super) fn store_symbols(&self, results: &[FrameSymbols]) -> Result<(), StorageError> {
         let ids: Vec<u64> = results.iter().map(|r| r.frame_id as u64).collect();
         if ids.is_empty() {
@@ -212,6 +215,7 @@ impl ClickHouseStore {
             .insert("record symbols", &self.table("symbols"), &rows)
     }
 
+    /// Queues a binary's frames again; see [`crate::Storage::requeue_binary`].
     pub(super) fn requeue_frames_of(&self, build_id: &FileId) -> Result<usize, StorageError> {
         #[derive(Deserialize)]
         struct Id {
