@@ -198,3 +198,19 @@ impl Storage for FlushingStore {
         self.inner.fetch_debuginfo(build_id, dest)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapper_without_a_running_aggregator_passes_everything_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("augur.db");
+        let store = FlushingStore::wrap(Store::open(&path).unwrap(), HeldBatches::default());
+        // The aggregator finds its ingest log beside the SQLite file.
+        assert_eq!(store.path(), Some(path.as_path()));
+        assert!(store.services().unwrap().is_empty());
+        assert!(format!("{:?}", HeldBatches::default()).contains("attached: false"));
+    }
+}

@@ -214,7 +214,8 @@ pub enum FleetReport {
     /// Functions by self time (the leaf of each stack), across services.
     /// Leaves not symbolized are summed per binary, `[unsymbolized] PATH`
     /// (the file id's hex when no path is known), and unknown frames per
-    /// placeholder, `[reason]` as [`augur_profile::placeholder::display`] shows it.
+    /// placeholder, `[reason]` as [`augur_profile::placeholder::display`]
+    /// shows it.
     Functions,
     /// Binaries by self time: the executable or shared library of the leaf
     /// frame, `[kernel]`, `[jit]`, `[python]`, `[java]` or `[unknown]`.
