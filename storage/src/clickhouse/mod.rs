@@ -27,15 +27,16 @@
 //! Jobs, one module each: `store` (the handle, its configuration and table
 //! names), `client` (HTTP), `schema` (tables and views), `ids` (content
 //! addresses), `rows` (rows as stored), `write` (group commit), `settle`
-//! (per-service rows), `profile_read` and `read_cache` (profiles and the
-//! immutable stacks and frames kept in memory), `read` (the rest of the
-//! read path), `symbols`, `debuginfo` and `retention`. Here the handle
-//! implements [`Storage`].
+//! (per-service rows), `read` and `read_cache` (profiles and the immutable
+//! stacks and frames kept in memory), `catalog` (services, labels,
+//! deploys, timelines, counters and user SQL), `symbols`, `debuginfo` and
+//! `retention`, as SQLite's modules are named. Here the handle implements
+//! [`Storage`].
 
+mod catalog;
 mod client;
 mod debuginfo;
 mod ids;
-mod profile_read;
 mod read;
 mod read_cache;
 mod retention;
