@@ -9,8 +9,8 @@
 
 use std::hint::black_box;
 
+use augur_aggregator::intern::{HashedStacks, StackInterner};
 use augur_profile::{FileId, FrameRef, RawFrame};
-use augur_storage::{HashedStacks, StackInterner};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const KERNEL: &[&str] = &[

@@ -17,7 +17,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use augur_storage::{HashedStacks, StackInterner};
+use augur_aggregator::intern::{HashedStacks, StackInterner};
 use augur_wire::batch::{self, Limits};
 use augur_wire::ingest::{Batch, Binary, Frame, KernelFrame, Process, Sample, UserFrame, frame};
 

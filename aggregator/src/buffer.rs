@@ -23,12 +23,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use augur_storage::{HeldBatch, StackInterner, StorageError, Store, WriteOutcome};
+use augur_storage::{BatchWrite, StorageError, Store, WriteOutcome};
 use augur_wire::batch::Limits;
 use tokio::sync::{Notify, oneshot};
 
 use crate::ingest::prepare;
 use crate::ingest_log::{self, SegmentWriter};
+use crate::intern::StackInterner;
 use crate::metrics::AggregatorMetrics;
 
 /// Most appends one log write and fsync carries.
@@ -118,7 +119,7 @@ enum IdState {
 /// Held batches and the log segments that hold their payloads.
 #[derive(Default)]
 struct Generation {
-    batches: Vec<HeldBatch>,
+    batches: Vec<BatchWrite>,
     segments: Vec<PathBuf>,
     bytes: u64,
     rows: u64,
@@ -126,7 +127,7 @@ struct Generation {
 }
 
 impl Generation {
-    fn add(&mut self, batch: HeldBatch, log_bytes: u64) {
+    fn add(&mut self, batch: BatchWrite, log_bytes: u64) {
         let (bytes, rows) = held_size(&batch);
         self.bytes += bytes;
         self.rows += rows;
@@ -142,8 +143,8 @@ fn interner_bytes(config: &BufferConfig) -> u64 {
 
 /// Approximate heap bytes and rows of a held batch; its stacks' frames are
 /// shared and counted by the interner.
-fn held_size(batch: &HeldBatch) -> (u64, u64) {
-    let mut bytes = std::mem::size_of::<HeldBatch>() + batch.batch_id.len();
+fn held_size(batch: &BatchWrite) -> (u64, u64) {
+    let mut bytes = std::mem::size_of::<BatchWrite>() + batch.batch_id.len();
     let mut rows = 0;
     for (build_id, path) in &batch.binaries {
         bytes += 48 + build_id.as_bytes().len() + path.len();
@@ -291,7 +292,7 @@ enum LogCommand {
 
 struct Append {
     record: Vec<u8>,
-    batch: HeldBatch,
+    batch: BatchWrite,
     reservation: Reservation,
     reply: oneshot::Sender<Result<(), String>>,
 }
@@ -493,7 +494,7 @@ impl IngestBuffer {
     pub async fn append(
         &self,
         record: Vec<u8>,
-        batch: HeldBatch,
+        batch: BatchWrite,
         reservation: Reservation,
     ) -> Result<(), String> {
         let (reply, answer) = oneshot::channel();

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur_storage::{HashedStacks, HeldBatch, HeldWindow, SharedStack, StorageError};
+use augur_storage::{BatchWrite, SharedStack, StorageError, WindowWrite};
 use augur_wire::batch::{self, Limits};
 use augur_wire::ingest::ingest_server::Ingest;
 use augur_wire::ingest::{PushRequest, PushResponse};
@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 use crate::buffer::{IngestBuffer, Reserve};
 use crate::cardinality::LabelCardinality;
 use crate::ingest_log::encode_record;
+use crate::intern::HashedStacks;
 use crate::merge::merge_batch_shared;
 use crate::metrics::AggregatorMetrics;
 
@@ -90,7 +91,7 @@ fn now_unix_nanos() -> i64 {
 
 /// A batch decoded, validated, merged and ready to hold.
 pub(crate) struct Prepared {
-    pub(crate) batch: HeldBatch,
+    pub(crate) batch: BatchWrite,
     pub(crate) samples: u64,
     /// What the agent lost before sending, by reason.
     pub(crate) dropped: BTreeMap<String, u64>,
@@ -128,7 +129,7 @@ pub(crate) fn prepare(
     let (profile_type, period) = (batch.profile_type.clone(), batch.period);
     let windows = merge_batch_shared(batch, window_nanos)
         .into_iter()
-        .map(|(key, stacks)| HeldWindow {
+        .map(|(key, stacks)| WindowWrite {
             service: key.service,
             labels: key.labels,
             profile_type: profile_type.clone(),
@@ -139,7 +140,7 @@ pub(crate) fn prepare(
         .collect();
     Ok(Prepared {
         limit_hits,
-        batch: HeldBatch {
+        batch: BatchWrite {
             batch_id,
             received_unix_nanos,
             binaries,
@@ -802,7 +803,7 @@ mod tests {
                     },
                     period: 1,
                     window_start_unix_nanos: 0,
-                    stacks: vec![(vec![], 1)],
+                    stacks: vec![(vec![].into(), 1)],
                 }],
             })
             .unwrap();

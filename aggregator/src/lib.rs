@@ -18,8 +18,10 @@ pub mod background;
 pub mod buffer;
 pub mod cardinality;
 pub mod debuginfo;
+pub mod flushing;
 pub mod ingest;
 pub mod ingest_log;
+pub mod intern;
 pub mod merge;
 pub mod metrics;
 pub mod server;
@@ -38,6 +40,7 @@ use background::BackgroundTasks;
 use symbolizer_pool::SymbolizerPool;
 
 pub use cardinality::CardinalityConfig;
+pub use flushing::{FlushingStore, HeldBatches};
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
@@ -82,6 +85,10 @@ pub struct AggregatorConfig {
     pub max_log_bytes: u64,
     /// TLS and tokens on the ingest port.
     pub security: auth::IngestSecurity,
+    /// Where [`serve`] publishes the batches it holds while it runs: a
+    /// [`FlushingStore`] over the same handle (the web server's, in one
+    /// process) stores them before each query.
+    pub held_batches: HeldBatches,
 }
 
 impl Default for AggregatorConfig {
@@ -105,6 +112,7 @@ impl Default for AggregatorConfig {
             max_buffered_bytes: 128 << 20,
             max_log_bytes: 1 << 30,
             security: auth::IngestSecurity::default(),
+            held_batches: HeldBatches::default(),
         }
     }
 }
@@ -182,14 +190,7 @@ pub async fn serve(
             }
         };
     // Queries in this process see every batch acknowledged before them.
-    let weak = buffer.downgrade();
-    store.set_before_query(Some(Arc::new(move || {
-        if let Some(buffer) = weak.upgrade() {
-            if let Err(error) = buffer.flush() {
-                tracing::warn!(%error, "storing held batches before a query failed");
-            }
-        }
-    })));
+    config.held_batches.attach(buffer.downgrade());
     let services = server::Services {
         ingest: ingest::IngestService::new(
             buffer,
@@ -215,7 +216,7 @@ pub async fn serve(
     let served = server::serve_grpc(listener, &config.security, &metrics, services, shutdown).await;
     chores.abort();
     // What is held is stored before the symbolizers stop.
-    store.set_before_query(None);
+    config.held_batches.detach();
     let _ = tokio::task::spawn_blocking(move || buffer_threads.shutdown()).await;
     symbolizers.stop().await;
     served

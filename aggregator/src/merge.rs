@@ -36,7 +36,7 @@ pub fn window_start(t: i64, window_nanos: i64) -> i64 {
 }
 
 /// Merges `batch`, whose stacks the interner shares
-/// ([`augur_storage::StackInterner`]), into windows of `window_nanos`, as
+/// ([`crate::intern::StackInterner`]), into windows of `window_nanos`, as
 /// the buffer holds them. A batch belongs to the window in which it started
 /// (agents send windows far shorter than ours). Equal
 /// stacks of one batch are one copy, so they are summed by address, in the
@@ -124,8 +124,8 @@ fn sum_shared(stacks: HeldStacks) -> HeldStacks {
 
 #[cfg(test)]
 mod tests {
+    use crate::intern::{HashedStacks, StackInterner};
     use augur_profile::{FrameRef, ProfileType};
-    use augur_storage::{HashedStacks, StackInterner};
     use augur_wire::batch::ValidSample;
 
     use super::*;

@@ -1,50 +1,42 @@
-//! Augur storage: profiles in one SQLite file, interned so that a hot stack
-//! costs one small row per window, not one string per sample.
+//! Augur storage: profiles interned so that a hot stack costs one small row
+//! per window, not one string per sample, in one of two backends behind one
+//! trait.
 //!
-//! Data arrives from the aggregator as [`HeldBatch`]es, many stored in one
-//! transaction ([`Store::write_batches`]), or as one [`BatchWrite`];
+//! - SQLite (`sqlite/`): the embedded default, one database file beside
+//!   the aggregator, ids assigned by SQLite, stacks as a prefix tree.
+//! - ClickHouse (`clickhouse/`): for fleets, many aggregators on one
+//!   database, content-addressed frames and stacks, windows settled into
+//!   per-service rows.
+//!
+//! Data arrives from the aggregator as [`BatchWrite`]es, one at a time
+//! ([`Storage::write_batch`]) or many at once ([`Storage::write_batches`]),
 //! either way idempotent by batch id. The symbolizer asks for
-//! [`Store::pending_frames`] and answers with [`Store::record_symbols`];
+//! [`Storage::pending_frames`] and answers with [`Storage::record_symbols`];
 //! queries join the symbols known *at query time*, so a frame named late
-//! names old samples too. The web crate reads [`Store::query_profile`] and
-//! [`Store::services`].
+//! names old samples too. The web crate reads [`Storage::query_profile`],
+//! [`Storage::services`] and the rest through a [`Store`].
 //!
 //! This is the only crate that knows SQL. Code map:
-//! - `schema`: tables, migrations, connection settings.
-//! - `ingest`: the write path and the writer's intern caches (`intern`).
-//! - `symbolization`: pending frames and symbol results.
-//! - `query`: merged profiles, services, counters.
-//! - `store`: the [`Store`] handle tying the connections together.
+//! - `api`: the [`Storage`] trait, the [`Store`] handle and the values both
+//!   backends speak (batches, queries, answers, merge helpers).
+//! - `columns`: a frame as stored columns, the same in both backends.
+//! - `reports`: fleet reports in the SQL both backends share.
+//! - `sqlite/`, `clickhouse/`: the backends, siblings that share only the
+//!   modules above, each split by job (schema, write, read, symbols,
+//!   retention, ...).
 
-mod backend;
+mod api;
 mod clickhouse;
+mod columns;
 mod error;
-mod ingest;
-mod intern;
-mod query;
 mod reports;
-mod retention;
-mod schema;
-mod store;
-mod symbolization;
+mod sqlite;
 
-pub use backend::{BeforeQuery, Deploy, SQL_TIMEOUT, SqlAnswer, Storage, Store};
+pub use api::{
+    BatchWrite, CompactionReport, Deploy, FleetReport, FrameSymbols, HOUR_NANOS, PendingFrame,
+    ProfileQuery, ReportRow, RetentionPolicy, SQL_TIMEOUT, ServiceSummary, Shard, SharedStack,
+    SqlAnswer, Storage, Store, StoreStats, WindowWrite, WriteOutcome, hour_start, refused_batch,
+};
 pub use clickhouse::{ClickHouseConfig, ClickHouseStore, DEFAULT_SETTLE_AFTER, ReadCacheBounds};
 pub use error::StorageError;
-pub use ingest::{
-    BatchWrite, HeldBatch, HeldWindow, SharedStack, WindowWrite, WriteOutcome, refused_batch,
-};
-pub use intern::{HashedStacks, StackInterner, stack_bytes};
-pub use query::{ProfileQuery, ServiceSummary, StoreStats};
-pub use reports::{FleetReport, ReportRow};
-pub use retention::{CompactionReport, HOUR_NANOS, RetentionPolicy, hour_start};
-pub use store::SqliteStore;
-pub use symbolization::{FrameSymbols, PendingFrame, Shard};
-
-/// Bytes SQLite has allocated in this process right now (page caches,
-/// statements, schema), across every connection.
-pub fn sqlite_memory_used() -> i64 {
-    // SAFETY: sqlite3_memory_used only reads SQLite's global counter, which
-    // the bundled library keeps thread-safe.
-    unsafe { rusqlite::ffi::sqlite3_memory_used() }
-}
+pub use sqlite::{SqliteStore, sqlite_memory_used};

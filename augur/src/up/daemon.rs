@@ -130,6 +130,7 @@ impl Servers {
         aggregator_metrics.register(&mut registry);
         extra(&mut registry);
         let mut ingest_addr = None;
+        let held_batches = aggregator_config.held_batches.clone();
         let ingest_scheme = match aggregator_config.security.tls {
             Some(_) => "https",
             None => "http",
@@ -178,6 +179,8 @@ impl Servers {
                     Err(error) => tracing::warn!(%error, "warming the read cache failed"),
                 }
             });
+            // Queries see every batch the aggregator beside them acknowledged.
+            let store = augur_aggregator::FlushingStore::wrap(store, held_batches);
             tasks.push(tokio::spawn(async move {
                 augur_web::serve_with(listener, store, metrics, web, shutdown)
                     .await

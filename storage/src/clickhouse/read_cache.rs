@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use augur_profile::{Location, RawFrame, Symbol};
 
-use crate::query::IdHasher;
+use super::ids::{FNV_OFFSET, fnv1a};
+use crate::api::IdHasher;
 
 /// A map keyed by a content address (already a good hash: one multiply).
 pub(super) type AddressMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
@@ -42,7 +43,7 @@ pub(super) struct StoredFrame {
 
 /// A build-id's hex as a map key (FNV-1a).
 pub(super) fn build_key(hex: &str) -> u64 {
-    super::fnv1a(hex.as_bytes(), super::FNV_OFFSET)
+    fnv1a(hex.as_bytes(), FNV_OFFSET)
 }
 
 /// How much a [`ReadCache`] may hold.

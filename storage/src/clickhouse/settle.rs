@@ -42,7 +42,8 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use super::{ClickHouseStore, now_unix_nanos, schema};
+use super::schema;
+use super::store::{ClickHouseStore, now_unix_nanos};
 use crate::error::StorageError;
 
 /// Windows settled per `INSERT ... SELECT`: bounds the memory one settle's

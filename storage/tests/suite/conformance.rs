@@ -808,7 +808,7 @@ fn sum_of(profiles: impl IntoIterator<Item = augur_profile::Profile>) -> Vec<(Ve
 
 #[test]
 fn a_profile_without_matchers_is_the_sum_of_every_series_through_retries_and_retention() {
-    use augur_storage::{HOUR_NANOS, HeldBatch, HeldWindow, RetentionPolicy, SharedStack};
+    use augur_storage::{BatchWrite, HOUR_NANOS, RetentionPolicy, SharedStack, WindowWrite};
     use std::sync::Arc;
 
     const DAY: i64 = 24 * HOUR_NANOS;
@@ -818,11 +818,11 @@ fn a_profile_without_matchers_is_the_sum_of_every_series_through_retries_and_ret
             .into_iter()
             .map(|(frames, _)| Arc::from(frames))
             .collect();
-        let held = |batch_id: &str, host: &str, start: i64, scale: u64| HeldBatch {
+        let held = |batch_id: &str, host: &str, start: i64, scale: u64| BatchWrite {
             batch_id: batch_id.into(),
             received_unix_nanos: 1,
             binaries: vec![],
-            windows: vec![HeldWindow {
+            windows: vec![WindowWrite {
                 service: "api".into(),
                 labels: labels(&[("host", host)]),
                 profile_type: ProfileType {

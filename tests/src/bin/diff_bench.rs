@@ -259,7 +259,7 @@ fn cost() -> anyhow::Result<()> {
                     let frames: Vec<RawFrame> = (0..depth)
                         .map(|d| frame((s * 7 + d * 13) % 20_000))
                         .collect();
-                    (frames, 1 + rng.next() % 50)
+                    (frames.into(), 1 + rng.next() % 50)
                 })
                 .collect();
             let window = WindowWrite {

@@ -721,8 +721,8 @@ fn write_two_deploys(db: &std::path::Path) -> (i64, i64) {
         period: 10_000_000,
         window_start_unix_nanos: start,
         stacks: (0..20)
-            .map(|i| (vec![frame(&format!("f{i:02}")), frame("main")], 400))
-            .chain([(vec![frame("render"), frame("main")], render)])
+            .map(|i| (vec![frame(&format!("f{i:02}")), frame("main")].into(), 400))
+            .chain([(vec![frame("render"), frame("main")].into(), render)])
             .collect(),
     };
     let store = Store::open(db).unwrap();
@@ -901,7 +901,10 @@ fn runtime_frames_are_colored_by_language_with_their_source_in_the_tooltip() {
                 profile_type: ProfileType::cpu(),
                 period: 10_000_000,
                 window_start_unix_nanos: now - now % MINUTE - 5 * MINUTE,
-                stacks: vec![(vec![handle, main.clone()], 600), (vec![get, main], 400)],
+                stacks: vec![
+                    (vec![handle, main.clone()].into(), 600),
+                    (vec![get, main].into(), 400),
+                ],
             }],
         })
         .unwrap();

@@ -26,7 +26,7 @@ fn window(version: &str, start: i64, counts: &[(&str, u64)]) -> WindowWrite {
                     function: f.into(),
                     module: None,
                 };
-                (vec![frame(leaf), frame("main")], *n)
+                (vec![frame(leaf), frame("main")].into(), *n)
             })
             .collect(),
     }

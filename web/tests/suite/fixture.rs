@@ -94,7 +94,7 @@ fn window(service: &str, start: i64, stacks: Vec<(Vec<RawFrame>, u64)>) -> Windo
         profile_type: ProfileType::cpu(),
         period: PERIOD,
         window_start_unix_nanos: start,
-        stacks,
+        stacks: stacks.into_iter().map(|(s, c)| (s.into(), c)).collect(),
     }
 }
 

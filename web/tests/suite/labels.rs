@@ -23,7 +23,8 @@ fn window(host: &str, version: &str, leaf: &str, count: u64) -> WindowWrite {
             vec![RawFrame::Kernel {
                 function: leaf.into(),
                 module: None,
-            }],
+            }]
+            .into(),
             count,
         )],
     }

@@ -63,7 +63,8 @@ async fn services_with_both_hardware_counters_report_instructions_per_cycle() {
             vec![RawFrame::Kernel {
                 function: "loop".into(),
                 module: None,
-            }],
+            }]
+            .into(),
             count,
         )],
     };

@@ -276,7 +276,7 @@ async fn tree_matches_json_with_recursion_labels_and_windows() {
                 period: PERIOD,
                 window_start_unix_nanos: T0 + w as i64 * MINUTE,
                 stacks: (0..300)
-                    .map(|i| (stack(w * 1000 + i), 1 + (i * 7 + w) % 13))
+                    .map(|i| (stack(w * 1000 + i).into(), 1 + (i * 7 + w) % 13))
                     .collect(),
             })
         })
@@ -358,9 +358,9 @@ async fn runtime_frames_carry_their_language_and_source_in_both_formats() {
                 period: PERIOD,
                 window_start_unix_nanos: T0,
                 stacks: vec![
-                    (vec![handle, module.clone(), main.clone()], 5),
-                    (vec![handle_later, module, main.clone()], 1),
-                    (vec![hash, get_, main], 3),
+                    (vec![handle, module.clone(), main.clone()].into(), 5),
+                    (vec![handle_later, module, main.clone()].into(), 1),
+                    (vec![hash, get_, main].into(), 3),
                 ],
             }],
         })

@@ -1,7 +1,7 @@
 //! Retention and downsampling: minute windows for a while, hour windows for
 //! longer, and a bound on the bytes the profiles take.
 //!
-//! [`RetentionPolicy`] is the same for every backend; this module is the
+//! [`RetentionPolicy`] is the same for every backend (`api`); this module is the
 //! SQLite side. A compaction rolls every minute window older than the
 //! minute retention (rounded down to a whole hour) into `samples_hourly`,
 //! adding counts per (series, type, hour, stack, period), and deletes those
@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
+use crate::api::{CompactionReport, HOUR_NANOS, RetentionPolicy, hour_start};
 use crate::error::{Context, StorageError};
 
 /// The minute table, hour table and owner column of each kind of sample
@@ -24,52 +25,8 @@ const SAMPLE_TABLES: [(&str, &str, &str); 2] = [
     ("service_samples", "service_samples_hourly", "service_id"),
 ];
 
-/// One hour in nanoseconds.
-pub const HOUR_NANOS: i64 = 3_600_000_000_000;
-
-/// How long profiles are kept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetentionPolicy {
-    /// Minute windows are kept this long, then rolled up into hours.
-    pub minute_windows: Duration,
-    /// Hour windows are kept this long, then deleted.
-    pub hour_windows: Duration,
-    /// Most bytes the stored profiles may take; the oldest windows are
-    /// deleted beyond it. `None`: no bound but time.
-    pub max_bytes: Option<u64>,
-}
-
-impl Default for RetentionPolicy {
-    /// Minutes for 7 days, hours for 90 days, no byte bound.
-    fn default() -> Self {
-        Self {
-            minute_windows: Duration::from_secs(7 * 86_400),
-            hour_windows: Duration::from_secs(90 * 86_400),
-            max_bytes: None,
-        }
-    }
-}
-
-/// What one compaction did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CompactionReport {
-    /// Minute rows rolled into hour windows (and removed).
-    pub minute_rows_rolled_up: u64,
-    /// Hour rows deleted past their retention.
-    pub hour_rows_expired: u64,
-    /// Rows deleted to stay under `max_bytes`.
-    pub rows_evicted_for_space: u64,
-    /// Bytes the profiles take after the compaction.
-    pub bytes: u64,
-}
-
 fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
-/// The start of the hour containing `t`.
-pub fn hour_start(t: i64) -> i64 {
-    t.div_euclid(HOUR_NANOS) * HOUR_NANOS
 }
 
 /// Runs one compaction at time `now_unix_nanos`.

@@ -3,22 +3,26 @@
 //!
 //! The batch id is inserted in the same transaction, so a batch is stored
 //! exactly once however often an agent retries it, even across restarts.
-//! [`HeldBatch`]es, which the aggregator keeps in memory until it flushes
-//! them, go in many to one transaction, their identical rows summed first.
+//! The batches the aggregator keeps in memory until it flushes them go in
+//! many to one transaction, their identical rows summed first.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use augur_profile::{FileId, ProfileType, RawFrame};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::retention;
+use super::schema::{self, status};
+use super::symbols;
+use super::tx_cache::{StackDigest, StackDigester, TxCache};
+use crate::api::{
+    BatchWrite, CompactionReport, FrameSymbols, RetentionPolicy, WindowWrite, WriteOutcome,
+    labels_text, refused_batch, validate,
+};
+use crate::columns::FrameColumns;
 use crate::error::{Context, StorageError};
-use crate::intern::{StackDigest, StackDigester, TxCache};
-use crate::schema::{FrameColumns, status};
-use crate::symbolization::{self, FrameSymbols};
 
-/// Longest accepted batch id, in bytes.
-const MAX_BATCH_ID_LEN: usize = 512;
 /// Most paths remembered per binary; containers give one object many paths.
 const MAX_PATHS_PER_BINARY: i64 = 16;
 /// Committed entries each intern cache keeps (see [`TxCache`]).
@@ -29,211 +33,19 @@ const SMALL_CACHE_CAPACITY: usize = 1 << 16;
 /// How long a symbol write waits for a lock another process holds. Symbol
 /// writes share the writer (and its mutex) with the flusher, and a failed
 /// one is only redone by a later round: waiting the full
-/// [`crate::schema::BUSY_TIMEOUT`] would queue the flusher behind every
+/// [`schema::BUSY_TIMEOUT`] would queue the flusher behind every
 /// symbolization thread in turn while the database is locked, hiding the
 /// outage from `flush_failures_total` for tens of seconds.
 const SYMBOL_WRITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// One batch from one agent, ready to store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BatchWrite {
-    /// Idempotency key: a batch id is stored at most once.
-    pub batch_id: String,
-    /// When the aggregator received the batch, Unix nanoseconds.
-    pub received_unix_nanos: i64,
-    /// Objects referenced by user frames, with their path on the reporting
-    /// host (a hint for the symbolizer).
-    pub binaries: Vec<(FileId, String)>,
-    /// Merged windows, one per service and profile type.
-    pub windows: Vec<WindowWrite>,
-}
-
-/// The samples of one service and profile type in one time window.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WindowWrite {
-    /// Service the samples belong to.
-    pub service: String,
-    /// The other labels of the processes the samples came from; `service`
-    /// is not among them.
-    pub labels: BTreeMap<String, String>,
-    /// What a sample measures.
-    pub profile_type: ProfileType,
-    /// Value of one sample in the profile type's unit; positive.
-    pub period: u64,
-    /// Start of the window, Unix nanoseconds.
-    pub window_start_unix_nanos: i64,
-    /// Distinct stacks, leaf first, with their sample counts.
-    pub stacks: Vec<(Vec<RawFrame>, u64)>,
-}
-
-/// What [`crate::Store::write_batch`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// The batch was new and is now durable.
-    Stored {
-        /// Sum of the counts stored.
-        samples: u64,
-    },
-    /// The batch id was stored before; nothing changed.
-    Duplicate,
-}
-
-/// The frames of one stack, leaf first, shared by every held batch that has
-/// it: a hot stack is kept once in memory, not once per batch.
-pub type SharedStack = Arc<[RawFrame]>;
-
-/// A batch the aggregator holds in memory until it flushes many at once
-/// ([`crate::Store::write_batches`]): a [`BatchWrite`] whose stacks are
-/// shared.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeldBatch {
-    /// Idempotency key: a batch id is stored at most once.
-    pub batch_id: String,
-    /// When the aggregator received the batch, Unix nanoseconds.
-    pub received_unix_nanos: i64,
-    /// Objects referenced by user frames, with their path on the reporting
-    /// host.
-    pub binaries: Vec<(FileId, String)>,
-    /// Merged windows, one per series and profile type.
-    pub windows: Vec<HeldWindow>,
-}
-
-/// The samples of one series and profile type in one window of a
-/// [`HeldBatch`]; see [`WindowWrite`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeldWindow {
-    /// Service the samples belong to.
-    pub service: String,
-    /// The other labels; `service` is not among them.
-    pub labels: BTreeMap<String, String>,
-    /// What a sample measures.
-    pub profile_type: ProfileType,
-    /// Value of one sample in the profile type's unit; positive.
-    pub period: u64,
-    /// Start of the window, Unix nanoseconds.
-    pub window_start_unix_nanos: i64,
-    /// Distinct stacks with their sample counts.
-    pub stacks: Vec<(SharedStack, u64)>,
-}
-
-impl HeldBatch {
-    /// The same batch as a [`BatchWrite`], for backends that store batches
-    /// one by one.
-    pub fn to_batch_write(&self) -> BatchWrite {
-        BatchWrite {
-            batch_id: self.batch_id.clone(),
-            received_unix_nanos: self.received_unix_nanos,
-            binaries: self.binaries.clone(),
-            windows: self
-                .windows
-                .iter()
-                .map(|w| WindowWrite {
-                    service: w.service.clone(),
-                    labels: w.labels.clone(),
-                    profile_type: w.profile_type.clone(),
-                    period: w.period,
-                    window_start_unix_nanos: w.window_start_unix_nanos,
-                    stacks: w.stacks.iter().map(|(s, c)| (s.to_vec(), *c)).collect(),
-                })
-                .collect(),
-        }
-    }
-
-    /// Sum of the counts.
-    pub fn samples(&self) -> u64 {
-        self.windows
-            .iter()
-            .flat_map(|w| &w.stacks)
-            .fold(0u64, |n, (_, c)| n.saturating_add(*c))
-    }
-}
-
-/// Whether a failed write is the batch's fault (it would fail again, so
-/// it is refused) rather than storage's (retry later).
-pub fn refused_batch(error: &StorageError) -> bool {
-    matches!(
-        error,
-        StorageError::InvalidBatch { .. } | StorageError::UnitConflict { .. }
-    )
-}
-
-/// Checks what SQLite cannot represent or what makes no sense, before any
-/// row is touched.
-pub(crate) fn validate(batch: &BatchWrite) -> Result<(), StorageError> {
-    validate_parts(
-        &batch.batch_id,
-        batch.windows.iter().map(|w| WindowShape {
-            service: &w.service,
-            labels: &w.labels,
-            profile_type: &w.profile_type,
-            period: w.period,
-            max_count: w.stacks.iter().map(|(_, c)| *c).max().unwrap_or(0),
-        }),
-    )
-}
-
-/// [`validate`] for a held batch.
-pub(crate) fn validate_held(batch: &HeldBatch) -> Result<(), StorageError> {
-    validate_parts(
-        &batch.batch_id,
-        batch.windows.iter().map(|w| WindowShape {
-            service: &w.service,
-            labels: &w.labels,
-            profile_type: &w.profile_type,
-            period: w.period,
-            max_count: w.stacks.iter().map(|(_, c)| *c).max().unwrap_or(0),
-        }),
-    )
-}
-
-/// What [`validate_parts`] checks of a window.
-struct WindowShape<'a> {
-    service: &'a str,
-    labels: &'a BTreeMap<String, String>,
-    profile_type: &'a ProfileType,
-    period: u64,
-    max_count: u64,
-}
-
-fn validate_parts<'a>(
-    batch_id: &str,
-    windows: impl Iterator<Item = WindowShape<'a>>,
-) -> Result<(), StorageError> {
-    let invalid = |reason: String| StorageError::InvalidBatch {
-        batch_id: batch_id.chars().take(140).collect(),
-        reason,
-    };
-    if batch_id.is_empty() || batch_id.len() > MAX_BATCH_ID_LEN {
-        return Err(invalid(format!(
-            "batch id must be 1..={MAX_BATCH_ID_LEN} bytes"
-        )));
-    }
-    for (i, window) in windows.enumerate() {
-        if window.service.is_empty() {
-            return Err(invalid(format!("window {i} has no service")));
-        }
-        if window.labels.contains_key("service") || window.labels.keys().any(String::is_empty) {
-            return Err(invalid(format!(
-                "window {i} has an empty label name or `service` among its other labels"
-            )));
-        }
-        if window.profile_type.name.is_empty() {
-            return Err(invalid(format!("window {i} has no profile type")));
-        }
-        if window.period == 0 || i64::try_from(window.period).is_err() {
-            return Err(invalid(format!(
-                "window {i} has period {}, outside 1..=i64::MAX",
-                window.period
-            )));
-        }
-        if i64::try_from(window.max_count).is_err() {
-            return Err(invalid(format!(
-                "window {i} has a count of {}",
-                window.max_count
-            )));
-        }
-    }
-    Ok(())
+/// Whether `batch_id` is stored.
+pub(super) fn batch_stored(conn: &mut Connection, batch_id: &str) -> Result<bool, StorageError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM batches WHERE batch_id = ?1)")
+        .and_then(|mut s| s.query_row([batch_id], |r| r.get(0)))
+        .map_err(|source| StorageError::Sqlite {
+            operation: "look up a batch id",
+            source,
+        })
 }
 
 /// The one connection that writes, with what it remembers between batches.
@@ -324,10 +136,10 @@ impl Writer {
 
     pub(crate) fn compact(
         &mut self,
-        policy: &crate::retention::RetentionPolicy,
+        policy: &RetentionPolicy,
         now_unix_nanos: i64,
-    ) -> Result<crate::retention::CompactionReport, StorageError> {
-        let report = crate::retention::compact(&mut self.conn, policy, now_unix_nanos);
+    ) -> Result<CompactionReport, StorageError> {
+        let report = retention::compact(&mut self.conn, policy, now_unix_nanos);
         // Series rows may have been deleted: cached ids must not outlive them.
         self.caches.clear();
         report
@@ -352,7 +164,7 @@ impl Writer {
     /// storage's: nothing was stored and the whole write may be retried.
     pub(crate) fn write_batches(
         &mut self,
-        batches: &[HeldBatch],
+        batches: &[BatchWrite],
     ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
         let result = write_held_in_transaction(&mut self.conn, &mut self.caches, batches);
         match result {
@@ -372,12 +184,12 @@ impl Writer {
         &mut self,
         results: &[FrameSymbols],
         now_unix_secs: i64,
-    ) -> Result<symbolization::Recorded, StorageError> {
-        self.with_short_busy_timeout(|conn| symbolization::record(conn, results, now_unix_secs))
+    ) -> Result<symbols::Recorded, StorageError> {
+        self.with_short_busy_timeout(|conn| symbols::record(conn, results, now_unix_secs))
     }
 
     pub(crate) fn requeue_binary(&mut self, build_id: &FileId) -> Result<usize, StorageError> {
-        self.with_short_busy_timeout(|conn| symbolization::requeue_binary(conn, build_id))
+        self.with_short_busy_timeout(|conn| symbols::requeue_binary(conn, build_id))
     }
 
     /// Runs a symbol write with [`SYMBOL_WRITE_BUSY_TIMEOUT`], then puts the
@@ -392,7 +204,7 @@ impl Writer {
         let result = write(&mut self.conn);
         let restored = self
             .conn
-            .busy_timeout(crate::schema::BUSY_TIMEOUT)
+            .busy_timeout(schema::BUSY_TIMEOUT)
             .context("restore the busy timeout");
         let value = result?;
         restored?;
@@ -469,7 +281,7 @@ type HeldRow = (i64, u32, i64, i64, i64, i64);
 fn write_held_in_transaction(
     conn: &mut Connection,
     caches: &mut Caches,
-    batches: &[HeldBatch],
+    batches: &[BatchWrite],
 ) -> Result<Vec<Result<WriteOutcome, StorageError>>, StorageError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -485,7 +297,7 @@ fn write_held_in_transaction(
     // this map, so no address is reused meanwhile.
     let mut stack_ids: HashMap<*const RawFrame, i64, BuildAddressHasher> = HashMap::default();
     for batch in batches {
-        if let Err(invalid) = validate_held(batch) {
+        if let Err(invalid) = validate(batch) {
             outcomes.push(Err(invalid));
             continue;
         }
@@ -563,7 +375,7 @@ fn write_held_in_transaction(
                         id
                     }
                 };
-                // Range-checked by `validate_held`.
+                // Range-checked by `validate`.
                 for (table, owner) in [(&mut rows, series_id), (&mut service_rows, service_id)] {
                     table.push((
                         owner,
@@ -941,11 +753,6 @@ fn intern_service(
     Ok(id)
 }
 
-/// The canonical text of a label set: a JSON object with sorted keys.
-pub(crate) fn labels_text(labels: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(labels).expect("a string map always serializes")
-}
-
 fn intern_series(
     tx: &Transaction<'_>,
     caches: &mut Caches,
@@ -1009,7 +816,10 @@ fn check_unit(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::api::{MAX_BATCH_ID_LEN, SharedStack};
 
     fn batch() -> BatchWrite {
         BatchWrite {
@@ -1022,7 +832,7 @@ mod tests {
                 profile_type: ProfileType::cpu(),
                 period: 10,
                 window_start_unix_nanos: 0,
-                stacks: vec![(vec![], 1)],
+                stacks: vec![(vec![].into(), 1)],
             }],
         }
     }
@@ -1065,7 +875,7 @@ mod tests {
 
     fn writer() -> (tempfile::TempDir, Writer) {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::new(crate::schema::open_writer(&dir.path().join("db")).unwrap());
+        let writer = Writer::new(schema::open_writer(&dir.path().join("db")).unwrap());
         (dir, writer)
     }
 
@@ -1087,7 +897,7 @@ mod tests {
         }));
         let mut b = batch();
         b.batch_id = batch_id.into();
-        b.windows[0].stacks = stacks;
+        b.windows[0].stacks = stacks.into_iter().map(|(s, c)| (s.into(), c)).collect();
         b
     }
 
@@ -1143,14 +953,14 @@ mod tests {
         assert_eq!(rows_and_total(&writer).0, 69);
     }
 
-    fn held(batch_id: &str, stacks: &[(&SharedStack, u64)], unit: &str) -> HeldBatch {
+    fn held(batch_id: &str, stacks: &[(&SharedStack, u64)], unit: &str) -> BatchWrite {
         let mut profile_type = ProfileType::cpu();
         profile_type.unit = unit.into();
-        HeldBatch {
+        BatchWrite {
             batch_id: batch_id.into(),
             received_unix_nanos: 0,
             binaries: vec![(FileId::parse_hex("aa").unwrap(), "/bin/a".into())],
-            windows: vec![HeldWindow {
+            windows: vec![WindowWrite {
                 service: "api".into(),
                 labels: BTreeMap::new(),
                 profile_type,
@@ -1174,7 +984,7 @@ mod tests {
         let b: SharedStack = Arc::from(vec![user(3)]);
         assert_eq!(
             writer
-                .write_batch(&held("b0", &[(&b, 1)], "nanoseconds").to_batch_write())
+                .write_batch(&held("b0", &[(&b, 1)], "nanoseconds"))
                 .unwrap(),
             WriteOutcome::Stored { samples: 1 }
         );
@@ -1254,7 +1064,7 @@ mod tests {
     #[test]
     fn user_frames_are_queued_for_symbolization() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = Writer::new(crate::schema::open_writer(&dir.path().join("db")).unwrap());
+        let mut writer = Writer::new(schema::open_writer(&dir.path().join("db")).unwrap());
         let mut b = batch();
         b.windows[0].stacks = vec![(
             vec![
@@ -1266,7 +1076,8 @@ mod tests {
                     function: "k".into(),
                     module: None,
                 },
-            ],
+            ]
+            .into(),
             2,
         )];
         assert_eq!(

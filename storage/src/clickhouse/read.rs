@@ -23,10 +23,11 @@ use serde::Deserialize;
 
 use super::client::{number_list, quote};
 use super::read_cache::{AddressMap, StoredFrame, WindowCounts, build_key};
-use super::{ClickHouseStore, now_unix_nanos};
+use super::store::{ClickHouseStore, now_unix_nanos};
+use super::symbols::symbols_of;
+use crate::api::{ProfileQuery, StackCount, merge_periods};
+use crate::columns::frame_from_columns;
 use crate::error::StorageError;
-use crate::query::{ProfileQuery, StackCount, merge_periods};
-use crate::schema::frame_from_columns;
 
 /// A profile read before it is shaped: its head, its stacks hottest first,
 /// and what they name.
@@ -663,6 +664,6 @@ impl ClickHouseStore {
 
 impl SymbolColumns {
     fn symbols(&self) -> Vec<Symbol> {
-        super::symbols_of(&self.functions, &self.files, &self.lines)
+        symbols_of(&self.functions, &self.files, &self.lines)
     }
 }

@@ -14,52 +14,15 @@ use augur_profile::{FileId, Symbol};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::schema::status;
+use crate::api::{FrameSymbols, PendingFrame, Shard};
+use crate::columns;
 use crate::error::{Context, StorageError};
-use crate::schema::{self, status};
 
 /// Longest failure reason kept, in bytes.
 const MAX_REASON_LEN: usize = 512;
 /// Reason recorded when a symbolizer reports success without any symbol.
 const NO_SYMBOLS: &str = "no symbols found";
-
-/// A user frame the symbolizer should (re)try.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingFrame {
-    /// Id to hand back in [`FrameSymbols::frame_id`].
-    pub frame_id: i64,
-    /// Object the frame belongs to.
-    pub build_id: FileId,
-    /// Offset of the instruction within the object file.
-    pub file_offset: u64,
-    /// Paths under which hosts reported the object, first seen first.
-    pub paths: Vec<String>,
-}
-
-/// What the symbolizer found for one frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameSymbols {
-    /// The frame, from [`PendingFrame::frame_id`].
-    pub frame_id: i64,
-    /// The inline chain, innermost first, or why there is none. An empty
-    /// chain counts as a failure, so the frame is retried later.
-    pub outcome: Result<Vec<Symbol>, String>,
-}
-
-/// A slice of the binaries, for symbolization workers that split the work
-/// by build-id: worker `index` of `count` sees binaries whose id is
-/// `index` modulo `count`, so each object is opened by one worker only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    /// This worker's slice, `0..count`.
-    pub index: u32,
-    /// Number of workers, at least 1.
-    pub count: u32,
-}
-
-impl Shard {
-    /// Everything, for a single worker.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-}
 
 /// Up to `limit` frames that were never tried, then failed frames whose last
 /// attempt is at least `retry_failed_after` old, oldest attempt first; only
@@ -115,7 +78,7 @@ pub(crate) fn pending(
             Ok(PendingFrame {
                 frame_id: row.frame_id,
                 build_id,
-                file_offset: schema::offset_from_sql(row.file_offset),
+                file_offset: columns::offset_from_sql(row.file_offset),
                 paths: paths.get(&row.binary_id).cloned().unwrap_or_default(),
             })
         })
@@ -420,7 +383,7 @@ mod tests {
     #[test]
     fn requeued_frames_keep_their_symbols_through_a_failed_retry() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::schema::open_writer(&dir.path().join("a.db")).unwrap();
+        let mut conn = super::super::schema::open_writer(&dir.path().join("a.db")).unwrap();
         rusqlite::vtab::array::load_module(&conn).unwrap();
         conn.execute_batch(
             "INSERT INTO binaries (id, build_id) VALUES (1, x'0102'), (2, x'0304');
