@@ -27,10 +27,10 @@ use augur_storage::{BatchWrite, StorageError, Store, WriteOutcome};
 use augur_wire::batch::Limits;
 use tokio::sync::{Notify, oneshot};
 
-use crate::ingest::prepare;
 use crate::ingest_log::{self, SegmentWriter};
 use crate::intern::StackInterner;
 use crate::metrics::AggregatorMetrics;
+use crate::prepare::prepare;
 
 /// Most appends one log write and fsync carries.
 const MAX_GROUP: usize = 512;

@@ -24,6 +24,7 @@ pub mod ingest_log;
 pub mod intern;
 pub mod merge;
 pub mod metrics;
+mod prepare;
 pub mod server;
 pub mod symbolize;
 pub mod symbolizer_pool;

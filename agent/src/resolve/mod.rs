@@ -24,6 +24,7 @@
 //! vDSO; [`perfmap`] names JIT code from `/tmp/perf-PID.map`.
 
 mod maps;
+mod maps_line;
 pub mod perfmap;
 mod vdso;
 
@@ -695,7 +696,7 @@ fn comm_of(key: &SampleKey) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::maps::MapsLine;
+    use super::maps_line::MapsLine;
     use super::*;
 
     #[test]

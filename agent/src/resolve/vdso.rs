@@ -1,7 +1,7 @@
 //! The vDSO's functions, named from the agent's own copy: the kernel maps
 //! the same image into every process, and only this host can name it.
 
-use super::maps::MapsLine;
+use super::maps_line::MapsLine;
 
 /// The functions of the vDSO, which is the same image in every process of
 /// this kernel: read from the agent's own copy.
