@@ -192,6 +192,11 @@ pub fn svg_from_folded(text: &str, title: &str, count_name: &str) -> io::Result<
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_owned();
     options.count_name = count_name.to_owned();
+    // Colours from a hash of each function's name, as flamegraph.pl's
+    // --hash: the same function has the same colour in every graph and
+    // every download (inferno's default draws them from a generator seeded
+    // once per thread, so one profile came out in different colours).
+    options.hash = true;
     if text.is_empty() {
         // inferno refuses empty input; an empty profile still gets a picture.
         let title = title.replace('&', "&amp;").replace('<', "&lt;");
@@ -228,6 +233,37 @@ mod tests {
         let folded = folded_lines(&stacks);
         let drawn = std::panic::catch_unwind(|| svg_from_folded(&folded, "fuzz", "samples"));
         assert!(drawn.is_ok(), "inferno's panic escaped svg_from_folded");
+    }
+
+    #[test]
+    fn a_function_has_the_same_colour_on_every_thread_and_in_every_graph() {
+        let folded = "main;alpha 30\nmain;beta 10\nmain;alpha;gamma 5\n";
+        let draw = |text: &'static str| {
+            std::thread::spawn(move || svg_from_folded(text, "t", "samples").unwrap())
+                .join()
+                .unwrap()
+        };
+        let (first, second) = (draw(folded), draw(folded));
+        assert_eq!(first, second, "one profile drawn twice differs");
+        // The fill of the rectangle of `function`'s frame in an SVG.
+        fn fill_of(svg: &[u8], function: &str) -> String {
+            let svg = String::from_utf8_lossy(svg);
+            let at = svg
+                .find(&format!("<title>{function} ("))
+                .unwrap_or_else(|| panic!("no frame {function}"));
+            let rest = &svg[at..];
+            let fill = rest.find("fill=\"").expect("a filled rectangle") + 6;
+            rest[fill..fill + rest[fill..].find('"').unwrap()].to_owned()
+        }
+        // Another graph where gamma is drawn, and beta is not.
+        let other = draw("main;gamma 7\nmain;alpha 1\n");
+        for function in ["alpha", "gamma"] {
+            assert_eq!(
+                fill_of(&first, function),
+                fill_of(&other, function),
+                "{function}"
+            );
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //!
 //! What is pinned rather than compared: pprof is stored inflated, since the
 //! gzip stream depends on the compressor's version, not on our encoding
-//! (the test checks that the download inflates to it); inferno picks the
-//! flame graph's colours from a per-thread generator seeded on first use,
-//! so the SVG is drawn on a fresh thread.
+//! (the test checks that the download inflates to it). The flame graph's
+//! colours come from a hash of each function's name, the same on any
+//! thread; the SVG is drawn on a thread of its own all the same, as the
+//! web server draws it on its blocking pool.
 
 use std::io::Read;
 use std::path::PathBuf;
