@@ -68,15 +68,11 @@ impl IngestService {
         }
     }
 
-    fn duplicate(&self, started: Instant) -> Response<PushResponse> {
+    fn duplicate(&self, started: Instant) {
         self.metrics.batches_duplicate.inc();
         self.metrics
             .ingest_seconds
             .observe(started.elapsed().as_secs_f64());
-        Response::new(PushResponse {
-            duplicate: true,
-            samples_accepted: 0,
-        })
     }
 }
 
@@ -301,25 +297,45 @@ impl IngestService {
     }
 }
 
-#[tonic::async_trait]
-impl Ingest for IngestService {
-    async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
-        let started = Instant::now();
-        let PushRequest { batch_id, payload } = request.into_inner();
-        match self.accept(&batch_id, payload).await {
-            Ok(Accepted::Duplicate) => Ok(self.duplicate(started)),
+impl IngestService {
+    /// Takes one batch and counts it as every push is counted: accepted,
+    /// duplicate, or refused with its reason. Returns whether it was a
+    /// duplicate and the samples stored, or the status the refusal is.
+    pub(crate) async fn push_counted(
+        &self,
+        batch_id: &str,
+        payload: Vec<u8>,
+        started: Instant,
+    ) -> Result<(bool, u64), Status> {
+        match self.accept(batch_id, payload).await {
+            Ok(Accepted::Duplicate) => {
+                self.duplicate(started);
+                Ok((true, 0))
+            }
             Ok(Accepted::Fresh(samples)) => {
                 self.metrics.batches_accepted.inc();
                 self.metrics.samples_accepted.inc_by(samples);
                 self.metrics
                     .ingest_seconds
                     .observe(started.elapsed().as_secs_f64());
-                Ok(Response::new(PushResponse {
-                    duplicate: false,
-                    samples_accepted: samples,
-                }))
+                Ok((false, samples))
             }
-            Err(error) => Err(error.into_status(&batch_id, &self.metrics)),
+            Err(error) => Err(error.into_status(batch_id, &self.metrics)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
+        let started = Instant::now();
+        let PushRequest { batch_id, payload } = request.into_inner();
+        match self.push_counted(&batch_id, payload, started).await {
+            Ok((duplicate, samples)) => Ok(Response::new(PushResponse {
+                duplicate,
+                samples_accepted: samples,
+            })),
+            Err(status) => Err(status),
         }
     }
 }

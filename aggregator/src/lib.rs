@@ -19,6 +19,7 @@ pub mod buffer;
 pub mod cardinality;
 pub mod debuginfo;
 pub mod flushing;
+pub mod handle;
 pub mod ingest;
 pub mod ingest_log;
 pub mod intern;
@@ -42,6 +43,7 @@ use symbolizer_pool::SymbolizerPool;
 
 pub use cardinality::CardinalityConfig;
 pub use flushing::{FlushingStore, HeldBatches};
+pub use handle::IngestHandle;
 pub use metrics::AggregatorMetrics;
 pub use symbolize::SymbolizeConfig;
 
@@ -90,6 +92,9 @@ pub struct AggregatorConfig {
     /// [`FlushingStore`] over the same handle (the web server's, in one
     /// process) stores them before each query.
     pub held_batches: HeldBatches,
+    /// Where [`serve`] publishes its ingest while it runs, for batches
+    /// translated from other protocols (Pyroscope, OTLP) on the web port.
+    pub pushes: IngestHandle,
 }
 
 impl Default for AggregatorConfig {
@@ -114,6 +119,7 @@ impl Default for AggregatorConfig {
             max_log_bytes: 1 << 30,
             security: auth::IngestSecurity::default(),
             held_batches: HeldBatches::default(),
+            pushes: IngestHandle::default(),
         }
     }
 }
@@ -192,15 +198,20 @@ pub async fn serve(
         };
     // Queries in this process see every batch acknowledged before them.
     config.held_batches.attach(buffer.downgrade());
+    let ingest = Arc::new(ingest::IngestService::new(
+        buffer,
+        config.limits.clone(),
+        labels,
+        config.window.as_nanos() as i64,
+        metrics.clone(),
+        config.max_in_flight,
+    ));
+    config.pushes.attach(
+        &ingest,
+        config.security.token_check().counting(metrics.clone()),
+    );
     let services = server::Services {
-        ingest: ingest::IngestService::new(
-            buffer,
-            config.limits.clone(),
-            labels,
-            config.window.as_nanos() as i64,
-            metrics.clone(),
-            config.max_in_flight,
-        ),
+        ingest,
         debuginfo: uploads.map(|uploads| {
             debuginfo::DebugInfoService::new(
                 uploads,
@@ -216,6 +227,7 @@ pub async fn serve(
     };
     let served = server::serve_grpc(listener, &config.security, &metrics, services, shutdown).await;
     chores.abort();
+    config.pushes.detach();
     // What is held is stored before the symbolizers stop.
     config.held_batches.detach();
     let _ = tokio::task::spawn_blocking(move || buffer_threads.shutdown()).await;

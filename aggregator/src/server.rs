@@ -1,6 +1,7 @@
 //! The gRPC server: ingest and debug-info uploads on one listener, behind
 //! TLS and the token check, with a bounded drain at shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use augur_wire::ingest::debug_info_server::DebugInfoServer;
@@ -22,7 +23,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The services one server answers.
 pub struct Services {
     /// `augur.ingest.v1.Ingest`.
-    pub ingest: IngestService,
+    pub ingest: Arc<IngestService>,
     /// Debug-info uploads, when a directory for them was given.
     pub debuginfo: Option<DebugInfoService>,
     /// Largest gRPC message accepted, in bytes.
@@ -52,7 +53,7 @@ pub async fn serve_grpc(
         // Every call of every service shows a token first (if any is set).
         .layer(tonic::service::InterceptorLayer::new(token_check))
         .add_service(
-            IngestServer::new(services.ingest).max_decoding_message_size(services.max_message),
+            IngestServer::from_arc(services.ingest).max_decoding_message_size(services.max_message),
         )
         .add_optional_service(services.debuginfo.map(DebugInfoServer::new))
         .serve_with_incoming_shutdown(incoming, async {

@@ -250,17 +250,37 @@ pub enum Runtime {
     Python,
     /// A JVM (HotSpot): interpreted and JIT-compiled methods.
     Java,
+    /// Go, as its own profiler names it (an SDK or `net/http/pprof` push).
+    Go,
+    /// Node.js (V8), as its profiler names JavaScript functions.
+    Node,
+    /// Ruby, as rbspy names it.
+    Ruby,
+    /// .NET, as its profiler names managed methods.
+    Dotnet,
 }
 
 impl Runtime {
     /// Every runtime, in code order.
-    pub const ALL: [Runtime; 2] = [Runtime::Python, Runtime::Java];
+    pub const ALL: [Runtime; 6] = [
+        Runtime::Python,
+        Runtime::Java,
+        Runtime::Go,
+        Runtime::Node,
+        Runtime::Ruby,
+        Runtime::Dotnet,
+    ];
 
-    /// The runtime's name on the wire, in the API and SQL: `python` or `java`.
+    /// The runtime's name on the wire, in the API and SQL: `python`, `java`,
+    /// `go`, `node`, `ruby` or `dotnet`.
     pub fn as_str(self) -> &'static str {
         match self {
             Runtime::Python => "python",
             Runtime::Java => "java",
+            Runtime::Go => "go",
+            Runtime::Node => "node",
+            Runtime::Ruby => "ruby",
+            Runtime::Dotnet => "dotnet",
         }
     }
 
@@ -269,6 +289,10 @@ impl Runtime {
         match s {
             "python" => Some(Runtime::Python),
             "java" => Some(Runtime::Java),
+            "go" => Some(Runtime::Go),
+            "node" => Some(Runtime::Node),
+            "ruby" => Some(Runtime::Ruby),
+            "dotnet" => Some(Runtime::Dotnet),
             _ => None,
         }
     }

@@ -14,12 +14,12 @@ mod profile;
 pub mod render;
 pub mod rng;
 mod stack_tree;
+pub mod types;
 
 pub use frame::{
     FileId, FileIdError, FileIdKind, FrameRef, RawFrame, Runtime, Symbol, TRUNCATED_FUNCTION,
     Truncation,
 };
-pub use profile::{
-    FunctionTotals, Location, PROFILE_TYPES, Profile, ProfileType, Sample, canonical_unit,
-};
+pub use profile::{FunctionTotals, Location, Profile, ProfileType, Sample};
 pub use stack_tree::{ROOT, StackNode, StackTree};
+pub use types::{Aggregation, PROFILE_TYPES, canonical_unit};

@@ -15,32 +15,12 @@ pub struct ProfileType {
     pub unit: String,
 }
 
-/// Names of every profile type Augur produces: on-CPU time, off-CPU time,
-/// and the perf-event counters. Agents produce only these; the API accepts
-/// only these.
-pub const PROFILE_TYPES: &[&str] = &[
-    "cpu",
-    "off-cpu",
-    "page-faults",
-    "context-switches",
-    "cycles",
-    "instructions",
-    "cache-misses",
-    "branch-misses",
-];
-
-/// The unit samples of a profile type in [`PROFILE_TYPES`] are counted in:
-/// time for `cpu` and `off-cpu`, events for the counters; `None` for a name
-/// Augur does not produce.
-pub fn canonical_unit(profile_type: &str) -> Option<&'static str> {
-    match profile_type {
-        "cpu" | "off-cpu" => Some("nanoseconds"),
-        name if PROFILE_TYPES.contains(&name) => Some("count"),
-        _ => None,
-    }
-}
-
 impl ProfileType {
+    /// How windows of this type combine ([`crate::types::aggregation`]).
+    pub fn aggregation(&self) -> crate::types::Aggregation {
+        crate::types::aggregation(&self.name)
+    }
+
     /// On-CPU time sampled from the cpu-clock software event.
     pub fn cpu() -> Self {
         Self {

@@ -16,7 +16,7 @@ mod kind {
     /// A language runtime's frame (`RawFrame::Runtime`): `name` is the
     /// function, `module` the source file, and `file_offset` packs the rest
     /// (see [`super::runtime_offset`]): the line in bits 0-31, the runtime
-    /// in bits 32-39 (1 python, 2 java) and `inlined` in bit 40. The
+    /// in bits 32-39 (1 python, 2 java, 3 go, 4 node, 5 ruby, 6 dotnet) and `inlined` in bit 40. The
     /// columns and their unique key stay as they were, so no table changes,
     /// and every field is in the key: two frames differing in any of them
     /// are two rows (and two ClickHouse frame ids).
@@ -28,6 +28,10 @@ fn runtime_code(runtime: Runtime) -> i64 {
     match runtime {
         Runtime::Python => 1,
         Runtime::Java => 2,
+        Runtime::Go => 3,
+        Runtime::Node => 4,
+        Runtime::Ruby => 5,
+        Runtime::Dotnet => 6,
     }
 }
 
@@ -264,7 +268,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
         // A runtime code never written, and bits above `inlined`.
-        for offset in [3 << 32, 1 << 32 | 1 << 41] {
+        for offset in [9 << 32, 1 << 32 | 1 << 41] {
             let err = frame_from_columns(7, kind::RUNTIME, None, offset, "f".into(), String::new())
                 .unwrap_err();
             assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");

@@ -487,11 +487,7 @@ fn deploy_params(
         .ok_or(ParamError::MissingService)?
         .to_owned();
     let profile_type = params.profile_type.clone().unwrap_or_else(|| "cpu".into());
-    if !crate::params::PROFILE_TYPES.contains(&profile_type.as_str()) {
-        return Err(ParamError::UnknownType(
-            profile_type.chars().take(100).collect(),
-        ));
-    }
+    crate::params::check_type_name(&profile_type)?;
     let min_samples =
         crate::params::parse_count(params.min_samples.as_deref(), default_min_samples, u64::MAX)?;
     Ok((service, profile_type, min_samples))

@@ -29,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use augur_storage::Store;
+use augur_wire::sink::BatchSink;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -58,12 +59,25 @@ struct AppState {
 }
 
 /// Settings of the web server.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct WebOptions {
     /// Automatic deploy comparisons.
     pub deploys: DeployCompareOptions,
     /// Read and admin tokens.
     pub auth: WebAuth,
+    /// The ingest beside this server, for pushes in other protocols
+    /// (Pyroscope, OTLP); `None` when this process runs no ingest.
+    pub ingest: Option<Arc<dyn BatchSink>>,
+}
+
+impl std::fmt::Debug for WebOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebOptions")
+            .field("deploys", &self.deploys)
+            .field("auth", &self.auth)
+            .field("ingest", &self.ingest.is_some())
+            .finish()
+    }
 }
 
 /// Serves the API and the page on `listener` until `shutdown` resolves, then

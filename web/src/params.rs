@@ -5,7 +5,7 @@
 //! types, time range checks) are plain functions with unit tests.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -189,9 +189,7 @@ impl ProfileRequest {
         let (from_unix_nanos, to_unix_nanos) =
             parse_range(params.from.as_deref(), params.to.as_deref(), now)?;
         let profile_type = params.profile_type.as_deref().unwrap_or("cpu");
-        if !PROFILE_TYPES.contains(&profile_type) {
-            return Err(ParamError::UnknownType(quote(profile_type)));
-        }
+        check_type_name(profile_type)?;
         let format = params.format.as_deref().unwrap_or("json").parse()?;
         let labels = parse_labels(params.labels.as_deref().unwrap_or(""))?;
         Ok(Self {
@@ -277,16 +275,21 @@ pub enum ParamError {
         /// Largest accepted.
         max: usize,
     },
-    /// `type=` names no known profile type.
-    #[error("unknown profile type {0:?}; known types: {known}", known = KnownTypes)]
-    UnknownType(String),
+    /// `type=` is not a valid profile type name. Types are open-ended:
+    /// a valid name no data has yet is an empty profile, not an error.
+    #[error(
+        "profile type {0:?} is not a valid name (a-z, 0-9, `_`, `-`, `.`; for example {examples})",
+        examples = PROFILE_TYPES[..3].join(", ")
+    )]
+    BadType(String),
 }
 
-struct KnownTypes;
-
-impl fmt::Display for KnownTypes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&PROFILE_TYPES.join(", "))
+/// Refuses a `type=` that no profile type could have.
+pub(crate) fn check_type_name(profile_type: &str) -> Result<(), ParamError> {
+    if augur_profile::types::valid_type_name(profile_type) {
+        Ok(())
+    } else {
+        Err(ParamError::BadType(quote(profile_type)))
     }
 }
 

@@ -8,11 +8,14 @@
 //!   [`augur_profile::Profile`] to gzipped pprof.
 //! - [`auth`]: the bearer tokens every connection may carry, and their
 //!   constant-time check.
+//! - [`sink`]: where batches translated from other protocols (Pyroscope,
+//!   OTLP) are handed to ingest.
 
 pub mod auth;
 pub mod batch;
 pub mod pprof;
 mod protobuf;
+pub mod sink;
 
 /// Generated types of `augur.ingest.v1`.
 pub mod ingest {

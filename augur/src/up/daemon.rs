@@ -120,7 +120,7 @@ impl Servers {
         ingest: SocketAddr,
         http: SocketAddr,
         aggregator_config: AggregatorConfig,
-        web: augur_web::WebOptions,
+        mut web: augur_web::WebOptions,
         mut registry: Registry,
         extra: impl FnOnce(&mut Registry),
     ) -> anyhow::Result<Self> {
@@ -136,6 +136,8 @@ impl Servers {
             None => "http",
         };
         if matches!(role, Role::Ingest | Role::Both) {
+            // Pushes in other protocols reach this ingest through the web port.
+            web.ingest = Some(Arc::new(aggregator_config.pushes.clone()));
             let listener = TcpListener::bind(ingest)
                 .await
                 .with_context(|| format!("binding ingest address {ingest}"))?;

@@ -111,8 +111,8 @@ async fn any_two_deploys_can_be_compared_and_bad_requests_are_400() {
             "not a deploy",
         ),
         (
-            "/api/v1/deploys?service=shop&type=heap",
-            "unknown profile type",
+            "/api/v1/deploys?service=shop&type=9heap",
+            "not a valid name",
         ),
     ] {
         let response = get(server.address, target).await;

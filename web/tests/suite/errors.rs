@@ -47,8 +47,8 @@ async fn bad_parameters_are_400_with_a_clear_message() {
             "unknown format \"png\"",
         ),
         (
-            "/api/v1/profile?service=a&type=heap",
-            "unknown profile type \"heap\"",
+            "/api/v1/profile?service=a&type=Heap%21",
+            "profile type \"Heap!\" is not a valid name",
         ),
         (
             "/api/v1/profile?service=a&service=b",

@@ -614,7 +614,11 @@ mod tests {
         type Break = Box<dyn Fn(&mut Batch)>;
         let cases: Vec<(&str, Break)> = vec![
             ("no unit", Box::new(|b| b.unit.clear())),
-            ("unknown type", Box::new(|b| b.profile_type = "gpu".into())),
+            // Types are open-ended; a name no type can have is refused.
+            (
+                "invalid type",
+                Box::new(|b| b.profile_type = "GPU time".into()),
+            ),
             ("wrong unit", Box::new(|b| b.unit = "bytes".into())),
             ("no period", Box::new(|b| b.period = 0)),
             ("backwards", Box::new(|b| b.end_unix_nanos = -1)),
@@ -650,7 +654,7 @@ mod tests {
                 "unknown runtime",
                 Box::new(|b| {
                     b.samples[1].frames[4] = frame(frame::Kind::Runtime(RuntimeFrame {
-                        runtime: "ruby".into(),
+                        runtime: "cobol".into(),
                         function: "f".into(),
                         ..Default::default()
                     }))

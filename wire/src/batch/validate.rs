@@ -172,7 +172,8 @@ pub(super) fn bounded_labels(
     Ok(Arc::new(sorted))
 }
 
-/// The checks of a batch's own fields: a known profile type in its unit, a
+/// The checks of a batch's own fields: a valid profile type (a well-known
+/// one in its unit), a
 /// positive period, a window that does not end before it starts.
 pub(super) fn check_header(
     profile_type: &str,
@@ -187,19 +188,8 @@ pub(super) fn check_header(
     }
     // Checked before the batch is acknowledged: storage keeps one unit per
     // type and would refuse another one only when the batch is flushed.
-    match augur_profile::canonical_unit(profile_type) {
-        Some(canonical) if canonical == unit => {}
-        Some(canonical) => {
-            return invalid(format!(
-                "profile type {profile_type:?} is counted in {canonical:?}, not {unit:?}"
-            ));
-        }
-        None => {
-            return invalid(format!(
-                "unknown profile type {profile_type:?} (known: {})",
-                augur_profile::PROFILE_TYPES.join(", ")
-            ));
-        }
+    if let Err(error) = augur_profile::types::check_type(profile_type, unit) {
+        return invalid(error.to_string());
     }
     if period == 0 {
         return invalid("period must be positive".into());
