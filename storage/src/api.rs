@@ -9,12 +9,17 @@
 //! any wrapper around one, implements the trait. The conformance suite in
 //! `tests/suite/conformance.rs` runs unchanged against both backends.
 //!
-//! Every profile type stored so far is a count of samples: a window adds
-//! the counts of every batch, and a range adds its windows
-//! ([`merge_periods`] only rescales periods). A gauge type (memory in use,
-//! goroutines) would need a per-type aggregation beside `ProfileType`:
-//! the write path keeps a window's last value instead of adding, and the
-//! read path averages or takes the last window over a range.
+//! Profile types are open-ended ([`augur_profile::types`]), and each has an
+//! aggregation that follows from its name. A sum type (CPU time, events,
+//! allocations) adds: a window adds the counts of every batch, and a range
+//! adds its windows ([`merge_periods`] only rescales periods). A gauge type
+//! (memory in use, goroutines) is a value at a point in time: every batch
+//! of it is one snapshot, a backend counts the snapshots each series adds
+//! to each window beside the summed counts, and reads divide by them, so a
+//! window is the mean of its snapshots, a range the mean of every snapshot
+//! in it (per series; series add up), and two pushes of one heap into one
+//! window read as that heap, not twice it. Writes stay additive, so batch
+//! ids, flushes, rollups and retries work as for sums.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -448,7 +453,8 @@ pub struct ServiceSummary {
     /// Profile types it has data for, sorted.
     pub profile_types: Vec<String>,
     /// Total value per profile type, in that type's unit (samples times
-    /// their period: nanoseconds, events, ...).
+    /// their period: nanoseconds, events, ...); for a gauge type, its mean
+    /// over the snapshots of each series, the series added.
     pub totals: BTreeMap<String, u64>,
     /// Start of its oldest window, Unix nanoseconds.
     pub first_window_unix_nanos: i64,

@@ -66,6 +66,11 @@ impl ClickHouseStore {
                 .insert(row.profile_type.clone(), row.value.max(0.0) as u64);
             s.profile_types.push(row.profile_type);
         }
+        for (service, profile_type, mean) in self.gauge_totals()? {
+            if let Some(s) = services.iter_mut().find(|s| s.name == service) {
+                s.totals.insert(profile_type, mean);
+            }
+        }
         Ok(services)
     }
 
@@ -117,6 +122,11 @@ impl ClickHouseStore {
         &self,
         query: &ProfileQuery,
     ) -> Result<Vec<(i64, u64)>, StorageError> {
+        if augur_profile::types::aggregation(&query.profile_type)
+            == augur_profile::Aggregation::Gauge
+        {
+            return self.gauge_timeline(query);
+        }
         let Some(selected) = self.selected_samples(query)? else {
             return Ok(Vec::new());
         };

@@ -36,6 +36,7 @@
 mod catalog;
 mod client;
 mod debuginfo;
+mod gauge;
 mod ids;
 mod read;
 mod read_cache;

@@ -17,7 +17,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use augur_profile::{
-    FileId, Location, Profile, ProfileType, ROOT, RawFrame, Sample, StackNode, StackTree, Symbol,
+    Aggregation, FileId, Location, Profile, ProfileType, ROOT, RawFrame, Sample, StackNode,
+    StackTree, Symbol, types,
 };
 use serde::Deserialize;
 
@@ -188,7 +189,9 @@ impl ClickHouseStore {
             stacks: AddressMap::default(),
             locations: AddressMap::default(),
         };
-        let counts = if query.labels.is_empty() && self.read_settled {
+        let counts = if types::aggregation(&query.profile_type) == Aggregation::Gauge {
+            self.gauge_counts(query)?
+        } else if query.labels.is_empty() && self.read_settled {
             self.settled_counts(query)?
         } else {
             let Some(selected) = self.selected_samples(query)? else {

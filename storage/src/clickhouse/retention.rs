@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::client::quote;
+use super::gauge;
 use super::store::ClickHouseStore;
 use crate::api::{CompactionReport, HOUR_NANOS, RetentionPolicy};
 use crate::error::StorageError;
@@ -58,15 +59,28 @@ impl ClickHouseStore {
                 &format!(
                     "INSERT INTO {hours} (service, labels, profile_type, window_start, stack_id,
                                           period, generation, count)
-                     SELECT service, labels, profile_type, intDiv(window_start, {HOUR_NANOS}) * {HOUR_NANOS} AS hour,
-                            stack_id, period, {generation}, sum(count)
-                     FROM {minutes} FINAL
-                     WHERE window_start >= {start} AND window_start < {end}
+                     SELECT service, labels, profile_type, hour, stack_id, period, {generation},
+                            {value}
+                     FROM (SELECT service, labels, profile_type,
+                                  intDiv(window_start, {HOUR_NANOS}) * {HOUR_NANOS} AS hour,
+                                  stack_id, period, count
+                           FROM {minutes} FINAL
+                           WHERE window_start >= {start} AND window_start < {end})
+                     ANY LEFT JOIN (
+                         SELECT service, labels, profile_type,
+                                intDiv(window_start, {HOUR_NANOS}) * {HOUR_NANOS} AS hour,
+                                uniqExact(window_start, batch_id) AS n
+                         FROM {minutes} FINAL
+                         WHERE window_start >= {start} AND window_start < {end} AND {gauge}
+                         GROUP BY service, labels, profile_type, hour)
+                     USING (service, labels, profile_type, hour)
                      GROUP BY service, labels, profile_type, hour, stack_id, period",
                     hours = self.table("samples_hourly"),
                     minutes = self.table("samples"),
                     start = day * DAY,
                     end = (day + 1) * DAY,
+                    value = gauge::rollup_value(),
+                    gauge = gauge::IS_GAUGE,
                 ),
             )?;
             self.summarize_hours(day, Some(generation))?;

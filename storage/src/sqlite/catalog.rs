@@ -124,6 +124,44 @@ pub(super) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, Sto
             service.totals.insert(profile_type, total.max(0.0) as u64);
         }
     }
+    // A gauge's total is its mean over the snapshots of each series, the
+    // series added: what a profile of all time shows, not a sum of pushes.
+    let mut stmt = conn
+        .prepare_cached(
+            "WITH snaps AS (
+                 SELECT series_id, profile_type, SUM(snapshots) AS n FROM (
+                     SELECT series_id, profile_type, snapshots FROM gauge_snapshots
+                     UNION ALL
+                     SELECT series_id, profile_type, snapshots FROM gauge_snapshots_hourly)
+                 GROUP BY series_id, profile_type)
+             SELECT sv.name, g.profile_type, SUM((
+                 COALESCE((SELECT SUM(count * period) FROM samples s
+                           WHERE s.series_id = g.series_id AND s.profile_type = g.profile_type), 0)
+               + COALESCE((SELECT SUM(count * period) FROM samples_hourly s
+                           WHERE s.series_id = g.series_id AND s.profile_type = g.profile_type), 0)
+             ) * 1.0 / g.n)
+             FROM snaps g JOIN series se ON se.id = g.series_id
+             JOIN services sv ON sv.id = se.service_id
+             GROUP BY sv.name, g.profile_type",
+        )
+        .context("prepare the gauge totals")?;
+    let gauges = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
+        })
+        .context("average gauge totals")?;
+    for row in gauges {
+        let (name, profile_type, total) = row.context("read a gauge total")?;
+        if let Some(service) = services.iter_mut().find(|s| s.name == name) {
+            service
+                .totals
+                .insert(profile_type, total.max(0.0).round() as u64);
+        }
+    }
     Ok(services)
 }
 

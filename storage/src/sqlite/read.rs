@@ -9,12 +9,19 @@
 //! A query without label matchers sums the per-service rows
 //! (`service_samples`), one per window and stack whatever the number of
 //! hosts; one with matchers sums the rows of the series it selects.
+//!
+//! A gauge type (`augur_profile::types::aggregation`) always reads its
+//! series: each series' rows are divided by the snapshots added into them
+//! (`gauge_snapshots`), so a window is the mean of its snapshots and a range
+//! the mean over every snapshot in it, per series; series then add up.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use augur_profile::{Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree};
+use augur_profile::{
+    Aggregation, Location, Profile, ProfileType, ROOT, Sample, StackNode, StackTree, types,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -274,8 +281,26 @@ pub(crate) fn timeline(
         return Ok(Vec::new());
     };
     let (minutes, hours, owner) = source.tables();
-    let mut stmt = tx
-        .prepare_cached(&format!(
+    let sql = match source {
+        // Per window: each series' rows over its snapshots in that window.
+        Source::Service(_) | Source::Series(_) if is_gauge(query) => format!(
+            "SELECT window_start, SUM(value) FROM (
+                 SELECT s.window_start, s.count * 1.0 / g.snapshots AS value
+                 FROM {minutes} s JOIN gauge_snapshots g
+                   ON g.series_id = s.series_id AND g.profile_type = s.profile_type
+                  AND g.window_start = s.window_start
+                 WHERE s.series_id IN rarray(?1) AND s.profile_type = ?2
+                   AND s.window_start >= ?3 AND s.window_start < ?4
+                 UNION ALL
+                 SELECT s.window_start, s.count * 1.0 / g.snapshots
+                 FROM {hours} s JOIN gauge_snapshots_hourly g
+                   ON g.series_id = s.series_id AND g.profile_type = s.profile_type
+                  AND g.window_start = s.window_start
+                 WHERE s.series_id IN rarray(?1) AND s.profile_type = ?2
+                   AND s.window_start >= ?3 AND s.window_start < ?4)
+             GROUP BY window_start ORDER BY window_start"
+        ),
+        _ => format!(
             "SELECT window_start, SUM(count) FROM (
                  SELECT window_start, count FROM {minutes}
                  WHERE {owner} IN rarray(?1) AND profile_type = ?2
@@ -285,8 +310,9 @@ pub(crate) fn timeline(
                  WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4)
              GROUP BY window_start ORDER BY window_start"
-        ))
-        .context("prepare the timeline")?;
+        ),
+    };
+    let mut stmt = tx.prepare_cached(&sql).context("prepare the timeline")?;
     let rows = stmt
         .query_map(
             params![
@@ -295,15 +321,35 @@ pub(crate) fn timeline(
                 query.start_unix_nanos,
                 query.end_unix_nanos
             ],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Value>(1)?)),
         )
         .context("sum samples per window")?;
     let mut out = Vec::new();
     for row in rows {
-        let (start, count) = row.context("read a timeline point")?;
-        out.push((start, u64::try_from(count).unwrap_or(0)));
+        let (start, value) = row.context("read a timeline point")?;
+        let value = match value {
+            Value::Integer(n) => u64::try_from(n).unwrap_or(0),
+            Value::Real(x) => rounded(x),
+            _ => 0,
+        };
+        out.push((start, value));
     }
     Ok(out)
+}
+
+/// Whether `query` reads a gauge type.
+fn is_gauge(query: &ProfileQuery) -> bool {
+    types::aggregation(&query.profile_type) == Aggregation::Gauge
+}
+
+/// A mean of snapshots as a whole count: rounded, and at least 1 when
+/// anything was there, so no stack of a gauge vanishes by rounding.
+fn rounded(value: f64) -> u64 {
+    if value <= 0.0 || value.is_nan() {
+        0
+    } else {
+        (value.round() as u64).max(1)
+    }
 }
 
 /// Which rows a query sums: the service's own (no label matchers), or
@@ -335,7 +381,7 @@ fn selected_source(
     tx: &Transaction<'_>,
     query: &ProfileQuery,
 ) -> Result<Option<Source>, StorageError> {
-    if query.labels.is_empty() {
+    if query.labels.is_empty() && !is_gauge(query) {
         let id: Option<i64> = tx
             .prepare_cached("SELECT id FROM services WHERE name = ?1")
             .and_then(|mut s| s.query_row([&query.service], |r| r.get(0)).optional())
@@ -386,8 +432,32 @@ fn counts_per_stack(
     query: &ProfileQuery,
 ) -> Result<Vec<StackCount>, StorageError> {
     let (minutes, hours, owner) = source.tables();
-    let mut stmt = tx
-        .prepare_cached(&format!(
+    let sql = if is_gauge(query) {
+        // Each series' rows over every snapshot it has in the range.
+        format!(
+            "WITH snaps AS (
+                 SELECT series_id, SUM(snapshots) AS n FROM (
+                     SELECT series_id, snapshots FROM gauge_snapshots
+                     WHERE series_id IN rarray(?1) AND profile_type = ?2
+                       AND window_start >= ?3 AND window_start < ?4
+                     UNION ALL
+                     SELECT series_id, snapshots FROM gauge_snapshots_hourly
+                     WHERE series_id IN rarray(?1) AND profile_type = ?2
+                       AND window_start >= ?3 AND window_start < ?4)
+                 GROUP BY series_id)
+             SELECT s.stack_id, s.period, SUM(s.count * 1.0 / g.n) FROM (
+                 SELECT series_id, stack_id, period, count FROM {minutes}
+                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                   AND window_start >= ?3 AND window_start < ?4
+                 UNION ALL
+                 SELECT series_id, stack_id, period, count FROM {hours}
+                 WHERE series_id IN rarray(?1) AND profile_type = ?2
+                   AND window_start >= ?3 AND window_start < ?4) s
+             JOIN snaps g ON g.series_id = s.series_id
+             GROUP BY s.stack_id, s.period"
+        )
+    } else {
+        format!(
             "SELECT stack_id, period, SUM(count) FROM (
                  SELECT stack_id, period, count FROM {minutes}
                  WHERE {owner} IN rarray(?1) AND profile_type = ?2
@@ -397,8 +467,9 @@ fn counts_per_stack(
                  WHERE {owner} IN rarray(?1) AND profile_type = ?2
                    AND window_start >= ?3 AND window_start < ?4)
              GROUP BY stack_id, period"
-        ))
-        .context("prepare the sample sum")?;
+        )
+    };
+    let mut stmt = tx.prepare_cached(&sql).context("prepare the sample sum")?;
     let rows = stmt
         .query_map(
             params![
@@ -411,17 +482,23 @@ fn counts_per_stack(
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
+                    r.get::<_, Value>(2)?,
                 ))
             },
         )
         .context("sum samples")?;
     let mut out = Vec::new();
     for row in rows {
-        let (stack_id, period, count) = row.context("read a sample sum")?;
-        let (Ok(period), Ok(count)) = (u64::try_from(period), u64::try_from(count)) else {
+        let (stack_id, period, value) = row.context("read a sample sum")?;
+        // A sum of counts is an integer; a gauge's mean of snapshots real.
+        let count = match value {
+            Value::Integer(n) => u64::try_from(n).ok(),
+            Value::Real(x) if x >= 0.0 => Some(rounded(x)),
+            _ => None,
+        };
+        let (Ok(period), Some(count)) = (u64::try_from(period), count) else {
             return Err(StorageError::Corrupt {
-                what: format!("stack {stack_id} has period {period} and count {count}"),
+                what: format!("stack {stack_id} has period {period} and count {value:?}"),
             });
         };
         out.push(StackCount {

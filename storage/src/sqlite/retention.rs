@@ -79,6 +79,28 @@ pub(crate) fn compact(
             report.hour_rows_expired = expired;
         }
     }
+    // Gauge snapshots roll up and expire with their windows, so an hour of
+    // a gauge is the mean of every snapshot its minutes had.
+    tx.execute(
+        "INSERT INTO gauge_snapshots_hourly (series_id, profile_type, window_start, snapshots)
+             SELECT series_id, profile_type, window_start - (window_start % ?2), SUM(snapshots)
+             FROM gauge_snapshots WHERE window_start < ?1
+             GROUP BY 1, 2, 3
+             ON CONFLICT (series_id, profile_type, window_start)
+             DO UPDATE SET snapshots = snapshots + excluded.snapshots",
+        params![minute_cutoff, HOUR_NANOS],
+    )
+    .context("roll gauge snapshots up into hours")?;
+    tx.execute(
+        "DELETE FROM gauge_snapshots WHERE window_start < ?1",
+        [minute_cutoff],
+    )
+    .context("delete rolled-up gauge snapshots")?;
+    tx.execute(
+        "DELETE FROM gauge_snapshots_hourly WHERE window_start < ?1",
+        [hour_cutoff],
+    )
+    .context("delete expired gauge snapshots")?;
     tx.commit().context("commit a rollup")?;
 
     if let Some(max_bytes) = policy.max_bytes {
@@ -127,9 +149,13 @@ fn delete_oldest_window(conn: &mut Connection) -> Result<u64, StorageError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .context("begin evicting a window")?;
     let mut deleted = 0;
-    for (table, service_table) in [
-        ("samples_hourly", "service_samples_hourly"),
-        ("samples", "service_samples"),
+    for (table, service_table, snapshot_table) in [
+        (
+            "samples_hourly",
+            "service_samples_hourly",
+            "gauge_snapshots_hourly",
+        ),
+        ("samples", "service_samples", "gauge_snapshots"),
     ] {
         let oldest: Option<i64> = tx
             .query_row(&format!("SELECT MIN(window_start) FROM {table}"), [], |r| {
@@ -143,11 +169,13 @@ fn delete_oldest_window(conn: &mut Connection) -> Result<u64, StorageError> {
                     [oldest],
                 )
                 .context("evict the oldest window")? as u64;
-            tx.execute(
-                &format!("DELETE FROM {service_table} WHERE window_start = ?1"),
-                [oldest],
-            )
-            .context("evict the oldest window")?;
+            for other in [service_table, snapshot_table] {
+                tx.execute(
+                    &format!("DELETE FROM {other} WHERE window_start = ?1"),
+                    [oldest],
+                )
+                .context("evict the oldest window")?;
+            }
             break;
         }
     }

@@ -330,8 +330,51 @@ LEFT JOIN binaries b ON b.id = f.binary_id
 LEFT JOIN symbols s ON s.frame_id = f.id AND s.depth = 0;
 ";
 
+/// Schema version 10: open-ended profile types and gauges. A gauge type
+/// (in-use memory, goroutines: `augur_profile::types::aggregation`) keeps,
+/// per series and window, how many snapshots were added into its sample
+/// rows; a read divides by it, so a window is the mean of its snapshots and
+/// two pushes of one heap never double it. Rollups add snapshots as they add
+/// counts, so an hour is the mean of its minutes' snapshots. `sql_frames`
+/// names the runtimes added with the Pyroscope SDKs.
+const V10: &str = "
+CREATE TABLE gauge_snapshots (
+    series_id    INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    snapshots    INTEGER NOT NULL,
+    PRIMARY KEY (series_id, profile_type, window_start)
+) WITHOUT ROWID;
+CREATE TABLE gauge_snapshots_hourly (
+    series_id    INTEGER NOT NULL,
+    profile_type TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    snapshots    INTEGER NOT NULL,
+    PRIMARY KEY (series_id, profile_type, window_start)
+) WITHOUT ROWID;
+DROP VIEW sql_frames;
+CREATE VIEW sql_frames AS
+SELECT f.id AS frame_id,
+       CASE f.kind WHEN 0 THEN 'user' WHEN 1 THEN 'kernel' WHEN 2 THEN 'unknown'
+                   WHEN 4 THEN CASE (f.file_offset >> 32) & 255
+                                    WHEN 1 THEN 'python' WHEN 2 THEN 'java' WHEN 3 THEN 'go'
+                                    WHEN 4 THEN 'node' WHEN 5 THEN 'ruby' WHEN 6 THEN 'dotnet'
+                                    ELSE 'runtime' END
+                   ELSE 'named' END AS kind,
+       COALESCE(lower(hex(b.build_id)), '') AS build_id,
+       CASE f.kind WHEN 4 THEN 0 ELSE f.file_offset END AS file_offset,
+       COALESCE(s.function, CASE f.kind WHEN 0 THEN '' ELSE f.name END) AS function,
+       COALESCE(s.file, CASE f.kind WHEN 4 THEN f.module ELSE '' END) AS file,
+       COALESCE(s.line, CASE f.kind WHEN 4 THEN f.file_offset & 4294967295 ELSE 0 END) AS line,
+       CASE f.kind WHEN 4 THEN '' ELSE f.module END AS module,
+       CASE f.kind WHEN 4 THEN (f.file_offset >> 40) & 1 ELSE 0 END AS inlined
+FROM frames f
+LEFT JOIN binaries b ON b.id = f.binary_id
+LEFT JOIN symbols s ON s.frame_id = f.id AND s.depth = 0;
+";
+
 /// Migrations in order; entry `i` moves a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// `symbolization.status` values.
 pub(crate) mod status {

@@ -5,11 +5,14 @@
 //! exactly once however often an agent retries it, even across restarts.
 //! The batches the aggregator keeps in memory until it flushes them go in
 //! many to one transaction, their identical rows summed first.
+//!
+//! A window of a gauge type also adds one snapshot to its series' count in
+//! `gauge_snapshots` (schema version 10), which reads divide by.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
-use augur_profile::{FileId, ProfileType, RawFrame};
+use augur_profile::{Aggregation, FileId, ProfileType, RawFrame};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::retention;
@@ -292,6 +295,8 @@ fn write_held_in_transaction(
     // far fewer of these.
     let mut service_rows: Vec<HeldRow> = Vec::new();
     let mut type_names: Vec<&str> = Vec::new();
+    // (series, type, window) of each gauge window: one snapshot each.
+    let mut snapshots: Vec<(i64, u32, i64)> = Vec::new();
     // Held stacks are shared: a stack seen earlier in this write is found by
     // its address, without digesting its frames again. The batches outlive
     // this map, so no address is reused meanwhile.
@@ -355,6 +360,9 @@ fn write_held_in_transaction(
                     type_names.len() - 1
                 }
             } as u32;
+            if window.profile_type.aggregation() == Aggregation::Gauge {
+                snapshots.push((series_id, type_index, window.window_start_unix_nanos));
+            }
             for (frames, count) in &window.stacks {
                 if *count == 0 {
                     continue;
@@ -393,6 +401,15 @@ fn write_held_in_transaction(
     }
     upsert_held(&tx, SampleTable::Series, rows, &type_names)?;
     upsert_held(&tx, SampleTable::Service, service_rows, &type_names)?;
+    snapshots.sort_unstable();
+    for group in snapshots.chunk_by(|a, b| a == b) {
+        let (series_id, type_index, window_start) = group[0];
+        add_snapshots(
+            &tx,
+            (series_id, type_names[type_index as usize], window_start),
+            group.len() as i64,
+        )?;
+    }
     tx.commit().context("commit a flush")?;
     Ok(outcomes)
 }
@@ -479,7 +496,32 @@ fn write_window(
         );
         upsert_group(tx, table, key, &rows)?;
     }
+    if window.profile_type.aggregation() == Aggregation::Gauge {
+        let key = (
+            series_id,
+            window.profile_type.name.as_str(),
+            window.window_start_unix_nanos,
+        );
+        add_snapshots(tx, key, 1)?;
+    }
     Ok(total)
+}
+
+/// Adds `n` snapshots to the gauge window `(series, type, window start)`.
+fn add_snapshots(
+    tx: &Transaction<'_>,
+    (series_id, profile_type, window_start): (i64, &str, i64),
+    n: i64,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO gauge_snapshots (series_id, profile_type, window_start, snapshots)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (series_id, profile_type, window_start)
+         DO UPDATE SET snapshots = snapshots + excluded.snapshots",
+    )
+    .and_then(|mut s| s.execute(params![series_id, profile_type, window_start, n]))
+    .context("count a gauge snapshot")?;
+    Ok(())
 }
 
 /// Which sample table an upsert adds to: a series' rows, or the same rows

@@ -1202,3 +1202,119 @@ fn an_older_clickhouse_sql_frames_view_is_made_again() {
         [["python", "server.py", "42"]]
     );
 }
+
+/// A window of `inuse_space` (bytes, a gauge) for `service` on `host`.
+fn heap(
+    service: &str,
+    host: &str,
+    start: i64,
+    stacks: Vec<(Vec<RawFrame>, u64)>,
+) -> augur_storage::WindowWrite {
+    let mut w = window(service, start, stacks);
+    w.profile_type = ProfileType {
+        name: "inuse_space".into(),
+        unit: "bytes".into(),
+    };
+    w.period = 1;
+    w.labels = labels(&[("host", host)]);
+    w
+}
+
+#[test]
+fn a_gauge_is_the_mean_of_its_snapshots_per_series_never_their_sum() {
+    use augur_storage::{HOUR_NANOS, ProfileQuery, RetentionPolicy};
+
+    const DAY: i64 = 24 * HOUR_NANOS;
+    on_every_backend(|backend, store| {
+        let leak = vec![kernel("leak", None), kernel("main", None)];
+        let cache = vec![kernel("cache", None), kernel("main", None)];
+        let minute = 60 * SEC;
+        // Host a pushes the same heap twice into window 0 (two uploads of
+        // one heap), then a bigger one into window 1; host b once.
+        let pushes = [
+            ("p1", "a", 0, 1000, 400),
+            ("p2", "a", 0, 1000, 400),
+            ("p3", "a", minute, 3000, 400),
+            ("p4", "b", 0, 500, 100),
+        ];
+        for (id, host, start, leaked, cached) in pushes {
+            let w = heap(
+                "shop",
+                host,
+                start,
+                vec![(cache.clone(), cached), (leak.clone(), leaked)],
+            );
+            store.write_batch(&batch(id, vec![w])).unwrap();
+        }
+        // A retried push changes nothing.
+        let retry = heap(
+            "shop",
+            "a",
+            0,
+            vec![(cache.clone(), 400), (leak.clone(), 1000)],
+        );
+        assert_eq!(
+            store.write_batch(&batch("p1", vec![retry])).unwrap(),
+            WriteOutcome::Duplicate,
+            "{backend}"
+        );
+        let query = |start: i64, end: i64, host: Option<&str>| ProfileQuery {
+            service: "shop".into(),
+            labels: host.map(|h| labels(&[("host", h)])).unwrap_or_default(),
+            profile_type: "inuse_space".into(),
+            start_unix_nanos: start,
+            end_unix_nanos: end,
+        };
+        let read = |q: &ProfileQuery| by_frames(store.query_profile(q).unwrap().samples);
+        // Window 0: host a's two identical snapshots read as one heap;
+        // host b adds its own.
+        assert_eq!(
+            read(&query(0, minute, None)),
+            vec![(cache.clone(), 500), (leak.clone(), 1500)],
+            "{backend}: window 0"
+        );
+        // Both windows: host a's mean over its three snapshots
+        // (1000, 1000, 3000 -> 1667; 400), plus host b's one.
+        assert_eq!(
+            read(&query(0, 2 * minute, None)),
+            vec![(cache.clone(), 500), (leak.clone(), 1667 + 500)],
+            "{backend}: both windows"
+        );
+        assert_eq!(
+            read(&query(0, 2 * minute, Some("b"))),
+            vec![(cache.clone(), 100), (leak.clone(), 500)],
+            "{backend}: host b"
+        );
+        // The timeline is each window's mean, series added.
+        let timeline = store.timeline(&query(0, 2 * minute, None)).unwrap();
+        assert_eq!(
+            timeline,
+            vec![(0, 1400 + 600), (minute, 3400)],
+            "{backend}: timeline"
+        );
+        let summary = store.services().unwrap();
+        let shop = summary.iter().find(|s| s.name == "shop").unwrap();
+        assert!(
+            shop.profile_types.contains(&"inuse_space".to_owned()),
+            "{backend}: {shop:?}"
+        );
+        assert_eq!(
+            shop.totals["inuse_space"],
+            2067 + 600, // (1000 + 1000 + 3000 + 3 * 400) / 3, rounded, plus host b
+            "{backend}: {shop:?}"
+        );
+        // After the minutes roll up into their hour, the hour is the mean
+        // of its snapshots: host a's 1667 and 400, host b's 500 and 100.
+        let policy = RetentionPolicy {
+            minute_windows: Duration::from_secs(86_400),
+            hour_windows: Duration::from_secs(30 * 86_400),
+            max_bytes: None,
+        };
+        store.compact(&policy, 4 * DAY + HOUR_NANOS).unwrap();
+        assert_eq!(
+            read(&query(0, DAY, None)),
+            vec![(cache.clone(), 500), (leak.clone(), 1667 + 500)],
+            "{backend}: after the rollup"
+        );
+    });
+}
