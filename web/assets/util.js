@@ -59,11 +59,21 @@ export function fmtNs(ns) {
   return Math.round(ns) + " ns";
 }
 
-// What `samples` samples weigh in the profile's unit (time or events).
+export function fmtBytes(bytes) {
+  const abs = Math.abs(bytes);
+  const units = [[2 ** 40, "TiB"], [2 ** 30, "GiB"], [2 ** 20, "MiB"], [2 ** 10, "KiB"]];
+  for (const [size, name] of units) {
+    if (abs >= size) return (bytes / size).toFixed(abs >= 100 * size ? 0 : 1) + " " + name;
+  }
+  return Math.round(bytes) + " B";
+}
+
+// What `samples` samples weigh in the profile's unit (time, bytes or events).
 export function fmtWeight(samples, json) {
   if (!json || !json.period) return fmtInt(samples) + " samples";
   const unit = json.profile_type.unit;
   if (unit === "nanoseconds") return fmtNs(samples * json.period);
+  if (unit === "bytes") return fmtBytes(samples * json.period);
   return fmtShort(samples * json.period) + " " + (unit || "events");
 }
 
