@@ -27,6 +27,7 @@ use augur_storage::{BatchWrite, StorageError, Store, WriteOutcome};
 use augur_wire::batch::Limits;
 use tokio::sync::{Notify, oneshot};
 
+use crate::dir_lock::{DirLock, DirLockError};
 use crate::ingest_log::{self, SegmentWriter};
 use crate::intern::StackInterner;
 use crate::metrics::AggregatorMetrics;
@@ -72,6 +73,9 @@ pub enum BufferError {
     /// Storage could not say which logged batches it has.
     #[error("replaying the ingest log: {0}")]
     Storage(#[from] StorageError),
+    /// Another process owns the log, or it could not be locked.
+    #[error("ingest log: {0}")]
+    Locked(#[from] DirLockError),
 }
 
 /// What [`IngestBuffer::reserve`] found for a batch id.
@@ -322,6 +326,8 @@ pub struct BufferThreads {
     shared: Arc<Shared>,
     log: Option<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
+    /// The log directory is this process's until the threads are gone.
+    _log_lock: DirLock,
 }
 
 impl IngestBuffer {
@@ -340,7 +346,8 @@ impl IngestBuffer {
             let path = path.to_owned();
             move |source| BufferError::Log { path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(log_error(&dir))?;
+        // Nothing touches the log before this process owns it.
+        let log_lock = DirLock::acquire(&dir, "an Augur ingest log")?;
         let segments = ingest_log::list_segments(&dir).map_err(log_error(&dir))?;
         let next_seq = segments.last().map_or(0, |(seq, _)| seq + 1);
         let mut interner = StackInterner::new(interner_bytes(&config));
@@ -438,6 +445,7 @@ impl IngestBuffer {
                 shared,
                 log: Some(log),
                 flusher: Some(flusher),
+                _log_lock: log_lock,
             },
         ))
     }

@@ -18,6 +18,7 @@ pub mod background;
 pub mod buffer;
 pub mod cardinality;
 pub mod debuginfo;
+pub mod dir_lock;
 pub mod flushing;
 pub mod handle;
 pub mod ingest;

@@ -344,6 +344,17 @@ pub enum Role {
     Both,
 }
 
+impl Role {
+    /// The role as `--role` takes it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Query => "query",
+            Role::Both => "both",
+        }
+    }
+}
+
 /// Arguments of `augur server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use augur_agent::{AgentConfig, AgentMetrics};
+use augur_aggregator::dir_lock::DirLock;
 use augur_aggregator::{AggregatorConfig, AggregatorMetrics};
 use augur_storage::Store;
 use prometheus_client::registry::Registry;
@@ -241,9 +242,36 @@ fn print_summary(metrics: &AgentMetrics) {
     let _ = out.flush();
 }
 
+/// Locks the data directory for this process, before anything in it is
+/// touched; held until the process exits.
+fn lock_data_dir(data_dir: &std::path::Path, holder: &str) -> anyhow::Result<DirLock> {
+    Ok(DirLock::acquire(data_dir, holder)?)
+}
+
+/// What an agent that failed to start is told: the capability hint only
+/// when the kernel refused an operation, so other failures (a locked spool,
+/// a bad config) are not blamed on privileges.
+fn agent_start_failed(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    let error: anyhow::Error = error.into();
+    let denied = error.chain().any(|cause| {
+        let io = cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            e.kind() == std::io::ErrorKind::PermissionDenied
+                || e.raw_os_error() == Some(libc::EPERM)
+        });
+        let text = cause.to_string();
+        io || text.contains("Operation not permitted") || text.contains("Permission denied")
+    });
+    if denied {
+        error.context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")
+    } else {
+        error.context("starting the agent")
+    }
+}
+
 /// `augur up`.
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
+        let _lock = lock_data_dir(&args.data_dir, "augur up")?;
         let (aggregator_config, web) =
             secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
         aggregator_config.security.check_exposure(args.ingest)?;
@@ -277,8 +305,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             Ok(agent) => agent,
             Err(error) => {
                 servers.shutdown().await?;
-                return Err(error)
-                    .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)");
+                return Err(agent_start_failed(error));
             }
         };
         let terminated = termination()?;
@@ -321,7 +348,7 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
         ));
         let agent = augur_agent::start(config, metrics.clone())
             .await
-            .context("starting the agent (sampling needs root or CAP_BPF + CAP_PERFMON)")?;
+            .map_err(agent_start_failed)?;
         let terminated = termination()?;
         println!("augur: agent metrics on http://{metrics_addr}/metrics");
         terminated.await;
@@ -336,6 +363,8 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
 /// `augur server`.
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
+        let holder = format!("augur server --role {}", args.role.name());
+        let _lock = lock_data_dir(&args.data_dir, &holder)?;
         let (aggregator_config, web) =
             secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
         // A query node has no ingest port to refuse.

@@ -93,3 +93,71 @@ fn fixture_split_reaches_api_and_pprof() {
     let exit = up.terminate().unwrap();
     assert!(exit.success(), "augur up exited with {exit}");
 }
+
+/// Runs `augur ARGS` to its end, at most `limit`; its exit status, stderr
+/// and how long it took.
+fn run_briefly(
+    args: &[&str],
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String, std::time::Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(augur_bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start augur");
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return (status, stderr, started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("augur {args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_second_server_on_a_live_data_directory_is_refused_naming_the_lock() {
+    if !require(is_root(), "root (eBPF sampling)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = start_up(&data, &[]).unwrap();
+    let data_arg = data.to_str().unwrap();
+    let free = ["--http", "127.0.0.1:0", "--ingest", "127.0.0.1:0"];
+    let limit = std::time::Duration::from_secs(2);
+    // A server, and a second `augur up`: both stop at once, naming the lock
+    // and the process that holds it, not blaming capabilities.
+    for command in ["server", "up"] {
+        let mut args = vec![command, "--data-dir", data_arg];
+        args.extend_from_slice(&free);
+        let (status, stderr, took) = run_briefly(&args, std::time::Duration::from_secs(10));
+        assert!(!status.success(), "{command}: {stderr}");
+        assert!(took < limit, "{command}: refused only after {took:?}");
+        assert!(stderr.contains("augur.lock"), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("pid {} (augur up", first.pid())),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("CAP_BPF"), "{command}: {stderr}");
+    }
+    // Once the first has stopped, the directory is free.
+    first.terminate().unwrap();
+    let second = start_server(&data, "127.0.0.1:0").unwrap();
+    let base = second.http.as_deref().unwrap().trim_end_matches('/');
+    let (status, body) = http_get(&format!("{base}/healthz")).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
