@@ -10,6 +10,8 @@
 //!   stylesheet and ES modules, all embedded from `web/assets` (`assets`);
 //! - `GET /metrics` (Prometheus text) and `GET /healthz`.
 //!
+//! Answers are compressed with zstd or gzip when the client accepts it.
+//!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
 //! resolves ([`serve_with`] also takes [`WebOptions`]). Parameter rules live in `params`, time parsing in [`parse_time`],
 //! the handlers in `handlers`; [`auth`] decides who may read and who may
@@ -36,6 +38,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 pub use auth::WebAuth;
 pub use deploys::{DeployCompareOptions, DeployComparisons};
@@ -216,7 +219,20 @@ fn router_with(
             state.requests.clone(),
             count_and_harden,
         ))
+        .layer(compression())
         .with_state(state)
+}
+
+/// zstd or gzip by the client's `Accept-Encoding`, for every answer worth
+/// it: JSON, trees, SVG, the page and its assets. pprof downloads are gzip
+/// already and go as they are.
+fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
+    tower_http::compression::CompressionLayer::new()
+        .no_br()
+        .no_deflate()
+        .compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
+        )
 }
 
 /// Counts every answered request (including 404s) and marks responses so

@@ -391,7 +391,13 @@ mod tests {
                 "{labels}: {m}"
             );
         }
-        let unknown_type = message(&[("service", "a"), ("type", "heap")]);
-        assert!(unknown_type.contains("\"heap\"") && unknown_type.contains("cpu"));
+        // Types are open-ended: `heap` is a type no data has yet, not an
+        // error; a name no type can have is refused, with examples.
+        assert!(request(&[("service", "a"), ("type", "heap")]).is_ok());
+        let bad_type = message(&[("service", "a"), ("type", "Heap!")]);
+        assert!(
+            bad_type.contains("\"Heap!\"") && bad_type.contains("cpu"),
+            "{bad_type}"
+        );
     }
 }

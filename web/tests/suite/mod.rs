@@ -3,6 +3,7 @@
 mod client;
 mod fixture;
 
+mod compression;
 mod deploys;
 mod errors;
 mod fleet;
