@@ -60,11 +60,29 @@ pub async fn get(address: SocketAddr, target: &str) -> Response {
     request(address, "GET", target).await
 }
 
+/// `GET target` with extra request headers.
+pub async fn get_with(address: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
+    request_with(address, "GET", target, headers).await
+}
+
 /// Sends one request with `Connection: close` and reads the whole answer.
 pub async fn request(address: SocketAddr, method: &str, target: &str) -> Response {
+    request_with(address, method, target, &[]).await
+}
+
+async fn request_with(
+    address: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(address).await.expect("connect");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: augur-web-tests\r\nConnection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: augur-web-tests\r\n{extra}Connection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.expect("send");
     let mut raw = Vec::new();
