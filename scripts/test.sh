@@ -11,6 +11,11 @@ install_packages "${BUILD_PACKAGES[@]}" g++ golang-go ca-certificates debuginfod
 if ! command -v py-spy >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check py-spy
 fi
+# prometheus_client's strict OpenMetrics parser reads /metrics; PyYAML reads
+# the Kubernetes manifests.
+if ! python3 -c "import prometheus_client.openmetrics.parser, yaml" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check prometheus-client PyYAML
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 if [ "$(id -u)" -eq 0 ]; then

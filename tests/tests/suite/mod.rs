@@ -17,6 +17,7 @@ mod loadgen;
 mod native;
 mod offcpu;
 mod privileges;
+mod prometheus;
 mod python;
 mod record;
 mod regress;
