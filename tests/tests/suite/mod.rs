@@ -16,6 +16,7 @@ mod limits;
 mod loadgen;
 mod native;
 mod offcpu;
+mod package;
 mod privileges;
 mod prometheus;
 mod python;
