@@ -14,6 +14,7 @@ mod java;
 mod jit;
 mod limits;
 mod loadgen;
+mod manifests;
 mod native;
 mod offcpu;
 mod package;

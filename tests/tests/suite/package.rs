@@ -74,12 +74,13 @@ impl Service {
                     };
                     match std::fs::read_to_string(file) {
                         Ok(env) => {
-                            for line in env.lines().map(str::trim) {
-                                if let Some((k, v)) = line.split_once('=')
-                                    && !line.starts_with('#')
-                                {
-                                    service.environment.insert(k.to_owned(), v.to_owned());
-                                }
+                            let pairs = env
+                                .lines()
+                                .map(str::trim)
+                                .filter(|l| !l.starts_with('#'))
+                                .filter_map(|l| l.split_once('='));
+                            for (k, v) in pairs {
+                                service.environment.insert(k.to_owned(), v.to_owned());
                             }
                         }
                         Err(error) => assert!(optional, "{file}: {error}"),
