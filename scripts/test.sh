@@ -6,10 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-install_packages "${BUILD_PACKAGES[@]}" g++ golang-go ca-certificates debuginfod binutils python3 clickhouse-server chromium chromium-driver musl-tools openjdk-17-jdk-headless
+install_packages "${BUILD_PACKAGES[@]}" g++ golang-go ca-certificates debuginfod binutils systemd python3 clickhouse-server chromium chromium-driver musl-tools openjdk-17-jdk-headless
 # py-spy, the ground truth for Python frames, from PyPI into the python3 on PATH.
 if ! command -v py-spy >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check py-spy
+fi
+# prometheus_client's strict OpenMetrics parser reads /metrics; PyYAML reads
+# the Kubernetes manifests.
+if ! python3 -c "import prometheus_client.openmetrics.parser, yaml" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check prometheus-client PyYAML
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

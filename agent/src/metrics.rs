@@ -10,6 +10,20 @@ use prometheus_client::registry::Registry;
 
 type ReasonLabel = Vec<(&'static str, String)>;
 
+/// Raises a counter to a total the kernel or `/proc` keeps (a counter only
+/// goes up, so a smaller total, after a reset, leaves it where it is).
+pub(crate) fn raise_to(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
+/// [`raise_to`] for a counter of seconds.
+pub(crate) fn raise_seconds_to(counter: &Counter<f64, AtomicU64>, total: f64) {
+    let delta = total - counter.get();
+    if delta > 0.0 {
+        counter.inc_by(delta);
+    }
+}
+
 /// Counters shared by the sampling thread and the shipper.
 #[derive(Debug, Default, Clone)]
 pub struct AgentMetrics {
@@ -45,11 +59,11 @@ pub struct AgentMetrics {
     /// Profiles configured but not available here, by profile and reason.
     pub profile_unavailable: Family<Vec<(&'static str, String)>, Gauge>,
     /// Kernel time spent in each BPF program (needs `kernel.bpf_stats_enabled=1`).
-    pub bpf_run_seconds: Family<Vec<(&'static str, String)>, Gauge<f64, AtomicU64>>,
+    pub bpf_run_seconds: Family<Vec<(&'static str, String)>, Counter<f64, AtomicU64>>,
     /// Runs of each BPF program (needs `kernel.bpf_stats_enabled=1`).
-    pub bpf_runs: Family<Vec<(&'static str, String)>, Gauge>,
+    pub bpf_runs: Family<Vec<(&'static str, String)>, Counter>,
     /// The agent's own CPU time, user plus system.
-    pub cpu_seconds: Gauge<f64, AtomicU64>,
+    pub cpu_seconds: Counter<f64, AtomicU64>,
     /// The agent's resident memory.
     pub resident_bytes: Gauge,
     /// Processes with a memory-map snapshot.
@@ -332,9 +346,6 @@ impl AgentMetrics {
         user: &crate::runtime::jvm::JavaStats,
         registered: usize,
     ) {
-        fn raise(counter: &Counter, total: u64) {
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
         let java = || ("runtime", "java".to_owned());
         let failure = |reason: &str| vec![java(), ("reason", reason.to_owned())];
         let frames = |kind: &str| vec![java(), ("kind", kind.to_owned())];
@@ -357,7 +368,7 @@ impl AgentMetrics {
                     self.runtime_failures.get_or_create(&failure("read_failed"))
                 }
             };
-            raise(&counter, total);
+            raise_to(&counter, total);
         }
         for (reason, total) in [
             ("attach_failed", user.attach_failed),
@@ -365,7 +376,7 @@ impl AgentMetrics {
             ("unnamed_unreadable", user.unnamed),
             ("no_inline_info", user.no_inline_info),
         ] {
-            raise(
+            raise_to(
                 &self.runtime_failures.get_or_create(&failure(reason)),
                 total,
             );
@@ -383,9 +394,6 @@ impl AgentMetrics {
         user: &crate::runtime::python::PythonStats,
         registered: usize,
     ) {
-        fn raise(counter: &Counter, total: u64) {
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
         let python = || ("runtime", "python".to_owned());
         let failure = |reason: &str| vec![python(), ("reason", reason.to_owned())];
         for &(stat, total) in kernel {
@@ -405,7 +413,7 @@ impl AgentMetrics {
                     .runtime_failures
                     .get_or_create(&failure("no_python_frame")),
             };
-            raise(&counter, total);
+            raise_to(&counter, total);
         }
         for (reason, total) in [
             ("unknown_version", user.unknown_version),
@@ -413,7 +421,7 @@ impl AgentMetrics {
             ("unnamed_process_exited", user.unnamed_exited),
             ("unnamed_unreadable", user.unnamed_unreadable),
         ] {
-            raise(
+            raise_to(
                 &self.runtime_failures.get_or_create(&failure(reason)),
                 total,
             );
@@ -425,21 +433,15 @@ impl AgentMetrics {
 
     /// Brings the unwinder's metrics up to `stats` (totals since start).
     pub fn record_unwind(&self, stats: &crate::unwind::kernel::KernelTableStats) {
-        fn raise(counter: &Counter, total: u64) {
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
         let cache = &stats.cache;
-        raise(&self.unwind_tables_built, cache.builds);
-        raise(&self.unwind_rows_built, cache.rows_built);
-        let seconds = cache.build_seconds - self.unwind_build_seconds.get();
-        if seconds > 0.0 {
-            self.unwind_build_seconds.inc_by(seconds);
-        }
+        raise_to(&self.unwind_tables_built, cache.builds);
+        raise_to(&self.unwind_rows_built, cache.rows_built);
+        raise_seconds_to(&self.unwind_build_seconds, cache.build_seconds);
         let mut failures: Vec<(&str, u64)> = cache.failures.iter().map(|(r, n)| (*r, *n)).collect();
         failures.push(("kernel_rows_full", stats.rows_full));
         failures.push(("kernel_processes_full", stats.processes_full));
         for (reason, total) in failures {
-            raise(
+            raise_to(
                 &self
                     .unwind_table_failures
                     .get_or_create(&vec![("reason", reason.to_owned())]),
@@ -459,8 +461,8 @@ impl AgentMetrics {
             .set(stats.binaries_waiting as i64);
         self.unwind_processes.set(stats.processes as i64);
         self.unwind_queue.set(stats.queued as i64);
-        raise(&self.unwind_queue_full, stats.queue_full);
-        raise(&self.unwind_requests, stats.requests_done);
+        raise_to(&self.unwind_queue_full, stats.queue_full);
+        raise_to(&self.unwind_requests, stats.requests_done);
         for stat in augur_bpf::UnwindStat::ALL {
             let event = match stat {
                 augur_bpf::UnwindStat::Stacks => "stacks",
@@ -474,7 +476,7 @@ impl AgentMetrics {
                 augur_bpf::UnwindStat::StacksNoTables => "stacks_without_tables",
                 augur_bpf::UnwindStat::StacksNoTablesTruncated => "stacks_without_tables_truncated",
             };
-            raise(
+            raise_to(
                 &self
                     .unwind_events
                     .get_or_create(&vec![("event", event.to_owned())]),

@@ -131,11 +131,11 @@ pub async fn start(config: AgentConfig, metrics: AgentMetrics) -> Result<Running
 fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
     for (program, ns, runs) in collector.program_stats() {
         let label = vec![("program", program)];
-        metrics
-            .bpf_run_seconds
-            .get_or_create(&label)
-            .set(ns as f64 / 1e9);
-        metrics.bpf_runs.get_or_create(&label).set(runs as i64);
+        crate::metrics::raise_seconds_to(
+            &metrics.bpf_run_seconds.get_or_create(&label),
+            ns as f64 / 1e9,
+        );
+        crate::metrics::raise_to(&metrics.bpf_runs.get_or_create(&label), runs);
     }
     metrics
         .tracked_processes
@@ -175,7 +175,7 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
             .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
             .sum();
         if ticks > 0 {
-            metrics.cpu_seconds.set(cpu as f64 / ticks as f64);
+            crate::metrics::raise_seconds_to(&metrics.cpu_seconds, cpu as f64 / ticks as f64);
         }
     }
     if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {

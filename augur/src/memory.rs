@@ -1,5 +1,6 @@
-//! Where the server's memory is, for `/metrics`: resident set, the heap as
-//! the allocator sees it (in use and free but kept), and SQLite's share.
+//! The process's own resources, for `/metrics`: CPU time, resident set,
+//! the heap as the allocator sees it (in use and free but kept), and
+//! SQLite's share, read at each scrape ([`ProcessCollector`]).
 //!
 //! It also keeps glibc's malloc from hoarding freed memory in the server
 //! ([`tame_allocator`]).
@@ -8,40 +9,60 @@
 //! for reuse; it tells fragmentation apart from data that grows, which is
 //! what a soak needs to know to call memory bounded.
 
-use std::fmt::Write;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 
-/// Prometheus text lines (gauges) for the process's memory now.
-pub fn metrics_text() -> String {
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, value: i64| {
-        let _ = writeln!(text, "# HELP {name} {help}");
-        let _ = writeln!(text, "# TYPE {name} gauge");
-        let _ = writeln!(text, "{name} {value}");
-    };
-    if let Some(bytes) = resident_bytes() {
+/// Reads the process's CPU time and memory when the registry is encoded:
+/// `process_cpu_seconds_total` (a counter), `process_resident_memory_bytes`
+/// and the `augur_heap_*` and `augur_sqlite_memory_bytes` gauges.
+#[derive(Debug, Default)]
+pub struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        if let Some(seconds) = cpu_seconds() {
+            ConstCounter::new(seconds).encode(encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
+        let mut gauge = |name: &str, help: &str, value: i64| {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)
+        };
+        if let Some(bytes) = resident_bytes() {
+            gauge(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                bytes,
+            )?;
+        }
+        let (in_use, free) = heap_bytes();
         gauge(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-            bytes,
-        );
+            "augur_heap_in_use_bytes",
+            "Bytes the allocator has handed out and not got back.",
+            in_use,
+        )?;
+        gauge(
+            "augur_heap_free_bytes",
+            "Bytes the allocator holds free for reuse (not returned to the system).",
+            free,
+        )?;
+        gauge(
+            "augur_sqlite_memory_bytes",
+            "Bytes SQLite has allocated (page caches, statements), part of the heap in use.",
+            augur_storage::sqlite_memory_used(),
+        )
     }
-    let (in_use, free) = heap_bytes();
-    gauge(
-        "augur_heap_in_use_bytes",
-        "Bytes the allocator has handed out and not got back.",
-        in_use,
-    );
-    gauge(
-        "augur_heap_free_bytes",
-        "Bytes the allocator holds free for reuse (not returned to the system).",
-        free,
-    );
-    gauge(
-        "augur_sqlite_memory_bytes",
-        "Bytes SQLite has allocated (page caches, statements), part of the heap in use.",
-        augur_storage::sqlite_memory_used(),
-    );
-    text
 }
 
 /// Keeps glibc's malloc from holding on to freed memory, for `server` and
@@ -93,6 +114,18 @@ pub fn tame_allocator() {
     }
 }
 
+/// User plus system CPU time from `/proc/self/stat`.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the parenthesised command, utime and stime are the 12th and 13th.
+    let mut fields = stat.rsplit(')').next()?.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
+}
+
 /// Resident set size from `/proc/self/statm`.
 fn resident_bytes() -> Option<i64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -124,19 +157,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reports_resident_and_heap_bytes() {
-        // Hold a known amount so the heap cannot read as empty.
+    fn reports_cpu_resident_and_heap() {
+        // Hold a known amount so the heap cannot read as empty, and spend
+        // some CPU so the counter cannot read as zero.
         let held = vec![1u8; 8 << 20];
-        let text = metrics_text();
-        let value = |name: &str| -> i64 {
+        let started = std::time::Instant::now();
+        let mut spin = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(50) {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(ProcessCollector));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        let value = |name: &str| -> f64 {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
                 .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
         };
-        assert!(value("process_resident_memory_bytes") >= 8 << 20);
-        assert!(value("augur_heap_in_use_bytes") >= 8 << 20);
-        assert!(value("augur_heap_free_bytes") >= 0);
-        assert!(value("augur_sqlite_memory_bytes") >= 0);
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+        assert!(text.contains("# TYPE process_resident_memory_bytes gauge\n"));
+        assert!(value("process_cpu_seconds_total") > 0.0);
+        assert!(value("process_resident_memory_bytes") >= f64::from(8 << 20));
+        assert!(value("augur_heap_in_use_bytes") >= f64::from(8 << 20));
+        assert!(value("augur_heap_free_bytes") >= 0.0);
+        assert!(value("augur_sqlite_memory_bytes") >= 0.0);
         drop(held);
     }
 }

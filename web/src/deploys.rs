@@ -23,7 +23,6 @@
 //! always answers on the current data.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +32,10 @@ use augur_storage::{Deploy, StorageError, Store};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use serde::Serialize;
 
 use crate::AppState;
@@ -129,7 +132,7 @@ pub(crate) enum Trigger {
     Request,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Counters {
     computed_background: u64,
     computed_request: u64,
@@ -150,6 +153,14 @@ pub struct DeployComparisons {
     tick: std::sync::atomic::AtomicU64,
     /// Whether a watcher keeps the cache up to date.
     watched: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for DeployComparisons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeployComparisons")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeployComparisons {
@@ -331,41 +342,70 @@ impl DeployComparisons {
         Ok(())
     }
 
-    /// Prometheus text of the comparisons' counters.
-    pub(crate) fn render_metrics(&self) -> String {
-        let cached = self.entries().len();
-        let c = self.counters();
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "# HELP augur_web_deploy_comparisons_total Deploy comparisons computed, by what asked for them.\n\
-             # TYPE augur_web_deploy_comparisons_total counter\n\
-             augur_web_deploy_comparisons_total{{trigger=\"background\"}} {}\n\
-             augur_web_deploy_comparisons_total{{trigger=\"request\"}} {}\n\
-             # HELP augur_web_deploy_comparison_failures_total Deploy comparisons that storage failed to answer.\n\
-             # TYPE augur_web_deploy_comparison_failures_total counter\n\
-             augur_web_deploy_comparison_failures_total {}\n\
-             # HELP augur_web_deploy_comparison_seconds_total Time spent querying and comparing deploys.\n\
-             # TYPE augur_web_deploy_comparison_seconds_total counter\n\
-             augur_web_deploy_comparison_seconds_total {:.6}\n\
-             # HELP augur_web_deploy_regressions_total Significant regressions found between a deploy and the previous one, once per deploy pair and function.\n\
-             # TYPE augur_web_deploy_regressions_total counter\n\
-             augur_web_deploy_regressions_total {}\n\
-             # HELP augur_web_deploy_comparisons_pending Deploy pairs waiting for enough samples at the last pass.\n\
-             # TYPE augur_web_deploy_comparisons_pending gauge\n\
-             augur_web_deploy_comparisons_pending {}\n\
-             # HELP augur_web_deploy_comparisons_cached Deploy comparisons held in memory.\n\
-             # TYPE augur_web_deploy_comparisons_cached gauge\n\
-             augur_web_deploy_comparisons_cached {}\n",
-            c.computed_background,
-            c.computed_request,
-            c.failures,
-            c.compute_seconds,
-            c.regressions,
-            c.pending,
-            cached,
-        );
-        out
+    /// The comparisons' counters and gauges, for the registry's collector.
+    pub(crate) fn encode_metrics(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        let cached = self.entries().len() as i64;
+        let c = self.counters().clone();
+        let mut family = encoder.encode_descriptor(
+            "augur_web_deploy_comparisons",
+            "Deploy comparisons computed, by what asked for them.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (trigger, count) in [
+            ("background", c.computed_background),
+            ("request", c.computed_request),
+        ] {
+            ConstCounter::new(count).encode(family.encode_family(&[("trigger", trigger)])?)?;
+        }
+        for (name, help, value) in [
+            (
+                "augur_web_deploy_comparison_failures",
+                "Deploy comparisons that storage failed to answer.",
+                c.failures,
+            ),
+            (
+                "augur_web_deploy_regressions",
+                "Significant regressions found between a deploy and the previous one, once per deploy pair and function.",
+                c.regressions,
+            ),
+        ] {
+            ConstCounter::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
+        ConstCounter::new(c.compute_seconds).encode(encoder.encode_descriptor(
+            "augur_web_deploy_comparison_seconds",
+            "Time spent querying and comparing deploys.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        for (name, help, value) in [
+            (
+                "augur_web_deploy_comparisons_pending",
+                "Deploy pairs waiting for enough samples at the last pass.",
+                c.pending as i64,
+            ),
+            (
+                "augur_web_deploy_comparisons_cached",
+                "Deploy comparisons held in memory.",
+                cached,
+            ),
+        ] {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        Ok(())
     }
 }
 
@@ -771,6 +811,15 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
+    struct DeployMetrics(Arc<DeployComparisons>);
+
+    impl prometheus_client::collector::Collector for DeployMetrics {
+        fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+            self.0.encode_metrics(&mut encoder)
+        }
+    }
+
     #[test]
     fn the_cache_is_bounded_fresh_only_for_its_data_and_reports_new_regressions() {
         let cache = DeployComparisons::new(DeployCompareOptions {
@@ -794,10 +843,13 @@ mod tests {
         assert_eq!(cache.entries().len(), 2);
         assert!(cache.cached(&key("3"), data(1), false).is_none());
         assert!(cache.cached(&key("2"), data(1), false).is_some());
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(DeployMetrics(Arc::new(cache))));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
-            cache
-                .render_metrics()
-                .contains("augur_web_deploy_comparisons_cached 2\n")
+            text.contains("augur_web_deploy_comparisons_cached 2\n"),
+            "{text}"
         );
     }
 

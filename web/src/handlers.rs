@@ -13,12 +13,13 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::metrics::{Format as MetricsFormat, Metrics};
 use crate::params::{Format, ParamError, ProfileParams, ProfileRequest};
 use crate::time::format_rfc3339;
 
@@ -27,21 +28,26 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /metrics`: the other stages' metrics, then ours.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let others = state.metrics.clone();
-    // The callback may take locks or read files; keep it off the reactor.
-    let mut text = tokio::task::spawn_blocking(move || others()).await?;
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&state.requests.render());
-    text.push_str(&state.deploys.render_metrics());
+/// `GET /metrics`: the process's registry, in the format `Accept` prefers.
+pub(crate) async fn metrics(
+    State(metrics): State<Metrics>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let format = MetricsFormat::negotiate(accept.as_deref());
+    // Collectors read files and take locks; keep them off the reactor.
+    let text = tokio::task::spawn_blocking(move || metrics.render(format)).await?;
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (header::VARY, HeaderValue::from_static("Accept")),
+        ],
         text,
     )
         .into_response())

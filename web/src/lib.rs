@@ -8,7 +8,8 @@
 //!   background task once both have enough samples (`deploys`);
 //! - `GET /`, the page to browse flame graphs, and `GET /assets/NAME`, its
 //!   stylesheet and ES modules, all embedded from `web/assets` (`assets`);
-//! - `GET /metrics` (Prometheus text) and `GET /healthz`.
+//! - `GET /metrics` (the process's one registry, [`Metrics`], as OpenMetrics
+//!   or Prometheus text) and `GET /healthz`.
 //!
 //! Answers are compressed with zstd or gzip when the client accepts it.
 //!
@@ -22,7 +23,7 @@ pub mod auth;
 mod deploys;
 mod error;
 mod handlers;
-mod metrics;
+pub mod metrics;
 mod params;
 mod time;
 mod tree;
@@ -43,22 +44,24 @@ use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Pr
 pub use auth::WebAuth;
 pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
+pub use metrics::Metrics;
 pub use params::{PROFILE_TYPES, ParamError};
 pub use time::{TimeError, format_rfc3339, parse_time};
 #[doc(hidden)]
 pub use tree::encode_tree;
 
-/// Returns the Prometheus text of the other stages; `/metrics` serves it
-/// followed by the web server's own counters.
-pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
-
 /// What every handler shares.
 #[derive(Clone)]
 struct AppState {
     store: Store,
-    metrics: MetricsFn,
-    requests: Arc<metrics::RequestCounters>,
+    metrics: Metrics,
     deploys: Arc<DeployComparisons>,
+}
+
+impl axum::extract::FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }
 
 /// Settings of the web server.
@@ -88,7 +91,7 @@ impl std::fmt::Debug for WebOptions {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
-    metrics: MetricsFn,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_with(listener, store, metrics, WebOptions::default(), shutdown).await
@@ -99,13 +102,14 @@ pub async fn serve(
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     store: Store,
-    metrics: MetricsFn,
+    metrics: Metrics,
     options: WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "web server listening");
     let comparisons = Arc::new(DeployComparisons::new(options.deploys));
+    metrics.watch_deploys(comparisons.clone());
     let gate = auth::Gate::new(options.auth, Some(address));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
@@ -126,7 +130,7 @@ pub async fn serve_with(
 /// such as `augur agent`. Anyone may read it.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
-    metrics: MetricsFn,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_metrics_with(listener, metrics, WebAuth::default(), shutdown).await
@@ -136,34 +140,20 @@ pub async fn serve_metrics(
 /// (an ingest node beside a query node with tokens).
 pub async fn serve_metrics_with(
     listener: tokio::net::TcpListener,
-    metrics: MetricsFn,
+    metrics: Metrics,
     auth: WebAuth,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     let gate = Arc::new(auth::Gate::new(auth, Some(address)));
     tracing::info!(%address, "metrics server listening");
+    let requests = metrics.requests();
     let router = Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    let text = tokio::task::spawn_blocking(move || metrics())
-                        .await
-                        .unwrap_or_default();
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        text,
-                    )
-                }
-            }),
-        )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .layer(middleware::from_fn_with_state(gate, auth::require_access));
+        .route("/metrics", get(handlers::metrics))
+        .route("/healthz", get(handlers::healthz))
+        .layer(middleware::from_fn_with_state(gate, auth::require_access))
+        .layer(middleware::from_fn_with_state(requests, count_and_harden))
+        .with_state(metrics);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -172,7 +162,7 @@ pub async fn serve_metrics_with(
 /// The routes, for callers that run their own server (deploys are compared
 /// on request only: no watcher runs; no tokens, admin endpoints open: the
 /// caller decides who reaches it).
-pub fn router(store: Store, metrics: MetricsFn) -> Router {
+pub fn router(store: Store, metrics: Metrics) -> Router {
     let comparisons = Arc::new(DeployComparisons::new(DeployCompareOptions::default()));
     let gate = auth::Gate::new(
         WebAuth {
@@ -186,14 +176,14 @@ pub fn router(store: Store, metrics: MetricsFn) -> Router {
 
 fn router_with(
     store: Store,
-    metrics: MetricsFn,
+    metrics: Metrics,
     deploys: Arc<DeployComparisons>,
     gate: auth::Gate,
 ) -> Router {
+    let requests = metrics.requests();
     let state = AppState {
         store,
         metrics,
-        requests: Arc::default(),
         deploys,
     };
     Router::new()
@@ -215,10 +205,7 @@ fn router_with(
             Arc::new(gate),
             auth::require_access,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.requests.clone(),
-            count_and_harden,
-        ))
+        .layer(middleware::from_fn_with_state(requests, count_and_harden))
         .layer(compression())
         .with_state(state)
 }

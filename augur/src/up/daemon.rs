@@ -51,21 +51,11 @@ async fn until_stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stopped| *stopped).await;
 }
 
-fn metrics_fn(registry: Registry) -> augur_web::MetricsFn {
-    let registry = Arc::new(registry);
-    Arc::new(move || {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
-            text.clear();
-        }
-        // Other stages append their own lines; the OpenMetrics end marker
-        // would hide them from strict parsers.
-        if text.ends_with("# EOF\n") {
-            text.truncate(text.len() - "# EOF\n".len());
-        }
-        text.push_str(&crate::memory::metrics_text());
-        text
-    })
+/// The process's one registry, closed: every stage registered, then the
+/// process's own CPU and memory; the web server adds its families.
+fn process_metrics(mut registry: Registry) -> augur_web::Metrics {
+    registry.register_collector(Box::new(crate::memory::ProcessCollector));
+    augur_web::Metrics::new(registry)
 }
 
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
@@ -163,7 +153,7 @@ impl Servers {
             .await
             .with_context(|| format!("binding HTTP address {http}"))?;
         let bound = listener.local_addr()?;
-        let metrics = metrics_fn(registry);
+        let metrics = process_metrics(registry);
         let shutdown = until_stopped(stopped.clone());
         if matches!(role, Role::Query | Role::Both) {
             http_addr = Some(bound);
@@ -343,7 +333,7 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let (stop, stopped) = watch::channel(false);
         let metrics_server = tokio::spawn(augur_web::serve_metrics(
             listener,
-            metrics_fn(registry),
+            process_metrics(registry),
             until_stopped(stopped),
         ));
         let agent = augur_agent::start(config, metrics.clone())

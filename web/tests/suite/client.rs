@@ -60,6 +60,11 @@ pub async fn get(address: SocketAddr, target: &str) -> Response {
     request(address, "GET", target).await
 }
 
+/// `GET target` with extra request headers.
+pub async fn get_with(address: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
+    request_with(address, "GET", target, headers).await
+}
+
 /// Sends one request with `Connection: close` and reads the whole answer.
 pub async fn request(address: SocketAddr, method: &str, target: &str) -> Response {
     request_with(address, method, target, &[]).await

@@ -6,7 +6,6 @@
 //! `-1h..now` range has something to find).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use augur_profile::{FileId, ProfileType, RawFrame};
@@ -22,8 +21,14 @@ pub const MINUTE: i64 = 60_000_000_000;
 pub const PERIOD: u64 = 10_000_000;
 pub const BUILD_ID: &str = "0badc0ffee";
 
-/// What `MetricsFn` reports for the other stages.
-pub const OTHER_METRICS: &str = "# TYPE augur_test_stage_total counter\naugur_test_stage_total 7";
+/// The other stages' metrics: one counter, `augur_test_stage`, at 7.
+pub fn other_metrics() -> augur_web::Metrics {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let stage = prometheus_client::metrics::counter::Counter::<u64>::default();
+    stage.inc_by(7);
+    registry.register("augur_test_stage", "Another stage's counter", stage);
+    augur_web::Metrics::new(registry)
+}
 
 pub struct Server {
     pub address: SocketAddr,
@@ -45,7 +50,7 @@ impl Server {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let metrics: augur_web::MetricsFn = Arc::new(|| OTHER_METRICS.to_owned());
+        let metrics = other_metrics();
         let task = tokio::spawn(augur_web::serve(
             listener,
             store.clone(),

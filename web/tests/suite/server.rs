@@ -1,7 +1,7 @@
 //! The page, `/healthz`, `/metrics`, headers and shutdown.
 
-use super::client::{get, request};
-use super::fixture::{OTHER_METRICS, Server};
+use super::client::{get, get_with, request};
+use super::fixture::Server;
 
 #[tokio::test]
 async fn healthz_says_ok() {
@@ -112,7 +112,7 @@ async fn assets_are_served_with_their_types_and_unknown_names_are_404() {
 }
 
 #[tokio::test]
-async fn metrics_append_request_counters_to_the_other_stages() {
+async fn metrics_show_the_other_stages_and_request_counters_in_one_registry() {
     let server = Server::start().await;
     assert_eq!(get(server.address, "/healthz").await.status, 200);
     assert_eq!(get(server.address, "/api/v1/profile").await.status, 400);
@@ -121,15 +121,22 @@ async fn metrics_append_request_counters_to_the_other_stages() {
 
     let response = get(server.address, "/metrics").await;
     assert_eq!(response.status, 200);
-    assert!(response.content_type().starts_with("text/plain"));
+    assert_eq!(
+        response.content_type(),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let text = response.text();
-    assert!(text.starts_with(OTHER_METRICS), "{text}");
-    assert!(text.contains(&format!("{OTHER_METRICS}\n# HELP augur_web_requests_total")));
+    assert!(
+        text.contains("# TYPE augur_test_stage_total counter\naugur_test_stage_total 7\n"),
+        "{text}"
+    );
     for line in [
         "# TYPE augur_web_requests_total counter",
         "augur_web_requests_total{route=\"/healthz\",status=\"2xx\"} 1",
         "augur_web_requests_total{route=\"/api/v1/profile\",status=\"4xx\"} 1",
         "augur_web_requests_total{route=\"other\",status=\"4xx\"} 2",
+        "# TYPE augur_web_deploy_comparisons_total counter",
+        "# TYPE augur_web_deploy_comparisons_cached gauge",
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -137,6 +144,8 @@ async fn metrics_append_request_counters_to_the_other_stages() {
         );
     }
     assert!(!text.contains("wp-login"));
+    assert!(!text.contains("# EOF"), "{text}");
+    assert_families_once(text);
 
     // This scrape is counted in the next one.
     let again = get(server.address, "/metrics").await;
@@ -145,6 +154,44 @@ async fn metrics_append_request_counters_to_the_other_stages() {
             .text()
             .contains("augur_web_requests_total{route=\"/metrics\",status=\"2xx\"} 1")
     );
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_when_the_scraper_asks() {
+    let server = Server::start().await;
+    // What Prometheus sends.
+    let accept = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let response = get_with(server.address, "/metrics", &[("Accept", accept)]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.content_type(),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert_eq!(response.header("vary"), Some("Accept"));
+    let text = response.text();
+    assert!(
+        text.contains("# TYPE augur_test_stage counter\naugur_test_stage_total 7\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE augur_web_requests counter\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n# EOF\n"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1);
+    assert_families_once(text);
+}
+
+/// Each family has one `# TYPE` and one `# HELP` line.
+fn assert_families_once(text: &str) {
+    for prefix in ["# TYPE ", "# HELP "] {
+        let mut seen = std::collections::HashSet::new();
+        for line in text.lines().filter_map(|l| l.strip_prefix(prefix)) {
+            let name = line.split(' ').next().unwrap();
+            assert!(seen.insert(name), "{prefix}{name} twice:\n{text}");
+        }
+        assert!(seen.len() >= 8, "{text}");
+    }
 }
 
 #[tokio::test]
