@@ -84,13 +84,24 @@ pub fn agent(trust: &Trust, timeout: Option<Duration>) -> ureq::Agent {
 /// A request error in words a user can act on: an untrusted or invalid
 /// server certificate is named as such, other errors keep their text.
 pub fn explain(error: &ureq::Error) -> String {
-    match error {
-        ureq::Error::Rustls(rustls::Error::InvalidCertificate(reason)) => format!(
+    match tls_failure(error) {
+        Some(rustls::Error::InvalidCertificate(reason)) => format!(
             "TLS: the server's certificate is not trusted ({reason:?}); \
              give the CA that signed it as a CA file"
         ),
-        ureq::Error::Rustls(other) => format!("TLS: {other}"),
-        other => other.to_string(),
+        Some(other) => format!("TLS: {other}"),
+        None => error.to_string(),
+    }
+}
+
+/// The TLS error that failed a request, if TLS failed it. Such a failure
+/// does not go away by itself: callers need not retry it soon.
+pub fn tls_failure(error: &ureq::Error) -> Option<&rustls::Error> {
+    match error {
+        ureq::Error::Rustls(e) => Some(e),
+        // A handshake that fails while connecting surfaces as I/O.
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
     }
 }
 
@@ -195,5 +206,14 @@ mod tests {
         let text = explain(&error);
         assert!(text.contains("not trusted"), "{text}");
         assert!(text.contains("UnknownIssuer"), "{text}");
+        // As a failed handshake reports it: inside an I/O error.
+        let error = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert!(tls_failure(&error).is_some());
+        assert!(explain(&error).contains("not trusted"), "{}", explain(&error));
+        let refused = ureq::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(tls_failure(&refused).is_none());
     }
 }

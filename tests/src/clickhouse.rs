@@ -37,12 +37,32 @@ impl ClickHouseNode {
     /// Writes a configuration into `dir` (a mark cache of
     /// `mark_cache_bytes`), starts the server and waits until it answers.
     pub fn start(dir: &Path, mark_cache_bytes: u64) -> anyhow::Result<Self> {
+        Self::start_with_users(dir, mark_cache_bytes, USERS)
+    }
+
+    /// [`ClickHouseNode::start`] with one more user, `user`, who must give
+    /// `password` (plain text in the test's own configuration).
+    pub fn start_with_user(
+        dir: &Path,
+        mark_cache_bytes: u64,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<Self> {
+        let extra = format!(
+            "<{user}><password>{password}</password>\n        \
+             <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>\n        \
+             <profile>default</profile><quota>default</quota></{user}></users>"
+        );
+        Self::start_with_users(dir, mark_cache_bytes, &USERS.replace("</users>", &extra))
+    }
+
+    fn start_with_users(dir: &Path, mark_cache_bytes: u64, users: &str) -> anyhow::Result<Self> {
         if !clickhouse_installed() {
             bail!("clickhouse-server is not installed (apt-get install clickhouse-server)");
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let (http, tcp) = (free_port(), free_port());
-        std::fs::write(dir.join("users.xml"), USERS)?;
+        std::fs::write(dir.join("users.xml"), users)?;
         std::fs::write(
             dir.join("config.xml"),
             format!(

@@ -123,7 +123,7 @@ impl Client {
         let mut response = request.send(body).map_err(|e| {
             let reason = augur_http_client::explain(&e);
             // An untrusted certificate does not fix itself.
-            let transient = !matches!(e, ureq::Error::Rustls(_));
+            let transient = augur_http_client::tls_failure(&e).is_none();
             err(format!("{}: {reason}", self.base), transient)
         })?;
         let status = response.status().as_u16();
