@@ -212,7 +212,11 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         ));
         assert!(tls_failure(&error).is_some());
-        assert!(explain(&error).contains("not trusted"), "{}", explain(&error));
+        assert!(
+            explain(&error).contains("not trusted"),
+            "{}",
+            explain(&error)
+        );
         let refused = ureq::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
         assert!(tls_failure(&refused).is_none());
     }

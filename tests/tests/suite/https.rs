@@ -120,7 +120,10 @@ fn debuginfod_over_https_names_stripped_frames_by_flag_and_by_environment() {
     let base = up.http.clone().unwrap();
     assert!(Command::new(&fixture).arg("5").status().unwrap().success());
     let profile = wait_for_split_profile(&base, name, "-10m", 150);
-    assert_split(&json_stacks(&profile), "named from debuginfod over https (flag)");
+    assert_split(
+        &json_stacks(&profile),
+        "named from debuginfod over https (flag)",
+    );
     assert!(up.terminate().unwrap().success());
     let by_flag = buildid_requests(&front);
     assert!(by_flag > 0, "no debuginfod request went through the front");
@@ -214,8 +217,16 @@ fn the_cli_reaches_a_web_api_over_https_with_its_ca() {
     let server = start_server(&dir.path().join("data"), "127.0.0.1:0").unwrap();
     let ingest = server.ingest.clone().unwrap();
     loadgen(&[
-        "--server", &ingest, "--hosts", "2", "--services", "1", "--interval", "250ms",
-        "--duration", "2s",
+        "--server",
+        &ingest,
+        "--hosts",
+        "2",
+        "--services",
+        "1",
+        "--interval",
+        "250ms",
+        "--duration",
+        "2s",
     ]);
     let base = server.http.clone().unwrap();
     wait_until("loadgen's samples stored", Duration::from_secs(30), || {
@@ -254,13 +265,9 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
     const USER: &str = "augur_tls";
     const PASSWORD: &str = "pw-over-tls-6d1c9e";
     let dir = tempfile::tempdir().unwrap();
-    let node = ClickHouseNode::start_with_user(
-        &dir.path().join("clickhouse"),
-        5_368_709,
-        USER,
-        PASSWORD,
-    )
-    .unwrap();
+    let node =
+        ClickHouseNode::start_with_user(&dir.path().join("clickhouse"), 5_368_709, USER, PASSWORD)
+            .unwrap();
     let ca = TestCa::new("augur clickhouse test CA");
     let ca_file = ca.write_pem(dir.path(), "ca.pem").unwrap();
     let front = TlsFront::start(&ca, address_of(&node.url)).unwrap();
@@ -299,12 +306,18 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(!output.status.success(), "a wrong password must fail: {printed}");
+    assert!(
+        !output.status.success(),
+        "a wrong password must fail: {printed}"
+    );
     assert!(
         printed.contains("ClickHouse") && printed.to_lowercase().contains("password"),
         "the error must say ClickHouse refused the password: {printed}"
     );
-    assert!(!printed.contains(wrong), "the password was printed: {printed}");
+    assert!(
+        !printed.contains(wrong),
+        "the password was printed: {printed}"
+    );
 
     // The right one: stored and read through the front.
     let args = server_args();
@@ -315,8 +328,16 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
     .unwrap();
     let ingest = server.ingest.clone().unwrap();
     loadgen(&[
-        "--server", &ingest, "--hosts", "2", "--services", "1", "--interval", "250ms",
-        "--duration", "2s",
+        "--server",
+        &ingest,
+        "--hosts",
+        "2",
+        "--services",
+        "1",
+        "--interval",
+        "250ms",
+        "--duration",
+        "2s",
     ]);
     let base = server.http.clone().unwrap();
     wait_until(
@@ -338,7 +359,10 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
     );
     for line in &lines {
         assert!(!line.contains(PASSWORD), "the password is in a URL: {line}");
-        assert!(!line.contains("password="), "a password is in a URL: {line}");
+        assert!(
+            !line.contains("password="),
+            "a password is in a URL: {line}"
+        );
     }
     let sent = String::from_utf8_lossy(&front.sent()).to_lowercase();
     assert!(
