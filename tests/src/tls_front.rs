@@ -47,8 +47,14 @@ impl TestCa {
         Ok(path)
     }
 
-    /// A server certificate for 127.0.0.1 and localhost, and its key.
-    fn server_certificate(&self) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    /// A server certificate for 127.0.0.1 and localhost and its key, both
+    /// PEM, for servers that serve TLS themselves.
+    pub fn server_pem(&self) -> (String, String) {
+        let (cert, key) = self.server_key_pair();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn server_key_pair(&self) -> (rcgen::Certificate, KeyPair) {
         let mut params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
             .expect("server params");
         params
@@ -60,6 +66,12 @@ impl TestCa {
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("signing the server certificate");
+        (cert, key)
+    }
+
+    /// [`TestCa::server_pem`] as rustls takes it.
+    fn server_certificate(&self) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let (cert, key) = self.server_key_pair();
         (
             cert.der().clone(),
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),

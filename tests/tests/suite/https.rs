@@ -11,7 +11,7 @@
 //! - ClickHouse over `https://` with a user and password: the server stores
 //!   and reads through the front, the password travels in a header and is
 //!   never in a request line, and a wrong password's error does not show
-//!   it.
+//!   it; then the same through ClickHouse's own `https_port`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,7 +22,7 @@ use augur_http_client::Trust;
 use augur_profile::FileId;
 use augur_symbolizer::debuginfod::FetchMiss;
 use augur_symbolizer::{DebuginfodClient, DebuginfodConfig};
-use augur_tests::clickhouse::{ClickHouseNode, clickhouse_installed};
+use augur_tests::clickhouse::{ClickHouseNode, NodeSetup, clickhouse_installed};
 use augur_tests::tls_front::{TestCa, TlsFront};
 use augur_tests::*;
 
@@ -265,14 +265,21 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
     const USER: &str = "augur_tls";
     const PASSWORD: &str = "pw-over-tls-6d1c9e";
     let dir = tempfile::tempdir().unwrap();
-    let node =
-        ClickHouseNode::start_with_user(&dir.path().join("clickhouse"), 5_368_709, USER, PASSWORD)
-            .unwrap();
     let ca = TestCa::new("augur clickhouse test CA");
     let ca_file = ca.write_pem(dir.path(), "ca.pem").unwrap();
+    let (cert, key) = ca.server_pem();
+    let node = ClickHouseNode::start_with(
+        &dir.path().join("clickhouse"),
+        5_368_709,
+        &NodeSetup {
+            user: Some((USER, PASSWORD)),
+            tls: Some((&cert, &key)),
+        },
+    )
+    .unwrap();
     let front = TlsFront::start(&ca, address_of(&node.url)).unwrap();
     let data = dir.path().join("data");
-    let server_args = || {
+    let server_args = |url: &str| {
         vec![
             "server".to_owned(),
             "--data-dir".into(),
@@ -282,7 +289,7 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
             "--ingest".into(),
             "127.0.0.1:0".into(),
             "--clickhouse".into(),
-            front.url.clone(),
+            url.into(),
             "--clickhouse-ca".into(),
             ca_file.to_str().unwrap().into(),
             "--clickhouse-user".into(),
@@ -296,7 +303,7 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
     // password is not in what it prints.
     let wrong = "wrong-pw-3b7f01";
     let output = Command::new(augur_bin())
-        .args(server_args())
+        .args(server_args(&front.url))
         .env("AUGUR_CLICKHOUSE_PASSWORD", wrong)
         .env("AUGUR_LOG", "debug")
         .output()
@@ -320,7 +327,7 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
     );
 
     // The right one: stored and read through the front.
-    let args = server_args();
+    let args = server_args(&front.url);
     let server = AugurProcess::start_with_env(
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
         &[("AUGUR_CLICKHOUSE_PASSWORD", PASSWORD)],
@@ -345,6 +352,7 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
         Duration::from_secs(60),
         || stored_samples(&base) > 0,
     );
+    let stored = stored_samples(&base);
     let (status, output) = server.terminate_with_output().unwrap();
     assert!(status.success());
     assert!(
@@ -373,4 +381,42 @@ fn clickhouse_over_https_sends_the_password_in_a_header_only() {
         sent.contains(&format!("x-clickhouse-user: {USER}")),
         "the user must travel in the X-ClickHouse-User header"
     );
+
+    // ClickHouse's own HTTPS port (its OpenSSL, not our front): what was
+    // stored is read back, and more is stored.
+    let https_url = node.https_url.clone().unwrap();
+    let args = server_args(&https_url);
+    let server = AugurProcess::start_with_env(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("AUGUR_CLICKHOUSE_PASSWORD", PASSWORD)],
+    )
+    .unwrap();
+    let base = server.http.clone().unwrap();
+    assert_eq!(
+        stored_samples(&base),
+        stored,
+        "the samples stored through the front must be read over ClickHouse's https"
+    );
+    let ingest = server.ingest.clone().unwrap();
+    loadgen(&[
+        "--server",
+        &ingest,
+        "--hosts",
+        "2",
+        "--services",
+        "1",
+        "--interval",
+        "250ms",
+        "--duration",
+        "2s",
+        // Other batch ids than the first run's, which are stored already.
+        "--seed",
+        "2",
+    ]);
+    wait_until(
+        "samples stored over ClickHouse's https",
+        Duration::from_secs(60),
+        || stored_samples(&base) > stored,
+    );
+    assert!(server.terminate().unwrap().success());
 }
