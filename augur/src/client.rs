@@ -7,8 +7,6 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use augur_wire::auth::Token;
-
 use crate::Format;
 use crate::security::HttpClientArgs;
 
@@ -99,17 +97,17 @@ pub enum SqlFormat {
     Json,
 }
 
-/// GETs `url`, with `token` as a bearer token if given.
-pub(crate) fn get(url: &str, token: Option<&Token>) -> anyhow::Result<Vec<u8>> {
-    let mut request = ureq::get(url);
-    if let Some(token) = token {
+/// GETs `url` over HTTP or HTTPS, trusting `auth`'s CA file or the
+/// system's roots, with `auth`'s token as a bearer token if there is one.
+pub(crate) fn get(auth: &HttpClientArgs, url: &str) -> anyhow::Result<Vec<u8>> {
+    let agent = augur_http_client::agent(&auth.trust()?, None);
+    let mut request = agent.get(url);
+    if let Some(token) = auth.token()? {
         request = request.header("authorization", token.bearer_header());
     }
     let mut response = request
-        .config()
-        .http_status_as_error(false)
-        .build()
         .call()
+        .map_err(|e| anyhow::anyhow!(augur_http_client::explain(&e)))
         .with_context(|| format!("requesting {url}"))?;
     let status = response.status();
     let body = response
@@ -138,8 +136,8 @@ pub(crate) fn encode(text: &str) -> String {
 /// Prints one service per line with its sample count.
 pub fn services(args: ServicesArgs) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/v1/services", args.server.trim_end_matches('/'));
-    let body: serde_json::Value = serde_json::from_slice(&get(&url, args.auth.token()?.as_ref())?)
-        .context("parsing the service list")?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&get(&args.auth, &url)?).context("parsing the service list")?;
     let services = body["services"]
         .as_array()
         .context("response has no services array")?;
@@ -165,7 +163,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         encode(&args.to),
         args.format.as_str()
     );
-    let body = get(&url, args.auth.token()?.as_ref())?;
+    let body = get(&args.auth, &url)?;
     std::fs::write(&args.output, &body)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("wrote {} bytes to {}", body.len(), args.output.display());
@@ -180,7 +178,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         encode(&args.query),
         args.limit
     );
-    let body = get(&url, args.auth.token()?.as_ref())?;
+    let body = get(&args.auth, &url)?;
     if args.format == SqlFormat::Json {
         println!("{}", String::from_utf8_lossy(&body));
         return Ok(ExitCode::SUCCESS);
@@ -262,8 +260,8 @@ pub fn top(args: TopArgs) -> anyhow::Result<ExitCode> {
         encode(&args.to),
         args.limit
     );
-    let body: serde_json::Value = serde_json::from_slice(&get(&url, args.auth.token()?.as_ref())?)
-        .context("parsing the report")?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&get(&args.auth, &url)?).context("parsing the report")?;
     println!(
         "# fleet {} from {} to {}",
         args.report,

@@ -244,9 +244,8 @@ fn fetch(server: &str, service: &str, args: &DiffArgs, which: Which) -> anyhow::
             crate::client::encode(&format!("version={version}"))
         ));
     }
-    let body: serde_json::Value =
-        serde_json::from_slice(&crate::client::get(&url, args.auth.token()?.as_ref())?)
-            .with_context(|| format!("parsing {url}"))?;
+    let body: serde_json::Value = serde_json::from_slice(&crate::client::get(&args.auth, &url)?)
+        .with_context(|| format!("parsing {url}"))?;
     let stacks = body["stacks"]
         .as_array()
         .context("the profile has no stacks")?

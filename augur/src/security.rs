@@ -2,6 +2,9 @@
 //! files for servers ([`ServerSecurityArgs`]), gRPC clients
 //! ([`GrpcClientArgs`]: `agent`, `loadgen`) and HTTP clients
 //! ([`HttpClientArgs`]: `services`, `export`, `sql`, `top`, `diff`).
+//! Every client trusts the system's roots for `https://` unless given a CA
+//! file: `--tls-ca` (gRPC and web API clients), `--debuginfod-ca` and
+//! `--clickhouse-ca` (the server's own clients).
 //!
 //! Secrets never come from the command line: flags name files, and the
 //! environment variables `AUGUR_INGEST_TOKEN`, `AUGUR_READ_TOKEN`,
@@ -145,16 +148,27 @@ impl GrpcClientArgs {
     }
 }
 
-/// The token of an HTTP client of the web API.
+/// The token and TLS trust of an HTTP client of the web API.
 #[derive(Clone, Debug, Args)]
 pub struct HttpClientArgs {
     /// Send the first token of this file as a bearer token (else
     /// AUGUR_TOKEN).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Trust this PEM CA for an https:// server instead of the system's
+    /// roots (which SSL_CERT_FILE may replace).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
 }
 
 impl HttpClientArgs {
+    /// The certificates trusted for an https:// server.
+    pub fn trust(&self) -> anyhow::Result<augur_http_client::Trust> {
+        Ok(augur_http_client::Trust::from_ca_file(
+            self.tls_ca.as_deref(),
+        )?)
+    }
+
     /// The token to send, if any.
     pub fn token(&self) -> anyhow::Result<Option<Token>> {
         load_client_token(self.token_file.as_deref(), CLIENT_TOKEN_ENV)

@@ -8,12 +8,18 @@
 //! used. A build-id no server has, or a server that cannot be reached, is
 //! remembered for `retry_after` before it is asked for again: a server that
 //! was down names the frames once it is back, without re-ingesting anything.
+//!
+//! Servers are reached over `http://` or `https://`; TLS trusts the
+//! system's roots or the CA file of [`DebuginfodConfig::trust`]. Which URLs
+//! to use (flags, `DEBUGINFOD_URLS`) is the caller's business: a library
+//! reads no environment.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use augur_http_client::Trust;
 use augur_profile::FileId;
 
 use crate::elf::read_build_id;
@@ -31,6 +37,8 @@ pub struct DebuginfodConfig {
     pub max_bytes: u64,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Certificates trusted for `https://` servers.
+    pub trust: Trust,
 }
 
 impl DebuginfodConfig {
@@ -42,6 +50,7 @@ impl DebuginfodConfig {
             retry_after: Duration::from_secs(60),
             max_bytes: 2 << 30,
             timeout: Duration::from_secs(60),
+            trust: Trust::System,
         }
     }
 }
@@ -73,11 +82,7 @@ pub enum FetchMiss {
 impl DebuginfodClient {
     /// A client for `config`.
     pub fn new(config: DebuginfodConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        let agent = augur_http_client::agent(&config.trust, Some(config.timeout));
         Self {
             config,
             agent,
@@ -161,7 +166,11 @@ impl DebuginfodClient {
             base.trim_end_matches('/'),
             build_id.to_hex()
         );
-        let mut response = self.agent.get(&url).call().map_err(|e| e.to_string())?;
+        let mut response = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| augur_http_client::explain(&e))?;
         let status = response.status();
         if status.as_u16() == 404 {
             return Err("not found".into());

@@ -21,6 +21,16 @@ pub fn clickhouse_installed() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// What a test node has beyond the password-less `default` user on plain
+/// HTTP.
+#[derive(Debug, Default)]
+pub struct NodeSetup<'a> {
+    /// One more user and the password it must give.
+    pub user: Option<(&'a str, &'a str)>,
+    /// A PEM certificate and key to serve HTTPS with, on one more port.
+    pub tls: Option<(&'a str, &'a str)>,
+}
+
 /// One server process and the directory that outlives it.
 #[derive(Debug)]
 pub struct ClickHouseNode {
@@ -28,6 +38,9 @@ pub struct ClickHouseNode {
     pub dir: PathBuf,
     /// Its HTTP interface, `http://127.0.0.1:PORT`.
     pub url: String,
+    /// Its HTTPS interface, `https://127.0.0.1:PORT`, when started with a
+    /// certificate.
+    pub https_url: Option<String>,
     /// The shell that runs the server and kills it once the starting
     /// process is gone.
     watcher: Option<Child>,
@@ -37,12 +50,52 @@ impl ClickHouseNode {
     /// Writes a configuration into `dir` (a mark cache of
     /// `mark_cache_bytes`), starts the server and waits until it answers.
     pub fn start(dir: &Path, mark_cache_bytes: u64) -> anyhow::Result<Self> {
+        Self::start_with(dir, mark_cache_bytes, &NodeSetup::default())
+    }
+
+    /// [`ClickHouseNode::start`] with the extras of `setup`.
+    pub fn start_with(
+        dir: &Path,
+        mark_cache_bytes: u64,
+        setup: &NodeSetup<'_>,
+    ) -> anyhow::Result<Self> {
         if !clickhouse_installed() {
             bail!("clickhouse-server is not installed (apt-get install clickhouse-server)");
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let users = match setup.user {
+            None => USERS.to_owned(),
+            Some((user, password)) => USERS.replace(
+                "</users>",
+                &format!(
+                    "<{user}><password>{password}</password>\n        \
+                     <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>\n        \
+                     <profile>default</profile><quota>default</quota></{user}></users>"
+                ),
+            ),
+        };
+        std::fs::write(dir.join("users.xml"), users)?;
+        let (https, https_config) = match setup.tls {
+            None => (None, String::new()),
+            Some((cert, key)) => {
+                std::fs::write(dir.join("server.crt"), cert)?;
+                std::fs::write(dir.join("server.key"), key)?;
+                let port = free_port();
+                let config = format!(
+                    "<https_port>{port}</https_port>\n    \
+                     <openSSL><server>\
+                     <certificateFile>{dir}/server.crt</certificateFile>\
+                     <privateKeyFile>{dir}/server.key</privateKeyFile>\
+                     <verificationMode>none</verificationMode>\
+                     <loadDefaultCAFile>false</loadDefaultCAFile>\
+                     <disableProtocols>sslv2,sslv3</disableProtocols>\
+                     </server></openSSL>",
+                    dir = dir.display()
+                );
+                (Some(format!("https://127.0.0.1:{port}")), config)
+            }
+        };
         let (http, tcp) = (free_port(), free_port());
-        std::fs::write(dir.join("users.xml"), USERS)?;
         std::fs::write(
             dir.join("config.xml"),
             format!(
@@ -60,6 +113,7 @@ impl ClickHouseNode {
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <mark_cache_size>{mark_cache_bytes}</mark_cache_size>
+    {https_config}
 </yandex>
 "#,
                 dir = dir.display()
@@ -68,6 +122,7 @@ impl ClickHouseNode {
         let mut node = Self {
             dir: dir.to_owned(),
             url: format!("http://127.0.0.1:{http}"),
+            https_url: https,
             watcher: None,
         };
         node.run()?;

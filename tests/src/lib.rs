@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod clickhouse;
+pub mod tls_front;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
@@ -150,8 +151,17 @@ pub struct AugurProcess {
 impl AugurProcess {
     /// Starts `augur ARGS` without waiting for anything.
     pub fn spawn(args: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// [`AugurProcess::spawn`] with more environment variables. A
+    /// `DEBUGINFOD_URLS` of the test's own environment is not passed on:
+    /// a test names its debuginfod servers itself.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut child = Command::new(augur_bin())
             .args(args)
+            .env_remove("DEBUGINFOD_URLS")
+            .envs(env.iter().copied())
             .env("AUGUR_LOG", "info")
             .stdout(Stdio::piped())
             .spawn()
@@ -175,7 +185,12 @@ impl AugurProcess {
 
     /// Starts `augur ARGS` and waits for it to announce its addresses.
     pub fn start(args: &[&str]) -> anyhow::Result<Self> {
-        let mut process = Self::spawn(args)?;
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`AugurProcess::start`] with more environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut process = Self::spawn_with_env(args, env)?;
         let wants_http = !args.contains(&"ingest");
         let wants_ingest = !args.contains(&"query");
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -370,6 +385,15 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
 /// Starts `augur up` with its data in `data_dir`, on free loopback ports,
 /// draining every 2 s at 99 Hz (for test speed), plus `extra` arguments.
 pub fn start_up(data_dir: &Path, extra: &[&str]) -> anyhow::Result<AugurProcess> {
+    start_up_with_env(data_dir, extra, &[])
+}
+
+/// [`start_up`] with more environment variables.
+pub fn start_up_with_env(
+    data_dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<AugurProcess> {
     let data = data_dir.to_str().context("data dir is not UTF-8")?;
     let mut args = vec![
         "up",
@@ -385,7 +409,7 @@ pub fn start_up(data_dir: &Path, extra: &[&str]) -> anyhow::Result<AugurProcess>
         "99",
     ];
     args.extend_from_slice(extra);
-    AugurProcess::start(&args)
+    AugurProcess::start_with_env(&args, env)
 }
 
 /// GET `url`; returns status and body.

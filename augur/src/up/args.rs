@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use augur_agent::AgentConfig;
 use augur_aggregator::AggregatorConfig;
+use augur_http_client::Trust;
 use clap::{Args, ValueEnum};
 
 use crate::security::{GrpcClientArgs, ServerSecurityArgs};
@@ -88,11 +90,17 @@ pub struct AggregatorArgs {
     /// the agents' path hints; repeatable [default: /usr/lib/debug].
     #[arg(long = "debug-dir", value_name = "DIR")]
     debug_dirs: Vec<PathBuf>,
-    /// A debuginfod server asked for debug info by build-id when no local
-    /// file has full symbols; repeatable. Downloads are cached in the data
-    /// directory.
+    /// A debuginfod server (http:// or https://) asked for debug info by
+    /// build-id when no local file has full symbols; repeatable. Without
+    /// this flag, the space-separated URLs in DEBUGINFOD_URLS are used, as
+    /// elfutils' clients read them (unset or empty: no debuginfod).
+    /// Downloads are cached in the data directory.
     #[arg(long = "debuginfod", value_name = "URL")]
     debuginfod_urls: Vec<String>,
+    /// Trust this PEM CA for https:// debuginfod servers instead of the
+    /// system's roots (which SSL_CERT_FILE may replace).
+    #[arg(long, value_name = "FILE")]
+    debuginfod_ca: Option<PathBuf>,
     /// How long a frame that could not be named waits before it is tried
     /// again (new debug info names old samples then) [default: 60s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
@@ -216,7 +224,12 @@ impl LimitArgs {
 }
 
 impl AggregatorArgs {
-    pub(super) fn aggregator_config(&self, data_dir: &std::path::Path) -> AggregatorConfig {
+    /// The aggregator's settings; a CA file is read now, so a bad one stops
+    /// the start.
+    pub(super) fn aggregator_config(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<AggregatorConfig> {
         let mut config = AggregatorConfig {
             debuginfo_dir: Some(data_dir.join("debuginfo")),
             ingest_log_dir: Some(data_dir.join("ingest-log")),
@@ -252,14 +265,49 @@ impl AggregatorArgs {
         if let Some(retry) = self.symbol_retry {
             config.symbolize.retry_after = retry;
         }
-        if !self.debuginfod_urls.is_empty() {
-            config.symbolize.debuginfod = Some(augur_symbolizer::DebuginfodConfig::new(
-                self.debuginfod_urls.clone(),
-                data_dir.join("debuginfod-cache"),
-            ));
+        let env = std::env::var(DEBUGINFOD_URLS_ENV).ok();
+        let urls = debuginfod_urls(&self.debuginfod_urls, env.as_deref())?;
+        if !urls.is_empty() {
+            let mut debuginfod =
+                augur_symbolizer::DebuginfodConfig::new(urls, data_dir.join("debuginfod-cache"));
+            debuginfod.trust =
+                Trust::from_ca_file(self.debuginfod_ca.as_deref()).context("--debuginfod-ca")?;
+            config.symbolize.debuginfod = Some(debuginfod);
         }
-        config
+        Ok(config)
     }
+}
+
+/// The variable elfutils' debuginfod clients read their servers from.
+pub const DEBUGINFOD_URLS_ENV: &str = "DEBUGINFOD_URLS";
+
+/// The debuginfod servers to ask: the `--debuginfod` flags if any, else the
+/// space-separated URLs of `DEBUGINFOD_URLS` (`env`). A flag that is not an
+/// http(s) URL is an error; such an entry of the variable (elfutils also
+/// takes `file://`) is skipped with a warning.
+fn debuginfod_urls(flags: &[String], env: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let is_http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    if !flags.is_empty() {
+        if let Some(bad) = flags.iter().find(|url| !is_http(url)) {
+            anyhow::bail!("--debuginfod {bad}: not an http:// or https:// URL");
+        }
+        return Ok(flags.to_vec());
+    }
+    Ok(env
+        .unwrap_or("")
+        .split_whitespace()
+        .filter(|url| {
+            let usable = is_http(url);
+            if !usable {
+                tracing::warn!(
+                    url,
+                    "{DEBUGINFOD_URLS_ENV}: skipping a URL that is not http(s)"
+                );
+            }
+            usable
+        })
+        .map(str::to_owned)
+        .collect())
 }
 
 /// How the query role compares each new deploy with the previous one.
@@ -386,9 +434,10 @@ pub struct ServerArgs {
 /// unless a ClickHouse server is named.
 #[derive(Debug, Args)]
 pub struct StorageArgs {
-    /// Store profiles in ClickHouse at this HTTP URL (e.g.
-    /// http://127.0.0.1:8123) instead of SQLite. The password, if any,
-    /// comes from the AUGUR_CLICKHOUSE_PASSWORD environment variable.
+    /// Store profiles in ClickHouse at this HTTP or HTTPS URL (e.g.
+    /// http://127.0.0.1:8123, https://ch.example:8443) instead of SQLite.
+    /// The password, if any, comes from the AUGUR_CLICKHOUSE_PASSWORD
+    /// environment variable.
     #[arg(long, value_name = "URL")]
     clickhouse: Option<String>,
     /// ClickHouse database for Augur's tables; created if missing.
@@ -399,9 +448,14 @@ pub struct StorageArgs {
         requires = "clickhouse"
     )]
     clickhouse_database: String,
-    /// ClickHouse user.
+    /// ClickHouse user. It and the password travel in the
+    /// X-ClickHouse-User and X-ClickHouse-Key headers, never in the URL.
     #[arg(long, value_name = "USER", requires = "clickhouse")]
     clickhouse_user: Option<String>,
+    /// Trust this PEM CA for an https:// ClickHouse (and its shards)
+    /// instead of the system's roots (which SSL_CERT_FILE may replace).
+    #[arg(long, value_name = "FILE", requires = "clickhouse")]
+    clickhouse_ca: Option<PathBuf>,
     /// Shard tables over this cluster of the ClickHouse servers'
     /// `remote_servers` configuration.
     #[arg(long, value_name = "NAME", requires_all = ["clickhouse", "clickhouse_shard"])]
@@ -427,10 +481,17 @@ pub struct StorageArgs {
 }
 
 impl StorageArgs {
-    /// The ClickHouse settings, or `None` for SQLite in the data directory.
-    pub(super) fn clickhouse_config(&self) -> Option<augur_storage::ClickHouseConfig> {
-        let url = self.clickhouse.as_ref()?;
+    /// The ClickHouse settings, or `None` for SQLite in the data directory;
+    /// a CA file is read now.
+    pub(super) fn clickhouse_config(
+        &self,
+    ) -> anyhow::Result<Option<augur_storage::ClickHouseConfig>> {
+        let Some(url) = self.clickhouse.as_ref() else {
+            return Ok(None);
+        };
         let mut config = augur_storage::ClickHouseConfig::single(url);
+        config.trust =
+            Trust::from_ca_file(self.clickhouse_ca.as_deref()).context("--clickhouse-ca")?;
         config.database = self.clickhouse_database.clone();
         config.user = self.clickhouse_user.clone();
         config.password = std::env::var("AUGUR_CLICKHOUSE_PASSWORD").ok();
@@ -443,6 +504,40 @@ impl StorageArgs {
         if self.clickhouse_no_read_cache {
             config.read_cache = augur_storage::ReadCacheBounds::NONE;
         }
-        Some(config)
+        Ok(Some(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debuginfod_flags_win_over_the_environment() {
+        let flags = vec!["https://a.example".to_owned()];
+        assert_eq!(
+            debuginfod_urls(&flags, Some("https://b.example")).unwrap(),
+            flags
+        );
+    }
+
+    #[test]
+    fn debuginfod_urls_come_from_the_environment_without_flags() {
+        assert_eq!(
+            debuginfod_urls(
+                &[],
+                Some("  https://a.example\thttp://b.example:8002/ file:///srv/debug ")
+            )
+            .unwrap(),
+            vec!["https://a.example", "http://b.example:8002/"]
+        );
+        assert!(debuginfod_urls(&[], Some("")).unwrap().is_empty());
+        assert!(debuginfod_urls(&[], None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_debuginfod_flag_must_be_http() {
+        let error = debuginfod_urls(&["ftp://x".to_owned()], None).unwrap_err();
+        assert!(error.to_string().contains("ftp://x"), "{error}");
     }
 }

@@ -68,7 +68,7 @@ fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
 /// The store `augur server` uses: ClickHouse when one is named, else
 /// SQLite in the data directory.
 fn open_storage(storage: &StorageArgs, data_dir: &std::path::Path) -> anyhow::Result<Store> {
-    let Some(config) = storage.clickhouse_config() else {
+    let Some(config) = storage.clickhouse_config()? else {
         return open_store(data_dir);
     };
     std::fs::create_dir_all(data_dir)
@@ -85,7 +85,7 @@ fn secured(
     deploys: &DeployCompareArgs,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(AggregatorConfig, augur_web::WebOptions)> {
-    let mut config = symbols.aggregator_config(data_dir);
+    let mut config = symbols.aggregator_config(data_dir)?;
     config.security = security.ingest_security()?;
     let mut web = deploys.web_options();
     web.auth = security.web_auth()?;

@@ -3,8 +3,16 @@
 //!
 //! Values are put into SQL only through [`quote`] (strings) or as numbers,
 //! so no client-sent text can change a statement's shape.
+//!
+//! The server is reached over `http://` or `https://` (the system's roots
+//! or a CA file). The user and password travel in the `X-ClickHouse-User`
+//! and `X-ClickHouse-Key` headers, never in the URL, so no URL that is
+//! logged or put into an error carries them; `Debug` hides the password.
 
+use std::fmt;
 use std::time::Duration;
+
+use augur_http_client::Trust;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,36 +28,52 @@ const SETTINGS: &[(&str, &str)] = &[
     ("insert_distributed_sync", "1"),
 ];
 
-/// One ClickHouse server, spoken to over HTTP.
-#[derive(Clone, Debug)]
+/// The header naming the ClickHouse user.
+const USER_HEADER: &str = "X-ClickHouse-User";
+/// The header carrying the user's password.
+const KEY_HEADER: &str = "X-ClickHouse-Key";
+
+/// One ClickHouse server, spoken to over HTTP(S).
+#[derive(Clone)]
 pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
+    /// Headers sent with every request: the user and password, if any.
     credentials: Vec<(&'static str, String)>,
 }
 
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = self
+            .credentials
+            .iter()
+            .find(|(name, _)| *name == USER_HEADER)
+            .map(|(_, user)| user.as_str());
+        f.debug_struct("Client")
+            .field("url", &self.base)
+            .field("user", &user)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Client {
-    /// A client of the server at `url` (e.g. `http://127.0.0.1:8123`).
+    /// A client of the server at `url` (e.g. `https://127.0.0.1:8443`).
     pub(crate) fn new(
         url: &str,
         user: Option<&str>,
         password: Option<&str>,
         timeout: Duration,
+        trust: &Trust,
     ) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
         let mut credentials = Vec::new();
         if let Some(user) = user {
-            credentials.push(("user", user.to_owned()));
+            credentials.push((USER_HEADER, user.to_owned()));
         }
         if let Some(password) = password {
-            credentials.push(("password", password.to_owned()));
+            credentials.push((KEY_HEADER, password.to_owned()));
         }
         Self {
-            agent,
+            agent: augur_http_client::agent(trust, Some(timeout)),
             base: url.trim_end_matches('/').to_owned(),
             credentials,
         }
@@ -75,9 +99,6 @@ impl Client {
         for (k, v) in SETTINGS {
             push(k, v);
         }
-        for (k, v) in &self.credentials {
-            push(k, v);
-        }
         if let Some(query) = query {
             push("query", query);
         }
@@ -95,11 +116,16 @@ impl Client {
             message,
             transient,
         };
-        let mut response = self
-            .agent
-            .post(&url)
-            .send(body)
-            .map_err(|e| err(format!("{}: {e}", self.base), true))?;
+        let mut request = self.agent.post(&url);
+        for (name, value) in &self.credentials {
+            request = request.header(*name, value);
+        }
+        let mut response = request.send(body).map_err(|e| {
+            let reason = augur_http_client::explain(&e);
+            // An untrusted certificate does not fix itself.
+            let transient = augur_http_client::tls_failure(&e).is_none();
+            err(format!("{}: {reason}", self.base), transient)
+        })?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -291,6 +317,39 @@ mod tests {
             "'a\\\\\\'); DROP TABLE x; --'"
         );
         assert_eq!(quote("line\nbreak\0"), "'line\\nbreak\\0'");
+    }
+
+    #[test]
+    fn credentials_travel_in_headers_not_in_the_url() {
+        let client = Client::new(
+            "https://clickhouse.example:8443/",
+            Some("augur"),
+            Some("s3cret&pw"),
+            Duration::from_secs(1),
+            &Trust::System,
+        );
+        for url in [
+            client.url_with(None),
+            client.url_with(Some("INSERT INTO t FORMAT JSONEachRow")),
+        ] {
+            assert!(
+                url.starts_with("https://clickhouse.example:8443/?"),
+                "{url}"
+            );
+            assert!(!url.contains("s3cret"), "the password is in {url}");
+            assert!(!url.contains("augur"), "the user is in {url}");
+            assert!(!url.contains("password="), "{url}");
+        }
+        assert_eq!(
+            client.credentials,
+            vec![
+                ("X-ClickHouse-User", "augur".to_owned()),
+                ("X-ClickHouse-Key", "s3cret&pw".to_owned())
+            ]
+        );
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("augur"), "{debug}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use augur_http_client::Trust;
 use augur_profile::ProfileType;
 use serde::Deserialize;
 
@@ -23,16 +24,20 @@ use crate::error::StorageError;
 pub const DEFAULT_SETTLE_AFTER: Duration = Duration::from_secs(180);
 
 /// Where ClickHouse is and how Augur's tables are laid out in it.
-#[derive(Clone, Debug)]
+/// `Debug` shows everything but the password.
+#[derive(Clone)]
 pub struct ClickHouseConfig {
-    /// HTTP URL of the server statements go to, e.g. `http://127.0.0.1:8123`.
+    /// HTTP(S) URL of the server statements go to, e.g.
+    /// `http://127.0.0.1:8123` or `https://ch.example:8443`.
     pub url: String,
     /// Database holding Augur's tables; created if missing.
     pub database: String,
-    /// User and password, if the server wants them.
+    /// User and password, if the server wants them; sent in headers.
     pub user: Option<String>,
     /// See `user`.
     pub password: Option<String>,
+    /// Certificates trusted for `https://` servers (every shard too).
+    pub trust: Trust,
     /// A cluster from the servers' `remote_servers` configuration: tables
     /// are sharded over it. `None`: one server, plain tables.
     pub cluster: Option<String>,
@@ -63,6 +68,7 @@ impl ClickHouseConfig {
             database: "augur".into(),
             user: None,
             password: None,
+            trust: Trust::System,
             cluster: None,
             shard_urls: Vec::new(),
             timeout: Duration::from_secs(30),
@@ -70,6 +76,24 @@ impl ClickHouseConfig {
             read_settled: true,
             read_cache: ReadCacheBounds::DEFAULT,
         }
+    }
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("trust", &self.trust)
+            .field("cluster", &self.cluster)
+            .field("shard_urls", &self.shard_urls)
+            .field("timeout", &self.timeout)
+            .field("settle_after", &self.settle_after)
+            .field("read_settled", &self.read_settled)
+            .field("read_cache", &self.read_cache)
+            .finish()
     }
 }
 
@@ -121,6 +145,7 @@ impl ClickHouseStore {
                 config.user.as_deref(),
                 config.password.as_deref(),
                 config.timeout,
+                &config.trust,
             )
         };
         let main = client(&config.url);
@@ -292,4 +317,20 @@ pub(super) fn now_unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_debug_hides_the_password() {
+        let mut config = ClickHouseConfig::single("https://ch.example:8443");
+        config.user = Some("augur".into());
+        config.password = Some("s3cret".into());
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("<hidden>"), "{debug}");
+        assert!(debug.contains("https://ch.example:8443"), "{debug}");
+    }
 }

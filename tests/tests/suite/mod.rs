@@ -9,6 +9,7 @@ mod faults;
 mod flame;
 mod fleet;
 mod golden;
+mod https;
 mod ingest_errors;
 mod java;
 mod jit;
