@@ -188,7 +188,7 @@ impl ClickHouseStore {
             stacks: AddressMap::default(),
             locations: AddressMap::default(),
         };
-        let counts = if query.labels.is_empty() && self.read_settled {
+        let counts = if !query.filters_series() && self.read_settled {
             self.settled_counts(query)?
         } else {
             let Some(selected) = self.selected_samples(query)? else {
