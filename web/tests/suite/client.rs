@@ -72,6 +72,30 @@ pub async fn request(address: SocketAddr, method: &str, target: &str) -> Respons
     parse(&raw, method == "HEAD")
 }
 
+/// `POST target` with extra header lines and a body, as an RPC client
+/// sends it.
+pub async fn post(
+    address: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let mut head = format!(
+        "POST {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    stream.write_all(body).await.expect("send body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("receive");
+    parse(&raw, false)
+}
+
 fn parse(raw: &[u8], head_only: bool) -> Response {
     let split = raw
         .windows(4)

@@ -6,6 +6,7 @@ mod fixture;
 mod deploys;
 mod errors;
 mod fleet;
+mod grafana;
 mod labels;
 mod profile;
 mod server;
