@@ -57,7 +57,9 @@ pub struct LabelMatcher {
 #[derive(Debug, thiserror::Error)]
 pub enum MatcherError {
     /// Longer than [`MAX_PATTERN_LEN`].
-    #[error("the pattern for label `{name}` is {len} bytes; at most {MAX_PATTERN_LEN} are accepted")]
+    #[error(
+        "the pattern for label `{name}` is {len} bytes; at most {MAX_PATTERN_LEN} are accepted"
+    )]
     TooLong {
         /// The label.
         name: String,

@@ -112,7 +112,10 @@ mod tests {
         };
         for codec in [Codec::Proto, Codec::Json] {
             let bytes = encode(codec, &message);
-            assert_eq!(decode::<t::LabelValuesRequest>(codec, &bytes).unwrap(), message);
+            assert_eq!(
+                decode::<t::LabelValuesRequest>(codec, &bytes).unwrap(),
+                message
+            );
         }
         assert!(decode::<t::LabelValuesRequest>(Codec::Proto, &[0xff, 0xff, 0xff]).is_err());
         assert!(decode::<t::LabelValuesRequest>(Codec::Json, b"{\"name\": 5").is_err());
