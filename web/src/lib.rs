@@ -47,6 +47,8 @@ pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
 pub use params::{PROFILE_TYPES, ParamError};
 #[doc(hidden)]
+pub use querier::selector;
+#[doc(hidden)]
 pub use querier::selector::{Selector, SelectorError, parse_selector};
 pub use time::{TimeError, format_rfc3339, parse_time};
 #[doc(hidden)]
