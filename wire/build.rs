@@ -37,6 +37,9 @@ fn pyroscope_querier() -> Result<(), Box<dyn std::error::Error>> {
         .compile_fds(descriptors)?;
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
+        // As protojson readers do by default: a newer client's fields are
+        // skipped, the way protobuf skips unknown field numbers.
+        .ignore_unknown_fields()
         .build(&[".querier.v1", ".types.v1", ".google.v1"])?;
     Ok(())
 }

@@ -211,6 +211,10 @@ mod tests {
         assert_eq!(access_of("/metrics"), Access::Read);
         assert_eq!(access_of("/"), Access::Read);
         assert_eq!(access_of("/no/such/page"), Access::Read);
+        assert_eq!(
+            access_of("/querier.v1.QuerierService/SelectMergeStacktraces"),
+            Access::Read
+        );
     }
 
     #[test]

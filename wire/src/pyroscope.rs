@@ -72,5 +72,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!((back.start, back.end, back.max_nodes), (5, 6, Some(7)));
+        // Fields from a newer client are skipped, as in protobuf.
+        let newer: q::SelectMergeStacktracesRequest =
+            serde_json::from_str(r#"{"profileTypeID":"a:b:c:d:e","futureField":{"x":1}}"#).unwrap();
+        assert_eq!(newer.profile_type_id, "a:b:c:d:e");
     }
 }

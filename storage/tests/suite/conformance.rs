@@ -225,17 +225,28 @@ fn regex_and_negated_matchers_select_alike_and_series_lists_label_sets() {
         assert_eq!(total(&[("host", MatchOp::Re, "web-.*")]), 42, "{backend}");
         assert_eq!(total(&[("host", MatchOp::Re, "web")]), 0, "{backend}");
         assert_eq!(total(&[("host", MatchOp::Neq, "web-1")]), 19, "{backend}");
-        assert_eq!(total(&[("version", MatchOp::Nre, "1\\.0")]), 19, "{backend}");
+        assert_eq!(
+            total(&[("version", MatchOp::Nre, "1\\.0")]),
+            19,
+            "{backend}"
+        );
         // A missing label reads as empty.
         assert_eq!(total(&[("version", MatchOp::Eq, "")]), 7, "{backend}");
         assert_eq!(
-            total(&[("host", MatchOp::Re, "web-.*"), ("version", MatchOp::Neq, "1.1")]),
+            total(&[
+                ("host", MatchOp::Re, "web-.*"),
+                ("version", MatchOp::Neq, "1.1")
+            ]),
             30,
             "{backend}"
         );
         let mut query = cpu_all("api");
         query.matchers = vec![LabelMatcher::new("host", MatchOp::Nre, "web-.*").unwrap()];
-        assert_eq!(store.timeline(&query).unwrap(), [(60 * SEC, 7)], "{backend}");
+        assert_eq!(
+            store.timeline(&query).unwrap(),
+            [(60 * SEC, 7)],
+            "{backend}"
+        );
     });
 }
 
