@@ -259,6 +259,28 @@ mod tests {
     }
 
     #[test]
+    fn written_matchers_parse_back() {
+        // The property the `label_selector` fuzz target checks on any input.
+        for text in [
+            r#"{service_name="api", host=~"web-\d+"}"#,
+            r#"{k='say "hi"\there', j!~`a\.b`, service="x"}"#,
+            "{k=\"tab\\tnew\\nline\"}",
+        ] {
+            let s = parse_selector(text).unwrap();
+            let again = format!(
+                "{{{}}}",
+                s.service
+                    .iter()
+                    .chain(&s.labels)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            assert_eq!(parse_selector(&again).unwrap(), s, "{text} -> {again}");
+        }
+    }
+
+    #[test]
     fn bad_selectors_say_where() {
         for (text, at) in [
             ("service_name=\"x\"", 0),
