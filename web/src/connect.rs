@@ -252,5 +252,23 @@ mod tests {
             read_request(&headers, b"not gzip").unwrap_err().status(),
             StatusCode::BAD_REQUEST
         );
+        let gzip = |bytes: &[u8]| {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(bytes).unwrap();
+            encoder.finish().unwrap()
+        };
+        assert_eq!(
+            read_request(&headers, &gzip(b"{\"name\":\"x\"}")).unwrap(),
+            (Codec::Json, b"{\"name\":\"x\"}".to_vec())
+        );
+        // A small body that inflates past the bound is refused, not read.
+        let bomb = gzip(&vec![b' '; MAX_REQUEST_BYTES + 1]);
+        assert!(bomb.len() < 64 << 10);
+        assert_eq!(
+            read_request(&headers, &bomb).unwrap_err().status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
     }
 }
