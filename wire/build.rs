@@ -1,5 +1,7 @@
 //! Compiles the wire protocol and pprof's profile.proto with the pure-Rust
-//! protox front end, so no `protoc` is needed on the build machine.
+//! protox front end, so no `protoc` is needed on the build machine; then
+//! Pyroscope's query API (`proto/pyroscope/`), with protojson codecs from
+//! pbjson, since Grafana's data source may speak JSON as well as protobuf.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = ["proto/ingest.proto", "proto/profile.proto"];
@@ -11,5 +13,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;
+    pyroscope_querier()?;
+    Ok(())
+}
+
+/// `querier.v1`, `types.v1` and `google.v1`: plain messages (the service is
+/// served over Connect by the web crate, not by tonic), each with serde
+/// implementations that follow protojson.
+fn pyroscope_querier() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "querier/v1/querier.proto",
+        "types/v1/types.proto",
+        "google/v1/profile.proto",
+    ];
+    for proto in protos {
+        println!("cargo:rerun-if-changed=proto/pyroscope/{proto}");
+    }
+    let descriptors = protox::compile(protos, ["proto/pyroscope"])?;
+    let encoded = prost::Message::encode_to_vec(&descriptors);
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(descriptors)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        // As protojson readers do by default: a newer client's fields are
+        // skipped, the way protobuf skips unknown field numbers.
+        .ignore_unknown_fields()
+        .build(&[".querier.v1", ".types.v1", ".google.v1"])?;
     Ok(())
 }

@@ -116,6 +116,11 @@ impl Storage for FlushingStore {
         self.inner.label_values(service)
     }
 
+    fn series(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
+        self.held.flush();
+        self.inner.series(service)
+    }
+
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
         self.held.flush();
         self.inner.query_profile(query)

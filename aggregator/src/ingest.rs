@@ -697,6 +697,7 @@ mod tests {
             .query_profile(&augur_storage::ProfileQuery {
                 service: "s".into(),
                 labels: Default::default(),
+                matchers: Vec::new(),
                 profile_type: "cpu".into(),
                 start_unix_nanos: 0,
                 end_unix_nanos: WINDOW,

@@ -32,6 +32,7 @@ use std::time::Duration;
 use augur_profile::{FileId, Profile, ProfileType, RawFrame, StackTree, Symbol};
 
 use crate::error::StorageError;
+use crate::matcher::LabelMatcher;
 
 /// What every backend provides. Methods block; async callers run them on a
 /// blocking pool.
@@ -79,6 +80,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Label names of `service` and the values each has taken, sorted.
     fn label_values(&self, service: &str) -> Result<BTreeMap<String, Vec<String>>, StorageError>;
+
+    /// The distinct label sets (`service` not among them) `service` has
+    /// samples under, in no particular order.
+    fn series(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError>;
 
     /// Merged stacks of one service (and label matchers) and profile type
     /// over the windows starting in `[start, end)`, with the symbols known
@@ -411,6 +416,9 @@ pub struct ProfileQuery {
     pub service: String,
     /// Only samples of processes with these labels (equality; empty: all).
     pub labels: BTreeMap<String, String>,
+    /// Only samples of series every one of these passes too (`=`, `!=`,
+    /// `=~`, `!~`; empty: all).
+    pub matchers: Vec<LabelMatcher>,
     /// Profile type name, e.g. `cpu`.
     pub profile_type: String,
     /// Windows starting at or after this instant are included, Unix nanoseconds.
@@ -420,9 +428,17 @@ pub struct ProfileQuery {
 }
 
 impl ProfileQuery {
-    /// Whether a series with `labels` is selected: it has every matcher.
+    /// Whether a series with `labels` is selected: it has every label of
+    /// `labels` and passes every one of `matchers`.
     pub(crate) fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
         self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.matchers.iter().all(|m| m.selects(labels))
+    }
+
+    /// Whether some series may be left out: the query has labels or
+    /// matchers. Without, backends read the per-service rows.
+    pub(crate) fn filters_series(&self) -> bool {
+        !self.labels.is_empty() || !self.matchers.is_empty()
     }
 }
 

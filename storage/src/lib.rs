@@ -19,6 +19,7 @@
 //! This is the only crate that knows SQL. Code map:
 //! - `api`: the [`Storage`] trait, the [`Store`] handle and the values both
 //!   backends speak (batches, queries, answers, merge helpers).
+//! - `matcher`: label matchers (`=`, `!=`, `=~`, `!~`) of a query.
 //! - `columns`: a frame as stored columns, the same in both backends.
 //! - `reports`: fleet reports in the SQL both backends share.
 //! - `sqlite/`, `clickhouse/`: the backends, siblings that share only the
@@ -29,6 +30,7 @@ mod api;
 mod clickhouse;
 mod columns;
 mod error;
+pub mod matcher;
 mod reports;
 mod sqlite;
 
@@ -39,4 +41,5 @@ pub use api::{
 };
 pub use clickhouse::{ClickHouseConfig, ClickHouseStore, DEFAULT_SETTLE_AFTER, ReadCacheBounds};
 pub use error::StorageError;
+pub use matcher::{LabelMatcher, MatchOp, MatcherError};
 pub use sqlite::{SqliteStore, sqlite_memory_used};

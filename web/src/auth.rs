@@ -2,7 +2,8 @@
 //!
 //! Every path needs one [`Access`] level:
 //! - **open**: `/healthz`, so probes need no secret;
-//! - **read**: the page, every profile query (`/api/v1/*` but SQL) and
+//! - **read**: the page, every profile query (`/api/v1/*` but SQL, and
+//!   Pyroscope's `/querier.v1.QuerierService/*`, refused as Connect errors) and
 //!   `/metrics` (Prometheus sends a bearer token from `credentials_file`);
 //! - **admin**: `/api/v1/sql`, which reads any table, internals included.
 //!   Endpoints that change state or expose internals belong here too.
@@ -147,6 +148,13 @@ pub(crate) async fn require_access(
                 Refusal::Forbidden(message) => (StatusCode::FORBIDDEN, message),
             };
             tracing::debug!(path = request.uri().path(), %status, message, "request refused");
+            if crate::connect::is_connect_path(request.uri().path()) {
+                let code = match refusal {
+                    Refusal::Unauthenticated(_) => crate::connect::Code::Unauthenticated,
+                    Refusal::Forbidden(_) => crate::connect::Code::PermissionDenied,
+                };
+                return crate::connect::error_response(code, message);
+            }
             let body = serde_json::json!({ "error": message }).to_string();
             let mut response =
                 (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
@@ -203,6 +211,10 @@ mod tests {
         assert_eq!(access_of("/metrics"), Access::Read);
         assert_eq!(access_of("/"), Access::Read);
         assert_eq!(access_of("/no/such/page"), Access::Read);
+        assert_eq!(
+            access_of("/querier.v1.QuerierService/SelectMergeStacktraces"),
+            Access::Read
+        );
     }
 
     #[test]

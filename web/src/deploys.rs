@@ -445,6 +445,7 @@ fn deploy_profile(
     store.query_profile(&augur_storage::ProfileQuery {
         service: service.to_owned(),
         labels: [("version".to_owned(), deploy.version.clone())].into(),
+        matchers: Vec::new(),
         profile_type: profile_type.to_owned(),
         start_unix_nanos: deploy.first_seen_unix_nanos,
         // Windows are at most an hour (rolled up); the last one is included.

@@ -8,6 +8,9 @@
 //!   background task once both have enough samples (`deploys`);
 //! - `GET /`, the page to browse flame graphs, and `GET /assets/NAME`, its
 //!   stylesheet and ES modules, all embedded from `web/assets` (`assets`);
+//! - `POST /querier.v1.QuerierService/*`, Pyroscope's query API over the
+//!   Connect protocol, for Grafana's Pyroscope data source (`querier`, on
+//!   the plumbing in `connect`);
 //! - `GET /metrics` (the process's one registry, [`Metrics`], as OpenMetrics
 //!   or Prometheus text) and `GET /healthz`.
 //!
@@ -20,11 +23,13 @@
 
 mod assets;
 pub mod auth;
+mod connect;
 mod deploys;
 mod error;
 mod handlers;
 pub mod metrics;
 mod params;
+mod querier;
 mod time;
 mod tree;
 
@@ -38,7 +43,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 pub use auth::WebAuth;
@@ -46,6 +51,10 @@ pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use params::{PROFILE_TYPES, ParamError};
+#[doc(hidden)]
+pub use querier::selector;
+#[doc(hidden)]
+pub use querier::selector::{Selector, SelectorError, parse_selector};
 pub use time::{TimeError, format_rfc3339, parse_time};
 #[doc(hidden)]
 pub use tree::encode_tree;
@@ -197,6 +206,7 @@ fn router_with(
         .route("/api/v1/deploys/compare", get(deploys::compare))
         .route("/api/v1/sql", get(handlers::sql))
         .route("/api/v1/fleet/{report}", get(handlers::fleet))
+        .route(querier::ROUTE, post(querier::call))
         .route("/metrics", get(handlers::metrics))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::not_found)

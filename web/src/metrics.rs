@@ -165,6 +165,9 @@ pub(crate) fn route_label(path: &str) -> &'static str {
     if path.starts_with("/assets/") {
         return "/assets/*";
     }
+    if path.starts_with("/querier.v1.QuerierService/") {
+        return "/querier.v1.QuerierService/*";
+    }
     ROUTES
         .iter()
         .copied()

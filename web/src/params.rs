@@ -207,6 +207,7 @@ impl ProfileRequest {
         ProfileQuery {
             service: self.service.clone(),
             labels: self.labels.clone(),
+            matchers: Vec::new(),
             profile_type: self.profile_type.clone(),
             start_unix_nanos: self.from_unix_nanos,
             end_unix_nanos: self.to_unix_nanos,

@@ -8,13 +8,18 @@
 //!   [`augur_profile::Profile`] to gzipped pprof.
 //! - [`auth`]: the bearer tokens every connection may carry, and their
 //!   constant-time check.
+//! - [`pyroscope`]: Pyroscope's query API (`querier.v1` and the packages it
+//!   uses), which Grafana reads through; [`connect`] holds the protobuf
+//!   and protojson codecs of the Connect protocol.
 //! - [`sink`]: where batches translated from other protocols (Pyroscope,
 //!   OTLP) are handed to ingest.
 
 pub mod auth;
 pub mod batch;
+pub mod connect;
 pub mod pprof;
 mod protobuf;
+pub mod pyroscope;
 pub mod sink;
 
 /// Generated types of `augur.ingest.v1`.

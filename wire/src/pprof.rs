@@ -134,6 +134,12 @@ pub fn encode(profile: &Profile) -> io::Result<Vec<u8>> {
     gzip.finish()
 }
 
+/// The profile's pprof message, not compressed: what an API answers with
+/// when the protocol compresses (or not) by itself.
+pub fn encode_message(profile: &Profile) -> Vec<u8> {
+    to_proto(profile).encode_to_vec()
+}
+
 /// Decodes gzipped (or plain) pprof into our model. At most `max_inflated`
 /// bytes of protobuf are inflated, and the decoded profile may take at most
 /// [`MAX_EXPANSION`] times that.

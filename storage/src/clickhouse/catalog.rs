@@ -238,7 +238,7 @@ impl ClickHouseStore {
             query.start_unix_nanos,
             query.end_unix_nanos,
         );
-        if query.labels.is_empty() {
+        if !query.filters_series() {
             // Every series: the per-service rows where settled.
             if self.read_settled {
                 let filter = format!(

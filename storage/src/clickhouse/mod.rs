@@ -103,6 +103,10 @@ impl Storage for ClickHouseStore {
         Ok(collect_label_values(self.series_labels(service)?))
     }
 
+    fn series(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
+        self.series_labels(service)
+    }
+
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
         self.profile_parts(query)?.into_profile()
     }

@@ -191,7 +191,7 @@ impl ClickHouseStore {
         };
         let counts = if types::aggregation(&query.profile_type) == Aggregation::Gauge {
             self.gauge_counts(query)?
-        } else if query.labels.is_empty() && self.read_settled {
+        } else if !query.filters_series() && self.read_settled {
             self.settled_counts(query)?
         } else {
             let Some(selected) = self.selected_samples(query)? else {

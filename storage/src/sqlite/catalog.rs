@@ -68,6 +68,18 @@ pub(super) fn label_values(
     ))
 }
 
+/// The label sets of `service`'s series.
+pub(super) fn series(
+    conn: &mut Connection,
+    service: &str,
+) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
+    let tx = conn.transaction().context("begin a series query")?;
+    Ok(series_of(&tx, service)?
+        .into_iter()
+        .map(|(_, labels)| labels)
+        .collect())
+}
+
 pub(super) fn services(conn: &mut Connection) -> Result<Vec<ServiceSummary>, StorageError> {
     let mut stmt = conn
         .prepare_cached(

@@ -185,6 +185,10 @@ impl Storage for SqliteStore {
         self.with_reader(|conn| catalog::label_values(conn, service))
     }
 
+    fn series(&self, service: &str) -> Result<Vec<BTreeMap<String, String>>, StorageError> {
+        self.with_reader(|conn| catalog::series(conn, service))
+    }
+
     fn query_profile(&self, query: &ProfileQuery) -> Result<Profile, StorageError> {
         self.with_reader(|conn| read::profile(conn, query, &self.inner.cache))
     }
@@ -345,6 +349,7 @@ mod cache_tests {
         ProfileQuery {
             service: "svc".into(),
             labels: BTreeMap::new(),
+            matchers: Vec::new(),
             profile_type: "cpu".into(),
             start_unix_nanos: 0,
             end_unix_nanos: 60_000_000_000,

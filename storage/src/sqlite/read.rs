@@ -381,7 +381,7 @@ fn selected_source(
     tx: &Transaction<'_>,
     query: &ProfileQuery,
 ) -> Result<Option<Source>, StorageError> {
-    if query.labels.is_empty() && !is_gauge(query) {
+    if !query.filters_series() && !is_gauge(query) {
         let id: Option<i64> = tx
             .prepare_cached("SELECT id FROM services WHERE name = ?1")
             .and_then(|mut s| s.query_row([&query.service], |r| r.get(0)).optional())

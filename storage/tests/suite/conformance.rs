@@ -190,6 +190,67 @@ fn services_labels_and_matchers_agree() {
 }
 
 #[test]
+fn regex_and_negated_matchers_select_alike_and_series_lists_label_sets() {
+    use augur_storage::{LabelMatcher, MatchOp};
+    on_every_backend(|backend, store| {
+        let hot = vec![kernel("hot", None)];
+        let mut a = window("api", 0, vec![(hot.clone(), 30)]);
+        a.labels = labels(&[("host", "web-1"), ("version", "1.0")]);
+        let mut b = window("api", 60 * SEC, vec![(hot.clone(), 12)]);
+        b.labels = labels(&[("host", "web-2"), ("version", "1.1")]);
+        let mut c = window("api", 60 * SEC, vec![(hot.clone(), 7)]);
+        c.labels = labels(&[("host", "db-1")]);
+        store.write_batch(&batch("m1", vec![a, b, c])).unwrap();
+
+        let mut sets = store.series("api").unwrap();
+        sets.sort();
+        assert_eq!(
+            sets,
+            [
+                labels(&[("host", "db-1")]),
+                labels(&[("host", "web-1"), ("version", "1.0")]),
+                labels(&[("host", "web-2"), ("version", "1.1")]),
+            ],
+            "{backend}"
+        );
+        let total = |matchers: &[(&str, MatchOp, &str)]| {
+            let mut query = cpu_all("api");
+            query.matchers = matchers
+                .iter()
+                .map(|(k, op, v)| LabelMatcher::new(*k, *op, *v).unwrap())
+                .collect();
+            store.query_profile(&query).unwrap().total()
+        };
+        assert_eq!(total(&[]), 49, "{backend}");
+        assert_eq!(total(&[("host", MatchOp::Re, "web-.*")]), 42, "{backend}");
+        assert_eq!(total(&[("host", MatchOp::Re, "web")]), 0, "{backend}");
+        assert_eq!(total(&[("host", MatchOp::Neq, "web-1")]), 19, "{backend}");
+        assert_eq!(
+            total(&[("version", MatchOp::Nre, "1\\.0")]),
+            19,
+            "{backend}"
+        );
+        // A missing label reads as empty.
+        assert_eq!(total(&[("version", MatchOp::Eq, "")]), 7, "{backend}");
+        assert_eq!(
+            total(&[
+                ("host", MatchOp::Re, "web-.*"),
+                ("version", MatchOp::Neq, "1.1")
+            ]),
+            30,
+            "{backend}"
+        );
+        let mut query = cpu_all("api");
+        query.matchers = vec![LabelMatcher::new("host", MatchOp::Nre, "web-.*").unwrap()];
+        assert_eq!(
+            store.timeline(&query).unwrap(),
+            [(60 * SEC, 7)],
+            "{backend}"
+        );
+    });
+}
+
+#[test]
 fn a_unit_conflict_is_refused_and_stores_nothing() {
     on_every_backend(|backend, store| {
         store
@@ -1264,6 +1325,7 @@ fn a_gauge_is_the_mean_of_its_snapshots_per_series_never_their_sum() {
             profile_type: "inuse_space".into(),
             start_unix_nanos: start,
             end_unix_nanos: end,
+            matchers: Vec::new(),
         };
         let read = |q: &ProfileQuery| by_frames(store.query_profile(q).unwrap().samples);
         // Window 0: host a's two identical snapshots read as one heap;

@@ -83,6 +83,7 @@ pub fn cpu(service: &str, start: i64, end: i64) -> ProfileQuery {
     ProfileQuery {
         service: service.into(),
         labels: Default::default(),
+        matchers: Vec::new(),
         profile_type: "cpu".into(),
         start_unix_nanos: start,
         end_unix_nanos: end,

@@ -282,6 +282,7 @@ fn cost() -> anyhow::Result<()> {
     let query = |version: &str, from: i64| ProfileQuery {
         service: "shop".into(),
         labels: BTreeMap::from([("version".to_owned(), version.to_owned())]),
+        matchers: Vec::new(),
         profile_type: "cpu".into(),
         start_unix_nanos: from * MINUTE,
         end_unix_nanos: (from + 60) * MINUTE,

@@ -9,6 +9,7 @@ mod faults;
 mod flame;
 mod fleet;
 mod golden;
+mod grafana;
 mod https;
 mod ingest_errors;
 mod java;

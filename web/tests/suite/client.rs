@@ -41,6 +41,28 @@ impl Response {
         })
     }
 
+    /// The answer with its `Content-Encoding` (gzip, zstd) undone, as a
+    /// client that asked for it (Grafana's Connect client) reads it.
+    pub fn decoded(mut self) -> Response {
+        use std::io::Read;
+        let encoding = self.header("content-encoding").map(str::to_ascii_lowercase);
+        let body = match encoding.as_deref() {
+            Some("gzip") => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(&self.body[..])
+                    .read_to_end(&mut out)
+                    .expect("valid gzip answer");
+                out
+            }
+            Some("zstd") => zstd::decode_all(&self.body[..]).expect("valid zstd answer"),
+            _ => return self,
+        };
+        self.body = body;
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("content-encoding"));
+        self
+    }
+
     /// The `error` message of a JSON error body.
     pub fn error_message(&self) -> String {
         assert!(
@@ -89,6 +111,30 @@ pub async fn request_with(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("receive");
     parse(&raw, method == "HEAD")
+}
+
+/// `POST target` with extra header lines and a body, as an RPC client
+/// sends it.
+pub async fn post(
+    address: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let mut head = format!(
+        "POST {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    stream.write_all(body).await.expect("send body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("receive");
+    parse(&raw, false).decoded()
 }
 
 fn parse(raw: &[u8], head_only: bool) -> Response {

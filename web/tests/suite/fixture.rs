@@ -41,9 +41,16 @@ pub struct Server {
 impl Server {
     /// Opens a store, writes the fixture batch and starts `serve`.
     pub async fn start() -> Server {
+        Self::start_with(&[fixture_batch()], augur_web::WebOptions::default()).await
+    }
+
+    /// Opens a store, writes `batches` and starts `serve_with(options)`.
+    pub async fn start_with(batches: &[BatchWrite], options: augur_web::WebOptions) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("augur.db")).expect("open store");
-        store.write_batch(&fixture_batch()).expect("write batch");
+        for batch in batches {
+            store.write_batch(batch).expect("write batch");
+        }
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -51,10 +58,11 @@ impl Server {
         let address = listener.local_addr().expect("address");
         let (shutdown, stopped) = oneshot::channel::<()>();
         let metrics = other_metrics();
-        let task = tokio::spawn(augur_web::serve(
+        let task = tokio::spawn(augur_web::serve_with(
             listener,
             store.clone(),
             metrics,
+            options,
             async move {
                 let _ = stopped.await;
             },

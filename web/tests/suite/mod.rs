@@ -7,6 +7,7 @@ mod compression;
 mod deploys;
 mod errors;
 mod fleet;
+mod grafana;
 mod labels;
 mod profile;
 mod server;
