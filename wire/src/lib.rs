@@ -10,9 +10,12 @@
 //!   constant-time check.
 //! - [`sink`]: where batches translated from other protocols (Pyroscope,
 //!   OTLP) are handed to ingest.
+//! - [`otlp`]: OTLP profiles export requests (our transcription of the
+//!   protos, at one pinned revision) and their translation into batches.
 
 pub mod auth;
 pub mod batch;
+pub mod otlp;
 pub mod pprof;
 mod protobuf;
 pub mod sink;
