@@ -15,13 +15,16 @@
 //! By job: the generated types here; `scan` bounds what decoding a request
 //! may allocate before prost sees it; `translate` turns a decoded request
 //! into [`Translation`]: batches grouped by profile type, host and window,
-//! one process per resource, frames as Augur knows them.
+//! one process per resource, frames as Augur knows them; `deliver` hands
+//! them to a [`crate::sink::BatchSink`] and makes OTLP's answer.
 
+mod deliver;
 mod scan;
 mod translate;
 #[cfg(test)]
 mod tests;
 
+pub use deliver::{Delivered, deliver};
 pub use translate::{OtlpBatch, OtlpError, OtlpLimits, Translation, translate};
 
 /// The revision's name, as a literal (so `concat!` can use it).
