@@ -8,7 +8,9 @@
 //!   background task once both have enough samples (`deploys`);
 //! - `GET /`, the page to browse flame graphs, and `GET /assets/NAME`, its
 //!   stylesheet and ES modules, all embedded from `web/assets` (`assets`);
-//! - `GET /metrics` (Prometheus text) and `GET /healthz`.
+//! - `GET /metrics` (Prometheus text) and `GET /healthz`;
+//! - `POST /v1development/profiles`, OTLP profiles in, when an ingest runs
+//!   beside it (`otlp`).
 //!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
 //! resolves ([`serve_with`] also takes [`WebOptions`]). Parameter rules live in `params`, time parsing in [`parse_time`],
@@ -21,6 +23,7 @@ mod deploys;
 mod error;
 mod handlers;
 mod metrics;
+mod otlp;
 mod params;
 mod time;
 mod tree;
@@ -106,7 +109,8 @@ pub async fn serve_with(
     let gate = auth::Gate::new(options.auth, Some(address));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
-    let result = axum::serve(listener, router_with(store, metrics, comparisons, gate))
+    let router = router_with(store, metrics, comparisons, gate, options.ingest);
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -178,7 +182,7 @@ pub fn router(store: Store, metrics: MetricsFn) -> Router {
         },
         None,
     );
-    router_with(store, metrics, comparisons, gate)
+    router_with(store, metrics, comparisons, gate, None)
 }
 
 fn router_with(
@@ -186,6 +190,7 @@ fn router_with(
     metrics: MetricsFn,
     deploys: Arc<DeployComparisons>,
     gate: auth::Gate,
+    ingest: Option<Arc<dyn BatchSink>>,
 ) -> Router {
     let state = AppState {
         store,
@@ -193,7 +198,7 @@ fn router_with(
         requests: Arc::default(),
         deploys,
     };
-    Router::new()
+    let routes = Router::new()
         .route("/", get(assets::page))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/v1/services", get(handlers::services))
@@ -211,7 +216,14 @@ fn router_with(
         .layer(middleware::from_fn_with_state(
             Arc::new(gate),
             auth::require_access,
-        ))
+        ));
+    // Pushes show an ingest token, checked by the ingest: merged past the
+    // web's own token gate.
+    let routes = match ingest {
+        Some(sink) => routes.merge(otlp::routes(sink)),
+        None => routes,
+    };
+    routes
         .layer(middleware::from_fn_with_state(
             state.requests.clone(),
             count_and_harden,

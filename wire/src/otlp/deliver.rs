@@ -71,6 +71,27 @@ pub async fn deliver(
     Ok(delivered)
 }
 
+/// The response, encoded for an OTLP/HTTP answer.
+pub fn encode_response(response: &ExportProfilesServiceResponse) -> Vec<u8> {
+    prost::Message::encode_to_vec(response)
+}
+
+/// A `google.rpc.Status` (code, message) encoded: the body of an OTLP/HTTP
+/// error answer. `code` is a gRPC status code.
+pub fn encode_status(code: i32, message: &str) -> Vec<u8> {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+    }
+    prost::Message::encode_to_vec(&RpcStatus {
+        code,
+        message: message.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

@@ -24,7 +24,7 @@ mod translate;
 #[cfg(test)]
 mod tests;
 
-pub use deliver::{Delivered, deliver};
+pub use deliver::{Delivered, deliver, encode_response, encode_status};
 pub use translate::{OtlpBatch, OtlpError, OtlpLimits, Translation, translate};
 
 /// The revision's name, as a literal (so `concat!` can use it).
