@@ -16,6 +16,7 @@ mod limits;
 mod loadgen;
 mod native;
 mod offcpu;
+mod otlp;
 mod privileges;
 mod python;
 mod record;

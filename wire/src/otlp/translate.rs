@@ -441,6 +441,10 @@ fn stack_frames(
         location_frames(location, dict, builder, &mut frames)?;
     }
     frames.truncate(max_depth);
+    if frames.is_empty() {
+        // Keeps the samples (ingest wants a frame in every stack).
+        frames.push(unknown("empty stack"));
+    }
     Ok(frames)
 }
 
