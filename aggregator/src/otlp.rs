@@ -70,9 +70,9 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let this = self.clone();
         if request.uri().path() != otlp::GRPC_EXPORT_PATH {
-            return Box::pin(async move {
-                Ok(Status::unimplemented("no such method").into_http())
-            });
+            return Box::pin(
+                async move { Ok(Status::unimplemented("no such method").into_http()) },
+            );
         }
         Box::pin(async move {
             let max = this.max_message();

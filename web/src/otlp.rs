@@ -95,7 +95,9 @@ async fn export(State(export): State<Export>, headers: HeaderMap, body: Bytes) -
             );
         }
     };
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
     let limits = export.limits.clone();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -113,7 +115,9 @@ async fn export(State(export): State<Export>, headers: HeaderMap, body: Bytes) -
     .await;
     let translation = match translated {
         Ok(Ok(translation)) => translation,
-        Ok(Err(message)) => return refuse(StatusCode::BAD_REQUEST, code::INVALID_ARGUMENT, &message),
+        Ok(Err(message)) => {
+            return refuse(StatusCode::BAD_REQUEST, code::INVALID_ARGUMENT, &message);
+        }
         Err(error) => {
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,

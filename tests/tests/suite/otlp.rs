@@ -187,7 +187,11 @@ impl Builder {
         }
     }
 
-    fn request(self, attributes: &[(&str, &str)], profile: Profile) -> ExportProfilesServiceRequest {
+    fn request(
+        self,
+        attributes: &[(&str, &str)],
+        profile: Profile,
+    ) -> ExportProfilesServiceRequest {
         ExportProfilesServiceRequest {
             resource_profiles: vec![ResourceProfiles {
                 resource: Some(Resource {
@@ -215,12 +219,16 @@ impl Builder {
 /// The export the gRPC part sends: Go stacks and native stacks of the
 /// fixture, for service `otlp-grpc` on pod `checkout-7d9f`.
 fn mixed_export(fixture: &Path) -> ExportProfilesServiceRequest {
-    let (build_id, offsets) = fixture_symbols(fixture, &["hot_a", "caller_a", "hot_b", "caller_b", "main"]);
+    let (build_id, offsets) =
+        fixture_symbols(fixture, &["hot_a", "caller_a", "hot_b", "caller_b", "main"]);
     let mut b = Builder::new();
     let compute = b.go_frame("main.compute");
     let go_main = b.go_frame("main.main");
     let mapping = b.mapping(fixture, &build_id);
-    let native: Vec<i32> = offsets.iter().map(|&o| b.native_frame(mapping, o)).collect();
+    let native: Vec<i32> = offsets
+        .iter()
+        .map(|&o| b.native_frame(mapping, o))
+        .collect();
     let (hot_a, caller_a, hot_b, caller_b, main) =
         (native[0], native[1], native[2], native[3], native[4]);
     let go = b.stack(&[compute, go_main]);
@@ -337,14 +345,33 @@ fn otlp_exports_over_grpc_and_http_are_stored_symbolized_and_once() {
     }
     let stored = wait_for_profile(&base, "otlp-grpc", 60, "hot_a");
     let stacks = json_stacks(&stored);
-    assert_eq!(chain_count(&stacks, &["main.main", "main.compute"]), 30, "{stacks:?}");
-    assert_eq!(chain_count(&stacks, &["main", "caller_a", "hot_a"]), 25, "{stacks:?}");
-    assert_eq!(chain_count(&stacks, &["main", "caller_b", "hot_b"]), 5, "{stacks:?}");
+    assert_eq!(
+        chain_count(&stacks, &["main.main", "main.compute"]),
+        30,
+        "{stacks:?}"
+    );
+    assert_eq!(
+        chain_count(&stacks, &["main", "caller_a", "hot_a"]),
+        25,
+        "{stacks:?}"
+    );
+    assert_eq!(
+        chain_count(&stacks, &["main", "caller_b", "hot_b"]),
+        5,
+        "{stacks:?}"
+    );
     assert_eq!(stored["period"].as_u64(), Some(PERIOD as u64), "{stored}");
     // Resource attributes are labels.
-    for labels in ["&labels=k8s_pod_name=checkout-7d9f", "&labels=host=otlp-host-1"] {
+    for labels in [
+        "&labels=k8s_pod_name=checkout-7d9f",
+        "&labels=host=otlp-host-1",
+    ] {
         let filtered = profile(&base, "otlp-grpc", labels);
-        assert_eq!(filtered["total_samples"].as_u64(), Some(60), "{labels}: {filtered}");
+        assert_eq!(
+            filtered["total_samples"].as_u64(),
+            Some(60),
+            "{labels}: {filtered}"
+        );
     }
     let other_pod = profile(&base, "otlp-grpc", "&labels=k8s_pod_name=elsewhere");
     assert_eq!(other_pod["total_samples"].as_u64(), Some(0), "{other_pod}");
@@ -401,8 +428,13 @@ fn otlp_exports_over_grpc_and_http_are_stored_symbolized_and_once() {
     assert!(String::from_utf8_lossy(&body).contains("too large"));
 
     // A wrong token.
-    let status = export_grpc(&runtime, &mut client, mixed_export(&fixture), "wrong-token-0000000000")
-        .unwrap_err();
+    let status = export_grpc(
+        &runtime,
+        &mut client,
+        mixed_export(&fixture),
+        "wrong-token-0000000000",
+    )
+    .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     let (code, _) = export_http(&base, &http_body, "wrong-token-0000000000");
     assert_eq!(code, 401);
@@ -426,8 +458,14 @@ fn otlp_exports_over_grpc_and_http_are_stored_symbolized_and_once() {
     wait_for_profile(&base, "otlp-partial", 3, "api.Other");
 
     // What was stored before is intact, and still stored once.
-    assert_eq!(profile(&base, "otlp-grpc", "")["total_samples"].as_u64(), Some(60));
-    assert_eq!(profile(&base, "otlp-http", "")["total_samples"].as_u64(), Some(7));
+    assert_eq!(
+        profile(&base, "otlp-grpc", "")["total_samples"].as_u64(),
+        Some(60)
+    );
+    assert_eq!(
+        profile(&base, "otlp-http", "")["total_samples"].as_u64(),
+        Some(7)
+    );
     assert!(server.is_running(), "the server died");
     server.terminate().unwrap();
 }

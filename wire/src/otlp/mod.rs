@@ -20,9 +20,9 @@
 
 mod deliver;
 mod scan;
-mod translate;
 #[cfg(test)]
 mod tests;
+mod translate;
 
 pub use deliver::{Delivered, deliver, encode_response, encode_status};
 pub use translate::{OtlpBatch, OtlpError, OtlpLimits, Translation, translate};

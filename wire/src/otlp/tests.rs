@@ -147,17 +147,19 @@ fn text(value: &str) -> AnyValue {
 
 fn resource(attributes: &[(&str, &str)], profiles: Vec<Profile>) -> ResourceProfiles {
     ResourceProfiles {
-        resource: Some(super::generated::opentelemetry::proto::resource::v1::Resource {
-            attributes: attributes
-                .iter()
-                .map(|(k, v)| KeyValue {
-                    key: (*k).to_owned(),
-                    value: Some(text(v)),
-                    key_strindex: 0,
-                })
-                .collect(),
-            ..Default::default()
-        }),
+        resource: Some(
+            super::generated::opentelemetry::proto::resource::v1::Resource {
+                attributes: attributes
+                    .iter()
+                    .map(|(k, v)| KeyValue {
+                        key: (*k).to_owned(),
+                        value: Some(text(v)),
+                        key_strindex: 0,
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        ),
         scope_profiles: vec![ScopeProfiles {
             profiles,
             ..Default::default()
@@ -192,13 +194,12 @@ fn request() -> ExportProfilesServiceRequest {
 
 #[test]
 fn frames_labels_and_counts_follow_the_request() {
-    let translation = translate(
-        &request().encode_to_vec(),
-        NOW,
-        &OtlpLimits::default(),
-    )
-    .unwrap();
-    assert_eq!(translation.rejected_profiles, 0, "{:?}", translation.messages);
+    let translation = translate(&request().encode_to_vec(), NOW, &OtlpLimits::default()).unwrap();
+    assert_eq!(
+        translation.rejected_profiles, 0,
+        "{:?}",
+        translation.messages
+    );
     assert_eq!(translation.batches.len(), 1);
     let batch = &translation.batches[0];
     assert_eq!(batch.profiles, 1);
@@ -254,7 +255,10 @@ fn frames_labels_and_counts_follow_the_request() {
             (vec![go("main.work"), go("main.main"), user.clone()], 7),
         ]
     );
-    assert_eq!(valid.binaries, vec![(FileId::parse_hex(BUILD_ID).unwrap(), "/app".into())]);
+    assert_eq!(
+        valid.binaries,
+        vec![(FileId::parse_hex(BUILD_ID).unwrap(), "/app".into())]
+    );
 }
 
 #[test]
@@ -284,15 +288,21 @@ fn a_bad_profile_is_refused_alone() {
     });
     request.resource_profiles[0].scope_profiles[0].profiles = vec![dangling, good, unknown_unit];
     // A second resource without service.name, named as OTel SDKs do.
-    request
-        .resource_profiles
-        .push(resource(&[("process.executable.name", "worker")], vec![
-            request.resource_profiles[0].scope_profiles[0].profiles[1].clone(),
-        ]));
-    let translation =
-        translate(&request.encode_to_vec(), NOW, &OtlpLimits::default()).unwrap();
-    assert_eq!(translation.rejected_profiles, 2, "{:?}", translation.messages);
-    assert!(translation.messages[0].contains("stack index 999"), "{:?}", translation.messages);
+    request.resource_profiles.push(resource(
+        &[("process.executable.name", "worker")],
+        vec![request.resource_profiles[0].scope_profiles[0].profiles[1].clone()],
+    ));
+    let translation = translate(&request.encode_to_vec(), NOW, &OtlpLimits::default()).unwrap();
+    assert_eq!(
+        translation.rejected_profiles, 2,
+        "{:?}",
+        translation.messages
+    );
+    assert!(
+        translation.messages[0].contains("stack index 999"),
+        "{:?}",
+        translation.messages
+    );
     // Resource 1 has no host: a batch of its own.
     assert_eq!(translation.batches.len(), 2);
     let services: Vec<&str> = translation
@@ -302,7 +312,11 @@ fn a_bad_profile_is_refused_alone() {
         .collect();
     assert_eq!(services, ["unknown_service:worker", "checkout"]);
     assert_eq!(
-        translation.batches.iter().map(|b| b.batch.samples.iter().map(|s| s.count).sum::<u64>()).collect::<Vec<_>>(),
+        translation
+            .batches
+            .iter()
+            .map(|b| b.batch.samples.iter().map(|s| s.count).sum::<u64>())
+            .collect::<Vec<_>>(),
         [9, 9]
     );
 }
@@ -356,15 +370,31 @@ fn runtime_and_other_frame_types() {
         resource_profiles: vec![resource(&[("service.name", "s")], vec![profile])],
         dictionary: Some(dict.d),
     };
-    let translation =
-        translate(&request.encode_to_vec(), NOW, &OtlpLimits::default()).unwrap();
+    let translation = translate(&request.encode_to_vec(), NOW, &OtlpLimits::default()).unwrap();
     let payload = compress(&translation.batches[0].batch, 1).unwrap();
     let (valid, _, _) = decode(&payload, &Limits::default(), owned_frames).unwrap();
     let frames = &valid.samples[0].frames;
-    assert!(matches!(&frames[0], RawFrame::Runtime { runtime: Runtime::Java, function, inlined: true, .. } if function == "Foo.inlined"));
-    assert!(matches!(&frames[1], RawFrame::Runtime { runtime: Runtime::Java, inlined: false, .. }));
-    assert!(matches!(&frames[2], RawFrame::Runtime { runtime: Runtime::Python, .. }));
-    assert!(matches!(&frames[3], RawFrame::Named { function, origin } if function == "index" && origin == "php"));
+    assert!(
+        matches!(&frames[0], RawFrame::Runtime { runtime: Runtime::Java, function, inlined: true, .. } if function == "Foo.inlined")
+    );
+    assert!(matches!(
+        &frames[1],
+        RawFrame::Runtime {
+            runtime: Runtime::Java,
+            inlined: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &frames[2],
+        RawFrame::Runtime {
+            runtime: Runtime::Python,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&frames[3], RawFrame::Named { function, origin } if function == "index" && origin == "php")
+    );
     assert!(matches!(&frames[4], RawFrame::Unknown { reason } if reason.contains("ruby")));
     assert_eq!(frames.len(), 5);
 }

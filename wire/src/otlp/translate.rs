@@ -28,8 +28,7 @@ use super::profiles::{Location, Mapping, Profile, ProfilesDictionary};
 use super::scan::{self, ScanError};
 use crate::batch::{MAX_RUNTIME_FILE, MAX_RUNTIME_FUNCTION, is_sane_path_hint};
 use crate::ingest::{
-    Batch, Binary, Frame, KernelFrame, NamedFrame, Process, RuntimeFrame, Sample, UserFrame,
-    frame,
+    Batch, Binary, Frame, KernelFrame, NamedFrame, Process, RuntimeFrame, Sample, UserFrame, frame,
 };
 
 /// The service of a resource without `service.name`, as OTel's SDKs name it.
@@ -292,7 +291,7 @@ struct SampleKind {
 
 fn sample_kind(profile: &Profile, dict: &Dictionary<'_>) -> Result<SampleKind, String> {
     let value_type = |v: &Option<super::profiles::ValueType>| -> Result<(String, String), String> {
-        let v = v.clone().unwrap_or_default();
+        let v = v.unwrap_or_default();
         Ok((
             dict.string(v.type_strindex)?.to_ascii_lowercase(),
             dict.string(v.unit_strindex)?.to_ascii_lowercase(),
@@ -413,13 +412,18 @@ fn add_profile(
     });
     builder.frames += frames_added;
     builder.profiles += 1;
-    builder.samples.extend(samples.into_iter().map(|(frames, count)| Sample {
-        process,
-        frames,
-        count,
-    }));
+    builder
+        .samples
+        .extend(samples.into_iter().map(|(frames, count)| Sample {
+            process,
+            frames,
+            count,
+        }));
     if negative > 0 {
-        *builder.dropped.entry("otlp_negative_value".into()).or_default() += negative;
+        *builder
+            .dropped
+            .entry("otlp_negative_value".into())
+            .or_default() += negative;
     }
     Ok(())
 }
@@ -612,7 +616,9 @@ fn gnu_build_id(mapping: &Mapping, dict: &Dictionary<'_>) -> Result<Option<Vec<u
             None => return Ok(None),
         },
     };
-    Ok(FileId::from_bytes(&bytes).ok().map(|id| id.as_bytes().to_vec()))
+    Ok(FileId::from_bytes(&bytes)
+        .ok()
+        .map(|id| id.as_bytes().to_vec()))
 }
 
 /// Label names Augur queries accept: letters, digits and `_`.
