@@ -398,3 +398,41 @@ fn runtime_and_other_frame_types() {
     assert!(matches!(&frames[4], RawFrame::Unknown { reason } if reason.contains("ruby")));
     assert_eq!(frames.len(), 5);
 }
+
+#[test]
+fn mutated_requests_give_batches_ingest_takes() {
+    // The fuzz target's property over every one-byte change and every
+    // truncation of a real request: what translates, ingest takes.
+    let bytes = request().encode_to_vec();
+    let limits = OtlpLimits {
+        max_stack_depth: 3,
+        ..OtlpLimits::default()
+    };
+    let ingest = Limits {
+        max_stack_depth: 2,
+        ..Limits::default()
+    };
+    let mut translated = 0;
+    let mut variants: Vec<Vec<u8>> = (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+    for i in 0..bytes.len() {
+        for value in [0x00, 0x01, 0x7f, 0x80, 0xff, bytes[i] ^ 0x01] {
+            let mut changed = bytes.clone();
+            changed[i] = value;
+            variants.push(changed);
+        }
+    }
+    for variant in &variants {
+        let Ok(translation) = translate(variant, NOW, &limits) else {
+            continue;
+        };
+        translated += 1;
+        for batch in &translation.batches {
+            assert!(batch.batch.samples.iter().all(|s| s.frames.len() <= 3));
+            let payload = compress(&batch.batch, 1).unwrap();
+            if let Err(error) = decode(&payload, &ingest, owned_frames) {
+                panic!("ingest refuses {:?}: {error}", batch.batch);
+            }
+        }
+    }
+    assert!(translated > variants.len() / 4, "{translated} of {}", variants.len());
+}
