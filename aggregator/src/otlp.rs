@@ -20,8 +20,7 @@ use std::time::Instant;
 use augur_wire::otlp::collector::ExportProfilesServiceResponse;
 use augur_wire::otlp::{self, OtlpError, OtlpLimits};
 use augur_wire::sink::{BatchSink, SinkAck, SinkError, SinkFuture, SinkRefusal};
-use bytes::{Buf, Bytes};
-use prost::Message;
+use bytes::{Buf, BufMut, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Service, StdError, http};
 use tonic::{Status, body::Body};
@@ -187,8 +186,8 @@ impl Encoder for ResponseEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|error| Status::internal(format!("encoding the response: {error}")))
+        dst.put_slice(&otlp::encode_response(&item));
+        Ok(())
     }
 }
 

@@ -434,5 +434,51 @@ fn mutated_requests_give_batches_ingest_takes() {
             }
         }
     }
-    assert!(translated > variants.len() / 4, "{translated} of {}", variants.len());
+    assert!(
+        translated > variants.len() / 4,
+        "{translated} of {}",
+        variants.len()
+    );
+}
+
+#[test]
+fn off_cpu_and_other_sample_types() {
+    let mut dict = Dict::new();
+    let go = dict.named("go", &["main.wait"]);
+    let stack = dict.stack(&[go]);
+    let mut off_cpu = dict.cpu_profile(&[(stack, 1_500)]);
+    off_cpu.sample_type = Some(ValueType {
+        type_strindex: dict.s("events"),
+        unit_strindex: dict.s("nanoseconds"),
+    });
+    off_cpu.period_type = None;
+    let mut alloc = dict.cpu_profile(&[(stack, 4096)]);
+    alloc.sample_type = Some(ValueType {
+        type_strindex: dict.s("alloc_space"),
+        unit_strindex: dict.s("bytes"),
+    });
+    let request = ExportProfilesServiceRequest {
+        resource_profiles: vec![resource(&[("service.name", "s")], vec![off_cpu, alloc])],
+        dictionary: Some(dict.d),
+    };
+    let translation = translate(&request.encode_to_vec(), NOW, &OtlpLimits::default()).unwrap();
+    let kinds: Vec<(&str, &str, u64, u64)> = translation
+        .batches
+        .iter()
+        .map(|b| {
+            (
+                b.batch.profile_type.as_str(),
+                b.batch.unit.as_str(),
+                b.batch.period,
+                b.batch.samples[0].count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("alloc_space", "bytes", 1, 4096),
+            ("off-cpu", "nanoseconds", 1, 1_500)
+        ]
+    );
 }

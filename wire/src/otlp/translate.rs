@@ -317,6 +317,15 @@ fn sample_kind(profile: &Profile, dict: &Dictionary<'_>) -> Result<SampleKind, S
             profile.period
         ));
     }
+    if sample_unit == "nanoseconds" && (sample_type == "events" || sample_type == "off_cpu") {
+        // The eBPF profiler's off-CPU profile: time off CPU per stack.
+        return Ok(SampleKind {
+            profile_type: "off-cpu".into(),
+            unit: sample_unit,
+            period: 1,
+            values_are_counts: false,
+        });
+    }
     let name = types::from_pprof_sample_type("", &sample_type, &sample_unit)
         .ok_or_else(|| format!("sample type {sample_type}/{sample_unit} is not kept"))?;
     types::check_type(&name, &sample_unit).map_err(|e| e.to_string())?;
@@ -589,8 +598,10 @@ fn location_frames(
 }
 
 /// The offset in the mapped file of `address`: a process address inside
-/// the mapping, as pprof's model has it. An address below the mapping's
-/// start is taken to be a file offset already.
+/// the mapping, as pprof's model has it. An address outside the mapping is
+/// taken to be relative to the file already (the eBPF profiler sends the
+/// ELF virtual address, which equals the file offset in the executable
+/// segments of what GNU ld links, but not always: see docs/known-gaps.md).
 fn file_offset(address: u64, mapping: &Mapping) -> u64 {
     let inside = address >= mapping.memory_start
         && (mapping.memory_limit == 0 || address < mapping.memory_limit);
