@@ -5,7 +5,8 @@
 //! ([`cardinality`]), [`merge`]s samples per (service, window), and
 //! acknowledges once the batch is durable in the [`ingest_log`] and held by
 //! the [`buffer`], whose flusher stores many batches at a time. [`debuginfo`] serves
-//! agents' debug-info uploads, [`otlp`] OTLP profiles exports. The [`symbolize`] workers name stored frames
+//! agents' debug-info uploads, [`otlp`] OTLP profiles exports into the same
+//! ingest. The [`symbolize`] workers name stored frames
 //! in the background, one thread per shard of binaries. [`auth`] decides
 //! who may connect: TLS, client certificates and bearer tokens.
 //!
