@@ -1,11 +1,22 @@
-//! Compiles the wire protocol and pprof's profile.proto with the pure-Rust
-//! protox front end, so no `protoc` is needed on the build machine; then
-//! Pyroscope's query API (`proto/pyroscope/`), with protojson codecs from
-//! pbjson, since Grafana's data source may speak JSON as well as protobuf.
+//! Compiles the wire protocol, pprof's profile.proto and our transcription
+//! of the OTLP profiles protos with the pure-Rust protox front end, so no
+//! `protoc` is needed on the build machine; then Pyroscope's query API
+//! (`proto/pyroscope/`), with protojson codecs from pbjson, since Grafana's
+//! data source may speak JSON as well as protobuf.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/ingest.proto", "proto/profile.proto"];
-    for proto in protos {
+    let protos = [
+        "proto/ingest.proto",
+        "proto/profile.proto",
+        // The OTLP revision is pinned by this path and `otlp::OTLP_REVISION`.
+        "proto/opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
+    ];
+    let imported = [
+        "proto/opentelemetry/proto/common/v1/common.proto",
+        "proto/opentelemetry/proto/resource/v1/resource.proto",
+        "proto/opentelemetry/proto/profiles/v1development/profiles.proto",
+    ];
+    for proto in protos.iter().chain(&imported) {
         println!("cargo:rerun-if-changed={proto}");
     }
     let descriptors = protox::compile(protos, ["proto"])?;

@@ -89,7 +89,7 @@ impl BatchSink for IngestHandle {
 }
 
 /// The HTTP-side kind of a push refusal, from the status an agent sees.
-fn refusal(code: tonic::Code) -> SinkRefusal {
+pub(crate) fn refusal(code: tonic::Code) -> SinkRefusal {
     match code {
         tonic::Code::InvalidArgument => SinkRefusal::Invalid,
         tonic::Code::ResourceExhausted => SinkRefusal::Busy,

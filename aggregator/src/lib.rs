@@ -5,7 +5,8 @@
 //! ([`cardinality`]), [`merge`]s samples per (service, window), and
 //! acknowledges once the batch is durable in the [`ingest_log`] and held by
 //! the [`buffer`], whose flusher stores many batches at a time. [`debuginfo`] serves
-//! agents' debug-info uploads. The [`symbolize`] workers name stored frames
+//! agents' debug-info uploads, [`otlp`] OTLP profiles exports into the same
+//! ingest. The [`symbolize`] workers name stored frames
 //! in the background, one thread per shard of binaries. [`auth`] decides
 //! who may connect: TLS, client certificates and bearer tokens.
 //!
@@ -26,6 +27,7 @@ pub mod ingest_log;
 pub mod intern;
 pub mod merge;
 pub mod metrics;
+pub mod otlp;
 mod prepare;
 pub mod server;
 pub mod symbolize;
@@ -212,6 +214,7 @@ pub async fn serve(
         config.security.token_check().counting(metrics.clone()),
     );
     let services = server::Services {
+        otlp: otlp::OtlpExportServer::new(ingest.clone(), augur_wire::otlp::OtlpLimits::default()),
         ingest,
         debuginfo: uploads.map(|uploads| {
             debuginfo::DebugInfoService::new(

@@ -1,5 +1,6 @@
-//! The gRPC server: ingest and debug-info uploads on one listener, behind
-//! TLS and the token check, with a bounded drain at shutdown.
+//! The gRPC server: ingest, debug-info uploads and the OTLP profiles export
+//! on one listener, behind TLS and the token check, with a bounded drain at
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Services {
     /// `augur.ingest.v1.Ingest`.
     pub ingest: Arc<IngestService>,
+    /// OTLP profiles export, translated into ingest's batches.
+    pub otlp: crate::otlp::OtlpExportServer,
     /// Debug-info uploads, when a directory for them was given.
     pub debuginfo: Option<DebugInfoService>,
     /// Largest gRPC message accepted, in bytes.
@@ -55,6 +58,7 @@ pub async fn serve_grpc(
         .add_service(
             IngestServer::from_arc(services.ingest).max_decoding_message_size(services.max_message),
         )
+        .add_service(services.otlp)
         .add_optional_service(services.debuginfo.map(DebugInfoServer::new))
         .serve_with_incoming_shutdown(incoming, async {
             let _ = drain_rx.await;

@@ -12,7 +12,9 @@
 //!   Connect protocol, for Grafana's Pyroscope data source (`querier`, on
 //!   the plumbing in `connect`);
 //! - `GET /metrics` (the process's one registry, [`Metrics`], as OpenMetrics
-//!   or Prometheus text) and `GET /healthz`.
+//!   or Prometheus text) and `GET /healthz`;
+//! - `POST /v1development/profiles`, OTLP profiles in, when an ingest runs
+//!   beside it (`otlp`).
 //!
 //! Answers are compressed with zstd or gzip when the client accepts it.
 //!
@@ -28,6 +30,7 @@ mod deploys;
 mod error;
 mod handlers;
 pub mod metrics;
+mod otlp;
 mod params;
 mod querier;
 mod time;
@@ -122,7 +125,8 @@ pub async fn serve_with(
     let gate = auth::Gate::new(options.auth, Some(address));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
-    let result = axum::serve(listener, router_with(store, metrics, comparisons, gate))
+    let router = router_with(store, metrics, comparisons, gate, options.ingest);
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -180,7 +184,7 @@ pub fn router(store: Store, metrics: Metrics) -> Router {
         },
         None,
     );
-    router_with(store, metrics, comparisons, gate)
+    router_with(store, metrics, comparisons, gate, None)
 }
 
 fn router_with(
@@ -188,6 +192,7 @@ fn router_with(
     metrics: Metrics,
     deploys: Arc<DeployComparisons>,
     gate: auth::Gate,
+    ingest: Option<Arc<dyn BatchSink>>,
 ) -> Router {
     let requests = metrics.requests();
     let state = AppState {
@@ -195,7 +200,7 @@ fn router_with(
         metrics,
         deploys,
     };
-    Router::new()
+    let routes = Router::new()
         .route("/", get(assets::page))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/v1/services", get(handlers::services))
@@ -214,7 +219,14 @@ fn router_with(
         .layer(middleware::from_fn_with_state(
             Arc::new(gate),
             auth::require_access,
-        ))
+        ));
+    // Pushes show an ingest token, checked by the ingest: merged past the
+    // web's own token gate.
+    let routes = match ingest {
+        Some(sink) => routes.merge(otlp::routes(sink)),
+        None => routes,
+    };
+    routes
         .layer(middleware::from_fn_with_state(requests, count_and_harden))
         .layer(compression())
         .with_state(state)

@@ -13,10 +13,13 @@
 //!   and protojson codecs of the Connect protocol.
 //! - [`sink`]: where batches translated from other protocols (Pyroscope,
 //!   OTLP) are handed to ingest.
+//! - [`otlp`]: OTLP profiles export requests (our transcription of the
+//!   protos, at one pinned revision) and their translation into batches.
 
 pub mod auth;
 pub mod batch;
 pub mod connect;
+pub mod otlp;
 pub mod pprof;
 mod protobuf;
 pub mod pyroscope;

@@ -19,6 +19,7 @@ mod loadgen;
 mod manifests;
 mod native;
 mod offcpu;
+mod otlp;
 mod package;
 mod privileges;
 mod prometheus;
