@@ -2,7 +2,11 @@
 //! protox front end, so no `protoc` is needed on the build machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/ingest.proto", "proto/profile.proto"];
+    let protos = [
+        "proto/ingest.proto",
+        "proto/profile.proto",
+        "proto/pyroscope.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

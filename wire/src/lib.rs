@@ -8,6 +8,8 @@
 //!   [`augur_profile::Profile`] to gzipped pprof.
 //! - [`auth`]: the bearer tokens every connection may carry, and their
 //!   constant-time check.
+//! - [`pyroscope`]: Pyroscope's push (`push.v1` and the legacy `/ingest`
+//!   formats) translated into batches.
 //! - [`sink`]: where batches translated from other protocols (Pyroscope,
 //!   OTLP) are handed to ingest.
 
@@ -15,6 +17,7 @@ pub mod auth;
 pub mod batch;
 pub mod pprof;
 mod protobuf;
+pub mod pyroscope;
 pub mod sink;
 
 /// Generated types of `augur.ingest.v1`.
@@ -27,4 +30,11 @@ pub mod ingest {
 pub mod pprof_proto {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("perftools.profiles");
+}
+
+/// Generated types of Pyroscope's push messages (`wire/proto/pyroscope.proto`),
+/// for clients and tests that build pushes.
+pub mod pyroscope_proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("augur.pyroscope.v1");
 }
