@@ -8,7 +8,10 @@
 //!   background task once both have enough samples (`deploys`);
 //! - `GET /`, the page to browse flame graphs, and `GET /assets/NAME`, its
 //!   stylesheet and ES modules, all embedded from `web/assets` (`assets`);
-//! - `GET /metrics` (Prometheus text) and `GET /healthz`.
+//! - `GET /metrics` (Prometheus text) and `GET /healthz`;
+//! - with an ingest beside it ([`WebOptions::ingest`]), Pyroscope's push
+//!   endpoints, `POST /push.v1.PusherService/Push` and `POST /ingest`
+//!   (`pyroscope`).
 //!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
 //! resolves ([`serve_with`] also takes [`WebOptions`]). Parameter rules live in `params`, time parsing in [`parse_time`],
@@ -22,6 +25,7 @@ mod error;
 mod handlers;
 mod metrics;
 mod params;
+mod pyroscope;
 mod time;
 mod tree;
 
@@ -106,7 +110,8 @@ pub async fn serve_with(
     let gate = auth::Gate::new(options.auth, Some(address));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
-    let result = axum::serve(listener, router_with(store, metrics, comparisons, gate))
+    let router = router_with(store, metrics, comparisons, gate, options.ingest);
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -126,21 +131,23 @@ pub async fn serve_metrics(
     metrics: MetricsFn,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_metrics_with(listener, metrics, WebAuth::default(), shutdown).await
+    serve_metrics_with(listener, metrics, WebAuth::default(), None, shutdown).await
 }
 
 /// [`serve_metrics`] where `/metrics` needs a read token if `auth` has any
-/// (an ingest node beside a query node with tokens).
+/// (an ingest node beside a query node with tokens), and, with `ingest`,
+/// Pyroscope's push endpoints handing batches to it.
 pub async fn serve_metrics_with(
     listener: tokio::net::TcpListener,
     metrics: MetricsFn,
     auth: WebAuth,
+    ingest: Option<Arc<dyn BatchSink>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     let gate = Arc::new(auth::Gate::new(auth, Some(address)));
     tracing::info!(%address, "metrics server listening");
-    let router = Router::new()
+    let mut router = Router::new()
         .route(
             "/metrics",
             get(move || {
@@ -159,8 +166,11 @@ pub async fn serve_metrics_with(
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .layer(middleware::from_fn_with_state(gate, auth::require_access));
+        .route("/healthz", get(|| async { "ok\n" }));
+    if let Some(sink) = ingest {
+        router = router.merge(pyroscope::routes(sink));
+    }
+    let router = router.layer(middleware::from_fn_with_state(gate, auth::require_access));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -178,7 +188,7 @@ pub fn router(store: Store, metrics: MetricsFn) -> Router {
         },
         None,
     );
-    router_with(store, metrics, comparisons, gate)
+    router_with(store, metrics, comparisons, gate, None)
 }
 
 fn router_with(
@@ -186,6 +196,7 @@ fn router_with(
     metrics: MetricsFn,
     deploys: Arc<DeployComparisons>,
     gate: auth::Gate,
+    ingest: Option<Arc<dyn BatchSink>>,
 ) -> Router {
     let state = AppState {
         store,
@@ -193,7 +204,7 @@ fn router_with(
         requests: Arc::default(),
         deploys,
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(assets::page))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/v1/services", get(handlers::services))
@@ -205,7 +216,11 @@ fn router_with(
         .route("/api/v1/sql", get(handlers::sql))
         .route("/api/v1/fleet/{report}", get(handlers::fleet))
         .route("/metrics", get(handlers::metrics))
-        .route("/healthz", get(handlers::healthz))
+        .route("/healthz", get(handlers::healthz));
+    if let Some(sink) = ingest {
+        router = router.merge(pyroscope::routes(sink));
+    }
+    router
         .fallback(handlers::not_found)
         // Inside the counting layer, so refusals are counted too.
         .layer(middleware::from_fn_with_state(
