@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod clickhouse;
+pub mod pyroscope;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};

@@ -18,6 +18,7 @@ mod native;
 mod offcpu;
 mod privileges;
 mod python;
+mod pyroscope;
 mod record;
 mod regress;
 mod relabel;

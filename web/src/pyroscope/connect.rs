@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{PushError, decoded_body, deliver, user_agent};
+use super::{PushError, authorize, decoded_body, deliver, user_agent};
 
 /// The codec of a request, from its content type.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub(super) async fn push(
             ));
         }
     };
+    if let Err(error) = authorize(sink.as_ref(), &headers) {
+        return connect_error(error);
+    }
     let translated = {
         let headers = headers.clone();
         tokio::task::spawn_blocking(move || translate(codec, &headers, &body)).await

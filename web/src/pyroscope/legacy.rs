@@ -17,7 +17,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{PushError, decoded_body, deliver, user_agent};
+use super::{PushError, authorize, decoded_body, deliver, user_agent};
 
 /// Formats this endpoint reads, as the 415 answer lists them.
 const SUPPORTED: &str = "pprof, folded (collapsed) or lines";
@@ -28,6 +28,9 @@ pub(super) async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(error) = authorize(sink.as_ref(), &headers) {
+        return refusal(error);
+    }
     let translated = {
         let headers = headers.clone();
         tokio::task::spawn_blocking(move || translate(&query, &headers, &body)).await
@@ -42,19 +45,22 @@ pub(super) async fn ingest(
     };
     match result {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(error) => {
-            if error.status.is_server_error() {
-                tracing::warn!(message = error.message, "pyroscope ingest failed");
-            }
-            let body = serde_json::json!({ "error": error.message }).to_string();
-            (
-                error.status,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
-        }
+        Err(error) => refusal(error),
     }
+}
+
+/// A refusal as JSON `{"error"}` with its status.
+fn refusal(error: PushError) -> Response {
+    if error.status.is_server_error() {
+        tracing::warn!(message = error.message, "pyroscope ingest failed");
+    }
+    let body = serde_json::json!({ "error": error.message }).to_string();
+    (
+        error.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 fn translate(

@@ -81,9 +81,10 @@ impl From<TranslateError> for PushError {
             _ => StatusCode::BAD_REQUEST,
         };
         let message = match &error {
-            TranslateError::Pprof { source, .. } => {
-                format!("{error}: {}", error_chain(source))
-            }
+            TranslateError::Pprof { source, .. } => match error_chain(source) {
+                causes if causes.is_empty() => error.to_string(),
+                causes => format!("{error}: {causes}"),
+            },
             _ => error.to_string(),
         };
         PushError::new(status, message)
@@ -111,11 +112,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         parts.push(cause.to_string());
         source = cause.source();
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        parts.join(": ")
-    }
+    parts.join(": ")
 }
 
 /// The body with a `Content-Encoding: gzip` undone, within
@@ -182,6 +179,14 @@ pub(crate) async fn deliver(
         );
     }
     Ok(())
+}
+
+/// The request's token, checked before any work is spent on its body.
+pub(crate) fn authorize(sink: &dyn BatchSink, headers: &HeaderMap) -> Result<(), PushError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(axum::http::HeaderValue::as_bytes);
+    Ok(sink.authorize(authorization)?)
 }
 
 /// The request's user agent, a runtime hint.
