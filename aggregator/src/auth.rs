@@ -289,7 +289,11 @@ mod tests {
                 .check(Some(basic("123456:0123456789abcdef").as_bytes()))
                 .is_ok()
         );
-        assert!(check.check(Some(basic(":0123456789abcdef").as_bytes())).is_ok());
+        assert!(
+            check
+                .check(Some(basic(":0123456789abcdef").as_bytes()))
+                .is_ok()
+        );
         assert_eq!(
             check
                 .check(Some(basic("0123456789abcdef:wrong").as_bytes()))

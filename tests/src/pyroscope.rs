@@ -101,7 +101,10 @@ pub fn pprof_share(
             .map(|l| {
                 (
                     l.id,
-                    l.line.iter().map(|line| functions[&line.function_id]).collect(),
+                    l.line
+                        .iter()
+                        .map(|line| functions[&line.function_id])
+                        .collect(),
                 )
             })
             .collect();
@@ -212,8 +215,7 @@ fn forward(mut stream: TcpStream, target: &str, kept: &Mutex<Vec<Captured>>) -> 
         .method(method.as_str())
         .uri(format!("{target}{path}"));
     for (name, value) in &headers {
-        if !["host", "content-length", "connection", "transfer-encoding"].contains(&name.as_str())
-        {
+        if !["host", "content-length", "connection", "transfer-encoding"].contains(&name.as_str()) {
             request = request.header(name, value);
         }
     }

@@ -117,7 +117,10 @@ fn is_hot(function: &str) -> bool {
 fn python_and_node_sdks_push_to_augur_up() {
     let python = python_sdk_available();
     let node = node_sdk_available();
-    if !require(python && node, "pyroscope-io (pip) and @pyroscope/nodejs (npm)") {
+    if !require(
+        python && node,
+        "pyroscope-io (pip) and @pyroscope/nodejs (npm)",
+    ) {
         return;
     }
     let _lock = heavy_test_lock();
@@ -128,13 +131,14 @@ fn python_and_node_sdks_push_to_augur_up() {
     std::fs::write(dir.path().join("app.py"), PYTHON_APP).unwrap();
     std::fs::write(dir.path().join("app.js"), NODE_APP).unwrap();
 
-    // Run across a minute boundary, so two one-minute windows hold data
-    // and the diff compares two ranges.
-    while !(35..45).contains(&(unix_seconds() % 60)) {
+    // Run across a minute boundary, so that pushes (one per 10 s, each
+    // stored in the window where its profile starts) fill two one-minute
+    // windows and the diff compares two ranges.
+    while !(38..46).contains(&(unix_seconds() % 60)) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let minute = unix_seconds() / 60 * 60;
-    let seconds = "30";
+    let seconds = "36";
     let mut py = Command::new("python3")
         .arg(dir.path().join("app.py"))
         .args([&proxy.url(), seconds])
@@ -178,7 +182,10 @@ fn python_and_node_sdks_push_to_augur_up() {
     ] {
         let profiles: Vec<_> = pushes.iter().flat_map(|c| c.profiles()).collect();
         let (hot, total) = pprof_share(&profiles, sent_type, is_hot);
-        assert!(total > 0 && hot > 0, "{service}: the SDK sent no hot samples");
+        assert!(
+            total > 0 && hot > 0,
+            "{service}: the SDK sent no hot samples"
+        );
         let sent = 100.0 * hot as f64 / total as f64;
         let url = format!("{base}api/v1/profile?service={service}&type={type_name}&from=-1h");
         let mut stored = 0.0;
@@ -350,10 +357,7 @@ fn go_net_http_pprof_uploads_through_ingest() {
         );
         post(&url, &[("content-type", "application/octet-stream")], body)
     };
-    assert_eq!(
-        upload("goapp.cpu%7Benv%3Dtest%7D", minute + 5, &cpu).0,
-        200
-    );
+    assert_eq!(upload("goapp.cpu%7Benv%3Dtest%7D", minute + 5, &cpu).0, 200);
     let (status, text) = upload("goapp%7Benv%3Dtest%7D", minute + 5, &heap);
     assert_eq!(status, 200, "{text}");
 
@@ -388,7 +392,10 @@ fn go_net_http_pprof_uploads_through_ingest() {
             .sum()
     };
     let sent = pprof_total(&heap, "inuse_space");
-    assert!(sent >= 4 << 20, "the heap holds most of the app's 16 MiB: {sent}");
+    assert!(
+        sent >= 4 << 20,
+        "the heap holds most of the app's 16 MiB: {sent}"
+    );
     assert_eq!(stored_inuse(), sent, "inuse_space stored as sent");
 
     // The same heap again, ten seconds later in the same window: a gauge,
@@ -476,22 +483,44 @@ fn hostile_pushes_get_a_clear_4xx_and_keep_what_is_stored() {
         "{base}ingest?name=keep.cpu%7Benv%3Dprod%7D&from={}&until={now}&format=folded&spyName=pyspy",
         now - 10
     );
-    let (status, text) = post(&folded, &[("authorization", &basic)], b"main;work 40\nmain;idle 10\n");
+    let (status, text) = post(
+        &folded,
+        &[("authorization", &basic)],
+        b"main;work 40\nmain;idle 10\n",
+    );
     assert_eq!(status, 200, "{text}");
     let keep_url = format!("{base}api/v1/profile?service=keep&type=cpu&from=-1h");
-    let stored = || -> u64 { json_stacks(&http_json(&keep_url).unwrap()).iter().map(|(_, c)| c).sum() };
-    wait_until("the good push stored", Duration::from_secs(20), || stored() == 50);
+    let stored = || -> u64 {
+        json_stacks(&http_json(&keep_url).unwrap())
+            .iter()
+            .map(|(_, c)| c)
+            .sum()
+    };
+    wait_until("the good push stored", Duration::from_secs(20), || {
+        stored() == 50
+    });
     // A retried push (same content) is recognised and stored once.
-    let (status, _) = post(&folded, &[("authorization", &bearer)], b"main;work 40\nmain;idle 10\n");
+    let (status, _) = post(
+        &folded,
+        &[("authorization", &bearer)],
+        b"main;work 40\nmain;idle 10\n",
+    );
     assert_eq!(status, 200);
     let rss_before = rss(up.pid());
 
     let mut cases: Vec<(&str, u16, String)> = Vec::new();
     // A wrong token, on each endpoint.
-    let good = push_bytes(&[("service_name", "x"), ("__name__", "process_cpu")], Vec::new());
+    let good = push_bytes(
+        &[("service_name", "x"), ("__name__", "process_cpu")],
+        Vec::new(),
+    );
     let (status, text) = post(&push_url, &proto("Bearer wrong-token-0123456789"), &good);
     cases.push(("wrong token, push", status, text));
-    let (status, text) = post(&folded, &[("authorization", "Bearer nope-0123456789abc")], b"a 1\n");
+    let (status, text) = post(
+        &folded,
+        &[("authorization", "Bearer nope-0123456789abc")],
+        b"a 1\n",
+    );
     cases.push(("wrong token, ingest", status, text));
     // Corrupt protobuf.
     let (status, text) = post(&push_url, &proto(&bearer), &[0x0a, 0xff, 0xff, 0x01, 0x02]);
@@ -501,7 +530,10 @@ fn hostile_pushes_get_a_clear_4xx_and_keep_what_is_stored() {
     cases.push(("corrupt pprof in a push", status, text));
     let (status, text) = post(
         &push_url,
-        &[("content-type", "application/json"), ("authorization", &bearer)],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer),
+        ],
         b"{\"series\": [{\"labels\": 7}]}",
     );
     cases.push(("corrupt JSON push", status, text));
@@ -553,7 +585,11 @@ fn hostile_pushes_get_a_clear_4xx_and_keep_what_is_stored() {
         assert!(!text.is_empty(), "{what}: no message");
     }
     assert_eq!(cases[0].1, 401, "wrong token on push: {:?}", cases[0]);
-    assert!(cases[0].2.contains("\"code\":\"unauthenticated\""), "{:?}", cases[0]);
+    assert!(
+        cases[0].2.contains("\"code\":\"unauthenticated\""),
+        "{:?}",
+        cases[0]
+    );
     assert_eq!(cases[1].1, 401, "wrong token on ingest: {:?}", cases[1]);
     assert!(cases[2].2.contains("invalid_argument"), "{:?}", cases[2]);
 
@@ -563,6 +599,10 @@ fn hostile_pushes_get_a_clear_4xx_and_keep_what_is_stored() {
         "the server grew by {} MiB on hostile pushes",
         growth >> 20
     );
-    assert_eq!(stored(), 50, "the stored profile is intact, the retry not added");
+    assert_eq!(
+        stored(),
+        50,
+        "the stored profile is intact, the retry not added"
+    );
     up.terminate().unwrap();
 }

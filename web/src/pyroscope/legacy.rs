@@ -104,9 +104,8 @@ fn translate(
     let multipart;
     let payload: &[u8] = match multipart_boundary(content_type) {
         Some(boundary) => {
-            multipart = form_field(&body, &boundary, "profile").ok_or_else(|| {
-                bad("the multipart form has no `profile` field".to_owned())
-            })?;
+            multipart = form_field(&body, &boundary, "profile")
+                .ok_or_else(|| bad("the multipart form has no `profile` field".to_owned()))?;
             multipart
         }
         None => &body,
@@ -247,7 +246,10 @@ mod tests {
     fn reads_a_multipart_profile_field() {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"sample_type_config\"\r\n\r\n{}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"profile\"; filename=\"profile.pprof\"\r\nContent-Type: application/octet-stream\r\n\r\n\x1f\x8bDATA\r\n--XyZ--\r\n";
         let boundary = multipart_boundary("multipart/form-data; boundary=XyZ").unwrap();
-        assert_eq!(form_field(body, &boundary, "profile"), Some(&b"\x1f\x8bDATA"[..]));
+        assert_eq!(
+            form_field(body, &boundary, "profile"),
+            Some(&b"\x1f\x8bDATA"[..])
+        );
         assert_eq!(form_field(body, &boundary, "missing"), None);
         assert_eq!(multipart_boundary("application/octet-stream"), None);
     }

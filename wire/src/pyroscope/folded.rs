@@ -140,7 +140,10 @@ mod tests {
         let Some(frame::Kind::Runtime(leaf)) = &hot.frames[0].kind else {
             panic!("not a runtime frame: {:?}", hot.frames[0]);
         };
-        assert_eq!((leaf.function.as_str(), leaf.runtime.as_str()), ("hot", "ruby"));
+        assert_eq!(
+            (leaf.function.as_str(), leaf.runtime.as_str()),
+            ("hot", "ruby")
+        );
         assert_eq!(batch.processes[0].labels["service"], "app");
         assert_eq!(batch.processes[0].labels["region"], "eu");
         // The same content gives the same id: a retry is a duplicate.

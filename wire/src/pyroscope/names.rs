@@ -273,7 +273,10 @@ mod tests {
         assert_eq!(name.profile_name, "process_cpu");
         assert_eq!(
             name.tags,
-            vec![("region".into(), "eu".into()), ("env".into(), "prod".into())]
+            vec![
+                ("region".into(), "eu".into()),
+                ("env".into(), "prod".into())
+            ]
         );
         let node = LegacyName::parse("nodeapp{process.runtime.name=nodejs}").unwrap();
         assert_eq!(node.app, "nodeapp");

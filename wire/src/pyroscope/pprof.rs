@@ -53,11 +53,11 @@ pub(super) fn translate(
 ) -> Result<(), Failure> {
     let limits = translator.limits.clone();
     let bytes = inflate(raw, limits.max_inflated)?;
-    translator.charge_decoded(decoded_size(&bytes).map_err(|message| {
-        PprofError::Invalid(format!("not a pprof message: {message}"))
-    })?)?;
-    let message =
-        pb::Profile::decode(&*bytes).map_err(|source| PprofError::Protobuf { source })?;
+    translator.charge_decoded(
+        decoded_size(&bytes)
+            .map_err(|message| PprofError::Invalid(format!("not a pprof message: {message}")))?,
+    )?;
+    let message = pb::Profile::decode(&*bytes).map_err(|source| PprofError::Protobuf { source })?;
     drop(bytes);
     let strings = &message.string_table;
     let string = |index: i64| -> Result<&str, PprofError> {
