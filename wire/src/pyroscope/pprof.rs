@@ -348,3 +348,165 @@ fn nested_size(bytes: &[u8]) -> protobuf::Result<usize> {
     })?;
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::super::{TranslateError, TranslateLimits, Translator};
+    use super::*;
+    use crate::ingest::Batch;
+
+    fn heap() -> pb::Profile {
+        let strings: Vec<String> = [
+            "",
+            "alloc_objects",
+            "count",
+            "alloc_space",
+            "bytes",
+            "inuse_objects",
+            "inuse_space",
+            "space",
+            "main.leaf",
+            "main.go",
+            "main.caller",
+            "/bin/app",
+            "0123456789abcdef0123456789abcdef01234567",
+        ]
+        .map(String::from)
+        .to_vec();
+        let vt = |t, u| pb::ValueType { r#type: t, unit: u };
+        pb::Profile {
+            sample_type: vec![vt(1, 2), vt(3, 4), vt(5, 2), vt(6, 4)],
+            sample: vec![pb::Sample {
+                location_id: vec![1, 2],
+                value: vec![3, 3000, 1, 1000],
+                label: vec![],
+            }],
+            mapping: vec![pb::Mapping {
+                id: 1,
+                memory_start: 0x400000,
+                memory_limit: 0x500000,
+                file_offset: 0x1000,
+                filename: 11,
+                build_id: 12,
+                ..Default::default()
+            }],
+            location: vec![
+                pb::Location {
+                    id: 1,
+                    line: vec![
+                        pb::Line {
+                            function_id: 1,
+                            line: 7,
+                            column: 0,
+                        },
+                        pb::Line {
+                            function_id: 2,
+                            line: 12,
+                            column: 0,
+                        },
+                    ],
+                    ..Default::default()
+                },
+                pb::Location {
+                    id: 2,
+                    mapping_id: 1,
+                    address: 0x400123,
+                    ..Default::default()
+                },
+            ],
+            function: vec![
+                pb::Function {
+                    id: 1,
+                    name: 8,
+                    filename: 9,
+                    ..Default::default()
+                },
+                pb::Function {
+                    id: 2,
+                    name: 10,
+                    filename: 9,
+                    ..Default::default()
+                },
+            ],
+            string_table: strings,
+            time_nanos: 5_000_000_000,
+            period_type: Some(vt(7, 4)),
+            period: 524_288,
+            ..Default::default()
+        }
+    }
+
+    fn origin() -> PushOrigin {
+        PushOrigin::from_legacy(
+            &super::super::LegacyName::parse("app{env=prod}").unwrap(),
+            Some("gospy"),
+            None,
+        )
+    }
+
+    #[test]
+    fn a_go_heap_becomes_four_types_with_inlined_runtime_and_user_frames() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&heap().encode_to_vec()).unwrap();
+        let raw = gz.finish().unwrap();
+        let mut translator = Translator::new(TranslateLimits::default());
+        translator.add_pprof(&origin(), &raw).unwrap();
+        let batches = translator.finish().unwrap();
+        let types: Vec<&str> = batches.iter().map(|b| b.profile_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "alloc_objects",
+                "alloc_space",
+                "inuse_objects",
+                "inuse_space"
+            ]
+        );
+        let raw = zstd::bulk::decompress(&batches[3].payload, 1 << 20).unwrap();
+        let batch = Batch::decode(&*raw).unwrap();
+        assert_eq!((batch.unit.as_str(), batch.period), ("bytes", 1));
+        assert_eq!(batch.start_unix_nanos, 5_000_000_000);
+        let sample = &batch.samples[0];
+        assert_eq!(sample.count, 1000);
+        let kinds: Vec<_> = sample
+            .frames
+            .iter()
+            .map(|f| f.kind.clone().unwrap())
+            .collect();
+        let frame::Kind::Runtime(leaf) = &kinds[0] else {
+            panic!("{kinds:?}")
+        };
+        assert_eq!((leaf.function.as_str(), leaf.inlined), ("main.leaf", true));
+        let frame::Kind::Runtime(caller) = &kinds[1] else {
+            panic!("{kinds:?}")
+        };
+        assert_eq!(
+            (caller.function.as_str(), caller.inlined),
+            ("main.caller", false)
+        );
+        assert_eq!(caller.runtime, "go");
+        let frame::Kind::User(user) = &kinds[2] else {
+            panic!("{kinds:?}")
+        };
+        assert_eq!(user.file_offset, 0x1123);
+        assert_eq!(batch.binaries[user.binary as usize].path, "/bin/app");
+        assert_eq!(batch.processes[0].labels["env"], "prod");
+        assert_eq!(batch.processes[0].labels["service"], "app");
+    }
+
+    #[test]
+    fn many_empty_samples_are_refused_before_decoding() {
+        // 200,000 empty samples: 400 KB of protobuf, tens of MB decoded.
+        let bytes: Vec<u8> = std::iter::repeat_n([0x12u8, 0x00], 200_000)
+            .flatten()
+            .collect();
+        let mut translator = Translator::new(TranslateLimits {
+            max_decoded: 8 << 20,
+            ..TranslateLimits::default()
+        });
+        let error = translator.add_pprof(&origin(), &bytes).unwrap_err();
+        assert!(matches!(error, TranslateError::TooLarge(_)), "{error}");
+    }
+}
