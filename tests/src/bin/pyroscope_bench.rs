@@ -49,7 +49,7 @@ struct Options {
     #[arg(long, default_value = "4", value_parser = at_least_one::<usize>)]
     clients: usize,
     /// Distinct stacks in the profile (about 200 KiB gzipped at the default).
-    #[arg(long, default_value = "4000", value_parser = at_least_one::<usize>)]
+    #[arg(long, default_value = "2000", value_parser = at_least_one::<usize>)]
     stacks: usize,
     /// The augur binary (default: next to this one).
     #[arg(long)]
