@@ -67,7 +67,7 @@ fn main() -> ExitCode {
 
 /// The synthetic Go CPU profile, without `time_nanos`.
 fn go_profile(stacks: usize) -> pb::Profile {
-    let mut rng = SplitMix64(0x5eed_0f_9e37_79b9);
+    let mut rng = SplitMix64(0x005e_ed0f_9e37_79b9);
     let mut strings = vec![String::new()];
     let mut intern = |s: String| {
         strings.push(s);
@@ -176,7 +176,7 @@ fn go_profile(stacks: usize) -> pb::Profile {
         })
         .collect();
     pb::Profile {
-        sample_type: vec![samples_type, cpu_type.clone()],
+        sample_type: vec![samples_type, cpu_type],
         sample: samples,
         mapping: vec![mapping],
         location: locations,

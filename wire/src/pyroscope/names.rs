@@ -158,10 +158,7 @@ fn runtime_of_name(name: &str) -> Option<Runtime> {
 
 /// The runtime named by an SDK's user agent (`pyroscope-rs/pyspy/1.4.0`).
 fn runtime_of_user_agent(agent: &str) -> Option<Runtime> {
-    agent
-        .split(['/', ' '])
-        .take(8)
-        .find_map(|part| runtime_of_spy(part))
+    agent.split(['/', ' ']).take(8).find_map(runtime_of_spy)
 }
 
 /// A legacy `/ingest` name: `app.cpu{k=v,k2=v2}`.
