@@ -483,11 +483,17 @@ fn hostile_pushes_get_a_clear_4xx_and_keep_what_is_stored() {
         "{base}ingest?name=keep.cpu%7Benv%3Dprod%7D&from={}&until={now}&format=folded&spyName=pyspy",
         now - 10
     );
-    let (status, text) = post(
-        &folded,
-        &[("authorization", &basic)],
-        b"main;work 40\nmain;idle 10\n",
-    );
+    // The web port may answer before the ingest behind it runs: 503, retry
+    // later, as SDKs do.
+    let (mut status, mut text) = (0, String::new());
+    wait_until("ingest running", Duration::from_secs(30), || {
+        (status, text) = post(
+            &folded,
+            &[("authorization", &basic)],
+            b"main;work 40\nmain;idle 10\n",
+        );
+        status != 503
+    });
     assert_eq!(status, 200, "{text}");
     let keep_url = format!("{base}api/v1/profile?service=keep&type=cpu&from=-1h");
     let stored = || -> u64 {
