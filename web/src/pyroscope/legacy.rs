@@ -119,12 +119,6 @@ fn translate(
             } else {
                 TextFormat::Folded
             };
-            if origin.window.is_none() {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                origin.window = Some((now, now));
-            }
             let (profile_type, unit, period) = text_type(&name, query)?;
             translator.add_text(
                 &origin,

@@ -28,9 +28,15 @@ pub(super) fn translate(
     period: u64,
 ) -> Result<(), TranslateError> {
     let max_depth = translator.limits.max_stack_depth.saturating_add(1);
-    let window = origin
-        .window
-        .ok_or_else(|| TranslateError::Invalid("text formats need `from` and `until`".into()))?;
+    // Text without `from` is timed by its arrival, and identified by its
+    // content alone, so that its retry is still the same batch.
+    let (window, id_window) = match origin.window {
+        Some(window) => (window, window),
+        None => {
+            let now = super::pprof::now_nanos();
+            ((now, now), (0, 0))
+        }
+    };
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for (n, line) in text.split(|&b| b == b'\n').enumerate() {
         let error = |message: &str| TranslateError::Text {
@@ -66,7 +72,7 @@ pub(super) fn translate(
         *total = total.saturating_add(count);
     }
     let builder = translator.batch(profile_type, unit, period, origin, window)?;
-    builder.identify(origin, window, &content_digest(text));
+    builder.identify(origin, id_window, &content_digest(text));
     let mut labels = origin.labels.clone();
     labels.insert("service".to_owned(), origin.service.clone());
     let (process, mut size) = builder.process(labels);

@@ -173,14 +173,22 @@ pub(super) fn translate(
         types.push((index, augur, unit, period));
     }
 
-    let window = origin.window.unwrap_or_else(|| {
-        let start = if message.time_nanos > 0 {
-            message.time_nanos
-        } else {
-            now_nanos()
-        };
-        (start, start.saturating_add(message.duration_nanos.max(0)))
-    });
+    let (window, timed) = match origin.window {
+        Some(window) => (window, true),
+        None => {
+            let timed = message.time_nanos > 0;
+            let start = if timed {
+                message.time_nanos
+            } else {
+                now_nanos()
+            };
+            let end = start.saturating_add(message.duration_nanos.max(0));
+            ((start, end), timed)
+        }
+    };
+    // A profile timed by its arrival is identified by its content alone,
+    // so that its retry, arriving later, is still the same batch.
+    let id_window = if timed { window } else { (0, 0) };
     let digest = content_digest(raw);
     let mut builders = Vec::with_capacity(types.len());
     for (_, name, unit, period) in &types {
@@ -190,7 +198,7 @@ pub(super) fn translate(
     }
     for key in &builders {
         if let Some(builder) = translator.batches.get_mut(key) {
-            builder.identify(origin, window, &digest);
+            builder.identify(origin, id_window, &digest);
         }
     }
 
@@ -301,7 +309,7 @@ pub(super) fn translate(
     Ok(())
 }
 
-fn now_nanos() -> i64 {
+pub(super) fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
