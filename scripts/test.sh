@@ -16,6 +16,17 @@ fi
 if ! python3 -c "import prometheus_client.openmetrics.parser, yaml" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check prometheus-client PyYAML
 fi
+# The Pyroscope SDKs the push tests drive (suite::pyroscope): pyroscope-io
+# into the python3 on PATH, @pyroscope/nodejs into a cached folder the test
+# points NODE_PATH at.
+if ! python3 -c 'import pyroscope' >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check pyroscope-io
+fi
+pyroscope_node=/var/cache/augur-tests/pyroscope-node
+if [ ! -d "$pyroscope_node/node_modules/@pyroscope/nodejs" ]; then
+    mkdir -p "$pyroscope_node"
+    (cd "$pyroscope_node" && npm install --no-audit --no-fund --silent @pyroscope/nodejs)
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/profile.proto",
         // The OTLP revision is pinned by this path and `otlp::OTLP_REVISION`.
         "proto/opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
+        "proto/pyroscope.proto",
     ];
     let imported = [
         "proto/opentelemetry/proto/common/v1/common.proto",

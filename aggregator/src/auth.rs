@@ -186,7 +186,7 @@ impl TokenCheck {
         }
         let Some(header) = authorization else {
             return Err(Status::unauthenticated(
-                "this server needs a bearer token: set the agent's ingest token",
+                "this server needs an ingest token: send Authorization: Bearer TOKEN (or HTTP Basic with the token as the password)",
             ));
         };
         match presented_token(header) {
@@ -275,6 +275,33 @@ mod tests {
             tonic::Code::Unauthenticated
         );
         assert!(check.check(Some(b"Bearer 0123456789abcdef")).is_ok());
+        // Grafana Cloud-style clients (Pyroscope SDKs, Alloy) send the token
+        // as the password of HTTP Basic; the user name is ignored.
+        use base64::Engine;
+        let basic = |credentials: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        };
+        assert!(
+            check
+                .check(Some(basic("123456:0123456789abcdef").as_bytes()))
+                .is_ok()
+        );
+        assert!(
+            check
+                .check(Some(basic(":0123456789abcdef").as_bytes()))
+                .is_ok()
+        );
+        assert_eq!(
+            check
+                .check(Some(basic("0123456789abcdef:wrong").as_bytes()))
+                .unwrap_err()
+                .code(),
+            tonic::Code::Unauthenticated
+        );
+        assert!(check.check(Some(b"Basic not-base64!")).is_err());
         assert!(IngestSecurity::default().token_check().check(None).is_ok());
     }
 }

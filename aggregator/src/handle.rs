@@ -64,10 +64,7 @@ impl BatchSink for IngestHandle {
     ) -> SinkFuture<'a> {
         Box::pin(async move {
             let Some((service, tokens)) = self.current() else {
-                return Err(SinkError {
-                    kind: SinkRefusal::Unavailable,
-                    message: "ingest is not running on this server; retry later".into(),
-                });
+                return Err(Self::refuse_unattached());
             };
             if let Err(status) = tokens.check(authorization) {
                 return Err(SinkError {
@@ -85,6 +82,23 @@ impl BatchSink for IngestHandle {
                     message: status.message().to_owned(),
                 })
         })
+    }
+
+    fn authorize(&self, authorization: Option<&[u8]>) -> Result<(), SinkError> {
+        let (_, tokens) = self.current().ok_or_else(Self::refuse_unattached)?;
+        tokens.check(authorization).map_err(|status| SinkError {
+            kind: SinkRefusal::Unauthenticated,
+            message: status.message().to_owned(),
+        })
+    }
+}
+
+impl IngestHandle {
+    fn refuse_unattached() -> SinkError {
+        SinkError {
+            kind: SinkRefusal::Unavailable,
+            message: "ingest is not running on this server; retry later".into(),
+        }
     }
 }
 

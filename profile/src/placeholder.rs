@@ -50,6 +50,10 @@ pub const PYTHON_CODE_UNREADABLE: &str = "python code, unreadable";
 /// unloaded, or memory the agent misread): never a wrong name.
 pub const JAVA_METHOD_UNREADABLE: &str = "java method, unreadable";
 
+/// A frame a Pyroscope push or other pushed profile sent with neither a
+/// name nor a mapping with a GNU build-id to name it by.
+pub const PUSHED_WITHOUT_NAME: &str = "pushed without a name";
+
 /// The name shown for an unknown frame with `reason`, brackets included.
 pub fn display(reason: &str) -> String {
     format!("[{}]", current(reason))

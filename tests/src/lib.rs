@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod clickhouse;
+pub mod pyroscope;
 pub mod tls_front;
 pub mod webdriver;
 

@@ -1,7 +1,8 @@
 //! Who may read and who may administer, on the HTTP side.
 //!
 //! Every path needs one [`Access`] level:
-//! - **open**: `/healthz`, so probes need no secret;
+//! - **open**: `/healthz`, so probes need no secret, and Pyroscope's push
+//!   endpoints, whose ingest token the ingest itself checks;
 //! - **read**: the page, every profile query (`/api/v1/*` but SQL, and
 //!   Pyroscope's `/querier.v1.QuerierService/*`, refused as Connect errors) and
 //!   `/metrics` (Prometheus sends a bearer token from `credentials_file`);
@@ -50,6 +51,8 @@ pub enum Access {
 pub fn access_of(path: &str) -> Access {
     match path {
         "/healthz" => Access::Open,
+        // Pushes carry an ingest token, not a read token; the ingest checks it.
+        crate::pyroscope::PUSH_PATH | crate::pyroscope::INGEST_PATH => Access::Open,
         "/api/v1/sql" => Access::Admin,
         _ => Access::Read,
     }

@@ -13,8 +13,10 @@
 //!   the plumbing in `connect`);
 //! - `GET /metrics` (the process's one registry, [`Metrics`], as OpenMetrics
 //!   or Prometheus text) and `GET /healthz`;
-//! - `POST /v1development/profiles`, OTLP profiles in, when an ingest runs
-//!   beside it (`otlp`).
+//! - with an ingest beside it ([`WebOptions::ingest`]), Pyroscope's push
+//!   endpoints, `POST /push.v1.PusherService/Push` and `POST /ingest`
+//!   (`pyroscope`), and OTLP profiles, `POST /v1development/profiles`
+//!   (`otlp`).
 //!
 //! Answers are compressed with zstd or gzip when the client accepts it.
 //!
@@ -32,6 +34,7 @@ mod handlers;
 pub mod metrics;
 mod otlp;
 mod params;
+mod pyroscope;
 mod querier;
 mod time;
 mod tree;
@@ -146,24 +149,30 @@ pub async fn serve_metrics(
     metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_metrics_with(listener, metrics, WebAuth::default(), shutdown).await
+    serve_metrics_with(listener, metrics, WebAuth::default(), None, shutdown).await
 }
 
 /// [`serve_metrics`] where `/metrics` needs a read token if `auth` has any
-/// (an ingest node beside a query node with tokens).
+/// (an ingest node beside a query node with tokens), and, with `ingest`,
+/// Pyroscope's push endpoints handing batches to it.
 pub async fn serve_metrics_with(
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     auth: WebAuth,
+    ingest: Option<Arc<dyn BatchSink>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     let gate = Arc::new(auth::Gate::new(auth, Some(address)));
     tracing::info!(%address, "metrics server listening");
     let requests = metrics.requests();
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/metrics", get(handlers::metrics))
-        .route("/healthz", get(handlers::healthz))
+        .route("/healthz", get(handlers::healthz));
+    if let Some(sink) = ingest {
+        router = router.merge(pyroscope::routes(sink));
+    }
+    let router = router
         .layer(middleware::from_fn_with_state(gate, auth::require_access))
         .layer(middleware::from_fn_with_state(requests, count_and_harden))
         .with_state(metrics);
@@ -200,7 +209,7 @@ fn router_with(
         metrics,
         deploys,
     };
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/", get(assets::page))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/v1/services", get(handlers::services))
@@ -213,7 +222,13 @@ fn router_with(
         .route("/api/v1/fleet/{report}", get(handlers::fleet))
         .route(querier::ROUTE, post(querier::call))
         .route("/metrics", get(handlers::metrics))
-        .route("/healthz", get(handlers::healthz))
+        .route("/healthz", get(handlers::healthz));
+    // Pyroscope's pushes pass the web's gate open (`auth`): the ingest
+    // checks their ingest token.
+    if let Some(sink) = &ingest {
+        routes = routes.merge(pyroscope::routes(sink.clone()));
+    }
+    let routes = routes
         .fallback(handlers::not_found)
         // Inside the counting layer, so refusals are counted too.
         .layer(middleware::from_fn_with_state(

@@ -158,6 +158,8 @@ pub(crate) const ROUTES: &[&str] = &[
     "/api/v1/fleet/binaries",
     "/metrics",
     "/healthz",
+    "/push.v1.PusherService/Push",
+    "/ingest",
 ];
 
 /// The label for a request path: the route itself, `/assets/*`, or `other`.

@@ -8,9 +8,10 @@
 //!   [`augur_profile::Profile`] to gzipped pprof.
 //! - [`auth`]: the bearer tokens every connection may carry, and their
 //!   constant-time check.
-//! - [`pyroscope`]: Pyroscope's query API (`querier.v1` and the packages it
-//!   uses), which Grafana reads through; [`connect`] holds the protobuf
-//!   and protojson codecs of the Connect protocol.
+//! - [`pyroscope`]: Pyroscope's push (`push.v1` and the legacy `/ingest`
+//!   formats) translated into batches, and its query API (`querier.v1` and
+//!   the packages it uses), which Grafana reads through; [`connect`] holds
+//!   the protobuf and protojson codecs of the Connect protocol.
 //! - [`sink`]: where batches translated from other protocols (Pyroscope,
 //!   OTLP) are handed to ingest.
 //! - [`otlp`]: OTLP profiles export requests (our transcription of the
@@ -35,4 +36,11 @@ pub mod ingest {
 pub mod pprof_proto {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("perftools.profiles");
+}
+
+/// Generated types of Pyroscope's push messages (`wire/proto/pyroscope.proto`),
+/// for clients and tests that build pushes.
+pub mod pyroscope_proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("augur.pyroscope.v1");
 }

@@ -459,7 +459,7 @@ fn to_proto(profile: &Profile) -> pb::Profile {
 }
 
 /// Inflates gzip input, or passes plain protobuf through, within `limit`.
-fn inflate(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, PprofError> {
+pub(crate) fn inflate(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, PprofError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         if bytes.len() > limit {
             return Err(PprofError::TooLarge { limit });

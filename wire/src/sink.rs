@@ -60,4 +60,13 @@ pub trait BatchSink: Send + Sync {
         batch_id: String,
         payload: Vec<u8>,
     ) -> SinkFuture<'a>;
+
+    /// Checks `authorization` as [`BatchSink::push`] would, without a
+    /// batch: lets a translating edge refuse a wrong token before it spends
+    /// work on the request, and refuse it even when the request holds no
+    /// samples. The default accepts everything.
+    fn authorize(&self, authorization: Option<&[u8]>) -> Result<(), SinkError> {
+        let _ = authorization;
+        Ok(())
+    }
 }

@@ -182,7 +182,7 @@ impl Servers {
         } else {
             println!("augur: metrics on http://{bound}/metrics");
             tasks.push(tokio::spawn(async move {
-                augur_web::serve_metrics_with(listener, metrics, web.auth, shutdown)
+                augur_web::serve_metrics_with(listener, metrics, web.auth, web.ingest, shutdown)
                     .await
                     .context("metrics server")
             }));

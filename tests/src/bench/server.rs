@@ -67,6 +67,11 @@ impl Server {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its `/metrics` text.
     pub fn metrics(&self) -> anyhow::Result<String> {
         let url = format!("{}metrics", self.http);

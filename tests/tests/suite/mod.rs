@@ -23,6 +23,7 @@ mod otlp;
 mod package;
 mod privileges;
 mod prometheus;
+mod pyroscope;
 mod python;
 mod record;
 mod regress;
