@@ -230,6 +230,33 @@ impl ClickHouseStore {
         &self,
         query: &ProfileQuery,
     ) -> Result<Option<String>, StorageError> {
+        if !query.filters_series() && self.read_settled {
+            // Every series: the per-service rows where settled.
+            let filter = format!(
+                "service = {} AND profile_type = {}",
+                quote(&query.service),
+                quote(&query.profile_type)
+            );
+            return Ok(Some(self.service_source(
+                &filter,
+                query.start_unix_nanos,
+                query.end_unix_nanos,
+            )?));
+        }
+        Ok(self
+            .series_filter(query)?
+            .map(|filter| self.samples_source(&filter)))
+    }
+
+    /// The filter of `query`'s rows in its range: with labels or matchers,
+    /// only the label sets present in the range that it selects (the
+    /// sorting key starts with (service, profile_type, window_start), so
+    /// this reads the range alone, not the service's whole history); `None`
+    /// when it selects none.
+    pub(super) fn series_filter(
+        &self,
+        query: &ProfileQuery,
+    ) -> Result<Option<String>, StorageError> {
         let range = format!(
             "service = {} AND profile_type = {}
              AND window_start >= {} AND window_start < {}",
@@ -239,24 +266,8 @@ impl ClickHouseStore {
             query.end_unix_nanos,
         );
         if !query.filters_series() {
-            // Every series: the per-service rows where settled.
-            if self.read_settled {
-                let filter = format!(
-                    "service = {} AND profile_type = {}",
-                    quote(&query.service),
-                    quote(&query.profile_type)
-                );
-                return Ok(Some(self.service_source(
-                    &filter,
-                    query.start_unix_nanos,
-                    query.end_unix_nanos,
-                )?));
-            }
-            return Ok(Some(self.samples_source(&range)));
+            return Ok(Some(range));
         }
-        // Only the label sets present in the range: the sorting key starts
-        // with (service, profile_type, window_start), so this reads the
-        // range alone, not the service's whole history.
         let matching: Vec<String> = self
             .labels_where(&range)?
             .into_iter()
@@ -266,10 +277,10 @@ impl ClickHouseStore {
         if matching.is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.samples_source(&format!(
+        Ok(Some(format!(
             "{range} AND labels IN ({})",
             matching.join(", ")
-        ))))
+        )))
     }
 
     /// The label sets `service` has samples under.

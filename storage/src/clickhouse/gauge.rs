@@ -12,10 +12,9 @@
 
 use serde::Deserialize;
 
-use super::client::quote;
 use super::schema;
 use super::store::ClickHouseStore;
-use crate::api::{ProfileQuery, StackCount, labels_text};
+use crate::api::{ProfileQuery, StackCount};
 use crate::error::StorageError;
 
 /// SQL true for the rows of a gauge type: the rule of
@@ -29,39 +28,13 @@ fn whole(expr: &str) -> String {
 }
 
 impl ClickHouseStore {
-    /// The filter of a gauge query's rows; `None` when its label matchers
-    /// select no series.
-    fn gauge_filter(&self, query: &ProfileQuery) -> Result<Option<String>, StorageError> {
-        let mut filter = format!(
-            "service = {} AND profile_type = {}
-             AND window_start >= {} AND window_start < {}",
-            quote(&query.service),
-            quote(&query.profile_type),
-            query.start_unix_nanos,
-            query.end_unix_nanos,
-        );
-        if !query.labels.is_empty() {
-            let matching: Vec<String> = self
-                .labels_where(&filter)?
-                .into_iter()
-                .filter(|labels| query.selects(labels))
-                .map(|labels| quote(&labels_text(&labels)))
-                .collect();
-            if matching.is_empty() {
-                return Ok(None);
-            }
-            filter.push_str(&format!(" AND labels IN ({})", matching.join(", ")));
-        }
-        Ok(Some(filter))
-    }
-
     /// Counts per `(stack, period)` of a gauge query: each series' rows
     /// over the snapshots it has in the range, the series added.
     pub(super) fn gauge_counts(
         &self,
         query: &ProfileQuery,
     ) -> Result<Vec<StackCount>, StorageError> {
-        let Some(filter) = self.gauge_filter(query)? else {
+        let Some(filter) = self.series_filter(query)? else {
             return Ok(Vec::new());
         };
         let watermark = schema::watermark(&self.db);
@@ -114,7 +87,7 @@ impl ClickHouseStore {
         &self,
         query: &ProfileQuery,
     ) -> Result<Vec<(i64, u64)>, StorageError> {
-        let Some(filter) = self.gauge_filter(query)? else {
+        let Some(filter) = self.series_filter(query)? else {
             return Ok(Vec::new());
         };
         let watermark = schema::watermark(&self.db);

@@ -1347,6 +1347,16 @@ fn a_gauge_is_the_mean_of_its_snapshots_per_series_never_their_sum() {
             vec![(cache.clone(), 100), (leak.clone(), 500)],
             "{backend}: host b"
         );
+        // Matchers select series of a gauge as labels do.
+        let mut matched = query(0, 2 * minute, None);
+        matched.matchers = vec![
+            augur_storage::LabelMatcher::new("host", augur_storage::MatchOp::Re, "b|c").unwrap(),
+        ];
+        assert_eq!(
+            read(&matched),
+            vec![(cache.clone(), 100), (leak.clone(), 500)],
+            "{backend}: host =~ b|c"
+        );
         // The timeline is each window's mean, series added.
         let timeline = store.timeline(&query(0, 2 * minute, None)).unwrap();
         assert_eq!(
