@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const PROGRAMS: &[&str] = &["sampler", "offcpu"];
+const PROGRAMS: &[&str] = &["sampler", "offcpu", "memory"];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -41,5 +41,6 @@ fn main() {
     println!("cargo:rerun-if-changed=src/bpf/fp_walk.h");
     println!("cargo:rerun-if-changed=src/bpf/unwind.h");
     println!("cargo:rerun-if-changed=src/bpf/py_walk.h");
+    println!("cargo:rerun-if-changed=src/bpf/walks.h");
     println!("cargo:rerun-if-changed=include/vmlinux.h");
 }

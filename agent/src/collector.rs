@@ -321,6 +321,12 @@ impl<'obj> Collector<'obj> {
         })
     }
 
+    /// The memory program's counters and the processes whose allocator it
+    /// probes; `None` without the memory profile.
+    pub fn memory_stats(&self) -> Option<(crate::sample::memory::MemoryStats, usize)> {
+        self.samplers.iter().find_map(|(_, s)| s.memory_stats())
+    }
+
     /// Processes whose Python frames are read now.
     pub fn python_processes(&self) -> usize {
         self.resolver.python().registered()
@@ -356,26 +362,32 @@ impl<'obj> Collector<'obj> {
         for &pid in &pids {
             self.resolver.prepare(pid);
         }
+        if !pids.is_empty() {
+            for (_, sampler) in &mut self.samplers {
+                sampler.probe_processes(&pids);
+            }
+        }
         self.sync_unwind_tables();
         pids.len()
     }
 
     /// Drains every sampler and resolves what it held since the last call:
-    /// one batch per profile.
+    /// one batch per profile type (the memory profile has four).
     pub fn collect(&mut self) -> Result<Vec<(ValidBatch, ResolveStats)>, SamplerError> {
         let end = SystemTime::now();
         let start = std::mem::replace(&mut self.window_start, end);
         let mut batches = Vec::with_capacity(self.samplers.len());
         for (spec, sampler) in &mut self.samplers {
-            let drained = sampler.drain()?;
-            batches.push(self.resolver.resolve(
-                &self.host,
-                &drained,
-                spec.kind.profile_type(),
-                spec.sample_value(),
-                unix_nanos(start),
-                unix_nanos(end),
-            ));
+            for (profile_type, drained) in sampler.drain_all(spec.kind)? {
+                batches.push(self.resolver.resolve(
+                    &self.host,
+                    &drained,
+                    profile_type,
+                    spec.sample_value(),
+                    unix_nanos(start),
+                    unix_nanos(end),
+                ));
+            }
         }
         self.sync_unwind_tables();
         for pid in self.resolver.forget_exited() {

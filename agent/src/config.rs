@@ -40,6 +40,8 @@ pub struct AgentConfig {
     pub security: crate::ship::transport::ClientSecurity,
     /// Which language runtimes' own frames are read.
     pub runtimes: crate::runtime::RuntimeConfig,
+    /// Which processes the memory profile probes (when it is taken).
+    pub memory: crate::sample::memory::MemoryOptions,
 }
 
 impl AgentConfig {
@@ -66,6 +68,7 @@ impl Default for AgentConfig {
             unwinder: crate::unwind::Unwinder::default(),
             security: crate::ship::transport::ClientSecurity::default(),
             runtimes: crate::runtime::RuntimeConfig::default(),
+            memory: crate::sample::memory::MemoryOptions::default(),
         }
     }
 }
@@ -126,6 +129,28 @@ pub struct AgentFile {
     pub tls: TlsSection,
     /// Which language runtimes' own frames are read.
     pub runtimes: Option<crate::runtime::RuntimeConfig>,
+    /// The memory profile's settings.
+    #[serde(default)]
+    pub memory: MemorySection,
+}
+
+/// `[memory]`: which processes the memory profile probes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySection {
+    /// Only processes whose name (comm) matches this regular expression;
+    /// every process when not set.
+    pub processes: Option<String>,
+    /// Sampled allocations tracked until freed (default 65536).
+    pub live_allocations: Option<u32>,
+}
+
+/// Compiles a memory `processes` pattern.
+pub fn memory_processes(pattern: &str) -> Result<regex::Regex, ConfigError> {
+    regex::Regex::new(pattern).map_err(|e| ConfigError::Invalid {
+        key: "memory.processes",
+        message: e.to_string(),
+    })
 }
 
 /// `[sampling]`.
@@ -287,6 +312,18 @@ impl AgentFile {
                 key: "sampling.unwinder",
                 message,
             })?;
+        }
+        if let Some(pattern) = &self.memory.processes {
+            config.memory.processes = Some(memory_processes(pattern)?);
+        }
+        if let Some(entries) = self.memory.live_allocations {
+            if entries == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "memory.live_allocations",
+                    message: "must be at least 1".into(),
+                });
+            }
+            config.memory.live_capacity = entries;
         }
         if let Some(runtimes) = self.runtimes {
             config.runtimes = runtimes;

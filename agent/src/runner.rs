@@ -209,6 +209,7 @@ fn sampling_loop(
         unwind_min_age: DEFAULT_UNWIND_MIN_AGE,
         python: config.runtimes.python,
         python_maps: None,
+        memory: config.memory.clone(),
         java: config.runtimes.java,
         java_maps: None,
     };

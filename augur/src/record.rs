@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use augur_agent::{Collector, ProfileSpec, SamplerOptions};
-use augur_profile::{FileId, Location, Profile, RawFrame, Sample};
+use augur_profile::{FileId, Location, Profile, ProfileType, RawFrame, Sample};
 use augur_symbolizer::{DebugInfoLocator, FrameRequest, Symbolizer};
 use clap::Args;
 
@@ -28,8 +28,11 @@ pub struct RecordArgs {
     /// Samples per second on each CPU (for the cpu profile).
     #[arg(long, default_value_t = 99)]
     frequency: u64,
-    /// What to sample: cpu, or a counter as NAME[:PERIOD] (page-faults,
-    /// context-switches, cycles, instructions, cache-misses, branch-misses).
+    /// What to sample: cpu, a counter as NAME[:PERIOD] (page-faults,
+    /// context-switches, cycles, instructions, cache-misses, branch-misses),
+    /// or memory[:MEAN_BYTES] (allocations and what the command held when
+    /// it exited: one pprof with alloc_objects, alloc_space, inuse_objects
+    /// and inuse_space; folded and SVG show inuse_space).
     #[arg(long = "profile", default_value = "cpu", value_parser = parse_profile_name)]
     profile_name: String,
     /// Output format.
@@ -98,6 +101,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         unwind_min_age: Duration::ZERO,
         python: true,
         python_maps: None,
+        memory: Default::default(),
         java: true,
         java_maps: None,
     };
@@ -120,7 +124,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     std::io::Write::write_all(&mut gate, &[1]).context("opening the start gate")?;
     drop(gate);
 
-    let mut stacks: HashMap<Vec<RawFrame>, u64> = HashMap::new();
+    // Per profile type (the memory profile has four), stacks and values.
+    // A gauge's values are those of the last window: what was held then.
+    let mut stacks: Vec<(ProfileType, HashMap<Vec<RawFrame>, u64>)> = spec
+        .kind
+        .profile_types()
+        .into_iter()
+        .map(|t| (t, HashMap::new()))
+        .collect();
     let mut paths: HashMap<FileId, String> = HashMap::new();
     // Open copies of binaries replaced while they ran: the collector's
     // own are closed with it, before symbolization.
@@ -144,8 +155,21 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             for (reason, n) in batch.dropped {
                 *lost.entry(reason).or_default() += n;
             }
+            let gauge = augur_profile::types::aggregation(&batch.profile_type.name)
+                == augur_profile::Aggregation::Gauge;
+            let slot = match stacks.iter().position(|(t, _)| *t == batch.profile_type) {
+                Some(i) => i,
+                None => {
+                    stacks.push((batch.profile_type.clone(), HashMap::new()));
+                    stacks.len() - 1
+                }
+            };
+            let values = &mut stacks[slot].1;
+            if gauge {
+                values.clear();
+            }
             for sample in batch.samples {
-                *stacks.entry(sample.frames).or_default() += sample.count;
+                *values.entry(sample.frames).or_default() += sample.count;
             }
         }
         Ok(())
@@ -182,25 +206,53 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             (id.clone(), format!("/proc/self/fd/{}", file.as_raw_fd()))
         })
         .collect();
-    let profile = build_profile(&args, spec, stacks, &paths, &readable_paths, elapsed);
+    let profiles: Vec<Profile> = stacks
+        .into_iter()
+        .map(|(profile_type, stacks)| {
+            build_profile(
+                &args,
+                spec,
+                profile_type,
+                stacks,
+                &paths,
+                &readable_paths,
+                elapsed,
+            )
+        })
+        .collect();
     drop(replaced);
+    let Some(profile) = profiles.last() else {
+        bail!("no samples were taken; did the command run long enough?");
+    };
     let bytes = match args.format {
-        Format::Pprof => augur_wire::pprof::encode(&profile).context("encoding pprof")?,
-        Format::Folded => augur_profile::render::folded(&profile).into_bytes(),
+        Format::Pprof if profiles.len() > 1 => {
+            augur_wire::pprof::encode_types(&profiles).context("encoding pprof")?
+        }
+        Format::Pprof => augur_wire::pprof::encode(profile).context("encoding pprof")?,
+        Format::Folded => augur_profile::render::folded(profile).into_bytes(),
         Format::Svg => augur_profile::render::svg(
-            &profile,
+            profile,
             &format!("augur record: {}", args.command.join(" ")),
         )
         .context("rendering the flame graph")?,
     };
     std::fs::write(&args.output, bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    let total = profile.total();
+    let total: u64 = profiles.iter().map(Profile::total).sum();
+    let values: Vec<String> = profiles
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} of {}",
+                p.total().saturating_mul(p.period),
+                p.profile_type.unit,
+                p.profile_type.name
+            )
+        })
+        .collect();
     eprintln!(
-        "augur record: {} {} of {} over {:.1}s written to {}{}",
-        total.saturating_mul(profile.period),
-        profile.profile_type.unit,
-        profile.profile_type.name,
+        "augur record: {} over {:.1}s written to {}{}",
+        values.join(", "),
         elapsed.as_secs_f64(),
         args.output.display(),
         if lost.is_empty() {
@@ -222,6 +274,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
 fn build_profile(
     args: &RecordArgs,
     spec: ProfileSpec,
+    profile_type: ProfileType,
     stacks: HashMap<Vec<RawFrame>, u64>,
     paths: &HashMap<FileId, String>,
     readable_paths: &HashMap<FileId, String>,
@@ -310,7 +363,7 @@ fn build_profile(
         .unwrap_or_else(|| args.command[0].clone());
     Profile {
         service,
-        profile_type: spec.kind.profile_type(),
+        profile_type,
         period: spec.sample_value(),
         start_unix_nanos: end - elapsed.as_nanos() as i64,
         end_unix_nanos: end,

@@ -3,7 +3,8 @@
 //! Programs: `sampler` counts stacks on perf event overflows (on-CPU time,
 //! counters), walking user stacks with the agent's unwind tables
 //! (`src/bpf/unwind.h`) where it has them; `offcpu` weighs stacks by the
-//! time threads spent blocked. Both
+//! time threads spent blocked; `memory` samples allocations by bytes from
+//! uprobes on a process's allocator and tracks the live ones. All
 //! share the stack capture in `src/bpf/stacks.h`, and with it
 //! `name_kernel_addrs`, a `syscall` program the agent runs to have the
 //! kernel name kernel addresses (`%ps`) instead of parsing `/proc/kallsyms`.
@@ -40,6 +41,11 @@ skeleton!(
     /// Generated skeleton of `offcpu.bpf.c`.
     offcpu,
     "offcpu.skel.rs"
+);
+skeleton!(
+    /// Generated skeleton of `memory.bpf.c`.
+    memory,
+    "memory.skel.rs"
 );
 
 /// Length of `comm` in the kernel's `task_struct`.
@@ -520,6 +526,97 @@ impl DropReason {
     }
 }
 
+/// Quantiles of the memory profile's sampling interval (`intervals` in
+/// `memory.bpf.c`).
+pub const INTERVAL_QUANTILES: usize = 256;
+
+/// Mirror of `struct alloc_key`: a sampled allocation's site and size.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AllocKey {
+    /// Process, stacks and task name, as for every sample.
+    pub key: SampleKey,
+    /// Bytes asked for.
+    pub size: u64,
+}
+
+// SAFETY: AllocKey is repr(C) and made of a Plain struct and a u64.
+unsafe impl plain::Plain for AllocKey {}
+
+/// Mirror of `struct live_key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LiveKey {
+    /// Process id.
+    pub tgid: u32,
+    /// Padding, always zero.
+    pub pad: u32,
+    /// The allocation's address.
+    pub addr: u64,
+}
+
+// SAFETY: LiveKey is repr(C), integers only, with explicit padding.
+unsafe impl plain::Plain for LiveKey {}
+
+/// Mirror of `struct live_alloc`: a tracked allocation not freed yet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LiveAlloc {
+    /// Where it was allocated.
+    pub key: SampleKey,
+    /// Bytes asked for.
+    pub size: u64,
+    /// Sample points it crossed: it stands for `points` x the mean interval
+    /// in bytes.
+    pub points: u64,
+}
+
+// SAFETY: LiveAlloc is repr(C) and made of a Plain struct and u64s.
+unsafe impl plain::Plain for LiveAlloc {}
+
+/// Indices of the memory program's per-CPU `mem_stats` array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum MemStat {
+    /// Allocations sampled, address known.
+    Sampled = 0,
+    /// Sampled but not tracked: the live map was full.
+    LiveFull = 1,
+    /// Tracked allocations freed.
+    Freed = 2,
+    /// Frees of blocks not tracked: not sampled, or allocated before the
+    /// probes were attached.
+    FreeUntracked = 3,
+    /// Sampled calls that returned no memory.
+    Failed = 4,
+    /// Sampled but not counted: the allocations map was full.
+    AllocsFull = 5,
+}
+
+impl MemStat {
+    /// Every counter, in index order.
+    pub const ALL: [MemStat; 6] = [
+        MemStat::Sampled,
+        MemStat::LiveFull,
+        MemStat::Freed,
+        MemStat::FreeUntracked,
+        MemStat::Failed,
+        MemStat::AllocsFull,
+    ];
+
+    /// Stable name for metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemStat::Sampled => "sampled",
+            MemStat::LiveFull => "live_map_full",
+            MemStat::Freed => "freed",
+            MemStat::FreeUntracked => "free_untracked",
+            MemStat::Failed => "failed",
+            MemStat::AllocsFull => "allocs_map_full",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -531,6 +628,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<super::JvmProc>(), 4 * 32 + 5 * 8 + 32);
         assert_eq!(std::mem::size_of::<super::Stack>(), 8 * 128);
         assert_eq!(std::mem::offset_of!(super::Stack, flags), 4);
+        assert_eq!(std::mem::size_of::<super::AllocKey>(), 48 + 8);
+        assert_eq!(std::mem::size_of::<super::LiveKey>(), 16);
+        assert_eq!(std::mem::size_of::<super::LiveAlloc>(), 48 + 16);
     }
 
     #[test]

@@ -134,6 +134,61 @@ pub fn encode(profile: &Profile) -> io::Result<Vec<u8>> {
     gzip.finish()
 }
 
+/// Encodes several profiles of one service, each of its own sample type,
+/// as one gzipped pprof with every type (as Go's heap profile carries
+/// `alloc_objects`, `alloc_space`, `inuse_objects` and `inuse_space`):
+/// each sample holds its own type's value and 0 for the others, so
+/// `go tool pprof -sample_index=TYPE` reads any of them. The last type is
+/// the default. Samples, locations and functions are shared.
+pub fn encode_types(profiles: &[Profile]) -> io::Result<Vec<u8>> {
+    let Some(first) = profiles.first() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no profile to encode",
+        ));
+    };
+    let union = Profile {
+        samples: profiles.iter().flat_map(|p| p.samples.clone()).collect(),
+        ..first.clone()
+    };
+    let mut proto = to_proto(&union);
+    let mut intern = |text: &str| -> i64 {
+        if let Some(i) = proto.string_table.iter().position(|s| s == text) {
+            return i as i64;
+        }
+        proto.string_table.push(text.to_owned());
+        proto.string_table.len() as i64 - 1
+    };
+    let types: Vec<pb::ValueType> = profiles
+        .iter()
+        .map(|p| pb::ValueType {
+            r#type: intern(&p.profile_type.name),
+            unit: intern(&p.profile_type.unit),
+        })
+        .collect();
+    let default_type = types.last().map_or(0, |t| t.r#type);
+    let mut samples = proto.sample.iter_mut();
+    for (k, profile) in profiles.iter().enumerate() {
+        let period = i64::try_from(profile.period).unwrap_or(i64::MAX);
+        // Ours first: zip pulls from its first iterator first, and must not
+        // take a sample of the next profile when this one ends.
+        for (ours, sample) in profile.samples.iter().zip(samples.by_ref()) {
+            let mut value = vec![0i64; profiles.len()];
+            value[k] = i64::try_from(ours.count)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(period);
+            sample.value = value;
+        }
+    }
+    proto.period_type = types.first().cloned();
+    proto.period = 1;
+    proto.sample_type = types;
+    proto.default_sample_type = default_type;
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+    gzip.write_all(&proto.encode_to_vec())?;
+    gzip.finish()
+}
+
 /// The profile's pprof message, not compressed: what an API answers with
 /// when the protocol compresses (or not) by itself.
 pub fn encode_message(profile: &Profile) -> Vec<u8> {

@@ -36,11 +36,28 @@ pub enum ProfileKind {
     CacheMisses,
     /// Mispredicted branches (hardware PMU).
     BranchMisses,
+    /// Memory allocated and held, from uprobes on each process's
+    /// allocator; its "period" is the mean bytes between samples. Four
+    /// types in Go's heap vocabulary ([`MEMORY_TYPES`]).
+    Memory,
 }
+
+/// The memory profile's types: allocations in a window (`alloc_*`, summed)
+/// and what is held at its end (`inuse_*`, gauges), as in Go's heap profile.
+pub const MEMORY_TYPES: [(&str, &str); 4] = [
+    ("alloc_objects", "count"),
+    ("alloc_space", "bytes"),
+    ("inuse_objects", "count"),
+    ("inuse_space", "bytes"),
+];
+
+/// Mean bytes between memory samples when none is configured, as Go's
+/// `MemProfileRate`.
+pub const DEFAULT_MEMORY_SAMPLE_BYTES: u64 = 512 * 1024;
 
 impl ProfileKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ProfileKind; 8] = [
+    pub const ALL: [ProfileKind; 9] = [
         ProfileKind::Cpu,
         ProfileKind::OffCpu,
         ProfileKind::PageFaults,
@@ -49,6 +66,7 @@ impl ProfileKind {
         ProfileKind::Instructions,
         ProfileKind::CacheMisses,
         ProfileKind::BranchMisses,
+        ProfileKind::Memory,
     ];
 
     /// The name used in configs, storage, the API and pprof.
@@ -62,12 +80,33 @@ impl ProfileKind {
             ProfileKind::Instructions => "instructions",
             ProfileKind::CacheMisses => "cache-misses",
             ProfileKind::BranchMisses => "branch-misses",
+            ProfileKind::Memory => "memory",
         }
     }
 
-    /// Sample type and unit.
+    /// Every sample type and unit this profile produces: one, but four for
+    /// memory.
+    pub fn profile_types(self) -> Vec<ProfileType> {
+        match self {
+            ProfileKind::Memory => MEMORY_TYPES
+                .iter()
+                .map(|(name, unit)| ProfileType {
+                    name: (*name).to_owned(),
+                    unit: (*unit).to_owned(),
+                })
+                .collect(),
+            other => vec![other.profile_type()],
+        }
+    }
+
+    /// Sample type and unit (for memory, the first of its four:
+    /// [`ProfileKind::profile_types`]).
     pub fn profile_type(self) -> ProfileType {
         match self {
+            ProfileKind::Memory => ProfileType {
+                name: MEMORY_TYPES[0].0.to_owned(),
+                unit: MEMORY_TYPES[0].1.to_owned(),
+            },
             ProfileKind::Cpu => ProfileType::cpu(),
             ProfileKind::OffCpu => ProfileType {
                 name: "off-cpu".to_owned(),
@@ -100,6 +139,7 @@ impl ProfileKind {
             ProfileKind::ContextSwitches => 10,
             ProfileKind::Cycles | ProfileKind::Instructions => 10_000_000,
             ProfileKind::CacheMisses | ProfileKind::BranchMisses => 10_000,
+            ProfileKind::Memory => DEFAULT_MEMORY_SAMPLE_BYTES,
         }
     }
 
@@ -111,6 +151,10 @@ impl ProfileKind {
             ProfileKind::OffCpu => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "off-CPU time comes from sched_switch, not a perf event",
+            )),
+            ProfileKind::Memory => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "memory comes from uprobes on allocators, not a perf event",
             )),
             ProfileKind::PageFaults => Counter::new(Software::PageFault, target, opts),
             ProfileKind::ContextSwitches => Counter::new(Software::CtxSwitch, target, opts),
@@ -157,7 +201,8 @@ impl ProfileSpec {
 
     /// Parses `NAME` or `NAME:PERIOD` (e.g. `page-faults:1`); `cpu` takes
     /// `cpu_hz` as its frequency; for `off-cpu` the number is the shortest
-    /// block counted, in nanoseconds.
+    /// block counted, in nanoseconds; for `memory` the mean bytes between
+    /// samples.
     pub fn parse(text: &str, cpu_hz: u64) -> Result<Self, String> {
         let (name, period) = match text.split_once(':') {
             Some((name, period)) => (name, Some(period)),
@@ -192,9 +237,9 @@ impl ProfileSpec {
     }
 
     /// Value of one sample in the profile's unit. Off-CPU counts are
-    /// nanoseconds already.
+    /// nanoseconds already, memory values bytes and objects.
     pub fn sample_value(&self) -> u64 {
-        if self.kind == ProfileKind::OffCpu {
+        if matches!(self.kind, ProfileKind::OffCpu | ProfileKind::Memory) {
             return 1;
         }
         match self.rate {
@@ -230,8 +275,28 @@ mod tests {
 
     #[test]
     fn every_kind_is_a_known_profile_type() {
-        let names: Vec<&str> = ProfileKind::ALL.iter().map(|k| k.name()).collect();
+        let names: Vec<&str> = ProfileKind::ALL
+            .iter()
+            .filter(|k| **k != ProfileKind::Memory)
+            .map(|k| k.name())
+            .collect();
         assert_eq!(names, augur_profile::PROFILE_TYPES);
+        // Memory's four are Go's well-known types, in their units, and
+        // the in-use pair are gauges.
+        for t in ProfileKind::Memory.profile_types() {
+            assert_eq!(
+                augur_profile::canonical_unit(&t.name),
+                Some(t.unit.as_str())
+            );
+            assert_eq!(
+                augur_profile::types::aggregation(&t.name) == augur_profile::Aggregation::Gauge,
+                t.name.starts_with("inuse_")
+            );
+        }
+        let memory = ProfileSpec::parse("memory", 19).unwrap();
+        assert_eq!(memory.rate, SampleRate::Period(512 * 1024));
+        assert_eq!(memory.sample_value(), 1);
+        assert!(ProfileSpec::parse("memory:0", 19).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The kernel half of the agent: loads a BPF program (the perf-event
-//! sampler with one perf event per online CPU, or the off-CPU program on
-//! `sched_switch`), and drains the idle map generation.
+//! sampler with one perf event per online CPU, the off-CPU program on
+//! `sched_switch`, or the memory program on allocator uprobes), and drains
+//! the idle map generation.
 //!
 //! Draining flips the generation the BPF program writes to, waits for
 //! programs already running to finish, then reads and clears the old maps at
@@ -17,6 +18,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use augur_bpf::memory::{MemorySkel, MemorySkelBuilder};
 use augur_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
 use augur_bpf::sampler::{SamplerSkel, SamplerSkelBuilder};
 use augur_bpf::{DropReason, KSYM_BATCH, SampleKey, Stack};
@@ -25,6 +27,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapMut, OpenObject, ProgramInput};
 use perf_event_open::config::{Opts, SampleOn};
 use perf_event_open::count::Counter;
 
+use crate::sample::memory::{MemoryOptions, MemoryState, MemoryStats};
 use crate::sample::profiles::{ProfileKind, ProfileSpec, SampleRate};
 use crate::unwind::Unwinder;
 use crate::unwind::kernel::{MAX_PROCESSES, ROW_CAPACITY, UnwindMapFds};
@@ -93,6 +96,9 @@ pub struct SamplerOptions {
     /// The Python walker's maps of an earlier sampler, shared rather than
     /// created again.
     pub python_maps: Option<Arc<PythonMapFds>>,
+    /// Which processes the memory profile probes, and how many
+    /// allocations it tracks.
+    pub memory: MemoryOptions,
 }
 
 /// File descriptors of the Java walker's maps, shared by every
@@ -198,6 +204,8 @@ enum Program<'obj> {
     PerfEvent(SamplerSkel<'obj>),
     /// `offcpu.bpf.c`, on `sched_switch`.
     OffCpu(OffcpuSkel<'obj>),
+    /// `memory.bpf.c`, on uprobes of each probed process's allocator.
+    Memory(MemorySkel<'obj>),
 }
 
 /// The maps both programs share, borrowed for one drain.
@@ -254,6 +262,74 @@ macro_rules! configure {
     }};
 }
 
+/// Sets up the user and runtime stack walks of a program that includes
+/// `walks.h` (unwind tables, Java, Python), sharing the maps of an earlier
+/// sampler when there is one.
+macro_rules! configure_walkers {
+    ($open:expr, $options:expr, $load:expr) => {{
+        let open = &mut $open;
+        let options = &$options;
+        let load = $load;
+        if options.unwinder == Unwinder::Auto {
+            open.maps
+                .rodata_data
+                .as_deref_mut()
+                .expect("program has .rodata")
+                .unwind_enabled = 1;
+            let maps = &mut open.maps;
+            match &options.unwind_maps {
+                Some(shared) => {
+                    maps.unwind_rows
+                        .reuse_fd(shared.rows.as_fd())
+                        .map_err(load)?;
+                    maps.unwind_procs
+                        .reuse_fd(shared.procs.as_fd())
+                        .map_err(load)?;
+                    maps.unwind_stats
+                        .reuse_fd(shared.stats.as_fd())
+                        .map_err(load)?;
+                }
+                None => {
+                    maps.unwind_rows
+                        .set_max_entries(ROW_CAPACITY / augur_bpf::UNWIND_ROWS_PER_CHUNK as u32)
+                        .map_err(load)?;
+                    maps.unwind_procs
+                        .set_max_entries(MAX_PROCESSES)
+                        .map_err(load)?;
+                }
+            }
+        }
+        if options.java && options.unwinder == Unwinder::Auto {
+            open.maps
+                .rodata_data
+                .as_deref_mut()
+                .expect("program has .rodata")
+                .jvm_enabled = 1;
+            if let Some(shared) = &options.java_maps {
+                let maps = &mut open.maps;
+                maps.jvm_procs
+                    .reuse_fd(shared.procs.as_fd())
+                    .map_err(load)?;
+                maps.jvm_stats
+                    .reuse_fd(shared.stats.as_fd())
+                    .map_err(load)?;
+            }
+        }
+        if options.python {
+            open.maps
+                .rodata_data
+                .as_deref_mut()
+                .expect("program has .rodata")
+                .py_enabled = 1;
+            if let Some(shared) = &options.python_maps {
+                let maps = &mut open.maps;
+                maps.py_procs.reuse_fd(shared.procs.as_fd()).map_err(load)?;
+                maps.py_stats.reuse_fd(shared.stats.as_fd()).map_err(load)?;
+            }
+        }
+    }};
+}
+
 /// Names up to [`KSYM_BATCH`] kernel addresses with the skeleton's
 /// `name_kernel_addrs` program, through its mmapped `.bss`.
 macro_rules! name_kernel_addrs {
@@ -297,6 +373,7 @@ impl<'obj> Program<'obj> {
         match self {
             Program::PerfEvent(skel) => name_kernel_addrs!(skel, addrs),
             Program::OffCpu(skel) => name_kernel_addrs!(skel, addrs),
+            Program::Memory(skel) => name_kernel_addrs!(skel, addrs),
         }
     }
 
@@ -304,6 +381,7 @@ impl<'obj> Program<'obj> {
         match self {
             Program::PerfEvent(skel) => shared_maps!(skel),
             Program::OffCpu(skel) => shared_maps!(skel),
+            Program::Memory(skel) => shared_maps!(skel),
         }
     }
 
@@ -311,6 +389,7 @@ impl<'obj> Program<'obj> {
         match self {
             Program::PerfEvent(skel) => &skel.maps.new_pids,
             Program::OffCpu(skel) => &skel.maps.new_pids,
+            Program::Memory(skel) => &skel.maps.new_pids,
         }
     }
 }
@@ -361,6 +440,8 @@ pub struct Sampler<'obj> {
     names_kernel: bool,
     /// Kernel lookup address -> name, across drains.
     kernel_names: HashMap<u64, Option<KernelSymbol>>,
+    /// The memory profile's processes and held stacks.
+    memory: Option<MemoryState>,
 }
 
 impl<'obj> Sampler<'obj> {
@@ -377,6 +458,7 @@ impl<'obj> Sampler<'obj> {
         let mut links = Vec::new();
         let mut counters = Vec::new();
         let names_kernel = kernel_names_itself();
+        let mut memory = None;
         // User stacks without tables: walked and marked in BPF where the
         // kernel has the helpers, else by bpf_get_stack.
         let walks_in_bpf = crate::unwind::kernel::kernel_can_unwind();
@@ -396,67 +478,46 @@ impl<'obj> Sampler<'obj> {
             links.extend(exit_hook(skel.progs.process_exit.attach()));
             links.extend(exec_hook(skel.progs.process_exec.attach()));
             Program::OffCpu(skel)
+        } else if options.profile.kind == ProfileKind::Memory {
+            let mut open = MemorySkelBuilder::default().open(object).map_err(load)?;
+            configure!(open, entries, options.filter_tgid, walks_in_bpf);
+            // The memory program counts in its own maps.
+            open.maps.counts_0.set_max_entries(1).map_err(load)?;
+            open.maps.counts_1.set_max_entries(1).map_err(load)?;
+            open.maps
+                .live
+                .set_max_entries(options.memory.live_capacity.max(1))
+                .map_err(load)?;
+            open.maps.allocs_0.set_max_entries(entries).map_err(load)?;
+            open.maps.allocs_1.set_max_entries(entries).map_err(load)?;
+            open.progs.name_kernel_addrs.set_autoload(false);
+            let SampleRate::Period(mean_bytes) = options.profile.rate else {
+                unreachable!("memory is sampled by bytes")
+            };
+            {
+                let rodata = open
+                    .maps
+                    .rodata_data
+                    .as_deref_mut()
+                    .expect("program has .rodata");
+                rodata.fp_at_entry = 1;
+                rodata.sample_bytes = mean_bytes;
+                rodata.intervals = crate::sample::memory::interval_quantiles(mean_bytes);
+            }
+            configure_walkers!(open, options, load);
+            let skel = open.load().map_err(load)?;
+            links.extend(exit_hook(skel.progs.process_exit.attach()));
+            links.extend(exec_hook(skel.progs.process_exec.attach()));
+            let mut state =
+                MemoryState::new(mean_bytes, options.memory.clone(), options.filter_tgid);
+            state.refresh(&skel, None);
+            memory = Some(state);
+            Program::Memory(skel)
         } else {
             let mut open = SamplerSkelBuilder::default().open(object).map_err(load)?;
             configure!(open, entries, options.filter_tgid, walks_in_bpf);
             open.progs.name_kernel_addrs.set_autoload(names_kernel);
-            if options.unwinder == Unwinder::Auto {
-                open.maps
-                    .rodata_data
-                    .as_deref_mut()
-                    .expect("program has .rodata")
-                    .unwind_enabled = 1;
-                let maps = &mut open.maps;
-                match &options.unwind_maps {
-                    Some(shared) => {
-                        maps.unwind_rows
-                            .reuse_fd(shared.rows.as_fd())
-                            .map_err(load)?;
-                        maps.unwind_procs
-                            .reuse_fd(shared.procs.as_fd())
-                            .map_err(load)?;
-                        maps.unwind_stats
-                            .reuse_fd(shared.stats.as_fd())
-                            .map_err(load)?;
-                    }
-                    None => {
-                        maps.unwind_rows
-                            .set_max_entries(ROW_CAPACITY / augur_bpf::UNWIND_ROWS_PER_CHUNK as u32)
-                            .map_err(load)?;
-                        maps.unwind_procs
-                            .set_max_entries(MAX_PROCESSES)
-                            .map_err(load)?;
-                    }
-                }
-            }
-            if options.java && options.unwinder == Unwinder::Auto {
-                open.maps
-                    .rodata_data
-                    .as_deref_mut()
-                    .expect("program has .rodata")
-                    .jvm_enabled = 1;
-                if let Some(shared) = &options.java_maps {
-                    let maps = &mut open.maps;
-                    maps.jvm_procs
-                        .reuse_fd(shared.procs.as_fd())
-                        .map_err(load)?;
-                    maps.jvm_stats
-                        .reuse_fd(shared.stats.as_fd())
-                        .map_err(load)?;
-                }
-            }
-            if options.python {
-                open.maps
-                    .rodata_data
-                    .as_deref_mut()
-                    .expect("program has .rodata")
-                    .py_enabled = 1;
-                if let Some(shared) = &options.python_maps {
-                    let maps = &mut open.maps;
-                    maps.py_procs.reuse_fd(shared.procs.as_fd()).map_err(load)?;
-                    maps.py_stats.reuse_fd(shared.stats.as_fd()).map_err(load)?;
-                }
-            }
+            configure_walkers!(open, options, load);
             let skel = open.load().map_err(load)?;
             let verified = program_info(skel.progs.sample_stack.as_fd()).map_or(0, |i| i.2);
             tracing::info!(
@@ -494,6 +555,8 @@ impl<'obj> Sampler<'obj> {
             Program::PerfEvent(skel)
         };
         Ok(Self {
+            names_kernel: names_kernel && memory.is_none(),
+            memory,
             program,
             _counters: counters,
             _links: links,
@@ -501,7 +564,6 @@ impl<'obj> Sampler<'obj> {
             generation: 0,
             drops_seen: [0; DropReason::ALL.len()],
             recent_stacks: HashMap::new(),
-            names_kernel,
             kernel_names: HashMap::new(),
         })
     }
@@ -509,50 +571,68 @@ impl<'obj> Sampler<'obj> {
     /// The Python walker's maps (new file descriptors), when this sampler
     /// walks Python stacks.
     pub fn python_map_fds(&self) -> Option<PythonMapFds> {
-        let Program::PerfEvent(skel) = &self.program else {
-            return None;
-        };
-        if skel.maps.rodata_data.as_ref()?.py_enabled == 0 {
-            return None;
+        macro_rules! fds {
+            ($skel:expr) => {{
+                if $skel.maps.rodata_data.as_ref()?.py_enabled == 0 {
+                    return None;
+                }
+                Some(PythonMapFds {
+                    procs: $skel.maps.py_procs.as_fd().try_clone_to_owned().ok()?,
+                    stats: $skel.maps.py_stats.as_fd().try_clone_to_owned().ok()?,
+                })
+            }};
         }
-        Some(PythonMapFds {
-            procs: skel.maps.py_procs.as_fd().try_clone_to_owned().ok()?,
-            stats: skel.maps.py_stats.as_fd().try_clone_to_owned().ok()?,
-        })
+        match &self.program {
+            Program::PerfEvent(skel) => fds!(skel),
+            Program::Memory(skel) => fds!(skel),
+            Program::OffCpu(_) => None,
+        }
     }
 
     /// The Java walker's maps (new file descriptors), when this sampler
     /// walks Java frames.
     pub fn java_map_fds(&self) -> Option<JavaMapFds> {
-        let Program::PerfEvent(skel) = &self.program else {
-            return None;
-        };
-        if skel.maps.rodata_data.as_ref()?.jvm_enabled == 0 {
-            return None;
+        macro_rules! fds {
+            ($skel:expr) => {{
+                if $skel.maps.rodata_data.as_ref()?.jvm_enabled == 0 {
+                    return None;
+                }
+                Some(JavaMapFds {
+                    procs: $skel.maps.jvm_procs.as_fd().try_clone_to_owned().ok()?,
+                    stats: $skel.maps.jvm_stats.as_fd().try_clone_to_owned().ok()?,
+                })
+            }};
         }
-        Some(JavaMapFds {
-            procs: skel.maps.jvm_procs.as_fd().try_clone_to_owned().ok()?,
-            stats: skel.maps.jvm_stats.as_fd().try_clone_to_owned().ok()?,
-        })
+        match &self.program {
+            Program::PerfEvent(skel) => fds!(skel),
+            Program::Memory(skel) => fds!(skel),
+            Program::OffCpu(_) => None,
+        }
     }
 
     /// The unwinder's maps (new file descriptors), when this sampler walks
     /// user stacks with unwind tables.
     pub fn unwind_map_fds(&self) -> Option<UnwindMapFds> {
-        let Program::PerfEvent(skel) = &self.program else {
-            return None;
-        };
-        let rodata = skel.maps.rodata_data.as_ref()?;
-        if rodata.unwind_enabled == 0 {
-            return None;
+        macro_rules! fds {
+            ($skel:expr) => {{
+                if $skel.maps.rodata_data.as_ref()?.unwind_enabled == 0 {
+                    return None;
+                }
+                let maps = &$skel.maps;
+                Some(UnwindMapFds {
+                    rows: maps.unwind_rows.as_fd().try_clone_to_owned().ok()?,
+                    procs: maps.unwind_procs.as_fd().try_clone_to_owned().ok()?,
+                    stats: maps.unwind_stats.as_fd().try_clone_to_owned().ok()?,
+                    row_capacity: maps.unwind_rows.max_entries()
+                        * augur_bpf::UNWIND_ROWS_PER_CHUNK as u32,
+                })
+            }};
         }
-        let maps = &skel.maps;
-        Some(UnwindMapFds {
-            rows: maps.unwind_rows.as_fd().try_clone_to_owned().ok()?,
-            procs: maps.unwind_procs.as_fd().try_clone_to_owned().ok()?,
-            stats: maps.unwind_stats.as_fd().try_clone_to_owned().ok()?,
-            row_capacity: maps.unwind_rows.max_entries() * augur_bpf::UNWIND_ROWS_PER_CHUNK as u32,
-        })
+        match &self.program {
+            Program::PerfEvent(skel) => fds!(skel),
+            Program::Memory(skel) => fds!(skel),
+            Program::OffCpu(_) => None,
+        }
     }
 
     /// Instructions the verifier processed to load each BPF program.
@@ -572,6 +652,13 @@ impl<'obj> Sampler<'obj> {
             ],
             Program::OffCpu(skel) => vec![
                 ("switch_task", skel.progs.switch_task.as_fd()),
+                ("process_exit", skel.progs.process_exit.as_fd()),
+                ("process_exec", skel.progs.process_exec.as_fd()),
+            ],
+            Program::Memory(skel) => vec![
+                ("malloc_enter", skel.progs.malloc_enter.as_fd()),
+                ("alloc_exit", skel.progs.alloc_exit.as_fd()),
+                ("free_enter", skel.progs.free_enter.as_fd()),
                 ("process_exit", skel.progs.process_exit.as_fd()),
                 ("process_exec", skel.progs.process_exec.as_fd()),
             ],
@@ -621,10 +708,9 @@ impl<'obj> Sampler<'obj> {
             .retain(|_, (_, seen)| now.wrapping_sub(*seen) < STACK_GENERATIONS_KEPT);
     }
 
-    /// Switches the BPF program to the other map generation and returns
-    /// everything the previous one collected.
-    pub fn drain(&mut self) -> Result<Drained, SamplerError> {
-        let off_cpu = matches!(self.program, Program::OffCpu(_));
+    /// Flips the generation the BPF program writes to and waits until
+    /// none can still be writing the old one; returns the old one.
+    fn flip(&mut self) -> usize {
         let old = (self.generation & 1) as usize;
         self.generation = self.generation.wrapping_add(1);
         let maps = self.program.shared();
@@ -634,6 +720,98 @@ impl<'obj> Sampler<'obj> {
         // A BPF program runs for microseconds with preemption off; after
         // this pause none can still be writing the old generation.
         std::thread::sleep(Duration::from_millis(5));
+        old
+    }
+
+    /// Drains every profile type this sampler takes: one, or the memory
+    /// profile's four ([`crate::profiles::MEMORY_TYPES`]), each with its
+    /// type.
+    pub fn drain_all(
+        &mut self,
+        kind: ProfileKind,
+    ) -> Result<Vec<(augur_profile::ProfileType, Drained)>, SamplerError> {
+        if self.memory.is_none() {
+            return Ok(vec![(kind.profile_type(), self.drain()?)]);
+        }
+        let old = self.flip();
+        let drops = self.read_drops()?;
+        let (Program::Memory(skel), Some(memory)) = (&mut self.program, &mut self.memory) else {
+            unreachable!("memory state comes with the memory program");
+        };
+        let maps = &skel.maps;
+        let (allocs, stacks) = if old == 0 {
+            (&maps.allocs_0, &maps.stacks_0)
+        } else {
+            (&maps.allocs_1, &maps.stacks_1)
+        };
+        let mut drained = memory.collect(allocs, stacks, &maps.live)?;
+        for (_, d) in &mut drained {
+            d.drops = drops.clone();
+        }
+        memory.refresh(skel, None);
+        Ok(drained)
+    }
+
+    /// Probes the allocators of `pids` (new processes announced) for the
+    /// memory profile; nothing for other profiles.
+    pub fn probe_processes(&mut self, pids: &[u32]) {
+        if let (Program::Memory(skel), Some(memory)) = (&self.program, &mut self.memory) {
+            memory.refresh(skel, Some(pids));
+        }
+    }
+
+    /// The memory program's counters, and the processes it probes; `None`
+    /// for other profiles.
+    pub fn memory_stats(&self) -> Option<(MemoryStats, usize)> {
+        let (Program::Memory(skel), Some(memory)) = (&self.program, &self.memory) else {
+            return None;
+        };
+        Some((
+            crate::sample::memory::stats(&skel.maps.mem_stats),
+            memory.probed(),
+        ))
+    }
+
+    /// The allocator files the memory profile probes, as (device, inode).
+    pub fn memory_probed_files(&self) -> HashSet<(u64, u64)> {
+        self.memory
+            .as_ref()
+            .map(|m| m.probed_files())
+            .unwrap_or_default()
+    }
+
+    /// Samples (or parts) the kernel lost since the last call, by reason.
+    fn read_drops(&mut self) -> Result<Vec<(DropReason, u64)>, SamplerError> {
+        let drops_map = self.program.shared().drops;
+        let mut drops = Vec::new();
+        for reason in DropReason::ALL {
+            let index = (reason as u32).to_ne_bytes();
+            let per_cpu = drops_map
+                .lookup_percpu(&index, MapFlags::ANY)
+                .map_err(|source| SamplerError::Map {
+                    map: "drops",
+                    source,
+                })?
+                .unwrap_or_default();
+            let total: u64 = per_cpu
+                .iter()
+                .map(|v| u64::from_ne_bytes(v[..8].try_into().expect("u64 value")))
+                .sum();
+            let slot = &mut self.drops_seen[reason as usize];
+            if total > *slot {
+                drops.push((reason, total - *slot));
+            }
+            *slot = total;
+        }
+        Ok(drops)
+    }
+
+    /// Switches the BPF program to the other map generation and returns
+    /// everything the previous one collected.
+    pub fn drain(&mut self) -> Result<Drained, SamplerError> {
+        let off_cpu = matches!(self.program, Program::OffCpu(_));
+        let old = self.flip();
+        let maps = self.program.shared();
         let (counts_map, stacks_map) = (maps.counts[old], maps.stacks[old]);
 
         let mut drained = Drained::default();
@@ -658,27 +836,7 @@ impl<'obj> Sampler<'obj> {
                 drained.stacks.insert(hash, stack.frames().to_vec());
             }
         })?;
-        let drops_map = maps.drops;
-
-        for reason in DropReason::ALL {
-            let index = (reason as u32).to_ne_bytes();
-            let per_cpu = drops_map
-                .lookup_percpu(&index, MapFlags::ANY)
-                .map_err(|source| SamplerError::Map {
-                    map: "drops",
-                    source,
-                })?
-                .unwrap_or_default();
-            let total: u64 = per_cpu
-                .iter()
-                .map(|v| u64::from_ne_bytes(v[..8].try_into().expect("u64 value")))
-                .sum();
-            let slot = &mut self.drops_seen[reason as usize];
-            if total > *slot {
-                drained.drops.push((reason, total - *slot));
-            }
-            *slot = total;
-        }
+        drained.drops = self.read_drops()?;
         if off_cpu {
             self.remember_stacks(&mut drained);
         }
@@ -737,9 +895,30 @@ const DRAIN_BATCH: usize = 256;
 /// Reads and deletes every entry of a hash map that no program writes to
 /// any more, a batch of entries per system call (rather than three calls
 /// per entry: next key, lookup, delete).
-fn take_all(
+pub(crate) fn take_all(
     map: &MapMut<'_>,
     name: &'static str,
+    each: impl FnMut(&[u8], &[u8]),
+) -> Result<(), SamplerError> {
+    batch_read(map, name, true, each)
+}
+
+/// Reads every entry of a hash map, a batch per system call, leaving them
+/// in place. Entries written meanwhile may be missed or seen twice only if
+/// the map changes under the walk; the memory profile reads its live map
+/// so, and a window's snapshot needs no more.
+pub(crate) fn read_all(
+    map: &MapMut<'_>,
+    name: &'static str,
+    each: impl FnMut(&[u8], &[u8]),
+) -> Result<(), SamplerError> {
+    batch_read(map, name, false, each)
+}
+
+fn batch_read(
+    map: &MapMut<'_>,
+    name: &'static str,
+    delete: bool,
     mut each: impl FnMut(&[u8], &[u8]),
 ) -> Result<(), SamplerError> {
     use std::os::fd::AsRawFd;
@@ -761,8 +940,13 @@ fn take_all(
         let mut count = DRAIN_BATCH as u32;
         // SAFETY: the buffers hold DRAIN_BATCH keys and values of the map's
         // sizes, the positions 8 bytes; the fd is a live map.
+        let batch = if delete {
+            libbpf_sys::bpf_map_lookup_and_delete_batch
+        } else {
+            libbpf_sys::bpf_map_lookup_batch
+        };
         let ret = unsafe {
-            libbpf_sys::bpf_map_lookup_and_delete_batch(
+            batch(
                 map.as_fd().as_raw_fd(),
                 if first {
                     std::ptr::null_mut()
@@ -880,6 +1064,7 @@ mod tests {
             unwind_min_age: std::time::Duration::ZERO,
             python: false,
             python_maps: None,
+            memory: Default::default(),
             java: false,
             java_maps: None,
         };
@@ -940,6 +1125,7 @@ mod tests {
             unwind_min_age: std::time::Duration::ZERO,
             python: false,
             python_maps: None,
+            memory: Default::default(),
             java: false,
             java_maps: None,
         };

@@ -32,9 +32,13 @@ pub struct SamplingArgs {
     window: Option<Duration>,
     /// A profile to take besides on-CPU time; repeatable: off-cpu[:MIN_NS],
     /// page-faults[:PERIOD], context-switches[:PERIOD], cycles,
-    /// instructions, cache-misses, branch-misses.
+    /// instructions, cache-misses, branch-misses, memory[:MEAN_BYTES].
     #[arg(long = "profile", value_name = "NAME[:N]")]
     profiles: Vec<String>,
+    /// The memory profile probes only processes whose name (comm) matches
+    /// this regular expression [default: every process].
+    #[arg(long, value_name = "REGEX")]
+    memory_processes: Option<String>,
 }
 
 impl SamplingArgs {
@@ -57,6 +61,9 @@ impl SamplingArgs {
         if !self.profiles.is_empty() {
             config.counter_profiles =
                 augur_agent::config::parse_profiles(&self.profiles, config.frequency_hz)?;
+        }
+        if let Some(pattern) = &self.memory_processes {
+            config.memory.processes = Some(augur_agent::config::memory_processes(pattern)?);
         }
         Ok(config)
     }

@@ -65,6 +65,12 @@
  * bpf_find_vma: before 5.17). Set by the agent at load. */
 const volatile __u32 user_fp_walk = 1;
 
+/* 1: every walk starts at a function's first instruction (a uprobe on an
+ * allocator's entry), before the function saved rbp: its caller's return
+ * address is at the stack pointer, and rbp is still the caller's. Set by
+ * the agent at load. */
+const volatile __u32 fp_at_entry = 0;
+
 /*
  * The walk's state. In a per-CPU map rather than on the BPF stack, as in
  * unwind.h: the verifier tracks no values in map memory, so it checks the
@@ -237,6 +243,15 @@ static __always_inline int walk_user_frame_pointers(struct stack *st)
 		w->ceiling = start_stack;
 	st->ips[0] = pc;
 	w->len = 1;
+	if (fp_at_entry) {
+		__u64 ra = 0;
+
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)sp) || ra == 0)
+			return -1;
+		st->ips[1] = ra;
+		w->len = 2;
+		w->floor = sp + 8;
+	}
 	bpf_loop(MAX_STACK_DEPTH, fp_step, &c, 0);
 
 	len = w->len;
