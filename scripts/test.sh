@@ -27,6 +27,18 @@ if [ ! -d "$pyroscope_node/node_modules/@pyroscope/nodejs" ]; then
     mkdir -p "$pyroscope_node"
     (cd "$pyroscope_node" && npm install --no-audit --no-fund --silent @pyroscope/nodejs)
 fi
+# bcc's memleak, the ground truth for the memory profile (suite::memory),
+# compiles its programs against kernel headers at /lib/modules/$(uname -r)/
+# build. A kernel without a headers package (a VM's own build) borrows
+# Debian's: its uprobe mode needs no more than their definitions.
+install_packages bpfcc-tools linux-headers-amd64
+modules="/lib/modules/$(uname -r)"
+if [ ! -e "$modules/build" ]; then
+    headers="$(ls -d /usr/src/linux-headers-*-amd64 | sort -V | tail -n 1)"
+    mkdir -p "$modules"
+    ln -sfn "$headers" "$modules/build"
+    ln -sfn "${headers%-amd64}-common" "$modules/source"
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -119,6 +119,12 @@ pub struct AgentMetrics {
     pub runtime_failures: Family<ReasonLabel, Counter>,
     /// Processes registered with a runtime's walker, by runtime.
     pub runtime_processes: Family<ReasonLabel, Gauge>,
+    /// The memory profile's allocator events, by event: allocations
+    /// sampled, frees of tracked ones, frees of untracked blocks, sampled
+    /// allocations the live map had no room for.
+    pub memory_events: Family<ReasonLabel, Counter>,
+    /// Processes whose allocator the memory profile probes.
+    pub memory_processes: Gauge,
 }
 
 impl AgentMetrics {
@@ -336,6 +342,30 @@ impl AgentMetrics {
             "Processes whose runtime frames are read, by runtime",
             self.runtime_processes.clone(),
         );
+        r.register(
+            "memory_events",
+            "Memory profile allocator events, by event (sampled, freed, free_untracked, live_map_full, ...)",
+            self.memory_events.clone(),
+        );
+        r.register(
+            "memory_processes",
+            "Processes whose allocator the memory profile probes",
+            self.memory_processes.clone(),
+        );
+    }
+
+    /// Brings the memory metrics up to the BPF counters (totals since
+    /// start) and the processes probed.
+    pub fn record_memory(&self, stats: &crate::sample::memory::MemoryStats, probed: usize) {
+        for &(stat, total) in stats {
+            raise_to(
+                &self
+                    .memory_events
+                    .get_or_create(&vec![("event", stat.name().to_owned())]),
+                total,
+            );
+        }
+        self.memory_processes.set(probed as i64);
     }
 
     /// Brings the Java metrics up to the BPF walker's counters and the

@@ -155,6 +155,9 @@ fn record_self_metrics(collector: &Collector<'_>, metrics: &AgentMetrics) {
     if let Some(java) = collector.java_stats() {
         metrics.record_java(&java.kernel, &java.user, java.registered);
     }
+    if let Some((stats, probed)) = collector.memory_stats() {
+        metrics.record_memory(&stats, probed);
+    }
     // SAFETY: sysconf has no preconditions.
     let (ticks, page) = unsafe {
         (

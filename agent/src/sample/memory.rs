@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use augur_bpf::memory::MemorySkel;
 use augur_bpf::{AllocKey, INTERVAL_QUANTILES, LiveAlloc, LiveKey, SampleKey, Stack};
 use augur_profile::ProfileType;
-use libbpf_rs::{Link, MapCore, MapFlags, MapMut};
+use libbpf_rs::{Link, MapCore, MapFlags, MapMut, UprobeMultiOpts, UprobeOpts};
 
 use crate::sample::allocator::{AllocFn, AllocatorFinder};
 use crate::sample::profiles::MEMORY_TYPES;
@@ -64,6 +64,37 @@ pub fn interval_quantiles(mean: u64) -> [u64; INTERVAL_QUANTILES] {
     table
 }
 
+/// BPF cookies of the allocation probes: `enum alloc_fn` in memory.bpf.c.
+const FN_MALLOC: u64 = 0;
+const FN_CALLOC: u64 = 1;
+const FN_REALLOC: u64 = 2;
+const FN_MEMALIGN: u64 = 3;
+const FN_POSIX_MEMALIGN: u64 = 4;
+
+/// Whether this kernel has session uprobes (6.12): one trap per unsampled
+/// allocation instead of two. Probed once, from the kernel's BTF.
+pub fn kernel_has_uprobe_sessions() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        use libbpf_rs::libbpf_sys;
+        // SAFETY: libbpf returns an owned BTF object or an error pointer,
+        // freed below; the name is a NUL-terminated literal.
+        unsafe {
+            let btf = libbpf_sys::btf__load_vmlinux_btf();
+            if libbpf_sys::libbpf_get_error(btf.cast()) != 0 {
+                return false;
+            }
+            let found = libbpf_sys::btf__find_by_name_kind(
+                btf,
+                c"bpf_session_is_return".as_ptr(),
+                libbpf_sys::BTF_KIND_FUNC,
+            );
+            libbpf_sys::btf__free(btf);
+            found > 0
+        }
+    })
+}
+
 /// A process with probes on its allocator.
 struct Probed {
     /// The allocator file probed, (device, inode).
@@ -77,6 +108,8 @@ pub type MemoryStats = Vec<(augur_bpf::MemStat, u64)>;
 /// What the agent keeps between drains for the memory profile.
 pub(crate) struct MemoryState {
     mean_bytes: u64,
+    /// Allocation probes are session uprobes (else uprobe + uretprobe).
+    sessions: bool,
     options: MemoryOptions,
     filter_tgid: Option<u32>,
     finder: AllocatorFinder,
@@ -97,9 +130,15 @@ pub(crate) struct MemoryState {
 const STACK_DRAINS_KEPT: u32 = 3;
 
 impl MemoryState {
-    pub(crate) fn new(mean_bytes: u64, options: MemoryOptions, filter_tgid: Option<u32>) -> Self {
+    pub(crate) fn new(
+        mean_bytes: u64,
+        sessions: bool,
+        options: MemoryOptions,
+        filter_tgid: Option<u32>,
+    ) -> Self {
         Self {
             mean_bytes: mean_bytes.max(1),
+            sessions,
             options,
             filter_tgid,
             finder: AllocatorFinder::default(),
@@ -110,6 +149,11 @@ impl MemoryState {
             drains: 0,
             own_pid: std::process::id(),
         }
+    }
+
+    /// Whether allocation probes are session uprobes.
+    pub(crate) fn sessions(&self) -> bool {
+        self.sessions
     }
 
     /// Processes with probes attached.
@@ -176,31 +220,65 @@ impl MemoryState {
 
     fn probe(&mut self, skel: &MemorySkel<'_>, pid: u32) -> Result<Probed, String> {
         let found = self.finder.find(pid)?;
-        let mut links = Vec::new();
         let progs = &skel.progs;
+        let mut links = Vec::new();
+        let mut offsets = Vec::new();
+        let mut cookies = Vec::new();
         for site in &found.allocator.sites {
             let offset = site.file_offset as usize;
-            let entry = match site.function {
-                AllocFn::Malloc => &progs.malloc_enter,
-                AllocFn::Calloc => &progs.calloc_enter,
-                AllocFn::Realloc => &progs.realloc_enter,
-                AllocFn::Free => &progs.free_enter,
-                AllocFn::PosixMemalign => &progs.posix_memalign_enter,
-                AllocFn::AlignedAlloc | AllocFn::Memalign => &progs.memalign_enter,
+            let failed =
+                |e: libbpf_rs::Error| format!("{} at {offset:#x}: {e}", site.function.symbol());
+            let cookie = match site.function {
+                AllocFn::Free => {
+                    links.push(
+                        progs
+                            .free_entry
+                            .attach_uprobe(false, pid as i32, &found.path, offset)
+                            .map_err(failed)?,
+                    );
+                    continue;
+                }
+                AllocFn::Malloc => FN_MALLOC,
+                AllocFn::Calloc => FN_CALLOC,
+                AllocFn::Realloc => FN_REALLOC,
+                AllocFn::AlignedAlloc | AllocFn::Memalign => FN_MEMALIGN,
+                AllocFn::PosixMemalign => FN_POSIX_MEMALIGN,
             };
-            let exit = match site.function {
-                AllocFn::Free => None,
-                AllocFn::PosixMemalign => Some(&progs.posix_memalign_exit),
-                _ => Some(&progs.alloc_exit),
-            };
-            let attach = |prog: &libbpf_rs::ProgramMut<'_>, ret: bool| {
-                prog.attach_uprobe(ret, pid as i32, &found.path, offset)
-                    .map_err(|e| format!("{} at {:#x}: {e}", site.function.symbol(), offset))
-            };
-            links.push(attach(entry, false)?);
-            if let Some(exit) = exit {
-                links.push(attach(exit, true)?);
+            if self.sessions {
+                offsets.push(offset);
+                cookies.push(cookie);
+                continue;
             }
+            for retprobe in [false, true] {
+                let prog = if retprobe {
+                    &progs.alloc_exit
+                } else {
+                    &progs.alloc_entry
+                };
+                let opts = UprobeOpts {
+                    cookie,
+                    retprobe,
+                    ..Default::default()
+                };
+                links.push(
+                    prog.attach_uprobe_with_opts(pid as i32, &found.path, offset, opts)
+                        .map_err(failed)?,
+                );
+            }
+        }
+        if !offsets.is_empty() {
+            let opts = UprobeMultiOpts {
+                offsets,
+                cookies,
+                session: true,
+                ..Default::default()
+            };
+            links.push(
+                progs
+                    .alloc_session
+                    .attach_uprobe_multi_with_opts(pid as i32, &found.path, "", opts)
+                    .map_err(|e| format!("allocation functions: {e}"))?,
+            );
         }
         Ok(Probed {
             file: found.file,

@@ -505,11 +505,20 @@ impl<'obj> Sampler<'obj> {
                 rodata.intervals = crate::sample::memory::interval_quantiles(mean_bytes);
             }
             configure_walkers!(open, options, load);
+            let sessions = crate::sample::memory::kernel_has_uprobe_sessions();
+            open.progs.alloc_session.set_autoload(sessions);
+            open.progs.alloc_entry.set_autoload(!sessions);
+            open.progs.alloc_exit.set_autoload(!sessions);
             let skel = open.load().map_err(load)?;
+            tracing::info!(sessions, "memory profile loaded");
             links.extend(exit_hook(skel.progs.process_exit.attach()));
             links.extend(exec_hook(skel.progs.process_exec.attach()));
-            let mut state =
-                MemoryState::new(mean_bytes, options.memory.clone(), options.filter_tgid);
+            let mut state = MemoryState::new(
+                mean_bytes,
+                sessions,
+                options.memory.clone(),
+                options.filter_tgid,
+            );
             state.refresh(&skel, None);
             memory = Some(state);
             Program::Memory(skel)
@@ -655,13 +664,26 @@ impl<'obj> Sampler<'obj> {
                 ("process_exit", skel.progs.process_exit.as_fd()),
                 ("process_exec", skel.progs.process_exec.as_fd()),
             ],
-            Program::Memory(skel) => vec![
-                ("malloc_enter", skel.progs.malloc_enter.as_fd()),
-                ("alloc_exit", skel.progs.alloc_exit.as_fd()),
-                ("free_enter", skel.progs.free_enter.as_fd()),
-                ("process_exit", skel.progs.process_exit.as_fd()),
-                ("process_exec", skel.progs.process_exec.as_fd()),
-            ],
+            Program::Memory(skel) => {
+                let progs = &skel.progs;
+                // Only the loaded ones: sessions, or the pair they replace.
+                let allocation = if self.memory.as_ref().is_some_and(|m| m.sessions()) {
+                    vec![("alloc_session", progs.alloc_session.as_fd())]
+                } else {
+                    vec![
+                        ("alloc_entry", progs.alloc_entry.as_fd()),
+                        ("alloc_exit", progs.alloc_exit.as_fd()),
+                    ]
+                };
+                allocation
+                    .into_iter()
+                    .chain([
+                        ("free_entry", progs.free_entry.as_fd()),
+                        ("process_exit", progs.process_exit.as_fd()),
+                        ("process_exec", progs.process_exec.as_fd()),
+                    ])
+                    .collect()
+            }
         }
     }
 

@@ -20,10 +20,12 @@
  * `realloc` of that address removes it. `live` is bounded: an allocation
  * it has no room for is counted (MEM_LIVE_FULL) and not tracked.
  *
- * Cost: every call traps into the kernel (a uprobe, and for allocations a
- * uretprobe); an unsampled allocation then does a per-CPU subtraction, an
- * unsampled free one hash lookup. The trap is the cost: see
- * docs/design/memory.md.
+ * Cost: every call traps into the kernel once (a session uprobe, whose
+ * return probe is skipped unless the call was sampled; on kernels without
+ * sessions a uprobe and a uretprobe, two traps); an unsampled allocation
+ * then does a per-CPU subtraction, an unsampled free one hash lookup. The
+ * trap is the cost: see docs/design/memory.md. Each probe's BPF cookie
+ * says which function it sits on (enum alloc_fn).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -174,8 +176,8 @@ static __always_inline __u64 sample_points(__u64 size)
 }
 
 /* Samples an allocation of `size` at its entry: takes the stack and
- * leaves it for the return probe. */
-static __always_inline void alloc_enter(struct pt_regs *ctx, __u64 size, __u64 memptr)
+ * leaves it for the return probe. Returns whether it was sampled. */
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 memptr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
@@ -184,7 +186,7 @@ static __always_inline void alloc_enter(struct pt_regs *ctx, __u64 size, __u64 m
 	__u32 gen = generation & 1;
 
 	if (points == 0)
-		return;
+		return 0;
 	p.size = size;
 	p.points = points;
 	p.memptr = memptr;
@@ -200,6 +202,7 @@ static __always_inline void alloc_enter(struct pt_regs *ctx, __u64 size, __u64 m
 	if (p.key.user_stack != STACK_NONE && p.key.runtime_stack == STACK_NONE)
 		p.key.runtime_stack = take_python_stack(gen, tgid, tid);
 	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 1;
 }
 
 /* Forgets the tracked allocation at `addr`, if any. */
@@ -257,67 +260,83 @@ static __always_inline void alloc_return(__u64 addr, int from_memptr)
 		mem_count(MEM_LIVE_FULL);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
+/* Which allocator function a probe sits on: its BPF cookie. */
+enum alloc_fn {
+	FN_MALLOC = 0,
+	FN_CALLOC = 1,
+	FN_REALLOC = 2,
+	FN_MEMALIGN = 3, /* memalign and aligned_alloc: (alignment, size) */
+	FN_POSIX_MEMALIGN = 4,
+};
+
+/* Samples an allocation at its entry; returns whether it was sampled
+ * (its return must be seen). */
+static __always_inline int alloc_entry_of(struct pt_regs *ctx, __u64 fn)
 {
-	alloc_enter(ctx, size, 0);
+	__u64 a = PT_REGS_PARM1(ctx), b = PT_REGS_PARM2(ctx);
+
+	switch (fn) {
+	case FN_MALLOC:
+		return alloc_enter(ctx, a, 0);
+	case FN_CALLOC:
+		/* Both factors below 2^32 cannot overflow. Larger ones are
+		 * taken only when the other is 0 or 1 (the compiler turns an
+		 * exact overflow test into a 128-bit multiply BPF lacks):
+		 * calloc(2, 4 GiB) is not sampled. */
+		if (((a >> 32) && b > 1) || ((b >> 32) && a > 1))
+			return 0;
+		return alloc_enter(ctx, a * b, 0);
+	case FN_REALLOC:
+		forget(a);
+		/* glibc's realloc(NULL, n) calls malloc, whose own probe
+		 * samples it: sampling here too would count it twice. */
+		if (a == 0)
+			return 0;
+		return alloc_enter(ctx, b, 0);
+	case FN_MEMALIGN:
+		return alloc_enter(ctx, b, 0);
+	case FN_POSIX_MEMALIGN:
+		return alloc_enter(ctx, PT_REGS_PARM3(ctx), a);
+	}
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 count, __u64 size)
+/*
+ * Kernels with session uprobes (6.12): one program at entry and return,
+ * and the return probe only for sampled calls (returning 1 from the entry
+ * skips it), so an unsampled allocation costs one trap, not two.
+ */
+extern bool bpf_session_is_return(void) __ksym __weak;
+
+SEC("uprobe.session")
+int alloc_session(struct pt_regs *ctx)
 {
-	/* Both factors below 2^32 cannot overflow. Larger ones are taken
-	 * only when the other is 0 or 1 (the compiler turns an exact
-	 * overflow test into a 128-bit multiply BPF lacks): calloc(2, 4 GiB)
-	 * is not sampled. */
-	if ((count >> 32) && size > 1)
+	__u64 fn = bpf_get_attach_cookie(ctx);
+
+	if (bpf_session_is_return()) {
+		alloc_return(PT_REGS_RC(ctx), fn == FN_POSIX_MEMALIGN);
 		return 0;
-	if ((size >> 32) && count > 1)
-		return 0;
-	alloc_enter(ctx, count * size, 0);
-	return 0;
+	}
+	return alloc_entry_of(ctx, fn) ? 0 : 1;
 }
 
+/* Older kernels: a uprobe and a uretprobe on every allocation. */
 SEC("uprobe")
-int BPF_KPROBE(realloc_enter, __u64 addr, __u64 size)
+int alloc_entry(struct pt_regs *ctx)
 {
-	forget(addr);
-	alloc_enter(ctx, size, 0);
-	return 0;
-}
-
-/* memalign and aligned_alloc: (alignment, size). */
-SEC("uprobe")
-int BPF_KPROBE(memalign_enter, __u64 alignment, __u64 size)
-{
-	alloc_enter(ctx, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 alignment, __u64 size)
-{
-	alloc_enter(ctx, size, memptr);
+	alloc_entry_of(ctx, bpf_get_attach_cookie(ctx));
 	return 0;
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(alloc_exit, __u64 addr)
+int alloc_exit(struct pt_regs *ctx)
 {
-	alloc_return(addr, 0);
-	return 0;
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(posix_memalign_exit, __u64 error)
-{
-	alloc_return(error, 1);
+	alloc_return(PT_REGS_RC(ctx), bpf_get_attach_cookie(ctx) == FN_POSIX_MEMALIGN);
 	return 0;
 }
 
 SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 addr)
+int BPF_KPROBE(free_entry, __u64 addr)
 {
 	forget(addr);
 	return 0;

@@ -17,6 +17,7 @@ mod jit;
 mod limits;
 mod loadgen;
 mod manifests;
+mod memory;
 mod native;
 mod offcpu;
 mod otlp;
