@@ -336,3 +336,35 @@ fn frees_of_memory_allocated_earlier_and_a_full_live_map_are_counted() {
     assert!(up.is_running(), "augur up died");
     up.terminate().unwrap();
 }
+
+#[test]
+fn a_python_process_allocation_profile_names_its_python_functions() {
+    if !require(is_root(), "root (eBPF uprobes)")
+        || !require(have("go", "version"), "go (go tool pprof)")
+        || !require(have("python3", "--version"), "python3")
+    {
+        return;
+    }
+    let _heavy = heavy_test_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lists.pb.gz");
+    let status = Command::new(augur_bin())
+        .args(["record", "--profile", MEAN_BYTES, "-o"])
+        .arg(&out)
+        .args(["--", "python3"])
+        .arg(fixture_source("python/lists.py"))
+        .arg("5")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "augur record exited with {status}");
+    let top = pprof_cum(&out, "alloc_space", &dir.path().join("go"));
+    let (big, small) = (cum_share(&top, "build_big"), cum_share(&top, "build_small"));
+    // The list item arrays grow by realloc in proportion to their lengths:
+    // 200,000 items against 3 x 20,000.
+    let share = big / (big + small);
+    assert!(
+        (big + small) >= 0.9 && (0.72..=0.82).contains(&share),
+        "build_big {big:.3}, build_small {small:.3} of the bytes (expected about 0.77 of their sum):\n{top}"
+    );
+}
