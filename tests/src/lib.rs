@@ -430,6 +430,22 @@ pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+/// POST `body` to `url` with `headers`; returns status and body text.
+pub fn http_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut request = agent.post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request.send(body).unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, text)
+}
+
 /// The value of the Prometheus sample `name` (with its labels, as exposed:
 /// `x_total{outcome="stored"}`) at the metrics endpoint `url`, or `None`
 /// when the series is not exposed (yet).

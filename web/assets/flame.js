@@ -343,7 +343,13 @@ export class FlameGraph {
       rows.push(["Total", this.weightText(sum, fmt)]);
       return { name: "other (" + this.rm[r] + " frames narrower than " + MIN_PX + " px)", rows, foot: "Click to zoom into " + nodeName(tree, parent) + "; each is in the table." };
     }
-    if (tree.diff) {
+    if (tree.diff && tree.absolute) {
+      const a = tree.sideA[n], b = tree.sideB[n];
+      rows.push(["First", fmt(a) + " (self " + fmt(tree.selfA[n]) + ")"]);
+      rows.push(["Second", fmt(b) + " (self " + fmt(tree.selfB[n]) + ")"]);
+      const rel = a > 0 ? (b - a) / a : (b > 0 ? Infinity : 0);
+      rows.push(["Change", (b >= a ? "+" : "\u2212") + fmt(Math.abs(b - a)) + (Number.isFinite(rel) ? " (" + (rel >= 0 ? "+" : "") + (rel * 100).toFixed(1) + "%)" : " (new)")]);
+    } else if (tree.diff) {
       const A = tree.sideA[0] || 1, B = tree.sideB[0] || 1;
       const a = tree.sideA[n] / A, b = tree.sideB[n] / B;
       rows.push(["First", fmtPct(a) + " (" + fmtInt(tree.sideA[n]) + " samples, self " + fmtPct(tree.selfA[n] / A) + ")"]);

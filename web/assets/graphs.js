@@ -19,6 +19,7 @@ export const diffGraph = new FlameGraph($("diff"), {
   testid: "diff", icicle: icicleLayout,
   onZoom: (path) => { state.zoom = path; writeState(false); renderCrumbs(); updateMatch(); },
   onSandwich: (name) => openSandwich(name),
+  format: (v) => fmtWeight(v, current && current.json),
 });
 export const deployGraph = new FlameGraph($("deploy-flame"), {
   testid: "deploy", icicle: icicleLayout,

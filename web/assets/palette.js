@@ -54,9 +54,10 @@ export function colorOfName(name) {
 
 // Red: a bigger share of the second profile; blue: smaller. Relative
 // change of the node's share, so a frame that appears or vanishes is full.
+// An absolute diff (memory in use) compares amounts: red grew.
 export function diffColors(tree) {
   const out = new Uint8Array(tree.size);
-  const A = tree.sideA[0] || 1, B = tree.sideB[0] || 1;
+  const A = tree.absolute ? 1 : tree.sideA[0] || 1, B = tree.absolute ? 1 : tree.sideB[0] || 1;
   for (let i = 0; i < tree.size; i++) {
     const a = tree.sideA[i] / A, b = tree.sideB[i] / B;
     const top = Math.max(a, b);

@@ -48,7 +48,8 @@ export class Timeline {
     return ((t - d.from) / (d.to - d.from)) * this.canvas.clientWidth;
   }
 
-  // data: { from, to (ms), stepMs, points: [{t, v}], marks: [{from, to, color}] }
+  // data: { from, to (ms), stepMs, points: [{t, v}], marks: [{from, to, color}],
+  // format: value -> text (optional) }
   set(data) { this.data = data; this.draw(); }
 
   hoverAt(e) {
@@ -56,7 +57,8 @@ export class Timeline {
     const t = this.timeAt(this.localX(e));
     const step = this.data.stepMs;
     const p = this.data.points.find((q) => t >= q.t && t < q.t + step);
-    this.canvas.title = isoMs(Math.floor(t / 60000) * 60000) + (p ? ": " + fmtInt(p.v) + " samples" : ": no samples");
+    const format = this.data.format || ((v) => fmtInt(v) + " samples");
+    this.canvas.title = isoMs(Math.floor(t / 60000) * 60000) + (p ? ": " + format(p.v) : ": no data");
   }
 
   draw() {

@@ -86,7 +86,10 @@ export class TreeBuilder {
     this.children = children;
   }
 
-  finish(rootLabel) {
+  // `absolute`: a diff of amounts held (a gauge such as memory in use),
+  // whose sides weigh as they are rather than as shares of their totals:
+  // what grew is what grew, even when everything did.
+  finish(rootLabel, absolute = false) {
     const n = this.name.length;
     const name = this.name;
     const parent = Int32Array.from(this.parent);
@@ -102,16 +105,17 @@ export class TreeBuilder {
       sideB = Float64Array.from(this.totals[1]);
       selfA = Float64Array.from(this.selfs[0]);
       selfB = Float64Array.from(this.selfs[1]);
-      // Normalized: each side counts as its share of its own total.
+      // Normalized: each side counts as its share of its own total
+      // (absolute: as the amount it is).
       const A = sideA[0], B = sideB[0];
-      const ka = A > 0 ? (B > 0 ? 0.5 : 1) / A : 0;
-      const kb = B > 0 ? (A > 0 ? 0.5 : 1) / B : 0;
+      const ka = absolute ? 1 : A > 0 ? (B > 0 ? 0.5 : 1) / A : 0;
+      const kb = absolute ? 1 : B > 0 ? (A > 0 ? 0.5 : 1) / B : 0;
       for (let i = 0; i < n; i++) {
         weight[i] = sideA[i] * ka + sideB[i] * kb;
         selfWeight[i] = selfA[i] * ka + selfB[i] * kb;
       }
     }
-    return finishTree({ diff: this.sides === 2, rootLabel, name, parent, depth, weight, selfWeight, sideA, sideB, selfA, selfB });
+    return finishTree({ diff: this.sides === 2, absolute: this.sides === 2 && absolute, rootLabel, name, parent, depth, weight, selfWeight, sideA, sideB, selfA, selfB });
   }
 
   // Merges the subtree of `src` under `start` into this tree's root, on
@@ -193,7 +197,7 @@ function finishTree(t) {
     for (let k = kidStart[i]; k < end; k++) { x[kids[k]] = cx; cx += w[kids[k]]; }
   }
   const tree = Object.assign({
-    diff: false, sideA: null, sideB: null, selfA: null, selfB: null, nameIndex: null, names: null,
+    diff: false, absolute: false, sideA: null, sideB: null, selfA: null, selfB: null, nameIndex: null, names: null,
   }, t, { rootLabel: t.rootLabel || "all", size: n, maxDepth, kids, kidStart, kidCount, x, w, diffColor: null });
   if (tree.diff) tree.diffColor = diffColors(tree);
   return tree;

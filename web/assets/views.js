@@ -1,7 +1,7 @@
 // The flame graph, sandwich and diff views, the top-functions table, and the
 // samples-over-time chart above them.
 
-import { $, fmtInt, fmtPct, fmtSignedPp, fmtWeight, formatLabels, h, isoMs, nextFrame, nextTask, parseLabels, parseTimeMs, shortTime, withLabel } from "./util.js";
+import { $, fmtBytes, fmtInt, fmtPct, fmtSignedPp, fmtWeight, formatLabels, h, isoMs, nextFrame, nextTask, parseLabels, parseTimeMs, shortTime, withLabel } from "./util.js";
 import { state, writeState } from "./url_state.js";
 import { apiUrl, frameInfo, getJson, selection } from "./api.js";
 import { pathOf, TreeBuilder } from "./tree.js";
@@ -180,15 +180,18 @@ export async function showDiff(gen) {
   const builder = new TreeBuilder(2);
   builder.addTree(a.tree, 0, 0);
   builder.addTree(b.tree, 0, 1);
-  const tree = builder.finish("all");
+  // Memory in use (a gauge): "what grew", in bytes, not shares.
+  const tree = builder.finish("all", b.json.aggregation === "gauge");
   diffGraph.setTree(tree, state.zoom, state.search);
   normalizeZoom(diffGraph);
-  const side = (p, label) => [h("strong", { text: label }), ": " + fmtInt(p.json.total_samples) + " samples, " + shortTime(p.json.from) + " \u2192 " + shortTime(p.json.to) + (formatLabels(p.json.labels) ? " \u00b7 " + formatLabels(p.json.labels) : "")];
+  const amount = (p) => p.json.aggregation === "gauge" ? fmtWeight(p.json.total_samples, p.json) + " (mean)" : fmtInt(p.json.total_samples) + " samples";
+  const side = (p, label) => [h("strong", { text: label }), ": " + amount(p) + ", " + shortTime(p.json.from) + " \u2192 " + shortTime(p.json.to) + (formatLabels(p.json.labels) ? " \u00b7 " + formatLabels(p.json.labels) : "")];
   setSummary([...side(a, "First"), " \u00a0|\u00a0 ", ...side(b, "Second")]);
   const changes = diffTable(a, b);
   diffInfo = {
     ready: true, mode: state.dmode, nodes: tree.size - 1, first: a.json.total_samples, second: b.json.total_samples,
     increases: changes.up.length, decreases: changes.down.length, firstLabels: a.sel.labels, secondLabels: b.sel.labels,
+    absolute: tree.absolute, topIncrease: changes.up.length ? changes.up[0].name : "", topDecrease: changes.down.length ? changes.down[0].name : "",
     firstRange: [a.json.from, a.json.to], secondRange: [b.json.from, b.json.to],
   };
   renderCrumbs();
@@ -218,8 +221,13 @@ function renderDiffControls(labels) {
   }
 }
 
+// Functions whose self share grew or shrank most; for a gauge (memory in
+// use), whose self amount did.
 function diffTable(a, b) {
-  const A = a.json.total_samples || 1, B = b.json.total_samples || 1;
+  const absolute = b.json.aggregation === "gauge";
+  const A = absolute ? 1 : a.json.total_samples || 1, B = absolute ? 1 : b.json.total_samples || 1;
+  const show = absolute ? (v) => fmtWeight(v, b.json) : fmtPct;
+  const change = absolute ? (v) => (v < 0 ? "\u2212" : "+") + fmtWeight(Math.abs(v), b.json) : fmtSignedPp;
   const rows = new Map();
   a.fns.names.forEach((name, i) => rows.set(name, { name, a: a.fns.self[i] / A, b: 0 }));
   b.fns.names.forEach((name, i) => {
@@ -232,7 +240,7 @@ function diffTable(a, b) {
   const fill = (body, list, cls) => {
     body.replaceChildren(...list.map((r) => h("tr", { "data-testid": "diff-row" },
       h("td", { class: "name" }, h("button", { type: "button", text: r.name, title: "Highlight in the diff", onclick: () => { state.search = r.name; writeState(false); syncControls(); diffGraph.setSearch(r.name); updateMatch(); } })),
-      h("td", { text: fmtPct(r.a) }), h("td", { text: fmtPct(r.b) }), h("td", { class: cls, text: fmtSignedPp(r.d) }))));
+      h("td", { text: show(r.a) }), h("td", { text: show(r.b) }), h("td", { class: cls, text: change(r.d) }))));
     if (!list.length) body.replaceChildren(h("tr", null, h("td", { colspan: "4", class: "hint", text: "None." })));
   };
   fill($("diff-up"), up, "up");
@@ -278,12 +286,16 @@ export async function loadTimeline(gen, profiles) {
     to = r ? parseTimeMs(r.to) : Date.now();
   }
   const points = (json.points || []).map((p) => ({ t: p.unix_nanos / 1e6, v: p.samples }));
+  // A gauge (memory in use) plots its mean per minute in its unit.
+  const gauge = json.aggregation === "gauge";
+  const what = gauge ? (json.unit === "bytes" ? "In use per minute (mean)" : "Mean per minute") : "Samples per minute";
+  const format = json.unit === "bytes" ? fmtBytes : (v) => fmtInt(v) + (gauge ? "" : " samples");
   timelineInfo = { available: true, points: points.length, error: "", from: isoMs(from), to: isoMs(to) };
   box.hidden = false;
   $("timeline-hint").textContent = profiles
-    ? "Samples per minute. Blue: first range, red: second. Drag selects the second range, shift-drag the first."
-    : "Samples per minute. Drag to select a range" + (state.view === "diff" ? "." : "; shift-drag picks a diff's first range.");
-  timeline.set({ from, to, stepMs: (json.step_seconds || 60) * 1000, points, marks });
+    ? what + ". Blue: first range, red: second. Drag selects the second range, shift-drag the first."
+    : what + ". Drag to select a range" + (state.view === "diff" ? "." : "; shift-drag picks a diff's first range" + (gauge ? ": the diff shows what grew." : "."));
+  timeline.set({ from, to, stepMs: (json.step_seconds || 60) * 1000, points, marks, format });
 }
 
 function onTimelineSelect(fromMs, toMs, baseline) {

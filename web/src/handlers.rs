@@ -112,6 +112,11 @@ pub(crate) async fn services(
 struct TimelineJson<'a> {
     service: &'a str,
     profile_type: &'a str,
+    /// The type's unit where it is known in advance (else empty).
+    unit: &'static str,
+    /// `sum` (points are totals per window) or `gauge` (the mean of the
+    /// window's snapshots: memory in use).
+    aggregation: &'static str,
     from: String,
     to: String,
     /// Width of a storage window; rolled-up hours are one point each.
@@ -139,6 +144,8 @@ pub(crate) async fn timeline(
     Ok(Json(TimelineJson {
         service: &request.service,
         profile_type: &request.profile_type,
+        unit: augur_profile::canonical_unit(&request.profile_type).unwrap_or(""),
+        aggregation: augur_profile::types::aggregation(&request.profile_type).as_str(),
         from: format_rfc3339(request.from_unix_nanos),
         to: format_rfc3339(request.to_unix_nanos),
         step_seconds: 60,
@@ -298,6 +305,7 @@ fn render_tree(request: &ProfileRequest, tree: &StackTree) -> Result<Response, A
         service: &request.service,
         labels: &request.labels,
         profile_type: &tree.profile_type,
+        aggregation: augur_profile::types::aggregation(&tree.profile_type.name).as_str(),
         period: tree.period,
         from: format_rfc3339(request.from_unix_nanos),
         to: format_rfc3339(request.to_unix_nanos),
@@ -412,6 +420,9 @@ struct ProfileHead<'a> {
     /// The label matchers applied (empty: every series of the service).
     labels: &'a std::collections::BTreeMap<String, String>,
     profile_type: &'a ProfileType,
+    /// `sum` or `gauge` (values are means of snapshots: compare them as
+    /// amounts, not shares).
+    aggregation: &'static str,
     period: u64,
     from: String,
     to: String,
@@ -423,6 +434,7 @@ fn profile_head<'a>(request: &'a ProfileRequest, profile: &'a Profile) -> Profil
         service: &request.service,
         labels: &request.labels,
         profile_type: &profile.profile_type,
+        aggregation: augur_profile::types::aggregation(&profile.profile_type.name).as_str(),
         period: profile.period,
         from: format_rfc3339(request.from_unix_nanos),
         to: format_rfc3339(request.to_unix_nanos),

@@ -975,3 +975,128 @@ fn runtime_frames_are_colored_by_language_with_their_source_in_the_tooltip() {
         "{legend}"
     );
 }
+
+/// A Go-style heap profile (the four memory types) of two stacks holding
+/// `grow` and `steady` bytes, as the Pyroscope SDKs upload them.
+fn heap_pprof(grow: u64, steady: u64) -> Vec<u8> {
+    use augur_profile::{Location, Profile, ProfileType, RawFrame, Sample};
+    let named = |function: &str| {
+        Location::new(
+            RawFrame::Named {
+                function: function.to_owned(),
+                origin: "test".to_owned(),
+            },
+            None,
+            Vec::new(),
+        )
+    };
+    let profiles: Vec<Profile> = augur_agent::profiles::MEMORY_TYPES
+        .iter()
+        .map(|(name, unit)| {
+            let value = |bytes: u64| {
+                if *unit == "bytes" {
+                    bytes
+                } else {
+                    bytes / 4096
+                }
+            };
+            Profile {
+                service: "memsvc".to_owned(),
+                profile_type: ProfileType {
+                    name: (*name).to_owned(),
+                    unit: (*unit).to_owned(),
+                },
+                period: 1,
+                start_unix_nanos: 0,
+                end_unix_nanos: 0,
+                samples: vec![
+                    Sample {
+                        locations: vec![named("grow_cache"), named("main")],
+                        count: value(grow),
+                    },
+                    Sample {
+                        locations: vec![named("steady_pool"), named("main")],
+                        count: value(steady),
+                    },
+                ],
+            }
+        })
+        .collect();
+    augur_wire::pprof::encode_types(&profiles).unwrap()
+}
+
+#[test]
+fn memory_in_use_diff_shows_what_grew_in_bytes() {
+    if !have_browser() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("data"), "127.0.0.1:0").unwrap();
+    let base = server.http.clone().unwrap();
+    // Two minutes: the cache grows from 10 to 40 MiB, the pool stays at 50.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (first, second) = (now / 60 * 60 - 600, now / 60 * 60 - 300);
+    for (minute, grow) in [(first, 10u64 << 20), (second, 40 << 20)] {
+        let url = format!(
+            "{base}ingest?name=memsvc&from={}&until={}&format=pprof&spyName=gospy",
+            minute + 5,
+            minute + 15
+        );
+        let body = heap_pprof(grow, 50 << 20);
+        let push = || http_post(&url, &[("content-type", "application/octet-stream")], &body);
+        // The web port may answer before the ingest behind it runs (503).
+        wait_until("ingest running", Duration::from_secs(30), || {
+            push().0 != 503
+        });
+        let (status, text) = push();
+        assert_eq!(status, 200, "{text}");
+    }
+    let iso = |s: u64| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(s))
+            .to_string()
+    };
+    let driver = ChromeDriver::start().unwrap();
+    let session = driver.session(1400, 1000).unwrap();
+    let url = format!(
+        "{base}?service=memsvc&type=inuse_space&view=diff&dmode=time&afrom={}&ato={}&from={}&to={}",
+        iso(first),
+        iso(first + 60),
+        iso(second),
+        iso(second + 60)
+    );
+    let deadline = Instant::now() + WAIT;
+    let st = loop {
+        session.navigate(&url).unwrap();
+        let st = idle(&session);
+        if st["diff"]["ready"] == true && st["diff"]["second"].as_u64().unwrap_or(0) > 0 {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the diff never loaded: {st}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    snap(&session, "memory-diff");
+    assert_eq!(st["diff"]["absolute"], true, "a gauge diffs amounts: {st}");
+    assert_eq!(st["diff"]["topIncrease"], "grow_cache", "{st}");
+    // In shares the pool shrank (50/60 to 50/90); in bytes it did not move.
+    assert_eq!(st["diff"]["increases"], 1, "{st}");
+    assert_eq!(st["diff"]["decreases"], 0, "{st}");
+    let rows: Vec<String> = session
+        .find_all("[data-testid=diff-row]")
+        .unwrap()
+        .iter()
+        .map(|row| session.text(row).unwrap())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("grow_cache") && r.contains("+30.0 MiB")),
+        "the grown function in bytes: {rows:?}"
+    );
+    let hint = session
+        .text(&session.find("#timeline-hint").unwrap())
+        .unwrap();
+    assert!(hint.starts_with("In use per minute (mean)"), "{hint}");
+    drop(server);
+}

@@ -291,18 +291,7 @@ func main() {
 "#;
 
 fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut request = agent.post(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = request.send(body).unwrap();
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, text)
+    http_post(url, headers, body)
 }
 
 /// Sum of the positive values of sample type `name` in a pprof profile.
