@@ -33,9 +33,11 @@ pub struct DiffArgs {
     /// Service, on a server.
     #[arg(long, requires = "server")]
     service: Option<String>,
-    /// Profile type, on a server.
-    #[arg(long = "type", default_value = "cpu")]
-    profile_type: String,
+    /// Profile type: on a server, which one to fetch [default: cpu]; in a
+    /// pprof file with several (a heap profile's alloc_space, inuse_space,
+    /// ...), which to read [default: the file's default type].
+    #[arg(long = "type")]
+    profile_type: Option<String>,
     /// The base's version label (a deploy), on a server.
     #[arg(long, requires = "server")]
     base_version: Option<String>,
@@ -89,7 +91,10 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         bail!("--alpha must be between 0 and 1");
     }
     let (base, target) = match (&args.server, args.files.as_slice()) {
-        (None, [base, target]) => (read_file(base)?, read_file(target)?),
+        (None, [base, target]) => (
+            read_file(base, args.profile_type.as_deref())?,
+            read_file(target, args.profile_type.as_deref())?,
+        ),
         (Some(server), []) => {
             let service = args
                 .service
@@ -176,7 +181,7 @@ fn print_table(base: &Side, target: &Side, diff: &Diff) {
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<Side> {
+fn read_file(path: &Path, sample_type: Option<&str>) -> anyhow::Result<Side> {
     use std::io::Read;
 
     let mut bytes = Vec::new();
@@ -209,7 +214,7 @@ fn read_file(path: &Path) -> anyhow::Result<Side> {
             unit: "samples".into(),
         });
     }
-    let profile = augur_wire::pprof::decode(&bytes, 1 << 30)
+    let profile = augur_wire::pprof::decode_type(&bytes, 1 << 30, sample_type)
         .with_context(|| format!("{label} is neither folded text nor a pprof profile"))?;
     Ok(Side {
         label,
@@ -234,7 +239,7 @@ fn fetch(server: &str, service: &str, args: &DiffArgs, which: Which) -> anyhow::
         "{}/api/v1/profile?service={}&type={}&from={}&to={}",
         server.trim_end_matches('/'),
         crate::client::encode(service),
-        crate::client::encode(&args.profile_type),
+        crate::client::encode(args.profile_type.as_deref().unwrap_or("cpu")),
         crate::client::encode(from),
         crate::client::encode(to)
     );

@@ -199,6 +199,17 @@ pub fn encode_message(profile: &Profile) -> Vec<u8> {
 /// bytes of protobuf are inflated, and the decoded profile may take at most
 /// [`MAX_EXPANSION`] times that.
 pub fn decode(bytes: &[u8], max_inflated: usize) -> Result<Profile, PprofError> {
+    decode_type(bytes, max_inflated, None)
+}
+
+/// [`decode`], reading the values of `sample_type` (e.g. `alloc_space` of
+/// a heap profile) rather than the default type; an error when the profile
+/// has no such type.
+pub fn decode_type(
+    bytes: &[u8],
+    max_inflated: usize,
+    sample_type: Option<&str>,
+) -> Result<Profile, PprofError> {
     let message = {
         let raw = inflate(bytes, max_inflated)?;
         pb::Profile::decode(&*raw).map_err(|source| PprofError::Protobuf { source })?
@@ -206,6 +217,7 @@ pub fn decode(bytes: &[u8], max_inflated: usize) -> Result<Profile, PprofError> 
     from_proto(
         &message,
         Budget::new(max_inflated.saturating_mul(MAX_EXPANSION)),
+        sample_type,
     )
 }
 
@@ -757,7 +769,11 @@ fn frame_without_mapping(symbols: &[Symbol], address: u64) -> RawFrame {
     }
 }
 
-fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, PprofError> {
+fn from_proto(
+    message: &pb::Profile,
+    mut budget: Budget,
+    wanted: Option<&str>,
+) -> Result<Profile, PprofError> {
     let mut tables = Tables {
         strings: &message.string_table,
         functions: HashMap::with_capacity(message.function.len()),
@@ -839,9 +855,22 @@ fn from_proto(message: &pb::Profile, mut budget: Budget) -> Result<Profile, Ppro
     let count_index = sample_types.iter().position(|&t| t == SAMPLES_TYPE);
     let default_type = tables.string(message.default_sample_type)?;
     let others = || (0..sample_types.len()).filter(|&i| Some(i) != count_index);
-    let value_index = others()
-        .find(|&i| !default_type.is_empty() && sample_types[i].0 == default_type)
-        .or_else(|| others().next_back());
+    let value_index = match wanted {
+        Some(wanted) => Some(
+            (0..sample_types.len())
+                .find(|&i| sample_types[i].0 == wanted)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = sample_types.iter().map(|t| t.0).collect();
+                    PprofError::Invalid(format!(
+                        "no sample type {wanted:?}; this profile has {}",
+                        names.join(", ")
+                    ))
+                })?,
+        ),
+        None => others()
+            .find(|&i| !default_type.is_empty() && sample_types[i].0 == default_type)
+            .or_else(|| others().next_back()),
+    };
     let period_type = match &message.period_type {
         Some(t) => Some((tables.string(t.r#type)?, tables.string(t.unit)?)),
         None => None,
@@ -1064,6 +1093,46 @@ mod tests {
                 proto.string_table[function.name as usize].clone()
             })
             .collect()
+    }
+
+    #[test]
+    fn several_types_in_one_file_read_back_one_by_one() {
+        let base = varied_profile();
+        let typed = |name: &str, unit: &str, scale: u64| Profile {
+            profile_type: ProfileType {
+                name: name.into(),
+                unit: unit.into(),
+            },
+            period: 1,
+            samples: base
+                .samples
+                .iter()
+                .map(|s| Sample {
+                    locations: s.locations.clone(),
+                    count: s.count * scale,
+                })
+                .collect(),
+            ..base.clone()
+        };
+        let profiles = [
+            typed("alloc_objects", "count", 1),
+            typed("alloc_space", "bytes", 4096),
+            typed("inuse_objects", "count", 2),
+            typed("inuse_space", "bytes", 8192),
+        ];
+        let bytes = encode_types(&profiles).unwrap();
+        // The default is the last type, as Go's heap profile's inuse_space.
+        let default = decode(&bytes, 1 << 20).unwrap();
+        assert_eq!(default.profile_type.name, "inuse_space");
+        for profile in &profiles {
+            let decoded = decode_type(&bytes, 1 << 20, Some(&profile.profile_type.name)).unwrap();
+            assert_eq!(decoded.profile_type, profile.profile_type);
+            assert_eq!(decoded.folded_stacks(), profile.folded_stacks());
+            assert_eq!(decoded.total(), profile.total());
+        }
+        let missing = decode_type(&bytes, 1 << 20, Some("cpu")).unwrap_err();
+        assert!(missing.to_string().contains("alloc_space"), "{missing}");
+        assert!(encode_types(&[]).is_err());
     }
 
     #[test]
