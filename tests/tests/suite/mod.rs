@@ -35,3 +35,4 @@ mod symbols;
 mod unwind;
 mod up;
 mod upload;
+mod web_tls;
