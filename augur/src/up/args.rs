@@ -406,6 +406,10 @@ impl Role {
 /// Arguments of `augur server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// Server configuration file (TOML; see docs/server.example.toml).
+    /// A flag given here overrides the same setting in the file.
+    #[arg(long, value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
     /// Which parts to run.
     #[arg(long, value_enum, default_value = "both")]
     pub(super) role: Role,

@@ -409,6 +409,10 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
 
 /// `augur server`.
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let args = match &args.config {
+        Some(path) => super::config::server_args_of_process(path)?,
+        None => args,
+    };
     runtime()?.block_on(async move {
         let holder = format!("augur server --role {}", args.role.name());
         let _lock = lock_data_dir(&args.data_dir, &holder)?;
