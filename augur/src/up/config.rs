@@ -505,7 +505,11 @@ mod tests {
             .into_iter()
             .map(|f| f.key)
             .collect();
-        for key in ["clickhouse.url", "symbols.debuginfod", "security.http_tls_key"] {
+        for key in [
+            "clickhouse.url",
+            "symbols.debuginfod",
+            "security.http_tls_key",
+        ] {
             assert!(keys.contains(&key), "{key} not in {keys:?}");
         }
     }

@@ -30,6 +30,7 @@ mod regress;
 mod relabel;
 mod runtime_soak;
 mod security;
+mod server_config;
 mod spool;
 mod symbols;
 mod unwind;
