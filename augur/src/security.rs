@@ -11,7 +11,7 @@
 //! `AUGUR_ADMIN_TOKEN` and `AUGUR_TOKEN` may hold them instead.
 //! `docs/security.md` shows a deployment.
 //!
-//! A server reads its token files and the web port's certificate again on
+//! A server reads its token files and both ports' certificates again on
 //! SIGHUP ([`Reloadable`]); open connections are kept.
 
 use std::path::PathBuf;
@@ -34,7 +34,8 @@ pub const CLIENT_TOKEN_ENV: &str = "AUGUR_TOKEN";
 /// TLS and tokens of `augur up` and `augur server`.
 #[derive(Debug, Args)]
 pub struct ServerSecurityArgs {
-    /// Serve ingest over TLS with this PEM certificate chain.
+    /// Serve ingest over TLS with this PEM certificate chain; read again
+    /// on SIGHUP, as are the key and client CA.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
@@ -100,7 +101,7 @@ impl ServerSecurityArgs {
     }
 
     /// What SIGHUP reads again, bound to the live settings: clones of the
-    /// same token sets and certificate the servers hold.
+    /// same token sets and certificates the servers hold.
     pub fn reloadable(&self, ingest: &IngestSecurity, web: &augur_web::WebOptions) -> Reloadable {
         Reloadable {
             ingest_file: self.ingest_token_file.clone(),
@@ -110,6 +111,7 @@ impl ServerSecurityArgs {
             read: web.auth.read.clone(),
             admin: web.auth.admin.clone(),
             web_tls: web.tls.clone(),
+            ingest_tls: ingest.tls.clone(),
             internal: None,
         }
     }
@@ -126,7 +128,7 @@ impl ServerSecurityArgs {
     }
 }
 
-/// A running server's token sets and web certificate, with the files they
+/// A running server's token sets and certificates, with the files they
 /// came from, to read again on SIGHUP.
 #[derive(Debug)]
 pub struct Reloadable {
@@ -137,6 +139,7 @@ pub struct Reloadable {
     read: TokenSet,
     admin: TokenSet,
     web_tls: Option<augur_web::WebTls>,
+    ingest_tls: Option<ServerTls>,
     /// An ingest token that stays accepted whatever the file says: the one
     /// `augur up`'s own agent presents.
     internal: Option<Token>,
@@ -150,7 +153,7 @@ impl Reloadable {
         self.internal = Some(token);
     }
 
-    /// Reads every token file and the web certificate again. Each part is
+    /// Reads every token file and certificate again. Each part is
     /// replaced only if it reads cleanly: a broken file keeps the settings
     /// in use, and its error is returned with the others'.
     pub fn reload(&self) -> Result<(), Vec<anyhow::Error>> {
@@ -176,6 +179,11 @@ impl Reloadable {
         if let Some(tls) = &self.web_tls {
             if let Err(error) = tls.reload() {
                 errors.push(anyhow::Error::new(error).context("reloading the web certificate"));
+            }
+        }
+        if let Some(tls) = &self.ingest_tls {
+            if let Err(error) = tls.reload() {
+                errors.push(anyhow::Error::new(error).context("reloading the ingest certificate"));
             }
         }
         if errors.is_empty() {

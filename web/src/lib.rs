@@ -54,6 +54,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
+pub use augur_wire::tls::TlsError;
 pub use auth::WebAuth;
 pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
@@ -64,7 +65,7 @@ pub use querier::selector;
 #[doc(hidden)]
 pub use querier::selector::{Selector, SelectorError, parse_selector};
 pub use time::{TimeError, format_rfc3339, parse_time};
-pub use tls::{TlsError, WebTls};
+pub use tls::WebTls;
 #[doc(hidden)]
 pub use tree::encode_tree;
 

@@ -105,7 +105,7 @@ fn internal_token() -> anyhow::Result<augur_wire::auth::Token> {
 }
 
 /// Installs the SIGHUP handler now (SIGHUP's default ends the process), and
-/// from then on reads token files and the web certificate again on each.
+/// from then on reads token files and certificates again on each.
 /// Ends with the runtime.
 fn reload_on_hangup(reloadable: Reloadable) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
