@@ -62,7 +62,7 @@ pub async fn serve_grpc(
     // TLS is ours, not tonic's, so a reloaded certificate reaches new
     // handshakes (`augur_wire::tls`).
     let mut accepting = None;
-    let server: BoxedServer<'_> = match &security.tls {
+    let mut server: BoxedServer<'_> = match &security.tls {
         Some(tls) => {
             let (connections, task) = tls.reloadable().accept(listener, false);
             accepting = Some(task);
@@ -75,7 +75,6 @@ pub async fn serve_grpc(
             Box::pin(router.serve_with_incoming_shutdown(incoming, drained))
         }
     };
-    let mut server = server;
     let result = tokio::select! {
         result = &mut server => result,
         () = shutdown => {

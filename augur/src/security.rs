@@ -95,7 +95,10 @@ impl ServerSecurityArgs {
     /// The web port's certificate, if it serves HTTPS; files read now.
     pub fn web_tls(&self) -> anyhow::Result<Option<augur_web::WebTls>> {
         match (&self.http_tls_cert, &self.http_tls_key) {
-            (Some(cert), Some(key)) => Ok(Some(augur_web::WebTls::load(cert, key)?)),
+            (Some(cert), Some(key)) => Ok(Some(
+                augur_web::WebTls::load(cert, key)
+                    .context("the web port's TLS (--http-tls-cert)")?,
+            )),
             _ => Ok(None),
         }
     }

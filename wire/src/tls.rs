@@ -247,3 +247,61 @@ async fn handshake(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for 127.0.0.1 and its key, as PEM files.
+    fn pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    fn files(cert: &Path, key: &Path) -> TlsFiles {
+        TlsFiles {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca: None,
+        }
+    }
+
+    #[test]
+    fn bad_files_are_named_and_a_failed_reload_keeps_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = pair(dir.path(), "a");
+        let (_, other_key) = pair(dir.path(), "b");
+        let tls = ReloadableTls::load(files(&cert, &key), &[b"h2"]).unwrap();
+        assert!(!tls.is_mutual());
+
+        let error = ReloadableTls::load(files(&cert, &other_key), &[]).unwrap_err();
+        assert!(matches!(error, TlsError::Refused { .. }), "{error}");
+        let missing = dir.path().join("missing.crt");
+        let error = ReloadableTls::load(files(&missing, &key), &[]).unwrap_err();
+        assert!(error.to_string().contains("missing.crt"), "{error}");
+        let error = ReloadableTls::load(files(&key, &key), &[]).unwrap_err();
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+
+        let before = Arc::as_ptr(&tls.config.read().unwrap().clone());
+        std::fs::write(&cert, "garbage").unwrap();
+        assert!(tls.reload().is_err());
+        assert_eq!(Arc::as_ptr(&tls.config.read().unwrap().clone()), before);
+        let (new_cert, new_key) = pair(dir.path(), "c");
+        std::fs::copy(&new_cert, &cert).unwrap();
+        std::fs::copy(&new_key, &key).unwrap();
+        tls.reload().unwrap();
+        let after = tls.config.read().unwrap().clone();
+        assert_ne!(Arc::as_ptr(&after), before);
+        assert_eq!(after.alpn_protocols, vec![b"h2".to_vec()]);
+    }
+}
