@@ -1,6 +1,7 @@
-//! The server's configuration file, `augur server --config FILE`: TOML with
-//! unknown keys refused, one key for each flag of `augur server` (sections
-//! group them; the commented example is `docs/server.example.toml`).
+//! The server's configuration file, `augur server --config FILE` (and
+//! `augur up --server-config FILE`): TOML with unknown keys refused, one key
+//! for each flag of `augur server` (sections group them; the commented
+//! example is `docs/server.example.toml`).
 //!
 //! The file stands for the flags it names: they go before the command
 //! line's, so clap checks each value exactly as it checks the flag, the
@@ -14,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
 
-use super::args::ServerArgs;
+use super::args::{ServerArgs, UpArgs};
 
 /// The file as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -401,12 +402,12 @@ pub fn merged_args(file: &[FileFlag], command_line: &[OsString]) -> Vec<OsString
     args
 }
 
-/// `augur server`'s arguments alone, to parse the merged flags with.
+/// One command's arguments alone (`augur server`'s or `augur up`'s), to
+/// parse the merged flags with.
 #[derive(Debug, Parser)]
-#[command(name = "augur server")]
-struct ServerCommand {
+struct WithFile<A: clap::Args> {
     #[command(flatten)]
-    args: ServerArgs,
+    args: A,
 }
 
 /// The first line of a clap error, without its `error: ` prefix.
@@ -416,21 +417,21 @@ fn clap_message(error: &clap::Error) -> String {
     first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
-/// `augur server`'s arguments from the config file at `path` and
-/// `command_line` (what follows `server`), the command line winning. A
-/// value of the file that its flag would refuse is an error naming the
-/// file and the key.
-pub fn server_args(path: &Path, command_line: &[OsString]) -> anyhow::Result<ServerArgs> {
+/// The arguments of `augur COMMAND` (`server` or `up`) from the config file
+/// at `path` and `command_line` (what follows the command), the command
+/// line winning. A value of the file that its flag would refuse, or a key
+/// the command has no flag for, is an error naming the file and the key.
+fn args_with_file<A: clap::Args + clap::FromArgMatches>(
+    command: &str,
+    path: &Path,
+    command_line: &[OsString],
+) -> anyhow::Result<A> {
     let flags = load(path)?.flags();
-    let program = || std::iter::once(OsString::from("augur server"));
+    let program = || std::iter::once(OsString::from(format!("augur {command}")));
     // The file alone first, so a bad value is blamed on its key.
     let file_only = merged_args(&flags, &[]);
-    if let Err(error) = ServerCommand::try_parse_from(program().chain(file_only)) {
+    if let Err(error) = WithFile::<A>::try_parse_from(program().chain(file_only)) {
         use clap::error::{ContextKind, ContextValue, ErrorKind};
-        let value_error = matches!(
-            error.kind(),
-            ErrorKind::InvalidValue | ErrorKind::ValueValidation
-        );
         let arg = match error.get(ContextKind::InvalidArg) {
             Some(ContextValue::String(arg)) => Some(arg.clone()),
             _ => None,
@@ -439,17 +440,17 @@ pub fn server_args(path: &Path, command_line: &[OsString]) -> anyhow::Result<Ser
             let flag = arg.split([' ', '=']).next().unwrap_or(arg);
             flags.iter().find(|setting| setting.flag == flag)
         });
-        if let (true, Some(setting)) = (value_error, setting) {
-            anyhow::bail!(
-                "server config {}: {}: {}",
-                path.display(),
-                setting.key,
-                clap_message(&error)
-            );
+        let what = match error.kind() {
+            ErrorKind::InvalidValue | ErrorKind::ValueValidation => Some(clap_message(&error)),
+            ErrorKind::UnknownArgument => Some(format!("not a setting of augur {command}")),
+            _ => None,
+        };
+        if let (Some(what), Some(setting)) = (what, setting) {
+            anyhow::bail!("server config {}: {}: {what}", path.display(), setting.key);
         }
     }
     let merged = merged_args(&flags, command_line);
-    let parsed = ServerCommand::try_parse_from(program().chain(merged)).map_err(|error| {
+    let parsed = WithFile::<A>::try_parse_from(program().chain(merged)).map_err(|error| {
         anyhow::anyhow!(
             "server config {} with the command line: {}",
             path.display(),
@@ -459,14 +460,31 @@ pub fn server_args(path: &Path, command_line: &[OsString]) -> anyhow::Result<Ser
     Ok(parsed.args)
 }
 
+/// `augur server`'s arguments from the config file at `path` and
+/// `command_line` (what follows `server`), the command line winning.
+pub fn server_args(path: &Path, command_line: &[OsString]) -> anyhow::Result<ServerArgs> {
+    args_with_file("server", path, command_line)
+}
+
+/// What follows `command` on this process's command line.
+fn command_line_after(command: &str) -> Vec<OsString> {
+    std::env::args_os()
+        .skip(1)
+        .skip_while(|arg| arg != command)
+        .skip(1)
+        .collect()
+}
+
 /// [`server_args`] with this process's command line.
 pub fn server_args_of_process(path: &Path) -> anyhow::Result<ServerArgs> {
-    let command_line: Vec<OsString> = std::env::args_os()
-        .skip(1)
-        .skip_while(|arg| arg != "server")
-        .skip(1)
-        .collect();
-    server_args(path, &command_line)
+    server_args(path, &command_line_after("server"))
+}
+
+/// `augur up`'s arguments from the server config file at `path` (its
+/// server keys; `role` and `[clickhouse]` are `augur server`'s alone) and
+/// this process's command line, the command line winning.
+pub fn up_args_of_process(path: &Path) -> anyhow::Result<UpArgs> {
+    args_with_file("up", path, &command_line_after("up"))
 }
 
 #[cfg(test)]
@@ -588,6 +606,27 @@ mod tests {
         let error = format!("{:#}", server_args(&path, &[]).unwrap_err());
         assert!(error.contains("colour"), "{error}");
         assert!(error.contains("server.toml"), "{error}");
+    }
+
+    #[test]
+    fn up_takes_the_server_keys_it_has_and_names_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "http = \"127.0.0.1:5\"\n[retention]\nkeep_hours = \"30d\"\n",
+        );
+        let args: UpArgs = args_with_file("up", &path, &os(&["--frequency", "49"])).unwrap();
+        assert_eq!(args.http, "127.0.0.1:5".parse().unwrap());
+        for (text, key) in [
+            ("role = \"query\"\n", "role"),
+            ("[clickhouse]\nurl = \"http://ch:8123\"\n", "clickhouse.url"),
+        ] {
+            let path = write(dir.path(), text);
+            let error = args_with_file::<UpArgs>("up", &path, &[]).unwrap_err();
+            let error = format!("{error:#}");
+            assert!(error.contains(key), "{error}");
+            assert!(error.contains("not a setting of augur up"), "{error}");
+        }
     }
 
     #[test]

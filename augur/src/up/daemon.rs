@@ -308,6 +308,10 @@ fn agent_start_failed(error: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// `augur up`.
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let args = match &args.server_config {
+        Some(path) => super::config::up_args_of_process(path)?,
+        None => args,
+    };
     runtime()?.block_on(async move {
         let _lock = lock_data_dir(&args.data_dir, "augur up")?;
         let (aggregator_config, web) =

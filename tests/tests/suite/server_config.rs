@@ -1,6 +1,7 @@
 //! `augur server --config FILE`: the file's settings take effect (addresses,
 //! a read token file, HTTPS on the web port), a flag on the command line
-//! overrides the file, and a bad value stops the start naming file and key.
+//! overrides the file, and a bad value stops the start naming file and key;
+//! `augur up --server-config FILE` takes the same file.
 
 use std::path::Path;
 use std::process::Command;
@@ -119,4 +120,39 @@ http_tls_key = "{key}"
         assert!(stderr.contains("bad.toml"), "{text}: {stderr}");
         assert!(stderr.contains(key), "{text}: {stderr}");
     }
+}
+
+#[test]
+fn augur_up_takes_the_server_keys_of_a_config_file() {
+    if !augur_tests::require(augur_tests::is_root(), "root (eBPF) for augur up") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("read.tokens");
+    std::fs::write(&tokens, format!("{READ_TOKEN}\n")).unwrap();
+    let (http, ingest) = (free_port(), free_port());
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\nhttp = \"127.0.0.1:{http}\"\ningest = \"127.0.0.1:{ingest}\"\n\
+             [security]\nread_token_file = \"{}\"\n",
+            dir.path().join("data").display(),
+            tokens.display(),
+        ),
+    )
+    .unwrap();
+    let up = AugurProcess::start(&[
+        "up",
+        "--server-config",
+        config.to_str().unwrap(),
+        "--window",
+        "2s",
+    ])
+    .unwrap();
+    let base = format!("http://127.0.0.1:{http}/");
+    assert_eq!(up.http.as_deref(), Some(base.as_str()));
+    let (status, _) = augur_tests::http_get(&format!("{base}api/v1/services")).unwrap();
+    assert_eq!(status, 401, "the file's read token file is in force");
+    assert!(up.terminate().unwrap().success());
 }
