@@ -63,7 +63,7 @@ chmod 0755 "$root/usr/bin/augur"
 install -m 0644 deploy/systemd/augur-agent.service deploy/systemd/augur-server.service \
     "$root/lib/systemd/system/"
 install -m 0644 deploy/debian/agent.toml "$root/etc/augur/agent.toml"
-install -m 0644 README.md docs/agent.example.toml deploy/debian/copyright \
+install -m 0644 README.md docs/agent.example.toml docs/server.example.toml deploy/debian/copyright \
     "$root/usr/share/doc/augur/"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$root/DEBIAN/"
 echo /etc/augur/agent.toml >"$root/DEBIAN/conffiles"

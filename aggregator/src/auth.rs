@@ -3,7 +3,8 @@
 //!
 //! [`IngestSecurity`] is what `serve` needs: a server certificate and key
 //! (with a client CA, every client must present a certificate that CA
-//! signed, checked by rustls during the handshake) and the tokens accepted
+//! signed, checked by rustls during the handshake; all read again by
+//! [`ServerTls::reload`]) and the tokens accepted
 //! for every call of every service on the port, checked by
 //! [`TokenCheck`], a tonic interceptor, in constant time. Each configured
 //! mechanism is required; none configured is anonymous ingest, which
@@ -11,18 +12,13 @@
 //! unless the operator said otherwise.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use augur_wire::auth::{TokenSet, presented_token};
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use augur_wire::tls::{ReloadableTls, TlsError, TlsFiles};
 use tonic::{Request, Status};
 
 use crate::metrics::AggregatorMetrics;
-
-/// Longest a TLS handshake may take: a client that stalls it holds a
-/// connection slot for no more than this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The ingest port's TLS and tokens.
 #[derive(Clone, Debug, Default)]
@@ -36,37 +32,17 @@ pub struct IngestSecurity {
 }
 
 /// A server certificate and key, and the CA that client certificates must
-/// chain to (mutual TLS), all PEM, read once at start.
+/// chain to (mutual TLS), all PEM, read at start and on
+/// [`ServerTls::reload`]. Clones share them.
 #[derive(Clone, Debug)]
-pub struct ServerTls {
-    config: ServerTlsConfig,
-    mutual: bool,
-}
+pub struct ServerTls(ReloadableTls);
 
 /// Why security settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
-    /// A certificate, key or CA file cannot be read.
-    #[error("reading {what} {path}: {source}")]
-    Read {
-        /// Which file this is.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// rustls refused the certificate, key or CA.
-    #[error("TLS settings refused (certificate {cert}, key {key}): {message}")]
-    Tls {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-        /// rustls's reason.
-        message: String,
-    },
+    /// A certificate, key or CA file cannot be read, or rustls refused it.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Anonymous ingest beyond loopback was not allowed.
     #[error(
         "refusing anonymous ingest on {addr}, which is not a loopback address: set --ingest-token-file (or AUGUR_INGEST_TOKEN) or --tls-client-ca, or pass --allow-anonymous-ingest to accept pushes from anyone who can reach it"
@@ -77,64 +53,34 @@ pub enum SecurityError {
     },
 }
 
-fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SecurityError> {
-    std::fs::read(path).map_err(|source| SecurityError::Read {
-        what,
-        path: path.to_owned(),
-        source,
-    })
-}
-
 impl ServerTls {
     /// Reads a PEM certificate chain and key, and optionally the PEM CA
     /// whose signature every client certificate must carry, and checks that
     /// rustls takes them.
     pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, SecurityError> {
-        let identity = Identity::from_pem(read("certificate", cert)?, read("key", key)?);
-        let mut config = ServerTlsConfig::new()
-            .identity(identity)
-            .timeout(HANDSHAKE_TIMEOUT);
-        if let Some(ca) = client_ca {
-            // Client certificates are required, not optional, with a CA.
-            config = config
-                .client_ca_root(Certificate::from_pem(read("client CA", ca)?))
-                .client_auth_optional(false);
-        }
-        // Build the acceptor once now, so a bad file stops the start with
-        // its name rather than the first connection.
-        tonic::transport::Server::builder()
-            .tls_config(config.clone())
-            .map_err(|error| SecurityError::Tls {
-                cert: cert.to_owned(),
-                key: key.to_owned(),
-                message: error_chain(&error),
-            })?;
-        Ok(Self {
-            config,
-            mutual: client_ca.is_some(),
-        })
+        let files = TlsFiles {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca: client_ca.map(Path::to_owned),
+        };
+        Ok(Self(ReloadableTls::load(files, &[b"h2"])?))
     }
 
-    /// The tonic configuration.
-    pub fn config(&self) -> ServerTlsConfig {
-        self.config.clone()
+    /// Reads the same files again; handshakes from now on use them, open
+    /// connections keep theirs. On an error the settings in use stay.
+    pub fn reload(&self) -> Result<(), SecurityError> {
+        Ok(self.0.reload()?)
+    }
+
+    /// The settings, to accept connections with.
+    pub fn reloadable(&self) -> &ReloadableTls {
+        &self.0
     }
 
     /// True when clients must present a certificate.
     pub fn is_mutual(&self) -> bool {
-        self.mutual
+        self.0.is_mutual()
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl IngestSecurity {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use augur_wire::ingest::debug_info_server::DebugInfoServer;
 use augur_wire::ingest::ingest_server::IngestServer;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 
 use crate::AggregatorError;
 use crate::auth::IngestSecurity;
@@ -43,15 +44,10 @@ pub async fn serve_grpc(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AggregatorError> {
     let token_check = security.token_check().counting(metrics.clone());
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     // Each waiting push holds its payload: bound the pushes one connection
     // can have open, on top of the in-flight bound inside the service.
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &security.tls {
-        builder = builder.tls_config(tls.config())?;
-    }
-    let server = builder
+    let router = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         // Every call of every service shows a token first (if any is set).
         .layer(tonic::service::InterceptorLayer::new(token_check))
@@ -59,11 +55,26 @@ pub async fn serve_grpc(
             IngestServer::from_arc(services.ingest).max_decoding_message_size(services.max_message),
         )
         .add_service(services.otlp)
-        .add_optional_service(services.debuginfo.map(DebugInfoServer::new))
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = drain_rx.await;
-        });
-    tokio::pin!(server);
+        .add_optional_service(services.debuginfo.map(DebugInfoServer::new));
+    let drained = async {
+        let _ = drain_rx.await;
+    };
+    // TLS is ours, not tonic's, so a reloaded certificate reaches new
+    // handshakes (`augur_wire::tls`).
+    let mut accepting = None;
+    let mut server: BoxedServer<'_> = match &security.tls {
+        Some(tls) => {
+            let (connections, task) = tls.reloadable().accept(listener, false);
+            accepting = Some(task);
+            let incoming = tokio_stream::wrappers::ReceiverStream::new(connections)
+                .map(|(stream, _peer)| Ok::<_, std::io::Error>(stream));
+            Box::pin(router.serve_with_incoming_shutdown(incoming, drained))
+        }
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            Box::pin(router.serve_with_incoming_shutdown(incoming, drained))
+        }
+    };
     let result = tokio::select! {
         result = &mut server => result,
         () = shutdown => {
@@ -79,5 +90,12 @@ pub async fn serve_grpc(
             }
         }
     };
+    if let Some(task) = accepting {
+        task.abort();
+    }
     Ok(result?)
 }
+
+type BoxedServer<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>> + Send + 'a>,
+>;

@@ -10,13 +10,16 @@
 //! environment variables `AUGUR_INGEST_TOKEN`, `AUGUR_READ_TOKEN`,
 //! `AUGUR_ADMIN_TOKEN` and `AUGUR_TOKEN` may hold them instead.
 //! `docs/security.md` shows a deployment.
+//!
+//! A server reads its token files and both ports' certificates again on
+//! SIGHUP ([`Reloadable`]); open connections are kept.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use augur_agent::transport::{ClientSecurity, ClientTls};
 use augur_aggregator::auth::{IngestSecurity, ServerTls};
-use augur_wire::auth::{Token, load_client_token, load_tokens};
+use augur_wire::auth::{Token, TokenSet, load_client_token, load_tokens};
 use clap::Args;
 
 /// The variable holding ingest tokens (server) or the token to send (agent).
@@ -31,7 +34,8 @@ pub const CLIENT_TOKEN_ENV: &str = "AUGUR_TOKEN";
 /// TLS and tokens of `augur up` and `augur server`.
 #[derive(Debug, Args)]
 pub struct ServerSecurityArgs {
-    /// Serve ingest over TLS with this PEM certificate chain.
+    /// Serve ingest over TLS with this PEM certificate chain; read again
+    /// on SIGHUP, as are the key and client CA.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
@@ -61,6 +65,13 @@ pub struct ServerSecurityArgs {
     /// hosts can reach, when no token is configured.
     #[arg(long)]
     allow_anonymous_admin: bool,
+    /// Serve the web UI and API (the --http port) over HTTPS only, with
+    /// this PEM certificate chain; read again on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "http_tls_key")]
+    http_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --http-tls-cert; read again on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "http_tls_cert")]
+    http_tls_key: Option<PathBuf>,
 }
 
 impl ServerSecurityArgs {
@@ -81,6 +92,33 @@ impl ServerSecurityArgs {
         })
     }
 
+    /// The web port's certificate, if it serves HTTPS; files read now.
+    pub fn web_tls(&self) -> anyhow::Result<Option<augur_web::WebTls>> {
+        match (&self.http_tls_cert, &self.http_tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(
+                augur_web::WebTls::load(cert, key)
+                    .context("the web port's TLS (--http-tls-cert)")?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// What SIGHUP reads again, bound to the live settings: clones of the
+    /// same token sets and certificates the servers hold.
+    pub fn reloadable(&self, ingest: &IngestSecurity, web: &augur_web::WebOptions) -> Reloadable {
+        Reloadable {
+            ingest_file: self.ingest_token_file.clone(),
+            read_file: self.read_token_file.clone(),
+            admin_file: self.admin_token_file.clone(),
+            ingest: ingest.tokens.clone(),
+            read: web.auth.read.clone(),
+            admin: web.auth.admin.clone(),
+            web_tls: web.tls.clone(),
+            ingest_tls: ingest.tls.clone(),
+            internal: None,
+        }
+    }
+
     /// The web server's tokens.
     pub fn web_auth(&self) -> anyhow::Result<augur_web::WebAuth> {
         Ok(augur_web::WebAuth {
@@ -90,6 +128,72 @@ impl ServerSecurityArgs {
                 .context("loading admin tokens")?,
             allow_anonymous_admin: self.allow_anonymous_admin,
         })
+    }
+}
+
+/// A running server's token sets and certificates, with the files they
+/// came from, to read again on SIGHUP.
+#[derive(Debug)]
+pub struct Reloadable {
+    ingest_file: Option<PathBuf>,
+    read_file: Option<PathBuf>,
+    admin_file: Option<PathBuf>,
+    ingest: TokenSet,
+    read: TokenSet,
+    admin: TokenSet,
+    web_tls: Option<augur_web::WebTls>,
+    ingest_tls: Option<ServerTls>,
+    /// An ingest token that stays accepted whatever the file says: the one
+    /// `augur up`'s own agent presents.
+    internal: Option<Token>,
+}
+
+impl Reloadable {
+    /// Keeps `token` accepted on ingest across reloads, and accepts it
+    /// from now on.
+    pub fn keep_ingest_token(&mut self, token: Token) {
+        self.ingest.replace(&self.ingest.with_token(token.clone()));
+        self.internal = Some(token);
+    }
+
+    /// Reads every token file and certificate again. Each part is
+    /// replaced only if it reads cleanly: a broken file keeps the settings
+    /// in use, and its error is returned with the others'.
+    pub fn reload(&self) -> Result<(), Vec<anyhow::Error>> {
+        let mut errors = Vec::new();
+        for (file, env, set, what) in [
+            (&self.ingest_file, INGEST_TOKEN_ENV, &self.ingest, "ingest"),
+            (&self.read_file, READ_TOKEN_ENV, &self.read, "read"),
+            (&self.admin_file, ADMIN_TOKEN_ENV, &self.admin, "admin"),
+        ] {
+            // Tokens from the environment alone cannot change.
+            if file.is_none() {
+                continue;
+            }
+            match load_tokens(file.as_deref(), env) {
+                Ok(tokens) => match (&self.internal, what) {
+                    (Some(token), "ingest") => set.replace(&tokens.with_token(token.clone())),
+                    _ => set.replace(&tokens),
+                },
+                Err(error) => errors
+                    .push(anyhow::Error::new(error).context(format!("reloading {what} tokens"))),
+            }
+        }
+        if let Some(tls) = &self.web_tls {
+            if let Err(error) = tls.reload() {
+                errors.push(anyhow::Error::new(error).context("reloading the web certificate"));
+            }
+        }
+        if let Some(tls) = &self.ingest_tls {
+            if let Err(error) = tls.reload() {
+                errors.push(anyhow::Error::new(error).context("reloading the ingest certificate"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 

@@ -19,6 +19,7 @@
 //!   (`otlp`).
 //!
 //! Answers are compressed with zstd or gzip when the client accepts it.
+//! With [`WebOptions::tls`] the port serves HTTPS only ([`tls`]).
 //!
 //! [`serve`] runs it on a listener the caller bound, until a shutdown future
 //! resolves ([`serve_with`] also takes [`WebOptions`]). Parameter rules live in `params`, time parsing in [`parse_time`],
@@ -37,6 +38,7 @@ mod params;
 mod pyroscope;
 mod querier;
 mod time;
+pub mod tls;
 mod tree;
 
 use std::future::Future;
@@ -52,6 +54,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
+pub use augur_wire::tls::TlsError;
 pub use auth::WebAuth;
 pub use deploys::{DeployCompareOptions, DeployComparisons};
 pub use error::ApiError;
@@ -62,6 +65,7 @@ pub use querier::selector;
 #[doc(hidden)]
 pub use querier::selector::{Selector, SelectorError, parse_selector};
 pub use time::{TimeError, format_rfc3339, parse_time};
+pub use tls::WebTls;
 #[doc(hidden)]
 pub use tree::encode_tree;
 
@@ -89,6 +93,8 @@ pub struct WebOptions {
     /// The ingest beside this server, for pushes in other protocols
     /// (Pyroscope, OTLP); `None` when this process runs no ingest.
     pub ingest: Option<Arc<dyn BatchSink>>,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<WebTls>,
 }
 
 impl std::fmt::Debug for WebOptions {
@@ -97,6 +103,7 @@ impl std::fmt::Debug for WebOptions {
             .field("deploys", &self.deploys)
             .field("auth", &self.auth)
             .field("ingest", &self.ingest.is_some())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -129,12 +136,11 @@ pub async fn serve_with(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(deploys::watch(comparisons.clone(), store.clone(), stopped));
     let router = router_with(store, metrics, comparisons, gate, options.ingest);
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let result = serve_on(listener, options.tls, router, shutdown).await;
     // A pass in flight finishes on the blocking pool; nothing waits for it.
     watcher.abort();
     result?;
@@ -149,17 +155,41 @@ pub async fn serve_metrics(
     metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_metrics_with(listener, metrics, WebAuth::default(), None, shutdown).await
+    serve_metrics_with(listener, metrics, WebAuth::default(), None, None, shutdown).await
+}
+
+/// Runs `router` on `listener`, over TLS when `tls` is set, until
+/// `shutdown` resolves.
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    tls: Option<WebTls>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        Some(tls) => {
+            axum::serve(tls.listen(listener)?, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// [`serve_metrics`] where `/metrics` needs a read token if `auth` has any
-/// (an ingest node beside a query node with tokens), and, with `ingest`,
-/// Pyroscope's push endpoints handing batches to it.
+/// (an ingest node beside a query node with tokens), with `ingest`,
+/// Pyroscope's push endpoints handing batches to it, and with `tls`, over
+/// HTTPS.
 pub async fn serve_metrics_with(
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     auth: WebAuth,
     ingest: Option<Arc<dyn BatchSink>>,
+    tls: Option<WebTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
@@ -176,9 +206,7 @@ pub async fn serve_metrics_with(
         .layer(middleware::from_fn_with_state(gate, auth::require_access))
         .layer(middleware::from_fn_with_state(requests, count_and_harden))
         .with_state(metrics);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_on(listener, tls, router, shutdown).await
 }
 
 /// The routes, for callers that run their own server (deploys are compared

@@ -9,9 +9,11 @@
 //!
 //! A token file holds one token per line; blank lines and lines starting
 //! with `#` are ignored, so several tokens (a rotation) can be accepted at
-//! once.
+//! once. Clones of a [`TokenSet`] share their tokens, so a server can
+//! replace them (on SIGHUP) in every check at once.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use subtle::ConstantTimeEq;
 
@@ -165,34 +167,73 @@ pub fn load_tokens(file: Option<&Path>, env: &str) -> Result<TokenSet, TokenErro
     if let Some(value) = std::env::var(env).ok().filter(|v| !v.trim().is_empty()) {
         tokens.extend(parse_tokens(&value, &format!("${env}"))?);
     }
-    Ok(TokenSet { tokens })
+    Ok(TokenSet::new(tokens))
 }
 
 /// The first token of `file`, else of `env`: what a client sends.
 pub fn load_client_token(file: Option<&Path>, env: &str) -> Result<Option<Token>, TokenError> {
-    Ok(load_tokens(file, env)?.tokens.into_iter().next())
+    Ok(load_tokens(file, env)?.first())
 }
 
-/// The tokens a server accepts for one right.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The tokens a server accepts for one right. Clones share the tokens:
+/// [`TokenSet::replace`] changes what every clone accepts.
+#[derive(Clone, Debug, Default)]
 pub struct TokenSet {
-    tokens: Vec<Token>,
+    tokens: Arc<RwLock<Vec<Token>>>,
 }
+
+impl PartialEq for TokenSet {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.tokens, &other.tokens) || *self.read() == *other.read()
+    }
+}
+
+impl Eq for TokenSet {}
 
 impl TokenSet {
     /// A set of these tokens.
     pub fn new(tokens: Vec<Token>) -> Self {
-        Self { tokens }
+        Self {
+            tokens: Arc::new(RwLock::new(tokens)),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Token>> {
+        // A panic while holding the lock cannot leave a half-written list:
+        // writers only swap a whole vector in.
+        self.tokens
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// True when no token is configured.
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.read().is_empty()
     }
 
     /// The first token, for a client in the same process.
-    pub fn first(&self) -> Option<&Token> {
-        self.tokens.first()
+    pub fn first(&self) -> Option<Token> {
+        self.read().first().cloned()
+    }
+
+    /// A new set (not shared with this one) of these tokens and `token`.
+    pub fn with_token(&self, token: Token) -> TokenSet {
+        let mut tokens = self.read().clone();
+        tokens.push(token);
+        TokenSet::new(tokens)
+    }
+
+    /// Makes this set, and every clone of it, accept `other`'s tokens from
+    /// now on (a token file read again).
+    pub fn replace(&self, other: &TokenSet) {
+        if Arc::ptr_eq(&self.tokens, &other.tokens) {
+            return;
+        }
+        let tokens = other.read().clone();
+        *self
+            .tokens
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tokens;
     }
 
     /// True if `presented` equals one of the tokens. Every token is
@@ -200,7 +241,7 @@ impl TokenSet {
     /// answer's timing tells nothing about the secrets' contents.
     pub fn accepts(&self, presented: &[u8]) -> bool {
         let mut found = subtle::Choice::from(0);
-        for token in &self.tokens {
+        for token in self.read().iter() {
             found |= token.0.as_bytes().ct_eq(presented);
         }
         found.into()
@@ -272,6 +313,21 @@ mod tests {
         assert!(!set.accepts(b"0123456789abcdef-"));
         assert!(!set.accepts(b""));
         assert!(!TokenSet::default().accepts(b""));
+    }
+
+    #[test]
+    fn replacing_reaches_every_clone() {
+        let set = TokenSet::new(parse_tokens(A, "f").unwrap());
+        let held_elsewhere = set.clone();
+        set.replace(&TokenSet::new(parse_tokens(B, "f").unwrap()));
+        assert!(!held_elsewhere.accepts(A.as_bytes()));
+        assert!(held_elsewhere.accepts(B.as_bytes()));
+        assert_eq!(held_elsewhere.first().unwrap().expose(), B);
+        set.replace(&held_elsewhere);
+        assert!(set.accepts(B.as_bytes()));
+        let more = set.with_token(A.parse().unwrap());
+        assert!(more.accepts(A.as_bytes()) && more.accepts(B.as_bytes()));
+        assert!(!set.accepts(A.as_bytes()), "with_token shares nothing");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - [`pprof`]: Google's `profile.proto`, and the encoder from our
 //!   [`augur_profile::Profile`] to gzipped pprof.
 //! - [`auth`]: the bearer tokens every connection may carry, and their
-//!   constant-time check.
+//!   constant-time check; [`tls`]: the servers' TLS, read again on SIGHUP.
 //! - [`pyroscope`]: Pyroscope's push (`push.v1` and the legacy `/ingest`
 //!   formats) translated into batches, and its query API (`querier.v1` and
 //!   the packages it uses), which Grafana reads through; [`connect`] holds
@@ -25,6 +25,7 @@ pub mod pprof;
 mod protobuf;
 pub mod pyroscope;
 pub mod sink;
+pub mod tls;
 
 /// Generated types of `augur.ingest.v1`.
 pub mod ingest {

@@ -345,6 +345,12 @@ impl DeployCompareArgs {
 /// Arguments of `augur up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Server settings from this file (TOML, the keys of `augur server
+    /// --config` but `role` and `[clickhouse]`; see
+    /// docs/server.example.toml). A flag given here overrides the file.
+    /// (`--config` is the embedded agent's file.)
+    #[arg(long, value_name = "FILE")]
+    pub(super) server_config: Option<PathBuf>,
     /// Where the SQLite database lives.
     #[arg(long, default_value_os_t = default_data_dir())]
     pub(super) data_dir: PathBuf,
@@ -413,6 +419,10 @@ impl Role {
 /// Arguments of `augur server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// Server configuration file (TOML; see docs/server.example.toml).
+    /// A flag given here overrides the same setting in the file.
+    #[arg(long, value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
     /// Which parts to run.
     #[arg(long, value_enum, default_value = "both")]
     pub(super) role: Role,

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use super::args::{
     AgentArgs, AggregatorArgs, DeployCompareArgs, Role, ServerArgs, StorageArgs, UpArgs,
 };
-use crate::security::ServerSecurityArgs;
+use crate::security::{Reloadable, ServerSecurityArgs};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -89,7 +89,48 @@ fn secured(
     config.security = security.ingest_security()?;
     let mut web = deploys.web_options();
     web.auth = security.web_auth()?;
+    web.tls = security.web_tls()?;
     Ok((config, web))
+}
+
+/// A fresh random token for `augur up`'s own agent.
+fn internal_token() -> anyhow::Result<augur_wire::auth::Token> {
+    use std::io::Read;
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the agent's token")?;
+    let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(text.parse()?)
+}
+
+/// Installs the SIGHUP handler now (SIGHUP's default ends the process), and
+/// from then on reads token files and certificates again on each.
+/// Ends with the runtime.
+fn reload_on_hangup(reloadable: Reloadable) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match reloadable.reload() {
+                Ok(()) => {
+                    tracing::info!("SIGHUP: token files and certificates read again");
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "augur: reloaded token files and certificates");
+                    let _ = out.flush();
+                }
+                Err(errors) => {
+                    for error in errors {
+                        tracing::error!("SIGHUP: {error:#}; keeping the settings in use");
+                    }
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "augur: reload failed; keeping the settings in use");
+                    let _ = out.flush();
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Servers started by `up` and `server`.
@@ -100,6 +141,8 @@ struct Servers {
     /// `https` when ingest is served over TLS.
     ingest_scheme: &'static str,
     http: Option<SocketAddr>,
+    /// `https` when the web port is served over TLS.
+    http_scheme: &'static str,
 }
 
 impl Servers {
@@ -147,6 +190,7 @@ impl Servers {
             }));
         }
         let mut http_addr = None;
+        let http_scheme = if web.tls.is_some() { "https" } else { "http" };
         // Every role serves /metrics on the HTTP address; only query roles
         // serve the UI and API there.
         let listener = TcpListener::bind(http)
@@ -180,11 +224,13 @@ impl Servers {
                     .context("web server")
             }));
         } else {
-            println!("augur: metrics on http://{bound}/metrics");
+            println!("augur: metrics on {http_scheme}://{bound}/metrics");
             tasks.push(tokio::spawn(async move {
-                augur_web::serve_metrics_with(listener, metrics, web.auth, web.ingest, shutdown)
-                    .await
-                    .context("metrics server")
+                augur_web::serve_metrics_with(
+                    listener, metrics, web.auth, web.ingest, web.tls, shutdown,
+                )
+                .await
+                .context("metrics server")
             }));
         }
         Ok(Self {
@@ -193,6 +239,7 @@ impl Servers {
             ingest: ingest_addr,
             ingest_scheme,
             http: http_addr,
+            http_scheme,
         })
     }
 
@@ -220,7 +267,8 @@ fn announce(servers: &Servers) {
         let _ = writeln!(out, "augur: ingest listening on {scheme}://{addr}");
     }
     if let Some(addr) = servers.http {
-        let _ = writeln!(out, "Augur is up: http://{addr}/");
+        let scheme = servers.http_scheme;
+        let _ = writeln!(out, "Augur is up: {scheme}://{addr}/");
     }
     let _ = out.flush();
 }
@@ -260,13 +308,26 @@ fn agent_start_failed(error: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// `augur up`.
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let args = match &args.server_config {
+        Some(path) => super::config::up_args_of_process(path)?,
+        None => args,
+    };
     runtime()?.block_on(async move {
         let _lock = lock_data_dir(&args.data_dir, "augur up")?;
         let (aggregator_config, web) =
             secured(&args.security, &args.symbols, &args.deploys, &args.data_dir)?;
         aggregator_config.security.check_exposure(args.ingest)?;
-        // The embedded agent shows the server's own token.
-        let token = aggregator_config.security.tokens.first().cloned();
+        let mut reloadable = args.security.reloadable(&aggregator_config.security, &web);
+        // The embedded agent presents a token of its own, which never leaves
+        // this process, so a reloaded token file cannot lock it out.
+        let token = if aggregator_config.security.tokens.is_empty() {
+            None
+        } else {
+            let token = internal_token()?;
+            reloadable.keep_ingest_token(token.clone());
+            Some(token)
+        };
+        reload_on_hangup(reloadable)?;
         let store = open_store(&args.data_dir)?;
         let agent_metrics = AgentMetrics::default();
         let servers = Servers::start(
@@ -352,6 +413,10 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
 
 /// `augur server`.
 pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let args = match &args.config {
+        Some(path) => super::config::server_args_of_process(path)?,
+        None => args,
+    };
     runtime()?.block_on(async move {
         let holder = format!("augur server --role {}", args.role.name());
         let _lock = lock_data_dir(&args.data_dir, &holder)?;
@@ -361,6 +426,7 @@ pub fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         if args.role != Role::Query {
             aggregator_config.security.check_exposure(args.ingest)?;
         }
+        reload_on_hangup(args.security.reloadable(&aggregator_config.security, &web))?;
         let store = open_storage(&args.storage, &args.data_dir)?;
         let servers = Servers::start(
             args.role,

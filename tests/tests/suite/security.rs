@@ -10,6 +10,8 @@
 //! - TLS: loadgen (and the agent, as root) over `https://` store data; a
 //!   plain-text client gets nothing;
 //! - mutual TLS: no client certificate, or one from another CA, is refused;
+//! - SIGHUP: new ingest handshakes get the new certificate, an open
+//!   connection keeps pushing;
 //! - anonymous ingest beyond loopback refuses to start, naming the flag.
 
 use std::path::{Path, PathBuf};
@@ -574,6 +576,83 @@ fn tls_and_mutual_tls_keep_out_clients_without_the_right_certificate() {
             "the agent's processes are stored: {services}"
         );
     }
+    assert!(server.terminate().unwrap().success());
+}
+
+#[test]
+fn sighup_gives_new_ingest_handshakes_a_new_certificate_and_keeps_open_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let mut server = start_server_with(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--tls-cert", &pki.server_cert, "--tls-key", &pki.server_key],
+    )
+    .unwrap();
+    let ingest = server.ingest.clone().unwrap();
+    let old_ca = ClientSecurity {
+        tls: pki.client(None),
+        token: None,
+    };
+    push(&ingest, &old_ca, "reload-1", "reloaded").unwrap();
+    // One HTTP/2 connection, opened before the reload and used after it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut kept = runtime.block_on(async {
+        let channel = connect(&ingest, &old_ca, Some(Duration::from_secs(10))).unwrap();
+        let mut client = IngestClient::new(channel);
+        client
+            .push(PushRequest {
+                batch_id: "reload-2".into(),
+                payload: compress(&batch("reloaded", 25), 1).unwrap(),
+            })
+            .await
+            .unwrap();
+        client
+    });
+
+    // A certificate from another CA over the same files; SIGHUP.
+    let new_ca = augur_tests::tls_front::TestCa::new("augur ingest reload CA");
+    let new_ca_pem = new_ca.write_pem(dir.path(), "new-ca.pem").unwrap();
+    let (cert, key) = new_ca.server_pem();
+    write(dir.path(), "server.pem", &cert);
+    write(dir.path(), "server.key", &key);
+    let pid = server.pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    server
+        .wait_for_line("augur: reloaded", Duration::from_secs(20))
+        .unwrap();
+
+    let new_client = ClientSecurity {
+        tls: ClientTls {
+            ca: Some(new_ca_pem),
+            ..pki.client(None)
+        },
+        token: None,
+    };
+    push(&ingest, &new_client, "reload-3", "reloaded").unwrap();
+    assert!(
+        push(&ingest, &old_ca, "reload-4", "reloaded").is_err(),
+        "a new handshake still got the old certificate"
+    );
+    // The connection from before still pushes: it would fail to connect
+    // again trusting only the old CA.
+    runtime
+        .block_on(kept.push(PushRequest {
+            batch_id: "reload-5".into(),
+            payload: compress(&batch("reloaded", 25), 1).unwrap(),
+        }))
+        .unwrap();
+    let base = server.http.clone().unwrap();
+    assert_eq!(settle(&base, "reloaded", None, 100), 100);
     assert!(server.terminate().unwrap().success());
 }
 
