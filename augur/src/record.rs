@@ -30,6 +30,7 @@ pub struct RecordArgs {
     frequency: u64,
     /// What to sample: cpu, a counter as NAME[:PERIOD] (page-faults,
     /// context-switches, cycles, instructions, cache-misses, branch-misses),
+    /// heap growth in bytes (brk, mmap),
     /// or memory[:MEAN_BYTES] (allocations and what the command held when
     /// it exited: one pprof with alloc_objects, alloc_space, inuse_objects
     /// and inuse_space; folded and SVG show inuse_space).

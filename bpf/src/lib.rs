@@ -4,7 +4,8 @@
 //! counters), walking user stacks with the agent's unwind tables
 //! (`src/bpf/unwind.h`) where it has them; `offcpu` weighs stacks by the
 //! time threads spent blocked; `memory` samples allocations by bytes from
-//! uprobes on a process's allocator and tracks the live ones. All
+//! uprobes on a process's allocator and tracks the live ones; `growth`
+//! weighs stacks by the bytes `brk` and anonymous `mmap` ask for. All
 //! share the stack capture in `src/bpf/stacks.h`, and with it
 //! `name_kernel_addrs`, a `syscall` program the agent runs to have the
 //! kernel name kernel addresses (`%ps`) instead of parsing `/proc/kallsyms`.
@@ -46,6 +47,11 @@ skeleton!(
     /// Generated skeleton of `memory.bpf.c`.
     memory,
     "memory.skel.rs"
+);
+skeleton!(
+    /// Generated skeleton of `growth.bpf.c`.
+    growth,
+    "growth.skel.rs"
 );
 
 /// Length of `comm` in the kernel's `task_struct`.

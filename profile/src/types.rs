@@ -13,7 +13,8 @@
 use std::fmt;
 
 /// Names of the profile types Augur's own agents produce: on-CPU time,
-/// off-CPU time, and the perf-event counters.
+/// off-CPU time, the perf-event counters, and heap growth (`brk`, `mmap`,
+/// in bytes); the memory profile's four are Go's names, in `KNOWN_UNITS`.
 pub const PROFILE_TYPES: &[&str] = &[
     "cpu",
     "off-cpu",
@@ -23,11 +24,16 @@ pub const PROFILE_TYPES: &[&str] = &[
     "instructions",
     "cache-misses",
     "branch-misses",
+    "brk",
+    "mmap",
 ];
 
 /// Well-known types other producers send (Go's runtime profiles, the
 /// Pyroscope SDKs), each with the unit it must be counted in.
 const KNOWN_UNITS: &[(&str, &str)] = &[
+    // Augur's own: bytes the heap grew by, bytes mapped anonymously.
+    ("brk", "bytes"),
+    ("mmap", "bytes"),
     ("alloc_objects", "count"),
     ("alloc_space", "bytes"),
     ("inuse_objects", "count"),
@@ -90,11 +96,11 @@ pub fn aggregation(name: &str) -> Aggregation {
 pub fn canonical_unit(profile_type: &str) -> Option<&'static str> {
     match profile_type {
         "cpu" | "off-cpu" => Some("nanoseconds"),
-        name if PROFILE_TYPES.contains(&name) => Some("count"),
         name => KNOWN_UNITS
             .iter()
             .find(|(known, _)| *known == name)
-            .map(|(_, unit)| *unit),
+            .map(|(_, unit)| *unit)
+            .or_else(|| PROFILE_TYPES.contains(&name).then_some("count")),
     }
 }
 

@@ -36,6 +36,10 @@ pub enum ProfileKind {
     CacheMisses,
     /// Mispredicted branches (hardware PMU).
     BranchMisses,
+    /// Bytes `brk` grew the heap by, from the `sys_enter` tracepoint.
+    Brk,
+    /// Bytes anonymous `mmap` mapped, from the `sys_enter` tracepoint.
+    Mmap,
     /// Memory allocated and held, from uprobes on each process's
     /// allocator; its "period" is the mean bytes between samples. Four
     /// types in Go's heap vocabulary ([`MEMORY_TYPES`]).
@@ -57,7 +61,7 @@ pub const DEFAULT_MEMORY_SAMPLE_BYTES: u64 = 512 * 1024;
 
 impl ProfileKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ProfileKind; 9] = [
+    pub const ALL: [ProfileKind; 11] = [
         ProfileKind::Cpu,
         ProfileKind::OffCpu,
         ProfileKind::PageFaults,
@@ -66,6 +70,8 @@ impl ProfileKind {
         ProfileKind::Instructions,
         ProfileKind::CacheMisses,
         ProfileKind::BranchMisses,
+        ProfileKind::Brk,
+        ProfileKind::Mmap,
         ProfileKind::Memory,
     ];
 
@@ -80,6 +86,8 @@ impl ProfileKind {
             ProfileKind::Instructions => "instructions",
             ProfileKind::CacheMisses => "cache-misses",
             ProfileKind::BranchMisses => "branch-misses",
+            ProfileKind::Brk => "brk",
+            ProfileKind::Mmap => "mmap",
             ProfileKind::Memory => "memory",
         }
     }
@@ -112,6 +120,10 @@ impl ProfileKind {
                 name: "off-cpu".to_owned(),
                 unit: "nanoseconds".to_owned(),
             },
+            ProfileKind::Brk | ProfileKind::Mmap => ProfileType {
+                name: self.name().to_owned(),
+                unit: "bytes".to_owned(),
+            },
             other => ProfileType {
                 name: other.name().to_owned(),
                 unit: "count".to_owned(),
@@ -140,6 +152,8 @@ impl ProfileKind {
             ProfileKind::Cycles | ProfileKind::Instructions => 10_000_000,
             ProfileKind::CacheMisses | ProfileKind::BranchMisses => 10_000,
             ProfileKind::Memory => DEFAULT_MEMORY_SAMPLE_BYTES,
+            // Every call: they are rare, and weighted in bytes.
+            ProfileKind::Brk | ProfileKind::Mmap => 1,
         }
     }
 
@@ -155,6 +169,10 @@ impl ProfileKind {
             ProfileKind::Memory => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "memory comes from uprobes on allocators, not a perf event",
+            )),
+            ProfileKind::Brk | ProfileKind::Mmap => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "heap growth comes from the sys_enter tracepoint, not a perf event",
             )),
             ProfileKind::PageFaults => Counter::new(Software::PageFault, target, opts),
             ProfileKind::ContextSwitches => Counter::new(Software::CtxSwitch, target, opts),
@@ -215,6 +233,11 @@ impl ProfileSpec {
                 let names: Vec<_> = ProfileKind::ALL.iter().map(|k| k.name()).collect();
                 format!("unknown profile {name:?}; known: {}", names.join(", "))
             })?;
+        if matches!(kind, ProfileKind::Brk | ProfileKind::Mmap) && period.is_some() {
+            return Err(format!(
+                "{name} weighs every call in bytes; it takes no period"
+            ));
+        }
         if kind == ProfileKind::Cpu {
             if period.is_some() {
                 return Err(
@@ -239,7 +262,10 @@ impl ProfileSpec {
     /// Value of one sample in the profile's unit. Off-CPU counts are
     /// nanoseconds already, memory values bytes and objects.
     pub fn sample_value(&self) -> u64 {
-        if matches!(self.kind, ProfileKind::OffCpu | ProfileKind::Memory) {
+        if matches!(
+            self.kind,
+            ProfileKind::OffCpu | ProfileKind::Memory | ProfileKind::Brk | ProfileKind::Mmap
+        ) {
             return 1;
         }
         match self.rate {
@@ -292,6 +318,13 @@ mod tests {
                 augur_profile::types::aggregation(&t.name) == augur_profile::Aggregation::Gauge,
                 t.name.starts_with("inuse_")
             );
+        }
+        // Heap growth: bytes, every call, no period.
+        for name in ["brk", "mmap"] {
+            let spec = ProfileSpec::parse(name, 19).unwrap();
+            assert_eq!(spec.kind.profile_type().unit, "bytes");
+            assert_eq!(spec.sample_value(), 1);
+            assert!(ProfileSpec::parse(&format!("{name}:5"), 19).is_err());
         }
         let memory = ProfileSpec::parse("memory", 19).unwrap();
         assert_eq!(memory.rate, SampleRate::Period(512 * 1024));

@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use augur_bpf::growth::{GrowthSkel, GrowthSkelBuilder};
 use augur_bpf::memory::{MemorySkel, MemorySkelBuilder};
 use augur_bpf::offcpu::{OffcpuSkel, OffcpuSkelBuilder};
 use augur_bpf::sampler::{SamplerSkel, SamplerSkelBuilder};
@@ -206,6 +207,8 @@ enum Program<'obj> {
     OffCpu(OffcpuSkel<'obj>),
     /// `memory.bpf.c`, on uprobes of each probed process's allocator.
     Memory(MemorySkel<'obj>),
+    /// `growth.bpf.c`, on `sys_enter` (`brk`, `mmap`).
+    Growth(GrowthSkel<'obj>),
 }
 
 /// The maps both programs share, borrowed for one drain.
@@ -374,6 +377,7 @@ impl<'obj> Program<'obj> {
             Program::PerfEvent(skel) => name_kernel_addrs!(skel, addrs),
             Program::OffCpu(skel) => name_kernel_addrs!(skel, addrs),
             Program::Memory(skel) => name_kernel_addrs!(skel, addrs),
+            Program::Growth(skel) => name_kernel_addrs!(skel, addrs),
         }
     }
 
@@ -382,6 +386,7 @@ impl<'obj> Program<'obj> {
             Program::PerfEvent(skel) => shared_maps!(skel),
             Program::OffCpu(skel) => shared_maps!(skel),
             Program::Memory(skel) => shared_maps!(skel),
+            Program::Growth(skel) => shared_maps!(skel),
         }
     }
 
@@ -390,6 +395,7 @@ impl<'obj> Program<'obj> {
             Program::PerfEvent(skel) => &skel.maps.new_pids,
             Program::OffCpu(skel) => &skel.maps.new_pids,
             Program::Memory(skel) => &skel.maps.new_pids,
+            Program::Growth(skel) => &skel.maps.new_pids,
         }
     }
 }
@@ -459,6 +465,7 @@ impl<'obj> Sampler<'obj> {
         let mut counters = Vec::new();
         let names_kernel = kernel_names_itself();
         let mut memory = None;
+        let mut growth = false;
         // User stacks without tables: walked and marked in BPF where the
         // kernel has the helpers, else by bpf_get_stack.
         let walks_in_bpf = crate::unwind::kernel::kernel_can_unwind();
@@ -478,6 +485,27 @@ impl<'obj> Sampler<'obj> {
             links.extend(exit_hook(skel.progs.process_exit.attach()));
             links.extend(exec_hook(skel.progs.process_exec.attach()));
             Program::OffCpu(skel)
+        } else if matches!(options.profile.kind, ProfileKind::Brk | ProfileKind::Mmap) {
+            let mut open = GrowthSkelBuilder::default().open(object).map_err(load)?;
+            configure!(open, entries, options.filter_tgid, walks_in_bpf);
+            // User stacks only: nothing for the kernel to name.
+            open.progs.name_kernel_addrs.set_autoload(false);
+            open.maps
+                .rodata_data
+                .as_deref_mut()
+                .expect("program has .rodata")
+                .syscall_nr = if options.profile.kind == ProfileKind::Brk {
+                12
+            } else {
+                9
+            };
+            configure_walkers!(open, options, load);
+            let skel = open.load().map_err(load)?;
+            links.push(skel.progs.grow.attach().map_err(load)?);
+            links.extend(exit_hook(skel.progs.process_exit.attach()));
+            links.extend(exec_hook(skel.progs.process_exec.attach()));
+            growth = true;
+            Program::Growth(skel)
         } else if options.profile.kind == ProfileKind::Memory {
             let mut open = MemorySkelBuilder::default().open(object).map_err(load)?;
             configure!(open, entries, options.filter_tgid, walks_in_bpf);
@@ -564,7 +592,7 @@ impl<'obj> Sampler<'obj> {
             Program::PerfEvent(skel)
         };
         Ok(Self {
-            names_kernel: names_kernel && memory.is_none(),
+            names_kernel: names_kernel && memory.is_none() && !growth,
             memory,
             program,
             _counters: counters,
@@ -594,6 +622,7 @@ impl<'obj> Sampler<'obj> {
         match &self.program {
             Program::PerfEvent(skel) => fds!(skel),
             Program::Memory(skel) => fds!(skel),
+            Program::Growth(skel) => fds!(skel),
             Program::OffCpu(_) => None,
         }
     }
@@ -615,6 +644,7 @@ impl<'obj> Sampler<'obj> {
         match &self.program {
             Program::PerfEvent(skel) => fds!(skel),
             Program::Memory(skel) => fds!(skel),
+            Program::Growth(skel) => fds!(skel),
             Program::OffCpu(_) => None,
         }
     }
@@ -640,6 +670,7 @@ impl<'obj> Sampler<'obj> {
         match &self.program {
             Program::PerfEvent(skel) => fds!(skel),
             Program::Memory(skel) => fds!(skel),
+            Program::Growth(skel) => fds!(skel),
             Program::OffCpu(_) => None,
         }
     }
@@ -684,6 +715,11 @@ impl<'obj> Sampler<'obj> {
                     ])
                     .collect()
             }
+            Program::Growth(skel) => vec![
+                ("grow", skel.progs.grow.as_fd()),
+                ("process_exit", skel.progs.process_exit.as_fd()),
+                ("process_exec", skel.progs.process_exec.as_fd()),
+            ],
         }
     }
 

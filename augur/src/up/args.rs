@@ -32,7 +32,8 @@ pub struct SamplingArgs {
     window: Option<Duration>,
     /// A profile to take besides on-CPU time; repeatable: off-cpu[:MIN_NS],
     /// page-faults[:PERIOD], context-switches[:PERIOD], cycles,
-    /// instructions, cache-misses, branch-misses, memory[:MEAN_BYTES].
+    /// instructions, cache-misses, branch-misses, brk, mmap,
+    /// memory[:MEAN_BYTES].
     #[arg(long = "profile", value_name = "NAME[:N]")]
     profiles: Vec<String>,
     /// The memory profile probes only processes whose name (comm) matches

@@ -368,3 +368,67 @@ fn a_python_process_allocation_profile_names_its_python_functions() {
         "build_big {big:.3}, build_small {small:.3} of the bytes (expected about 0.77 of their sum):\n{top}"
     );
 }
+
+/// Runs `augur record --profile PROFILE --format folded` on `command`.
+fn record_folded(
+    profile: &str,
+    dir: &Path,
+    command: &[&std::ffi::OsStr],
+) -> Vec<(Vec<String>, u64)> {
+    let out = dir.join(format!("{profile}.folded"));
+    let status = Command::new(augur_bin())
+        .args(["record", "--profile", profile, "--format", "folded", "-o"])
+        .arg(&out)
+        .arg("--")
+        .args(command)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "augur record --profile {profile}: {status}"
+    );
+    parse_folded(&std::fs::read_to_string(&out).unwrap())
+}
+
+#[test]
+fn brk_and_mmap_growth_are_weighed_in_bytes_where_they_were_asked_for() {
+    if !require(is_root(), "root (eBPF tracepoints)") {
+        return;
+    }
+    let _heavy = heavy_test_lock();
+    let dir = tempfile::tempdir().unwrap();
+    // 40 anonymous maps of 32 MiB, each by touch_new_memory.
+    let faults = build_fixture(dir.path(), "faults.c", "growth-faults").unwrap();
+    let stacks = record_folded("mmap", dir.path(), &[faults.as_os_str(), "40".as_ref()]);
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    let expected = 40u64 * (32 << 20);
+    assert!(
+        total >= expected && total < expected + (16 << 20),
+        "mmap counted {total} bytes; the fixture maps {expected} anonymously (and the loader a little)"
+    );
+    // Before its unwind tables are built (its first maps), frame pointers
+    // lose the caller of the leaf mmap wrapper.
+    let touching = count_with(&stacks, "touch_new_memory");
+    assert!(
+        touching as f64 >= 0.8 * expected as f64,
+        "touch_new_memory asked for {touching} of {expected} bytes: {}",
+        busiest(&stacks, 5)
+    );
+
+    // The heap grows by brk under malloc, for the fixture's leak.
+    let memory = build_fixture(dir.path(), "memory.c", "growth-brk").unwrap();
+    let stacks = record_folded("brk", dir.path(), &[memory.as_os_str(), "3".as_ref()]);
+    let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+    let grown = count_with(&stacks, "sysmalloc");
+    assert!(
+        total > 4 << 20 && grown as f64 >= 0.9 * total as f64,
+        "brk grew the heap by {total} bytes, {grown} of them in malloc's sysmalloc: {}",
+        busiest(&stacks, 5)
+    );
+    assert!(
+        count_with(&stacks, "orchestrate") as f64 >= 0.9 * total as f64,
+        "{}",
+        busiest(&stacks, 5)
+    );
+}
