@@ -283,6 +283,16 @@ impl Session<'_> {
         )
     }
 
+    /// Runs the Chrome DevTools Protocol command `cmd` with `params`
+    /// (ChromeDriver's `goog/cdp/execute`) and returns its result.
+    pub fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        self.command(
+            "POST",
+            "/goog/cdp/execute",
+            Some(&json!({ "cmd": cmd, "params": params })),
+        )
+    }
+
     /// Runs `script` and waits for it to call its last argument (the
     /// callback); returns what it passed.
     pub fn execute_async(&self, script: &str, args: &[Value]) -> anyhow::Result<Value> {

@@ -6,16 +6,22 @@
 //! timings (`window.augur.state().load`): request to first drawn flame graph,
 //! split into fetch, decode, tree build and draw. The same profile is also
 //! fetched from Rust in each format the page might use (`json`, `tree`), to
-//! time the server alone. Then it zooms in and out
-//! by clicking frames and breadcrumbs and reports the time each animation
-//! frame spent drawing and the intervals between frames. Prints Markdown;
-//! asserts nothing.
+//! time the server alone, and the `format=tree` answer is fetched once per
+//! `Accept-Encoding` (none, gzip, zstd) to count its bytes on the wire.
+//! `--accept-encoding identity` makes the page ask for uncompressed answers
+//! (through the DevTools protocol), to time what compression saves, and
+//! `--throughput-mbit` throttles the page's downloads as a real link would.
+//! Then it zooms in and out by clicking frames and breadcrumbs and reports
+//! the time each animation frame spent drawing and the intervals between
+//! frames. Prints Markdown; asserts nothing.
 //!
 //! ```sh
 //! cargo build --release -p augur -p augur-tests --bin ui-bench
-//! target/release/ui-bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16]
+//! target/release/ui-bench [--stacks 9000] [--depth 20] [--runs 7] [--zooms 16] [--accept-encoding identity] [--throughput-mbit 50]
 //! ```
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -24,7 +30,7 @@ use augur_tests::bench;
 use augur_tests::webdriver::{ChromeDriver, browser_available};
 use augur_tests::{augur_bin, http_get, http_json, start_server};
 use clap::{CommandFactory, Parser};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Times how fast the web UI shows a big profile in headless Chromium:
 /// request to first drawn flame graph (fetch, decode, tree build, draw),
@@ -45,6 +51,14 @@ struct Options {
     /// Zoom clicks timed (in and out)
     #[arg(long, value_name = "N", default_value_t = 16)]
     zooms: usize,
+    /// `Accept-Encoding` the page sends instead of Chromium's own
+    /// (`identity`: uncompressed answers)
+    #[arg(long, value_name = "VALUE")]
+    accept_encoding: Option<String>,
+    /// Throttle the page's downloads to this many Mbit/s (Chromium's network
+    /// emulation), as over a real link instead of loopback
+    #[arg(long, value_name = "MBIT")]
+    throughput_mbit: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -114,9 +128,40 @@ fn run(options: &Options) -> anyhow::Result<()> {
         }
         server_times.push((format, times, bytes));
     }
+    // The tree answer's bytes on the wire per `Accept-Encoding` (`None`:
+    // no header, as the Rust client above sends), and the time to receive it.
+    let tree_url = format!("{pinned}&format=tree");
+    let mut wire = Vec::new();
+    for encoding in [None, Some("gzip"), Some("zstd")] {
+        let mut times = Vec::new();
+        let mut received = (String::new(), 0);
+        for _ in 0..options.runs {
+            let started = Instant::now();
+            received = raw_get(&tree_url, encoding)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        wire.push((encoding, received, times));
+    }
 
     let driver = ChromeDriver::start()?;
     let session = driver.session(1600, 1000)?;
+    if options.accept_encoding.is_some() || options.throughput_mbit.is_some() {
+        session.cdp("Network.enable", json!({}))?;
+    }
+    if let Some(mbit) = options.throughput_mbit {
+        let bytes_per_second = mbit * 1e6 / 8.0;
+        session.cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": 0,
+                    "downloadThroughput": bytes_per_second, "uploadThroughput": bytes_per_second }),
+        )?;
+    }
+    if let Some(encoding) = &options.accept_encoding {
+        session.cdp(
+            "Network.setExtraHTTPHeaders",
+            json!({ "headers": { "Accept-Encoding": encoding } }),
+        )?;
+    }
     let page = format!("{base}?service={service}&from={from}&to={to}");
     let mut loads: Vec<Value> = Vec::new();
     let mut last = Value::Null;
@@ -168,8 +213,47 @@ fn run(options: &Options) -> anyhow::Result<()> {
         sizes.join(", "),
         options.runs
     );
-    println!("the page fetched {} bytes", last["load"]["bytes"]);
+    println!(
+        "the page fetched {} bytes (Accept-Encoding: {}; {})",
+        last["load"]["bytes"],
+        options
+            .accept_encoding
+            .as_deref()
+            .unwrap_or("Chromium's own"),
+        options
+            .throughput_mbit
+            .map_or("loopback, not throttled".to_owned(), |m| {
+                format!("throttled to {m} Mbit/s")
+            })
+    );
+    let sent = session.execute(SENT, &[])?;
+    println!(
+        "on the wire (Chromium's resource timing, last load): the tree answer {} bytes \
+         ({} decoded, Content-Encoding {}), the page with its assets {} bytes ({} decoded)",
+        sent["treeTransfer"],
+        sent["treeDecoded"],
+        sent["treeEncoding"].as_str().unwrap_or("?"),
+        sent["pageTransfer"],
+        sent["pageDecoded"]
+    );
     println!("{drawn}");
+    println!();
+    println!(
+        "| `format=tree` answer, `Accept-Encoding` | Content-Encoding | bytes on the wire (headers included) | fetch from Rust, median | min | max |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    for (encoding, (content_encoding, bytes), times) in wire {
+        let (median, min, max) = spread(times);
+        println!(
+            "| {} | {} | {bytes} | {median:.1} ms | {min:.1} ms | {max:.1} ms |",
+            encoding.unwrap_or("(none)"),
+            if content_encoding.is_empty() {
+                "(none)"
+            } else {
+                &content_encoding
+            },
+        );
+    }
     println!();
     println!("| step | median | min | max |");
     println!("| --- | ---: | ---: | ---: |");
@@ -216,6 +300,50 @@ fn run(options: &Options) -> anyhow::Result<()> {
     drop(driver);
     server.terminate()?;
     Ok(())
+}
+
+/// What the page and its tree answer weighed on the wire and decoded, from
+/// Chromium's resource timing.
+const SENT: &str = "const all = performance.getEntriesByType('navigation')\
+    .concat(performance.getEntriesByType('resource')); \
+  const tree = all.filter(e => e.name.includes('format=tree')).pop() || {}; \
+  const sum = (k) => all.reduce((s, e) => s + (e[k] || 0), 0); \
+  return { treeTransfer: tree.transferSize, treeDecoded: tree.decodedBodySize, \
+    treeEncoding: tree.contentEncoding === undefined ? '?' : tree.contentEncoding || 'none', \
+    pageTransfer: sum('transferSize'), \
+    pageDecoded: sum('decodedBodySize') };";
+
+/// `GET url` over a plain HTTP/1.1 connection, asking for `encoding`;
+/// returns the answer's `Content-Encoding` and every byte received
+/// (headers and body as sent, not decoded).
+fn raw_get(url: &str, encoding: Option<&str>) -> anyhow::Result<(String, usize)> {
+    let rest = url.strip_prefix("http://").context("not an http:// URL")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = TcpStream::connect(host)?;
+    let accept = encoding.map_or(String::new(), |e| format!("Accept-Encoding: {e}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{accept}Connection: close\r\n\r\n"
+    )?;
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received)?;
+    let end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
+    let head = String::from_utf8_lossy(&received[..end]);
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {url}: {}", head.lines().next().unwrap_or_default());
+    }
+    let content_encoding = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-encoding")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Ok((content_encoding, received.len()))
 }
 
 /// Waits until the page loads and animates nothing; returns its state.
