@@ -329,8 +329,15 @@ pub struct KernelUnwindTables {
     /// Processes holding [`Hold::Nothing`] of some binary, with their
     /// mappings: given their tables again when enough rows are freed.
     starved: HashMap<u32, Vec<ExecMapping>>,
+    /// Unwind information bytes of binaries young processes mapped, so a
+    /// large binary run again and again (a compiler) is not reopened for
+    /// each; forgotten wholesale past [`MAX_SIZES_KNOWN`].
+    sizes: HashMap<FileId, u64>,
     stats: KernelTableStats,
 }
+
+/// Binaries whose unwind information size is remembered at most.
+const MAX_SIZES_KNOWN: usize = 4096;
 
 impl std::fmt::Debug for KernelUnwindTables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -353,6 +360,7 @@ impl KernelUnwindTables {
             in_kernel: Default::default(),
             waiting: HashMap::new(),
             starved: HashMap::new(),
+            sizes: HashMap::new(),
             stats: KernelTableStats::default(),
         })
     }
@@ -389,11 +397,27 @@ impl KernelUnwindTables {
 
     /// Whether the binary behind `m` may be built for a young process:
     /// known already, or small enough to build at once.
-    fn buildable_now(&self, pid: u32, m: &ExecMapping, build_id: &FileId, max_bytes: u64) -> bool {
-        self.loaded.contains_key(build_id)
-            || self.cache.knows(build_id)
-            || super::build::unwind_info_bytes(&mapped_file(pid, m))
-                .is_ok_and(|bytes| bytes <= max_bytes)
+    fn buildable_now(
+        &mut self,
+        pid: u32,
+        m: &ExecMapping,
+        build_id: &FileId,
+        max_bytes: u64,
+    ) -> bool {
+        if self.loaded.contains_key(build_id) || self.cache.knows(build_id) {
+            return true;
+        }
+        if let Some(&bytes) = self.sizes.get(build_id) {
+            return bytes <= max_bytes;
+        }
+        let Ok(bytes) = super::build::unwind_info_bytes(&mapped_file(pid, m)) else {
+            return false;
+        };
+        if self.sizes.len() >= MAX_SIZES_KNOWN {
+            self.sizes.clear();
+        }
+        self.sizes.insert(build_id.clone(), bytes);
+        bytes <= max_bytes
     }
 
     /// `update_process` without the retry of starved processes; true if

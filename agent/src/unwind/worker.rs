@@ -33,8 +33,9 @@ pub const MAX_QUEUED: usize = 4096;
 /// Most unwind information (`.eh_frame`, `.debug_frame`, `.gopclntab`
 /// bytes) of a binary never seen before that is built for a process the
 /// moment it is first seen; larger ones wait for the process's full update.
-/// Measured (`docs/benchmarks.md`): a build takes about 10 ms per 100 KiB
-/// here, so this bounds one at about 25 ms.
+/// Measured (`docs/benchmarks.md`): libc's 150 KiB build in 2-10 ms in a
+/// release build here, so this bounds one build at about 15 ms (about
+/// 100 ms in a debug build).
 pub const SYNC_BUILD_MAX_BYTES: u64 = 256 << 10;
 
 /// What the worker is asked to do for one process.
