@@ -42,8 +42,8 @@ pub struct Collector<'obj> {
     unwind: Option<unwind::worker::UnwindTableWorker>,
     /// Processes handed to the unwinder's worker.
     unwind_given: std::collections::HashSet<u32>,
-    /// Processes not handed over yet, with when they may be: a process gets
-    /// tables once it was seen for `unwind_min_age`.
+    /// Processes given only the tables at hand when first seen, with when
+    /// they get the rest: once seen for `unwind_min_age`.
     unwind_parked: std::collections::HashMap<u32, Instant>,
     unwind_min_age: Duration,
     /// The Python walker's maps, when Python stacks are walked.
@@ -231,11 +231,13 @@ impl<'obj> Collector<'obj> {
 
     /// Hands the processes whose snapshot changed to the unwinder's worker
     /// thread; never waits for their tables. A process first seen less
-    /// than `unwind_min_age` ago, unless it runs a JVM, is parked until it
-    /// is that old: most
+    /// than `unwind_min_age` ago, unless it runs a JVM, is handed over at
+    /// once as a young one (the tables already built, and those of small
+    /// binaries never seen, so it is walked with tables from its first
+    /// moments) and parked until it is that old for the rest: most
     /// processes that live shorter (build steps, shell pipelines) are
-    /// sampled a few times at most, and parsing their binaries' unwind
-    /// information would cost more than they ran.
+    /// sampled a few times at most, and parsing their large binaries'
+    /// unwind information would cost more than they ran.
     fn sync_unwind_tables(&mut self) {
         let changed = self.resolver.take_changed();
         self.resolver.update_runtimes(&changed);
@@ -262,6 +264,9 @@ impl<'obj> Collector<'obj> {
                     }
                 }
             } else {
+                if let Some(mappings) = self.resolver.exec_mappings(pid) {
+                    unwind.update_young_process(pid, mappings);
+                }
                 self.unwind_parked
                     .entry(pid)
                     .or_insert(now + self.unwind_min_age);
@@ -273,9 +278,13 @@ impl<'obj> Collector<'obj> {
             if *ready > now {
                 return true;
             }
-            if let Some(mappings) = resolver.exec_mappings(pid) {
-                unwind.update_process(pid, mappings);
-                given.insert(pid);
+            match resolver.exec_mappings(pid) {
+                Some(mappings) => {
+                    unwind.update_process(pid, mappings);
+                    given.insert(pid);
+                }
+                // Its young tables, if any.
+                None => unwind.forget_process(pid),
             }
             false
         });
@@ -391,8 +400,9 @@ impl<'obj> Collector<'obj> {
         }
         self.sync_unwind_tables();
         for pid in self.resolver.forget_exited() {
-            self.unwind_parked.remove(&pid);
-            if self.unwind_given.remove(&pid)
+            // A parked process holds its young tables.
+            let parked = self.unwind_parked.remove(&pid).is_some();
+            if (self.unwind_given.remove(&pid) || parked)
                 && let Some(unwind) = &self.unwind
             {
                 unwind.forget_process(pid);

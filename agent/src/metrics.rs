@@ -505,6 +505,7 @@ impl AgentMetrics {
                 augur_bpf::UnwindStat::TruncatedNoMapping => "truncated_no_mapping",
                 augur_bpf::UnwindStat::StacksNoTables => "stacks_without_tables",
                 augur_bpf::UnwindStat::StacksNoTablesTruncated => "stacks_without_tables_truncated",
+                augur_bpf::UnwindStat::StacksNoTablesCompleted => "stacks_without_tables_completed",
             };
             raise_to(
                 &self

@@ -445,6 +445,31 @@ impl Default for UnwindProcess {
 // SAFETY: repr(C) integers with explicit padding; every bit pattern is valid.
 unsafe impl plain::Plain for UnwindProcess {}
 
+/// Binaries `unwind_files` holds at most.
+pub const UNWIND_MAX_FILES: u32 = 8192;
+
+/// Mirror of `struct unwind_file_key`: a file as the kernel names it, its
+/// superblock's device in the kernel's encoding (major << 20 | minor) and
+/// its inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct UnwindFileKey {
+    /// `inode->i_sb->s_dev`.
+    pub dev: u64,
+    /// `inode->i_ino`.
+    pub ino: u64,
+}
+
+/// Mirror of `struct unwind_file`: a binary's rows in `unwind_rows`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnwindFile {
+    /// Index of its first row.
+    pub first_row: u32,
+    /// Its rows.
+    pub rows: u32,
+}
+
 /// Indices of the per-CPU `unwind_stats` array, mirroring `enum unwind_stat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -475,11 +500,15 @@ pub enum UnwindStat {
     /// marked truncated: the chain of frame records broke off before the
     /// outermost frame (code built without frame pointers).
     StacksNoTablesTruncated = 9,
+    /// Of [`UnwindStat::StacksNoTables`], those whose frame-pointer chain
+    /// a table walk continued to the outermost frame, from the binary of
+    /// the chain's last return address (`unwind_files`).
+    StacksNoTablesCompleted = 10,
 }
 
 impl UnwindStat {
     /// Every counter, in index order.
-    pub const ALL: [UnwindStat; 10] = [
+    pub const ALL: [UnwindStat; 11] = [
         UnwindStat::Stacks,
         UnwindStat::FramesTable,
         UnwindStat::FramesFramePointer,
@@ -490,6 +519,7 @@ impl UnwindStat {
         UnwindStat::TruncatedNoMapping,
         UnwindStat::StacksNoTables,
         UnwindStat::StacksNoTablesTruncated,
+        UnwindStat::StacksNoTablesCompleted,
     ];
 }
 
@@ -668,6 +698,8 @@ mod tests {
         // 8 + 8 + 8 + 4 + 4; 4 + 4 + 128 mappings.
         assert_eq!(std::mem::size_of::<super::UnwindMapping>(), 32);
         assert_eq!(std::mem::size_of::<super::UnwindProcess>(), 8 + 32 * 128);
+        assert_eq!(std::mem::size_of::<super::UnwindFileKey>(), 16);
+        assert_eq!(std::mem::size_of::<super::UnwindFile>(), 8);
         assert_eq!(
             super::UNWIND_ROWS_PER_CHUNK * super::UNWIND_ROW_SIZE % 8,
             0,

@@ -430,6 +430,16 @@ pub fn http_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+/// Whether a root-first stack was sampled while its process was calling
+/// `execve` or exiting: its user part, if any, is not the program's
+/// (the image before exec, or none once the address space is gone), so
+/// it says nothing about how the program's stacks are walked.
+pub fn in_exec_or_exit(frames: &[String]) -> bool {
+    frames
+        .iter()
+        .any(|f| f == "__x64_sys_execve" || f == "__x64_sys_exit_group" || f == "do_exit")
+}
+
 /// POST `body` to `url` with `headers`; returns status and body text.
 pub fn http_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     let agent = ureq::Agent::config_builder()

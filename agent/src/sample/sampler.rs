@@ -291,6 +291,9 @@ macro_rules! configure_walkers {
                     maps.unwind_stats
                         .reuse_fd(shared.stats.as_fd())
                         .map_err(load)?;
+                    maps.unwind_files
+                        .reuse_fd(shared.files.as_fd())
+                        .map_err(load)?;
                 }
                 None => {
                     maps.unwind_rows
@@ -662,6 +665,7 @@ impl<'obj> Sampler<'obj> {
                     rows: maps.unwind_rows.as_fd().try_clone_to_owned().ok()?,
                     procs: maps.unwind_procs.as_fd().try_clone_to_owned().ok()?,
                     stats: maps.unwind_stats.as_fd().try_clone_to_owned().ok()?,
+                    files: maps.unwind_files.as_fd().try_clone_to_owned().ok()?,
                     row_capacity: maps.unwind_rows.max_entries()
                         * augur_bpf::UNWIND_ROWS_PER_CHUNK as u32,
                 })

@@ -83,6 +83,23 @@ pub fn build_table_for(
     build_from_elf(&elf, started)
 }
 
+/// How many bytes of unwind information a build of the file at `path`
+/// would parse (`.eh_frame`, `.debug_frame` and Go's `.gopclntab`): what
+/// its build time follows. Reads the section headers only.
+pub fn unwind_info_bytes(path: &Path) -> Result<u64, UnwindError> {
+    let file = std::fs::File::open(path).map_err(|source| UnwindError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let cache = ReadCache::new(file);
+    let elf = object::File::parse(&cache).map_err(|e| UnwindError::NotElf(e.to_string()))?;
+    Ok([".eh_frame", ".debug_frame", ".gopclntab"]
+        .iter()
+        .filter_map(|name| elf.section_by_name(name))
+        .map(|s| s.size())
+        .sum())
+}
+
 /// Builds the table of an ELF image (`&[u8]` or a `ReadCache`).
 pub fn build_table<'data, R: ReadRef<'data>>(data: R) -> Result<UnwindTable, UnwindError> {
     let started = Instant::now();

@@ -287,6 +287,11 @@ impl UnwindTableCache {
         }
     }
 
+    /// Whether `build_id` has an entry: a table, or a failure remembered.
+    pub fn knows(&self, build_id: &FileId) -> bool {
+        self.entries.contains_key(build_id)
+    }
+
     /// Tables built so far.
     pub fn builds(&self) -> u64 {
         self.stats.builds

@@ -29,8 +29,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use augur_bpf::{
-    MAX_UNWIND_MAPPINGS, UNWIND_PROC_COMPLETE, UNWIND_ROW_SIZE, UnwindMapping, UnwindProcess,
-    UnwindStat,
+    MAX_UNWIND_MAPPINGS, UNWIND_PROC_COMPLETE, UNWIND_ROW_SIZE, UnwindFile, UnwindFileKey,
+    UnwindMapping, UnwindProcess, UnwindStat,
 };
 use augur_profile::FileId;
 use libbpf_rs::libbpf_sys;
@@ -52,6 +52,8 @@ pub struct UnwindMapFds {
     pub procs: OwnedFd,
     /// `unwind_stats`.
     pub stats: OwnedFd,
+    /// `unwind_files`.
+    pub files: OwnedFd,
     /// Rows `unwind_rows` holds.
     pub row_capacity: u32,
 }
@@ -253,6 +255,23 @@ struct Loaded {
     rows: u32,
     /// Processes using these rows.
     users: u32,
+    /// Its entry in `unwind_files`, if it got one.
+    file: Option<UnwindFileKey>,
+}
+
+/// The `unwind_files` key of the file at `path`: its device in the
+/// kernel's encoding (`MKDEV`: major << 20 | minor, as `s_dev` holds it)
+/// and its inode. Through a `map_files` link or `/proc/PID/root` this is
+/// the file the process mapped.
+fn file_key(path: &std::path::Path) -> Option<UnwindFileKey> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let dev = meta.dev();
+    let (major, minor) = (u64::from(libc::major(dev)), u64::from(libc::minor(dev)));
+    Some(UnwindFileKey {
+        dev: (major << 20) | minor,
+        ino: meta.ino(),
+    })
 }
 
 /// What the kernel tables hold and what they could not take.
@@ -279,6 +298,10 @@ pub struct KernelTableStats {
     pub processes_full: u64,
     /// Mappings left out of processes with more than the unwinder knows.
     pub mappings_dropped: u64,
+    /// Binaries a young process mapped that were never seen and too large
+    /// to build at once: walked by frame pointers in it until its full
+    /// update ([`KernelUnwindTables::update_young_process`]).
+    pub builds_deferred: u64,
     /// The BPF program's counters, totals since load (by [`UnwindStat`]).
     pub kernel: [u64; UnwindStat::ALL.len()],
     /// Processes waiting for the worker thread.
@@ -306,8 +329,15 @@ pub struct KernelUnwindTables {
     /// Processes holding [`Hold::Nothing`] of some binary, with their
     /// mappings: given their tables again when enough rows are freed.
     starved: HashMap<u32, Vec<ExecMapping>>,
+    /// Unwind information bytes of binaries young processes mapped, so a
+    /// large binary run again and again (a compiler) is not reopened for
+    /// each; forgotten wholesale past [`MAX_SIZES_KNOWN`].
+    sizes: HashMap<FileId, u64>,
     stats: KernelTableStats,
 }
+
+/// Binaries whose unwind information size is remembered at most.
+const MAX_SIZES_KNOWN: usize = 4096;
 
 impl std::fmt::Debug for KernelUnwindTables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -330,6 +360,7 @@ impl KernelUnwindTables {
             in_kernel: Default::default(),
             waiting: HashMap::new(),
             starved: HashMap::new(),
+            sizes: HashMap::new(),
             stats: KernelTableStats::default(),
         })
     }
@@ -338,15 +369,66 @@ impl KernelUnwindTables {
     /// or new mappings of a known one): acquires the binaries it did not
     /// hold, writes its entry, releases those it no longer maps.
     pub fn update_process(&mut self, pid: u32, mappings: &[ExecMapping]) {
-        let freed = self.set_process(pid, mappings);
+        let freed = self.set_process(pid, mappings, None);
         if freed {
             self.feed_starved();
         }
     }
 
+    /// [`update_process`](Self::update_process) for a process just seen:
+    /// every binary whose table is built (or known to fail) is used at
+    /// once, and a binary never seen before is built now only if it has
+    /// at most `max_sync_bytes` of unwind information (a build of that
+    /// size takes a few milliseconds; see `docs/benchmarks.md`). A larger
+    /// one is left out, its mapping walked by frame pointers, until the
+    /// process's next full update: most short-lived processes never need
+    /// it.
+    pub fn update_young_process(
+        &mut self,
+        pid: u32,
+        mappings: &[ExecMapping],
+        max_sync_bytes: u64,
+    ) {
+        let freed = self.set_process(pid, mappings, Some(max_sync_bytes));
+        if freed {
+            self.feed_starved();
+        }
+    }
+
+    /// Whether the binary behind `m` may be built for a young process:
+    /// known already, or small enough to build at once.
+    fn buildable_now(
+        &mut self,
+        pid: u32,
+        m: &ExecMapping,
+        build_id: &FileId,
+        max_bytes: u64,
+    ) -> bool {
+        if self.loaded.contains_key(build_id) || self.cache.knows(build_id) {
+            return true;
+        }
+        if let Some(&bytes) = self.sizes.get(build_id) {
+            return bytes <= max_bytes;
+        }
+        let Ok(bytes) = super::build::unwind_info_bytes(&mapped_file(pid, m)) else {
+            return false;
+        };
+        if self.sizes.len() >= MAX_SIZES_KNOWN {
+            self.sizes.clear();
+        }
+        self.sizes.insert(build_id.clone(), bytes);
+        bytes <= max_bytes
+    }
+
     /// `update_process` without the retry of starved processes; true if
-    /// rows were freed.
-    fn set_process(&mut self, pid: u32, mappings: &[ExecMapping]) -> bool {
+    /// rows were freed. With `max_sync_bytes`, binaries never seen that
+    /// hold more unwind information are not acquired.
+    fn set_process(
+        &mut self,
+        pid: u32,
+        mappings: &[ExecMapping],
+        max_sync_bytes: Option<u64>,
+    ) -> bool {
         let mut previous = self.processes.remove(&pid).unwrap_or_default();
         let mut held: HashMap<FileId, Hold> = HashMap::new();
         for m in mappings {
@@ -359,6 +441,12 @@ impl KernelUnwindTables {
             let loaded = match previous.remove(build_id) {
                 // Held before, and not for want of room: kept as it is.
                 Some(hold) if hold != Hold::Nothing => hold,
+                _ if max_sync_bytes
+                    .is_some_and(|max| !self.buildable_now(pid, m, build_id, max)) =>
+                {
+                    self.stats.builds_deferred += 1;
+                    continue;
+                }
                 _ => match self.acquire(pid, m, build_id) {
                     Some(loaded) => loaded,
                     // Not held: nothing to release later.
@@ -439,7 +527,7 @@ impl KernelUnwindTables {
                 self.stats.room_retries += 1;
                 // Rows freed by this update (none: the mappings are the
                 // same) would start another pass; the next release does.
-                self.set_process(pid, &mappings);
+                self.set_process(pid, &mappings, None);
             }
         }
         self.prune_waiting();
@@ -486,6 +574,9 @@ impl KernelUnwindTables {
             Err(error) => return error.is_held().then_some(Hold::Cache),
         };
         let loaded = self.load(build_id, &table);
+        if loaded {
+            self.add_file(build_id, &path);
+        }
         // The array holds the rows now; the cache keeps the table only as
         // an idle one.
         drop(table);
@@ -532,6 +623,7 @@ impl KernelUnwindTables {
                 first: first_chunk * CHUNK,
                 rows,
                 users: 1,
+                file: None,
             },
         );
         true
@@ -554,10 +646,48 @@ impl KernelUnwindTables {
         if entry.users > 0 {
             return false;
         }
-        let (first, rows) = (entry.first, entry.rows);
+        let (first, rows, file) = (entry.first, entry.rows, entry.file);
         self.loaded.remove(build_id);
+        if let Some(key) = file {
+            // SAFETY: the key is a live `UnwindFileKey`, the map's key type.
+            unsafe {
+                libbpf_sys::bpf_map_delete_elem(self.fds.files.as_raw_fd(), (&raw const key).cast())
+            };
+        }
         self.allocator.release(first / CHUNK, rows.div_ceil(CHUNK));
         true
+    }
+
+    /// Lists the binary just loaded in `unwind_files`, so that processes
+    /// without an entry yet are walked with its rows where their
+    /// frame-pointer chains end in it. A binary replaced at the same inode
+    /// keeps the newer one's entry.
+    fn add_file(&mut self, build_id: &FileId, path: &std::path::Path) {
+        let Some(loaded) = self.loaded.get_mut(build_id) else {
+            return;
+        };
+        let Some(key) = file_key(path) else {
+            return;
+        };
+        let value = UnwindFile {
+            first_row: loaded.first,
+            rows: loaded.rows,
+        };
+        // SAFETY: key and value are live and of the map's sizes
+        // (`struct unwind_file_key`, `struct unwind_file`).
+        let ret = unsafe {
+            libbpf_sys::bpf_map_update_elem(
+                self.fds.files.as_raw_fd(),
+                (&raw const key).cast(),
+                (&raw const value).cast(),
+                u64::from(libbpf_sys::BPF_ANY),
+            )
+        };
+        if ret == 0 {
+            loaded.file = Some(key);
+        } else {
+            tracing::debug!(%build_id, ret, "no room for the binary in unwind_files");
+        }
     }
 
     fn write_entry(&mut self, pid: u32, entry: &UnwindProcess) {

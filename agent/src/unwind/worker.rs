@@ -30,11 +30,22 @@ use super::kernel::{ExecMapping, KernelTableStats, KernelUnwindTables, UnwindMap
 /// Processes waiting for the worker at most.
 pub const MAX_QUEUED: usize = 4096;
 
+/// Most unwind information (`.eh_frame`, `.debug_frame`, `.gopclntab`
+/// bytes) of a binary never seen before that is built for a process the
+/// moment it is first seen; larger ones wait for the process's full update.
+/// Measured (`docs/benchmarks.md`): libc's 150 KiB build in 2-10 ms in a
+/// release build here, so this bounds one build at about 15 ms (about
+/// 100 ms in a debug build).
+pub const SYNC_BUILD_MAX_BYTES: u64 = 256 << 10;
+
 /// What the worker is asked to do for one process.
 #[derive(Debug)]
 enum Request {
     /// Give the process tables for these executable mappings.
     Update(Vec<ExecMapping>),
+    /// The same for a process just seen: binaries never seen before are
+    /// built only if small ([`SYNC_BUILD_MAX_BYTES`]).
+    UpdateYoung(Vec<ExecMapping>),
     /// The process is gone: drop its entry and its hold on its tables.
     Forget,
 }
@@ -68,7 +79,7 @@ impl Queue {
     fn push(&mut self, pid: u32, request: Request) -> bool {
         if let Some(pending) = self.pending.get_mut(&pid) {
             *pending = request;
-        } else if matches!(request, Request::Update(_)) && self.order.len() >= MAX_QUEUED {
+        } else if !matches!(request, Request::Forget) && self.order.len() >= MAX_QUEUED {
             // An exit is always taken: a refused one would leak the
             // process's hold on its tables.
             self.refused += 1;
@@ -122,6 +133,13 @@ impl UnwindTableWorker {
     /// `pid`'s executable mappings are new or changed.
     pub fn update_process(&self, pid: u32, mappings: Vec<ExecMapping>) {
         self.enqueue(pid, Request::Update(mappings));
+    }
+
+    /// `pid` was just seen with these executable mappings: it gets the
+    /// tables already built, and those of small binaries never seen
+    /// before, at once; see [`KernelUnwindTables::update_young_process`].
+    pub fn update_young_process(&self, pid: u32, mappings: Vec<ExecMapping>) {
+        self.enqueue(pid, Request::UpdateYoung(mappings));
     }
 
     /// `pid` exited.
@@ -206,6 +224,9 @@ fn run(shared: &Shared, mut tables: KernelUnwindTables) {
         let builds = tables.builds();
         match request {
             Request::Update(mappings) => tables.update_process(pid, &mappings),
+            Request::UpdateYoung(mappings) => {
+                tables.update_young_process(pid, &mappings, SYNC_BUILD_MAX_BYTES)
+            }
             Request::Forget => tables.forget_process(pid),
         }
         if tables.builds() != builds {
@@ -304,6 +325,7 @@ mod tests {
                 UnwindStat::ALL.len() as u32,
                 0,
             )?,
+            files: create_map(libbpf_sys::BPF_MAP_TYPE_HASH, 16, 8, 64, 0)?,
             row_capacity,
         }))
     }
@@ -564,6 +586,120 @@ mod tests {
         };
         assert_eq!(ret, 0, "chunk {index} of unwind_rows");
         value
+    }
+
+    /// Rows of the mapping of `entry` holding a file whose path contains
+    /// `name` in `mappings`.
+    fn rows_of(entry: &UnwindProcess, mappings: &[ExecMapping], name: &str) -> u32 {
+        let m = mappings
+            .iter()
+            .find(|m| m.path.as_deref().is_some_and(|p| p.contains(name)))
+            .unwrap_or_else(|| panic!("{name} mapped: {mappings:?}"));
+        entry.mappings[..entry.len as usize]
+            .iter()
+            .find(|e| e.start == m.start)
+            .map_or(0, |e| e.rows)
+    }
+
+    #[test]
+    fn a_young_process_gets_known_and_small_tables_at_once_and_large_ones_later() {
+        let Some(fds) = unwind_maps(1 << 20) else {
+            eprintln!("SKIPPED: cannot create BPF maps here (needs root or CAP_BPF)");
+            return;
+        };
+        let mut tables =
+            crate::unwind::kernel::KernelUnwindTables::new(fds.clone(), CacheLimits::default())
+                .unwrap();
+        let first = Reaped(Command::new("sleep").arg("60").spawn().unwrap());
+        let pid = first.0.id();
+        wait_for(|| {
+            exec_mappings(pid)
+                .iter()
+                .any(|m| m.path.as_deref().is_some_and(|p| p.contains("libc")))
+        });
+        let mappings = exec_mappings(pid);
+        let size = |name: &str| {
+            let m = mappings
+                .iter()
+                .find(|m| m.path.as_deref().is_some_and(|p| p.contains(name)))
+                .unwrap();
+            crate::unwind::build::unwind_info_bytes(std::path::Path::new(
+                m.path.as_deref().unwrap(),
+            ))
+            .unwrap()
+        };
+        let (sleep, libc) = (size("sleep"), size("libc"));
+        assert!(sleep < libc, "sleep {sleep} bytes, libc {libc}");
+
+        // Never seen, libc above the limit: sleep's table is built at once,
+        // libc is walked by frame pointers until the full update.
+        tables.update_young_process(pid, &mappings, sleep);
+        let young = entry(&fds, pid).expect("an entry at once");
+        assert!(rows_of(&young, &mappings, "sleep") > 0);
+        assert_eq!(rows_of(&young, &mappings, "libc"), 0);
+        assert!(tables.stats().builds_deferred >= 1);
+        tables.update_process(pid, &mappings);
+        let full = entry(&fds, pid).unwrap();
+        assert!(rows_of(&full, &mappings, "libc") > 0);
+
+        // A second process of the same binaries gets every table at once,
+        // whatever their size: all are known now.
+        let second = Reaped(Command::new("sleep").arg("60").spawn().unwrap());
+        let other = second.0.id();
+        wait_for(|| {
+            exec_mappings(other)
+                .iter()
+                .any(|m| m.path.as_deref().is_some_and(|p| p.contains("libc")))
+        });
+        let theirs = exec_mappings(other);
+        let builds = tables.builds();
+        let deferred = tables.stats().builds_deferred;
+        tables.update_young_process(other, &theirs, 0);
+        let entry = entry(&fds, other).unwrap();
+        assert!(
+            entry.mappings[..entry.len as usize]
+                .iter()
+                .all(|m| m.rows > 0)
+        );
+        assert_eq!(tables.builds(), builds);
+        assert_eq!(tables.stats().builds_deferred, deferred);
+
+        // Every loaded binary is listed by file for the walks of processes
+        // without an entry, and leaves that list with its rows.
+        assert!(files_listed(&fds) >= 2);
+        tables.forget_process(pid);
+        tables.forget_process(other);
+        assert_eq!(files_listed(&fds), 0);
+    }
+
+    /// Entries of `unwind_files`.
+    fn files_listed(fds: &UnwindMapFds) -> usize {
+        use std::os::fd::AsRawFd;
+
+        let mut count = 0;
+        let mut key = augur_bpf::UnwindFileKey::default();
+        let mut next = augur_bpf::UnwindFileKey::default();
+        let mut first = true;
+        loop {
+            // SAFETY: keys are live and of the map's key size.
+            let ret = unsafe {
+                libbpf_sys::bpf_map_get_next_key(
+                    fds.files.as_raw_fd(),
+                    if first {
+                        std::ptr::null()
+                    } else {
+                        (&raw const key).cast()
+                    },
+                    (&raw mut next).cast(),
+                )
+            };
+            if ret != 0 {
+                return count;
+            }
+            count += 1;
+            first = false;
+            key = next;
+        }
     }
 
     fn entry_gone(fds: &UnwindMapFds, pid: u32) -> bool {

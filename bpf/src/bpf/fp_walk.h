@@ -33,6 +33,13 @@
  * pointers): the walk goes on from its caller's record and the caller is
  * missing from the stack, which is still marked whole. Include after
  * sampler.h, vmlinux.h and the libbpf headers.
+ *
+ * The rules above are those of unwinder = "frame-pointers". With tables on
+ * (stacks.h), no chain counts as whole by itself, since glibc's start code
+ * and thread start end chains without their own frames: the walk hands
+ * its end (fp_walk_tail) to a table walk of the binary it ended in
+ * (unwind.h's unwind_fp_tail), and the stack is whole only if that walk
+ * reaches the outermost frame; else it is marked.
  */
 #ifndef AUGUR_FP_WALK_H
 #define AUGUR_FP_WALK_H
@@ -198,12 +205,33 @@ static __always_inline int fp_walk_whole(struct fp_walk *w)
 }
 
 /*
+ * Where a table walk may take over the chain just walked (unwind.h's
+ * unwind_fp_tail): the last return address kept, the stack pointer above
+ * its record and the rbp that record saved. -1 when no record was read or
+ * the walk ran out of depth.
+ */
+static __always_inline int fp_walk_tail(__u64 *pc, __u64 *sp, __u64 *bp)
+{
+	__u32 zero = 0;
+	struct fp_walk *w = bpf_map_lookup_elem(&fp_walks, &zero);
+
+	if (!w || w->last == 0 || w->end == FP_END_DEPTH)
+		return -1;
+	*pc = w->last_ra;
+	*sp = w->last + 16;
+	*bp = w->end == FP_END_ZERO ? 0 : w->bp;
+	return 0;
+}
+
+/*
  * Walks the current task's user stack by frame pointers into `st` (len,
  * flags, ips). Returns 0; -1 when the task has no user stack (a kernel
  * thread, no user registers); FP_WALK_COMPAT when it runs 32-bit code,
- * whose 4-byte records this walk does not read.
+ * whose 4-byte records this walk does not read. With `check_root` 0 the
+ * last return address is not looked up (the caller spends the program
+ * run's one bpf_find_vma itself).
  */
-static __always_inline int walk_user_frame_pointers(struct stack *st)
+static __always_inline int walk_user_frame_pointers(struct stack *st, int check_root)
 {
 	__u32 zero = 0;
 	struct fp_walk *w = bpf_map_lookup_elem(&fp_walks, &zero);
@@ -264,7 +292,7 @@ static __always_inline int walk_user_frame_pointers(struct stack *st)
 	/* A whole chain ends at a return address (len >= 2 here); garbage
 	 * read through code without frame pointers may end at 0 too, but
 	 * rarely at an address in code. Not kept if it is not. */
-	if (st->len >= 2 && !return_address_may_be_code(task, w->last_ra)) {
+	if (check_root && st->len >= 2 && !return_address_may_be_code(task, w->last_ra)) {
 		st->len -= 1;
 		st->flags = STACK_TRUNCATED;
 	}

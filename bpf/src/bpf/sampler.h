@@ -135,8 +135,25 @@ enum unwind_stat {
 	UNWIND_TRUNC_NO_MAPPING = 7, /* a return address outside every mapping */
 	UNWIND_STACKS_NO_TABLES = 8, /* user stacks by frame pointers: no entry */
 	UNWIND_NO_TABLES_TRUNCATED = 9, /* ... of which marked truncated */
-	UNWIND_STAT_COUNT = 10,
+	UNWIND_NO_TABLES_COMPLETED = 10, /* ... of which a table completed */
+	UNWIND_STAT_COUNT = 11,
 };
+
+/* A binary file as the kernel names it (inode->i_sb->s_dev, inode->i_ino):
+ * the key of unwind_files, which holds the rows of every binary the agent
+ * loaded, so that a process without an entry yet is walked with them. */
+struct unwind_file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+struct unwind_file {
+	__u32 first_row;
+	__u32 rows;
+};
+
+/* Binaries unwind_files holds at most. */
+#define UNWIND_MAX_FILES 8192
 
 
 /*

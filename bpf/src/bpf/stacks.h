@@ -210,14 +210,36 @@ static __always_inline __u64 take_user_stack(void *ctx, __u32 gen)
 		return take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
 	if (!st)
 		return STACK_LOST;
-	walked = walk_user_frame_pointers(st);
+#ifdef AUGUR_UNWIND_H
+	walked = walk_user_frame_pointers(st, !unwind_enabled);
+#else
+	walked = walk_user_frame_pointers(st, 1);
+#endif
 	if (walked == FP_WALK_COMPAT)
 		return take_stack(ctx, gen, BPF_F_USER_STACK, DROP_USER_STACK_ERROR);
 	if (walked)
 		return STACK_NONE;
 #ifdef AUGUR_UNWIND_H
-	if (unwind_enabled && (st->flags & STACK_TRUNCATED))
+	/* With tables on, a frame-pointer chain proves nothing about its
+	 * root: it ends alike at _start and where a function without a frame
+	 * record left rbp 0 or anything else (glibc's start code and thread
+	 * start: main's and a thread function's callers are missing). A
+	 * table walk from where it ended tells; without one (no rows for
+	 * that binary) the stack is marked. With frame pointers forced,
+	 * fp_walk.h's rules stand: a chain into glibc's start code is the
+	 * best there is. */
+	if (unwind_enabled) {
+		__u64 tail_pc, tail_sp, tail_bp;
+
+		if (fp_walk_tail(&tail_pc, &tail_sp, &tail_bp) == 0 &&
+		    unwind_fp_tail(st, tail_pc, tail_sp, tail_bp)) {
+			st->flags = 0;
+			unwind_count(UNWIND_NO_TABLES_COMPLETED, 1);
+			return keep_stack(gen, st);
+		}
+		st->flags = STACK_TRUNCATED;
 		unwind_count(UNWIND_NO_TABLES_TRUNCATED, 1);
+	}
 #endif
 	return keep_stack(gen, st);
 }

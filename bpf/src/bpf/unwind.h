@@ -51,6 +51,24 @@ struct {
 	__uint(max_entries, UNWIND_STAT_COUNT);
 } unwind_stats SEC(".maps");
 
+/* Every binary with rows in unwind_rows, by file: lets a frame-pointer
+ * walk of a process without an entry go on with the table of the binary
+ * its chain ended in (unwind_fp_tail). Filled by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct unwind_file_key);
+	__type(value, struct unwind_file);
+	__uint(max_entries, UNWIND_MAX_FILES);
+} unwind_files SEC(".maps");
+
+/* The one-mapping process unwind_fp_tail walks with. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_process);
+	__uint(max_entries, 1);
+} unwind_tail_proc SEC(".maps");
+
 /* Set by the agent when Java frames are wanted. */
 const volatile __u32 jvm_enabled = 0;
 
@@ -561,6 +579,89 @@ static long unwind_step(__u32 i, void *ctx)
 	if (!row || (row->rules & 0x0f) == CFA_END)
 		return step_frame_pointer(s);
 	return step_row(s, row, offset);
+}
+
+/* The mapping holding a return address, as bpf_find_vma saw it. */
+struct tail_vma {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;
+	__u64 dev;
+	__u64 ino;
+	__u64 exec;
+};
+
+static long tail_vma_found(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+{
+	struct tail_vma *t = ctx;
+
+	t->start = BPF_CORE_READ(vma, vm_start);
+	t->end = BPF_CORE_READ(vma, vm_end);
+	t->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+	t->exec = BPF_CORE_READ(vma, vm_flags) & 0x4; /* VM_EXEC */
+	t->ino = BPF_CORE_READ(vma, vm_file, f_inode, i_ino);
+	t->dev = BPF_CORE_READ(vma, vm_file, f_inode, i_sb, s_dev);
+	return 0;
+}
+
+/*
+ * Goes on, with tables, from where a frame-pointer walk of a process
+ * without an entry ended: `st` holds the chain, its last frame `pc` (a
+ * return address), `sp` the stack pointer above that frame's record and
+ * `bp` the rbp the record saved. The binary holding `pc` is found with
+ * bpf_find_vma (once per program run: the caller spends it nowhere else)
+ * and its rows through unwind_files; the walk then runs as for a process
+ * whose only known mapping is that one, so code elsewhere is stepped by
+ * frame pointers. Returns 1 if the walk reached the outermost frame (a
+ * row's undefined return address, or _start's zero rbp), else 0; `st`
+ * keeps the frames found either way.
+ *
+ * This is what makes a process's first samples whole: glibc's start code
+ * and thread start have no frame pointers but have tables (libc's rows
+ * are in from other processes), and the chain of a program built with
+ * frame pointers ends in them.
+ */
+static __always_inline int unwind_fp_tail(struct stack *st, __u64 pc, __u64 sp, __u64 bp)
+{
+	__u32 zero = 0;
+	struct user_walk *s = bpf_map_lookup_elem(&unwind_walk, &zero);
+	struct unwind_process *proc = bpf_map_lookup_elem(&unwind_tail_proc, &zero);
+	struct walk_ctx c = { .w = s, .st = st, .proc = proc };
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct unwind_file_key key = {};
+	struct unwind_file *file;
+	struct tail_vma t = {};
+	__u32 len;
+
+	if (!s || !proc || !st || st->len == 0 || st->len > MAX_STACK_DEPTH || pc == 0)
+		return 0;
+	if (bpf_find_vma(task, pc - 1, tail_vma_found, &t, 0) || !t.exec || !t.ino)
+		return 0;
+	key.dev = t.dev;
+	key.ino = t.ino;
+	file = bpf_map_lookup_elem(&unwind_files, &key);
+	if (!file || file->rows == 0)
+		return 0;
+	proc->len = 1;
+	proc->flags = 0;
+	proc->mappings[0].start = t.start;
+	proc->mappings[0].end = t.end;
+	proc->mappings[0].file_offset = t.pgoff << 12;
+	proc->mappings[0].first_row = file->first_row;
+	proc->mappings[0].rows = file->rows;
+	__builtin_memset(s, 0, sizeof(*s));
+	s->pc = pc;
+	s->sp = sp;
+	s->bp = bp;
+	s->pc_is_return = 1;
+	/* The walk records pc again, in place of the chain's last frame. */
+	s->len = st->len - 1;
+	bpf_loop(MAX_STACK_DEPTH + 1, unwind_step, &c, 0);
+	len = s->len;
+	st->len = len < MAX_STACK_DEPTH ? len : MAX_STACK_DEPTH;
+	unwind_count(UNWIND_FRAMES_TABLE, s->frames_table);
+	unwind_count(UNWIND_FRAMES_FP, s->frames_fp);
+	return s->end == UNWIND_STACKS;
 }
 
 /*

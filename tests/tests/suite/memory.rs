@@ -407,14 +407,19 @@ fn brk_and_mmap_growth_are_weighed_in_bytes_where_they_were_asked_for() {
         total >= expected && total < expected + (16 << 20),
         "mmap counted {total} bytes; the fixture maps {expected} anonymously (and the loader a little)"
     );
-    // Before its unwind tables are built (its first maps), frame pointers
-    // lose the caller of the leaf mmap wrapper.
+    // Walked with libc's table, every map is touch_new_memory's; before
+    // the table is in (how many maps that is depends on the machine's
+    // load), frame pointers lose the leaf wrapper's caller, and say so.
     let touching = count_with(&stacks, "touch_new_memory");
-    assert!(
-        touching as f64 >= 0.8 * expected as f64,
-        "touch_new_memory asked for {touching} of {expected} bytes: {}",
-        busiest(&stacks, 5)
-    );
+    assert!(touching > 0, "{}", busiest(&stacks, 5));
+    for (frames, bytes) in &stacks {
+        assert!(
+            *bytes < 32 << 20
+                || frames.iter().any(|f| f == "touch_new_memory")
+                || frames.first().is_some_and(|f| f == "[truncated]"),
+            "{bytes} bytes at a stack that lost touch_new_memory unmarked: {frames:?}"
+        );
+    }
 
     // The heap grows by brk under malloc, for the fixture's leak.
     let memory = build_fixture(dir.path(), "memory.c", "growth-brk").unwrap();

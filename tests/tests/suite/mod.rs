@@ -6,6 +6,7 @@ mod counters;
 mod debuginfod;
 mod deploy;
 mod faults;
+mod first_samples;
 mod flame;
 mod fleet;
 mod golden;

@@ -1,7 +1,7 @@
 //! The in-kernel unwinder on code built without frame pointers: a C and a
 //! Rust fixture four calls deep keep their whole chain with unwind tables
 //! and lose it with frame pointers only, and a stack frame pointers lose is
-//! marked `[truncated]` (the fixtures' first seconds under `auto` too),
+//! marked `[truncated]` (the fixtures' first samples under `auto` too),
 //! while fixtures built with frame pointers, threads included, are not;
 //! stacks through Debian's libc (`qsort`) and a program no one here wrote
 //! (Debian's `python3`) reach their roots; and the C fixture's
@@ -271,7 +271,7 @@ fn chain_with_frame_pointers(
 fn broken_chains(stacks: &[(Vec<String>, u64)]) -> (u64, u64) {
     let broken = stacks
         .iter()
-        .filter(|(frames, _)| !frames.iter().any(|f| is(f, "main")));
+        .filter(|(frames, _)| !frames.iter().any(|f| is(f, "main")) && !in_exec_or_exit(frames));
     let total = broken.clone().map(|(_, n)| n).sum();
     let marked = broken
         .filter(|(frames, _)| is_marked(frames))
@@ -368,12 +368,15 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             in_hot >= 30 && share >= 95.0,
             "{language} with unwind tables: only {share:.1}% of {in_hot} samples in hot show {CHAIN:?}: {stacks:?}"
         );
-        // Its first seconds, before its tables were in, were walked by
-        // frame pointers, which lose main above warm_up's callees: marked.
+        // Its first samples, before its entry was in, were walked by frame
+        // pointers, which lose main above warm_up's callees: marked. Since
+        // issue 23 a process gets its tables the moment the agent sees it,
+        // so there may be none (`suite::first_samples` tests those
+        // moments); many only while the agent is busy after its start.
         assert_broken_chains_marked(
-            &format!("{language}, first seconds without tables"),
+            &format!("{language}, first samples without tables"),
             &stacks,
-            10,
+            0,
         );
     }
     let verified = log_unwinder_metrics(&metrics);
@@ -387,8 +390,8 @@ fn unwind_tables_keep_the_whole_chain_that_frame_pointers_lose() {
             "augur_agent_unwind_events_total{event=\"frames_table\"}"
         ) > 0.0
     );
-    // Each fixture spun for `DEFAULT_UNWIND_MIN_AGE` before the agent gave
-    // it tables: those stacks were taken by frame pointers, and counted.
+    // Every process's first samples, before the agent gave it tables, are
+    // taken by frame pointers, and counted.
     assert!(
         metric(
             &metrics,
