@@ -11,6 +11,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("diff-bench", env!("CARGO_BIN_EXE_diff-bench")),
     ("file-id-bench", env!("CARGO_BIN_EXE_file-id-bench")),
     ("go-symbol-bench", env!("CARGO_BIN_EXE_go-symbol-bench")),
+    ("memory-bench", env!("CARGO_BIN_EXE_memory-bench")),
     ("pyroscope-bench", env!("CARGO_BIN_EXE_pyroscope-bench")),
     ("runtime-bench", env!("CARGO_BIN_EXE_runtime-bench")),
     ("soak", env!("CARGO_BIN_EXE_soak")),
