@@ -55,6 +55,10 @@ fn cum_share(top: &str, function: &str) -> f64 {
 /// Asserts the fixture's two facts: the leaking path holds at least 90% of
 /// the memory in use, and allocated 25% of the bytes (within 5 points).
 fn assert_leak_and_split(in_use_leak: f64, alloc_leak: f64, alloc_churn: f64, context: &str) {
+    eprintln!(
+        "{context}: leak_block holds {:.1}% in use; allocated: leak {alloc_leak:.3}, churn {alloc_churn:.3}",
+        in_use_leak * 100.0
+    );
     assert!(
         in_use_leak >= 0.90,
         "{context}: leak_block holds only {:.1}% of the memory in use",
@@ -181,16 +185,23 @@ fn record_finds_the_leak_and_the_split_as_go_pprof_and_memleak_do() {
 }
 
 /// Polls the JSON profile of `service` of `profile_type` until its count
-/// is non-zero and stopped changing between two polls.
+/// is non-zero, stopped changing between two polls, and every frame of
+/// the service's own binary is named (the server symbolizes after it
+/// stores: until then a frame reads `[service+0x...]`).
 fn settled_profile(base: &str, service: &str, profile_type: &str) -> serde_json::Value {
     let url =
         format!("{base}api/v1/profile?service={service}&type={profile_type}&from=-10m&to=now");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let unnamed = format!("[{service}+0x");
     let mut previous = None;
     loop {
         let profile = http_json(&url).unwrap();
-        let total: u64 = json_stacks(&profile).iter().map(|(_, n)| n).sum();
-        if total > 0 && previous == Some(total) {
+        let stacks = json_stacks(&profile);
+        let total: u64 = stacks.iter().map(|(_, n)| n).sum();
+        let named = !stacks
+            .iter()
+            .any(|(frames, _)| frames.iter().any(|f| f.starts_with(&unnamed)));
+        if total > 0 && named && previous == Some(total) {
             return profile;
         }
         previous = Some(total);

@@ -269,9 +269,13 @@ fn chain_with_frame_pointers(
 /// Samples whose stack does not reach `main`, and how many of those carry
 /// the `[truncated]` root frame.
 fn broken_chains(stacks: &[(Vec<String>, u64)]) -> (u64, u64) {
-    let broken = stacks
-        .iter()
-        .filter(|(frames, _)| !frames.iter().any(|f| is(f, "main")) && !in_exec_or_exit(frames));
+    let broken = stacks.iter().filter(|(frames, _)| {
+        // A chain rooted at `_start` is whole even without `main`: the
+        // loader's start-up (`_start;init_cpu_features`).
+        !frames.iter().any(|f| is(f, "main"))
+            && frames.first().is_none_or(|f| f != "_start")
+            && !in_exec_or_exit(frames)
+    });
     let total = broken.clone().map(|(_, n)| n).sum();
     let marked = broken
         .filter(|(frames, _)| is_marked(frames))
