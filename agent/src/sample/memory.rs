@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use augur_bpf::memory::MemorySkel;
 use augur_bpf::{AllocKey, INTERVAL_QUANTILES, LiveAlloc, LiveKey, SampleKey, Stack};
 use augur_profile::ProfileType;
-use libbpf_rs::{Link, MapCore, MapFlags, MapMut, UprobeMultiOpts, UprobeOpts};
+use libbpf_rs::{Link, MapCore, MapMut, UprobeMultiOpts, UprobeOpts};
 
 use crate::sample::allocator::{AllocFn, AllocatorFinder};
 use crate::sample::profiles::MEMORY_TYPES;
@@ -422,16 +422,7 @@ pub(crate) fn stats(map: &MapMut<'_>) -> MemoryStats {
     augur_bpf::MemStat::ALL
         .iter()
         .map(|&stat| {
-            let per_cpu = map
-                .lookup_percpu(&(stat as u32).to_ne_bytes(), MapFlags::ANY)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let total = per_cpu
-                .iter()
-                .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
-                .map(u64::from_ne_bytes)
-                .sum();
+            let total = crate::unwind::kernel::percpu_sum(map, stat as u32).unwrap_or(0);
             (stat, total)
         })
         .collect()

@@ -24,7 +24,7 @@
 //! soon as enough are freed.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -771,7 +771,7 @@ pub fn kernel_counters(fds: &UnwindMapFds) -> [u64; UnwindStat::ALL.len()] {
 }
 
 /// Sum over CPUs of a per-CPU `u64` array's slot `index`.
-pub fn percpu_sum(fd: &OwnedFd, index: u32) -> Option<u64> {
+pub fn percpu_sum(fd: &impl AsFd, index: u32) -> Option<u64> {
     // SAFETY: no preconditions.
     let cpus = usize::try_from(unsafe { libbpf_sys::libbpf_num_possible_cpus() }).ok()?;
     let mut values = vec![0u64; cpus];
@@ -779,7 +779,7 @@ pub fn percpu_sum(fd: &OwnedFd, index: u32) -> Option<u64> {
     // value per possible CPU into `values`, which has room for exactly that.
     let ret = unsafe {
         libbpf_sys::bpf_map_lookup_elem(
-            fd.as_raw_fd(),
+            fd.as_fd().as_raw_fd(),
             (&raw const index).cast(),
             values.as_mut_ptr().cast(),
         )

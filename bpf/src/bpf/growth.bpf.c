@@ -62,15 +62,7 @@ int BPF_PROG(grow, struct pt_regs *regs, long id)
 		return 0;
 	key.tgid = tgid;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
-	key.user_stack = take_unwound_stack(gen, tgid, &key.runtime_stack);
-	if (key.user_stack == STACK_NONE)
-		key.user_stack = take_user_stack(ctx, gen);
-	/* The kernel side is always the system call's entry: not kept. */
-	key.kernel_stack = STACK_NONE;
-	if (key.user_stack != STACK_NONE)
-		announce(tgid);
-	if (key.user_stack != STACK_NONE && key.runtime_stack == STACK_NONE)
-		key.runtime_stack = take_python_stack(gen, tgid, (__u32)pid_tgid);
+	take_user_side(ctx, gen, (__u32)pid_tgid, &key);
 	if (gen)
 		add_count(&counts_1, &key, bytes);
 	else

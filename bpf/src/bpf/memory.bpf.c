@@ -192,15 +192,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 me
 	p.memptr = memptr;
 	p.key.tgid = tgid;
 	bpf_get_current_comm(&p.key.comm, sizeof(p.key.comm));
-	p.key.user_stack = take_unwound_stack(gen, tgid, &p.key.runtime_stack);
-	if (p.key.user_stack == STACK_NONE)
-		p.key.user_stack = take_user_stack(ctx, gen);
-	/* No kernel stack: the allocator runs in user mode. */
-	p.key.kernel_stack = STACK_NONE;
-	if (p.key.user_stack != STACK_NONE)
-		announce(tgid);
-	if (p.key.user_stack != STACK_NONE && p.key.runtime_stack == STACK_NONE)
-		p.key.runtime_stack = take_python_stack(gen, tgid, tid);
+	take_user_side(ctx, gen, tid, &p.key);
 	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
 	return 1;
 }

@@ -50,4 +50,24 @@ static __always_inline __u64 take_python_stack(__u32 gen, __u32 tgid, __u32 tid)
 	return keep_stack(gen, st);
 }
 
+/*
+ * Fills `key`'s user and runtime stacks for a program that runs in the
+ * task's own context but not on a perf event (a uprobe, a system call's
+ * entry): the unwinder's tables where the agent gave some, else frame
+ * pointers; no kernel stack, which would only show the probe's own path.
+ * Announces the process when it has a user stack.
+ */
+static __always_inline void take_user_side(void *ctx, __u32 gen, __u32 tid,
+					   struct sample_key *key)
+{
+	key->user_stack = take_unwound_stack(gen, key->tgid, &key->runtime_stack);
+	if (key->user_stack == STACK_NONE)
+		key->user_stack = take_user_stack(ctx, gen);
+	key->kernel_stack = STACK_NONE;
+	if (key->user_stack != STACK_NONE)
+		announce(key->tgid);
+	if (key->user_stack != STACK_NONE && key->runtime_stack == STACK_NONE)
+		key->runtime_stack = take_python_stack(gen, key->tgid, tid);
+}
+
 #endif
